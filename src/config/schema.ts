@@ -1,0 +1,157 @@
+/**
+ * The single source of configuration defaults and documentation.
+ *
+ * Section and key names follow WSO2's deployment.toml where WSO2 has a key for the same thing
+ * (`[server] hostname`, `[super_admin]`, `[truststore]`, `[apimgt.mutual_ssl] client_certificate_header`,
+ * `[oauth.token_renewal] renew_refresh_token`, `[open_banking.dcr] jwks_url_sandbox`), so a WSO2
+ * operator recognises them. Every field carries `.describe()`; `docs/configuration.md` is written from it.
+ */
+import { z } from 'zod';
+
+const seconds = (def: number, what: string) => z.number().int().positive().default(def).describe(`${what} (seconds)`);
+
+const signingAlg = z.enum(['PS256', 'ES256', 'RS256', 'EdDSA']);
+
+export const serverSchema = z.strictObject({
+  mode: z.enum(['sandbox', 'production']).default('sandbox')
+    .describe('"sandbox" generates a development CA, TLS certificate and demo PSU users; "production" requires real certificates and disables every sandbox feature'),
+  hostname: z.string().min(1).default('localhost').describe('Public host name of this server, used in the issuer and in generated certificates'),
+  bind_address: z.string().min(1).default('127.0.0.1').describe('Address to listen on ("0.0.0.0" or "::" for all interfaces)'),
+  port: z.number().int().min(0).max(65535).default(8443).describe('HTTPS port (0 picks a free port)'),
+  base_url: z.string().url().optional().describe('Public base URL, when it differs from https://{hostname}:{port} (e.g. behind a load balancer); also OPENDCR_BASE_URL'),
+  data_dir: z.string().min(1).default('./data').describe('Folder for the embedded database, generated keys, certificates and the trust store; also OPENDCR_DATA_DIR'),
+  workers: z.number().int().min(1).optional().describe('Worker processes sharing the listener (default: 1)'),
+  keep_alive_timeout: seconds(65, 'HTTP/1.1 keep-alive idle timeout'),
+  shutdown_timeout: seconds(10, 'On SIGTERM, how long in-flight requests may take before connections are closed'),
+});
+
+export const keystoreSchema = z.strictObject({
+  tls: z.strictObject({
+    cert_file: z.string().optional().describe('PEM server certificate chain (required in production; generated in sandbox mode)'),
+    key_file: z.string().optional().describe('PEM private key of the server certificate'),
+  }).prefault({}),
+}).prefault({});
+
+export const truststoreSchema = z.strictObject({
+  dir: z.string().optional().describe('Folder of PEM CA certificates trusted for client (transport) certificates; default {data_dir}/truststore. Changes are picked up without a restart'),
+}).prefault({});
+
+export const mutualSslSchema = z.strictObject({
+  client_certificate_header: z.string().toLowerCase().optional()
+    .describe('Header carrying the client certificate when TLS is terminated by a load balancer (e.g. "x-ssl-client-cert"); unset disables it'),
+  client_certificate_encode: z.boolean().default(true).describe('The header value is URL-encoded PEM (as nginx $ssl_client_escaped_cert); false means raw or base64 DER'),
+  trusted_proxies: z.array(z.string()).default([]).describe('Peer addresses allowed to send the client certificate header; from any other peer the header is ignored'),
+}).prefault({});
+
+export const databaseSchema = z.strictObject({
+  url: z.string().optional().describe('"postgres://user@host:5432/db" for PostgreSQL; unset uses embedded SQLite at {data_dir}/opendcr.db; also OPENDCR_DATABASE_URL'),
+  pool_size: z.number().int().positive().default(10).describe('PostgreSQL connection pool size per worker'),
+  busy_timeout: z.number().int().positive().default(5000).describe('SQLite busy timeout (milliseconds) so several workers can share the file'),
+}).prefault({});
+
+export const superAdminSchema = z.strictObject({
+  username: z.string().min(1).default('admin').describe('Administrator user for the admin APIs (scope management)'),
+  password: z.string().min(1).default('admin').describe('Administrator password; must be changed in production; also OPENDCR_ADMIN_PASSWORD'),
+}).prefault({});
+
+const trustedIssuerSchema = z.strictObject({
+  issuer: z.string().min(1).describe('Value of the assertion\'s iss claim'),
+  jwks_url: z.string().url().optional().describe('Where the issuer\'s public keys are published'),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional().describe('The issuer\'s public keys inline, instead of jwks_url'),
+  subject_claim: z.string().default('sub').describe('Claim naming the user the token is issued for'),
+}).refine((v) => Boolean(v.jwks_url) !== Boolean(v.jwks), { message: 'exactly one of jwks_url or jwks is required' });
+
+const internalClientSchema = z.strictObject({
+  client_id: z.string().min(1).describe('Client identifier'),
+  client_secret: z.string().min(16).describe('Shared secret (at least 16 characters); prefer an environment override'),
+  grant_types: z.array(z.string()).default(['client_credentials']).describe('Grants this client may use'),
+  scope: z.string().default('').describe('Space-separated scopes this client may request'),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic').describe('How the client authenticates'),
+  redirect_uris: z.array(z.string().url()).default([]).describe('Redirect URIs, for authorization_code clients'),
+});
+
+export const oauthSchema = z.strictObject({
+  issuer: z.string().url().optional().describe('Issuer identifier; default is the base URL'),
+  default_scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default(['openid', 'accounts', 'payments', 'fundsconfirmations'])
+    .describe('Scopes created on first start; afterwards managed through /api/identity/oauth2/v1.0/scopes'),
+  resource: z.string().url().optional().describe('Audience of access tokens (the APIs they are for); default {base_url}/open-banking'),
+  token_generation: z.strictObject({
+    access_token_type: z.enum(['jwt', 'opaque']).default('jwt').describe('"jwt": self-contained RFC 9068 access tokens a gateway validates itself; "opaque": reference tokens checked with introspection'),
+    signing_algorithm: signingAlg.default('PS256').describe('Algorithm for JWT access tokens and ID tokens'),
+  }).prefault({}),
+  token_validity: z.strictObject({
+    access_token: seconds(3600, 'Access token lifetime'),
+    client_credentials_token: seconds(3600, 'Access token lifetime for client_credentials'),
+    refresh_token: seconds(86400 * 30, 'Refresh token lifetime'),
+    authorization_code: seconds(60, 'Authorization code lifetime'),
+    id_token: seconds(3600, 'ID token lifetime'),
+    session: seconds(3600, 'PSU login session lifetime'),
+    interaction: seconds(600, 'Login/consent interaction lifetime'),
+    grant: seconds(86400 * 90, 'Consent (grant) lifetime'),
+  }).prefault({}),
+  token_renewal: z.strictObject({
+    renew_refresh_token: z.boolean().default(true).describe('Rotate the refresh token on every use (the old one stops working)'),
+  }).prefault({}),
+  key_rotation: z.strictObject({
+    check_interval: seconds(10, 'How often each worker checks the store for rotated signing keys or changed scopes'),
+  }).prefault({}),
+  client_jwks_cache: seconds(300, 'How long a client\'s jwks_uri key set is cached'),
+  clock_tolerance: z.number().int().min(0).max(300).default(5).describe('Allowed clock skew for JWT validation (seconds)'),
+  grant_type: z.strictObject({
+    jwt_bearer: z.strictObject({
+      trusted_issuers: z.array(trustedIssuerSchema).default([]).describe('Issuers whose assertions are accepted by the RFC 7523 jwt-bearer grant'),
+      max_lifetime: seconds(3600, 'Longest accepted assertion lifetime (exp - iat)'),
+    }).prefault({}),
+  }).prefault({}),
+  internal_clients: z.array(internalClientSchema).default([])
+    .describe('Bank-internal clients (e.g. the API gateway) that may use client_secret_basic / client_secret_post; Open Banking clients never can'),
+  allowed_outbound_hosts: z.array(z.string()).default([])
+    .describe('Hosts (host or host:port) the server may fetch from (client jwks_uri, trusted issuer JWKS); the server itself is always allowed in sandbox mode'),
+}).prefault({});
+
+const demoUserSchema = z.strictObject({
+  username: z.string().min(1).describe('Login name'),
+  password: z.string().min(1).describe('Password'),
+  name: z.string().default('').describe('Display name, returned as the name claim'),
+  email: z.string().default('').describe('E-mail address claim'),
+});
+
+export const sandboxSchema = z.strictObject({
+  users: z.array(demoUserSchema).default([
+    { username: 'psu', password: 'psu', name: 'Sandbox PSU', email: 'psu@example.com' },
+  ]).describe('Demo PSU users for the login page (sandbox mode only)'),
+}).prefault({});
+
+export const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; also OPENDCR_LOG_LEVEL'),
+}).prefault({});
+
+export const configSchema = z.strictObject({
+  server: serverSchema.prefault({}),
+  keystore: keystoreSchema,
+  truststore: truststoreSchema,
+  apimgt: z.strictObject({ mutual_ssl: mutualSslSchema }).prefault({}),
+  database: databaseSchema,
+  super_admin: superAdminSchema,
+  oauth: oauthSchema,
+  sandbox: sandboxSchema,
+  log: logSchema,
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** The resolved, frozen configuration passed down from the composition root. */
+export interface Config extends ParsedConfig {
+  /** Where the file came from, or null when running on defaults. */
+  readonly source: string | null;
+  /** Derived absolute paths and URLs, so nobody recomputes them. */
+  readonly derived: {
+    readonly baseUrl: string;
+    readonly issuer: string;
+    readonly resource: string;
+    readonly dataDir: string;
+    readonly truststoreDir: string;
+    readonly databaseUrl: string;
+  };
+}

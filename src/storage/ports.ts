@@ -1,0 +1,109 @@
+/**
+ * Storage ports: the only storage surface domain code sees. Each backend folder
+ * (sqlite/, postgres/) implements `Storage` and passes test/storage/contract.test.ts.
+ * Times are epoch seconds unless a name says otherwise.
+ */
+
+/** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
+export interface OidcRecord {
+  payload: Record<string, unknown>;
+  /** Epoch seconds when consumed, if ever (AuthorizationCode, RefreshToken, ...). */
+  consumed?: number;
+}
+
+/** Backing for the oidc-provider adapter: every model in one keyed store. */
+export interface OidcModelStore {
+  /** Insert or replace. `expiresAt` null means no expiry (e.g. Client). */
+  upsert(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | null): Promise<void>;
+  /** Undefined when absent or expired. */
+  find(model: string, id: string): Promise<OidcRecord | undefined>;
+  findByUid(model: string, uid: string): Promise<OidcRecord | undefined>;
+  findByUserCode(model: string, userCode: string): Promise<OidcRecord | undefined>;
+  /** Marks consumed (payload.consumed = at). */
+  consume(model: string, id: string, at: number): Promise<void>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes every record of every model that carries this grantId. */
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Removes records whose expiry is at or before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
+  /** Ids of non-expired records of a model (for admin listings; bounded by limit). */
+  listIds(model: string, limit: number): Promise<string[]>;
+}
+
+/** One-time identifiers (JWT jti, ...): shared by all workers and hosts on the same storage. */
+export interface ReplayStore {
+  /**
+   * Records `id` in `namespace` until `expiresAt`. Returns true when it was not seen before
+   * (and is now recorded), false when it is a replay. Atomic across processes.
+   */
+  remember(namespace: string, id: string, expiresAt: number): Promise<boolean>;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  /** Private JWK (includes kid, alg, use). */
+  privateJwk: Record<string, unknown>;
+  createdAt: number;
+  /** When set, the key no longer signs; it stays published until `removeAfter`. */
+  retiredAt: number | null;
+  /** When set, the key is no longer published after this time. */
+  removeAfter: number | null;
+}
+
+export interface KeyStore {
+  /** All keys not yet past removeAfter, newest first. */
+  list(now: number): Promise<SigningKeyRecord[]>;
+  add(key: SigningKeyRecord): Promise<void>;
+  /** Stop signing with every active key of `alg` except `keepKid`; publish them until removeAfter. */
+  retireOthers(alg: string, keepKid: string, retiredAt: number, removeAfter: number): Promise<number>;
+}
+
+export interface ScopeRecord {
+  name: string;
+  displayName: string;
+  description: string;
+  /** Roles or permissions bound to the scope (WSO2 "bindings"). */
+  bindings: string[];
+}
+
+export interface ScopeStore {
+  list(): Promise<ScopeRecord[]>;
+  get(name: string): Promise<ScopeRecord | undefined>;
+  /** Throws ConflictError when the name exists. */
+  create(scope: ScopeRecord): Promise<void>;
+  /** Returns false when absent. */
+  update(scope: ScopeRecord): Promise<boolean>;
+  /** Returns false when absent. */
+  delete(name: string): Promise<boolean>;
+}
+
+/** Small named values shared by all workers: change counters, generated secrets. */
+export interface MetaStore {
+  get(name: string): Promise<string | undefined>;
+  /** Sets the value only if absent; returns the value now stored (first writer wins across processes). */
+  setIfAbsent(name: string, value: string): Promise<string>;
+  set(name: string, value: string): Promise<void>;
+  /** Atomically increments an integer counter (absent = 0) and returns the new value. */
+  increment(name: string): Promise<number>;
+}
+
+export interface Storage {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly oidc: OidcModelStore;
+  readonly replay: ReplayStore;
+  readonly keys: KeyStore;
+  readonly scopes: ScopeStore;
+  readonly meta: MetaStore;
+  /** Cheap liveness check for /ready. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Domain-level storage errors; drivers' errors never leave a backend. */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+}
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+}
