@@ -37,6 +37,8 @@ export interface ReplayStore {
    * (and is now recorded), false when it is a replay. Atomic across processes.
    */
   remember(namespace: string, id: string, expiresAt: number): Promise<boolean>;
+  /** Removes ids whose expiry is at or before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
 }
 
 export interface SigningKeyRecord {

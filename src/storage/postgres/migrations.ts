@@ -1,0 +1,118 @@
+/**
+ * Versioned PostgreSQL schema. Append new migrations; never edit an applied one. Workers starting
+ * together serialize on an advisory lock, and each migration commits with its version row.
+ */
+import { escapeIdentifier } from 'pg';
+import type { PoolClient } from 'pg';
+
+/** One schema step; `version` orders them and is recorded in schema_migrations. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Every migration, in version order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'oidc models and replay',
+    sql: `
+      CREATE TABLE oidc_models (
+        model       TEXT   NOT NULL,
+        id          TEXT   NOT NULL,
+        payload     JSONB  NOT NULL,
+        grant_id    TEXT,
+        uid         TEXT,
+        user_code   TEXT,
+        expires_at  BIGINT,
+        consumed_at BIGINT,
+        PRIMARY KEY (model, id)
+      );
+      CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id);
+      CREATE INDEX oidc_models_uid ON oidc_models (model, uid);
+      CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code);
+      CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at);
+
+      CREATE TABLE replay (
+        namespace  TEXT   NOT NULL,
+        id         TEXT   NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, id)
+      );
+      CREATE INDEX replay_expires_at ON replay (expires_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'signing keys, scopes and meta',
+    sql: `
+      CREATE TABLE signing_keys (
+        kid          TEXT   NOT NULL PRIMARY KEY,
+        alg          TEXT   NOT NULL,
+        private_jwk  TEXT   NOT NULL,
+        created_at   BIGINT NOT NULL,
+        retired_at   BIGINT,
+        remove_after BIGINT
+      );
+      CREATE INDEX signing_keys_alg ON signing_keys (alg);
+
+      CREATE TABLE scopes (
+        name         TEXT  NOT NULL PRIMARY KEY,
+        display_name TEXT  NOT NULL,
+        description  TEXT  NOT NULL,
+        bindings     JSONB NOT NULL
+      );
+
+      CREATE TABLE meta (
+        name  TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+// One fixed key for the whole database: migrations of different schemas merely queue, which is
+// harmless, and the key never collides with a per-schema hash we would have to keep stable.
+const MIGRATION_LOCK_KEY = 7_305_221_004_117;
+
+/**
+ * Applies pending migrations in version order on `client` (which the caller releases); returns
+ * how many this call applied. Creates `schema` first when given, so the search_path set on the
+ * pool's connections resolves.
+ */
+export async function migrate(client: PoolClient, schema: string | undefined, now: number): Promise<number> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  try {
+    if (schema !== undefined) {
+      // Look first: CREATE SCHEMA needs the CREATE privilege even when the schema already exists.
+      const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+      if (found.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${escapeIdentifier(schema)}`);
+    }
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER NOT NULL PRIMARY KEY,
+      name       TEXT    NOT NULL,
+      applied_at BIGINT  NOT NULL
+    )`);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    let applied = 0;
+    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+          [m.version, m.name, now]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+      applied += 1;
+    }
+    return applied;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+  }
+}

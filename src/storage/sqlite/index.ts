@@ -1,0 +1,65 @@
+/**
+ * Embedded SQLite backend (node:sqlite). Several worker processes may open the same file: WAL
+ * lets readers run beside the single writer, busy_timeout makes a blocked writer wait instead of
+ * failing, and every write is one statement or a BEGIN IMMEDIATE transaction.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { wallClockSeconds } from '../oidc-fields.ts';
+import type { Storage } from '../ports.ts';
+import { guard, mapSqliteError } from './errors.ts';
+import { migrate } from './migrations.ts';
+import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
+import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore } from './records.ts';
+
+export interface SqliteStorageOptions {
+  /** Absolute file path, or ':memory:' for a private in-process database (tests). */
+  path: string;
+  /** How long a writer waits for another process's lock before failing (milliseconds). */
+  busyTimeoutMs: number;
+  /** Clock in epoch seconds used to hide expired records; defaults to the wall clock. */
+  now?: () => number;
+}
+
+/** Opens (creating if needed) and migrates a SQLite database, returning the storage ports over it. */
+export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<Storage> {
+  if (typeof opts.path !== 'string' || opts.path === '') throw new TypeError('sqlite path is required');
+  if (!Number.isSafeInteger(opts.busyTimeoutMs) || opts.busyTimeoutMs < 0) {
+    throw new RangeError(`busyTimeoutMs must be a non-negative integer, got ${opts.busyTimeoutMs}`);
+  }
+  const now = opts.now ?? wallClockSeconds;
+  const memory = opts.path === ':memory:';
+
+  let db: DatabaseSync;
+  try {
+    if (!memory) mkdirSync(dirname(opts.path), { recursive: true });
+    db = new DatabaseSync(opts.path);
+  } catch (err) {
+    throw mapSqliteError(err, 'open');
+  }
+  try {
+    // busy_timeout first, so the pragmas and migrations below wait for other openers' locks.
+    db.exec(`PRAGMA busy_timeout = ${opts.busyTimeoutMs}`);
+    if (!memory) db.exec('PRAGMA journal_mode = WAL');
+    // FULL: a commit is on disk before we answer (a token or replay id is never lost on power loss).
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db, wallClockSeconds());
+  } catch (err) {
+    db.close();
+    throw mapSqliteError(err, 'open');
+  }
+
+  const ping = db.prepare('SELECT 1');
+  return {
+    kind: 'sqlite',
+    oidc: createSqliteOidcStore(db, now),
+    replay: createSqliteReplayStore(db, now),
+    keys: createSqliteKeyStore(db),
+    scopes: createSqliteScopeStore(db),
+    meta: createSqliteMetaStore(db),
+    ping: () => guard('ping', () => { ping.get(); }),
+    close: () => guard('close', () => { if (db.isOpen) db.close(); }),
+  };
+}

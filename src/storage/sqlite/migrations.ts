@@ -1,0 +1,103 @@
+/**
+ * Versioned SQLite schema. Append new migrations; never edit an applied one. Each runs in its own
+ * BEGIN IMMEDIATE transaction, so workers opening the file at the same time apply it once.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+
+/** One schema step; `version` orders them and is recorded in schema_migrations. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Every migration, in version order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'oidc models and replay',
+    sql: `
+      CREATE TABLE oidc_models (
+        model       TEXT    NOT NULL,
+        id          TEXT    NOT NULL,
+        payload     TEXT    NOT NULL,
+        grant_id    TEXT,
+        uid         TEXT,
+        user_code   TEXT,
+        expires_at  INTEGER,
+        consumed_at INTEGER,
+        PRIMARY KEY (model, id)
+      );
+      CREATE INDEX oidc_models_grant_id ON oidc_models (grant_id);
+      CREATE INDEX oidc_models_uid ON oidc_models (model, uid);
+      CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code);
+      CREATE INDEX oidc_models_expires_at ON oidc_models (expires_at);
+
+      CREATE TABLE replay (
+        namespace  TEXT    NOT NULL,
+        id         TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, id)
+      );
+      CREATE INDEX replay_expires_at ON replay (expires_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'signing keys, scopes and meta',
+    sql: `
+      CREATE TABLE signing_keys (
+        kid          TEXT    NOT NULL PRIMARY KEY,
+        alg          TEXT    NOT NULL,
+        private_jwk  TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        retired_at   INTEGER,
+        remove_after INTEGER
+      );
+      CREATE INDEX signing_keys_alg ON signing_keys (alg);
+
+      CREATE TABLE scopes (
+        name         TEXT NOT NULL PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        description  TEXT NOT NULL,
+        bindings     TEXT NOT NULL
+      );
+
+      CREATE TABLE meta (
+        name  TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/**
+ * Applies pending migrations in version order; returns how many this call applied. The
+ * "already applied?" check happens inside the write transaction, so a concurrent opener that
+ * got there first makes this a no-op instead of a duplicate CREATE TABLE.
+ */
+export function migrate(db: DatabaseSync, now: number): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  let applied = 0;
+  for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      if (isApplied.get(m.version) === undefined) {
+        db.exec(m.sql);
+        record.run(m.version, m.name, now);
+        applied += 1;
+      }
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+  return applied;
+}

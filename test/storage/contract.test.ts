@@ -1,0 +1,346 @@
+/**
+ * One contract suite for every storage backend (STYLE: "run one storage contract suite against
+ * ... SQLite and Postgres"). Time is an injected clock, so expiry needs no sleeping.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { openStorage } from '../../src/storage/index.ts';
+import { ConflictError, StorageUnavailableError } from '../../src/storage/ports.ts';
+import type { SigningKeyRecord, Storage } from '../../src/storage/ports.ts';
+import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
+import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { startExpirySweeper } from '../../src/storage/sweeper.ts';
+
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const T0 = 1_800_000_000;
+
+interface Backend {
+  /** Opens another Storage instance on the same database, sharing the suite's clock. */
+  open(): Promise<Storage>;
+  appliedMigrations(): Promise<number[]>;
+  expectedMigrations: number[];
+}
+
+let clock = T0;
+const now = (): number => clock;
+
+const key = (kid: string, alg: string, createdAt: number): SigningKeyRecord => ({
+  kid, alg, privateJwk: { kty: 'EC', crv: 'P-256', d: `d-${kid}`, kid, alg, use: 'sig' },
+  createdAt, retiredAt: null, removeAfter: null,
+});
+
+async function runContract(t: TestContext, backend: Backend): Promise<void> {
+  // Opened together on an empty database: both race to migrate (PostgreSQL serializes on its
+  // advisory lock; the last subtest checks each migration was recorded once).
+  const [a, b] = await Promise.all([backend.open(), backend.open()]);
+  t.after(async () => { await a.close(); await b.close(); });
+
+  await t.test('ping', async () => { await a.ping(); });
+
+  await t.test('oidc: upsert, find, replace and indexed lookups', async () => {
+    clock = T0;
+    const payload = { jti: 's1', uid: 'uid-1', accountId: 'psu', nested: { list: [1, 'two'] } };
+    await a.oidc.upsert('Session', 's1', payload, clock + 60);
+    assert.deepEqual(await b.oidc.find('Session', 's1'), { payload });
+    assert.equal(await a.oidc.find('Session', 'absent'), undefined);
+    assert.equal(await a.oidc.find('Interaction', 's1'), undefined, 'ids are per model');
+    assert.deepEqual(await a.oidc.findByUid('Session', 'uid-1'), { payload });
+    assert.equal(await a.oidc.findByUid('Interaction', 'uid-1'), undefined, 'uid lookups are per model');
+
+    const replaced = { jti: 's1', uid: 'uid-2' };
+    await a.oidc.upsert('Session', 's1', replaced, null);
+    assert.deepEqual(await a.oidc.find('Session', 's1'), { payload: replaced });
+    assert.equal(await a.oidc.findByUid('Session', 'uid-1'), undefined, 'index columns follow the new payload');
+    assert.deepEqual(await a.oidc.findByUid('Session', 'uid-2'), { payload: replaced });
+
+    await a.oidc.upsert('DeviceCode', 'dc1', { userCode: 'ABCD-EFGH', grantId: 'g-dc' }, clock + 60);
+    assert.deepEqual(await b.oidc.findByUserCode('DeviceCode', 'ABCD-EFGH'),
+      { payload: { userCode: 'ABCD-EFGH', grantId: 'g-dc' } });
+    assert.equal(await b.oidc.findByUserCode('DeviceCode', 'ZZZZ'), undefined);
+  });
+
+  await t.test('oidc: expired records are invisible; null expiry never expires', async () => {
+    clock = T0;
+    await a.oidc.upsert('AccessToken', 'exp1', { uid: 'u-exp', userCode: 'UC-EXP' }, clock + 10);
+    await a.oidc.upsert('Client', 'client-forever', { client_id: 'client-forever' }, null);
+    clock = T0 + 9;
+    assert.ok(await a.oidc.find('AccessToken', 'exp1'));
+    clock = T0 + 10; // expires_at <= now is expired
+    assert.equal(await a.oidc.find('AccessToken', 'exp1'), undefined);
+    assert.equal(await a.oidc.findByUid('AccessToken', 'u-exp'), undefined);
+    assert.equal(await a.oidc.findByUserCode('AccessToken', 'UC-EXP'), undefined);
+    assert.deepEqual(await a.oidc.listIds('AccessToken', 10), []);
+    clock = T0 + 10 ** 8;
+    assert.ok(await a.oidc.find('Client', 'client-forever'));
+  });
+
+  await t.test('oidc: consume marks the record and its payload', async () => {
+    clock = T0;
+    await a.oidc.upsert('AuthorizationCode', 'code1', { grantId: 'g-c', scope: 'openid' }, clock + 60);
+    await a.oidc.consume('AuthorizationCode', 'code1', T0 + 5);
+    assert.deepEqual(await b.oidc.find('AuthorizationCode', 'code1'),
+      { payload: { grantId: 'g-c', scope: 'openid', consumed: T0 + 5 }, consumed: T0 + 5 });
+    await a.oidc.consume('AuthorizationCode', 'absent', T0); // no-op, no throw
+    await a.oidc.upsert('RefreshToken', 'rt-c', { consumed: T0 + 1 }, clock + 60);
+    assert.equal((await a.oidc.find('RefreshToken', 'rt-c'))?.consumed, T0 + 1, 'upsert keeps payload.consumed');
+  });
+
+  await t.test('oidc: destroy removes one model record only', async () => {
+    await a.oidc.upsert('Grant', 'same-id', { k: 1 }, null);
+    await a.oidc.upsert('Interaction', 'same-id', { k: 2 }, null);
+    await a.oidc.destroy('Grant', 'same-id');
+    assert.equal(await b.oidc.find('Grant', 'same-id'), undefined);
+    assert.deepEqual(await b.oidc.find('Interaction', 'same-id'), { payload: { k: 2 } });
+    await a.oidc.destroy('Grant', 'same-id'); // already gone: no throw
+  });
+
+  await t.test('oidc: revokeByGrantId deletes across models', async () => {
+    clock = T0;
+    for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
+      await a.oidc.upsert(model, `rv-${model}`, { grantId: 'g-revoke' }, clock + 60);
+    }
+    await a.oidc.upsert('AccessToken', 'rv-other', { grantId: 'g-keep' }, clock + 60);
+    await a.oidc.upsert('Grant', 'g-revoke', { accountId: 'psu' }, clock + 60);
+    await b.oidc.revokeByGrantId('g-revoke');
+    for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
+      assert.equal(await a.oidc.find(model, `rv-${model}`), undefined, model);
+    }
+    assert.ok(await a.oidc.find('AccessToken', 'rv-other'), 'other grants stay');
+    assert.ok(await a.oidc.find('Grant', 'g-revoke'), 'the Grant itself carries no grantId');
+  });
+
+  await t.test('oidc: listIds is per model, sorted, bounded and skips expired', async () => {
+    clock = T0;
+    for (const id of ['c3', 'c1', 'c2']) await a.oidc.upsert('RegistrationAccessToken', id, {}, clock + 60);
+    await a.oidc.upsert('RegistrationAccessToken', 'c0-expired', {}, clock);
+    assert.deepEqual(await b.oidc.listIds('RegistrationAccessToken', 10), ['c1', 'c2', 'c3']);
+    assert.deepEqual(await b.oidc.listIds('RegistrationAccessToken', 2), ['c1', 'c2']);
+    await assert.rejects(a.oidc.listIds('RegistrationAccessToken', -1), RangeError);
+  });
+
+  await t.test('oidc: deleteExpired removes rows at or before now', async () => {
+    clock = T0;
+    await a.oidc.deleteExpired(T0 + 10 ** 9); // start from a clean slate of expiring rows
+    await a.oidc.upsert('ReplayDetection', 'd-past', {}, T0 - 1);
+    await a.oidc.upsert('ReplayDetection', 'd-edge', {}, T0);
+    await a.oidc.upsert('ReplayDetection', 'd-future', {}, T0 + 1);
+    await a.oidc.upsert('ReplayDetection', 'd-never', {}, null);
+    assert.equal(await b.oidc.deleteExpired(T0), 2);
+    assert.equal(await b.oidc.deleteExpired(T0), 0);
+    clock = T0 - 100; // a clock behind the rows' expiry shows what is still stored
+    assert.equal(await a.oidc.find('ReplayDetection', 'd-past'), undefined);
+    assert.ok(await a.oidc.find('ReplayDetection', 'd-future'));
+    assert.ok(await a.oidc.find('ReplayDetection', 'd-never'));
+  });
+
+  await t.test('replay: first true, replay false, expired id reusable', async () => {
+    clock = T0;
+    assert.equal(await a.replay.remember('jti', 'r1', T0 + 30), true);
+    assert.equal(await a.replay.remember('jti', 'r1', T0 + 30), false);
+    assert.equal(await b.replay.remember('jti', 'r1', T0 + 90), false, 'seen by every instance');
+    assert.equal(await a.replay.remember('other-ns', 'r1', T0 + 30), true, 'namespaces are separate');
+    clock = T0 + 30;
+    assert.equal(await b.replay.remember('jti', 'r1', T0 + 60), true, 'expired id can be reused');
+    assert.equal(await a.replay.remember('jti', 'r1', T0 + 60), false, 'and is then remembered again');
+  });
+
+  await t.test('replay: deleteExpired', async () => {
+    await a.replay.deleteExpired(T0 + 10 ** 9);
+    await a.replay.remember('sweep', 'x1', T0 - 5);
+    await a.replay.remember('sweep', 'x2', T0 + 5);
+    assert.equal(await b.replay.deleteExpired(T0), 1);
+    clock = T0;
+    assert.equal(await a.replay.remember('sweep', 'x2', T0 + 5), false);
+  });
+
+  await t.test('replay: exactly one of many racing calls from two instances wins', async () => {
+    clock = T0;
+    for (let round = 0; round < 5; round += 1) {
+      const id = `race-${round}`;
+      const results = await Promise.all(Array.from({ length: 40 },
+        (_, i) => (i % 2 === 0 ? a : b).replay.remember('race', id, T0 + 60)));
+      assert.equal(results.filter(Boolean).length, 1, id);
+    }
+  });
+
+  await t.test('keys: newest first, retireOthers, removeAfter filtering, duplicates', async () => {
+    await a.keys.add(key('k-old', 'PS256', T0 - 200));
+    await a.keys.add(key('k-mid', 'PS256', T0 - 100));
+    await a.keys.add(key('k-new', 'PS256', T0));
+    await a.keys.add(key('k-es', 'ES256', T0 - 50));
+    assert.deepEqual((await b.keys.list(T0)).map((k) => k.kid), ['k-new', 'k-es', 'k-mid', 'k-old']);
+    assert.deepEqual((await b.keys.list(T0)).find((k) => k.kid === 'k-es'), key('k-es', 'ES256', T0 - 50));
+    await assert.rejects(b.keys.add(key('k-new', 'PS256', T0)), ConflictError);
+
+    assert.equal(await b.keys.retireOthers('PS256', 'k-new', T0 + 1, T0 + 100), 2);
+    assert.equal(await b.keys.retireOthers('PS256', 'k-new', T0 + 2, T0 + 200), 0, 'already retired keys keep their dates');
+    const listed = await a.keys.list(T0 + 1);
+    const byKid = new Map(listed.map((k) => [k.kid, k]));
+    assert.deepEqual([byKid.get('k-old')?.retiredAt, byKid.get('k-old')?.removeAfter], [T0 + 1, T0 + 100]);
+    assert.deepEqual([byKid.get('k-new')?.retiredAt, byKid.get('k-new')?.removeAfter], [null, null]);
+    assert.equal(byKid.get('k-es')?.retiredAt, null, 'other algorithms are untouched');
+    assert.deepEqual((await a.keys.list(T0 + 99)).map((k) => k.kid), ['k-new', 'k-es', 'k-mid', 'k-old']);
+    assert.deepEqual((await a.keys.list(T0 + 100)).map((k) => k.kid), ['k-new', 'k-es'], 'gone at removeAfter');
+  });
+
+  await t.test('scopes: CRUD and ConflictError on duplicates', async () => {
+    const accounts = { name: 'accounts', displayName: 'Accounts', description: 'AIS', bindings: ['aisp'] };
+    await a.scopes.create({ name: 'payments', displayName: 'Payments', description: 'PIS', bindings: [] });
+    await a.scopes.create(accounts);
+    await assert.rejects(b.scopes.create({ ...accounts, description: 'again' }), ConflictError);
+    assert.deepEqual(await b.scopes.get('accounts'), accounts);
+    assert.equal(await b.scopes.get('absent'), undefined);
+    assert.deepEqual((await b.scopes.list()).map((s) => s.name), ['accounts', 'payments']);
+    const updated = { ...accounts, bindings: ['aisp', 'admin'], description: 'Account info' };
+    assert.equal(await b.scopes.update(updated), true);
+    assert.deepEqual(await a.scopes.get('accounts'), updated);
+    assert.equal(await a.scopes.update({ ...accounts, name: 'absent' }), false);
+    assert.equal(await a.scopes.delete('payments'), true);
+    assert.equal(await a.scopes.delete('payments'), false);
+    assert.deepEqual(await b.scopes.list(), [updated]);
+  });
+
+  await t.test('meta: get, set, setIfAbsent first writer wins, atomic increment', async () => {
+    assert.equal(await a.meta.get('m'), undefined);
+    const winners = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).meta.setIfAbsent('m', `v${i}`)));
+    assert.equal(new Set(winners).size, 1, 'every caller sees the same value');
+    assert.equal(await a.meta.get('m'), winners[0]);
+    await b.meta.set('m', 'overwritten');
+    assert.equal(await a.meta.setIfAbsent('m', 'late'), 'overwritten');
+
+    const counts = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).meta.increment('counter')));
+    assert.deepEqual([...counts].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(await b.meta.get('counter'), '50');
+  });
+
+  await t.test('sweeper deletes expired oidc records and replay ids', async (st) => {
+    await a.oidc.upsert('Session', 'sw-old', {}, T0 - 1);
+    await a.replay.remember('sw', 'old', T0 - 1);
+    st.mock.timers.enable({ apis: ['setInterval'] });
+    const errors: unknown[] = [];
+    const swept = new Promise<{ oidc: number; replay: number }>((resolve) => {
+      const sweeper = startExpirySweeper(a, {
+        intervalMs: 1000, now: () => T0, onError: (err) => errors.push(err),
+        onSweep: (removed) => { sweeper.stop(); resolve(removed); },
+      });
+      st.mock.timers.tick(1000);
+    });
+    const removed = await swept;
+    assert.ok(removed.oidc >= 1 && removed.replay >= 1, JSON.stringify(removed));
+    assert.deepEqual(errors, []);
+    clock = T0 - 100;
+    assert.equal(await a.oidc.find('Session', 'sw-old'), undefined);
+  });
+
+  await t.test('migrations are recorded once and reopening keeps data', async () => {
+    const c = await backend.open();
+    try {
+      assert.deepEqual(await backend.appliedMigrations(), backend.expectedMigrations);
+      assert.ok(await c.scopes.get('accounts'), 'data survives reopening');
+    } finally {
+      await c.close();
+    }
+  });
+}
+
+const versions = (list: readonly { version: number }[]): number[] => list.map((m) => m.version).sort((x, y) => x - y);
+
+test('SQLite backend passes the storage contract', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-contract-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'missing-parent', 'opendcr.db');
+  await runContract(t, {
+    open: () => openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000, now }),
+    appliedMigrations: async () => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        return db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r['version']));
+      } finally {
+        db.close();
+      }
+    },
+    expectedMigrations: versions(SQLITE_MIGRATIONS),
+  });
+});
+
+// Worker processes contend on the file for real here (two instances in one process cannot,
+// because node:sqlite calls are synchronous).
+test('SQLite: opening, replay and increment stay atomic across processes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-procs-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // No setup open: the processes also race to create, switch to WAL and migrate the new file.
+  const path = join(dir, 'opendcr.db');
+  const moduleUrl = new URL('../../src/storage/index.ts', import.meta.url).href;
+  const script = `
+    const { openStorage } = await import(${JSON.stringify(moduleUrl)});
+    const s = await openStorage({ url: ${JSON.stringify(`sqlite:${path}`)}, poolSize: 1, busyTimeoutMs: 10000 });
+    let wins = 0;
+    for (let i = 0; i < 60; i += 1) {
+      if (await s.replay.remember('procs', 'id-' + i, 4102444800)) wins += 1;
+      await s.meta.increment('procs');
+    }
+    await s.close();
+    process.stdout.write(String(wins));`;
+  const run = promisify(execFile);
+  const outputs = await Promise.all([1, 2, 3].map(() =>
+    run(process.execPath, ['--input-type=module', '--eval', script])));
+  const wins = outputs.reduce((sum, o) => sum + Number(o.stdout), 0);
+  assert.equal(wins, 60, 'each id is won by exactly one process');
+  const check = await openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000 });
+  try {
+    assert.equal(await check.meta.get('procs'), '180');
+  } finally {
+    await check.close();
+  }
+});
+
+test('PostgreSQL backend passes the storage contract', async (t) => {
+  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+  } catch (err) {
+    await admin.end().catch(() => undefined);
+    const why = `PostgreSQL not reachable at ${PG_URL}`;
+    if (process.env['CI'] === 'true') assert.fail(`${why} (required when CI=true): ${String(err)}`);
+    t.skip(why);
+    return;
+  }
+  const schema = `opendcr_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  t.after(async () => {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  });
+  await runContract(t, {
+    open: () => openStorage({ url: PG_URL, poolSize: 4, busyTimeoutMs: 5000, schema, now }),
+    appliedMigrations: async () =>
+      (await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`))
+        .rows.map((r) => r.version),
+    expectedMigrations: versions(PG_MIGRATIONS),
+  });
+});
+
+test('PostgreSQL: unreachable server is StorageUnavailableError, not a driver error', async () => {
+  // Port 1 on loopback refuses immediately; no server needed.
+  await assert.rejects(
+    openStorage({ url: 'postgres://postgres@127.0.0.1:1/test', poolSize: 1, busyTimeoutMs: 5000 }),
+    (err: unknown) => err instanceof StorageUnavailableError && !/ECONNREFUSED/.test(err.message),
+  );
+});
+
+test('openStorage rejects URLs it cannot serve', async () => {
+  await assert.rejects(openStorage({ url: 'mysql://x', poolSize: 1, busyTimeoutMs: 1 }), TypeError);
+  await assert.rejects(openStorage({ url: 'sqlite:relative.db', poolSize: 1, busyTimeoutMs: 1 }), TypeError);
+  const mem = await openStorage({ url: 'sqlite::memory:', poolSize: 1, busyTimeoutMs: 1 });
+  assert.equal(mem.kind, 'sqlite');
+  await mem.close();
+});
