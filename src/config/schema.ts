@@ -10,7 +10,8 @@ import { z } from 'zod';
 
 const seconds = (def: number, what: string) => z.number().int().positive().default(def).describe(`${what} (seconds)`);
 
-const signingAlg = z.enum(['PS256', 'ES256', 'RS256', 'EdDSA']);
+// FAPI 1.0 Advanced §8.6: PS256 or ES256 only (RS256 is not allowed).
+const signingAlg = z.enum(['PS256', 'ES256']);
 
 export const serverSchema = z.strictObject({
   mode: z.enum(['sandbox', 'production']).default('sandbox')
@@ -20,7 +21,6 @@ export const serverSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8443).describe('HTTPS port (0 picks a free port)'),
   base_url: z.string().url().optional().describe('Public base URL, when it differs from https://{hostname}:{port} (e.g. behind a load balancer); also OPENDCR_BASE_URL'),
   data_dir: z.string().min(1).default('./data').describe('Folder for the embedded database, generated keys, certificates and the trust store; also OPENDCR_DATA_DIR'),
-  workers: z.number().int().min(1).optional().describe('Worker processes sharing the listener (default: 1)'),
   keep_alive_timeout: seconds(65, 'HTTP/1.1 keep-alive idle timeout'),
   shutdown_timeout: seconds(10, 'On SIGTERM, how long in-flight requests may take before connections are closed'),
 });
@@ -57,7 +57,7 @@ export const superAdminSchema = z.strictObject({
 const trustedIssuerSchema = z.strictObject({
   issuer: z.string().min(1).describe('Value of the assertion\'s iss claim'),
   jwks_url: z.string().url().optional().describe('Where the issuer\'s public keys are published'),
-  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional().describe('The issuer\'s public keys inline, instead of jwks_url'),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).describe('Public JWKs (inline TOML tables)') }).optional().describe('The issuer\'s public keys inline, instead of jwks_url'),
   subject_claim: z.string().default('sub').describe('Claim naming the user the token is issued for'),
 }).refine((v) => Boolean(v.jwks_url) !== Boolean(v.jwks), { message: 'exactly one of jwks_url or jwks is required' });
 
@@ -95,7 +95,6 @@ export const oauthSchema = z.strictObject({
   key_rotation: z.strictObject({
     check_interval: seconds(10, 'How often each worker checks the store for rotated signing keys or changed scopes'),
   }).prefault({}),
-  client_jwks_cache: seconds(300, 'How long a client\'s jwks_uri key set is cached'),
   clock_tolerance: z.number().int().min(0).max(300).default(5).describe('Allowed clock skew for JWT validation (seconds)'),
   grant_type: z.strictObject({
     jwt_bearer: z.strictObject({

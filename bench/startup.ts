@@ -1,0 +1,77 @@
+/**
+ * Start-to-ready time and idle RSS of `node src/main.ts` (what `npm start` runs).
+ * Usage: node bench/startup.ts [runs=5]
+ * Each run spawns a fresh server process on a free port; "first start" runs on an empty data
+ * folder (generates the CA, server certificate and signing keys), "warm start" reuses it.
+ * Ready = the first 200 from GET /ready; RSS is read from /proc after 3 s idle.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const runs = Number(process.argv[2] ?? 5);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function ready(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/ready', rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+async function once(dataDir: string): Promise<{ readyMs: number; rss: number }> {
+  const port = await freePort();
+  const cfg = join(dataDir, 'opendcr.toml');
+  writeFileSync(cfg, `[server]\nport = ${port}\ndata_dir = "${dataDir}"\n[log]\nlevel = "warn"\n`);
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['src/main.ts', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    for (let i = 0; i < 2000; i++) {
+      if (await ready(port)) break;
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+      await sleep(5);
+    }
+    const readyMs = performance.now() - t0;
+    await sleep(3000);
+    return { readyMs, rss: rssMb(child.pid!) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+const rows: string[] = [];
+for (let r = 0; r < runs; r++) {
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-bench-'));
+  try {
+    const first = await once(dir);
+    const warm = await once(dir);
+    rows.push(`| ${r + 1} | ${first.readyMs.toFixed(0)} | ${warm.readyMs.toFixed(0)} | ${first.rss.toFixed(0)} | ${warm.rss.toFixed(0)} |`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+console.log('| run | first start to ready (ms) | warm start to ready (ms) | idle RSS first (MB) | idle RSS warm (MB) |');
+console.log('| --- | --- | --- | --- | --- |');
+console.log(rows.join('\n'));

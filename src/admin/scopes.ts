@@ -1,0 +1,90 @@
+/**
+ * Scope management API, shaped like WSO2 Identity Server's `/api/identity/oauth2/v1.0/scopes`:
+ * list, create, read, update, delete; admin credentials required. A change takes effect in the
+ * key manager at once in this worker and on the next check in the others.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Storage, ScopeRecord } from '../storage/ports.ts';
+import { ConflictError } from '../storage/ports.ts';
+import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
+import { invalidRequest, notFound, conflict } from '../errors/oauth-errors.ts';
+
+export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
+
+// RFC 6749 §3.3 scope-token characters.
+const scopeName = z.string().min(1).max(255).regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a single RFC 6749 scope token');
+const createBody = z.strictObject({
+  name: scopeName,
+  displayName: z.string().max(255).optional(),
+  description: z.string().max(1024).optional(),
+  bindings: z.array(z.string().max(255)).max(100).optional(),
+});
+const updateBody = z.strictObject({
+  displayName: z.string().max(255).optional(),
+  description: z.string().max(1024).optional(),
+  bindings: z.array(z.string().max(255)).max(100).optional(),
+});
+
+/** Scopes the key manager cannot work without. */
+const PROTECTED = new Set(['openid']);
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const where = i.path.length ? `"${i.path.join('.')}"` : 'body';
+    throw invalidRequest(i.code === 'unrecognized_keys' ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}` : `${where}: ${i.message}`);
+  }
+  return r.data;
+}
+
+export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never) => Promise<void>; onChange: () => Promise<unknown> }) {
+  const { storage } = deps;
+  const changed = async () => {
+    await storage.meta.increment(PROVIDER_VERSION_KEY);
+    await deps.onChange();
+  };
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.addHook('onRequest', deps.requireAdmin as never);
+
+    app.get(SCOPES_PATH, async () => storage.scopes.list());
+
+    app.post(SCOPES_PATH, async (req, reply) => {
+      const b = parse(createBody, req.body);
+      const scope: ScopeRecord = { name: b.name, displayName: b.displayName ?? b.name, description: b.description ?? '', bindings: b.bindings ?? [] };
+      try {
+        await storage.scopes.create(scope);
+      } catch (err) {
+        if (err instanceof ConflictError) throw conflict(`scope "${b.name}" already exists`);
+        throw err;
+      }
+      await changed();
+      return reply.code(201).header('location', `${SCOPES_PATH}/name/${encodeURIComponent(b.name)}`).send(scope);
+    });
+
+    app.get<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
+      const s = await storage.scopes.get(req.params.name);
+      if (!s) throw notFound(`scope "${req.params.name}" does not exist`);
+      return s;
+    });
+
+    app.put<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
+      const b = parse(updateBody, req.body);
+      const current = await storage.scopes.get(req.params.name);
+      if (!current) throw notFound(`scope "${req.params.name}" does not exist`);
+      const next: ScopeRecord = { ...current, ...Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) };
+      await storage.scopes.update(next);
+      await changed();
+      return next;
+    });
+
+    app.delete<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req, reply) => {
+      if (PROTECTED.has(req.params.name)) throw invalidRequest(`scope "${req.params.name}" is required by OpenID Connect and cannot be deleted`);
+      if (!(await storage.scopes.delete(req.params.name))) throw notFound(`scope "${req.params.name}" does not exist`);
+      await changed();
+      return reply.code(204).send();
+    });
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * buildApp(deps): the HTTP application without listening. Fastify serves our own routes (health,
+ * admin APIs, PSU interactions); oidc-provider's protocol paths go straight to the provider's
+ * handler so the token endpoint pays for no second framework.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './logger.ts';
+import type { Storage } from './storage/ports.ts';
+import type { KeyManagerService } from './oauth/service.ts';
+import { toErrorResponse } from './errors/to-response.ts';
+import { providerPathFor } from './oauth/routes.ts';
+import { interactionRoutes } from './oauth/interactions/routes.ts';
+import { scopeRoutes } from './admin/scopes.ts';
+import { createAdminGuard } from './admin/admin-auth.ts';
+import { isTrustedPeer } from './http/trusted-peer.ts';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  storage: Storage;
+  keyManager: KeyManagerService;
+  /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
+  isAccepting?: () => boolean;
+}
+
+const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
+
+/** Passes the raw Node listener that should serve all requests to whoever creates the server. */
+export type ServerFactory = (listener: (req: IncomingMessage, res: ServerResponse) => void) => import('node:net').Server;
+
+export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
+  const { config, storage, keyManager } = deps;
+  const isAccepting = deps.isAccepting ?? (() => true);
+  const trusted = config.apimgt.mutual_ssl.trusted_proxies;
+
+  // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
+  const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+    // X-Forwarded-* is only believed from a configured load balancer.
+    if (!isTrustedPeer(req.socket.remoteAddress, trusted)) {
+      for (const h of FORWARDED) delete req.headers[h];
+    }
+    const providerUrl = providerPathFor(req.url ?? '/');
+    if (providerUrl !== undefined) {
+      req.url = providerUrl;
+      keyManager.handle(req, res);
+      return;
+    }
+    fastifyHandler(req, res);
+  };
+
+  const fastify = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as never,
+    disableRequestLogging: true,
+    bodyLimit: 256 * 1024,
+    return503OnClosing: true,
+    keepAliveTimeout: config.server.keep_alive_timeout * 1000,
+    ...(opts.serverFactory ? { serverFactory: (handler: never) => opts.serverFactory!(dispatch(handler)) as never } : {}),
+  }) as unknown as FastifyInstance;
+
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+
+  fastify.setErrorHandler((err, req, reply) => {
+    const out = toErrorResponse(err);
+    if (out.status >= 500) req.log.error({ err }, 'request failed');
+    return reply.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+  });
+  fastify.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' }));
+
+  fastify.get('/health', async () => ({ status: 'ok' }));
+  fastify.get('/ready', async (_req, reply) => {
+    if (!isAccepting()) return reply.code(503).send({ status: 'shutting_down' });
+    try {
+      await storage.ping();
+      return { status: 'ready', storage: storage.kind };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', storage: storage.kind });
+    }
+  });
+
+  await fastify.register(interactionRoutes(keyManager, config));
+  await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
+  await fastify.ready();
+  return fastify;
+}

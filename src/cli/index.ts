@@ -1,0 +1,56 @@
+/**
+ * The `opendcr` command line. Every command has --help; --config PATH (or OPENDCR_CONFIG) picks
+ * the configuration. Exit codes: 0 ok, 1 the command failed, 2 bad configuration or usage.
+ */
+import { Command, CommanderError } from 'commander';
+import { configLoader, CliError } from './shared.ts';
+import { keysCommand } from './commands/keys.ts';
+import { configCommand } from './commands/config.ts';
+import { truststoreCommand } from './commands/truststore.ts';
+
+export function buildCli(): Command {
+  const program = new Command('opendcr')
+    .description('OpenDCR: Open Banking DCR, FAPI key manager and gateway')
+    .option('-c, --config <path>', 'configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)')
+    .showHelpAfterError()
+    .exitOverride();
+  const getConfig = configLoader(() => program.opts<{ config?: string }>().config);
+
+  program.command('start')
+    .description('Start the server (same as npm start)')
+    .action(async () => {
+      const { main } = await import('../main.ts');
+      const path = program.opts<{ config?: string }>().config;
+      await main(path ? ['--config', path] : []);
+    });
+  program.addCommand(configCommand(getConfig));
+  program.addCommand(keysCommand(getConfig));
+  program.addCommand(truststoreCommand(getConfig));
+  const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
+  override(program);
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`opendcr: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`opendcr: ${(err as Error).message ?? 'unexpected error'}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main || process.argv[1]?.endsWith('bin/opendcr.js')) {
+  const code = await runCli(process.argv.slice(2));
+  if (code !== 0 || !process.argv.includes('start')) process.exitCode = code;
+}

@@ -1,0 +1,39 @@
+/** The one place that turns any thrown value into an RFC 6749 / RFC 7591 error body. */
+import { OAuthError } from './oauth-errors.ts';
+
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: string; error_description: string };
+}
+
+interface FrameworkError { statusCode?: number; code?: string; validation?: unknown; message?: string }
+
+/** Maps an error to a safe response. Internals never leave: unknown errors become server_error. */
+export function toErrorResponse(err: unknown): ErrorResponse {
+  if (err instanceof OAuthError) {
+    return { status: err.status, headers: { ...err.headers }, body: { error: err.error, error_description: err.description } };
+  }
+  const fw = err as FrameworkError & { error?: unknown; error_description?: unknown; expose?: boolean };
+  // oidc-provider's errors (e.g. an expired interaction) are already OAuth-shaped and safe when exposed.
+  if (fw?.expose === true && typeof fw.error === 'string' && typeof fw.statusCode === 'number' && fw.statusCode < 500) {
+    return { status: fw.statusCode, headers: {}, body: { error: fw.error, error_description: String(fw.error_description ?? fw.error) } };
+  }
+  // Fastify's own client errors (bad JSON, body too large, unsupported content type) are the caller's fault.
+  if (typeof fw?.statusCode === 'number' && fw.statusCode >= 400 && fw.statusCode < 500) {
+    if (fw.statusCode === 415) {
+      return { status: 415, headers: {}, body: { error: 'invalid_request', error_description: 'unsupported Content-Type for this endpoint' } };
+    }
+    if (fw.statusCode === 413) {
+      return { status: 413, headers: {}, body: { error: 'invalid_request', error_description: 'request body too large' } };
+    }
+    if (fw.statusCode === 404) {
+      return { status: 404, headers: {}, body: { error: 'not_found', error_description: 'no such endpoint' } };
+    }
+    if (fw.statusCode === 405) {
+      return { status: 405, headers: {}, body: { error: 'invalid_request', error_description: 'method not allowed on this endpoint' } };
+    }
+    return { status: 400, headers: {}, body: { error: 'invalid_request', error_description: fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request' } };
+  }
+  return { status: 500, headers: {}, body: { error: 'server_error', error_description: 'the server could not process the request' } };
+}

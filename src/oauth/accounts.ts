@@ -1,0 +1,50 @@
+/**
+ * Accounts (PSUs) known to the key manager. In sandbox mode these are the demo users from config;
+ * subjects asserted through the jwt-bearer grant by a trusted issuer are accepted as they are.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+
+export interface Account {
+  accountId: string;
+  claims(): Record<string, unknown>;
+}
+
+export interface AccountService {
+  /** Checks a demo user's password in constant time; undefined when wrong or unknown. */
+  authenticate(username: string, password: string): string | undefined;
+  find(accountId: string): Account | undefined;
+  displayName(accountId: string): string;
+}
+
+/** Constant-time string comparison (hashes first so lengths leak nothing). */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function createAccountService(config: Config): AccountService {
+  const users = config.server.mode === 'sandbox' ? config.sandbox.users : [];
+  const byName = new Map(users.map((u) => [u.username, u]));
+  return {
+    authenticate(username, password) {
+      const user = byName.get(username);
+      // Compare even for unknown users so timing does not reveal which names exist.
+      const ok = safeEqual(user?.password ?? '\u0000unknown', password);
+      return user && ok ? user.username : undefined;
+    },
+    find(accountId) {
+      const user = byName.get(accountId);
+      return {
+        accountId,
+        claims: () => (user
+          ? { sub: accountId, name: user.name || undefined, email: user.email || undefined }
+          : { sub: accountId }),
+      };
+    },
+    displayName(accountId) {
+      return byName.get(accountId)?.name || accountId;
+    },
+  };
+}

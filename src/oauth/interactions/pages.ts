@@ -1,0 +1,50 @@
+/** Server-rendered PSU login and consent pages: plain HTML, labelled fields, no scripts. */
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
+label{display:block;margin-top:1rem;font-weight:600}
+input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}
+button{margin-top:1.25rem;padding:.6rem 1.2rem;font-size:1rem;margin-right:.5rem}
+.error{color:#b00020;border-left:4px solid #b00020;padding-left:.5rem}
+.note{color:#555;font-size:.9rem}
+</style>
+</head>
+<body><main>
+${body}
+</main></body>
+</html>`;
+}
+
+export function loginPage(opts: { uid: string; clientName: string; error?: string; sandbox: boolean; username?: string }): string {
+  return layout('Sign in to your bank', `<h1>Sign in to your bank</h1>
+<p><strong>${esc(opts.clientName)}</strong> is asking to access your accounts.</p>
+${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : ''}
+<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/login" autocomplete="off">
+<label for="username">User name</label>
+<input id="username" name="username" type="text" required autofocus value="${esc(opts.username ?? '')}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" required>
+<button type="submit">Sign in</button>
+</form>
+<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/abort"><button type="submit">Cancel</button></form>
+${opts.sandbox ? '<p class="note">Sandbox mode: use one of the demo users from the configuration ([[sandbox.users]]).</p>' : ''}`);
+}
+
+export function consentPage(opts: { uid: string; clientName: string; user: string; scopes: string[] }): string {
+  const items = opts.scopes.map((s) => `<li>${esc(s)}</li>`).join('');
+  return layout('Give access', `<h1>Give access</h1>
+<p>Signed in as <strong>${esc(opts.user)}</strong>.</p>
+<p><strong>${esc(opts.clientName)}</strong> asks for:</p>
+<ul>${items || '<li>Access to your identity</li>'}</ul>
+<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/confirm"><button type="submit">Allow</button></form>
+<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/abort"><button type="submit">Deny</button></form>`);
+}

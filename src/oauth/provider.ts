@@ -1,0 +1,192 @@
+/**
+ * oidc-provider configuration built from Config. oidc-provider (OpenID-certified, FAPI profiles)
+ * does the protocol; this file only decides the Open Banking policy around it.
+ */
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import { dnEquals, certificateSubjectDn } from '../crypto/dn.ts';
+import type { OutboundFetch } from '../http/outbound.ts';
+import type { AccountService } from './accounts.ts';
+import { OAUTH_ROUTES, INTERACTION_PREFIX } from './routes.ts';
+
+/** Client metadata that only Open Banking (DCR-registered) clients carry. */
+export const OB_CLIENT_METADATA = [
+  'software_id',
+  'software_statement',
+  'org_id',
+  'org_name',
+  'software_roles',
+  'software_environment',
+  'software_client_name',
+  'software_jwks_endpoint',
+  'software_on_behalf_of_org',
+  'registration_version',
+] as const;
+
+export interface ProviderDeps {
+  config: Config;
+  logger: Logger;
+  adapter: (name: string) => unknown;
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+  scopes: readonly string[];
+  accounts: AccountService;
+  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  fetch: OutboundFetch;
+}
+
+/** A client is an Open Banking client when it was registered with a software statement. */
+export function isOpenBankingClient(client: { [k: string]: unknown } | undefined): boolean {
+  return Boolean(client && (client as Record<string, unknown>)['software_id']);
+}
+
+const SIGNING_ALGS = ['PS256', 'ES256'];
+
+function sanMatches(cert: ClientCertificate, property: string, expected: string): boolean {
+  const san = cert.x509.subjectAltName ?? '';
+  const entries = san.split(/,\s*/).map((e) => {
+    const i = e.indexOf(':');
+    return [e.slice(0, i), e.slice(i + 1)] as const;
+  });
+  const kind = ({
+    tls_client_auth_san_dns: 'DNS',
+    tls_client_auth_san_uri: 'URI',
+    tls_client_auth_san_ip: 'IP Address',
+    tls_client_auth_san_email: 'email',
+  } as Record<string, string>)[property];
+  return Boolean(kind) && entries.some(([k, v]) => k === kind && (kind === 'DNS' || kind === 'email' ? v.toLowerCase() === expected.toLowerCase() : v === expected));
+}
+
+/** Builds a configured oidc-provider instance. Cheap enough to rebuild when keys or scopes change. */
+export function buildProvider(deps: ProviderDeps): Provider {
+  const { config, accounts } = deps;
+  const ttl = config.oauth.token_validity;
+  const resource = config.derived.resource;
+  const scopeList = [...deps.scopes];
+  const resourceScopes = scopeList.filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
+  const accessTokenFormat = config.oauth.token_generation.access_token_type;
+  const signingAlg = config.oauth.token_generation.signing_algorithm;
+  const certOf = (ctx: { req: IncomingMessage }) => deps.clientCert(ctx.req);
+
+  const provider = new Provider(config.derived.issuer, {
+    adapter: deps.adapter as never,
+    jwks: deps.jwks as never,
+    cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
+    clients: config.oauth.internal_clients.map((c) => ({
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      grant_types: c.grant_types,
+      response_types: c.grant_types.includes('authorization_code') ? ['code'] : [],
+      redirect_uris: c.redirect_uris,
+      scope: c.scope || undefined,
+      token_endpoint_auth_method: c.token_endpoint_auth_method,
+    })),
+    scopes: scopeList,
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    routes: OAUTH_ROUTES,
+    responseTypes: ['code', 'code id_token'],
+    clientAuthMethods: ['private_key_jwt', 'tls_client_auth', 'client_secret_basic', 'client_secret_post'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: SIGNING_ALGS,
+      idTokenSigningAlgValues: SIGNING_ALGS,
+      requestObjectSigningAlgValues: SIGNING_ALGS,
+      authorizationSigningAlgValues: SIGNING_ALGS,
+      userinfoSigningAlgValues: SIGNING_ALGS,
+      introspectionSigningAlgValues: SIGNING_ALGS,
+    } as never,
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      id_token_signed_response_alg: signingAlg,
+      authorization_signed_response_alg: signingAlg,
+      token_endpoint_auth_method: 'private_key_jwt',
+    } as never,
+    extraClientMetadata: { properties: [...OB_CLIENT_METADATA] },
+    clockTolerance: config.oauth.clock_tolerance,
+    // PKCE (S256) for every authorization_code flow, FAPI or not.
+    pkce: { required: () => true },
+    rotateRefreshToken: config.oauth.token_renewal.renew_refresh_token,
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: ttl.access_token,
+      ClientCredentials: ttl.client_credentials_token,
+      AuthorizationCode: ttl.authorization_code,
+      IdToken: ttl.id_token,
+      RefreshToken: ttl.refresh_token,
+      Session: ttl.session,
+      Interaction: ttl.interaction,
+      Grant: ttl.grant,
+      PushedAuthorizationRequest: 60,
+    },
+    findAccount: async (_ctx: unknown, sub: string) => accounts.find(sub),
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PREFIX}${interaction.uid}` },
+    fetch: ((url: string | URL, options: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => deps.fetch(url, options)) as never,
+    features: {
+      devInteractions: { enabled: false },
+      registration: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      jwtResponseModes: { enabled: true },
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      fapi: {
+        enabled: true,
+        // FAPI 1.0 Advanced for Open Banking clients; bank-internal clients are not FAPI clients.
+        profile: (_ctx: unknown, client: Record<string, unknown> | undefined) => (isOpenBankingClient(client) ? '1.0 Final' : undefined),
+      },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: false,
+        getCertificate: (ctx: { req: IncomingMessage }) => certOf(ctx)?.pem,
+        certificateAuthorized: (ctx: { req: IncomingMessage }) => certOf(ctx)?.authorized === true,
+        certificateSubjectMatches: (ctx: { req: IncomingMessage }, property: string, expected: string) => {
+          const cert = certOf(ctx);
+          if (!cert) return false;
+          if (property === 'tls_client_auth_subject_dn') {
+            try {
+              return dnEquals(certificateSubjectDn(cert.x509), expected);
+            } catch {
+              return false;
+            }
+          }
+          return sanMatches(cert, property, expected);
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => resource,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx: unknown, indicator: string) => {
+          if (indicator !== resource) {
+            throw new oidcErrors.InvalidTarget('unknown resource indicator');
+          }
+          return {
+            scope: resourceScopes,
+            audience: resource,
+            accessTokenFormat: accessTokenFormat,
+            ...(accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: signingAlg } } } : {}),
+          };
+        },
+      },
+    } as never,
+    renderError: async (ctx: { type: string; body: string }, out: Record<string, string>) => {
+      ctx.type = 'html';
+      const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+      ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head><body><main><h1>Sorry, that did not work</h1><p>${esc(out['error'] ?? 'error')}: ${esc(out['error_description'] ?? '')}</p></main></body></html>`;
+    },
+  } as never);
+
+  // TLS is terminated here, or by a trusted load balancer that sets X-Forwarded-* headers.
+  provider.proxy = config.apimgt.mutual_ssl.trusted_proxies.length > 0;
+
+  provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'oidc-provider server_error'));
+  return provider;
+}

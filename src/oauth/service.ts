@@ -1,0 +1,113 @@
+/**
+ * The key manager runtime: holds the current oidc-provider instance and rebuilds it when signing
+ * keys or scopes change (in this worker at once, in other workers and hosts on their next check),
+ * so `opendcr keys rotate` and the scope API take effect without a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { Storage } from '../storage/ports.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import type { OutboundFetch } from '../http/outbound.ts';
+import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../crypto/keys.ts';
+import { createOidcAdapter } from './adapter.ts';
+import { buildProvider } from './provider.ts';
+import { createAccountService, type AccountService } from './accounts.ts';
+import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
+
+export interface KeyManagerService {
+  readonly provider: Provider;
+  readonly accounts: AccountService;
+  readonly keys: KeyManager;
+  /** Node request handler of the current provider. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Rebuilds the provider if keys or scopes changed since it was built. */
+  refresh(force?: boolean): Promise<boolean>;
+  /** Scope names currently in force. */
+  scopes(): readonly string[];
+  close(): void;
+}
+
+export interface KeyManagerDeps {
+  config: Config;
+  logger: Logger;
+  storage: Storage;
+  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  fetch: OutboundFetch;
+  now?: () => number;
+}
+
+/** Seconds a retired signing key stays published: the longest lifetime of anything it signed. */
+export function retireGrace(config: Config): number {
+  const v = config.oauth.token_validity;
+  return Math.max(v.access_token, v.client_credentials_token, v.id_token) + config.oauth.clock_tolerance + 60;
+}
+
+/** Creates scopes from config on the very first start only (afterwards the scope API owns them). */
+async function seedScopes(storage: Storage, config: Config): Promise<void> {
+  const seeded = await storage.meta.setIfAbsent('scopes_seeded', String(process.pid));
+  if (seeded !== String(process.pid)) return;
+  for (const name of config.oauth.default_scopes) {
+    if (!(await storage.scopes.get(name))) {
+      await storage.scopes.create({ name, displayName: name, description: '', bindings: [] }).catch(() => undefined);
+    }
+  }
+}
+
+export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerService> {
+  const { config, storage, logger } = deps;
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
+  const accounts = createAccountService(config);
+  const adapter = createOidcAdapter(storage.oidc, now);
+  const issuers = createTrustedIssuers(config, deps.fetch);
+  const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
+
+  await keys.ensureKeys();
+  await seedScopes(storage, config);
+
+  let provider!: Provider;
+  let callback!: (req: IncomingMessage, res: ServerResponse) => void;
+  let builtVersion = '';
+  let nextChangeAt: number | null = null;
+  let scopeNames: string[] = [];
+
+  async function build(): Promise<void> {
+    const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';
+    const jwks = await keys.providerJwks();
+    const scopes = (await storage.scopes.list()).map((s) => s.name);
+    const next = buildProvider({ config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch });
+    registerJwtBearerGrant(next, { config, issuers, replay: storage.replay, scopes, clientCert: deps.clientCert });
+    provider = next;
+    callback = next.callback() as never;
+    builtVersion = version;
+    nextChangeAt = jwks.nextChangeAt;
+    scopeNames = scopes;
+  }
+  await build();
+
+  const service: KeyManagerService = {
+    get provider() { return provider; },
+    accounts,
+    keys,
+    handle: (req, res) => callback(req, res),
+    async refresh(force = false) {
+      const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';
+      const due = nextChangeAt !== null && now() >= nextChangeAt;
+      if (!force && version === builtVersion && !due) return false;
+      await build();
+      logger.info({ version }, 'key manager configuration reloaded (signing keys or scopes changed)');
+      return true;
+    },
+    scopes: () => scopeNames,
+    close() { clearInterval(timer); },
+  };
+
+  const timer = setInterval(() => {
+    service.refresh().catch((err: unknown) => logger.warn({ err }, 'could not check for key or scope changes'));
+  }, config.oauth.key_rotation.check_interval * 1000);
+  timer.unref();
+  return service;
+}

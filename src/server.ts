@@ -1,0 +1,149 @@
+/**
+ * Composition root: config → storage → TLS material → key manager → app → HTTPS listener.
+ * Every long-lived object is created here and handed down; nothing else holds globals.
+ */
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/schema.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openStorage } from './storage/index.ts';
+import type { Storage } from './storage/ports.ts';
+import { startExpirySweeper } from './storage/sweeper.ts';
+import { ensureSandboxPki } from './tls/sandbox-pki.ts';
+import { createTruststore } from './tls/truststore.ts';
+import { createClientCertificateSource } from './http/client-cert.ts';
+import { createOutboundFetch } from './http/outbound.ts';
+import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
+import { buildApp } from './app.ts';
+import { createClientService, type ClientService } from './oauth/clients.ts';
+
+export interface RunningServer {
+  readonly config: Config;
+  readonly url: string;
+  readonly port: number;
+  readonly storage: Storage;
+  readonly keyManager: KeyManagerService;
+  readonly clients: ClientService;
+  readonly fastify: FastifyInstance;
+  readonly logger: Logger;
+  /** PEM of the CA that signed the server certificate (sandbox mode), for clients to trust. */
+  readonly serverCaPem: string | undefined;
+  /** Graceful stop: no new connections, in-flight requests finish, storage closes. */
+  close(): Promise<void>;
+}
+
+// FAPI 1.0 Advanced §8.5: TLS 1.2 limited to these suites (ECDSA twins for EC server keys); TLS 1.3 as is.
+const TLS12_CIPHERS = [
+  'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+].join(':');
+
+export async function startServer(opts: { config: Config; logger?: Logger }): Promise<RunningServer> {
+  const started = performance.now();
+  const { config } = opts;
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const { dataDir, truststoreDir } = config.derived;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const storage = await openStorage({ url: config.derived.databaseUrl, poolSize: config.database.pool_size, busyTimeoutMs: config.database.busy_timeout });
+  try {
+    let cert: string;
+    let key: string;
+    let serverCaPem: string | undefined;
+    if (config.keystore.tls.cert_file && config.keystore.tls.key_file) {
+      cert = readFileSync(config.keystore.tls.cert_file, 'utf8');
+      key = readFileSync(config.keystore.tls.key_file, 'utf8');
+    } else {
+      const pki = await ensureSandboxPki({ dataDir, truststoreDir, hostname: config.server.hostname });
+      if (pki.created) logger.info({ dir: `${dataDir}/pki` }, 'sandbox: generated a development CA and server certificate');
+      cert = pki.serverCertPem;
+      key = pki.serverKeyPem;
+      serverCaPem = pki.caCertPem;
+    }
+
+    const truststore = createTruststore(truststoreDir);
+    let caPems = truststore.loadCaPems();
+    const clientCerts = createClientCertificateSource({
+      header: config.apimgt.mutual_ssl.client_certificate_header,
+      encoded: config.apimgt.mutual_ssl.client_certificate_encode,
+      trustedProxies: config.apimgt.mutual_ssl.trusted_proxies,
+      getCaPems: () => caPems,
+    });
+
+    const sandbox = config.server.mode === 'sandbox';
+    const self = new URL(config.derived.baseUrl);
+    const fetch = createOutboundFetch({
+      allowedHosts: [...config.oauth.allowed_outbound_hosts, ...(sandbox ? [self.host, `localhost:${config.server.port}`, `127.0.0.1:${config.server.port}`] : [])],
+      extraCaPems: serverCaPem ? [serverCaPem] : [],
+    });
+
+    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert: (req) => clientCerts.fromRequest(req), fetch });
+    const sweeper = startExpirySweeper(storage, {
+      intervalMs: 60_000,
+      now: () => Math.floor(Date.now() / 1000),
+      onError: (err) => logger.warn({ err }, 'expiry clean-up failed'),
+    });
+
+    // Shared ticket keys so a TLS session resumes on any worker or host using the same storage.
+    const ticketKeys = Buffer.from(await storage.meta.setIfAbsent('tls_ticket_keys', randomBytes(48).toString('base64')), 'base64');
+    const secure = (): SecureContextOptions => ({ cert, key, ca: caPems, ciphers: TLS12_CIPHERS, minVersion: 'TLSv1.2', ticketKeys });
+
+    let accepting = true;
+    let server!: Server;
+    const fastify = await buildApp({ config, logger, storage, keyManager, isAccepting: () => accepting }, {
+      serverFactory: (listener) => {
+        server = createHttpsServer({
+          ...secure(),
+          // Certificates are requested on every connection and checked per route (FAPI mTLS),
+          // so a TPP without one still gets a proper OAuth error instead of a TLS alert.
+          requestCert: true,
+          rejectUnauthorized: false,
+          keepAlive: true,
+          keepAliveTimeout: config.server.keep_alive_timeout * 1000,
+          sessionTimeout: 300,
+        }, listener);
+        return server;
+      },
+    });
+
+    const watcher = truststore.watch((pems) => {
+      caPems = pems;
+      server.setSecureContext(secure());
+      logger.info({ count: pems.length }, 'trust store reloaded');
+    });
+
+    await fastify.listen({ host: config.server.bind_address, port: config.server.port });
+    const port = (server.address() as AddressInfo).port;
+    const url = config.server.port === 0 ? `https://${config.server.hostname}:${port}` : config.derived.baseUrl;
+    logger.info({ url, mode: config.server.mode, storage: storage.kind, startup_ms: Math.round(performance.now() - started) }, 'ready');
+
+    let closing: Promise<void> | undefined;
+    return {
+      config, url, port, storage, keyManager, fastify, logger, serverCaPem,
+      clients: createClientService(keyManager),
+      close() {
+        closing ??= (async () => {
+          accepting = false;
+          watcher.close();
+          sweeper.stop();
+          keyManager.close();
+          const force = setTimeout(() => server.closeAllConnections(), config.server.shutdown_timeout * 1000);
+          force.unref();
+          await fastify.close();
+          clearTimeout(force);
+          await fetch.close();
+          await storage.close();
+          logger.info('stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await storage.close().catch(() => undefined);
+    throw err;
+  }
+}
