@@ -4,7 +4,7 @@
  * handler so the token endpoint pays for no second framework.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './logger.ts';
 import type { Storage } from './storage/ports.ts';
@@ -52,7 +52,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   const fastify = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }) as never,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
     keepAliveTimeout: config.server.keep_alive_timeout * 1000,

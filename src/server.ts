@@ -116,7 +116,8 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       logger.info({ count: pems.length }, 'trust store reloaded');
     });
 
-    await fastify.listen({ host: config.server.bind_address, port: config.server.port });
+    // Fastify would log http:// (it does not know the server is HTTPS); the 'ready' line below has the real URL.
+    await fastify.listen({ host: config.server.bind_address, port: config.server.port, listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}` });
     const port = (server.address() as AddressInfo).port;
     const url = config.server.port === 0 ? `https://${config.server.hostname}:${port}` : config.derived.baseUrl;
     logger.info({ url, mode: config.server.mode, storage: storage.kind, startup_ms: Math.round(performance.now() - started) }, 'ready');

@@ -46,6 +46,9 @@ export function isOpenBankingClient(client: { [k: string]: unknown } | undefined
 
 const SIGNING_ALGS = ['PS256', 'ES256'];
 
+// Scopes that only name OpenID Connect claims or refresh tokens, never an API (see `claims` below).
+const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
+
 function sanMatches(cert: ClientCertificate, property: string, expected: string): boolean {
   const san = cert.x509.subjectAltName ?? '';
   const entries = san.split(/,\s*/).map((e) => {
@@ -127,8 +130,15 @@ export function buildProvider(deps: ProviderDeps): Provider {
     fetch: ((url: string | URL, options: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => deps.fetch(url, options)) as never,
     features: {
       devInteractions: { enabled: false },
+      // Open Banking binds tokens with mTLS (cnf.x5t#S256); DPoP is not part of the profile.
+      dPoP: { enabled: false },
       registration: { enabled: false },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §4: a TPP may introspect only its own tokens; bank-internal clients (the gateway) any.
+        allowedPolicy: async (_ctx: unknown, caller: Record<string, unknown> & { clientId: string }, token: { clientId?: string }) =>
+          !isOpenBankingClient(caller) || token.clientId === caller.clientId,
+      },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
@@ -162,7 +172,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        // oidc-provider never lets one token serve both the APIs and userinfo (userinfo refuses any
+        // token with an audience), so a request for OIDC scopes only (e.g. "openid") gets a
+        // userinfo token; anything with an API scope gets the API resource, as OB TPPs expect.
+        defaultResource: (ctx: { oidc: { params?: { scope?: unknown } } }) => {
+          const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+          return requested.length > 0 && requested.every((s) => OIDC_SCOPES.has(s)) ? undefined : resource;
+        },
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, indicator: string) => {
           if (indicator !== resource) {
