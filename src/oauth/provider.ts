@@ -139,7 +139,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
         allowedPolicy: async (_ctx: unknown, caller: Record<string, unknown> & { clientId: string }, token: { clientId?: string }) =>
           !isOpenBankingClient(caller) || token.clientId === caller.clientId,
       },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: a client may revoke only tokens issued to itself; anything else is refused with an error.
+        allowedPolicy: async (_ctx: unknown, caller: { clientId: string }, token: { clientId?: string }) => {
+          if (token.clientId !== caller.clientId) throw new oidcErrors.InvalidRequest('client is not authorized to revoke the presented token');
+          return true;
+        },
+      },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       jwtResponseModes: { enabled: true },
@@ -202,6 +209,16 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   // TLS is terminated here, or by a trusted load balancer that sets X-Forwarded-* headers.
   provider.proxy = config.apimgt.mutual_ssl.trusted_proxies.length > 0;
+
+  // A wrong method on a protocol path (GET /oauth2/token) would get Koa's text/plain 404;
+  // answer like any other unknown route instead.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+      ctx.status = 404;
+    }
+  });
 
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'oidc-provider server_error'));
   return provider;
