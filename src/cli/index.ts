@@ -7,6 +7,7 @@ import { configLoader, CliError } from './shared.ts';
 import { keysCommand } from './commands/keys.ts';
 import { configCommand } from './commands/config.ts';
 import { truststoreCommand } from './commands/truststore.ts';
+import { auditCommand } from './commands/audit.ts';
 
 export function buildCli(): Command {
   const program = new Command('opendcr')
@@ -26,6 +27,7 @@ export function buildCli(): Command {
   program.addCommand(configCommand(getConfig));
   program.addCommand(keysCommand(getConfig));
   program.addCommand(truststoreCommand(getConfig));
+  program.addCommand(auditCommand(getConfig));
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   return program;

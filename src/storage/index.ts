@@ -7,9 +7,11 @@ import { createPostgresStorage } from './postgres/index.ts';
 import { createSqliteStorage } from './sqlite/index.ts';
 
 export type {
-  KeyStore, MetaStore, OidcModelStore, OidcRecord, ReplayStore, ScopeRecord, ScopeStore, SigningKeyRecord, Storage,
+  AuditEvent, AuditEventType, AuditStore, KeyStore, MetaStore, OidcModelStore, OidcRecord, RegistrationRecord,
+  RegistrationStore, ReplayStore, ScopeRecord, ScopeStore, SigningKeyRecord, Storage,
 } from './ports.ts';
 export { ConflictError, StorageUnavailableError } from './ports.ts';
+export { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX } from './audit-query.ts';
 
 export interface OpenStorageOptions {
   /** `sqlite:/abs/path`, `sqlite::memory:`, `postgres://…` or `postgresql://…`. */

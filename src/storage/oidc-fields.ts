@@ -12,6 +12,7 @@ export interface OidcIndexColumns {
   grantId: string | null;
   uid: string | null;
   userCode: string | null;
+  clientId: string | null;
   consumedAt: number | null;
 }
 
@@ -19,14 +20,16 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? 
 
 /**
  * oidc-provider puts `grantId` on tokens and codes, `uid` on Session, `userCode` on DeviceCode,
- * and `consumed` on consumed codes/tokens; the backend reads them here rather than asking the
- * adapter, so every caller of the port gets the same indexes.
+ * `clientId` on whatever it issues to a client (tokens, codes, Grant; the Client record itself
+ * has `client_id`), and `consumed` on consumed codes/tokens; the backend reads them here rather
+ * than asking the adapter, so every caller of the port gets the same indexes.
  */
 export function indexColumnsOf(payload: Record<string, unknown>): OidcIndexColumns {
   return {
     grantId: str(payload['grantId']),
     uid: str(payload['uid']),
     userCode: str(payload['userCode']),
+    clientId: str(payload['clientId']),
     consumedAt: typeof payload['consumed'] === 'number' ? payload['consumed'] : null,
   };
 }

@@ -28,6 +28,62 @@ export interface OidcModelStore {
   deleteExpired(now: number): Promise<number>;
   /** Ids of non-expired records of a model (for admin listings; bounded by limit). */
   listIds(model: string, limit: number): Promise<string[]>;
+  /**
+   * Deletes every token, code, grant and request issued to this client (records whose payload
+   * clientId equals it; not the Client record itself). Returns how many.
+   */
+  revokeByClientId(clientId: string): Promise<number>;
+}
+
+/** An Open Banking registration (the DCR view of a client; the client itself is an oidc record). */
+export interface RegistrationRecord {
+  clientId: string;
+  softwareId: string;
+  orgId: string;
+  /** SSA software_environment: "sandbox" | "production". */
+  environment: string;
+  roles: string[];
+  /** DCR API version used: "v3.1" | "v3.2" | "v3.3". */
+  version: string;
+  /** The SSA exactly as sent. */
+  softwareStatement: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RegistrationStore {
+  /**
+   * Inserts. With `exclusive`, throws ConflictError when a registration with the same softwareId
+   * exists (atomic across processes).
+   */
+  create(rec: RegistrationRecord, opts: { exclusive: boolean }): Promise<void>;
+  get(clientId: string): Promise<RegistrationRecord | undefined>;
+  /** Returns false when absent. */
+  update(rec: RegistrationRecord): Promise<boolean>;
+  /** Returns false when absent. */
+  delete(clientId: string): Promise<boolean>;
+  listBySoftware(softwareId: string): Promise<RegistrationRecord[]>;
+}
+
+export type AuditEventType = 'created' | 'updated' | 'deleted' | 'rejected';
+
+export interface AuditEvent {
+  at: number;
+  event: AuditEventType;
+  softwareId: string | null;
+  orgId: string | null;
+  clientId: string | null;
+  /** For rejections: the error code and description sent to the TPP. */
+  reason: string | null;
+  /** DCR version, HTTP method. */
+  version: string | null;
+  method: string | null;
+}
+
+export interface AuditStore {
+  append(event: AuditEvent): Promise<void>;
+  /** Newest first. */
+  list(filter: { clientId?: string; softwareId?: string; event?: AuditEventType; since?: number; limit: number }): Promise<Array<AuditEvent & { id: number }>>;
 }
 
 /** One-time identifiers (JWT jti, ...): shared by all workers and hosts on the same storage. */
@@ -97,6 +153,8 @@ export interface Storage {
   readonly keys: KeyStore;
   readonly scopes: ScopeStore;
   readonly meta: MetaStore;
+  readonly registrations: RegistrationStore;
+  readonly audit: AuditStore;
   /** Cheap liveness check for /ready. */
   ping(): Promise<void>;
   close(): Promise<void>;

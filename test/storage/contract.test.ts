@@ -15,20 +15,37 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { openStorage } from '../../src/storage/index.ts';
 import { ConflictError, StorageUnavailableError } from '../../src/storage/ports.ts';
-import type { SigningKeyRecord, Storage } from '../../src/storage/ports.ts';
+import type { AuditEvent, RegistrationRecord, SigningKeyRecord, Storage } from '../../src/storage/ports.ts';
 import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;
+
+/** An oidc_models row as an older schema stored it (index columns lifted, but no client_id column). */
+interface LegacyRow { model: string; id: string; payload: Record<string, unknown> }
+
+interface LegacyDatabase {
+  open(): Promise<Storage>;
+  appliedMigrations(): Promise<number[]>;
+}
 
 interface Backend {
   /** Opens another Storage instance on the same database, sharing the suite's clock. */
   open(): Promise<Storage>;
   appliedMigrations(): Promise<number[]>;
   expectedMigrations: number[];
+  /**
+   * A second, fresh database migrated only up to `version` (each migration's SQL as written) and
+   * holding `rows`; opening it runs the newer migrations over that data.
+   */
+  legacy(version: number, rows: LegacyRow[]): Promise<LegacyDatabase>;
 }
+
+/** The schema before registrations, audit events and the oidc client_id column. */
+const LEGACY_VERSION = 2;
 
 let clock = T0;
 const now = (): number => clock;
@@ -36,6 +53,16 @@ const now = (): number => clock;
 const key = (kid: string, alg: string, createdAt: number): SigningKeyRecord => ({
   kid, alg, privateJwk: { kty: 'EC', crv: 'P-256', d: `d-${kid}`, kid, alg, use: 'sig' },
   createdAt, retiredAt: null, removeAfter: null,
+});
+
+const registration = (clientId: string, softwareId: string, createdAt: number): RegistrationRecord => ({
+  clientId, softwareId, orgId: 'org-1', environment: 'sandbox', roles: ['AISP', 'PISP'], version: 'v3.3',
+  softwareStatement: `eyJhbGciOiJQUzI1NiJ9.${clientId}.sig`, createdAt, updatedAt: createdAt,
+});
+
+const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null,
+  extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  at, event, softwareId, orgId: softwareId === null ? null : 'org-1', clientId, reason: null, version: 'v3.3', method: 'POST', ...extra,
 });
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
@@ -241,11 +268,147 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.oidc.find('Session', 'sw-old'), undefined);
   });
 
+  await t.test('oidc: revokeByClientId deletes what was issued to one client, not the client', async () => {
+    clock = T0;
+    const issued = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'Grant'];
+    for (const model of issued) await a.oidc.upsert(model, `cr-${model}`, { clientId: 'client-revoke', grantId: 'g-cr' }, clock + 60);
+    await a.oidc.upsert('Client', 'client-revoke', { client_id: 'client-revoke' }, null);
+    // Never expected from oidc-provider; proves the Client model is spared even if it carried clientId.
+    await a.oidc.upsert('Client', 'client-odd', { client_id: 'client-odd', clientId: 'client-revoke' }, null);
+    await a.oidc.upsert('AccessToken', 'cr-other', { clientId: 'client-keep', grantId: 'g-cr' }, clock + 60);
+    await a.oidc.upsert('Session', 'cr-session', { uid: 'cr-uid', authorizations: { 'client-revoke': { grantId: 'g-cr' } } }, clock + 60);
+    await a.oidc.upsert('AccessToken', 'cr-moved', { clientId: 'client-revoke' }, clock + 60);
+    await a.oidc.upsert('AccessToken', 'cr-moved', { clientId: 'client-keep' }, clock + 60); // column follows the payload
+
+    assert.equal(await b.oidc.revokeByClientId('client-revoke'), issued.length);
+    for (const model of issued) assert.equal(await a.oidc.find(model, `cr-${model}`), undefined, model);
+    assert.deepEqual(await a.oidc.find('Client', 'client-revoke'), { payload: { client_id: 'client-revoke' } });
+    assert.ok(await a.oidc.find('Client', 'client-odd'));
+    assert.ok(await a.oidc.find('AccessToken', 'cr-other'), "other clients' tokens stay");
+    assert.ok(await a.oidc.find('AccessToken', 'cr-moved'));
+    assert.ok(await a.oidc.find('Session', 'cr-session'), 'sessions are not issued to a client');
+    assert.equal(await b.oidc.revokeByClientId('client-revoke'), 0);
+    assert.equal(await b.oidc.revokeByClientId('absent'), 0);
+  });
+
+  await t.test('registrations: create, get, listBySoftware, update and delete', async () => {
+    const r1 = registration('reg-1', 'sw-crud', T0 + 10);
+    const r2 = { ...registration('reg-2', 'sw-crud', T0), roles: [], softwareStatement: 'eyJ.ünïcødé.sig' };
+    const r3 = registration('reg-3', 'sw-crud-other', T0 + 5);
+    for (const r of [r1, r2, r3]) await a.registrations.create(r, { exclusive: false });
+    assert.deepEqual(await b.registrations.get('reg-1'), r1);
+    assert.deepEqual(await b.registrations.get('reg-2'), r2);
+    assert.equal(await b.registrations.get('absent'), undefined);
+    assert.deepEqual(await b.registrations.listBySoftware('sw-crud'), [r2, r1], 'oldest first');
+    assert.deepEqual(await b.registrations.listBySoftware('sw-none'), []);
+
+    await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: false }), ConflictError);
+    await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: true }), ConflictError,
+      'exclusive create still refuses a duplicate client_id');
+    assert.deepEqual(await a.registrations.listBySoftware('sw-new'), [], 'and leaves nothing behind');
+    assert.deepEqual(await a.registrations.get('reg-1'), r1);
+
+    const changed = { ...r1, roles: ['AISP'], version: 'v3.2', softwareStatement: 'eyJ.changed.sig', orgId: 'org-2',
+      environment: 'production', updatedAt: T0 + 99, createdAt: T0 + 50 };
+    assert.equal(await b.registrations.update(changed), true);
+    assert.deepEqual(await a.registrations.get('reg-1'), { ...changed, createdAt: r1.createdAt }, 'createdAt never moves');
+    assert.equal(await b.registrations.update(registration('absent', 'sw-crud', T0)), false);
+
+    assert.equal(await a.registrations.delete('reg-2'), true);
+    assert.equal(await a.registrations.delete('reg-2'), false);
+    assert.equal(await b.registrations.get('reg-2'), undefined);
+    assert.deepEqual((await b.registrations.listBySoftware('sw-crud')).map((r) => r.clientId), ['reg-1']);
+  });
+
+  await t.test('registrations: exclusive create refuses a software_id already registered', async () => {
+    await a.registrations.create(registration('ex-1', 'sw-ex', T0), { exclusive: false });
+    await assert.rejects(b.registrations.create(registration('ex-2', 'sw-ex', T0), { exclusive: true }), ConflictError);
+    await a.registrations.create(registration('ex-3', 'sw-ex', T0 + 1), { exclusive: false }); // non-exclusive allows it
+    await b.registrations.create(registration('ex-4', 'sw-ex-new', T0), { exclusive: true });
+    await assert.rejects(a.registrations.create(registration('ex-5', 'sw-ex-new', T0), { exclusive: true }), ConflictError);
+    assert.equal(await a.registrations.get('ex-5'), undefined);
+    assert.equal(await b.registrations.delete('ex-4'), true);
+    await a.registrations.create(registration('ex-5', 'sw-ex-new', T0), { exclusive: true }); // free again
+    assert.deepEqual((await b.registrations.listBySoftware('sw-ex')).map((r) => r.clientId), ['ex-1', 'ex-3']);
+  });
+
+  await t.test('registrations: exactly one of many racing exclusive creates from two instances wins', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const softwareId = `sw-race-${round}`;
+      const results = await Promise.allSettled(Array.from({ length: 20 },
+        (_, i) => (i % 2 === 0 ? a : b).registrations.create(registration(`race-${round}-${i}`, softwareId, T0), { exclusive: true })));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, softwareId);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.ok(r.reason instanceof ConflictError, String(r.reason));
+      }
+      assert.equal((await a.registrations.listBySoftware(softwareId)).length, 1);
+    }
+  });
+
+  await t.test('audit: append, newest first, each filter, limit bounds', async () => {
+    const created1 = audit(T0, 'created', 'sw-1', 'c-1');
+    const rejected = audit(T0 + 10, 'rejected', 'sw-2', null,
+      { orgId: null, reason: 'invalid_software_statement: signature check failed', version: null });
+    const updated = audit(T0 + 10, 'updated', 'sw-1', 'c-1', { method: 'PUT' });
+    const deleted = audit(T0 + 20, 'deleted', 'sw-1', 'c-1', { method: 'DELETE' });
+    const created2 = audit(T0 + 5, 'created', 'sw-2', 'c-2'); // appended out of time order
+    for (const e of [created1, rejected, updated, deleted, created2]) await a.audit.append(e);
+    const strip = (list: Array<AuditEvent & { id: number }>): AuditEvent[] => list.map(({ id: _id, ...e }) => e);
+
+    const all = await b.audit.list({ limit: 10 });
+    assert.deepEqual(strip(all), [deleted, updated, rejected, created2, created1], 'by time, then by insertion');
+    assert.ok(all.every((e) => Number.isSafeInteger(e.id)));
+    assert.ok(all[1]!.id > all[2]!.id, 'the later append of the same second has the larger id');
+    assert.deepEqual(strip(await b.audit.list({ clientId: 'c-1', limit: 10 })), [deleted, updated, created1]);
+    assert.deepEqual(strip(await b.audit.list({ softwareId: 'sw-2', limit: 10 })), [rejected, created2]);
+    assert.deepEqual(strip(await b.audit.list({ event: 'created', limit: 10 })), [created2, created1]);
+    assert.deepEqual(strip(await b.audit.list({ since: T0 + 10, limit: 10 })), [deleted, updated, rejected], 'since is inclusive');
+    assert.deepEqual(strip(await b.audit.list({ clientId: 'c-1', softwareId: 'sw-1', event: 'updated', since: T0, limit: 10 })), [updated]);
+    assert.deepEqual(strip(await b.audit.list({ clientId: 'absent', limit: 10 })), []);
+    assert.deepEqual(strip(await b.audit.list({ limit: 2 })), [deleted, updated]);
+    assert.deepEqual(strip(await b.audit.list({ limit: 1000 })).length, 5);
+    for (const limit of [0, 1001, 1.5, -1, Number.NaN]) await assert.rejects(a.audit.list({ limit }), RangeError, String(limit));
+    await assert.rejects(a.audit.list({ since: 1.5, limit: 1 }), RangeError);
+  });
+
+  await t.test('migrating a previous-version database lifts client_id out of stored payloads', async () => {
+    clock = T0;
+    const legacy = await backend.legacy(LEGACY_VERSION, [
+      { model: 'AccessToken', id: 'old-at', payload: { clientId: 'old-client', grantId: 'g-old' } },
+      { model: 'RefreshToken', id: 'old-rt', payload: { clientId: 'old-client', grantId: 'g-old' } },
+      { model: 'Client', id: 'old-client', payload: { client_id: 'old-client' } },
+      { model: 'AccessToken', id: 'old-other', payload: { clientId: 'other-client' } },
+      { model: 'AccessToken', id: 'old-number', payload: { clientId: 42 } },
+      { model: 'AccessToken', id: 'old-empty', payload: { clientId: '' } },
+      { model: 'Session', id: 'old-session', payload: { uid: 'old-uid' } },
+    ]);
+    const [first, second] = [await legacy.open(), await legacy.open()]; // the second open finds nothing to do
+    try {
+      assert.deepEqual(await legacy.appliedMigrations(), backend.expectedMigrations);
+      assert.deepEqual(await second.oidc.find('AccessToken', 'old-at'), { payload: { clientId: 'old-client', grantId: 'g-old' } });
+      assert.equal(await first.oidc.revokeByClientId('old-client'), 2);
+      assert.equal(await second.oidc.find('RefreshToken', 'old-rt'), undefined);
+      assert.ok(await second.oidc.find('Client', 'old-client'));
+      assert.ok(await second.oidc.find('AccessToken', 'old-other'));
+      assert.equal(await first.oidc.revokeByClientId('42'), 0, 'only string clientIds are lifted, as on upsert');
+      assert.equal(await first.oidc.revokeByClientId(''), 0);
+      assert.equal(await first.oidc.revokeByClientId('other-client'), 1);
+      assert.ok(await second.oidc.findByUid('Session', 'old-uid'), 'older index columns keep working');
+      await second.registrations.create(registration('old-reg', 'sw-old', T0), { exclusive: true });
+      await second.audit.append(audit(T0, 'created', 'sw-old', 'old-reg'));
+      assert.equal((await first.audit.list({ limit: 5 })).length, 1, 'new tables exist and start empty');
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   await t.test('migrations are recorded once and reopening keeps data', async () => {
     const c = await backend.open();
     try {
       assert.deepEqual(await backend.appliedMigrations(), backend.expectedMigrations);
       assert.ok(await c.scopes.get('accounts'), 'data survives reopening');
+      assert.ok(await c.registrations.get('reg-1'));
     } finally {
       await c.close();
     }
@@ -254,27 +417,55 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
 
 const versions = (list: readonly { version: number }[]): number[] => list.map((m) => m.version).sort((x, y) => x - y);
 
+// Same DDL as both backends' migrate(); written out so a legacy database is built without it.
+const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE schema_migrations (
+  version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`;
+
+const sqliteVersions = (path: string): number[] => {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r['version']));
+  } finally {
+    db.close();
+  }
+};
+
 test('SQLite backend passes the storage contract', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-contract-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'missing-parent', 'opendcr.db');
   await runContract(t, {
     open: () => openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000, now }),
-    appliedMigrations: async () => {
-      const db = new DatabaseSync(path, { readOnly: true });
+    appliedMigrations: async () => sqliteVersions(path),
+    expectedMigrations: versions(SQLITE_MIGRATIONS),
+    legacy: async (version, rows) => {
+      const legacyPath = join(dir, `legacy-v${version}.db`);
+      const db = new DatabaseSync(legacyPath);
       try {
-        return db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r['version']));
+        db.exec(SCHEMA_MIGRATIONS_DDL);
+        for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= version)) {
+          db.exec(m.sql);
+          db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, T0);
+        }
+        const insert = db.prepare('INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code) VALUES (?, ?, ?, ?, ?, ?)');
+        for (const r of rows) {
+          const c = indexColumnsOf(r.payload);
+          insert.run(r.model, r.id, JSON.stringify(r.payload), c.grantId, c.uid, c.userCode);
+        }
       } finally {
         db.close();
       }
+      return {
+        open: () => openStorage({ url: `sqlite:${legacyPath}`, poolSize: 1, busyTimeoutMs: 5000, now }),
+        appliedMigrations: async () => sqliteVersions(legacyPath),
+      };
     },
-    expectedMigrations: versions(SQLITE_MIGRATIONS),
   });
 });
 
 // Worker processes contend on the file for real here (two instances in one process cannot,
 // because node:sqlite calls are synchronous).
-test('SQLite: opening, replay and increment stay atomic across processes', async (t) => {
+test('SQLite: opening, replay, increment and exclusive registration stay atomic across processes', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-procs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // No setup open: the processes also race to create, switch to WAL and migrate the new file.
@@ -284,20 +475,31 @@ test('SQLite: opening, replay and increment stay atomic across processes', async
     const { openStorage } = await import(${JSON.stringify(moduleUrl)});
     const s = await openStorage({ url: ${JSON.stringify(`sqlite:${path}`)}, poolSize: 1, busyTimeoutMs: 10000 });
     let wins = 0;
+    let registered = 0;
     for (let i = 0; i < 60; i += 1) {
       if (await s.replay.remember('procs', 'id-' + i, 4102444800)) wins += 1;
       await s.meta.increment('procs');
+      const rec = { clientId: 'c-' + process.pid + '-' + i, softwareId: 'sw-' + i, orgId: 'o', environment: 'sandbox',
+        roles: [], version: 'v3.3', softwareStatement: 'x', createdAt: 0, updatedAt: 0 };
+      try {
+        await s.registrations.create(rec, { exclusive: true });
+        registered += 1;
+      } catch (err) {
+        if (err.name !== 'ConflictError') throw err;
+      }
     }
     await s.close();
-    process.stdout.write(String(wins));`;
+    process.stdout.write(JSON.stringify({ wins, registered }));`;
   const run = promisify(execFile);
   const outputs = await Promise.all([1, 2, 3].map(() =>
     run(process.execPath, ['--input-type=module', '--eval', script])));
-  const wins = outputs.reduce((sum, o) => sum + Number(o.stdout), 0);
-  assert.equal(wins, 60, 'each id is won by exactly one process');
+  const results = outputs.map((o) => JSON.parse(o.stdout) as { wins: number; registered: number });
+  assert.equal(results.reduce((sum, r) => sum + r.wins, 0), 60, 'each id is won by exactly one process');
+  assert.equal(results.reduce((sum, r) => sum + r.registered, 0), 60, 'each software_id is registered by exactly one process');
   const check = await openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000 });
   try {
     assert.equal(await check.meta.get('procs'), '180');
+    for (let i = 0; i < 60; i += 1) assert.equal((await check.registrations.listBySoftware(`sw-${i}`)).length, 1);
   } finally {
     await check.close();
   }
@@ -315,17 +517,41 @@ test('PostgreSQL backend passes the storage contract', async (t) => {
     return;
   }
   const schema = `opendcr_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const legacySchema = `${schema}_legacy`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   t.after(async () => {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.query(`DROP SCHEMA IF EXISTS ${legacySchema} CASCADE`);
     await admin.end();
   });
+  const pgVersions = async (s: string): Promise<number[]> =>
+    (await admin.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations ORDER BY version`)).rows.map((r) => r.version);
   await runContract(t, {
     open: () => openStorage({ url: PG_URL, poolSize: 4, busyTimeoutMs: 5000, schema, now }),
-    appliedMigrations: async () =>
-      (await admin.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`))
-        .rows.map((r) => r.version),
+    appliedMigrations: () => pgVersions(schema),
     expectedMigrations: versions(PG_MIGRATIONS),
+    legacy: async (version, rows) => {
+      await admin.query(`CREATE SCHEMA ${legacySchema}`);
+      await admin.query(`SET search_path TO ${legacySchema}`);
+      try {
+        await admin.query(SCHEMA_MIGRATIONS_DDL);
+        for (const m of PG_MIGRATIONS.filter((x) => x.version <= version)) {
+          await admin.query(m.sql);
+          await admin.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, T0]);
+        }
+        for (const r of rows) {
+          const c = indexColumnsOf(r.payload);
+          await admin.query('INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code) VALUES ($1, $2, $3::jsonb, $4, $5, $6)',
+            [r.model, r.id, JSON.stringify(r.payload), c.grantId, c.uid, c.userCode]);
+        }
+      } finally {
+        await admin.query('RESET search_path');
+      }
+      return {
+        open: () => openStorage({ url: PG_URL, poolSize: 2, busyTimeoutMs: 5000, schema: legacySchema, now }),
+        appliedMigrations: () => pgVersions(legacySchema),
+      };
+    },
   });
 });
 

@@ -3,7 +3,7 @@
  * The original error stays as `cause` for logs.
  */
 import { DatabaseError } from 'pg';
-import type { Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { ConflictError, StorageUnavailableError } from '../ports.ts';
 
 // SQLSTATE classes meaning "try again later" rather than "this request is wrong":
@@ -38,6 +38,37 @@ export function createRunner(pool: Pool): Run {
       return await pool.query<R>(query);
     } catch (err) {
       throw mapPgError(err, op);
+    }
+  };
+}
+
+/** A query on the connection of an open transaction; errors are mapped when the transaction ends. */
+export type TxQuery = <R extends QueryResultRow>(query: QueryConfig) => Promise<QueryResult<R>>;
+
+/** Runs `fn` inside BEGIN ... COMMIT on one pooled connection; rolls back when it throws. */
+export type Transact = <T>(op: string, fn: (query: TxQuery) => Promise<T>) => Promise<T>;
+
+/** For the rare writes one statement cannot make atomic (they need a lock held across statements). */
+export function createTransactor(pool: Pool): Transact {
+  return async <T>(op: string, fn: (query: TxQuery) => Promise<T>) => {
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw mapPgError(err, op);
+    }
+    // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(<R extends QueryResultRow>(query: QueryConfig) => client.query<R>(query));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => { broken = true; });
+      throw mapPgError(err, op);
+    } finally {
+      client.release(broken);
     }
   };
 }

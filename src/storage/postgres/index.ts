@@ -1,14 +1,17 @@
 /**
  * PostgreSQL backend over a pg Pool. Migrations run once at open under an advisory lock, so
- * several workers can start together; afterwards every operation is a single statement.
+ * several workers can start together; afterwards every operation is a single statement, except
+ * an exclusive registration create (a short transaction, see registration-store.ts).
  */
 import { Pool } from 'pg';
 import { wallClockSeconds } from '../oidc-fields.ts';
 import type { Storage } from '../ports.ts';
-import { createRunner, mapPgError } from './errors.ts';
+import { createPostgresAuditStore } from './audit-store.ts';
+import { createRunner, createTransactor, mapPgError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store.ts';
 import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore } from './records.ts';
+import { createPostgresRegistrationStore } from './registration-store.ts';
 
 export interface PostgresStorageOptions {
   /** postgres:// or postgresql:// connection URL. */
@@ -71,6 +74,8 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     keys: createPostgresKeyStore(run),
     scopes: createPostgresScopeStore(run),
     meta: createPostgresMetaStore(run),
+    registrations: createPostgresRegistrationStore(run, createTransactor(pool)),
+    audit: createPostgresAuditStore(run),
     async ping() {
       await run('ping', { text: 'SELECT 1' });
     },

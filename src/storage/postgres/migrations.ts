@@ -70,6 +70,45 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'registrations, audit events and oidc client_id',
+    sql: `
+      CREATE TABLE registrations (
+        client_id          TEXT   NOT NULL PRIMARY KEY,
+        software_id        TEXT   NOT NULL,
+        org_id             TEXT   NOT NULL,
+        environment        TEXT   NOT NULL,
+        roles              JSONB  NOT NULL,
+        version            TEXT   NOT NULL,
+        software_statement TEXT   NOT NULL,
+        created_at         BIGINT NOT NULL,
+        updated_at         BIGINT NOT NULL
+      );
+      CREATE INDEX registrations_software_id ON registrations (software_id, created_at);
+
+      CREATE TABLE audit_events (
+        id          BIGSERIAL PRIMARY KEY,
+        at          BIGINT NOT NULL,
+        event       TEXT   NOT NULL CHECK (event IN ('created', 'updated', 'deleted', 'rejected')),
+        software_id TEXT,
+        org_id      TEXT,
+        client_id   TEXT,
+        reason      TEXT,
+        version     TEXT,
+        method      TEXT
+      );
+      CREATE INDEX audit_events_client_id ON audit_events (client_id, at);
+      CREATE INDEX audit_events_software_id ON audit_events (software_id, at);
+      CREATE INDEX audit_events_at ON audit_events (at);
+
+      -- Same rule as indexColumnsOf: only a non-empty string clientId is lifted out.
+      ALTER TABLE oidc_models ADD COLUMN client_id TEXT;
+      UPDATE oidc_models SET client_id = payload->>'clientId'
+        WHERE jsonb_typeof(payload->'clientId') = 'string' AND payload->>'clientId' <> '';
+      CREATE INDEX oidc_models_client_id ON oidc_models (client_id);
+    `,
+  },
 ];
 
 // One fixed key for the whole database: migrations of different schemas merely queue, which is

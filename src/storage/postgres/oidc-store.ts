@@ -13,11 +13,11 @@ interface PayloadRow { payload: Record<string, unknown>; consumed_at: string | n
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 
 const SQL = {
-  upsert: `INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-    VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+  upsert: `INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, client_id, expires_at, consumed_at)
+    VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (model, id) DO UPDATE SET
-      payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-      user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = EXCLUDED.consumed_at`,
+      payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code,
+      client_id = EXCLUDED.client_id, expires_at = EXCLUDED.expires_at, consumed_at = EXCLUDED.consumed_at`,
   find: `SELECT payload, consumed_at FROM oidc_models WHERE model = $1 AND id = $2 AND ${LIVE}`,
   findByUid: `SELECT payload, consumed_at FROM oidc_models WHERE model = $1 AND uid = $2 AND ${LIVE} LIMIT 1`,
   findByUserCode: `SELECT payload, consumed_at FROM oidc_models WHERE model = $1 AND user_code = $2 AND ${LIVE} LIMIT 1`,
@@ -26,6 +26,9 @@ const SQL = {
     WHERE model = $2 AND id = $3`,
   destroy: 'DELETE FROM oidc_models WHERE model = $1 AND id = $2',
   revoke: 'DELETE FROM oidc_models WHERE grant_id = $1',
+  // The Client record carries client_id, not clientId, so its column is NULL anyway; the model
+  // check keeps that true even if a future payload starts carrying clientId.
+  revokeClient: "DELETE FROM oidc_models WHERE client_id = $1 AND model <> 'Client'",
   deleteExpired: 'DELETE FROM oidc_models WHERE expires_at <= $1',
   listIds: 'SELECT id FROM oidc_models WHERE model = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id LIMIT $3',
   remember: `INSERT INTO replay (namespace, id, expires_at) VALUES ($1, $2, $3)
@@ -47,7 +50,7 @@ export function createPostgresOidcStore(run: Run, now: () => number): OidcModelS
     async upsert(model, id, payload, expiresAt) {
       const c = indexColumnsOf(payload);
       await run('oidc.upsert', { name: 'oidc_upsert', text: SQL.upsert,
-        values: [model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, expiresAt, c.consumedAt] });
+        values: [model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt] });
     },
     async find(model, id) {
       return toRecord((await run<PayloadRow>('oidc.find',
@@ -69,6 +72,10 @@ export function createPostgresOidcStore(run: Run, now: () => number): OidcModelS
     },
     async revokeByGrantId(grantId) {
       await run('oidc.revokeByGrantId', { name: 'oidc_revoke', text: SQL.revoke, values: [grantId] });
+    },
+    async revokeByClientId(clientId) {
+      const res = await run('oidc.revokeByClientId', { name: 'oidc_revoke_client', text: SQL.revokeClient, values: [clientId] });
+      return res.rowCount ?? 0;
     },
     async deleteExpired(at) {
       const res = await run('oidc.deleteExpired', { name: 'oidc_delete_expired', text: SQL.deleteExpired, values: [at] });

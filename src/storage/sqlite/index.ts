@@ -10,8 +10,10 @@ import { wallClockSeconds } from '../oidc-fields.ts';
 import type { Storage } from '../ports.ts';
 import { guard, mapSqliteError } from './errors.ts';
 import { migrate } from './migrations.ts';
+import { createSqliteAuditStore } from './audit-store.ts';
 import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
 import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore } from './records.ts';
+import { createSqliteRegistrationStore } from './registration-store.ts';
 
 export interface SqliteStorageOptions {
   /** Absolute file path, or ':memory:' for a private in-process database (tests). */
@@ -59,6 +61,8 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     keys: createSqliteKeyStore(db),
     scopes: createSqliteScopeStore(db),
     meta: createSqliteMetaStore(db),
+    registrations: createSqliteRegistrationStore(db),
+    audit: createSqliteAuditStore(db),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),
   };

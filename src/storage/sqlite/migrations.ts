@@ -69,6 +69,46 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'registrations, audit events and oidc client_id',
+    sql: `
+      CREATE TABLE registrations (
+        client_id          TEXT    NOT NULL PRIMARY KEY,
+        software_id        TEXT    NOT NULL,
+        org_id             TEXT    NOT NULL,
+        environment        TEXT    NOT NULL,
+        roles              TEXT    NOT NULL,
+        version            TEXT    NOT NULL,
+        software_statement TEXT    NOT NULL,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL
+      );
+      CREATE INDEX registrations_software_id ON registrations (software_id, created_at);
+
+      -- AUTOINCREMENT: ids are never reused, so an id seen in an export always means one event.
+      CREATE TABLE audit_events (
+        id          INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+        at          INTEGER NOT NULL,
+        event       TEXT    NOT NULL CHECK (event IN ('created', 'updated', 'deleted', 'rejected')),
+        software_id TEXT,
+        org_id      TEXT,
+        client_id   TEXT,
+        reason      TEXT,
+        version     TEXT,
+        method      TEXT
+      );
+      CREATE INDEX audit_events_client_id ON audit_events (client_id, at);
+      CREATE INDEX audit_events_software_id ON audit_events (software_id, at);
+      CREATE INDEX audit_events_at ON audit_events (at);
+
+      -- Same rule as indexColumnsOf: only a non-empty string clientId is lifted out.
+      ALTER TABLE oidc_models ADD COLUMN client_id TEXT;
+      UPDATE oidc_models SET client_id = json_extract(payload, '$.clientId')
+        WHERE json_type(payload, '$.clientId') = 'text' AND json_extract(payload, '$.clientId') <> '';
+      CREATE INDEX oidc_models_client_id ON oidc_models (client_id);
+    `,
+  },
 ];
 
 /**

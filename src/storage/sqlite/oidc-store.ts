@@ -14,11 +14,11 @@ const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 /** Builds the oidc-provider model store over an open, migrated database. */
 export function createSqliteOidcStore(db: DatabaseSync, now: () => number): OidcModelStore {
   const upsert = db.prepare(`
-    INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, client_id, expires_at, consumed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (model, id) DO UPDATE SET
-      payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-      user_code = excluded.user_code, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
+      payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code,
+      client_id = excluded.client_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
   const find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND id = ? AND ${LIVE}`);
   const findByUid = db.prepare(
     `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND ${LIVE} LIMIT 1`);
@@ -29,6 +29,9 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
     `UPDATE oidc_models SET consumed_at = ?1, payload = json_set(payload, '$.consumed', ?1) WHERE model = ?2 AND id = ?3`);
   const destroy = db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?');
   const revoke = db.prepare('DELETE FROM oidc_models WHERE grant_id = ?');
+  // The Client record carries client_id, not clientId, so its column is NULL anyway; the model
+  // check keeps that true even if a future payload starts carrying clientId.
+  const revokeClient = db.prepare("DELETE FROM oidc_models WHERE client_id = ? AND model <> 'Client'");
   const deleteExpired = db.prepare('DELETE FROM oidc_models WHERE expires_at <= ?');
   const listIds = db.prepare(`SELECT id FROM oidc_models WHERE model = ? AND ${LIVE} ORDER BY id LIMIT ?`);
 
@@ -41,7 +44,7 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
   return {
     upsert: (model, id, payload, expiresAt) => guard('oidc.upsert', () => {
       const c = indexColumnsOf(payload);
-      upsert.run(model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, expiresAt, c.consumedAt);
+      upsert.run(model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt);
     }),
     find: (model, id) => guard('oidc.find', () => toRecord(find.get(model, id, now()))),
     findByUid: (model, uid) => guard('oidc.findByUid', () => toRecord(findByUid.get(model, uid, now()))),
@@ -50,6 +53,7 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
     consume: (model, id, at) => guard('oidc.consume', () => { consume.run(at, model, id); }),
     destroy: (model, id) => guard('oidc.destroy', () => { destroy.run(model, id); }),
     revokeByGrantId: (grantId) => guard('oidc.revokeByGrantId', () => { revoke.run(grantId); }),
+    revokeByClientId: (clientId) => guard('oidc.revokeByClientId', () => Number(revokeClient.run(clientId).changes)),
     deleteExpired: (at) => guard('oidc.deleteExpired', () => Number(deleteExpired.run(at).changes)),
     listIds: async (model, limit) => {
       const bounded = checkLimit(limit); // a caller bug, not a storage failure: keep it a RangeError

@@ -1,0 +1,55 @@
+/**
+ * Audit listing shared by the SQL backends: the filter checks and the WHERE clause, so sqlite/
+ * and postgres/ accept the same filters and differ only in placeholder syntax.
+ */
+import type { AuditEventType, AuditStore } from './ports.ts';
+
+/** Every audit event type, for callers that validate user input (the CLI). */
+export const AUDIT_EVENT_TYPES = ['created', 'updated', 'deleted', 'rejected'] as const satisfies readonly AuditEventType[];
+
+/** Largest page AuditStore.list returns. */
+export const AUDIT_LIST_MAX = 1000;
+
+export type AuditFilter = Parameters<AuditStore['list']>[0];
+
+/** A list query for one combination of filters. */
+export interface AuditListQuery {
+  /** Which filters are present; equal keys mean equal SQL text (cache prepared statements by it). */
+  key: string;
+  /** SELECT ... ORDER BY ... LIMIT, using `placeholder(n)` for the n-th (1-based) value. */
+  text: string;
+  values: Array<string | number>;
+}
+
+/**
+ * Builds the listing for `filter`: only present filters become predicates, so each combination
+ * gets its own plan that can use the (column, at) indexes. Throws RangeError on a limit outside
+ * 1..AUDIT_LIST_MAX or a non-integer `since` (caller bugs, not storage failures).
+ */
+export function buildAuditList(filter: AuditFilter, placeholder: (n: number) => string): AuditListQuery {
+  const { limit, since } = filter;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_LIST_MAX) {
+    throw new RangeError(`limit must be an integer from 1 to ${AUDIT_LIST_MAX}, got ${limit}`);
+  }
+  if (since !== undefined && !Number.isSafeInteger(since)) {
+    throw new RangeError(`since must be an integer (epoch seconds), got ${since}`);
+  }
+  const where: string[] = [];
+  const values: Array<string | number> = [];
+  let key = '';
+  const add = (flag: string, predicate: string, value: string | number | undefined): void => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(`${predicate} ${placeholder(values.length)}`);
+    key += flag;
+  };
+  add('c', 'client_id =', filter.clientId);
+  add('s', 'software_id =', filter.softwareId);
+  add('e', 'event =', filter.event);
+  add('t', 'at >=', since);
+  values.push(limit);
+  const text = `SELECT id, at, event, software_id, org_id, client_id, reason, version, method FROM audit_events
+    ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
+    ORDER BY at DESC, id DESC LIMIT ${placeholder(values.length)}`;
+  return { key: key === '' ? 'all' : key, text, values };
+}

@@ -1,0 +1,40 @@
+/** PostgreSQL AuditStore: append-only rows, listed newest first through per-filter named queries. */
+import { buildAuditList } from '../audit-query.ts';
+import type { AuditEvent, AuditEventType, AuditStore } from '../ports.ts';
+import type { Run } from './errors.ts';
+
+// BIGSERIAL and BIGINT arrive as strings; ids and epoch seconds stay far below 2^53.
+interface AuditRow {
+  id: string; at: string; event: AuditEventType; software_id: string | null; org_id: string | null;
+  client_id: string | null; reason: string | null; version: string | null; method: string | null;
+}
+
+const toEvent = (r: AuditRow): AuditEvent & { id: number } => ({
+  id: Number(r.id),
+  at: Number(r.at),
+  event: r.event,
+  softwareId: r.software_id,
+  orgId: r.org_id,
+  clientId: r.client_id,
+  reason: r.reason,
+  version: r.version,
+  method: r.method,
+});
+
+/** Registration audit trail. */
+export function createPostgresAuditStore(run: Run): AuditStore {
+  return {
+    async append(e) {
+      await run('audit.append', { name: 'audit_append',
+        text: `INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, version, method)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        values: [e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.version, e.method] });
+    },
+    async list(filter) {
+      const q = buildAuditList(filter, (n) => `$${n}`); // throws RangeError on a bad limit: a caller bug
+      // One name per filter combination (at most 16), so each is planned once per connection.
+      const { rows } = await run<AuditRow>('audit.list', { name: `audit_list_${q.key}`, text: q.text, values: q.values });
+      return rows.map(toEvent);
+    },
+  };
+}

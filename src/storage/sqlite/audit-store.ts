@@ -1,0 +1,46 @@
+/** SQLite AuditStore: append-only rows, listed newest first through per-filter prepared statements. */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { buildAuditList } from '../audit-query.ts';
+import type { AuditEvent, AuditEventType, AuditStore } from '../ports.ts';
+import { guard } from './errors.ts';
+
+interface AuditRow {
+  id: number; at: number; event: AuditEventType; software_id: string | null; org_id: string | null;
+  client_id: string | null; reason: string | null; version: string | null; method: string | null;
+}
+
+const toEvent = (r: AuditRow): AuditEvent & { id: number } => ({
+  id: r.id,
+  at: r.at,
+  event: r.event,
+  softwareId: r.software_id,
+  orgId: r.org_id,
+  clientId: r.client_id,
+  reason: r.reason,
+  version: r.version,
+  method: r.method,
+});
+
+/** Registration audit trail. */
+export function createSqliteAuditStore(db: DatabaseSync): AuditStore {
+  const append = db.prepare(`INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, version, method)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+  // At most 16 filter combinations, each prepared on first use.
+  const lists = new Map<string, StatementSync>();
+  return {
+    append: (e) => guard('audit.append', () => {
+      append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.version, e.method);
+    }),
+    list: async (filter) => {
+      const q = buildAuditList(filter, () => '?'); // throws RangeError on a bad limit: a caller bug
+      return guard('audit.list', () => {
+        let stmt = lists.get(q.key);
+        if (stmt === undefined) {
+          stmt = db.prepare(q.text);
+          lists.set(q.key, stmt);
+        }
+        return stmt.all(...q.values).map((r) => toEvent(r as unknown as AuditRow));
+      });
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * SQLite RegistrationStore. Plain writes are single statements; an exclusive create is a check
+ * and an insert inside BEGIN IMMEDIATE, which takes the file's write lock before the check, so
+ * no other process can insert the same software_id in between.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { ConflictError } from '../ports.ts';
+import type { RegistrationRecord, RegistrationStore } from '../ports.ts';
+import { guard } from './errors.ts';
+
+interface RegistrationRow {
+  client_id: string; software_id: string; org_id: string; environment: string; roles: string; version: string;
+  software_statement: string; created_at: number; updated_at: number;
+}
+
+const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, created_at, updated_at';
+
+const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
+  clientId: r.client_id,
+  softwareId: r.software_id,
+  orgId: r.org_id,
+  environment: r.environment,
+  roles: JSON.parse(r.roles) as string[],
+  version: r.version,
+  softwareStatement: r.software_statement,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** Open Banking registrations, keyed by client_id. */
+export function createSqliteRegistrationStore(db: DatabaseSync): RegistrationStore {
+  const insert = db.prepare(`INSERT INTO registrations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id) DO NOTHING`);
+  const softwareTaken = db.prepare('SELECT 1 FROM registrations WHERE software_id = ? LIMIT 1');
+  const get = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE client_id = ?`);
+  // created_at is set once, at create; an update never moves it.
+  const update = db.prepare(`UPDATE registrations SET software_id = ?, org_id = ?, environment = ?, roles = ?,
+    version = ?, software_statement = ?, updated_at = ? WHERE client_id = ?`);
+  const remove = db.prepare('DELETE FROM registrations WHERE client_id = ?');
+  const listBySoftware = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE software_id = ?
+    ORDER BY created_at, client_id`);
+
+  const insertRow = (r: RegistrationRecord): void => {
+    const { changes } = insert.run(r.clientId, r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version,
+      r.softwareStatement, r.createdAt, r.updatedAt);
+    if (Number(changes) === 0) throw new ConflictError(`registration "${r.clientId}" already exists`);
+  };
+
+  return {
+    create: (r, { exclusive }) => guard('registrations.create', () => {
+      if (!exclusive) return insertRow(r);
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        if (softwareTaken.get(r.softwareId) !== undefined) {
+          throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+        }
+        insertRow(r);
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+      return undefined;
+    }),
+    get: (clientId) => guard('registrations.get', () => {
+      const row = get.get(clientId);
+      return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+    }),
+    update: (r) => guard('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
+      JSON.stringify(r.roles), r.version, r.softwareStatement, r.updatedAt, r.clientId).changes) > 0),
+    delete: (clientId) => guard('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
+    listBySoftware: (softwareId) => guard('registrations.listBySoftware',
+      () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
+  };
+}
