@@ -15,12 +15,18 @@ import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
 import { createAdminGuard } from './admin/admin-auth.ts';
 import { isTrustedPeer } from './http/trusted-peer.ts';
+import type { ClientCertificate } from './http/client-cert.ts';
+import type { DcrService } from './dcr/service.ts';
+import { dcrRoutes } from './dcr/routes.ts';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   storage: Storage;
   keyManager: KeyManagerService;
+  dcr: DcrService;
+  /** The transport certificate of a request (TLS, or a trusted proxy's header). */
+  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
   isAccepting?: () => boolean;
 }
@@ -83,6 +89,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   await fastify.register(interactionRoutes(keyManager, config));
   await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
+  if (config.open_banking.dcr.enabled) await fastify.register(dcrRoutes({ dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl }));
   await fastify.ready();
   return fastify;
 }

@@ -20,6 +20,8 @@ import { createOutboundFetch } from './http/outbound.ts';
 import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
 import { buildApp } from './app.ts';
 import { createClientService, type ClientService } from './oauth/clients.ts';
+import { createJwksCache } from './crypto/jwks.ts';
+import { createDcrService } from './dcr/service.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -74,14 +76,25 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       getCaPems: () => caPems,
     });
 
-    const sandbox = config.server.mode === 'sandbox';
-    const self = new URL(config.derived.baseUrl);
     const fetch = createOutboundFetch({
-      allowedHosts: [...config.oauth.allowed_outbound_hosts, ...(sandbox ? [self.host, `localhost:${config.server.port}`, `127.0.0.1:${config.server.port}`] : [])],
+      allowedHosts: config.derived.outboundHosts,
       extraCaPems: serverCaPem ? [serverCaPem] : [],
     });
 
-    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert: (req) => clientCerts.fromRequest(req), fetch });
+    const clientCert = (req: import('node:http').IncomingMessage) => clientCerts.fromRequest(req);
+    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch });
+    const clients = createClientService(keyManager);
+
+    // Directory and software key sets: same allow-list, with the DCR limits on time and size.
+    const cacheCfg = config.open_banking.dcr.jwks_cache;
+    const keySetFetch = createOutboundFetch({
+      allowedHosts: config.derived.outboundHosts,
+      extraCaPems: serverCaPem ? [serverCaPem] : [],
+      timeoutMs: cacheCfg.timeout,
+      maxBytes: cacheCfg.max_bytes,
+    });
+    const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
+    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets });
     const sweeper = startExpirySweeper(storage, {
       intervalMs: 60_000,
       now: () => Math.floor(Date.now() / 1000),
@@ -94,7 +107,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let accepting = true;
     let server!: Server;
-    const fastify = await buildApp({ config, logger, storage, keyManager, isAccepting: () => accepting }, {
+    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, isAccepting: () => accepting }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
           ...secure(),
@@ -125,7 +138,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     let closing: Promise<void> | undefined;
     return {
       config, url, port, storage, keyManager, fastify, logger, serverCaPem,
-      clients: createClientService(keyManager),
+      clients,
       close() {
         closing ??= (async () => {
           accepting = false;
@@ -137,6 +150,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           await fastify.close();
           clearTimeout(force);
           await fetch.close();
+          await keySetFetch.close();
           await storage.close();
           logger.info('stopped');
         })();

@@ -137,6 +137,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(`${label}: key "database.url": expected postgres://… or sqlite:PATH`);
   }
 
+  const self = new URL(baseUrl);
+  const outboundHosts = [...new Set([
+    ...c.oauth.allowed_outbound_hosts,
+    new URL(c.open_banking.dcr.jwks_url_sandbox).host,
+    new URL(c.open_banking.dcr.jwks_url_production).host,
+    ...(c.server.mode === 'sandbox' ? [self.host, `localhost:${port}`, `127.0.0.1:${port}`] : []),
+  ])];
+
   const config: Config = {
     ...c,
     keystore: {
@@ -154,6 +162,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       truststoreDir: c.truststore.dir ? abs(c.truststore.dir) : resolve(dataDir, 'truststore'),
       databaseUrl: dbUrl.startsWith('sqlite:') && !dbUrl.startsWith('sqlite::memory:')
         ? `sqlite:${abs(dbUrl.slice('sqlite:'.length))}` : dbUrl,
+      outboundHosts,
+      registrationEndpoint: `${baseUrl}/open-banking/${c.open_banking.dcr.default_version}/register`,
     },
   };
   return deepFreeze(config);

@@ -105,7 +105,47 @@ export const oauthSchema = z.strictObject({
   internal_clients: z.array(internalClientSchema).default([])
     .describe('Bank-internal clients (e.g. the API gateway) that may use client_secret_basic / client_secret_post; Open Banking clients never can'),
   allowed_outbound_hosts: z.array(z.string()).default([])
-    .describe('Hosts (host or host:port) the server may fetch from (client jwks_uri, trusted issuer JWKS); the server itself is always allowed in sandbox mode'),
+    .describe('Hosts (host or host:port) the server may fetch from (client jwks_uri, trusted issuer JWKS, software JWKS); the directory JWKS hosts are always allowed, and the server itself in sandbox mode'),
+}).prefault({});
+
+
+export const DCR_VERSIONS = ['v3.1', 'v3.2', 'v3.3'] as const;
+
+export const dcrSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the Open Banking DCR API at /open-banking/{version}/register'),
+  default_version: z.enum(DCR_VERSIONS).default('v3.3').describe('Version advertised as registration_endpoint in discovery'),
+  jwks_url_sandbox: z.string().url().default('https://keystore.openbankingtest.org.uk/keystore/openbanking.jwks')
+    .describe('Directory JWKS that signs software statements with software_environment "sandbox"'),
+  jwks_url_production: z.string().url().default('https://keystore.openbanking.org.uk/keystore/openbanking.jwks')
+    .describe('Directory JWKS that signs software statements with software_environment "production"'),
+  regulatory_issuers: z.array(z.string().min(1)).default(['OpenBanking Ltd']).describe('Accepted SSA "iss" values (in sandbox mode the sandbox directory\'s issuer is added)'),
+  software_environments: z.array(z.enum(['sandbox', 'production'])).default(['sandbox', 'production'])
+    .describe('SSA software_environment values this deployment accepts; each is verified against its own directory JWKS'),
+  ssa_max_age: z.number().int().min(0).default(0).describe('Oldest accepted SSA, by its iat (seconds); 0 = no limit (TPPs legitimately reuse an SSA for a long time)'),
+  ssa_signing_algorithms: z.array(z.enum(['PS256', 'ES256'])).default(['PS256', 'ES256']).describe('Algorithms accepted on the SSA (directory) signature'),
+  signing_algorithms: z.array(z.enum(['PS256', 'ES256'])).default(['PS256'])
+    .describe('Algorithms accepted on the registration request JWT and for id_token / request object / client assertion metadata (FAPI: PS256, ES256)'),
+  audiences: z.array(z.string().min(1)).default([])
+    .describe('Accepted "aud" values of the registration request JWT, besides the issuer and the registration endpoint URLs (e.g. the bank\'s OB organisation id)'),
+  request_max_lifetime: z.number().int().min(3600).default(86400)
+    .describe('Longest accepted registration request JWT lifetime, exp - iat (seconds; at least 3600, FAPI request objects may live an hour)'),
+  token_endpoint_auth_methods: z.array(z.enum(['private_key_jwt', 'tls_client_auth', 'client_secret_basic'])).default(['private_key_jwt', 'tls_client_auth'])
+    .describe('token_endpoint_auth_method values a TPP may register; client_secret_basic is not FAPI-compliant and only for non-FAPI deployments'),
+  revocation_check: z.boolean().default(true)
+    .describe('Reject request-signing keys listed at the SSA\'s software_jwks_revoked_endpoint / org_jwks_revoked_endpoint when present'),
+  transport_certificate_binding: z.enum(['jwks_or_subject', 'jwks', 'subject', 'none']).default('jwks_or_subject')
+    .describe('How the mTLS certificate must belong to the software: listed as a use:tls key in the software JWKS, and/or its subject OU/CN (or organizationIdentifier/CN) match the SSA org_id/software_id'),
+  single_registration_per_software: z.boolean().default(false)
+    .describe('Allow only one active registration per software_id (a second POST gets 400 invalid_client_metadata)'),
+  append_registration_attributes_in_response: z.boolean().default(false)
+    .describe('Add an RFC 7592 registration_access_token and registration_client_uri to 201/200 responses (WSO2 key of the same name)'),
+  jwks_cache: z.strictObject({
+    max_age: seconds(600, 'Key sets are refreshed after this long unless the response\'s Cache-Control max-age says otherwise'),
+    stale_for: seconds(86400, 'How long cached keys keep being used while their host cannot be reached'),
+    cooldown: seconds(30, 'Minimum time between refetches triggered by an unknown kid'),
+    timeout: z.number().int().positive().default(3000).describe('Fetch timeout (milliseconds)'),
+    max_bytes: z.number().int().positive().default(512 * 1024).describe('Largest accepted key set response (bytes)'),
+  }).prefault({}),
 }).prefault({});
 
 const demoUserSchema = z.strictObject({
@@ -133,6 +173,7 @@ export const configSchema = z.strictObject({
   database: databaseSchema,
   super_admin: superAdminSchema,
   oauth: oauthSchema,
+  open_banking: z.strictObject({ dcr: dcrSchema }).prefault({}),
   sandbox: sandboxSchema,
   log: logSchema,
 });
@@ -152,5 +193,9 @@ export interface Config extends ParsedConfig {
     readonly dataDir: string;
     readonly truststoreDir: string;
     readonly databaseUrl: string;
+    /** Hosts outbound fetches may reach: allowed_outbound_hosts + directory JWKS hosts (+ this server in sandbox mode). */
+    readonly outboundHosts: readonly string[];
+    /** Registration endpoint per DCR version, and the advertised one. */
+    readonly registrationEndpoint: string;
   };
 }

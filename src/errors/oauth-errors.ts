@@ -57,6 +57,27 @@ export const conflict = make('conflict', 409);
 export const unsupportedMediaType = make('unsupported_media_type', 415);
 export const temporarilyUnavailable = make('temporarily_unavailable', 503);
 
+// RFC 7591 §3.2.2 registration errors (OB DCR uses these four codes, all 400).
+export const invalidClientMetadata = make('invalid_client_metadata', 400);
+export const invalidRedirectUri = make('invalid_redirect_uri', 400);
+export const invalidSoftwareStatement = make('invalid_software_statement', 400);
+export const unapprovedSoftwareStatement = make('unapproved_software_statement', 400);
+
+/**
+ * RFC 6750 §3.1: 401 with a Bearer challenge. With no credentials at all the challenge carries no
+ * error code; with bad ones it says invalid_token.
+ */
+export function invalidToken(description: string, opts: { credentialsPresent: boolean }): OAuthError {
+  const challenge = opts.credentialsPresent
+    ? `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`
+    : 'Bearer realm="opendcr"';
+  return new OAuthError('invalid_token', 401, description, { headers: { 'www-authenticate': challenge } });
+}
+
+/** 401 for a missing or untrusted transport (mTLS client) certificate. */
+export const clientCertificateRequired = (description = 'a client (transport) certificate issued by a trusted CA is required over mutual TLS') =>
+  new OAuthError('invalid_client', 401, description);
+
 /** 401 with a Basic challenge, for the admin APIs. */
 export const adminUnauthorized = () =>
   new OAuthError('invalid_client', 401, 'administrator credentials are missing or wrong', {

@@ -25,6 +25,7 @@ export const OB_CLIENT_METADATA = [
   'software_jwks_endpoint',
   'software_on_behalf_of_org',
   'registration_version',
+  'ob_application_type',
 ] as const;
 
 export interface ProviderDeps {
@@ -74,6 +75,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const accessTokenFormat = config.oauth.token_generation.access_token_type;
   const signingAlg = config.oauth.token_generation.signing_algorithm;
   const certOf = (ctx: { req: IncomingMessage }) => deps.clientCert(ctx.req);
+  const obAuthMethods = config.open_banking.dcr.token_endpoint_auth_methods;
 
   const provider = new Provider(config.derived.issuer, {
     adapter: deps.adapter as never,
@@ -91,6 +93,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
     scopes: scopeList,
     claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
     routes: OAUTH_ROUTES,
+    discovery: {
+      claim_types_supported: ['normal'],
+      ...(config.open_banking.dcr.enabled ? { registration_endpoint: config.derived.registrationEndpoint } : {}),
+    },
     responseTypes: ['code', 'code id_token'],
     clientAuthMethods: ['private_key_jwt', 'tls_client_auth', 'client_secret_basic', 'client_secret_post'],
     enabledJWA: {
@@ -217,6 +223,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
     if (ctx.status === 404 && ctx.body === undefined) {
       ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
       ctx.status = 404;
+    }
+    // TPPs pick their token endpoint auth method from discovery, so it lists only what a TPP can
+    // register (OB DCR digest §1.5); the secret methods stay available to bank-internal clients.
+    if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      (ctx.body as Record<string, unknown>)['token_endpoint_auth_methods_supported'] = [...obAuthMethods];
     }
   });
 

@@ -3,7 +3,8 @@
  * keys or scopes change (in this worker at once, in other workers and hosts on their next check),
  * so `opendcr keys rotate` and the scope API take effect without a restart.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
@@ -27,6 +28,8 @@ export interface KeyManagerService {
   refresh(force?: boolean): Promise<boolean>;
   /** Scope names currently in force. */
   scopes(): readonly string[];
+  /** Public keys of the current provider (what /oauth2/jwks publishes), for verifying our own JWTs. */
+  publicJwks(): { keys: JWK[] };
   close(): void;
 }
 
@@ -73,6 +76,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   let builtVersion = '';
   let nextChangeAt: number | null = null;
   let scopeNames: string[] = [];
+  let publicKeys: { keys: JWK[] } = { keys: [] };
 
   async function build(): Promise<void> {
     const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';
@@ -85,6 +89,12 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     builtVersion = version;
     nextChangeAt = jwks.nextChangeAt;
     scopeNames = scopes;
+    publicKeys = {
+      keys: jwks.keys.map((k) => ({
+        ...(createPublicKey(createPrivateKey({ key: k as never, format: 'jwk' })).export({ format: 'jwk' }) as JWK),
+        kid: k.kid, alg: k.alg, use: 'sig',
+      })),
+    };
   }
   await build();
 
@@ -102,6 +112,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
       return true;
     },
     scopes: () => scopeNames,
+    publicJwks: () => publicKeys,
     close() { clearInterval(timer); },
   };
 

@@ -1,0 +1,49 @@
+/**
+ * The registration request body: a compact JWS sent as application/jose (v3.2+) or
+ * application/jwt (v3.1, WSO2 samples). Media-type parameters such as charset are ignored.
+ */
+import { decodeJwt, decodeProtectedHeader, type JWSHeaderParameters } from 'jose';
+import { invalidClientMetadata } from '../errors/oauth-errors.ts';
+
+export const ACCEPTED_MEDIA_TYPES = new Set(['application/jose', 'application/jwt']);
+
+export interface DecodedJws {
+  raw: string;
+  header: JWSHeaderParameters;
+  claims: Record<string, unknown>;
+}
+
+/** OB DCR §1.2: accept application/jose and application/jwt, ignore parameters; anything else is a 400. */
+export function checkMediaType(contentType: string | undefined): void {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!ACCEPTED_MEDIA_TYPES.has(type)) {
+    throw invalidClientMetadata(`Content-Type must be application/jose or application/jwt (a signed JWT), not ${type ? `"${type.slice(0, 64)}"` : 'missing'}`);
+  }
+}
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Decodes header and claims without verifying anything; verification comes later, once the
+ * software statement says which keys to use.
+ * @param fail builds the error for a malformed token (the code differs for request and SSA).
+ */
+export function decodeCompactJws(input: unknown, fail: (description: string) => Error, what: string): DecodedJws {
+  if (typeof input !== 'string' || input.trim() === '') throw fail(`${what} is missing`);
+  const raw = input.trim();
+  if (!COMPACT_JWS.test(raw)) throw fail(`${what} is not a compact JWS (three base64url parts separated by dots)`);
+  let header: JWSHeaderParameters;
+  let claims: Record<string, unknown>;
+  try {
+    header = decodeProtectedHeader(raw) as JWSHeaderParameters;
+    claims = decodeJwt(raw) as Record<string, unknown>;
+  } catch {
+    throw fail(`${what} could not be decoded: its header and payload must be base64url-encoded JSON objects`);
+  }
+  return { raw, header, claims };
+}
+
+/** Body parsed by the route (string) → decoded request JWT. */
+export function decodeRegistrationRequest(body: unknown): DecodedJws {
+  return decodeCompactJws(typeof body === 'string' ? body : undefined, (d) => invalidClientMetadata(d), 'the registration request');
+}

@@ -1,0 +1,74 @@
+/**
+ * The OB DCR HTTP surface: POST /open-banking/{v3.1|v3.2|v3.3}/register and
+ * GET/PUT/DELETE …/register/{ClientId} (also the seed's v3.3.0 form). Bodies are read as raw text
+ * (a compact JWS); every response is JSON with no-store caching and an x-fapi-interaction-id.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import { notFound, OAuthError } from '../errors/oauth-errors.ts';
+import type { DcrService, DcrRequest, DcrResult } from './service.ts';
+import { versionFromPath } from './versions/index.ts';
+import { dcrOpenApi } from './openapi.ts';
+
+const INTERACTION_ID = /^[A-Za-z0-9-]{1,64}$/;
+const BODY_LIMIT = 64 * 1024;
+
+type Params = { version: string; clientId?: string };
+
+export const OPENAPI_PATH = '/api-docs/open-banking/:version/dcr-openapi.json';
+
+export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMessage) => ClientCertificate | undefined; baseUrl: string }) {
+  function toRequest(req: FastifyRequest<{ Params: Params }>): DcrRequest {
+    const version = versionFromPath(req.params.version);
+    if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
+    return {
+      version,
+      certificate: deps.clientCert(req.raw),
+      contentType: req.headers['content-type'],
+      body: req.body,
+      authorization: req.headers.authorization,
+    };
+  }
+
+  function send(reply: FastifyReply, result: DcrResult) {
+    reply.code(result.status);
+    return result.body === undefined ? reply.send() : reply.type('application/json').send(result.body);
+  }
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    // The body is a compact JWS whatever the Content-Type claims; the service checks the media type.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+
+    app.addHook('onRequest', async (req, reply) => {
+      // FAPI: echo the caller's interaction id, or give one, on every response.
+      const given = req.headers['x-fapi-interaction-id'];
+      reply.header('x-fapi-interaction-id', typeof given === 'string' && INTERACTION_ID.test(given) ? given : randomUUID());
+      reply.header('cache-control', 'no-store');
+      reply.header('pragma', 'no-cache');
+    });
+
+    // Our own description of the API (official OB definitions with FAPI's tighter rules).
+    app.get<{ Params: Params }>(OPENAPI_PATH, async (req) => {
+      const version = versionFromPath(req.params.version);
+      if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
+      return dcrOpenApi(version.id, deps.baseUrl);
+    });
+
+    const base = '/open-banking/:version/register';
+    app.post<{ Params: Params }>(base, async (req, reply) => send(reply, await deps.dcr.register(toRequest(req))));
+    app.get<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.read(toRequest(req), req.params.clientId)));
+    app.put<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.update(toRequest(req), req.params.clientId)));
+    app.delete<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.remove(toRequest(req), req.params.clientId)));
+
+    const notAllowed = (allow: string) => async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      toRequest(req);
+      reply.header('allow', allow);
+      throw new OAuthError('invalid_request', 405, `method ${req.method} is not allowed here; use ${allow}`);
+    };
+    app.route<{ Params: Params }>({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url: base, handler: notAllowed('POST') });
+    app.route<{ Params: Params }>({ method: ['POST', 'PATCH'], url: `${base}/:clientId`, handler: notAllowed('GET, PUT, DELETE') });
+  };
+}

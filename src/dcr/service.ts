@@ -1,0 +1,243 @@
+/**
+ * The DCR domain: register, read, update, delete. Each operation is a short list of named steps
+ * (digest §7); every outcome, success or rejection, is written to the audit log. A rejected
+ * request changes nothing: the request jti is recorded only once everything has passed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { Storage, AuditEvent, RegistrationRecord } from '../storage/ports.ts';
+import { ConflictError } from '../storage/ports.ts';
+import type { KeyManagerService } from '../oauth/service.ts';
+import type { ClientService, ClientMetadata } from '../oauth/clients.ts';
+import type { JwksCache } from '../crypto/jwks.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import { OAuthError, invalidClientMetadata, clientCertificateRequired } from '../errors/oauth-errors.ts';
+import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
+import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
+import { validateRequestJwt } from './request-jwt.ts';
+import { validateMetadata, toClientMetadata } from './metadata.ts';
+import { checkTransportBinding } from './binding.ts';
+import { authorizeManagement } from './management-auth.ts';
+import { registrationResponse } from './response.ts';
+import type { DcrVersionProfile } from './versions/types.ts';
+import { DCR_VERSION_PROFILES } from './versions/index.ts';
+
+export interface DcrRequest {
+  version: DcrVersionProfile;
+  certificate: ClientCertificate | undefined;
+  contentType?: string | undefined;
+  body?: unknown;
+  authorization?: string | undefined;
+}
+
+export interface DcrResult {
+  status: 200 | 201 | 204;
+  body?: Record<string, unknown>;
+}
+
+export interface DcrService {
+  register(req: DcrRequest): Promise<DcrResult>;
+  read(req: DcrRequest, clientId: string): Promise<DcrResult>;
+  update(req: DcrRequest, clientId: string): Promise<DcrResult>;
+  remove(req: DcrRequest, clientId: string): Promise<DcrResult>;
+}
+
+export interface DcrDeps {
+  config: Config;
+  logger: Logger;
+  storage: Storage;
+  keyManager: KeyManagerService;
+  clients: ClientService;
+  keySets: JwksCache;
+  now?: () => number;
+}
+
+interface Validated {
+  request: DecodedJws;
+  ssa: VerifiedSsa;
+  client: ClientMetadata;
+  jtiExpiresAt: number;
+}
+
+/** Audit fields known so far about a request, verified or as claimed. */
+interface Subject { softwareId?: string | null; orgId?: string | null; clientId?: string | null }
+
+export function createDcrService(deps: DcrDeps): DcrService {
+  const { config, storage, keyManager, clients, keySets } = deps;
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  const dcr = config.open_banking.dcr;
+  const base = config.derived.baseUrl;
+  const audiences = new Set([
+    config.derived.issuer,
+    `${config.derived.issuer}/`,
+    base,
+    ...DCR_VERSION_PROFILES.flatMap((v) => [`${base}/open-banking/${v.id}/register`, `${base}/open-banking/${v.id}.0/register`]),
+    ...dcr.audiences,
+  ]);
+
+  const clientUri = (version: DcrVersionProfile, clientId: string) => `${base}/open-banking/${version.id}/register/${clientId}`;
+
+  async function audit(event: AuditEvent['event'], req: DcrRequest, method: string, who: Subject, reason: string | null = null): Promise<void> {
+    try {
+      await storage.audit.append({
+        at: now(), event, method, version: req.version.id, reason,
+        softwareId: who.softwareId ?? null, orgId: who.orgId ?? null, clientId: who.clientId ?? null,
+      });
+    } catch (err) {
+      deps.logger.error({ err, event, method }, 'could not write the registration audit event');
+      if (event !== 'rejected') throw err;
+    }
+  }
+
+  /** Runs an operation; a failure is audited as a rejection with the reason sent to the TPP. */
+  async function audited<T>(req: DcrRequest, method: string, who: Subject, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      const reason = err instanceof OAuthError ? `${err.error}: ${err.description}` : 'server_error';
+      await audit('rejected', req, method, who, reason);
+      throw err;
+    }
+  }
+
+  function requireCertificate(req: DcrRequest): ClientCertificate {
+    if (!req.certificate || !req.certificate.authorized) throw clientCertificateRequired();
+    const t = Date.now();
+    if (Date.parse(req.certificate.x509.validTo) < t || Date.parse(req.certificate.x509.validFrom) > t) {
+      throw clientCertificateRequired('the transport certificate is outside its validity period');
+    }
+    return req.certificate;
+  }
+
+  /** Steps 2–7 of the pipeline, shared by POST and PUT. */
+  async function validate(req: DcrRequest, cert: ClientCertificate, who: Subject, existing?: ClientMetadata): Promise<Validated> {
+    checkMediaType(req.contentType);
+    const request = decodeRegistrationRequest(req.body);
+    // Claimed values, for the audit trail of a rejection; replaced by verified ones below.
+    who.softwareId ??= typeof request.claims['iss'] === 'string' ? request.claims['iss'].slice(0, 64) : null;
+    const ssa = await validateSoftwareStatement(request.claims['software_statement'], { config, keySets, now });
+    who.softwareId = ssa.claims.software_id;
+    who.orgId = ssa.claims.org_id;
+    await validateRequestJwt(request, ssa, { config, keySets, now, audiences });
+    if (existing) {
+      // PUT: same software, and a client_id in the body must be the one in the path (RFC 7592 §2.2).
+      if (existing['software_id'] !== ssa.claims.software_id) throw invalidClientMetadata('the software statement is for a different software_id than this registration');
+      if (request.claims['client_id'] !== undefined && request.claims['client_id'] !== existing['client_id']) {
+        throw invalidClientMetadata('client_id in the request does not match the registration being updated');
+      }
+    }
+    const metadata = validateMetadata({ config, version: req.version, ssa, claims: request.claims, certificate: cert.x509, availableScopes: keyManager.scopes() });
+    await checkTransportBinding(cert.x509, ssa, { config, keySets });
+    const client = toClientMetadata(metadata, ssa, req.version);
+    await clients.validate({ client_id: existing?.['client_id'] ?? randomUUID(), ...client });
+    return { request, ssa, client, jtiExpiresAt: Number(request.claims['exp']) + config.oauth.clock_tolerance };
+  }
+
+  /** Records the request jti (per issuer) last, so a rejected request can be corrected and resent. */
+  async function consumeJti(v: Validated): Promise<void> {
+    const fresh = await storage.replay.remember(`dcr:${v.ssa.claims.software_id}`, String(v.request.claims['jti']), v.jtiExpiresAt);
+    if (!fresh) throw invalidClientMetadata('jti has already been used: sign a new registration request');
+  }
+
+  async function registrationAccessToken(clientId: string): Promise<string | undefined> {
+    if (!dcr.append_registration_attributes_in_response) return undefined;
+    const Rat = keyManager.provider.RegistrationAccessToken as unknown as new (p: { clientId: string }) => { save(): Promise<string> };
+    const rat = new Rat({ clientId });
+    return rat.save();
+  }
+
+  async function respond(client: ClientMetadata, version: DcrVersionProfile, withToken: boolean): Promise<Record<string, unknown>> {
+    const clientId = String(client['client_id']);
+    const extra = dcr.append_registration_attributes_in_response
+      ? { registration_client_uri: clientUri(version, clientId), ...(withToken ? { registration_access_token: await registrationAccessToken(clientId) } : {}) }
+      : {};
+    return registrationResponse(client, extra);
+  }
+
+  const manage = async (req: DcrRequest, clientId: string, who: Subject): Promise<{ cert: ClientCertificate; client: ClientMetadata }> => {
+    const cert = requireCertificate(req);
+    await authorizeManagement(clientId, { authorization: req.authorization, certificate: cert }, {
+      config, keyManager, exists: async (id) => (await clients.find(id)) !== undefined,
+    });
+    const client = (await clients.find(clientId))!;
+    who.softwareId = String(client['software_id'] ?? '') || null;
+    who.orgId = String(client['org_id'] ?? '') || null;
+    return { cert, client };
+  };
+
+  return {
+    async register(req) {
+      const who: Subject = {};
+      return audited(req, 'POST', who, async () => {
+        const cert = requireCertificate(req);
+        const v = await validate(req, cert, who);
+        await consumeJti(v);
+        const clientId = randomUUID();
+        const t = now();
+        const record: RegistrationRecord = {
+          clientId, softwareId: v.ssa.claims.software_id, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment,
+          roles: v.ssa.claims.software_roles, version: req.version.id, softwareStatement: v.ssa.raw, createdAt: t, updatedAt: t,
+        };
+        try {
+          await storage.registrations.create(record, { exclusive: dcr.single_registration_per_software });
+        } catch (err) {
+          if (err instanceof ConflictError) {
+            throw invalidClientMetadata('this software already has an active registration; update it with PUT or delete it first', { cause: err });
+          }
+          throw err;
+        }
+        let client: ClientMetadata;
+        try {
+          client = await clients.create({ client_id: clientId, client_id_issued_at: t, ...v.client });
+        } catch (err) {
+          await storage.registrations.delete(clientId).catch(() => undefined);
+          throw err;
+        }
+        who.clientId = clientId;
+        await audit('created', req, 'POST', who);
+        return { status: 201, body: await respond(client, req.version, true) };
+      });
+    },
+
+    async read(req, clientId) {
+      const who: Subject = { clientId };
+      return audited(req, 'GET', who, async () => {
+        const { client } = await manage(req, clientId, who);
+        return { status: 200, body: await respond(client, req.version, false) };
+      });
+    },
+
+    async update(req, clientId) {
+      const who: Subject = { clientId };
+      return audited(req, 'PUT', who, async () => {
+        const { cert, client: existing } = await manage(req, clientId, who);
+        const v = await validate(req, cert, who, existing);
+        await consumeJti(v);
+        const client = await clients.update(clientId, v.client);
+        const current = await storage.registrations.get(clientId);
+        if (current) {
+          await storage.registrations.update({
+            ...current, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment, roles: v.ssa.claims.software_roles,
+            version: req.version.id, softwareStatement: v.ssa.raw, updatedAt: now(),
+          });
+        }
+        await audit('updated', req, 'PUT', who);
+        return { status: 200, body: await respond(client, req.version, true) };
+      });
+    },
+
+    async remove(req, clientId) {
+      const who: Subject = { clientId };
+      return audited(req, 'DELETE', who, async () => {
+        await manage(req, clientId, who);
+        // The client goes first, so nothing can be issued to it while its tokens are revoked.
+        await clients.remove(clientId);
+        await storage.oidc.revokeByClientId(clientId);
+        await storage.registrations.delete(clientId);
+        await audit('deleted', req, 'DELETE', who);
+        return { status: 204 };
+      });
+    },
+  };
+}

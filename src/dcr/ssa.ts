@@ -1,0 +1,111 @@
+/**
+ * Software statement (SSA) validation, OB DCR digest §3.4, in its order; the first failure wins.
+ */
+import { compactVerify } from 'jose';
+import type { Config } from '../config/schema.ts';
+import type { JwksCache } from '../crypto/jwks.ts';
+import { invalidSoftwareStatement, unapprovedSoftwareStatement } from '../errors/oauth-errors.ts';
+import { decodeCompactJws } from './parse-request.ts';
+import { describeVerifyFailure } from './key-errors.ts';
+
+/** The verified SSA claims the rest of the pipeline relies on (others are kept as they came). */
+export interface SsaClaims {
+  iss: string;
+  iat: number;
+  software_id: string;
+  org_id: string;
+  software_environment: 'sandbox' | 'production';
+  software_jwks_endpoint: string;
+  software_redirect_uris: string[];
+  software_roles: string[];
+  software_jwks_revoked_endpoint?: string;
+  org_jwks_revoked_endpoint?: string;
+  [claim: string]: unknown;
+}
+
+export interface VerifiedSsa {
+  raw: string;
+  claims: SsaClaims;
+}
+
+export interface SsaDeps {
+  config: Config;
+  keySets: JwksCache;
+  /** Epoch seconds. */
+  now: () => number;
+}
+
+const isHttpsUrl = (v: unknown): v is string => {
+  if (typeof v !== 'string') return false;
+  try {
+    return new URL(v).protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
+const nonEmptyStrings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0);
+
+/** Validates the software statement and returns its trusted claims. */
+export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): Promise<VerifiedSsa> {
+  const dcr = deps.config.open_banking.dcr;
+  const skew = deps.config.oauth.clock_tolerance;
+
+  // 1. Present and a compact JWS.
+  const ssa = decodeCompactJws(input, (d) => invalidSoftwareStatement(d), 'software_statement');
+  const c = ssa.claims;
+
+  // 2. Algorithm.
+  if (typeof ssa.header.alg !== 'string' || !(dcr.ssa_signing_algorithms as string[]).includes(ssa.header.alg)) {
+    throw invalidSoftwareStatement(`software_statement must be signed with ${dcr.ssa_signing_algorithms.join(' or ')}, not ${String(ssa.header.alg)}`);
+  }
+
+  // 3. Trusted issuer.
+  if (typeof c['iss'] !== 'string' || !dcr.regulatory_issuers.includes(c['iss'])) {
+    throw unapprovedSoftwareStatement(`software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`);
+  }
+
+  // 4. Environment accepted here; it chooses the directory key set.
+  const env = c['software_environment'];
+  if (env !== 'sandbox' && env !== 'production') {
+    throw unapprovedSoftwareStatement('software_statement software_environment must be "sandbox" or "production"');
+  }
+  if (!dcr.software_environments.includes(env)) {
+    throw unapprovedSoftwareStatement(`software statements for the ${env} environment are not accepted by this server`);
+  }
+  const jwksUrl = env === 'production' ? dcr.jwks_url_production : dcr.jwks_url_sandbox;
+
+  // 5. Directory signature.
+  try {
+    await compactVerify(ssa.raw, deps.keySets.keySet(jwksUrl), { algorithms: dcr.ssa_signing_algorithms });
+  } catch (err) {
+    throw invalidSoftwareStatement(describeVerifyFailure(err, jwksUrl, 'the software_statement'), { cause: err });
+  }
+
+  // 6. Time.
+  const now = deps.now();
+  if (typeof c['iat'] !== 'number' || !Number.isFinite(c['iat'])) throw invalidSoftwareStatement('software_statement iat is missing or not a number');
+  if (c['iat'] > now + skew) throw invalidSoftwareStatement('software_statement iat is in the future');
+  if (c['exp'] !== undefined && (typeof c['exp'] !== 'number' || c['exp'] + skew < now)) throw invalidSoftwareStatement('software_statement has expired');
+  if (dcr.ssa_max_age > 0 && now - c['iat'] > dcr.ssa_max_age) {
+    throw invalidSoftwareStatement(`software_statement is older than ${dcr.ssa_max_age} seconds; ask the directory for a new one`);
+  }
+
+  // 7. Required claims, well typed.
+  for (const name of ['software_id', 'org_id'] as const) {
+    if (typeof c[name] !== 'string' || !(c[name] as string).length) throw invalidSoftwareStatement(`software_statement claim ${name} is missing`);
+  }
+  if (!isHttpsUrl(c['software_jwks_endpoint'])) throw invalidSoftwareStatement('software_statement claim software_jwks_endpoint must be an https URL');
+  if (!nonEmptyStrings(c['software_redirect_uris'])) throw invalidSoftwareStatement('software_statement claim software_redirect_uris must be a non-empty array of URLs');
+  if (!nonEmptyStrings(c['software_roles'])) throw invalidSoftwareStatement('software_statement claim software_roles must be a non-empty array');
+  for (const name of ['software_jwks_revoked_endpoint', 'org_jwks_revoked_endpoint'] as const) {
+    if (c[name] !== undefined && !isHttpsUrl(c[name])) throw invalidSoftwareStatement(`software_statement claim ${name} must be an https URL`);
+  }
+
+  // 8. Organisation status.
+  if (c['org_status'] !== undefined && c['org_status'] !== 'Active') {
+    throw unapprovedSoftwareStatement(`the organisation's status in the directory is "${String(c['org_status']).slice(0, 40)}", not Active`);
+  }
+
+  // 9. The SSA jti is deliberately not single-use: TPPs re-register with the same SSA (digest §3.4.9).
+  return { raw: ssa.raw, claims: c as SsaClaims };
+}
