@@ -1,5 +1,5 @@
 /**
- * Start-to-ready time and idle RSS of `node src/main.ts` (what `npm start` runs).
+ * Start-to-ready time and idle RSS of the server exactly as `npm start` runs it.
  * Usage: node bench/startup.ts [runs=5]
  * Each run spawns a fresh server process on a free port; "first start" runs on an empty data
  * folder (generates the CA, server certificate and signing keys), "warm start" reuses it.
@@ -14,6 +14,9 @@ import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const runs = Number(process.argv[2] ?? 5);
+// Exactly what `npm start` runs (its node flags included), so the figures are the real ones.
+const startScript = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+const startArgs = startScript.split(/\s+/).slice(1);
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -45,7 +48,7 @@ async function once(dataDir: string): Promise<{ readyMs: number; rss: number }> 
   const cfg = join(dataDir, 'opendcr.toml');
   writeFileSync(cfg, `[server]\nport = ${port}\ndata_dir = "${dataDir}"\n[log]\nlevel = "warn"\n`);
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['src/main.ts', '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...startArgs, '--config', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     for (let i = 0; i < 2000; i++) {
       if (await ready(port)) break;
