@@ -18,6 +18,8 @@ import { isTrustedPeer } from './http/trusted-peer.ts';
 import type { ClientCertificate } from './http/client-cert.ts';
 import type { DcrService } from './dcr/service.ts';
 import { dcrRoutes } from './dcr/routes.ts';
+import type { SandboxStore } from './sandbox/store.ts';
+import { sandboxRoutes } from './sandbox/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -25,6 +27,8 @@ export interface AppDeps {
   storage: Storage;
   keyManager: KeyManagerService;
   dcr: DcrService;
+  /** Present in sandbox mode only: the sandbox directory this server publishes. */
+  sandbox?: SandboxStore | undefined;
   /** The transport certificate of a request (TLS, or a trusted proxy's header). */
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
@@ -90,6 +94,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   await fastify.register(interactionRoutes(keyManager, config));
   await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
   if (config.open_banking.dcr.enabled) await fastify.register(dcrRoutes({ dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl }));
+  if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();
   return fastify;
 }

@@ -22,6 +22,8 @@ import { buildApp } from './app.ts';
 import { createClientService, type ClientService } from './oauth/clients.ts';
 import { createJwksCache } from './crypto/jwks.ts';
 import { createDcrService } from './dcr/service.ts';
+import { createDirectoryTrust } from './dcr/directory-trust.ts';
+import { createSandboxStore } from './sandbox/store.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -94,7 +96,11 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       maxBytes: cacheCfg.max_bytes,
     });
     const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
-    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets });
+    // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
+    const sandbox = config.server.mode === 'sandbox'
+      ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
+      : undefined;
+    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox) });
     const sweeper = startExpirySweeper(storage, {
       intervalMs: 60_000,
       now: () => Math.floor(Date.now() / 1000),
@@ -107,7 +113,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let accepting = true;
     let server!: Server;
-    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, isAccepting: () => accepting }, {
+    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, sandbox, isAccepting: () => accepting }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
           ...secure(),

@@ -6,7 +6,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, OB_SANDBOX_JWKS, type Config } from './schema.ts';
 
 /** Thrown for every configuration problem; `message` is one line naming file, key and problem. */
 export class ConfigError extends Error {
@@ -140,7 +140,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const self = new URL(baseUrl);
   const outboundHosts = [...new Set([
     ...c.oauth.allowed_outbound_hosts,
-    new URL(c.open_banking.dcr.jwks_url_sandbox).host,
+    new URL(c.open_banking.dcr.jwks_url_sandbox ?? OB_SANDBOX_JWKS).host,
     new URL(c.open_banking.dcr.jwks_url_production).host,
     ...(c.server.mode === 'sandbox' ? [self.host, `localhost:${port}`, `127.0.0.1:${port}`] : []),
   ])];

@@ -111,11 +111,14 @@ export const oauthSchema = z.strictObject({
 
 export const DCR_VERSIONS = ['v3.1', 'v3.2', 'v3.3'] as const;
 
+/** The OB Directory's sandbox keystore (OB DCR digest §3.3). */
+export const OB_SANDBOX_JWKS = 'https://keystore.openbankingtest.org.uk/keystore/openbanking.jwks';
+
 export const dcrSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Serve the Open Banking DCR API at /open-banking/{version}/register'),
   default_version: z.enum(DCR_VERSIONS).default('v3.3').describe('Version advertised as registration_endpoint in discovery'),
-  jwks_url_sandbox: z.string().url().default('https://keystore.openbankingtest.org.uk/keystore/openbanking.jwks')
-    .describe('Directory JWKS that signs software statements with software_environment "sandbox"'),
+  jwks_url_sandbox: z.string().url().optional()
+    .describe(`Directory JWKS that signs software statements with software_environment "sandbox" (default ${OB_SANDBOX_JWKS}; in sandbox mode, once \`opendcr sandbox init\` has run, this server's own sandbox directory)`),
   jwks_url_production: z.string().url().default('https://keystore.openbanking.org.uk/keystore/openbanking.jwks')
     .describe('Directory JWKS that signs software statements with software_environment "production"'),
   regulatory_issuers: z.array(z.string().min(1)).default(['OpenBanking Ltd']).describe('Accepted SSA "iss" values (in sandbox mode the sandbox directory\'s issuer is added)'),

@@ -22,6 +22,7 @@ import { authorizeManagement } from './management-auth.ts';
 import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
 import { DCR_VERSION_PROFILES } from './versions/index.ts';
+import type { DirectoryTrust } from './directory-trust.ts';
 
 export interface DcrRequest {
   version: DcrVersionProfile;
@@ -50,6 +51,7 @@ export interface DcrDeps {
   keyManager: KeyManagerService;
   clients: ClientService;
   keySets: JwksCache;
+  trust: DirectoryTrust;
   now?: () => number;
 }
 
@@ -116,7 +118,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
     const request = decodeRegistrationRequest(req.body);
     // Claimed values, for the audit trail of a rejection; replaced by verified ones below.
     who.softwareId ??= typeof request.claims['iss'] === 'string' ? request.claims['iss'].slice(0, 64) : null;
-    const ssa = await validateSoftwareStatement(request.claims['software_statement'], { config, keySets, now });
+    const ssa = await validateSoftwareStatement(request.claims['software_statement'], { config, keySets, now, trust: deps.trust });
     who.softwareId = ssa.claims.software_id;
     who.orgId = ssa.claims.org_id;
     await validateRequestJwt(request, ssa, { config, keySets, now, audiences });

@@ -7,6 +7,7 @@ import type { JwksCache } from '../crypto/jwks.ts';
 import { invalidSoftwareStatement, unapprovedSoftwareStatement } from '../errors/oauth-errors.ts';
 import { decodeCompactJws } from './parse-request.ts';
 import { describeVerifyFailure } from './key-errors.ts';
+import type { DirectoryTrust } from './directory-trust.ts';
 
 /** The verified SSA claims the rest of the pipeline relies on (others are kept as they came). */
 export interface SsaClaims {
@@ -30,6 +31,7 @@ export interface VerifiedSsa {
 
 export interface SsaDeps {
   config: Config;
+  trust: DirectoryTrust;
   keySets: JwksCache;
   /** Epoch seconds. */
   now: () => number;
@@ -60,7 +62,7 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
   }
 
   // 3. Trusted issuer.
-  if (typeof c['iss'] !== 'string' || !dcr.regulatory_issuers.includes(c['iss'])) {
+  if (typeof c['iss'] !== 'string' || !deps.trust.issuers().includes(c['iss'])) {
     throw unapprovedSoftwareStatement(`software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`);
   }
 
@@ -72,7 +74,7 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
   if (!dcr.software_environments.includes(env)) {
     throw unapprovedSoftwareStatement(`software statements for the ${env} environment are not accepted by this server`);
   }
-  const jwksUrl = env === 'production' ? dcr.jwks_url_production : dcr.jwks_url_sandbox;
+  const jwksUrl = deps.trust.jwksUrl(env);
 
   // 5. Directory signature.
   try {
