@@ -3,7 +3,8 @@
  * Usage: node bench/startup.ts [runs=5]
  * Each run spawns a fresh server process on a free port; "first start" runs on an empty data
  * folder (generates the CA, server certificate and signing keys), "warm start" reuses it.
- * Ready = the first 200 from GET /ready; RSS is read from /proc after 3 s idle.
+ * Ready = the first 200 from GET /ready; RSS of the primary and each worker is read from /proc
+ * after 3 s idle.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -43,7 +44,13 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-async function once(dataDir: string): Promise<{ readyMs: number; rss: number }> {
+/** The primary and its worker processes ([server] workers; one per core by default). */
+function processTree(pid: number): number[] {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...kids];
+}
+
+async function once(dataDir: string): Promise<{ readyMs: number; rss: number; total: number; processes: number }> {
   const port = await freePort();
   const cfg = join(dataDir, 'opendcr.toml');
   writeFileSync(cfg, `[server]\nport = ${port}\ndata_dir = "${dataDir}"\n[log]\nlevel = "warn"\n`);
@@ -57,7 +64,8 @@ async function once(dataDir: string): Promise<{ readyMs: number; rss: number }> 
     }
     const readyMs = performance.now() - t0;
     await sleep(3000);
-    return { readyMs, rss: rssMb(child.pid!) };
+    const rss = processTree(child.pid!).map(rssMb);
+    return { readyMs, rss: Math.max(...rss), total: rss.reduce((a, b) => a + b, 0), processes: rss.length };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -70,11 +78,11 @@ for (let r = 0; r < runs; r++) {
   try {
     const first = await once(dir);
     const warm = await once(dir);
-    rows.push(`| ${r + 1} | ${first.readyMs.toFixed(0)} | ${warm.readyMs.toFixed(0)} | ${first.rss.toFixed(0)} | ${warm.rss.toFixed(0)} |`);
+    rows.push(`| ${r + 1} | ${first.readyMs.toFixed(0)} | ${warm.readyMs.toFixed(0)} | ${first.processes} | ${first.rss.toFixed(0)} | ${warm.rss.toFixed(0)} | ${warm.total.toFixed(0)} |`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-console.log('| run | first start to ready (ms) | warm start to ready (ms) | idle RSS first (MB) | idle RSS warm (MB) |');
-console.log('| --- | --- | --- | --- | --- |');
+console.log('| run | first start to ready (ms) | warm start to ready (ms) | processes | idle RSS per process, max, first (MB) | same, warm (MB) | idle RSS all processes, warm (MB) |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 console.log(rows.join('\n'));

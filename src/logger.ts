@@ -35,6 +35,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ sync: false }),
+    // Synchronous writes: nothing we log is per-request hot, and no line may be lost at exit.
+    destination ?? pino.destination({ sync: true }),
   );
 }

@@ -28,6 +28,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], '
   ['OPENDCR_PORT', ['server', 'port'], 'number'],
   ['OPENDCR_BIND_ADDRESS', ['server', 'bind_address'], 'string'],
   ['OPENDCR_DATA_DIR', ['server', 'data_dir'], 'string'],
+  ['OPENDCR_WORKERS', ['server', 'workers'], 'number'],
   ['OPENDCR_DATABASE_URL', ['database', 'url'], 'string'],
   ['OPENDCR_ADMIN_PASSWORD', ['super_admin', 'password'], 'string'],
   ['OPENDCR_LOG_LEVEL', ['log', 'level'], 'string'],

@@ -20,6 +20,8 @@ export const serverSchema = z.strictObject({
   bind_address: z.string().min(1).default('127.0.0.1').describe('Address to listen on ("0.0.0.0" or "::" for all interfaces)'),
   port: z.number().int().min(0).max(65535).default(8443).describe('HTTPS port (0 picks a free port)'),
   base_url: z.string().url().optional().describe('Public base URL, when it differs from https://{hostname}:{port} (e.g. behind a load balancer); also OPENDCR_BASE_URL'),
+  workers: z.number().int().min(0).max(256).default(0)
+    .describe('Worker processes sharing the listener; 0 = one per CPU core. Crashed workers are restarted'),
   data_dir: z.string().min(1).default('./data').describe('Folder for the embedded database, generated keys, certificates and the trust store; also OPENDCR_DATA_DIR'),
   keep_alive_timeout: seconds(65, 'HTTP/1.1 keep-alive idle timeout'),
   shutdown_timeout: seconds(10, 'On SIGTERM, how long in-flight requests may take before connections are closed'),

@@ -3,7 +3,7 @@
  * keys or scopes change (in this worker at once, in other workers and hosts on their next check),
  * so `opendcr keys rotate` and the scope API take effect without a restart.
  */
-import { randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
@@ -13,6 +13,7 @@ import type { Storage } from '../storage/ports.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
 import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../crypto/keys.ts';
+import { initializeKeyManagerState, retireGrace } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
 import { buildProvider } from './provider.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
@@ -42,23 +43,6 @@ export interface KeyManagerDeps {
   now?: () => number;
 }
 
-/** Seconds a retired signing key stays published: the longest lifetime of anything it signed. */
-export function retireGrace(config: Config): number {
-  const v = config.oauth.token_validity;
-  return Math.max(v.access_token, v.client_credentials_token, v.id_token) + config.oauth.clock_tolerance + 60;
-}
-
-/** Creates scopes from config on the very first start only (afterwards the scope API owns them). */
-async function seedScopes(storage: Storage, config: Config): Promise<void> {
-  const seeded = await storage.meta.setIfAbsent('scopes_seeded', String(process.pid));
-  if (seeded !== String(process.pid)) return;
-  for (const name of config.oauth.default_scopes) {
-    if (!(await storage.scopes.get(name))) {
-      await storage.scopes.create({ name, displayName: name, description: '', bindings: [] }).catch(() => undefined);
-    }
-  }
-}
-
 export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerService> {
   const { config, storage, logger } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
@@ -66,10 +50,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   const accounts = createAccountService(config);
   const adapter = createOidcAdapter(storage.oidc, now);
   const issuers = createTrustedIssuers(config, deps.fetch);
-  const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
-
-  await keys.ensureKeys();
-  await seedScopes(storage, config);
+  const cookieKey = await initializeKeyManagerState(storage, config, now);
 
   let provider!: Provider;
   let callback!: (req: IncomingMessage, res: ServerResponse) => void;

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { openStorage } from '../../storage/index.ts';
 import { createKeyManager } from '../../crypto/keys.ts';
-import { retireGrace } from '../../oauth/service.ts';
+import { retireGrace } from '../../oauth/state.ts';
 import { printJson } from '../shared.ts';
 
 async function withKeyManager<T>(config: Config, fn: (km: ReturnType<typeof createKeyManager>) => Promise<T>): Promise<T> {

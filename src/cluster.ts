@@ -1,0 +1,88 @@
+/**
+ * Several worker processes share one listener (node:cluster), so every core serves requests.
+ * Everything workers must agree on (tokens, replay records, keys, scopes, TLS ticket keys) lives
+ * in storage, so the same holds across hosts. The primary prepares shared state once, forks the
+ * workers, restarts a crashed one with backoff, and on SIGTERM stops them gracefully.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './logger.ts';
+import type { RunningServer } from './server.ts';
+import { prepareSharedState } from './prepare.ts';
+
+type Message = { type: 'ready'; url: string; startupMs: number } | { type: 'failed'; message: string };
+
+/** Runs the primary: returns when every worker has exited after a shutdown signal. */
+export async function runPrimary(config: Config, workers: number, logger: Logger): Promise<number> {
+  const started = performance.now();
+  await prepareSharedState(config, logger);
+  // Workers get the same node flags (e.g. --max-semi-space-size) as the primary.
+  cluster.setupPrimary({ execArgv: process.execArgv });
+
+  let stopping = false;
+  let readyCount = 0;
+  let announced = false;
+  const restarts: number[] = [];
+  const live = new Set<Worker>();
+
+  const fork = () => {
+    const w = cluster.fork({ OPENDCR_WORKER: '1' });
+    live.add(w);
+    w.on('message', (m: Message) => {
+      if (m?.type === 'ready' && !announced && ++readyCount === workers) {
+        announced = true;
+        logger.info({ url: m.url, workers, startup_ms: Math.round(performance.now() - started) }, 'ready');
+      }
+      if (m?.type === 'failed') logger.error({ worker: w.process.pid, reason: m.message }, 'worker could not start');
+    });
+    w.on('exit', (code, signal) => {
+      live.delete(w);
+      if (stopping) return;
+      // Restart with backoff: immediately at first, slower when crashes repeat within a minute.
+      const now = Date.now();
+      restarts.push(now);
+      while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
+      const delay = Math.min(30_000, restarts.length <= 1 ? 0 : 500 * 2 ** (restarts.length - 2));
+      logger.error({ worker: w.process.pid, code, signal, restart_in_ms: delay }, 'worker exited unexpectedly; restarting');
+      setTimeout(() => { if (!stopping) fork(); }, delay).unref();
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down workers');
+      for (const w of live) w.process.kill('SIGTERM');
+      const force = setTimeout(() => { for (const w of live) w.process.kill('SIGKILL'); }, (config.server.shutdown_timeout + 5) * 1000);
+      force.unref();
+      const check = setInterval(() => {
+        if (live.size === 0) {
+          clearInterval(check);
+          clearTimeout(force);
+          logger.info('stopped');
+          resolve(0);
+        }
+      }, 50);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** Runs one worker: a full server on the shared listener, reporting readiness to the primary. */
+export async function runWorker(config: Config): Promise<RunningServer> {
+  let server: RunningServer;
+  try {
+    const { startServer } = await import('./server.ts');
+    server = await startServer({ config });
+  } catch (err) {
+    process.send?.({ type: 'failed', message: (err as Error).message } satisfies Message);
+    throw err;
+  }
+  process.send?.({ type: 'ready', url: server.url, startupMs: 0 } satisfies Message);
+  return server;
+}
+
+export const isWorker = () => cluster.isWorker;

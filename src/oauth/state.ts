@@ -1,0 +1,40 @@
+/**
+ * Key manager state that lives in storage and must exist before any worker serves: signing keys,
+ * the cookie key and the first scopes. Kept free of oidc-provider so the cluster primary can
+ * prepare it without loading the whole server.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { Storage } from '../storage/ports.ts';
+import { createKeyManager } from '../crypto/keys.ts';
+
+/** Seconds a retired signing key stays published: the longest lifetime of anything it signed. */
+export function retireGrace(config: Config): number {
+  const v = config.oauth.token_validity;
+  return Math.max(v.access_token, v.client_credentials_token, v.id_token) + config.oauth.clock_tolerance + 60;
+}
+
+/** Creates scopes from config on the very first start only (afterwards the scope API owns them). */
+async function seedScopes(storage: Storage, config: Config): Promise<void> {
+  // First writer wins across processes and hosts; a random marker, because a pid repeats (pid 1 in containers).
+  const marker = randomUUID();
+  if ((await storage.meta.setIfAbsent('scopes_seeded', marker)) !== marker) return;
+  for (const name of config.oauth.default_scopes) {
+    if (!(await storage.scopes.get(name))) {
+      await storage.scopes.create({ name, displayName: name, description: '', bindings: [] }).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Creates what every worker needs to find in storage (signing keys, cookie key, first scopes).
+ * Idempotent; the cluster primary runs it once before forking so workers never race to create keys.
+ */
+export async function initializeKeyManagerState(storage: Storage, config: Config, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<string> {
+  const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
+  const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
+  await keys.ensureKeys();
+  await seedScopes(storage, config);
+  return cookieKey;
+}
+
