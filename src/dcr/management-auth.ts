@@ -78,10 +78,14 @@ export async function authorizeManagement(
     ? await findJwtToken(token, presented.certificate, deps.keyManager, deps.config)
     : await findOpaqueToken(token, presented.certificate, deps.keyManager);
   const denied = invalidToken('the access token is not valid for this registration', { credentialsPresent: true });
-  if (!found || found.clientId !== clientId) throw denied;
+  if (!found) throw denied;
   if (!(await deps.exists(clientId))) {
-    // OB DCR: an unknown or deleted client gets 401 and the presented token is revoked.
+    // OB DCR §GET/PUT/DELETE /register/{ClientId}: "If the ClientId is unknown, the ASPSP responds
+    // with an Unauthorized status code and immediately revokes the access token" — whichever client
+    // it was issued to. Only its holder can cause that: a client_credentials token must also come
+    // over the certificate it is bound to.
     await found.revoke?.();
     throw denied;
   }
+  if (found.clientId !== clientId) throw denied;
 }

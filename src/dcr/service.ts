@@ -174,7 +174,6 @@ export function createDcrService(deps: DcrDeps): DcrService {
       return audited(req, 'POST', who, async () => {
         const cert = requireCertificate(req);
         const v = await validate(req, cert, who);
-        await consumeJti(v);
         const clientId = randomUUID();
         const t = now();
         const record: RegistrationRecord = {
@@ -191,6 +190,8 @@ export function createDcrService(deps: DcrDeps): DcrService {
         }
         let client: ClientMetadata;
         try {
+          // After the single-registration check, so a request rejected by it can be resent as is.
+          await consumeJti(v);
           client = await clients.create({ client_id: clientId, client_id_issued_at: t, ...v.client });
         } catch (err) {
           await storage.registrations.delete(clientId).catch(() => undefined);

@@ -13,6 +13,7 @@ import { Agent, fetch as undiciFetch, type RequestInit } from 'undici';
 import { loadConfig } from '../../src/config/load.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { issueClientCertificate, issueServerCertificate, type IssuedCertificate } from '../../src/crypto/pki.ts';
+import { ensureSandboxPki } from '../../src/tls/sandbox-pki.ts';
 import { startJwksHost, type JwksHost } from './jwks-host.ts';
 
 /** The bank-internal client configured in every test server (the API gateway). */
@@ -57,32 +58,63 @@ function merge(base: Table, over: Table): Table {
   return out;
 }
 
+/** The sandbox CA in `{dataDir}/pki` (certificate and key), as ensureSandboxPki wrote it. */
+function readSandboxCa(dataDir: string): IssuedCertificate {
+  const pki = join(dataDir, 'pki');
+  const caPem = readFileSync(join(pki, 'ca.pem'), 'utf8');
+  const caKey = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(readFileSync(join(pki, 'ca-key.pem'), 'utf8'))![0];
+  return { certPem: caPem, keyPem: `${caKey}\n`, chainPem: caPem, x509: new X509Certificate(caPem) };
+}
+
+/** What {@link TestServerHooks.prepare} gets: the server's folders, before it starts. */
+export interface PrepareContext {
+  readonly dataDir: string;
+  /** {data_dir}/truststore: CA certificates trusted for client (transport) certificates. */
+  readonly truststoreDir: string;
+  /** The sandbox CA the server will use (created early); outbound TLS trusts it, so hosts the server fetches from can use it. */
+  readonly sandboxCa: IssuedCertificate;
+}
+
+export interface TestServerHooks {
+  /**
+   * Runs before the server starts (its sandbox PKI already exists); may return more config
+   * overrides, merged over `overrides`. Whatever it starts, the caller closes.
+   */
+  prepare?: (ctx: PrepareContext) => Promise<Table | void>;
+}
+
 /**
  * Starts a server from a temporary opendcr.toml. `overrides` (TOML text or an object shaped like
  * the file) is merged over the harness defaults.
  */
-export async function startTestServer(overrides: string | Table = {}): Promise<TestServer> {
+export async function startTestServer(overrides: string | Table = {}, hooks: TestServerHooks = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-e2e-'));
   let server: RunningServer | undefined;
   let jwks: JwksHost | undefined;
   try {
     const [port, jwksPort] = [await freePort(), await freePort()];
+    const dataDir = join(dir, 'data');
     const base: Table = {
-      server: { mode: 'sandbox', port, data_dir: join(dir, 'data') },
+      server: { mode: 'sandbox', port, data_dir: dataDir },
       log: { level: 'silent' },
       oauth: { internal_clients: [{ ...GATEWAY, grant_types: ['client_credentials'], scope: 'accounts' }] },
     };
-    const config = merge(base, typeof overrides === 'string' ? parseToml(overrides) as Table : overrides);
+    let config = merge(base, typeof overrides === 'string' ? parseToml(overrides) as Table : overrides);
+    if (hooks.prepare) {
+      // The same folders and PKI the server finds on start (hostname: the harness default, localhost).
+      const truststoreDir = join(dataDir, 'truststore');
+      await ensureSandboxPki({ dataDir, truststoreDir, hostname: 'localhost' });
+      const more = await hooks.prepare({ dataDir, truststoreDir, sandboxCa: readSandboxCa(dataDir) });
+      if (more) config = merge(config, more);
+    }
     const oauth = config['oauth'] as Table;
     oauth['allowed_outbound_hosts'] = [...((oauth['allowed_outbound_hosts'] as string[] | undefined) ?? []), `127.0.0.1:${jwksPort}`];
     const file = join(dir, 'opendcr.toml');
     writeFileSync(file, toToml(config));
 
     server = await startServer({ config: loadConfig({ path: file, env: {} }) });
-    const pki = join(server.config.derived.dataDir, 'pki');
-    const caPem = readFileSync(join(pki, 'ca.pem'), 'utf8');
-    const caKey = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(readFileSync(join(pki, 'ca-key.pem'), 'utf8'))![0];
-    const ca: IssuedCertificate = { certPem: caPem, keyPem: `${caKey}\n`, chainPem: caPem, x509: new X509Certificate(caPem) };
+    const ca = readSandboxCa(server.config.derived.dataDir);
+    const caPem = ca.certPem;
     jwks = await startJwksHost(jwksPort, await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 }));
 
     const running = server;
