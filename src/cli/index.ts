@@ -8,6 +8,9 @@ import { keysCommand } from './commands/keys.ts';
 import { configCommand } from './commands/config.ts';
 import { truststoreCommand } from './commands/truststore.ts';
 import { auditCommand } from './commands/audit.ts';
+import { sandboxCommand } from './commands/sandbox.ts';
+import { tppCommand } from './commands/tpp.ts';
+import { demoCommand } from './commands/demo.ts';
 
 export function buildCli(): Command {
   const program = new Command('opendcr')
@@ -28,6 +31,9 @@ export function buildCli(): Command {
   program.addCommand(keysCommand(getConfig));
   program.addCommand(truststoreCommand(getConfig));
   program.addCommand(auditCommand(getConfig));
+  program.addCommand(sandboxCommand(getConfig));
+  program.addCommand(tppCommand(getConfig));
+  program.addCommand(demoCommand());
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);
   return program;

@@ -30,15 +30,8 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
     throw invalidClientMetadata(`the registration request must be signed with ${dcr.signing_algorithms.join(' or ')}, not ${String(req.header.alg)}`);
   }
 
-  // Signature with the software's key named by kid.
-  const url = ssa.claims.software_jwks_endpoint;
-  try {
-    await compactVerify(req.raw, deps.keySets.keySet(url), { algorithms: dcr.signing_algorithms });
-  } catch (err) {
-    throw invalidClientMetadata(describeVerifyFailure(err, url, 'the registration request'), { cause: err });
-  }
-
-  // Revoked keys (directory revocation lists named by the SSA).
+  // Revoked keys first (digest §3.5.3: the key is selected by kid and must not be revoked, then
+  // used): a revoked key gets unapproved_software_statement whether or not it still verifies.
   if (dcr.revocation_check && typeof req.header.kid === 'string') {
     for (const revokedUrl of [ssa.claims.software_jwks_revoked_endpoint, ssa.claims.org_jwks_revoked_endpoint]) {
       if (!revokedUrl) continue;
@@ -52,6 +45,14 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
         throw unapprovedSoftwareStatement(`the key ${req.header.kid} that signed the registration request has been revoked`);
       }
     }
+  }
+
+  // Signature with the software's key named by kid.
+  const url = ssa.claims.software_jwks_endpoint;
+  try {
+    await compactVerify(req.raw, deps.keySets.keySet(url), { algorithms: dcr.signing_algorithms });
+  } catch (err) {
+    throw invalidClientMetadata(describeVerifyFailure(err, url, 'the registration request'), { cause: err });
   }
 
   // iss is the software_id (OB data dictionary; the "org_id" in the mapping table is an error).

@@ -21,6 +21,8 @@ export interface SandboxRouteResult {
 export type SandboxJwksRoutes = (path: string) => SandboxRouteResult | undefined;
 
 const FOUND_HEADERS = { 'content-type': 'application/json', 'cache-control': 'max-age=300' } as const;
+// A revocation must take effect at once: revoked lists are never served from a cache.
+const REVOKED_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-cache' } as const;
 const NOT_FOUND: SandboxRouteResult = { status: 404, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: { error: 'not_found' } };
 const KEY_SET_PATH = /^\/([0-9A-Za-z]+)\/(?:(revoked)\/)?([0-9A-Za-z]+)\.jwks$/;
 
@@ -44,16 +46,16 @@ export function sandboxJwksRoutes(directory: SandboxDirectory, tpps: () => reado
     if (inOrg.length === 0) return NOT_FOUND;
     if (id === orgId) {
       const keys = inOrg.flatMap((tpp) => (revoked ? tpp.orgRevokedJwks : tpp.orgJwks).keys);
-      return found({ keys });
+      return found({ keys }, revoked !== undefined);
     }
     const tpp = inOrg.find((t) => t.softwareId === id);
     if (!tpp) return NOT_FOUND;
-    return found(revoked ? tpp.revokedJwks : tpp.softwareJwks);
+    return found(revoked ? tpp.revokedJwks : tpp.softwareJwks, revoked !== undefined);
   };
 }
 
-function found(body: unknown): SandboxRouteResult {
-  return { status: 200, headers: FOUND_HEADERS, body };
+function found(body: unknown, revokedList = false): SandboxRouteResult {
+  return { status: 200, headers: revokedList ? REVOKED_HEADERS : FOUND_HEADERS, body };
 }
 
 export interface SandboxHostOptions {

@@ -1,0 +1,129 @@
+/**
+ * `opendcr sandbox init | tpp create | tpp list | tpp revoke-key`: a local stand-in for the Open
+ * Banking Directory (CAs, SSA signing key, TPP identities) in {data_dir}/sandbox. The server
+ * publishes its key sets at /sandbox in sandbox mode; production mode refuses every command that
+ * issues identities.
+ */
+import { Command, Option } from 'commander';
+import type { Config } from '../../config/schema.ts';
+import { DEFAULT_DIRECTORY_NAME } from '../../sandbox/directory.ts';
+import type { SandboxTpp } from '../../sandbox/tpp.ts';
+import { createTpp, initSandbox, listTpps, requireDirectory, revokeTppKey, sandboxJwksUrl, tppFiles, TPP_FILES } from '../sandbox-ops.ts';
+import { printJson } from '../shared.ts';
+
+const out = (text: string): void => {
+  process.stdout.write(text);
+};
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function tppJson(tpp: SandboxTpp, folder?: string): Record<string, unknown> {
+  return {
+    name: tpp.name,
+    org_id: tpp.orgId,
+    software_id: tpp.softwareId,
+    roles: tpp.roles,
+    environment: tpp.environment,
+    redirect_uris: tpp.redirectUris,
+    signing_kid: tpp.signingKey.kid,
+    software_jwks_endpoint: tpp.ssaClaims.software_jwks_endpoint,
+    ...(folder ? { folder, files: tppFiles(folder) } : {}),
+  };
+}
+
+export function sandboxCommand(getConfig: () => Config): Command {
+  const cmd = new Command('sandbox')
+    .description('A local Open Banking test directory: CAs, SSA signing key and TPP identities (sandbox mode only)');
+
+  cmd.command('init')
+    .description('Create the sandbox directory (root CA, issuing CA, SSA signing key and JWKS) and trust its CAs for transport certificates')
+    .option('--name <name>', 'directory name: the SSA issuer (iss) and the CA names', DEFAULT_DIRECTORY_NAME)
+    .option('--force', 'replace an existing directory (its TPPs are removed)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { name: string; force?: boolean; json?: boolean }) => {
+      const config = getConfig();
+      const r = await initSandbox(config, { name: opts.name, ...(opts.force ? { force: true } : {}) });
+      const d = r.directory;
+      if (opts.json) {
+        return printJson({
+          issuer: d.issuer, kid: d.kid, folder: r.folder, directory_jwks_url: sandboxJwksUrl(config),
+          truststore: r.trusted.map((ca) => ({ name: ca.name, subject: ca.subject, fingerprint256: ca.fingerprint256 })),
+          removed_tpps: r.removedTpps, config: r.configLines,
+        });
+      }
+      out([
+        `Created the sandbox directory "${d.issuer}" in ${r.folder}`,
+        ...(r.removedTpps ? [`  replaced the previous directory and removed its ${r.removedTpps} TPP(s)`] : []),
+        `  SSA signing key   kid ${d.kid} (PS256)`,
+        `  directory JWKS    ${sandboxJwksUrl(config)} (served by this server in sandbox mode)`,
+        ...r.trusted.map((ca) => `  trusted CA        ${ca.subject}  (${config.derived.truststoreDir}/${ca.name})`),
+        '',
+        `A server in sandbox mode using this data folder (${config.derived.dataDir}) trusts the directory at once.`,
+        'Another OpenDCR server needs these lines in its opendcr.toml (and the two CA files above in its trust store):',
+        '',
+        r.configLines,
+        '',
+        'Next: opendcr sandbox tpp create --name "My TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback',
+        '',
+      ].join('\n'));
+      return undefined;
+    });
+
+  const tpp = cmd.command('tpp').description('Sandbox TPP identities: organisation, software, transport certificate, signing key, SSA');
+
+  tpp.command('create')
+    .description('Enrol a TPP: org_id, software_id, transport certificate from the issuing CA, signing key, software JWKS and an SSA, written to a folder')
+    .requiredOption('--name <name>', 'legal name (certificate O, org_name, software_client_name)')
+    .requiredOption('--roles <roles>', 'PSD2 roles, comma-separated: AISP,PISP,CBPII')
+    .requiredOption('--redirect-uri <url>', 'redirect URI (https); repeat for more', collect)
+    .addOption(new Option('--environment <env>', 'SSA software_environment').choices(['sandbox', 'production']).default('sandbox'))
+    .option('--json', 'print JSON')
+    .action(async (opts: { name: string; roles: string; redirectUri: string[]; environment: string; json?: boolean }) => {
+      const { tpp: t, folder } = await createTpp(getConfig(), { name: opts.name, roles: [opts.roles], redirectUris: opts.redirectUri, environment: opts.environment });
+      if (opts.json) return printJson(tppJson(t, folder));
+      out([
+        `Created TPP "${t.name}"`,
+        `  org_id        ${t.orgId}`,
+        `  software_id   ${t.softwareId}`,
+        `  roles         ${t.roles.join(', ')}`,
+        `  signing kid   ${t.signingKey.kid}`,
+        `  software JWKS ${t.ssaClaims.software_jwks_endpoint}`,
+        `  folder        ${folder}`,
+        `    ${TPP_FILES.transportCert}, ${TPP_FILES.transportChain}, ${TPP_FILES.transportKey}   transport certificate (mTLS), its chain and key`,
+        `    ${TPP_FILES.signingKey}, ${TPP_FILES.softwareJwks}   request-signing key and the software JWKS`,
+        `    ${TPP_FILES.ssa}   software statement (SSA) signed by the directory`,
+        '',
+        `Next: opendcr tpp register --tpp ${t.softwareId}`,
+        '',
+      ].join('\n'));
+      return undefined;
+    });
+
+  tpp.command('list')
+    .description('List the TPPs enrolled in the sandbox directory')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const config = getConfig();
+      requireDirectory(config);
+      const tpps = listTpps(config);
+      if (opts.json) return printJson(tpps.map((t) => tppJson(t)));
+      if (tpps.length === 0) out('No sandbox TPPs yet: opendcr sandbox tpp create --help\n');
+      for (const t of tpps) out(`${t.softwareId}  ${t.orgId}  ${t.roles.join(',').padEnd(15)} ${t.name}\n`);
+      return undefined;
+    });
+
+  tpp.command('revoke-key')
+    .description("Move a TPP key to its software's revoked JWKS, so registrations signed with it are refused")
+    .requiredOption('--tpp <id-or-name>', 'software_id or name of the TPP')
+    .option('--kid <kid>', 'kid of the key to revoke (default: the request-signing key)')
+    .option('--json', 'print JSON')
+    .action((opts: { tpp: string; kid?: string; json?: boolean }) => {
+      const r = revokeTppKey(getConfig(), opts.tpp, opts.kid);
+      if (opts.json) return printJson({ software_id: r.tpp.softwareId, kid: r.kid, revoked: true, revoked_jwks_endpoint: r.tpp.ssaClaims.software_jwks_revoked_endpoint });
+      out(`Revoked key ${r.kid} of ${r.tpp.softwareId} (${r.tpp.name})\n  listed at ${r.tpp.ssaClaims.software_jwks_revoked_endpoint}\n`);
+      if (r.kid === r.tpp.signingKey.kid) out('  this was the request-signing key: registration requests it signs are now refused\n');
+      return undefined;
+    });
+  return cmd;
+}
+

@@ -1,0 +1,50 @@
+/**
+ * Runs `opendcr …` (src/cli/index.ts) as a child process, the way a user does, and collects
+ * its exit status and output. The caller's OPENDCR_* variables are dropped so only the given
+ * --config file decides.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CLI = new URL('../../src/cli/index.ts', import.meta.url).pathname;
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENDCR_')));
+
+/** Runs a script (default the CLI) with `args`; never rejects on a non-zero exit. */
+export function runNode(script: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, ...args], { env: cleanEnv(), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return reject(err);
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** `opendcr --config FILE …args`. */
+export const runCli = (config: string, ...args: string[]): Promise<CliRun> => runNode(CLI, ['--config', config, ...args]);
+
+/** JSON printed by a `--json` run that must succeed. */
+export function json<T = Record<string, unknown>>(run: CliRun): T {
+  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}
+
+/** A temporary folder with an opendcr.toml (sandbox mode unless `toml` says otherwise). */
+export function tempConfig(prefix: string, port: number, extra = ''): { dir: string; file: string; dataDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dataDir = join(dir, 'data');
+  const file = join(dir, 'opendcr.toml');
+  writeFileSync(file, `[server]\nport = ${port}\ndata_dir = ${JSON.stringify(dataDir)}\n${extra}\n[log]\nlevel = "warn"\n`);
+  return { dir, file, dataDir };
+}
+
+/** A stack trace line: the CLI must never print one. */
+export const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$/m;

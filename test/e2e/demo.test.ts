@@ -1,0 +1,52 @@
+/**
+ * `npm run demo` (src/cli/demo.ts) as a new user runs it: a child process that starts its own
+ * server, walks the whole onboarding flow, stops the server and exits 0.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { test } from 'node:test';
+import { runNode, STACK_LINE } from '../cli/run-cli.ts';
+
+const DEMO = new URL('../../src/cli/demo.ts', import.meta.url).pathname;
+
+const STEPS = [
+  '0. Start a server (sandbox mode) in a temporary folder',
+  '1. Create the sandbox directory (opendcr sandbox init)',
+  '2. Enrol a TPP (opendcr sandbox tpp create --name "Demo TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback)',
+  '3. Register (opendcr tpp register --tpp ',
+  '4. Obtain a client_credentials access token (opendcr tpp token --tpp ',
+  '5. Read the registration (opendcr tpp get --tpp ',
+  '6. Update it, narrowing the scope to "openid accounts"',
+  '7. Delete it (opendcr tpp delete --tpp ',
+  '8. Read it again with the same token: refused with 401',
+];
+
+test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing left behind', async () => {
+  const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('opendcr-demo-')));
+  const started = Date.now();
+  const r = await runNode(DEMO, [], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Date.now() - started < 30_000, `the demo took ${Date.now() - started} ms`);
+  let at = 0;
+  for (const step of STEPS) {
+    const i = r.stdout.indexOf(step, at);
+    assert.ok(i >= 0, `missing or out of order: ${step}`);
+    at = i;
+  }
+  assert.match(r.stdout, /Software statement claims \(signed by "OpenDCR Sandbox Directory"\):\n {2}\{\n {4}"iss": "OpenDCR Sandbox Directory"/);
+  assert.match(r.stdout, /Registration request claims \(signed PS256, kid /);
+  assert.match(r.stdout, /POST https:\/\/localhost:\d+\/open-banking\/v3\.3\/register → 201 Created/);
+  assert.match(r.stdout, /Access token claims \(bound to the transport certificate by cnf\.x5t#S256\):/);
+  assert.match(r.stdout, /PUT \S+ → 200 OK\n[\s\S]*"scope": "openid accounts"/);
+  assert.match(r.stdout, /DELETE \S+ → 204 No Content/);
+  assert.match(r.stdout, /GET \S+ → 401 Unauthorized\n\{\n {2}"error": "invalid_token"/);
+  // The equivalent curl: the TPP folder's transport chain and key, the server CA, the JOSE body from a file.
+  assert.match(r.stdout, /curl -X POST \\\n {7}--cert transport-chain\.pem \\\n {7}--key transport-key\.pem \\\n {7}--cacert \S+ca\.pem \\\n {7}-H 'Content-Type: application\/jose' \\\n {7}--data-binary @request\.jwt \\\n {7}https:\/\/localhost:\d+\/open-banking\/v3\.3\/register\n/);
+  assert.match(r.stdout, /--data-urlencode client_assertion@client-assertion\.jwt/);
+  assert.match(r.stdout, /Demo complete: every step succeeded\./);
+  assert.equal(r.stderr, '');
+  assert.doesNotMatch(r.stdout, STACK_LINE);
+  const left = readdirSync(tmpdir()).filter((f) => f.startsWith('opendcr-demo-') && !before.has(f));
+  assert.deepEqual(left, [], 'the temporary folder is removed');
+});
