@@ -9,6 +9,7 @@ import type { Storage, ScopeRecord } from '../storage/ports.ts';
 import { ConflictError } from '../storage/ports.ts';
 import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
 import { invalidRequest, notFound, conflict } from '../errors/oauth-errors.ts';
+import { setScopeRetired } from '../oauth/state.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 
@@ -60,6 +61,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
         if (err instanceof ConflictError) throw conflict(`scope "${b.name}" already exists`);
         throw err;
       }
+      await setScopeRetired(storage, b.name, false);
       await changed();
       return reply.code(201).header('location', `${SCOPES_PATH}/name/${encodeURIComponent(b.name)}`).send(scope);
     });
@@ -83,6 +85,8 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
     app.delete<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req, reply) => {
       if (PROTECTED.has(req.params.name)) throw invalidRequest(`scope "${req.params.name}" is required by OpenID Connect and cannot be deleted`);
       if (!(await storage.scopes.delete(req.params.name))) throw notFound(`scope "${req.params.name}" does not exist`);
+      // Clients registered with it keep working; it is simply no longer granted.
+      await setScopeRetired(storage, req.params.name, true);
       await changed();
       return reply.code(204).send();
     });

@@ -35,6 +35,11 @@ export interface ProviderDeps {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   scopes: readonly string[];
+  /**
+   * Deleted scopes: still recognised in client metadata (so clients registered with them keep
+   * working) but never granted.
+   */
+  retiredScopes?: readonly string[];
   accounts: AccountService;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   fetch: OutboundFetch;
@@ -90,7 +95,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       scope: c.scope || undefined,
       token_endpoint_auth_method: c.token_endpoint_auth_method,
     })),
-    scopes: scopeList,
+    scopes: [...new Set([...scopeList, ...(deps.retiredScopes ?? [])])],
     claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
     routes: OAUTH_ROUTES,
     discovery: {

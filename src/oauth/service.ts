@@ -13,7 +13,7 @@ import type { Storage } from '../storage/ports.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
 import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../crypto/keys.ts';
-import { initializeKeyManagerState, retireGrace } from './state.ts';
+import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
 import { buildProvider } from './provider.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
@@ -63,7 +63,8 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';
     const jwks = await keys.providerJwks();
     const scopes = (await storage.scopes.list()).map((s) => s.name);
-    const next = buildProvider({ config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch });
+    const retiredScopes = (await retiredScopeNames(storage)).filter((s) => !scopes.includes(s));
+    const next = buildProvider({ config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch });
     registerJwtBearerGrant(next, { config, issuers, replay: storage.replay, scopes, clientCert: deps.clientCert });
     provider = next;
     callback = next.callback() as never;

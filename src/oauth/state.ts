@@ -38,3 +38,24 @@ export async function initializeKeyManagerState(storage: Storage, config: Config
   return cookieKey;
 }
 
+
+const RETIRED_SCOPES = 'retired_scopes';
+
+/** Scopes deleted through the scope API (see ProviderDeps.retiredScopes). */
+export async function retiredScopeNames(storage: Storage): Promise<string[]> {
+  const raw = await storage.meta.get(RETIRED_SCOPES);
+  try {
+    const v = raw ? JSON.parse(raw) as unknown : [];
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Records a deleted scope (or forgets it when re-created). Last writer wins; admin operations are rare. */
+export async function setScopeRetired(storage: Storage, name: string, retired: boolean): Promise<void> {
+  const current = new Set(await retiredScopeNames(storage));
+  if (retired) current.add(name);
+  else current.delete(name);
+  await storage.meta.set(RETIRED_SCOPES, JSON.stringify([...current].sort()));
+}

@@ -248,9 +248,16 @@ test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bod
   await assertErrorResponse(await scopeApi('POST', { name: 'two words' }), 400, { error: 'invalid_request', error_description: '"name": must be a single RFC 6749 scope token' });
   await assertErrorResponse(await scopeApi('POST', { name: 'x', colour: 'red' }), 400, { error: 'invalid_request', error_description: 'unknown field "colour"' });
 
+  // A client registered with the scope in its metadata...
+  const holder = await registerObClient(ts, 'private_key_jwt', { scope: 'accounts e2e_balances', grant_types: ['client_credentials'], response_types: [] });
+  const holderRp = await relyingParty(ts, holder, client.PrivateKeyJwt(holder.signingKey));
+
   const deleted = await scopeApi('DELETE', undefined, admin, `${SCOPES}/name/e2e_balances`);
   assert.equal(deleted.status, 204);
   assert.equal(await grantedScope('accounts e2e_balances'), 'accounts');
+  // ...keeps working after the scope is deleted; the scope is just no longer granted.
+  const held = await client.clientCredentialsGrant(holderRp, { scope: 'accounts e2e_balances' });
+  assert.equal((await verifyAccessToken(held.access_token)).payload['scope'], 'accounts');
   await assertErrorResponse(await scopeApi('GET', undefined, admin, `${SCOPES}/name/e2e_balances`), 404, { error: 'not_found', error_description: 'scope "e2e_balances" does not exist' });
 });
 
