@@ -16,6 +16,7 @@ import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../cryp
 import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
 import { buildProvider } from './provider.ts';
+import { useStorageReplayDetection } from './replay.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
 import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
 
@@ -65,6 +66,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     const scopes = (await storage.scopes.list()).map((s) => s.name);
     const retiredScopes = (await retiredScopeNames(storage)).filter((s) => !scopes.includes(s));
     const next = buildProvider({ config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch });
+    useStorageReplayDetection(next, storage.replay);
     registerJwtBearerGrant(next, { config, issuers, replay: storage.replay, scopes, clientCert: deps.clientCert });
     provider = next;
     callback = next.callback() as never;

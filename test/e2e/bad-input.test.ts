@@ -99,6 +99,15 @@ test('replayed client assertion jti', async () => {
   await assertErrorResponse(await noTokenIssued(() => withAssertion(once)), 401, CLIENT_AUTH_FAILED);
 });
 
+test('the same client assertion sent twice at once: exactly one token', async () => {
+  // Both in flight together: their jti checks can land in one replay-store batch (group commit).
+  const once = await assertion();
+  const before = await issuedTokens();
+  const statuses = (await Promise.all([withAssertion(once), withAssertion(once)])).map((r) => r.status).sort();
+  assert.deepEqual(statuses, [200, 401]);
+  assert.equal(await issuedTokens(), before + 1);
+});
+
 test('client assertion with alg none', async () => {
   const header = base64url.encode(JSON.stringify({ alg: 'none', kid: pkj.signingKey.kid }));
   const payload = base64url.encode(JSON.stringify({ iss: pkj.clientId, sub: pkj.clientId, aud: tokenEndpoint(), jti: randomUUID(), iat: now(), exp: now() + 60 }));

@@ -1,11 +1,12 @@
 /**
  * SQLite OidcModelStore and ReplayStore. Statements are prepared once per connection; each
- * operation is a single statement, so SQLite's write lock alone makes it atomic across processes.
+ * operation is a single statement (replay ids: a batch of them in one transaction), so SQLite's
+ * write lock alone makes it atomic across processes.
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { checkLimit, indexColumnsOf, toOidcRecord } from '../oidc-fields.ts';
 import type { OidcModelStore, OidcRecord, ReplayStore } from '../ports.ts';
-import { guard } from './errors.ts';
+import { guard, mapSqliteError } from './errors.ts';
 
 interface PayloadRow { payload: string; consumed_at: number | null }
 
@@ -62,7 +63,15 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
   };
 }
 
-/** Builds the replay store: one UPSERT decides "first time" atomically, even across processes. */
+/**
+ * Builds the replay store: one UPSERT decides "first time" atomically, even across processes.
+ *
+ * Calls made while the event loop handles one batch of I/O are written together in one
+ * transaction (group commit): every token request with a client assertion records its jti, and
+ * one synchronous, fsync'd commit per request made the workers queue on SQLite's write lock
+ * (whose busy handler sleeps for milliseconds) and halved the token rate with two workers
+ * (bench/README.md). Each promise still settles only after its row is committed.
+ */
 export function createSqliteReplayStore(db: DatabaseSync, now: () => number): ReplayStore {
   // Inserts a new id, or takes over a row whose expiry has passed; an unexpired row is left alone
   // and RETURNING then yields nothing, which means "replay".
@@ -72,9 +81,37 @@ export function createSqliteReplayStore(db: DatabaseSync, now: () => number): Re
     WHERE replay.expires_at <= ?
     RETURNING 1 AS fresh`);
   const deleteExpired = db.prepare('DELETE FROM replay WHERE expires_at <= ?');
+
+  interface Pending { namespace: string; id: string; expiresAt: number; resolve(fresh: boolean): void; reject(err: Error): void }
+  let pending: Pending[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    let fresh: boolean[];
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const t = now();
+      // A repeated id within the batch sees the earlier row of the same transaction: a replay.
+      fresh = batch.map((p) => remember.get(p.namespace, p.id, p.expiresAt, t) !== undefined);
+      db.exec('COMMIT');
+    } catch (err) {
+      try {
+        if (db.isTransaction) db.exec('ROLLBACK');
+      } catch {
+        // the connection is unusable; the mapped error below says so
+      }
+      const mapped = mapSqliteError(err, 'replay.remember');
+      for (const p of batch) p.reject(mapped);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(fresh[i]!));
+  };
+
   return {
-    remember: (namespace, id, expiresAt) =>
-      guard('replay.remember', () => remember.get(namespace, id, expiresAt, now()) !== undefined),
+    remember: (namespace, id, expiresAt) => new Promise<boolean>((resolve, reject) => {
+      pending.push({ namespace, id, expiresAt, resolve, reject });
+      if (pending.length === 1) setImmediate(flush);
+    }),
     deleteExpired: (at) => guard('replay.deleteExpired', () => Number(deleteExpired.run(at).changes)),
   };
 }
