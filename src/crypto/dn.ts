@@ -144,8 +144,22 @@ export function certificateSubjectDn(cert: X509Certificate): string {
   return formatDnRfc4514(certificateSubjectRdns(cert).reverse());
 }
 
+// Parsed subjects per certificate object: a keep-alive connection presents the same object on
+// every request (http/client-cert.ts caches it per socket), and the ASN.1 parse is not cheap.
+const subjectCache = new WeakMap<X509Certificate, Rdn[]>();
+
 /** The certificate's subject RDNs in certificate (ASN.1) order: C first for OB certificates. */
 export function certificateSubjectRdns(cert: X509Certificate): Rdn[] {
+  let rdns = subjectCache.get(cert);
+  if (!rdns) {
+    rdns = parseCertificateSubject(cert);
+    subjectCache.set(cert, rdns);
+  }
+  // A copy: callers may reorder it (certificateSubjectDn reverses).
+  return rdns.slice();
+}
+
+function parseCertificateSubject(cert: X509Certificate): Rdn[] {
   return new x509.X509Certificate(cert.raw).subjectName.toJSON().map((rdn) =>
     Object.entries(rdn).flatMap(([name, values]) => values.map((value) => {
       const type = PECULIAR_NAMES[name] ?? attributeTypeOid(name);
