@@ -3,6 +3,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { buildAuditList } from '../audit-query.ts';
 import type { AuditEvent, AuditEventType, AuditStore } from '../ports.ts';
 import { guard } from './errors.ts';
+import type { Write } from './write-queue.ts';
 
 interface AuditRow {
   id: number; at: number; event: AuditEventType; software_id: string | null; org_id: string | null;
@@ -22,13 +23,13 @@ const toEvent = (r: AuditRow): AuditEvent & { id: number } => ({
 });
 
 /** Registration audit trail. */
-export function createSqliteAuditStore(db: DatabaseSync): AuditStore {
+export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): AuditStore {
   const append = db.prepare(`INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, version, method)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
   // At most 16 filter combinations, each prepared on first use.
   const lists = new Map<string, StatementSync>();
   return {
-    append: (e) => guard('audit.append', () => {
+    append: (e) => write('audit.append', () => {
       append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.version, e.method);
     }),
     list: async (filter) => {

@@ -1,7 +1,7 @@
 /**
  * Embedded SQLite backend (node:sqlite). Several worker processes may open the same file: WAL
  * lets readers run beside the single writer, busy_timeout makes a blocked writer wait instead of
- * failing, and every write is one statement or a BEGIN IMMEDIATE transaction.
+ * failing, and writes are group-committed: one BEGIN IMMEDIATE transaction per event-loop turn.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -14,6 +14,7 @@ import { createSqliteAuditStore } from './audit-store.ts';
 import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
 import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore } from './records.ts';
 import { createSqliteRegistrationStore } from './registration-store.ts';
+import { createWriteQueue } from './write-queue.ts';
 
 export interface SqliteStorageOptions {
   /** Absolute file path, or ':memory:' for a private in-process database (tests). */
@@ -54,15 +55,17 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
   }
 
   const ping = db.prepare('SELECT 1');
+  // Every write goes through one group-commit queue per connection (write-queue.ts).
+  const write = createWriteQueue(db);
   return {
     kind: 'sqlite',
-    oidc: createSqliteOidcStore(db, now),
-    replay: createSqliteReplayStore(db, now),
-    keys: createSqliteKeyStore(db),
-    scopes: createSqliteScopeStore(db),
-    meta: createSqliteMetaStore(db),
-    registrations: createSqliteRegistrationStore(db),
-    audit: createSqliteAuditStore(db),
+    oidc: createSqliteOidcStore(db, now, write),
+    replay: createSqliteReplayStore(db, now, write),
+    keys: createSqliteKeyStore(db, write),
+    scopes: createSqliteScopeStore(db, write),
+    meta: createSqliteMetaStore(db, write),
+    registrations: createSqliteRegistrationStore(db, write),
+    audit: createSqliteAuditStore(db, write),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),
   };

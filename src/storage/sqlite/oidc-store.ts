@@ -6,14 +6,15 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { checkLimit, indexColumnsOf, toOidcRecord } from '../oidc-fields.ts';
 import type { OidcModelStore, OidcRecord, ReplayStore } from '../ports.ts';
-import { guard, mapSqliteError } from './errors.ts';
+import { guard } from './errors.ts';
+import type { Write } from './write-queue.ts';
 
 interface PayloadRow { payload: string; consumed_at: number | null }
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 /** Builds the oidc-provider model store over an open, migrated database. */
-export function createSqliteOidcStore(db: DatabaseSync, now: () => number): OidcModelStore {
+export function createSqliteOidcStore(db: DatabaseSync, now: () => number, write: Write = guard): OidcModelStore {
   const upsert = db.prepare(`
     INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, client_id, expires_at, consumed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -43,7 +44,7 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
   };
 
   return {
-    upsert: (model, id, payload, expiresAt) => guard('oidc.upsert', () => {
+    upsert: (model, id, payload, expiresAt) => write('oidc.upsert', () => {
       const c = indexColumnsOf(payload);
       upsert.run(model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt);
     }),
@@ -51,11 +52,11 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
     findByUid: (model, uid) => guard('oidc.findByUid', () => toRecord(findByUid.get(model, uid, now()))),
     findByUserCode: (model, userCode) =>
       guard('oidc.findByUserCode', () => toRecord(findByUserCode.get(model, userCode, now()))),
-    consume: (model, id, at) => guard('oidc.consume', () => { consume.run(at, model, id); }),
-    destroy: (model, id) => guard('oidc.destroy', () => { destroy.run(model, id); }),
-    revokeByGrantId: (grantId) => guard('oidc.revokeByGrantId', () => { revoke.run(grantId); }),
-    revokeByClientId: (clientId) => guard('oidc.revokeByClientId', () => Number(revokeClient.run(clientId).changes)),
-    deleteExpired: (at) => guard('oidc.deleteExpired', () => Number(deleteExpired.run(at).changes)),
+    consume: (model, id, at) => write('oidc.consume', () => { consume.run(at, model, id); }),
+    destroy: (model, id) => write('oidc.destroy', () => { destroy.run(model, id); }),
+    revokeByGrantId: (grantId) => write('oidc.revokeByGrantId', () => { revoke.run(grantId); }),
+    revokeByClientId: (clientId) => write('oidc.revokeByClientId', () => Number(revokeClient.run(clientId).changes)),
+    deleteExpired: (at) => write('oidc.deleteExpired', () => Number(deleteExpired.run(at).changes)),
     listIds: async (model, limit) => {
       const bounded = checkLimit(limit); // a caller bug, not a storage failure: keep it a RangeError
       return guard('oidc.listIds', () => listIds.all(model, now(), bounded).map((r) => String((r as { id: string }).id)));
@@ -72,7 +73,7 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number): Oidc
  * (whose busy handler sleeps for milliseconds) and halved the token rate with two workers
  * (bench/README.md). Each promise still settles only after its row is committed.
  */
-export function createSqliteReplayStore(db: DatabaseSync, now: () => number): ReplayStore {
+export function createSqliteReplayStore(db: DatabaseSync, now: () => number, write: Write = guard): ReplayStore {
   // Inserts a new id, or takes over a row whose expiry has passed; an unexpired row is left alone
   // and RETURNING then yields nothing, which means "replay".
   const remember = db.prepare(`
@@ -82,36 +83,9 @@ export function createSqliteReplayStore(db: DatabaseSync, now: () => number): Re
     RETURNING 1 AS fresh`);
   const deleteExpired = db.prepare('DELETE FROM replay WHERE expires_at <= ?');
 
-  interface Pending { namespace: string; id: string; expiresAt: number; resolve(fresh: boolean): void; reject(err: Error): void }
-  let pending: Pending[] = [];
-  const flush = () => {
-    const batch = pending;
-    pending = [];
-    let fresh: boolean[];
-    try {
-      db.exec('BEGIN IMMEDIATE');
-      const t = now();
-      // A repeated id within the batch sees the earlier row of the same transaction: a replay.
-      fresh = batch.map((p) => remember.get(p.namespace, p.id, p.expiresAt, t) !== undefined);
-      db.exec('COMMIT');
-    } catch (err) {
-      try {
-        if (db.isTransaction) db.exec('ROLLBACK');
-      } catch {
-        // the connection is unusable; the mapped error below says so
-      }
-      const mapped = mapSqliteError(err, 'replay.remember');
-      for (const p of batch) p.reject(mapped);
-      return;
-    }
-    batch.forEach((p, i) => p.resolve(fresh[i]!));
-  };
-
   return {
-    remember: (namespace, id, expiresAt) => new Promise<boolean>((resolve, reject) => {
-      pending.push({ namespace, id, expiresAt, resolve, reject });
-      if (pending.length === 1) setImmediate(flush);
-    }),
-    deleteExpired: (at) => guard('replay.deleteExpired', () => Number(deleteExpired.run(at).changes)),
+    // A repeated id within one group commit sees the earlier row of the same transaction: a replay.
+    remember: (namespace, id, expiresAt) => write('replay.remember', () => remember.get(namespace, id, expiresAt, now()) !== undefined),
+    deleteExpired: (at) => write('replay.deleteExpired', () => Number(deleteExpired.run(at).changes)),
   };
 }

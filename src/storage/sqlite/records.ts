@@ -3,6 +3,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord } from '../ports.ts';
 import { guard } from './errors.ts';
+import type { Write } from './write-queue.ts';
 
 interface KeyRow {
   kid: string; alg: string; private_jwk: string; created_at: number; retired_at: number | null; remove_after: number | null;
@@ -23,7 +24,7 @@ const toScope = (r: ScopeRow): ScopeRecord => ({
 });
 
 /** Signing keys, newest first; kid breaks ties so the order is stable. */
-export function createSqliteKeyStore(db: DatabaseSync): KeyStore {
+export function createSqliteKeyStore(db: DatabaseSync, write: Write = guard): KeyStore {
   const list = db.prepare(`SELECT kid, alg, private_jwk, created_at, retired_at, remove_after FROM signing_keys
     WHERE remove_after IS NULL OR remove_after > ? ORDER BY created_at DESC, kid DESC`);
   const add = db.prepare(`INSERT INTO signing_keys (kid, alg, private_jwk, created_at, retired_at, remove_after)
@@ -32,17 +33,17 @@ export function createSqliteKeyStore(db: DatabaseSync): KeyStore {
     WHERE alg = ? AND kid <> ? AND retired_at IS NULL`);
   return {
     list: (now) => guard('keys.list', () => list.all(now).map((r) => toKey(r as unknown as KeyRow))),
-    add: (k) => guard('keys.add', () => {
+    add: (k) => write('keys.add', () => {
       const { changes } = add.run(k.kid, k.alg, JSON.stringify(k.privateJwk), k.createdAt, k.retiredAt, k.removeAfter);
       if (Number(changes) === 0) throw new ConflictError(`signing key "${k.kid}" already exists`);
     }),
-    retireOthers: (alg, keepKid, retiredAt, removeAfter) => guard('keys.retireOthers', () =>
+    retireOthers: (alg, keepKid, retiredAt, removeAfter) => write('keys.retireOthers', () =>
       Number(retire.run(retiredAt, removeAfter, alg, keepKid).changes)),
   };
 }
 
 /** Scope definitions managed through the admin API. */
-export function createSqliteScopeStore(db: DatabaseSync): ScopeStore {
+export function createSqliteScopeStore(db: DatabaseSync, write: Write = guard): ScopeStore {
   const list = db.prepare('SELECT name, display_name, description, bindings FROM scopes ORDER BY name');
   const get = db.prepare('SELECT name, display_name, description, bindings FROM scopes WHERE name = ?');
   const create = db.prepare(`INSERT INTO scopes (name, display_name, description, bindings) VALUES (?, ?, ?, ?)
@@ -55,18 +56,18 @@ export function createSqliteScopeStore(db: DatabaseSync): ScopeStore {
       const row = get.get(name);
       return row === undefined ? undefined : toScope(row as unknown as ScopeRow);
     }),
-    create: (s) => guard('scopes.create', () => {
+    create: (s) => write('scopes.create', () => {
       const { changes } = create.run(s.name, s.displayName, s.description, JSON.stringify(s.bindings));
       if (Number(changes) === 0) throw new ConflictError(`scope "${s.name}" already exists`);
     }),
-    update: (s) => guard('scopes.update', () =>
+    update: (s) => write('scopes.update', () =>
       Number(update.run(s.displayName, s.description, JSON.stringify(s.bindings), s.name).changes) > 0),
-    delete: (name) => guard('scopes.delete', () => Number(remove.run(name).changes) > 0),
+    delete: (name) => write('scopes.delete', () => Number(remove.run(name).changes) > 0),
   };
 }
 
 /** Named values; setIfAbsent and increment are single statements, hence atomic across workers. */
-export function createSqliteMetaStore(db: DatabaseSync): MetaStore {
+export function createSqliteMetaStore(db: DatabaseSync, write: Write = guard): MetaStore {
   const get = db.prepare('SELECT value FROM meta WHERE name = ?');
   const insert = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING value');
   const set = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
@@ -76,7 +77,7 @@ export function createSqliteMetaStore(db: DatabaseSync): MetaStore {
   const read = (name: string): string | undefined => (get.get(name) as { value: string } | undefined)?.value;
   return {
     get: (name) => guard('meta.get', () => read(name)),
-    setIfAbsent: (name, value) => guard('meta.setIfAbsent', () => {
+    setIfAbsent: (name, value) => write('meta.setIfAbsent', () => {
       const inserted = insert.get(name, value) as { value: string } | undefined;
       if (inserted !== undefined) return inserted.value;
       // Lost the race: the first writer's value is the answer (meta rows are never deleted).
@@ -84,7 +85,7 @@ export function createSqliteMetaStore(db: DatabaseSync): MetaStore {
       if (stored === undefined) throw new Error(`meta "${name}" vanished after insert`);
       return stored;
     }),
-    set: (name, value) => guard('meta.set', () => { set.run(name, value); }),
-    increment: (name) => guard('meta.increment', () => Number((increment.get(name) as { value: string }).value)),
+    set: (name, value) => write('meta.set', () => { set.run(name, value); }),
+    increment: (name) => write('meta.increment', () => Number((increment.get(name) as { value: string }).value)),
   };
 }

@@ -7,6 +7,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { RegistrationRecord, RegistrationStore } from '../ports.ts';
 import { guard } from './errors.ts';
+import type { Write } from './write-queue.ts';
 
 interface RegistrationRow {
   client_id: string; software_id: string; org_id: string; environment: string; roles: string; version: string;
@@ -28,7 +29,7 @@ const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
 });
 
 /** Open Banking registrations, keyed by client_id. */
-export function createSqliteRegistrationStore(db: DatabaseSync): RegistrationStore {
+export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = guard): RegistrationStore {
   const insert = db.prepare(`INSERT INTO registrations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_id) DO NOTHING`);
   const softwareTaken = db.prepare('SELECT 1 FROM registrations WHERE software_id = ? LIMIT 1');
@@ -47,8 +48,15 @@ export function createSqliteRegistrationStore(db: DatabaseSync): RegistrationSto
   };
 
   return {
-    create: (r, { exclusive }) => guard('registrations.create', () => {
+    create: (r, { exclusive }) => write('registrations.create', () => {
       if (!exclusive) return insertRow(r);
+      // Inside a group commit the write lock is already held: check and insert are atomic as they are.
+      if (db.isTransaction) {
+        if (softwareTaken.get(r.softwareId) !== undefined) {
+          throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+        }
+        return insertRow(r);
+      }
       db.exec('BEGIN IMMEDIATE');
       try {
         if (softwareTaken.get(r.softwareId) !== undefined) {
@@ -66,9 +74,9 @@ export function createSqliteRegistrationStore(db: DatabaseSync): RegistrationSto
       const row = get.get(clientId);
       return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
     }),
-    update: (r) => guard('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
+    update: (r) => write('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
       JSON.stringify(r.roles), r.version, r.softwareStatement, r.updatedAt, r.clientId).changes) > 0),
-    delete: (clientId) => guard('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
+    delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
     listBySoftware: (softwareId) => guard('registrations.listBySoftware',
       () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
   };

@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
+import { createWriteQueue } from '../../src/storage/sqlite/write-queue.ts';
+import { ConflictError } from '../../src/storage/ports.ts';
+
+function db(): DatabaseSync {
+  const d = new DatabaseSync(':memory:');
+  d.exec('CREATE TABLE t (id TEXT PRIMARY KEY)');
+  return d;
+}
+const count = (d: DatabaseSync) => Number((d.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n);
+
+test('writes of one event-loop turn commit together; a failing one is undone alone', async () => {
+  const d = db();
+  const write = createWriteQueue(d);
+  const insert = d.prepare('INSERT INTO t (id) VALUES (?)');
+  let transactions = 0;
+  const results = await Promise.allSettled([
+    write('a', () => { transactions += d.isTransaction ? 1 : 0; insert.run('a'); return 'A'; }),
+    write('dup', () => { insert.run('a'); }),
+    write('b', () => { insert.run('b'); return 'B'; }),
+  ]);
+  assert.equal(transactions, 1);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal((results[0] as PromiseFulfilledResult<string>).value, 'A');
+  assert.ok((results[1] as PromiseRejectedResult).reason instanceof ConflictError);
+  assert.equal(count(d), 2);
+  assert.equal(d.isTransaction, false, 'committed');
+});
+
+test('a promise settles only after its commit; a thrown domain error is passed through', async () => {
+  const d = db();
+  const write = createWriteQueue(d);
+  const p = write('x', () => { d.prepare('INSERT INTO t (id) VALUES (?)').run('x'); });
+  assert.equal(d.isTransaction, false, 'nothing runs before the batch');
+  await p;
+  assert.equal(count(d), 1);
+  await assert.rejects(write('conflict', () => { throw new ConflictError('taken'); }), ConflictError);
+  assert.equal(count(d), 1);
+});
