@@ -48,6 +48,9 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     // FULL: a commit is on disk before we answer (a token or replay id is never lost on power loss).
     db.exec('PRAGMA synchronous = FULL');
     db.exec('PRAGMA foreign_keys = ON');
+    // 16 MB page cache (default 2 MB): with 100,000 clients the client table's B-tree no longer
+    // fits the default, and every token request looks its client up.
+    db.exec('PRAGMA cache_size = -16384');
     migrate(db, wallClockSeconds());
   } catch (err) {
     db.close();
