@@ -33,15 +33,14 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
   // Revoked keys first (digest §3.5.3: the key is selected by kid and must not be revoked, then
   // used): a revoked key gets unapproved_software_statement whether or not it still verifies.
   if (dcr.revocation_check && typeof req.header.kid === 'string') {
-    for (const revokedUrl of [ssa.claims.software_jwks_revoked_endpoint, ssa.claims.org_jwks_revoked_endpoint]) {
-      if (!revokedUrl) continue;
-      let revoked;
-      try {
-        revoked = await deps.keySets.fetchKeys(revokedUrl);
-      } catch (err) {
-        throw unapprovedSoftwareStatement(`the revoked-keys list at ${revokedUrl} could not be checked; try again later`, { cause: err });
+    const lists = [ssa.claims.software_jwks_revoked_endpoint, ssa.claims.org_jwks_revoked_endpoint].filter((u): u is string => Boolean(u));
+    // Both lists at once: they are independent, and each may be a network round trip.
+    const fetched = await Promise.allSettled(lists.map((url) => deps.keySets.fetchKeys(url)));
+    for (const [i, result] of fetched.entries()) {
+      if (result.status === 'rejected') {
+        throw unapprovedSoftwareStatement(`the revoked-keys list at ${lists[i]} could not be checked; try again later`, { cause: result.reason });
       }
-      if (revoked.keys.some((k) => k.kid === req.header.kid)) {
+      if (result.value.keys.some((k) => k.kid === req.header.kid)) {
         throw unapprovedSoftwareStatement(`the key ${req.header.kid} that signed the registration request has been revoked`);
       }
     }
