@@ -2,7 +2,7 @@
  * Audit listing shared by the SQL backends: the filter checks and the WHERE clause, so sqlite/
  * and postgres/ accept the same filters and differ only in placeholder syntax.
  */
-import type { AuditEventType, AuditStore } from './ports.ts';
+import type { AuditEvent, AuditEventType, AuditStore } from './ports.ts';
 
 /** Every audit event type, for callers that validate user input (the CLI). */
 export const AUDIT_EVENT_TYPES = ['created', 'updated', 'deleted', 'rejected'] as const satisfies readonly AuditEventType[];
@@ -52,4 +52,25 @@ export function buildAuditList(filter: AuditFilter, placeholder: (n: number) => 
     ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
     ORDER BY at DESC, id DESC LIMIT ${placeholder(values.length)}`;
   return { key: key === '' ? 'all' : key, text, values };
+}
+
+/** An audit_events row as either driver returns it (PostgreSQL gives BIGINT/BIGSERIAL as strings). */
+export interface AuditRow {
+  id: number | string; at: number | string; event: AuditEventType; software_id: string | null; org_id: string | null;
+  client_id: string | null; reason: string | null; version: string | null; method: string | null;
+}
+
+/** Row → port event; ids and epoch seconds stay far below 2^53. */
+export function toAuditEvent(r: AuditRow): AuditEvent & { id: number } {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    event: r.event,
+    softwareId: r.software_id,
+    orgId: r.org_id,
+    clientId: r.client_id,
+    reason: r.reason,
+    version: r.version,
+    method: r.method,
+  };
 }

@@ -1,25 +1,7 @@
 /** PostgreSQL AuditStore: append-only rows, listed newest first through per-filter named queries. */
-import { buildAuditList } from '../audit-query.ts';
-import type { AuditEvent, AuditEventType, AuditStore } from '../ports.ts';
+import { buildAuditList, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
+import type { AuditStore } from '../ports.ts';
 import type { Run } from './errors.ts';
-
-// BIGSERIAL and BIGINT arrive as strings; ids and epoch seconds stay far below 2^53.
-interface AuditRow {
-  id: string; at: string; event: AuditEventType; software_id: string | null; org_id: string | null;
-  client_id: string | null; reason: string | null; version: string | null; method: string | null;
-}
-
-const toEvent = (r: AuditRow): AuditEvent & { id: number } => ({
-  id: Number(r.id),
-  at: Number(r.at),
-  event: r.event,
-  softwareId: r.software_id,
-  orgId: r.org_id,
-  clientId: r.client_id,
-  reason: r.reason,
-  version: r.version,
-  method: r.method,
-});
 
 /** Registration audit trail. */
 export function createPostgresAuditStore(run: Run): AuditStore {

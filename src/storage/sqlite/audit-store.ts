@@ -1,26 +1,9 @@
 /** SQLite AuditStore: append-only rows, listed newest first through per-filter prepared statements. */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { buildAuditList } from '../audit-query.ts';
-import type { AuditEvent, AuditEventType, AuditStore } from '../ports.ts';
+import { buildAuditList, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
+import type { AuditStore } from '../ports.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
-
-interface AuditRow {
-  id: number; at: number; event: AuditEventType; software_id: string | null; org_id: string | null;
-  client_id: string | null; reason: string | null; version: string | null; method: string | null;
-}
-
-const toEvent = (r: AuditRow): AuditEvent & { id: number } => ({
-  id: r.id,
-  at: r.at,
-  event: r.event,
-  softwareId: r.software_id,
-  orgId: r.org_id,
-  clientId: r.client_id,
-  reason: r.reason,
-  version: r.version,
-  method: r.method,
-});
 
 /** Registration audit trail. */
 export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): AuditStore {
