@@ -59,7 +59,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
 
   const ping = db.prepare('SELECT 1');
   // Every write goes through one group-commit queue per connection (write-queue.ts).
-  const write = createWriteQueue(db);
+  const write = createWriteQueue(db, { busyTimeoutMs: opts.busyTimeoutMs });
   return {
     kind: 'sqlite',
     oidc: createSqliteOidcStore(db, now, write),
