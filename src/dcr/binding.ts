@@ -4,7 +4,8 @@
  * its subject names the organisation and software: legacy OB certificates carry OU = org_id and
  * CN = software_id; OBWAC / eIDAS certificates carry the org in organizationIdentifier or CN.
  */
-import { createHash, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { x5tS256 } from '../crypto/thumbprint.ts';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { certificateSubjectRdns } from '../crypto/dn.ts';
@@ -26,7 +27,7 @@ async function listedInSoftwareJwks(cert: X509Certificate, ssa: VerifiedSsa, key
     throw invalidClientMetadata(describeVerifyFailure(err, url, 'the transport certificate check'), { cause: err });
   }
   const der = cert.raw;
-  const thumbprint = createHash('sha256').update(der).digest('base64url');
+  const thumbprint = x5tS256(cert);
   return jwks.keys.some((k) => {
     if (k.use !== 'tls') return false;
     const x5c = (k as { x5c?: unknown }).x5c;

@@ -4,8 +4,8 @@
  * certificate (RFC 8705 §3), or with its registration access token. Every failure is 401 with a
  * Bearer challenge — never 404, which would tell a stranger which client ids exist.
  */
-import { createHash } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import { x5tS256 } from '../crypto/thumbprint.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyManagerService } from '../oauth/service.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
@@ -20,7 +20,18 @@ export interface Presented {
 
 interface FoundToken { clientId: string; revoke?: () => Promise<void> }
 
-const thumbprint = (cert: ClientCertificate) => createHash('sha256').update(cert.x509.raw).digest('base64url');
+const thumbprint = (cert: ClientCertificate) => x5tS256(cert.x509);
+
+// One verifier per published key set (it changes only on rotation): jose then imports each key once.
+const verifiers = new WeakMap<{ keys: JWK[] }, ReturnType<typeof createLocalJWKSet>>();
+function verifierFor(jwks: { keys: JWK[] }): ReturnType<typeof createLocalJWKSet> {
+  let v = verifiers.get(jwks);
+  if (!v) {
+    v = createLocalJWKSet(jwks);
+    verifiers.set(jwks, v);
+  }
+  return v;
+}
 
 /** Extracts the bearer token; RFC 6750 §3.1 error shapes for missing and malformed headers. */
 export function bearerToken(authorization: string | undefined): string {
@@ -34,7 +45,7 @@ export function bearerToken(authorization: string | undefined): string {
 
 async function findJwtToken(token: string, cert: ClientCertificate, km: KeyManagerService, config: Config): Promise<FoundToken | undefined> {
   try {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(km.publicJwks()), {
+    const { payload } = await jwtVerify(token, verifierFor(km.publicJwks()), {
       issuer: config.derived.issuer,
       typ: 'at+jwt',
       algorithms: ['PS256', 'ES256'],

@@ -3,6 +3,7 @@
  * {@link IssuedCertificate}, JWKs carrying a certificate (`x5c`, `x5t`, `x5t#S256`), and DN escaping.
  */
 import { X509Certificate, createHash } from 'node:crypto';
+import { x5tS256 } from '../crypto/thumbprint.ts';
 import type { JWK } from 'jose';
 import type { IssuedCertificate } from '../crypto/pki.ts';
 
@@ -32,9 +33,7 @@ export function x5t(cert: X509Certificate): string {
 }
 
 /** RFC 7515 §4.1.8 / RFC 8705 §3.1: base64url SHA-256 of the DER. */
-export function x5tS256(cert: X509Certificate): string {
-  return createHash('sha256').update(cert.raw).digest('base64url');
-}
+export { x5tS256 };
 
 /** RFC 7517 §4.7: standard base64 DER of each certificate in the chain, leaf first. */
 export function x5c(chainPem: string): string[] {
