@@ -14,7 +14,7 @@ import { providerPathFor } from './oauth/routes.ts';
 import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
 import { createAdminGuard } from './admin/admin-auth.ts';
-import { isTrustedPeer } from './http/trusted-peer.ts';
+import { createPeerMatcher } from './http/trusted-peer.ts';
 import type { ClientCertificate } from './http/client-cert.ts';
 import type { DcrService } from './dcr/service.ts';
 import { dcrRoutes } from './dcr/routes.ts';
@@ -43,12 +43,12 @@ export type ServerFactory = (listener: (req: IncomingMessage, res: ServerRespons
 export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
   const { config, storage, keyManager } = deps;
   const isAccepting = deps.isAccepting ?? (() => true);
-  const trusted = config.apimgt.mutual_ssl.trusted_proxies;
+  const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
   // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
   const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
     // X-Forwarded-* is only believed from a configured load balancer.
-    if (!isTrustedPeer(req.socket.remoteAddress, trusted)) {
+    if (!isProxy(req.socket.remoteAddress)) {
       for (const h of FORWARDED) delete req.headers[h];
     }
     const providerUrl = providerPathFor(req.url ?? '/');

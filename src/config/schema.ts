@@ -7,6 +7,7 @@
  * operator recognises them. Every field carries `.describe()`; `docs/configuration.md` is written from it.
  */
 import { z } from 'zod';
+import { proxyEntryError } from '../http/trusted-peer.ts';
 
 const seconds = (def: number, what: string) => z.number().int().positive().default(def).describe(`${what} (seconds)`);
 
@@ -42,7 +43,7 @@ export const mutualSslSchema = z.strictObject({
   client_certificate_header: z.string().toLowerCase().optional()
     .describe('Header carrying the client certificate when TLS is terminated by a load balancer (e.g. "x-ssl-client-cert"); unset disables it'),
   client_certificate_encode: z.boolean().default(true).describe('The header value is URL-encoded PEM (as nginx $ssl_client_escaped_cert); false means raw or base64 DER'),
-  trusted_proxies: z.array(z.string()).default([]).describe('Peer addresses allowed to send the client certificate header; from any other peer the header is ignored'),
+  trusted_proxies: z.array(z.string().refine((v) => proxyEntryError(v) === undefined, { message: 'must be an IP address or CIDR range (e.g. "10.0.0.5" or "10.0.0.0/8")' })).default([]).describe('Peer addresses allowed to send the client certificate header; from any other peer the header is ignored'),
 }).prefault({});
 
 export const databaseSchema = z.strictObject({

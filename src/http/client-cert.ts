@@ -6,9 +6,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { createPeerMatcher } from './trusted-peer.ts';
 
 /** A request's client certificate. */
 export interface ClientCertificate {
@@ -48,7 +48,7 @@ const MAX_CHAIN_DEPTH = 8;
  */
 export function createClientCertificateSource(opts: ClientCertificateSourceOptions): ClientCertificateSource {
   const header = opts.header?.toLowerCase();
-  const proxies = buildProxyList(opts.trustedProxies);
+  const isProxy = createPeerMatcher(opts.trustedProxies);
   const now = opts.now ?? (() => new Date());
   // Keep-alive connections carry many requests over one handshake: parse its certificate once.
   const tlsCache = new WeakMap<Socket, ClientCertificate | null>();
@@ -80,43 +80,11 @@ export function createClientCertificateSource(opts: ClientCertificateSourceOptio
       const socket = req.socket;
       // A trusted proxy speaks for the client; if it also presents a TLS certificate of its own
       // (re-encrypting load balancer), that certificate is the proxy's and must not be used.
-      if (header && req.headers[header] !== undefined && isTrustedPeer(socket.remoteAddress, proxies)) return fromHeader(req);
+      if (header && req.headers[header] !== undefined && isProxy(socket.remoteAddress)) return fromHeader(req);
       if ((socket as TLSSocket).encrypted) return fromTls(socket as TLSSocket);
       return undefined;
     },
   };
-}
-
-function buildProxyList(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [rawAddress, prefix, extra] = entry.trim().split('/');
-    const address = normaliseAddress(rawAddress ?? '');
-    const family = isIP(address);
-    if (!family || extra !== undefined) throw new TypeError(`trusted_proxies: "${entry}" is not an IP address or CIDR range`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (prefix === undefined) {
-      list.addAddress(address, type);
-      continue;
-    }
-    const bits = Number(prefix);
-    if (!/^\d+$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new TypeError(`trusted_proxies: "${entry}" has an invalid prefix length`);
-    list.addSubnet(address, bits, type);
-  }
-  return list;
-}
-
-function isTrustedPeer(remoteAddress: string | undefined, proxies: BlockList): boolean {
-  if (!remoteAddress) return false;
-  const address = normaliseAddress(remoteAddress);
-  const family = isIP(address);
-  return family !== 0 && proxies.check(address, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-// A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; match them against IPv4 entries.
-function normaliseAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
 }
 
 /** Parses the header value; undefined for anything that is not exactly one certificate. */

@@ -50,6 +50,7 @@ const bad: Array<[string, string, RegExp]> = [
   ['bad TOML', '[server\nport = 1\n', /invalid TOML at line 1/],
   ['bad enum', '[oauth.token_generation]\nsigning_algorithm = "RS256"\n', /key "oauth\.token_generation\.signing_algorithm"/],
   ['production without certificates', '[server]\nmode = "production"\n', /key "keystore\.tls\.cert_file"/],
+  ['trusted proxy that is not an address', '[apimgt.mutual_ssl]\ntrusted_proxies = ["lb.internal"]\n', /key "apimgt\.mutual_ssl\.trusted_proxies\.0": must be an IP address or CIDR range/],
 ];
 for (const [name, text, pattern] of bad) {
   test(`bad config: ${name} → ConfigError naming file and key`, () => {
