@@ -84,10 +84,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     });
 
     const clientCert = (req: import('node:http').IncomingMessage) => clientCerts.fromRequest(req);
-    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch });
-    const clients = createClientService(keyManager);
-
-    // Directory and software key sets: same allow-list, with the DCR limits on time and size.
+    // Remote key sets (directory, software, trusted issuers): same allow-list, with the DCR limits on time and size.
     const cacheCfg = config.open_banking.dcr.jwks_cache;
     const keySetFetch = createOutboundFetch({
       allowedHosts: config.derived.outboundHosts,
@@ -96,6 +93,9 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       maxBytes: cacheCfg.max_bytes,
     });
     const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
+    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets });
+    const clients = createClientService(keyManager);
+
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
     const sandbox = config.server.mode === 'sandbox'
       ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })

@@ -59,7 +59,7 @@ export const superAdminSchema = z.strictObject({
 
 const trustedIssuerSchema = z.strictObject({
   issuer: z.string().min(1).describe('Value of the assertion\'s iss claim'),
-  jwks_url: z.string().url().optional().describe('Where the issuer\'s public keys are published'),
+  jwks_url: z.string().url().optional().describe('Where the issuer\'s public keys are published (fetched and cached per [open_banking.dcr.jwks_cache]; the host must be in [oauth] allowed_outbound_hosts)'),
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).describe('Public JWKs (inline TOML tables)') }).optional().describe('The issuer\'s public keys inline, instead of jwks_url'),
   subject_claim: z.string().default('sub').describe('Claim naming the user the token is issued for'),
 }).refine((v) => Boolean(v.jwks_url) !== Boolean(v.jwks), { message: 'exactly one of jwks_url or jwks is required' });

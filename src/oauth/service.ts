@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import type { Storage } from '../storage/ports.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
+import type { JwksCache } from '../crypto/jwks.ts';
 import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../crypto/keys.ts';
 import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
@@ -41,6 +42,8 @@ export interface KeyManagerDeps {
   storage: Storage;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   fetch: OutboundFetch;
+  /** Remote key sets (trusted jwt-bearer issuers). */
+  keySets: JwksCache;
   now?: () => number;
 }
 
@@ -50,7 +53,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
   const accounts = createAccountService(config);
   const adapter = createOidcAdapter(storage.oidc, now);
-  const issuers = createTrustedIssuers(config, deps.fetch);
+  const issuers = createTrustedIssuers(config, deps.keySets);
   const cookieKey = await initializeKeyManagerState(storage, config, now);
 
   let provider!: Provider;

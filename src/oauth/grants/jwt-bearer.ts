@@ -3,12 +3,12 @@
  * which oidc-provider does not ship. The assertion is verified with jose against the configured
  * trusted issuer's keys; aud, iss, exp, iat and a single-use jti are all required.
  */
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, errors as joseErrors, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Config } from '../../config/schema.ts';
 import type { ReplayStore } from '../../storage/ports.ts';
-import type { OutboundFetch } from '../../http/outbound.ts';
+import type { JwksCache } from '../../crypto/jwks.ts';
 import type { ClientCertificate } from '../../http/client-cert.ts';
 import type { IncomingMessage } from 'node:http';
 
@@ -16,18 +16,14 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 interface Issuer { issuer: string; keys: JWTVerifyGetKey; subjectClaim: string }
 
-/** Builds the issuer key sets once (remote sets cache and refetch on unknown kid). */
-export function createTrustedIssuers(config: Config, fetch: OutboundFetch): Map<string, Issuer> {
+/**
+ * The trusted issuers' key sets: inline ones, or remote ones through the server's shared key set
+ * cache (the same allow-listed fetch, max-age, cooldown and stale rules as the directory's).
+ */
+export function createTrustedIssuers(config: Config, keySets: JwksCache): Map<string, Issuer> {
   const out = new Map<string, Issuer>();
   for (const t of config.oauth.grant_type.jwt_bearer.trusted_issuers) {
-    const keys = t.jwks
-      ? createLocalJWKSet(t.jwks as unknown as JSONWebKeySet)
-      : createRemoteJWKSet(new URL(t.jwks_url!), {
-        timeoutDuration: 5000,
-        cooldownDuration: 30_000,
-        cacheMaxAge: 600_000,
-        [customFetch]: (url, options) => fetch(url, { headers: Object.fromEntries(new Headers(options.headers as never)), signal: options.signal }),
-      });
+    const keys = t.jwks ? createLocalJWKSet(t.jwks as unknown as JSONWebKeySet) : keySets.keySet(t.jwks_url!);
     out.set(t.issuer, { issuer: t.issuer, keys, subjectClaim: t.subject_claim });
   }
   return out;
