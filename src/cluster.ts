@@ -44,7 +44,8 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
       while (restarts.length && restarts[0]! < now - 60_000) restarts.shift();
       const delay = Math.min(30_000, restarts.length <= 1 ? 0 : 500 * 2 ** (restarts.length - 2));
       logger.error({ worker: w.process.pid, code, signal, restart_in_ms: delay }, 'worker exited unexpectedly; restarting');
-      setTimeout(() => { if (!stopping) fork(); }, delay).unref();
+      // Not unref'd: when every worker is gone, this timer is all that keeps the primary alive.
+      setTimeout(() => { if (!stopping) fork(); }, delay);
     });
   };
   for (let i = 0; i < workers; i++) fork();

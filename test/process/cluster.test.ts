@@ -42,6 +42,23 @@ test('two workers serve one port; a killed worker is restarted; SIGTERM stops ev
       assert.ok(!replaced.includes(workers[0]!));
       assert.match(s.output(), /worker exited unexpectedly; restarting/);
       for (let i = 0; i < 10; i++) assert.equal((await httpsGet(port, '/ready')).status, 200);
+
+      // Every worker gone at once: the primary must stay up and bring them all back.
+      for (const pid of replaced) process.kill(pid, 'SIGKILL');
+      let again: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        again = childrenOf(primary);
+        if (again.length === 2 && again.every((pid) => !replaced.includes(pid))) break;
+        await sleep(50);
+      }
+      assert.equal(s.child.exitCode, null, 'the primary is still running');
+      assert.equal(again.length, 2, s.output());
+      let ready = 0;
+      for (let i = 0; i < 100 && ready === 0; i++) {
+        ready = (await httpsGet(port, '/ready').catch(() => ({ status: 0 }))).status === 200 ? 1 : 0;
+        if (!ready) await sleep(50);
+      }
+      assert.equal(ready, 1, 'serving again');
     } finally {
       const code = await s.stop();
       assert.equal(code, 0, s.output());
