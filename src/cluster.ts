@@ -12,7 +12,10 @@ import { prepareSharedState } from './prepare.ts';
 
 type Message = { type: 'ready'; url: string; startupMs: number } | { type: 'failed'; message: string };
 
-/** Runs the primary: returns when every worker has exited after a shutdown signal. */
+/**
+ * Runs the primary: resolves with the exit code when every worker has exited, after a shutdown
+ * signal (0) or a start failure before the server was ever ready (1).
+ */
 export async function runPrimary(config: Config, workers: number, logger: Logger): Promise<number> {
   const started = performance.now();
   await prepareSharedState(config, logger);
@@ -24,6 +27,25 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   let announced = false;
   const restarts: number[] = [];
   const live = new Set<Worker>();
+  let finish!: (code: number) => void;
+  const done = new Promise<number>((resolve) => { finish = resolve; });
+
+  /** Stops every worker (SIGTERM, then SIGKILL after the shutdown timeout) and resolves with `code`. */
+  const shutdown = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const w of live) w.process.kill('SIGTERM');
+    const force = setTimeout(() => { for (const w of live) w.process.kill('SIGKILL'); }, (config.server.shutdown_timeout + 5) * 1000);
+    force.unref();
+    const check = setInterval(() => {
+      if (live.size === 0) {
+        clearInterval(check);
+        clearTimeout(force);
+        logger.info('stopped');
+        finish(code);
+      }
+    }, 50);
+  };
 
   const fork = () => {
     const w = cluster.fork({ OPENDCR_WORKER: '1' });
@@ -33,7 +55,15 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
         announced = true;
         logger.info({ url: m.url, workers, startup_ms: Math.round(performance.now() - started) }, 'ready');
       }
-      if (m?.type === 'failed') logger.error({ worker: w.process.pid, reason: m.message }, 'worker could not start');
+      if (m?.type === 'failed') {
+        logger.error({ worker: w.process.pid, reason: m.message }, 'worker could not start');
+        // Before the server ever came up, a start failure (port in use, bad certificate) will not
+        // heal by restarting: give up, as a single process would.
+        if (!announced) {
+          process.stderr.write(`opendcr: could not start: ${m.message}\n`);
+          shutdown(1);
+        }
+      }
     });
     w.on('exit', (code, signal) => {
       live.delete(w);
@@ -50,26 +80,14 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   };
   for (let i = 0; i < workers; i++) fork();
 
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down workers');
-      for (const w of live) w.process.kill('SIGTERM');
-      const force = setTimeout(() => { for (const w of live) w.process.kill('SIGKILL'); }, (config.server.shutdown_timeout + 5) * 1000);
-      force.unref();
-      const check = setInterval(() => {
-        if (live.size === 0) {
-          clearInterval(check);
-          clearTimeout(force);
-          logger.info('stopped');
-          resolve(0);
-        }
-      }, 50);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    logger.info({ signal }, 'shutting down workers');
+    shutdown(0);
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  return done;
 }
 
 /** Runs one worker: a full server on the shared listener, reporting readiness to the primary. */
