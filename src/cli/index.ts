@@ -2,6 +2,7 @@
  * The `opendcr` command line. Every command has --help; --config PATH (or OPENDCR_CONFIG) picks
  * the configuration. Exit codes: 0 ok, 1 the command failed, 2 bad configuration or usage.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { configLoader, CliError } from './shared.ts';
 import { keysCommand } from './commands/keys.ts';
@@ -12,9 +13,14 @@ import { sandboxCommand } from './commands/sandbox.ts';
 import { tppCommand } from './commands/tpp.ts';
 import { demoCommand } from './commands/demo.ts';
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export function buildCli(): Command {
   const program = new Command('opendcr')
     .description('OpenDCR: Open Banking DCR, FAPI key manager and gateway')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('-c, --config <path>', 'configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)')
     .showHelpAfterError()
     .exitOverride();
@@ -58,7 +64,11 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main || process.argv[1]?.endsWith('bin/opendcr.js')) {
-  const code = await runCli(process.argv.slice(2));
-  if (code !== 0 || !process.argv.includes('start')) process.exitCode = code;
+/** Runs the CLI for this process (src/cli/index.ts as the main module, or bin/opendcr.js) and sets the exit status. */
+export async function cliMain(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const code = await runCli(argv);
+  // `start` keeps running: its server decides the exit status when it stops.
+  if (code !== 0 || !argv.includes('start')) process.exitCode = code;
 }
+
+if (import.meta.main) await cliMain();
