@@ -10,7 +10,11 @@ import type { Logger } from './logger.ts';
 import type { RunningServer } from './server.ts';
 import { prepareSharedState } from './prepare.ts';
 
-type Message = { type: 'ready'; url: string; startupMs: number } | { type: 'failed'; message: string };
+type Message = { type: 'ready'; url: string; startupMs: number } | { type: 'failed'; message: string; exitCode?: number };
+
+/** A start failure as one line and an exit status (main.ts describes them). */
+export type DescribeStartError = (err: unknown) => { line: string; code: number };
+const plainMessage: DescribeStartError = (err) => ({ line: (err as Error).message, code: 1 });
 
 /**
  * Runs the primary: resolves with the exit code when every worker has exited, after a shutdown
@@ -56,12 +60,14 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
         logger.info({ url: m.url, workers, startup_ms: Math.round(performance.now() - started) }, 'ready');
       }
       if (m?.type === 'failed') {
-        logger.error({ worker: w.process.pid, reason: m.message }, 'worker could not start');
         // Before the server ever came up, a start failure (port in use, bad certificate) will not
-        // heal by restarting: give up, as a single process would.
+        // heal by restarting: give up, as a single process would, with one line for the failure
+        // (every worker fails the same way; the first one's is enough).
         if (!announced) {
-          process.stderr.write(`opendcr: could not start: ${m.message}\n`);
-          shutdown(1);
+          if (!stopping) process.stderr.write(`opendcr: could not start: ${m.message}\n`);
+          shutdown(m.exitCode ?? 1);
+        } else {
+          logger.error({ worker: w.process.pid, reason: m.message }, 'worker could not start');
         }
       }
     });
@@ -91,13 +97,18 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
 }
 
 /** Runs one worker: a full server on the shared listener, reporting readiness to the primary. */
-export async function runWorker(config: Config): Promise<RunningServer> {
+export async function runWorker(config: Config, describe: DescribeStartError = plainMessage): Promise<RunningServer> {
   let server: RunningServer;
   try {
     const { startServer } = await import('./server.ts');
     server = await startServer({ config });
   } catch (err) {
-    process.send?.({ type: 'failed', message: (err as Error).message } satisfies Message);
+    const d = describe(err);
+    // Delivered before the worker exits, so the primary can report it.
+    await new Promise<void>((resolve) => {
+      if (process.send) process.send({ type: 'failed', message: d.line, exitCode: d.code } satisfies Message, undefined, {}, () => resolve());
+      else resolve();
+    });
     throw err;
   }
   process.send?.({ type: 'ready', url: server.url, startupMs: 0 } satisfies Message);

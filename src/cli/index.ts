@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { resolve } from 'node:path';
+import type { LoadOptions } from '../config/load.ts';
 import { configLoader, CliError } from './shared.ts';
 import { keysCommand } from './commands/keys.ts';
 import { configCommand } from './commands/config.ts';
@@ -12,6 +14,11 @@ import { auditCommand } from './commands/audit.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
 import { tppCommand } from './commands/tpp.ts';
 import { demoCommand } from './commands/demo.ts';
+
+interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+}
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -22,25 +29,40 @@ export function buildCli(): Command {
     .description('OpenDCR: Open Banking DCR, FAPI key manager and gateway')
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('-c, --config <path>', 'configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)')
+    .option('--data-dir <dir>', 'data folder, over [server] data_dir and OPENDCR_DATA_DIR (the server\'s database, keys, trust store, sandbox)')
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError()
     .exitOverride();
-  const getConfig = configLoader(() => program.opts<{ config?: string }>().config);
+  const loadOptions = (): LoadOptions => {
+    const { config, dataDir } = program.opts<GlobalOptions>();
+    if (dataDir === '') throw new CliError('--data-dir needs a folder', 2);
+    return { path: config, overrides: dataDir === undefined ? [] : [{ option: '--data-dir', key: ['server', 'data_dir'], value: resolve(dataDir) }] };
+  };
+  const getConfig = configLoader(loadOptions);
 
   program.command('start')
-    .description('Start the server (same as npm start)')
-    .action(async () => {
-      const { main } = await import('../main.ts');
-      const path = program.opts<{ config?: string }>().config;
-      await main(path ? ['--config', path] : []);
+    .description('Start the server (same as npm start); with --config, --data-dir and --port it runs on that configuration, folder and port')
+    .option('--port <port>', 'HTTPS port, over [server] port and OPENDCR_PORT (0 picks a free one); the command line finds it in {data_dir}/server.json')
+    .action(async (opts: { port?: string }) => {
+      const { start, startOverrides, StartUsageError } = await import('../main.ts');
+      const { config, dataDir } = program.opts<GlobalOptions>();
+      let overrides;
+      try {
+        overrides = startOverrides({ port: opts.port, dataDir });
+      } catch (err) {
+        if (err instanceof StartUsageError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      await start({ path: config, overrides });
     });
-  program.addCommand(configCommand(getConfig));
+  program.addCommand(configCommand(getConfig, loadOptions));
   program.addCommand(keysCommand(getConfig));
   program.addCommand(truststoreCommand(getConfig));
   program.addCommand(auditCommand(getConfig));
   program.addCommand(sandboxCommand(getConfig));
   program.addCommand(tppCommand(getConfig));
   program.addCommand(demoCommand());
-  const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
+  const override = (c: Command): void => { c.exitOverride().configureHelp({ showGlobalOptions: true }); c.commands.forEach(override); };
   override(program);
   return program;
 }
@@ -56,7 +78,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`opendcr: ${err.message}\n`);
+      for (const line of err.message.split('\n')) process.stderr.write(`opendcr: ${line}\n`);
       return err.exitCode;
     }
     process.stderr.write(`opendcr: ${(err as Error).message ?? 'unexpected error'}\n`);

@@ -1,8 +1,11 @@
 /** Helpers every CLI command shares: config loading with the exit codes the README documents. */
-import { loadConfig, ConfigError } from '../config/load.ts';
+import { loadConfig, ConfigError, type LoadOptions } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 
-/** Exit codes: 1 = the command failed, 2 = bad configuration or usage. */
+/**
+ * Exit codes: 1 = the command failed, 2 = bad configuration or usage. The message is one line
+ * per problem; each is printed as `opendcr: <line>`.
+ */
 export class CliError extends Error {
   override readonly name = 'CliError';
   readonly exitCode: number;
@@ -12,12 +15,13 @@ export class CliError extends Error {
   }
 }
 
-export function configLoader(getPath: () => string | undefined): () => Config {
+/** Loads the configuration once, from the options the global flags give; every problem makes a CliError (exit 2). */
+export function configLoader(getOptions: () => LoadOptions): () => Config {
   let cached: Config | undefined;
   return () => {
     if (cached) return cached;
     try {
-      cached = loadConfig({ path: getPath() });
+      cached = loadConfig(getOptions());
       return cached;
     } catch (err) {
       if (err instanceof ConfigError) throw new CliError(err.message, 2);

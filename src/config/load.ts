@@ -8,9 +8,26 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { configSchema, OB_SANDBOX_JWKS, type Config } from './schema.ts';
 
-/** Thrown for every configuration problem; `message` is one line naming file, key and problem. */
+/**
+ * Thrown for configuration problems: `problems` has one line per problem, each naming the file
+ * (or variable), the key and the problem; `message` is those lines joined by newlines.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  readonly problems: readonly string[];
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === 'string' ? [problems] : [...problems];
+    super(list.join('\n'));
+    this.problems = list;
+  }
+}
+
+/** A value from a command-line option (e.g. `opendcr start --port`), applied over the file and the environment. */
+export interface ConfigOverride {
+  /** The option as the user typed it, for messages: `--port`. */
+  readonly option: string;
+  readonly key: readonly string[];
+  readonly value: string | number;
 }
 
 export interface LoadOptions {
@@ -20,6 +37,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Working directory relative paths resolve against when there is no file. */
   cwd?: string;
+  /** Command-line options; they win over the environment and the file. */
+  overrides?: readonly ConfigOverride[];
 }
 
 /** Environment variables that override file values: secrets and URLs belong here, not in the file. */
@@ -44,23 +63,91 @@ export function resolveConfigPath(opts: LoadOptions = {}): string | null {
   return existsSync(fallback) ? fallback : null;
 }
 
-function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+type Table = Record<string, unknown>;
+const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function setPath(target: Table, path: readonly string[], value: unknown): void {
   let node = target;
   for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
-    node = node[key] as Record<string, unknown>;
+    if (!isTable(node[key])) node[key] = {};
+    node = node[key] as Table;
   }
   node[path[path.length - 1]!] = value;
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
-  const key = issue.path.map(String).join('.') || '(top level)';
+function getPath(target: unknown, path: readonly PropertyKey[]): unknown {
+  let node = target;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+/** Removes the value at `path` (array elements are spliced out); false when there was none. */
+function removePath(target: unknown, path: readonly PropertyKey[]): boolean {
+  if (path.length === 0) return false;
+  const parent = getPath(target, path.slice(0, -1));
+  const last = path[path.length - 1]!;
+  if (Array.isArray(parent) && typeof last === 'number' && last < parent.length) {
+    parent.splice(last, 1);
+    return true;
+  }
+  if (isTable(parent) && typeof last === 'string' && last in parent) {
+    delete parent[last];
+    return true;
+  }
+  return false;
+}
+
+const keyOf = (path: readonly PropertyKey[]): string => path.map(String).join('.');
+
+function formatIssue(issue: z.core.$ZodIssue, note: (key: string) => string = () => ''): string {
+  const key = keyOf(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length ? `in [${issue.path.join('.')}] ` : '';
     return `unknown key ${where}${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   }
-  return `key "${key}": ${issue.message}`;
+  return `key "${key}": ${issue.message}${note(keyOf(issue.path))}`;
+}
+
+/**
+ * Parses with the schema and keeps going past errors: every failing value is dropped (its
+ * default takes its place) and the rest parsed again, so one run reports every problem and the
+ * checks after the schema still see everything else. A problem that only follows from a dropped
+ * value (a required key now missing) is not reported again; its parent is dropped instead.
+ */
+function parseAll(raw: Table): { data: z.output<typeof configSchema> | undefined; issues: z.core.$ZodIssue[] } {
+  const current = structuredClone(raw);
+  const issues: z.core.$ZodIssue[] = [];
+  const dropped: string[] = [];
+  const follows = (key: string) => dropped.some((d) => key === d || key.startsWith(`${d}.`) || d.startsWith(`${key}.`));
+  for (let round = 0; round < 50; round++) {
+    const parsed = configSchema.safeParse(current);
+    if (parsed.success) return { data: parsed.data, issues };
+    // What to drop: the unknown keys, the bad values, or the parent of a consequence.
+    const removals: PropertyKey[][] = [];
+    for (const issue of parsed.error.issues) {
+      const key = keyOf(issue.path);
+      if (issue.code === 'unrecognized_keys') {
+        issues.push(issue);
+        removals.push(...issue.keys.map((k) => [...issue.path, k]));
+      } else if (follows(key)) {
+        removals.push(issue.path.slice(0, -1));
+        dropped.push(keyOf(issue.path.slice(0, -1)));
+      } else {
+        issues.push(issue);
+        dropped.push(key);
+        removals.push([...issue.path]);
+      }
+    }
+    // Deepest paths and highest array indexes first, so splicing keeps the other paths valid.
+    removals.sort((a, b) => b.length - a.length || Number(b.at(-1) ?? 0) - Number(a.at(-1) ?? 0));
+    let progress = false;
+    for (const path of removals) progress = removePath(current, path) || progress;
+    if (!progress) return { data: undefined, issues };
+  }
+  return { data: undefined, issues };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -71,47 +158,84 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Load, validate and freeze the configuration. Throws ConfigError with a one-line message. */
-export function loadConfig(opts: LoadOptions = {}): Config {
+/** What {@link inspectConfig} found: the configuration (when the schema let one be built) and every problem. */
+export interface ConfigInspection {
+  /** Built from the valid values, with defaults in place of invalid ones; undefined when the file cannot be read or parsed. */
+  readonly config: Config | undefined;
+  /** One line per problem, naming the file (or variable or option), the key and the problem. */
+  readonly problems: readonly string[];
+}
+
+/**
+ * Reads, validates and resolves the configuration, collecting every problem instead of stopping
+ * at the first: TOML syntax, environment values, schema (the file's own values too, even where
+ * an environment variable or option overrides them), production rules and derived values.
+ */
+export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
   const env = opts.env ?? process.env;
   const path = resolveConfigPath(opts);
   const label = path ?? 'built-in defaults';
-  let raw: Record<string, unknown> = {};
+  const problems: string[] = [];
+  let fileRaw: Table = {};
   if (path) {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ConfigError(`${path}: cannot read the configuration file (${code === 'ENOENT' ? 'no such file' : code ?? 'read error'})`);
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : code ?? 'read error';
+      return { config: undefined, problems: [`${path}: cannot read the configuration file (${why})`] };
     }
     try {
-      raw = parseToml(text) as Record<string, unknown>;
+      fileRaw = parseToml(text) as Table;
     } catch (err) {
       if (err instanceof TomlError) {
-        throw new ConfigError(`${path}: invalid TOML at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`);
+        return { config: undefined, problems: [`${path}: invalid TOML at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`] };
       }
-      throw new ConfigError(`${path}: invalid TOML`);
+      return { config: undefined, problems: [`${path}: invalid TOML`] };
     }
   }
 
+  // Where each overridden key's value came from, for messages.
+  const sources = new Map<string, string>();
+  const raw = structuredClone(fileRaw);
   for (const [name, keyPath, type] of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
     if (type === 'number') {
       const n = Number(value);
-      if (!Number.isInteger(n)) throw new ConfigError(`environment ${name}: expected an integer, got "${value}"`);
+      if (!Number.isInteger(n)) {
+        problems.push(`environment ${name}: expected an integer, got "${value}"`);
+        continue;
+      }
       setPath(raw, keyPath, n);
     } else {
       setPath(raw, keyPath, value);
     }
+    sources.set(keyOf(keyPath), name);
+  }
+  for (const o of opts.overrides ?? []) {
+    setPath(raw, o.key, o.value);
+    sources.set(keyOf(o.key), o.option);
   }
 
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(`${label}: ${formatIssue(parsed.error.issues[0]!)}`);
+  const setBy = (key: string): string => {
+    const source = sources.get(key);
+    return source ? ` (set by ${source})` : '';
+  };
+  const { data: c, issues } = parseAll(raw);
+  problems.push(...issues.map((issue) => `${label}: ${formatIssue(issue, setBy)}`));
+
+  // A bad value in the file stays a bad file while a variable hides it: it breaks as soon as the
+  // variable is missing (another shell, a service unit), so it is reported now.
+  if (path && sources.size > 0) {
+    const hidden = parseAll(fileRaw).issues.filter((issue) => issue.code !== 'unrecognized_keys' && sources.has(keyOf(issue.path)));
+    for (const issue of hidden) {
+      const source = sources.get(keyOf(issue.path))!;
+      problems.push(`${label}: ${formatIssue(issue)} (${source} overrides it here, but the file is wrong without it)`);
+    }
   }
-  const c = parsed.data;
+  if (!c) return { config: undefined, problems };
 
   // Relative paths in a file are relative to the file, so a config works from any directory.
   const base = path ? dirname(path) : (opts.cwd ?? process.cwd());
@@ -119,14 +243,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
   if (c.server.mode === 'production') {
     if (!c.keystore.tls.cert_file || !c.keystore.tls.key_file) {
-      throw new ConfigError(`${label}: key "keystore.tls.cert_file": production mode requires cert_file and key_file`);
+      problems.push(`${label}: key "keystore.tls.cert_file": production mode requires cert_file and key_file`);
     }
     if (c.super_admin.password === 'admin') {
-      throw new ConfigError(`${label}: key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)`);
+      problems.push(`${label}: key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)`);
     }
   }
-  if ((c.keystore.tls.cert_file === undefined) !== (c.keystore.tls.key_file === undefined)) {
-    throw new ConfigError(`${label}: key "keystore.tls": cert_file and key_file go together`);
+  if ((c.keystore.tls.cert_file === undefined) !== (c.keystore.tls.key_file === undefined) && c.server.mode !== 'production') {
+    problems.push(`${label}: key "keystore.tls": cert_file and key_file go together`);
   }
 
   const port = c.server.port;
@@ -135,15 +259,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const dataDir = abs(c.server.data_dir);
   const dbUrl = c.database.url ?? `sqlite:${resolve(dataDir, 'opendcr.db')}`;
   if (!/^(postgres|postgresql):\/\//.test(dbUrl) && !dbUrl.startsWith('sqlite:')) {
-    throw new ConfigError(`${label}: key "database.url": expected postgres://… or sqlite:PATH`);
+    problems.push(`${label}: key "database.url": expected postgres://… or sqlite:PATH${setBy('database.url')}`);
   }
 
-  const self = new URL(baseUrl);
+  let self: URL | undefined;
+  try {
+    self = new URL(baseUrl);
+  } catch {
+    problems.push(`${label}: key "server.hostname": "${c.server.hostname}" does not make a valid URL`);
+  }
   const outboundHosts = [...new Set([
     ...c.oauth.allowed_outbound_hosts,
     new URL(c.open_banking.dcr.jwks_url_sandbox ?? OB_SANDBOX_JWKS).host,
     new URL(c.open_banking.dcr.jwks_url_production).host,
-    ...(c.server.mode === 'sandbox' ? [self.host, `localhost:${port}`, `127.0.0.1:${port}`] : []),
+    ...(c.server.mode === 'sandbox' ? [...(self ? [self.host] : []), `localhost:${port}`, `127.0.0.1:${port}`] : []),
   ])];
 
   const config: Config = {
@@ -167,5 +296,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       registrationEndpoint: `${baseUrl}/open-banking/${c.open_banking.dcr.default_version}/register`,
     },
   };
-  return deepFreeze(config);
+  return { config: deepFreeze(config), problems };
+}
+
+/** Load, validate and freeze the configuration. Throws ConfigError listing every problem, one line each. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const { config, problems } = inspectConfig(opts);
+  if (problems.length > 0 || !config) throw new ConfigError(problems);
+  return config;
 }

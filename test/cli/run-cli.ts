@@ -18,10 +18,14 @@ export interface CliRun {
 
 const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENDCR_')));
 
-/** Runs a script (default the CLI) with `args`; never rejects on a non-zero exit. */
-export function runNode(script: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+/**
+ * Runs a script (default the CLI) with `args`; never rejects on a non-zero exit. `env` adds
+ * variables to the cleaned environment; `cwd` defaults to this process's.
+ */
+export function runNode(script: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, ...args], { env: cleanEnv(), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const env = { ...cleanEnv(), ...opts.env };
+    execFile(process.execPath, [script, ...args], { env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') return reject(err);
       resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
     });

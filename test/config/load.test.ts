@@ -57,9 +57,13 @@ for (const [name, text, pattern] of bad) {
     withFile(text, (path) => {
       assert.throws(() => loadConfig({ path, env: {} }), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.ok(err.message.startsWith(path), err.message);
-        assert.match(err.message, pattern);
-        assert.doesNotMatch(err.message, /\n/);
+        // Every problem is one line naming the file; one of them is this one.
+        for (const problem of err.problems) {
+          assert.ok(problem.startsWith(path), problem);
+          assert.doesNotMatch(problem, /\n/);
+        }
+        assert.ok(err.problems.some((p) => pattern.test(p)), err.message);
+        assert.equal(err.message, err.problems.join('\n'));
         return true;
       });
     });

@@ -49,3 +49,29 @@ export async function guard<T>(op: string, fn: () => T): Promise<T> {
     throw mapSqliteError(err, op);
   }
 }
+
+// Result code names (https://sqlite.org/rescode.html) for messages.
+const RESULT_NAMES: Readonly<Record<number, string>> = {
+  5: 'SQLITE_BUSY', 6: 'SQLITE_LOCKED', 7: 'SQLITE_NOMEM', 8: 'SQLITE_READONLY', 10: 'SQLITE_IOERR', 11: 'SQLITE_CORRUPT',
+  13: 'SQLITE_FULL', 14: 'SQLITE_CANTOPEN', 15: 'SQLITE_PROTOCOL', 23: 'SQLITE_AUTH', 26: 'SQLITE_NOTADB',
+};
+// Not a passing state: the file or its folder is wrong (not a database, corrupt, read-only, not openable).
+const CONFIGURATION_CODES = new Set([8, 11, 14, 23, 26]);
+
+/** Why the SQLite database at `path` could not be opened or used, for a one-line message; `configuration` as for PostgreSQL. */
+export function describeSqliteFailure(err: unknown, path: string): { target: string; reason: string; configuration: boolean } {
+  let e = err;
+  while (e instanceof Error && (e instanceof ConflictError || e instanceof StorageUnavailableError || e.message.startsWith('storage: ')) && e.cause !== undefined) {
+    e = e.cause;
+  }
+  const d = e as { errcode?: unknown; errstr?: unknown; code?: string; message?: string } | undefined;
+  const target = `SQLite database ${path}`;
+  if (typeof d?.errcode === 'number') {
+    const primary = d.errcode & 0xff;
+    const text = typeof d.errstr === 'string' ? d.errstr : String(d.message);
+    const name = RESULT_NAMES[primary];
+    return { target, reason: name ? `${text} (${name})` : text, configuration: CONFIGURATION_CODES.has(primary) };
+  }
+  const code = d?.code;
+  return { target, reason: `${d?.message ?? 'unknown error'}`, configuration: code === 'EACCES' || code === 'ENOTDIR' || code === 'EROFS' };
+}
