@@ -58,6 +58,11 @@ export interface RegistrationStore {
    */
   create(rec: RegistrationRecord, opts: { exclusive: boolean }): Promise<void>;
   get(clientId: string): Promise<RegistrationRecord | undefined>;
+  /**
+   * Like get, and inside a unit of work the row stays locked until it ends, so a concurrent
+   * update or delete of the same registration waits and then sees the outcome.
+   */
+  lock(clientId: string): Promise<RegistrationRecord | undefined>;
   /** Returns false when absent. */
   update(rec: RegistrationRecord): Promise<boolean>;
   /** Returns false when absent. */
@@ -146,6 +151,14 @@ export interface MetaStore {
   increment(name: string): Promise<number>;
 }
 
+/** The stores one unit of work may change together (see Storage.transaction). */
+export interface UnitOfWork {
+  readonly oidc: OidcModelStore;
+  readonly replay: ReplayStore;
+  readonly registrations: RegistrationStore;
+  readonly audit: AuditStore;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly oidc: OidcModelStore;
@@ -155,6 +168,15 @@ export interface Storage {
   readonly meta: MetaStore;
   readonly registrations: RegistrationStore;
   readonly audit: AuditStore;
+  /**
+   * Runs `work` as one transaction: every write it makes through `tx` commits together, or none
+   * does when it throws (its error then reaches the caller as it is). Concurrent units that
+   * lock the same registration run one after the other, across processes and hosts.
+   * `work` must use only `tx` and do no other I/O: SQLite runs it inside the shared group commit
+   * and fails it (UnitOfWorkError, nothing written) if it waits for anything else. `tx` is
+   * unusable once the unit has ended.
+   */
+  transaction<T>(op: string, work: (tx: UnitOfWork) => Promise<T>): Promise<T>;
   /** Cheap liveness check for /ready. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -166,4 +188,8 @@ export class ConflictError extends Error {
 }
 export class StorageUnavailableError extends Error {
   override readonly name = 'StorageUnavailableError';
+}
+/** A unit of work used its stores after it ended, or waited for I/O inside its transaction. */
+export class UnitOfWorkError extends Error {
+  override readonly name = 'UnitOfWorkError';
 }

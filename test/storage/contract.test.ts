@@ -14,8 +14,8 @@ import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { openStorage } from '../../src/storage/index.ts';
-import { ConflictError, StorageUnavailableError } from '../../src/storage/ports.ts';
-import type { AuditEvent, RegistrationRecord, SigningKeyRecord, Storage } from '../../src/storage/ports.ts';
+import { ConflictError, StorageUnavailableError, UnitOfWorkError } from '../../src/storage/ports.ts';
+import type { AuditEvent, RegistrationRecord, SigningKeyRecord, Storage, UnitOfWork } from '../../src/storage/ports.ts';
 import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
 import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
@@ -371,6 +371,89 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await assert.rejects(a.audit.list({ since: 1.5, limit: 1 }), RangeError);
   });
 
+  await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {
+    const result = await a.transaction('test.commit', async (tx) => {
+      await tx.registrations.create(registration('uow-1', 'sw-uow', T0), { exclusive: true });
+      await tx.oidc.upsert('Client', 'uow-1', { client_id: 'uow-1' }, null);
+      assert.equal(await tx.replay.remember('uow', 'jti-1', T0 + 60), true);
+      await tx.audit.append(audit(T0, 'created', 'sw-uow', 'uow-1'));
+      assert.deepEqual(await tx.registrations.lock('uow-1'), registration('uow-1', 'sw-uow', T0), 'the unit reads its own writes');
+      return 'done';
+    });
+    assert.equal(result, 'done');
+    assert.deepEqual(await b.registrations.get('uow-1'), registration('uow-1', 'sw-uow', T0));
+    assert.deepEqual((await b.oidc.find('Client', 'uow-1'))?.payload, { client_id: 'uow-1' });
+    assert.equal(await b.replay.remember('uow', 'jti-1', T0 + 60), false);
+    assert.equal((await b.audit.list({ clientId: 'uow-1', limit: 10 })).length, 1);
+
+    class Refused extends Error {}
+    const refused = new Refused('no');
+    await assert.rejects(b.transaction('test.rollback', async (tx) => {
+      await tx.registrations.create(registration('uow-2', 'sw-uow-2', T0), { exclusive: true });
+      await tx.oidc.upsert('Client', 'uow-2', { client_id: 'uow-2' }, null);
+      await tx.oidc.destroy('Client', 'uow-1');
+      assert.equal(await tx.replay.remember('uow', 'jti-2', T0 + 60), true);
+      await tx.audit.append(audit(T0, 'created', 'sw-uow-2', 'uow-2'));
+      throw refused;
+    }), (err: unknown) => err === refused);
+    assert.equal(await a.registrations.get('uow-2'), undefined);
+    assert.equal(await a.oidc.find('Client', 'uow-2'), undefined);
+    assert.ok(await a.oidc.find('Client', 'uow-1'), 'the destroy was undone');
+    assert.equal(await a.replay.remember('uow', 'jti-2', T0 + 60), true, 'the jti was not kept');
+    assert.deepEqual(await a.audit.list({ clientId: 'uow-2', limit: 10 }), []);
+
+    // A conflict inside the unit is the storage's ConflictError, and undoes the rest too.
+    await assert.rejects(a.transaction('test.conflict', async (tx) => {
+      await tx.oidc.upsert('Client', 'uow-3', { client_id: 'uow-3' }, null);
+      await tx.registrations.create(registration('uow-3', 'sw-uow', T0), { exclusive: true });
+    }), ConflictError);
+    assert.equal(await b.oidc.find('Client', 'uow-3'), undefined);
+  });
+
+  await t.test('unit of work: its stores refuse to work once it has ended', async () => {
+    let kept: UnitOfWork | undefined;
+    await a.transaction('test.keep', async (tx) => { kept = tx; });
+    await assert.rejects(kept!.audit.append(audit(T0, 'created', 'sw-late', 'late')), UnitOfWorkError);
+    await assert.rejects(kept!.registrations.get('uow-1'), UnitOfWorkError);
+    assert.deepEqual(await a.audit.list({ clientId: 'late', limit: 10 }), []);
+  });
+
+  await t.test('unit of work: racing updates and deletes of one registration from two instances never resurrect it', async () => {
+    for (let round = 0; round < 8; round += 1) {
+      const id = `uow-race-${round}`;
+      await a.transaction('test.setup', async (tx) => {
+        await tx.registrations.create(registration(id, `sw-${id}`, T0), { exclusive: false });
+        await tx.oidc.upsert('Client', id, { client_id: id, v: -1 }, null);
+      });
+      // Deletes at different positions in each round, so many interleavings are tried.
+      const kinds = Array.from({ length: 12 }, (_, i) => ((i + round) % 4 === 0 ? 'delete' : 'update'));
+      const settled = await Promise.allSettled(kinds.map((kind, i) => (i % 2 === 0 ? a : b).transaction(`test.${kind}`, async (tx) => {
+        const current = await tx.registrations.lock(id);
+        if (!current) return 'gone';
+        if (kind === 'delete') {
+          await tx.registrations.delete(id);
+          await tx.oidc.destroy('Client', id);
+          await tx.oidc.revokeByClientId(id);
+          await tx.audit.append(audit(T0, 'deleted', current.softwareId, id));
+          return 'deleted';
+        }
+        await tx.oidc.upsert('Client', id, { client_id: id, v: i }, null);
+        await tx.registrations.update({ ...current, updatedAt: T0 + i });
+        await tx.audit.append(audit(T0, 'updated', current.softwareId, id));
+        return 'updated';
+      })));
+      const outcomes = settled.map((r) => (r.status === 'fulfilled' ? r.value : `failed: ${String(r.reason)}`));
+      assert.deepEqual(outcomes.filter((o) => o.startsWith('failed')), [], `round ${round}: every unit ran`);
+      assert.equal(outcomes.filter((o) => o === 'deleted').length, 1, `round ${round}: exactly one delete wins: ${outcomes.join(' ')}`);
+      assert.equal(await b.registrations.get(id), undefined, `round ${round}: the registration stays deleted`);
+      assert.equal(await b.oidc.find('Client', id), undefined, `round ${round}: the client stays deleted`);
+      const trail = (await a.audit.list({ clientId: id, limit: 100 })).map((e) => e.event);
+      assert.equal(trail.filter((e) => e === 'deleted').length, 1, `round ${round}: one "deleted" audit row`);
+      assert.equal(trail[0], 'deleted', `round ${round}: nothing happened after the delete: ${trail.join(' ')}`);
+      assert.equal(trail.length, outcomes.filter((o) => o !== 'gone').length, `round ${round}: one audit row per unit that saw the registration`);
+    }
+  });
+
   await t.test('migrating a previous-version database lifts client_id out of stored payloads', async () => {
     clock = T0;
     const legacy = await backend.legacy(LEGACY_VERSION, [
@@ -461,6 +544,30 @@ test('SQLite backend passes the storage contract', async (t) => {
       };
     },
   });
+});
+
+test('SQLite: a unit of work that waits for I/O inside its transaction is cut off and writes nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-uow-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const s = await openStorage({ url: `sqlite:${join(dir, 'opendcr.db')}`, poolSize: 1, busyTimeoutMs: 5000, now });
+  t.after(() => s.close());
+  let lateWrite: Promise<unknown> | undefined;
+  const [unit, other] = await Promise.allSettled([
+    s.transaction('test.io', async (tx) => {
+      await tx.audit.append(audit(T0, 'created', 'sw-io', 'io-before'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      lateWrite = tx.audit.append(audit(T0, 'created', 'sw-io', 'io-after'));
+      await lateWrite.catch(() => undefined);
+    }),
+    // A plain write queued meanwhile still commits, in the next batch.
+    s.audit.append(audit(T0, 'created', 'sw-io', 'io-other')),
+  ]);
+  assert.equal(unit.status, 'rejected');
+  assert.ok((unit as PromiseRejectedResult).reason instanceof UnitOfWorkError);
+  assert.equal(other.status, 'fulfilled');
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  await assert.rejects(lateWrite!, UnitOfWorkError, 'the cut-off unit cannot write afterwards');
+  assert.deepEqual((await s.audit.list({ softwareId: 'sw-io', limit: 10 })).map((e) => e.clientId), ['io-other']);
 });
 
 // Worker processes contend on the file for real here (two instances in one process cannot,

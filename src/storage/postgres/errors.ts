@@ -48,6 +48,21 @@ export type TxQuery = <R extends QueryResultRow>(query: QueryConfig) => Promise<
 /** Runs `fn` inside BEGIN ... COMMIT on one pooled connection; rolls back when it throws. */
 export type Transact = <T>(op: string, fn: (query: TxQuery) => Promise<T>) => Promise<T>;
 
+/** The query functions of one open transaction: errors mapped per statement, nested transactions joined. */
+export function transactionRunners(client: PoolClient): { run: Run; transact: Transact } {
+  const query = async <R extends QueryResultRow>(op: string, q: QueryConfig) => {
+    try {
+      return await client.query<R>(q);
+    } catch (err) {
+      throw mapPgError(err, op);
+    }
+  };
+  return {
+    run: query,
+    transact: (op, fn) => fn((q) => query(op, q)),
+  };
+}
+
 /** For the rare writes one statement cannot make atomic (they need a lock held across statements). */
 export function createTransactor(pool: Pool): Transact {
   return async <T>(op: string, fn: (query: TxQuery) => Promise<T>) => {

@@ -1,13 +1,16 @@
 /**
  * PostgreSQL backend over a pg Pool. Migrations run once at open under an advisory lock, so
  * several workers can start together; afterwards every operation is a single statement, except
- * an exclusive registration create (a short transaction, see registration-store.ts).
+ * an exclusive registration create (a short transaction, see registration-store.ts) and units of
+ * work (Storage.transaction: one pooled connection, BEGIN … COMMIT, row locks where they lock).
  */
 import { Pool } from 'pg';
 import { wallClockSeconds } from '../oidc-fields.ts';
 import type { Storage } from '../ports.ts';
 import { createPostgresAuditStore } from './audit-store.ts';
-import { createRunner, createTransactor, mapPgError } from './errors.ts';
+import { createRunner, createTransactor, mapPgError, transactionRunners } from './errors.ts';
+import { runUnitOfWork } from '../unit-of-work.ts';
+import type { PoolClient } from 'pg';
 import { migrate } from './migrations.ts';
 import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store.ts';
 import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore } from './records.ts';
@@ -76,6 +79,34 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     meta: createPostgresMetaStore(run),
     registrations: createPostgresRegistrationStore(run, createTransactor(pool)),
     audit: createPostgresAuditStore(run),
+    async transaction(op, work) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw mapPgError(err, op);
+      }
+      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
+      let broken = false;
+      try {
+        const { run: txRun, transact } = transactionRunners(client);
+        await txRun(op, { text: 'BEGIN' });
+        const result = await runUnitOfWork({
+          oidc: createPostgresOidcStore(txRun, now),
+          replay: createPostgresReplayStore(txRun, now),
+          registrations: createPostgresRegistrationStore(txRun, transact),
+          audit: createPostgresAuditStore(txRun),
+        }, work, (scoped) => scoped());
+        await txRun(op, { text: 'COMMIT' });
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => { broken = true; });
+        // The stores' errors are already domain errors; the work's own pass as they are.
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
     async ping() {
       await run('ping', { text: 'SELECT 1' });
     },

@@ -23,9 +23,10 @@ const REGISTRATION_LOCK_CLASS = 0x0dc7_0001;
 const SQL = {
   insert: `INSERT INTO registrations (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
     ON CONFLICT (client_id) DO NOTHING`,
-  lock: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
+  advisoryLock: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   softwareTaken: 'SELECT 1 FROM registrations WHERE software_id = $1 LIMIT 1',
   get: `SELECT ${COLUMNS} FROM registrations WHERE client_id = $1`,
+  lock: `SELECT ${COLUMNS} FROM registrations WHERE client_id = $1 FOR UPDATE`,
   // created_at is set once, at create; an update never moves it.
   update: `UPDATE registrations SET software_id = $1, org_id = $2, environment = $3, roles = $4::jsonb,
     version = $5, software_statement = $6, updated_at = $7 WHERE client_id = $8`,
@@ -54,7 +55,7 @@ const duplicateClient = (r: RegistrationRecord): ConflictError =>
 /** Open Banking registrations, keyed by client_id. */
 export function createPostgresRegistrationStore(run: Run, transact: Transact): RegistrationStore {
   const createExclusive = async (query: TxQuery, r: RegistrationRecord): Promise<void> => {
-    await query({ name: 'registrations_lock', text: SQL.lock, values: [REGISTRATION_LOCK_CLASS, r.softwareId] });
+    await query({ name: 'registrations_advisory_lock', text: SQL.advisoryLock, values: [REGISTRATION_LOCK_CLASS, r.softwareId] });
     const taken = await query({ name: 'registrations_software_taken', text: SQL.softwareTaken, values: [r.softwareId] });
     if ((taken.rowCount ?? 0) > 0) throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
     const res = await query({ name: 'registrations_insert', text: SQL.insert, values: insertValues(r) });
@@ -71,6 +72,13 @@ export function createPostgresRegistrationStore(run: Run, transact: Transact): R
     async get(clientId) {
       const { rows } = await run<RegistrationRow>('registrations.get',
         { name: 'registrations_get', text: SQL.get, values: [clientId] });
+      return rows[0] === undefined ? undefined : toRegistration(rows[0]);
+    },
+    // FOR UPDATE: inside a unit of work the row stays locked until it commits; a concurrent
+    // lock of the same row waits, then reads what the first left (nothing, after a delete).
+    async lock(clientId) {
+      const { rows } = await run<RegistrationRow>('registrations.lock',
+        { name: 'registrations_lock', text: SQL.lock, values: [clientId] });
       return rows[0] === undefined ? undefined : toRegistration(rows[0]);
     },
     async update(r) {

@@ -15,6 +15,7 @@ import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts'
 import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore } from './records.ts';
 import { createSqliteRegistrationStore } from './registration-store.ts';
 import { createWriteQueue } from './write-queue.ts';
+import { runUnitOfWork } from '../unit-of-work.ts';
 
 export interface SqliteStorageOptions {
   /** Absolute file path, or ':memory:' for a private in-process database (tests). */
@@ -60,6 +61,13 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
   const ping = db.prepare('SELECT 1');
   // Every write goes through one group-commit queue per connection (write-queue.ts).
   const write = createWriteQueue(db, { busyTimeoutMs: opts.busyTimeoutMs });
+  // A unit of work runs inside the queue's transaction: its stores execute at once (guard).
+  const unitStores = {
+    oidc: createSqliteOidcStore(db, now, guard),
+    replay: createSqliteReplayStore(db, now, guard),
+    registrations: createSqliteRegistrationStore(db, guard),
+    audit: createSqliteAuditStore(db, guard),
+  };
   return {
     kind: 'sqlite',
     oidc: createSqliteOidcStore(db, now, write),
@@ -69,6 +77,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     meta: createSqliteMetaStore(db, write),
     registrations: createSqliteRegistrationStore(db, write),
     audit: createSqliteAuditStore(db, write),
+    transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),
   };

@@ -74,6 +74,12 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
       const row = get.get(clientId);
       return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
     }),
+    // A unit of work holds the file's write lock from its first statement to its commit: the
+    // row is as locked as it can be; outside one this is a plain read.
+    lock: (clientId) => guard('registrations.lock', () => {
+      const row = get.get(clientId);
+      return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+    }),
     update: (r) => write('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
       JSON.stringify(r.roles), r.version, r.softwareStatement, r.updatedAt, r.clientId).changes) > 0),
     delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
