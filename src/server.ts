@@ -94,7 +94,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     });
     const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
     const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets });
-    const clients = createClientService(keyManager);
+    const clients = createClientService(keyManager, storage);
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
     const sandbox = config.server.mode === 'sandbox'

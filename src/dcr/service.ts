@@ -6,13 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
-import type { Storage, AuditEvent, RegistrationRecord } from '../storage/ports.ts';
+import type { Storage, AuditEvent, RegistrationRecord, UnitOfWork } from '../storage/ports.ts';
 import { ConflictError } from '../storage/ports.ts';
 import type { KeyManagerService } from '../oauth/service.ts';
-import type { ClientService, ClientMetadata } from '../oauth/clients.ts';
+import type { ClientService, ClientMetadata, PendingToken } from '../oauth/clients.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
-import { OAuthError, invalidClientMetadata, clientCertificateRequired } from '../errors/oauth-errors.ts';
+import { OAuthError, invalidClientMetadata, clientCertificateRequired, invalidToken } from '../errors/oauth-errors.ts';
 import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
@@ -80,15 +80,12 @@ export function createDcrService(deps: DcrDeps): DcrService {
 
   const clientUri = (version: DcrVersionProfile, clientId: string) => `${base}/open-banking/${version.id}/register/${clientId}`;
 
-  async function audit(event: AuditEvent['event'], req: DcrRequest, method: string, who: Subject, reason: string | null = null): Promise<void> {
+  /** A rejection changes nothing, so its audit row is written on its own (and its failure only logged). */
+  async function auditRejection(req: DcrRequest, method: string, who: Subject, reason: string): Promise<void> {
     try {
-      await storage.audit.append({
-        at: now(), event, method, version: req.version.id, reason,
-        softwareId: who.softwareId ?? null, orgId: who.orgId ?? null, clientId: who.clientId ?? null,
-      });
+      await storage.audit.append({ ...auditRow('rejected', req, method, who), reason });
     } catch (err) {
-      deps.logger.error({ err, event, method }, 'could not write the registration audit event');
-      if (event !== 'rejected') throw err;
+      deps.logger.error({ err, method }, 'could not write the registration audit event');
     }
   }
 
@@ -98,7 +95,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
       return await op();
     } catch (err) {
       const reason = err instanceof OAuthError ? `${err.error}: ${err.description}` : 'server_error';
-      await audit('rejected', req, method, who, reason);
+      await auditRejection(req, method, who, reason);
       throw err;
     }
   }
@@ -136,23 +133,28 @@ export function createDcrService(deps: DcrDeps): DcrService {
     return { request, ssa, client, jtiExpiresAt: Number(request.claims['exp']) + config.oauth.clock_tolerance };
   }
 
-  /** Records the request jti (per issuer) last, so a rejected request can be corrected and resent. */
-  async function consumeJti(v: Validated): Promise<void> {
-    const fresh = await storage.replay.remember(`dcr:${v.ssa.claims.software_id}`, String(v.request.claims['jti']), v.jtiExpiresAt);
+  /** Records the request jti (per issuer) in the unit of work, so a rejected request can be corrected and resent. */
+  async function consumeJti(tx: UnitOfWork, v: Validated): Promise<void> {
+    const fresh = await tx.replay.remember(`dcr:${v.ssa.claims.software_id}`, String(v.request.claims['jti']), v.jtiExpiresAt);
     if (!fresh) throw invalidClientMetadata('jti has already been used: sign a new registration request');
   }
 
-  async function registrationAccessToken(clientId: string): Promise<string | undefined> {
-    if (!dcr.append_registration_attributes_in_response) return undefined;
-    const Rat = keyManager.provider.RegistrationAccessToken as unknown as new (p: { clientId: string }) => { save(): Promise<string> };
-    const rat = new Rat({ clientId });
-    return rat.save();
+  function auditRow(event: AuditEvent['event'], req: DcrRequest, method: string, who: Subject): AuditEvent {
+    return {
+      at: now(), event, method, version: req.version.id, reason: null,
+      softwareId: who.softwareId ?? null, orgId: who.orgId ?? null, clientId: who.clientId ?? null,
+    };
   }
 
-  async function respond(client: ClientMetadata, version: DcrVersionProfile, withToken: boolean): Promise<Record<string, unknown>> {
+  /** 401 for a registration that no longer exists (OB DCR: unknown ClientId → Unauthorized). */
+  const gone = () => invalidToken('the access token is not valid for this registration', { credentialsPresent: true });
+
+  const pendingRat = (clientId: string) => (dcr.append_registration_attributes_in_response ? clients.registrationAccessToken(clientId) : Promise.resolve(undefined));
+
+  function respond(client: ClientMetadata, version: DcrVersionProfile, rat: PendingToken | undefined): Record<string, unknown> {
     const clientId = String(client['client_id']);
     const extra = dcr.append_registration_attributes_in_response
-      ? { registration_client_uri: clientUri(version, clientId), ...(withToken ? { registration_access_token: await registrationAccessToken(clientId) } : {}) }
+      ? { registration_client_uri: clientUri(version, clientId), ...(rat ? { registration_access_token: rat.value } : {}) }
       : {};
     return registrationResponse(client, extra);
   }
@@ -162,7 +164,9 @@ export function createDcrService(deps: DcrDeps): DcrService {
     await authorizeManagement(clientId, { authorization: req.authorization, certificate: cert }, {
       config, keyManager, exists: async (id) => (await clients.find(id)) !== undefined,
     });
-    const client = (await clients.find(clientId))!;
+    // Deleted since the token was checked (a concurrent DELETE): the same answer as for an unknown client.
+    const client = await clients.find(clientId);
+    if (!client) throw gone();
     who.softwareId = String(client['software_id'] ?? '') || null;
     who.orgId = String(client['org_id'] ?? '') || null;
     return { cert, client };
@@ -176,30 +180,29 @@ export function createDcrService(deps: DcrDeps): DcrService {
         const v = await validate(req, cert, who);
         const clientId = randomUUID();
         const t = now();
-        const record: RegistrationRecord = {
+        const registration: RegistrationRecord = {
           clientId, softwareId: v.ssa.claims.software_id, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment,
           roles: v.ssa.claims.software_roles, version: req.version.id, softwareStatement: v.ssa.raw, createdAt: t, updatedAt: t,
         };
-        try {
-          await storage.registrations.create(record, { exclusive: dcr.single_registration_per_software });
-        } catch (err) {
-          if (err instanceof ConflictError) {
-            throw invalidClientMetadata('this software already has an active registration; update it with PUT or delete it first', { cause: err });
+        const client: ClientMetadata = { client_id: clientId, client_id_issued_at: t, ...v.client };
+        const rat = await pendingRat(clientId);
+        // One unit of work: the registration row, its client, the request jti, the token and the audit row.
+        await storage.transaction('dcr.register', async (tx) => {
+          try {
+            await tx.registrations.create(registration, { exclusive: dcr.single_registration_per_software });
+          } catch (err) {
+            if (err instanceof ConflictError) {
+              throw invalidClientMetadata('this software already has an active registration; update it with PUT or delete it first', { cause: err });
+            }
+            throw err;
           }
-          throw err;
-        }
-        let client: ClientMetadata;
-        try {
-          // After the single-registration check, so a request rejected by it can be resent as is.
-          await consumeJti(v);
-          client = await clients.create({ client_id: clientId, client_id_issued_at: t, ...v.client });
-        } catch (err) {
-          await storage.registrations.delete(clientId).catch(() => undefined);
-          throw err;
-        }
+          await consumeJti(tx, v);
+          await clients.write(tx, client);
+          await rat?.save(tx);
+          await tx.audit.append(auditRow('created', req, 'POST', { ...who, clientId }));
+        });
         who.clientId = clientId;
-        await audit('created', req, 'POST', who);
-        return { status: 201, body: await respond(client, req.version, true) };
+        return { status: 201, body: respond(client, req.version, rat) };
       });
     },
 
@@ -207,7 +210,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
       const who: Subject = { clientId };
       return audited(req, 'GET', who, async () => {
         const { client } = await manage(req, clientId, who);
-        return { status: 200, body: await respond(client, req.version, false) };
+        return { status: 200, body: respond(client, req.version, undefined) };
       });
     },
 
@@ -216,17 +219,23 @@ export function createDcrService(deps: DcrDeps): DcrService {
       return audited(req, 'PUT', who, async () => {
         const { cert, client: existing } = await manage(req, clientId, who);
         const v = await validate(req, cert, who, existing);
-        await consumeJti(v);
-        const client = await clients.update(clientId, v.client);
-        const current = await storage.registrations.get(clientId);
-        if (current) {
-          await storage.registrations.update({
+        const client: ClientMetadata = { ...v.client, client_id: clientId, client_id_issued_at: existing['client_id_issued_at'] };
+        const rat = await pendingRat(clientId);
+        // The registration row is locked first: a DELETE racing this PUT either waits for it or
+        // has already removed the row, and then nothing is written back.
+        await storage.transaction('dcr.update', async (tx) => {
+          const current = await tx.registrations.lock(clientId);
+          if (!current) throw gone();
+          await consumeJti(tx, v);
+          await clients.write(tx, client);
+          await tx.registrations.update({
             ...current, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment, roles: v.ssa.claims.software_roles,
             version: req.version.id, softwareStatement: v.ssa.raw, updatedAt: now(),
           });
-        }
-        await audit('updated', req, 'PUT', who);
-        return { status: 200, body: await respond(client, req.version, true) };
+          await rat?.save(tx);
+          await tx.audit.append(auditRow('updated', req, 'PUT', who));
+        });
+        return { status: 200, body: respond(client, req.version, rat) };
       });
     },
 
@@ -234,11 +243,14 @@ export function createDcrService(deps: DcrDeps): DcrService {
       const who: Subject = { clientId };
       return audited(req, 'DELETE', who, async () => {
         await manage(req, clientId, who);
-        // The client goes first, so nothing can be issued to it while its tokens are revoked.
-        await clients.remove(clientId);
-        await storage.oidc.revokeByClientId(clientId);
-        await storage.registrations.delete(clientId);
-        await audit('deleted', req, 'DELETE', who);
+        // Registration, client and everything issued to it go together; of racing DELETEs the
+        // first removes the row and the others find it gone.
+        await storage.transaction('dcr.delete', async (tx) => {
+          if (!(await tx.registrations.lock(clientId))) throw gone();
+          await tx.registrations.delete(clientId);
+          await clients.remove(tx, clientId);
+          await tx.audit.append(auditRow('deleted', req, 'DELETE', who));
+        });
         return { status: 204 };
       });
     },

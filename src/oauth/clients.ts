@@ -1,34 +1,46 @@
 /**
  * Client records in the key manager. Metadata is validated by oidc-provider's own client schema
- * (the same rules its registration endpoint applies) before it is stored.
+ * (the same rules its registration endpoint applies) before it is stored. Writes take part in the
+ * caller's unit of work (Storage.transaction), so a registration's client, its registration row,
+ * its request jti and its audit row are committed together or not at all.
  */
 import { randomUUID } from 'node:crypto';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { KeyManagerService } from './service.ts';
+import type { Storage, UnitOfWork } from '../storage/ports.ts';
 import { invalidClientMetadata } from '../errors/oauth-errors.ts';
 
 export type ClientMetadata = Record<string, unknown>;
 
+/** A registration access token whose record is written by `save`, inside the caller's unit of work. */
+export interface PendingToken {
+  readonly value: string;
+  save(tx: UnitOfWork): Promise<void>;
+}
+
 export interface ClientService {
   /** Throws invalid_client_metadata (with oidc-provider's description) when the key manager would refuse it. */
   validate(metadata: ClientMetadata): Promise<void>;
-  /** Validates and stores a client; assigns a client_id (UUID, 36 characters) when absent. */
-  create(metadata: ClientMetadata): Promise<ClientMetadata>;
-  /** Replaces the metadata of an existing client, keeping client_id and client_id_issued_at. */
-  update(clientId: string, metadata: ClientMetadata): Promise<ClientMetadata>;
   find(clientId: string): Promise<ClientMetadata | undefined>;
-  /** Removes the client record (its tokens are revoked separately, through storage). */
-  remove(clientId: string): Promise<boolean>;
+  /** Stores a validated client record (new or replacing one) as part of `tx`. */
+  write(tx: UnitOfWork, record: ClientMetadata): Promise<void>;
+  /** Deletes the client record and every token, code and grant issued to it, as part of `tx`. */
+  remove(tx: UnitOfWork, clientId: string): Promise<void>;
+  /** A new RFC 7592 registration access token for the client, stored when `save(tx)` commits. */
+  registrationAccessToken(clientId: string): Promise<PendingToken>;
+  /** Validates and stores a client in a unit of its own; assigns a client_id (UUID) when absent. */
+  create(metadata: ClientMetadata): Promise<ClientMetadata>;
+  /** Deletes a client and what was issued to it in a unit of its own; false when there was none. */
+  delete(clientId: string): Promise<boolean>;
 }
 
-interface ClientAdapter {
-  upsert(id: string, p: ClientMetadata): Promise<void>;
-  find(id: string): Promise<ClientMetadata | undefined>;
-  destroy(id: string): Promise<void>;
+interface RatModel {
+  jti?: string;
+  generateTokenId(): string;
+  getValueAndPayload(): Promise<{ value: string; payload: Record<string, unknown> }>;
 }
 
-export function createClientService(km: KeyManagerService, now: () => number = () => Math.floor(Date.now() / 1000)): ClientService {
-  const adapter = () => (km.provider.Client as unknown as { adapter: ClientAdapter }).adapter;
+export function createClientService(km: KeyManagerService, storage: Storage, now: () => number = () => Math.floor(Date.now() / 1000)): ClientService {
   const validate = async (m: ClientMetadata) => {
     try {
       await (km.provider.Client as unknown as { validate(m: ClientMetadata): Promise<void> }).validate(m);
@@ -39,29 +51,40 @@ export function createClientService(km: KeyManagerService, now: () => number = (
       throw err;
     }
   };
+  const write = (tx: UnitOfWork, record: ClientMetadata) => tx.oidc.upsert('Client', String(record['client_id']), record, null);
+  const remove = async (tx: UnitOfWork, clientId: string) => {
+    await tx.oidc.destroy('Client', clientId);
+    await tx.oidc.revokeByClientId(clientId);
+  };
 
   return {
     validate,
+    find: async (clientId) => (await storage.oidc.find('Client', clientId))?.payload,
+    write,
+    remove,
+    async registrationAccessToken(clientId) {
+      // oidc-provider builds the token (id, payload, lifetime) as its own save() would; the
+      // record is written by the caller's unit of work instead of through the adapter.
+      const Rat = km.provider.RegistrationAccessToken as unknown as new (p: { clientId: string }) => RatModel;
+      const rat = new Rat({ clientId });
+      rat.jti = rat.generateTokenId();
+      const { value, payload } = await rat.getValueAndPayload();
+      const id = rat.jti;
+      const expiresAt = typeof payload['exp'] === 'number' ? payload['exp'] : null;
+      return { value, save: (tx) => tx.oidc.upsert('RegistrationAccessToken', id, payload, expiresAt) };
+    },
     async create(metadata) {
       const record = { client_id: randomUUID(), client_id_issued_at: now(), ...metadata };
       await validate(record);
-      await adapter().upsert(String(record.client_id), record);
+      await storage.transaction('clients.create', (tx) => write(tx, record));
       return record;
     },
-    async update(clientId, metadata) {
-      const current = await adapter().find(clientId);
-      if (!current) throw new Error(`client ${clientId} does not exist`);
-      const record = { ...metadata, client_id: clientId, client_id_issued_at: current['client_id_issued_at'] };
-      await validate(record);
-      await adapter().upsert(clientId, record);
-      return record;
-    },
-    find: (clientId) => adapter().find(clientId),
-    async remove(clientId) {
-      const current = await adapter().find(clientId);
-      if (!current) return false;
-      await adapter().destroy(clientId);
-      return true;
+    async delete(clientId) {
+      return storage.transaction('clients.delete', async (tx) => {
+        const existed = (await tx.oidc.find('Client', clientId)) !== undefined;
+        await remove(tx, clientId);
+        return existed;
+      });
     },
   };
 }

@@ -37,7 +37,7 @@ const clientCount = async () => (await storage().oidc.listIds('Client', 1000)).l
 
 /** Removes a registration made by a test, so each test starts with none for its software. */
 async function forget(clientId: string): Promise<void> {
-  await env.ts.server.clients.remove(clientId);
+  await env.ts.server.clients.delete(clientId);
   await storage().registrations.delete(clientId);
 }
 
