@@ -13,7 +13,7 @@ import { createSandboxDirectory, type SandboxDirectory } from '../../src/sandbox
 import { createSandboxTpp, type SandboxTpp, type SandboxTppOptions } from '../../src/sandbox/tpp.ts';
 import { startSandboxHost, type SandboxHost } from '../../src/sandbox/host.ts';
 import type { SignOptions } from '../../src/sandbox/jws.ts';
-import { GATEWAY, startTestServer, type ClientTls, type TestServer } from './server.ts';
+import { GATEWAY, startTestCluster, startTestServer, type ClientTls, type ClusterTestServer, type TestServer, type TestServerBase } from './server.ts';
 
 type Table = Record<string, unknown>;
 
@@ -47,8 +47,8 @@ export interface ManageOptions {
   contentType?: string;
 }
 
-export interface DcrEnvironment {
-  readonly ts: TestServer;
+export interface DcrEnvironment<S extends TestServerBase = TestServer> {
+  readonly ts: S;
   readonly url: string;
   readonly directory: SandboxDirectory;
   readonly host: SandboxHost;
@@ -90,15 +90,21 @@ export function tlsOf(cert: IssuedCertificate | ClientTls): ClientTls {
 
 /**
  * Starts the directory, its key set host, two TPPs and a test server trusting them.
- * `overrides` (shaped like opendcr.toml) are merged over the DCR settings.
+ * `overrides` (shaped like opendcr.toml) are merged over the DCR settings. With `workers`, the
+ * server runs as `npm start` runs it: a primary and that many worker processes.
  */
-export async function startDcrEnvironment(overrides: Table = {}): Promise<DcrEnvironment> {
+export async function startDcrEnvironment(overrides?: Table): Promise<DcrEnvironment<TestServer>>;
+export async function startDcrEnvironment(overrides: Table, opts: { workers: number }): Promise<DcrEnvironment<ClusterTestServer>>;
+export async function startDcrEnvironment(overrides: Table = {}, opts: { workers?: number } = {}): Promise<DcrEnvironment<TestServerBase>> {
   const directory = await createSandboxDirectory();
   const tpps: SandboxTpp[] = [];
   let host: SandboxHost | undefined;
-  let ts: TestServer;
+  let ts: TestServerBase;
+  const start = opts.workers === undefined
+    ? startTestServer
+    : (o: Table, hooks: Parameters<typeof startTestServer>[1]) => startTestCluster(o, { ...hooks, workers: opts.workers! });
   try {
-    ts = await startTestServer(overrides, {
+    ts = await start(overrides, {
       async prepare({ truststoreDir, sandboxCa }) {
         // The server's outbound fetch trusts its own sandbox CA, so the key set host uses a certificate from it.
         const serverCert = await issueServerCertificate(sandboxCa, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 2 });

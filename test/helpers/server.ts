@@ -14,6 +14,11 @@ import { loadConfig } from '../../src/config/load.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { issueClientCertificate, issueServerCertificate, type IssuedCertificate } from '../../src/crypto/pki.ts';
 import { ensureSandboxPki } from '../../src/tls/sandbox-pki.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../../src/config/schema.ts';
+import { openStorage } from '../../src/storage/index.ts';
+import type { Storage } from '../../src/storage/ports.ts';
 import { startJwksHost, type JwksHost } from './jwks-host.ts';
 
 /** The bank-internal client configured in every test server (the API gateway). */
@@ -22,8 +27,8 @@ export const GATEWAY = { client_id: 'gateway', client_secret: 'gateway-secret-01
 /** A client certificate and key for mutual TLS. */
 export interface ClientTls { readonly certPem: string; readonly keyPem: string }
 
-export interface TestServer {
-  readonly server: RunningServer;
+/** What every test server offers, in this process or as a cluster of worker processes. */
+export interface TestServerBase {
   /** https://localhost:PORT, equal to the issuer. */
   readonly url: string;
   /** The sandbox CA, which signed the server certificate. */
@@ -35,7 +40,21 @@ export interface TestServer {
   mtlsAgent(cert?: ClientTls): Agent;
   /** fetch against the server (`path` relative to url) over mtlsAgent(cert); redirects are not followed. */
   fetch(path: string, init?: RequestInit & { cert?: ClientTls }): Promise<Response>;
+  /** The server's database (for a cluster: opened separately on the same database, to check its tables). */
+  readonly storage: Storage;
   close(): Promise<void>;
+}
+
+/** A server running in this process. */
+export interface TestServer extends TestServerBase {
+  readonly server: RunningServer;
+}
+
+/** A server started as `node src/main.ts` with worker processes, as `npm start` runs it. */
+export interface ClusterTestServer extends TestServerBase {
+  readonly config: Config;
+  /** Everything the primary and its workers printed. */
+  output(): string;
 }
 
 type Table = Record<string, unknown>;
@@ -83,6 +102,58 @@ export interface TestServerHooks {
   prepare?: (ctx: PrepareContext) => Promise<Table | void>;
 }
 
+interface PreparedFiles {
+  readonly dir: string;
+  readonly file: string;
+  readonly jwksPort: number;
+}
+
+/** The temporary folder and opendcr.toml of a test server (harness defaults, then `overrides`, then the hook's). */
+async function prepareFiles(overrides: string | Table, hooks: TestServerHooks, dir: string, extra: Table = {}): Promise<PreparedFiles> {
+  const [port, jwksPort] = [await freePort(), await freePort()];
+  const dataDir = join(dir, 'data');
+  const base: Table = {
+    server: { mode: 'sandbox', port, data_dir: dataDir },
+    log: { level: 'silent' },
+    oauth: { internal_clients: [{ ...GATEWAY, grant_types: ['client_credentials'], scope: 'accounts' }] },
+  };
+  let config = merge(merge(base, extra), typeof overrides === 'string' ? parseToml(overrides) as Table : overrides);
+  // The sandbox PKI exists before the server starts, so the hook and the harness know its CA.
+  const truststoreDir = join(dataDir, 'truststore');
+  await ensureSandboxPki({ dataDir, truststoreDir, hostname: 'localhost' });
+  if (hooks.prepare) {
+    const more = await hooks.prepare({ dataDir, truststoreDir, sandboxCa: readSandboxCa(dataDir) });
+    if (more) config = merge(config, more);
+  }
+  const oauth = config['oauth'] as Table;
+  oauth['allowed_outbound_hosts'] = [...((oauth['allowed_outbound_hosts'] as string[] | undefined) ?? []), `127.0.0.1:${jwksPort}`];
+  const file = join(dir, 'opendcr.toml');
+  writeFileSync(file, toToml(config));
+  return { dir, file, jwksPort };
+}
+
+/** The client side every test server shares: agents per client certificate, fetch, the jwks host. */
+function clientSide(url: string, caPem: string) {
+  const byCert = new Map<string, Agent>();
+  const mtlsAgent = (cert?: ClientTls) => {
+    let agent = byCert.get(cert?.certPem ?? '');
+    if (!agent) {
+      agent = new Agent({ connect: { ca: caPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
+      byCert.set(cert?.certPem ?? '', agent);
+    }
+    return agent;
+  };
+  return {
+    mtlsAgent,
+    fetch: async (path: string, init: RequestInit & { cert?: ClientTls } = {}) => {
+      const { cert, ...rest } = init;
+      const res = await undiciFetch(new URL(path, url), { redirect: 'manual', ...rest, dispatcher: mtlsAgent(cert) });
+      return res as unknown as Response;
+    },
+    closeAgents: () => Promise.all([...byCert.values()].map((a) => a.close())),
+  };
+}
+
 /**
  * Starts a server from a temporary opendcr.toml. `overrides` (TOML text or an object shaped like
  * the file) is merged over the harness defaults.
@@ -92,64 +163,94 @@ export async function startTestServer(overrides: string | Table = {}, hooks: Tes
   let server: RunningServer | undefined;
   let jwks: JwksHost | undefined;
   try {
-    const [port, jwksPort] = [await freePort(), await freePort()];
-    const dataDir = join(dir, 'data');
-    const base: Table = {
-      server: { mode: 'sandbox', port, data_dir: dataDir },
-      log: { level: 'silent' },
-      oauth: { internal_clients: [{ ...GATEWAY, grant_types: ['client_credentials'], scope: 'accounts' }] },
-    };
-    let config = merge(base, typeof overrides === 'string' ? parseToml(overrides) as Table : overrides);
-    if (hooks.prepare) {
-      // The same folders and PKI the server finds on start (hostname: the harness default, localhost).
-      const truststoreDir = join(dataDir, 'truststore');
-      await ensureSandboxPki({ dataDir, truststoreDir, hostname: 'localhost' });
-      const more = await hooks.prepare({ dataDir, truststoreDir, sandboxCa: readSandboxCa(dataDir) });
-      if (more) config = merge(config, more);
-    }
-    const oauth = config['oauth'] as Table;
-    oauth['allowed_outbound_hosts'] = [...((oauth['allowed_outbound_hosts'] as string[] | undefined) ?? []), `127.0.0.1:${jwksPort}`];
-    const file = join(dir, 'opendcr.toml');
-    writeFileSync(file, toToml(config));
-
+    const { file, jwksPort } = await prepareFiles(overrides, hooks, dir);
     server = await startServer({ config: loadConfig({ path: file, env: {} }) });
     const ca = readSandboxCa(server.config.derived.dataDir);
-    const caPem = ca.certPem;
     jwks = await startJwksHost(jwksPort, await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 }));
 
     const running = server;
     const host = jwks;
-    const byCert = new Map<string, Agent>();
-    const mtlsAgent = (cert?: ClientTls) => {
-      let agent = byCert.get(cert?.certPem ?? '');
-      if (!agent) {
-        agent = new Agent({ connect: { ca: caPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
-        byCert.set(cert?.certPem ?? '', agent);
-      }
-      return agent;
-    };
+    const client = clientSide(running.url, ca.certPem);
     return {
       server: running,
       url: running.url,
-      caPem,
+      caPem: ca.certPem,
       jwks: host,
+      storage: running.storage,
       issueClientCert: (subject) => issueClientCertificate(ca, { subject, validityDays: 1 }),
-      mtlsAgent,
-      fetch: async (path, init = {}) => {
-        const { cert, ...rest } = init;
-        const res = await undiciFetch(new URL(path, running.url), { redirect: 'manual', ...rest, dispatcher: mtlsAgent(cert) });
-        return res as unknown as Response;
-      },
+      mtlsAgent: client.mtlsAgent,
+      fetch: client.fetch,
       async close() {
         await running.close();
         await host.close();
-        await Promise.all([...byCert.values()].map((a) => a.close()));
+        await client.closeAgents();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await server?.close().catch(() => undefined);
     await jwks?.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Starts the server as `npm start` does, `node src/main.ts --config FILE`, with `workers` worker
+ * processes sharing the listener (and the SQLite file), and waits until it answers /ready.
+ */
+export async function startTestCluster(overrides: string | Table = {}, hooks: TestServerHooks & { workers?: number } = {}): Promise<ClusterTestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-cluster-'));
+  let child: ChildProcess | undefined;
+  let jwks: JwksHost | undefined;
+  let storage: Storage | undefined;
+  let out = '';
+  try {
+    const { file, jwksPort } = await prepareFiles(overrides, hooks, dir, { server: { workers: hooks.workers ?? 2 }, log: { level: 'warn' } });
+    const config = loadConfig({ path: file, env: {} });
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENDCR_')));
+    child = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, '--config', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
+    const ca = readSandboxCa(config.derived.dataDir);
+    const url = config.derived.baseUrl;
+    const client = clientSide(url, ca.certPem);
+    let ready = false;
+    for (let i = 0; i < 400 && !ready; i++) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${out}`);
+      ready = await client.fetch('/ready').then((r) => r.status === 200, () => false);
+      if (!ready) await sleep(50);
+    }
+    if (!ready) throw new Error(`server did not become ready: ${out}`);
+    jwks = await startJwksHost(jwksPort, await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 }));
+    storage = await openStorage({ url: config.derived.databaseUrl, poolSize: 2, busyTimeoutMs: 5000 });
+    const running = child;
+    const host = jwks;
+    const db = storage;
+    return {
+      config,
+      url,
+      caPem: ca.certPem,
+      jwks: host,
+      storage: db,
+      output: () => out,
+      issueClientCert: (subject) => issueClientCertificate(ca, { subject, validityDays: 1 }),
+      mtlsAgent: client.mtlsAgent,
+      fetch: client.fetch,
+      async close() {
+        running.kill('SIGTERM');
+        await exited;
+        await db.close();
+        await host.close();
+        await client.closeAgents();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    child?.kill('SIGKILL');
+    await jwks?.close().catch(() => undefined);
+    await storage?.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
