@@ -24,6 +24,7 @@ import { createJwksCache } from './crypto/jwks.ts';
 import { createDcrService } from './dcr/service.ts';
 import { createDirectoryTrust } from './dcr/directory-trust.ts';
 import { createSandboxStore } from './sandbox/store.ts';
+import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -140,6 +141,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const port = (server.address() as AddressInfo).port;
     const url = config.server.port === 0 ? `https://${config.server.hostname}:${port}` : config.derived.baseUrl;
     logger.info({ url, mode: config.server.mode, storage: storage.kind, startup_ms: Math.round(performance.now() - started) }, 'ready');
+    writeRuntimeFile(config, url, port, serverCaPem !== undefined);
 
     let closing: Promise<void> | undefined;
     return {
@@ -148,6 +150,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       close() {
         closing ??= (async () => {
           accepting = false;
+          removeRuntimeFile(config, port);
           watcher.close();
           sweeper.stop();
           keyManager.close();

@@ -27,7 +27,8 @@ function packageVersion(): string {
 export function buildCli(): Command {
   const program = new Command('opendcr')
     .description('OpenDCR: Open Banking DCR, FAPI key manager and gateway')
-    .version(packageVersion(), '-V, --version', 'print the version')
+    // Not --version: `tpp … --version v3.1` is the DCR API version, and program options are read anywhere.
+    .version(packageVersion(), '-V', 'print the version (also `opendcr --version` alone)')
     .option('-c, --config <path>', 'configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)')
     .option('--data-dir <dir>', 'data folder, over [server] data_dir and OPENDCR_DATA_DIR (the server\'s database, keys, trust store, sandbox)')
     .configureHelp({ showGlobalOptions: true })
@@ -68,6 +69,10 @@ export function buildCli(): Command {
 }
 
 export async function runCli(argv: string[]): Promise<number> {
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   const program = buildCli();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { createSandboxDirectory, loadSandboxDirectory } from '../sandbox/directory.ts';
 import type { SandboxDirectory } from '../sandbox/directory.ts';
-import { createSandboxTpp } from '../sandbox/tpp.ts';
+import { createSandboxTpp, reissueSandboxTpp } from '../sandbox/tpp.ts';
 import type { SandboxRole, SandboxTpp, SoftwareEnvironment } from '../sandbox/tpp.ts';
 import { createSandboxStore, saveDirectory, saveTpp, sandboxPaths } from '../sandbox/store.ts';
-import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
 import { createTruststore, TruststoreError } from '../tls/truststore.ts';
 import type { TrustedCa } from '../tls/truststore.ts';
 import { CliError } from './shared.ts';
+import { sandboxBase } from './server-url.ts';
 
 export const SANDBOX_ROLES: readonly SandboxRole[] = ['AISP', 'PISP', 'CBPII'];
 
@@ -38,8 +38,11 @@ export function requireSandboxMode(config: Config, what: string): void {
   }
 }
 
-/** `${baseUrl}/sandbox`: where the server publishes the sandbox key sets (sandbox/routes.ts). */
-export const sandboxBaseUrl = (config: Config): string => `${config.derived.baseUrl}${SANDBOX_PREFIX}`;
+/**
+ * `${server}/sandbox`: where this data folder's server publishes the sandbox key sets
+ * (sandbox/routes.ts) — the running server's URL when one runs, else the configured base URL.
+ */
+export const sandboxBaseUrl = (config: Config): string => sandboxBase(config).url;
 
 /** The directory JWKS URL an OpenDCR server uses for SSAs from this sandbox. */
 export const sandboxJwksUrl = (config: Config): string => `${sandboxBaseUrl(config)}/directory/jwks`;
@@ -98,7 +101,7 @@ export function serverConfigLines(config: Config, directory: SandboxDirectory): 
   const issuers = [...new Set([...config.open_banking.dcr.regulatory_issuers, directory.issuer])];
   return [
     '[oauth]',
-    `allowed_outbound_hosts = ${JSON.stringify([new URL(config.derived.baseUrl).host])}`,
+    `allowed_outbound_hosts = ${JSON.stringify([new URL(sandboxBaseUrl(config)).host])}`,
     '',
     '[open_banking.dcr]',
     `jwks_url_sandbox = ${JSON.stringify(sandboxJwksUrl(config))}`,
@@ -230,4 +233,61 @@ export function revokeTppKey(config: Config, idOrName: string, kid?: string): Tp
 /** Paths of a TPP folder's files, by {@link TPP_FILES} key. */
 export function tppFiles(folder: string): { [K in keyof typeof TPP_FILES]: string } {
   return Object.fromEntries(Object.entries(TPP_FILES).map(([k, f]) => [k, join(folder, f)])) as { [K in keyof typeof TPP_FILES]: string };
+}
+
+/** A TPP whose key set URLs name another server than the one publishing them now, with both bases; undefined when they agree. */
+export function staleBase(config: Config, tpp: SandboxTpp): { named: string; current: string; running: boolean } | undefined {
+  const base = sandboxBase(config);
+  return tpp.jwksBaseUrl === base.url ? undefined : { named: tpp.jwksBaseUrl, current: base.url, running: base.running };
+}
+
+/**
+ * `opendcr sandbox tpp reissue`: the TPP's key set URLs moved to where this data folder's server
+ * publishes them now, a fresh SSA, and with `newKeys` a new signing key and transport certificate.
+ */
+export async function reissueTpp(config: Config, idOrName: string, opts: { newKeys?: boolean } = {}): Promise<TppFolder & { ssa: string; previousBase: string }> {
+  requireSandboxMode(config, '`opendcr sandbox tpp reissue`');
+  const directory = requireDirectory(config);
+  const { tpp: old } = openTpp(config, idOrName);
+  const tpp = await reissueSandboxTpp(directory, old, { jwksBaseUrl: sandboxBaseUrl(config), ...(opts.newKeys ? { newKeys: true } : {}) });
+  const ssa = await tpp.mintSsa();
+  const folder = saveTpp(config.derived.dataDir, tpp, ssa);
+  return { tpp, folder, ssa, previousBase: old.jwksBaseUrl };
+}
+
+/**
+ * Before a TPP talks to a server: when a server runs on this data folder and the TPP's key set
+ * URLs name another base (the server moved to another port), move them there and save the TPP.
+ * Returns the re-issued TPP and the base it named, or undefined when nothing changed.
+ */
+export async function rebaseToRunningServer(config: Config, tpp: SandboxTpp): Promise<{ tpp: SandboxTpp; named: string } | undefined> {
+  const stale = staleBase(config, tpp);
+  if (!stale?.running || config.server.mode !== 'sandbox') return undefined;
+  const rebased = await reissueSandboxTpp(requireDirectory(config), tpp, { jwksBaseUrl: stale.current });
+  saveTpp(config.derived.dataDir, rebased, await rebased.mintSsa());
+  return { tpp: rebased, named: stale.named };
+}
+
+/**
+ * `opendcr sandbox tpp delete`: removes the TPP's folder, so its key sets are no longer published.
+ * A TPP with a registration.json is refused unless `force`: its client would stay on the server.
+ */
+export function deleteTpp(config: Config, idOrName: string, opts: { force?: boolean } = {}): TppFolder & { registration: { client_id?: string; server?: string } | undefined } {
+  requireSandboxMode(config, '`opendcr sandbox tpp delete`');
+  const { tpp, folder } = openTpp(config, idOrName);
+  const files = tppFiles(folder);
+  let registration: { client_id?: string; server?: string } | undefined;
+  if (existsSync(files.registration)) {
+    try {
+      registration = JSON.parse(readFileSync(files.registration, 'utf8')) as { client_id?: string; server?: string };
+    } catch {
+      registration = {};
+    }
+  }
+  if (registration && !opts.force) {
+    throw new CliError(`${tpp.softwareId} (${tpp.name}) is registered as client ${registration.client_id ?? '(unknown)'} at ${registration.server ?? 'a server'}: `
+      + `delete that registration first (opendcr tpp delete --tpp ${tpp.softwareId}), or pass --force to forget it`);
+  }
+  rmSync(folder, { recursive: true, force: true });
+  return { tpp, folder, registration };
 }

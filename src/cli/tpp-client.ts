@@ -14,7 +14,9 @@ import { DCR_VERSIONS } from '../config/schema.ts';
 import { certificateSubjectDn } from '../crypto/dn.ts';
 import { writeFileAtomic } from '../sandbox/store.ts';
 import type { SandboxTpp } from '../sandbox/tpp.ts';
-import { openTpp, tppFiles } from './sandbox-ops.ts';
+import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
+import { openTpp, rebaseToRunningServer, sandboxBaseUrl, tppFiles } from './sandbox-ops.ts';
+import { localServer, POINT_ELSEWHERE } from './server-url.ts';
 import { CliError } from './shared.ts';
 
 export type DcrVersion = (typeof DCR_VERSIONS)[number];
@@ -35,6 +37,11 @@ export interface Registration {
   registration_client_uri?: string;
   registration_access_token?: string;
   registered_at: string;
+  /**
+   * True when `server` was this data folder's server (not a --server URL): later commands then
+   * follow that server wherever it runs now, instead of the URL it had at registration.
+   */
+  local?: boolean;
 }
 
 /** One HTTP request and its answer; `body` is parsed JSON when the answer is JSON. */
@@ -59,10 +66,15 @@ export interface SessionOptions {
 
 /** A TPP talking to one server: its identity, its registration (if any), an mTLS agent. */
 export interface TppSession {
-  readonly tpp: SandboxTpp;
+  /** Replaced when its key set URLs are re-issued (the server moved). */
+  tpp: SandboxTpp;
   readonly folder: string;
   readonly files: ReturnType<typeof tppFiles>;
   readonly server: string;
+  /** Where `server` came from, for messages: `given with --server`, the running server, the configuration. */
+  readonly serverFrom: string;
+  /** True when `server` is this data folder's server (running or configured), not one given elsewhere. */
+  readonly local: boolean;
   readonly version: DcrVersion;
   /** The CA file trusted for the server, when one is used. */
   readonly caFile: string | undefined;
@@ -79,12 +91,12 @@ export function openSession(config: Config, opts: SessionOptions): TppSession {
   const { tpp, folder } = openTpp(config, opts.tpp);
   const files = tppFiles(folder);
   const registration = readRegistration(files.registration);
-  const server = (opts.server ?? registration?.server ?? config.derived.baseUrl).replace(/\/+$/, '');
+  const target = resolveServer(config, opts.server, registration, files.registration);
+  const server = target.url.replace(/\/+$/, '');
   if (!/^https:\/\/[^/]+/.test(server) || !URL.canParse(server)) throw new CliError(`--server must be an https URL, got "${server}"`, 2);
   const version = opts.version ?? registration?.version ?? config.open_banking.dcr.default_version;
   if (!(DCR_VERSIONS as readonly string[]).includes(version)) throw new CliError(`--version must be one of ${DCR_VERSIONS.join(', ')}, got "${version}"`, 2);
-  const defaultCa = join(config.derived.dataDir, 'pki', 'ca.pem');
-  const caFile = opts.ca ?? (existsSync(defaultCa) ? defaultCa : undefined);
+  const caFile = opts.ca ?? target.caFile;
   let ca: string | undefined;
   if (caFile !== undefined) {
     try {
@@ -96,7 +108,25 @@ export function openSession(config: Config, opts: SessionOptions): TppSession {
   }
   // The chain, so a server that trusts only the directory's root CA can build the path.
   const agent = new Agent({ connect: { cert: tpp.transport.chainPem, key: tpp.transport.keyPem, ...(ca ? { ca } : {}) } });
-  return { tpp, folder, files, server, version: version as DcrVersion, caFile, agent, registration, close: () => agent.close() };
+  return {
+    tpp, folder, files, server, serverFrom: target.from, local: target.local, version: version as DcrVersion, caFile, agent, registration,
+    close: () => agent.close(),
+  };
+}
+
+/**
+ * The server a TPP talks to: --server; else the server of its registration when that was given
+ * with --server; else this data folder's server (the running one, or the configured base URL).
+ */
+function resolveServer(config: Config, given: string | undefined, registration: Registration | undefined, registrationFile: string): { url: string; from: string; caFile: string | undefined; local: boolean } {
+  const defaultCa = join(config.derived.dataDir, 'pki', 'ca.pem');
+  const sandboxCa = existsSync(defaultCa) ? defaultCa : undefined;
+  if (given !== undefined) return { url: given, from: 'given with --server', caFile: sandboxCa, local: false };
+  const here = localServer(config);
+  // Files written before `local` existed: local when they name this folder's configured or running server.
+  const local = registration?.local ?? (registration === undefined || registration.server === config.derived.baseUrl || registration.server === here.url);
+  if (registration && !local) return { url: registration.server, from: `the server of the registration in ${registrationFile}`, caFile: sandboxCa, local: false };
+  return { url: here.url, from: here.from, caFile: here.caFile, local: true };
 }
 
 function readRegistration(file: string): Registration | undefined {
@@ -118,7 +148,11 @@ export async function send(session: TppSession, method: string, url: string, ini
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    throw new CliError(`cannot reach ${new URL(url).origin}: ${networkReason(err)}`);
+    const failure = networkFailure(err);
+    const hint = failure.tls
+      ? `the server's certificate is not trusted${session.caFile ? ` by ${session.caFile}` : ''}: pass the CA that signed it with --ca FILE (a sandbox server's is {data_dir}/pki/ca.pem)`
+      : POINT_ELSEWHERE;
+    throw new CliError(`cannot reach ${new URL(url).origin} (${session.serverFrom}): ${failure.reason}; ${hint}`);
   }
   let body: unknown = text === '' ? undefined : text;
   try {
@@ -129,11 +163,50 @@ export async function send(session: TppSession, method: string, url: string, ini
   return { method, url, requestHeaders, ...(init.body === undefined ? {} : { requestBody: init.body }), status, body };
 }
 
-function networkReason(err: unknown): string {
-  const e = err as Error & { code?: string; errors?: Error[]; cause?: Error };
-  const inner = e.errors?.[0] ?? e.cause;
+// OpenSSL's verification failures: the connection worked, the certificate is not trusted.
+const TLS_TRUST = /^(UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_SELF_SIGNED|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+/** Why a request got no answer, and whether it was the server's certificate that was refused. */
+function networkFailure(err: unknown): { reason: string; tls: boolean } {
+  const e = err as Error & { code?: string; errors?: Error[]; cause?: Error & { code?: string } };
+  const inner = (e.errors?.[0] ?? e.cause) as (Error & { code?: string }) | undefined;
+  const code = [e.code, inner?.code].find((c) => c !== undefined && TLS_TRUST.test(c));
   const message = e.message || inner?.message || '';
-  return message || e.code || 'unknown network error';
+  return { reason: message || e.code || 'unknown network error', tls: code !== undefined };
+}
+
+/**
+ * Before a registration or update: when a server runs on this data folder on another port than
+ * the TPP's key set URLs name, the TPP is re-issued for it (a note on stderr); then its software
+ * key set must answer, since the server fetches it to check the request. CliError naming the URL
+ * and the reason when it does not.
+ */
+export async function prepareKeySets(config: Config, session: TppSession, note: (text: string) => void): Promise<void> {
+  const rebased = await rebaseToRunningServer(config, session.tpp);
+  if (rebased) {
+    session.tpp = rebased.tpp;
+    const origin = (base: string) => base.endsWith(SANDBOX_PREFIX) ? base.slice(0, -SANDBOX_PREFIX.length) : base;
+    note(`re-issued the key set URLs of ${session.tpp.softwareId} (${session.tpp.name}) for the server running at ${origin(session.tpp.jwksBaseUrl)} (they named ${origin(rebased.named)})`);
+  }
+  const url = session.tpp.ssaClaims.software_jwks_endpoint;
+  const defaultCa = join(config.derived.dataDir, 'pki', 'ca.pem');
+  const agent = new Agent({ connect: existsSync(defaultCa) ? { ca: readFileSync(defaultCa, 'utf8') } : {} });
+  let problem: string | undefined;
+  try {
+    const res = await request(url, { headers: { accept: 'application/json' }, dispatcher: agent, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    await res.body.text();
+    if (res.statusCode !== 200) problem = `HTTP ${res.statusCode}`;
+  } catch (err) {
+    problem = networkFailure(err).reason;
+  } finally {
+    await agent.close();
+  }
+  if (problem === undefined) return;
+  const ours = session.tpp.jwksBaseUrl === sandboxBaseUrl(config);
+  const hint = ours
+    ? 'the server of this data folder publishes them: start it, then run the command again'
+    : `they name a server other than this data folder's (${sandboxBaseUrl(config)}): once that server runs, \`opendcr sandbox tpp reissue --tpp ${session.tpp.softwareId}\``;
+  throw new CliError(`the key set URLs of ${session.tpp.softwareId} (${session.tpp.name}) do not answer: ${url}: ${problem}; ${hint}`);
 }
 
 /**
@@ -223,6 +296,7 @@ function saveRegistration(session: TppSession, body: unknown, auth: AuthMethod):
     ...(previous?.registration_access_token ? { registration_access_token: previous.registration_access_token } : {}),
     ...str('registration_access_token'),
     registered_at: previous?.registered_at ?? new Date().toISOString(),
+    local: session.local,
   };
   writeFileAtomic(session.files.registration, `${JSON.stringify(registration, null, 2)}\n`, 0o600);
   session.registration = registration;

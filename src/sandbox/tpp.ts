@@ -310,3 +310,27 @@ function build(
 function isKeySet(value: unknown): value is JSONWebKeySet {
   return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys);
 }
+
+export interface ReissueOptions {
+  /** New base URL of the key sets (the TPP's SSA endpoints); default the current one. */
+  readonly jwksBaseUrl?: string;
+  /** Also a new request-signing key and transport certificate (same subject); revoked keys stay revoked. */
+  readonly newKeys?: boolean;
+  /** Start of the new certificate's validity; default now. */
+  readonly now?: Date;
+}
+
+/**
+ * The same TPP (ids, name, roles, redirect URIs) with its key set URLs moved to `jwksBaseUrl`
+ * and, with `newKeys`, a fresh signing key and transport certificate. The old signing key leaves
+ * the software JWKS (it stays on the revoked list if it was revoked there).
+ */
+export async function reissueSandboxTpp(directory: SandboxDirectory, tpp: SandboxTpp, opts: ReissueOptions = {}): Promise<SandboxTpp> {
+  const jwksBaseUrl = opts.jwksBaseUrl ?? tpp.jwksBaseUrl;
+  if (!opts.newKeys) return loadSandboxTpp(directory, { ...tpp.toJSON(), jwksBaseUrl });
+  const fresh = await createSandboxTpp(directory, {
+    name: tpp.name, roles: tpp.roles, redirectUris: tpp.redirectUris, environment: tpp.environment, jwksBaseUrl,
+    orgId: tpp.orgId, softwareId: tpp.softwareId, ...(opts.now ? { now: opts.now } : {}),
+  });
+  return loadSandboxTpp(directory, { ...fresh.toJSON(), revokedJwks: tpp.revokedJwks });
+}

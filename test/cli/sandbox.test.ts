@@ -13,6 +13,7 @@ import { CLI, json, runCli, runNode, STACK_LINE, tempConfig } from './run-cli.ts
 
 const HELP = [
   [], ['sandbox'], ['sandbox', 'init'], ['sandbox', 'tpp'], ['sandbox', 'tpp', 'create'], ['sandbox', 'tpp', 'list'], ['sandbox', 'tpp', 'revoke-key'],
+  ['sandbox', 'tpp', 'reissue'], ['sandbox', 'tpp', 'delete'], ['start'], ['config', 'check'],
   ['tpp'], ['tpp', 'register'], ['tpp', 'token'], ['tpp', 'get'], ['tpp', 'update'], ['tpp', 'delete'], ['demo'],
 ];
 
@@ -148,10 +149,14 @@ describe('sandbox mode', () => {
     assert.match(notRegistered.stderr, /is not registered \(no .+registration\.json\): run `opendcr tpp register --tpp \w+` first, or pass --client-id/);
 
     const closed = await freePort();
-    for (const args of [['tpp', 'register', '--tpp', tppId], ['tpp', 'token', '--tpp', tppId, '--client-id', 'c'], ['tpp', 'delete', '--tpp', tppId, '--client-id', 'c']]) {
+    // register first checks the TPP's own key sets, which this data folder's server (not running) publishes.
+    const reg = await runCli(cfg.file, 'tpp', 'register', '--tpp', tppId, '--server', `https://localhost:${closed}`);
+    assert.equal(reg.code, 1);
+    assert.match(reg.stderr, new RegExp(`^opendcr: the key set URLs of ${tppId} \\(Acme Ltd\\) do not answer: https://localhost:${port}/sandbox/\\w+/${tppId}\\.jwks: .*ECONNREFUSED.*\\n$`));
+    for (const args of [['tpp', 'token', '--tpp', tppId, '--client-id', 'c'], ['tpp', 'delete', '--tpp', tppId, '--client-id', 'c']]) {
       const r = await runCli(cfg.file, ...args, '--server', `https://localhost:${closed}`);
       assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.stderr, new RegExp(`^opendcr: cannot reach https://localhost:${closed}: .*ECONNREFUSED.*\\n$`), args.join(' '));
+      assert.match(r.stderr, new RegExp(`^opendcr: cannot reach https://localhost:${closed} \\(given with --server\\): .*ECONNREFUSED.*; start the server .*--server URL.*\\n$`), args.join(' '));
       assert.doesNotMatch(r.stderr + r.stdout, STACK_LINE);
     }
     const usage = await runCli(cfg.file, 'tpp', 'register', '--tpp', tppId, '--version', 'v4');
@@ -181,6 +186,8 @@ test('production mode: every command that issues a sandbox identity refuses (exi
       ['sandbox', 'init'],
       ['sandbox', 'tpp', 'create', '--name', 'P', '--roles', 'AISP', '--redirect-uri', 'https://tpp.example.com/cb'],
       ['sandbox', 'tpp', 'revoke-key', '--tpp', 'P'],
+      ['sandbox', 'tpp', 'reissue', '--tpp', 'P'],
+      ['sandbox', 'tpp', 'delete', '--tpp', 'P'],
       ['tpp', 'register', '--tpp', 'P'],
       ['tpp', 'update', '--tpp', 'P'],
     ];

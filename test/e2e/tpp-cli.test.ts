@@ -59,7 +59,7 @@ for (const auth of ['private_key_jwt', 'tls_client_auth'] as const) {
       clientId = String(saved['client_id']);
       assert.deepEqual({ ...saved, client_id: 'x', registered_at: 'x' }, {
         client_id: 'x', server: `https://localhost:${port}`, version: 'v3.3', token_endpoint_auth_method: auth,
-        scope: 'openid accounts payments', registered_at: 'x',
+        scope: 'openid accounts payments', registered_at: 'x', local: true,
       });
       assert.ok(r.stdout.includes(`"client_id": "${clientId}"`));
     });

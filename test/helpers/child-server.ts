@@ -25,9 +25,12 @@ export function httpsGet(port: number, path: string, ca?: string): Promise<{ sta
   });
 }
 
-/** Starts the server in `cwd` with `args`; resolves once GET /ready answers 200 (bounded wait). */
-export async function startChildServer(opts: { cwd: string; port: number; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<ChildServer> {
-  const child = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, ...(opts.args ?? [])], {
+/**
+ * Starts the server in `cwd` with `args`; resolves once GET /ready answers 200 (bounded wait).
+ * `script` runs another entry point instead of src/main.ts (e.g. the CLI with `start` in `args`).
+ */
+export async function startChildServer(opts: { cwd: string; port: number; args?: string[]; env?: NodeJS.ProcessEnv; script?: string }): Promise<ChildServer> {
+  const child = spawn(process.execPath, [opts.script ?? new URL('../../src/main.ts', import.meta.url).pathname, ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { ...process.env, OPENDCR_CONFIG: '', OPENDCR_PORT: String(opts.port), OPENDCR_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify 
 import { certificateSubjectRdns } from '../../src/crypto/dn.ts';
 import { createSandboxDirectory } from '../../src/sandbox/directory.ts';
 import type { SandboxDirectory } from '../../src/sandbox/directory.ts';
-import { createSandboxTpp, loadSandboxTpp } from '../../src/sandbox/tpp.ts';
+import { createSandboxTpp, loadSandboxTpp, reissueSandboxTpp } from '../../src/sandbox/tpp.ts';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
 import { SSA_CLAIMS } from './claims.ts';
 
@@ -136,5 +136,23 @@ describe('sandbox TPP', () => {
     await jwtVerify(await reloaded.signRequest({}), createLocalJWKSet(t.softwareJwks), { algorithms: ['PS256'] });
     await jwtVerify(await reloaded.mintSsa(), createLocalJWKSet(directory.jwks), { algorithms: ['PS256'] });
     assert.throws(() => loadSandboxTpp(directory, { version: 2 }), /not a serialised sandbox TPP/);
+  });
+
+  it('reissues at another key set base: same ids and keys; with newKeys a new signing key and certificate, revoked keys kept', async () => {
+    const original = await createSandboxTpp(directory, { name: 'Mover', roles: ['AISP'], redirectUris: ['https://m.example/cb'], jwksBaseUrl: BASE });
+    const moved = await reissueSandboxTpp(directory, original, { jwksBaseUrl: 'https://localhost:7443/sandbox' });
+    assert.equal(moved.ssaClaims.software_jwks_endpoint, `https://localhost:7443/sandbox/${original.orgId}/${original.softwareId}.jwks`);
+    assert.deepEqual([moved.orgId, moved.softwareId, moved.signingKey.kid, moved.transport.certPem], [original.orgId, original.softwareId, original.signingKey.kid, original.transport.certPem]);
+
+    original.revokeKey(original.signingKey.kid);
+    const renewed = await reissueSandboxTpp(directory, original, { newKeys: true });
+    assert.equal(renewed.jwksBaseUrl, BASE, 'the base stays unless given');
+    assert.deepEqual([renewed.orgId, renewed.softwareId, renewed.transport.x509.subject], [original.orgId, original.softwareId, original.transport.x509.subject]);
+    assert.notEqual(renewed.signingKey.kid, original.signingKey.kid);
+    assert.notEqual(renewed.transport.x509.fingerprint256, original.transport.x509.fingerprint256);
+    assert.deepEqual(renewed.revokedJwks.keys.map((k) => k.kid), [original.signingKey.kid]);
+    assert.deepEqual(renewed.softwareJwks.keys.map((k) => k.use), ['sig', 'tls']);
+    const claims = decodeJwt(await renewed.signRequest({ aud: 'x' }));
+    assert.equal(claims.iss, original.softwareId);
   });
 });

@@ -1,14 +1,19 @@
 /**
- * `opendcr sandbox init | tpp create | tpp list | tpp revoke-key`: a local stand-in for the Open
- * Banking Directory (CAs, SSA signing key, TPP identities) in {data_dir}/sandbox. The server
- * publishes its key sets at /sandbox in sandbox mode; production mode refuses every command that
- * issues identities.
+ * `opendcr sandbox init | tpp create | tpp list | tpp revoke-key | tpp reissue | tpp delete`: a
+ * local stand-in for the Open Banking Directory (CAs, SSA signing key, TPP identities) in
+ * {data_dir}/sandbox. The server of that data folder publishes its key sets at /sandbox in sandbox
+ * mode; the URLs in TPPs and SSAs name that server as it runs ({data_dir}/server.json), else its
+ * configured base URL. Production mode refuses every sandbox command.
  */
+import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { DEFAULT_DIRECTORY_NAME } from '../../sandbox/directory.ts';
 import type { SandboxTpp } from '../../sandbox/tpp.ts';
-import { createTpp, initSandbox, listTpps, requireDirectory, revokeTppKey, sandboxJwksUrl, tppFiles, TPP_FILES } from '../sandbox-ops.ts';
+import {
+  createTpp, deleteTpp, initSandbox, listTpps, reissueTpp, requireDirectory, requireSandboxMode, revokeTppKey, sandboxJwksUrl, staleBase, tppFiles, TPP_FILES,
+} from '../sandbox-ops.ts';
+import { sandboxBase } from '../server-url.ts';
 import { printJson } from '../shared.ts';
 
 const out = (text: string): void => {
@@ -44,6 +49,7 @@ export function sandboxCommand(getConfig: () => Config): Command {
       const config = getConfig();
       const r = await initSandbox(config, { name: opts.name, ...(opts.force ? { force: true } : {}) });
       const d = r.directory;
+      const base = sandboxBase(config);
       if (opts.json) {
         return printJson({
           issuer: d.issuer, kid: d.kid, folder: r.folder, directory_jwks_url: sandboxJwksUrl(config),
@@ -55,7 +61,8 @@ export function sandboxCommand(getConfig: () => Config): Command {
         `Created the sandbox directory "${d.issuer}" in ${r.folder}`,
         ...(r.removedTpps ? [`  replaced the previous directory and removed its ${r.removedTpps} TPP(s)`] : []),
         `  SSA signing key   kid ${d.kid} (PS256)`,
-        `  directory JWKS    ${sandboxJwksUrl(config)} (served by this server in sandbox mode)`,
+        `  directory JWKS    ${sandboxJwksUrl(config)}`,
+        `                    (served by ${base.running ? 'the server running on this data folder' : `the server of this data folder once it runs there (${base.from})`})`,
         ...r.trusted.map((ca) => `  trusted CA        ${ca.subject}  (${config.derived.truststoreDir}/${ca.name})`),
         '',
         `A server in sandbox mode using this data folder (${config.derived.dataDir}) trusts the directory at once.`,
@@ -108,7 +115,49 @@ export function sandboxCommand(getConfig: () => Config): Command {
       const tpps = listTpps(config);
       if (opts.json) return printJson(tpps.map((t) => tppJson(t)));
       if (tpps.length === 0) out('No sandbox TPPs yet: opendcr sandbox tpp create --help\n');
-      for (const t of tpps) out(`${t.softwareId}  ${t.orgId}  ${t.roles.join(',').padEnd(15)} ${t.name}\n`);
+      for (const t of tpps) {
+        const stale = staleBase(config, t);
+        const note = stale ? `  (key set URLs at ${stale.named}, not the ${stale.running ? 'running server' : 'configured base URL'}: opendcr sandbox tpp reissue --tpp ${t.softwareId})` : '';
+        out(`${t.softwareId}  ${t.orgId}  ${t.roles.join(',').padEnd(15)} ${t.name}${note}\n`);
+      }
+      return undefined;
+    });
+
+  tpp.command('reissue')
+    .description("Re-issue a TPP's software statement with its key set URLs at this data folder's server as it runs now (after a port change); --new-keys also replaces the signing key and transport certificate")
+    .requiredOption('--tpp <id-or-name>', 'software_id or name of the TPP')
+    .option('--new-keys', 'a new request-signing key and transport certificate (same subject); revoked keys stay revoked')
+    .option('--json', 'print JSON')
+    .action(async (opts: { tpp: string; newKeys?: boolean; json?: boolean }) => {
+      const config = getConfig();
+      const r = await reissueTpp(config, opts.tpp, { ...(opts.newKeys ? { newKeys: true } : {}) });
+      if (opts.json) return printJson(tppJson(r.tpp, r.folder));
+      const t = r.tpp;
+      out([
+        `Re-issued TPP "${t.name}" (${t.softwareId})`,
+        `  software JWKS ${t.ssaClaims.software_jwks_endpoint}${r.previousBase === t.jwksBaseUrl ? '' : `  (was under ${r.previousBase})`}`,
+        ...(opts.newKeys ? [`  signing kid   ${t.signingKey.kid} (new)`, `  transport     a new certificate for ${t.transport.x509.subject.split('\n').join(', ')}`] : []),
+        `  ${TPP_FILES.ssa}       a new software statement in ${r.folder}`,
+        '',
+        existsSync(tppFiles(r.folder).registration)
+          ? `Its registration still names the old values: opendcr tpp update --tpp ${t.softwareId} (or register again)\n`
+          : `Next: opendcr tpp register --tpp ${t.softwareId}\n`,
+      ].join('\n'));
+      return undefined;
+    });
+
+  tpp.command('delete')
+    .description('Remove a TPP and its folder (its key sets are no longer published); a registered TPP needs --force')
+    .requiredOption('--tpp <id-or-name>', 'software_id or name of the TPP')
+    .option('--force', 'delete it even though it is registered (the client stays on the server)')
+    .option('--json', 'print JSON')
+    .action((opts: { tpp: string; force?: boolean; json?: boolean }) => {
+      const config = getConfig();
+      requireSandboxMode(config, '`opendcr sandbox tpp delete`');
+      const r = deleteTpp(config, opts.tpp, { ...(opts.force ? { force: true } : {}) });
+      if (opts.json) return printJson({ software_id: r.tpp.softwareId, name: r.tpp.name, folder: r.folder, deleted: true, ...(r.registration ? { registered_client_id: r.registration.client_id ?? null } : {}) });
+      out(`Deleted TPP ${r.tpp.softwareId} (${r.tpp.name}) and its folder ${r.folder}\n`);
+      if (r.registration) out(`  its client ${r.registration.client_id ?? ''} stays registered at ${r.registration.server ?? 'the server'}\n`);
       return undefined;
     });
 

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { DCR_VERSIONS } from '../../config/schema.ts';
 import {
-  AUTH_METHODS, clientIdOf, deleteClient, expectStatus, openSession, readClient, register, requestToken, updateClient,
+  AUTH_METHODS, clientIdOf, deleteClient, expectStatus, openSession, prepareKeySets, readClient, register, requestToken, updateClient,
 } from '../tpp-client.ts';
 import type { AuthMethod, Exchange, RegistrationRequest, TppSession } from '../tpp-client.ts';
 import { abbreviateJwts, formatExchange, jwtClaims, pretty, section } from '../tpp-output.ts';
@@ -27,6 +27,10 @@ interface ManageOptions extends CommonOptions { clientId?: string; accessToken?:
 
 const out = (text: string): void => {
   process.stdout.write(text);
+};
+// Notes go to stderr, so --json output stays JSON.
+const note = (text: string): void => {
+  process.stderr.write(`opendcr: note: ${text}\n`);
 };
 
 /** Options every tpp subcommand takes. */
@@ -89,6 +93,7 @@ export function tppCommand(getConfig: () => Config): Command {
     .description('Register the TPP: a signed registration request with a fresh SSA, POSTed over mTLS; saves registration.json on 201')
     .option('--scope <scope>', 'requested scope (default: openid plus the scopes of the TPP\'s roles)')
     .action((opts: CommonOptions & { scope?: string }) => withSession(mintingConfig(getConfig, 'register'), opts, async (s) => {
+      await prepareKeySets(getConfig(), s, note);
       const auth = opts.auth ?? 'private_key_jwt';
       const { request, exchange } = await register(s, { auth, ...(opts.scope ? { scope: opts.scope } : {}) });
       if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));
@@ -125,6 +130,7 @@ export function tppCommand(getConfig: () => Config): Command {
     .option('--scope <scope>', 'requested scope (default: openid plus the scopes of the TPP\'s roles)')
     .action((opts: ManageOptions) => withSession(mintingConfig(getConfig, 'update'), opts, async (s) => {
       const clientId = clientIdOf(s, opts.clientId);
+      await prepareKeySets(getConfig(), s, note);
       const token = await managementToken(s, opts, clientId);
       const { request, exchange } = await updateClient(s, clientId, token, { auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
       if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));

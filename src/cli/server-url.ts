@@ -1,0 +1,60 @@
+/**
+ * Which server the command line talks to, and where that answer came from (for messages): the
+ * server running on this data folder ({data_dir}/server.json, written by the server when ready),
+ * else the base URL the configuration names. The sandbox's key set URLs are built the same way,
+ * so a TPP's software statement names the server that really publishes its keys.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { findRunningServer, runtimeFilePath, type RuntimeInfo } from '../runtime-file.ts';
+import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
+
+export interface ServerTarget {
+  /** Base URL, no trailing slash. */
+  readonly url: string;
+  /** Where the URL came from, for messages: `the server running on /x/data (pid 123)`. */
+  readonly from: string;
+  /** The CA that signed the server's certificate, when known and present. */
+  readonly caFile: string | undefined;
+  /** The recorded running server, when the URL came from it. */
+  readonly running: RuntimeInfo | undefined;
+}
+
+/** How the configuration arrives at its base URL, e.g. `[server] port 9443 in /etc/opendcr.toml`. */
+export function describeConfiguredBase(config: Config): string {
+  const where = config.source ?? 'the built-in defaults';
+  if (config.server.base_url) return `[server] base_url in ${where} (or OPENDCR_BASE_URL)`;
+  return `[server] port ${config.server.port} in ${where}`;
+}
+
+/** The sandbox CA of this data folder, when the server generated one. */
+const sandboxCaFile = (config: Config): string | undefined => {
+  const file = join(config.derived.dataDir, 'pki', 'ca.pem');
+  return existsSync(file) ? file : undefined;
+};
+
+/** The server of this configuration's data folder: the running one when recorded, else the configured base URL. */
+export function localServer(config: Config): ServerTarget {
+  const { dataDir } = config.derived;
+  const running = findRunningServer(dataDir);
+  if (running) {
+    const ca = running.ca_file && existsSync(running.ca_file) ? running.ca_file : sandboxCaFile(config);
+    return { url: running.url, from: `the server running on ${dataDir} (pid ${running.pid}, ${runtimeFilePath(dataDir)})`, caFile: ca, running };
+  }
+  return {
+    url: config.derived.baseUrl,
+    from: `the configured base URL: ${describeConfiguredBase(config)}; no server of ${dataDir} is running`,
+    caFile: sandboxCaFile(config),
+    running: undefined,
+  };
+}
+
+/** `${server}/sandbox`: where this data folder's server publishes the sandbox key sets. */
+export function sandboxBase(config: Config): { url: string; from: string; running: boolean } {
+  const server = localServer(config);
+  return { url: `${server.url}${SANDBOX_PREFIX}`, from: server.from, running: server.running !== undefined };
+}
+
+/** What to do when a server does not answer: one clause for the end of an error line. */
+export const POINT_ELSEWHERE = 'start the server (npm start), or point the command line at it with --server URL, or with the --config / --data-dir the server uses';
