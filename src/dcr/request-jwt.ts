@@ -3,13 +3,14 @@
  * TPP proves it holds a key of the software by signing with a key from the SSA's
  * software_jwks_endpoint — never a key named in the request itself (jwk, x5c, jku, x5u).
  */
-import { compactVerify } from 'jose';
+import { calculateJwkThumbprint, compactVerify, exportJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { invalidClientMetadata, unapprovedSoftwareStatement } from '../errors/oauth-errors.ts';
 import type { DecodedJws } from './parse-request.ts';
 import type { VerifiedSsa } from './ssa.ts';
 import { describeVerifyFailure } from './key-errors.ts';
+import { KeySetError } from '../crypto/jwks.ts';
 
 export interface RequestJwtDeps {
   config: Config;
@@ -30,27 +31,34 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
     throw invalidClientMetadata(`the registration request must be signed with ${dcr.signing_algorithms.join(' or ')}, not ${String(req.header.alg)}`);
   }
 
-  // Revoked keys first (digest §3.5.3: the key is selected by kid and must not be revoked, then
-  // used): a revoked key gets unapproved_software_statement whether or not it still verifies.
-  if (dcr.revocation_check && typeof req.header.kid === 'string') {
-    const lists = [ssa.claims.software_jwks_revoked_endpoint, ssa.claims.org_jwks_revoked_endpoint].filter((u): u is string => Boolean(u));
-    // Both lists at once: they are independent, and each may be a network round trip.
-    const fetched = await Promise.allSettled(lists.map((url) => deps.keySets.fetchKeys(url)));
-    for (const [i, result] of fetched.entries()) {
-      if (result.status === 'rejected') {
-        throw unapprovedSoftwareStatement(`the revoked-keys list at ${lists[i]} could not be checked; try again later`, { cause: result.reason });
-      }
-      if (result.value.keys.some((k) => k.kid === req.header.kid)) {
-        throw unapprovedSoftwareStatement(`the key ${req.header.kid} that signed the registration request has been revoked`);
-      }
-    }
+  // OB DCR §2.1: the header names the signing key by kid; without one no key is selected at all
+  // (a key set's only key would otherwise be taken, and a revoked list only names kids).
+  const kid = req.header.kid;
+  if (typeof kid !== 'string' || kid.length === 0) {
+    throw invalidClientMetadata('the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint');
   }
 
-  // Signature with the software's key named by kid.
+  // The key is selected by kid, must not be revoked, and only then used (digest §3.5.3): a revoked
+  // key gets unapproved_software_statement whether or not it still verifies. The revoked lists
+  // are read first and the one resolver below both selects and checks, so no path verifies with
+  // a key that was not checked.
+  const revoked = dcr.revocation_check ? await revokedKeys(ssa, deps) : undefined;
+  const revokedError = () => unapprovedSoftwareStatement(`the key ${kid.slice(0, 64)} that signed the registration request has been revoked`);
+  if (revoked?.kids.has(kid)) throw revokedError();
   const url = ssa.claims.software_jwks_endpoint;
+  const softwareKeys = deps.keySets.keySet(url);
+  const notRevoked: JWTVerifyGetKey = async (header, token) => {
+    const key = await softwareKeys(header, token);
+    // The same key material republished under another kid is still the revoked key.
+    if (revoked && revoked.thumbprints.size > 0 && revoked.thumbprints.has(await keyThumbprint(key))) {
+      throw new RevokedKey();
+    }
+    return key;
+  };
   try {
-    await compactVerify(req.raw, deps.keySets.keySet(url), { algorithms: dcr.signing_algorithms });
+    await compactVerify(req.raw, notRevoked, { algorithms: dcr.signing_algorithms });
   } catch (err) {
+    if (err instanceof RevokedKey) throw revokedError();
     throw invalidClientMetadata(describeVerifyFailure(err, url, 'the registration request'), { cause: err });
   }
 
@@ -76,4 +84,61 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
   if (c['software_id'] !== undefined && c['software_id'] !== ssa.claims.software_id) {
     throw invalidClientMetadata('software_id must equal the software_id of the software statement');
   }
+}
+
+/** RFC 7638 thumbprint of a key as the resolver returns it (CryptoKey, KeyObject or JWK). */
+async function keyThumbprint(key: Awaited<ReturnType<JWTVerifyGetKey>>): Promise<string> {
+  const jwk = key instanceof Uint8Array || (typeof key === 'object' && 'type' in key) ? await exportJWK(key as Parameters<typeof exportJWK>[0]) : key as JWK;
+  return calculateJwkThumbprint(jwk);
+}
+
+class RevokedKey extends Error {
+  override readonly name = 'RevokedKey';
+}
+
+interface RevokedKeys {
+  readonly kids: ReadonlySet<string>;
+  /** RFC 7638 thumbprints of the revoked keys that carry key material. */
+  readonly thumbprints: ReadonlySet<string>;
+}
+
+/**
+ * The software's and the organisation's revoked keys (both lists at once: they are independent,
+ * and each may be a network round trip). A list that cannot be read fails the request: an
+ * unchecked key is never used.
+ */
+async function revokedKeys(ssa: VerifiedSsa, deps: RequestJwtDeps): Promise<RevokedKeys> {
+  const lists = [ssa.claims.software_jwks_revoked_endpoint, ssa.claims.org_jwks_revoked_endpoint].filter((u): u is string => Boolean(u));
+  const fetched = await Promise.allSettled(lists.map((url) => deps.keySets.fetchKeys(url)));
+  const kids = new Set<string>();
+  const thumbprints = new Set<string>();
+  for (const [i, result] of fetched.entries()) {
+    if (result.status === 'rejected') throw revokedListUnavailable(lists[i]!, result.reason);
+    for (const key of (result.value as JSONWebKeySet).keys) {
+      if (typeof key.kid === 'string') kids.add(key.kid);
+      try {
+        thumbprints.add(await calculateJwkThumbprint(key));
+      } catch {
+        // An entry naming only a kid carries no key material to compare.
+      }
+    }
+  }
+  return { kids, thumbprints };
+}
+
+/** Says what is wrong with a revoked-keys list: a refused location is the bank's configuration, not a passing outage. */
+function revokedListUnavailable(url: string, reason: unknown) {
+  const shown = reason instanceof KeySetError ? reason.url : url.slice(0, 200);
+  if (reason instanceof KeySetError) {
+    switch (reason.code) {
+      case 'not_allowed':
+        return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`, { cause: reason });
+      case 'invalid':
+      case 'too_large':
+        return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} is not a valid JWKS (or is too large)`, { cause: reason });
+      default:
+        break;
+    }
+  }
+  return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} could not be checked; try again later`, { cause: reason });
 }

@@ -76,7 +76,10 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
   }
   const jwksUrl = deps.trust.jwksUrl(env);
 
-  // 5. Directory signature.
+  // 5. Directory signature, with the key its kid names (the directory publishes several).
+  if (typeof ssa.header.kid !== 'string' || ssa.header.kid.length === 0) {
+    throw invalidSoftwareStatement('the software_statement JWS header must carry the kid of the directory key that signed it');
+  }
   try {
     await compactVerify(ssa.raw, deps.keySets.keySet(jwksUrl), { algorithms: dcr.ssa_signing_algorithms });
   } catch (err) {

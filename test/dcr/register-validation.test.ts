@@ -157,6 +157,9 @@ describe('software statement (SSA)', () => {
   test('a kid the directory does not publish', () =>
     rejects(withClaims(ssa({}, { kid: 'unknown-directory-kid' })), ssaError(`no key in ${env.host.directoryJwksUrl} matches the kid of the software_statement`)));
 
+  test('no kid in its header', () =>
+    rejects(withClaims(ssa({}, { kid: null })), ssaError('the software_statement JWS header must carry the kid of the directory key that signed it')));
+
   test('iat in the future', () =>
     rejects(withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() + 600 }) })), ssaError('software_statement iat is in the future')));
 
@@ -211,6 +214,10 @@ describe('registration request JWT', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     return rejects(withClaims({}, { sign: { alg: 'ES256', key: ec } }), metadataError('the registration request must be signed with PS256, not ES256'));
   });
+
+  test('no kid in the header', () =>
+    rejects(withClaims({}, { sign: { kid: null } }),
+      metadataError('the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint')));
 
   test('a kid that is not in the software JWKS', () =>
     rejects(withClaims({}, { sign: { kid: 'not-in-the-software-jwks' } }),

@@ -58,3 +58,27 @@ describe('PUT racing DELETE on one registration', () => {
     }
   });
 });
+
+describe('a revoked request-signing key', () => {
+  test('is refused with or without a kid in the header, while the software key set is still cached', async () => {
+    const tpp = await env.addTpp({ name: 'Revoked Key Cluster Ltd', roles: ['AISP'] });
+    const claims = async () => env.validRequestClaims(tpp, { scope: 'openid accounts' });
+    // Registrations before the revocation load the software key set into the workers' caches.
+    for (let i = 0; i < 4; i += 1) await register(tpp);
+    tpp.revokeKey(tpp.signingKey.kid);
+    const withKid = await jsonBody(await env.register(tpp, await claims()), 400);
+    assert.deepEqual(withKid, {
+      error: 'unapproved_software_statement',
+      error_description: `the key ${tpp.signingKey.kid} that signed the registration request has been revoked`,
+    });
+    for (let i = 0; i < 4; i += 1) {
+      const withoutKid = await jsonBody(await env.register(tpp, await claims(), { sign: { kid: null } }), 400);
+      assert.deepEqual(withoutKid, {
+        error: 'invalid_client_metadata',
+        error_description: 'the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint',
+      });
+    }
+    const created = (await env.ts.storage.audit.list({ softwareId: tpp.softwareId, event: 'created', limit: 100 })).length;
+    assert.equal(created, 4, 'nothing was registered after the revocation');
+  });
+});
