@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createTpp, initSandbox, sandboxJwksUrl } from './sandbox-ops.ts';
@@ -29,6 +30,8 @@ const READY_TIMEOUT_MS = 20_000;
 export interface DemoOptions {
   /** Where the demo writes; default stdout. */
   readonly write?: (text: string) => void;
+  /** Keep the temporary folder (configuration, data, TPP files) so the curl lines can be replayed. */
+  readonly keep?: boolean;
 }
 
 /** Runs the demo; resolves with the exit code (0 ok, 1 a step failed). Never throws. */
@@ -37,6 +40,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-demo-'));
   let server: DemoServer | undefined;
   let step = 'start the server';
+  let tppFolder: string | undefined;
+  let tppId: string | undefined;
   try {
     const port = await freePort();
     const configFile = join(dir, 'opendcr.toml');
@@ -48,23 +53,38 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     // No environment overrides: the demo's file alone decides, whatever the caller's shell has set.
     const config = loadConfig({ path: configFile, env: {} });
     write(`Server ready at ${config.derived.baseUrl} (data in ${config.derived.dataDir}, config ${configFile})\n`);
-    await runSteps(config, write, (s) => { step = s; });
+    await runSteps(config, write, (s) => { step = s; }, (id, folder) => { tppId = id; tppFolder = folder; });
     write(`\n${'='.repeat(72)}\nDemo complete: every step succeeded.\n`);
+    if (opts.keep) {
+      write([
+        '',
+        `Kept ${dir} (remove it when done).`,
+        `To replay the curl lines, start its server again (same port ${port}, same data):`,
+        `  npm start -- --config ${configFile}`,
+        'and run them in the TPP folder:',
+        `  cd ${tppFolder ?? join(dir, 'data')}`,
+        'Registration requests and client assertions carry a single-use jti, so those two are refused',
+        'when sent again; sign fresh ones with the command line:',
+        `  npm run cli -- --config ${configFile} tpp register --tpp ${tppId ?? '<software_id>'}`,
+        '',
+      ].join('\n'));
+    }
     return 0;
   } catch (err) {
     const message = err instanceof CliError ? err.message : (err as Error).stack ?? String(err);
     process.stderr.write(`opendcr demo: step "${step}" failed: ${message}\n`);
     if (server) process.stderr.write(`server output:\n${server.output().slice(-4000)}\n`);
+    if (opts.keep) process.stderr.write(`opendcr demo: kept ${dir}\n`);
     return 1;
   } finally {
     await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 const heading = (title: string): string => `\n${'='.repeat(72)}\n${title}\n${'='.repeat(72)}\n`;
 
-async function runSteps(config: Config, write: (t: string) => void, at: (step: string) => void): Promise<void> {
+async function runSteps(config: Config, write: (t: string) => void, at: (step: string) => void, enrolled: (softwareId: string, folder: string) => void): Promise<void> {
   const begin = (title: string) => {
     at(title);
     write(heading(title));
@@ -84,6 +104,7 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
   begin('2. Enrol a TPP (opendcr sandbox tpp create --name "Demo TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback)');
   const created = await createTpp(config, { name: 'Demo TPP', roles: ['AISP', 'PISP'], redirectUris: ['https://tpp.example.com/callback'] });
   const { tpp, folder } = created;
+  enrolled(tpp.softwareId, folder);
   write([
     `org_id ${tpp.orgId}, software_id ${tpp.softwareId}, signing kid ${tpp.signingKey.kid}`,
     `Transport certificate subject: ${tpp.transport.x509.subject.split('\n').join(', ')}`,
@@ -204,6 +225,22 @@ function ready(port: number): Promise<boolean> {
   });
 }
 
+/** `npm run demo -- [--keep]`: the demo's own arguments; a usage error exits 2. */
+export function parseDemoArgs(argv: string[]): { keep: boolean } | { usage: string } {
+  try {
+    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { keep: { type: 'boolean' } } });
+    return { keep: values.keep === true };
+  } catch (err) {
+    return { usage: `${(err as Error).message.split('\n')[0]}; usage: npm run demo -- [--keep]` };
+  }
+}
+
 if (import.meta.main) {
-  process.exitCode = await runDemo();
+  const args = parseDemoArgs(process.argv.slice(2));
+  if ('usage' in args) {
+    process.stderr.write(`opendcr demo: ${args.usage}\n`);
+    process.exitCode = 2;
+  } else {
+    process.exitCode = await runDemo({ keep: args.keep });
+  }
 }

@@ -3,10 +3,13 @@
  * server, walks the whole onboarding flow, stops the server and exits 0.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { runNode, STACK_LINE } from '../cli/run-cli.ts';
+import { startChildServer } from '../helpers/child-server.ts';
 
 const DEMO = new URL('../../src/cli/demo.ts', import.meta.url).pathname;
 
@@ -49,4 +52,38 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.doesNotMatch(r.stdout, STACK_LINE);
   const left = readdirSync(tmpdir()).filter((f) => f.startsWith('opendcr-demo-') && !before.has(f));
   assert.deepEqual(left, [], 'the temporary folder is removed');
+});
+
+test('npm run demo -- --keep: the folder stays, and a printed curl line replays against its server started again', async () => {
+  const r = await runNode(DEMO, ['--keep'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const kept = /^Kept (\S+) \(remove it when done\)/m.exec(r.stdout)?.[1];
+  assert.ok(kept, r.stdout.slice(-2000));
+  try {
+    const configFile = join(kept, 'opendcr.toml');
+    assert.ok(r.stdout.includes(`npm start -- --config ${configFile}`), 'how to start its server again');
+    assert.ok(existsSync(configFile));
+    const port = Number(/^port = (\d+)$/m.exec(readFileSync(configFile, 'utf8'))?.[1]);
+    // Step 8's curl line: GET with the token of the deleted client, run where the demo says, in a shell.
+    const step8 = r.stdout.slice(r.stdout.indexOf('8. Read it again with the same token'));
+    const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step8);
+    assert.ok(block, step8);
+    const [, cwd, text] = block;
+    const curl = text!.split('\n').map((l) => l.slice(2)).join('\n').trim();
+    assert.match(curl, /^curl -X GET /);
+    assert.ok(existsSync(join(cwd!, 'access-token.txt')) && existsSync(join(cwd!, 'transport-key.pem')), 'the files the curl line reads are kept');
+    const server = await startChildServer({ cwd: kept, port, args: ['--config', configFile], env: { OPENDCR_LOG_LEVEL: 'warn' } });
+    try {
+      const replay = spawnSync('sh', ['-c', `${curl} -s -w '\\n%{http_code}'`], { cwd, encoding: 'utf8' });
+      assert.equal(replay.error, undefined, 'curl is needed to replay the demo\'s curl lines');
+      assert.equal(replay.status, 0, replay.stderr);
+      const [body, status] = replay.stdout.split('\n');
+      assert.equal(status, '401');
+      assert.equal((JSON.parse(body!) as { error: string }).error, 'invalid_token');
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(kept, { recursive: true, force: true });
+  }
 });

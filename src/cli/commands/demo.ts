@@ -6,8 +6,9 @@ import { CliError } from '../shared.ts';
 export function demoCommand(): Command {
   return new Command('demo')
     .description('Start a throw-away sandbox server in a temporary folder and walk through directory, TPP, register, token, get, update, delete (same as npm run demo)')
-    .action(async () => {
-      const code = await runDemo();
+    .option('--keep', 'keep the temporary folder (configuration, data, TPP files) so the printed curl lines can be replayed')
+    .action(async (opts: { keep?: boolean }) => {
+      const code = await runDemo({ keep: opts.keep === true });
       // runDemo already printed what failed; the exit status is all that is left to report.
       if (code !== 0) throw new CliError('the demo failed', code);
     });
