@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { settingSource } from '../config/load.ts';
 import { findRunningServer, runtimeFilePath, type RuntimeInfo } from '../runtime-file.ts';
 import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
 
@@ -21,11 +22,17 @@ export interface ServerTarget {
   readonly running: RuntimeInfo | undefined;
 }
 
-/** How the configuration arrives at its base URL, e.g. `[server] port 9443 in /etc/opendcr.toml`. */
+/** How the configuration arrives at its base URL: `[server] port 9443 in /etc/opendcr.toml`, `OPENDCR_PORT=9443`, `the built-in default port 8443`. */
 export function describeConfiguredBase(config: Config): string {
-  const where = config.source ?? 'the built-in defaults';
-  if (config.server.base_url) return `[server] base_url in ${where} (or OPENDCR_BASE_URL)`;
-  return `[server] port ${config.server.port} in ${where}`;
+  const from = (key: string, what: string, value: string | number): string => {
+    const source = settingSource(config, key);
+    if (source === undefined) return `the built-in default ${what} ${value}`;
+    if (source.startsWith('OPENDCR_')) return `${source}=${value}`;
+    if (source.startsWith('--')) return `${source} ${value}`;
+    return `[server] ${key.slice('server.'.length)} ${typeof value === 'string' ? `"${value}"` : value} in ${source}`;
+  };
+  if (config.server.base_url) return from('server.base_url', 'base URL', config.server.base_url);
+  return from('server.port', 'port', config.server.port);
 }
 
 /** The sandbox CA of this data folder, when the server generated one. */

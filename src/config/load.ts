@@ -296,7 +296,24 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
       registrationEndpoint: `${baseUrl}/open-banking/${c.open_banking.dcr.default_version}/register`,
     },
   };
-  return { config: deepFreeze(config), problems };
+  const frozen = deepFreeze(config);
+  const origins = new Map<string, string>(sources);
+  for (const key of ['server.port', 'server.base_url', 'server.hostname', 'server.data_dir', 'database.url']) {
+    if (!origins.has(key) && path && getPath(fileRaw, key.split('.')) !== undefined) origins.set(key, path);
+  }
+  SOURCES.set(frozen, origins);
+  return { config: frozen, problems };
+}
+
+// Where a loaded configuration's values came from (key → variable, option or file), for messages.
+const SOURCES = new WeakMap<Config, ReadonlyMap<string, string>>();
+
+/**
+ * Where `key` (e.g. "server.port") of a loaded configuration came from, for messages:
+ * `OPENDCR_PORT`, `--port`, the file's path, or undefined for the built-in default.
+ */
+export function settingSource(config: Config, key: string): string | undefined {
+  return SOURCES.get(config)?.get(key);
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError listing every problem, one line each. */

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadConfig, ConfigError } from '../../src/config/load.ts';
+import { loadConfig, ConfigError, inspectConfig, settingSource } from '../../src/config/load.ts';
 import { configurationMarkdown } from '../../src/config/docs.ts';
 
 function withFile(text: string, fn: (path: string, dir: string) => void): void {
@@ -69,6 +69,28 @@ for (const [name, text, pattern] of bad) {
     });
   });
 }
+
+test('command-line options win over the environment and the file; every value knows where it came from', () => {
+  withFile('[server]\nport = 9443\nhostname = "auth.example"\n', (path) => {
+    const c = loadConfig({ path, env: { OPENDCR_PORT: '7443', OPENDCR_DATA_DIR: '/srv/x' }, overrides: [{ option: '--port', key: ['server', 'port'], value: 6443 }] });
+    assert.equal(c.server.port, 6443);
+    assert.equal(c.derived.baseUrl, 'https://auth.example:6443');
+    assert.deepEqual([settingSource(c, 'server.port'), settingSource(c, 'server.data_dir'), settingSource(c, 'server.hostname'), settingSource(c, 'database.url')], ['--port', 'OPENDCR_DATA_DIR', path, undefined]);
+  });
+});
+
+test('a bad value from a variable or option names it; the rest of the file is still checked', () => {
+  withFile('[server]\nmode = "production"\n', (path) => {
+    const { config, problems } = inspectConfig({ path, env: { OPENDCR_LOG_LEVEL: 'loud' }, overrides: [{ option: '--port', key: ['server', 'port'], value: 70000 }] });
+    assert.ok(config, 'a configuration with defaults in place of the bad values, for further checks');
+    assert.deepEqual(problems.map((p) => p.replace(`${path}: `, '')), [
+      'key "server.port": Too big: expected number to be <=65535 (set by --port)',
+      'key "log.level": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent" (set by OPENDCR_LOG_LEVEL)',
+      'key "keystore.tls.cert_file": production mode requires cert_file and key_file',
+      'key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)',
+    ]);
+  });
+});
 
 test('missing explicit file is reported, not defaulted', () => {
   assert.throws(() => loadConfig({ path: '/nonexistent/opendcr.toml', env: {} }), /\/nonexistent\/opendcr\.toml: cannot read the configuration file \(no such file\)/);

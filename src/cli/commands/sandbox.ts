@@ -62,7 +62,7 @@ export function sandboxCommand(getConfig: () => Config): Command {
         ...(r.removedTpps ? [`  replaced the previous directory and removed its ${r.removedTpps} TPP(s)`] : []),
         `  SSA signing key   kid ${d.kid} (PS256)`,
         `  directory JWKS    ${sandboxJwksUrl(config)}`,
-        `                    (served by ${base.running ? 'the server running on this data folder' : `the server of this data folder once it runs there (${base.from})`})`,
+        `                    (${base.running ? 'served by the server running on this data folder' : 'no server runs on this data folder now: its configured base URL'})`,
         ...r.trusted.map((ca) => `  trusted CA        ${ca.subject}  (${config.derived.truststoreDir}/${ca.name})`),
         '',
         `A server in sandbox mode using this data folder (${config.derived.dataDir}) trusts the directory at once.`,
