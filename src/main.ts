@@ -50,18 +50,25 @@ export function startOverrides(opts: StartOptions): ConfigOverride[] {
   return out;
 }
 
-/** `npm start` arguments: --config FILE, --port N, --data-dir DIR (also as --name=value). */
-export function parseStartArgs(argv: string[]): StartOptions {
-  let values: { config?: string | undefined; port?: string | undefined; 'data-dir'?: string | undefined };
+const START_HELP = `${START_USAGE}
+
+  -c, --config FILE   configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)
+  --port N            HTTPS port, over [server] port and OPENDCR_PORT
+  --data-dir DIR      data folder, over [server] data_dir and OPENDCR_DATA_DIR
+`;
+
+/** `npm start` arguments: --config FILE, --port N, --data-dir DIR (also as --name=value); --help. */
+export function parseStartArgs(argv: string[]): StartOptions & { help?: boolean } {
+  let values: { config?: string | undefined; port?: string | undefined; 'data-dir'?: string | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
       args: argv, strict: true, allowPositionals: false,
-      options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, 'data-dir': { type: 'string' } },
+      options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
     throw new StartUsageError((err as Error).message.split('\n')[0]!);
   }
-  return { config: values.config, port: values.port, dataDir: values['data-dir'] };
+  return { config: values.config, port: values.port, dataDir: values['data-dir'], ...(values.help ? { help: true } : {}) };
 }
 
 /** A start failure as one line, and its exit status: 2 when the configuration is wrong, else 1. */
@@ -115,6 +122,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   let loadOptions: LoadOptions;
   try {
     const opts = parseStartArgs(argv);
+    if (opts.help) {
+      process.stdout.write(START_HELP);
+      return;
+    }
     loadOptions = { path: opts.config, overrides: startOverrides(opts) };
   } catch (err) {
     if (err instanceof StartUsageError) fail([`${err.message}; ${START_USAGE}`], 2);

@@ -19,10 +19,23 @@ test('opendcr start --help shows --port, --config and --data-dir', async () => {
   for (const option of ['--port <port>', '-c, --config <path>', '--data-dir <dir>']) assert.ok(r.stdout.includes(option), `${option} in:\n${r.stdout}`);
 });
 
-test('opendcr start with a bad --port is a usage error (exit 2), one line', async () => {
-  const r = await runNode(CLI, ['start', '--port', 'eighty'], { cwd: mkdtempSync(join(tmpdir(), 'opendcr-start-usage-')) });
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr, 'opendcr: --port must be a port number from 0 to 65535, got "eighty"\n');
+test('opendcr start with a bad --port is a usage error (exit 2), one line; so is an unknown npm start option', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'opendcr-start-usage-'));
+  try {
+    const r = await runNode(CLI, ['start', '--port', 'eighty'], { cwd });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'opendcr: --port must be a port number from 0 to 65535, got "eighty"\n');
+    const main = new URL('../../src/main.ts', import.meta.url).pathname;
+    const unknown = await runNode(main, ['--prot', '9443'], { cwd });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^opendcr: Unknown option '--prot'; usage: npm start -- \[--config FILE\] \[--port N\] \[--data-dir DIR\]/);
+    const help = await runNode(main, ['--help'], { cwd });
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--port N {12}HTTPS port/);
+    assert.ok(!existsSync(join(cwd, 'data')), 'nothing was started');
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
 });
 
 describe('a server started with opendcr start --port in a folder', () => {
