@@ -3,7 +3,7 @@
  * local stand-in for the Open Banking Directory (CAs, SSA signing key, TPP identities) in
  * {data_dir}/sandbox. The server of that data folder publishes its key sets at /sandbox in sandbox
  * mode; the URLs in TPPs and SSAs name that server as it runs ({data_dir}/server.json), else its
- * configured base URL. Production mode refuses every sandbox command.
+ * configured base URL. Production mode refuses every command that issues or changes an identity.
  */
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
