@@ -9,7 +9,10 @@ import type { Config } from './config/schema.ts';
 import type { Logger } from './logger.ts';
 import type { Storage } from './storage/ports.ts';
 import type { KeyManagerService } from './oauth/service.ts';
-import { toErrorResponse } from './errors/to-response.ts';
+import { sendError, toErrorResponse } from './errors/to-response.ts';
+import type { RequestGuard } from './oauth/request-guard.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
+import { invalidRequest } from './errors/oauth-errors.ts';
 import { providerPathFor } from './oauth/routes.ts';
 import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
@@ -31,6 +34,8 @@ export interface AppDeps {
   sandbox?: SandboxStore | undefined;
   /** The transport certificate of a request (TLS, or a trusted proxy's header). */
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  /** Checks requests for oidc-provider's paths before the provider sees them. */
+  providerGuard: RequestGuard;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
   isAccepting?: () => boolean;
 }
@@ -54,7 +59,10 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     const providerUrl = providerPathFor(req.url ?? '/');
     if (providerUrl !== undefined) {
       req.url = providerUrl;
-      keyManager.handle(req, res);
+      const q = providerUrl.indexOf('?');
+      deps.providerGuard(req, res, q === -1 ? providerUrl : providerUrl.slice(0, q))
+        .then((checked) => { if (checked) keyManager.handle(checked, res); })
+        .catch((err: unknown) => sendError(res, err));
       return;
     }
     fastifyHandler(req, res);
@@ -69,6 +77,17 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     ...(opts.serverFactory ? { serverFactory: (handler: never) => opts.serverFactory!(dispatch(handler)) as never } : {}),
   }) as unknown as FastifyInstance;
 
+  // JSON bodies (the admin APIs) are bounded in nesting before they are parsed.
+  // Fastify's own parser then refuses __proto__ and constructor keys as well.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonTooDeep(String(body))) {
+      done(invalidRequest(`the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+      return;
+    }
+    parseJson(req, String(body), done);
+  });
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(String(body))));
   });

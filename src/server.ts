@@ -24,6 +24,8 @@ import { createJwksCache } from './crypto/jwks.ts';
 import { createDcrService } from './dcr/service.ts';
 import { createDirectoryTrust } from './dcr/directory-trust.ts';
 import { createSandboxStore } from './sandbox/store.ts';
+import { createRequestGuard } from './oauth/request-guard.ts';
+import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
 import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
 
 export interface RunningServer {
@@ -114,7 +116,13 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let accepting = true;
     let server!: Server;
-    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, sandbox, isAccepting: () => accepting }, {
+    // Registered clients authenticate only over a certificate their software owns (as at registration).
+    const providerGuard = createRequestGuard({
+      findClient: clients.find,
+      certificatePolicy: createClientCertificatePolicy({ config, keySets }),
+      clientCert,
+    });
+    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, providerGuard, sandbox, isAccepting: () => accepting }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
           ...secure(),

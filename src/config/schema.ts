@@ -99,6 +99,8 @@ export const oauthSchema = z.strictObject({
     check_interval: seconds(10, 'How often each worker checks the store for rotated signing keys or changed scopes'),
   }).prefault({}),
   clock_tolerance: z.number().int().min(0).max(300).default(5).describe('Allowed clock skew for JWT validation (seconds)'),
+  client_assertion_max_lifetime: z.number().int().min(60).max(86400).default(1800)
+    .describe('Longest accepted private_key_jwt client assertion lifetime: exp - iat, or exp - now without iat (seconds). OB TPPs sign assertions valid for up to 30 minutes; the replay record of an assertion lives as long as it does'),
   grant_type: z.strictObject({
     jwt_bearer: z.strictObject({
       trusted_issuers: z.array(trustedIssuerSchema).default([]).describe('Issuers whose assertions are accepted by the RFC 7523 jwt-bearer grant'),

@@ -12,6 +12,7 @@ import { createRemoteJWKSet, customFetch, errors } from 'jose';
 import type { JSONWebKeySet, JWTVerifyGetKey, RemoteJWKSet } from 'jose';
 import { OutboundFetchError } from '../http/outbound.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
+import { jsonTooDeep } from '../http/json-limits.ts';
 
 /** Why a key set could not give a key. Stable, so callers can `switch` on it. */
 export type KeySetErrorCode = 'unreachable' | 'invalid' | 'not_allowed' | 'no_matching_key' | 'too_large';
@@ -186,6 +187,8 @@ async function fetchKeySet(fetch: OutboundFetch, href: string, shown: string, in
     throw toKeySetError(err, shown);
   }
   if (res.status !== 200) throw new KeySetError('unreachable', shown, `could not fetch the key set at ${shown} (HTTP ${res.status})`);
+  // Checked before parsing: jose walks what it is given.
+  if (jsonTooDeep(text)) throw invalid(shown);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -10,16 +10,22 @@ import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { certificateSubjectRdns } from '../crypto/dn.ts';
 import { invalidClientMetadata } from '../errors/oauth-errors.ts';
-import type { VerifiedSsa } from './ssa.ts';
 import { describeVerifyFailure } from './key-errors.ts';
 
 const OU = '2.5.4.11';
 const CN = '2.5.4.3';
 const ORG_IDENTIFIER = '2.5.4.97';
 
+/** The software a certificate must belong to: the SSA's claims, or a registered client's metadata. */
+export interface SoftwareIdentity {
+  readonly org_id: string;
+  readonly software_id: string;
+  readonly software_jwks_endpoint: string;
+}
+
 /** Listed in the software JWKS as a use:tls key (x5c[0] DER equality or x5t#S256). */
-async function listedInSoftwareJwks(cert: X509Certificate, ssa: VerifiedSsa, keySets: JwksCache): Promise<boolean> {
-  const url = ssa.claims.software_jwks_endpoint;
+async function listedInSoftwareJwks(cert: X509Certificate, software: SoftwareIdentity, keySets: JwksCache): Promise<boolean> {
+  const url = software.software_jwks_endpoint;
   let jwks;
   try {
     jwks = await keySets.fetchKeys(url);
@@ -37,27 +43,27 @@ async function listedInSoftwareJwks(cert: X509Certificate, ssa: VerifiedSsa, key
 }
 
 /** Subject names the org and software (legacy OB: OU/CN; OBWAC/eIDAS: organizationIdentifier/CN). */
-function subjectNamesSoftware(cert: X509Certificate, ssa: VerifiedSsa): boolean {
+function subjectNamesSoftware(cert: X509Certificate, software: SoftwareIdentity): boolean {
   const attrs = certificateSubjectRdns(cert).flat();
   const values = (oid: string) => attrs.filter((a) => a.type === oid).map((a) => a.value);
-  const { org_id: orgId, software_id: softwareId } = ssa.claims;
+  const { org_id: orgId, software_id: softwareId } = software;
   const legacy = values(OU).includes(orgId) && values(CN).includes(softwareId);
   const obwac = values(CN).includes(orgId) || values(ORG_IDENTIFIER).some((v) => v.endsWith(orgId));
   return legacy || obwac;
 }
 
 /** Throws invalid_client_metadata unless the certificate belongs to the software, per config. */
-export async function checkTransportBinding(cert: X509Certificate, ssa: VerifiedSsa, deps: { config: Config; keySets: JwksCache }): Promise<void> {
+export async function checkTransportBinding(cert: X509Certificate, software: SoftwareIdentity, deps: { config: Config; keySets: JwksCache }): Promise<void> {
   const mode = deps.config.open_banking.dcr.transport_certificate_binding;
   if (mode === 'none') return;
-  const subjectOk = mode !== 'jwks' && subjectNamesSoftware(cert, ssa);
+  const subjectOk = mode !== 'jwks' && subjectNamesSoftware(cert, software);
   if (mode === 'subject') {
-    if (!subjectOk) throw invalidClientMetadata(`the transport certificate subject does not name organisation ${ssa.claims.org_id} and software ${ssa.claims.software_id}`);
+    if (!subjectOk) throw invalidClientMetadata(`the transport certificate subject does not name organisation ${software.org_id} and software ${software.software_id}`);
     return;
   }
   if (subjectOk && mode === 'jwks_or_subject') return;
-  if (await listedInSoftwareJwks(cert, ssa, deps.keySets)) return;
+  if (await listedInSoftwareJwks(cert, software, deps.keySets)) return;
   throw invalidClientMetadata(mode === 'jwks'
     ? 'the transport certificate is not listed as a use:tls key in the software JWKS'
-    : `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${ssa.claims.org_id} / software ${ssa.claims.software_id}`);
+    : `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${software.org_id} / software ${software.software_id}`);
 }

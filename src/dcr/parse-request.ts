@@ -4,6 +4,7 @@
  */
 import { decodeJwt, decodeProtectedHeader, type JWSHeaderParameters } from 'jose';
 import { invalidClientMetadata } from '../errors/oauth-errors.ts';
+import { joseTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
 
 export const ACCEPTED_MEDIA_TYPES = new Set(['application/jose', 'application/jwt']);
 
@@ -32,6 +33,7 @@ export function decodeCompactJws(input: unknown, fail: (description: string) => 
   if (typeof input !== 'string' || input.trim() === '') throw fail(`${what} is missing`);
   const raw = input.trim();
   if (!COMPACT_JWS.test(raw)) throw fail(`${what} is not a compact JWS (three base64url parts separated by dots)`);
+  if (joseTooDeep(raw)) throw fail(`${what} nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
   let header: JWSHeaderParameters;
   let claims: Record<string, unknown>;
   try {

@@ -12,12 +12,13 @@ import type { KeyManagerService } from '../oauth/service.ts';
 import type { ClientService, ClientMetadata, PendingToken } from '../oauth/clients.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
-import { OAuthError, invalidClientMetadata, clientCertificateRequired, invalidToken } from '../errors/oauth-errors.ts';
+import { OAuthError, invalidClientMetadata, invalidToken } from '../errors/oauth-errors.ts';
 import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
 import { validateMetadata, toClientMetadata } from './metadata.ts';
 import { checkTransportBinding } from './binding.ts';
+import { requireTrustedCertificate } from './transport-certificate.ts';
 import { authorizeManagement } from './management-auth.ts';
 import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
@@ -100,14 +101,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
     }
   }
 
-  function requireCertificate(req: DcrRequest): ClientCertificate {
-    if (!req.certificate || !req.certificate.authorized) throw clientCertificateRequired();
-    const t = Date.now();
-    if (Date.parse(req.certificate.x509.validTo) < t || Date.parse(req.certificate.x509.validFrom) > t) {
-      throw clientCertificateRequired('the transport certificate is outside its validity period');
-    }
-    return req.certificate;
-  }
+  const requireCertificate = (req: DcrRequest): ClientCertificate => requireTrustedCertificate(req.certificate);
 
   /** Steps 2–7 of the pipeline, shared by POST and PUT. */
   async function validate(req: DcrRequest, cert: ClientCertificate, who: Subject, existing?: ClientMetadata): Promise<Validated> {
@@ -127,7 +121,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
       }
     }
     const metadata = validateMetadata({ config, version: req.version, ssa, claims: request.claims, certificate: cert.x509, availableScopes: keyManager.scopes() });
-    await checkTransportBinding(cert.x509, ssa, { config, keySets });
+    await checkTransportBinding(cert.x509, ssa.claims, { config, keySets });
     const client = toClientMetadata(metadata, ssa, req.version);
     await clients.validate({ client_id: existing?.['client_id'] ?? randomUUID(), ...client });
     return { request, ssa, client, jtiExpiresAt: Number(request.claims['exp']) + config.oauth.clock_tolerance };

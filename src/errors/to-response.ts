@@ -1,5 +1,6 @@
 /** The one place that turns any thrown value into an RFC 6749 / RFC 7591 error body. */
 import { OAuthError } from './oauth-errors.ts';
+import { StorageUnavailableError } from '../storage/ports.ts';
 
 export interface ErrorResponse {
   status: number;
@@ -13,6 +14,10 @@ interface FrameworkError { statusCode?: number; code?: string; validation?: unkn
 export function toErrorResponse(err: unknown): ErrorResponse {
   if (err instanceof OAuthError) {
     return { status: err.status, headers: { ...err.headers }, body: { error: err.error, error_description: err.description } };
+  }
+  // The database is down or busy: the request may succeed if repeated; nothing was changed.
+  if (err instanceof StorageUnavailableError) {
+    return { status: 503, headers: { 'retry-after': '1' }, body: { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' } };
   }
   const fw = err as FrameworkError & { error?: unknown; error_description?: unknown; expose?: boolean };
   // oidc-provider's errors (e.g. an expired interaction) are already OAuth-shaped and safe when exposed.
@@ -36,4 +41,22 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     return { status: 400, headers: {}, body: { error: 'invalid_request', error_description: fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request' } };
   }
   return { status: 500, headers: {}, body: { error: 'server_error', error_description: 'the server could not process the request' } };
+}
+
+/** Writes the error to a raw Node response (for code that runs before any framework). */
+export function sendError(res: import('node:http').ServerResponse, err: unknown): void {
+  const out = toErrorResponse(err);
+  const body = JSON.stringify(out.body);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(out.status, {
+    ...out.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+  });
+  res.end(body);
 }

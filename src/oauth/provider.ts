@@ -121,6 +121,17 @@ export function buildProvider(deps: ProviderDeps): Provider {
     } as never,
     extraClientMetadata: { properties: [...OB_CLIENT_METADATA] },
     clockTolerance: config.oauth.clock_tolerance,
+    // Runs after the assertion's signature has been checked and before its jti is recorded: an
+    // assertion valid for years would otherwise keep its replay record that long.
+    assertJwtClientAuthClaimsAndHeader: async (ctx: { oidc: { isFapi(...p: string[]): boolean; issuer: string } }, claims: Record<string, unknown>) => {
+      if (ctx.oidc.isFapi('2.0') && claims['aud'] !== ctx.oidc.issuer) throw new oidcErrors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
+      const maxLifetime = config.oauth.client_assertion_max_lifetime;
+      const exp = Number(claims['exp']);
+      const start = typeof claims['iat'] === 'number' ? claims['iat'] : Math.floor(Date.now() / 1000);
+      if (!(exp - start <= maxLifetime)) {
+        throw new oidcErrors.InvalidClientAuth(`the client assertion may be valid for at most ${maxLifetime} seconds (exp - ${typeof claims['iat'] === 'number' ? 'iat' : 'now'})`);
+      }
+    },
     // PKCE (S256) for every authorization_code flow, FAPI or not.
     pkce: { required: () => true },
     rotateRefreshToken: config.oauth.token_renewal.renew_refresh_token,

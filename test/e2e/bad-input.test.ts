@@ -124,14 +124,19 @@ test('client assertion HS256-signed with the client\'s public key as the HMAC se
 
 test('tls_client_auth with the wrong certificate, a look-alike from an untrusted CA, and none', async () => {
   const form = { grant_type: 'client_credentials', client_id: tls.clientId, scope: 'accounts' };
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form, stranger)), 401, CLIENT_AUTH_FAILED);
+  const software = tls.metadata as { org_id: string; software_id: string };
+  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form, stranger)), 401, {
+    error: 'invalid_client',
+    error_description: `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${software.org_id} / software ${software.software_id}`,
+  });
 
   // Same subject DN as the registered one, but issued by a CA the trust store does not hold.
   const rogueCa = await createCertificateAuthority({ subject: 'O=Rogue, CN=Rogue CA', validityDays: 1 });
   const lookalike = await issueClientCertificate(rogueCa, { subject: tls.cert.x509.subject.split('\n').join(', '), validityDays: 1 });
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form, lookalike)), 401, CLIENT_AUTH_FAILED);
+  const untrusted = { error: 'invalid_client', error_description: 'a client (transport) certificate issued by a trusted CA is required over mutual TLS' };
+  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form, lookalike)), 401, untrusted);
 
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form)), 401, CLIENT_AUTH_FAILED);
+  await assertErrorResponse(await noTokenIssued(() => tokenRequest(form)), 401, untrusted);
   // The genuine certificate still works.
   assert.equal((await tokenRequest(form, tls.cert)).status, 200);
 });

@@ -5,11 +5,14 @@
  * afterwards through a separate connection to the same database.
  */
 import assert from 'node:assert/strict';
+import { hash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CompactSign } from 'jose';
+import { createCertificateAuthority, issueClientCertificate, type IssuedCertificate } from '../../src/crypto/pki.ts';
 import { after, before, describe, test } from 'node:test';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
-import { jsonBody, startDcrEnvironment, type DcrEnvironment } from '../helpers/dcr.ts';
-import type { ClusterTestServer } from '../helpers/server.ts';
+import { jsonBody, startDcrEnvironment, tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
+import type { ClientTls, ClusterTestServer } from '../helpers/server.ts';
 
 let env: DcrEnvironment<ClusterTestServer>;
 before(async () => {
@@ -80,5 +83,93 @@ describe('a revoked request-signing key', () => {
     }
     const created = (await env.ts.storage.audit.list({ softwareId: tpp.softwareId, event: 'created', limit: 100 })).length;
     assert.equal(created, 4, 'nothing was registered after the revocation');
+  });
+});
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/** A client assertion signed with the TPP's real key; `payload` is the exact JSON text signed. */
+function signedAssertion(tpp: SandboxTpp, payload: string): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid }).sign(tpp.signingKey.key);
+}
+
+function assertionClaims(clientId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  const t = Math.floor(Date.now() / 1000);
+  return { iss: clientId, sub: clientId, aud: `${env.url}/oauth2/token`, jti: randomUUID(), iat: t, exp: t + 300, ...over };
+}
+
+function tokenWith(assertion: string, cert: ClientTls, extra: Record<string, string> = {}): Promise<Response> {
+  return env.ts.fetch('/oauth2/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion, ...extra }).toString(),
+    cert,
+  });
+}
+
+describe('the token endpoint and the client certificate', () => {
+  test('a registered private_key_jwt client gets no token over an untrusted, self-signed, expired or another organisation\'s certificate', async () => {
+    const tpp = env.aispPisp;
+    const clientId = await register(tpp);
+    const subject = tpp.transport.x509.subject.split('\n').join(', ');
+    const rogueCa = await createCertificateAuthority({ subject: 'C=GB, O=Rogue, CN=Rogue Root CA', validityDays: 2 });
+    const untrusted = await issueClientCertificate(rogueCa, { subject, validityDays: 2 });
+    const selfSigned = await createCertificateAuthority({ subject, validityDays: 2 });
+    const expired = await issueClientCertificate(env.directory.issuingCa, { subject, validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const cases: Array<[string, IssuedCertificate, string]> = [
+      ['untrusted CA', untrusted, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
+      ['self-signed', selfSigned, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
+      ['expired', expired, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
+      ['another organisation\'s', env.cbpii.transport,
+        `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`],
+    ];
+    for (const [what, cert, description] of cases) {
+      // The signing key is genuine each time: only the certificate is wrong.
+      const res = await env.tokenResponse(tpp, clientId, 'private_key_jwt', { cert });
+      assert.deepEqual(await jsonBody(res, 401), { error: 'invalid_client', error_description: description }, what);
+    }
+    await env.ccToken(tpp, clientId, 'private_key_jwt');
+  });
+
+  test('an expired certificate from the trusted CA, presented by the right software, is refused too', async () => {
+    const tpp = env.cbpii;
+    const clientId = await register(tpp);
+    const expired = await issueClientCertificate(env.directory.issuingCa, { subject: tpp.transport.x509.subject.split('\n').join(', '), validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const res = await env.tokenResponse(tpp, clientId, 'private_key_jwt', { cert: expired });
+    assert.equal((await jsonBody(res, 401))['error'], 'invalid_client');
+  });
+});
+
+describe('client assertions the server must bound', () => {
+  test('a correctly signed assertion nesting an array 10,000 deep is a 400, not a stack overflow', async () => {
+    const tpp = env.aispPisp;
+    const clientId = await register(tpp);
+    const claims = JSON.stringify(assertionClaims(clientId));
+    const deep = `${claims.slice(0, -1)},"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    const res = await tokenWith(await signedAssertion(tpp, deep), tlsOf(tpp.transport));
+    assert.deepEqual(await jsonBody(res, 400), { error: 'invalid_request', error_description: 'the client_assertion parameter nests JSON more than 32 levels deep' });
+    // A request object at the authorization endpoint is bounded the same way.
+    const object = `${claims.slice(0, -1)},"claims":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
+    const authorize = await env.ts.fetch(`/oauth2/authorize?client_id=${clientId}&request=${await signedAssertion(tpp, object)}`, { cert: tlsOf(tpp.transport) });
+    assert.deepEqual(await jsonBody(authorize, 400), { error: 'invalid_request', error_description: 'the request parameter nests JSON more than 32 levels deep' });
+    // Both workers still serve.
+    for (let i = 0; i < 4; i += 1) await env.ccToken(tpp, clientId, 'private_key_jwt');
+    assert.doesNotMatch(env.ts.output(), /RangeError|Maximum call stack/);
+  });
+
+  test('an assertion valid for 10^9 seconds is refused and leaves no replay record; 30 minutes is accepted', async () => {
+    const tpp = env.aispPisp;
+    const clientId = await register(tpp);
+    const t = Math.floor(Date.now() / 1000);
+    for (const over of [{ iat: t, exp: t + 1_000_000_000 }, { iat: undefined, exp: t + 1_000_000_000 }, { iat: t, exp: t + 1801 }]) {
+      const claims = assertionClaims(clientId, over);
+      const res = await tokenWith(await signedAssertion(tpp, JSON.stringify(claims)), tlsOf(tpp.transport));
+      assert.deepEqual(await jsonBody(res, 401), { error: 'invalid_client', error_description: 'client authentication failed' }, JSON.stringify(over));
+      // Not recorded: the same id is still fresh in the replay store.
+      const key = hash('sha256', `${clientId}${String(claims['jti'])}`, 'base64url');
+      assert.equal(await env.ts.storage.replay.remember('oidc', key, t + 60), true, 'no replay record was kept');
+    }
+    const ok = await tokenWith(await signedAssertion(tpp, JSON.stringify(assertionClaims(clientId, { iat: t, exp: t + 1800 }))), tlsOf(tpp.transport));
+    assert.equal(ok.status, 200, await ok.text());
   });
 });

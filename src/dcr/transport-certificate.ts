@@ -1,0 +1,51 @@
+/**
+ * Whether a transport (mTLS client) certificate may speak for an Open Banking client: it chains to
+ * the trust store, is within its validity period, and belongs to the client's software by the same
+ * rule registration applied (binding.ts). Registration checks the certificate it is given; the
+ * key manager asks the same question on every request that authenticates a registered client, so
+ * a stolen signing key alone never yields a usable, certificate-bound token.
+ */
+import type { Config } from '../config/schema.ts';
+import type { JwksCache } from '../crypto/jwks.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import { clientCertificateRequired, OAuthError } from '../errors/oauth-errors.ts';
+import { checkTransportBinding, type SoftwareIdentity } from './binding.ts';
+
+/** The certificate chains to the trust store and is valid now; otherwise 401 invalid_client. */
+export function requireTrustedCertificate(cert: ClientCertificate | undefined, now: number = Date.now()): ClientCertificate {
+  if (!cert || !cert.authorized) throw clientCertificateRequired();
+  if (cert.x509.validToDate.getTime() < now || cert.x509.validFromDate.getTime() > now) {
+    throw clientCertificateRequired('the transport certificate is outside its validity period');
+  }
+  return cert;
+}
+
+/** A registered client's software, from its metadata; undefined for clients without one (bank-internal). */
+function softwareOf(client: Record<string, unknown>): SoftwareIdentity | undefined {
+  const { software_id: softwareId, org_id: orgId, software_jwks_endpoint: jwks, jwks_uri: jwksUri } = client;
+  if (typeof softwareId !== 'string' || softwareId === '' || typeof orgId !== 'string') return undefined;
+  const url = typeof jwks === 'string' ? jwks : typeof jwksUri === 'string' ? jwksUri : '';
+  return { software_id: softwareId, org_id: orgId, software_jwks_endpoint: url };
+}
+
+/**
+ * Checks the certificate presented on a request authenticating `client`. Resolves to undefined
+ * when it may, or to the reason it may not (safe to send: it describes the caller's own
+ * certificate). Clients without a software statement (bank-internal) are not its business.
+ */
+export type ClientCertificatePolicy = (client: Record<string, unknown>, cert: ClientCertificate | undefined) => Promise<string | undefined>;
+
+export function createClientCertificatePolicy(deps: { config: Config; keySets: JwksCache }): ClientCertificatePolicy {
+  return async (client, cert) => {
+    const software = softwareOf(client);
+    if (!software) return undefined;
+    try {
+      const trusted = requireTrustedCertificate(cert);
+      await checkTransportBinding(trusted.x509, software, deps);
+      return undefined;
+    } catch (err) {
+      if (err instanceof OAuthError) return err.description;
+      throw err;
+    }
+  };
+}
