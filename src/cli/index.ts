@@ -1,6 +1,8 @@
 /**
- * The `opendcr` command line. Every command has --help; --config PATH (or OPENDCR_CONFIG) picks
- * the configuration. Exit codes: 0 ok, 1 the command failed, 2 bad configuration or usage.
+ * The `opendcr` command line. Every command has --help; --config PATH (or OPENDCR_CONFIG) and
+ * --data-dir DIR pick the configuration and the data folder, before or after the command.
+ * Commands that talk to a server find the one running on that data folder ({data_dir}/server.json).
+ * Exit codes: 0 ok, 1 the command failed, 2 bad configuration or usage.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
