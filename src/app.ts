@@ -4,15 +4,15 @@
  * handler so the token endpoint pays for no second framework.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './logger.ts';
 import type { Storage } from './storage/ports.ts';
 import type { KeyManagerService } from './oauth/service.ts';
-import { sendError, toErrorResponse } from './errors/to-response.ts';
+import { frameworkErrorResponse, sendError, toErrorResponse, writeClientError } from './errors/to-response.ts';
 import type { RequestGuard } from './oauth/request-guard.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
-import { invalidRequest } from './errors/oauth-errors.ts';
+import { invalidRequest, temporarilyUnavailable } from './errors/oauth-errors.ts';
 import { providerPathFor } from './oauth/routes.ts';
 import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
@@ -52,6 +52,12 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
   const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+    // Shutting down: in-flight requests finish, new ones (keep-alive connections) are turned away.
+    if (!isAccepting()) {
+      res.setHeader('connection', 'close');
+      sendError(res, temporarilyUnavailable('the server is shutting down; retry on another instance'));
+      return;
+    }
     // X-Forwarded-* is only believed from a configured load balancer.
     if (!isProxy(req.socket.remoteAddress)) {
       for (const h of FORWARDED) delete req.headers[h];
@@ -72,7 +78,13 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     loggerInstance: deps.logger.child({ component: 'http' }) as never,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 256 * 1024,
-    return503OnClosing: true,
+    // Every error leaves in our shape: routing errors, parser-level errors, shutting down (dispatch).
+    return503OnClosing: false,
+    frameworkErrors: (err, _req, reply) => {
+      const out = frameworkErrorResponse(err);
+      return (reply as unknown as FastifyReply).code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+    },
+    clientErrorHandler: (err, socket) => writeClientError(err as { code?: string }, socket),
     keepAliveTimeout: config.server.keep_alive_timeout * 1000,
     ...(opts.serverFactory ? { serverFactory: (handler: never) => opts.serverFactory!(dispatch(handler)) as never } : {}),
   }) as unknown as FastifyInstance;

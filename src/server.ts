@@ -25,6 +25,8 @@ import { createDcrService } from './dcr/service.ts';
 import { createDirectoryTrust } from './dcr/directory-trust.ts';
 import { createSandboxStore } from './sandbox/store.ts';
 import { createRequestGuard } from './oauth/request-guard.ts';
+import { limitConnectionsPerAddress } from './http/connection-limits.ts';
+import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
 import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
 
@@ -131,9 +133,21 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           requestCert: true,
           rejectUnauthorized: false,
           keepAlive: true,
+          // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
+          // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
+          handshakeTimeout: config.server.tls_handshake_timeout * 1000,
+          headersTimeout: config.server.headers_timeout * 1000,
+          requestTimeout: config.server.request_timeout * 1000,
           keepAliveTimeout: config.server.keep_alive_timeout * 1000,
+          // How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much).
+          connectionsCheckingInterval: 1000,
           sessionTimeout: 300,
         }, listener);
+        limitConnectionsPerAddress(server, {
+          maxPerAddress: config.server.max_connections_per_address,
+          exempt: createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies),
+          onRefused: (address, open) => logger.warn({ address, open, limit: config.server.max_connections_per_address }, 'connection refused: too many open connections from one address'),
+        });
         return server;
       },
     });

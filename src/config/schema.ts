@@ -24,7 +24,12 @@ export const serverSchema = z.strictObject({
   workers: z.number().int().min(0).max(256).default(0)
     .describe('Worker processes sharing the listener; 0 = one per CPU core. Crashed workers are restarted'),
   data_dir: z.string().min(1).default('./data').describe('Folder for the embedded database, generated keys, certificates and the trust store; also OPENDCR_DATA_DIR'),
-  keep_alive_timeout: seconds(65, 'HTTP/1.1 keep-alive idle timeout'),
+  keep_alive_timeout: seconds(65, 'HTTP/1.1 keep-alive idle timeout between requests (above the 60 s idle timeout common on load balancers, so they close first)'),
+  tls_handshake_timeout: seconds(10, 'A new connection must complete its TLS handshake within this time'),
+  headers_timeout: seconds(10, 'A connection must send complete request headers within this time of connecting (or of its previous request); an idle new connection is closed after it'),
+  request_timeout: seconds(30, 'A request must be received in full, body included, within this time'),
+  max_connections_per_address: z.number().int().min(1).max(100000).default(128)
+    .describe('Open connections allowed from one client address, per worker process; further connections are closed before the TLS handshake. Addresses in [apimgt.mutual_ssl] trusted_proxies are exempt (a load balancer speaks for many clients)'),
   shutdown_timeout: seconds(10, 'On SIGTERM, how long in-flight requests may take before connections are closed'),
 });
 

@@ -1,4 +1,5 @@
 /** The one place that turns any thrown value into an RFC 6749 / RFC 7591 error body. */
+import { STATUS_CODES } from 'node:http';
 import { OAuthError } from './oauth-errors.ts';
 import { StorageUnavailableError } from '../storage/ports.ts';
 
@@ -59,4 +60,32 @@ export function sendError(res: import('node:http').ServerResponse, err: unknown)
     pragma: 'no-cache',
   });
   res.end(body);
+}
+
+/**
+ * Node's `clientError` (a request the HTTP parser refused, or one that ran out of time): our
+ * error shape instead of the framework's, then the connection is closed.
+ */
+export function writeClientError(err: { code?: string }, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, description] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request was not received in time']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are too large']
+      : [400, 'malformed HTTP request'] as const;
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  if (socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+/** Fastify's routing errors (a path it cannot decode, a parameter over its length limit): our shape, never the path. */
+export function frameworkErrorResponse(err: { code?: string }): ErrorResponse {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, headers: {}, body: { error: 'invalid_request', error_description: 'the request path is not a valid URL' } };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 414, headers: {}, body: { error: 'invalid_request', error_description: 'a segment of the request path is too long' } };
+    default:
+      return toErrorResponse(err);
+  }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { hash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactSign } from 'jose';
+import { connect, type TLSSocket } from 'node:tls';
 import { createCertificateAuthority, issueClientCertificate, type IssuedCertificate } from '../../src/crypto/pki.ts';
 import { after, before, describe, test } from 'node:test';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
@@ -16,7 +17,8 @@ import type { ClientTls, ClusterTestServer } from '../helpers/server.ts';
 
 let env: DcrEnvironment<ClusterTestServer>;
 before(async () => {
-  env = await startDcrEnvironment({}, { workers: 2 });
+  // Short timeouts and a small connection cap, so the tests below can reach them.
+  env = await startDcrEnvironment({ server: { headers_timeout: 2, request_timeout: 3, max_connections_per_address: 16 } }, { workers: 2 });
 });
 after(() => env?.close());
 
@@ -171,5 +173,101 @@ describe('client assertions the server must bound', () => {
     }
     const ok = await tokenWith(await signedAssertion(tpp, JSON.stringify(assertionClaims(clientId, { iat: t, exp: t + 1800 }))), tlsOf(tpp.transport));
     assert.equal(ok.status, 200, await ok.text());
+  });
+});
+
+/** Opens a TLS connection with the TPP's certificate; resolves when the handshake is done or the connection fails. */
+function openTls(cert: ClientTls): Promise<{ socket: TLSSocket; ok: boolean }> {
+  const { port } = new URL(env.url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: env.ts.caPem, cert: cert.certPem, key: cert.keyPem });
+    socket.once('secureConnect', () => resolve({ socket, ok: true }));
+    socket.once('error', () => resolve({ socket, ok: false }));
+    socket.once('close', () => resolve({ socket, ok: false }));
+  });
+}
+
+/** Everything the server sends until it closes the connection (bounded wait: fails after 15 s). */
+function untilClosed(socket: TLSSocket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const limit = setTimeout(() => { socket.destroy(); reject(new Error(`the server kept the connection open; received: ${received}`)); }, 15_000);
+    socket.on('data', (d: Buffer) => { received += d.toString(); });
+    socket.on('error', () => undefined);
+    socket.once('close', () => { clearTimeout(limit); resolve(received); });
+  });
+}
+
+/** The JSON body of a raw HTTP response, asserting our error shape (no framework code, no echo). */
+function errorBody(raw: string, status: number): Record<string, unknown> {
+  const [head, body] = raw.split('\r\n\r\n', 2);
+  assert.match(head ?? '', new RegExp(`^HTTP/1.1 ${status} `), raw);
+  const json = JSON.parse(body ?? '') as Record<string, unknown>;
+  assert.deepEqual(Object.keys(json).sort(), ['error', 'error_description'], raw);
+  return json;
+}
+
+describe('every error in our shape', () => {
+  test('routing and parser errors: no framework code, no echoed path', async () => {
+    const long = 'x'.repeat(150);
+    const cases: Array<[string, number, string]> = [
+      [`/open-banking/v3.3/register/${long}`, 414, 'a segment of the request path is too long'],
+      ['/open-banking/v3.3/register/%zz', 400, 'the request path is not a valid URL'],
+    ];
+    for (const [path, status, description] of cases) {
+      const res = await env.ts.fetch(path, { cert: tlsOf(env.aispPisp.transport) });
+      const text = await res.text();
+      assert.equal(res.status, status, text);
+      assert.deepEqual(JSON.parse(text), { error: 'invalid_request', error_description: description });
+      assert.doesNotMatch(text, /FST_|xxxx|%zz/);
+    }
+    for (const [request, status, description] of [
+      ['GARBAGE\r\n\r\n', 400, 'malformed HTTP request'],
+      [`GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'the request headers are too large'],
+    ] as const) {
+      const { socket, ok } = await openTls(tlsOf(env.aispPisp.transport));
+      assert.ok(ok);
+      const closed = untilClosed(socket);
+      socket.write(request);
+      assert.deepEqual(errorBody(await closed, status), { error: 'invalid_request', error_description: description });
+    }
+  });
+});
+
+describe('connections are bounded', () => {
+  test('an idle connection, trickled headers and a trickled body are closed by the server', async () => {
+    const idle = await openTls(tlsOf(env.aispPisp.transport));
+    assert.ok(idle.ok);
+    const idleRaw = await untilClosed(idle.socket);
+    if (idleRaw !== '') errorBody(idleRaw, 408);
+
+    const headers = await openTls(tlsOf(env.aispPisp.transport));
+    const headersClosed = untilClosed(headers.socket);
+    const slowHeaders = `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'a'.repeat(200)}`;
+    let i = 0;
+    const trickleHeaders = setInterval(() => { if (!headers.socket.destroyed) headers.socket.write(slowHeaders[i++ % slowHeaders.length]!); }, 200);
+    const headersRaw = await headersClosed.finally(() => clearInterval(trickleHeaders));
+    assert.deepEqual(errorBody(headersRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
+
+    const body = await openTls(tlsOf(env.aispPisp.transport));
+    const bodyClosed = untilClosed(body.socket);
+    body.socket.write('POST /open-banking/v3.3/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose\r\nContent-Length: 5000\r\n\r\n');
+    const trickleBody = setInterval(() => { if (!body.socket.destroyed) body.socket.write('a'); }, 200);
+    const bodyRaw = await bodyClosed.finally(() => clearInterval(trickleBody));
+    assert.deepEqual(errorBody(bodyRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
+  });
+
+  test('connections from one address beyond the cap are refused before the handshake; the server serves again once they close', async () => {
+    const cert = tlsOf(env.aispPisp.transport);
+    const opened = await Promise.all(Array.from({ length: 60 }, () => openTls(cert)));
+    const accepted = opened.filter((o) => o.ok).length;
+    // 16 per worker process, two workers; keep-alive connections of earlier tests count too.
+    assert.ok(accepted <= 32, `at most 2 × 16 connections are accepted, not ${accepted}`);
+    assert.ok(accepted < 60, 'some connections were refused');
+    await Promise.all(opened.map(async ({ socket }) => { socket.destroy(); await new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve))); }));
+    await sleep(200);
+    const res = await env.ts.fetch('/health', { cert });
+    assert.equal(res.status, 200);
+    assert.match(env.ts.output(), /connection refused: too many open connections from one address/);
   });
 });
