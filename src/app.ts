@@ -124,7 +124,13 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   await fastify.register(interactionRoutes(keyManager, config));
   await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
-  if (config.open_banking.dcr.enabled) await fastify.register(dcrRoutes({ dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl }));
+  if (config.open_banking.dcr.enabled) {
+    const dcr = config.open_banking.dcr;
+    await fastify.register(dcrRoutes({
+      dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl,
+      openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
+    }));
+  }
   if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();
   return fastify;

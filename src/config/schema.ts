@@ -136,8 +136,8 @@ export const dcrSchema = z.strictObject({
     .describe('SSA software_environment values this deployment accepts; each is verified against its own directory JWKS'),
   ssa_max_age: z.number().int().min(0).default(0).describe('Oldest accepted SSA, by its iat (seconds); 0 = no limit (TPPs legitimately reuse an SSA for a long time)'),
   ssa_signing_algorithms: z.array(z.enum(['PS256', 'ES256'])).default(['PS256', 'ES256']).describe('Algorithms accepted on the SSA (directory) signature'),
-  signing_algorithms: z.array(z.enum(['PS256', 'ES256'])).default(['PS256'])
-    .describe('Algorithms accepted on the registration request JWT and for id_token / request object / client assertion metadata (FAPI: PS256, ES256)'),
+  signing_algorithms: z.array(z.enum(['PS256', 'ES256'])).min(1).default(['PS256'])
+    .describe('The one list of JWS algorithms for clients (FAPI: PS256, ES256): the registration request JWT, the token_endpoint_auth_signing_alg / id_token / request object algorithms a TPP may register, and what discovery advertises for client assertions, request objects, ID tokens, JARM, userinfo and introspection responses'),
   audiences: z.array(z.string().min(1)).default([])
     .describe('Accepted "aud" values of the registration request JWT, besides the issuer and the registration endpoint URLs (e.g. the bank\'s OB organisation id)'),
   request_max_lifetime: z.number().int().min(3600).default(86400)

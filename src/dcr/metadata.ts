@@ -115,8 +115,12 @@ function subjectDn(ctx: MetadataContext, method: string): string | undefined {
     throw err;
   }
   // RFC 8705 §2.1.2: the registered DN is the one the client will present; compared parsed, not as strings.
-  if (!dnEquals(v, certificateSubjectDn(ctx.certificate))) {
-    throw invalidClientMetadata(`${name} does not match the subject of the transport certificate presented`);
+  // The expected value is the caller's own certificate subject (nothing secret), written the way
+  // it must be registered: RFC 4514, most specific first, types outside RFC 4514 as dotted OIDs
+  // (TPP tooling often drops organizationIdentifier, 2.5.4.97).
+  const expected = certificateSubjectDn(ctx.certificate);
+  if (!dnEquals(v, expected)) {
+    throw invalidClientMetadata(`${name} does not match the subject of the transport certificate presented; expected "${expected}"`);
   }
   return v;
 }

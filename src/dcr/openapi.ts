@@ -65,7 +65,15 @@ function softwareIdSchema(version: DcrVersion): Record<string, unknown> {
   };
 }
 
-function schemas(version: DcrVersion): Record<string, unknown> {
+/** What this deployment accepts, so the served description matches the server (and discovery). */
+export interface DcrOpenApiOptions {
+  /** Request JWT, token_endpoint_auth_signing_alg, id_token / request object algorithms ([open_banking.dcr] signing_algorithms). */
+  readonly signingAlgorithms?: readonly string[];
+  /** Registrable token_endpoint_auth_method values ([open_banking.dcr] token_endpoint_auth_methods). */
+  readonly authMethods?: readonly string[];
+}
+
+function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, unknown> {
   const v31 = version === 'v3.1';
   const v33 = version === 'v3.3';
   const n = idLength(version);
@@ -343,11 +351,11 @@ function schemas(version: DcrVersion): Record<string, unknown> {
       pattern: COMPACT_JWS_PATTERN,
     },
     SigningAlgorithm: {
-      description: 'JWS algorithms allowed by FAPI 1.0 Advanced §8.6 (the official enum also lists RS256, which is rejected).',
+      description: 'JWS algorithms this server accepts: FAPI 1.0 Advanced §8.6 allows PS256 and ES256 (the official enum also lists RS256, which is rejected); the list is the one discovery advertises.',
       type: 'string',
-      enum: ['PS256', 'ES256'],
+      enum: [...(opts.signingAlgorithms ?? ['PS256', 'ES256'])],
     },
-    TokenEndpointAuthMethod: { type: 'string', enum: [...TOKEN_ENDPOINT_AUTH_METHODS] },
+    TokenEndpointAuthMethod: { type: 'string', enum: [...(opts.authMethods ?? TOKEN_ENDPOINT_AUTH_METHODS)] },
     ApplicationType: { type: 'string', enum: ['web', 'mobile'] },
     ResponseTypes: {
       type: 'array',
@@ -440,7 +448,7 @@ function requestBody(version: DcrVersion): Record<string, unknown> {
   };
 }
 
-export function dcrOpenApi(version: DcrVersion, baseUrl: string): Record<string, unknown> {
+export function dcrOpenApi(version: DcrVersion, baseUrl: string, opts: DcrOpenApiOptions = {}): Record<string, unknown> {
   if (!DCR_VERSIONS.includes(version)) throw new TypeError(`unsupported DCR version: ${String(version)}`);
   const base = baseUrl.replace(/\/+$/, '');
   const mtlsOnly = [{ mutualTLS: [] }];
@@ -531,7 +539,7 @@ export function dcrOpenApi(version: DcrVersion, baseUrl: string): Record<string,
       },
     },
     components: {
-      schemas: schemas(version),
+      schemas: schemas(version, opts),
       responses: responses(),
       parameters: {
         ClientId: { name: 'ClientId', in: 'path', required: true, description: 'The client ID', schema: { type: 'string', minLength: 1, maxLength: 36 } },

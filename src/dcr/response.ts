@@ -9,7 +9,7 @@ const NOT_FLATTENED = new Set(['iss', 'iat', 'exp', 'jti', 'aud', 'nbf', 'sub'])
 
 /** Registered fields, in the order TPP developers expect to read them. */
 const REGISTERED = [
-  'client_id', 'client_id_issued_at', 'redirect_uris', 'token_endpoint_auth_method', 'token_endpoint_auth_signing_alg',
+  'client_id', 'client_id_issued_at', 'client_secret', 'client_secret_expires_at', 'redirect_uris', 'token_endpoint_auth_method', 'token_endpoint_auth_signing_alg',
   'tls_client_auth_subject_dn', 'grant_types', 'response_types', 'software_id', 'scope', 'software_statement',
   'application_type', 'id_token_signed_response_alg', 'request_object_signing_alg', 'jwks_uri',
 ] as const;

@@ -10,7 +10,7 @@ import type { ClientCertificate } from '../http/client-cert.ts';
 import { notFound, OAuthError } from '../errors/oauth-errors.ts';
 import type { DcrService, DcrRequest, DcrResult } from './service.ts';
 import { versionFromPath } from './versions/index.ts';
-import { dcrOpenApi } from './openapi.ts';
+import { dcrOpenApi, type DcrOpenApiOptions } from './openapi.ts';
 
 const INTERACTION_ID = /^[A-Za-z0-9-]{1,64}$/;
 const BODY_LIMIT = 64 * 1024;
@@ -19,7 +19,7 @@ type Params = { version: string; clientId?: string };
 
 export const OPENAPI_PATH = '/api-docs/open-banking/:version/dcr-openapi.json';
 
-export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMessage) => ClientCertificate | undefined; baseUrl: string }) {
+export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMessage) => ClientCertificate | undefined; baseUrl: string; openApi?: DcrOpenApiOptions }) {
   function toRequest(req: FastifyRequest<{ Params: Params }>): DcrRequest {
     const version = versionFromPath(req.params.version);
     if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
@@ -54,7 +54,7 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
     app.get<{ Params: Params }>(OPENAPI_PATH, async (req) => {
       const version = versionFromPath(req.params.version);
       if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
-      return dcrOpenApi(version.id, deps.baseUrl);
+      return dcrOpenApi(version.id, deps.baseUrl, deps.openApi);
     });
 
     const base = '/open-banking/:version/register';

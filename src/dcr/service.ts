@@ -150,7 +150,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
     const extra = dcr.append_registration_attributes_in_response
       ? { registration_client_uri: clientUri(version, clientId), ...(rat ? { registration_access_token: rat.value } : {}) }
       : {};
-    return registrationResponse(client, extra);
+    return registrationResponse(clients.view(client), extra);
   }
 
   const manage = async (req: DcrRequest, clientId: string, who: Subject): Promise<{ cert: ClientCertificate; client: ClientMetadata }> => {

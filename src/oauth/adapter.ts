@@ -49,22 +49,25 @@ const toPayload = (record: OidcRecord | undefined): AdapterPayload | undefined =
 };
 
 /**
- * Returns the factory to pass as oidc-provider's `adapter` option.
+ * Returns the factory to pass as oidc-provider's `adapter` option. `readClient` turns a stored
+ * Client record into what oidc-provider gets (client-secrets.ts adds derived secrets).
  * `now` is epoch seconds and turns `expiresIn` into an absolute expiry and stamps `consumed`;
  * the store hides expired records itself, so give the storage the same clock.
  * The factory is a plain arrow function on purpose: oidc-provider calls non-constructable
  * functions instead of `new`-ing them, and rejects async functions.
  */
-export function createOidcAdapter(store: OidcModelStore, now: () => number): OidcAdapterFactory {
+export function createOidcAdapter(store: OidcModelStore, now: () => number, opts: { readClient?: (payload: AdapterPayload) => AdapterPayload } = {}): OidcAdapterFactory {
   return (name: string): OidcAdapter => {
     if (typeof name !== 'string' || name === '') throw new TypeError('adapter model name is required');
+    const read = name === 'Client' && opts.readClient ? opts.readClient : (p: AdapterPayload) => p;
     return {
       async upsert(id, payload, expiresIn) {
         const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? now() + expiresIn : null;
         await store.upsert(name, id, payload, expiresAt);
       },
       async find(id) {
-        return toPayload(await store.find(name, id));
+        const payload = toPayload(await store.find(name, id));
+        return payload === undefined ? undefined : read(payload);
       },
       async findByUid(uid) {
         return toPayload(await store.findByUid(name, uid));

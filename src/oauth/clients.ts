@@ -21,7 +21,10 @@ export interface PendingToken {
 export interface ClientService {
   /** Throws invalid_client_metadata (with oidc-provider's description) when the key manager would refuse it. */
   validate(metadata: ClientMetadata): Promise<void>;
+  /** The client as the key manager sees it (client_secret included for secret-based methods). */
   find(clientId: string): Promise<ClientMetadata | undefined>;
+  /** The client as the key manager and the TPP see it: a secret-based client with its client_secret. */
+  view(record: ClientMetadata): ClientMetadata;
   /** Stores a validated client record (new or replacing one) as part of `tx`. */
   write(tx: UnitOfWork, record: ClientMetadata): Promise<void>;
   /** Deletes the client record and every token, code and grant issued to it, as part of `tx`. */
@@ -41,9 +44,11 @@ interface RatModel {
 }
 
 export function createClientService(km: KeyManagerService, storage: Storage, now: () => number = () => Math.floor(Date.now() / 1000)): ClientService {
+  const secrets = km.clientSecrets;
   const validate = async (m: ClientMetadata) => {
     try {
-      await (km.provider.Client as unknown as { validate(m: ClientMetadata): Promise<void> }).validate(m);
+      // As oidc-provider will see it: with the derived secret when the method needs one.
+      await (km.provider.Client as unknown as { validate(m: ClientMetadata): Promise<void> }).validate(secrets.expose({ client_id: 'validation', ...m }));
     } catch (err) {
       if (err instanceof oidcErrors.InvalidClientMetadata || err instanceof oidcErrors.InvalidRedirectUri) {
         throw invalidClientMetadata(String((err as { error_description?: string }).error_description ?? 'client metadata is invalid'), { cause: err });
@@ -51,7 +56,8 @@ export function createClientService(km: KeyManagerService, storage: Storage, now
       throw err;
     }
   };
-  const write = (tx: UnitOfWork, record: ClientMetadata) => tx.oidc.upsert('Client', String(record['client_id']), record, null);
+  // Stored without any secret (client-secrets.ts derives it on every read).
+  const write = (tx: UnitOfWork, record: ClientMetadata) => tx.oidc.upsert('Client', String(record['client_id']), secrets.conceal(record), null);
   const remove = async (tx: UnitOfWork, clientId: string) => {
     await tx.oidc.destroy('Client', clientId);
     await tx.oidc.revokeByClientId(clientId);
@@ -59,7 +65,11 @@ export function createClientService(km: KeyManagerService, storage: Storage, now
 
   return {
     validate,
-    find: async (clientId) => (await storage.oidc.find('Client', clientId))?.payload,
+    view: (record) => secrets.expose(record),
+    find: async (clientId) => {
+      const found = await storage.oidc.find('Client', clientId);
+      return found === undefined ? undefined : secrets.expose(found.payload);
+    },
     write,
     remove,
     async registrationAccessToken(clientId) {
@@ -77,7 +87,7 @@ export function createClientService(km: KeyManagerService, storage: Storage, now
       const record = { client_id: randomUUID(), client_id_issued_at: now(), ...metadata };
       await validate(record);
       await storage.transaction('clients.create', (tx) => write(tx, record));
-      return record;
+      return secrets.expose(record);
     },
     async delete(clientId) {
       return storage.transaction('clients.delete', async (tx) => {

@@ -50,8 +50,6 @@ export function isOpenBankingClient(client: { [k: string]: unknown } | undefined
   return Boolean(client && (client as Record<string, unknown>)['software_id']);
 }
 
-const SIGNING_ALGS = ['PS256', 'ES256'];
-
 // Scopes that only name OpenID Connect claims or refresh tokens, never an API (see `claims` below).
 const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
 
@@ -79,6 +77,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const resourceScopes = scopeList.filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
   const accessTokenFormat = config.oauth.token_generation.access_token_type;
   const signingAlg = config.oauth.token_generation.signing_algorithm;
+  // One list for every JWS a client signs or asks us to sign (client assertions, request objects,
+  // ID tokens, JARM, userinfo, introspection): what DCR accepts is what discovery advertises.
+  const algorithms = [...config.open_banking.dcr.signing_algorithms];
+  const defaultAlg = (algorithms as string[]).includes(signingAlg) ? signingAlg : algorithms[0]!;
   const certOf = (ctx: { req: IncomingMessage }) => deps.clientCert(ctx.req);
   const obAuthMethods = config.open_banking.dcr.token_endpoint_auth_methods;
 
@@ -105,18 +107,18 @@ export function buildProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code', 'code id_token'],
     clientAuthMethods: ['private_key_jwt', 'tls_client_auth', 'client_secret_basic', 'client_secret_post'],
     enabledJWA: {
-      clientAuthSigningAlgValues: SIGNING_ALGS,
-      idTokenSigningAlgValues: SIGNING_ALGS,
-      requestObjectSigningAlgValues: SIGNING_ALGS,
-      authorizationSigningAlgValues: SIGNING_ALGS,
-      userinfoSigningAlgValues: SIGNING_ALGS,
-      introspectionSigningAlgValues: SIGNING_ALGS,
+      clientAuthSigningAlgValues: algorithms,
+      idTokenSigningAlgValues: algorithms,
+      requestObjectSigningAlgValues: algorithms,
+      authorizationSigningAlgValues: algorithms,
+      userinfoSigningAlgValues: algorithms,
+      introspectionSigningAlgValues: algorithms,
     } as never,
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
-      id_token_signed_response_alg: signingAlg,
-      authorization_signed_response_alg: signingAlg,
+      id_token_signed_response_alg: defaultAlg,
+      authorization_signed_response_alg: defaultAlg,
       token_endpoint_auth_method: 'private_key_jwt',
     } as never,
     extraClientMetadata: { properties: [...OB_CLIENT_METADATA] },

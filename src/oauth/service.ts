@@ -16,6 +16,7 @@ import type { JwksCache } from '../crypto/jwks.ts';
 import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../crypto/keys.ts';
 import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
+import { createClientSecrets, type ClientSecrets } from './client-secrets.ts';
 import { buildProvider } from './provider.ts';
 import { useStorageReplayDetection } from './replay.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
@@ -25,6 +26,7 @@ export interface KeyManagerService {
   readonly provider: Provider;
   readonly accounts: AccountService;
   readonly keys: KeyManager;
+  readonly clientSecrets: ClientSecrets;
   /** Node request handler of the current provider. */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Rebuilds the provider if keys or scopes changed since it was built. */
@@ -52,9 +54,10 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
   const accounts = createAccountService(config);
-  const adapter = createOidcAdapter(storage.oidc, now);
+  const { cookieKey, clientSecretKey } = await initializeKeyManagerState(storage, config, now);
+  const clientSecrets = createClientSecrets(clientSecretKey);
+  const adapter = createOidcAdapter(storage.oidc, now, { readClient: clientSecrets.expose });
   const issuers = createTrustedIssuers(config, deps.keySets);
-  const cookieKey = await initializeKeyManagerState(storage, config, now);
 
   let provider!: Provider;
   let callback!: (req: IncomingMessage, res: ServerResponse) => void;
@@ -89,6 +92,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     get provider() { return provider; },
     accounts,
     keys,
+    clientSecrets,
     handle: (req, res) => callback(req, res),
     async refresh(force = false) {
       const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';

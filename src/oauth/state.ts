@@ -27,15 +27,17 @@ async function seedScopes(storage: Storage, config: Config): Promise<void> {
 }
 
 /**
- * Creates what every worker needs to find in storage (signing keys, cookie key, first scopes).
+ * Creates what every worker needs to find in storage (signing keys, cookie and client secret keys, first scopes).
  * Idempotent; the cluster primary runs it once before forking so workers never race to create keys.
  */
-export async function initializeKeyManagerState(storage: Storage, config: Config, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<string> {
+export async function initializeKeyManagerState(storage: Storage, config: Config, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<{ cookieKey: string; clientSecretKey: Buffer }> {
   const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
   const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
+  // Derives the secrets of secret-based clients (client-secrets.ts); first writer wins across hosts.
+  const clientSecretKey = Buffer.from(await storage.meta.setIfAbsent('client_secret_key', randomBytes(32).toString('base64url')), 'base64url');
   await keys.ensureKeys();
   await seedScopes(storage, config);
-  return cookieKey;
+  return { cookieKey, clientSecretKey };
 }
 
 

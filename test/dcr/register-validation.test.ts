@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { certificateSubjectDn } from '../../src/crypto/dn.ts';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/crypto/pki.ts';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
 import { assertErrorResponse } from '../helpers/assert-error.ts';
@@ -337,7 +338,7 @@ describe('token endpoint authentication', () => {
 
   test('tls_client_auth_subject_dn not matching the presented certificate', () =>
     rejects(withClaims({ ...tls, tls_client_auth_subject_dn: `CN=${env.cbpii.softwareId},OU=${env.cbpii.orgId},O=Acme Funds Confirmation Ltd,C=GB` }),
-      metadataError('tls_client_auth_subject_dn does not match the subject of the transport certificate presented')));
+      metadataError(`tls_client_auth_subject_dn does not match the subject of the transport certificate presented; expected "${certificateSubjectDn(tpp.transport.x509)}"`)));
 
   test('tls_client_auth_subject_dn with the attributes in another order is accepted', async () => {
     const dn = `OU=${tpp.orgId}, C=GB, CN=${tpp.softwareId}, organizationIdentifier=PSDGB-OB-Unknown${tpp.orgId}, O=Acme Accounts and Payments Ltd`;

@@ -84,7 +84,9 @@ test('discovery advertises the v3.3 registration endpoint and both FAPI client a
 test('the OpenAPI description is served for each version', async () => {
   for (const v of ['v3.1', 'v3.2', 'v3.3'] as const) {
     const doc = await jsonBody(await env.ts.fetch(`/api-docs/open-banking/${v}/dcr-openapi.json`), 200);
-    assert.deepEqual(doc, dcrOpenApi(v, env.url), v);
+    // The description of this deployment: its algorithms and methods ([open_banking.dcr]).
+    const dcr = env.ts.server.config.open_banking.dcr;
+    assert.deepEqual(doc, dcrOpenApi(v, env.url, { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods }), v);
   }
 });
 
