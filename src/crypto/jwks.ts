@@ -27,10 +27,14 @@ export class KeySetError extends Error {
   /** The key set URL as shown in messages: origin and path, without query or fragment. */
   readonly url: string;
 
-  constructor(code: KeySetErrorCode, url: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** For `unreachable`: why, in a few safe words (e.g. "connection refused"), when known. */
+  readonly reason: string | undefined;
+
+  constructor(code: KeySetErrorCode, url: string, message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.url = url;
+    this.reason = options?.reason;
   }
 }
 
@@ -186,7 +190,7 @@ async function fetchKeySet(fetch: OutboundFetch, href: string, shown: string, in
   } catch (err) {
     throw toKeySetError(err, shown);
   }
-  if (res.status !== 200) throw new KeySetError('unreachable', shown, `could not fetch the key set at ${shown} (HTTP ${res.status})`);
+  if (res.status !== 200) throw new KeySetError('unreachable', shown, `could not fetch the key set at ${shown} (HTTP ${res.status})`, { reason: `HTTP ${res.status}` });
   // Checked before parsing: jose walks what it is given.
   if (jsonTooDeep(text)) throw invalid(shown);
   let json: unknown;
@@ -233,10 +237,11 @@ function toKeySetError(err: unknown, url: string, kid?: string): KeySetError {
     if (/larger than/.test(err.message)) {
       return new KeySetError('too_large', url, `the key set at ${url} is larger than the size limit`, { cause: err });
     }
-    return new KeySetError('unreachable', url, `could not fetch the key set at ${url}`, { cause: err });
+    const reason = err.reason;
+    return new KeySetError('unreachable', url, `could not fetch the key set at ${url}${reason ? ` (${reason})` : ''}`, { cause: err, ...(reason ? { reason } : {}) });
   }
   if (err instanceof errors.JWKSTimeout || (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))) {
-    return new KeySetError('unreachable', url, `could not fetch the key set at ${url} (timed out)`, { cause: err });
+    return new KeySetError('unreachable', url, `could not fetch the key set at ${url} (timed out)`, { cause: err, reason: 'timed out' });
   }
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) {
     const which = typeof kid === 'string' ? ` for kid ${JSON.stringify(kid.slice(0, 64))}` : '';

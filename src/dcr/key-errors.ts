@@ -10,7 +10,7 @@ export function describeVerifyFailure(err: unknown, url: string, what: string): 
       case 'too_large': return `the key set at ${url} is too large`;
       case 'invalid': return `the key set at ${url} is not a valid JWKS`;
       case 'no_matching_key': return `no key in ${url} matches the kid of ${what}`;
-      default: return `the key set at ${url} could not be fetched; try again later`;
+      default: return `the key set at ${url} could not be fetched${err.reason ? ` (${err.reason})` : ''}; try again later`;
     }
   }
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return `no key in ${url} matches the kid of ${what}`;

@@ -140,5 +140,6 @@ function revokedListUnavailable(url: string, reason: unknown) {
         break;
     }
   }
-  return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} could not be checked; try again later`, { cause: reason });
+  const why = reason instanceof KeySetError && reason.reason ? ` (${reason.reason})` : '';
+  return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} could not be checked${why}; try again later`, { cause: reason });
 }

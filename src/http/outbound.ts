@@ -8,6 +8,37 @@ import { Agent, fetch as undiciFetch } from 'undici';
 
 export class OutboundFetchError extends Error {
   override readonly name = 'OutboundFetchError';
+  /** Why the host could not be reached, in a few safe words (no addresses, no internals), when known. */
+  readonly reason: string | undefined;
+
+  constructor(message: string, opts: { cause?: unknown; reason?: string } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.reason = opts.reason;
+  }
+}
+
+// Node and undici error codes → what an operator or TPP developer can act on.
+const NETWORK_REASONS: ReadonlyArray<[RegExp, string]> = [
+  [/^ECONNREFUSED$/, 'connection refused'],
+  [/^(ENOTFOUND|EAI_AGAIN|EAI_NONAME)$/, 'host name not found'],
+  [/^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|ABORT_ERR|23)$/, 'timed out'],
+  [/^(ECONNRESET|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED)$/, 'connection closed by the host'],
+  [/^(ENETUNREACH|EHOSTUNREACH)$/, 'network unreachable'],
+  [/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID/, 'its TLS certificate is not trusted'],
+  [/^(ERR_SSL_|EPROTO)/, 'TLS handshake failed'],
+];
+
+/** A few safe words for why a fetch failed, read from the error's cause chain (undefined if unknown). */
+export function networkFailureReason(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, name } = e as { code?: unknown; name?: unknown };
+    if (name === 'TimeoutError' || name === 'AbortError') return 'timed out';
+    if (typeof code === 'string' || typeof code === 'number') {
+      const hit = NETWORK_REASONS.find(([pattern]) => pattern.test(String(code)));
+      if (hit) return hit[1];
+    }
+  }
+  return undefined;
 }
 
 export interface OutboundOptions {
@@ -65,7 +96,8 @@ export function createOutboundFetch(opts: OutboundOptions): OutboundFetch & { cl
     try {
       res = await undiciFetch(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal, redirect: 'manual', dispatcher });
     } catch (err) {
-      throw new OutboundFetchError(`could not fetch ${url.origin}${url.pathname}`, { cause: err });
+      const reason = networkFailureReason(err);
+      throw new OutboundFetchError(`could not fetch ${url.origin}${url.pathname}${reason ? ` (${reason})` : ''}`, { cause: err, ...(reason ? { reason } : {}) });
     }
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel();

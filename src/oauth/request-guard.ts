@@ -36,9 +36,8 @@ export interface RequestGuardDeps {
  */
 export type RequestGuard = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<IncomingMessage | undefined>;
 
-class GuardError extends OAuthError {}
-const tooDeep = (name: string) => new GuardError('invalid_request', 400, `the ${name} parameter nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
-const certificateRefused = (reason: string) => new GuardError('invalid_client', 401, reason);
+const tooDeep = (name: string) => invalidRequest(`the ${name} parameter nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
+const tooLarge = () => new OAuthError('invalid_request', 413, 'request body too large');
 
 function checkParams(params: URLSearchParams): void {
   for (const [name, value] of params) {
@@ -46,13 +45,17 @@ function checkParams(params: URLSearchParams): void {
   }
 }
 
-/** The client ids a request claims to authenticate as (oidc-provider rejects any disagreement among them). */
+/**
+ * The client ids a request claims to authenticate as: oidc-provider authenticates one of them or
+ * none (it refuses repeated parameters and any disagreement among them), so checking these is
+ * checking the client it will authenticate. At most four, whatever the body holds.
+ */
 function claimedClientIds(params: URLSearchParams, authorization: string | undefined): Set<string> {
   const ids = new Set<string>();
-  for (const id of params.getAll('client_id')) ids.add(id);
-  for (const assertion of params.getAll('client_assertion')) {
-    const parts = compactJoseSegments(assertion);
-    if (!parts || parts.length !== 3) continue;
+  const clientId = params.get('client_id');
+  if (clientId !== null) ids.add(clientId);
+  const parts = compactJoseSegments(params.get('client_assertion') ?? '');
+  if (parts?.length === 3) {
     try {
       const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
       for (const c of ['sub', 'iss']) if (typeof claims[c] === 'string') ids.add(claims[c] as string);
@@ -77,12 +80,12 @@ function claimedClientIds(params: URLSearchParams, authorization: string | undef
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > PROVIDER_BODY_LIMIT) throw new GuardError('invalid_request', 413, 'request body too large');
+  if (declared !== undefined && Number(declared) > PROVIDER_BODY_LIMIT) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > PROVIDER_BODY_LIMIT) throw new GuardError('invalid_request', 413, 'request body too large');
+    if (size > PROVIDER_BODY_LIMIT) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, size);
@@ -113,7 +116,7 @@ export function createRequestGuard(deps: RequestGuardDeps): RequestGuard {
       const client = await deps.findClient(id);
       if (!client) continue;
       const refused = await deps.certificatePolicy(client, deps.clientCert(req));
-      if (refused) throw certificateRefused(refused);
+      if (refused) throw new OAuthError('invalid_client', 401, refused);
     }
   }
 
@@ -136,8 +139,9 @@ export function createRequestGuard(deps: RequestGuardDeps): RequestGuard {
       if (CLIENT_AUTH_PATHS.has(path)) await checkCertificates(req, params);
       return replay(req, body);
     } catch (err) {
-      // Anything else (a storage outage while looking the client up) is the server's, and says nothing more.
-      sendError(res, err instanceof OAuthError ? err : err instanceof Error && (err as { code?: string }).code === 'ECONNRESET' ? invalidRequest('the request was aborted') : err);
+      // OAuth errors as they are; a storage outage while looking the client up is a 503; anything
+      // else (an aborted upload) a plain server_error, sent to a socket that may already be gone.
+      sendError(res, err);
       return undefined;
     }
   };
