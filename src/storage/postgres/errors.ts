@@ -63,29 +63,37 @@ export function transactionRunners(client: PoolClient): { run: Run; transact: Tr
   };
 }
 
+/**
+ * Runs `fn` inside BEGIN ... COMMIT on one pooled connection and rolls back when it throws.
+ * BEGIN, COMMIT and connection failures become domain errors; with `mapErrors`, so do `fn`'s,
+ * else they reach the caller as they are (a unit of work's stores map their own).
+ */
+export async function inTransaction<T>(pool: Pool, op: string, fn: (client: PoolClient) => Promise<T>, opts: { mapErrors: boolean }): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw mapPgError(err, op);
+  }
+  // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
+  let broken = false;
+  try {
+    await client.query('BEGIN').catch((err: unknown) => { throw mapPgError(err, op); });
+    const result = await fn(client);
+    await client.query('COMMIT').catch((err: unknown) => { throw mapPgError(err, op); });
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => { broken = true; });
+    throw opts.mapErrors ? mapPgError(err, op) : err;
+  } finally {
+    client.release(broken);
+  }
+}
+
 /** For the rare writes one statement cannot make atomic (they need a lock held across statements). */
 export function createTransactor(pool: Pool): Transact {
-  return async <T>(op: string, fn: (query: TxQuery) => Promise<T>) => {
-    let client: PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (err) {
-      throw mapPgError(err, op);
-    }
-    // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(<R extends QueryResultRow>(query: QueryConfig) => client.query<R>(query));
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => { broken = true; });
-      throw mapPgError(err, op);
-    } finally {
-      client.release(broken);
-    }
-  };
+  return <T>(op: string, fn: (query: TxQuery) => Promise<T>) =>
+    inTransaction(pool, op, (client) => fn(<R extends QueryResultRow>(query: QueryConfig) => client.query<R>(query)), { mapErrors: true });
 }
 
 /** Why a connection to the database could not be used, for a one-line start-up or `config check` message. */

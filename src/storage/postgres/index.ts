@@ -8,9 +8,8 @@ import { Pool } from 'pg';
 import { wallClockSeconds } from '../oidc-fields.ts';
 import type { Storage } from '../ports.ts';
 import { createPostgresAuditStore } from './audit-store.ts';
-import { createRunner, createTransactor, mapPgError, transactionRunners } from './errors.ts';
+import { createRunner, createTransactor, inTransaction, mapPgError, transactionRunners } from './errors.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
-import type { PoolClient } from 'pg';
 import { migrate } from './migrations.ts';
 import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store.ts';
 import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore } from './records.ts';
@@ -79,34 +78,15 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     meta: createPostgresMetaStore(run),
     registrations: createPostgresRegistrationStore(run, createTransactor(pool)),
     audit: createPostgresAuditStore(run),
-    async transaction(op, work) {
-      let client: PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (err) {
-        throw mapPgError(err, op);
-      }
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
-      let broken = false;
-      try {
-        const { run: txRun, transact } = transactionRunners(client);
-        await txRun(op, { text: 'BEGIN' });
-        const result = await runUnitOfWork({
-          oidc: createPostgresOidcStore(txRun, now),
-          replay: createPostgresReplayStore(txRun, now),
-          registrations: createPostgresRegistrationStore(txRun, transact),
-          audit: createPostgresAuditStore(txRun),
-        }, work, (scoped) => scoped());
-        await txRun(op, { text: 'COMMIT' });
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => { broken = true; });
-        // The stores' errors are already domain errors; the work's own pass as they are.
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
+    transaction: (op, work) => inTransaction(pool, op, (client) => {
+      const { run: txRun, transact } = transactionRunners(client);
+      return runUnitOfWork({
+        oidc: createPostgresOidcStore(txRun, now),
+        replay: createPostgresReplayStore(txRun, now),
+        registrations: createPostgresRegistrationStore(txRun, transact),
+        audit: createPostgresAuditStore(txRun),
+      }, work, (scoped) => scoped());
+    }, { mapErrors: false }),
     async ping() {
       await run('ping', { text: 'SELECT 1' });
     },
