@@ -109,6 +109,18 @@ function tokenWith(assertion: string, cert: ClientTls, extra: Record<string, str
   });
 }
 
+describe('a revoked-keys list the server may not fetch', () => {
+  test('is reported as a configuration problem naming the location, not as "try again later"', async () => {
+    const tpp = env.cbpii;
+    const elsewhere = 'https://revocations.example.net/org/revoked.jwks';
+    const claims = await env.validRequestClaims(tpp, { software_statement: await tpp.mintSsa({ software_jwks_revoked_endpoint: elsewhere }) });
+    assert.deepEqual(await jsonBody(await env.register(tpp, claims), 400), {
+      error: 'unapproved_software_statement',
+      error_description: `the revoked-keys list at ${elsewhere} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`,
+    });
+  });
+});
+
 describe('the token endpoint and the client certificate', () => {
   test('a registered private_key_jwt client gets no token over an untrusted, self-signed, expired or another organisation\'s certificate', async () => {
     const tpp = env.aispPisp;
