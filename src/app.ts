@@ -9,12 +9,11 @@ import type { Config } from './config/schema.ts';
 import type { Logger } from './logger.ts';
 import type { Storage } from './storage/ports.ts';
 import type { KeyManagerService } from './oauth/service.ts';
-import { frameworkErrorResponse, sendError, toErrorResponse, writeClientError } from './errors/to-response.ts';
+import { sendError, toErrorResponse, writeClientError } from './errors/to-response.ts';
 import type { RequestGuard } from './oauth/request-guard.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
-import { invalidRequest, temporarilyUnavailable } from './errors/oauth-errors.ts';
+import { fail } from './errors/app-error.ts';
 import { providerPathFor } from './oauth/routes.ts';
-import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
 import { createAdminGuard } from './admin/admin-auth.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
@@ -36,6 +35,8 @@ export interface AppDeps {
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   /** Checks requests for oidc-provider's paths before the provider sees them. */
   providerGuard: RequestGuard;
+  /** The PSU login and consent pages (src/oauth/interactions), built where the provider is known. */
+  interactions: (app: FastifyInstance) => Promise<void>;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
   isAccepting?: () => boolean;
 }
@@ -55,7 +56,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     // Shutting down: in-flight requests finish, new ones (keep-alive connections) are turned away.
     if (!isAccepting()) {
       res.setHeader('connection', 'close');
-      sendError(res, temporarilyUnavailable('the server is shutting down; retry on another instance'));
+      sendError(res, fail('SHUTTING_DOWN', 'the server is shutting down; retry on another instance'));
       return;
     }
     // X-Forwarded-* is only believed from a configured load balancer.
@@ -81,7 +82,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     // Every error leaves in our shape: routing errors, parser-level errors, shutting down (dispatch).
     return503OnClosing: false,
     frameworkErrors: (err, _req, reply) => {
-      const out = frameworkErrorResponse(err);
+      const out = toErrorResponse(err);
       return (reply as unknown as FastifyReply).code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
     },
     clientErrorHandler: (err, socket) => writeClientError(err as { code?: string }, socket),
@@ -95,7 +96,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (jsonTooDeep(String(body))) {
-      done(invalidRequest(`the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`), undefined);
+      done(fail('JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`), undefined);
       return;
     }
     parseJson(req, String(body), done);
@@ -109,7 +110,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     if (out.status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
   });
-  fastify.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' }));
+  fastify.setNotFoundHandler(() => { throw fail('NOT_FOUND', 'no such endpoint'); });
 
   fastify.get('/health', async () => ({ status: 'ok' }));
   fastify.get('/ready', async (_req, reply) => {
@@ -122,7 +123,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     }
   });
 
-  await fastify.register(interactionRoutes(keyManager, config));
+  await fastify.register(deps.interactions);
   await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
   if (config.open_banking.dcr.enabled) {
     const dcr = config.open_banking.dcr;

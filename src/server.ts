@@ -25,6 +25,7 @@ import { createDcrService } from './dcr/service.ts';
 import { createDirectoryTrust } from './dcr/directory-trust.ts';
 import { createSandboxStore } from './sandbox/store.ts';
 import { createRequestGuard } from './oauth/request-guard.ts';
+import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
@@ -99,7 +100,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     });
     const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
     const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets });
-    const clients = createClientService(keyManager, storage);
+    const clients = createClientService({ keyManager, storage, config });
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
     const sandbox = config.server.mode === 'sandbox'
@@ -124,7 +125,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       certificatePolicy: createClientCertificatePolicy({ config, keySets }),
       clientCert,
     });
-    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, providerGuard, sandbox, isAccepting: () => accepting }, {
+    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox, isAccepting: () => accepting }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
           ...secure(),

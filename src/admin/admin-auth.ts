@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import { safeEqual } from '../oauth/accounts.ts';
-import { adminUnauthorized } from '../errors/oauth-errors.ts';
+import { adminUnauthorized } from '../errors/app-error.ts';
 
 export function createAdminGuard(config: Config) {
   const { username, password } = config.super_admin;

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Storage, ScopeRecord } from '../storage/ports.ts';
 import { ConflictError } from '../storage/ports.ts';
 import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
-import { invalidRequest, notFound, conflict } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import { setScopeRetired } from '../oauth/state.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
@@ -35,7 +35,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   if (!r.success) {
     const i = r.error.issues[0]!;
     const where = i.path.length ? `"${i.path.join('.')}"` : 'body';
-    throw invalidRequest(i.code === 'unrecognized_keys' ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}` : `${where}: ${i.message}`);
+    throw fail('MALFORMED_REQUEST', i.code === 'unrecognized_keys' ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}` : `${where}: ${i.message}`);
   }
   return r.data;
 }
@@ -58,7 +58,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
       try {
         await storage.scopes.create(scope);
       } catch (err) {
-        if (err instanceof ConflictError) throw conflict(`scope "${b.name}" already exists`);
+        if (err instanceof ConflictError) throw fail('SCOPE_EXISTS', `scope "${b.name}" already exists`);
         throw err;
       }
       await setScopeRetired(storage, b.name, false);
@@ -68,14 +68,14 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
 
     app.get<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
       const s = await storage.scopes.get(req.params.name);
-      if (!s) throw notFound(`scope "${req.params.name}" does not exist`);
+      if (!s) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
       return s;
     });
 
     app.put<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
       const b = parse(updateBody, req.body);
       const current = await storage.scopes.get(req.params.name);
-      if (!current) throw notFound(`scope "${req.params.name}" does not exist`);
+      if (!current) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
       const next: ScopeRecord = { ...current, ...Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) };
       await storage.scopes.update(next);
       await changed();
@@ -83,8 +83,8 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
     });
 
     app.delete<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req, reply) => {
-      if (PROTECTED.has(req.params.name)) throw invalidRequest(`scope "${req.params.name}" is required by OpenID Connect and cannot be deleted`);
-      if (!(await storage.scopes.delete(req.params.name))) throw notFound(`scope "${req.params.name}" does not exist`);
+      if (PROTECTED.has(req.params.name)) throw fail('SCOPE_PROTECTED', `scope "${req.params.name}" is required by OpenID Connect and cannot be deleted`);
+      if (!(await storage.scopes.delete(req.params.name))) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
       // Clients registered with it keep working; it is simply no longer granted.
       await setScopeRetired(storage, req.params.name, true);
       await changed();

@@ -9,7 +9,7 @@ import { x5tS256 } from '../crypto/thumbprint.ts';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { certificateSubjectRdns } from '../crypto/dn.ts';
-import { invalidClientMetadata } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import { describeVerifyFailure } from './key-errors.ts';
 
 const OU = '2.5.4.11';
@@ -30,7 +30,8 @@ async function listedInSoftwareJwks(cert: X509Certificate, software: SoftwareIde
   try {
     jwks = await keySets.fetchKeys(url);
   } catch (err) {
-    throw invalidClientMetadata(describeVerifyFailure(err, url, 'the transport certificate check'), { cause: err });
+    const f = describeVerifyFailure(err, url, 'the transport certificate check');
+    throw fail(`TRANSPORT_CERT_${f.kind}`, f.description, { cause: err });
   }
   const der = cert.raw;
   const thumbprint = x5tS256(cert);
@@ -58,12 +59,12 @@ export async function checkTransportBinding(cert: X509Certificate, software: Sof
   if (mode === 'none') return;
   const subjectOk = mode !== 'jwks' && subjectNamesSoftware(cert, software);
   if (mode === 'subject') {
-    if (!subjectOk) throw invalidClientMetadata(`the transport certificate subject does not name organisation ${software.org_id} and software ${software.software_id}`);
+    if (!subjectOk) throw fail('TRANSPORT_CERT_NOT_BOUND', `the transport certificate subject does not name organisation ${software.org_id} and software ${software.software_id}`);
     return;
   }
   if (subjectOk && mode === 'jwks_or_subject') return;
   if (await listedInSoftwareJwks(cert, software, deps.keySets)) return;
-  throw invalidClientMetadata(mode === 'jwks'
+  throw fail('TRANSPORT_CERT_NOT_BOUND', mode === 'jwks'
     ? 'the transport certificate is not listed as a use:tls key in the software JWKS'
     : `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${software.org_id} / software ${software.software_id}`);
 }

@@ -5,7 +5,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
-import { invalidClientMetadata, invalidRedirectUri } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import { parseDn, dnEquals, DnParseError } from '../crypto/dn.ts';
 import { certificateSubjectDn } from '../crypto/dn.ts';
 import type { VerifiedSsa } from './ssa.ts';
@@ -44,21 +44,21 @@ export interface RegistrationMetadata {
 const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 
 function checkRedirectUri(uri: unknown): string {
-  if (typeof uri !== 'string' || uri.length === 0) throw invalidRedirectUri('redirect_uris must contain URL strings');
-  if (uri.length > 256) throw invalidRedirectUri('a redirect URI may be at most 256 characters');
+  if (typeof uri !== 'string' || uri.length === 0) throw fail('REDIRECT_URI_INVALID', 'redirect_uris must contain URL strings');
+  if (uri.length > 256) throw fail('REDIRECT_URI_INVALID', 'a redirect URI may be at most 256 characters');
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    throw invalidRedirectUri(`redirect URI ${uri.slice(0, 256)} is not a valid URL`);
+    throw fail('REDIRECT_URI_INVALID', `redirect URI ${uri.slice(0, 256)} is not a valid URL`);
   }
-  if (url.protocol !== 'https:') throw invalidRedirectUri(`redirect URI ${uri} must use https`);
+  if (url.protocol !== 'https:') throw fail('REDIRECT_URI_INVALID', `redirect URI ${uri} must use https`);
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
   // RFC 6761 reserves localhost and *.localhost for loopback; loopback addresses are the same thing.
   if (host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\./.test(host)) {
-    throw invalidRedirectUri(`redirect URI ${uri} must not point at localhost`);
+    throw fail('REDIRECT_URI_INVALID', `redirect URI ${uri} must not point at localhost`);
   }
-  if (uri.includes('#')) throw invalidRedirectUri(`redirect URI ${uri} must not contain a fragment`);
+  if (uri.includes('#')) throw fail('REDIRECT_URI_INVALID', `redirect URI ${uri} must not contain a fragment`);
   return uri;
 }
 
@@ -68,10 +68,10 @@ function redirectUris(ctx: MetadataContext): string[] {
   const requested = ctx.claims['redirect_uris'];
   // OB: omitted means the whole SSA list is requested.
   if (requested === undefined) return [...registered];
-  if (!Array.isArray(requested) || requested.length === 0) throw invalidRedirectUri('redirect_uris must be a non-empty array');
+  if (!Array.isArray(requested) || requested.length === 0) throw fail('REDIRECT_URI_INVALID', 'redirect_uris must be a non-empty array');
   const uris = requested.map(checkRedirectUri);
   for (const u of uris) {
-    if (!registered.includes(u)) throw invalidRedirectUri(`redirect URI ${u} is not one of the software statement's software_redirect_uris`);
+    if (!registered.includes(u)) throw fail('REDIRECT_URI_NOT_IN_SSA', `redirect URI ${u} is not one of the software statement's software_redirect_uris`);
   }
   return [...new Set(uris)];
 }
@@ -79,22 +79,22 @@ function redirectUris(ctx: MetadataContext): string[] {
 function algorithm(ctx: MetadataContext, name: string, required: boolean): string | undefined {
   const v = ctx.claims[name];
   if (v === undefined) {
-    if (required) throw invalidClientMetadata(`${name} is required`);
+    if (required) throw fail('METADATA_ALG_MISSING', `${name} is required`);
     return undefined;
   }
   const allowed = ctx.config.open_banking.dcr.signing_algorithms as string[];
   if (typeof v !== 'string' || !allowed.includes(v)) {
-    throw invalidClientMetadata(`${name} must be ${allowed.join(' or ')} (FAPI 1.0 Advanced), not ${JSON.stringify(v)?.slice(0, 40)}`);
+    throw fail('METADATA_ALG_NOT_ALLOWED', `${name} must be ${allowed.join(' or ')} (FAPI 1.0 Advanced), not ${JSON.stringify(v)?.slice(0, 40)}`);
   }
   return v;
 }
 
 function authMethod(ctx: MetadataContext): string {
   const v = ctx.claims['token_endpoint_auth_method'];
-  if (!str(v)) throw invalidClientMetadata('token_endpoint_auth_method is required');
+  if (!str(v)) throw fail('METADATA_AUTH_METHOD_MISSING', 'token_endpoint_auth_method is required');
   const allowed = ctx.config.open_banking.dcr.token_endpoint_auth_methods as string[];
   if (!ctx.version.authMethods.includes(v) || !allowed.includes(v)) {
-    throw invalidClientMetadata(`token_endpoint_auth_method must be one of: ${allowed.join(', ')}`);
+    throw fail('METADATA_AUTH_METHOD_NOT_ALLOWED', `token_endpoint_auth_method must be one of: ${allowed.join(', ')}`);
   }
   return v;
 }
@@ -103,15 +103,15 @@ function subjectDn(ctx: MetadataContext, method: string): string | undefined {
   const name = ctx.version.subjectDnClaims.find((n) => ctx.claims[n] !== undefined);
   const v = name ? ctx.claims[name] : undefined;
   if (method !== 'tls_client_auth') {
-    if (v !== undefined) throw invalidClientMetadata(`${name} is only used with token_endpoint_auth_method tls_client_auth`);
+    if (v !== undefined) throw fail('METADATA_SUBJECT_DN_UNEXPECTED', `${name} is only used with token_endpoint_auth_method tls_client_auth`);
     return undefined;
   }
-  if (!str(v)) throw invalidClientMetadata(`${ctx.version.subjectDnClaims[0]} is required for tls_client_auth`);
-  if (v.length > 512) throw invalidClientMetadata(`${name} is longer than 512 characters`);
+  if (!str(v)) throw fail('METADATA_SUBJECT_DN_MISSING', `${ctx.version.subjectDnClaims[0]} is required for tls_client_auth`);
+  if (v.length > 512) throw fail('METADATA_SUBJECT_DN_INVALID', `${name} is longer than 512 characters`);
   try {
     parseDn(v);
   } catch (err) {
-    if (err instanceof DnParseError) throw invalidClientMetadata(`${name} is not a valid distinguished name`);
+    if (err instanceof DnParseError) throw fail('METADATA_SUBJECT_DN_INVALID', `${name} is not a valid distinguished name`);
     throw err;
   }
   // RFC 8705 §2.1.2: the registered DN is the one the client will present; compared parsed, not as strings.
@@ -120,24 +120,24 @@ function subjectDn(ctx: MetadataContext, method: string): string | undefined {
   // (TPP tooling often drops organizationIdentifier, 2.5.4.97).
   const expected = certificateSubjectDn(ctx.certificate);
   if (!dnEquals(v, expected)) {
-    throw invalidClientMetadata(`${name} does not match the subject of the transport certificate presented; expected "${expected}"`);
+    throw fail('METADATA_SUBJECT_DN_MISMATCH', `${name} does not match the subject of the transport certificate presented; expected "${expected}"`);
   }
   return v;
 }
 
 function grantTypes(ctx: MetadataContext): string[] {
   const v = ctx.claims['grant_types'];
-  if (!Array.isArray(v) || v.length === 0 || !v.every(str)) throw invalidClientMetadata('grant_types must be a non-empty array');
+  if (!Array.isArray(v) || v.length === 0 || !v.every(str)) throw fail('METADATA_GRANT_TYPES_INVALID', 'grant_types must be a non-empty array');
   for (const g of v) {
     if (!ctx.version.grantTypes.includes(g) || !SUPPORTED_GRANTS.has(g)) {
-      throw invalidClientMetadata(`grant type ${g.slice(0, 80)} is not supported; use client_credentials, authorization_code and refresh_token`);
+      throw fail('METADATA_GRANT_TYPE_UNSUPPORTED', `grant type ${g.slice(0, 80)} is not supported; use client_credentials, authorization_code and refresh_token`);
     }
   }
   if (v.includes('refresh_token') && !v.includes('authorization_code')) {
-    throw invalidClientMetadata('the refresh_token grant requires the authorization_code grant');
+    throw fail('METADATA_GRANT_TYPES_INCONSISTENT', 'the refresh_token grant requires the authorization_code grant');
   }
   for (const k of Object.keys(ctx.claims)) {
-    if (k.startsWith('backchannel_')) throw invalidClientMetadata(`${k} is only used with the CIBA grant, which this server does not offer`);
+    if (k.startsWith('backchannel_')) throw fail('METADATA_CIBA_UNSUPPORTED', `${k} is only used with the CIBA grant, which this server does not offer`);
   }
   return [...new Set(v)];
 }
@@ -146,16 +146,16 @@ function responseTypes(ctx: MetadataContext, grants: string[]): string[] {
   const v = ctx.claims['response_types'];
   const hasCode = grants.includes('authorization_code');
   if (v === undefined) return hasCode ? ['code id_token'] : [];
-  if (!Array.isArray(v) || !v.every(str)) throw invalidClientMetadata('response_types must be an array of strings');
+  if (!Array.isArray(v) || !v.every(str)) throw fail('METADATA_RESPONSE_TYPES_INVALID', 'response_types must be an array of strings');
   // Token order within one response type is free ("id_token code" is "code id_token").
   const normalised = v.map((t) => t.split(' ').filter(Boolean).sort().join(' '));
   for (let i = 0; i < normalised.length; i++) {
     if (!RESPONSE_TYPES.has(normalised[i]!)) {
-      throw invalidClientMetadata(`response type ${JSON.stringify(v[i]).slice(0, 60)} is not supported; FAPI allows "code id_token" and "code" (with JARM)`);
+      throw fail('METADATA_RESPONSE_TYPE_UNSUPPORTED', `response type ${JSON.stringify(v[i]).slice(0, 60)} is not supported; FAPI allows "code id_token" and "code" (with JARM)`);
     }
   }
-  if (normalised.length > 0 && !hasCode) throw invalidClientMetadata('response_types require the authorization_code grant');
-  if (normalised.length === 0 && hasCode) throw invalidClientMetadata('the authorization_code grant requires response_types');
+  if (normalised.length > 0 && !hasCode) throw fail('METADATA_RESPONSE_TYPES_INCONSISTENT', 'response_types require the authorization_code grant');
+  if (normalised.length === 0 && hasCode) throw fail('METADATA_RESPONSE_TYPES_INCONSISTENT', 'the authorization_code grant requires response_types');
   return [...new Set(normalised)];
 }
 
@@ -173,22 +173,22 @@ function scope(ctx: MetadataContext): string {
   } else if (ctx.version.scopeMayBeArray && Array.isArray(v) && v.every(str)) {
     requested = v;
   } else {
-    throw invalidClientMetadata('scope must be a space-separated string');
+    throw fail('METADATA_SCOPE_INVALID', 'scope must be a space-separated string');
   }
-  if (requested.length === 0) throw invalidClientMetadata('scope must not be empty');
+  if (requested.length === 0) throw fail('METADATA_SCOPE_EMPTY', 'scope must not be empty');
   for (const s of requested) {
-    if (!offered.has(s) || (s !== 'openid' && SCOPE_ROLES[s] === undefined)) throw invalidClientMetadata(`scope ${s.slice(0, 64)} is not offered to Open Banking clients`);
-    if (!allowed(s)) throw invalidClientMetadata(`scope ${s} needs the ${SCOPE_ROLES[s]} role, which the software statement does not grant`);
+    if (!offered.has(s) || (s !== 'openid' && SCOPE_ROLES[s] === undefined)) throw fail('METADATA_SCOPE_NOT_OFFERED', `scope ${s.slice(0, 64)} is not offered to Open Banking clients`);
+    if (!allowed(s)) throw fail('METADATA_SCOPE_ROLE_MISSING', `scope ${s} needs the ${SCOPE_ROLES[s]} role, which the software statement does not grant`);
   }
   const joined = [...new Set(requested)].join(' ');
-  if (joined.length > 256) throw invalidClientMetadata('scope is longer than 256 characters');
+  if (joined.length > 256) throw fail('METADATA_SCOPE_TOO_LONG', 'scope is longer than 256 characters');
   return joined;
 }
 
 function applicationType(ctx: MetadataContext): string {
   const v = ctx.claims['application_type'];
   if (!str(v) || !ctx.version.applicationTypes.includes(v)) {
-    throw invalidClientMetadata(`application_type must be one of: ${ctx.version.applicationTypes.join(', ')}`);
+    throw fail('METADATA_APPLICATION_TYPE_INVALID', `application_type must be one of: ${ctx.version.applicationTypes.join(', ')}`);
   }
   return v;
 }

@@ -3,7 +3,7 @@
  * application/jwt (v3.1, WSO2 samples). Media-type parameters such as charset are ignored.
  */
 import { decodeJwt, decodeProtectedHeader, type JWSHeaderParameters } from 'jose';
-import { invalidClientMetadata } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import { joseTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
 
 export const ACCEPTED_MEDIA_TYPES = new Set(['application/jose', 'application/jwt']);
@@ -18,7 +18,7 @@ export interface DecodedJws {
 export function checkMediaType(contentType: string | undefined): void {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (!ACCEPTED_MEDIA_TYPES.has(type)) {
-    throw invalidClientMetadata(`Content-Type must be application/jose or application/jwt (a signed JWT), not ${type ? `"${type.slice(0, 64)}"` : 'missing'}`);
+    throw fail('DCR_MEDIA_TYPE', `Content-Type must be application/jose or application/jwt (a signed JWT), not ${type ? `"${type.slice(0, 64)}"` : 'missing'}`);
   }
 }
 
@@ -27,25 +27,25 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /**
  * Decodes header and claims without verifying anything; verification comes later, once the
  * software statement says which keys to use.
- * @param fail builds the error for a malformed token (the code differs for request and SSA).
+ * @param of whose error codes to use: the request's (invalid_client_metadata) or the SSA's (invalid_software_statement).
  */
-export function decodeCompactJws(input: unknown, fail: (description: string) => Error, what: string): DecodedJws {
-  if (typeof input !== 'string' || input.trim() === '') throw fail(`${what} is missing`);
+export function decodeCompactJws(input: unknown, of: 'REQUEST' | 'SSA', what: string): DecodedJws {
+  if (typeof input !== 'string' || input.trim() === '') throw fail(`${of}_MISSING`, `${what} is missing`);
   const raw = input.trim();
-  if (!COMPACT_JWS.test(raw)) throw fail(`${what} is not a compact JWS (three base64url parts separated by dots)`);
-  if (joseTooDeep(raw)) throw fail(`${what} nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
+  if (!COMPACT_JWS.test(raw)) throw fail(`${of}_NOT_JWS`, `${what} is not a compact JWS (three base64url parts separated by dots)`);
+  if (joseTooDeep(raw)) throw fail(`${of}_TOO_DEEP`, `${what} nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
   let header: JWSHeaderParameters;
   let claims: Record<string, unknown>;
   try {
     header = decodeProtectedHeader(raw) as JWSHeaderParameters;
     claims = decodeJwt(raw) as Record<string, unknown>;
   } catch {
-    throw fail(`${what} could not be decoded: its header and payload must be base64url-encoded JSON objects`);
+    throw fail(`${of}_UNDECODABLE`, `${what} could not be decoded: its header and payload must be base64url-encoded JSON objects`);
   }
   return { raw, header, claims };
 }
 
 /** Body parsed by the route (string) → decoded request JWT. */
 export function decodeRegistrationRequest(body: unknown): DecodedJws {
-  return decodeCompactJws(typeof body === 'string' ? body : undefined, (d) => invalidClientMetadata(d), 'the registration request');
+  return decodeCompactJws(typeof body === 'string' ? body : undefined, 'REQUEST', 'the registration request');
 }

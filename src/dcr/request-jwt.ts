@@ -6,7 +6,7 @@
 import { calculateJwkThumbprint, compactVerify, exportJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { invalidClientMetadata, unapprovedSoftwareStatement } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import type { DecodedJws } from './parse-request.ts';
 import type { VerifiedSsa } from './ssa.ts';
 import { describeVerifyFailure } from './key-errors.ts';
@@ -28,14 +28,14 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
 
   // Algorithm: FAPI 1.0 Advanced §8.6 (none, HS*, RS256 rejected).
   if (typeof req.header.alg !== 'string' || !(dcr.signing_algorithms as string[]).includes(req.header.alg)) {
-    throw invalidClientMetadata(`the registration request must be signed with ${dcr.signing_algorithms.join(' or ')}, not ${String(req.header.alg)}`);
+    throw fail('REQUEST_ALG_NOT_ALLOWED', `the registration request must be signed with ${dcr.signing_algorithms.join(' or ')}, not ${String(req.header.alg)}`);
   }
 
   // OB DCR §2.1: the header names the signing key by kid; without one no key is selected at all
   // (a key set's only key would otherwise be taken, and a revoked list only names kids).
   const kid = req.header.kid;
   if (typeof kid !== 'string' || kid.length === 0) {
-    throw invalidClientMetadata('the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint');
+    throw fail('REQUEST_KID_MISSING', 'the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint');
   }
 
   // The key is selected by kid, must not be revoked, and only then used (digest §3.5.3): a revoked
@@ -43,7 +43,7 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
   // are read first and the one resolver below both selects and checks, so no path verifies with
   // a key that was not checked.
   const revoked = dcr.revocation_check ? await revokedKeys(ssa, deps) : undefined;
-  const revokedError = () => unapprovedSoftwareStatement(`the key ${kid.slice(0, 64)} that signed the registration request has been revoked`);
+  const revokedError = () => fail('REQUEST_KEY_REVOKED', `the key ${kid.slice(0, 64)} that signed the registration request has been revoked`);
   if (revoked?.kids.has(kid)) throw revokedError();
   const url = ssa.claims.software_jwks_endpoint;
   const softwareKeys = deps.keySets.keySet(url);
@@ -59,30 +59,31 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
     await compactVerify(req.raw, notRevoked, { algorithms: dcr.signing_algorithms });
   } catch (err) {
     if (err instanceof RevokedKey) throw revokedError();
-    throw invalidClientMetadata(describeVerifyFailure(err, url, 'the registration request'), { cause: err });
+    const f = describeVerifyFailure(err, url, 'the registration request');
+    throw fail(`REQUEST_${f.kind}`, f.description, { cause: err });
   }
 
   // iss is the software_id (OB data dictionary; the "org_id" in the mapping table is an error).
   if (c['iss'] !== ssa.claims.software_id) {
-    throw invalidClientMetadata('iss must equal the software_id of the software statement');
+    throw fail('REQUEST_ISS_MISMATCH', 'iss must equal the software_id of the software statement');
   }
   const aud = c['aud'];
   const auds = Array.isArray(aud) ? aud : [aud];
   if (!auds.some((a) => typeof a === 'string' && deps.audiences.has(a))) {
-    throw invalidClientMetadata(`aud must be one of: ${[...deps.audiences].join(', ')}`);
+    throw fail('REQUEST_AUD_NOT_ALLOWED', `aud must be one of: ${[...deps.audiences].join(', ')}`);
   }
   const now = deps.now();
   const iat = c['iat'];
   const exp = c['exp'];
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalidClientMetadata('iat is missing or not a number');
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalidClientMetadata('exp is missing or not a number');
-  if (iat > now + skew) throw invalidClientMetadata('iat is in the future');
-  if (exp + skew < now) throw invalidClientMetadata('the registration request has expired (exp)');
-  if (exp <= iat) throw invalidClientMetadata('exp must be after iat');
-  if (exp - iat > dcr.request_max_lifetime) throw invalidClientMetadata(`the registration request may be valid for at most ${dcr.request_max_lifetime} seconds (exp - iat)`);
-  if (typeof c['jti'] !== 'string' || c['jti'].length === 0 || c['jti'].length > 256) throw invalidClientMetadata('jti is missing or invalid');
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw fail('REQUEST_IAT_INVALID', 'iat is missing or not a number');
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw fail('REQUEST_EXP_INVALID', 'exp is missing or not a number');
+  if (iat > now + skew) throw fail('REQUEST_IAT_FUTURE', 'iat is in the future');
+  if (exp + skew < now) throw fail('REQUEST_EXPIRED', 'the registration request has expired (exp)');
+  if (exp <= iat) throw fail('REQUEST_EXP_BEFORE_IAT', 'exp must be after iat');
+  if (exp - iat > dcr.request_max_lifetime) throw fail('REQUEST_LIFETIME_TOO_LONG', `the registration request may be valid for at most ${dcr.request_max_lifetime} seconds (exp - iat)`);
+  if (typeof c['jti'] !== 'string' || c['jti'].length === 0 || c['jti'].length > 256) throw fail('REQUEST_JTI_INVALID', 'jti is missing or invalid');
   if (c['software_id'] !== undefined && c['software_id'] !== ssa.claims.software_id) {
-    throw invalidClientMetadata('software_id must equal the software_id of the software statement');
+    throw fail('REQUEST_SOFTWARE_ID_MISMATCH', 'software_id must equal the software_id of the software statement');
   }
 }
 
@@ -132,14 +133,14 @@ function revokedListUnavailable(url: string, reason: unknown) {
   if (reason instanceof KeySetError) {
     switch (reason.code) {
       case 'not_allowed':
-        return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`, { cause: reason });
+        return fail('REQUEST_REVOCATION_LIST_NOT_ALLOWED', `the revoked-keys list at ${shown} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`, { cause: reason });
       case 'invalid':
       case 'too_large':
-        return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} is not a valid JWKS (or is too large)`, { cause: reason });
+        return fail('REQUEST_REVOCATION_LIST_INVALID', `the revoked-keys list at ${shown} is not a valid JWKS (or is too large)`, { cause: reason });
       default:
         break;
     }
   }
   const why = reason instanceof KeySetError && reason.reason ? ` (${reason.reason})` : '';
-  return unapprovedSoftwareStatement(`the revoked-keys list at ${shown} could not be checked${why}; try again later`, { cause: reason });
+  return fail('REQUEST_REVOCATION_LIST_UNAVAILABLE', `the revoked-keys list at ${shown} could not be checked${why}; try again later`, { cause: reason });
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientCertificate } from '../http/client-cert.ts';
-import { notFound, OAuthError } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import type { DcrService, DcrRequest, DcrResult } from './service.ts';
 import { versionFromPath } from './versions/index.ts';
 import { dcrOpenApi, type DcrOpenApiOptions } from './openapi.ts';
@@ -22,7 +22,7 @@ export const OPENAPI_PATH = '/api-docs/open-banking/:version/dcr-openapi.json';
 export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMessage) => ClientCertificate | undefined; baseUrl: string; openApi?: DcrOpenApiOptions }) {
   function toRequest(req: FastifyRequest<{ Params: Params }>): DcrRequest {
     const version = versionFromPath(req.params.version);
-    if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
+    if (!version) throw fail('DCR_VERSION_UNKNOWN', `unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
     return {
       version,
       certificate: deps.clientCert(req.raw),
@@ -53,7 +53,7 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
     // Our own description of the API (official OB definitions with FAPI's tighter rules).
     app.get<{ Params: Params }>(OPENAPI_PATH, async (req) => {
       const version = versionFromPath(req.params.version);
-      if (!version) throw notFound(`unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
+      if (!version) throw fail('DCR_VERSION_UNKNOWN', `unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
       return dcrOpenApi(version.id, deps.baseUrl, deps.openApi);
     });
 
@@ -66,7 +66,7 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
     const notAllowed = (allow: string) => async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       toRequest(req);
       reply.header('allow', allow);
-      throw new OAuthError('invalid_request', 405, `method ${req.method} is not allowed here; use ${allow}`);
+      throw fail('METHOD_NOT_ALLOWED', `method ${req.method} is not allowed here; use ${allow}`);
     };
     app.route<{ Params: Params }>({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url: base, handler: notAllowed('POST') });
     app.route<{ Params: Params }>({ method: ['POST', 'PATCH'], url: `${base}/:clientId`, handler: notAllowed('GET, PUT, DELETE') });

@@ -12,7 +12,8 @@ import type { KeyManagerService } from '../oauth/service.ts';
 import type { ClientService, ClientMetadata, PendingToken } from '../oauth/clients.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
-import { OAuthError, invalidClientMetadata, invalidToken } from '../errors/oauth-errors.ts';
+import { AppError, bearerError, fail } from '../errors/app-error.ts';
+import { toAppError } from '../errors/to-response.ts';
 import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
@@ -54,7 +55,12 @@ export interface DcrDeps {
   keySets: JwksCache;
   trust: DirectoryTrust;
   now?: () => number;
+  /** Told every outcome: operation, 'ok' or 'rejected', and the error code of a rejection (metrics). */
+  observe?: (operation: DcrOperation, outcome: 'ok' | 'rejected', code: string | null) => void;
 }
+
+export type DcrOperation = 'register' | 'read' | 'update' | 'delete';
+const OPERATIONS: Record<string, DcrOperation> = { POST: 'register', GET: 'read', PUT: 'update', DELETE: 'delete' };
 
 interface Validated {
   request: DecodedJws;
@@ -82,21 +88,34 @@ export function createDcrService(deps: DcrDeps): DcrService {
   const clientUri = (version: DcrVersionProfile, clientId: string) => `${base}/open-banking/${version.id}/register/${clientId}`;
 
   /** A rejection changes nothing, so its audit row is written on its own (and its failure only logged). */
-  async function auditRejection(req: DcrRequest, method: string, who: Subject, reason: string): Promise<void> {
+  async function auditRejection(req: DcrRequest, method: string, who: Subject, reason: string, code: string): Promise<void> {
     try {
-      await storage.audit.append({ ...auditRow('rejected', req, method, who), reason });
+      await storage.audit.append({ ...auditRow('rejected', req, method, who), reason, code });
     } catch (err) {
       deps.logger.error({ err, method }, 'could not write the registration audit event');
     }
   }
 
-  /** Runs an operation; a failure is audited as a rejection with the reason sent to the TPP. */
+  /**
+   * Runs an operation. Every outcome is counted by operation and code; a rejection is audited
+   * with its code and the reason sent to the TPP, and logged at info with the code (a server
+   * error at error, with its cause).
+   */
   async function audited<T>(req: DcrRequest, method: string, who: Subject, op: () => Promise<T>): Promise<T> {
+    const operation = OPERATIONS[method]!;
     try {
-      return await op();
+      const result = await op();
+      deps.observe?.(operation, 'ok', null);
+      return result;
     } catch (err) {
-      const reason = err instanceof OAuthError ? `${err.error}: ${err.description}` : 'server_error';
-      await auditRejection(req, method, who, reason);
+      const e = toAppError(err);
+      const code = e instanceof AppError ? e.code : 'PROVIDER_ERROR';
+      const reason = e instanceof AppError ? (e.status >= 500 ? e.error : `${e.error}: ${e.description}`) : `${e.provider.error}: ${e.provider.description}`;
+      const subject = { operation, code, version: req.version.id, software_id: who.softwareId ?? undefined, org_id: who.orgId ?? undefined, client_id: who.clientId ?? undefined };
+      if (e instanceof AppError && e.status >= 500) deps.logger.error({ ...subject, err }, 'registration request failed');
+      else deps.logger.info(subject, 'registration request rejected');
+      deps.observe?.(operation, 'rejected', code);
+      await auditRejection(req, method, who, reason, code);
       throw err;
     }
   }
@@ -115,9 +134,9 @@ export function createDcrService(deps: DcrDeps): DcrService {
     await validateRequestJwt(request, ssa, { config, keySets, now, audiences });
     if (existing) {
       // PUT: same software, and a client_id in the body must be the one in the path (RFC 7592 §2.2).
-      if (existing['software_id'] !== ssa.claims.software_id) throw invalidClientMetadata('the software statement is for a different software_id than this registration');
+      if (existing['software_id'] !== ssa.claims.software_id) throw fail('UPDATE_SOFTWARE_MISMATCH', 'the software statement is for a different software_id than this registration');
       if (request.claims['client_id'] !== undefined && request.claims['client_id'] !== existing['client_id']) {
-        throw invalidClientMetadata('client_id in the request does not match the registration being updated');
+        throw fail('UPDATE_CLIENT_ID_MISMATCH', 'client_id in the request does not match the registration being updated');
       }
     }
     const metadata = validateMetadata({ config, version: req.version, ssa, claims: request.claims, certificate: cert.x509, availableScopes: keyManager.scopes() });
@@ -130,18 +149,18 @@ export function createDcrService(deps: DcrDeps): DcrService {
   /** Records the request jti (per issuer) in the unit of work, so a rejected request can be corrected and resent. */
   async function consumeJti(tx: UnitOfWork, v: Validated): Promise<void> {
     const fresh = await tx.replay.remember(`dcr:${v.ssa.claims.software_id}`, String(v.request.claims['jti']), v.jtiExpiresAt);
-    if (!fresh) throw invalidClientMetadata('jti has already been used: sign a new registration request');
+    if (!fresh) throw fail('REQUEST_JTI_REPLAYED', 'jti has already been used: sign a new registration request');
   }
 
   function auditRow(event: AuditEvent['event'], req: DcrRequest, method: string, who: Subject): AuditEvent {
     return {
-      at: now(), event, method, version: req.version.id, reason: null,
+      at: now(), event, method, version: req.version.id, reason: null, code: null,
       softwareId: who.softwareId ?? null, orgId: who.orgId ?? null, clientId: who.clientId ?? null,
     };
   }
 
   /** 401 for a registration that no longer exists (OB DCR: unknown ClientId → Unauthorized). */
-  const gone = () => invalidToken('the access token is not valid for this registration', { credentialsPresent: true });
+  const gone = () => bearerError('TOKEN_INVALID', 'the access token is not valid for this registration');
 
   const pendingRat = (clientId: string) => (dcr.append_registration_attributes_in_response ? clients.registrationAccessToken(clientId) : Promise.resolve(undefined));
 
@@ -156,7 +175,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
   const manage = async (req: DcrRequest, clientId: string, who: Subject): Promise<{ cert: ClientCertificate; client: ClientMetadata }> => {
     const cert = requireCertificate(req);
     await authorizeManagement(clientId, { authorization: req.authorization, certificate: cert }, {
-      config, keyManager, exists: async (id) => (await clients.find(id)) !== undefined,
+      keyManager, exists: async (id) => (await clients.find(id)) !== undefined,
     });
     // Deleted since the token was checked (a concurrent DELETE): the same answer as for an unknown client.
     const client = await clients.find(clientId);
@@ -186,7 +205,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
             await tx.registrations.create(registration, { exclusive: dcr.single_registration_per_software });
           } catch (err) {
             if (err instanceof ConflictError) {
-              throw invalidClientMetadata('this software already has an active registration; update it with PUT or delete it first', { cause: err });
+              throw fail('REGISTRATION_EXISTS', 'this software already has an active registration; update it with PUT or delete it first', { cause: err });
             }
             throw err;
           }

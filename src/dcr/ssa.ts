@@ -4,7 +4,7 @@
 import { compactVerify } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { invalidSoftwareStatement, unapprovedSoftwareStatement } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 import { decodeCompactJws } from './parse-request.ts';
 import { describeVerifyFailure } from './key-errors.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
@@ -53,62 +53,63 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
   const skew = deps.config.oauth.clock_tolerance;
 
   // 1. Present and a compact JWS.
-  const ssa = decodeCompactJws(input, (d) => invalidSoftwareStatement(d), 'software_statement');
+  const ssa = decodeCompactJws(input, 'SSA', 'software_statement');
   const c = ssa.claims;
 
   // 2. Algorithm.
   if (typeof ssa.header.alg !== 'string' || !(dcr.ssa_signing_algorithms as string[]).includes(ssa.header.alg)) {
-    throw invalidSoftwareStatement(`software_statement must be signed with ${dcr.ssa_signing_algorithms.join(' or ')}, not ${String(ssa.header.alg)}`);
+    throw fail('SSA_ALG_NOT_ALLOWED', `software_statement must be signed with ${dcr.ssa_signing_algorithms.join(' or ')}, not ${String(ssa.header.alg)}`);
   }
 
   // 3. Trusted issuer.
   if (typeof c['iss'] !== 'string' || !deps.trust.issuers().includes(c['iss'])) {
-    throw unapprovedSoftwareStatement(`software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`);
+    throw fail('SSA_ISSUER_UNTRUSTED', `software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`);
   }
 
   // 4. Environment accepted here; it chooses the directory key set.
   const env = c['software_environment'];
   if (env !== 'sandbox' && env !== 'production') {
-    throw unapprovedSoftwareStatement('software_statement software_environment must be "sandbox" or "production"');
+    throw fail('SSA_ENVIRONMENT_UNKNOWN', 'software_statement software_environment must be "sandbox" or "production"');
   }
   if (!dcr.software_environments.includes(env)) {
-    throw unapprovedSoftwareStatement(`software statements for the ${env} environment are not accepted by this server`);
+    throw fail('SSA_ENVIRONMENT_NOT_ACCEPTED', `software statements for the ${env} environment are not accepted by this server`);
   }
   const jwksUrl = deps.trust.jwksUrl(env);
 
   // 5. Directory signature, with the key its kid names (the directory publishes several).
   if (typeof ssa.header.kid !== 'string' || ssa.header.kid.length === 0) {
-    throw invalidSoftwareStatement('the software_statement JWS header must carry the kid of the directory key that signed it');
+    throw fail('SSA_KID_MISSING', 'the software_statement JWS header must carry the kid of the directory key that signed it');
   }
   try {
     await compactVerify(ssa.raw, deps.keySets.keySet(jwksUrl), { algorithms: dcr.ssa_signing_algorithms });
   } catch (err) {
-    throw invalidSoftwareStatement(describeVerifyFailure(err, jwksUrl, 'the software_statement'), { cause: err });
+    const f = describeVerifyFailure(err, jwksUrl, 'the software_statement');
+    throw fail(`SSA_${f.kind}`, f.description, { cause: err });
   }
 
   // 6. Time.
   const now = deps.now();
-  if (typeof c['iat'] !== 'number' || !Number.isFinite(c['iat'])) throw invalidSoftwareStatement('software_statement iat is missing or not a number');
-  if (c['iat'] > now + skew) throw invalidSoftwareStatement('software_statement iat is in the future');
-  if (c['exp'] !== undefined && (typeof c['exp'] !== 'number' || c['exp'] + skew < now)) throw invalidSoftwareStatement('software_statement has expired');
+  if (typeof c['iat'] !== 'number' || !Number.isFinite(c['iat'])) throw fail('SSA_IAT_INVALID', 'software_statement iat is missing or not a number');
+  if (c['iat'] > now + skew) throw fail('SSA_IAT_FUTURE', 'software_statement iat is in the future');
+  if (c['exp'] !== undefined && (typeof c['exp'] !== 'number' || c['exp'] + skew < now)) throw fail('SSA_EXPIRED', 'software_statement has expired');
   if (dcr.ssa_max_age > 0 && now - c['iat'] > dcr.ssa_max_age) {
-    throw invalidSoftwareStatement(`software_statement is older than ${dcr.ssa_max_age} seconds; ask the directory for a new one`);
+    throw fail('SSA_TOO_OLD', `software_statement is older than ${dcr.ssa_max_age} seconds; ask the directory for a new one`);
   }
 
   // 7. Required claims, well typed.
   for (const name of ['software_id', 'org_id'] as const) {
-    if (typeof c[name] !== 'string' || !(c[name] as string).length) throw invalidSoftwareStatement(`software_statement claim ${name} is missing`);
+    if (typeof c[name] !== 'string' || !(c[name] as string).length) throw fail('SSA_CLAIM_MISSING', `software_statement claim ${name} is missing`);
   }
-  if (!isHttpsUrl(c['software_jwks_endpoint'])) throw invalidSoftwareStatement('software_statement claim software_jwks_endpoint must be an https URL');
-  if (!nonEmptyStrings(c['software_redirect_uris'])) throw invalidSoftwareStatement('software_statement claim software_redirect_uris must be a non-empty array of URLs');
-  if (!nonEmptyStrings(c['software_roles'])) throw invalidSoftwareStatement('software_statement claim software_roles must be a non-empty array');
+  if (!isHttpsUrl(c['software_jwks_endpoint'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_jwks_endpoint must be an https URL');
+  if (!nonEmptyStrings(c['software_redirect_uris'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_redirect_uris must be a non-empty array of URLs');
+  if (!nonEmptyStrings(c['software_roles'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_roles must be a non-empty array');
   for (const name of ['software_jwks_revoked_endpoint', 'org_jwks_revoked_endpoint'] as const) {
-    if (c[name] !== undefined && !isHttpsUrl(c[name])) throw invalidSoftwareStatement(`software_statement claim ${name} must be an https URL`);
+    if (c[name] !== undefined && !isHttpsUrl(c[name])) throw fail('SSA_CLAIM_INVALID', `software_statement claim ${name} must be an https URL`);
   }
 
   // 8. Organisation status.
   if (c['org_status'] !== undefined && c['org_status'] !== 'Active') {
-    throw unapprovedSoftwareStatement(`the organisation's status in the directory is "${String(c['org_status']).slice(0, 40)}", not Active`);
+    throw fail('SSA_ORG_NOT_ACTIVE', `the organisation's status in the directory is "${String(c['org_status']).slice(0, 40)}", not Active`);
   }
 
   // 9. The SSA jti is deliberately not single-use: TPPs re-register with the same SSA (digest §3.4.9).

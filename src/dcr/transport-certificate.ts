@@ -8,14 +8,14 @@
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
-import { clientCertificateRequired, OAuthError } from '../errors/oauth-errors.ts';
+import { AppError, clientCertificateRequired, fail } from '../errors/app-error.ts';
 import { checkTransportBinding, type SoftwareIdentity } from './binding.ts';
 
 /** The certificate chains to the trust store and is valid now; otherwise 401 invalid_client. */
 export function requireTrustedCertificate(cert: ClientCertificate | undefined, now: number = Date.now()): ClientCertificate {
   if (!cert || !cert.authorized) throw clientCertificateRequired();
   if (cert.x509.validToDate.getTime() < now || cert.x509.validFromDate.getTime() > now) {
-    throw clientCertificateRequired('the transport certificate is outside its validity period');
+    throw fail('CLIENT_CERT_EXPIRED', 'the transport certificate is outside its validity period');
   }
   return cert;
 }
@@ -30,10 +30,11 @@ function softwareOf(client: Record<string, unknown>): SoftwareIdentity | undefin
 
 /**
  * Checks the certificate presented on a request authenticating `client`. Resolves to undefined
- * when it may, or to the reason it may not (safe to send: it describes the caller's own
- * certificate). Clients without a software statement (bank-internal) are not its business.
+ * when it may, or to the 401 invalid_client error to answer with (its description is safe to send:
+ * it describes the caller's own certificate). Clients without a software statement
+ * (bank-internal) are not its business.
  */
-export type ClientCertificatePolicy = (client: Record<string, unknown>, cert: ClientCertificate | undefined) => Promise<string | undefined>;
+export type ClientCertificatePolicy = (client: Record<string, unknown>, cert: ClientCertificate | undefined) => Promise<AppError | undefined>;
 
 export function createClientCertificatePolicy(deps: { config: Config; keySets: JwksCache }): ClientCertificatePolicy {
   return async (client, cert) => {
@@ -44,8 +45,11 @@ export function createClientCertificatePolicy(deps: { config: Config; keySets: J
       await checkTransportBinding(trusted.x509, software, deps);
       return undefined;
     } catch (err) {
-      if (err instanceof OAuthError) return err.description;
-      throw err;
+      if (!(err instanceof AppError)) throw err;
+      // Registration's binding errors are 400s about metadata; here they refuse the client (401).
+      if (err.code === 'TRANSPORT_CERT_NOT_BOUND') return fail('CLIENT_CERT_NOT_BOUND', err.description, { cause: err });
+      if (err.code.startsWith('TRANSPORT_CERT_')) return fail('CLIENT_CERT_CHECK_UNAVAILABLE', err.description, { cause: err });
+      return err;
     }
   };
 }

@@ -1,51 +1,70 @@
-/** The one place that turns any thrown value into an RFC 6749 / RFC 7591 error body. */
-import { STATUS_CODES } from 'node:http';
-import { OAuthError } from './oauth-errors.ts';
+/**
+ * The one place that turns any thrown value into an error response. Every value becomes an
+ * AppError first (a stable code; unknown errors are SERVER_ERROR, with no internals), then the
+ * edge picks the wire shape: RFC 6749 / RFC 7591 `{error, error_description}` for OAuth and DCR,
+ * our `{code, message, traceId}` for the admin APIs.
+ */
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AppError, fail } from './app-error.ts';
 import { StorageUnavailableError } from '../storage/ports.ts';
+
+export type WireShape = 'oauth' | 'admin';
 
 export interface ErrorResponse {
   status: number;
   headers: Record<string, string>;
-  body: { error: string; error_description: string };
+  /** The stable code (AppError.code, or PROVIDER_ERROR), for logs and metrics. */
+  code: string;
+  body: Record<string, string>;
 }
 
-interface FrameworkError { statusCode?: number; code?: string; validation?: unknown; message?: string }
+interface FrameworkError { statusCode?: number; code?: string; validation?: unknown; message?: string; error?: unknown; error_description?: unknown; expose?: boolean }
 
-/** Maps an error to a safe response. Internals never leave: unknown errors become server_error. */
-export function toErrorResponse(err: unknown): ErrorResponse {
-  if (err instanceof OAuthError) {
-    return { status: err.status, headers: { ...err.headers }, body: { error: err.error, error_description: err.description } };
-  }
+/** What an error means, as an AppError; `undefined` for oidc-provider's own (already OAuth-shaped) errors. */
+export function toAppError(err: unknown): AppError | { provider: { status: number; error: string; description: string } } {
+  if (err instanceof AppError) return err;
   // The database is down or busy: the request may succeed if repeated; nothing was changed.
   if (err instanceof StorageUnavailableError) {
-    return { status: 503, headers: { 'retry-after': '1' }, body: { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' } };
+    return fail('STORAGE_UNAVAILABLE', 'the service is temporarily unavailable; try again shortly', { headers: { 'retry-after': '1' }, cause: err });
   }
-  const fw = err as FrameworkError & { error?: unknown; error_description?: unknown; expose?: boolean };
+  const fw = err as FrameworkError | undefined;
   // oidc-provider's errors (e.g. an expired interaction) are already OAuth-shaped and safe when exposed.
   if (fw?.expose === true && typeof fw.error === 'string' && typeof fw.statusCode === 'number' && fw.statusCode < 500) {
-    return { status: fw.statusCode, headers: {}, body: { error: fw.error, error_description: String(fw.error_description ?? fw.error) } };
+    return { provider: { status: fw.statusCode, error: fw.error, description: String(fw.error_description ?? fw.error) } };
+  }
+  switch (fw?.code) {
+    case 'FST_ERR_BAD_URL': return fail('PATH_INVALID', 'the request path is not a valid URL');
+    case 'FST_ERR_MAX_PARAM_LENGTH': return fail('PATH_SEGMENT_TOO_LONG', 'a segment of the request path is too long');
+    default: break;
   }
   // Fastify's own client errors (bad JSON, body too large, unsupported content type) are the caller's fault.
   if (typeof fw?.statusCode === 'number' && fw.statusCode >= 400 && fw.statusCode < 500) {
-    if (fw.statusCode === 415) {
-      return { status: 415, headers: {}, body: { error: 'invalid_request', error_description: 'unsupported Content-Type for this endpoint' } };
+    switch (fw.statusCode) {
+      case 415: return fail('UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type for this endpoint');
+      case 413: return fail('BODY_TOO_LARGE', 'request body too large');
+      case 404: return fail('NOT_FOUND', 'no such endpoint');
+      case 405: return fail('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
+      default: return fail('MALFORMED_REQUEST', fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request');
     }
-    if (fw.statusCode === 413) {
-      return { status: 413, headers: {}, body: { error: 'invalid_request', error_description: 'request body too large' } };
-    }
-    if (fw.statusCode === 404) {
-      return { status: 404, headers: {}, body: { error: 'not_found', error_description: 'no such endpoint' } };
-    }
-    if (fw.statusCode === 405) {
-      return { status: 405, headers: {}, body: { error: 'invalid_request', error_description: 'method not allowed on this endpoint' } };
-    }
-    return { status: 400, headers: {}, body: { error: 'invalid_request', error_description: fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request' } };
   }
-  return { status: 500, headers: {}, body: { error: 'server_error', error_description: 'the server could not process the request' } };
+  return fail('SERVER_ERROR', 'the server could not process the request', { cause: err });
+}
+
+/** Maps an error to a safe response in the wire shape of the route family. */
+export function toErrorResponse(err: unknown, shape: WireShape = 'oauth', traceId?: string): ErrorResponse {
+  const e = toAppError(err);
+  if (!(e instanceof AppError)) {
+    return { status: e.provider.status, headers: {}, code: 'PROVIDER_ERROR', body: { error: e.provider.error, error_description: e.provider.description } };
+  }
+  const body: Record<string, string> = shape === 'admin'
+    ? { code: e.code, message: e.description, ...(traceId ? { traceId } : {}) }
+    : { error: e.error, error_description: e.description };
+  return { status: e.status, headers: { ...e.headers }, code: e.code, body };
 }
 
 /** Writes the error to a raw Node response (for code that runs before any framework). */
-export function sendError(res: import('node:http').ServerResponse, err: unknown): void {
+export function sendError(res: ServerResponse, err: unknown): void {
   const out = toErrorResponse(err);
   const body = JSON.stringify(out.body);
   if (res.headersSent) {
@@ -64,28 +83,19 @@ export function sendError(res: import('node:http').ServerResponse, err: unknown)
 
 /**
  * Node's `clientError` (a request the HTTP parser refused, or one that ran out of time): our
- * error shape instead of the framework's, then the connection is closed.
+ * error shape instead of the framework's, then the connection is closed. `headers` are added
+ * (the front's interaction id).
  */
-export function writeClientError(err: { code?: string }, socket: import('node:stream').Duplex): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, description] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request was not received in time']
-    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are too large']
-      : [400, 'malformed HTTP request'] as const;
-  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+export function writeClientError(err: { code?: string }, socket: Duplex, headers: Record<string, string> = {}): string | undefined {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return undefined;
+  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? fail('HTTP_TIMEOUT', 'the request was not received in time')
+    : err.code === 'HPE_HEADER_OVERFLOW' ? fail('HEADERS_TOO_LARGE', 'the request headers are too large')
+      : fail('HTTP_MALFORMED', 'malformed HTTP request');
+  const body = JSON.stringify({ error: e.error, error_description: e.description });
   if (socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`);
   }
   socket.destroy();
-}
-
-/** Fastify's routing errors (a path it cannot decode, a parameter over its length limit): our shape, never the path. */
-export function frameworkErrorResponse(err: { code?: string }): ErrorResponse {
-  switch (err.code) {
-    case 'FST_ERR_BAD_URL':
-      return { status: 400, headers: {}, body: { error: 'invalid_request', error_description: 'the request path is not a valid URL' } };
-    case 'FST_ERR_MAX_PARAM_LENGTH':
-      return { status: 414, headers: {}, body: { error: 'invalid_request', error_description: 'a segment of the request path is too long' } };
-    default:
-      return toErrorResponse(err);
-  }
+  return e.code;
 }

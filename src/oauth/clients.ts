@@ -6,9 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors as oidcErrors } from 'oidc-provider';
-import type { KeyManagerService } from './service.ts';
+import type { KeyManagerInternals } from './service.ts';
+import type { Config } from '../config/schema.ts';
+import { markClientRevoked } from './revocation.ts';
 import type { Storage, UnitOfWork } from '../storage/ports.ts';
-import { invalidClientMetadata } from '../errors/oauth-errors.ts';
+import { fail } from '../errors/app-error.ts';
 
 export type ClientMetadata = Record<string, unknown>;
 
@@ -27,7 +29,10 @@ export interface ClientService {
   view(record: ClientMetadata): ClientMetadata;
   /** Stores a validated client record (new or replacing one) as part of `tx`. */
   write(tx: UnitOfWork, record: ClientMetadata): Promise<void>;
-  /** Deletes the client record and every token, code and grant issued to it, as part of `tx`. */
+  /**
+   * Deletes the client record and every token, code and grant issued to it, as part of `tx`, and
+   * marks its self-contained tokens revoked until they expire.
+   */
   remove(tx: UnitOfWork, clientId: string): Promise<void>;
   /** A new RFC 7592 registration access token for the client, stored when `save(tx)` commits. */
   registrationAccessToken(clientId: string): Promise<PendingToken>;
@@ -43,7 +48,9 @@ interface RatModel {
   getValueAndPayload(): Promise<{ value: string; payload: Record<string, unknown> }>;
 }
 
-export function createClientService(km: KeyManagerService, storage: Storage, now: () => number = () => Math.floor(Date.now() / 1000)): ClientService {
+export function createClientService(deps: { keyManager: KeyManagerInternals; storage: Storage; config: Config; now?: () => number }): ClientService {
+  const { keyManager: km, storage, config } = deps;
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const secrets = km.clientSecrets;
   const validate = async (m: ClientMetadata) => {
     try {
@@ -51,7 +58,7 @@ export function createClientService(km: KeyManagerService, storage: Storage, now
       await (km.provider.Client as unknown as { validate(m: ClientMetadata): Promise<void> }).validate(secrets.expose({ client_id: 'validation', ...m }));
     } catch (err) {
       if (err instanceof oidcErrors.InvalidClientMetadata || err instanceof oidcErrors.InvalidRedirectUri) {
-        throw invalidClientMetadata(String((err as { error_description?: string }).error_description ?? 'client metadata is invalid'), { cause: err });
+        throw fail('METADATA_REFUSED', String((err as { error_description?: string }).error_description ?? 'client metadata is invalid'), { cause: err });
       }
       throw err;
     }
@@ -61,6 +68,7 @@ export function createClientService(km: KeyManagerService, storage: Storage, now
   const remove = async (tx: UnitOfWork, clientId: string) => {
     await tx.oidc.destroy('Client', clientId);
     await tx.oidc.revokeByClientId(clientId);
+    await markClientRevoked(tx, config, clientId, now());
   };
 
   return {

@@ -10,7 +10,7 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import { joseTooDeep, compactJoseSegments, MAX_JSON_DEPTH } from '../http/json-limits.ts';
-import { OAuthError, invalidRequest } from '../errors/oauth-errors.ts';
+import { AppError, fail } from '../errors/app-error.ts';
 import { sendError } from '../errors/to-response.ts';
 import { OAUTH_ROUTES } from './routes.ts';
 
@@ -26,7 +26,7 @@ export interface RequestGuardDeps {
   /** A registered client's metadata; undefined for unknown and bank-internal (configured) clients. */
   findClient(clientId: string): Promise<Record<string, unknown> | undefined>;
   /** Why the certificate may not authenticate this client, or undefined when it may. */
-  certificatePolicy(client: Record<string, unknown>, cert: ClientCertificate | undefined): Promise<string | undefined>;
+  certificatePolicy(client: Record<string, unknown>, cert: ClientCertificate | undefined): Promise<AppError | undefined>;
   clientCert(req: IncomingMessage): ClientCertificate | undefined;
 }
 
@@ -36,8 +36,8 @@ export interface RequestGuardDeps {
  */
 export type RequestGuard = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<IncomingMessage | undefined>;
 
-const tooDeep = (name: string) => invalidRequest(`the ${name} parameter nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
-const tooLarge = () => new OAuthError('invalid_request', 413, 'request body too large');
+const tooDeep = (name: string) => fail('JSON_TOO_DEEP', `the ${name} parameter nests JSON more than ${MAX_JSON_DEPTH} levels deep`);
+const tooLarge = () => fail('BODY_TOO_LARGE', 'request body too large');
 
 function checkParams(params: URLSearchParams): void {
   for (const [name, value] of params) {
@@ -116,7 +116,7 @@ export function createRequestGuard(deps: RequestGuardDeps): RequestGuard {
       const client = await deps.findClient(id);
       if (!client) continue;
       const refused = await deps.certificatePolicy(client, deps.clientCert(req));
-      if (refused) throw new OAuthError('invalid_client', 401, refused);
+      if (refused) throw refused;
     }
   }
 

@@ -17,13 +17,17 @@ import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../cryp
 import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
 import { createClientSecrets, type ClientSecrets } from './client-secrets.ts';
+import { createTokenVerifier, type TokenVerifier } from './token-verifier.ts';
 import { buildProvider } from './provider.ts';
 import { useStorageReplayDetection } from './replay.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
 import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
 
+/**
+ * The key manager as the rest of the server sees it. oidc-provider itself stays inside src/oauth
+ * (KeyManagerInternals): other modules ask this service, never the provider's models.
+ */
 export interface KeyManagerService {
-  readonly provider: Provider;
   readonly accounts: AccountService;
   readonly keys: KeyManager;
   readonly clientSecrets: ClientSecrets;
@@ -35,7 +39,14 @@ export interface KeyManagerService {
   scopes(): readonly string[];
   /** Public keys of the current provider (what /oauth2/jwks publishes), for verifying our own JWTs. */
   publicJwks(): { keys: JWK[] };
+  /** Checks access tokens for resources (DCR management, the gateway, introspection of JWTs). */
+  readonly tokens: TokenVerifier;
   close(): void;
+}
+
+/** For src/oauth only: the live oidc-provider instance (rebuilt when keys or scopes change). */
+export interface KeyManagerInternals extends KeyManagerService {
+  readonly provider: Provider;
 }
 
 export interface KeyManagerDeps {
@@ -49,7 +60,7 @@ export interface KeyManagerDeps {
   now?: () => number;
 }
 
-export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerService> {
+export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerInternals> {
   const { config, storage, logger } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
@@ -88,8 +99,10 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   }
   await build();
 
-  const service: KeyManagerService = {
+  const tokens = createTokenVerifier({ config, storage, provider: () => provider, publicJwks: () => publicKeys, now });
+  const service: KeyManagerInternals = {
     get provider() { return provider; },
+    tokens,
     accounts,
     keys,
     clientSecrets,

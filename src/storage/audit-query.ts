@@ -46,9 +46,10 @@ export function buildAuditList(filter: AuditFilter, placeholder: (n: number) => 
   add('c', 'client_id =', filter.clientId);
   add('s', 'software_id =', filter.softwareId);
   add('e', 'event =', filter.event);
+  add('k', 'code =', filter.code);
   add('t', 'at >=', since);
   values.push(limit);
-  const text = `SELECT id, at, event, software_id, org_id, client_id, reason, version, method FROM audit_events
+  const text = `SELECT id, at, event, software_id, org_id, client_id, reason, code, version, method FROM audit_events
     ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
     ORDER BY at DESC, id DESC LIMIT ${placeholder(values.length)}`;
   return { key: key === '' ? 'all' : key, text, values };
@@ -57,7 +58,7 @@ export function buildAuditList(filter: AuditFilter, placeholder: (n: number) => 
 /** An audit_events row as either driver returns it (PostgreSQL gives BIGINT/BIGSERIAL as strings). */
 export interface AuditRow {
   id: number | string; at: number | string; event: AuditEventType; software_id: string | null; org_id: string | null;
-  client_id: string | null; reason: string | null; version: string | null; method: string | null;
+  client_id: string | null; reason: string | null; code: string | null; version: string | null; method: string | null;
 }
 
 /** Row → port event; ids and epoch seconds stay far below 2^53. */
@@ -70,7 +71,31 @@ export function toAuditEvent(r: AuditRow): AuditEvent & { id: number } {
     orgId: r.org_id,
     clientId: r.client_id,
     reason: r.reason,
+    code: r.code,
     version: r.version,
     method: r.method,
   };
+}
+
+/** Rejections counted by code, optionally since a time and for one software; most frequent first. */
+export function buildRejectionCount(filter: { since?: number; softwareId?: string }, placeholder: (n: number) => string): AuditListQuery {
+  if (filter.since !== undefined && !Number.isSafeInteger(filter.since)) {
+    throw new RangeError(`since must be an integer (epoch seconds), got ${filter.since}`);
+  }
+  const where = ["event = 'rejected'"];
+  const values: Array<string | number> = [];
+  let key = 'count';
+  if (filter.since !== undefined) {
+    values.push(filter.since);
+    where.push(`at >= ${placeholder(values.length)}`);
+    key += 't';
+  }
+  if (filter.softwareId !== undefined) {
+    values.push(filter.softwareId);
+    where.push(`software_id = ${placeholder(values.length)}`);
+    key += 's';
+  }
+  const text = `SELECT code, COUNT(*) AS count FROM audit_events WHERE ${where.join(' AND ')}
+    GROUP BY code ORDER BY COUNT(*) DESC, code IS NULL, code`;
+  return { key, text, values };
 }

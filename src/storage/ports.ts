@@ -78,8 +78,10 @@ export interface AuditEvent {
   softwareId: string | null;
   orgId: string | null;
   clientId: string | null;
-  /** For rejections: the error code and description sent to the TPP. */
+  /** For rejections: the wire error code and description sent to the TPP. */
   reason: string | null;
+  /** For rejections: the stable error code (src/errors/codes.ts); null on rows written before codes existed. */
+  code: string | null;
   /** DCR version, HTTP method. */
   version: string | null;
   method: string | null;
@@ -88,7 +90,9 @@ export interface AuditEvent {
 export interface AuditStore {
   append(event: AuditEvent): Promise<void>;
   /** Newest first. */
-  list(filter: { clientId?: string; softwareId?: string; event?: AuditEventType; since?: number; limit: number }): Promise<Array<AuditEvent & { id: number }>>;
+  list(filter: { clientId?: string; softwareId?: string; event?: AuditEventType; code?: string; since?: number; limit: number }): Promise<Array<AuditEvent & { id: number }>>;
+  /** Rejections since `since` (epoch seconds) counted by code, most frequent first; code null for rows written before codes. */
+  countRejections(filter: { since?: number; softwareId?: string }): Promise<Array<{ code: string | null; count: number }>>;
 }
 
 /** One-time identifiers (JWT jti, ...): shared by all workers and hosts on the same storage. */
@@ -98,6 +102,8 @@ export interface ReplayStore {
    * (and is now recorded), false when it is a replay. Atomic across processes.
    */
   remember(namespace: string, id: string, expiresAt: number): Promise<boolean>;
+  /** True while `id` is recorded in `namespace` and not expired (a mark, e.g. a revoked client). */
+  has(namespace: string, id: string): Promise<boolean>;
   /** Removes ids whose expiry is at or before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
 }

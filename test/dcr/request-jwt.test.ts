@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.ts';
 import { KeySetError, type CachedKeySet, type JwksCache } from '../../src/crypto/jwks.ts';
-import { OAuthError } from '../../src/errors/oauth-errors.ts';
+import { AppError } from '../../src/errors/app-error.ts';
 import { decodeRegistrationRequest } from '../../src/dcr/parse-request.ts';
 import { validateRequestJwt } from '../../src/dcr/request-jwt.ts';
 import type { VerifiedSsa } from '../../src/dcr/ssa.ts';
@@ -65,7 +65,7 @@ const validate = (req: ReturnType<typeof decodeRegistrationRequest>, sets: JwksC
 
 function rejectsWith(error: string, description: string | RegExp) {
   return (err: unknown) => {
-    assert.ok(err instanceof OAuthError, String(err));
+    assert.ok(err instanceof AppError, String(err));
     assert.equal(err.error, error);
     if (typeof description === 'string') assert.equal(err.description, description);
     else assert.match(err.description, description);

@@ -62,7 +62,7 @@ const registration = (clientId: string, softwareId: string, createdAt: number): 
 
 const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null,
   extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  at, event, softwareId, orgId: softwareId === null ? null : 'org-1', clientId, reason: null, version: 'v3.3', method: 'POST', ...extra,
+  at, event, softwareId, orgId: softwareId === null ? null : 'org-1', clientId, reason: null, code: null, version: 'v3.3', method: 'POST', ...extra,
 });
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
@@ -369,6 +369,32 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(strip(await b.audit.list({ limit: 1000 })).length, 5);
     for (const limit of [0, 1001, 1.5, -1, Number.NaN]) await assert.rejects(a.audit.list({ limit }), RangeError, String(limit));
     await assert.rejects(a.audit.list({ since: 1.5, limit: 1 }), RangeError);
+  });
+
+  await t.test('audit: codes are stored, filtered and counted by code (rows without one as null, last)', async () => {
+    const rejected = (at: number, code: string | null, softwareId: string) => audit(at, 'rejected', softwareId, null, { reason: 'invalid_client_metadata: x', code });
+    for (const e of [rejected(T0 + 500, 'REQUEST_JTI_REPLAYED', 'sw-code-1'), rejected(T0 + 501, 'SSA_EXPIRED', 'sw-code-1'),
+      rejected(T0 + 502, 'REQUEST_JTI_REPLAYED', 'sw-code-2'), rejected(T0 + 503, null, 'sw-code-2')]) await a.audit.append(e);
+    assert.deepEqual((await b.audit.list({ code: 'REQUEST_JTI_REPLAYED', limit: 10 })).map((e) => [e.softwareId, e.code]),
+      [['sw-code-2', 'REQUEST_JTI_REPLAYED'], ['sw-code-1', 'REQUEST_JTI_REPLAYED']]);
+    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500 }),
+      [{ code: 'REQUEST_JTI_REPLAYED', count: 2 }, { code: 'SSA_EXPIRED', count: 1 }, { code: null, count: 1 }]);
+    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500, softwareId: 'sw-code-2' }),
+      [{ code: 'REQUEST_JTI_REPLAYED', count: 1 }, { code: null, count: 1 }]);
+    assert.deepEqual(await b.audit.countRejections({ since: T0 + 10_000 }), []);
+  });
+
+  await t.test('replay: has is true while an id is recorded and unexpired', async () => {
+    assert.equal(await a.replay.has('marks', 'client-1'), false);
+    assert.equal(await a.replay.remember('marks', 'client-1', clock + 10), true);
+    assert.equal(await b.replay.has('marks', 'client-1'), true);
+    assert.equal(await b.replay.has('other', 'client-1'), false);
+    clock += 10;
+    try {
+      assert.equal(await b.replay.has('marks', 'client-1'), false, 'expired at expiresAt');
+    } finally {
+      clock -= 10;
+    }
   });
 
   await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {

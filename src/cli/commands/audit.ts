@@ -1,14 +1,20 @@
-/** `opendcr audit`: the registration audit trail (created, updated, deleted, rejected), newest first. */
+/**
+ * `opendcr audit`: the registration audit trail (created, updated, deleted, rejected), newest
+ * first; `--by-code` counts the rejections by their stable error code instead.
+ */
 import { Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX, openStorage } from '../../storage/index.ts';
 import type { AuditEvent, AuditEventType } from '../../storage/index.ts';
 import { CliError, printJson } from '../shared.ts';
+import { ERRORS } from '../../errors/codes.ts';
 
 interface AuditOptions {
   clientId?: string;
   softwareId?: string;
   event?: AuditEventType;
+  code?: string;
+  byCode?: boolean;
   since?: string;
   limit: string;
   json?: boolean;
@@ -48,8 +54,8 @@ const cell = (v: string | null): string =>
 
 /** Renders events as an aligned table; the reason column is last and unpadded. */
 export function formatAuditTable(events: ReadonlyArray<AuditEvent>): string {
-  const header = ['TIME', 'EVENT', 'SOFTWARE_ID', 'ORG_ID', 'CLIENT_ID', 'REASON'];
-  const rows = events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.reason)]);
+  const header = ['TIME', 'EVENT', 'SOFTWARE_ID', 'ORG_ID', 'CLIENT_ID', 'CODE', 'REASON'];
+  const rows = events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.code), cell(e.reason)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return `${[header, ...rows].map(line).join('\n')}\n`;
@@ -58,8 +64,17 @@ export function formatAuditTable(events: ReadonlyArray<AuditEvent>): string {
 /** JSON output: snake_case like the other commands, with both the ISO time and epoch seconds. */
 const toJson = (e: AuditEvent & { id: number }) => ({
   id: e.id, time: iso(e.at), at: e.at, event: e.event, software_id: e.softwareId, org_id: e.orgId,
-  client_id: e.clientId, reason: e.reason, version: e.version, method: e.method,
+  client_id: e.clientId, code: e.code, reason: e.reason, version: e.version, method: e.method,
 });
+
+/** Rejections by code, most frequent first; rows from before codes existed count as "(none)". */
+export function formatCodeTable(counts: ReadonlyArray<{ code: string | null; count: number }>): string {
+  const rows = counts.map((c) => [String(c.count), c.code === null ? '(none: before codes were recorded)' : cell(c.code), c.code === null ? '' : (ERRORS as Record<string, { summary: string }>)[c.code]?.summary ?? '']);
+  const header = ['COUNT', 'CODE', 'MEANING'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return `${[header, ...rows].map(line).join('\n')}\n`;
+}
 
 export function auditCommand(getConfig: () => Config): Command {
   return new Command('audit')
@@ -67,6 +82,8 @@ export function auditCommand(getConfig: () => Config): Command {
     .option('--client-id <id>', 'only events of this client_id')
     .option('--software-id <id>', 'only events of this software_id')
     .addOption(new Option('--event <type>', 'only events of this type').choices(AUDIT_EVENT_TYPES))
+    .option('--code <code>', 'only rejections with this error code (e.g. SSA_SIGNATURE_INVALID; see docs/errors.md)')
+    .option('--by-code', 'count rejections by error code (with --since and --software-id), most frequent first')
     .option('--since <time>', 'only events at or after this ISO-8601 date or date-time (e.g. 2025-01-31T09:00:00Z)')
     .option('--limit <n>', `at most this many events (1-${AUDIT_LIST_MAX})`, String(DEFAULT_LIMIT))
     .option('--json', 'print JSON')
@@ -78,8 +95,24 @@ export function auditCommand(getConfig: () => Config): Command {
         ...(opts.clientId === undefined ? {} : { clientId: opts.clientId }),
         ...(opts.softwareId === undefined ? {} : { softwareId: opts.softwareId }),
         ...(opts.event === undefined ? {} : { event: opts.event }),
+        ...(opts.code === undefined ? {} : { code: opts.code }),
       };
       const config = getConfig();
+      if (opts.byCode) {
+        const storage = await openStorage({ url: config.derived.databaseUrl, poolSize: 1, busyTimeoutMs: config.database.busy_timeout });
+        let counts: Array<{ code: string | null; count: number }>;
+        try {
+          counts = await storage.audit.countRejections({
+            ...(filter.since === undefined ? {} : { since: filter.since }),
+            ...(filter.softwareId === undefined ? {} : { softwareId: filter.softwareId }),
+          });
+        } finally {
+          await storage.close();
+        }
+        if (opts.json) return printJson(counts);
+        process.stdout.write(counts.length === 0 ? 'No rejections match.\n' : formatCodeTable(counts));
+        return undefined;
+      }
       const storage = await openStorage({ url: config.derived.databaseUrl, poolSize: 1, busyTimeoutMs: config.database.busy_timeout });
       let events: Array<AuditEvent & { id: number }>;
       try {

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/schema.ts';
-import type { KeyManagerService } from '../service.ts';
+import type { KeyManagerInternals } from '../service.ts';
 import { loginPage, consentPage } from './pages.ts';
 
 interface Details {
@@ -15,7 +15,7 @@ interface Details {
   grantId?: string;
 }
 
-export function interactionRoutes(km: KeyManagerService, config: Config) {
+export function interactionRoutes(km: KeyManagerInternals, config: Config) {
   const sandbox = config.server.mode === 'sandbox';
 
   async function details(req: FastifyRequest, reply: FastifyReply): Promise<Details> {

@@ -1,5 +1,5 @@
 /** PostgreSQL AuditStore: append-only rows, listed newest first through per-filter named queries. */
-import { buildAuditList, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
+import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
 import type { Run } from './errors.ts';
 
@@ -8,15 +8,20 @@ export function createPostgresAuditStore(run: Run): AuditStore {
   return {
     async append(e) {
       await run('audit.append', { name: 'audit_append',
-        text: `INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, version, method)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        values: [e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.version, e.method] });
+        text: `INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, code, version, method)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        values: [e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method] });
     },
     async list(filter) {
       const q = buildAuditList(filter, (n) => `$${n}`); // throws RangeError on a bad limit: a caller bug
       // One name per filter combination (at most 16), so each is planned once per connection.
       const { rows } = await run<AuditRow>('audit.list', { name: `audit_list_${q.key}`, text: q.text, values: q.values });
       return rows.map(toEvent);
+    },
+    async countRejections(filter) {
+      const q = buildRejectionCount(filter, (n) => `$${n}`);
+      const { rows } = await run<{ code: string | null; count: string }>('audit.countRejections', { name: `audit_${q.key}`, text: q.text, values: q.values });
+      return rows.map((r) => ({ code: r.code, count: Number(r.count) }));
     },
   };
 }

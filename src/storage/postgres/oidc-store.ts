@@ -36,6 +36,7 @@ const SQL = {
     WHERE replay.expires_at <= $4
     RETURNING 1`,
   replayDeleteExpired: 'DELETE FROM replay WHERE expires_at <= $1',
+  replayHas: 'SELECT 1 FROM replay WHERE namespace = $1 AND id = $2 AND expires_at > $3',
 } as const;
 
 const toRecord = (rows: PayloadRow[]): OidcRecord | undefined => {
@@ -98,6 +99,10 @@ export function createPostgresReplayStore(run: Run, now: () => number): ReplaySt
       const res = await run('replay.remember',
         { name: 'replay_remember', text: SQL.remember, values: [namespace, id, expiresAt, now()] });
       return res.rowCount === 1;
+    },
+    async has(namespace, id) {
+      const res = await run('replay.has', { name: 'replay_has', text: SQL.replayHas, values: [namespace, id, now()] });
+      return (res.rowCount ?? 0) > 0;
     },
     async deleteExpired(at) {
       return (await run('replay.deleteExpired',

@@ -1,30 +1,36 @@
 /** SQLite AuditStore: append-only rows, listed newest first through per-filter prepared statements. */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { buildAuditList, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
+import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, type AuditListQuery, type AuditRow } from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
 
 /** Registration audit trail. */
 export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): AuditStore {
-  const append = db.prepare(`INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, version, method)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-  // At most 16 filter combinations, each prepared on first use.
-  const lists = new Map<string, StatementSync>();
+  const append = db.prepare(`INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, code, version, method)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  // At most 32 filter combinations (and 4 counts), each prepared on first use.
+  const statements = new Map<string, StatementSync>();
+  const prepared = (q: AuditListQuery): StatementSync => {
+    let stmt = statements.get(q.key);
+    if (stmt === undefined) {
+      stmt = db.prepare(q.text);
+      statements.set(q.key, stmt);
+    }
+    return stmt;
+  };
   return {
     append: (e) => write('audit.append', () => {
-      append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.version, e.method);
+      append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method);
     }),
     list: async (filter) => {
       const q = buildAuditList(filter, () => '?'); // throws RangeError on a bad limit: a caller bug
-      return guard('audit.list', () => {
-        let stmt = lists.get(q.key);
-        if (stmt === undefined) {
-          stmt = db.prepare(q.text);
-          lists.set(q.key, stmt);
-        }
-        return stmt.all(...q.values).map((r) => toEvent(r as unknown as AuditRow));
-      });
+      return guard('audit.list', () => prepared(q).all(...q.values).map((r) => toEvent(r as unknown as AuditRow)));
+    },
+    countRejections: async (filter) => {
+      const q = buildRejectionCount(filter, () => '?');
+      return guard('audit.countRejections', () => prepared(q).all(...q.values)
+        .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })));
     },
   };
 }

@@ -109,6 +109,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX oidc_models_client_id ON oidc_models (client_id);
     `,
   },
+  {
+    version: 4,
+    name: 'audit event codes',
+    // The stable error code of a rejection (src/errors/codes.ts); rows written before stay NULL
+    // and keep their reason text.
+    sql: `
+      ALTER TABLE audit_events ADD COLUMN code TEXT;
+      CREATE INDEX audit_events_event_code ON audit_events (event, code, at);
+    `,
+  },
 ];
 
 /**

@@ -82,10 +82,12 @@ export function createSqliteReplayStore(db: DatabaseSync, now: () => number, wri
     WHERE replay.expires_at <= ?
     RETURNING 1 AS fresh`);
   const deleteExpired = db.prepare('DELETE FROM replay WHERE expires_at <= ?');
+  const has = db.prepare('SELECT 1 FROM replay WHERE namespace = ? AND id = ? AND expires_at > ?');
 
   return {
     // A repeated id within one group commit sees the earlier row of the same transaction: a replay.
     remember: (namespace, id, expiresAt) => write('replay.remember', () => remember.get(namespace, id, expiresAt, now()) !== undefined),
+    has: (namespace, id) => guard('replay.has', () => has.get(namespace, id, now()) !== undefined),
     deleteExpired: (at) => write('replay.deleteExpired', () => Number(deleteExpired.run(at).changes)),
   };
 }

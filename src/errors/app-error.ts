@@ -1,0 +1,59 @@
+/**
+ * The one error type every module throws for a request it refuses: a stable code from the
+ * catalog (codes.ts), which fixes the HTTP status and the wire error code, and a description
+ * written for the person fixing the request. Only errors/to-response.ts turns it into a body;
+ * anything that is not an AppError goes out as 500 server_error.
+ */
+import { ERRORS, type ErrorCode, type WireError } from './codes.ts';
+
+export type { ErrorCode, WireError } from './codes.ts';
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** The `error` member on the wire. */
+  readonly error: WireError;
+  /** Extra response headers (e.g. WWW-Authenticate). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, description: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
+    const spec = ERRORS[code];
+    this.code = code;
+    this.status = spec.status;
+    this.error = spec.error;
+    this.headers = opts.headers ?? {};
+  }
+
+  /** The error_description sent to the caller: always safe, written for the person fixing the request. */
+  get description(): string {
+    return this.message;
+  }
+}
+
+/** `throw fail('REQUEST_KID_MISSING', 'the registration request JWS header must carry …')`. */
+export function fail(code: ErrorCode, description: string, opts?: { cause?: unknown; headers?: Record<string, string> }): AppError {
+  return new AppError(code, description, opts);
+}
+
+/**
+ * RFC 6750 §3.1: 401 with a Bearer challenge. With no credentials at all the challenge carries no
+ * error code; with bad ones it says invalid_token.
+ */
+export function bearerError(code: Extract<ErrorCode, `TOKEN_${string}`>, description: string): AppError {
+  const challenge = code === 'TOKEN_MISSING'
+    ? 'Bearer realm="opendcr"'
+    : `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`;
+  return new AppError(code, description, { headers: { 'www-authenticate': challenge } });
+}
+
+/** 401 for a missing or untrusted transport (mTLS client) certificate. */
+export const clientCertificateRequired = () =>
+  fail('CLIENT_CERT_REQUIRED', 'a client (transport) certificate issued by a trusted CA is required over mutual TLS');
+
+/** 401 with a Basic challenge, for the admin APIs. */
+export const adminUnauthorized = () =>
+  fail('ADMIN_UNAUTHORIZED', 'administrator credentials are missing or wrong', {
+    headers: { 'www-authenticate': 'Basic realm="opendcr-admin", charset="UTF-8"' },
+  });

@@ -1,0 +1,166 @@
+/**
+ * Every error the server can answer with, by a stable machine code (the way fastify has
+ * FST_ERR_* and jose ERR_*). The code is what the audit trail stores, what logs and metrics count
+ * and what the admin page explains; the HTTP status and the wire code (RFC 6749 / RFC 7591 / OB
+ * DCR) belong to it, and the description sent with each error is written where it is thrown.
+ * Codes are never renamed or reused: a program may count them. docs/errors.md is generated
+ * from this table (`npm run docs:errors`) and a test keeps it current.
+ */
+
+/** The `error` member on the wire (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, ours for the rest). */
+export type WireError =
+  | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'invalid_scope' | 'invalid_token' | 'access_denied'
+  | 'invalid_redirect_uri' | 'invalid_client_metadata' | 'invalid_software_statement' | 'unapproved_software_statement'
+  | 'not_found' | 'conflict' | 'temporarily_unavailable' | 'server_error';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly error: WireError;
+  /** What it means, for docs/errors.md and the admin page. */
+  readonly summary: string;
+}
+
+const e = (status: number, error: WireError, summary: string): ErrorSpec => ({ status, error, summary });
+
+/** The key set failures of one JWS check, prefixed by what was being checked. */
+function keySetCodes<P extends string>(prefix: P, what: string, error: WireError) {
+  return {
+    [`${prefix}_KEY_SET_UNAVAILABLE`]: e(400, error, `the key set for ${what} could not be fetched (the description says why); a retry may succeed`),
+    [`${prefix}_KEY_SET_NOT_ALLOWED`]: e(400, error, `the key set for ${what} is at a location this server may not fetch from (not in [oauth] allowed_outbound_hosts, or a redirect)`),
+    [`${prefix}_KEY_SET_INVALID`]: e(400, error, `the key set for ${what} is not a valid JWKS, or too large`),
+    [`${prefix}_KEY_NOT_FOUND`]: e(400, error, `no key in the key set matches the kid of ${what}`),
+    [`${prefix}_SIGNATURE_INVALID`]: e(400, error, `the signature of ${what} does not verify`),
+  } as Record<`${P}_${'KEY_SET_UNAVAILABLE' | 'KEY_SET_NOT_ALLOWED' | 'KEY_SET_INVALID' | 'KEY_NOT_FOUND' | 'SIGNATURE_INVALID'}`, ErrorSpec>;
+}
+
+/** The four ways a compact JWS body or claim can be unreadable. */
+function jwsShapeCodes<P extends string>(prefix: P, what: string, error: WireError) {
+  return {
+    [`${prefix}_MISSING`]: e(400, error, `${what} is missing`),
+    [`${prefix}_NOT_JWS`]: e(400, error, `${what} is not a compact JWS`),
+    [`${prefix}_TOO_DEEP`]: e(400, error, `${what} nests JSON deeper than the server accepts (32 levels)`),
+    [`${prefix}_UNDECODABLE`]: e(400, error, `the header or payload of ${what} is not base64url-encoded JSON`),
+  } as Record<`${P}_${'MISSING' | 'NOT_JWS' | 'TOO_DEEP' | 'UNDECODABLE'}`, ErrorSpec>;
+}
+
+const MD = 'invalid_client_metadata';
+const SS = 'invalid_software_statement';
+const UNAPPROVED = 'unapproved_software_statement';
+
+export const ERRORS = {
+  // Requests in general: protocol, size and shape.
+  NOT_FOUND: e(404, 'not_found', 'no such endpoint'),
+  METHOD_NOT_ALLOWED: e(405, 'invalid_request', 'the method is not allowed on this endpoint'),
+  BODY_TOO_LARGE: e(413, 'invalid_request', 'the request body is larger than the endpoint accepts'),
+  UNSUPPORTED_MEDIA_TYPE: e(415, 'invalid_request', 'the Content-Type is not one this endpoint reads'),
+  MALFORMED_REQUEST: e(400, 'invalid_request', 'the request could not be parsed (bad JSON, bad form body, invalid field)'),
+  PATH_INVALID: e(400, 'invalid_request', 'the request path is not a valid URL'),
+  PATH_SEGMENT_TOO_LONG: e(414, 'invalid_request', 'a segment of the request path is longer than the server accepts'),
+  HTTP_MALFORMED: e(400, 'invalid_request', 'the HTTP request itself could not be parsed'),
+  HTTP_TIMEOUT: e(408, 'invalid_request', 'the request (headers or body) was not received within the server\'s limits'),
+  HEADERS_TOO_LARGE: e(431, 'invalid_request', 'the request headers are larger than the server accepts'),
+  JSON_TOO_DEEP: e(400, 'invalid_request', 'a JSON body or JOSE parameter nests deeper than the server accepts (32 levels)'),
+  SHUTTING_DOWN: e(503, 'temporarily_unavailable', 'this instance is shutting down; retry (the load balancer sends it elsewhere)'),
+  STORAGE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'the database could not be reached or was busy; nothing was changed, a retry may succeed'),
+  SERVER_ERROR: e(500, 'server_error', 'an unexpected error; the log has the details under the same request id'),
+  PROVIDER_ERROR: e(400, 'invalid_request', 'an OAuth error raised by the protocol engine (oidc-provider); the wire error names it'),
+
+  // Clients and their certificates.
+  CLIENT_CERT_REQUIRED: e(401, 'invalid_client', 'no client (transport) certificate, or one that does not chain to the trust store'),
+  CLIENT_CERT_EXPIRED: e(401, 'invalid_client', 'the client certificate is outside its validity period'),
+  CLIENT_CERT_NOT_BOUND: e(401, 'invalid_client', 'the client certificate does not belong to the software the client was registered for'),
+  CLIENT_CERT_CHECK_UNAVAILABLE: e(401, 'invalid_client', 'whether the certificate belongs to the software could not be checked (its key set could not be fetched)'),
+
+  // Bearer tokens (DCR management, later the gateway).
+  TOKEN_MISSING: e(401, 'invalid_token', 'no access token (Authorization: Bearer <token>)'),
+  TOKEN_MALFORMED: e(401, 'invalid_token', 'the Authorization header is not "Bearer <token>"'),
+  TOKEN_INVALID: e(401, 'invalid_token', 'the access token is not valid for this resource (for another client, or of a kind the resource does not take)'),
+  TOKEN_UNKNOWN: e(401, 'invalid_token', 'the token is not one this server issued (no such opaque token; a JWT without a valid signature by one of its keys)'),
+  TOKEN_EXPIRED: e(401, 'invalid_token', 'the token has expired'),
+  TOKEN_CLAIMS_INVALID: e(401, 'invalid_token', 'the JWT is signed by this server but is not an access token for its resources (typ, iss, aud or required claims)'),
+  TOKEN_REVOKED: e(401, 'invalid_token', 'the client the token was issued to was deleted, or its tokens revoked'),
+  TOKEN_CERT_MISMATCH: e(401, 'invalid_token', 'the token is bound to another certificate than the one presented (RFC 8705), or none was presented'),
+
+  // Administration.
+  ADMIN_UNAUTHORIZED: e(401, 'invalid_client', 'administrator credentials are missing or wrong'),
+  SCOPE_EXISTS: e(409, 'conflict', 'a scope of that name exists'),
+  SCOPE_NOT_FOUND: e(404, 'not_found', 'no scope of that name'),
+  SCOPE_PROTECTED: e(400, 'invalid_request', 'the scope is required by OpenID Connect and cannot be deleted'),
+
+  // OB DCR: the request as a whole.
+  DCR_VERSION_UNKNOWN: e(404, 'not_found', 'the path names a DCR API version this server does not serve'),
+  DCR_MEDIA_TYPE: e(400, MD, 'the registration request is not sent as application/jose or application/jwt'),
+  ...jwsShapeCodes('REQUEST', 'the registration request', MD),
+  REQUEST_ALG_NOT_ALLOWED: e(400, MD, 'the registration request is signed with an algorithm this server does not accept'),
+  REQUEST_KID_MISSING: e(400, MD, 'the registration request JWS header has no kid'),
+  REQUEST_KEY_REVOKED: e(400, UNAPPROVED, 'the key that signed the registration request is on the software\'s or organisation\'s revoked list'),
+  REQUEST_REVOCATION_LIST_UNAVAILABLE: e(400, UNAPPROVED, 'a revoked-keys list could not be fetched, so the signing key could not be checked; a retry may succeed'),
+  REQUEST_REVOCATION_LIST_NOT_ALLOWED: e(400, UNAPPROVED, 'a revoked-keys list is at a location this server may not fetch from: a configuration problem of the bank'),
+  REQUEST_REVOCATION_LIST_INVALID: e(400, UNAPPROVED, 'a revoked-keys list is not a valid JWKS'),
+  ...keySetCodes('REQUEST', 'the registration request (software_jwks_endpoint)', MD),
+  REQUEST_ISS_MISMATCH: e(400, MD, 'iss is not the software_id of the software statement'),
+  REQUEST_AUD_NOT_ALLOWED: e(400, MD, 'aud is not this server or one of its registration endpoints'),
+  REQUEST_IAT_INVALID: e(400, MD, 'iat is missing or not a number'),
+  REQUEST_EXP_INVALID: e(400, MD, 'exp is missing or not a number'),
+  REQUEST_IAT_FUTURE: e(400, MD, 'iat is in the future'),
+  REQUEST_EXPIRED: e(400, MD, 'the registration request has expired'),
+  REQUEST_EXP_BEFORE_IAT: e(400, MD, 'exp is not after iat'),
+  REQUEST_LIFETIME_TOO_LONG: e(400, MD, 'the registration request is valid for longer than [open_banking.dcr] request_max_lifetime'),
+  REQUEST_JTI_INVALID: e(400, MD, 'jti is missing or invalid'),
+  REQUEST_JTI_REPLAYED: e(400, MD, 'the jti has been used before: sign a new request'),
+  REQUEST_SOFTWARE_ID_MISMATCH: e(400, MD, 'software_id differs from the software statement\'s'),
+
+  // OB DCR: the software statement.
+  ...jwsShapeCodes('SSA', 'the software statement', SS),
+  SSA_ALG_NOT_ALLOWED: e(400, SS, 'the software statement is signed with an algorithm this server does not accept'),
+  SSA_ISSUER_UNTRUSTED: e(400, UNAPPROVED, 'the software statement\'s issuer is not a trusted directory'),
+  SSA_ENVIRONMENT_UNKNOWN: e(400, UNAPPROVED, 'software_environment is neither "sandbox" nor "production"'),
+  SSA_ENVIRONMENT_NOT_ACCEPTED: e(400, UNAPPROVED, 'this server does not accept software statements of that environment'),
+  SSA_KID_MISSING: e(400, SS, 'the software statement JWS header has no kid'),
+  ...keySetCodes('SSA', 'the software statement (the directory key set)', SS),
+  SSA_IAT_INVALID: e(400, SS, 'the software statement\'s iat is missing or not a number'),
+  SSA_IAT_FUTURE: e(400, SS, 'the software statement\'s iat is in the future'),
+  SSA_EXPIRED: e(400, SS, 'the software statement has expired'),
+  SSA_TOO_OLD: e(400, SS, 'the software statement is older than [open_banking.dcr] ssa_max_age'),
+  SSA_CLAIM_MISSING: e(400, SS, 'a required claim of the software statement is missing'),
+  SSA_CLAIM_INVALID: e(400, SS, 'a claim of the software statement has the wrong type or form'),
+  SSA_ORG_NOT_ACTIVE: e(400, UNAPPROVED, 'the organisation\'s status in the directory is not Active'),
+
+  // OB DCR: client metadata.
+  REDIRECT_URI_INVALID: e(400, 'invalid_redirect_uri', 'a redirect URI is not an https URL to a host other than localhost, without fragment, at most 256 characters'),
+  REDIRECT_URI_NOT_IN_SSA: e(400, 'invalid_redirect_uri', 'a redirect URI is not one of the software statement\'s software_redirect_uris'),
+  METADATA_ALG_MISSING: e(400, MD, 'a required signing algorithm field is missing'),
+  METADATA_ALG_NOT_ALLOWED: e(400, MD, 'a signing algorithm field names an algorithm this server does not accept'),
+  METADATA_AUTH_METHOD_MISSING: e(400, MD, 'token_endpoint_auth_method is missing'),
+  METADATA_AUTH_METHOD_NOT_ALLOWED: e(400, MD, 'token_endpoint_auth_method is not one this server registers'),
+  METADATA_SUBJECT_DN_UNEXPECTED: e(400, MD, 'a subject DN was sent for a method other than tls_client_auth'),
+  METADATA_SUBJECT_DN_MISSING: e(400, MD, 'tls_client_auth needs tls_client_auth_subject_dn'),
+  METADATA_SUBJECT_DN_INVALID: e(400, MD, 'the subject DN is not a valid distinguished name (or too long)'),
+  METADATA_SUBJECT_DN_MISMATCH: e(400, MD, 'the subject DN is not the transport certificate\'s (the description gives the expected one)'),
+  METADATA_GRANT_TYPES_INVALID: e(400, MD, 'grant_types is not a non-empty array of strings'),
+  METADATA_GRANT_TYPE_UNSUPPORTED: e(400, MD, 'a grant type is not one this server offers'),
+  METADATA_GRANT_TYPES_INCONSISTENT: e(400, MD, 'refresh_token without authorization_code'),
+  METADATA_CIBA_UNSUPPORTED: e(400, MD, 'a CIBA field was sent; this server does not offer CIBA'),
+  METADATA_RESPONSE_TYPES_INVALID: e(400, MD, 'response_types is not an array of strings'),
+  METADATA_RESPONSE_TYPE_UNSUPPORTED: e(400, MD, 'a response type other than "code id_token" or "code"'),
+  METADATA_RESPONSE_TYPES_INCONSISTENT: e(400, MD, 'response_types and the authorization_code grant do not go together'),
+  METADATA_SCOPE_INVALID: e(400, MD, 'scope is not a space-separated string'),
+  METADATA_SCOPE_EMPTY: e(400, MD, 'scope is empty'),
+  METADATA_SCOPE_NOT_OFFERED: e(400, MD, 'a scope is not offered to Open Banking clients'),
+  METADATA_SCOPE_ROLE_MISSING: e(400, MD, 'a scope needs a role (AISP, PISP, CBPII) the software statement does not grant'),
+  METADATA_SCOPE_TOO_LONG: e(400, MD, 'scope is longer than 256 characters'),
+  METADATA_APPLICATION_TYPE_INVALID: e(400, MD, 'application_type is not one the DCR version allows'),
+  METADATA_REFUSED: e(400, MD, 'the key manager refused the client metadata (oidc-provider\'s client schema)'),
+  TRANSPORT_CERT_NOT_BOUND: e(400, MD, 'the transport certificate belongs neither to the software\'s key set (use:tls) nor, by its subject, to the organisation and software'),
+  ...keySetCodes('TRANSPORT_CERT', 'the transport certificate check (software_jwks_endpoint)', MD),
+
+  // OB DCR: the operation.
+  REGISTRATION_EXISTS: e(400, MD, 'the software already has a registration and [open_banking.dcr] single_registration_per_software is on'),
+  UPDATE_SOFTWARE_MISMATCH: e(400, MD, 'the software statement of a PUT is for another software than the registration'),
+  UPDATE_CLIENT_ID_MISMATCH: e(400, MD, 'client_id in a PUT body is not the one in the path'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The codes in their table order (docs, admin page). */
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];

@@ -1,0 +1,189 @@
+/**
+ * The key manager's answer to "is this access token valid, and what does it say": for whom
+ * (client, software, organisation), which scopes, which grant, bound to which certificate. One
+ * check for every resource: DCR management now, the gateway and introspection of JWT access
+ * tokens as well. JWT access tokens are verified here (signature by kid against the keys the
+ * server publishes, current and recently retired; typ, iss, aud, exp; cnf against the presented
+ * certificate); opaque ones are looked up. Either way the client must still exist and carry no
+ * revocation mark, so a deleted client's self-contained tokens stop working at once.
+ */
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config/schema.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import type { Storage } from '../storage/ports.ts';
+import { x5tS256 } from '../crypto/thumbprint.ts';
+import { isClientRevoked } from './revocation.ts';
+
+/** Why a token is not valid: codes of the error catalog (src/errors/codes.ts). */
+export type TokenFailure = 'TOKEN_UNKNOWN' | 'TOKEN_EXPIRED' | 'TOKEN_CLAIMS_INVALID' | 'TOKEN_REVOKED' | 'TOKEN_CERT_MISMATCH';
+
+export interface VerifiedToken {
+  readonly kind: 'access_token' | 'registration_access_token';
+  readonly format: 'jwt' | 'opaque';
+  readonly clientId: string;
+  /** From the client's registration (OB clients); undefined for bank-internal clients. */
+  readonly softwareId: string | undefined;
+  readonly orgId: string | undefined;
+  readonly scopes: readonly string[];
+  /** client_credentials: the client acts for itself; psu: a user authorised it; registration: RFC 7592 token. */
+  readonly grant: 'client_credentials' | 'psu' | 'registration';
+  /** The PSU (psu grant) or the client (client_credentials). */
+  readonly subject: string | undefined;
+  /** `x5t#S256` of the certificate the token is bound to (RFC 8705), if bound. */
+  readonly certificateThumbprint: string | undefined;
+  readonly issuedAt: number | undefined;
+  readonly expiresAt: number | undefined;
+  readonly jti: string | undefined;
+  readonly audience: string | string[] | undefined;
+  /** Deletes the token's record (opaque tokens); a no-op for a JWT, which has none. */
+  revoke(): Promise<void>;
+}
+
+export type TokenVerification =
+  | { readonly valid: true; readonly token: VerifiedToken }
+  | {
+    readonly valid: false; readonly code: TokenFailure; readonly description: string;
+    /** For a token of a client that no longer exists: deletes the token's own record, if it has one. */
+    readonly revoke?: () => Promise<void>;
+  };
+
+export interface VerifyOptions {
+  /** Also accept RFC 7592 registration access tokens (DCR management). */
+  readonly registrationTokens?: boolean;
+  /**
+   * Check a certificate-bound token against `certificate` (default true). A resource server that
+   * asks on the client's behalf (introspection) passes false and reads `certificateThumbprint`.
+   */
+  readonly checkCertificate?: boolean;
+}
+
+export interface TokenVerifier {
+  verify(token: string, certificate: ClientCertificate | undefined, opts?: VerifyOptions): Promise<TokenVerification>;
+}
+
+export interface TokenVerifierDeps {
+  config: Config;
+  storage: Storage;
+  /** The current provider (rebuilt when keys or scopes change). */
+  provider: () => Provider;
+  /** The published public keys, current and recently retired (the same object until they change). */
+  publicJwks: () => { keys: JWK[] };
+  now?: () => number;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** An opaque token model as oidc-provider finds it. */
+interface OpaqueModel {
+  clientId: string; scope?: string; accountId?: string; exp?: number; iat?: number; jti: string; aud?: string | string[];
+  'x5t#S256'?: string; destroy(): Promise<void>;
+}
+
+const fail = (code: TokenFailure, description: string): TokenVerification => ({ valid: false, code, description });
+const noop = async () => undefined;
+
+export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
+  const { config } = deps;
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  // One key resolver per published key set: jose then imports each key once.
+  const resolvers = new WeakMap<{ keys: JWK[] }, ReturnType<typeof createLocalJWKSet>>();
+  const resolver = () => {
+    const jwks = deps.publicJwks();
+    let r = resolvers.get(jwks);
+    if (!r) {
+      r = createLocalJWKSet(jwks);
+      resolvers.set(jwks, r);
+    }
+    return r;
+  };
+
+  async function verifyJwt(token: string): Promise<{ payload: JWTPayload } | TokenVerification> {
+    try {
+      const { payload } = await jwtVerify(token, resolver(), {
+        issuer: config.derived.issuer,
+        audience: config.derived.resource,
+        typ: 'at+jwt',
+        algorithms: ['PS256', 'ES256'],
+        clockTolerance: config.oauth.clock_tolerance,
+        requiredClaims: ['exp', 'iat', 'client_id', 'sub'],
+        currentDate: new Date(now() * 1000),
+      });
+      if (typeof payload['client_id'] !== 'string') return fail('TOKEN_CLAIMS_INVALID', 'client_id is not a string');
+      return { payload };
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) return fail('TOKEN_EXPIRED', 'the access token has expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) return fail('TOKEN_CLAIMS_INVALID', `the access token's ${err.claim} claim is not valid here`);
+      return fail('TOKEN_UNKNOWN', 'the access token is not one this server issued');
+    }
+  }
+
+  async function findOpaque(token: string, registrationTokens: boolean): Promise<{ model: OpaqueModel; kind: VerifiedToken['kind']; grant: VerifiedToken['grant'] } | undefined> {
+    const provider = deps.provider();
+    const cc = await provider.ClientCredentials.find(token) as unknown as OpaqueModel | undefined;
+    if (cc) return { model: cc, kind: 'access_token', grant: 'client_credentials' };
+    const at = await provider.AccessToken.find(token) as unknown as OpaqueModel | undefined;
+    if (at) return { model: at, kind: 'access_token', grant: 'psu' };
+    if (!registrationTokens) return undefined;
+    const rat = await provider.RegistrationAccessToken.find(token) as unknown as OpaqueModel | undefined;
+    return rat ? { model: rat, kind: 'registration_access_token', grant: 'registration' } : undefined;
+  }
+
+  return {
+    async verify(token, certificate, opts = {}) {
+      let found: Omit<VerifiedToken, 'softwareId' | 'orgId'>;
+      if (JWT_SHAPE.test(token)) {
+        const result = await verifyJwt(token);
+        if ('valid' in result) return result;
+        const p = result.payload;
+        const clientId = p['client_id'] as string;
+        const cnf = p['cnf'] as Record<string, unknown> | undefined;
+        found = {
+          kind: 'access_token', format: 'jwt', clientId,
+          scopes: typeof p['scope'] === 'string' ? p['scope'].split(' ').filter(Boolean) : [],
+          // oidc-provider issues client_credentials tokens about the client itself.
+          grant: p.sub === clientId ? 'client_credentials' : 'psu',
+          subject: p.sub,
+          certificateThumbprint: typeof cnf?.['x5t#S256'] === 'string' ? cnf['x5t#S256'] : undefined,
+          issuedAt: p.iat, expiresAt: p.exp, jti: p.jti, audience: p.aud,
+          revoke: noop,
+        };
+      } else {
+        const hit = await findOpaque(token, opts.registrationTokens === true);
+        if (!hit) return fail('TOKEN_UNKNOWN', 'the access token is unknown or has expired');
+        const m = hit.model;
+        found = {
+          kind: hit.kind, format: 'opaque', clientId: m.clientId,
+          scopes: (m.scope ?? '').split(' ').filter(Boolean),
+          grant: hit.grant,
+          subject: hit.grant === 'psu' ? m.accountId : hit.grant === 'client_credentials' ? m.clientId : undefined,
+          certificateThumbprint: m['x5t#S256'],
+          issuedAt: m.iat, expiresAt: m.exp, jti: m.jti, audience: m.aud,
+          revoke: () => m.destroy(),
+        };
+      }
+
+      if (opts.checkCertificate !== false && found.certificateThumbprint !== undefined) {
+        if (!certificate || x5tS256(certificate.x509) !== found.certificateThumbprint) {
+          return fail('TOKEN_CERT_MISMATCH', 'the access token is bound to another client certificate');
+        }
+      }
+      // A deleted client's tokens: its record is gone and (for JWTs, which no store holds) a
+      // revocation mark stands until the last of them has expired.
+      const [client, revoked] = await Promise.all([deps.storage.oidc.find('Client', found.clientId), isClientRevoked(deps.storage.replay, found.clientId)]);
+      const isStatic = config.oauth.internal_clients.some((c) => c.client_id === found.clientId);
+      if (revoked || (!client && !isStatic)) {
+        return { valid: false, code: 'TOKEN_REVOKED', description: 'the client this token was issued to no longer exists', revoke: found.revoke };
+      }
+      const meta = client?.payload ?? {};
+      return {
+        valid: true,
+        token: {
+          ...found,
+          softwareId: typeof meta['software_id'] === 'string' ? meta['software_id'] : undefined,
+          orgId: typeof meta['org_id'] === 'string' ? meta['org_id'] : undefined,
+        },
+      };
+    },
+  };
+}
