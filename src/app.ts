@@ -1,7 +1,9 @@
 /**
- * buildApp(deps): the HTTP application without listening. Fastify serves our own routes (health,
- * admin APIs, PSU interactions); oidc-provider's protocol paths go straight to the provider's
- * handler so the token endpoint pays for no second framework.
+ * buildApp(deps): the HTTP application without listening. Every request passes the front first
+ * (http/front.ts: interaction id, request id, trace context, access log, metrics); then
+ * oidc-provider's protocol paths go to the provider's handler (through the request guard), so the
+ * token endpoint pays for no second framework, and Fastify serves our own routes (health, metrics,
+ * admin APIs, PSU interactions, DCR, sandbox).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -10,10 +12,14 @@ import type { Logger } from './logger.ts';
 import type { Storage } from './storage/ports.ts';
 import type { KeyManagerService } from './oauth/service.ts';
 import { sendError, toErrorResponse, writeClientError } from './errors/to-response.ts';
+import { createFront, interactionIdOf, requestContext } from './http/front.ts';
+import { errorHandler } from './http/error-handler.ts';
+import type { Metrics } from './observability/metrics.ts';
+import { metricsRoutes } from './observability/metrics-routes.ts';
 import type { RequestGuard } from './oauth/request-guard.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
 import { fail } from './errors/app-error.ts';
-import { providerPathFor } from './oauth/routes.ts';
+import { providerPathFor, providerRouteTemplate } from './oauth/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
 import { createAdminGuard } from './admin/admin-auth.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
@@ -39,6 +45,10 @@ export interface AppDeps {
   interactions: (app: FastifyInstance) => Promise<void>;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
   isAccepting?: () => boolean;
+  /** This process's metrics; undefined when [metrics] enabled is false. */
+  metrics?: Metrics | undefined;
+  /** The exposition text of the whole server (aggregated across workers), for GET /metrics. */
+  metricsText?: () => Promise<string>;
 }
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
@@ -67,12 +77,27 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     if (providerUrl !== undefined) {
       req.url = providerUrl;
       const q = providerUrl.indexOf('?');
-      deps.providerGuard(req, res, q === -1 ? providerUrl : providerUrl.slice(0, q))
+      const path = q === -1 ? providerUrl : providerUrl.slice(0, q);
+      const ctx = requestContext(res);
+      if (ctx) ctx.route = providerRouteTemplate(path);
+      deps.providerGuard(req, res, path)
         .then((checked) => { if (checked) keyManager.handle(checked, res); })
         .catch((err: unknown) => sendError(res, err));
       return;
     }
     fastifyHandler(req, res);
+  };
+
+  const observe = deps.metrics
+    ? (ctx: { route: string | undefined; method: string; code: string | undefined }, status: number, seconds: number) =>
+      deps.metrics!.request(ctx.route ?? '(unmatched)', ctx.method, status, seconds, ctx.code)
+    : undefined;
+  const front = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+    createFront(dispatch(handler), { logger: deps.logger, ...(observe ? { observe } : {}) });
+  /** A request the HTTP parser refused never reaches the front: it is answered and counted here. */
+  const clientError = (err: { code?: string }, socket: import('node:stream').Duplex) => {
+    const code = writeClientError(err, socket, { 'x-fapi-interaction-id': interactionIdOf(undefined) });
+    if (code) deps.metrics?.request('(unparsed)', 'UNKNOWN', 400, 0, code);
   };
 
   const fastify = Fastify({
@@ -83,11 +108,14 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     return503OnClosing: false,
     frameworkErrors: (err, _req, reply) => {
       const out = toErrorResponse(err);
-      return (reply as unknown as FastifyReply).code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+      const r = reply as unknown as FastifyReply;
+      const ctx = requestContext(r.raw);
+      if (ctx) ctx.code = out.code;
+      return r.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
     },
-    clientErrorHandler: (err, socket) => writeClientError(err as { code?: string }, socket),
+    clientErrorHandler: (err, socket) => clientError(err as { code?: string }, socket),
     keepAliveTimeout: config.server.keep_alive_timeout * 1000,
-    ...(opts.serverFactory ? { serverFactory: (handler: never) => opts.serverFactory!(dispatch(handler)) as never } : {}),
+    ...(opts.serverFactory ? { serverFactory: (handler: never) => opts.serverFactory!(front(handler)) as never } : {}),
   }) as unknown as FastifyInstance;
 
   // JSON bodies (the admin APIs) are bounded in nesting before they are parsed.
@@ -105,15 +133,17 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     done(null, Object.fromEntries(new URLSearchParams(String(body))));
   });
 
-  fastify.setErrorHandler((err, req, reply) => {
-    const out = toErrorResponse(err);
-    if (out.status >= 500) req.log.error({ err }, 'request failed');
-    return reply.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+  // The route template, for the access log and metrics (the raw path never leaves the front).
+  fastify.addHook('onRequest', async (request, reply) => {
+    const ctx = requestContext(reply.raw);
+    if (ctx) ctx.route = request.routeOptions.url ?? '(not found)';
   });
+  fastify.setErrorHandler(errorHandler('oauth'));
   fastify.setNotFoundHandler(() => { throw fail('NOT_FOUND', 'no such endpoint'); });
 
-  fastify.get('/health', async () => ({ status: 'ok' }));
-  fastify.get('/ready', async (_req, reply) => {
+  // Liveness and readiness in the shapes load balancers and Kubernetes probe; the old paths stay.
+  const live = async () => ({ status: 'ok' });
+  const ready = async (_req: unknown, reply: FastifyReply) => {
     if (!isAccepting()) return reply.code(503).send({ status: 'shutting_down' });
     try {
       await storage.ping();
@@ -121,7 +151,14 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     } catch {
       return reply.code(503).send({ status: 'unavailable', storage: storage.kind });
     }
-  });
+  };
+  fastify.get('/health', live);
+  fastify.get('/health/live', live);
+  fastify.get('/ready', ready);
+  fastify.get('/health/ready', ready);
+  if (deps.metricsText && config.metrics.enabled && config.metrics.port === undefined) {
+    await fastify.register(metricsRoutes({ config, text: deps.metricsText }));
+  }
 
   await fastify.register(deps.interactions);
   await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));

@@ -26,6 +26,18 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   // Workers get the same node flags (e.g. --max-semi-space-size) as the primary.
   cluster.setupPrimary({ execArgv: process.execArgv });
 
+  // Metrics: the primary aggregates every worker's for a scrape (whichever worker takes it), and
+  // serves the separate metrics listener when one is configured.
+  let metricsListener: { close(): Promise<void> } | undefined;
+  if (config.metrics.enabled) {
+    const { servePrimaryMetrics } = await import('./observability/metrics.ts');
+    const aggregated = servePrimaryMetrics();
+    if (config.metrics.port !== undefined) {
+      const { startMetricsListener } = await import('./observability/metrics-routes.ts');
+      metricsListener = await startMetricsListener({ config, logger, text: aggregated.text });
+    }
+  }
+
   let stopping = false;
   let readyCount = 0;
   let announced = false;
@@ -45,8 +57,10 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
       if (live.size === 0) {
         clearInterval(check);
         clearTimeout(force);
-        logger.info('stopped');
-        finish(code);
+        void (metricsListener?.close() ?? Promise.resolve()).finally(() => {
+          logger.info('stopped');
+          finish(code);
+        });
       }
     }, 50);
   };

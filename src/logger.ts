@@ -1,8 +1,10 @@
 /**
  * Structured JSON logs (pino). Tokens, secrets, assertions, cookies and authorization headers are
- * redacted by path so that no code path can leak them by logging a request or an error.
+ * redacted by path so that no code path can leak them by logging a request or an error. A line
+ * written while a request is being handled carries its ids (http/front.ts).
  */
 import { pino, type Logger } from 'pino';
+import { currentRequest, requestLogFields } from './http/front.ts';
 
 export type { Logger };
 
@@ -34,6 +36,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Every line written while a request is handled names it: request, interaction and trace ids.
+      mixin: () => requestLogFields(currentRequest()),
     },
     // Synchronous writes: nothing we log is per-request hot, and no line may be lost at exit.
     destination ?? pino.destination({ sync: true }),

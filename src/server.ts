@@ -26,6 +26,12 @@ import { createDirectoryTrust } from './dcr/directory-trust.ts';
 import { createSandboxStore } from './sandbox/store.ts';
 import { createRequestGuard } from './oauth/request-guard.ts';
 import { interactionRoutes } from './oauth/interactions/routes.ts';
+import { metricsText, processMetrics } from './observability/metrics.ts';
+import { instrumentStorage } from './observability/instrument-storage.ts';
+import { startMetricsListener } from './observability/metrics-routes.ts';
+import cluster from 'node:cluster';
+
+const isWorkerProcess = () => cluster.isWorker;
 import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
@@ -59,7 +65,11 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
   const { dataDir, truststoreDir } = config.derived;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const storage = await openStorage({ url: config.derived.databaseUrl, poolSize: config.database.pool_size, busyTimeoutMs: config.database.busy_timeout });
+  const metrics = config.metrics.enabled ? processMetrics() : undefined;
+  const rawStorage = await openStorage({ url: config.derived.databaseUrl, poolSize: config.database.pool_size, busyTimeoutMs: config.database.busy_timeout });
+  // Every storage operation timed and every replayed id counted, without the backends knowing.
+  const storage = metrics ? instrumentStorage(rawStorage, metrics) : rawStorage;
+  let metricsListener: { close(): Promise<void> } | undefined;
   try {
     let cert: string;
     let key: string;
@@ -98,15 +108,18 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       timeoutMs: cacheCfg.timeout,
       maxBytes: cacheCfg.max_bytes,
     });
-    const keySets = createJwksCache({ fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout });
-    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets });
+    const keySets = createJwksCache({
+      fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout,
+      ...(metrics ? { onResult: metrics.keySet } : {}),
+    });
+    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets, ...(metrics ? { onTokenIssued: metrics.tokenIssued } : {}) });
     const clients = createClientService({ keyManager, storage, config });
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
     const sandbox = config.server.mode === 'sandbox'
       ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
       : undefined;
-    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox) });
+    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox), ...(metrics ? { observe: metrics.dcr } : {}) });
     const sweeper = startExpirySweeper(storage, {
       intervalMs: 60_000,
       now: () => Math.floor(Date.now() / 1000),
@@ -125,7 +138,14 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       certificatePolicy: createClientCertificatePolicy({ config, keySets }),
       clientCert,
     });
-    const fastify = await buildApp({ config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox, isAccepting: () => accepting }, {
+    // A single process serves a separate metrics listener itself; with workers, the primary does.
+    if (metrics && config.metrics.port !== undefined && !isWorkerProcess()) {
+      metricsListener = await startMetricsListener({ config, logger, text: metricsText });
+    }
+    const fastify = await buildApp({
+      config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
+      isAccepting: () => accepting, metrics, metricsText,
+    }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
           ...secure(),
@@ -183,6 +203,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           clearTimeout(force);
           await fetch.close();
           await keySetFetch.close();
+          await metricsListener?.close();
           await storage.close();
           logger.info('stopped');
         })();
@@ -190,6 +211,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       },
     };
   } catch (err) {
+    await metricsListener?.close().catch(() => undefined);
     await storage.close().catch(() => undefined);
     throw err;
   }

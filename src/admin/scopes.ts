@@ -10,6 +10,7 @@ import { ConflictError } from '../storage/ports.ts';
 import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
 import { fail } from '../errors/app-error.ts';
 import { setScopeRetired } from '../oauth/state.ts';
+import { errorHandler } from '../http/error-handler.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 
@@ -49,6 +50,8 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', deps.requireAdmin as never);
+    // The admin APIs answer errors in our JSON: { code, message, traceId }.
+    app.setErrorHandler(errorHandler('admin'));
 
     app.get(SCOPES_PATH, async () => storage.scopes.list());
 

@@ -178,6 +178,17 @@ export const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; also OPENDCR_LOG_LEVEL'),
 }).prefault({});
 
+export const metricsSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve Prometheus metrics at /metrics (text exposition format), aggregated across worker processes'),
+  port: z.number().int().min(1).max(65535).optional()
+    .describe('A separate plain-HTTP listener for /metrics only (recommended in production: scrape it on an internal interface); unset serves /metrics on the main listener, to allowed_networks only'),
+  bind_address: z.string().min(1).default('127.0.0.1').describe('Address of the separate metrics listener'),
+  allowed_networks: z.array(z.string().refine((v) => proxyEntryError(v) === undefined, { message: 'must be an IP address or CIDR range (e.g. "10.0.0.0/8")' }))
+    .default(['127.0.0.1', '::1']).describe('Peer addresses (or CIDR ranges) that may read /metrics on the main listener; anyone else gets 403'),
+  token: z.string().min(16).optional()
+    .describe('When set, scrapes must send "Authorization: Bearer <token>" (on either listener); also OPENDCR_METRICS_TOKEN'),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.prefault({}),
   keystore: keystoreSchema,
@@ -189,6 +200,7 @@ export const configSchema = z.strictObject({
   open_banking: z.strictObject({ dcr: dcrSchema }).prefault({}),
   sandbox: sandboxSchema,
   log: logSchema,
+  metrics: metricsSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -51,6 +51,8 @@ export interface JwksCacheOptions {
   readonly timeoutMs: number;
   /** Clock for freshness decisions, milliseconds since the epoch; default `Date.now`. */
   readonly now?: () => number;
+  /** Told each use by host: served from the cache (hit), fetched (miss), or failed to fetch (error). */
+  readonly onResult?: (host: string, result: 'hit' | 'miss' | 'error') => void;
 }
 
 /** A key resolver for `jwtVerify(token, keySet)`, plus the keys it currently holds. */
@@ -71,6 +73,9 @@ export interface JwksCache {
 
 interface Entry {
   readonly url: string;
+  readonly host: string;
+  /** Successful fetches so far (a use that caused none was a cache hit). */
+  fetches: number;
   readonly remote: RemoteJWKSet;
   /** Our clock at the last successful fetch; undefined before the first. */
   fetchedAt?: number;
@@ -103,6 +108,8 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
     const shown = displayUrl(url);
     const created: Entry = {
       url: shown,
+      host: url.host,
+      fetches: 0,
       freshFor: maxAgeMs,
       retryAfter: -Infinity,
       remote: createRemoteJWKSet(url, {
@@ -111,7 +118,15 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
         cooldownDuration: cooldownMs,
         timeoutDuration: opts.timeoutMs,
         [customFetch]: async (href, init) => {
-          const json = await fetchKeySet(opts.fetch, href, shown, init);
+          let json: FetchedKeySet;
+          try {
+            json = await fetchKeySet(opts.fetch, href, shown, init);
+          } catch (err) {
+            opts.onResult?.(created.host, 'error');
+            throw err;
+          }
+          created.fetches += 1;
+          opts.onResult?.(created.host, 'miss');
           created.fetchedAt = now();
           created.freshFor = Math.min(json.maxAge ?? maxAgeMs, staleForMs);
           created.retryAfter = -Infinity;
@@ -144,9 +159,12 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
       const entry = entryFor(url);
       if (entry.keySet) return entry.keySet;
       const getKey = async (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]) => {
+        const before = entry.fetches;
         await refresh(entry);
         try {
-          return await entry.remote(header, token);
+          const key = await entry.remote(header, token);
+          if (entry.fetches === before) opts.onResult?.(entry.host, 'hit');
+          return key;
         } catch (err) {
           throw toKeySetError(err, entry.url, header.kid);
         }
@@ -156,6 +174,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
     },
     async fetchKeys(url) {
       const entry = entryFor(url);
+      const before = entry.fetches;
       await refresh(entry);
       // jose's own bound (staleFor, real time) may have passed even when our clock says fresh.
       if (!entry.remote.fresh) {
@@ -167,6 +186,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
       }
       const jwks = entry.remote.jwks();
       if (!jwks) throw new KeySetError('unreachable', entry.url, `could not fetch the key set at ${entry.url}`);
+      if (entry.fetches === before) opts.onResult?.(entry.host, 'hit');
       return jwks;
     },
     clear() {

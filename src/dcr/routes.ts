@@ -1,18 +1,18 @@
 /**
  * The OB DCR HTTP surface: POST /open-banking/{v3.1|v3.2|v3.3}/register and
  * GET/PUT/DELETE …/register/{ClientId} (also the seed's v3.3.0 form). Bodies are read as raw text
- * (a compact JWS); every response is JSON with no-store caching and an x-fapi-interaction-id.
+ * (a compact JWS); every response is JSON with no-store caching (the request front adds the
+ * x-fapi-interaction-id, as on every route).
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import { fail } from '../errors/app-error.ts';
+import { requestContext } from '../http/front.ts';
 import type { DcrService, DcrRequest, DcrResult } from './service.ts';
 import { versionFromPath } from './versions/index.ts';
 import { dcrOpenApi, type DcrOpenApiOptions } from './openapi.ts';
 
-const INTERACTION_ID = /^[A-Za-z0-9-]{1,64}$/;
 const BODY_LIMIT = 64 * 1024;
 
 type Params = { version: string; clientId?: string };
@@ -43,11 +43,12 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
     app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
 
     app.addHook('onRequest', async (req, reply) => {
-      // FAPI: echo the caller's interaction id, or give one, on every response.
-      const given = req.headers['x-fapi-interaction-id'];
-      reply.header('x-fapi-interaction-id', typeof given === 'string' && INTERACTION_ID.test(given) ? given : randomUUID());
       reply.header('cache-control', 'no-store');
       reply.header('pragma', 'no-cache');
+      // The access log names the client a management call is about.
+      const clientId = (req.params as Partial<Params>).clientId;
+      const ctx = requestContext(reply.raw);
+      if (ctx && typeof clientId === 'string') ctx.clientId = clientId.slice(0, 64);
     });
 
     // Our own description of the API (official OB definitions with FAPI's tighter rules).
@@ -58,7 +59,12 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
     });
 
     const base = '/open-banking/:version/register';
-    app.post<{ Params: Params }>(base, async (req, reply) => send(reply, await deps.dcr.register(toRequest(req))));
+    app.post<{ Params: Params }>(base, async (req, reply) => {
+      const result = await deps.dcr.register(toRequest(req));
+      const ctx = requestContext(reply.raw);
+      if (ctx && typeof result.body?.['client_id'] === 'string') ctx.clientId = result.body['client_id'];
+      return send(reply, result);
+    });
     app.get<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.read(toRequest(req), req.params.clientId)));
     app.put<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.update(toRequest(req), req.params.clientId)));
     app.delete<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.remove(toRequest(req), req.params.clientId)));

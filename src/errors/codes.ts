@@ -83,6 +83,7 @@ export const ERRORS = {
 
   // Administration.
   ADMIN_UNAUTHORIZED: e(401, 'invalid_client', 'administrator credentials are missing or wrong'),
+  METRICS_FORBIDDEN: e(403, 'access_denied', 'metrics are served only to [metrics] allowed_networks (and with the [metrics] token, when one is set)'),
   SCOPE_EXISTS: e(409, 'conflict', 'a scope of that name exists'),
   SCOPE_NOT_FOUND: e(404, 'not_found', 'no scope of that name'),
   SCOPE_PROTECTED: e(400, 'invalid_request', 'the scope is required by OpenID Connect and cannot be deleted'),

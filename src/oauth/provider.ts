@@ -12,6 +12,7 @@ import { dnEquals, certificateSubjectDn } from '../crypto/dn.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
 import type { AccountService } from './accounts.ts';
 import { OAUTH_ROUTES, INTERACTION_PREFIX } from './routes.ts';
+import { requestContext } from '../http/front.ts';
 
 /** Client metadata that only Open Banking (DCR-registered) clients carry. */
 export const OB_CLIENT_METADATA = [
@@ -43,12 +44,21 @@ export interface ProviderDeps {
   accounts: AccountService;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   fetch: OutboundFetch;
+  /** Told every token endpoint success: grant type and the client's authentication method (metrics). */
+  onTokenIssued?: ((grantType: string, authMethod: string) => void) | undefined;
+  /**
+   * RFC 7662 for JWT access tokens, which oidc-provider cannot look up: the claims to answer with
+   * when the token is valid and the caller may see it, else undefined (active: false stands).
+   */
+  introspectJwt?: ((token: string, caller: { clientId: string; isOpenBanking: boolean }) => Promise<Record<string, unknown> | undefined>) | undefined;
 }
 
 /** A client is an Open Banking client when it was registered with a software statement. */
 export function isOpenBankingClient(client: { [k: string]: unknown } | undefined): boolean {
   return Boolean(client && (client as Record<string, unknown>)['software_id']);
 }
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 // Scopes that only name OpenID Connect claims or refresh tokens, never an API (see `claims` below).
 const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
@@ -234,13 +244,38 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // TLS is terminated here, or by a trusted load balancer that sets X-Forwarded-* headers.
   provider.proxy = config.apimgt.mutual_ssl.trusted_proxies.length > 0;
 
-  // A wrong method on a protocol path (GET /oauth2/token) would get Koa's text/plain 404;
-  // answer like any other unknown route instead.
+  // After every protocol request: tell the request front what it should log, shape Koa's bare 404,
+  // answer introspection of JWT access tokens, and advertise only the TPP auth methods.
   provider.use(async (ctx, next) => {
     await next();
+    // What the request front logs and counts: the client, and the OAuth error of an error answer.
+    const front = requestContext(ctx.res);
+    if (front) {
+      const clientId = (ctx.oidc as { client?: { clientId?: string } } | undefined)?.client?.clientId;
+      if (clientId) front.clientId = clientId;
+      const error = ctx.status >= 400 && ctx.body && typeof ctx.body === 'object' ? (ctx.body as { error?: unknown }).error : undefined;
+      if (typeof error === 'string') front.code = `oauth:${error}`;
+    }
+    // A wrong method on a protocol path (GET /oauth2/token) would get Koa's text/plain 404;
+    // answer like any other unknown route instead.
     if (ctx.status === 404 && ctx.body === undefined) {
       ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
       ctx.status = 404;
+    }
+    // JWT access tokens are self-contained: oidc-provider refuses to introspect them
+    // (unsupported_token_type) or finds nothing; the key manager's verifier answers instead
+    // (signature, claims, client still there, not revoked). The caller was authenticated already.
+    if (deps.introspectJwt && ctx.oidc?.route === 'introspection') {
+      const body = ctx.body as { active?: unknown; error?: unknown } | undefined;
+      const token = ctx.oidc.params?.['token'];
+      const caller = (ctx.oidc as { client?: Record<string, unknown> & { clientId: string } }).client;
+      const unanswered = (ctx.status === 200 && body?.active === false) || (ctx.status === 400 && body?.error === 'unsupported_token_type');
+      if (unanswered && typeof token === 'string' && caller && JWT_SHAPE.test(token)) {
+        const claims = await deps.introspectJwt(token, { clientId: caller.clientId, isOpenBanking: isOpenBankingClient(caller) });
+        ctx.status = 200;
+        ctx.body = claims ? { active: true, ...claims } : { active: false };
+        if (front) front.code = undefined;
+      }
     }
     // TPPs pick their token endpoint auth method from discovery, so it lists only what a TPP can
     // register (OB DCR digest §1.5); the secret methods stay available to bank-internal clients.
@@ -250,5 +285,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
   });
 
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'oidc-provider server_error'));
+  if (deps.onTokenIssued) {
+    const issued = deps.onTokenIssued;
+    provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown }; client?: { clientAuthMethod?: string } } }) => {
+      issued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientAuthMethod ?? 'none');
+    });
+  }
   return provider;
 }

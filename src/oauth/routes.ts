@@ -33,3 +33,11 @@ export function providerPathFor(url: string): string | undefined {
   if (path.startsWith(`${OAUTH_ROUTES.authorization}/`) || path.startsWith(`${OAUTH_ROUTES.end_session}/`)) return url;
   return undefined;
 }
+
+/** The route template of a provider path, for logs and metrics (bounded: never a raw path). */
+export function providerRouteTemplate(path: string): string {
+  if (providerPaths.has(path) || path === WSO2_DISCOVERY_PATH) return path;
+  if (path.startsWith(`${OAUTH_ROUTES.authorization}/`)) return `${OAUTH_ROUTES.authorization}/:uid`;
+  if (path.startsWith(`${OAUTH_ROUTES.end_session}/`)) return `${OAUTH_ROUTES.end_session}/:action`;
+  return '(unmatched)';
+}

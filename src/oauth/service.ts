@@ -17,7 +17,7 @@ import { createKeyManager, PROVIDER_VERSION_KEY, type KeyManager } from '../cryp
 import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './state.ts';
 import { createOidcAdapter } from './adapter.ts';
 import { createClientSecrets, type ClientSecrets } from './client-secrets.ts';
-import { createTokenVerifier, type TokenVerifier } from './token-verifier.ts';
+import { createTokenVerifier, introspectJwt, type TokenVerifier } from './token-verifier.ts';
 import { buildProvider } from './provider.ts';
 import { useStorageReplayDetection } from './replay.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
@@ -58,6 +58,8 @@ export interface KeyManagerDeps {
   /** Remote key sets (trusted jwt-bearer issuers). */
   keySets: JwksCache;
   now?: () => number;
+  /** Told every token endpoint success (metrics). */
+  onTokenIssued?: (grantType: string, authMethod: string) => void;
 }
 
 export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerInternals> {
@@ -82,7 +84,10 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     const jwks = await keys.providerJwks();
     const scopes = (await storage.scopes.list()).map((s) => s.name);
     const retiredScopes = (await retiredScopeNames(storage)).filter((s) => !scopes.includes(s));
-    const next = buildProvider({ config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch });
+    const next = buildProvider({
+      config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch,
+      onTokenIssued: deps.onTokenIssued, introspectJwt: (token, caller) => introspectJwt(tokens, token, caller),
+    });
     useStorageReplayDetection(next, storage.replay);
     registerJwtBearerGrant(next, { config, issuers, replay: storage.replay, scopes, clientCert: deps.clientCert });
     provider = next;

@@ -187,3 +187,27 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
     },
   };
 }
+
+/**
+ * RFC 7662 §2.2 claims for a valid JWT access token, or undefined (active: false). RFC 7662 §4 and
+ * the introspection policy of oidc-provider's config: an Open Banking client may introspect only
+ * its own tokens; a bank-internal client (the gateway) any. The resource server asks for the
+ * client, so the certificate binding is reported (cnf), not checked.
+ */
+export async function introspectJwt(verifier: TokenVerifier, token: string, caller: { clientId: string; isOpenBanking: boolean }): Promise<Record<string, unknown> | undefined> {
+  const result = await verifier.verify(token, undefined, { checkCertificate: false });
+  if (!result.valid) return undefined;
+  const t = result.token;
+  if (caller.isOpenBanking && t.clientId !== caller.clientId) return undefined;
+  return {
+    client_id: t.clientId,
+    ...(t.scopes.length ? { scope: t.scopes.join(' ') } : {}),
+    token_type: 'Bearer',
+    ...(t.subject === undefined ? {} : { sub: t.subject }),
+    ...(t.audience === undefined ? {} : { aud: t.audience }),
+    ...(t.issuedAt === undefined ? {} : { iat: t.issuedAt }),
+    ...(t.expiresAt === undefined ? {} : { exp: t.expiresAt }),
+    ...(t.jti === undefined ? {} : { jti: t.jti }),
+    ...(t.certificateThumbprint === undefined ? {} : { cnf: { 'x5t#S256': t.certificateThumbprint } }),
+  };
+}

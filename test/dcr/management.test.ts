@@ -11,6 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import * as client from 'openid-client';
 import { importPKCS8 } from 'jose';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
+import type { ClientCertificate } from '../../src/http/client-cert.ts';
+import { x5tS256 } from '../../src/crypto/thumbprint.ts';
 import { assertErrorResponse } from '../helpers/assert-error.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
 import { fetchVia } from '../helpers/ob-client.ts';
@@ -20,6 +22,9 @@ const PSU = { username: 'psu', password: 'psu' };
 const NOT_VALID = 'the access token is not valid for this registration';
 
 interface Registered { clientId: string; body: Record<string, unknown>; tpp: SandboxTpp }
+
+/** The TPP's transport certificate as the server sees a presented one. */
+const presented = (tpp: SandboxTpp): ClientCertificate => ({ pem: tpp.transport.x509.toString(), x509: tpp.transport.x509, authorized: true, source: 'tls' });
 
 async function registerClient(env: DcrEnvironment, tpp: SandboxTpp = env.aispPisp, overrides: Record<string, unknown> = {}): Promise<Registered> {
   const body = await jsonBody(await env.register(tpp, await env.validRequestClaims(tpp, overrides)), 201);
@@ -238,14 +243,33 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       const token = await tokenOf(r);
       const refresh = await refreshTokenFor(env, r);
       assert.equal((await env.introspect(refresh, 'refresh_token'))['active'], true);
-      if (tokenType === 'opaque') assert.equal((await env.introspect(token))['active'], true);
+      // Both formats introspect: opaque ones by lookup, JWTs through the key manager's verifier.
+      const live = await env.introspect(token);
+      assert.equal(live['active'], true);
+      assert.equal(live['client_id'], r.clientId);
+      assert.deepEqual(live['cnf'], { 'x5t#S256': x5tS256(r.tpp.transport.x509) });
+      const verified = await env.ts.server.keyManager.tokens.verify(token, presented(r.tpp));
+      assert.ok(verified.valid);
+      assert.equal(verified.token.clientId, r.clientId);
+      assert.equal(verified.token.softwareId, r.tpp.softwareId);
+      assert.equal(verified.token.orgId, r.tpp.orgId);
+      assert.equal(verified.token.grant, 'client_credentials');
+      assert.equal(verified.token.format, tokenType);
+      assert.equal(verified.token.certificateThumbprint, x5tS256(r.tpp.transport.x509));
+      const elsewhere = await env.ts.server.keyManager.tokens.verify(token, presented(env.cbpii));
+      assert.deepEqual(elsewhere, { valid: false, code: 'TOKEN_CERT_MISMATCH', description: 'the access token is bound to another client certificate' });
 
       const res = await env.manage('DELETE', r.clientId, { token, cert: r.tpp.transport });
       assert.equal(res.status, 204);
       assert.equal(await res.text(), '');
 
-      // oidc-provider introspects opaque access tokens only; refresh tokens are always opaque.
-      if (tokenType === 'opaque') assert.deepEqual(await env.introspect(token), { active: false });
+      // Refused at once, JWTs included: the client is gone and a revocation mark names it until its
+      // last token has expired.
+      assert.deepEqual(await env.introspect(token), { active: false });
+      const gone = await env.ts.server.keyManager.tokens.verify(token, presented(r.tpp));
+      assert.equal(gone.valid, false);
+      assert.equal(gone.valid ? undefined : gone.code, tokenType === 'jwt' ? 'TOKEN_REVOKED' : 'TOKEN_UNKNOWN');
+      assert.equal(await env.ts.server.storage.replay.has('revoked-client', r.clientId), true, 'the revocation mark');
       assert.deepEqual(await env.introspect(refresh, 'refresh_token'), { active: false });
       const { oidc } = env.ts.server.storage;
       for (const model of ['RefreshToken', 'ClientCredentials', 'AccessToken']) {

@@ -13,7 +13,7 @@ import { SignJWT, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSON
 import { GATEWAY, startTestServer, type TestServer } from '../helpers/server.ts';
 import { fetchVia, newSigningKey, registerObClient, relyingParty, REDIRECT_URI, type ObClient } from '../helpers/ob-client.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
-import { assertErrorResponse, isOAuthError } from '../helpers/assert-error.ts';
+import { assertAdminError, assertErrorResponse, isOAuthError } from '../helpers/assert-error.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const IDP = 'https://idp.bank.example.com';
@@ -234,7 +234,7 @@ test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bod
 
   const wrong = await scopeApi('POST', { name: 'e2e_balances' }, `Basic ${Buffer.from('admin:wrong').toString('base64')}`);
   assert.equal(wrong.headers.get('www-authenticate'), 'Basic realm="opendcr-admin", charset="UTF-8"');
-  await assertErrorResponse(wrong, 401, { error: 'invalid_client', error_description: 'administrator credentials are missing or wrong' });
+  await assertAdminError(wrong, 401, 'ADMIN_UNAUTHORIZED', 'administrator credentials are missing or wrong');
 
   const created = await scopeApi('POST', { name: 'e2e_balances', displayName: 'Balances' });
   assert.equal(created.status, 201);
@@ -244,9 +244,9 @@ test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bod
   // The key manager rebuilt itself in this process: the scope is grantable at once.
   assert.equal(await grantedScope('accounts e2e_balances'), 'accounts e2e_balances');
 
-  await assertErrorResponse(await scopeApi('POST', { name: 'e2e_balances' }), 409, { error: 'conflict', error_description: 'scope "e2e_balances" already exists' });
-  await assertErrorResponse(await scopeApi('POST', { name: 'two words' }), 400, { error: 'invalid_request', error_description: '"name": must be a single RFC 6749 scope token' });
-  await assertErrorResponse(await scopeApi('POST', { name: 'x', colour: 'red' }), 400, { error: 'invalid_request', error_description: 'unknown field "colour"' });
+  await assertAdminError(await scopeApi('POST', { name: 'e2e_balances' }), 409, 'SCOPE_EXISTS', 'scope "e2e_balances" already exists');
+  await assertAdminError(await scopeApi('POST', { name: 'two words' }), 400, 'MALFORMED_REQUEST', '"name": must be a single RFC 6749 scope token');
+  await assertAdminError(await scopeApi('POST', { name: 'x', colour: 'red' }), 400, 'MALFORMED_REQUEST', 'unknown field "colour"');
 
   // A client registered with the scope in its metadata...
   const holder = await registerObClient(ts, 'private_key_jwt', { scope: 'accounts e2e_balances', grant_types: ['client_credentials'], response_types: [] });
@@ -258,7 +258,7 @@ test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bod
   // ...keeps working after the scope is deleted; the scope is just no longer granted.
   const held = await client.clientCredentialsGrant(holderRp, { scope: 'accounts e2e_balances' });
   assert.equal((await verifyAccessToken(held.access_token)).payload['scope'], 'accounts');
-  await assertErrorResponse(await scopeApi('GET', undefined, admin, `${SCOPES}/name/e2e_balances`), 404, { error: 'not_found', error_description: 'scope "e2e_balances" does not exist' });
+  await assertAdminError(await scopeApi('GET', undefined, admin, `${SCOPES}/name/e2e_balances`), 404, 'SCOPE_NOT_FOUND', 'scope "e2e_balances" does not exist');
 });
 
 test('signing key rotation: the new kid signs, the old kid stays published', async () => {

@@ -19,3 +19,13 @@ export function isOAuthError(status: number, body: { error: string; error_descri
     return true;
   };
 }
+
+/** Admin API errors: `{code, message, traceId}`, the traceId being the response's interaction id. */
+export async function assertAdminError(res: Response, status: number, code: string, message: string): Promise<void> {
+  const text = await res.text();
+  assert.equal(res.status, status, text);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+  const interactionId = res.headers.get('x-fapi-interaction-id');
+  assert.ok(interactionId, 'x-fapi-interaction-id on the error');
+  assert.deepEqual(JSON.parse(text), { code, message, traceId: interactionId });
+}

@@ -47,6 +47,7 @@ export function configCommand(getConfig: () => Config, getLoadOptions: () => Loa
         database: { ...c.database, url: c.database.url === undefined ? undefined : hideUrlPassword(c.database.url) },
         oauth: { ...c.oauth, internal_clients: c.oauth.internal_clients.map((x) => ({ ...x, client_secret: '[hidden]' })) },
         derived: { ...c.derived, databaseUrl: hideUrlPassword(c.derived.databaseUrl) },
+        metrics: { ...c.metrics, ...(c.metrics.token === undefined ? {} : { token: '[hidden]' }) },
       });
     });
   return cmd;
