@@ -151,7 +151,7 @@ export interface OurSetup {
  * starts, a sandbox directory and one AISP TPP in its data folder with the directory CAs in the
  * trust store, as `opendcr sandbox init` and `sandbox tpp create` would.
  */
-export async function prepareOurs(root: string, workers: number): Promise<OurSetup> {
+export async function prepareOurs(root: string, workers: number, logLevel = 'info'): Promise<OurSetup> {
   const port = await freePort();
   const baseUrl = `https://localhost:${port}`;
   const dataDir = join(root, 'data');
@@ -159,7 +159,8 @@ export async function prepareOurs(root: string, workers: number): Promise<OurSet
   mkdirSync(root, { recursive: true, mode: 0o700 });
   writeFileSync(configPath, [
     '[server]', 'mode = "sandbox"', 'bind_address = "127.0.0.1"', `port = ${port}`, `workers = ${workers}`, `data_dir = ${JSON.stringify(dataDir)}`,
-    '[log]', 'level = "warn"', '',
+    // The shipped default (info): the access log line of every request is part of what is measured.
+    '[log]', `level = "${logLevel}"`, '',
   ].join('\n'));
   const directory = await createSandboxDirectory({ name: 'OpenDCR Bench Directory' });
   const tpp = await createSandboxTpp(directory, {
@@ -188,9 +189,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** Spawns a node process, records it for cleanup and waits for 200 on `readyPath`. */
-export async function spawnServer(args: string[], port: number, readyPath: string, cleanup: Cleanup, settleWorkers = 0): Promise<RunningChild> {
+export async function spawnServer(args: string[], port: number, readyPath: string, cleanup: Cleanup, settleWorkers = 0, cwd = REPO): Promise<RunningChild> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { cwd: REPO, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.child(child);
   let out = '';
   const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
@@ -203,10 +204,13 @@ export async function spawnServer(args: string[], port: number, readyPath: strin
   return { child, pid: child.pid!, readyMs, output, stop: () => stopChild(child, 15_000) };
 }
 
-/** Our server, started as `npm start` starts it (`extraFlags` e.g. --cpu-prof go before the script). */
-export function startOurs(setup: OurSetup, cleanup: Cleanup, workers: number, extraFlags: string[] = []): Promise<RunningChild> {
+/**
+ * Our server, started as `npm start` starts it (`extraFlags` e.g. --cpu-prof go before the script);
+ * `root` is another checkout of the project (bench/front.ts compares two).
+ */
+export function startOurs(setup: OurSetup, cleanup: Cleanup, workers: number, extraFlags: string[] = [], root = REPO): Promise<RunningChild> {
   const [flags, script] = [NODE_FLAGS, START_ARGS.filter((a) => !a.startsWith('-'))];
-  return spawnServer([...flags, ...extraFlags, ...script, '--config', setup.configPath], setup.port, '/ready', cleanup, workers);
+  return spawnServer([...flags, ...extraFlags, ...script, '--config', setup.configPath], setup.port, '/ready', cleanup, workers, root);
 }
 
 /** The sandbox CA that signed our server certificate (written at first start). */
