@@ -12,7 +12,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../logger.ts';
+import { accessLogger, type Logger } from '../logger.ts';
 
 /** What the front knows about one request; handlers fill in route, clientId and code. */
 export interface RequestContext {
@@ -86,7 +86,7 @@ export interface FrontOptions {
 
 /** Wraps `handler` with the front. The returned listener goes on the HTTPS server. */
 export function createFront(handler: (req: IncomingMessage, res: ServerResponse) => void, opts: FrontOptions) {
-  const log = opts.logger.child({ component: 'access' });
+  const log = accessLogger(opts.logger);
   const accessLog = opts.accessLog !== false;
 
   const finish = (ctx: RequestContext, res: ServerResponse) => {
