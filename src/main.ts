@@ -16,8 +16,7 @@ import type { Config } from './config/schema.ts';
 import type { RunningServer } from './server.ts';
 import { createLogger } from './logger.ts';
 import { runPrimary, runWorker, isWorker } from './cluster.ts';
-import { describePostgresFailure } from './storage/postgres/errors.ts';
-import { describeSqliteFailure } from './storage/sqlite/errors.ts';
+import { describePostgresFailure, describeSqliteFailure } from './storage/index.ts';
 import { findRunningServer } from './runtime-file.ts';
 
 export const START_USAGE = 'usage: npm start -- [--config FILE] [--port N] [--data-dir DIR]  (or: opendcr start [options])';

@@ -13,8 +13,7 @@ import { importJWK, type JWK } from 'jose';
 import type { Config } from './schema.ts';
 import { isAllowedUrl } from '../http/outbound.ts';
 import { createTruststore } from '../tls/truststore.ts';
-import { describePostgresFailure, postgresTarget } from '../storage/postgres/errors.ts';
-import { describeSqliteFailure } from '../storage/sqlite/errors.ts';
+import { describePostgresFailure, describeSqliteFailure, postgresTarget } from '../storage/index.ts';
 
 export interface CheckResult {
   /** Each one stops the server (exit 2). */
