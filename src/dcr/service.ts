@@ -160,7 +160,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
   }
 
   /** 401 for a registration that no longer exists (OB DCR: unknown ClientId → Unauthorized). */
-  const gone = () => bearerError('TOKEN_INVALID', 'the access token is not valid for this registration');
+  const gone = () => bearerError('TOKEN_REVOKED', 'the access token is not valid for this registration');
 
   const pendingRat = (clientId: string) => (dcr.append_registration_attributes_in_response ? clients.registrationAccessToken(clientId) : Promise.resolve(undefined));
 
