@@ -52,6 +52,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, readonly string[], '
   ['OPENDCR_ADMIN_PASSWORD', ['super_admin', 'password'], 'string'],
   ['OPENDCR_LOG_LEVEL', ['log', 'level'], 'string'],
   ['OPENDCR_METRICS_TOKEN', ['metrics', 'token'], 'string'],
+  ['OPENDCR_REDIS_URL', ['redis', 'url'], 'string'],
 ];
 
 /** Which file would be read: --config, then OPENDCR_CONFIG, then ./opendcr.toml if present. */

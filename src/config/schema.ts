@@ -178,6 +178,13 @@ export const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; also OPENDCR_LOG_LEVEL'),
 }).prefault({});
 
+export const redisSchema = z.strictObject({
+  url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional()
+    .describe('Redis for the shared state of a cluster of hosts (replay ids, revocation marks, counters, change notices), e.g. "redis://redis.internal:6379/0"; unset keeps it in the embedded file (one host) or in PostgreSQL when [database] url is set; also OPENDCR_REDIS_URL'),
+  key_prefix: z.string().min(1).max(64).default('opendcr:').describe('Prefix of every key and channel, so several deployments can share one Redis'),
+  command_timeout: z.number().int().positive().max(60000).default(2000).describe('How long a Redis command may take before the request that needed it fails with 503 (milliseconds)'),
+}).prefault({});
+
 export const metricsSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Serve Prometheus metrics at /metrics (text exposition format), aggregated across worker processes'),
   port: z.number().int().min(1).max(65535).optional()
@@ -201,6 +208,7 @@ export const configSchema = z.strictObject({
   sandbox: sandboxSchema,
   log: logSchema,
   metrics: metricsSchema,
+  redis: redisSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

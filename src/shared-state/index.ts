@@ -1,0 +1,33 @@
+/**
+ * Opens the shared state a configuration names: Redis when [redis] url is set; else the
+ * configured PostgreSQL (hosts sharing the database share it); else the embedded file beside the
+ * SQLite database (one host).
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { createEmbeddedSharedState } from './embedded.ts';
+import { createPostgresSharedState } from './postgres.ts';
+import { createRedisSharedState } from './redis.ts';
+import type { SharedState } from './ports.ts';
+
+export type { SharedState, WindowCount } from './ports.ts';
+export { CHANNELS, SharedStateUnavailableError } from './ports.ts';
+
+export async function openSharedState(config: Config, opts: { now?: () => number } = {}): Promise<SharedState> {
+  const clock = opts.now === undefined ? {} : { now: opts.now };
+  if (config.redis.url) {
+    return createRedisSharedState({ url: config.redis.url, keyPrefix: config.redis.key_prefix, commandTimeoutMs: config.redis.command_timeout, ...clock });
+  }
+  const db = config.derived.databaseUrl;
+  if (/^postgres(ql)?:\/\//.test(db)) {
+    return createPostgresSharedState({ url: db, poolSize: Math.max(2, Math.ceil(config.database.pool_size / 2)), ...clock });
+  }
+  const path = db === 'sqlite::memory:' ? ':memory:' : join(config.derived.dataDir, 'shared-state.db');
+  return createEmbeddedSharedState({ path, busyTimeoutMs: config.database.busy_timeout, ...clock });
+}
+
+/** Where the shared state lives, for logs and readiness: never a password. */
+export function describeSharedState(config: Config): string {
+  if (config.redis.url) return `redis ${new URL(config.redis.url).host}`;
+  return /^postgres(ql)?:\/\//.test(config.derived.databaseUrl) ? 'postgres (the database)' : 'embedded (data folder)';
+}
