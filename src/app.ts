@@ -15,6 +15,7 @@ import { sendError, toErrorResponse, writeClientError } from './errors/to-respon
 import { createFront, interactionIdOf, requestContext } from './http/front.ts';
 import { errorHandler } from './http/error-handler.ts';
 import type { Metrics } from './observability/metrics.ts';
+import { CHANNELS, type SharedState } from './shared-state/ports.ts';
 import { metricsRoutes } from './observability/metrics-routes.ts';
 import type { RequestGuard } from './oauth/request-guard.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
@@ -49,6 +50,8 @@ export interface AppDeps {
   metrics?: Metrics | undefined;
   /** The exposition text of the whole server (aggregated across workers), for GET /metrics. */
   metricsText?: () => Promise<string>;
+  /** The shared state (readiness; change notices for the scope API). */
+  shared?: SharedState | undefined;
 }
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
@@ -143,14 +146,19 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   // Liveness and readiness in the shapes load balancers and Kubernetes probe; the old paths stay.
   const live = async () => ({ status: 'ok' });
+  // Ready when the database and the shared state both answer: a host cut off from either cannot
+  // serve tokens safely, so the load balancer should send elsewhere.
   const ready = async (_req: unknown, reply: FastifyReply) => {
     if (!isAccepting()) return reply.code(503).send({ status: 'shutting_down' });
-    try {
-      await storage.ping();
-      return { status: 'ready', storage: storage.kind };
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', storage: storage.kind });
+    const [db, sharedOk] = await Promise.all([
+      storage.ping().then(() => true, () => false),
+      deps.shared ? deps.shared.ping().then(() => true, () => false) : Promise.resolve(true),
+    ]);
+    const body = { status: db && sharedOk ? 'ready' : 'unavailable', storage: storage.kind, ...(deps.shared ? { shared_state: deps.shared.kind } : {}) };
+    if (!db || !sharedOk) {
+      return reply.code(503).send({ ...body, unavailable: [...(db ? [] : ['storage']), ...(sharedOk ? [] : ['shared_state'])] });
     }
+    return body;
   };
   fastify.get('/health', live);
   fastify.get('/health/live', live);
@@ -161,7 +169,14 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   }
 
   await fastify.register(deps.interactions);
-  await fastify.register(scopeRoutes({ storage, requireAdmin: createAdminGuard(config) as never, onChange: () => keyManager.refresh(true) }));
+  // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
+  await fastify.register(scopeRoutes({
+    storage, requireAdmin: createAdminGuard(config) as never,
+    onChange: async () => {
+      await keyManager.refresh(true);
+      await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
+    },
+  }));
   if (config.open_banking.dcr.enabled) {
     const dcr = config.open_banking.dcr;
     await fastify.register(dcrRoutes({

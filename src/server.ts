@@ -15,6 +15,8 @@ import type { Storage } from './storage/ports.ts';
 import { startExpirySweeper } from './storage/sweeper.ts';
 import { ensureSandboxPki } from './tls/sandbox-pki.ts';
 import { createTruststore } from './tls/truststore.ts';
+import { createTrustAnchors } from './tls/trust-anchors.ts';
+import { CHANNELS, openSharedState, type SharedState } from './shared-state/index.ts';
 import { createClientCertificateSource } from './http/client-cert.ts';
 import { createOutboundFetch } from './http/outbound.ts';
 import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
@@ -27,7 +29,7 @@ import { createSandboxStore } from './sandbox/store.ts';
 import { createRequestGuard } from './oauth/request-guard.ts';
 import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { metricsText, processMetrics } from './observability/metrics.ts';
-import { instrumentStorage } from './observability/instrument-storage.ts';
+import { instrumentSharedState, instrumentStorage } from './observability/instrument-storage.ts';
 import { startMetricsListener } from './observability/metrics-routes.ts';
 import cluster from 'node:cluster';
 
@@ -42,6 +44,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly storage: Storage;
+  /** One-time ids, revocation marks, counters and change notices the hosts share. */
+  readonly shared: SharedState;
   readonly keyManager: KeyManagerService;
   readonly clients: ClientService;
   readonly fastify: FastifyInstance;
@@ -70,7 +74,11 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
   // Every storage operation timed and every replayed id counted, without the backends knowing.
   const storage = metrics ? instrumentStorage(rawStorage, metrics) : rawStorage;
   let metricsListener: { close(): Promise<void> } | undefined;
+  let shared: SharedState | undefined;
   try {
+    // Replay ids, revocation marks, counters and change notices: every worker and host (README "Shared state").
+    shared = await openSharedState(config);
+    const sharedState = metrics ? instrumentSharedState(shared, metrics) : shared;
     let cert: string;
     let key: string;
     let serverCaPem: string | undefined;
@@ -85,8 +93,10 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       serverCaPem = pki.caCertPem;
     }
 
+    // Trusted CAs: the database's (the cluster's) and the folder's (this host's).
     const truststore = createTruststore(truststoreDir);
-    let caPems = truststore.loadCaPems();
+    const anchors = createTrustAnchors({ folder: truststore, store: storage.trustAnchors });
+    let caPems = await anchors.loadCaPems();
     const clientCerts = createClientCertificateSource({
       header: config.apimgt.mutual_ssl.client_certificate_header,
       encoded: config.apimgt.mutual_ssl.client_certificate_encode,
@@ -112,8 +122,8 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout,
       ...(metrics ? { onResult: metrics.keySet } : {}),
     });
-    const keyManager = await createKeyManagerService({ config, logger, storage, clientCert, fetch, keySets, ...(metrics ? { onTokenIssued: metrics.tokenIssued } : {}) });
-    const clients = createClientService({ keyManager, storage, config });
+    const keyManager = await createKeyManagerService({ config, logger, storage, shared: sharedState, clientCert, fetch, keySets, ...(metrics ? { onTokenIssued: metrics.tokenIssued } : {}) });
+    const clients = createClientService({ keyManager, storage, shared: sharedState, config });
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
     const sandbox = config.server.mode === 'sandbox'
@@ -144,7 +154,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     }
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
-      isAccepting: () => accepting, metrics, metricsText,
+      isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
     }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
@@ -173,11 +183,20 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       },
     });
 
-    const watcher = truststore.watch((pems) => {
+    // A trust change (the folder here, or the database from any host) reloads the TLS context;
+    // the timer catches a notice missed while the shared state was unreachable.
+    const reloadTrust = async (why: string) => {
+      const pems = await anchors.loadCaPems();
+      if (pems.join('\n') === caPems.join('\n')) return;
       caPems = pems;
       server.setSecureContext(secure());
-      logger.info({ count: pems.length }, 'trust store reloaded');
-    });
+      logger.info({ count: pems.length, why }, 'trust store reloaded');
+    };
+    const reloadTrustQuietly = (why: string) => { reloadTrust(why).catch((err: unknown) => logger.warn({ err }, 'could not reload the trust store')); };
+    const watcher = truststore.watch(() => reloadTrustQuietly('folder'));
+    const trustTimer = setInterval(() => reloadTrustQuietly('timer'), config.oauth.key_rotation.check_interval * 1000);
+    trustTimer.unref();
+    const unsubscribeTrust = await sharedState.subscribe(CHANNELS.trust, () => reloadTrustQuietly('notice'));
 
     // Fastify would log http:// (it does not know the server is HTTPS); the 'ready' line below has the real URL.
     await fastify.listen({ host: config.server.bind_address, port: config.server.port, listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}` });
@@ -188,13 +207,15 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let closing: Promise<void> | undefined;
     return {
-      config, url, port, storage, keyManager, fastify, logger, serverCaPem,
+      config, url, port, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
       clients,
       close() {
         closing ??= (async () => {
           accepting = false;
           removeRuntimeFile(config, port);
           watcher.close();
+          clearInterval(trustTimer);
+          unsubscribeTrust();
           sweeper.stop();
           keyManager.close();
           const force = setTimeout(() => server.closeAllConnections(), config.server.shutdown_timeout * 1000);
@@ -204,6 +225,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           await fetch.close();
           await keySetFetch.close();
           await metricsListener?.close();
+          await sharedState.close();
           await storage.close();
           logger.info('stopped');
         })();
@@ -212,6 +234,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     };
   } catch (err) {
     await metricsListener?.close().catch(() => undefined);
+    await shared?.close().catch(() => undefined);
     await storage.close().catch(() => undefined);
     throw err;
   }

@@ -1,6 +1,7 @@
 /**
  * The boundaries the code keeps: oidc-provider stays inside src/oauth (other modules ask the key
- * manager's services, never the provider's models), and storage backends stay behind the ports.
+ * manager's services, never the provider's models), and storage and shared-state backends stay
+ * behind their ports.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -30,6 +31,16 @@ test('only src/oauth imports oidc-provider or reaches the provider instance', ()
 
 test('domain code depends on the storage ports, not on a backend', () => {
   for (const f of files.filter((x) => !x.path.startsWith('storage/'))) {
-    assert.doesNotMatch(f.text, /from '\.\.?\/(\.\.\/)*storage\/(sqlite|postgres)\//, `${f.path} imports a storage backend`);
+    // The embedded shared state is itself a SQLite backend and shares the database's write queue.
+    const text = f.path === 'shared-state/embedded.ts' ? f.text.replace("from '../storage/sqlite/write-queue.ts'", '') : f.text;
+    assert.doesNotMatch(text, /from '\.\.?\/(\.\.\/)*storage\/(sqlite|postgres)\//, `${f.path} imports a storage backend`);
+  }
+});
+
+test('domain code depends on the shared-state port, not on a backend or a Redis client', () => {
+  const outside = files.filter((x) => !x.path.startsWith('shared-state/'));
+  for (const f of outside) {
+    assert.doesNotMatch(f.text, /from '\.\.?\/(\.\.\/)*shared-state\/(embedded|postgres|redis)\.ts'/, `${f.path} imports a shared-state backend`);
+    assert.doesNotMatch(f.text, /from 'ioredis'/, `${f.path} imports ioredis`);
   }
 });

@@ -264,6 +264,10 @@ export function createDcrService(deps: DcrDeps): DcrService {
           await clients.remove(tx, clientId);
           await tx.audit.append(auditRow('deleted', req, 'DELETE', who));
         });
+        // The deletion is durable already; the mark makes its JWT access tokens fail at once on
+        // every host (the verifier also finds the client gone, so a mark that cannot be written
+        // now is logged, not answered with an error).
+        await clients.markRevoked(clientId).catch((err: unknown) => deps.logger.warn({ err, client_id: clientId }, 'could not mark the deleted client\'s tokens revoked in the shared state'));
         return { status: 204 };
       });
     },

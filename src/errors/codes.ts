@@ -62,6 +62,7 @@ export const ERRORS = {
   JSON_TOO_DEEP: e(400, 'invalid_request', 'a JSON body or JOSE parameter nests deeper than the server accepts (32 levels)'),
   SHUTTING_DOWN: e(503, 'temporarily_unavailable', 'this instance is shutting down; retry (the load balancer sends it elsewhere)'),
   STORAGE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'the database could not be reached or was busy; nothing was changed, a retry may succeed'),
+  SHARED_STATE_UNAVAILABLE: e(503, 'temporarily_unavailable', 'the shared state (Redis, or its embedded or PostgreSQL form) could not be reached; the request was not let through unchecked, a retry may succeed'),
   SERVER_ERROR: e(500, 'server_error', 'an unexpected error; the log has the details under the same request id'),
   PROVIDER_ERROR: e(400, 'invalid_request', 'an OAuth error raised by the protocol engine (oidc-provider); the wire error names it'),
 

@@ -8,6 +8,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppError, fail } from './app-error.ts';
 import { StorageUnavailableError } from '../storage/ports.ts';
+import { SharedStateUnavailableError } from '../shared-state/ports.ts';
 
 export type WireShape = 'oauth' | 'admin';
 
@@ -27,6 +28,9 @@ export function toAppError(err: unknown): AppError | { provider: { status: numbe
   // The database is down or busy: the request may succeed if repeated; nothing was changed.
   if (err instanceof StorageUnavailableError) {
     return fail('STORAGE_UNAVAILABLE', 'the service is temporarily unavailable; try again shortly', { headers: { 'retry-after': '1' }, cause: err });
+  }
+  if (err instanceof SharedStateUnavailableError) {
+    return fail('SHARED_STATE_UNAVAILABLE', 'the service is temporarily unavailable; try again shortly', { headers: { 'retry-after': '1' }, cause: err });
   }
   const fw = err as FrameworkError | undefined;
   // oidc-provider's errors (e.g. an expired interaction) are already OAuth-shaped and safe when exposed.

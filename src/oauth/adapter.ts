@@ -7,6 +7,7 @@
  * Contract: node_modules/oidc-provider/lib/adapters/memory_adapter.js.
  */
 import type { OidcModelStore, OidcRecord } from '../storage/ports.ts';
+import { providerCall } from './unavailable.ts';
 
 /** The model names oidc-provider v9 persists through its adapter. */
 export const OIDC_MODEL_NAMES = [
@@ -60,32 +61,23 @@ export function createOidcAdapter(store: OidcModelStore, now: () => number, opts
   return (name: string): OidcAdapter => {
     if (typeof name !== 'string' || name === '') throw new TypeError('adapter model name is required');
     const read = name === 'Client' && opts.readClient ? opts.readClient : (p: AdapterPayload) => p;
+    // A database outage answers 503 (oauth/unavailable.ts), not oidc-provider's 500.
     return {
-      async upsert(id, payload, expiresIn) {
+      upsert: (id, payload, expiresIn) => providerCall(async () => {
         const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? now() + expiresIn : null;
         await store.upsert(name, id, payload, expiresAt);
-      },
-      async find(id) {
+      }),
+      find: (id) => providerCall(async () => {
         const payload = toPayload(await store.find(name, id));
         return payload === undefined ? undefined : read(payload);
-      },
-      async findByUid(uid) {
-        return toPayload(await store.findByUid(name, uid));
-      },
-      async findByUserCode(userCode) {
-        return toPayload(await store.findByUserCode(name, userCode));
-      },
-      async consume(id) {
-        await store.consume(name, id, now());
-      },
-      async destroy(id) {
-        await store.destroy(name, id);
-      },
+      }),
+      findByUid: (uid) => providerCall(async () => toPayload(await store.findByUid(name, uid))),
+      findByUserCode: (userCode) => providerCall(async () => toPayload(await store.findByUserCode(name, userCode))),
+      consume: (id) => providerCall(() => store.consume(name, id, now())),
+      destroy: (id) => providerCall(() => store.destroy(name, id)),
       // oidc-provider calls this on one model (e.g. RefreshToken on reuse) but means the whole
       // grant: the store drops every model's records carrying that grantId.
-      async revokeByGrantId(grantId) {
-        await store.revokeByGrantId(grantId);
-      },
+      revokeByGrantId: (grantId) => providerCall(() => store.revokeByGrantId(grantId)),
     };
   };
 }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { KeyManagerInternals } from './service.ts';
 import type { Config } from '../config/schema.ts';
+import type { SharedState } from '../shared-state/ports.ts';
 import { markClientRevoked } from './revocation.ts';
 import type { Storage, UnitOfWork } from '../storage/ports.ts';
 import { fail } from '../errors/app-error.ts';
@@ -29,11 +30,13 @@ export interface ClientService {
   view(record: ClientMetadata): ClientMetadata;
   /** Stores a validated client record (new or replacing one) as part of `tx`. */
   write(tx: UnitOfWork, record: ClientMetadata): Promise<void>;
-  /**
-   * Deletes the client record and every token, code and grant issued to it, as part of `tx`, and
-   * marks its self-contained tokens revoked until they expire.
-   */
+  /** Deletes the client record and every token, code and grant issued to it, as part of `tx`. */
   remove(tx: UnitOfWork, clientId: string): Promise<void>;
+  /**
+   * Marks the self-contained (JWT) tokens of a removed client revoked until they expire, in the
+   * shared state; call it once the unit that removed the client has committed.
+   */
+  markRevoked(clientId: string): Promise<void>;
   /** A new RFC 7592 registration access token for the client, stored when `save(tx)` commits. */
   registrationAccessToken(clientId: string): Promise<PendingToken>;
   /** Validates and stores a client in a unit of its own; assigns a client_id (UUID) when absent. */
@@ -48,7 +51,7 @@ interface RatModel {
   getValueAndPayload(): Promise<{ value: string; payload: Record<string, unknown> }>;
 }
 
-export function createClientService(deps: { keyManager: KeyManagerInternals; storage: Storage; config: Config; now?: () => number }): ClientService {
+export function createClientService(deps: { keyManager: KeyManagerInternals; storage: Storage; shared: Pick<SharedState, 'mark'>; config: Config; now?: () => number }): ClientService {
   const { keyManager: km, storage, config } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const secrets = km.clientSecrets;
@@ -68,7 +71,6 @@ export function createClientService(deps: { keyManager: KeyManagerInternals; sto
   const remove = async (tx: UnitOfWork, clientId: string) => {
     await tx.oidc.destroy('Client', clientId);
     await tx.oidc.revokeByClientId(clientId);
-    await markClientRevoked(tx, config, clientId, now());
   };
 
   return {
@@ -80,6 +82,7 @@ export function createClientService(deps: { keyManager: KeyManagerInternals; sto
     },
     write,
     remove,
+    markRevoked: (clientId) => markClientRevoked(deps.shared, config, clientId, now()),
     async registrationAccessToken(clientId) {
       // oidc-provider builds the token (id, payload, lifetime) as its own save() would; the
       // record is written by the caller's unit of work instead of through the adapter.
@@ -98,11 +101,13 @@ export function createClientService(deps: { keyManager: KeyManagerInternals; sto
       return secrets.expose(record);
     },
     async delete(clientId) {
-      return storage.transaction('clients.delete', async (tx) => {
-        const existed = (await tx.oidc.find('Client', clientId)) !== undefined;
+      const existed = await storage.transaction('clients.delete', async (tx) => {
+        const found = (await tx.oidc.find('Client', clientId)) !== undefined;
         await remove(tx, clientId);
-        return existed;
+        return found;
       });
+      if (existed) await markClientRevoked(deps.shared, config, clientId, now());
+      return existed;
     },
   };
 }

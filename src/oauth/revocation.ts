@@ -1,12 +1,15 @@
 /**
  * Revocation marks for self-contained (JWT) access tokens, which no store holds and so nothing
  * can delete: when a client is deleted, a mark names it until the last token it could hold has
- * expired, and the token verifier refuses every token of a marked client.
+ * expired, and the token verifier refuses every token of a marked client. The marks live in the
+ * shared state (every worker and host); the verifier also checks that the client still exists
+ * in the database, so a mark lost with the shared state (a power loss on one host) lets nothing
+ * through.
  */
 import type { Config } from '../config/schema.ts';
-import type { ReplayStore, UnitOfWork } from '../storage/ports.ts';
+import type { SharedState } from '../shared-state/ports.ts';
 
-/** Namespace of the marks in the ReplayStore (shared by every worker and host on the same storage). */
+/** Namespace of the marks in the shared state. */
 export const REVOKED_CLIENTS = 'revoked-client';
 
 /** Until when (epoch seconds) a token issued up to `now` may still be presented. */
@@ -15,9 +18,9 @@ export function tokenHorizon(config: Config, now: number): number {
   return now + Math.max(v.access_token, v.client_credentials_token) + config.oauth.clock_tolerance;
 }
 
-/** Marks every token of `clientId` revoked, as part of the unit of work that deletes it. */
-export async function markClientRevoked(tx: UnitOfWork, config: Config, clientId: string, now: number): Promise<void> {
-  await tx.replay.remember(REVOKED_CLIENTS, clientId, tokenHorizon(config, now));
+/** Marks every token of `clientId` revoked until the last one has expired. */
+export function markClientRevoked(shared: Pick<SharedState, 'mark'>, config: Config, clientId: string, now: number): Promise<void> {
+  return shared.mark(REVOKED_CLIENTS, clientId, tokenHorizon(config, now));
 }
 
-export const isClientRevoked = (replay: ReplayStore, clientId: string): Promise<boolean> => replay.has(REVOKED_CLIENTS, clientId);
+export const isClientRevoked = (shared: Pick<SharedState, 'has'>, clientId: string): Promise<boolean> => shared.has(REVOKED_CLIENTS, clientId);

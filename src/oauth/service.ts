@@ -18,8 +18,9 @@ import { initializeKeyManagerState, retireGrace, retiredScopeNames } from './sta
 import { createOidcAdapter } from './adapter.ts';
 import { createClientSecrets, type ClientSecrets } from './client-secrets.ts';
 import { createTokenVerifier, introspectJwt, type TokenVerifier } from './token-verifier.ts';
+import { CHANNELS, type SharedState } from '../shared-state/ports.ts';
 import { buildProvider } from './provider.ts';
-import { useStorageReplayDetection } from './replay.ts';
+import { useSharedReplayDetection } from './replay.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
 import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
 
@@ -60,6 +61,8 @@ export interface KeyManagerDeps {
   now?: () => number;
   /** Told every token endpoint success (metrics). */
   onTokenIssued?: (grantType: string, authMethod: string) => void;
+  /** One-time ids, revocation marks and change notices, shared by every worker and host. */
+  shared: SharedState;
 }
 
 export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerInternals> {
@@ -88,8 +91,8 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
       config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch,
       onTokenIssued: deps.onTokenIssued, introspectJwt: (token, caller) => introspectJwt(tokens, token, caller),
     });
-    useStorageReplayDetection(next, storage.replay);
-    registerJwtBearerGrant(next, { config, issuers, replay: storage.replay, scopes, clientCert: deps.clientCert });
+    useSharedReplayDetection(next, deps.shared);
+    registerJwtBearerGrant(next, { config, issuers, replay: deps.shared, scopes, clientCert: deps.clientCert });
     provider = next;
     callback = next.callback() as never;
     builtVersion = version;
@@ -104,7 +107,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   }
   await build();
 
-  const tokens = createTokenVerifier({ config, storage, provider: () => provider, publicJwks: () => publicKeys, now });
+  const tokens = createTokenVerifier({ config, storage, shared: deps.shared, provider: () => provider, publicJwks: () => publicKeys, now });
   const service: KeyManagerInternals = {
     get provider() { return provider; },
     tokens,
@@ -122,12 +125,20 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     },
     scopes: () => scopeNames,
     publicJwks: () => publicKeys,
-    close() { clearInterval(timer); },
+    close() {
+      clearInterval(timer);
+      unsubscribe();
+    },
   };
 
+  // Key rotation and scope changes reach this worker at once through a change notice; the timer
+  // is the fallback for a notice missed while the shared state was unreachable.
   const timer = setInterval(() => {
     service.refresh().catch((err: unknown) => logger.warn({ err }, 'could not check for key or scope changes'));
   }, config.oauth.key_rotation.check_interval * 1000);
   timer.unref();
+  const unsubscribe = await deps.shared.subscribe(CHANNELS.keyManager, () => {
+    service.refresh(true).catch((err: unknown) => logger.warn({ err }, 'could not reload signing keys or scopes'));
+  });
   return service;
 }

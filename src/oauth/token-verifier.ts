@@ -12,6 +12,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { Storage } from '../storage/ports.ts';
+import type { SharedState } from '../shared-state/ports.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
 import { isClientRevoked } from './revocation.ts';
 
@@ -65,6 +66,8 @@ export interface TokenVerifier {
 export interface TokenVerifierDeps {
   config: Config;
   storage: Storage;
+  /** Where revocation marks are (shared by every worker and host). */
+  shared: Pick<SharedState, 'has'>;
   /** The current provider (rebuilt when keys or scopes change). */
   provider: () => Provider;
   /** The published public keys, current and recently retired (the same object until they change). */
@@ -170,7 +173,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       }
       // A deleted client's tokens: its record is gone and (for JWTs, which no store holds) a
       // revocation mark stands until the last of them has expired.
-      const [client, revoked] = await Promise.all([deps.storage.oidc.find('Client', found.clientId), isClientRevoked(deps.storage.replay, found.clientId)]);
+      const [client, revoked] = await Promise.all([deps.storage.oidc.find('Client', found.clientId), isClientRevoked(deps.shared, found.clientId)]);
       const isStatic = config.oauth.internal_clients.some((c) => c.client_id === found.clientId);
       if (revoked || (!client && !isStatic)) {
         return { valid: false, code: 'TOKEN_REVOKED', description: 'the client this token was issued to no longer exists', revoke: found.revoke };

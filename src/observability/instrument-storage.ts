@@ -1,8 +1,10 @@
 /**
- * Times every storage operation (opendcr_storage_operation_duration_seconds) and counts replayed
- * one-time identifiers (opendcr_replay_rejections_total), by wrapping the ports: the backends stay
- * unaware of metrics. Units of work are timed whole and their stores like the others.
+ * Times every storage and shared-state operation (opendcr_storage_operation_duration_seconds;
+ * shared-state operations are named `shared.*`) and counts replayed one-time identifiers
+ * (opendcr_replay_rejections_total), by wrapping the ports: the backends stay unaware of metrics.
+ * Units of work are timed whole and their stores like the others.
  */
+import type { SharedState } from '../shared-state/index.ts';
 import type { Storage, UnitOfWork } from '../storage/ports.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -26,7 +28,7 @@ function timed<S extends object>(store: S, name: string, metrics: Metrics): S {
       const t = performance.now();
       try {
         const result = await fn(...args);
-        if (op === 'replay.remember' && result === false) metrics.replayRejected(replayKind(String(args[0])));
+        if ((op === 'replay.remember' || op === 'shared.remember') && result === false) metrics.replayRejected(replayKind(String(args[0])));
         return result;
       } finally {
         metrics.storage(op, (performance.now() - t) / 1000);
@@ -36,7 +38,7 @@ function timed<S extends object>(store: S, name: string, metrics: Metrics): S {
   return out as S;
 }
 
-const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit'] as const;
+const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors'] as const;
 
 export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
   const unit = (tx: UnitOfWork): UnitOfWork => ({
@@ -59,5 +61,17 @@ export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
     },
     ping: () => storage.ping(),
     close: () => storage.close(),
+  };
+}
+
+/** The shared state with its operations timed and its replays counted; subscribe and close pass through. */
+export function instrumentSharedState(shared: SharedState, metrics: Metrics): SharedState {
+  const ops = timed({ remember: shared.remember, mark: shared.mark, has: shared.has, count: shared.count, publish: shared.publish }, 'shared', metrics);
+  return {
+    ...ops,
+    kind: shared.kind,
+    subscribe: (channel, handler) => shared.subscribe(channel, handler),
+    ping: () => shared.ping(),
+    close: () => shared.close(),
   };
 }

@@ -26,6 +26,20 @@ export async function openSharedState(config: Config, opts: { now?: () => number
   return createEmbeddedSharedState({ path, busyTimeoutMs: config.database.busy_timeout, ...clock });
 }
 
+/**
+ * Tells every running server of this configuration that `channel`'s data changed (for the CLI,
+ * which opens the shared state only for this). A server that misses it finds the change on its
+ * next timed check.
+ */
+export async function announceChange(config: Config, channel: string): Promise<void> {
+  const shared = await openSharedState(config);
+  try {
+    await shared.publish(channel, 'changed');
+  } finally {
+    await shared.close();
+  }
+}
+
 /** Where the shared state lives, for logs and readiness: never a password. */
 export function describeSharedState(config: Config): string {
   if (config.redis.url) return `redis ${new URL(config.redis.url).host}`;

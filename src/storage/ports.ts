@@ -157,6 +157,25 @@ export interface MetaStore {
   increment(name: string): Promise<number>;
 }
 
+/** A CA certificate trusted for client (transport) certificates, shared by the cluster. */
+export interface TrustAnchorRecord {
+  /** Unique name (as a trust store file name: `acme-root.pem`). */
+  name: string;
+  /** SHA-256 fingerprint, `AB:CD:…` as Node prints it; unique. */
+  fingerprint256: string;
+  pem: string;
+  addedAt: number;
+}
+
+export interface TrustAnchorStore {
+  /** Oldest first. */
+  list(): Promise<TrustAnchorRecord[]>;
+  /** Adds; 'exists' when the same certificate is already there. Throws ConflictError when the name is taken by another certificate. */
+  add(anchor: TrustAnchorRecord): Promise<'added' | 'exists'>;
+  /** Removes by name or fingerprint; false when absent. */
+  remove(nameOrFingerprint: string): Promise<boolean>;
+}
+
 /** The stores one unit of work may change together (see Storage.transaction). */
 export interface UnitOfWork {
   readonly oidc: OidcModelStore;
@@ -174,6 +193,7 @@ export interface Storage {
   readonly meta: MetaStore;
   readonly registrations: RegistrationStore;
   readonly audit: AuditStore;
+  readonly trustAnchors: TrustAnchorStore;
   /**
    * Runs `work` as one transaction: every write it makes through `tx` commits together, or none
    * does when it throws (its error then reaches the caller as it is). Concurrent units that

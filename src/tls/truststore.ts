@@ -173,6 +173,17 @@ export function createTruststore(dir: string, opts: TruststoreOptions = {}): Tru
   };
 }
 
+/**
+ * Checks one CA certificate given as PEM text or a path to a PEM/DER file (one certificate, cA
+ * set, not expired) and describes it under `name` (default: its fingerprint), as the trust store
+ * would store it. Shared by the folder and the database trust anchors (tls/trust-anchors.ts).
+ * @throws {TruststoreError}
+ */
+export function inspectCa(pemOrPath: string, name?: string, now: Date = new Date()): TrustedCa {
+  const cert = checkCa(readCertificateInput(pemOrPath), pemOrPath.includes('-----BEGIN') ? 'the certificate' : pemOrPath, now);
+  return describe(name ? fileNameFor(name) : `${cert.fingerprint256.replaceAll(':', '').toLowerCase()}.pem`, cert);
+}
+
 function readCertificateInput(pemOrPath: string): X509Certificate | string {
   if (pemOrPath.includes('-----BEGIN')) return pemOrPath;
   let data: Buffer;

@@ -269,7 +269,7 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       const gone = await env.ts.server.keyManager.tokens.verify(token, presented(r.tpp));
       assert.equal(gone.valid, false);
       assert.equal(gone.valid ? undefined : gone.code, tokenType === 'jwt' ? 'TOKEN_REVOKED' : 'TOKEN_UNKNOWN');
-      assert.equal(await env.ts.server.storage.replay.has('revoked-client', r.clientId), true, 'the revocation mark');
+      assert.equal(await env.ts.server.shared.has('revoked-client', r.clientId), true, 'the revocation mark (shared by the hosts)');
       assert.deepEqual(await env.introspect(refresh, 'refresh_token'), { active: false });
       const { oidc } = env.ts.server.storage;
       for (const model of ['RefreshToken', 'ClientCredentials', 'AccessToken']) {

@@ -225,9 +225,9 @@ describe('logs', () => {
 describe('health', () => {
   test('/health/live and /health/ready answer as probes expect; the old paths stay', async () => {
     assert.deepEqual(await jsonBody(await env.ts.fetch('/health/live'), 200), { status: 'ok' });
-    assert.deepEqual(await jsonBody(await env.ts.fetch('/health/ready'), 200), { status: 'ready', storage: 'sqlite' });
+    assert.deepEqual(await jsonBody(await env.ts.fetch('/health/ready'), 200), { status: 'ready', storage: 'sqlite', shared_state: 'embedded' });
     assert.deepEqual(await jsonBody(await env.ts.fetch('/health'), 200), { status: 'ok' });
-    assert.deepEqual(await jsonBody(await env.ts.fetch('/ready'), 200), { status: 'ready', storage: 'sqlite' });
+    assert.deepEqual(await jsonBody(await env.ts.fetch('/ready'), 200), { status: 'ready', storage: 'sqlite', shared_state: 'embedded' });
   });
 });
 

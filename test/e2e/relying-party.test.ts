@@ -287,5 +287,5 @@ test('/health and /ready', async () => {
   assert.deepEqual(await health.json(), { status: 'ok' });
   const ready = await ts.fetch('/ready');
   assert.equal(ready.status, 200);
-  assert.deepEqual(await ready.json(), { status: 'ready', storage: 'sqlite' });
+  assert.deepEqual(await ready.json(), { status: 'ready', storage: 'sqlite', shared_state: 'embedded' });
 });

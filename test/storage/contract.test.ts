@@ -397,6 +397,19 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     }
   });
 
+  await t.test('trust anchors: add, same certificate again, name taken, list, remove by name or fingerprint', async () => {
+    const anchor = (name: string, fp: string, at: number) => ({ name, fingerprint256: fp, pem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`, addedAt: at });
+    assert.equal(await a.trustAnchors.add(anchor('root-a.pem', 'AA:01', T0)), 'added');
+    assert.equal(await b.trustAnchors.add(anchor('other-name.pem', 'AA:01', T0 + 1)), 'exists', 'the same certificate under another name');
+    await assert.rejects(b.trustAnchors.add(anchor('root-a.pem', 'BB:02', T0 + 2)), ConflictError);
+    assert.equal(await b.trustAnchors.add(anchor('root-b.pem', 'BB:02', T0 + 3)), 'added');
+    assert.deepEqual((await a.trustAnchors.list()).map((x) => [x.name, x.fingerprint256, x.addedAt]), [['root-a.pem', 'AA:01', T0], ['root-b.pem', 'BB:02', T0 + 3]]);
+    assert.equal(await a.trustAnchors.remove('root-a'), true, 'by name without .pem');
+    assert.equal(await a.trustAnchors.remove('bb02'), true, 'by fingerprint, any case, colons optional');
+    assert.equal(await a.trustAnchors.remove('root-a.pem'), false);
+    assert.deepEqual(await b.trustAnchors.list(), []);
+  });
+
   await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {
     const result = await a.transaction('test.commit', async (tx) => {
       await tx.registrations.create(registration('uow-1', 'sw-uow', T0), { exclusive: true });

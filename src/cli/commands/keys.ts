@@ -4,7 +4,8 @@ import type { Config } from '../../config/schema.ts';
 import { openStorage } from '../../storage/index.ts';
 import { createKeyManager } from '../../crypto/keys.ts';
 import { retireGrace } from '../../oauth/state.ts';
-import { printJson } from '../shared.ts';
+import { CHANNELS } from '../../shared-state/index.ts';
+import { notifyServers, printJson } from '../shared.ts';
 
 async function withKeyManager<T>(config: Config, fn: (km: ReturnType<typeof createKeyManager>) => Promise<T>): Promise<T> {
   const storage = await openStorage({ url: config.derived.databaseUrl, poolSize: 2, busyTimeoutMs: config.database.busy_timeout });
@@ -38,8 +39,9 @@ export function keysCommand(getConfig: () => Config): Command {
     .action(async (opts: { json?: boolean }) => {
       const config = getConfig();
       const kids = await withKeyManager(config, (km) => km.rotate());
-      if (opts.json) return printJson({ active: kids });
-      process.stdout.write(`New active keys: ${kids.join(', ')}\nRunning servers switch within ${config.oauth.key_rotation.check_interval} s.\n`);
+      const notified = await notifyServers(config, CHANNELS.keyManager);
+      if (opts.json) return printJson({ active: kids, servers_notified: notified });
+      process.stdout.write(`New active keys: ${kids.join(', ')}\nRunning servers switch ${notified ? 'within a second or two' : `within ${config.oauth.key_rotation.check_interval} s`}.\n`);
       return undefined;
     });
   return cmd;

@@ -7,7 +7,8 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, errors as joseErrors, type JWT
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Config } from '../../config/schema.ts';
-import type { ReplayStore } from '../../storage/ports.ts';
+import type { OneTimeIds } from '../replay.ts';
+import { providerCall } from '../unavailable.ts';
 import type { JwksCache } from '../../crypto/jwks.ts';
 import type { ClientCertificate } from '../../http/client-cert.ts';
 import type { IncomingMessage } from 'node:http';
@@ -44,7 +45,7 @@ type Ctx = {
 export function registerJwtBearerGrant(provider: Provider, deps: {
   config: Config;
   issuers: Map<string, Issuer>;
-  replay: ReplayStore;
+  replay: OneTimeIds;
   scopes: readonly string[];
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
 }): void {
@@ -93,7 +94,7 @@ export function registerJwtBearerGrant(provider: Provider, deps: {
     if (typeof sub !== 'string' || !sub) throw new InvalidGrant(`assertion claim "${issuer.subjectClaim}" is invalid`);
     if (payload.exp! - payload.iat! > maxLifetime) throw new InvalidGrant('assertion lifetime is too long');
     // RFC 7523 §3: the jti must not be replayed; kept until the assertion expires, shared by all workers.
-    const first = await deps.replay.remember(`jwt-bearer:${issuer.issuer}`, String(payload.jti), payload.exp! + config.oauth.clock_tolerance);
+    const first = await providerCall(() => deps.replay.remember(`jwt-bearer:${issuer.issuer}`, String(payload.jti), payload.exp! + config.oauth.clock_tolerance));
     if (!first) throw new InvalidGrant('assertion has already been used (jti replay)');
 
     const allowed = new Set((client.scope ?? deps.scopes.join(' ')).split(' '));

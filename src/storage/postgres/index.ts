@@ -12,7 +12,7 @@ import { createRunner, createTransactor, inTransaction, mapPgError, transactionR
 import { runUnitOfWork } from '../unit-of-work.ts';
 import { migrate } from './migrations.ts';
 import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store.ts';
-import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore } from './records.ts';
+import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore, createPostgresTrustAnchorStore } from './records.ts';
 import { createPostgresRegistrationStore } from './registration-store.ts';
 
 export interface PostgresStorageOptions {
@@ -78,6 +78,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     meta: createPostgresMetaStore(run),
     registrations: createPostgresRegistrationStore(run, createTransactor(pool)),
     audit: createPostgresAuditStore(run),
+    trustAnchors: createPostgresTrustAnchorStore(run),
     transaction: (op, work) => inTransaction(pool, op, (client) => {
       const { run: txRun, transact } = transactionRunners(client);
       return runUnitOfWork({

@@ -1,6 +1,6 @@
 /** PostgreSQL KeyStore, ScopeStore and MetaStore: single statements, atomic across workers. */
 import { ConflictError } from '../ports.ts';
-import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord } from '../ports.ts';
+import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord, TrustAnchorStore } from '../ports.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
@@ -114,6 +114,38 @@ export function createPostgresMetaStore(run: Run): MetaStore {
           ON CONFLICT (name) DO UPDATE SET value = (meta.value::bigint + 1)::text RETURNING value`,
         values: [name] });
       return Number(rows[0]!.value);
+    },
+  };
+}
+
+/** Trust anchors (CA certificates for client certificates), oldest first. */
+export function createPostgresTrustAnchorStore(run: Run): TrustAnchorStore {
+  return {
+    async list() {
+      const { rows } = await run<{ name: string; fingerprint: string; pem: string; added_at: string }>('trustAnchors.list',
+        { name: 'trust_anchors_list', text: 'SELECT name, fingerprint, pem, added_at FROM trust_anchors ORDER BY added_at, name' });
+      return rows.map((r) => ({ name: r.name, fingerprint256: r.fingerprint, pem: r.pem, addedAt: Number(r.added_at) }));
+    },
+    async add(a) {
+      // One statement: the certificate (fingerprint) or the name may already be there.
+      const { rows } = await run<{ name: string }>('trustAnchors.add', { name: 'trust_anchors_add',
+        text: `WITH existing AS (SELECT name FROM trust_anchors WHERE fingerprint = $2),
+          inserted AS (INSERT INTO trust_anchors (name, fingerprint, pem, added_at)
+            SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM existing) ON CONFLICT DO NOTHING RETURNING name)
+          SELECT 'added' AS name FROM inserted UNION ALL SELECT 'exists' FROM existing`,
+        values: [a.name, a.fingerprint256, a.pem, a.addedAt] });
+      if (rows[0]?.name === 'added') return 'added';
+      if (rows[0]?.name === 'exists') return 'exists';
+      // Nothing inserted and no row with this certificate: the name is taken (or a racing insert of the same certificate won).
+      const again = await run<{ n: string }>('trustAnchors.add', { name: 'trust_anchors_has', text: 'SELECT 1 AS n FROM trust_anchors WHERE fingerprint = $1', values: [a.fingerprint256] });
+      if ((again.rowCount ?? 0) > 0) return 'exists';
+      throw new ConflictError(`a trust anchor named "${a.name}" already exists with another certificate`);
+    },
+    async remove(nameOrFingerprint) {
+      const res = await run('trustAnchors.remove', { name: 'trust_anchors_remove',
+        text: "DELETE FROM trust_anchors WHERE name = $1 OR name = $2 OR replace(lower(fingerprint), ':', '') = $3",
+        values: [nameOrFingerprint, `${nameOrFingerprint}.pem`, nameOrFingerprint.replaceAll(':', '').toLowerCase()] });
+      return (res.rowCount ?? 0) > 0;
     },
   };
 }

@@ -12,7 +12,7 @@ import { guard, mapSqliteError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { createSqliteAuditStore } from './audit-store.ts';
 import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
-import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore } from './records.ts';
+import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore, createSqliteTrustAnchorStore } from './records.ts';
 import { createSqliteRegistrationStore } from './registration-store.ts';
 import { createWriteQueue } from './write-queue.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
@@ -77,6 +77,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     meta: createSqliteMetaStore(db, write),
     registrations: createSqliteRegistrationStore(db, write),
     audit: createSqliteAuditStore(db, write),
+    trustAnchors: createSqliteTrustAnchorStore(db, write),
     transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),

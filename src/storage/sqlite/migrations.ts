@@ -119,6 +119,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_events_event_code ON audit_events (event, code, at);
     `,
   },
+  {
+    version: 5,
+    name: 'trust anchors',
+    // CA certificates trusted for client certificates, shared by every host on this database.
+    sql: `
+      CREATE TABLE trust_anchors (
+        name        TEXT    NOT NULL PRIMARY KEY,
+        fingerprint TEXT    NOT NULL UNIQUE,
+        pem         TEXT    NOT NULL,
+        added_at    INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

@@ -1,7 +1,7 @@
 /** SQLite KeyStore, ScopeStore and MetaStore: single statements, prepared once. */
 import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
-import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord } from '../ports.ts';
+import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord, TrustAnchorStore } from '../ports.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
 
@@ -87,5 +87,30 @@ export function createSqliteMetaStore(db: DatabaseSync, write: Write = guard): M
     }),
     set: (name, value) => write('meta.set', () => { set.run(name, value); }),
     increment: (name) => write('meta.increment', () => Number((increment.get(name) as { value: string }).value)),
+  };
+}
+
+interface AnchorRow { name: string; fingerprint: string; pem: string; added_at: number }
+
+/** Trust anchors (CA certificates for client certificates), oldest first. */
+export function createSqliteTrustAnchorStore(db: DatabaseSync, write: Write = guard): TrustAnchorStore {
+  const list = db.prepare('SELECT name, fingerprint, pem, added_at FROM trust_anchors ORDER BY added_at, name');
+  const byFingerprint = db.prepare('SELECT name FROM trust_anchors WHERE fingerprint = ?');
+  const insert = db.prepare('INSERT INTO trust_anchors (name, fingerprint, pem, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
+  const remove = db.prepare('DELETE FROM trust_anchors WHERE name = ? OR name = ? OR replace(lower(fingerprint), \':\', \'\') = ?');
+  return {
+    list: () => guard('trustAnchors.list', () => list.all().map((r) => {
+      const row = r as unknown as AnchorRow;
+      return { name: row.name, fingerprint256: row.fingerprint, pem: row.pem, addedAt: Number(row.added_at) };
+    })),
+    add: (a) => write('trustAnchors.add', () => {
+      if (byFingerprint.get(a.fingerprint256) !== undefined) return 'exists' as const;
+      if (Number(insert.run(a.name, a.fingerprint256, a.pem, a.addedAt).changes) === 0) {
+        throw new ConflictError(`a trust anchor named "${a.name}" already exists with another certificate`);
+      }
+      return 'added' as const;
+    }),
+    remove: (nameOrFingerprint) => write('trustAnchors.remove', () =>
+      Number(remove.run(nameOrFingerprint, `${nameOrFingerprint}.pem`, nameOrFingerprint.replaceAll(':', '').toLowerCase()).changes) > 0),
   };
 }
