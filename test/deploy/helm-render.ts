@@ -556,6 +556,8 @@ export interface RenderOptions {
   readonly namespace?: string;
   /** Merged over values.yaml, as `helm template -f`. */
   readonly values?: Tree;
+  /** Parse the output as YAML manifests (default); false only renders the text. */
+  readonly parse?: boolean;
 }
 
 export interface RenderedChart {
@@ -607,6 +609,7 @@ export function renderChart(dir: string, opts: RenderOptions = {}): RenderedChar
   for (const [name, parsed] of files) {
     const text = renderNodes(chart, parsed.main, { dot: root, root });
     rendered.set(name, text);
+    if (opts.parse === false) continue;
     for (const [n, doc] of text.split(/^---[ \t]*$/m).entries()) {
       const value = parseYamlStrict(doc, `templates/${name} (document ${n + 1})`);
       if (value === null || value === undefined) continue;
