@@ -16,7 +16,8 @@ import { startExpirySweeper } from './storage/sweeper.ts';
 import { ensureSandboxPki } from './tls/sandbox-pki.ts';
 import { createTruststore } from './tls/truststore.ts';
 import { createTrustAnchors } from './tls/trust-anchors.ts';
-import { CHANNELS, openSharedState, type SharedState } from './shared-state/index.ts';
+import { CHANNELS, describeSharedState, openSharedState, type SharedState } from './shared-state/index.ts';
+import { watchSharedState } from './shared-state/watch.ts';
 import { createClientCertificateSource } from './http/client-cert.ts';
 import { createOutboundFetch } from './http/outbound.ts';
 import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
@@ -78,7 +79,8 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
   try {
     // Replay ids, revocation marks, counters and change notices: every worker and host (README "Shared state").
     shared = await openSharedState(config);
-    const sharedState = metrics ? instrumentSharedState(shared, metrics) : shared;
+    const watched = watchSharedState(shared, logger, describeSharedState(config));
+    const sharedState = metrics ? instrumentSharedState(watched, metrics) : watched;
     let cert: string;
     let key: string;
     let serverCaPem: string | undefined;

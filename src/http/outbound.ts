@@ -3,7 +3,7 @@
  * later the directory). Hosts must be on the configured allow-list; redirects are not followed;
  * responses are size-limited and time-limited. A refusal is an error with a safe message.
  */
-import { rootCertificates } from 'node:tls';
+import { getCACertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 
 export class OutboundFetchError extends Error {
@@ -81,7 +81,9 @@ export function createOutboundFetch(opts: OutboundOptions): OutboundFetch & { cl
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxBytes ?? 512 * 1024;
   const dispatcher = new Agent({
-    connect: { ca: [...rootCertificates, ...(opts.extraCaPems ?? [])], timeout: timeoutMs },
+    // What Node trusts by default (its bundled roots, NODE_EXTRA_CA_CERTS, the system store when
+    // --use-system-ca is on), plus the sandbox CA.
+    connect: { ca: [...getCACertificates('default'), ...(opts.extraCaPems ?? [])], timeout: timeoutMs },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });

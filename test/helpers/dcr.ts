@@ -125,6 +125,37 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
     throw err;
   }
   const h = host!;
+  const client = dcrClient(ts, directory, h, tpps);
+
+  let aispPisp: SandboxTpp;
+  let cbpii: SandboxTpp;
+  try {
+    aispPisp = await client.addTpp({ name: 'Acme Accounts and Payments Ltd', roles: ['AISP', 'PISP'] });
+    cbpii = await client.addTpp({ name: 'Acme Funds Confirmation Ltd', roles: ['CBPII'], redirectUris: ['https://cbpii.example.com/cb'] });
+  } catch (err) {
+    await ts.close();
+    await h.close();
+    throw err;
+  }
+
+  return {
+    ts, directory, host: h, aispPisp, cbpii, ...client,
+    async close() {
+      await ts.close();
+      await h.close();
+    },
+  };
+}
+
+/** What a DCR client does against one server: the requests of {@link DcrEnvironment}. */
+export type DcrClient = Omit<DcrEnvironment<TestServerBase>, 'ts' | 'directory' | 'host' | 'aispPisp' | 'cbpii' | 'close'>;
+
+/**
+ * The DCR requests of a TPP against `ts` (its url and fetch), with TPPs enrolled in `directory`
+ * and served by `host`; `tpps` is the host's list, which addTpp extends. Several servers (hosts
+ * of one cluster) can share the directory, the host and the TPPs.
+ */
+export function dcrClient(ts: Pick<TestServerBase, 'url' | 'fetch'>, directory: SandboxDirectory, h: SandboxHost, tpps: SandboxTpp[]): DcrClient {
   const url = ts.url;
 
   async function addTpp(opts: Partial<SandboxTppOptions> & Pick<SandboxTppOptions, 'roles'>): Promise<SandboxTpp> {
@@ -136,17 +167,6 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
     });
     tpps.push(tpp);
     return tpp;
-  }
-
-  let aispPisp: SandboxTpp;
-  let cbpii: SandboxTpp;
-  try {
-    aispPisp = await addTpp({ name: 'Acme Accounts and Payments Ltd', roles: ['AISP', 'PISP'] });
-    cbpii = await addTpp({ name: 'Acme Funds Confirmation Ltd', roles: ['CBPII'], redirectUris: ['https://cbpii.example.com/cb'] });
-  } catch (err) {
-    await ts.close();
-    await h.close();
-    throw err;
   }
 
   const path = (version: PathVersion, clientId?: string) => `/open-banking/${version}/register${clientId === undefined ? '' : `/${encodeURIComponent(clientId)}`}`;
@@ -232,14 +252,7 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
     return jsonBody(res, 200);
   }
 
-  return {
-    ts, url, directory, host: h, aispPisp, cbpii,
-    addTpp, validRequestClaims, register, manage, tokenResponse, ccToken, introspect,
-    async close() {
-      await ts.close();
-      await h.close();
-    },
-  };
+  return { url, addTpp, validRequestClaims, register, manage, tokenResponse, ccToken, introspect };
 }
 
 /** Reads a JSON body, asserting the status first (with the body in the message). */
