@@ -99,6 +99,9 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const truststore = createTruststore(truststoreDir);
     const anchors = createTrustAnchors({ folder: truststore, store: storage.trustAnchors });
     let caPems = await anchors.loadCaPems();
+    if (caPems.length === 0 && config.server.mode === 'production') {
+      logger.warn({ truststore_dir: truststoreDir }, 'no CA is trusted for client certificates yet (none in the database, none in the trust store folder): every client certificate is refused until one is added with `opendcr truststore add`');
+    }
     const clientCerts = createClientCertificateSource({
       header: config.apimgt.mutual_ssl.client_certificate_header,
       encoded: config.apimgt.mutual_ssl.client_certificate_encode,

@@ -48,16 +48,16 @@ function creatable(path: string): { ok: true } | { ok: false; why: string } {
 }
 
 /** A folder the server writes to: an existing writable folder, or one it can create. */
-function checkFolder(path: string, key: string, what: string, at: (key: string, text: string) => string, problems: string[]): boolean {
+function checkFolder(path: string, key: string, what: string, at: (key: string, text: string) => string, problems: string[], access: 'read' | 'write' = 'write'): boolean {
   if (existsSync(path)) {
     if (!statSync(path).isDirectory()) {
       problems.push(at(key, `${path} is not a folder`));
       return false;
     }
     try {
-      accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
+      accessSync(path, constants.R_OK | constants.X_OK | (access === 'write' ? constants.W_OK : 0));
     } catch {
-      problems.push(at(key, `${what} ${path} is not writable`));
+      problems.push(at(key, `${what} ${path} is not ${access === 'write' ? 'writable' : 'readable'}`));
       return false;
     }
     return true;
@@ -128,21 +128,18 @@ function checkTls(config: Config, at: (key: string, text: string) => string, pro
   }
 }
 
+/**
+ * The trust store folder: written in sandbox mode (the sandbox CA goes there), only read in
+ * production, where it may be a read-only mount or absent: a cluster keeps its CAs in the
+ * database (`opendcr truststore add`), and the server warns at start when no CA is trusted at all.
+ */
 function checkTruststore(config: Config, at: (key: string, text: string) => string, problems: string[], warnings: string[]): void {
   const dir = config.derived.truststoreDir;
   const key = config.truststore.dir ? 'truststore.dir' : 'server.data_dir';
-  if (!checkFolder(dir, key, 'the trust store folder', at, problems)) {
-    if (!existsSync(dir) && config.server.mode === 'production' && !problems.some((p) => p.includes(dir))) {
-      warnings.push(at(key, `the trust store folder ${dir} does not exist yet: no CA is trusted, so every client certificate is refused (add CAs with \`opendcr truststore add\`)`));
-    }
-    return;
-  }
+  if (!checkFolder(dir, key, 'the trust store folder', at, problems, config.server.mode === 'production' ? 'read' : 'write')) return;
   const skipped: string[] = [];
-  const cas = createTruststore(dir, { onInvalidFile: (file, err) => skipped.push(`${file}: ${err.message}`) }).loadCaPems();
+  createTruststore(dir, { onInvalidFile: (file, err) => skipped.push(`${file}: ${err.message}`) }).loadCaPems();
   for (const s of skipped) warnings.push(at(key, `the trust store skips ${join(dir, s)}`));
-  if (cas.length === 0 && config.server.mode === 'production') {
-    warnings.push(at(key, `the trust store folder ${dir} holds no CA certificate: every client certificate is refused (add CAs with \`opendcr truststore add\`)`));
-  }
 }
 
 function checkSandboxPki(config: Config, at: (key: string, text: string) => string, problems: string[]): void {

@@ -63,6 +63,3 @@ export async function checkDeployedConfig(opts: {
   const checked = config ? await checkConfig(config) : { problems: [], warnings: [] };
   return { problems: [...problems, ...checked.problems], warnings: checked.warnings, config, root };
 }
-
-/** The one warning a fresh production instance gives: no CA trusted yet (they are added with `opendcr truststore add`). */
-export const NO_CA_YET = /trust store/;

@@ -282,6 +282,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       body: Buffer.from(await tpp.signRequest(await b.dcr.validRequestClaims(tpp))), cert: tlsOf(tpp.transport), fresh: true,
     });
     assert.equal(before.status, 401, 'the transport certificate chains to no trusted CA yet');
+    assert.match(b.output(), /"msg":"no CA is trusted for client certificates yet/, 'the operator was warned at start');
 
     const added = await runCli(a.configFile, 'truststore', 'add', rootCaFile, '--name', 'ob-directory-root');
     assert.equal(added.code, 0, added.stderr);
