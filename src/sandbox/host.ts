@@ -65,12 +65,14 @@ export interface SandboxHostOptions {
   readonly serverCert?: IssuedCertificate;
   /** What clients must trust for `serverCert`; default the directory's root CA. */
   readonly caPem?: string;
+  /** Address to listen on, also the host of its URLs; default 127.0.0.1 (`serverCert` must name it). */
+  readonly address?: string;
 }
 
 export interface SandboxHost {
-  /** `https://127.0.0.1:<port>`: use as the TPPs' `jwksBaseUrl`. */
+  /** `https://{address}:<port>`: use as the TPPs' `jwksBaseUrl`. */
   readonly url: string;
-  /** `127.0.0.1:<port>`, for an outbound allow-list. */
+  /** `{address}:<port>`, for an outbound allow-list. */
   readonly host: string;
   /** CA certificate (PEM) to trust for this host. */
   readonly caPem: string;
@@ -79,10 +81,11 @@ export interface SandboxHost {
   close(): Promise<void>;
 }
 
-/** Starts the key set host on 127.0.0.1, on a free port. */
+/** Starts the key set host on 127.0.0.1 (or `address`), on a free port. */
 export async function startSandboxHost(opts: SandboxHostOptions): Promise<SandboxHost> {
+  const address = opts.address ?? '127.0.0.1';
   const tls = opts.serverCert ?? await issueServerCertificate(opts.directory.issuingCa, {
-    dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 397,
+    dnsNames: ['localhost'], ipAddresses: [...new Set(['127.0.0.1', address])], validityDays: 397,
   });
   const routes = sandboxJwksRoutes(opts.directory, opts.tpps);
   const server = createServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
@@ -97,16 +100,16 @@ export async function startSandboxHost(opts: SandboxHostOptions): Promise<Sandbo
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, address, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
-  const url = `https://127.0.0.1:${port}`;
+  const url = `https://${address}:${port}`;
   return {
     url,
-    host: `127.0.0.1:${port}`,
+    host: `${address}:${port}`,
     caPem: opts.caPem ?? opts.directory.rootCa.certPem,
     directoryJwksUrl: `${url}/directory/jwks`,
     close: () => new Promise<void>((resolve, reject) => {

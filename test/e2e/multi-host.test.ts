@@ -1,7 +1,9 @@
 /**
  * A cluster of two hosts, as a bank runs it: two server processes (production mode, one TLS
- * certificate, the same public base URL) on different addresses (127.0.0.2 and 127.0.0.3), sharing
- * a fresh PostgreSQL database and the local Redis, each reached through a link the test can cut.
+ * certificate, the same public base URL), each in a network namespace of its own joined by a veth
+ * pair (test/helpers/netns.ts; separate loopback addresses where namespaces cannot be made),
+ * sharing a fresh PostgreSQL database and the local Redis, reached across that network through
+ * links the test can cut.
  * What the hosts share must hold across them: a registration, a one-time client assertion, a key
  * rotation and a trust anchor; a host killed under load loses nothing it acknowledged; a Redis or
  * PostgreSQL outage is a coded 503 and a not-ready host, healed without a restart.
@@ -32,6 +34,7 @@ import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
 import { dcrClient, jsonBody, tlsOf, type DcrClient } from '../helpers/dcr.ts';
 import { freePort, GATEWAY, type ClientTls } from '../helpers/server.ts';
 import { startTcpLink, type TcpLink } from '../helpers/tcp-link.ts';
+import { makeTopology, type Topology } from '../helpers/netns.ts';
 import { runCli, json } from '../cli/run-cli.ts';
 
 const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
@@ -120,6 +123,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
   let a: Host;
   let b: Host;
   let rootCaFile: string;
+  let topology: Topology | undefined;
 
   before(async () => {
     const missing = await servicesAvailable();
@@ -129,19 +133,21 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       return;
     }
     await admin(`CREATE DATABASE ${db}`);
-    pgLink = await startTcpLink({ host: '127.0.0.1', port: 5432 });
-    redisLink = await startTcpLink(REDIS);
+    topology = makeTopology(2, run);
+    const net = topology;
+    pgLink = await startTcpLink({ host: '127.0.0.1', port: 5432 }, net.services);
+    redisLink = await startTcpLink(REDIS, net.services);
 
     // The bank's TLS certificate, the same on every host (the name is the load balancer's).
     const bankCa = await createCertificateAuthority({ subject: 'C=GB, O=Test Bank, CN=Test Bank Server CA', validityDays: 2 });
-    const serverCert = await issueServerCertificate(bankCa, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], validityDays: 2 });
+    const serverCert = await issueServerCertificate(bankCa, { dnsNames: ['localhost'], ipAddresses: net.hosts.map((h) => h.address), validityDays: 2 });
     mkdirSync(join(dir, 'tls'));
     writeFileSync(join(dir, 'tls', 'server.pem'), serverCert.chainPem);
     writeFileSync(join(dir, 'tls', 'server-key.pem'), serverCert.keyPem, { mode: 0o600 });
 
     // The directory (SSAs, key sets), its key set host, and its root CA (not trusted yet).
     directory = await createSandboxDirectory();
-    keySetHost = await startSandboxHost({ directory, tpps: () => tpps });
+    keySetHost = await startSandboxHost({ directory, tpps: () => tpps, address: net.services });
     rootCaFile = join(dir, 'directory-root.pem');
     writeFileSync(rootCaFile, directory.rootCa.certPem);
 
@@ -149,8 +155,8 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     const baseUrl = `https://localhost:${port}`;
     const config = (name: string, address: string) => ({
       server: { mode: 'production', hostname: 'localhost', base_url: baseUrl, bind_address: address, port, workers: 1, data_dir: join(dir, name) },
-      database: { url: `postgres://postgres@127.0.0.1:${pgLink!.port}/${db}` },
-      redis: { url: `redis://127.0.0.1:${redisLink!.port}/0`, key_prefix: `opendcr-hosts-${run}:` },
+      database: { url: `postgres://postgres@${net.services}:${pgLink!.port}/${db}` },
+      redis: { url: `redis://${net.services}:${redisLink!.port}/0`, key_prefix: `opendcr-hosts-${run}:` },
       keystore: { tls: { cert_file: join(dir, 'tls', 'server.pem'), key_file: join(dir, 'tls', 'server-key.pem') } },
       super_admin: { password: randomBytes(16).toString('hex') },
       log: { level: 'warn' },
@@ -163,10 +169,11 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       open_banking: { dcr: { jwks_url_sandbox: keySetHost!.directoryJwksUrl, regulatory_issuers: [directory.issuer] } },
     });
 
-    for (const [name, address] of [['host-a', '127.0.0.2'], ['host-b', '127.0.0.3']] as const) {
+    for (const [i, name] of ['host-a', 'host-b'].entries()) {
+      const { address, prefix } = net.hosts[i]!;
       const configFile = join(dir, `${name}.toml`);
       writeFileSync(configFile, toToml(config(name, address)));
-      hosts.push(makeHost(name, address, configFile, baseUrl, bankCa.certPem));
+      hosts.push(makeHost(name, address, prefix, configFile, baseUrl, bankCa.certPem));
     }
     [a, b] = hosts as [Host, Host];
     // Both at once: the second host meets the first one's migrations.
@@ -174,7 +181,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
   });
 
   /** A host's process and a client pinned to its address (the URL keeps the public name). */
-  function makeHost(name: string, address: string, configFile: string, baseUrl: string, caPem: string): Host {
+  function makeHost(name: string, address: string, prefix: readonly string[], configFile: string, baseUrl: string, caPem: string): Host {
     const lookup = ((_host: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) => {
       if (opts?.all) cb(null, [{ address, family: 4 }]);
       else cb(null, address, 4);
@@ -211,7 +218,9 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
           // The key set host's certificate comes from the directory's CA: the bank trusts it system-wide.
           NODE_EXTRA_CA_CERTS: rootCaFile,
         };
-        const child = spawn(process.execPath, [MAIN, '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        // Inside the host's namespace (`ip netns exec` execs node: the pid is the server's).
+        const [command, ...args] = [...prefix, process.execPath, MAIN, '--config', configFile];
+        const child = spawn(command!, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         host.child = child;
         child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
         child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
@@ -242,6 +251,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     await keySetHost?.close().catch(() => undefined);
     await pgLink?.close();
     await redisLink?.close();
+    topology?.close();
     if (!skipped) await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -276,6 +286,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
 
   test('a CA added with `opendcr truststore add` on host A is trusted by host B, told by a change notice', async (t) => {
     if (skipIfMissing(t)) return;
+    t.diagnostic(topology!.kind === 'netns' ? `hosts in network namespaces at ${hosts.map((h) => h.address).join(', ')}` : `hosts on loopback addresses (no network namespaces: ${topology!.reason})`);
     const tpp = await a.dcr.addTpp({ roles: ['AISP', 'PISP'] });
     const before = await b.fetch('/open-banking/v3.3/register', {
       method: 'POST', headers: { 'content-type': 'application/jose', accept: 'application/json' },

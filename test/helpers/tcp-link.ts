@@ -1,13 +1,13 @@
 /**
  * A network link between servers and a service (PostgreSQL, Redis) that a test can cut and
- * restore: a TCP forwarder on 127.0.0.1. Cut, it drops every open connection and refuses new
+ * restore: a TCP forwarder. Cut, it drops every open connection and refuses new
  * ones, which is what a server sees when the service stops or the network between them fails;
  * restored, it listens again on the same port. The service itself keeps running for other tests.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 export interface TcpLink {
-  /** Port the servers connect to (on 127.0.0.1). */
+  /** Port the servers connect to (on the link's address). */
   readonly port: number;
   /** Whether the link forwards now. */
   readonly up: boolean;
@@ -18,7 +18,8 @@ export interface TcpLink {
   close(): Promise<void>;
 }
 
-export async function startTcpLink(target: { host: string; port: number }): Promise<TcpLink> {
+/** Forwards `address` (default 127.0.0.1), on a free port, to `target`. */
+export async function startTcpLink(target: { host: string; port: number }, address = '127.0.0.1'): Promise<TcpLink> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
@@ -41,7 +42,7 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
     });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(port, '127.0.0.1', () => resolve());
+      s.listen(port, address, () => resolve());
     });
     port = (s.address() as { port: number }).port;
     server = s;
