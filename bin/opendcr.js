@@ -8,5 +8,7 @@ if (major < 24) {
     + 'run it with npx opendcr or npm run cli, which use the Node.js the project pins, or node_modules/.bin/node\n');
   process.exit(2);
 }
+const { useCompileCache } = await import('../src/compile-cache.ts');
+useCompileCache();
 const { cliMain } = await import('../src/cli/index.ts');
 await cliMain();

@@ -12,7 +12,7 @@ import { prepareSharedState } from './prepare.ts';
 
 type Message = { type: 'ready'; url: string; startupMs: number } | { type: 'failed'; message: string; exitCode?: number };
 
-/** A start failure as one line and an exit status (main.ts describes them). */
+/** A start failure as one line and an exit status (start.ts describes them). */
 export type DescribeStartError = (err: unknown) => { line: string; code: number };
 const plainMessage: DescribeStartError = (err) => ({ line: (err as Error).message, code: 1 });
 

@@ -47,7 +47,7 @@ export function buildCli(): Command {
     .description('Start the server (same as npm start); with --config, --data-dir and --port it runs on that configuration, folder and port')
     .option('--port <port>', 'HTTPS port, over [server] port and OPENDCR_PORT; the command line finds it in {data_dir}/server.json')
     .action(async (opts: { port?: string }) => {
-      const { start, startOverrides, StartUsageError } = await import('../main.ts');
+      const { start, startOverrides, StartUsageError } = await import('../start.ts');
       const { config, dataDir } = program.opts<GlobalOptions>();
       let overrides;
       try {

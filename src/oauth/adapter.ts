@@ -8,6 +8,7 @@
  */
 import type { OidcModelStore, OidcRecord } from '../storage/ports.ts';
 import { providerCall } from './unavailable.ts';
+import { clientRecordOfRequest } from './request-clients.ts';
 
 /** The model names oidc-provider v9 persists through its adapter. */
 export const OIDC_MODEL_NAMES = [
@@ -68,6 +69,9 @@ export function createOidcAdapter(store: OidcModelStore, now: () => number, opts
         await store.upsert(name, id, payload, expiresAt);
       }),
       find: (id) => providerCall(async () => {
+        // A client the request guard has just read for this request (oauth/request-clients.ts).
+        const kept = name === 'Client' ? clientRecordOfRequest(id) : undefined;
+        if (kept) return kept;
         const payload = toPayload(await store.find(name, id));
         return payload === undefined ? undefined : read(payload);
       }),

@@ -9,6 +9,7 @@
  */
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { ClientCertificate } from '../http/client-cert.ts';
+import { keepClientRecords } from './request-clients.ts';
 import { joseTooDeep, compactJoseSegments, MAX_JSON_DEPTH } from '../http/json-limits.ts';
 import { AppError, fail } from '../errors/app-error.ts';
 import { sendError } from '../errors/to-response.ts';
@@ -111,13 +112,17 @@ function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
 }
 
 export function createRequestGuard(deps: RequestGuardDeps): RequestGuard {
-  async function checkCertificates(req: IncomingMessage, params: URLSearchParams): Promise<void> {
+  /** Checks the certificate of every client the request claims to be; the records read, by id. */
+  async function checkCertificates(req: IncomingMessage, params: URLSearchParams): Promise<Map<string, Record<string, unknown>>> {
+    const records = new Map<string, Record<string, unknown>>();
     for (const id of claimedClientIds(params, req.headers.authorization)) {
       const client = await deps.findClient(id);
       if (!client) continue;
       const refused = await deps.certificatePolicy(client, deps.clientCert(req));
       if (refused) throw refused;
+      records.set(id, client);
     }
+    return records;
   }
 
   return async (req, res, path) => {
@@ -136,8 +141,11 @@ export function createRequestGuard(deps: RequestGuardDeps): RequestGuard {
         params.delete('scope');
         body = Buffer.from(params.toString());
       }
-      if (CLIENT_AUTH_PATHS.has(path)) await checkCertificates(req, params);
-      return replay(req, body);
+      const records = CLIENT_AUTH_PATHS.has(path) ? await checkCertificates(req, params) : undefined;
+      const checked = replay(req, body);
+      // The provider reads these clients again while handling this request: hand the records on.
+      if (records) keepClientRecords(checked, records);
+      return checked;
     } catch (err) {
       // OAuth errors as they are; a storage outage while looking the client up is a 503; anything
       // else (an aborted upload) a plain server_error, sent to a socket that may already be gone.

@@ -21,6 +21,7 @@ import { createTokenVerifier, introspectJwt, type TokenVerifier } from './token-
 import { CHANNELS, type SharedState } from '../shared-state/ports.ts';
 import { buildProvider } from './provider.ts';
 import { useSharedReplayDetection } from './replay.ts';
+import { withClientRecords } from './request-clients.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
 import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
 
@@ -114,7 +115,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     accounts,
     keys,
     clientSecrets,
-    handle: (req, res) => callback(req, res),
+    handle: (req, res) => withClientRecords(req, () => callback(req, res)),
     async refresh(force = false) {
       const version = (await storage.meta.get(PROVIDER_VERSION_KEY)) ?? '0';
       const due = nextChangeAt !== null && now() >= nextChangeAt;

@@ -86,12 +86,23 @@ describe('/metrics', () => {
     assert.equal(delta(before, after, 'opendcr_http_requests_total{route="(not found)",method="GET",status_class="4xx"}'), 1);
     // Two scrapes since `before` were counted too (a scrape counts when it has been answered).
     assert.equal(delta(before, after, 'opendcr_http_requests_total{route="/metrics",method="GET",status_class="2xx"}'), 2);
-    assert.ok((after.get('opendcr_storage_operation_duration_seconds_count{operation="replay.remember"}') ?? 0) > 0);
+    assert.ok((after.get('opendcr_storage_operation_duration_seconds_count{operation="shared.remember"}') ?? 0) > 0);
     assert.ok((after.get('opendcr_jwks_requests_total{host="' + new URL(tpp.ssaClaims.software_jwks_endpoint).host + '",result="hit"}') ?? 0) > 0);
     assert.ok((after.get('process_resident_memory_bytes') ?? 0) > 0, 'process metrics');
     assert.ok(after.has('nodejs_eventloop_lag_seconds'), 'event-loop lag');
     // Labels never carry client ids or raw paths.
     assert.ok(![...after.keys()].some((k) => k.includes(clientId) || k.includes('/no/such/route')));
+  });
+
+  test('a token request reads its client from storage once and records its assertion in the shared state once', async () => {
+    const tpp = env.cbpii;
+    const clientId = String((await jsonBody(await env.register(tpp, await env.validRequestClaims(tpp)), 201))['client_id']);
+    const before = await scrape();
+    for (let i = 0; i < 4; i++) assert.equal((await env.tokenResponse(tpp, clientId, 'private_key_jwt')).status, 200);
+    const after = await scrape();
+    // The request guard reads the client (to check its certificate) and hands the record to the provider.
+    assert.equal(delta(before, after, 'opendcr_storage_operation_duration_seconds_count{operation="oidc.find"}'), 4);
+    assert.equal(delta(before, after, 'opendcr_storage_operation_duration_seconds_count{operation="shared.remember"}'), 4);
   });
 
   test('a replayed client assertion is counted as a replay rejection', async () => {
