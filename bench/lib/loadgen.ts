@@ -22,7 +22,10 @@ import type { Cleanup, TlsIdentity } from './setup.ts';
 
 export interface LoadJob {
   label: string;
+  /** The public port (the Host header, the issuer's). */
   port: number;
+  /** Ports to connect to, connections spread over them in turn (several hosts of one cluster); default [port]. */
+  ports?: number[];
   /** CA of the server certificate (checked, as `localhost`). */
   ca: string;
   tls: TlsIdentity;
@@ -39,6 +42,8 @@ export interface LoadJob {
   expectStatus: number;
   /** The server's top process; its tree's CPU time is read around the timed phase. */
   serverPid?: number;
+  /** More server processes (the other hosts), their CPU time added to the server's. */
+  serverPids?: number[];
 }
 
 export interface LoadResult {
@@ -127,8 +132,8 @@ async function phase(clients: Client[], job: LoadJob, bodies: string[] | undefin
 }
 
 async function run(job: LoadJob): Promise<LoadResult> {
-  const origin = `https://127.0.0.1:${job.port}`;
-  const clients = Array.from({ length: job.connections }, () => new Client(origin, {
+  const ports = job.ports ?? [job.port];
+  const clients = Array.from({ length: job.connections }, (_, i) => new Client(`https://127.0.0.1:${ports[i % ports.length]}`, {
     connect: { ca: job.ca, cert: job.tls.cert, key: job.tls.key, servername: 'localhost' },
     pipelining: 1,
     keepAliveTimeout: 600_000,
@@ -147,11 +152,13 @@ async function run(job: LoadJob): Promise<LoadResult> {
     const signSeconds = (performance.now() - signStart) / 1000;
 
     const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-    const server0 = job.serverPid ? treeCpuSeconds(job.serverPid) : 0;
+    const pids = [...(job.serverPid ? [job.serverPid] : []), ...(job.serverPids ?? [])];
+    const serverSeconds = () => pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+    const server0 = serverSeconds();
     const cpu0 = process.cpuUsage();
     const timed = await phase(clients, job, bodies, job.seconds, hist);
     const cpu = process.cpuUsage(cpu0);
-    const serverCpu = job.serverPid ? treeCpuSeconds(job.serverPid) - server0 : 0;
+    const serverCpu = serverSeconds() - server0;
     const ms = (q: number) => hist.getValueAtPercentile(q) / 1000;
     return {
       label: job.label,
@@ -170,7 +177,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
       exhausted: timed.exhausted,
       warmupRps,
       clientCores: (cpu.user + cpu.system) / 1e6 / Math.max(timed.seconds, 1e-3),
-      ...(job.serverPid ? { serverCores: serverCpu / Math.max(timed.seconds, 1e-3) } : {}),
+      ...(pids.length ? { serverCores: serverCpu / Math.max(timed.seconds, 1e-3) } : {}),
       signed: bodies?.length ?? 0,
       signSeconds,
     };

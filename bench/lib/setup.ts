@@ -147,11 +147,12 @@ export interface OurSetup {
 }
 
 /**
- * Writes opendcr.toml (sandbox mode, 2 workers, log level warn) and, before the server ever
+ * Writes opendcr.toml (sandbox mode, `workers`, log level info, `more` lines in [server] and
+ * more tables after the others) and, before the server ever
  * starts, a sandbox directory and one AISP TPP in its data folder with the directory CAs in the
  * trust store, as `opendcr sandbox init` and `sandbox tpp create` would.
  */
-export async function prepareOurs(root: string, workers: number, logLevel = 'info'): Promise<OurSetup> {
+export async function prepareOurs(root: string, workers: number, logLevel = 'info', more: { server?: string[]; tables?: string[] } = {}): Promise<OurSetup> {
   const port = await freePort();
   const baseUrl = `https://localhost:${port}`;
   const dataDir = join(root, 'data');
@@ -159,8 +160,9 @@ export async function prepareOurs(root: string, workers: number, logLevel = 'inf
   mkdirSync(root, { recursive: true, mode: 0o700 });
   writeFileSync(configPath, [
     '[server]', 'mode = "sandbox"', 'bind_address = "127.0.0.1"', `port = ${port}`, `workers = ${workers}`, `data_dir = ${JSON.stringify(dataDir)}`,
+    ...(more.server ?? []),
     // The shipped default (info): the access log line of every request is part of what is measured.
-    '[log]', `level = "${logLevel}"`, '',
+    '[log]', `level = "${logLevel}"`, ...(more.tables ?? []), '',
   ].join('\n'));
   const directory = await createSandboxDirectory({ name: 'OpenDCR Bench Directory' });
   const tpp = await createSandboxTpp(directory, {
@@ -208,9 +210,11 @@ export async function spawnServer(args: string[], port: number, readyPath: strin
  * Our server, started as `npm start` starts it (`extraFlags` e.g. --cpu-prof go before the script);
  * `root` is another checkout of the project (bench/front.ts compares two).
  */
-export function startOurs(setup: OurSetup, cleanup: Cleanup, workers: number, extraFlags: string[] = [], root = REPO): Promise<RunningChild> {
+export function startOurs(setup: OurSetup, cleanup: Cleanup, workers: number, extraFlags: string[] = [], root = REPO, opts: { configPath?: string; port?: number } = {}): Promise<RunningChild> {
   const [flags, script] = [NODE_FLAGS, START_ARGS.filter((a) => !a.startsWith('-'))];
-  return spawnServer([...flags, ...extraFlags, ...script, '--config', setup.configPath], setup.port, '/ready', cleanup, workers, root);
+  const port = opts.port ?? setup.port;
+  const portArgs = opts.port === undefined ? [] : ['--port', String(port)];
+  return spawnServer([...flags, ...extraFlags, ...script, '--config', opts.configPath ?? setup.configPath, ...portArgs], port, '/ready', cleanup, workers, root);
 }
 
 /** The sandbox CA that signed our server certificate (written at first start). */
