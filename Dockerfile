@@ -38,4 +38,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "deploy/docker/healthcheck.mjs", "https://127.0.0.1:8443/health/live"]
 STOPSIGNAL SIGTERM
 # What `npm start` runs, with the image's Node 24 instead of the node devDependency.
-CMD ["node", "--max-semi-space-size=4", "src/main.ts", "--config", "/etc/opendcr/opendcr.toml"]
+CMD ["node", "--max-semi-space-size=8", "src/main.ts", "--config", "/etc/opendcr/opendcr.toml"]

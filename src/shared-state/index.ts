@@ -5,9 +5,6 @@
  */
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { createEmbeddedSharedState } from './embedded.ts';
-import { createPostgresSharedState } from './postgres.ts';
-import { createRedisSharedState } from './redis.ts';
 import type { SharedState } from './ports.ts';
 
 export type { SharedState, WindowCount } from './ports.ts';
@@ -15,14 +12,18 @@ export { CHANNELS, SharedStateUnavailableError } from './ports.ts';
 
 export async function openSharedState(config: Config, opts: { now?: () => number } = {}): Promise<SharedState> {
   const clock = opts.now === undefined ? {} : { now: opts.now };
+  // Each backend (and its client library) is loaded only when configured.
   if (config.redis.url) {
+    const { createRedisSharedState } = await import('./redis.ts');
     return createRedisSharedState({ url: config.redis.url, keyPrefix: config.redis.key_prefix, commandTimeoutMs: config.redis.command_timeout, ...clock });
   }
   const db = config.derived.databaseUrl;
   if (/^postgres(ql)?:\/\//.test(db)) {
+    const { createPostgresSharedState } = await import('./postgres.ts');
     return createPostgresSharedState({ url: db, poolSize: Math.max(2, Math.ceil(config.database.pool_size / 2)), ...clock });
   }
   const path = db === 'sqlite::memory:' ? ':memory:' : join(config.derived.dataDir, 'shared-state.db');
+  const { createEmbeddedSharedState } = await import('./embedded.ts');
   return createEmbeddedSharedState({ path, busyTimeoutMs: config.database.busy_timeout, ...clock });
 }
 

@@ -3,8 +3,6 @@
  * types from here (or ports.ts) and never from a backend folder.
  */
 import type { Storage } from './ports.ts';
-import { createPostgresStorage } from './postgres/index.ts';
-import { createSqliteStorage } from './sqlite/index.ts';
 
 export type {
   AuditEvent, AuditEventType, AuditStore, KeyStore, MetaStore, OidcModelStore, OidcRecord, RegistrationRecord,
@@ -38,9 +36,12 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     if (path !== ':memory:' && !path.startsWith('/')) {
       throw new TypeError(`sqlite URL needs an absolute path or :memory:, got "${url}"`);
     }
+    // Each backend (and its driver) is loaded only when configured.
+    const { createSqliteStorage } = await import('./sqlite/index.ts');
     return createSqliteStorage({ path, busyTimeoutMs: opts.busyTimeoutMs, ...clock });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    const { createPostgresStorage } = await import('./postgres/index.ts');
     return createPostgresStorage({
       url, poolSize: opts.poolSize, ...clock, ...(opts.schema === undefined ? {} : { schema: opts.schema }),
     });
