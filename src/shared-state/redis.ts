@@ -44,7 +44,9 @@ export async function createRedisSharedState(opts: RedisSharedOptions): Promise<
     lazyConnect: true,
   };
   const client = new Redis(opts.url, base);
-  client.on('error', () => undefined);
+  // Errors surface through the commands that fail; the last one explains a failed first connect.
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => { lastError = err; });
   const key = (...parts: string[]) => `${opts.keyPrefix}${parts.join(':')}`;
   const channelName = key('notices');
 
@@ -59,7 +61,9 @@ export async function createRedisSharedState(opts: RedisSharedOptions): Promise<
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw new SharedStateUnavailableError('shared state (redis): cannot connect', { cause: err });
+    // The host and the driver's reason, never the URL (it may carry a password).
+    const where = (() => { try { return new URL(opts.url).host; } catch { return 'the configured address'; } })();
+    throw new SharedStateUnavailableError(`cannot connect to Redis at ${where} (${(lastError ?? (err as Error)).message}); check [redis] url (or OPENDCR_REDIS_URL)`, { cause: err });
   }
 
   // Notices: a subscriber connection, opened on the first subscription; ioredis resubscribes

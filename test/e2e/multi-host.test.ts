@@ -35,9 +35,9 @@ import { dcrClient, jsonBody, tlsOf, type DcrClient } from '../helpers/dcr.ts';
 import { freePort, GATEWAY, type ClientTls } from '../helpers/server.ts';
 import { startTcpLink, type TcpLink } from '../helpers/tcp-link.ts';
 import { makeTopology, type Topology } from '../helpers/netns.ts';
+import { PG_ADMIN_URL as PG_ADMIN, pgAdmin as admin } from '../helpers/postgres.ts';
 import { runCli, json } from '../cli/run-cli.ts';
 
-const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 /** How long a change notice, a restart of a link or a host start may take before the test gives up. */
@@ -66,16 +66,6 @@ async function servicesAvailable(): Promise<string | undefined> {
     r.disconnect();
   }
   return problems.length ? problems.join('; ') : undefined;
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN, connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
 }
 
 /** Polls `attempt` until it returns a value (bounded by PATIENCE_MS); the last failure is in the message. */

@@ -6,20 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { startDcrEnvironment, jsonBody } from '../helpers/dcr.ts';
-
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/test';
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+import { PG_ADMIN_URL as ADMIN_URL, pgAdmin as admin } from '../helpers/postgres.ts';
 
 test('server on PostgreSQL: register → token → GET → DELETE → 401, opaque token revoked', async (t) => {
   const db = `opendcr_e2e_${randomBytes(6).toString('hex')}`;

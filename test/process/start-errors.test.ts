@@ -84,6 +84,16 @@ test('PostgreSQL: a port where nothing listens names host:port and the refusal, 
   }
 });
 
+test('Redis: a port where nothing listens names host:port and the refusal, exit 1, once with workers, never the password', async () => {
+  const port = await freePort();
+  for (const workers of ['1', '2']) {
+    const r = await start({ OPENDCR_WORKERS: workers, OPENDCR_REDIS_URL: `redis://:hunter2@127.0.0.1:${port}/0` });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(oneLine(r), `opendcr: could not start: cannot connect to Redis at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}); check [redis] url (or OPENDCR_REDIS_URL)`);
+    assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
+  }
+});
+
 test('a port in use: one line with the port, exit 1, also with two workers (not once per worker plus a JSON line)', async () => {
   const blocker = createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
