@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
-import type { Storage } from '../storage/ports.ts';
+import { ConflictError, type Storage } from '../storage/ports.ts';
 import { createKeyManager } from '../crypto/keys.ts';
 
 /** Seconds a retired signing key stays published: the longest lifetime of anything it signed. */
@@ -16,14 +16,19 @@ export function retireGrace(config: Config): number {
 
 /** Creates scopes from config on the very first start only (afterwards the scope API owns them). */
 async function seedScopes(storage: Storage, config: Config): Promise<void> {
-  // First writer wins across processes and hosts; a random marker, because a pid repeats (pid 1 in containers).
-  const marker = randomUUID();
-  if ((await storage.meta.setIfAbsent('scopes_seeded', marker)) !== marker) return;
+  // Seeded once per database: a default scope an operator deleted later stays deleted. The marker
+  // is written after the scopes, so a host that finds it also finds every default scope; hosts
+  // starting together on a new database both create them (a scope already there is left alone).
+  if ((await storage.meta.get('scopes_seeded')) !== undefined) return;
   for (const name of config.oauth.default_scopes) {
     if (!(await storage.scopes.get(name))) {
-      await storage.scopes.create({ name, displayName: name, description: '', bindings: [] }).catch(() => undefined);
+      await storage.scopes.create({ name, displayName: name, description: '', bindings: [] }).catch((err: unknown) => {
+        if (!(err instanceof ConflictError)) throw err; // another host created it just now
+      });
     }
   }
+  // A random marker, because a pid repeats (pid 1 in containers).
+  await storage.meta.setIfAbsent('scopes_seeded', randomUUID());
 }
 
 /**
