@@ -28,13 +28,8 @@ import { bodyMaker, type BodySpec } from './lib/assertions.ts';
 import { SCOPE, privateJwk, registerTpp } from './lib/clients.ts';
 import { runLoad, type LoadResult } from './lib/loadgen.ts';
 import { rate, ratio } from './lib/report.ts';
-import { createCleanup, freePort, httpsCall, prepareOurs, serverCa, startOurs, type RunningChild } from './lib/setup.ts';
+import { createCleanup, knob, freePort, httpsCall, prepareOurs, serverCa, startOurs, type RunningChild } from './lib/setup.ts';
 
-const knob = (name: string, fallback: number) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
-  return n;
-};
 const SECONDS = knob('BENCH_SECONDS', 10);
 const WARMUP = knob('BENCH_WARMUP', 3);
 const ROUNDS = knob('BENCH_ROUNDS', 2);

@@ -16,13 +16,8 @@ import { join } from 'node:path';
 import { bodyMaker, type BodySpec } from './lib/assertions.ts';
 import { SCOPE, privateJwk, registerTpp } from './lib/clients.ts';
 import { runLoad, type LoadResult } from './lib/loadgen.ts';
-import { REPO, createCleanup, httpsCall, prepareOurs, serverCa, startOurs } from './lib/setup.ts';
+import { REPO, createCleanup, knob, httpsCall, prepareOurs, serverCa, startOurs } from './lib/setup.ts';
 
-const knob = (name: string, fallback: number) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
-  return n;
-};
 const ROUNDS = knob('BENCH_ROUNDS', 3);
 const SECONDS = knob('BENCH_SECONDS', 10);
 const WARMUP = knob('BENCH_WARMUP', 3);

@@ -20,15 +20,8 @@ import { measureHandshakes } from './lib/handshake.ts';
 import { runLoad, type LoadJob, type LoadResult } from './lib/loadgen.ts';
 import { processTree, rssMb, sampleRss } from './lib/proc.ts';
 import { createReport, loadRow, rate, ratio } from './lib/report.ts';
-import { REPO, createCleanup, httpsCall, prepareOurs, serverCa, startOurs, startStock, type OurSetup } from './lib/setup.ts';
+import { REPO, createCleanup, httpsCall, knob, prepareOurs, serverCa, startOurs, startStock, type OurSetup } from './lib/setup.ts';
 
-function knob(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
-  return n;
-}
 const SECONDS = knob('BENCH_SECONDS', 10);
 const WARMUP = knob('BENCH_WARMUP', 3);
 const WORKERS = knob('BENCH_WORKERS', 2);

@@ -21,6 +21,15 @@ import type { StockConfig } from './stock-server.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
+/** A positive number from the environment variable `name` (BENCH_*), else `fallback`. */
+export function knob(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
 // Exactly what `npm start` runs, its node flags included, so the figures are the shipped ones.
 const startScript = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
 /** `npm start` without the leading `node`: node flags, then the entry script. */
