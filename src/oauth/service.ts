@@ -138,8 +138,10 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     service.refresh().catch((err: unknown) => logger.warn({ err }, 'could not check for key or scope changes'));
   }, config.oauth.key_rotation.check_interval * 1000);
   timer.unref();
+  // Every announced change (rotated keys, scopes) bumps the provider version first: a worker that
+  // already built that version (the one that made the change) does not build it again.
   const unsubscribe = await deps.shared.subscribe(CHANNELS.keyManager, () => {
-    service.refresh(true).catch((err: unknown) => logger.warn({ err }, 'could not reload signing keys or scopes'));
+    service.refresh().catch((err: unknown) => logger.warn({ err }, 'could not reload signing keys or scopes'));
   });
   return service;
 }
