@@ -38,7 +38,7 @@ function timed<S extends object>(store: S, name: string, metrics: Metrics): S {
   return out as S;
 }
 
-const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors'] as const;
+const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors', 'gateway'] as const;
 
 export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
   const unit = (tx: UnitOfWork): UnitOfWork => ({
@@ -46,6 +46,7 @@ export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
     replay: timed(tx.replay, 'replay', metrics),
     registrations: timed(tx.registrations, 'registrations', metrics),
     audit: timed(tx.audit, 'audit', metrics),
+    gateway: timed(tx.gateway, 'gateway', metrics),
   });
   const wrapped = Object.fromEntries(STORES.map((name) => [name, timed(storage[name], name, metrics)])) as Pick<Storage, (typeof STORES)[number]>;
   return {

@@ -3,6 +3,7 @@
  * (sqlite/, postgres/) implements `Storage` and passes test/storage/contract.test.ts.
  * Times are epoch seconds unless a name says otherwise.
  */
+import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../gateway/model.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -176,12 +177,61 @@ export interface TrustAnchorStore {
   remove(nameOrFingerprint: string): Promise<boolean>;
 }
 
+/** Where a plan is still used, when it cannot be removed. */
+export interface PlanUse { apis: string[]; subscriptions: number }
+
+/**
+ * The gateway catalogue (src/gateway/model.ts): APIs with their stored documents, business plans
+ * and subscriptions. A subscription belongs to a registration and an API: deleting either deletes
+ * it in the same statement (foreign keys).
+ */
+export interface GatewayStore {
+  /** Every API (without documents), oldest first. */
+  listApis(): Promise<ApiRecord[]>;
+  getApi(id: string): Promise<ApiRecord | undefined>;
+  /** The document an API was imported from (JSON text). */
+  getDocument(id: string): Promise<string | undefined>;
+  /** Throws ConflictError when the id or the name + version is taken. */
+  createApi(api: ApiRecord, document: string): Promise<void>;
+  /** Replaces the record (and the document when given) in one statement; false when absent. Throws ConflictError on a name + version clash. */
+  updateApi(api: ApiRecord, document?: string): Promise<boolean>;
+  /** Deletes the API and its subscriptions; false when absent. */
+  deleteApi(id: string): Promise<boolean>;
+  /** Every plan, built-in ones included, by name. */
+  listPlans(): Promise<PlanRecord[]>;
+  /** Adds each plan whose name is free (built-in seeding); returns how many were added. */
+  ensurePlans(plans: readonly PlanRecord[]): Promise<number>;
+  /** Throws ConflictError when the name exists. */
+  createPlan(plan: PlanRecord): Promise<void>;
+  /** False when absent. */
+  updatePlan(plan: PlanRecord): Promise<boolean>;
+  /** 'absent', 'deleted', or where it is still used (then nothing changes). */
+  deletePlan(name: string): Promise<'absent' | 'deleted' | PlanUse>;
+  /** Subscriptions matching every given field, oldest first, at most `limit`. */
+  listSubscriptions(filter: { clientId?: string; apiId?: string; limit: number }): Promise<SubscriptionRecord[]>;
+  /** The subscription of `clientId` to `apiId`, if any. */
+  findSubscription(clientId: string, apiId: string): Promise<SubscriptionRecord | undefined>;
+  getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
+  /** Inserts; 'exists' (nothing changed) when the client is already subscribed to the API. */
+  addSubscription(sub: SubscriptionRecord): Promise<'added' | 'exists'>;
+  /**
+   * Subscribes every registration holding one of `roles` and not yet subscribed to `apiId`, on
+   * `plan`, in one statement; returns how many were added.
+   */
+  subscribeAll(apiId: string, plan: string, roles: readonly string[], now: number): Promise<number>;
+  /** Sets plan and/or state; false when absent. */
+  updateSubscription(id: string, change: { plan?: string; state?: SubscriptionState; updatedAt: number }): Promise<boolean>;
+  /** False when absent. */
+  deleteSubscription(id: string): Promise<boolean>;
+}
+
 /** The stores one unit of work may change together (see Storage.transaction). */
 export interface UnitOfWork {
   readonly oidc: OidcModelStore;
   readonly replay: ReplayStore;
   readonly registrations: RegistrationStore;
   readonly audit: AuditStore;
+  readonly gateway: GatewayStore;
 }
 
 export interface Storage {
@@ -194,6 +244,7 @@ export interface Storage {
   readonly registrations: RegistrationStore;
   readonly audit: AuditStore;
   readonly trustAnchors: TrustAnchorStore;
+  readonly gateway: GatewayStore;
   /**
    * Runs `work` as one transaction: every write it makes through `tx` commits together, or none
    * does when it throws (its error then reaches the caller as it is). Concurrent units that

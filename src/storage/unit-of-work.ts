@@ -35,6 +35,7 @@ export async function runUnitOfWork<T>(
     replay: scopeStore(stores.replay, 'replay', isOpen),
     registrations: scopeStore(stores.registrations, 'registrations', isOpen),
     audit: scopeStore(stores.audit, 'audit', isOpen),
+    gateway: scopeStore(stores.gateway, 'gateway', isOpen),
   };
   const close = () => { open = false; };
   return run(async () => {

@@ -20,6 +20,8 @@ import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migratio
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
 import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
+import { BUILT_IN_PLANS } from '../../src/gateway/model.ts';
+import type { ApiRecord, PlanRecord, SubscriptionRecord } from '../../src/gateway/model.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;
@@ -408,6 +410,68 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.trustAnchors.remove('bb02'), true, 'by fingerprint, any case, colons optional');
     assert.equal(await a.trustAnchors.remove('root-a.pem'), false);
     assert.deepEqual(await b.trustAnchors.list(), []);
+  });
+
+  await t.test('gateway: APIs, plans and subscriptions; cascades from registrations and APIs; plans in use are kept', async () => {
+    const api = (id: string, context: string, plans: string[]): ApiRecord => ({
+      id, name: `API ${id}`, context, version: 'v1', backendUrl: 'https://backend.example', state: 'CREATED', plans,
+      requiredRoles: ['AISP'], operations: [], verifyJwsSignature: false, documentHash: 'h', createdAt: T0, updatedAt: T0,
+    });
+    assert.equal(await a.gateway.ensurePlans(BUILT_IN_PLANS), 4);
+    assert.equal(await b.gateway.ensurePlans(BUILT_IN_PLANS), 0, 'seeding again adds nothing');
+    assert.deepEqual((await b.gateway.listPlans()).map((p) => p.name), ['Bronze', 'Gold', 'Silver', 'Unlimited']);
+    const custom: PlanRecord = { name: 'Trial', displayName: 'Trial', description: '', limit: { requestCount: 10, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: false };
+    await a.gateway.createPlan(custom);
+    await assert.rejects(b.gateway.createPlan(custom), ConflictError);
+    assert.equal(await b.gateway.updatePlan({ ...custom, description: 'ten a minute' }), true);
+    assert.equal(await b.gateway.updatePlan({ ...custom, name: 'Nope' }), false);
+
+    await a.gateway.createApi(api('api-1', '/ob/aisp', ['Trial', 'Gold']), '{"openapi":"3.0.0"}');
+    await assert.rejects(b.gateway.createApi({ ...api('api-2', '/ob/pisp', ['Gold']), name: 'API api-1' }, '{}'), ConflictError, 'name + version taken');
+    await assert.rejects(b.gateway.createApi(api('api-1', '/ob/other', ['Gold']), '{}'), ConflictError, 'id taken');
+    await b.gateway.createApi(api('api-2', '/ob/pisp', ['Gold']), '{}');
+    assert.equal(await b.gateway.getDocument('api-1'), '{"openapi":"3.0.0"}');
+    await assert.rejects(a.gateway.updateApi({ ...api('api-2', '/ob/aisp', ['Gold']), name: 'API api-1' }), ConflictError, 'renaming onto a taken name + version');
+    await b.gateway.createApi(api('api-3', '/ob/aisp', ['Gold']), '{}');
+    assert.equal(await b.gateway.deleteApi('api-3'), true, 'APIs may share a context');
+    assert.equal(await a.gateway.updateApi({ ...api('api-2', '/ob/pisp', ['Gold']), state: 'PUBLISHED' }, '{"v":2}'), true);
+    assert.equal((await b.gateway.getApi('api-2'))?.state, 'PUBLISHED');
+    assert.equal(await b.gateway.getDocument('api-2'), '{"v":2}');
+    assert.equal(await a.gateway.updateApi(api('absent', '/x', [])), false);
+    assert.deepEqual((await b.gateway.listApis()).map((x) => x.id), ['api-1', 'api-2']);
+
+    await a.registrations.create(registration('gw-client', 'sw-gw', T0), { exclusive: false });
+    const sub = (id: string, apiId: string, plan: string): SubscriptionRecord => ({ id, clientId: 'gw-client', apiId, plan, state: 'ACTIVE', createdAt: T0, updatedAt: T0 });
+    assert.equal(await a.gateway.addSubscription(sub('sub-1', 'api-1', 'Trial')), 'added');
+    assert.equal(await b.gateway.addSubscription(sub('sub-x', 'api-1', 'Gold')), 'exists', 'one subscription per client and API');
+    assert.equal(await b.gateway.addSubscription(sub('sub-2', 'api-2', 'Gold')), 'added');
+    assert.equal(await b.gateway.updateSubscription('sub-1', { state: 'BLOCKED', updatedAt: T0 + 5 }), true);
+    assert.deepEqual(await a.gateway.findSubscription('gw-client', 'api-1'), { ...sub('sub-1', 'api-1', 'Trial'), state: 'BLOCKED', updatedAt: T0 + 5 });
+    assert.equal(await b.gateway.updateSubscription('nope', { plan: 'Gold', updatedAt: T0 }), false);
+
+    assert.deepEqual(await a.gateway.deletePlan('Trial'), { apis: ['api-1'], subscriptions: 1 }, 'in use: where, and nothing removed');
+    assert.deepEqual(await a.gateway.deletePlan('Gold'), { apis: ['api-1', 'api-2'], subscriptions: 1 });
+    assert.equal(await a.gateway.deletePlan('Absent'), 'absent');
+
+    assert.deepEqual((await b.gateway.listSubscriptions({ clientId: 'gw-client', limit: 10 })).map((x) => x.id), ['sub-1', 'sub-2']);
+    // Roles no other registration of this suite holds.
+    await a.registrations.create({ ...registration('gw-pisp', 'sw-gw-2', T0), roles: ['ASPSP', 'X1'] }, { exclusive: false });
+    await a.registrations.create({ ...registration('gw-cbpii', 'sw-gw-3', T0), roles: ['X3'] }, { exclusive: false });
+    await a.gateway.addSubscription({ ...sub('sub-3', 'api-1', 'Gold'), clientId: 'gw-x2' }).then(() => assert.fail('no such registration'), () => undefined);
+    assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X2', 'X1'], T0 + 9), 1, 'gw-cbpii has neither role');
+    assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0, 'subscribed already');
+    const added = await a.gateway.findSubscription('gw-pisp', 'api-1');
+    assert.deepEqual(added && { ...added, id: 'x' }, { id: 'x', clientId: 'gw-pisp', apiId: 'api-1', plan: 'Gold', state: 'ACTIVE', createdAt: T0 + 9, updatedAt: T0 + 9 });
+    await a.registrations.delete('gw-pisp');
+    await a.registrations.delete('gw-cbpii');
+    assert.deepEqual((await b.gateway.listSubscriptions({ apiId: 'api-2', limit: 10 })).map((x) => x.id), ['sub-2']);
+    assert.equal(await a.gateway.deleteApi('api-1'), true);
+    assert.equal(await a.gateway.getSubscription('sub-1'), undefined, 'deleting the API deleted its subscriptions');
+    assert.equal(await a.gateway.deletePlan('Trial'), 'deleted');
+    assert.equal(await a.registrations.delete('gw-client'), true);
+    assert.deepEqual(await b.gateway.listSubscriptions({ limit: 10 }), [], 'deleting the registration deleted its subscriptions');
+    assert.equal(await a.gateway.deleteSubscription('sub-2'), false);
+    assert.equal(await a.gateway.deleteApi('api-2'), true);
   });
 
   await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {

@@ -14,6 +14,7 @@ import { migrate } from './migrations.ts';
 import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store.ts';
 import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore, createPostgresTrustAnchorStore } from './records.ts';
 import { createPostgresRegistrationStore } from './registration-store.ts';
+import { createPostgresGatewayStore } from './gateway-store.ts';
 
 export interface PostgresStorageOptions {
   /** postgres:// or postgresql:// connection URL. */
@@ -79,6 +80,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     registrations: createPostgresRegistrationStore(run, createTransactor(pool)),
     audit: createPostgresAuditStore(run),
     trustAnchors: createPostgresTrustAnchorStore(run),
+    gateway: createPostgresGatewayStore(run),
     transaction: (op, work) => inTransaction(pool, op, (client) => {
       const { run: txRun, transact } = transactionRunners(client);
       return runUnitOfWork({
@@ -86,6 +88,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
         replay: createPostgresReplayStore(txRun, now),
         registrations: createPostgresRegistrationStore(txRun, transact),
         audit: createPostgresAuditStore(txRun),
+        gateway: createPostgresGatewayStore(txRun),
       }, work, (scoped) => scoped());
     }, { mapErrors: false }),
     async ping() {

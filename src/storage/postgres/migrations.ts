@@ -132,6 +132,41 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'gateway catalogue',
+    // APIs (record = ApiRecord JSON; the imported document beside it; name + version unique, as in
+    // WSO2; several APIs may share a context, e.g. OB PISP and VRP), business plans and subscriptions. A subscription goes with its registration or its API (ON DELETE CASCADE).
+    sql: `
+      CREATE TABLE gateway_apis (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        context    TEXT    NOT NULL,
+        version    TEXT    NOT NULL,
+        record     JSONB   NOT NULL,
+        document   TEXT    NOT NULL,
+        created_at BIGINT  NOT NULL,
+        UNIQUE (name, version)
+      );
+      CREATE INDEX gateway_apis_context ON gateway_apis (context);
+      CREATE TABLE gateway_plans (
+        name   TEXT  NOT NULL PRIMARY KEY,
+        record JSONB NOT NULL
+      );
+      CREATE TABLE gateway_subscriptions (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        client_id  TEXT    NOT NULL REFERENCES registrations (client_id) ON DELETE CASCADE,
+        api_id     TEXT    NOT NULL REFERENCES gateway_apis (id) ON DELETE CASCADE,
+        plan       TEXT    NOT NULL REFERENCES gateway_plans (name),
+        state      TEXT    NOT NULL CHECK (state IN ('ACTIVE', 'BLOCKED')),
+        created_at BIGINT  NOT NULL,
+        updated_at BIGINT  NOT NULL,
+        UNIQUE (client_id, api_id)
+      );
+      CREATE INDEX gateway_subscriptions_api_id ON gateway_subscriptions (api_id);
+      CREATE INDEX gateway_subscriptions_plan ON gateway_subscriptions (plan);
+    `,
+  },
 ];
 
 // One fixed key for the whole database: migrations of different schemas merely queue, which is

@@ -14,6 +14,7 @@ import { createSqliteAuditStore } from './audit-store.ts';
 import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
 import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore, createSqliteTrustAnchorStore } from './records.ts';
 import { createSqliteRegistrationStore } from './registration-store.ts';
+import { createSqliteGatewayStore } from './gateway-store.ts';
 import { createWriteQueue } from './write-queue.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
 
@@ -67,6 +68,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     replay: createSqliteReplayStore(db, now, guard),
     registrations: createSqliteRegistrationStore(db, guard),
     audit: createSqliteAuditStore(db, guard),
+    gateway: createSqliteGatewayStore(db, guard),
   };
   return {
     kind: 'sqlite',
@@ -78,6 +80,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     registrations: createSqliteRegistrationStore(db, write),
     audit: createSqliteAuditStore(db, write),
     trustAnchors: createSqliteTrustAnchorStore(db, write),
+    gateway: createSqliteGatewayStore(db, write),
     transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),

@@ -1,0 +1,132 @@
+/**
+ * The gateway's catalogue model (design: ../shared/design/gateway.md §1): APIs imported from their
+ * OpenAPI/Swagger documents, their operations, business plans and subscriptions. Plain data: the
+ * stores persist it, the runtime compiles it into a route snapshot.
+ */
+
+/** WSO2's lifecycle. Only PUBLISHED and DEPRECATED are served; DEPRECATED takes no new subscriptions. */
+export type ApiState = 'CREATED' | 'PUBLISHED' | 'DEPRECATED' | 'RETIRED' | 'BLOCKED';
+export const API_STATES: readonly ApiState[] = ['CREATED', 'PUBLISHED', 'DEPRECATED', 'RETIRED', 'BLOCKED'];
+
+/** PSD2 / Open Banking TPP roles. */
+export type TppRole = 'AISP' | 'PISP' | 'CBPII' | 'ASPSP';
+export const TPP_ROLES: readonly TppRole[] = ['AISP', 'PISP', 'CBPII', 'ASPSP'];
+
+/** OB scope → the TPP role it needs (README of the OB Read/Write files). */
+export const SCOPE_ROLES: Readonly<Record<string, TppRole>> = {
+  accounts: 'AISP',
+  payments: 'PISP',
+  fundsconfirmations: 'CBPII',
+};
+
+/**
+ * The kind of token an operation accepts: `client_credentials` (OB's TPPOAuth2Security: no PSU),
+ * `authorization_code` (PSUOAuth2Security: a PSU consented; also hybrid/CIBA grants, which carry a
+ * PSU the same way).
+ */
+export type TokenFlow = 'client_credentials' | 'authorization_code';
+
+/** One alternative of an operation's `security` (OpenAPI: alternatives are OR, scopes within one are AND). */
+export interface SecurityAlternative {
+  flow: TokenFlow;
+  scopes: string[];
+}
+
+export type TimeUnit = 'sec' | 'min' | 'hour' | 'day';
+export const TIME_UNIT_SECONDS: Readonly<Record<TimeUnit, number>> = { sec: 1, min: 60, hour: 3600, day: 86400 };
+
+/** A request limit: `requestCount` per `unitTime` × `timeUnit`. */
+export interface RateLimit {
+  requestCount: number;
+  unitTime: number;
+  timeUnit: TimeUnit;
+}
+
+export interface OperationDef {
+  /** Upper-case HTTP method. */
+  method: string;
+  /** Path template relative to the API's context, starting with `/` (`/accounts/{AccountId}`). */
+  path: string;
+  operationId: string | null;
+  /**
+   * Token requirements; empty means the operation takes no OAuth token at the gateway (the DCR
+   * POST /register, whose caller is authenticated by its software statement and certificate).
+   */
+  security: SecurityAlternative[];
+  /** Declares the `x-idempotency-key` header parameter (OB payments POSTs). */
+  idempotency: boolean;
+  /** Declares the `x-jws-signature` header parameter. */
+  jwsSignature: boolean;
+  /** Per-operation limit (document extension `x-throttling-limit` or set by the publisher). */
+  limit: RateLimit | null;
+}
+
+/** What an import reads from a document, before the publisher's choices are added. */
+export interface ImportedApi {
+  /** `info.title`. */
+  name: string;
+  /** `info.version`. */
+  documentVersion: string;
+  format: 'openapi3' | 'swagger2';
+  /** Path of `servers[0].url` (OpenAPI 3) or `basePath` (Swagger 2), no trailing slash; null when absent. */
+  context: string | null;
+  operations: OperationDef[];
+  /** Roles from the operations' scopes (SCOPE_ROLES), sorted. */
+  requiredRoles: TppRole[];
+}
+
+export interface ApiRecord {
+  id: string;
+  name: string;
+  /** Base path the API is served under (`/open-banking/v3.1/aisp`); APIs may share one (OB PISP and VRP). */
+  context: string;
+  /** Unique with `name`. */
+  version: string;
+  /** `https://…` backend, or `internal:dcr` for the built-in DCR service. */
+  backendUrl: string;
+  state: ApiState;
+  /** Plan names offered; the first is the default for automatic subscriptions. */
+  plans: string[];
+  requiredRoles: TppRole[];
+  operations: OperationDef[];
+  /** Verify `x-jws-signature` on the operations that declare it (off by default). */
+  verifyJwsSignature: boolean;
+  /** SHA-256 (hex) of the imported document, which is stored beside the record (GatewayStore.getDocument). */
+  documentHash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface PlanRecord {
+  /** Unique policy name (`Gold`). */
+  name: string;
+  displayName: string;
+  description: string;
+  /** null = unlimited. */
+  limit: RateLimit | null;
+  /** Optional burst control: at most this many per `burstUnit` (WSO2 rateLimitCount/rateLimitTimeUnit). */
+  burst: { requestCount: number; timeUnit: 'sec' | 'min' } | null;
+  /** Reject past the quota (true) or only count it (false). */
+  stopOnQuotaReach: boolean;
+  builtIn: boolean;
+}
+
+export type SubscriptionState = 'ACTIVE' | 'BLOCKED';
+
+export interface SubscriptionRecord {
+  id: string;
+  clientId: string;
+  apiId: string;
+  plan: string;
+  state: SubscriptionState;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Built-in plans (WSO2's default subscription tiers). */
+export const BUILT_IN_PLANS: readonly PlanRecord[] = [
+  { name: 'Unlimited', displayName: 'Unlimited', description: 'Allows unlimited requests', limit: null, burst: null, stopOnQuotaReach: true, builtIn: true },
+  { name: 'Gold', displayName: 'Gold', description: 'Allows 5000 requests per minute', limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
+  { name: 'Silver', displayName: 'Silver', description: 'Allows 2000 requests per minute', limit: { requestCount: 2000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
+  { name: 'Bronze', displayName: 'Bronze', description: 'Allows 1000 requests per minute', limit: { requestCount: 1000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
+];

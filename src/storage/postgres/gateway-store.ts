@@ -1,0 +1,153 @@
+/**
+ * PostgreSQL GatewayStore. APIs and plans are JSONB records beside the columns that are unique or
+ * searched; subscriptions are plain rows. Every method is a single statement, hence atomic across
+ * workers and hosts.
+ */
+import { ConflictError } from '../ports.ts';
+import type { GatewayStore } from '../ports.ts';
+import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import type { Run } from './errors.ts';
+
+// BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
+interface SubscriptionRow { id: string; client_id: string; api_id: string; plan: string; state: string; created_at: string; updated_at: string }
+
+const SUBSCRIPTION_COLUMNS = 'id, client_id, api_id, plan, state, created_at, updated_at';
+
+const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
+  id: r.id, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
+  createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+});
+
+const SQL = {
+  apiList: 'SELECT record FROM gateway_apis ORDER BY created_at, id',
+  apiGet: 'SELECT record FROM gateway_apis WHERE id = $1',
+  documentGet: 'SELECT document FROM gateway_apis WHERE id = $1',
+  apiInsert: `INSERT INTO gateway_apis (id, name, context, version, record, document, created_at)
+    VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) ON CONFLICT DO NOTHING`,
+  apiUpdate: `UPDATE gateway_apis SET name = $2, context = $3, version = $4, record = $5::jsonb, document = coalesce($6, document)
+    WHERE id = $1`,
+  apiDelete: 'DELETE FROM gateway_apis WHERE id = $1',
+  planList: 'SELECT record FROM gateway_plans ORDER BY name',
+  planInsert: 'INSERT INTO gateway_plans (name, record) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING',
+  planUpdate: 'UPDATE gateway_plans SET record = $2::jsonb WHERE name = $1',
+  // Deletes only when nothing uses the plan, and reports the uses either way, in one statement.
+  planDelete: `WITH apis AS (SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids FROM gateway_apis WHERE record->'plans' ? $1),
+      subs AS (SELECT count(*) AS n FROM gateway_subscriptions WHERE plan = $1),
+      gone AS (DELETE FROM gateway_plans WHERE name = $1
+        AND NOT EXISTS (SELECT 1 FROM gateway_apis WHERE record->'plans' ? $1)
+        AND NOT EXISTS (SELECT 1 FROM gateway_subscriptions WHERE plan = $1) RETURNING 1)
+    SELECT apis.ids, subs.n, (SELECT count(*) FROM gone) AS deleted FROM apis, subs`,
+  subList: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
+    WHERE ($1::text IS NULL OR client_id = $1) AND ($2::text IS NULL OR api_id = $2) ORDER BY created_at, id LIMIT $3`,
+  subFind: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE client_id = $1 AND api_id = $2`,
+  subGet: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = $1`,
+  subInsert: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (client_id, api_id) DO NOTHING`,
+  subUpdate: `UPDATE gateway_subscriptions SET plan = coalesce($2, plan), state = coalesce($3, state), updated_at = $4
+    WHERE id = $1`,
+  subDelete: 'DELETE FROM gateway_subscriptions WHERE id = $1',
+  subAll: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
+    SELECT replace(gen_random_uuid()::text, '-', ''), client_id, $1, $2, 'ACTIVE', $3, $3 FROM registrations WHERE roles ?| $4::text[]
+    ON CONFLICT (client_id, api_id) DO NOTHING`,
+} as const;
+
+export function createPostgresGatewayStore(run: Run): GatewayStore {
+  const clash = (api: ApiRecord) => new ConflictError(`an API named "${api.name}" with version "${api.version}" already exists`);
+  const nameTaken = async (api: ApiRecord): Promise<boolean> => {
+    const { rowCount } = await run('gateway.apiClash', { name: 'gateway_api_clash', values: [api.name, api.version, api.id],
+      text: 'SELECT 1 FROM gateway_apis WHERE name = $1 AND version = $2 AND id <> $3' });
+    return (rowCount ?? 0) > 0;
+  };
+  const subscription = async (op: string, text: string, values: unknown[]) => {
+    const { rows } = await run<SubscriptionRow>(op, { text, values });
+    return rows[0] === undefined ? undefined : toSubscription(rows[0]);
+  };
+
+  return {
+    async listApis() {
+      const { rows } = await run<{ record: ApiRecord }>('gateway.listApis', { name: 'gateway_api_list', text: SQL.apiList });
+      return rows.map((r) => r.record);
+    },
+    async getApi(id) {
+      const { rows } = await run<{ record: ApiRecord }>('gateway.getApi', { name: 'gateway_api_get', text: SQL.apiGet, values: [id] });
+      return rows[0]?.record;
+    },
+    async getDocument(id) {
+      const { rows } = await run<{ document: string }>('gateway.getDocument', { name: 'gateway_document_get', text: SQL.documentGet, values: [id] });
+      return rows[0]?.document;
+    },
+    async createApi(api, document) {
+      const res = await run('gateway.createApi', { name: 'gateway_api_insert', text: SQL.apiInsert,
+        values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document, api.createdAt] });
+      if (res.rowCount === 0) throw (await nameTaken(api)) ? clash(api) : new ConflictError(`an API with id "${api.id}" already exists`);
+    },
+    async updateApi(api, document) {
+      try {
+        const res = await run('gateway.updateApi', { name: 'gateway_api_update', text: SQL.apiUpdate,
+          values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document ?? null] });
+        return (res.rowCount ?? 0) > 0;
+      } catch (err) {
+        // The unique (name, version) index refused the change.
+        if (err instanceof ConflictError) throw clash(api);
+        throw err;
+      }
+    },
+    async deleteApi(id) {
+      const res = await run('gateway.deleteApi', { name: 'gateway_api_delete', text: SQL.apiDelete, values: [id] });
+      return (res.rowCount ?? 0) > 0;
+    },
+    async listPlans() {
+      const { rows } = await run<{ record: PlanRecord }>('gateway.listPlans', { name: 'gateway_plan_list', text: SQL.planList });
+      return rows.map((r) => r.record);
+    },
+    async ensurePlans(plans) {
+      let added = 0;
+      for (const p of plans) {
+        const res = await run('gateway.ensurePlans', { name: 'gateway_plan_insert', text: SQL.planInsert, values: [p.name, JSON.stringify(p)] });
+        added += res.rowCount ?? 0;
+      }
+      return added;
+    },
+    async createPlan(plan) {
+      const res = await run('gateway.createPlan', { name: 'gateway_plan_insert', text: SQL.planInsert, values: [plan.name, JSON.stringify(plan)] });
+      if (res.rowCount === 0) throw new ConflictError(`a plan named "${plan.name}" already exists`);
+    },
+    async updatePlan(plan) {
+      const res = await run('gateway.updatePlan', { name: 'gateway_plan_update', text: SQL.planUpdate, values: [plan.name, JSON.stringify(plan)] });
+      return (res.rowCount ?? 0) > 0;
+    },
+    async deletePlan(name) {
+      const { rows } = await run<{ ids: string[]; n: string; deleted: string }>('gateway.deletePlan',
+        { name: 'gateway_plan_delete', text: SQL.planDelete, values: [name] });
+      const row = rows[0]!;
+      if (Number(row.deleted) > 0) return 'deleted';
+      if (row.ids.length > 0 || Number(row.n) > 0) return { apis: row.ids, subscriptions: Number(row.n) };
+      return 'absent';
+    },
+    async listSubscriptions({ clientId, apiId, limit }) {
+      const { rows } = await run<SubscriptionRow>('gateway.listSubscriptions',
+        { name: 'gateway_sub_list', text: SQL.subList, values: [clientId ?? null, apiId ?? null, limit] });
+      return rows.map(toSubscription);
+    },
+    findSubscription: (clientId, apiId) => subscription('gateway.findSubscription', SQL.subFind, [clientId, apiId]),
+    getSubscription: (id) => subscription('gateway.getSubscription', SQL.subGet, [id]),
+    async addSubscription(s) {
+      const res = await run('gateway.addSubscription', { name: 'gateway_sub_insert', text: SQL.subInsert,
+        values: [s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt] });
+      return (res.rowCount ?? 0) > 0 ? 'added' : 'exists';
+    },
+    async subscribeAll(apiId, plan, roles, now) {
+      const res = await run('gateway.subscribeAll', { name: 'gateway_sub_all', text: SQL.subAll, values: [apiId, plan, now, roles] });
+      return res.rowCount ?? 0;
+    },
+    async updateSubscription(id, change) {
+      const res = await run('gateway.updateSubscription', { name: 'gateway_sub_update', text: SQL.subUpdate,
+        values: [id, change.plan ?? null, change.state ?? null, change.updatedAt] });
+      return (res.rowCount ?? 0) > 0;
+    },
+    async deleteSubscription(id) {
+      const res = await run('gateway.deleteSubscription', { name: 'gateway_sub_delete', text: SQL.subDelete, values: [id] });
+      return (res.rowCount ?? 0) > 0;
+    },
+  };
+}

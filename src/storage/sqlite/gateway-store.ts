@@ -1,0 +1,113 @@
+/**
+ * SQLite GatewayStore. APIs and plans are JSON records beside the columns that are unique or
+ * searched; subscriptions are plain rows. Every method is one statement or one write-queue thunk,
+ * so each is atomic across workers.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { ConflictError } from '../ports.ts';
+import type { GatewayStore } from '../ports.ts';
+import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import { guard } from './errors.ts';
+import type { Write } from './write-queue.ts';
+
+interface SubscriptionRow { id: string; client_id: string; api_id: string; plan: string; state: string; created_at: number; updated_at: number }
+
+const SUBSCRIPTION_COLUMNS = 'id, client_id, api_id, plan, state, created_at, updated_at';
+
+const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
+  id: r.id, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
+  createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+});
+
+const recordOf = <T>(row: unknown): T => JSON.parse((row as { record: string }).record) as T;
+
+export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard): GatewayStore {
+  const apiList = db.prepare('SELECT record FROM gateway_apis ORDER BY created_at, id');
+  const apiGet = db.prepare('SELECT record FROM gateway_apis WHERE id = ?');
+  const documentGet = db.prepare('SELECT document FROM gateway_apis WHERE id = ?');
+  const apiClash = db.prepare('SELECT id FROM gateway_apis WHERE name = ? AND version = ? AND id <> ?');
+  const apiInsert = db.prepare(`INSERT INTO gateway_apis (id, name, context, version, record, document, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+  const apiUpdate = db.prepare('UPDATE gateway_apis SET name = ?, context = ?, version = ?, record = ? WHERE id = ?');
+  const apiUpdateWithDocument = db.prepare('UPDATE gateway_apis SET name = ?, context = ?, version = ?, record = ?, document = ? WHERE id = ?');
+  const apiDelete = db.prepare('DELETE FROM gateway_apis WHERE id = ?');
+  const planList = db.prepare('SELECT record FROM gateway_plans ORDER BY name');
+  const planInsert = db.prepare('INSERT INTO gateway_plans (name, record) VALUES (?, ?) ON CONFLICT DO NOTHING');
+  const planUpdate = db.prepare('UPDATE gateway_plans SET record = ? WHERE name = ?');
+  const planDelete = db.prepare('DELETE FROM gateway_plans WHERE name = ?');
+  const planApis = db.prepare(`SELECT DISTINCT a.id FROM gateway_apis a, json_each(a.record, '$.plans') p
+    WHERE p.value = ? ORDER BY a.id`);
+  const planSubscriptions = db.prepare('SELECT count(*) AS n FROM gateway_subscriptions WHERE plan = ?');
+  const subList = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
+    WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR api_id = ?2) ORDER BY created_at, id LIMIT ?3`);
+  const subFind = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE client_id = ? AND api_id = ?`);
+  const subGet = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = ?`);
+  const subInsert = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client_id, api_id) DO NOTHING`);
+  const subUpdate = db.prepare(`UPDATE gateway_subscriptions SET plan = coalesce(?, plan), state = coalesce(?, state), updated_at = ?
+    WHERE id = ?`);
+  const subDelete = db.prepare('DELETE FROM gateway_subscriptions WHERE id = ?');
+  const subAll = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
+    SELECT lower(hex(randomblob(16))), r.client_id, ?1, ?2, 'ACTIVE', ?3, ?3 FROM registrations r
+    WHERE EXISTS (SELECT 1 FROM json_each(r.roles) j, json_each(?4) w WHERE j.value = w.value)
+    ON CONFLICT (client_id, api_id) DO NOTHING`);
+
+  const checkClash = (api: ApiRecord): void => {
+    if (apiClash.get(api.name, api.version, api.id) !== undefined) {
+      throw new ConflictError(`an API named "${api.name}" with version "${api.version}" already exists`);
+    }
+  };
+
+  return {
+    listApis: () => guard('gateway.listApis', () => apiList.all().map((r) => recordOf<ApiRecord>(r))),
+    getApi: (id) => guard('gateway.getApi', () => {
+      const row = apiGet.get(id);
+      return row === undefined ? undefined : recordOf<ApiRecord>(row);
+    }),
+    getDocument: (id) => guard('gateway.getDocument', () => (documentGet.get(id) as { document: string } | undefined)?.document),
+    createApi: (api, document) => write('gateway.createApi', () => {
+      checkClash(api);
+      if (Number(apiInsert.run(api.id, api.name, api.context, api.version, JSON.stringify(api), document, api.createdAt).changes) === 0) {
+        throw new ConflictError(`an API with id "${api.id}" already exists`);
+      }
+    }),
+    updateApi: (api, document) => write('gateway.updateApi', () => {
+      checkClash(api);
+      const res = document === undefined
+        ? apiUpdate.run(api.name, api.context, api.version, JSON.stringify(api), api.id)
+        : apiUpdateWithDocument.run(api.name, api.context, api.version, JSON.stringify(api), document, api.id);
+      return Number(res.changes) > 0;
+    }),
+    deleteApi: (id) => write('gateway.deleteApi', () => Number(apiDelete.run(id).changes) > 0),
+    listPlans: () => guard('gateway.listPlans', () => planList.all().map((r) => recordOf<PlanRecord>(r))),
+    ensurePlans: (plans) => write('gateway.ensurePlans', () =>
+      plans.reduce((added, p) => added + Number(planInsert.run(p.name, JSON.stringify(p)).changes), 0)),
+    createPlan: (plan) => write('gateway.createPlan', () => {
+      if (Number(planInsert.run(plan.name, JSON.stringify(plan)).changes) === 0) throw new ConflictError(`a plan named "${plan.name}" already exists`);
+    }),
+    updatePlan: (plan) => write('gateway.updatePlan', () => Number(planUpdate.run(JSON.stringify(plan), plan.name).changes) > 0),
+    deletePlan: (name) => write('gateway.deletePlan', () => {
+      const apis = planApis.all(name).map((r) => (r as { id: string }).id);
+      const subscriptions = Number((planSubscriptions.get(name) as { n: number }).n);
+      if (apis.length > 0 || subscriptions > 0) return { apis, subscriptions };
+      return Number(planDelete.run(name).changes) > 0 ? 'deleted' as const : 'absent' as const;
+    }),
+    listSubscriptions: ({ clientId, apiId, limit }) => guard('gateway.listSubscriptions', () =>
+      subList.all(clientId ?? null, apiId ?? null, limit).map((r) => toSubscription(r as unknown as SubscriptionRow))),
+    findSubscription: (clientId, apiId) => guard('gateway.findSubscription', () => {
+      const row = subFind.get(clientId, apiId);
+      return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
+    }),
+    getSubscription: (id) => guard('gateway.getSubscription', () => {
+      const row = subGet.get(id);
+      return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
+    }),
+    addSubscription: (s) => write('gateway.addSubscription', () =>
+      Number(subInsert.run(s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt).changes) > 0 ? 'added' as const : 'exists' as const),
+    subscribeAll: (apiId, plan, roles, now) => write('gateway.subscribeAll', () =>
+      Number(subAll.run(apiId, plan, now, JSON.stringify(roles)).changes)),
+    updateSubscription: (id, change) => write('gateway.updateSubscription', () =>
+      Number(subUpdate.run(change.plan ?? null, change.state ?? null, change.updatedAt, id).changes) > 0),
+    deleteSubscription: (id) => write('gateway.deleteSubscription', () => Number(subDelete.run(id).changes) > 0),
+  };
+}
