@@ -29,6 +29,10 @@ import type { DcrService } from './dcr/service.ts';
 import { dcrRoutes } from './dcr/routes.ts';
 import type { SandboxStore } from './sandbox/store.ts';
 import { sandboxRoutes } from './sandbox/routes.ts';
+import type { Gateway } from './gateway/runtime.ts';
+import type { Catalogue } from './gateway/catalogue.ts';
+import { gatewayAdminRoutes } from './gateway/admin-routes.ts';
+import { IDENTITY_JWKS_PATH } from './gateway/identity.ts';
 
 export interface AppDeps {
   config: Config;
@@ -52,6 +56,12 @@ export interface AppDeps {
   metricsText?: () => Promise<string>;
   /** The shared state (readiness; change notices for the scope API). */
   shared?: SharedState | undefined;
+  /** The gateway, when it serves on this listener: it takes the paths of served APIs. */
+  gateway?: Gateway | undefined;
+  /** The gateway catalogue, for its admin REST APIs. */
+  catalogue?: Catalogue | undefined;
+  /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
+  identityJwks?: { keys: unknown[] } | undefined;
 }
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
@@ -76,6 +86,8 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     if (!isProxy(req.socket.remoteAddress)) {
       for (const h of FORWARDED) delete req.headers[h];
     }
+    // Paths under a served API's context belong to the gateway (which hands the in-process DCR API back).
+    if (deps.gateway?.handle(req, res, fastifyHandler)) return;
     const providerUrl = providerPathFor(req.url ?? '/');
     if (providerUrl !== undefined) {
       req.url = providerUrl;
@@ -183,6 +195,13 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl,
       openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
     }));
+  }
+  if (deps.catalogue) {
+    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, requireAdmin: createAdminGuard(config) as never, baseUrl: config.derived.baseUrl }));
+  }
+  if (deps.identityJwks) {
+    const jwks = deps.identityJwks;
+    fastify.get(IDENTITY_JWKS_PATH, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks));
   }
   if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();

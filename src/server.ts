@@ -39,6 +39,12 @@ import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
 import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
+import { createCatalogue, seedPlans } from './gateway/catalogue.ts';
+import { CLIENT_NOTICE, openLiveCatalogue } from './gateway/live-catalogue.ts';
+import { createIdentitySigner } from './gateway/identity.ts';
+import { createBackendProxy } from './gateway/proxy.ts';
+import { createGateway } from './gateway/runtime.ts';
+import { backendHostAllowed } from './gateway/backend-hosts.ts';
 
 export interface RunningServer {
   readonly config: Config;
@@ -134,7 +140,37 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const sandbox = config.server.mode === 'sandbox'
       ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
       : undefined;
-    const dcr = createDcrService({ config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox), ...(metrics ? { observe: metrics.dcr } : {}) });
+    // The gateway: its catalogue (durable, announced on every change), the live route snapshot of
+    // this worker, the backend pools and the identity key (README "Gateway").
+    await seedPlans(storage);
+    const announceGateway = (message: string) => sharedState.publish(CHANNELS.gateway, message);
+    const live = await openLiveCatalogue({
+      storage, shared: sharedState, logger,
+      checkInterval: config.gateway.check_interval, subscriptionTtl: config.gateway.subscription_cache_ttl, maxCached: 100_000,
+    });
+    // The worker that made a change serves it before answering; the others on the notice.
+    const catalogue = createCatalogue({
+      storage, allowBackend: backendHostAllowed(config),
+      notify: async () => {
+        await live.refresh();
+        await announceGateway('catalogue').catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
+      },
+    });
+    const identity = await createIdentitySigner({ storage, issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`, lifetime: config.gateway.identity_lifetime });
+    const proxy = createBackendProxy({
+      connectTimeoutMs: config.gateway.backend_connect_timeout, timeoutMs: config.gateway.backend_timeout,
+      connections: config.gateway.backend_connections, keepAliveMs: config.gateway.backend_keep_alive,
+      maxRequestBody: config.gateway.max_request_body, maxResponseBody: config.gateway.max_response_body,
+    });
+    const gateway = config.gateway.enabled
+      ? createGateway({ config, logger, live, verifier: keyManager.tokens, shared: sharedState, clientCert, proxy, identity, ...(metrics ? { observe: metrics.gateway } : {}) })
+      : undefined;
+
+    const dcr = createDcrService({
+      config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox),
+      subscriptionsChanged: (clientId) => announceGateway(`${CLIENT_NOTICE}${clientId}`),
+      ...(metrics ? { observe: metrics.dcr } : {}),
+    });
     const sweeper = startExpirySweeper(storage, {
       intervalMs: 60_000,
       now: () => Math.floor(Date.now() / 1000),
@@ -160,6 +196,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
+      gateway: config.gateway.listeners.includes('main') ? gateway : undefined, catalogue, identityJwks: identity.jwks,
     }, {
       serverFactory: (listener) => {
         server = createHttpsServer({
@@ -223,12 +260,14 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           unsubscribeTrust();
           sweeper.stop();
           keyManager.close();
+          live.close();
           const force = setTimeout(() => server.closeAllConnections(), config.server.shutdown_timeout * 1000);
           force.unref();
           await fastify.close();
           clearTimeout(force);
           await fetch.close();
           await keySetFetch.close();
+          await proxy.close();
           await metricsListener?.close();
           await sharedState.close();
           await storage.close();

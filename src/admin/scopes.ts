@@ -11,6 +11,7 @@ import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
 import { fail } from '../errors/app-error.ts';
 import { setScopeRetired } from '../oauth/state.ts';
 import { errorHandler } from '../http/error-handler.ts';
+import { parseBody } from './parse-body.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 
@@ -31,16 +32,6 @@ const updateBody = z.strictObject({
 /** Scopes the key manager cannot work without. */
 const PROTECTED = new Set(['openid']);
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    const where = i.path.length ? `"${i.path.join('.')}"` : 'body';
-    throw fail('MALFORMED_REQUEST', i.code === 'unrecognized_keys' ? `unknown field ${i.keys.map((k) => `"${k}"`).join(', ')}` : `${where}: ${i.message}`);
-  }
-  return r.data;
-}
-
 export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never) => Promise<void>; onChange: () => Promise<unknown> }) {
   const { storage } = deps;
   const changed = async () => {
@@ -56,7 +47,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
     app.get(SCOPES_PATH, async () => storage.scopes.list());
 
     app.post(SCOPES_PATH, async (req, reply) => {
-      const b = parse(createBody, req.body);
+      const b = parseBody(createBody, req.body);
       const scope: ScopeRecord = { name: b.name, displayName: b.displayName ?? b.name, description: b.description ?? '', bindings: b.bindings ?? [] };
       try {
         await storage.scopes.create(scope);
@@ -76,7 +67,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
     });
 
     app.put<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
-      const b = parse(updateBody, req.body);
+      const b = parseBody(updateBody, req.body);
       const current = await storage.scopes.get(req.params.name);
       if (!current) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
       const next: ScopeRecord = { ...current, ...Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) };

@@ -196,6 +196,28 @@ export const metricsSchema = z.strictObject({
     .describe('When set, scrapes must send "Authorization: Bearer <token>" (on either listener); also OPENDCR_METRICS_TOKEN'),
 }).prefault({});
 
+const milliseconds = (def: number, max: number, what: string) => z.number().int().positive().max(max).default(def).describe(`${what} (milliseconds)`);
+
+export const gatewaySchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the published APIs of the gateway catalogue (opendcr api …) on the listeners below'),
+  listeners: z.array(z.enum(['main', 'own'])).min(1).default(['main'])
+    .describe('Where API calls are served: "main" = the main HTTPS listener ([server] port), "own" = a separate HTTPS listener on [gateway] port (as WSO2\'s gateway on 8243); both may be given. Same certificate, trust store and certificate-header rules'),
+  port: z.number().int().min(0).max(65535).default(8243).describe('Port of the gateway\'s own listener (when listeners has "own"; 0 picks a free port)'),
+  allowed_backend_hosts: z.array(z.string().min(1)).default([])
+    .describe('Hosts (host or host:port) an API\'s backend URL may point at; "*" allows any. In sandbox mode localhost, 127.0.0.1 and ::1 are allowed as well. Checked when an API is imported and on every call'),
+  backend_connect_timeout: milliseconds(5000, 60000, 'Time to open a connection to a backend before the call fails with 502'),
+  backend_timeout: milliseconds(30000, 300000, 'Time a backend may take to send its response headers, and between two chunks of its body, before the call fails with 504'),
+  backend_connections: z.number().int().min(1).max(1024).default(128).describe('Most open connections to one backend, per worker process (kept alive and reused)'),
+  backend_keep_alive: milliseconds(4000, 600000, 'How long an idle backend connection is kept; keep it below the backend\'s own idle timeout (Node\'s default is 5 s), or calls fail with "other side closed"'),
+  max_request_body: z.number().int().min(1).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest request body passed to a backend (bytes); larger ones get 413'),
+  max_response_body: z.number().int().min(1).max(512 * 1024 * 1024).default(10 * 1024 * 1024).describe('Largest response body taken from a backend (bytes); a larger one gets 502 (or a cut connection, once streaming started)'),
+  identity_header: z.string().toLowerCase().regex(/^[a-z0-9-]+$/).default('x-opendcr-identity')
+    .describe('Header carrying the caller\'s identity to the backend: a short ES256 JWT (client_id, software_id, org_id, roles, scope, psu, consent_id), checked with the key set at /gateway/jwks.json'),
+  identity_lifetime: z.number().int().min(10).max(3600).default(60).describe('Lifetime of the identity JWT (seconds); one is reused for a token until half of it has passed'),
+  check_interval: seconds(10, 'How often each worker checks the database for catalogue changes it missed a notice of'),
+  subscription_cache_ttl: z.number().int().min(0).max(3600).default(60).describe('How long a worker reuses a subscription lookup (seconds); every change notice drops it sooner'),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   server: serverSchema.prefault({}),
   keystore: keystoreSchema,
@@ -209,6 +231,7 @@ export const configSchema = z.strictObject({
   log: logSchema,
   metrics: metricsSchema,
   redis: redisSchema,
+  gateway: gatewaySchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -25,6 +25,7 @@ import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
 import { DCR_VERSION_PROFILES } from './versions/index.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
+import { syncSubscriptions } from '../gateway/subscriptions.ts';
 
 export interface DcrRequest {
   version: DcrVersionProfile;
@@ -55,6 +56,8 @@ export interface DcrDeps {
   keySets: JwksCache;
   trust: DirectoryTrust;
   now?: () => number;
+  /** Told after a registration's gateway subscriptions changed (the gateway drops what it cached for the client). */
+  subscriptionsChanged?: (clientId: string) => Promise<void>;
   /** Told every outcome: operation, 'ok' or 'rejected', and the error code of a rejection (metrics). */
   observe?: (operation: DcrOperation, outcome: 'ok' | 'rejected', code: string | null) => void;
 }
@@ -76,6 +79,9 @@ export function createDcrService(deps: DcrDeps): DcrService {
   const { config, storage, keyManager, clients, keySets } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const dcr = config.open_banking.dcr;
+  // A notice that cannot be sent is logged: the change is durable, and every host also re-checks on a timer.
+  const subscriptionsChanged = (clientId: string) => deps.subscriptionsChanged?.(clientId).catch((err: unknown) =>
+    deps.logger.warn({ err }, 'could not announce the gateway subscription change')) ?? Promise.resolve();
   const base = config.derived.baseUrl;
   const audiences = new Set([
     config.derived.issuer,
@@ -212,6 +218,8 @@ export function createDcrService(deps: DcrDeps): DcrService {
           await consumeJti(tx, v);
           await clients.write(tx, client);
           await rat?.save(tx);
+          // The application's gateway subscriptions, in the same transaction as the registration.
+          await syncSubscriptions(tx.gateway, clientId, registration.roles, t);
           await tx.audit.append(auditRow('created', req, 'POST', { ...who, clientId }));
         });
         who.clientId = clientId;
@@ -236,18 +244,23 @@ export function createDcrService(deps: DcrDeps): DcrService {
         const rat = await pendingRat(clientId);
         // The registration row is locked first: a DELETE racing this PUT either waits for it or
         // has already removed the row, and then nothing is written back.
-        await storage.transaction('dcr.update', async (tx) => {
+        const changes = await storage.transaction('dcr.update', async (tx) => {
           const current = await tx.registrations.lock(clientId);
           if (!current) throw gone();
           await consumeJti(tx, v);
           await clients.write(tx, client);
+          const t = now();
           await tx.registrations.update({
             ...current, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment, roles: v.ssa.claims.software_roles,
-            version: req.version.id, softwareStatement: v.ssa.raw, updatedAt: now(),
+            version: req.version.id, softwareStatement: v.ssa.raw, updatedAt: t,
           });
           await rat?.save(tx);
+          // Roles may have changed: the subscriptions follow, in the same transaction.
+          const synced = await syncSubscriptions(tx.gateway, clientId, v.ssa.claims.software_roles, t);
           await tx.audit.append(auditRow('updated', req, 'PUT', who));
+          return synced;
         });
+        if (changes.added + changes.removed > 0) await subscriptionsChanged(clientId);
         return { status: 200, body: respond(client, req.version, rat) };
       });
     },
@@ -264,6 +277,8 @@ export function createDcrService(deps: DcrDeps): DcrService {
           await clients.remove(tx, clientId);
           await tx.audit.append(auditRow('deleted', req, 'DELETE', who));
         });
+        // Its subscriptions went with it (foreign key); the gateway drops what it cached.
+        await subscriptionsChanged(clientId);
         // The deletion is durable already; the mark makes its JWT access tokens fail at once on
         // every host (the verifier also finds the client gone, so a mark that cannot be written
         // now is logged, not answered with an error).

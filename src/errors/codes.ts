@@ -18,9 +18,20 @@ export interface ErrorSpec {
   readonly error: WireError;
   /** What it means, for docs/errors.md and the admin page. */
   readonly summary: string;
+  /** On an Open Banking resource API (the gateway): the OBError1 ErrorCode sent in OBErrorResponse1. */
+  readonly ob?: ObErrorCode;
 }
 
+/** OBError1.ErrorCode values the gateway sends (OB Read/Write API v3.1, x-namespaced-enum). */
+export type ObErrorCode =
+  | 'UK.OBIE.Field.Invalid' | 'UK.OBIE.Field.Missing' | 'UK.OBIE.Header.Invalid' | 'UK.OBIE.Header.Missing'
+  | 'UK.OBIE.Resource.ConsentMismatch' | 'UK.OBIE.Resource.NotFound' | 'UK.OBIE.Signature.Invalid'
+  | 'UK.OBIE.Signature.Malformed' | 'UK.OBIE.Signature.Missing' | 'UK.OBIE.Signature.InvalidClaim'
+  | 'UK.OBIE.Signature.MissingClaim' | 'UK.OBIE.Reauthenticate' | 'UK.OBIE.UnexpectedError';
+
 const e = (status: number, error: WireError, summary: string): ErrorSpec => ({ status, error, summary });
+/** A gateway (OB resource API) error: its status, the OBError1 code, and what it means. */
+const g = (status: number, ob: ObErrorCode, summary: string): ErrorSpec => ({ status, error: status === 401 ? 'invalid_token' : status === 403 ? 'access_denied' : status >= 500 ? 'temporarily_unavailable' : 'invalid_request', summary, ob });
 
 /** The key set failures of one JWS check, prefixed by what was being checked. */
 function keySetCodes<P extends string>(prefix: P, what: string, error: WireError) {
@@ -88,6 +99,45 @@ export const ERRORS = {
   SCOPE_EXISTS: e(409, 'conflict', 'a scope of that name exists'),
   SCOPE_NOT_FOUND: e(404, 'not_found', 'no scope of that name'),
   SCOPE_PROTECTED: e(400, 'invalid_request', 'the scope is required by OpenID Connect and cannot be deleted'),
+
+  // The gateway: one code per step of the runtime path (docs: README "Gateway").
+  GATEWAY_ROUTE_NOT_FOUND: g(404, 'UK.OBIE.Resource.NotFound', 'no published API operation matches the method and path (or the API is retired)'),
+  GATEWAY_METHOD_NOT_ALLOWED: g(405, 'UK.OBIE.UnexpectedError', 'the path belongs to an API operation, but not with this method'),
+  GATEWAY_API_BLOCKED: g(503, 'UK.OBIE.UnexpectedError', 'the API is blocked by the bank; no call reaches it until it is published again'),
+  GATEWAY_TOKEN_REJECTED: g(401, 'UK.OBIE.Reauthenticate', 'the access token is missing, expired, revoked, not bound to the presented certificate, or not one a key manager of this gateway issued (401 with no body; the log has the token code)'),
+  GATEWAY_SCOPE_MISSING: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the access token lacks a scope the operation requires'),
+  GATEWAY_FLOW_MISMATCH: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the operation needs a PSU-authorised token and got a client-credentials one, or the reverse'),
+  GATEWAY_ROLE_MISSING: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the TPP\'s roles (certificate or software statement) do not include one the API requires'),
+  GATEWAY_NOT_SUBSCRIBED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application (client) is not subscribed to the API'),
+  GATEWAY_SUBSCRIPTION_BLOCKED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application\'s subscription to the API is blocked by the bank'),
+  GATEWAY_THROTTLED: g(429, 'UK.OBIE.UnexpectedError', 'the plan\'s or the operation\'s request limit is reached; Retry-After says when the window ends'),
+  GATEWAY_CONTENT_TYPE: g(415, 'UK.OBIE.Header.Invalid', 'a POST or PUT body is not sent as application/json'),
+  GATEWAY_NOT_ACCEPTABLE: g(406, 'UK.OBIE.Header.Invalid', 'the Accept header allows no media type the API answers with (application/json)'),
+  GATEWAY_HEADER_MISSING: g(400, 'UK.OBIE.Header.Missing', 'a header the operation requires is missing (x-idempotency-key, x-jws-signature)'),
+  GATEWAY_HEADER_INVALID: g(400, 'UK.OBIE.Header.Invalid', 'a header is malformed (x-idempotency-key longer than 40 characters, …)'),
+  GATEWAY_IDEMPOTENCY_MISMATCH: g(400, 'UK.OBIE.Field.Invalid', 'the x-idempotency-key was used in the last 24 hours with another body or by another operation'),
+  GATEWAY_IDEMPOTENCY_IN_PROGRESS: g(409, 'UK.OBIE.UnexpectedError', 'a request with the same x-idempotency-key is still being processed; retry it'),
+  GATEWAY_SIGNATURE_MISSING: g(400, 'UK.OBIE.Signature.Missing', 'the operation requires an x-jws-signature header'),
+  GATEWAY_SIGNATURE_MALFORMED: g(400, 'UK.OBIE.Signature.Malformed', 'x-jws-signature is not a detached JWS with b64 false and the OB protected header'),
+  GATEWAY_SIGNATURE_CLAIM_INVALID: g(400, 'UK.OBIE.Signature.InvalidClaim', 'a claim of the x-jws-signature protected header (iss, iat, tan, crit, alg) is not valid'),
+  GATEWAY_SIGNATURE_INVALID: g(400, 'UK.OBIE.Signature.Invalid', 'x-jws-signature does not verify against the body with a key of the software\'s key set'),
+  GATEWAY_BODY_TOO_LARGE: g(413, 'UK.OBIE.Field.Invalid', 'the request body is larger than [gateway] max_request_body'),
+  GATEWAY_BACKEND_UNREACHABLE: g(502, 'UK.OBIE.UnexpectedError', 'the API\'s backend could not be reached, closed the connection, or sent a response larger than the gateway accepts'),
+  GATEWAY_BACKEND_TIMEOUT: g(504, 'UK.OBIE.UnexpectedError', 'the API\'s backend did not answer within [gateway] backend_timeout'),
+
+  // The gateway catalogue (admin APIs and CLI).
+  API_NOT_FOUND: e(404, 'not_found', 'no API with that id'),
+  API_EXISTS: e(409, 'conflict', 'an API with the same name and version exists, or publishing would serve a route another served API serves'),
+  API_DOCUMENT_INVALID: e(400, 'invalid_request', 'the OpenAPI or Swagger document is invalid; the description lists the first problems and nothing was changed'),
+  API_INVALID: e(400, 'invalid_request', 'a field of the API (context, version, backend URL, plans, roles) is not valid'),
+  API_LIFECYCLE_INVALID: e(409, 'conflict', 'the lifecycle action is not allowed from the API\'s current state'),
+  PLAN_NOT_FOUND: e(404, 'not_found', 'no business plan of that name'),
+  PLAN_EXISTS: e(409, 'conflict', 'a business plan of that name exists'),
+  PLAN_INVALID: e(400, 'invalid_request', 'a field of the business plan is not valid'),
+  PLAN_IN_USE: e(409, 'conflict', 'the business plan is offered by an API or used by a subscription; the description says where'),
+  PLAN_BUILT_IN: e(400, 'invalid_request', 'a built-in business plan cannot be changed or removed'),
+  SUBSCRIPTION_NOT_FOUND: e(404, 'not_found', 'no subscription with that id'),
+  SUBSCRIPTION_INVALID: e(400, 'invalid_request', 'the subscription change is not valid (unknown plan, a plan the API does not offer)'),
 
   // OB DCR: the request as a whole.
   DCR_VERSION_UNKNOWN: e(404, 'not_found', 'the path names a DCR API version this server does not serve'),

@@ -7,6 +7,8 @@
 /** WSO2's lifecycle. Only PUBLISHED and DEPRECATED are served; DEPRECATED takes no new subscriptions. */
 export type ApiState = 'CREATED' | 'PUBLISHED' | 'DEPRECATED' | 'RETIRED' | 'BLOCKED';
 export const API_STATES: readonly ApiState[] = ['CREATED', 'PUBLISHED', 'DEPRECATED', 'RETIRED', 'BLOCKED'];
+/** States whose APIs the gateway routes (BLOCKED ones to answer 503). */
+export const SERVED_STATES: ReadonlySet<ApiState> = new Set(['PUBLISHED', 'DEPRECATED', 'BLOCKED']);
 
 /** PSD2 / Open Banking TPP roles. */
 export type TppRole = 'AISP' | 'PISP' | 'CBPII' | 'ASPSP';

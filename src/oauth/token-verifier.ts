@@ -26,6 +26,10 @@ export interface VerifiedToken {
   /** From the client's registration (OB clients); undefined for bank-internal clients. */
   readonly softwareId: string | undefined;
   readonly orgId: string | undefined;
+  /** The SSA's software_roles (AISP, PISP, CBPII, …); empty for bank-internal clients. */
+  readonly roles: readonly string[];
+  /** OB consent (intent) id of a PSU token, when it names one (`openbanking_intent_id`). */
+  readonly consentId: string | undefined;
   readonly scopes: readonly string[];
   /** client_credentials: the client acts for itself; psu: a user authorised it; registration: RFC 7592 token. */
   readonly grant: 'client_credentials' | 'psu' | 'registration';
@@ -134,7 +138,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
 
   return {
     async verify(token, certificate, opts = {}) {
-      let found: Omit<VerifiedToken, 'softwareId' | 'orgId'>;
+      let found: Omit<VerifiedToken, 'softwareId' | 'orgId' | 'roles'>;
       if (JWT_SHAPE.test(token)) {
         const result = await verifyJwt(token);
         if ('valid' in result) return result;
@@ -149,6 +153,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           subject: p.sub,
           certificateThumbprint: typeof cnf?.['x5t#S256'] === 'string' ? cnf['x5t#S256'] : undefined,
           issuedAt: p.iat, expiresAt: p.exp, jti: p.jti, audience: p.aud,
+          consentId: typeof p['openbanking_intent_id'] === 'string' ? p['openbanking_intent_id'] : undefined,
           revoke: noop,
         };
       } else {
@@ -162,6 +167,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           subject: hit.grant === 'psu' ? m.accountId : hit.grant === 'client_credentials' ? m.clientId : undefined,
           certificateThumbprint: m['x5t#S256'],
           issuedAt: m.iat, expiresAt: m.exp, jti: m.jti, audience: m.aud,
+          consentId: undefined,
           revoke: () => m.destroy(),
         };
       }
@@ -185,6 +191,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           ...found,
           softwareId: typeof meta['software_id'] === 'string' ? meta['software_id'] : undefined,
           orgId: typeof meta['org_id'] === 'string' ? meta['org_id'] : undefined,
+          roles: Array.isArray(meta['software_roles']) ? meta['software_roles'].filter((r): r is string => typeof r === 'string') : [],
         },
       };
     },

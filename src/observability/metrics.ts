@@ -17,6 +17,8 @@ export interface Metrics {
   request(route: string, method: string, status: number, seconds: number, code: string | undefined): void;
   tokenIssued(grantType: string, authMethod: string): void;
   dcr(operation: string, outcome: 'ok' | 'rejected', code: string | null): void;
+  /** A gateway call by API name (bounded by the catalogue), outcome and error code. */
+  gateway(api: string, outcome: 'ok' | 'rejected', code: string | null): void;
   /** A remote key set was needed: served from the cache (hit), fetched (miss), or could not be had (error). */
   keySet(host: string, result: 'hit' | 'miss' | 'error'): void;
   storage(operation: string, seconds: number): void;
@@ -53,6 +55,7 @@ function create(): Metrics {
   const errors = new client.Counter({ name: 'opendcr_http_errors_total', help: 'Error answers by route template and error code (src/errors/codes.ts, or oauth:<error> from the protocol engine)', labelNames: ['route', 'code'], registers: [registry] });
   const tokens = new client.Counter({ name: 'opendcr_tokens_issued_total', help: 'Tokens issued at the token endpoint by grant type and client authentication method', labelNames: ['grant_type', 'auth_method'], registers: [registry] });
   const dcr = new client.Counter({ name: 'opendcr_dcr_requests_total', help: 'DCR requests by operation, outcome and error code (none when accepted)', labelNames: ['operation', 'outcome', 'code'], registers: [registry] });
+  const gateway = new client.Counter({ name: 'opendcr_gateway_requests_total', help: 'Gateway calls by API name, outcome and error code (none when passed to the backend); 429s are code GATEWAY_THROTTLED', labelNames: ['api', 'outcome', 'code'], registers: [registry] });
   const keySets = new client.Counter({ name: 'opendcr_jwks_requests_total', help: 'Remote key set uses by host: hit (cached), miss (fetched), error (could not be fetched)', labelNames: ['host', 'result'], registers: [registry] });
   const storage = new client.Histogram({
     name: 'opendcr_storage_operation_duration_seconds', help: 'Storage operation latency by operation', labelNames: ['operation'],
@@ -67,6 +70,7 @@ function create(): Metrics {
   const durationOf = cached((route, method) => duration.labels({ route: route!, method: method! }));
   const storageOf = cached((operation) => storage.labels({ operation: operation! }));
   const errorsOf = cached((route, code) => errors.labels({ route: route!, code: code! }));
+  const gatewayOf = cached((api, outcome, code) => gateway.labels({ api: api!, outcome: outcome!, code: code! }));
   const tokensOf = cached((grantType, authMethod) => tokens.labels({ grant_type: grantType!, auth_method: authMethod! }));
   return {
     registry,
@@ -77,6 +81,7 @@ function create(): Metrics {
     },
     tokenIssued: (grantType, authMethod) => tokensOf(grantType, authMethod).inc(),
     dcr: (operation, outcome, code) => dcr.inc({ operation, outcome, code: code ?? 'none' }),
+    gateway: (api, outcome, code) => gatewayOf(api, outcome, code ?? 'none').inc(),
     keySet: (host, result) => keySets.inc({ host, result }),
     storage: (operation, seconds) => storageOf(operation).observe(seconds),
     replayRejected: (kind) => replay.inc({ kind }),

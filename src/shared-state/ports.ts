@@ -61,6 +61,8 @@ export const CHANNELS = {
   keyManager: 'key-manager',
   /** Trust anchors changed: reload the TLS trust store. */
   trust: 'trust',
+  /** The gateway catalogue (APIs, plans, subscriptions, key managers) changed: rebuild the route snapshot. */
+  gateway: 'gateway',
 } as const;
 
 /** Bounds every implementation enforces, so a caller bug or hostile input cannot grow the state without limit. */

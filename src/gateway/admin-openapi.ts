@@ -1,0 +1,129 @@
+/**
+ * OpenAPI 3.1 description of the gateway's admin REST APIs (admin-routes.ts), served at
+ * /api/am/openapi.json. The paths and field names are WSO2 API Manager's (Publisher v4, Admin v4,
+ * Devportal v3), so a bank's existing scripts and generated clients keep working.
+ */
+import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-routes.ts';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const errors = {
+  400: { description: 'Invalid input', ...json(ref('Error')) },
+  401: { description: 'Administrator credentials missing or wrong', ...json(ref('Error')) },
+  404: { description: 'Not found', ...json(ref('Error')) },
+  409: { description: 'Conflict (exists, in use, lifecycle)', ...json(ref('Error')) },
+};
+const listOf = (item: string) => ({ type: 'object', required: ['count', 'list'], properties: { count: { type: 'integer' }, list: { type: 'array', items: ref(item) }, pagination: { type: 'object' } } });
+const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+const importBody = (field: string) => ({
+  required: true,
+  content: {
+    'multipart/form-data': {
+      schema: {
+        type: 'object', required: [field],
+        properties: {
+          [field]: { type: 'string', format: 'binary', description: 'OpenAPI 3.x or Swagger 2.0 document, JSON or YAML (at most 8 MiB)' },
+          additionalProperties: { type: 'string', description: 'JSON: name, context, version, endpointConfig.production_endpoints.url (the backend, or internal:dcr), policies (plan names, first = default), roles, verifyJwsSignature' },
+        },
+      },
+    },
+  },
+});
+
+export function gatewayAdminOpenApi(baseUrl: string) {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'OpenDCR gateway administration', version: '1', description: 'WSO2 API Manager shaped Publisher, Admin and Devportal APIs for the gateway catalogue. HTTP Basic with the [super_admin] credentials.' },
+    servers: [{ url: baseUrl }],
+    security: [{ admin: [] }],
+    paths: {
+      [`${PUBLISHER}/apis`]: { get: { summary: 'List APIs', responses: { 200: { description: 'APIs', ...json(listOf('Api')) }, 401: errors[401] } } },
+      [`${PUBLISHER}/apis/import-openapi`]: {
+        post: { summary: 'Import an API from its OpenAPI/Swagger document', requestBody: importBody('file'), responses: { 201: { description: 'Imported (CREATED)', ...json(ref('Api')) }, ...errors } },
+      },
+      [`${PUBLISHER}/apis/{apiId}`]: {
+        parameters: [idParam('apiId', 'API id')],
+        get: { summary: 'Get an API', responses: { 200: { description: 'The API', ...json(ref('Api')) }, ...errors } },
+        delete: { summary: 'Delete an API and its subscriptions', responses: { 200: { description: 'Deleted' }, ...errors } },
+      },
+      [`${PUBLISHER}/apis/{apiId}/swagger`]: {
+        parameters: [idParam('apiId', 'API id')],
+        get: { summary: 'The imported document', responses: { 200: { description: 'Document (JSON)' }, ...errors } },
+        put: { summary: 'Re-import: replace the document and routes in one write', requestBody: importBody('apiDefinition'), responses: { 200: { description: 'Updated', ...json(ref('Api')) }, ...errors } },
+      },
+      [`${PUBLISHER}/apis/change-lifecycle`]: {
+        post: {
+          summary: 'Lifecycle action',
+          parameters: [
+            { name: 'action', in: 'query', required: true, schema: { type: 'string', enum: ['Publish', 'Deprecate', 'Retire', 'Block', 'Re-Publish', 'Demote to Created'] } },
+            { name: 'apiId', in: 'query', required: true, schema: { type: 'string' } },
+            { name: 'subscribeExisting', in: 'query', required: false, schema: { type: 'boolean' }, description: 'On Publish: subscribe every registration holding a required role' },
+          ],
+          responses: { 200: { description: 'New state', ...json({ type: 'object', properties: { lifecycleState: { type: 'object', properties: { state: { type: 'string' } } }, subscribed: { type: 'integer' } } }) }, ...errors },
+        },
+      },
+      [`${PUBLISHER}/subscriptions/block-subscription`]: {
+        post: { summary: 'Block a subscription', parameters: [{ name: 'subscriptionId', in: 'query', required: true, schema: { type: 'string' } }, { name: 'blockState', in: 'query', schema: { type: 'string', enum: ['BLOCKED'] } }], responses: { 200: { description: 'Blocked', ...json(ref('Subscription')) }, ...errors } },
+      },
+      [`${PUBLISHER}/subscriptions/unblock-subscription`]: {
+        post: { summary: 'Unblock a subscription', parameters: [{ name: 'subscriptionId', in: 'query', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'Unblocked', ...json(ref('Subscription')) }, ...errors } },
+      },
+      [`${ADMIN}/throttling/policies/subscription`]: {
+        get: { summary: 'List business plans', responses: { 200: { description: 'Plans', ...json(listOf('Policy')) }, 401: errors[401] } },
+        post: { summary: 'Add a business plan', requestBody: { required: true, ...json(ref('PolicyInput')) }, responses: { 201: { description: 'Added', ...json(ref('Policy')) }, ...errors } },
+      },
+      [`${ADMIN}/throttling/policies/subscription/{policyId}`]: {
+        parameters: [idParam('policyId', 'Plan name')],
+        get: { summary: 'Get a business plan', responses: { 200: { description: 'Plan', ...json(ref('Policy')) }, ...errors } },
+        put: { summary: 'Change a custom business plan', requestBody: { required: true, ...json(ref('PolicyInput')) }, responses: { 200: { description: 'Changed', ...json(ref('Policy')) }, ...errors } },
+        delete: { summary: 'Remove a custom business plan (refused while in use)', responses: { 200: { description: 'Removed' }, ...errors } },
+      },
+      [`${DEVPORTAL}/apis`]: { get: { summary: 'Published APIs', responses: { 200: { description: 'APIs', ...json(listOf('Api')) }, 401: errors[401] } } },
+      [`${DEVPORTAL}/subscriptions`]: {
+        get: {
+          summary: 'Subscriptions of an application (a DCR client) or of an API',
+          parameters: [{ name: 'applicationId', in: 'query', schema: { type: 'string' } }, { name: 'apiId', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 1000 } }],
+          responses: { 200: { description: 'Subscriptions', ...json(listOf('Subscription')) }, 401: errors[401] },
+        },
+      },
+      [`${DEVPORTAL}/subscriptions/{subscriptionId}`]: {
+        parameters: [idParam('subscriptionId', 'Subscription id')],
+        get: { summary: 'Get a subscription', responses: { 200: { description: 'Subscription', ...json(ref('Subscription')) }, ...errors } },
+        put: { summary: 'Change the plan of a subscription', requestBody: { required: true, ...json({ type: 'object', required: ['throttlingPolicy'], properties: { throttlingPolicy: { type: 'string' } } }) }, responses: { 200: { description: 'Changed', ...json(ref('Subscription')) }, ...errors } },
+      },
+    },
+    components: {
+      securitySchemes: { admin: { type: 'http', scheme: 'basic' } },
+      schemas: {
+        Error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', description: 'Stable error code (docs/errors.md)' }, message: { type: 'string' }, traceId: { type: 'string' } } },
+        Api: {
+          type: 'object', required: ['id', 'name', 'context', 'version', 'lifeCycleStatus', 'policies', 'endpointConfig', 'operations'],
+          properties: {
+            id: { type: 'string' }, name: { type: 'string' }, context: { type: 'string' }, version: { type: 'string' },
+            lifeCycleStatus: { type: 'string', enum: ['CREATED', 'PUBLISHED', 'DEPRECATED', 'RETIRED', 'BLOCKED'] },
+            policies: { type: 'array', items: { type: 'string' } },
+            endpointConfig: { type: 'object', properties: { endpoint_type: { type: 'string' }, production_endpoints: { type: 'object', properties: { url: { type: 'string' } } } } },
+            requiredRoles: { type: 'array', items: { type: 'string', enum: ['AISP', 'PISP', 'CBPII', 'ASPSP'] } },
+            verifyJwsSignature: { type: 'boolean' },
+            operations: { type: 'array', items: { type: 'object', properties: { target: { type: 'string' }, verb: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, flows: { type: 'array', items: { type: 'string' } }, idempotency: { type: 'boolean' }, jwsSignature: { type: 'boolean' } } } },
+            documentHash: { type: 'string' }, createdTime: { type: 'string', format: 'date-time' }, lastUpdatedTime: { type: 'string', format: 'date-time' },
+          },
+        },
+        PolicyInput: {
+          type: 'object', required: ['policyName'],
+          properties: {
+            policyName: { type: 'string' }, displayName: { type: 'string' }, description: { type: 'string' },
+            defaultLimit: { type: 'object', properties: { type: { const: 'REQUESTCOUNTLIMIT' }, requestCount: { type: 'object', required: ['timeUnit', 'unitTime', 'requestCount'], properties: { timeUnit: { enum: ['sec', 'min', 'hour', 'day'] }, unitTime: { type: 'integer' }, requestCount: { type: 'integer' } } } } },
+            rateLimitCount: { type: 'integer', description: 'Burst: at most this many per rateLimitTimeUnit' }, rateLimitTimeUnit: { enum: ['sec', 'min'] },
+            stopOnQuotaReach: { type: 'boolean' },
+          },
+        },
+        Policy: { allOf: [ref('PolicyInput'), { type: 'object', properties: { policyId: { type: 'string' }, builtIn: { type: 'boolean' }, isDeployed: { type: 'boolean' } } }] },
+        Subscription: {
+          type: 'object', required: ['subscriptionId', 'applicationId', 'apiId', 'throttlingPolicy', 'status'],
+          properties: { subscriptionId: { type: 'string' }, applicationId: { type: 'string', description: 'The DCR client_id' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { enum: ['UNBLOCKED', 'BLOCKED'] }, createdTime: { type: 'string', format: 'date-time' } },
+        },
+      },
+    },
+  };
+}

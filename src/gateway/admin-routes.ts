@@ -1,0 +1,229 @@
+/**
+ * The gateway catalogue over REST, in the WSO2 API Manager shapes a migrating bank's scripts
+ * already use (gateway.md §3): Publisher (import-openapi, change-lifecycle, apis), Admin
+ * (throttling policies), Devportal (apis, subscriptions), plus subscription blocking and the
+ * OpenAPI description of these routes. Admin credentials are required; errors are
+ * `{code, message, traceId}`. Each change is made by the catalogue service, so CLI and REST behave
+ * the same.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { z } from 'zod';
+import { fail } from '../errors/app-error.ts';
+import { errorHandler } from '../http/error-handler.ts';
+import { parseBody } from '../admin/parse-body.ts';
+import type { Catalogue, ApiSettings } from './catalogue.ts';
+import { LIFECYCLE_ACTIONS } from './catalogue.ts';
+import { MAX_DOCUMENT_BYTES } from './openapi-import.ts';
+import type { ApiRecord, PlanRecord, SubscriptionRecord } from './model.ts';
+import { TPP_ROLES } from './model.ts';
+import { gatewayAdminOpenApi } from './admin-openapi.ts';
+
+export const PUBLISHER = '/api/am/publisher/v4';
+export const ADMIN = '/api/am/admin/v4';
+export const DEVPORTAL = '/api/am/devportal/v3';
+
+const additionalProperties = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  context: z.string().min(1).max(200).optional(),
+  version: z.string().min(1).max(32).optional(),
+  endpointConfig: z.object({
+    endpoint_type: z.string().optional(),
+    production_endpoints: z.object({ url: z.string().min(1).max(2000) }),
+  }).optional(),
+  policies: z.array(z.string().min(1).max(64)).max(20).optional(),
+  roles: z.array(z.enum(TPP_ROLES as [string, ...string[]])).max(4).optional(),
+  verifyJwsSignature: z.boolean().optional(),
+});
+
+const timeUnit = z.enum(['sec', 'min', 'hour', 'day']);
+const policyBody = z.strictObject({
+  policyName: z.string().min(1).max(64),
+  displayName: z.string().max(200).optional(),
+  description: z.string().max(1000).optional(),
+  defaultLimit: z.strictObject({
+    type: z.enum(['REQUESTCOUNTLIMIT']).optional(),
+    requestCount: z.strictObject({ timeUnit, unitTime: z.number().int(), requestCount: z.number().int() }),
+  }).optional(),
+  rateLimitCount: z.number().int().optional(),
+  rateLimitTimeUnit: z.enum(['sec', 'min']).optional(),
+  stopOnQuotaReach: z.boolean().optional(),
+});
+
+const subscriptionChange = z.strictObject({ throttlingPolicy: z.string().min(1).max(64) });
+
+/** WSO2's API DTO (the fields we have), plus our own: requiredRoles, operations' flows. */
+export function apiDto(api: ApiRecord) {
+  return {
+    id: api.id,
+    name: api.name,
+    context: api.context,
+    version: api.version,
+    lifeCycleStatus: api.state,
+    policies: api.plans,
+    endpointConfig: { endpoint_type: 'http', production_endpoints: { url: api.backendUrl } },
+    requiredRoles: api.requiredRoles,
+    verifyJwsSignature: api.verifyJwsSignature,
+    operations: api.operations.map((o) => ({
+      target: o.path, verb: o.method, operationId: o.operationId,
+      authType: o.security.length ? 'Application' : 'None',
+      scopes: [...new Set(o.security.flatMap((s) => s.scopes))],
+      flows: [...new Set(o.security.map((s) => s.flow))],
+      idempotency: o.idempotency, jwsSignature: o.jwsSignature,
+      throttlingLimit: o.limit,
+    })),
+    documentHash: api.documentHash,
+    createdTime: new Date(api.createdAt * 1000).toISOString(),
+    lastUpdatedTime: new Date(api.updatedAt * 1000).toISOString(),
+  };
+}
+
+export function policyDto(p: PlanRecord) {
+  return {
+    policyId: p.name,
+    policyName: p.name,
+    displayName: p.displayName,
+    description: p.description,
+    isDeployed: true,
+    builtIn: p.builtIn,
+    defaultLimit: p.limit
+      ? { type: 'REQUESTCOUNTLIMIT', requestCount: { timeUnit: p.limit.timeUnit, unitTime: p.limit.unitTime, requestCount: p.limit.requestCount } }
+      : { type: 'REQUESTCOUNTLIMIT', requestCount: null },
+    ...(p.burst ? { rateLimitCount: p.burst.requestCount, rateLimitTimeUnit: p.burst.timeUnit } : { rateLimitCount: 0 }),
+    stopOnQuotaReach: p.stopOnQuotaReach,
+  };
+}
+
+export function subscriptionDto(s: SubscriptionRecord) {
+  return {
+    subscriptionId: s.id,
+    applicationId: s.clientId,
+    apiId: s.apiId,
+    throttlingPolicy: s.plan,
+    status: s.state === 'ACTIVE' ? 'UNBLOCKED' : 'BLOCKED',
+    createdTime: new Date(s.createdAt * 1000).toISOString(),
+  };
+}
+
+const list = <T>(items: T[]) => ({ count: items.length, list: items, pagination: { offset: 0, limit: items.length, total: items.length } });
+
+function planFromBody(b: z.infer<typeof policyBody>): Omit<PlanRecord, 'builtIn'> {
+  if ((b.rateLimitCount ?? 0) > 0 && !b.rateLimitTimeUnit) throw fail('PLAN_INVALID', 'rateLimitCount needs rateLimitTimeUnit (sec or min)');
+  return {
+    name: b.policyName,
+    displayName: b.displayName ?? b.policyName,
+    description: b.description ?? '',
+    limit: b.defaultLimit ? { ...b.defaultLimit.requestCount } : null,
+    burst: (b.rateLimitCount ?? 0) > 0 ? { requestCount: b.rateLimitCount!, timeUnit: b.rateLimitTimeUnit! } : null,
+    stopOnQuotaReach: b.stopOnQuotaReach ?? true,
+  };
+}
+
+/** The uploaded file and the additionalProperties field of a multipart import. */
+async function readImport(req: FastifyRequest, fileField: string): Promise<{ document: Buffer; props: z.infer<typeof additionalProperties> }> {
+  if (!req.isMultipart()) throw fail('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with a "${fileField}" part (the OpenAPI or Swagger document) and an optional "additionalProperties" part (JSON)`);
+  let document: Buffer | undefined;
+  let props: unknown = {};
+  for await (const part of req.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname !== fileField) {
+        part.file.resume();
+        throw fail('MALFORMED_REQUEST', `unexpected file part; the document goes in "${fileField}"`);
+      }
+      document = await part.toBuffer();
+    } else if (part.fieldname === 'additionalProperties') {
+      try {
+        props = JSON.parse(String(part.value));
+      } catch {
+        throw fail('MALFORMED_REQUEST', '"additionalProperties" is not JSON');
+      }
+    } else if (part.fieldname === fileField) {
+      document = Buffer.from(String(part.value));
+    }
+  }
+  if (!document) throw fail('MALFORMED_REQUEST', `the "${fileField}" part (the OpenAPI or Swagger document) is missing`);
+  return { document, props: parseBody(additionalProperties, props) };
+}
+
+const settingsOf = (p: z.infer<typeof additionalProperties>): Partial<ApiSettings> => ({
+  ...(p.name ? { name: p.name } : {}),
+  ...(p.context ? { context: p.context } : {}),
+  ...(p.version ? { version: p.version } : {}),
+  ...(p.endpointConfig ? { backendUrl: p.endpointConfig.production_endpoints.url } : {}),
+  ...(p.policies ? { plans: p.policies } : {}),
+  ...(p.roles ? { roles: p.roles as ApiSettings['roles'] } : {}),
+  ...(p.verifyJwsSignature === undefined ? {} : { verifyJwsSignature: p.verifyJwsSignature }),
+});
+
+export function gatewayAdminRoutes(deps: { catalogue: Catalogue; requireAdmin: (req: never) => Promise<void>; baseUrl: string }) {
+  const { catalogue } = deps;
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    await app.register(multipart, { limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 4, fieldSize: 64 * 1024, parts: 6 }, throwFileSizeLimit: true });
+    app.addHook('onRequest', deps.requireAdmin as never);
+    app.setErrorHandler(errorHandler('admin'));
+
+    app.get('/api/am/openapi.json', async () => gatewayAdminOpenApi(deps.baseUrl));
+
+    // Publisher.
+    app.get(`${PUBLISHER}/apis`, async () => list((await catalogue.listApis()).map(apiDto)));
+    app.post(`${PUBLISHER}/apis/import-openapi`, async (req, reply) => {
+      const { document, props } = await readImport(req, 'file');
+      const settings = settingsOf(props);
+      if (!settings.backendUrl) throw fail('API_INVALID', 'additionalProperties.endpointConfig.production_endpoints.url (the backend URL) is required');
+      const api = await catalogue.importApi(document, settings as ApiSettings);
+      return reply.code(201).header('location', `${PUBLISHER}/apis/${api.id}`).send(apiDto(api));
+    });
+    app.get<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req) => apiDto(await catalogue.getApi(req.params.id)));
+    app.delete<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req, reply) => {
+      await catalogue.deleteApi(req.params.id);
+      return reply.code(200).send();
+    });
+    app.get<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id/swagger`, async (req, reply) =>
+      reply.type('application/json').send(await catalogue.getDocument(req.params.id)));
+    // Re-import: a new document version replaces the routes in one write (WSO2's PUT …/swagger, field apiDefinition).
+    app.put<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id/swagger`, async (req) => {
+      const { document, props } = await readImport(req, 'apiDefinition');
+      return apiDto(await catalogue.reimportApi(req.params.id, document, settingsOf(props)));
+    });
+    app.post<{ Querystring: { action?: string; apiId?: string; subscribeExisting?: string } }>(`${PUBLISHER}/apis/change-lifecycle`, async (req) => {
+      const { action, apiId } = req.query;
+      if (!action || !apiId) throw fail('MALFORMED_REQUEST', `query parameters action (${LIFECYCLE_ACTIONS.join(', ')}) and apiId are required`);
+      const { api, subscribed } = await catalogue.changeLifecycle(apiId, action, { subscribeExisting: req.query.subscribeExisting === 'true' });
+      return { lifecycleState: { state: api.state }, workflowStatus: null, subscribed };
+    });
+    app.post<{ Querystring: { subscriptionId?: string; blockState?: string } }>(`${PUBLISHER}/subscriptions/block-subscription`, async (req) => {
+      if (!req.query.subscriptionId) throw fail('MALFORMED_REQUEST', 'query parameter subscriptionId is required');
+      return subscriptionDto(await catalogue.setSubscriptionState(req.query.subscriptionId, 'BLOCKED'));
+    });
+    app.post<{ Querystring: { subscriptionId?: string } }>(`${PUBLISHER}/subscriptions/unblock-subscription`, async (req) => {
+      if (!req.query.subscriptionId) throw fail('MALFORMED_REQUEST', 'query parameter subscriptionId is required');
+      return subscriptionDto(await catalogue.setSubscriptionState(req.query.subscriptionId, 'ACTIVE'));
+    });
+
+    // Admin: business plans (subscription throttling policies).
+    const POLICIES = `${ADMIN}/throttling/policies/subscription`;
+    app.get(POLICIES, async () => list((await catalogue.listPlans()).map(policyDto)));
+    app.post(POLICIES, async (req, reply) => {
+      const plan = await catalogue.addPlan(planFromBody(parseBody(policyBody, req.body)));
+      return reply.code(201).header('location', `${POLICIES}/${plan.name}`).send(policyDto(plan));
+    });
+    app.get<{ Params: { id: string } }>(`${POLICIES}/:id`, async (req) => policyDto(await catalogue.getPlan(req.params.id)));
+    app.put<{ Params: { id: string } }>(`${POLICIES}/:id`, async (req) => {
+      const body = parseBody(policyBody, req.body);
+      if (body.policyName !== req.params.id) throw fail('PLAN_INVALID', 'policyName in the body must be the one in the path');
+      return policyDto(await catalogue.updatePlan(planFromBody(body)));
+    });
+    app.delete<{ Params: { id: string } }>(`${POLICIES}/:id`, async (req, reply) => {
+      await catalogue.removePlan(req.params.id);
+      return reply.code(200).send();
+    });
+
+    // Devportal.
+    app.get(`${DEVPORTAL}/apis`, async () => list((await catalogue.listApis()).filter((a) => a.state === 'PUBLISHED' || a.state === 'DEPRECATED').map(apiDto)));
+    app.get<{ Querystring: { applicationId?: string; apiId?: string; limit?: string } }>(`${DEVPORTAL}/subscriptions`, async (req) =>
+      list((await catalogue.listSubscriptions({ clientId: req.query.applicationId, apiId: req.query.apiId, limit: Number(req.query.limit ?? 1000) || 1000 })).map(subscriptionDto)));
+    app.get<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) => subscriptionDto(await catalogue.getSubscription(req.params.id)));
+    app.put<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) =>
+      subscriptionDto(await catalogue.setSubscriptionPlan(req.params.id, parseBody(subscriptionChange, req.body).throttlingPolicy)));
+  };
+}

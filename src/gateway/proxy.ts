@@ -1,0 +1,140 @@
+/**
+ * The last step of an API call: forward it to the API's backend over a keep-alive pool (undici)
+ * and stream the answer back. Bodies stream both ways under size limits; hop-by-hop headers are
+ * dropped (RFC 9110 §7.6.1); waits are bounded (connect, response headers, gaps in the body).
+ * An unreachable backend is 502, a slow one 504, both as coded errors; once the response has
+ * started, a failure can only cut the connection.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Pool } from 'undici';
+import { AppError, fail } from '../errors/app-error.ts';
+
+export interface ProxyLimits {
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  connections: number;
+  keepAliveMs: number;
+  maxRequestBody: number;
+  maxResponseBody: number;
+}
+
+export interface ForwardTarget {
+  /** `https://backend:8443` */
+  origin: string;
+  /** Path and query on the backend. */
+  path: string;
+  /** Request headers to send, already filtered (requestHeaders). */
+  headers: Record<string, string | string[]>;
+}
+
+export interface BackendProxy {
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void>;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+
+/** Headers minus hop-by-hop ones (and those the Connection header names) and minus `drop`. */
+export function passHeaders(headers: IncomingMessage['headers'], drop: ReadonlySet<string>): Record<string, string | string[]> {
+  const named = new Set(String(headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()).filter(Boolean));
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || drop.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+const BODY_TOO_LARGE = Symbol('bodyTooLarge');
+
+/** Passes bytes through until `max`, then fails with `error`. */
+function limiter(max: number, error: () => Error): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) done(error());
+      else done(null, chunk);
+    },
+  });
+}
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+export function createBackendProxy(limits: ProxyLimits): BackendProxy {
+  const pools = new Map<string, Pool>();
+  const pool = (origin: string): Pool => {
+    let p = pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: limits.connections,
+        keepAliveTimeout: limits.keepAliveMs,
+        keepAliveMaxTimeout: limits.keepAliveMs,
+        connectTimeout: limits.connectTimeoutMs,
+        headersTimeout: limits.timeoutMs,
+        bodyTimeout: limits.timeoutMs,
+        maxResponseSize: limits.maxResponseBody,
+      });
+      pools.set(origin, p);
+    }
+    return p;
+  };
+
+  const tooLarge = () => Object.assign(fail('GATEWAY_BODY_TOO_LARGE', `the request body is larger than ${limits.maxRequestBody} bytes`), { [BODY_TOO_LARGE]: true });
+
+  return {
+    async forward(req, res, target) {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limits.maxRequestBody) throw tooLarge();
+      const hasBody = req.headers['transfer-encoding'] !== undefined || declared > 0;
+      // The caller hanging up stops the backend call too.
+      const abort = new AbortController();
+      const onClose = () => { if (!res.writableFinished) abort.abort(); };
+      res.once('close', onClose);
+      let answer;
+      try {
+        answer = await pool(target.origin).request({
+          method: req.method as 'GET',
+          path: target.path,
+          headers: target.headers,
+          body: hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null,
+          signal: abort.signal,
+        });
+      } catch (err) {
+        res.off('close', onClose);
+        if (err instanceof AppError) throw err;
+        const cause = err as { code?: string; cause?: unknown };
+        if (cause.cause instanceof AppError) throw cause.cause;
+        if (TIMEOUTS.has(cause.code ?? '')) throw fail('GATEWAY_BACKEND_TIMEOUT', 'the API backend did not answer in time', { cause: err });
+        throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend could not be reached', { cause: err });
+      }
+      const declaredOut = Number(answer.headers['content-length'] ?? 0);
+      if (declaredOut > limits.maxResponseBody) {
+        answer.body.destroy();
+        res.off('close', onClose);
+        throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
+      }
+      const out: Record<string, string | string[]> = {};
+      const named = new Set(String(answer.headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
+      for (const [name, value] of Object.entries(answer.headers)) {
+        if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === 'x-fapi-interaction-id') continue;
+        out[name] = value;
+      }
+      res.writeHead(answer.statusCode, out);
+      try {
+        await pipeline(answer.body, limiter(limits.maxResponseBody, () => new Error('backend response too large')), res);
+      } catch {
+        // The response has started: all that is left is to cut it (the access log shows the status).
+        res.destroy();
+      } finally {
+        res.off('close', onClose);
+      }
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close().catch(() => undefined)));
+      pools.clear();
+    },
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * The gateway's runtime path for one API call (gateway.md §2; first failure wins): route, lifecycle,
+ * client certificate, token, scopes and flow, TPP roles, subscription, throttling, OB request
+ * rules, then the backend. Each step is a small named function that passes or throws a coded
+ * error; errors leave in the OB shape (OBErrorResponse1), 401 with no body. Nothing here writes
+ * durable state: a refused call changes nothing but its throttling counters.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../logger.ts';
+import type { Config } from '../config/schema.ts';
+import { AppError, fail } from '../errors/app-error.ts';
+import { ERRORS } from '../errors/codes.ts';
+import { toAppError } from '../errors/to-response.ts';
+import { requestContext } from '../http/front.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import type { SharedState } from '../shared-state/ports.ts';
+import type { TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
+import { x5tS256 } from '../crypto/thumbprint.ts';
+import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from './model.ts';
+import { TIME_UNIT_SECONDS } from './model.ts';
+import type { LiveCatalogue } from './live-catalogue.ts';
+import type { RouteMatch } from './snapshot.ts';
+import type { BackendProxy } from './proxy.ts';
+import { passHeaders } from './proxy.ts';
+import type { IdentitySigner } from './identity.ts';
+import { INTERNAL_DCR_BACKEND } from './catalogue.ts';
+import { backendHostAllowed } from './backend-hosts.ts';
+
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  live: LiveCatalogue;
+  verifier: TokenVerifier;
+  shared: Pick<SharedState, 'count'>;
+  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  proxy: BackendProxy;
+  identity: IdentitySigner;
+  /** Told each call's API, outcome and status (metrics). */
+  observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
+}
+
+export interface Gateway {
+  /**
+   * Takes the request when its path lies under a served API's context and returns true; false
+   * leaves it to the rest of the server. `next` serves an operation whose backend is in process
+   * (the built-in DCR API) once the gateway's checks have passed.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean;
+}
+
+/** One call as it goes through the steps. */
+interface Call { path: string; query: string; interactionId: string; api: string }
+
+/** Who is calling, once the token has been checked. */
+interface Caller { token: VerifiedToken; raw: string }
+
+const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+/** Methods whose body the gateway checks for JSON. */
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+/** The OBErrorResponse1 body (OB Read/Write API): our code, the interaction id, the OB error code. */
+export function obErrorBody(err: AppError, interactionId: string): string {
+  const ob = ERRORS[err.code].ob ?? 'UK.OBIE.UnexpectedError';
+  return JSON.stringify({
+    Code: err.code,
+    Id: interactionId,
+    Message: err.description,
+    Errors: [{ ErrorCode: ob, Message: err.description }],
+  });
+}
+
+function sendObError(res: ServerResponse, err: unknown, interactionId: string): string {
+  const mapped = toAppError(err);
+  const e = mapped instanceof AppError ? mapped : fail('SERVER_ERROR', 'the gateway could not process the request');
+  if (res.headersSent) {
+    res.destroy();
+    return e.code;
+  }
+  const headers: Record<string, string | number> = { ...e.headers, 'cache-control': 'no-store' };
+  // RFC 6750 §3.1 / OB: 401 carries a challenge and no body.
+  if (e.status === 401) {
+    res.writeHead(401, { ...headers, 'www-authenticate': 'Bearer realm="opendcr", error="invalid_token"', 'content-length': 0 });
+    res.end();
+    return e.code;
+  }
+  const body = obErrorBody(e, interactionId);
+  res.writeHead(e.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  return e.code;
+}
+
+const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, live, verifier } = deps;
+  const cfg = config.gateway;
+  const dropToBackend = new Set(['authorization', 'cookie', cfg.identity_header,
+    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header] : [])]);
+  const allowedBackend = backendHostAllowed(config);
+
+  // Step 2/3: route and lifecycle.
+  function route(method: string, path: string): RouteMatch {
+    const found = live.current().lookup(method, path);
+    if (found.kind === 'method') {
+      throw fail('GATEWAY_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${found.allow.join(', ')}`, { headers: { allow: found.allow.join(', ') } });
+    }
+    if (found.kind === 'none') throw fail('GATEWAY_ROUTE_NOT_FOUND', 'no API operation matches this method and path');
+    if (found.match.api.state === 'BLOCKED') throw fail('GATEWAY_API_BLOCKED', 'this API is blocked; try again later');
+    return found.match;
+  }
+
+  // Step 1: the transport certificate, chained to the trust store.
+  function certificate(req: IncomingMessage): ClientCertificate {
+    const cert = deps.clientCert(req);
+    if (!cert?.authorized) throw rejectToken('a client certificate issued by a trusted CA is required');
+    return cert;
+  }
+
+  // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not revoked).
+  async function authenticate(req: IncomingMessage, cert: ClientCertificate): Promise<Caller> {
+    const header = req.headers.authorization;
+    const m = header === undefined ? null : BEARER.exec(header);
+    if (!m) throw rejectToken('a Bearer access token is required');
+    const raw = m[1]!;
+    const result = await verifier.verify(raw, cert);
+    if (!result.valid) throw rejectToken(result.description);
+    // FAPI: every OB access token is bound to the certificate; an unbound one is refused too.
+    if (result.token.certificateThumbprint === undefined || result.token.certificateThumbprint !== x5tS256(cert.x509)) {
+      throw rejectToken('the access token is not bound to the presented certificate');
+    }
+    return { token: result.token, raw };
+  }
+
+  // Step 5: scopes and flow, then roles.
+  function authorize(op: OperationDef, api: ApiRecord, token: VerifiedToken): void {
+    const flow = token.grant === 'client_credentials' ? 'client_credentials' : token.grant === 'psu' ? 'authorization_code' : undefined;
+    const sameFlow = op.security.filter((alt) => alt.flow === flow);
+    if (sameFlow.length === 0) {
+      throw fail('GATEWAY_FLOW_MISMATCH', op.security.some((a) => a.flow === 'authorization_code')
+        ? 'this operation needs a token a PSU authorised (authorization code grant)'
+        : 'this operation needs a client credentials token');
+    }
+    const granted = new Set(token.scopes);
+    if (!sameFlow.some((alt) => alt.scopes.every((s) => granted.has(s)))) {
+      const missing = sameFlow[0]!.scopes.filter((s) => !granted.has(s));
+      throw fail('GATEWAY_SCOPE_MISSING', `the access token lacks the scope ${missing.join(' ')}`);
+    }
+    if (api.requiredRoles.length > 0 && !api.requiredRoles.some((r) => token.roles.includes(r))) {
+      throw fail('GATEWAY_ROLE_MISSING', `this API needs one of the roles ${api.requiredRoles.join(', ')}`);
+    }
+  }
+
+  // Step 6: the application's subscription.
+  async function subscribed(api: ApiRecord, clientId: string): Promise<SubscriptionRecord> {
+    const sub = await live.subscription(clientId, api.id);
+    if (!sub) throw fail('GATEWAY_NOT_SUBSCRIBED', 'the application is not subscribed to this API');
+    if (sub.state !== 'ACTIVE') throw fail('GATEWAY_SUBSCRIPTION_BLOCKED', 'the application\'s subscription to this API is blocked');
+    return sub;
+  }
+
+  // Step 7: every limit that applies, counted in the shared state (all workers and hosts); the tightest decides.
+  async function throttle(limits: Array<{ key: string; limit: RateLimit; stop: boolean }>): Promise<void> {
+    if (limits.length === 0) return;
+    const counts = await Promise.all(limits.map((l) => deps.shared.count(l.key, l.limit.unitTime * TIME_UNIT_SECONDS[l.limit.timeUnit])));
+    const now = Date.now() / 1000;
+    let retryAfter = 0;
+    counts.forEach((c, i) => {
+      const l = limits[i]!;
+      if (l.stop && c.count > l.limit.requestCount) retryAfter = Math.max(retryAfter, Math.ceil(c.resetAt - now));
+    });
+    if (retryAfter > 0) {
+      throw fail('GATEWAY_THROTTLED', 'the request limit is reached; retry after the time in Retry-After', { headers: { 'retry-after': String(Math.max(1, retryAfter)) } });
+    }
+  }
+
+  function limitsFor(match: RouteMatch, plan: PlanRecord | undefined, throttleKey: string) {
+    const out: Array<{ key: string; limit: RateLimit; stop: boolean }> = [];
+    if (plan?.limit) out.push({ key: `gw:p:${throttleKey}`, limit: plan.limit, stop: plan.stopOnQuotaReach });
+    if (plan?.burst) out.push({ key: `gw:b:${throttleKey}`, limit: { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, stop: true });
+    if (match.operation.limit) out.push({ key: `gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, limit: match.operation.limit, stop: true });
+    return out;
+  }
+
+  // Step 8: OB request rules.
+  function requestRules(req: IncomingMessage, op: OperationDef): void {
+    const method = req.method ?? 'GET';
+    if (WITH_BODY.has(method) && (req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined)) {
+      const type = req.headers['content-type'];
+      if (type === undefined || !JSON_TYPE.test(type)) throw fail('GATEWAY_CONTENT_TYPE', 'the request body must be sent as application/json');
+    }
+    const accept = req.headers.accept;
+    if (accept !== undefined && accept !== '' && !/(^|,)\s*(application\/json|application\/\*|\*\/\*)\s*(;|,|$)/i.test(accept)) {
+      throw fail('GATEWAY_NOT_ACCEPTABLE', 'the API answers with application/json, which Accept does not allow');
+    }
+    if (op.idempotency) {
+      const key = req.headers['x-idempotency-key'];
+      if (key === undefined) throw fail('GATEWAY_HEADER_MISSING', 'the x-idempotency-key header is required');
+      if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) throw fail('GATEWAY_HEADER_INVALID', 'x-idempotency-key must be 1 to 40 visible ASCII characters');
+    }
+  }
+
+  async function forward(req: IncomingMessage, res: ServerResponse, match: RouteMatch, caller: Caller, query: string, interactionId: string): Promise<void> {
+    const { api } = match;
+    const base = new URL(api.backendUrl);
+    if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
+    const t = caller.token;
+    const identity = await deps.identity.sign({
+      clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: t.roles, scopes: t.scopes,
+      psu: t.grant === 'psu' ? t.subject : undefined, consentId: t.consentId,
+    }, base.origin, caller.raw);
+    const headers = passHeaders(req.headers, dropToBackend);
+    headers[cfg.identity_header] = identity;
+    headers['x-fapi-interaction-id'] = interactionId;
+    const peer = req.socket.remoteAddress;
+    if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
+    headers['x-forwarded-proto'] = 'https';
+    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+    await deps.proxy.forward(req, res, { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${query}`, headers });
+  }
+
+  async function run(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void, call: Call): Promise<void> {
+    const ctx = requestContext(res);
+    const cert = certificate(req);
+    const match = route(req.method ?? 'GET', call.path);
+    call.api = match.api.name;
+    if (ctx) ctx.route = `${match.api.context}${match.operation.path}`;
+    const plans = live.current().plans;
+    if (match.api.backendUrl === INTERNAL_DCR_BACKEND) {
+      // The built-in DCR API: the DCR service authenticates the caller itself (software statement,
+      // registration token); the gateway adds the API plan's throttling, per certificate.
+      await throttle(limitsFor(match, plans.get(match.api.plans[0]!), `${match.api.id}:${x5tS256(cert.x509)}`));
+      next(req, res);
+      return;
+    }
+    const caller = await authenticate(req, cert);
+    if (ctx) ctx.clientId = caller.token.clientId;
+    authorize(match.operation, match.api, caller.token);
+    const sub = await subscribed(match.api, caller.token.clientId);
+    await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
+    requestRules(req, match.operation);
+    await forward(req, res, match, caller, call.query, call.interactionId);
+  }
+
+  return {
+    handle(req, res, next) {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      if (!live.current().owns(path)) return false;
+      const ctx = requestContext(res);
+      const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: '(unmatched)' };
+      run(req, res, next, call)
+        .then(() => deps.observe?.(call.api, 'ok', null))
+        .catch((err: unknown) => {
+          const code = sendObError(res, err, call.interactionId);
+          if (ctx) ctx.code = code;
+          if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
+          deps.observe?.(call.api, 'rejected', code);
+        });
+      return true;
+    },
+  };
+}

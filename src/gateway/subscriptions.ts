@@ -1,0 +1,37 @@
+/**
+ * Automatic subscriptions (gateway.md §1): every DCR registration is an application, subscribed to
+ * each published API whose required roles intersect its software statement's software_roles, on
+ * the API's default plan. Runs inside the registration's unit of work, so the registration and its
+ * subscriptions commit together or not at all (WSO2 does this in eight REST calls with
+ * compensating deletes).
+ */
+import { randomUUID } from 'node:crypto';
+import type { GatewayStore } from '../storage/ports.ts';
+import type { ApiRecord } from './model.ts';
+
+const intersects = (api: ApiRecord, roles: readonly string[]) => api.requiredRoles.some((r) => roles.includes(r));
+
+/**
+ * Brings `clientId`'s subscriptions in line with `roles`: adds one for each PUBLISHED API the roles
+ * allow (a DEPRECATED API takes no new subscriptions), removes those to APIs the roles no longer
+ * allow. Existing subscriptions keep their plan and state (an admin's block survives a PUT).
+ */
+export async function syncSubscriptions(store: GatewayStore, clientId: string, roles: readonly string[], now: number): Promise<{ added: number; removed: number }> {
+  const [apis, existing] = await Promise.all([store.listApis(), store.listSubscriptions({ clientId, limit: 10_000 })]);
+  const byApi = new Map(existing.map((s) => [s.apiId, s]));
+  let added = 0;
+  let removed = 0;
+  for (const api of apis) {
+    const sub = byApi.get(api.id);
+    if (api.requiredRoles.length === 0) continue;
+    if (sub && !intersects(api, roles)) {
+      if (await store.deleteSubscription(sub.id)) removed += 1;
+    } else if (!sub && api.state === 'PUBLISHED' && intersects(api, roles)) {
+      const result = await store.addSubscription({
+        id: randomUUID(), clientId, apiId: api.id, plan: api.plans[0]!, state: 'ACTIVE', createdAt: now, updatedAt: now,
+      });
+      if (result === 'added') added += 1;
+    }
+  }
+  return { added, removed };
+}

@@ -1,0 +1,253 @@
+/**
+ * The gateway's runtime path end to end: real HTTPS with mutual TLS, a real key manager issuing
+ * certificate-bound PS256 JWT access tokens, the OB Account and Transaction API imported from its
+ * official OpenAPI file, and a real backend. Each step of the path refuses with its status and
+ * body, and a refused call never reaches the backend.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { FormData } from 'undici';
+import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
+import { startTestBackend, type TestBackend } from './backend.ts';
+import { passHeaders } from '../../src/gateway/proxy.ts';
+
+const ACCOUNTS_FILE = new URL('../../../shared/spec/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url);
+const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
+const CONTEXT = '/open-banking/v3.1/aisp';
+
+let env: DcrEnvironment;
+let backend: TestBackend;
+let apiId: string;
+let clientId: string;
+let token: string;
+
+type Init = NonNullable<Parameters<DcrEnvironment['ts']['fetch']>[1]>;
+
+async function admin(path: string, init: Init = {}): Promise<Response> {
+  return env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, ...(init.headers as Record<string, string> | undefined) } });
+}
+
+async function importApi(file: URL | string, props: Record<string, unknown>): Promise<Response> {
+  const form = new FormData();
+  form.set('file', new Blob([typeof file === 'string' ? file : readFileSync(file)]), 'api.yaml');
+  form.set('additionalProperties', JSON.stringify(props));
+  return admin('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', body: form });
+}
+
+/** A call through the gateway with the TPP's certificate and token. */
+function call(path: string, init: Omit<Init, 'cert'> & { token?: string | null; cert?: null } = {}): Promise<Response> {
+  const headers: Record<string, string> = { 'x-fapi-interaction-id': '93bac548-d2de-4546-b106-880a5018460d', ...(init.headers as Record<string, string> | undefined) };
+  const t = init.token === undefined ? token : init.token;
+  if (t !== null) headers['authorization'] = `Bearer ${t}`;
+  const { cert, token: _t, ...rest } = init;
+  return env.ts.fetch(path, { ...rest, headers, ...(cert === null ? {} : { cert: tlsOf(env.aispPisp.transport) }) });
+}
+
+async function obError(res: Response, status: number, code: string, obCode: string): Promise<void> {
+  const body = await res.json() as Record<string, unknown>;
+  assert.equal(res.status, status, JSON.stringify(body));
+  assert.equal(res.headers.get('x-fapi-interaction-id'), '93bac548-d2de-4546-b106-880a5018460d');
+  assert.equal(body['Code'], code);
+  assert.equal(body['Id'], '93bac548-d2de-4546-b106-880a5018460d');
+  assert.equal(typeof body['Message'], 'string');
+  const errors = body['Errors'] as Array<Record<string, unknown>>;
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!['ErrorCode'], obCode);
+}
+
+before(async () => {
+  backend = await startTestBackend();
+  env = await startDcrEnvironment({ gateway: { backend_timeout: 1000 } });
+  const imported = await jsonBody(await importApi(ACCOUNTS_FILE, { endpointConfig: { production_endpoints: { url: `${backend.url}/bank/aisp` } }, policies: ['Gold', 'Bronze'] }), 201);
+  apiId = String(imported['id']);
+  assert.equal(imported['context'], CONTEXT);
+  assert.equal(imported['lifeCycleStatus'], 'CREATED');
+  const published = await jsonBody(await admin(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${apiId}`, { method: 'POST' }), 200);
+  assert.deepEqual(published['lifecycleState'], { state: 'PUBLISHED' });
+  const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
+  clientId = String(reg['client_id']);
+  token = await env.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'accounts' });
+});
+
+after(async () => {
+  await env?.close();
+  await backend?.close();
+});
+
+test('the registration subscribed the application to the API on its default plan, in the registration\'s transaction', async () => {
+  const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`), 200);
+  assert.equal(subs['count'], 1);
+  const [sub] = subs['list'] as Array<Record<string, unknown>>;
+  assert.deepEqual({ ...sub, subscriptionId: 'x', createdTime: 'x' }, { subscriptionId: 'x', applicationId: clientId, apiId, throttlingPolicy: 'Gold', status: 'UNBLOCKED', createdTime: 'x' });
+});
+
+test('a client-credentials call passes every check and reaches the backend with the caller\'s identity, not its token', async () => {
+  const before = backend.calls.length;
+  const res = await call(`${CONTEXT}/account-access-consents?x=1`, {
+    method: 'POST', body: JSON.stringify({ Data: { Permissions: ['ReadAccountsBasic'] }, Risk: {} }),
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'x-custom': 'kept', cookie: 'a=b' },
+  });
+  const body = await jsonBody(res, 200);
+  assert.equal(res.headers.get('x-backend'), 'yes');
+  assert.equal(res.headers.get('x-fapi-interaction-id'), '93bac548-d2de-4546-b106-880a5018460d');
+  assert.deepEqual(body['Data'], { received: { method: 'POST', url: '/bank/aisp/account-access-consents?x=1', body: '{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}' } });
+  assert.equal(backend.calls.length, before + 1);
+  const got = backend.calls.at(-1)!.headers;
+  assert.equal(got['authorization'], undefined, 'the token stays at the gateway');
+  assert.equal(got['cookie'], undefined);
+  assert.equal(got['x-custom'], 'kept');
+  assert.equal(got['x-fapi-interaction-id'], '93bac548-d2de-4546-b106-880a5018460d');
+  assert.equal(got['x-forwarded-proto'], 'https');
+  // The identity JWT verifies with the published key set and says who called.
+  const jwksRes = await env.ts.fetch('/gateway/jwks.json');
+  assert.match(jwksRes.headers.get('content-type') ?? '', /^application\/jwk-set\+json/);
+  const jwks = await jwksRes.json() as { keys: Array<Record<string, unknown>> };
+  assert.equal(jwks.keys.length, 1);
+  assert.equal(jwks.keys[0]!['d'], undefined, 'no private part');
+  const { payload, protectedHeader } = await jwtVerify(String(got['x-opendcr-identity']), createLocalJWKSet(jwks as never), { audience: backend.url, issuer: `${env.url}/gateway` });
+  assert.equal(protectedHeader.alg, 'ES256');
+  assert.equal(payload['client_id'], clientId);
+  assert.equal(payload['software_id'], env.aispPisp.softwareId);
+  assert.equal(payload['org_id'], env.aispPisp.orgId);
+  assert.deepEqual(payload['roles'], ['AISP', 'PISP']);
+  assert.equal(payload['scope'], 'accounts');
+  assert.ok(payload.exp! - payload.iat! <= 60);
+});
+
+test('each step refuses with its status and OB body, and nothing reaches the backend', async (t) => {
+  const before = backend.calls.length;
+  await t.test('no client certificate: 401, no body', async () => {
+    const res = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', cert: null, body: '{}', headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 401);
+    assert.equal(await res.text(), '');
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
+  });
+  await t.test('unknown path under the API: 404', async () => {
+    await obError(await call(`${CONTEXT}/no-such-resource`), 404, 'GATEWAY_ROUTE_NOT_FOUND', 'UK.OBIE.Resource.NotFound');
+  });
+  await t.test('a method the operation does not have: 405 with Allow', async () => {
+    const res = await call(`${CONTEXT}/account-access-consents`, { method: 'PATCH' });
+    assert.equal(res.headers.get('allow'), 'POST');
+    await obError(res, 405, 'GATEWAY_METHOD_NOT_ALLOWED', 'UK.OBIE.UnexpectedError');
+  });
+  await t.test('no token, a bad token, a tampered token: 401, no body', async () => {
+    for (const t of [null, 'not-a-token', `${token.slice(0, -4)}AAAA`]) {
+      const res = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', token: t, body: '{}', headers: { 'content-type': 'application/json' } });
+      assert.equal(res.status, 401);
+      assert.equal(await res.text(), '');
+    }
+  });
+  await t.test('a token bound to another certificate: 401', async () => {
+    const other = await env.ts.issueClientCert('CN=other');
+    const res = await env.ts.fetch(`${CONTEXT}/account-access-consents`, { method: 'POST', cert: tlsOf(other), body: '{}', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+    assert.equal(res.status, 401);
+  });
+  await t.test('a PSU operation with a client-credentials token: 403', async () => {
+    await obError(await call(`${CONTEXT}/accounts`), 403, 'GATEWAY_FLOW_MISMATCH', 'UK.OBIE.Resource.ConsentMismatch');
+  });
+  await t.test('a token without the operation\'s scope: 403', async () => {
+    const noAccounts = await env.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'payments' });
+    await obError(await call(`${CONTEXT}/account-access-consents`, { method: 'POST', token: noAccounts, body: '{}', headers: { 'content-type': 'application/json' } }), 403, 'GATEWAY_SCOPE_MISSING', 'UK.OBIE.Resource.ConsentMismatch');
+  });
+  await t.test('a body that is not JSON: 415; an Accept the API cannot meet: 406', async () => {
+    await obError(await call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'GATEWAY_CONTENT_TYPE', 'UK.OBIE.Header.Invalid');
+    await obError(await call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', accept: 'text/html' } }), 406, 'GATEWAY_NOT_ACCEPTABLE', 'UK.OBIE.Header.Invalid');
+  });
+  assert.equal(backend.calls.length, before, 'no refused call reached the backend');
+});
+
+test('hop-by-hop headers and the headers a Connection header names are not passed on', () => {
+  assert.deepEqual(passHeaders({ connection: 'keep-alive, x-drop-me', 'x-drop-me': '1', 'keep-alive': 'timeout=5', te: 'trailers', 'transfer-encoding': 'chunked', upgrade: 'h2c', host: 'gw', 'proxy-authorization': 'x', authorization: 'Bearer t', 'x-kept': 'yes' }, new Set(['authorization'])),
+    { 'x-kept': 'yes' });
+});
+
+test('a TPP without a required role is refused, and is not subscribed', async () => {
+  const reg = await jsonBody(await env.register(env.cbpii, await env.validRequestClaims(env.cbpii)), 201);
+  const cbpiiId = String(reg['client_id']);
+  const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${cbpiiId}`), 200);
+  assert.equal(subs['count'], 0);
+  const t = await env.ccToken(env.cbpii, cbpiiId, 'private_key_jwt', { scope: 'fundsconfirmations' });
+  const res = await env.ts.fetch(`${CONTEXT}/account-access-consents`, {
+    method: 'POST', cert: tlsOf(env.cbpii.transport), body: '{}',
+    headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json', 'x-fapi-interaction-id': '93bac548-d2de-4546-b106-880a5018460d' },
+  });
+  await obError(res, 403, 'GATEWAY_SCOPE_MISSING', 'UK.OBIE.Resource.ConsentMismatch');
+});
+
+test('a blocked subscription is refused with 403 until unblocked', async () => {
+  const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`), 200);
+  const subId = String((subs['list'] as Array<Record<string, unknown>>)[0]!['subscriptionId']);
+  const blocked = await jsonBody(await admin(`/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId=${subId}&blockState=BLOCKED`, { method: 'POST' }), 200);
+  assert.equal(blocked['status'], 'BLOCKED');
+  const consent = () => call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  await obError(await consent(), 403, 'GATEWAY_SUBSCRIPTION_BLOCKED', 'UK.OBIE.Resource.ConsentMismatch');
+  await jsonBody(await admin(`/api/am/publisher/v4/subscriptions/unblock-subscription?subscriptionId=${subId}`, { method: 'POST' }), 200);
+  assert.equal((await consent()).status, 200);
+});
+
+test('past the plan\'s limit: 429 with Retry-After; the count is shared by every call of the subscription', async () => {
+  const plan = await admin('/api/am/admin/v4/throttling/policies/subscription', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ policyName: 'Three', defaultLimit: { requestCount: { timeUnit: 'hour', unitTime: 1, requestCount: 3 } } }),
+  });
+  assert.equal(plan.status, 201);
+  // The API must offer the plan before a subscription can use it.
+  const reimport = new FormData();
+  reimport.set('apiDefinition', new Blob([readFileSync(ACCOUNTS_FILE)]), 'api.yaml');
+  reimport.set('additionalProperties', JSON.stringify({ policies: ['Gold', 'Bronze', 'Three'] }));
+  await jsonBody(await admin(`/api/am/publisher/v4/apis/${apiId}/swagger`, { method: 'PUT', body: reimport }), 200);
+  const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`), 200);
+  const subId = String((subs['list'] as Array<Record<string, unknown>>)[0]!['subscriptionId']);
+  await jsonBody(await admin(`/api/am/devportal/v3/subscriptions/${subId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttlingPolicy: 'Three' }) }), 200);
+  const statuses: number[] = [];
+  let last: Response | undefined;
+  for (let i = 0; i < 5; i++) {
+    last = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    statuses.push(last.status);
+    if (last.status !== 429) await last.body?.cancel();
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+  assert.ok(Number(last!.headers.get('retry-after')) >= 1);
+  await obError(last!, 429, 'GATEWAY_THROTTLED', 'UK.OBIE.UnexpectedError');
+  // Back to Gold for the tests that follow; the plan in use cannot be removed meanwhile.
+  const inUse = await admin('/api/am/admin/v4/throttling/policies/subscription/Three', { method: 'DELETE' });
+  assert.equal(inUse.status, 409);
+  await jsonBody(await admin(`/api/am/devportal/v3/subscriptions/${subId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttlingPolicy: 'Gold' }) }), 200);
+});
+
+test('backend faults: unreachable is 502, too slow is 504, both coded', async () => {
+  const consent = () => call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  try {
+    backend.behave({ hangUp: true });
+    await obError(await consent(), 502, 'GATEWAY_BACKEND_UNREACHABLE', 'UK.OBIE.UnexpectedError');
+    // [gateway] backend_timeout is 1 s in this environment.
+    backend.behave({ delayMs: 2500 });
+    await obError(await consent(), 504, 'GATEWAY_BACKEND_TIMEOUT', 'UK.OBIE.UnexpectedError');
+    // A backend's own error passes through as it is: the gateway never turns its 4xx into a 5xx.
+    backend.behave({ status: 400 });
+    const own = await consent();
+    assert.equal(own.status, 400);
+    assert.equal(own.headers.get('x-backend'), 'yes');
+    await own.body?.cancel();
+  } finally {
+    backend.behave({});
+  }
+});
+
+test('lifecycle: a blocked API answers 503, a deprecated one still serves, a retired one is gone (404 from the server)', async () => {
+  const lifecycle = (action: string) => admin(`/api/am/publisher/v4/apis/change-lifecycle?action=${encodeURIComponent(action)}&apiId=${apiId}`, { method: 'POST' });
+  const consent = () => call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  await jsonBody(await lifecycle('Block'), 200);
+  await obError(await consent(), 503, 'GATEWAY_API_BLOCKED', 'UK.OBIE.UnexpectedError');
+  await jsonBody(await lifecycle('Re-Publish'), 200);
+  await jsonBody(await lifecycle('Deprecate'), 200);
+  assert.equal((await consent()).status, 200);
+  const refused = await lifecycle('Publish');
+  assert.equal(refused.status, 409);
+  assert.equal(((await refused.json()) as Record<string, unknown>)['code'], 'API_LIFECYCLE_INVALID');
+  await jsonBody(await lifecycle('Retire'), 200);
+  const gone = await consent();
+  assert.equal(gone.status, 404);
+});
