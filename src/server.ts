@@ -163,7 +163,10 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       maxRequestBody: config.gateway.max_request_body, maxResponseBody: config.gateway.max_response_body,
     });
     const gateway = config.gateway.enabled
-      ? createGateway({ config, logger, live, verifier: keyManager.tokens, shared: sharedState, clientCert, proxy, identity, ...(metrics ? { observe: metrics.gateway } : {}) })
+      ? createGateway({
+        config, logger, live, verifier: keyManager.tokens, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
+        ...(metrics ? { observe: metrics.gateway } : {}),
+      })
       : undefined;
 
     const dcr = createDcrService({

@@ -214,6 +214,8 @@ export const gatewaySchema = z.strictObject({
   identity_header: z.string().toLowerCase().regex(/^[a-z0-9-]+$/).default('x-opendcr-identity')
     .describe('Header carrying the caller\'s identity to the backend: a short ES256 JWT (client_id, software_id, org_id, roles, scope, psu, consent_id), checked with the key set at /gateway/jwks.json'),
   identity_lifetime: z.number().int().min(10).max(3600).default(60).describe('Lifetime of the identity JWT (seconds); one is reused for a token until half of it has passed'),
+  jws_trust_anchor: z.string().min(1).default('openbanking.org.uk').describe('Expected "http://openbanking.org.uk/tan" of x-jws-signature headers (the trust anchor that issued the TPP\'s signing certificate)'),
+  idempotency_window: seconds(86400, 'How long the first response to an x-idempotency-key is replayed to its repeats (OB: 24 hours)'),
   check_interval: seconds(10, 'How often each worker checks the database for catalogue changes it missed a notice of'),
   subscription_cache_ttl: z.number().int().min(0).max(3600).default(60).describe('How long a worker reuses a subscription lookup (seconds); every change notice drops it sooner'),
 }).prefault({});

@@ -29,8 +29,14 @@ export interface ForwardTarget {
   headers: Record<string, string | string[]>;
 }
 
+/** A whole backend answer (for calls whose response is kept for idempotent replay). */
+export interface BufferedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+
 export interface BackendProxy {
-  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void>;
+  /** Streams the request (or `body`, already read) to the backend and its answer back. */
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, body?: Buffer): Promise<void>;
+  /** Sends a request with a read body and reads the whole answer (at most max_response_body). */
+  exchange(method: string, target: ForwardTarget, body: Buffer): Promise<BufferedAnswer>;
   close(): Promise<void>;
 }
 
@@ -82,13 +88,21 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
     return p;
   };
 
+  const backendError = (err: unknown): never => {
+    if (err instanceof AppError) throw err;
+    const cause = err as { code?: string; cause?: unknown };
+    if (cause.cause instanceof AppError) throw cause.cause;
+    if (TIMEOUTS.has(cause.code ?? '')) throw fail('GATEWAY_BACKEND_TIMEOUT', 'the API backend did not answer in time', { cause: err });
+    throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend could not be reached', { cause: err });
+  };
+
   const tooLarge = () => Object.assign(fail('GATEWAY_BODY_TOO_LARGE', `the request body is larger than ${limits.maxRequestBody} bytes`), { [BODY_TOO_LARGE]: true });
 
   return {
-    async forward(req, res, target) {
+    async forward(req, res, target, read) {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > limits.maxRequestBody) throw tooLarge();
-      const hasBody = req.headers['transfer-encoding'] !== undefined || declared > 0;
+      const hasBody = read !== undefined || req.headers['transfer-encoding'] !== undefined || declared > 0;
       // The caller hanging up stops the backend call too.
       const abort = new AbortController();
       const onClose = () => { if (!res.writableFinished) abort.abort(); };
@@ -99,16 +113,12 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
           method: req.method as 'GET',
           path: target.path,
           headers: target.headers,
-          body: hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null,
+          body: read ?? (hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null),
           signal: abort.signal,
         });
       } catch (err) {
         res.off('close', onClose);
-        if (err instanceof AppError) throw err;
-        const cause = err as { code?: string; cause?: unknown };
-        if (cause.cause instanceof AppError) throw cause.cause;
-        if (TIMEOUTS.has(cause.code ?? '')) throw fail('GATEWAY_BACKEND_TIMEOUT', 'the API backend did not answer in time', { cause: err });
-        throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend could not be reached', { cause: err });
+        return backendError(err);
       }
       const declaredOut = Number(answer.headers['content-length'] ?? 0);
       if (declaredOut > limits.maxResponseBody) {
@@ -130,6 +140,21 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
         res.destroy();
       } finally {
         res.off('close', onClose);
+      }
+    },
+    async exchange(method, target, body) {
+      try {
+        const answer = await pool(target.origin).request({ method: method as 'POST', path: target.path, headers: target.headers, body });
+        // maxResponseSize on the pool bounds this read.
+        const bytes = Buffer.from(await answer.body.arrayBuffer());
+        const headers: Record<string, string | string[] | undefined> = {};
+        const named = new Set(String(answer.headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (!HOP_BY_HOP.has(name) && !named.has(name) && name !== 'x-fapi-interaction-id' && name !== 'content-length') headers[name] = value;
+        }
+        return { status: answer.statusCode, headers, body: bytes };
+      } catch (err) {
+        return backendError(err);
       }
     },
     async close() {

@@ -25,6 +25,10 @@ import { passHeaders } from './proxy.ts';
 import type { IdentitySigner } from './identity.ts';
 import { INTERNAL_DCR_BACKEND } from './catalogue.ts';
 import { backendHostAllowed } from './backend-hosts.ts';
+import type { GatewayStore } from '../storage/ports.ts';
+import type { JwksCache } from '../crypto/jwks.ts';
+import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
+import type { ForwardTarget } from './proxy.ts';
 
 export interface GatewayDeps {
   config: Config;
@@ -35,6 +39,11 @@ export interface GatewayDeps {
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   proxy: BackendProxy;
   identity: IdentitySigner;
+  /** Where idempotency keys and first responses are kept (the database: every host sees them). */
+  idempotency: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency'>;
+  /** Software key sets, for x-jws-signature. */
+  keySets: Pick<JwksCache, 'keySet'>;
+  now?: () => number;
   /** Told each call's API, outcome and status (metrics). */
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
 }
@@ -99,6 +108,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const dropToBackend = new Set(['authorization', 'cookie', cfg.identity_header,
     ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header] : [])]);
   const allowedBackend = backendHostAllowed(config);
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  // A claimed key is held while its call may still be running, then freed for a retry.
+  const leaseSeconds = Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10;
 
   // Step 2/3: route and lifecycle.
   function route(method: string, path: string): RouteMatch {
@@ -201,7 +213,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
   }
 
-  async function forward(req: IncomingMessage, res: ServerResponse, match: RouteMatch, caller: Caller, query: string, interactionId: string): Promise<void> {
+  async function target(req: IncomingMessage, match: RouteMatch, caller: Caller, query: string, interactionId: string): Promise<ForwardTarget> {
     const { api } = match;
     const base = new URL(api.backendUrl);
     if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
@@ -217,7 +229,59 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
     headers['x-forwarded-proto'] = 'https';
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-    await deps.proxy.forward(req, res, { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${query}`, headers });
+    return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${query}`, headers };
+  }
+
+  function send(res: ServerResponse, r: StoredResponse): void {
+    const body = Buffer.from(r.body, 'base64');
+    res.writeHead(r.status, { ...r.headers, 'content-length': body.length });
+    res.end(body);
+  }
+
+  // x-idempotency-key: the first call runs; a repeat with the same body gets its response.
+  async function idempotent(req: IncomingMessage, res: ServerResponse, to: ForwardTarget, clientId: string, path: string, body: Buffer): Promise<void> {
+    const key = String(req.headers['x-idempotency-key']);
+    const method = req.method ?? 'POST';
+    const fingerprint = requestFingerprint(method, path, body);
+    const t = now();
+    const claim = await deps.idempotency.claimIdempotency(clientId, key, fingerprint, t + leaseSeconds, t);
+    if (claim !== 'claimed') {
+      if (claim.fingerprint !== fingerprint) throw fail('GATEWAY_IDEMPOTENCY_MISMATCH', 'this x-idempotency-key was used with another request in the last 24 hours');
+      if (claim.response === null) throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry it');
+      send(res, JSON.parse(claim.response) as StoredResponse);
+      return;
+    }
+    let answer;
+    try {
+      answer = await deps.proxy.exchange(method, to, body);
+    } catch (err) {
+      await deps.idempotency.releaseIdempotency(clientId, key).catch((e: unknown) => deps.logger.warn({ err: e }, 'could not release an idempotency key'));
+      throw err;
+    }
+    const stored = storedResponse(answer.status, answer.headers, answer.body);
+    // A backend failure is not kept: the repeat may succeed.
+    if (answer.status < 500) await deps.idempotency.completeIdempotency(clientId, key, JSON.stringify(stored), t + cfg.idempotency_window);
+    else await deps.idempotency.releaseIdempotency(clientId, key);
+    send(res, stored);
+  }
+
+  async function forward(req: IncomingMessage, res: ServerResponse, match: RouteMatch, caller: Caller, call: Call): Promise<void> {
+    const { api, operation: op } = match;
+    const checkJws = api.verifyJwsSignature && op.jwsSignature;
+    const to = await target(req, match, caller, call.query, call.interactionId);
+    if (!checkJws && !op.idempotency) return deps.proxy.forward(req, res, to);
+    const body = await readBody(req, cfg.max_request_body);
+    if (checkJws) {
+      const t = caller.token;
+      if (!t.keySetUrl || !t.orgId || !t.softwareId) throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
+      await verifyJwsSignature(req.headers['x-jws-signature'], body, {
+        issuer: `${t.orgId}/${t.softwareId}`, trustAnchor: cfg.jws_trust_anchor, // jose's remote key set resolves flattened JWS as it does compact ones (its types say compact only).
+        keySet: deps.keySets.keySet(t.keySetUrl) as unknown as JwsCheck['keySet'],
+        now: now(), clockTolerance: config.oauth.clock_tolerance,
+      });
+    }
+    if (op.idempotency) return idempotent(req, res, to, caller.token.clientId, call.path, body);
+    return deps.proxy.forward(req, res, to, body);
   }
 
   async function run(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void, call: Call): Promise<void> {
@@ -240,7 +304,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const sub = await subscribed(match.api, caller.token.clientId);
     await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
     requestRules(req, match.operation);
-    await forward(req, res, match, caller, call.query, call.interactionId);
+    await forward(req, res, match, caller, call);
   }
 
   return {

@@ -28,6 +28,8 @@ export interface VerifiedToken {
   readonly orgId: string | undefined;
   /** The SSA's software_roles (AISP, PISP, CBPII, …); empty for bank-internal clients. */
   readonly roles: readonly string[];
+  /** The client's key set URL (jwks_uri: the software's JWKS), for checking what it signs. */
+  readonly keySetUrl: string | undefined;
   /** OB consent (intent) id of a PSU token, when it names one (`openbanking_intent_id`). */
   readonly consentId: string | undefined;
   readonly scopes: readonly string[];
@@ -138,7 +140,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
 
   return {
     async verify(token, certificate, opts = {}) {
-      let found: Omit<VerifiedToken, 'softwareId' | 'orgId' | 'roles'>;
+      let found: Omit<VerifiedToken, 'softwareId' | 'orgId' | 'roles' | 'keySetUrl'>;
       if (JWT_SHAPE.test(token)) {
         const result = await verifyJwt(token);
         if ('valid' in result) return result;
@@ -191,6 +193,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           ...found,
           softwareId: typeof meta['software_id'] === 'string' ? meta['software_id'] : undefined,
           orgId: typeof meta['org_id'] === 'string' ? meta['org_id'] : undefined,
+          keySetUrl: typeof meta['jwks_uri'] === 'string' ? meta['jwks_uri'] : undefined,
           roles: Array.isArray(meta['software_roles']) ? meta['software_roles'].filter((r): r is string => typeof r === 'string') : [],
         },
       };

@@ -177,6 +177,9 @@ export interface TrustAnchorStore {
   remove(nameOrFingerprint: string): Promise<boolean>;
 }
 
+/** An idempotency key in use: its request fingerprint and, once the call completed, its response. */
+export interface IdempotencyRecord { fingerprint: string; response: string | null; expiresAt: number }
+
 /** Where a plan is still used, when it cannot be removed. */
 export interface PlanUse { apis: string[]; subscriptions: number }
 
@@ -219,6 +222,17 @@ export interface GatewayStore {
    * `plan`, in one statement; returns how many were added.
    */
   subscribeAll(apiId: string, plan: string, roles: readonly string[], now: number): Promise<number>;
+  /**
+   * Claims an idempotency key of a client until `expiresAt` (a short lease while the call runs):
+   * 'claimed' when it was free (or its record had expired), else the record holding it.
+   */
+  claimIdempotency(clientId: string, key: string, fingerprint: string, expiresAt: number, now: number): Promise<'claimed' | IdempotencyRecord>;
+  /** Stores the first response of a claimed key and keeps it until `expiresAt`. */
+  completeIdempotency(clientId: string, key: string, response: string, expiresAt: number): Promise<void>;
+  /** Frees a claimed key whose call did not complete (the next repeat runs again). */
+  releaseIdempotency(clientId: string, key: string): Promise<void>;
+  /** Removes idempotency records whose expiry is at or before `now`; returns how many. */
+  deleteExpiredIdempotency(now: number): Promise<number>;
   /** Sets plan and/or state; false when absent. */
   updateSubscription(id: string, change: { plan?: string; state?: SubscriptionState; updatedAt: number }): Promise<boolean>;
   /** False when absent. */

@@ -1,8 +1,8 @@
 /**
- * Periodic removal of expired oidc-provider records and replay ids. Expired rows are already
+ * Periodic removal of expired oidc-provider records, replay ids and gateway idempotency records. Expired rows are already
  * invisible to reads; sweeping only keeps the tables (and their indexes) from growing forever.
  */
-import type { OidcModelStore, ReplayStore } from './ports.ts';
+import type { GatewayStore, OidcModelStore, ReplayStore } from './ports.ts';
 
 export interface ExpirySweeperOptions {
   /** Time between sweeps (milliseconds). */
@@ -12,12 +12,12 @@ export interface ExpirySweeperOptions {
   /** Receives a failed sweep's error; the sweeper keeps running. */
   onError: (err: unknown) => void;
   /** Called after each completed sweep with how many rows went (for logs and tests). */
-  onSweep?: (removed: { oidc: number; replay: number }) => void;
+  onSweep?: (removed: { oidc: number; replay: number; idempotency: number }) => void;
 }
 
 /** Starts sweeping every `intervalMs`; the timer is unref()'d so it never keeps the process alive. */
 export function startExpirySweeper(
-  store: { readonly oidc: OidcModelStore; readonly replay: ReplayStore },
+  store: { readonly oidc: OidcModelStore; readonly replay: ReplayStore; readonly gateway?: Pick<GatewayStore, 'deleteExpiredIdempotency'> },
   opts: ExpirySweeperOptions,
 ): { stop(): void } {
   if (!Number.isSafeInteger(opts.intervalMs) || opts.intervalMs < 1) {
@@ -32,7 +32,8 @@ export function startExpirySweeper(
       const at = opts.now();
       const oidc = await store.oidc.deleteExpired(at);
       const replay = await store.replay.deleteExpired(at);
-      opts.onSweep?.({ oidc, replay });
+      const idempotency = (await store.gateway?.deleteExpiredIdempotency(at)) ?? 0;
+      opts.onSweep?.({ oidc, replay, idempotency });
     } catch (err) {
       opts.onError(err);
     } finally {

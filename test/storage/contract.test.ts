@@ -251,12 +251,13 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await b.meta.get('counter'), '50');
   });
 
-  await t.test('sweeper deletes expired oidc records and replay ids', async (st) => {
+  await t.test('sweeper deletes expired oidc records, replay ids and idempotency records', async (st) => {
     await a.oidc.upsert('Session', 'sw-old', {}, T0 - 1);
     await a.replay.remember('sw', 'old', T0 - 1);
+    assert.equal(await a.gateway.claimIdempotency('sw', 'old', 'fp', T0 - 1, T0 - 2), 'claimed');
     st.mock.timers.enable({ apis: ['setInterval'] });
     const errors: unknown[] = [];
-    const swept = new Promise<{ oidc: number; replay: number }>((resolve) => {
+    const swept = new Promise<{ oidc: number; replay: number; idempotency: number }>((resolve) => {
       const sweeper = startExpirySweeper(a, {
         intervalMs: 1000, now: () => T0, onError: (err) => errors.push(err),
         onSweep: (removed) => { sweeper.stop(); resolve(removed); },
@@ -264,7 +265,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
       st.mock.timers.tick(1000);
     });
     const removed = await swept;
-    assert.ok(removed.oidc >= 1 && removed.replay >= 1, JSON.stringify(removed));
+    assert.ok(removed.oidc >= 1 && removed.replay >= 1 && removed.idempotency >= 1, JSON.stringify(removed));
     assert.deepEqual(errors, []);
     clock = T0 - 100;
     assert.equal(await a.oidc.find('Session', 'sw-old'), undefined);
@@ -472,6 +473,30 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(await b.gateway.listSubscriptions({ limit: 10 }), [], 'deleting the registration deleted its subscriptions');
     assert.equal(await a.gateway.deleteSubscription('sub-2'), false);
     assert.equal(await a.gateway.deleteApi('api-2'), true);
+  });
+
+  await t.test('gateway idempotency keys: claimed once, held while running, replayed when done, taken over once expired', async () => {
+    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0), 'claimed');
+    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-2', T0 + 60, T0 + 1), { fingerprint: 'fp-1', response: null, expiresAt: T0 + 60 });
+    assert.equal(await b.gateway.claimIdempotency('c2', 'k1', 'fp-1', T0 + 60, T0), 'claimed', 'keys are per client');
+    await a.gateway.completeIdempotency('c1', 'k1', '{"status":201}', T0 + 86_400);
+    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0 + 2), { fingerprint: 'fp-1', response: '{"status":201}', expiresAt: T0 + 86_400 });
+    await b.gateway.releaseIdempotency('c1', 'k1');
+    assert.notEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0 + 3), 'claimed', 'a completed key is not released');
+    await a.gateway.releaseIdempotency('c2', 'k1');
+    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 60, T0 + 3), 'claimed', 'a released key is free');
+    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-8', T0 + 120, T0 + 60), 'claimed', 'an expired lease is taken over');
+    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 86_400), 2);
+    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-3', T0 + 86_460, T0 + 86_400), 'claimed');
+    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 200_000), 1);
+  });
+
+  await t.test('gateway idempotency: racing claims of one key, exactly one wins each round', async () => {
+    for (let round = 0; round < 12; round++) {
+      const results = await Promise.all([a, b, a, b].map((s, i) => s.gateway.claimIdempotency('race', `k-${round}`, `fp-${i}`, T0 + 60, T0)));
+      assert.equal(results.filter((r) => r === 'claimed').length, 1, `round ${round}: ${JSON.stringify(results)}`);
+    }
+    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 60), 12);
   });
 
   await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {

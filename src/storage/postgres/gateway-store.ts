@@ -46,6 +46,15 @@ const SQL = {
   subUpdate: `UPDATE gateway_subscriptions SET plan = coalesce($2, plan), state = coalesce($3, state), updated_at = $4
     WHERE id = $1`,
   subDelete: 'DELETE FROM gateway_subscriptions WHERE id = $1',
+  // An expired record is taken over in the same statement.
+  idemClaim: `INSERT INTO gateway_idempotency (client_id, key, fingerprint, expires_at) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (client_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = NULL, expires_at = excluded.expires_at
+      WHERE gateway_idempotency.expires_at <= $5
+    RETURNING 1`,
+  idemGet: 'SELECT fingerprint, response, expires_at FROM gateway_idempotency WHERE client_id = $1 AND key = $2',
+  idemComplete: 'UPDATE gateway_idempotency SET response = $3, expires_at = $4 WHERE client_id = $1 AND key = $2',
+  idemRelease: 'DELETE FROM gateway_idempotency WHERE client_id = $1 AND key = $2 AND response IS NULL',
+  idemSweep: 'DELETE FROM gateway_idempotency WHERE expires_at <= $1',
   subAll: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
     SELECT replace(gen_random_uuid()::text, '-', ''), client_id, $1, $2, 'ACTIVE', $3, $3 FROM registrations WHERE roles ?| $4::text[]
     ON CONFLICT (client_id, api_id) DO NOTHING`,
@@ -138,6 +147,28 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
     },
     async subscribeAll(apiId, plan, roles, now) {
       const res = await run('gateway.subscribeAll', { name: 'gateway_sub_all', text: SQL.subAll, values: [apiId, plan, now, roles] });
+      return res.rowCount ?? 0;
+    },
+    async claimIdempotency(clientId, key, fingerprint, expiresAt, now) {
+      // Claim, else read the holder (a later statement sees its commit); a holder that let go in
+      // between leaves nothing to read, so claim again (bounded: each round someone made progress).
+      for (let round = 0; round < 3; round++) {
+        const claim = await run('gateway.claimIdempotency', { name: 'gateway_idem_claim', text: SQL.idemClaim, values: [clientId, key, fingerprint, expiresAt, now] });
+        if ((claim.rowCount ?? 0) > 0) return 'claimed';
+        const { rows } = await run<{ fingerprint: string; response: string | null; expires_at: string }>('gateway.claimIdempotency',
+          { name: 'gateway_idem_get', text: SQL.idemGet, values: [clientId, key] });
+        if (rows[0]) return { fingerprint: rows[0].fingerprint, response: rows[0].response, expiresAt: Number(rows[0].expires_at) };
+      }
+      throw new Error('storage: gateway.claimIdempotency: the key kept changing hands');
+    },
+    async completeIdempotency(clientId, key, response, expiresAt) {
+      await run('gateway.completeIdempotency', { name: 'gateway_idem_complete', text: SQL.idemComplete, values: [clientId, key, response, expiresAt] });
+    },
+    async releaseIdempotency(clientId, key) {
+      await run('gateway.releaseIdempotency', { name: 'gateway_idem_release', text: SQL.idemRelease, values: [clientId, key] });
+    },
+    async deleteExpiredIdempotency(now) {
+      const res = await run('gateway.deleteExpiredIdempotency', { name: 'gateway_idem_sweep', text: SQL.idemSweep, values: [now] });
       return res.rowCount ?? 0;
     },
     async updateSubscription(id, change) {

@@ -52,6 +52,13 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
     WHERE EXISTS (SELECT 1 FROM json_each(r.roles) j, json_each(?4) w WHERE j.value = w.value)
     ON CONFLICT (client_id, api_id) DO NOTHING`);
 
+  const idemDeleteExpired = db.prepare('DELETE FROM gateway_idempotency WHERE client_id = ? AND key = ? AND expires_at <= ?');
+  const idemInsert = db.prepare('INSERT INTO gateway_idempotency (client_id, key, fingerprint, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
+  const idemGet = db.prepare('SELECT fingerprint, response, expires_at FROM gateway_idempotency WHERE client_id = ? AND key = ?');
+  const idemComplete = db.prepare('UPDATE gateway_idempotency SET response = ?, expires_at = ? WHERE client_id = ? AND key = ?');
+  const idemRelease = db.prepare('DELETE FROM gateway_idempotency WHERE client_id = ? AND key = ? AND response IS NULL');
+  const idemSweep = db.prepare('DELETE FROM gateway_idempotency WHERE expires_at <= ?');
+
   const checkClash = (api: ApiRecord): void => {
     if (apiClash.get(api.name, api.version, api.id) !== undefined) {
       throw new ConflictError(`an API named "${api.name}" with version "${api.version}" already exists`);
@@ -106,6 +113,15 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
       Number(subInsert.run(s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt).changes) > 0 ? 'added' as const : 'exists' as const),
     subscribeAll: (apiId, plan, roles, now) => write('gateway.subscribeAll', () =>
       Number(subAll.run(apiId, plan, now, JSON.stringify(roles)).changes)),
+    claimIdempotency: (clientId, key, fingerprint, expiresAt, now) => write('gateway.claimIdempotency', () => {
+      idemDeleteExpired.run(clientId, key, now);
+      if (Number(idemInsert.run(clientId, key, fingerprint, expiresAt).changes) > 0) return 'claimed' as const;
+      const row = idemGet.get(clientId, key) as { fingerprint: string; response: string | null; expires_at: number };
+      return { fingerprint: row.fingerprint, response: row.response, expiresAt: Number(row.expires_at) };
+    }),
+    completeIdempotency: (clientId, key, response, expiresAt) => write('gateway.completeIdempotency', () => { idemComplete.run(response, expiresAt, clientId, key); }),
+    releaseIdempotency: (clientId, key) => write('gateway.releaseIdempotency', () => { idemRelease.run(clientId, key); }),
+    deleteExpiredIdempotency: (now) => write('gateway.deleteExpiredIdempotency', () => Number(idemSweep.run(now).changes)),
     updateSubscription: (id, change) => write('gateway.updateSubscription', () =>
       Number(subUpdate.run(change.plan ?? null, change.state ?? null, change.updatedAt, id).changes) > 0),
     deleteSubscription: (id) => write('gateway.deleteSubscription', () => Number(subDelete.run(id).changes) > 0),

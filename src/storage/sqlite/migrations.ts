@@ -165,6 +165,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX gateway_subscriptions_api_id ON gateway_subscriptions (api_id);
       CREATE INDEX gateway_subscriptions_plan ON gateway_subscriptions (plan);
+      -- x-idempotency-key: the first response of a call, replayed to its repeats for 24 hours.
+      CREATE TABLE gateway_idempotency (
+        client_id   TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        response    TEXT,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (client_id, key)
+      );
+      CREATE INDEX gateway_idempotency_expires_at ON gateway_idempotency (expires_at);
     `,
   },
 ];
