@@ -5,7 +5,8 @@
  * sharing a fresh PostgreSQL database and the local Redis, reached across that network through
  * links the test can cut.
  * What the hosts share must hold across them: a registration, a one-time client assertion, a key
- * rotation and a trust anchor; a host killed under load loses nothing it acknowledged; a Redis or
+ * rotation, a trust anchor, a published API and a plan's limit; a host killed under load loses
+ * nothing it acknowledged and leaves no registration without its subscription; a Redis or
  * PostgreSQL outage is a coded 503 and a not-ready host, healed without a restart.
  *
  * PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) run for real: with CI=true a missing one
@@ -37,6 +38,8 @@ import { startTcpLink, type TcpLink } from '../helpers/tcp-link.ts';
 import { makeTopology, type Topology } from '../helpers/netns.ts';
 import { PG_ADMIN_URL as PG_ADMIN, pgAdmin as admin } from '../helpers/postgres.ts';
 import { runCli, json } from '../cli/run-cli.ts';
+import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
+import { addPlan, basicAuth, OB_FILES, publishApi, subscriptionsOf, type ServerFetch } from '../gateway/support.ts';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -114,6 +117,11 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
   let b: Host;
   let rootCaFile: string;
   let topology: Topology | undefined;
+  let backend: TestBackend | undefined;
+  const adminPassword = randomBytes(16).toString('hex');
+  const adminAuth = basicAuth('admin', adminPassword);
+  /** The gateway API published by the gateway tests (the kill test checks its subscriptions). */
+  let accountsApiId: string | undefined;
 
   before(async () => {
     const missing = await servicesAvailable();
@@ -140,6 +148,8 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     keySetHost = await startSandboxHost({ directory, tpps: () => tpps, address: net.services });
     rootCaFile = join(dir, 'directory-root.pem');
     writeFileSync(rootCaFile, directory.rootCa.certPem);
+    // The bank's backend for the gateway, on the services side of the network.
+    backend = await startTestBackend(net.services);
 
     const port = await freePort();
     const baseUrl = `https://localhost:${port}`;
@@ -148,7 +158,8 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       database: { url: `postgres://postgres@${net.services}:${pgLink!.port}/${db}` },
       redis: { url: `redis://${net.services}:${redisLink!.port}/0`, key_prefix: `opendcr-hosts-${run}:` },
       keystore: { tls: { cert_file: join(dir, 'tls', 'server.pem'), key_file: join(dir, 'tls', 'server-key.pem') } },
-      super_admin: { password: randomBytes(16).toString('hex') },
+      super_admin: { password: adminPassword },
+      gateway: { allowed_backend_hosts: [net.services], check_interval: 3600 },
       log: { level: 'warn' },
       oauth: {
         internal_clients: [{ ...GATEWAY, grant_types: ['client_credentials'], scope: 'accounts' }],
@@ -239,6 +250,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
   after(async () => {
     for (const h of hosts) await h.stop().catch(() => undefined);
     await keySetHost?.close().catch(() => undefined);
+    await backend?.close().catch(() => undefined);
     await pgLink?.close();
     await redisLink?.close();
     topology?.close();
@@ -352,6 +364,53 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     assert.equal((await b.dcr.introspect(old))['active'], true);
   });
 
+  test('gateway: an API published on host A is served by host B, told by a change notice', async (t) => {
+    if (skipIfMissing(t)) return;
+    const onA: ServerFetch = (path, init) => a.fetch(path, init as never);
+    const tpp = await a.dcr.addTpp({ roles: ['AISP', 'PISP'] });
+    const api = await publishApi(onA, OB_FILES.accounts, backend!.url, {}, adminAuth);
+    accountsApiId = String(api['id']);
+    const clientId = await registerOn(a, tpp);
+    const [sub] = await subscriptionsOf(onA, clientId, adminAuth);
+    assert.equal(sub!['apiId'], accountsApiId, 'subscribed at registration');
+    const token = await b.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts' });
+    const { ms } = await eventually('host B serves the API', async () => {
+      const res = await b.fetch('/open-banking/v3.1/aisp/account-access-consents', {
+        method: 'POST', body: '{}', cert: tlsOf(tpp.transport),
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+      });
+      const text = await res.text();
+      if (res.status === 200) return text;
+      assert.equal(res.status, 404, text);
+      return undefined;
+    });
+    t.diagnostic(`a published API reached host B after ${ms} ms`);
+    assert.equal(backend!.calls.at(-1)!.url, '/account-access-consents', 'the backend is called below its own base path');
+  });
+
+  test('gateway: a plan of 40 calls an hour lets exactly 40 through across both hosts (the limit does not double)', async (t) => {
+    if (skipIfMissing(t)) return;
+    const onA: ServerFetch = (path, init) => a.fetch(path, init as never);
+    await addPlan(onA, 'Forty', 40, 'hour', adminAuth);
+    await publishApi(onA, OB_FILES.funds, backend!.url, { policies: ['Forty'] }, adminAuth);
+    const tpp = await a.dcr.addTpp({ roles: ['CBPII'] });
+    const clientId = await registerOn(a, tpp);
+    const token = await a.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'fundsconfirmations' });
+    const call = (host: Host) => host.fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
+      method: 'POST', body: '{}', cert: tlsOf(tpp.transport),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+    }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+    // Both hosts serve it before the count starts (host B learns of the API by a notice).
+    await eventually('host B serves the funds API', async () => ((await call(b)) === 200 ? true : undefined));
+    const intoHour = (Date.now() / 1000) % 3600;
+    if (intoHour > 3540) await sleep((3600 - intoHour + 1) * 1000);
+    // One call passed already (the one that found host B serving; refused 404s are not counted).
+    const statuses = await Promise.all(Array.from({ length: 80 }, (_, i) => call(i % 2 ? b : a)));
+    t.diagnostic(`host A let ${statuses.filter((s, i) => s === 200 && i % 2 === 0).length} through, host B ${statuses.filter((s, i) => s === 200 && i % 2 === 1).length}`);
+    assert.equal(statuses.filter((s) => s === 200).length, 39, statuses.join(' '));
+    assert.equal(statuses.filter((s) => s === 429).length, 41);
+  });
+
   test('kill -9 of host A under registration load: every registration it acknowledged is readable on host B', async (t) => {
     if (skipIfMissing(t)) return;
     const tpp = await a.dcr.addTpp({ roles: ['AISP', 'PISP'] });
@@ -381,6 +440,23 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     }
     const acked = [...acknowledged];
     t.diagnostic(`${acked.length} registrations acknowledged before kill -9`);
+    // Registration and subscription commit together: every registration of this software has its
+    // subscription to the published accounts API, and no subscription outlived its registration.
+    if (accountsApiId) {
+      const c = new pg.Client({ connectionString: PG_ADMIN.replace(/\/[^/]*$/, `/${db}`) });
+      await c.connect();
+      try {
+        const unsubscribed = await c.query(`SELECT r.client_id FROM registrations r WHERE r.software_id = $1
+          AND NOT EXISTS (SELECT 1 FROM gateway_subscriptions s WHERE s.client_id = r.client_id AND s.api_id = $2)`, [tpp.softwareId, accountsApiId]);
+        assert.deepEqual(unsubscribed.rows, [], 'a registration without its subscription');
+        const orphans = await c.query('SELECT s.client_id FROM gateway_subscriptions s WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.client_id = s.client_id)');
+        assert.deepEqual(orphans.rows, [], 'a subscription without its registration');
+        const subscribed = await c.query('SELECT count(*)::int AS n FROM gateway_subscriptions s JOIN registrations r USING (client_id) WHERE r.software_id = $1', [tpp.softwareId]);
+        assert.ok(subscribed.rows[0].n >= acked.length, `${subscribed.rows[0].n} subscriptions for ${acked.length} acknowledged registrations`);
+      } finally {
+        await c.end();
+      }
+    }
     for (const [clientId, created] of acked) {
       const token = await b.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts' });
       assert.deepEqual(await jsonBody(await b.dcr.manage('GET', clientId, { token, cert: tpp.transport }), 200), created);

@@ -1,5 +1,5 @@
 /**
- * A real backend for gateway tests: a plain HTTP server on 127.0.0.1 that answers each call with
+ * A real backend for gateway tests: a plain HTTP server (on 127.0.0.1 unless told) that answers each call with
  * what it received (method, path, headers, body), or as a test tells it to (status, delay, size,
  * closing the connection). Every call is recorded, so a test can prove a refused call never
  * reached it.
@@ -21,7 +21,7 @@ interface Behaviour { status: number; delayMs: number; bodyBytes: number | null;
 
 const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false };
 
-export async function startTestBackend(): Promise<TestBackend> {
+export async function startTestBackend(address = '127.0.0.1'): Promise<TestBackend> {
   const calls: ReceivedCall[] = [];
   let behaviour = { ...DEFAULT };
   const server: Server = createServer((req, res) => {
@@ -43,10 +43,10 @@ export async function startTestBackend(): Promise<TestBackend> {
     });
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${address}:${port}`,
     calls,
     behave(b) { behaviour = { ...DEFAULT, ...b }; },
     async close() {
