@@ -56,7 +56,7 @@ export interface AppDeps {
   metricsText?: () => Promise<string>;
   /** The shared state (readiness; change notices for the scope API). */
   shared?: SharedState | undefined;
-  /** The gateway, when it serves on this listener: it takes the paths of served APIs. */
+  /** The gateway (gateway role): it takes the paths of served APIs on the listeners [gateway] listeners names. */
   gateway?: Gateway | undefined;
   /** The gateway catalogue, for its admin REST APIs. */
   catalogue?: Catalogue | undefined;
@@ -69,26 +69,34 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', '
 /** Passes the raw Node listener that should serve all requests to whoever creates the server. */
 export type ServerFactory = (listener: (req: IncomingMessage, res: ServerResponse) => void) => import('node:net').Server;
 
-export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory; gatewayServerFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
   const { config, storage, keyManager } = deps;
+  const isKeyManager = config.server.roles.includes('key_manager');
+  const mainGateway = config.gateway.listeners.includes('main') ? deps.gateway : undefined;
   const isAccepting = deps.isAccepting ?? (() => true);
   const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
-  // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
-  const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+  /** What every request on every listener goes through first; false when it was answered. */
+  const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
     // Shutting down: in-flight requests finish, new ones (keep-alive connections) are turned away.
     if (!isAccepting()) {
       res.setHeader('connection', 'close');
       sendError(res, fail('SHUTTING_DOWN', 'the server is shutting down; retry on another instance'));
-      return;
+      return false;
     }
     // X-Forwarded-* is only believed from a configured load balancer.
     if (!isProxy(req.socket.remoteAddress)) {
       for (const h of FORWARDED) delete req.headers[h];
     }
+    return true;
+  };
+
+  // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
+  const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
+    if (!admit(req, res)) return;
     // Paths under a served API's context belong to the gateway (which hands the in-process DCR API back).
-    if (deps.gateway?.handle(req, res, fastifyHandler)) return;
-    const providerUrl = providerPathFor(req.url ?? '/');
+    if (mainGateway?.handle(req, res, fastifyHandler)) return;
+    const providerUrl = isKeyManager ? providerPathFor(req.url ?? '/') : undefined;
     if (providerUrl !== undefined) {
       req.url = providerUrl;
       const q = providerUrl.indexOf('?');
@@ -109,6 +117,11 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     : undefined;
   const front = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createFront(dispatch(handler), { logger: deps.logger, ...(observe ? { observe } : {}) });
+  // The gateway's own listener: API calls only; the in-process DCR API is handed to Fastify's router.
+  const gatewayFront = (gateway: Gateway) => createFront((req, res) => {
+    if (!admit(req, res)) return;
+    if (!gateway.handle(req, res, (r, s) => fastify.routing(r, s))) gateway.notFound(res);
+  }, { logger: deps.logger, ...(observe ? { observe } : {}) });
   /** A request the HTTP parser refused never reaches the front: it is answered and counted here. */
   const clientError = (err: { code?: string }, socket: import('node:stream').Duplex) => {
     const code = writeClientError(err, socket, { 'x-fapi-interaction-id': interactionIdOf(undefined) });
@@ -180,7 +193,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     await fastify.register(metricsRoutes({ config, text: deps.metricsText }));
   }
 
-  await fastify.register(deps.interactions);
+  if (isKeyManager) await fastify.register(deps.interactions);
   // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
   await fastify.register(scopeRoutes({
     storage, requireAdmin: createAdminGuard(config) as never,
@@ -189,7 +202,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
     },
   }));
-  if (config.open_banking.dcr.enabled) {
+  if (isKeyManager && config.open_banking.dcr.enabled) {
     const dcr = config.open_banking.dcr;
     await fastify.register(dcrRoutes({
       dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl,
@@ -205,5 +218,9 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   }
   if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();
+  if (opts.gatewayServerFactory && deps.gateway) {
+    const server = opts.gatewayServerFactory(gatewayFront(deps.gateway));
+    server.on('clientError', (err: { code?: string }, socket: import('node:stream').Duplex) => clientError(err, socket));
+  }
   return fastify;
 }

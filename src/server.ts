@@ -50,6 +50,8 @@ export interface RunningServer {
   readonly config: Config;
   readonly url: string;
   readonly port: number;
+  /** The gateway's own listener port, when [gateway] listeners has "own". */
+  readonly gatewayPort: number | undefined;
   readonly storage: Storage;
   /** One-time ids, revocation marks, counters and change notices the hosts share. */
   readonly shared: SharedState;
@@ -162,7 +164,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       connections: config.gateway.backend_connections, keepAliveMs: config.gateway.backend_keep_alive,
       maxRequestBody: config.gateway.max_request_body, maxResponseBody: config.gateway.max_response_body,
     });
-    const gateway = config.gateway.enabled
+    const gateway = config.gateway.enabled && config.server.roles.includes('gateway')
       ? createGateway({
         config, logger, live, verifier: keyManager.tokens, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
         ...(metrics ? { observe: metrics.gateway } : {}),
@@ -196,36 +198,44 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     if (metrics && config.metrics.port !== undefined && !isWorkerProcess()) {
       metricsListener = await startMetricsListener({ config, logger, text: metricsText });
     }
+    // Both listeners (main, and the gateway's own when configured) take the same TLS settings and limits.
+    const httpsServer = (listener: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Server => {
+      const created = createHttpsServer({
+        ...secure(),
+        // Certificates are requested on every connection and checked per route (FAPI mTLS),
+        // so a TPP without one still gets a proper OAuth error instead of a TLS alert.
+        requestCert: true,
+        rejectUnauthorized: false,
+        keepAlive: true,
+        // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
+        // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
+        handshakeTimeout: config.server.tls_handshake_timeout * 1000,
+        headersTimeout: config.server.headers_timeout * 1000,
+        requestTimeout: config.server.request_timeout * 1000,
+        keepAliveTimeout: config.server.keep_alive_timeout * 1000,
+        // How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much).
+        connectionsCheckingInterval: 1000,
+        sessionTimeout: 300,
+      }, listener);
+      limitConnectionsPerAddress(created, {
+        maxPerAddress: config.server.max_connections_per_address,
+        exempt: createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies),
+        onRefused: (address, open) => logger.warn({ address, open, limit: config.server.max_connections_per_address }, 'connection refused: too many open connections from one address'),
+      });
+      return created;
+    };
+    const ownGatewayListener = gateway !== undefined && config.gateway.listeners.includes('own');
+    let gatewayServer: Server | undefined;
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
-      gateway: config.gateway.listeners.includes('main') ? gateway : undefined, catalogue, identityJwks: identity.jwks,
+      gateway, catalogue, identityJwks: identity.jwks,
     }, {
       serverFactory: (listener) => {
-        server = createHttpsServer({
-          ...secure(),
-          // Certificates are requested on every connection and checked per route (FAPI mTLS),
-          // so a TPP without one still gets a proper OAuth error instead of a TLS alert.
-          requestCert: true,
-          rejectUnauthorized: false,
-          keepAlive: true,
-          // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
-          // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
-          handshakeTimeout: config.server.tls_handshake_timeout * 1000,
-          headersTimeout: config.server.headers_timeout * 1000,
-          requestTimeout: config.server.request_timeout * 1000,
-          keepAliveTimeout: config.server.keep_alive_timeout * 1000,
-          // How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much).
-          connectionsCheckingInterval: 1000,
-          sessionTimeout: 300,
-        }, listener);
-        limitConnectionsPerAddress(server, {
-          maxPerAddress: config.server.max_connections_per_address,
-          exempt: createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies),
-          onRefused: (address, open) => logger.warn({ address, open, limit: config.server.max_connections_per_address }, 'connection refused: too many open connections from one address'),
-        });
+        server = httpsServer(listener);
         return server;
       },
+      ...(ownGatewayListener ? { gatewayServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (gatewayServer = httpsServer(listener)) } : {}),
     });
 
     // A trust change (the folder here, or the database from any host) reloads the TLS context;
@@ -235,6 +245,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       if (pems.join('\n') === caPems.join('\n')) return;
       caPems = pems;
       server.setSecureContext(secure());
+      gatewayServer?.setSecureContext(secure());
       logger.info({ count: pems.length, why }, 'trust store reloaded');
     };
     const reloadTrustQuietly = (why: string) => { reloadTrust(why).catch((err: unknown) => logger.warn({ err }, 'could not reload the trust store')); };
@@ -246,13 +257,23 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     // Fastify would log http:// (it does not know the server is HTTPS); the 'ready' line below has the real URL.
     await fastify.listen({ host: config.server.bind_address, port: config.server.port, listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}` });
     const port = (server.address() as AddressInfo).port;
+    let gatewayPort: number | undefined;
+    if (gatewayServer) {
+      const own = gatewayServer;
+      await new Promise<void>((resolve, reject) => {
+        own.once('error', reject);
+        own.listen(config.gateway.port, config.server.bind_address, () => { own.off('error', reject); resolve(); });
+      });
+      gatewayPort = (own.address() as AddressInfo).port;
+      logger.info({ port: gatewayPort }, 'gateway listener bound');
+    }
     const url = config.server.port === 0 ? `https://${config.server.hostname}:${port}` : config.derived.baseUrl;
     logger.info({ url, mode: config.server.mode, storage: storage.kind, startup_ms: Math.round(performance.now() - started) }, 'ready');
     writeRuntimeFile(config, url, port, serverCaPem !== undefined);
 
     let closing: Promise<void> | undefined;
     return {
-      config, url, port, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
+      config, url, port, gatewayPort, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
       clients,
       close() {
         closing ??= (async () => {
@@ -264,9 +285,12 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           sweeper.stop();
           keyManager.close();
           live.close();
-          const force = setTimeout(() => server.closeAllConnections(), config.server.shutdown_timeout * 1000);
+          const force = setTimeout(() => { server.closeAllConnections(); gatewayServer?.closeAllConnections(); }, config.server.shutdown_timeout * 1000);
           force.unref();
+          const ownClosed = gatewayServer ? new Promise<void>((resolve) => gatewayServer!.close(() => resolve())) : Promise.resolve();
+          gatewayServer?.closeIdleConnections();
           await fastify.close();
+          await ownClosed;
           clearTimeout(force);
           await fetch.close();
           await keySetFetch.close();

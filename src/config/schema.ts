@@ -31,6 +31,8 @@ export const serverSchema = z.strictObject({
   max_connections_per_address: z.number().int().min(1).max(100000).default(128)
     .describe('Open connections allowed from one client address, per worker process; further connections are closed before the TLS handshake. Addresses in [apimgt.mutual_ssl] trusted_proxies are exempt (a load balancer speaks for many clients)'),
   shutdown_timeout: seconds(10, 'On SIGTERM, how long in-flight requests may take before connections are closed'),
+  roles: z.array(z.enum(['key_manager', 'gateway'])).min(1).default(['key_manager', 'gateway'])
+    .describe('What this host does: "key_manager" (OAuth endpoints, DCR, PSU pages; creates the signing keys on first start) and/or "gateway" (the published APIs). A gateway-only host holds no signing keys of its own making and learns keys, the catalogue and revocations from the database and the shared state, so the gateway scales apart from the key manager. The admin APIs are served by both'),
 });
 
 export const keystoreSchema = z.strictObject({

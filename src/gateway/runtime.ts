@@ -55,6 +55,8 @@ export interface Gateway {
    * (the built-in DCR API) once the gateway's checks have passed.
    */
   handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean;
+  /** The OB 404 for a path no served API owns (the gateway's own listener). */
+  notFound(res: ServerResponse): void;
 }
 
 /** One call as it goes through the steps. */
@@ -324,6 +326,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
           deps.observe?.(call.api, 'rejected', code);
         });
       return true;
+    },
+    notFound(res) {
+      const ctx = requestContext(res);
+      if (ctx) {
+        ctx.route = '(gateway: no API)';
+        ctx.code = sendObError(res, fail('GATEWAY_ROUTE_NOT_FOUND', 'no API is published under this path'), ctx.interactionId);
+      } else {
+        sendObError(res, fail('GATEWAY_ROUTE_NOT_FOUND', 'no API is published under this path'), '');
+      }
     },
   };
 }

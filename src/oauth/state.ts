@@ -40,7 +40,8 @@ export async function initializeKeyManagerState(storage: Storage, config: Config
   const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
   // Derives the secrets of secret-based clients (client-secrets.ts); first writer wins across hosts.
   const clientSecretKey = Buffer.from(await storage.meta.setIfAbsent('client_secret_key', randomBytes(32).toString('base64url')), 'base64url');
-  await keys.ensureKeys();
+  // A gateway-only host signs nothing: it reads the keys a key manager host created.
+  if (config.server.roles.includes('key_manager')) await keys.ensureKeys();
   await seedScopes(storage, config);
   return { cookieKey, clientSecretKey };
 }
