@@ -16,6 +16,9 @@ import { auditCommand } from './commands/audit.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
 import { tppCommand } from './commands/tpp.ts';
 import { demoCommand } from './commands/demo.ts';
+import { apiCommand } from './commands/api.ts';
+import { planCommand } from './commands/plan.ts';
+import { subscriptionCommand } from './commands/subscription.ts';
 
 interface GlobalOptions {
   config?: string;
@@ -64,6 +67,9 @@ export function buildCli(): Command {
   program.addCommand(auditCommand(getConfig));
   program.addCommand(sandboxCommand(getConfig));
   program.addCommand(tppCommand(getConfig));
+  program.addCommand(apiCommand(getConfig));
+  program.addCommand(planCommand(getConfig));
+  program.addCommand(subscriptionCommand(getConfig));
   program.addCommand(demoCommand());
   const override = (c: Command): void => { c.exitOverride().configureHelp({ showGlobalOptions: true }); c.commands.forEach(override); };
   override(program);

@@ -4,12 +4,13 @@
  * else the base URL the configuration names. The sandbox's key set URLs are built the same way,
  * so a TPP's software statement names the server that really publishes its keys.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { settingSource } from '../config/load.ts';
 import { findRunningServer, runtimeFilePath, type RuntimeInfo } from '../runtime-file.ts';
 import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
+import { CliError } from './shared.ts';
 
 export interface ServerTarget {
   /** Base URL, no trailing slash. */
@@ -65,3 +66,37 @@ export function sandboxBase(config: Config): { url: string; from: string; runnin
 
 /** What to do when a server does not answer: one clause for the end of an error line. */
 export const POINT_ELSEWHERE = 'start the server (npm start), or point the command line at it with --server URL, or with the --config / --data-dir the server uses';
+
+// OpenSSL's verification failures: the connection worked, the certificate is not trusted.
+const TLS_TRUST = /^(UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_SELF_SIGNED|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+/** Why a request got no answer, and whether it was the server's certificate that was refused. */
+export function networkFailure(err: unknown): { reason: string; tls: boolean } {
+  const e = err as Error & { code?: string; errors?: Error[]; cause?: Error & { code?: string } };
+  const inner = (e.errors?.[0] ?? e.cause) as (Error & { code?: string }) | undefined;
+  const code = [e.code, inner?.code].find((c) => c !== undefined && TLS_TRUST.test(c));
+  const message = e.message || inner?.message || '';
+  return { reason: message || e.code || 'unknown network error', tls: code !== undefined };
+}
+
+/**
+ * The error for a request to `url` that got no answer: the origin tried, where that URL came from
+ * (`from`), the reason, and what to do (--ca FILE for an untrusted certificate, else POINT_ELSEWHERE).
+ */
+export function cannotReach(url: string, from: string, caFile: string | undefined, err: unknown): CliError {
+  const failure = networkFailure(err);
+  const hint = failure.tls
+    ? `the server's certificate is not trusted${caFile ? ` by ${caFile}` : ''}: pass the CA that signed it with --ca FILE (a sandbox server's is {data_dir}/pki/ca.pem)`
+    : POINT_ELSEWHERE;
+  return new CliError(`cannot reach ${new URL(url).origin} (${from}): ${failure.reason}; ${hint}`);
+}
+
+/** The PEM of the CA file trusted for the server's certificate; CliError (exit 1) when it cannot be read. */
+export function readCaFile(caFile: string): string {
+  try {
+    return readFileSync(caFile, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(`--ca ${caFile}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (err as Error).message})`}`);
+  }
+}

@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../sandbox/store.ts';
 import type { SandboxTpp } from '../sandbox/tpp.ts';
 import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
 import { openTpp, rebaseToRunningServer, sandboxBaseUrl, tppFiles } from './sandbox-ops.ts';
-import { localServer, POINT_ELSEWHERE } from './server-url.ts';
+import { cannotReach, localServer, networkFailure, readCaFile } from './server-url.ts';
 import { CliError } from './shared.ts';
 
 export type DcrVersion = (typeof DCR_VERSIONS)[number];
@@ -97,15 +97,7 @@ export function openSession(config: Config, opts: SessionOptions): TppSession {
   const version = opts.version ?? registration?.version ?? config.open_banking.dcr.default_version;
   if (!(DCR_VERSIONS as readonly string[]).includes(version)) throw new CliError(`--version must be one of ${DCR_VERSIONS.join(', ')}, got "${version}"`, 2);
   const caFile = opts.ca ?? target.caFile;
-  let ca: string | undefined;
-  if (caFile !== undefined) {
-    try {
-      ca = readFileSync(caFile, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new CliError(`--ca ${caFile}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? (err as Error).message})`}`);
-    }
-  }
+  const ca = caFile === undefined ? undefined : readCaFile(caFile);
   // The chain, so a server that trusts only the directory's root CA can build the path.
   const agent = new Agent({ connect: { cert: tpp.transport.chainPem, key: tpp.transport.keyPem, ...(ca ? { ca } : {}) } });
   return {
@@ -148,11 +140,7 @@ export async function send(session: TppSession, method: string, url: string, ini
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    const failure = networkFailure(err);
-    const hint = failure.tls
-      ? `the server's certificate is not trusted${session.caFile ? ` by ${session.caFile}` : ''}: pass the CA that signed it with --ca FILE (a sandbox server's is {data_dir}/pki/ca.pem)`
-      : POINT_ELSEWHERE;
-    throw new CliError(`cannot reach ${new URL(url).origin} (${session.serverFrom}): ${failure.reason}; ${hint}`);
+    throw cannotReach(url, session.serverFrom, session.caFile, err);
   }
   let body: unknown = text === '' ? undefined : text;
   try {
@@ -161,18 +149,6 @@ export async function send(session: TppSession, method: string, url: string, ini
     // not JSON: keep the text
   }
   return { method, url, requestHeaders, ...(init.body === undefined ? {} : { requestBody: init.body }), status, body };
-}
-
-// OpenSSL's verification failures: the connection worked, the certificate is not trusted.
-const TLS_TRUST = /^(UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_SELF_SIGNED|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;
-
-/** Why a request got no answer, and whether it was the server's certificate that was refused. */
-function networkFailure(err: unknown): { reason: string; tls: boolean } {
-  const e = err as Error & { code?: string; errors?: Error[]; cause?: Error & { code?: string } };
-  const inner = (e.errors?.[0] ?? e.cause) as (Error & { code?: string }) | undefined;
-  const code = [e.code, inner?.code].find((c) => c !== undefined && TLS_TRUST.test(c));
-  const message = e.message || inner?.message || '';
-  return { reason: message || e.code || 'unknown network error', tls: code !== undefined };
 }
 
 /**

@@ -3,7 +3,7 @@
  * /api/am/openapi.json. The paths and field names are WSO2 API Manager's (Publisher v4, Admin v4,
  * Devportal v3), so a bank's existing scripts and generated clients keep working.
  */
-import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-routes.ts';
+import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });

@@ -19,9 +19,7 @@ import type { ApiRecord, PlanRecord, SubscriptionRecord } from './model.ts';
 import { TPP_ROLES } from './model.ts';
 import { gatewayAdminOpenApi } from './admin-openapi.ts';
 
-export const PUBLISHER = '/api/am/publisher/v4';
-export const ADMIN = '/api/am/admin/v4';
-export const DEVPORTAL = '/api/am/devportal/v3';
+import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';
 
 const additionalProperties = z.strictObject({
   name: z.string().min(1).max(200).optional(),

@@ -7,6 +7,7 @@ import type { Config } from '../../config/schema.ts';
 import { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX, openStorage } from '../../storage/index.ts';
 import type { AuditEvent, AuditEventType } from '../../storage/index.ts';
 import { CliError, printJson } from '../shared.ts';
+import { formatTable, printable } from '../table.ts';
 import { ERRORS } from '../../errors/codes.ts';
 
 interface AuditOptions {
@@ -46,19 +47,13 @@ export function parseLimit(value: string): number {
 
 const iso = (at: number): string => new Date(at * 1000).toISOString();
 
-// Software and client ids and rejection reasons can come from a TPP's request: never let them
-// write terminal control sequences (or break the table with newlines) on an operator's screen.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const cell = (v: string | null): string =>
-  v === null ? '-' : v.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+// Software and client ids and rejection reasons can come from a TPP's request (see printable).
+const cell = (v: string | null): string => (v === null ? '-' : printable(v));
 
 /** Renders events as an aligned table; the reason column is last and unpadded. */
 export function formatAuditTable(events: ReadonlyArray<AuditEvent>): string {
   const header = ['TIME', 'EVENT', 'SOFTWARE_ID', 'ORG_ID', 'CLIENT_ID', 'CODE', 'REASON'];
-  const rows = events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.code), cell(e.reason)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return `${[header, ...rows].map(line).join('\n')}\n`;
+  return formatTable(header, events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.code), cell(e.reason)]));
 }
 
 /** JSON output: snake_case like the other commands, with both the ISO time and epoch seconds. */
@@ -70,10 +65,7 @@ const toJson = (e: AuditEvent & { id: number }) => ({
 /** Rejections by code, most frequent first; rows from before codes existed count as "(none)". */
 export function formatCodeTable(counts: ReadonlyArray<{ code: string | null; count: number }>): string {
   const rows = counts.map((c) => [String(c.count), c.code === null ? '(none: before codes were recorded)' : cell(c.code), c.code === null ? '' : (ERRORS as Record<string, { summary: string }>)[c.code]?.summary ?? '']);
-  const header = ['COUNT', 'CODE', 'MEANING'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return `${[header, ...rows].map(line).join('\n')}\n`;
+  return formatTable(['COUNT', 'CODE', 'MEANING'], rows, [0]);
 }
 
 export function auditCommand(getConfig: () => Config): Command {
