@@ -40,8 +40,26 @@ function packageOf(url: string, name: string): string {
   return url;
 }
 
-/** Self time by function and by package across `files` (e.g. every worker of one run). */
-export function summarise(files: string[], top = 25): ProfileSummary {
+/**
+ * Which samples count: those taken between `skipEndMs + lengthMs` and `skipEndMs` before the end of
+ * each profile (e.g. a load phase that ended just before the server stopped); default all.
+ */
+export interface SampleWindow { skipEndMs: number; lengthMs: number }
+
+/** For each sample of `p`, whether it lies in `w` (all true without a window). */
+export function inWindow(p: { startTime: number; endTime: number; timeDeltas: number[] }, w: SampleWindow | undefined): boolean[] {
+  if (!w) return p.timeDeltas.map(() => true);
+  // Sample i was taken at startTime + the deltas up to i (µs).
+  let at = p.startTime;
+  return p.timeDeltas.map((d) => {
+    at += d;
+    const beforeEndMs = (p.endTime - at) / 1000;
+    return beforeEndMs >= w.skipEndMs && beforeEndMs <= w.skipEndMs + w.lengthMs;
+  });
+}
+
+/** Self time by function and by package across `files` (e.g. every worker of one run), optionally only in `window`. */
+export function summarise(files: string[], top = 25, window?: SampleWindow): ProfileSummary {
   const byFn = new Map<string, { name: string; where: string; ms: number }>();
   const byPkg = new Map<string, number>();
   let total = 0;
@@ -51,7 +69,8 @@ export function summarise(files: string[], top = 25): ProfileSummary {
     const nodes = new Map(p.nodes.map((n) => [n.id, n]));
     // Self time of a node = the time deltas of the samples taken in it.
     const selfUs = new Map<number, number>();
-    p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i + 1] ?? 0)));
+    const keep = inWindow(p, window);
+    p.samples.forEach((id, i) => { if (keep[i]) selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i + 1] ?? 0)); });
     for (const [id, us] of selfUs) {
       const { callFrame: f } = nodes.get(id)!;
       const ms = us / 1000;

@@ -28,6 +28,8 @@ export interface LoadJob {
   ports?: number[];
   /** CA of the server certificate (checked, as `localhost`). */
   ca: string;
+  /** Plain HTTP instead of HTTPS (a backend called directly); `ca` and `tls` are then not used. */
+  plain?: boolean;
   tls: TlsIdentity;
   method: 'GET' | 'POST';
   path: string;
@@ -133,8 +135,8 @@ async function phase(clients: Client[], job: LoadJob, bodies: string[] | undefin
 
 async function run(job: LoadJob): Promise<LoadResult> {
   const ports = job.ports ?? [job.port];
-  const clients = Array.from({ length: job.connections }, (_, i) => new Client(`https://127.0.0.1:${ports[i % ports.length]}`, {
-    connect: { ca: job.ca, cert: job.tls.cert, key: job.tls.key, servername: 'localhost' },
+  const clients = Array.from({ length: job.connections }, (_, i) => new Client(`${job.plain ? 'http' : 'https'}://127.0.0.1:${ports[i % ports.length]}`, {
+    ...(job.plain ? {} : { connect: { ca: job.ca, cert: job.tls.cert, key: job.tls.key, servername: 'localhost' } }),
     pipelining: 1,
     keepAliveTimeout: 600_000,
     keepAliveMaxTimeout: 600_000,
