@@ -1,7 +1,15 @@
 /** Certificate thumbprints as JOSE and RFC 8705 use them. */
 import { createHash, type X509Certificate } from 'node:crypto';
 
+// A keep-alive connection presents one certificate object for all its requests: hash it once.
+const computed = new WeakMap<X509Certificate, string>();
+
 /** `x5t#S256` / `cnf.x5t#S256`: base64url SHA-256 of the certificate's DER (RFC 7515 §4.1.8, RFC 8705 §3.1). */
 export function x5tS256(cert: X509Certificate): string {
-  return createHash('sha256').update(cert.raw).digest('base64url');
+  let t = computed.get(cert);
+  if (t === undefined) {
+    t = createHash('sha256').update(cert.raw).digest('base64url');
+    computed.set(cert, t);
+  }
+  return t;
 }

@@ -56,7 +56,7 @@ export interface DcrDeps {
   keySets: JwksCache;
   trust: DirectoryTrust;
   now?: () => number;
-  /** Told after a registration's gateway subscriptions changed (the gateway drops what it cached for the client). */
+  /** Told after a registration changed or was deleted (gateways drop what they cached for the client: subscriptions, verified tokens). */
   subscriptionsChanged?: (clientId: string) => Promise<void>;
   /** Told every outcome: operation, 'ok' or 'rejected', and the error code of a rejection (metrics). */
   observe?: (operation: DcrOperation, outcome: 'ok' | 'rejected', code: string | null) => void;
@@ -244,7 +244,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
         const rat = await pendingRat(clientId);
         // The registration row is locked first: a DELETE racing this PUT either waits for it or
         // has already removed the row, and then nothing is written back.
-        const changes = await storage.transaction('dcr.update', async (tx) => {
+        await storage.transaction('dcr.update', async (tx) => {
           const current = await tx.registrations.lock(clientId);
           if (!current) throw gone();
           await consumeJti(tx, v);
@@ -256,11 +256,11 @@ export function createDcrService(deps: DcrDeps): DcrService {
           });
           await rat?.save(tx);
           // Roles may have changed: the subscriptions follow, in the same transaction.
-          const synced = await syncSubscriptions(tx.gateway, clientId, v.ssa.claims.software_roles, t);
+          await syncSubscriptions(tx.gateway, clientId, v.ssa.claims.software_roles, t);
           await tx.audit.append(auditRow('updated', req, 'PUT', who));
-          return synced;
         });
-        if (changes.added + changes.removed > 0) await subscriptionsChanged(clientId);
+        // Its roles, subscriptions or metadata may have changed: gateways drop what they cached for it.
+        await subscriptionsChanged(clientId);
         return { status: 200, body: respond(client, req.version, rat) };
       });
     },

@@ -16,6 +16,8 @@ export interface LiveCatalogue {
   current(): RouteSnapshot;
   /** The subscription of a client to an API (cached; null when there is none). */
   subscription(clientId: string, apiId: string): Promise<SubscriptionRecord | null>;
+  /** Calls `fn` with the client id of each application-change notice (its registration changed or went). */
+  onClientChanged(fn: (clientId: string) => void): void;
   /** Reloads now (tests, and the worker that made a change). */
   refresh(): Promise<void>;
   close(): void;
@@ -43,6 +45,7 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
   let snapshot = EMPTY;
   // clientId → apiId → lookup; bounded by the number of clients held.
   let cache = new Map<string, Map<string, { sub: SubscriptionRecord | null; until: number }>>();
+  const clientListeners: Array<(clientId: string) => void> = [];
   // Moves on every notice and reload: a lookup that raced one is not cached.
   let generation = 0;
   let loading: Promise<void> | undefined;
@@ -84,7 +87,9 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
     // One application's subscriptions changed (DCR): forget only what is cached for it.
     generation += 1;
     if (message.startsWith(CLIENT_NOTICE)) {
-      cache.delete(message.slice(CLIENT_NOTICE.length));
+      const clientId = message.slice(CLIENT_NOTICE.length);
+      cache.delete(clientId);
+      for (const fn of clientListeners) fn(clientId);
       return;
     }
     refreshQuietly('notice');
@@ -112,6 +117,7 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
       perClient.set(apiId, { sub, until: now + opts.subscriptionTtl * 1000 });
       return sub;
     },
+    onClientChanged: (fn) => { clientListeners.push(fn); },
     refresh,
     close() {
       clearInterval(timer);

@@ -7,7 +7,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import { AppError, fail } from '../errors/app-error.ts';
 
@@ -53,7 +52,15 @@ export function passHeaders(headers: IncomingMessage['headers'], drop: ReadonlyS
   return out;
 }
 
-const BODY_TOO_LARGE = Symbol('bodyTooLarge');
+/** A backend's response headers minus hop-by-hop ones and the interaction id (the front sets the caller's). */
+function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const named = new Set(String(headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name) && name !== 'x-fapi-interaction-id') out[name] = value;
+  }
+  return out;
+}
 
 /** Passes bytes through until `max`, then fails with `error`. */
 function limiter(max: number, error: () => Error): Transform {
@@ -96,7 +103,7 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
     throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend could not be reached', { cause: err });
   };
 
-  const tooLarge = () => Object.assign(fail('GATEWAY_BODY_TOO_LARGE', `the request body is larger than ${limits.maxRequestBody} bytes`), { [BODY_TOO_LARGE]: true });
+  const tooLarge = () => fail('GATEWAY_BODY_TOO_LARGE', `the request body is larger than ${limits.maxRequestBody} bytes`);
 
   return {
     async forward(req, res, target, read) {
@@ -107,37 +114,28 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
       const abort = new AbortController();
       const onClose = () => { if (!res.writableFinished) abort.abort(); };
       res.once('close', onClose);
-      let answer;
+      // undici writes the body straight into the response (no intermediate stream); the pool's
+      // maxResponseSize bounds it.
+      let started = false;
       try {
-        answer = await pool(target.origin).request({
+        await pool(target.origin).stream({
           method: req.method as 'GET',
           path: target.path,
           headers: target.headers,
           body: read ?? (hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null),
           signal: abort.signal,
+        }, ({ statusCode, headers }) => {
+          if (Number(headers['content-length'] ?? 0) > limits.maxResponseBody) {
+            throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
+          }
+          res.writeHead(statusCode, responseHeaders(headers) as Record<string, string | string[]>);
+          started = true;
+          return res;
         });
       } catch (err) {
-        res.off('close', onClose);
-        return backendError(err);
-      }
-      const declaredOut = Number(answer.headers['content-length'] ?? 0);
-      if (declaredOut > limits.maxResponseBody) {
-        answer.body.destroy();
-        res.off('close', onClose);
-        throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
-      }
-      const out: Record<string, string | string[]> = {};
-      const named = new Set(String(answer.headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
-      for (const [name, value] of Object.entries(answer.headers)) {
-        if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === 'x-fapi-interaction-id') continue;
-        out[name] = value;
-      }
-      res.writeHead(answer.statusCode, out);
-      try {
-        await pipeline(answer.body, limiter(limits.maxResponseBody, () => new Error('backend response too large')), res);
-      } catch {
-        // The response has started: all that is left is to cut it (the access log shows the status).
-        res.destroy();
+        // Once the response has started, all that is left is to cut it (the access log shows the status).
+        if (started) res.destroy();
+        else backendError(err);
       } finally {
         res.off('close', onClose);
       }
@@ -147,11 +145,8 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
         const answer = await pool(target.origin).request({ method: method as 'POST', path: target.path, headers: target.headers, body });
         // maxResponseSize on the pool bounds this read.
         const bytes = Buffer.from(await answer.body.arrayBuffer());
-        const headers: Record<string, string | string[] | undefined> = {};
-        const named = new Set(String(answer.headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
-        for (const [name, value] of Object.entries(answer.headers)) {
-          if (!HOP_BY_HOP.has(name) && !named.has(name) && name !== 'x-fapi-interaction-id' && name !== 'content-length') headers[name] = value;
-        }
+        const headers = responseHeaders(answer.headers);
+        delete headers['content-length'];
         return { status: answer.statusCode, headers, body: bytes };
       } catch (err) {
         return backendError(err);

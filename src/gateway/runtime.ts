@@ -29,13 +29,15 @@ import type { GatewayStore } from '../storage/ports.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
 import type { ForwardTarget } from './proxy.ts';
+import { createTokenCache } from './token-cache.ts';
+import { isClientRevoked } from '../oauth/revocation.ts';
 
 export interface GatewayDeps {
   config: Config;
   logger: Logger;
   live: LiveCatalogue;
   verifier: TokenVerifier;
-  shared: Pick<SharedState, 'count'>;
+  shared: Pick<SharedState, 'count' | 'has'>;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   proxy: BackendProxy;
   identity: IdentitySigner;
@@ -104,12 +106,31 @@ function sendObError(res: ServerResponse, err: unknown, interactionId: string): 
 
 const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
 
+/**
+ * Runs `answer` once the caller has sent its whole request: a refusal sent mid-upload would reach
+ * most clients as a cut connection. The rest of the body is read and dropped (never kept); the
+ * server's request_timeout bounds how long that may take.
+ */
+function afterRequestBody(req: IncomingMessage, answer: () => void): void {
+  if (req.complete || req.destroyed) {
+    answer();
+    return;
+  }
+  let done = false;
+  const once = () => { if (!done) { done = true; answer(); } };
+  req.once('end', once);
+  req.once('close', once);
+  req.resume();
+}
+
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, live, verifier } = deps;
   const cfg = config.gateway;
   const dropToBackend = new Set(['authorization', 'cookie', cfg.identity_header,
     ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header] : [])]);
   const allowedBackend = backendHostAllowed(config);
+  const tokens = createTokenCache({ maxEntries: 50_000, maxAgeMs: 60_000 });
+  live.onClientChanged((clientId) => tokens.forgetClient(clientId));
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   // A claimed key is held while its call may still be running, then freed for a retry.
   const leaseSeconds = Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10;
@@ -132,19 +153,32 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return cert;
   }
 
-  // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not revoked).
+  // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not
+  // revoked). A JWT verified before is taken from the cache; its binding and the client's
+  // revocation mark are checked on every call all the same.
   async function authenticate(req: IncomingMessage, cert: ClientCertificate): Promise<Caller> {
     const header = req.headers.authorization;
     const m = header === undefined ? null : BEARER.exec(header);
     if (!m) throw rejectToken('a Bearer access token is required');
     const raw = m[1]!;
-    const result = await verifier.verify(raw, cert);
-    if (!result.valid) throw rejectToken(result.description);
+    const nowMs = Date.now();
+    let token = tokens.get(raw, nowMs);
+    if (token) {
+      if (await isClientRevoked(deps.shared, token.clientId)) {
+        tokens.forgetClient(token.clientId);
+        throw rejectToken('the client this token was issued to no longer exists');
+      }
+    } else {
+      const result = await verifier.verify(raw, cert);
+      if (!result.valid) throw rejectToken(result.description);
+      token = result.token;
+      if (token.format === 'jwt') tokens.set(raw, token, nowMs);
+    }
     // FAPI: every OB access token is bound to the certificate; an unbound one is refused too.
-    if (result.token.certificateThumbprint === undefined || result.token.certificateThumbprint !== x5tS256(cert.x509)) {
+    if (token.certificateThumbprint === undefined || token.certificateThumbprint !== x5tS256(cert.x509)) {
       throw rejectToken('the access token is not bound to the presented certificate');
     }
-    return { token: result.token, raw };
+    return { token, raw };
   }
 
   // Step 5: scopes and flow, then roles.
@@ -319,12 +353,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: '(unmatched)' };
       run(req, res, next, call)
         .then(() => deps.observe?.(call.api, 'ok', null))
-        .catch((err: unknown) => {
+        .catch((err: unknown) => afterRequestBody(req, () => {
           const code = sendObError(res, err, call.interactionId);
           if (ctx) ctx.code = code;
           if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
           deps.observe?.(call.api, 'rejected', code);
-        });
+        }));
       return true;
     },
     notFound(res) {

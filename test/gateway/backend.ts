@@ -17,9 +17,9 @@ export interface TestBackend {
   close(): Promise<void>;
 }
 
-interface Behaviour { status: number; delayMs: number; bodyBytes: number | null; hangUp: boolean }
+interface Behaviour { status: number; delayMs: number; bodyBytes: number | null; hangUp: boolean; chunked: boolean }
 
-const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false };
+const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false, chunked: false };
 
 export async function startTestBackend(address = '127.0.0.1'): Promise<TestBackend> {
   const calls: ReceivedCall[] = [];
@@ -37,8 +37,15 @@ export async function startTestBackend(address = '127.0.0.1'): Promise<TestBacke
       }
       setTimeout(() => {
         const body = b.bodyBytes === null ? JSON.stringify({ Data: { received: { method: call.method, url: call.url, body: call.body } } }) : 'x'.repeat(b.bodyBytes);
-        res.writeHead(b.status, { 'content-type': 'application/json', 'x-backend': 'yes', connection: 'keep-alive', 'keep-alive': 'timeout=5' });
-        res.end(body);
+        const headers = { 'content-type': 'application/json', 'x-backend': 'yes', connection: 'keep-alive', 'keep-alive': 'timeout=5' };
+        if (b.chunked) {
+          res.writeHead(b.status, headers);
+          res.write(body.slice(0, 1024));
+          res.end(body.slice(1024));
+        } else {
+          res.writeHead(b.status, { ...headers, 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        }
       }, b.delayMs);
     });
   });

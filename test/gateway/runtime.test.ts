@@ -59,7 +59,7 @@ async function obError(res: Response, status: number, code: string, obCode: stri
 
 before(async () => {
   backend = await startTestBackend();
-  env = await startDcrEnvironment({ gateway: { backend_timeout: 1000 } });
+  env = await startDcrEnvironment({ gateway: { backend_timeout: 1000, max_request_body: 64 * 1024, max_response_body: 256 * 1024 } });
   const imported = await jsonBody(await importApi(ACCOUNTS_FILE, { endpointConfig: { production_endpoints: { url: `${backend.url}/bank/aisp` } }, policies: ['Gold', 'Bronze'] }), 201);
   apiId = String(imported['id']);
   assert.equal(imported['context'], CONTEXT);
@@ -217,7 +217,7 @@ test('past the plan\'s limit: 429 with Retry-After; the count is shared by every
   await jsonBody(await admin(`/api/am/devportal/v3/subscriptions/${subId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttlingPolicy: 'Gold' }) }), 200);
 });
 
-test('backend faults: unreachable is 502, too slow is 504, both coded', async () => {
+test('backend faults and size limits: unreachable or too large an answer is 502, too slow is 504, too large a request 413, all coded', async () => {
   const consent = () => call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
   try {
     backend.behave({ hangUp: true });
@@ -225,6 +225,17 @@ test('backend faults: unreachable is 502, too slow is 504, both coded', async ()
     // [gateway] backend_timeout is 1 s in this environment.
     backend.behave({ delayMs: 2500 });
     await obError(await consent(), 504, 'GATEWAY_BACKEND_TIMEOUT', 'UK.OBIE.UnexpectedError');
+    // Bodies are bounded both ways: a large request is refused before the backend, a large answer is not passed on.
+    const calls = backend.calls.length;
+    backend.behave({});
+    await obError(await call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: `{"a":"${'x'.repeat(70 * 1024)}"}`, headers: { 'content-type': 'application/json' } }), 413, 'GATEWAY_BODY_TOO_LARGE', 'UK.OBIE.Field.Invalid');
+    assert.equal(backend.calls.length, calls, 'the large request never reached the backend');
+    backend.behave({ bodyBytes: 300 * 1024 });
+    await obError(await consent(), 502, 'GATEWAY_BACKEND_UNREACHABLE', 'UK.OBIE.UnexpectedError');
+    // Without a Content-Length the answer has started when the limit is crossed: it is cut, never passed on whole.
+    backend.behave({ bodyBytes: 300 * 1024, chunked: true });
+    const cut = await consent().then((r) => r.arrayBuffer()).then((b) => b.byteLength, (err: Error) => err.name);
+    assert.equal(cut, 'TypeError', `a cut connection, got ${String(cut)}`);
     // A backend's own error passes through as it is: the gateway never turns its 4xx into a 5xx.
     backend.behave({ status: 400 });
     const own = await consent();

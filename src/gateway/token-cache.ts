@@ -1,0 +1,43 @@
+/**
+ * The gateway's memory of tokens it has verified (WSO2's gateway token cache), keyed by the whole
+ * token, signature included, so a tampered token never matches a cached one (gateway.md §4). An
+ * entry lives until the token expires or a short bound, whichever is first; what can change
+ * during that time is checked on every call anyway (the certificate binding, the client's
+ * revocation mark), and the entries of a client are dropped when its registration changes or is
+ * deleted (a change notice). Bounded: the oldest entry goes first.
+ */
+import type { VerifiedToken } from '../oauth/token-verifier.ts';
+
+export interface TokenCache {
+  get(token: string, nowMs: number): VerifiedToken | undefined;
+  set(token: string, verified: VerifiedToken, nowMs: number): void;
+  /** Drops every entry of `clientId`. */
+  forgetClient(clientId: string): void;
+  clear(): void;
+}
+
+export function createTokenCache(opts: { maxEntries: number; maxAgeMs: number }): TokenCache {
+  const entries = new Map<string, { verified: VerifiedToken; until: number }>();
+  return {
+    get(token, nowMs) {
+      const hit = entries.get(token);
+      if (!hit) return undefined;
+      if (hit.until <= nowMs) {
+        entries.delete(token);
+        return undefined;
+      }
+      return hit.verified;
+    },
+    set(token, verified, nowMs) {
+      const expires = verified.expiresAt === undefined ? nowMs : verified.expiresAt * 1000;
+      const until = Math.min(expires, nowMs + opts.maxAgeMs);
+      if (until <= nowMs) return;
+      if (entries.size >= opts.maxEntries) entries.delete(entries.keys().next().value!);
+      entries.set(token, { verified, until });
+    },
+    forgetClient(clientId) {
+      for (const [token, e] of entries) if (e.verified.clientId === clientId) entries.delete(token);
+    },
+    clear: () => entries.clear(),
+  };
+}
