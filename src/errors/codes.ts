@@ -31,7 +31,11 @@ export type ObErrorCode =
 
 const e = (status: number, error: WireError, summary: string): ErrorSpec => ({ status, error, summary });
 /** A gateway (OB resource API) error: its status, the OBError1 code, and what it means. */
-const g = (status: number, ob: ObErrorCode, summary: string): ErrorSpec => ({ status, error: status === 401 ? 'invalid_token' : status === 403 ? 'access_denied' : status >= 500 ? 'temporarily_unavailable' : 'invalid_request', summary, ob });
+const g = (status: number, ob: ObErrorCode, summary: string): ErrorSpec => ({
+  status, summary, ob,
+  // The wire error where the API keeps OAuth's shape (the DCR API published through the gateway).
+  error: status === 401 ? 'invalid_token' : status === 403 ? 'access_denied' : status >= 500 || status === 429 ? 'temporarily_unavailable' : 'invalid_request',
+});
 
 /** The key set failures of one JWS check, prefixed by what was being checked. */
 function keySetCodes<P extends string>(prefix: P, what: string, error: WireError) {

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { Config } from '../config/schema.ts';
 import { AppError, fail } from '../errors/app-error.ts';
 import { ERRORS } from '../errors/codes.ts';
-import { toAppError } from '../errors/to-response.ts';
+import { sendError, toAppError } from '../errors/to-response.ts';
 import { requestContext } from '../http/front.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { SharedState } from '../shared-state/ports.ts';
@@ -62,7 +62,7 @@ export interface Gateway {
 }
 
 /** One call as it goes through the steps. */
-interface Call { path: string; query: string; interactionId: string; api: string }
+interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean }
 
 /** Who is calling, once the token has been checked. */
 interface Caller { token: VerifiedToken; raw: string }
@@ -102,6 +102,13 @@ function sendObError(res: ServerResponse, err: unknown, interactionId: string): 
   res.writeHead(e.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
   return e.code;
+}
+
+/** An error on the DCR API, in its own RFC 7591 shape. */
+function sendOAuthError(res: ServerResponse, err: unknown): string {
+  sendError(res, err);
+  const e = toAppError(err);
+  return e instanceof AppError ? e.code : 'PROVIDER_ERROR';
 }
 
 const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
@@ -146,7 +153,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return found.match;
   }
 
-  // Step 1: the transport certificate, chained to the trust store.
+  // Step 1: the transport certificate, chained to the trust store (checked first for every API
+  // but the DCR API, whose service checks it itself).
   function certificate(req: IncomingMessage): ClientCertificate {
     const cert = deps.clientCert(req);
     if (!cert?.authorized) throw rejectToken('a client certificate issued by a trusted CA is required');
@@ -322,18 +330,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function run(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void, call: Call): Promise<void> {
     const ctx = requestContext(res);
-    const cert = certificate(req);
     const match = route(req.method ?? 'GET', call.path);
     call.api = match.api.name;
     if (ctx) ctx.route = `${match.api.context}${match.operation.path}`;
     const plans = live.current().plans;
     if (match.api.backendUrl === INTERNAL_DCR_BACKEND) {
-      // The built-in DCR API: the DCR service authenticates the caller itself (software statement,
-      // registration token); the gateway adds the API plan's throttling, per certificate.
-      await throttle(limitsFor(match, plans.get(match.api.plans[0]!), `${match.api.id}:${x5tS256(cert.x509)}`));
+      // The built-in DCR API keeps RFC 7591: the DCR service checks the certificate, the software
+      // statement and the registration token itself, with its own errors; the gateway adds the
+      // API plan's throttling, per transport certificate.
+      call.dcr = true;
+      const presented = deps.clientCert(req);
+      await throttle(limitsFor(match, plans.get(match.api.plans[0]!), `${match.api.id}:${presented ? x5tS256(presented.x509) : 'no-certificate'}`));
       next(req, res);
       return;
     }
+    const cert = certificate(req);
     const caller = await authenticate(req, cert);
     if (ctx) ctx.clientId = caller.token.clientId;
     authorize(match.operation, match.api, caller.token);
@@ -354,7 +365,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       run(req, res, next, call)
         .then(() => deps.observe?.(call.api, 'ok', null))
         .catch((err: unknown) => afterRequestBody(req, () => {
-          const code = sendObError(res, err, call.interactionId);
+          const code = call.dcr ? sendOAuthError(res, err) : sendObError(res, err, call.interactionId);
           if (ctx) ctx.code = code;
           if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
           deps.observe?.(call.api, 'rejected', code);
