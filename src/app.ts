@@ -31,6 +31,7 @@ import type { SandboxStore } from './sandbox/store.ts';
 import { sandboxRoutes } from './sandbox/routes.ts';
 import type { Gateway } from './gateway/runtime.ts';
 import type { Catalogue } from './gateway/catalogue.ts';
+import type { KeyManagerAdmin } from './gateway/key-managers.ts';
 import { gatewayAdminRoutes } from './gateway/admin-routes.ts';
 import { IDENTITY_JWKS_PATH } from './gateway/identity.ts';
 
@@ -58,8 +59,9 @@ export interface AppDeps {
   shared?: SharedState | undefined;
   /** The gateway (gateway role): it takes the paths of served APIs on the listeners [gateway] listeners names. */
   gateway?: Gateway | undefined;
-  /** The gateway catalogue, for its admin REST APIs. */
+  /** The gateway catalogue and key managers, for their admin REST APIs. */
   catalogue?: Catalogue | undefined;
+  keyManagerAdmin?: KeyManagerAdmin | undefined;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
   identityJwks?: { keys: unknown[] } | undefined;
 }
@@ -209,8 +211,8 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
     }));
   }
-  if (deps.catalogue) {
-    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, requireAdmin: createAdminGuard(config) as never, baseUrl: config.derived.baseUrl }));
+  if (deps.catalogue && deps.keyManagerAdmin) {
+    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: createAdminGuard(config) as never, baseUrl: config.derived.baseUrl }));
   }
   if (deps.identityJwks) {
     const jwks = deps.identityJwks;

@@ -39,7 +39,9 @@ import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
 import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
-import { createCatalogue, seedPlans } from './gateway/catalogue.ts';
+import { createCatalogue, GATEWAY_VERSION_KEY, seedPlans } from './gateway/catalogue.ts';
+import { createKeyManagerAdmin, residentKeyManager } from './gateway/key-managers.ts';
+import { createTokenResolver } from './gateway/token-resolver.ts';
 import { CLIENT_NOTICE, openLiveCatalogue } from './gateway/live-catalogue.ts';
 import { createIdentitySigner } from './gateway/identity.ts';
 import { createBackendProxy } from './gateway/proxy.ts';
@@ -145,17 +147,23 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     // The gateway: its catalogue (durable, announced on every change), the live route snapshot of
     // this worker, the backend pools and the identity key (README "Gateway").
     await seedPlans(storage);
+    await storage.gateway.ensureKeyManagers([residentKeyManager(config.derived.issuer, Math.floor(Date.now() / 1000))]);
     const announceGateway = (message: string) => sharedState.publish(CHANNELS.gateway, message);
     const live = await openLiveCatalogue({
       storage, shared: sharedState, logger,
       checkInterval: config.gateway.check_interval, subscriptionTtl: config.gateway.subscription_cache_ttl, maxCached: 100_000,
     });
     // The worker that made a change serves it before answering; the others on the notice.
-    const catalogue = createCatalogue({
-      storage, allowBackend: backendHostAllowed(config),
+    const notifyCatalogue = async () => {
+      await live.refresh();
+      await announceGateway('catalogue').catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
+    };
+    const catalogue = createCatalogue({ storage, allowBackend: backendHostAllowed(config), notify: notifyCatalogue });
+    const keyManagerAdmin = createKeyManagerAdmin({
+      storage, fetch,
       notify: async () => {
-        await live.refresh();
-        await announceGateway('catalogue').catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
+        await storage.meta.increment(GATEWAY_VERSION_KEY);
+        await notifyCatalogue();
       },
     });
     const identity = await createIdentitySigner({ storage, issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`, lifetime: config.gateway.identity_lifetime });
@@ -166,7 +174,8 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     });
     const gateway = config.gateway.enabled && config.server.roles.includes('gateway')
       ? createGateway({
-        config, logger, live, verifier: keyManager.tokens, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
+        config, logger, live, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
+        resolver: createTokenResolver({ config, verifier: keyManager.tokens, keySets, fetch, keyManagers: () => live.current().keyManagers }),
         ...(metrics ? { observe: metrics.gateway } : {}),
       })
       : undefined;
@@ -229,7 +238,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
-      gateway, catalogue, identityJwks: identity.jwks,
+      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks,
     }, {
       serverFactory: (listener) => {
         server = httpsServer(listener);

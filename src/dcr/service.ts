@@ -274,10 +274,11 @@ export function createDcrService(deps: DcrDeps): DcrService {
         await storage.transaction('dcr.delete', async (tx) => {
           if (!(await tx.registrations.lock(clientId))) throw gone();
           await tx.registrations.delete(clientId);
+          await tx.gateway.deleteSubscriptionsOf(clientId);
           await clients.remove(tx, clientId);
           await tx.audit.append(auditRow('deleted', req, 'DELETE', who));
         });
-        // Its subscriptions went with it (foreign key); the gateway drops what it cached.
+        // Its subscriptions went with it; the gateways drop what they cached.
         await subscriptionsChanged(clientId);
         // The deletion is durable already; the mark makes its JWT access tokens fail at once on
         // every host (the verifier also finds the client gone, so a mark that cannot be written

@@ -126,6 +126,7 @@ export const ERRORS = {
   GATEWAY_SIGNATURE_CLAIM_INVALID: g(400, 'UK.OBIE.Signature.InvalidClaim', 'a claim of the x-jws-signature protected header (iss, iat, tan, crit, alg) is not valid'),
   GATEWAY_SIGNATURE_INVALID: g(400, 'UK.OBIE.Signature.Invalid', 'x-jws-signature does not verify against the body with a key of the software\'s key set'),
   GATEWAY_BODY_TOO_LARGE: g(413, 'UK.OBIE.Field.Invalid', 'the request body is larger than [gateway] max_request_body'),
+  GATEWAY_KEY_MANAGER_UNAVAILABLE: g(503, 'UK.OBIE.UnexpectedError', 'the key manager that owns the token could not be asked (its key set or introspection endpoint did not answer); a retry may succeed'),
   GATEWAY_BACKEND_UNREACHABLE: g(502, 'UK.OBIE.UnexpectedError', 'the API\'s backend could not be reached, closed the connection, or sent a response larger than the gateway accepts'),
   GATEWAY_BACKEND_TIMEOUT: g(504, 'UK.OBIE.UnexpectedError', 'the API\'s backend did not answer within [gateway] backend_timeout'),
 
@@ -142,6 +143,11 @@ export const ERRORS = {
   PLAN_BUILT_IN: e(400, 'invalid_request', 'a built-in business plan cannot be changed or removed'),
   SUBSCRIPTION_NOT_FOUND: e(404, 'not_found', 'no subscription with that id'),
   SUBSCRIPTION_INVALID: e(400, 'invalid_request', 'the subscription change is not valid (unknown plan, a plan the API does not offer)'),
+  SUBSCRIPTION_EXISTS: e(409, 'conflict', 'the application is already subscribed to the API'),
+  KEY_MANAGER_NOT_FOUND: e(404, 'not_found', 'no key manager of that name'),
+  KEY_MANAGER_EXISTS: e(409, 'conflict', 'a key manager of that name exists'),
+  KEY_MANAGER_INVALID: e(400, 'invalid_request', 'the key manager could not be validated: its discovery document, key set or endpoints are missing, unreachable or inconsistent (the description says which); nothing was saved'),
+  KEY_MANAGER_RESIDENT: e(400, 'invalid_request', 'the resident key manager can only be enabled or disabled'),
 
   // OB DCR: the request as a whole.
   DCR_VERSION_UNKNOWN: e(404, 'not_found', 'the path names a DCR API version this server does not serve'),

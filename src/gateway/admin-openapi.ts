@@ -78,6 +78,16 @@ export function gatewayAdminOpenApi(baseUrl: string) {
         put: { summary: 'Change a custom business plan', requestBody: { required: true, ...json(ref('PolicyInput')) }, responses: { 200: { description: 'Changed', ...json(ref('Policy')) }, ...errors } },
         delete: { summary: 'Remove a custom business plan (refused while in use)', responses: { 200: { description: 'Removed' }, ...errors } },
       },
+      [`${ADMIN}/key-managers`]: {
+        get: { summary: 'List key managers (the resident one and external ones)', responses: { 200: { description: 'Key managers', ...json(listOf('KeyManager')) }, 401: errors[401] } },
+        post: { summary: 'Add an external key manager by its discovery URL (validated before it is saved)', requestBody: { required: true, ...json(ref('KeyManagerInput')) }, responses: { 201: { description: 'Added', ...json(ref('KeyManager')) }, ...errors } },
+      },
+      [`${ADMIN}/key-managers/{keyManagerId}`]: {
+        parameters: [idParam('keyManagerId', 'Key manager name')],
+        get: { summary: 'Get a key manager', responses: { 200: { description: 'Key manager', ...json(ref('KeyManager')) }, ...errors } },
+        put: { summary: 'Replace an external key manager (re-discovered), or send {"enabled": bool} alone to enable or disable any', requestBody: { required: true, ...json({ oneOf: [ref('KeyManagerInput'), { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } }] }) }, responses: { 200: { description: 'Changed', ...json(ref('KeyManager')) }, ...errors } },
+        delete: { summary: 'Remove an external key manager', responses: { 200: { description: 'Removed' }, ...errors } },
+      },
       [`${DEVPORTAL}/apis`]: { get: { summary: 'Published APIs', responses: { 200: { description: 'APIs', ...json(listOf('Api')) }, 401: errors[401] } } },
       [`${DEVPORTAL}/subscriptions`]: {
         get: {
@@ -85,10 +95,19 @@ export function gatewayAdminOpenApi(baseUrl: string) {
           parameters: [{ name: 'applicationId', in: 'query', schema: { type: 'string' } }, { name: 'apiId', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 1000 } }],
           responses: { 200: { description: 'Subscriptions', ...json(listOf('Subscription')) }, 401: errors[401] },
         },
+        post: {
+          summary: 'Subscribe an application (a DCR client id, or an external key manager\'s client id) to a published API',
+          requestBody: { required: true, ...json({ type: 'object', required: ['applicationId', 'apiId'], properties: { applicationId: { type: 'string' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string', description: 'Default: the API\'s first plan' } } }) },
+          responses: { 201: { description: 'Subscribed', ...json(ref('Subscription')) }, ...errors },
+        },
+      },
+      [`${DEVPORTAL}/subscriptions/multiple`]: {
+        post: { summary: 'Several subscriptions at once', requestBody: { required: true, ...json({ type: 'array', items: { type: 'object' } }) }, responses: { 200: { description: 'Subscribed', ...json({ type: 'array', items: ref('Subscription') }) }, ...errors } },
       },
       [`${DEVPORTAL}/subscriptions/{subscriptionId}`]: {
         parameters: [idParam('subscriptionId', 'Subscription id')],
         get: { summary: 'Get a subscription', responses: { 200: { description: 'Subscription', ...json(ref('Subscription')) }, ...errors } },
+        delete: { summary: 'Remove a subscription', responses: { 200: { description: 'Removed' }, ...errors } },
         put: { summary: 'Change the plan of a subscription', requestBody: { required: true, ...json({ type: 'object', required: ['throttlingPolicy'], properties: { throttlingPolicy: { type: 'string' } } }) }, responses: { 200: { description: 'Changed', ...json(ref('Subscription')) }, ...errors } },
       },
     },
@@ -119,6 +138,29 @@ export function gatewayAdminOpenApi(baseUrl: string) {
           },
         },
         Policy: { allOf: [ref('PolicyInput'), { type: 'object', properties: { policyId: { type: 'string' }, builtIn: { type: 'boolean' }, isDeployed: { type: 'boolean' } } }] },
+        KeyManagerInput: {
+          type: 'object', required: ['name', 'wellKnownEndpoint'],
+          properties: {
+            name: { type: 'string' }, displayName: { type: 'string' }, enabled: { type: 'boolean' },
+            wellKnownEndpoint: { type: 'string', format: 'uri', description: 'Discovery document; its host must be in [oauth] allowed_outbound_hosts' },
+            issuer: { type: 'string', description: 'When given, must equal the discovered issuer' },
+            enableSelfValidationJWT: { type: 'boolean', description: 'true (default): JWTs checked with the key set; false: RFC 7662 introspection' },
+            tokenValidation: { type: 'array', items: { type: 'object', required: ['type', 'value'], properties: { type: { enum: ['REFERENCE', 'JWT', 'CUSTOM'] }, value: { type: 'string' } } }, description: 'Which tokens it owns (default: JWTs with its issuer)' },
+            consumerKeyClaim: { type: 'string', description: 'Claim with the client id (default client_id)' },
+            scopesClaim: { type: 'string', description: 'Claim with the scopes (default scope)' },
+            additionalProperties: { type: 'object', properties: { introspection_client_id: { type: 'string' }, introspection_client_secret: { type: 'string', writeOnly: true }, audience: { type: 'string' }, roles_claim: { type: 'string' } } },
+          },
+        },
+        KeyManager: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, name: { type: 'string' }, displayName: { type: 'string' }, type: { enum: ['default', 'custom'] }, enabled: { type: 'boolean' },
+            issuer: { type: 'string' }, wellKnownEndpoint: { type: ['string', 'null'] },
+            endpoints: { type: 'object', properties: { jwks: { type: ['string', 'null'] }, introspection: { type: ['string', 'null'] }, token: { type: ['string', 'null'] }, revoke: { type: ['string', 'null'] } } },
+            enableSelfValidationJWT: { type: 'boolean' }, tokenValidation: { type: 'array', items: { type: 'object' } },
+            consumerKeyClaim: { type: 'string' }, scopesClaim: { type: 'string' }, additionalProperties: { type: 'object' },
+          },
+        },
         Subscription: {
           type: 'object', required: ['subscriptionId', 'applicationId', 'apiId', 'throttlingPolicy', 'status'],
           properties: { subscriptionId: { type: 'string' }, applicationId: { type: 'string', description: 'The DCR client_id' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { enum: ['UNBLOCKED', 'BLOCKED'] }, createdTime: { type: 'string', format: 'date-time' } },

@@ -1,7 +1,7 @@
 /**
  * The gateway catalogue over REST, in the WSO2 API Manager shapes a migrating bank's scripts
  * already use (gateway.md §3): Publisher (import-openapi, change-lifecycle, apis), Admin
- * (throttling policies), Devportal (apis, subscriptions), plus subscription blocking and the
+ * (throttling policies, key managers), Devportal (apis, subscriptions), plus subscription blocking and the
  * OpenAPI description of these routes. Admin credentials are required; errors are
  * `{code, message, traceId}`. Each change is made by the catalogue service, so CLI and REST behave
  * the same.
@@ -15,7 +15,8 @@ import { parseBody } from '../admin/parse-body.ts';
 import type { Catalogue, ApiSettings } from './catalogue.ts';
 import { LIFECYCLE_ACTIONS } from './catalogue.ts';
 import { MAX_DOCUMENT_BYTES } from './openapi-import.ts';
-import type { ApiRecord, PlanRecord, SubscriptionRecord } from './model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from './model.ts';
+import type { KeyManagerAdmin, KeyManagerInput } from './key-managers.ts';
 import { TPP_ROLES } from './model.ts';
 import { gatewayAdminOpenApi } from './admin-openapi.ts';
 
@@ -49,6 +50,78 @@ const policyBody = z.strictObject({
 });
 
 const subscriptionChange = z.strictObject({ throttlingPolicy: z.string().min(1).max(64) });
+const subscriptionBody = z.strictObject({
+  applicationId: z.string().min(1).max(255),
+  apiId: z.string().min(1).max(64),
+  throttlingPolicy: z.string().min(1).max(64).optional(),
+});
+
+// WSO2's key manager DTO, with our additions in additionalProperties.
+const keyManagerBody = z.strictObject({
+  name: z.string().min(1).max(64),
+  displayName: z.string().max(200).optional(),
+  type: z.string().max(32).optional(),
+  description: z.string().max(1000).optional(),
+  enabled: z.boolean().optional(),
+  wellKnownEndpoint: z.string().min(1).max(2000),
+  issuer: z.string().min(1).max(2000).optional(),
+  enableSelfValidationJWT: z.boolean().optional(),
+  tokenValidation: z.array(z.strictObject({ type: z.enum(['REFERENCE', 'JWT', 'CUSTOM']), value: z.string().min(1).max(500) })).max(20).optional(),
+  consumerKeyClaim: z.string().min(1).max(100).optional(),
+  scopesClaim: z.string().min(1).max(100).optional(),
+  additionalProperties: z.strictObject({
+    introspection_client_id: z.string().min(1).max(255).optional(),
+    introspection_client_secret: z.string().min(1).max(1024).optional(),
+    audience: z.string().min(1).max(2000).optional(),
+    roles_claim: z.string().min(1).max(100).optional(),
+  }).optional(),
+});
+const keyManagerEnable = z.strictObject({ name: z.string().max(64).optional(), enabled: z.boolean() });
+
+export function keyManagerDto(k: KeyManagerRecord) {
+  return {
+    id: k.name,
+    name: k.name,
+    displayName: k.displayName,
+    type: k.type === 'resident' ? 'default' : 'custom',
+    enabled: k.enabled,
+    issuer: k.issuer,
+    wellKnownEndpoint: k.wellKnownEndpoint,
+    endpoints: { jwks: k.jwksUri, introspection: k.introspectionEndpoint, token: k.tokenEndpoint, revoke: k.revokeEndpoint },
+    certificates: k.jwksUri ? { type: 'JWKS', value: k.jwksUri } : null,
+    enableSelfValidationJWT: k.validation === 'jwt',
+    tokenValidation: k.tokenHandling,
+    consumerKeyClaim: k.claimMapping.clientId,
+    scopesClaim: k.claimMapping.scopes,
+    // The introspection secret is never sent back.
+    additionalProperties: {
+      ...(k.introspectionClient ? { introspection_client_id: k.introspectionClient.clientId } : {}),
+      ...(k.audience ? { audience: k.audience } : {}),
+      ...(k.claimMapping.roles ? { roles_claim: k.claimMapping.roles } : {}),
+    },
+    createdTime: new Date(k.createdAt * 1000).toISOString(),
+    lastUpdatedTime: new Date(k.updatedAt * 1000).toISOString(),
+  };
+}
+
+function keyManagerInput(b: z.infer<typeof keyManagerBody>): KeyManagerInput {
+  const extra = b.additionalProperties ?? {};
+  if ((extra.introspection_client_id === undefined) !== (extra.introspection_client_secret === undefined)) {
+    throw fail('KEY_MANAGER_INVALID', 'additionalProperties needs both introspection_client_id and introspection_client_secret, or neither');
+  }
+  return {
+    name: b.name,
+    displayName: b.displayName,
+    enabled: b.enabled,
+    wellKnownEndpoint: b.wellKnownEndpoint,
+    issuer: b.issuer,
+    validation: b.enableSelfValidationJWT === false ? 'introspection' : 'jwt',
+    introspectionClient: extra.introspection_client_id ? { clientId: extra.introspection_client_id, clientSecret: extra.introspection_client_secret! } : undefined,
+    audience: extra.audience,
+    tokenHandling: b.tokenValidation,
+    claimMapping: { ...(b.consumerKeyClaim ? { clientId: b.consumerKeyClaim } : {}), ...(b.scopesClaim ? { scopes: b.scopesClaim } : {}), ...(extra.roles_claim ? { roles: extra.roles_claim } : {}) },
+  };
+}
 
 /** WSO2's API DTO (the fields we have), plus our own: requiredRoles, operations' flows. */
 export function apiDto(api: ApiRecord) {
@@ -153,8 +226,8 @@ const settingsOf = (p: z.infer<typeof additionalProperties>): Partial<ApiSetting
   ...(p.verifyJwsSignature === undefined ? {} : { verifyJwsSignature: p.verifyJwsSignature }),
 });
 
-export function gatewayAdminRoutes(deps: { catalogue: Catalogue; requireAdmin: (req: never) => Promise<void>; baseUrl: string }) {
-  const { catalogue } = deps;
+export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: KeyManagerAdmin; requireAdmin: (req: never) => Promise<void>; baseUrl: string }) {
+  const { catalogue, keyManagers } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
     await app.register(multipart, { limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 4, fieldSize: 64 * 1024, parts: 6 }, throwFileSizeLimit: true });
     app.addHook('onRequest', deps.requireAdmin as never);
@@ -223,5 +296,40 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; requireAdmin: (
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) => subscriptionDto(await catalogue.getSubscription(req.params.id)));
     app.put<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) =>
       subscriptionDto(await catalogue.setSubscriptionPlan(req.params.id, parseBody(subscriptionChange, req.body).throttlingPolicy)));
+    app.post(`${DEVPORTAL}/subscriptions`, async (req, reply) => {
+      const b = parseBody(subscriptionBody, req.body);
+      return reply.code(201).send(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy)));
+    });
+    app.post(`${DEVPORTAL}/subscriptions/multiple`, async (req, reply) => {
+      const list = parseBody(z.array(subscriptionBody).min(1).max(50), req.body);
+      const made = [];
+      for (const b of list) made.push(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy)));
+      return reply.code(200).send(made);
+    });
+    app.delete<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req, reply) => {
+      await catalogue.unsubscribe(req.params.id);
+      return reply.code(200).send();
+    });
+
+    // Admin: key managers.
+    const KEY_MANAGERS = `${ADMIN}/key-managers`;
+    app.get(KEY_MANAGERS, async () => list((await keyManagers.list()).map(keyManagerDto)));
+    app.post(KEY_MANAGERS, async (req, reply) => {
+      const km = await keyManagers.add(keyManagerInput(parseBody(keyManagerBody, req.body)));
+      return reply.code(201).header('location', `${KEY_MANAGERS}/${encodeURIComponent(km.name)}`).send(keyManagerDto(km));
+    });
+    app.get<{ Params: { id: string } }>(`${KEY_MANAGERS}/:id`, async (req) => keyManagerDto(await keyManagers.get(req.params.id)));
+    app.put<{ Params: { id: string } }>(`${KEY_MANAGERS}/:id`, async (req) => {
+      // {enabled} alone enables or disables (the only change the resident key manager takes).
+      const toggle = keyManagerEnable.safeParse(req.body);
+      if (toggle.success) return keyManagerDto(await keyManagers.setEnabled(req.params.id, toggle.data.enabled));
+      const b = parseBody(keyManagerBody, req.body);
+      if (b.name !== req.params.id) throw fail('KEY_MANAGER_INVALID', 'name in the body must be the one in the path');
+      return keyManagerDto(await keyManagers.replace(keyManagerInput(b)));
+    });
+    app.delete<{ Params: { id: string } }>(`${KEY_MANAGERS}/:id`, async (req, reply) => {
+      await keyManagers.remove(req.params.id);
+      return reply.code(200).send();
+    });
   };
 }

@@ -65,6 +65,9 @@ export interface Catalogue {
   getSubscription(id: string): Promise<SubscriptionRecord>;
   setSubscriptionState(id: string, state: SubscriptionState): Promise<SubscriptionRecord>;
   setSubscriptionPlan(id: string, plan: string): Promise<SubscriptionRecord>;
+  /** Subscribes an application (a DCR client or an external key manager's client) to a published API on a plan it offers. */
+  subscribe(clientId: string, apiId: string, plan: string | undefined): Promise<SubscriptionRecord>;
+  unsubscribe(id: string): Promise<void>;
 }
 
 export interface CatalogueDeps {
@@ -322,6 +325,22 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await store.updateSubscription(id, { state, updatedAt: now() });
       await changed();
       return subscription(id);
+    },
+    async subscribe(clientId, apiId, plan) {
+      if (!/^[\x21-\x7E]{1,255}$/.test(clientId)) throw fail('SUBSCRIPTION_INVALID', 'applicationId is 1 to 255 visible ASCII characters (a client id)');
+      const api = await getApi(apiId);
+      if (api.state !== 'PUBLISHED') throw fail('SUBSCRIPTION_INVALID', `only a PUBLISHED API takes new subscriptions; this one is ${api.state}`);
+      const chosen = plan ?? api.plans[0]!;
+      if (!api.plans.includes(chosen)) throw fail('SUBSCRIPTION_INVALID', `the API offers ${api.plans.join(', ')}, not "${chosen.slice(0, 64)}"`);
+      const t = now();
+      const sub: SubscriptionRecord = { id: randomUUID(), clientId, apiId, plan: chosen, state: 'ACTIVE', createdAt: t, updatedAt: t };
+      if ((await store.addSubscription(sub)) === 'exists') throw fail('SUBSCRIPTION_EXISTS', 'the application is already subscribed to this API');
+      await changed();
+      return sub;
+    },
+    async unsubscribe(id) {
+      if (!(await store.deleteSubscription(id))) throw fail('SUBSCRIPTION_NOT_FOUND', 'no subscription with that id');
+      await changed();
     },
     async setSubscriptionPlan(id, plan) {
       const sub = await subscription(id);

@@ -1,5 +1,5 @@
 /**
- * The catalogue as one worker serves it: the current route snapshot, rebuilt when a notice on the
+ * The catalogue as one worker serves it: the current route snapshot (APIs, plans, key managers), rebuilt when a notice on the
  * gateway channel arrives (every change announces one) or when the periodic check finds the
  * catalogue version moved (a notice missed during a shared-state outage), and a bounded cache of
  * subscription lookups, dropped on every notice. Until the first load succeeds nothing is served.
@@ -54,9 +54,9 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
   const load = async (): Promise<void> => {
     const version = (await storage.meta.get(GATEWAY_VERSION_KEY)) ?? '0';
     if (version === snapshot.version && snapshot !== EMPTY) return;
-    const [apis, plans] = await Promise.all([storage.gateway.listApis(), storage.gateway.listPlans()]);
+    const [apis, plans, keyManagers] = await Promise.all([storage.gateway.listApis(), storage.gateway.listPlans(), storage.gateway.listKeyManagers()]);
     snapshot = buildSnapshot(version, apis, plans, (api, op) =>
-      logger.warn({ api: api.id, context: api.context, method: op.method, path: op.path }, 'gateway route claimed by another served API; not served for this one'));
+      logger.warn({ api: api.id, context: api.context, method: op.method, path: op.path }, 'gateway route claimed by another served API; not served for this one'), keyManagers);
     cache = new Map();
     generation += 1;
   };

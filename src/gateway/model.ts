@@ -132,3 +132,43 @@ export const BUILT_IN_PLANS: readonly PlanRecord[] = [
   { name: 'Silver', displayName: 'Silver', description: 'Allows 2000 requests per minute', limit: { requestCount: 2000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
   { name: 'Bronze', displayName: 'Bronze', description: 'Allows 1000 requests per minute', limit: { requestCount: 1000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
 ];
+
+/** Which tokens a key manager owns (WSO2's token handling options). */
+export interface TokenHandlingRule {
+  /** REFERENCE: a regular expression an opaque token matches; JWT: the `iss` of a JWT; CUSTOM: `claim=value` of a JWT. */
+  type: 'REFERENCE' | 'JWT' | 'CUSTOM';
+  value: string;
+}
+
+/**
+ * Who issues and checks tokens: the built-in key manager (`resident`) or an external OAuth/OIDC
+ * server added by its discovery URL (gateway.md §1).
+ */
+export interface KeyManagerRecord {
+  /** Unique; also the id in the admin API. */
+  name: string;
+  displayName: string;
+  type: 'resident' | 'oidc';
+  /** A disabled key manager owns no tokens. */
+  enabled: boolean;
+  issuer: string;
+  wellKnownEndpoint: string | null;
+  jwksUri: string | null;
+  introspectionEndpoint: string | null;
+  tokenEndpoint: string | null;
+  revokeEndpoint: string | null;
+  /** `jwt`: signature by kid from jwksUri, iss, aud, exp/nbf; `introspection`: RFC 7662 at introspectionEndpoint (cached). */
+  validation: 'jwt' | 'introspection';
+  /** The gateway's own credentials at the introspection endpoint (client_secret_basic). */
+  introspectionClient: { clientId: string; clientSecret: string } | null;
+  /** Expected `aud` of its JWTs; null checks none. */
+  audience: string | null;
+  tokenHandling: TokenHandlingRule[];
+  /** Which claims carry the client id, the scopes and (optionally) the TPP roles. */
+  claimMapping: { clientId: string; scopes: string; roles: string | null };
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The built-in key manager, as WSO2 names it. */
+export const RESIDENT_KEY_MANAGER = 'Resident Key Manager';

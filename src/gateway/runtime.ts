@@ -14,7 +14,8 @@ import { sendError, toAppError } from '../errors/to-response.ts';
 import { requestContext } from '../http/front.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { SharedState } from '../shared-state/ports.ts';
-import type { TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
+import type { VerifiedToken } from '../oauth/token-verifier.ts';
+import type { TokenResolver } from './token-resolver.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
 import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from './model.ts';
 import { TIME_UNIT_SECONDS } from './model.ts';
@@ -36,7 +37,8 @@ export interface GatewayDeps {
   config: Config;
   logger: Logger;
   live: LiveCatalogue;
-  verifier: TokenVerifier;
+  /** Finds the key manager that owns a token and has it checked (resident: the key manager's verifier). */
+  resolver: TokenResolver;
   shared: Pick<SharedState, 'count' | 'has'>;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   proxy: BackendProxy;
@@ -131,7 +133,7 @@ function afterRequestBody(req: IncomingMessage, answer: () => void): void {
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
-  const { config, live, verifier } = deps;
+  const { config, live } = deps;
   const cfg = config.gateway;
   const dropToBackend = new Set(['authorization', 'cookie', cfg.identity_header,
     ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header] : [])]);
@@ -170,17 +172,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!m) throw rejectToken('a Bearer access token is required');
     const raw = m[1]!;
     const nowMs = Date.now();
-    let token = tokens.get(raw, nowMs);
+    const version = live.current().version;
+    let token = tokens.get(raw, nowMs, version);
     if (token) {
       if (await isClientRevoked(deps.shared, token.clientId)) {
         tokens.forgetClient(token.clientId);
         throw rejectToken('the client this token was issued to no longer exists');
       }
     } else {
-      const result = await verifier.verify(raw, cert);
+      const result = await deps.resolver.resolve(raw, cert);
       if (!result.valid) throw rejectToken(result.description);
       token = result.token;
-      if (token.format === 'jwt') tokens.set(raw, token, nowMs);
+      if (token.format === 'jwt') tokens.set(raw, token, nowMs, version);
     }
     // FAPI: every OB access token is bound to the certificate; an unbound one is refused too.
     if (token.certificateThumbprint === undefined || token.certificateThumbprint !== x5tS256(cert.x509)) {

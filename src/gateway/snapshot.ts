@@ -5,7 +5,7 @@
  * routes or the new ones, never a mix (gateway.md §4: routes are versioned snapshots).
  */
 import FindMyWay from 'find-my-way';
-import type { ApiRecord, OperationDef, PlanRecord } from './model.ts';
+import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from './model.ts';
 import { SERVED_STATES } from './model.ts';
 
 export interface RouteMatch {
@@ -27,6 +27,8 @@ export interface RouteSnapshot {
   readonly version: string;
   readonly apis: readonly ApiRecord[];
   readonly plans: ReadonlyMap<string, PlanRecord>;
+  /** Every key manager, enabled or not (the token resolver picks the owner of each token). */
+  readonly keyManagers: readonly KeyManagerRecord[];
   /** True when `path` lies under a served API's context: the gateway answers it. */
   owns(path: string): boolean;
   lookup(method: string, path: string): RouteLookup;
@@ -39,7 +41,7 @@ const toRouterPath = (template: string) => template.replaceAll(':', '::').replac
 
 interface Stored { api: ApiRecord; operation: OperationDef }
 
-export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans: readonly PlanRecord[], onConflict: (api: ApiRecord, op: OperationDef) => void): RouteSnapshot {
+export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans: readonly PlanRecord[], onConflict: (api: ApiRecord, op: OperationDef) => void, keyManagers: readonly KeyManagerRecord[] = []): RouteSnapshot {
   const served = apis.filter((a) => SERVED_STATES.has(a.state));
   const router = FindMyWay({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 256 });
   const handler = () => undefined;
@@ -61,6 +63,7 @@ export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans
     version,
     apis: served,
     plans: new Map(plans.map((p) => [p.name, p])),
+    keyManagers,
     owns,
     lookup(method, path) {
       const found = router.find(method as (typeof METHODS)[number], path);

@@ -3,7 +3,7 @@
  * (sqlite/, postgres/) implements `Storage` and passes test/storage/contract.test.ts.
  * Times are epoch seconds unless a name says otherwise.
  */
-import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../gateway/model.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -184,9 +184,9 @@ export interface IdempotencyRecord { fingerprint: string; response: string | nul
 export interface PlanUse { apis: string[]; subscriptions: number }
 
 /**
- * The gateway catalogue (src/gateway/model.ts): APIs with their stored documents, business plans
- * and subscriptions. A subscription belongs to a registration and an API: deleting either deletes
- * it in the same statement (foreign keys).
+ * The gateway catalogue (src/gateway/model.ts): APIs with their stored documents, business plans,
+ * subscriptions and key managers. Deleting an API deletes its subscriptions in the same statement;
+ * a registration's are deleted by deleteSubscriptionsOf in the registration's unit of work.
  */
 export interface GatewayStore {
   /** Every API (without documents), oldest first. */
@@ -237,6 +237,18 @@ export interface GatewayStore {
   updateSubscription(id: string, change: { plan?: string; state?: SubscriptionState; updatedAt: number }): Promise<boolean>;
   /** False when absent. */
   deleteSubscription(id: string): Promise<boolean>;
+  /** Deletes every subscription of an application; returns how many. */
+  deleteSubscriptionsOf(clientId: string): Promise<number>;
+  /** Every key manager, by name. */
+  listKeyManagers(): Promise<KeyManagerRecord[]>;
+  /** Adds each key manager whose name is free (seeding the resident one); returns how many. */
+  ensureKeyManagers(kms: readonly KeyManagerRecord[]): Promise<number>;
+  /** Throws ConflictError when the name exists. */
+  createKeyManager(km: KeyManagerRecord): Promise<void>;
+  /** False when absent. */
+  updateKeyManager(km: KeyManagerRecord): Promise<boolean>;
+  /** False when absent. */
+  deleteKeyManager(name: string): Promise<boolean>;
 }
 
 /** The stores one unit of work may change together (see Storage.transaction). */

@@ -78,7 +78,7 @@ function merge(base: Table, over: Table): Table {
 }
 
 /** The sandbox CA in `{dataDir}/pki` (certificate and key), as ensureSandboxPki wrote it. */
-function readSandboxCa(dataDir: string): IssuedCertificate {
+export function readSandboxCa(dataDir: string): IssuedCertificate {
   const pki = join(dataDir, 'pki');
   const caPem = readFileSync(join(pki, 'ca.pem'), 'utf8');
   const caKey = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/.exec(readFileSync(join(pki, 'ca-key.pem'), 'utf8'))![0];

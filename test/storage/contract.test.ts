@@ -21,7 +21,7 @@ import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrat
 import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
 import { BUILT_IN_PLANS } from '../../src/gateway/model.ts';
-import type { ApiRecord, PlanRecord, SubscriptionRecord } from '../../src/gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../../src/gateway/model.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;
@@ -458,7 +458,9 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     // Roles no other registration of this suite holds.
     await a.registrations.create({ ...registration('gw-pisp', 'sw-gw-2', T0), roles: ['ASPSP', 'X1'] }, { exclusive: false });
     await a.registrations.create({ ...registration('gw-cbpii', 'sw-gw-3', T0), roles: ['X3'] }, { exclusive: false });
-    await a.gateway.addSubscription({ ...sub('sub-3', 'api-1', 'Gold'), clientId: 'gw-x2' }).then(() => assert.fail('no such registration'), () => undefined);
+    // A client of an external key manager has no registration here, and may be subscribed.
+    assert.equal(await a.gateway.addSubscription({ ...sub('sub-3', 'api-1', 'Gold'), clientId: 'external-client' }), 'added');
+    assert.equal(await a.gateway.deleteSubscription('sub-3'), true);
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X2', 'X1'], T0 + 9), 1, 'gw-cbpii has neither role');
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0, 'subscribed already');
     const added = await a.gateway.findSubscription('gw-pisp', 'api-1');
@@ -469,10 +471,29 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.gateway.deleteApi('api-1'), true);
     assert.equal(await a.gateway.getSubscription('sub-1'), undefined, 'deleting the API deleted its subscriptions');
     assert.equal(await a.gateway.deletePlan('Trial'), 'deleted');
-    assert.equal(await a.registrations.delete('gw-client'), true);
-    assert.deepEqual(await b.gateway.listSubscriptions({ limit: 10 }), [], 'deleting the registration deleted its subscriptions');
+    assert.equal(await a.gateway.deleteSubscriptionsOf('gw-client'), 1);
+    assert.deepEqual(await b.gateway.listSubscriptions({ limit: 10 }), []);
     assert.equal(await a.gateway.deleteSubscription('sub-2'), false);
+    assert.equal(await a.registrations.delete('gw-client'), true);
     assert.equal(await a.gateway.deleteApi('api-2'), true);
+  });
+
+  await t.test('gateway key managers: seeded once, created, changed, listed, deleted', async () => {
+    const km = (name: string): KeyManagerRecord => ({
+      name, displayName: name, type: 'oidc', enabled: true, issuer: `https://${name}.example`, wellKnownEndpoint: null, jwksUri: `https://${name}.example/jwks`,
+      introspectionEndpoint: null, tokenEndpoint: null, revokeEndpoint: null, validation: 'jwt', introspectionClient: null, audience: null,
+      tokenHandling: [{ type: 'JWT', value: `https://${name}.example` }], claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null }, createdAt: T0, updatedAt: T0,
+    });
+    assert.equal(await a.gateway.ensureKeyManagers([km('resident')]), 1);
+    assert.equal(await b.gateway.ensureKeyManagers([km('resident')]), 0);
+    await a.gateway.createKeyManager(km('ext'));
+    await assert.rejects(b.gateway.createKeyManager(km('ext')), ConflictError);
+    assert.equal(await b.gateway.updateKeyManager({ ...km('ext'), enabled: false }), true);
+    assert.equal(await b.gateway.updateKeyManager(km('absent')), false);
+    assert.deepEqual((await a.gateway.listKeyManagers()).map((k) => [k.name, k.enabled]), [['ext', false], ['resident', true]]);
+    assert.equal(await a.gateway.deleteKeyManager('ext'), true);
+    assert.equal(await a.gateway.deleteKeyManager('ext'), false);
+    assert.equal(await a.gateway.deleteKeyManager('resident'), true);
   });
 
   await t.test('gateway idempotency keys: claimed once, held while running, replayed when done, taken over once expired', async () => {

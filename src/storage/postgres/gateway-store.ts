@@ -5,7 +5,7 @@
  */
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
-import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
@@ -46,6 +46,11 @@ const SQL = {
   subUpdate: `UPDATE gateway_subscriptions SET plan = coalesce($2, plan), state = coalesce($3, state), updated_at = $4
     WHERE id = $1`,
   subDelete: 'DELETE FROM gateway_subscriptions WHERE id = $1',
+  subDeleteOf: 'DELETE FROM gateway_subscriptions WHERE client_id = $1',
+  kmList: 'SELECT record FROM gateway_key_managers ORDER BY name',
+  kmInsert: 'INSERT INTO gateway_key_managers (name, record) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING',
+  kmUpdate: 'UPDATE gateway_key_managers SET record = $2::jsonb WHERE name = $1',
+  kmDelete: 'DELETE FROM gateway_key_managers WHERE name = $1',
   // An expired record is taken over in the same statement.
   idemClaim: `INSERT INTO gateway_idempotency (client_id, key, fingerprint, expires_at) VALUES ($1, $2, $3, $4)
     ON CONFLICT (client_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = NULL, expires_at = excluded.expires_at
@@ -174,6 +179,34 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
     async updateSubscription(id, change) {
       const res = await run('gateway.updateSubscription', { name: 'gateway_sub_update', text: SQL.subUpdate,
         values: [id, change.plan ?? null, change.state ?? null, change.updatedAt] });
+      return (res.rowCount ?? 0) > 0;
+    },
+    async deleteSubscriptionsOf(clientId) {
+      const res = await run('gateway.deleteSubscriptionsOf', { name: 'gateway_sub_delete_of', text: SQL.subDeleteOf, values: [clientId] });
+      return res.rowCount ?? 0;
+    },
+    async listKeyManagers() {
+      const { rows } = await run<{ record: KeyManagerRecord }>('gateway.listKeyManagers', { name: 'gateway_km_list', text: SQL.kmList });
+      return rows.map((r) => r.record);
+    },
+    async ensureKeyManagers(kms) {
+      let added = 0;
+      for (const k of kms) {
+        const res = await run('gateway.ensureKeyManagers', { name: 'gateway_km_insert', text: SQL.kmInsert, values: [k.name, JSON.stringify(k)] });
+        added += res.rowCount ?? 0;
+      }
+      return added;
+    },
+    async createKeyManager(km) {
+      const res = await run('gateway.createKeyManager', { name: 'gateway_km_insert', text: SQL.kmInsert, values: [km.name, JSON.stringify(km)] });
+      if (res.rowCount === 0) throw new ConflictError(`a key manager named "${km.name}" already exists`);
+    },
+    async updateKeyManager(km) {
+      const res = await run('gateway.updateKeyManager', { name: 'gateway_km_update', text: SQL.kmUpdate, values: [km.name, JSON.stringify(km)] });
+      return (res.rowCount ?? 0) > 0;
+    },
+    async deleteKeyManager(name) {
+      const res = await run('gateway.deleteKeyManager', { name: 'gateway_km_delete', text: SQL.kmDelete, values: [name] });
       return (res.rowCount ?? 0) > 0;
     },
     async deleteSubscription(id) {

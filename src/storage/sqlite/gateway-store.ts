@@ -6,7 +6,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
-import type { ApiRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
 
@@ -47,6 +47,11 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
   const subUpdate = db.prepare(`UPDATE gateway_subscriptions SET plan = coalesce(?, plan), state = coalesce(?, state), updated_at = ?
     WHERE id = ?`);
   const subDelete = db.prepare('DELETE FROM gateway_subscriptions WHERE id = ?');
+  const subDeleteOf = db.prepare('DELETE FROM gateway_subscriptions WHERE client_id = ?');
+  const kmList = db.prepare('SELECT record FROM gateway_key_managers ORDER BY name');
+  const kmInsert = db.prepare('INSERT INTO gateway_key_managers (name, record) VALUES (?, ?) ON CONFLICT DO NOTHING');
+  const kmUpdate = db.prepare('UPDATE gateway_key_managers SET record = ? WHERE name = ?');
+  const kmDelete = db.prepare('DELETE FROM gateway_key_managers WHERE name = ?');
   const subAll = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
     SELECT lower(hex(randomblob(16))), r.client_id, ?1, ?2, 'ACTIVE', ?3, ?3 FROM registrations r
     WHERE EXISTS (SELECT 1 FROM json_each(r.roles) j, json_each(?4) w WHERE j.value = w.value)
@@ -125,5 +130,14 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
     updateSubscription: (id, change) => write('gateway.updateSubscription', () =>
       Number(subUpdate.run(change.plan ?? null, change.state ?? null, change.updatedAt, id).changes) > 0),
     deleteSubscription: (id) => write('gateway.deleteSubscription', () => Number(subDelete.run(id).changes) > 0),
+    deleteSubscriptionsOf: (clientId) => write('gateway.deleteSubscriptionsOf', () => Number(subDeleteOf.run(clientId).changes)),
+    listKeyManagers: () => guard('gateway.listKeyManagers', () => kmList.all().map((r) => recordOf<KeyManagerRecord>(r))),
+    ensureKeyManagers: (kms) => write('gateway.ensureKeyManagers', () =>
+      kms.reduce((added, k) => added + Number(kmInsert.run(k.name, JSON.stringify(k)).changes), 0)),
+    createKeyManager: (km) => write('gateway.createKeyManager', () => {
+      if (Number(kmInsert.run(km.name, JSON.stringify(km)).changes) === 0) throw new ConflictError(`a key manager named "${km.name}" already exists`);
+    }),
+    updateKeyManager: (km) => write('gateway.updateKeyManager', () => Number(kmUpdate.run(JSON.stringify(km), km.name).changes) > 0),
+    deleteKeyManager: (name) => write('gateway.deleteKeyManager', () => Number(kmDelete.run(name).changes) > 0),
   };
 }

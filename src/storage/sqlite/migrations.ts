@@ -136,7 +136,10 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 6,
     name: 'gateway catalogue',
     // APIs (record = ApiRecord JSON; the imported document beside it; name + version unique, as in
-    // WSO2; several APIs may share a context, e.g. OB PISP and VRP), business plans and subscriptions. A subscription goes with its registration or its API (ON DELETE CASCADE).
+    // WSO2; several APIs may share a context, e.g. OB PISP and VRP), business plans, subscriptions
+    // (of a DCR client or of an external key manager's client: no foreign key to registrations;
+    // DCR deletes a registration's subscriptions in its unit of work; an API's go with it),
+    // idempotency keys and key managers.
     sql: `
       CREATE TABLE gateway_apis (
         id         TEXT    NOT NULL PRIMARY KEY,
@@ -155,7 +158,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE TABLE gateway_subscriptions (
         id         TEXT    NOT NULL PRIMARY KEY,
-        client_id  TEXT    NOT NULL REFERENCES registrations (client_id) ON DELETE CASCADE,
+        client_id  TEXT    NOT NULL,
         api_id     TEXT    NOT NULL REFERENCES gateway_apis (id) ON DELETE CASCADE,
         plan       TEXT    NOT NULL REFERENCES gateway_plans (name),
         state      TEXT    NOT NULL CHECK (state IN ('ACTIVE', 'BLOCKED')),
@@ -165,6 +168,11 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX gateway_subscriptions_api_id ON gateway_subscriptions (api_id);
       CREATE INDEX gateway_subscriptions_plan ON gateway_subscriptions (plan);
+      CREATE INDEX gateway_subscriptions_client_id ON gateway_subscriptions (client_id);
+      CREATE TABLE gateway_key_managers (
+        name   TEXT NOT NULL PRIMARY KEY,
+        record TEXT NOT NULL
+      );
       -- x-idempotency-key: the first response of a call, replayed to its repeats for 24 hours.
       CREATE TABLE gateway_idempotency (
         client_id   TEXT    NOT NULL,
