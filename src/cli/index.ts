@@ -19,6 +19,7 @@ import { demoCommand } from './commands/demo.ts';
 import { apiCommand } from './commands/api.ts';
 import { planCommand } from './commands/plan.ts';
 import { subscriptionCommand } from './commands/subscription.ts';
+import { keyManagerCommand } from './commands/keymanager.ts';
 
 interface GlobalOptions {
   config?: string;
@@ -70,6 +71,7 @@ export function buildCli(): Command {
   program.addCommand(apiCommand(getConfig));
   program.addCommand(planCommand(getConfig));
   program.addCommand(subscriptionCommand(getConfig));
+  program.addCommand(keyManagerCommand(getConfig));
   program.addCommand(demoCommand());
   const override = (c: Command): void => { c.exitOverride().configureHelp({ showGlobalOptions: true }); c.commands.forEach(override); };
   override(program);

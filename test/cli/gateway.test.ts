@@ -79,10 +79,13 @@ async function inTurn(run: (...args: string[]) => Promise<CliRun>, list: string[
   return runs;
 }
 
-test('--help of api, plan and subscription lists their subcommands; every subcommand has --help', async () => {
-  const groups = { api: ['import', 'reimport', 'list', 'show', 'publish', 'deprecate', 'retire', 'block', 'republish', 'delete'], plan: ['list', 'add', 'remove'], subscription: ['list', 'block', 'unblock', 'set-plan'] };
+test('--help of api, plan, subscription and keymanager lists their subcommands; every subcommand has --help', async () => {
+  const groups = {
+    api: ['import', 'reimport', 'list', 'show', 'publish', 'deprecate', 'retire', 'block', 'republish', 'delete'], plan: ['list', 'add', 'remove'],
+    subscription: ['list', 'block', 'unblock', 'set-plan'], keymanager: ['list', 'show', 'add', 'enable', 'disable', 'remove'],
+  };
   // One as a user runs it, the others in-process.
-  const runs = [await runNode(CLI, ['api', '--help']), ...await inTurn((...a) => inProcess(a), [['plan', '--help'], ['subscription', '--help']])];
+  const runs = [await runNode(CLI, ['api', '--help']), ...await inTurn((...a) => inProcess(a), [['plan', '--help'], ['subscription', '--help'], ['keymanager', '--help']])];
   Object.entries(groups).forEach(([group, subs], i) => {
     const r = runs[i]!;
     assert.equal(r.code, 0, r.stderr);
@@ -102,6 +105,9 @@ test('--help of api, plan and subscription lists their subcommands; every subcom
   assert.ok(help('api', 'publish').includes('--subscribe-existing'));
   for (const option of ['--requests', '--per', '--unit-time', '--burst', '--burst-per', '--no-stop-on-quota', '--display-name', '--description']) assert.ok(help('plan', 'add').includes(option), option);
   for (const option of ['--client', '--api']) assert.ok(help('subscription', 'list').includes(option), option);
+  for (const option of ['--discovery', '--issuer', '--validation', '--introspection-client-id', '--audience', '--reference', '--jwt-issuer', '--custom', '--client-id-claim', '--scopes-claim', '--roles-claim']) {
+    assert.ok(help('keymanager', 'add').includes(option), option);
+  }
 });
 
 describe('against a running server', () => {
@@ -285,6 +291,23 @@ describe('against a running server', () => {
     assert.deepEqual(json(await cli('api', 'delete', paymentsId, '--json')), { id: paymentsId, deleted: true });
     failed(await cli('api', 'show', accountsId), 1, /^opendcr: the server rejected the request \(HTTP 404\): API_NOT_FOUND: no API with that id\n$/);
     assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 0);
+  });
+
+  test('keymanager: the resident one listed, shown, disabled and enabled, never removed; an add that fails validation saves nothing', async () => {
+    const list = await cli('keymanager', 'list');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^NAME\s+KIND\s+ENABLED\s+VALIDATION\s+ISSUER$/m);
+    assert.match(list.stdout, /^Resident Key Manager\s+resident\s+yes\s+-\s+https:\/\/localhost:\d+/m);
+    const shown = await cli('keymanager', 'show', 'Resident Key Manager');
+    assert.match(shown.stdout, /^Resident Key Manager \(resident, enabled\)\n {2}issuer: +https:\/\/localhost:\d+/);
+    const off = await cli('keymanager', 'disable', 'Resident Key Manager', '--json');
+    assert.equal(json<{ enabled: boolean }>(off).enabled, false);
+    assert.match((await cli('keymanager', 'enable', 'Resident Key Manager')).stdout, /^Key manager Resident Key Manager enabled$/m);
+    failed(await cli('keymanager', 'remove', 'Resident Key Manager'), 1, /KEY_MANAGER_RESIDENT/);
+    failed(await cli('keymanager', 'add', 'Partner IdP', '--discovery', 'https://idp.partner.example/.well-known/openid-configuration'), 1, /KEY_MANAGER_INVALID.*not allowed by configuration/);
+    failed(await cli('keymanager', 'add', 'Partner IdP', '--discovery', 'https://idp.partner.example/.well-known/openid-configuration', '--validation', 'introspection'), 2, /OPENDCR_INTROSPECTION_SECRET/);
+    failed(await cli('keymanager', 'show', 'Partner IdP'), 1, /KEY_MANAGER_NOT_FOUND/);
+    assert.equal(json<{ count: number }>(await cli('keymanager', 'list', '--json')).count, 1);
   });
 
   test('wrong administrator password and an unreachable server: exit 1, saying what to do', async () => {
