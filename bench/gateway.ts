@@ -55,7 +55,7 @@ const PROFILE = process.argv.includes('--profile');
 const CONTEXT = '/open-banking/v3.1/aisp';
 /** TPPOAuth2Security: client credentials, scope accounts. */
 const CALL_PATH = `${CONTEXT}/account-access-consents/bench-consent-1`;
-const ACCOUNTS_FILE = join(REPO, '..', 'shared', 'spec', 'ob-read-write-openapi', 'v3.1.11', 'account-info-openapi.yaml');
+const ACCOUNTS_FILE = join(REPO, 'specs', 'ob-read-write-openapi', 'v3.1.11', 'account-info-openapi.yaml');
 /** A custom plan: a limit, so every call counts in the shared state (the built-in Unlimited plan counts nothing). */
 const PLAN = { policyName: 'BenchHuge', description: 'gateway benchmark: counted, never reached', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1_000_000_000 } }, stopOnQuotaReach: true };
 /** The shipped default [super_admin]. */

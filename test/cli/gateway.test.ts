@@ -14,7 +14,7 @@ import { freePort } from '../helpers/server.ts';
 import { runCli as runCliInProcess } from '../../src/cli/index.ts';
 import { CLI, json, runCli, runNode, STACK_LINE, tempConfig, type CliRun } from './run-cli.ts';
 
-const ACCOUNTS = new URL('../../../shared/spec/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url).pathname;
+const ACCOUNTS = new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url).pathname;
 const BACKEND = 'http://127.0.0.1:9/bank';
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 

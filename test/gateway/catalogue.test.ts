@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { FormData } from 'undici';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const SPEC = new URL('../../../shared/spec/', import.meta.url);
+const SPEC = new URL('../../specs/', import.meta.url);
 const OB = ['account-info', 'payment-initiation', 'confirmation-funds', 'vrp'].map((n) => new URL(`ob-read-write-openapi/v3.1.11/${n}-openapi.yaml`, SPEC));
 const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
 const BACKEND = 'http://127.0.0.1:9/bank';

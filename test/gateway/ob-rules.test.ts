@@ -14,7 +14,7 @@ import { FormData } from 'undici';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from './backend.ts';
 
-const PAYMENTS_FILE = new URL('../../../shared/spec/ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', import.meta.url);
+const PAYMENTS_FILE = new URL('../../specs/ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', import.meta.url);
 const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
 const CONSENTS = '/open-banking/v3.1/pisp/domestic-payment-consents';
 const OB = 'http://openbanking.org.uk';

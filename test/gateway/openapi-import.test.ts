@@ -7,7 +7,7 @@ import type { ImportedApi, OperationDef } from '../../src/gateway/model.ts';
 
 type Json = Record<string, unknown>;
 
-const SPEC = new URL('../../../shared/spec/', import.meta.url);
+const SPEC = new URL('../../specs/', import.meta.url);
 const OB_DIR = new URL('ob-read-write-openapi/v3.1.11/', SPEC);
 const DCR_DIR = new URL('ob-dcr-openapi/', SPEC);
 

@@ -13,7 +13,7 @@ import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../he
 import { startTestBackend, type TestBackend } from './backend.ts';
 import { passHeaders } from '../../src/gateway/proxy.ts';
 
-const ACCOUNTS_FILE = new URL('../../../shared/spec/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url);
+const ACCOUNTS_FILE = new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url);
 const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
 const CONTEXT = '/open-banking/v3.1/aisp';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FormData } from 'undici';
 
-export const SPEC = new URL('../../../shared/spec/', import.meta.url);
+export const SPEC = new URL('../../specs/', import.meta.url);
 export const OB_FILES = {
   accounts: new URL('ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', SPEC),
   payments: new URL('ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', SPEC),
