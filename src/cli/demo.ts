@@ -18,11 +18,17 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createTpp, initSandbox, sandboxJwksUrl } from './sandbox-ops.ts';
-import { deleteClient, expectStatus, openSession, readClient, register, requestToken, updateClient } from './tpp-client.ts';
+import { deleteClient, expectStatus, openSession, readClient, register, requestToken, send, updateClient } from './tpp-client.ts';
 import type { Exchange } from './tpp-client.ts';
 import { abbreviateJwts, curlBearer, curlJose, curlToken, formatExchange, jwtClaims, pretty, section } from './tpp-output.ts';
 import type { CurlContext } from './tpp-output.ts';
 import { CliError } from './shared.ts';
+import { randomUUID } from 'node:crypto';
+import { relative } from 'node:path';
+import { ADMIN, DEVPORTAL, PUBLISHER, adminCall, documentForm, expectAnswer, withAdmin } from './admin-client.ts';
+import { authorizeAsPsu } from './psu-flow.ts';
+import { startSampleAspsp } from './sample-aspsp.ts';
+import type { TppSession } from './tpp-client.ts';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 const READY_TIMEOUT_MS = 20_000;
@@ -141,28 +147,108 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
     showCurl(curlToken(curl, token.exchange, token.form, token.assertion ? file('client-assertion.jwt', token.assertion) : undefined));
     const tokenFile = file('access-token.txt', accessToken);
 
-    begin(`5. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
+    await gatewaySteps(config, session, clientId, { begin, write, file, showCurl, curl });
+
+    begin(`10. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
     const read = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, read, curlBearer(curl, read, tokenFile));
     expectStatus(read, 200, 'the read request');
 
-    begin(`6. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
+    begin(`11. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
     const upd = await updateClient(session, clientId, accessToken, { auth: 'private_key_jwt', scope: 'openid accounts' });
     write(section('Update request claims (a fresh SSA, jti and signature; client_id added):', pretty(abbreviateJwts(upd.request.claims))));
     showExchange(write, showCurl, upd.exchange, curlJose(curl, upd.exchange, file('update-request.jwt', upd.request.jwt), tokenFile));
     expectStatus(upd.exchange, 200, 'the update');
 
-    begin(`7. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
+    begin(`12. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
     const del = await deleteClient(session, clientId, accessToken);
     showExchange(write, showCurl, del, curlBearer(curl, del, tokenFile));
     expectStatus(del, 204, 'the deletion');
 
-    begin('8. Read it again with the same token: refused with 401');
+    begin('13. Read it again with the same token: refused with 401');
     const gone = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, gone, curlBearer(curl, gone, tokenFile));
     if (gone.status !== 401) throw new CliError(`expected 401 after the deletion, got ${gone.status}`);
   } finally {
     await session.close();
+  }
+}
+
+interface StepTools {
+  begin(title: string): void;
+  write(text: string): void;
+  file(name: string, content: string): string;
+  showCurl(text: string): void;
+  curl: CurlContext;
+}
+
+const ACCOUNTS_API = fileURLToPath(new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url));
+const CONTEXT = '/open-banking/v3.1/aisp';
+
+/**
+ * The gateway part: the OB Account and Transaction API published from its official OpenAPI file
+ * in front of a sample ASPSP backend, on a plan of 5 calls a minute; a PSU's consent; the accounts
+ * read through the gateway; a 403 for a scope the token lacks and a 429 past the plan.
+ */
+async function gatewaySteps(config: Config, session: TppSession, clientId: string, t: StepTools): Promise<void> {
+  const aspsp = await startSampleAspsp(config.gateway.identity_header);
+  try {
+    t.begin(`5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --plans DemoFive; opendcr api publish ID --subscribe-existing)`);
+    await withAdmin(config, {}, async (s) => {
+      const plan = { policyName: 'DemoFive', description: 'Five calls a minute (the demo\'s plan)', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 5 } } };
+      expectAnswer({}, await adminCall(s, 'POST', `${ADMIN}/throttling/policies/subscription`, { json: plan }), 201, 'the plan');
+      const form = documentForm(ACCOUNTS_API, 'file', { endpointConfig: { production_endpoints: { url: aspsp.url } }, policies: ['DemoFive'] });
+      const imported = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/import-openapi`, { form }), 201, 'the import') as { id: string; name: string; context: string; operations: unknown[]; requiredRoles: string[] };
+      const published = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?action=Publish&subscribeExisting=true&apiId=${imported.id}`), 200, 'publishing') as { subscribed: number };
+      const subs = expectAnswer({}, await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions?applicationId=${encodeURIComponent(clientId)}`), 200, 'the subscriptions') as { list: Array<{ throttlingPolicy: string; status: string }> };
+      t.write([
+        `"${imported.name}" imported: context ${imported.context}, ${imported.operations.length} operations, roles ${imported.requiredRoles.join(', ')}, backend ${aspsp.url}`,
+        `Published; registered TPPs holding a required role subscribed: ${published.subscribed}`,
+        `Our TPP's subscription: plan ${subs.list[0]?.throttlingPolicy ?? '-'}, ${subs.list[0]?.status ?? 'none'}`,
+        '',
+      ].join('\n'));
+    });
+
+    t.begin('6. The PSU consents (sandbox user "psu" signs in and allows "accounts"); the TPP exchanges the code for a PSU token');
+    const psu = config.sandbox.users[0]!;
+    const consent = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid accounts');
+    t.write(`Authorization request: ${consent.authorizationUrl.origin}${consent.authorizationUrl.pathname}?client_id=…&request=<signed request object>\n`);
+    t.write(formatExchange(consent.exchange));
+    const psuClaims = jwtClaims(consent.accessToken);
+    if (psuClaims) t.write(section('PSU access token claims:', pretty(psuClaims)));
+    const psuTokenFile = t.file('psu-access-token.txt', consent.accessToken);
+
+    t.begin(`7. Read the PSU's accounts through the gateway: GET ${CONTEXT}/accounts`);
+    const accounts = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, { headers: { authorization: `Bearer ${consent.accessToken}`, 'x-fapi-interaction-id': randomUUID() } });
+    t.write(formatExchange(accounts));
+    expectStatus(accounts, 200, 'the accounts call');
+    const identity = aspsp.lastIdentity();
+    if (identity) t.write(section(`What the ASPSP was told (the gateway's ${config.gateway.identity_header} header, an ES256 JWT checked with ${session.server}/gateway/jwks.json):`, pretty(identity)));
+    t.showCurl(curlBearer(t.curl, accounts, psuTokenFile));
+
+    t.begin('8. A token without the scope an operation needs: 403 (a client credentials token for "payments" creating an account access consent)');
+    const payments = await requestToken(session, { clientId, auth: 'private_key_jwt', scope: 'payments' });
+    expectStatus(payments.exchange, 200, 'the token request');
+    const refused = await send(session, 'POST', `${session.server}${CONTEXT}/account-access-consents`, {
+      headers: { authorization: `Bearer ${payments.accessToken!}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+      body: JSON.stringify({ Data: { Permissions: ['ReadAccountsBasic'] }, Risk: {} }),
+    });
+    t.write(formatExchange(refused));
+    if (refused.status !== 403) throw new CliError(`expected 403 for the missing scope, got ${refused.status}`);
+
+    t.begin('9. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After');
+    let last = accounts;
+    let calls = 1;
+    while (last.status === 200 && calls < 10) {
+      last = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, { headers: { authorization: `Bearer ${consent.accessToken}` } });
+      calls += 1;
+      t.write(`call ${calls}: ${last.status}\n`);
+    }
+    t.write(formatExchange(last));
+    if (last.status !== 429) throw new CliError(`expected 429 past the plan, got ${last.status} after ${calls} calls`);
+    t.write(`Retry-After: ${String(last.headers?.['retry-after'] ?? '?')} s (the plan's window is counted across every worker and host)\n`);
+  } finally {
+    await aspsp.close();
   }
 }
 

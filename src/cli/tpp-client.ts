@@ -52,6 +52,8 @@ export interface Exchange {
   readonly requestBody?: string;
   readonly status: number;
   readonly body: unknown;
+  /** Response headers. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface SessionOptions {
@@ -135,9 +137,11 @@ export async function send(session: TppSession, method: string, url: string, ini
   const requestHeaders = { accept: 'application/json', ...init.headers };
   let status: number;
   let text: string;
+  let headers: Record<string, string | string[] | undefined>;
   try {
     const res = await request(url, { method, headers: requestHeaders, body: init.body, dispatcher: session.agent });
     status = res.statusCode;
+    headers = res.headers;
     text = await res.body.text();
   } catch (err) {
     throw cannotReach(url, session.serverFrom, session.caFile, err);
@@ -148,7 +152,7 @@ export async function send(session: TppSession, method: string, url: string, ini
   } catch {
     // not JSON: keep the text
   }
-  return { method, url, requestHeaders, ...(init.body === undefined ? {} : { requestBody: init.body }), status, body };
+  return { method, url, requestHeaders, ...(init.body === undefined ? {} : { requestBody: init.body }), status, body, headers };
 }
 
 /**

@@ -19,10 +19,15 @@ const STEPS = [
   '2. Enrol a TPP (opendcr sandbox tpp create --name "Demo TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback)',
   '3. Register (opendcr tpp register --tpp ',
   '4. Obtain a client_credentials access token (opendcr tpp token --tpp ',
-  '5. Read the registration (opendcr tpp get --tpp ',
-  '6. Update it, narrowing the scope to "openid accounts"',
-  '7. Delete it (opendcr tpp delete --tpp ',
-  '8. Read it again with the same token: refused with 401',
+  '5. Publish the Account and Transaction API in front of a sample ASPSP',
+  '6. The PSU consents (sandbox user "psu" signs in and allows "accounts")',
+  '7. Read the PSU\'s accounts through the gateway: GET /open-banking/v3.1/aisp/accounts',
+  '8. A token without the scope an operation needs: 403',
+  '9. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
+  '10. Read the registration (opendcr tpp get --tpp ',
+  '11. Update it, narrowing the scope to "openid accounts"',
+  '12. Delete it (opendcr tpp delete --tpp ',
+  '13. Read it again with the same token: refused with 401',
 ];
 
 test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing left behind', async () => {
@@ -41,6 +46,15 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.match(r.stdout, /Registration request claims \(signed PS256, kid /);
   assert.match(r.stdout, /POST https:\/\/localhost:\d+\/open-banking\/v3\.3\/register → 201 Created/);
   assert.match(r.stdout, /Access token claims \(bound to the transport certificate by cnf\.x5t#S256\):/);
+  // The gateway part: the API imported from its official file, the PSU's accounts, a 403 and a 429.
+  assert.match(r.stdout, /"Account and Transaction API Specification" imported: context \/open-banking\/v3\.1\/aisp, 29 operations, roles AISP/);
+  assert.match(r.stdout, /Our TPP's subscription: plan DemoFive, UNBLOCKED/);
+  assert.match(r.stdout, /GET https:\/\/localhost:\d+\/open-banking\/v3\.1\/aisp\/accounts → 200 OK\n\{\n {2}"Data": \{\n {4}"Account": \[/);
+  assert.match(r.stdout, /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"software_id": /);
+  assert.match(r.stdout, /"psu": "psu"/);
+  assert.match(r.stdout, /account-access-consents → 403 Forbidden\n\{\n {2}"Code": "GATEWAY_SCOPE_MISSING"/);
+  assert.match(r.stdout, /\/accounts → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);
+  assert.match(r.stdout, /^Retry-After: \d+ s/m);
   assert.match(r.stdout, /PUT \S+ → 200 OK\n[\s\S]*"scope": "openid accounts"/);
   assert.match(r.stdout, /DELETE \S+ → 204 No Content/);
   assert.match(r.stdout, /GET \S+ → 401 Unauthorized\n\{\n {2}"error": "invalid_token"/);
@@ -64,10 +78,10 @@ test('npm run demo -- --keep: the folder stays, and a printed curl line replays 
     assert.ok(r.stdout.includes(`npm start -- --config ${configFile}`), 'how to start its server again');
     assert.ok(existsSync(configFile));
     const port = Number(/^port = (\d+)$/m.exec(readFileSync(configFile, 'utf8'))?.[1]);
-    // Step 8's curl line: GET with the token of the deleted client, run where the demo says, in a shell.
-    const step8 = r.stdout.slice(r.stdout.indexOf('8. Read it again with the same token'));
-    const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step8);
-    assert.ok(block, step8);
+    // Step 13's curl line: GET with the token of the deleted client, run where the demo says, in a shell.
+    const step13 = r.stdout.slice(r.stdout.indexOf('13. Read it again with the same token'));
+    const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step13);
+    assert.ok(block, step13);
     const [, cwd, text] = block;
     const curl = text!.split('\n').map((l) => l.slice(2)).join('\n').trim();
     assert.match(curl, /^curl -X GET /);
