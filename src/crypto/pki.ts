@@ -53,6 +53,8 @@ export interface ServerCertificateOptions extends CommonOptions {
 export interface ClientCertificateOptions extends CommonOptions {
   /** Subject DN in certificate order, e.g. `C=GB, O=OpenBanking, 2.5.4.97=PSDGB-OB-..., OU=..., CN=...`. */
   readonly subject: string;
+  /** Extra extensions (e.g. the PSD2 qcStatement of src/crypto/psd2-roles.ts). */
+  readonly extensions?: readonly x509.Extension[];
 }
 
 const DAY_MS = 86_400_000;
@@ -119,6 +121,7 @@ export async function issueClientCertificate(ca: IssuedCertificate, opts: Client
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(leafKeyUsage(keyType), true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      ...(opts.extensions ?? []),
     ],
   });
 }

@@ -17,6 +17,7 @@ import type { SharedState } from '../shared-state/ports.ts';
 import type { VerifiedToken } from '../oauth/token-verifier.ts';
 import type { TokenResolver } from './token-resolver.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
+import { psd2Roles } from '../crypto/psd2-roles.ts';
 import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from './model.ts';
 import { TIME_UNIT_SECONDS } from './model.ts';
 import type { LiveCatalogue } from './live-catalogue.ts';
@@ -66,8 +67,12 @@ export interface Gateway {
 /** One call as it goes through the steps. */
 interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean }
 
-/** Who is calling, once the token has been checked. */
-interface Caller { token: VerifiedToken; raw: string }
+/**
+ * Who is calling, once the token has been checked; `roles` are the TPP's: the PSD2 roles of its
+ * certificate (eIDAS QWAC, OBWAC) when it carries them, else those of its software statement (or
+ * of its key manager's roles claim).
+ */
+interface Caller { token: VerifiedToken; raw: string; roles: readonly string[] }
 
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
@@ -189,11 +194,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (token.certificateThumbprint === undefined || token.certificateThumbprint !== x5tS256(cert.x509)) {
       throw rejectToken('the access token is not bound to the presented certificate');
     }
-    return { token, raw };
+    return { token, raw, roles: psd2Roles(cert.x509) ?? token.roles };
   }
 
   // Step 5: scopes and flow, then roles.
-  function authorize(op: OperationDef, api: ApiRecord, token: VerifiedToken): void {
+  function authorize(op: OperationDef, api: ApiRecord, { token, roles }: Caller): void {
     const flow = token.grant === 'client_credentials' ? 'client_credentials' : token.grant === 'psu' ? 'authorization_code' : undefined;
     const sameFlow = op.security.filter((alt) => alt.flow === flow);
     if (sameFlow.length === 0) {
@@ -206,7 +211,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const missing = sameFlow[0]!.scopes.filter((s) => !granted.has(s));
       throw fail('GATEWAY_SCOPE_MISSING', `the access token lacks the scope ${missing.join(' ')}`);
     }
-    if (api.requiredRoles.length > 0 && !api.requiredRoles.some((r) => token.roles.includes(r))) {
+    if (api.requiredRoles.length > 0 && !api.requiredRoles.some((r) => roles.includes(r))) {
       throw fail('GATEWAY_ROLE_MISSING', `this API needs one of the roles ${api.requiredRoles.join(', ')}`);
     }
   }
@@ -266,7 +271,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
     const t = caller.token;
     const identity = await deps.identity.sign({
-      clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: t.roles, scopes: t.scopes,
+      clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: caller.roles, scopes: t.scopes,
       psu: t.grant === 'psu' ? t.subject : undefined, consentId: t.consentId,
     }, base.origin, caller.raw);
     const headers = passHeaders(req.headers, dropToBackend);
@@ -350,7 +355,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const cert = certificate(req);
     const caller = await authenticate(req, cert);
     if (ctx) ctx.clientId = caller.token.clientId;
-    authorize(match.operation, match.api, caller.token);
+    authorize(match.operation, match.api, caller);
     const sub = await subscribed(match.api, caller.token.clientId);
     await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
     requestRules(req, match.operation);
