@@ -40,6 +40,7 @@ import { runLoad, type LoadJob, type LoadResult } from './lib/loadgen.ts';
 import { watchOtherLoad } from './lib/machine.ts';
 import { ensureNginx, startNginx } from './lib/nginx.ts';
 import { createReport, loadRow, rate, ratio } from './lib/report.ts';
+import { runBenchmark } from './lib/harness.ts';
 import { REPO, createCleanup, httpsCall, knob, prepareOurs, serverCa, serverTlsMaterial, startOurs, type OurSetup, type RunningChild } from './lib/setup.ts';
 
 const SECONDS = knob('BENCH_SECONDS', 10);
@@ -348,27 +349,7 @@ function header(): string[] {
 }
 
 const headLines = header();
-let failure: string | undefined;
-let finishing: Promise<never> | undefined;
-function finish(code: number): Promise<never> {
-  finishing ??= (async () => {
-    await cleanup.run().catch(() => undefined);
-    if (failure) for (const r of completed) report.note(`finished before the stop: ${r.label}: ${rate(r.rps)}/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.failed} failed`);
-    const text = `${report.render([...headLines, ...head], failure)}\n${profile.join('\n')}`;
-    const file = report.write(join(REPO, 'bench', 'results'), text);
-    process.stdout.write(`\n${text}\nwritten to ${file}\n`);
-    return process.exit(code);
-  })();
-  return finishing;
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { failure = `interrupted (${signal})`; void finish(130); });
-}
-setTimeout(() => { failure = `the run took longer than BENCH_TIMEOUT=${TIMEOUT} s`; void finish(1); }, TIMEOUT * 1000).unref();
-
-try {
-  await main();
-} catch (err) {
-  failure ??= (err as Error).stack ?? String(err);
-}
-await finish(failure ? 1 : 0);
+await runBenchmark(main, {
+  repo: REPO, cleanup, report, head: () => [...headLines, ...head], completed, timeoutSeconds: TIMEOUT, digits: 2,
+  trailer: () => profile.join('\n'),
+});

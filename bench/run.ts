@@ -20,6 +20,7 @@ import { measureHandshakes } from './lib/handshake.ts';
 import { runLoad, type LoadJob, type LoadResult } from './lib/loadgen.ts';
 import { processTree, rssMb, sampleRss } from './lib/proc.ts';
 import { createReport, loadRow, rate, ratio } from './lib/report.ts';
+import { runBenchmark } from './lib/harness.ts';
 import { REPO, createCleanup, httpsCall, knob, prepareOurs, serverCa, startOurs, startStock, type OurSetup } from './lib/setup.ts';
 
 const SECONDS = knob('BENCH_SECONDS', 10);
@@ -214,28 +215,4 @@ function header(): string[] {
 }
 
 const head = header();
-let failure: string | undefined;
-let finishing: Promise<never> | undefined;
-/** Cleans up, prints and writes the report once, whoever calls first (the run, a signal, the time limit). */
-function finish(code: number): Promise<never> {
-  finishing ??= (async () => {
-    await cleanup.run().catch(() => undefined);
-    if (failure) for (const r of completed) report.note(`finished before the stop: ${r.label}: ${rate(r.rps)}/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.failed} failed`);
-    const text = report.render(head, failure);
-    const file = report.write(join(REPO, 'bench', 'results'), text);
-    process.stdout.write(`\n${text}\nwritten to ${file}\n`);
-    return process.exit(code);
-  })();
-  return finishing;
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { failure = `interrupted (${signal})`; void finish(130); });
-}
-setTimeout(() => { failure = `the run took longer than BENCH_TIMEOUT=${TIMEOUT} s`; void finish(1); }, TIMEOUT * 1000).unref();
-
-try {
-  await main();
-} catch (err) {
-  failure ??= (err as Error).stack ?? String(err);
-}
-await finish(failure ? 1 : 0);
+await runBenchmark(main, { repo: REPO, cleanup, report, head: () => head, completed, timeoutSeconds: TIMEOUT });

@@ -274,7 +274,7 @@ test('from a tree with only the production dependencies, the server starts in pr
       count++;
     }
     assert.ok(count > 10, `${count} production packages`);
-    assert.ok(!existsSync(join(app, 'node_modules', 'typescript')) && !existsSync(join(app, 'node_modules', 'yaml')), 'no devDependency in the tree');
+    assert.ok(!existsSync(join(app, 'node_modules', 'typescript')) && !existsSync(join(app, 'node_modules', 'autocannon')), 'no devDependency in the tree');
 
     const ca = await createCertificateAuthority({ subject: 'CN=Test CA', validityDays: 2 });
     const server = await issueServerCertificate(ca, { dnsNames: ['auth.bank.example'], ipAddresses: [], validityDays: 2 });
