@@ -1,7 +1,7 @@
 /**
- * The gateway's runtime path for one API call (gateway.md §2; first failure wins): route, lifecycle,
- * client certificate, token, scopes and flow, TPP roles, subscription, throttling, OB request
- * rules, then the backend. Each step is a small named function that passes or throws a coded
+ * The gateway's runtime path for one API call (gateway.md §2; first failure wins): client
+ * certificate, route, lifecycle, token, scopes and flow, TPP roles, subscription, throttling, OB
+ * request rules, then the backend. Each step is a small named function that passes or throws a coded
  * error; errors leave in the OB shape (OBErrorResponse1), 401 with no body. Nothing here writes
  * durable state: a refused call changes nothing but its throttling counters.
  */
@@ -22,15 +22,13 @@ import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord
 import { TIME_UNIT_SECONDS } from './model.ts';
 import type { LiveCatalogue } from './live-catalogue.ts';
 import type { RouteMatch } from './snapshot.ts';
-import type { BackendProxy } from './proxy.ts';
-import { passHeaders } from './proxy.ts';
+import { passHeaders, type BackendProxy, type ForwardTarget } from './proxy.ts';
 import type { IdentitySigner } from './identity.ts';
 import { INTERNAL_DCR_BACKEND } from './catalogue.ts';
 import { backendHostAllowed } from './backend-hosts.ts';
 import type { GatewayStore } from '../storage/ports.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
-import type { ForwardTarget } from './proxy.ts';
 import { createTokenCache } from './token-cache.ts';
 import { isClientRevoked } from '../oauth/revocation.ts';
 
@@ -77,6 +75,7 @@ interface Caller { token: VerifiedToken; raw: string; roles: readonly string[] }
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 /** Methods whose body the gateway checks for JSON. */
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -149,8 +148,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   // A claimed key is held while its call may still be running, then freed for a retry.
   const leaseSeconds = Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10;
 
-  // Step 2/3: route and lifecycle.
+  // Step 2/3: route and lifecycle. A dot segment (`.`, `..`, or either percent-encoded) could walk a
+  // backend that normalises paths out of the API's own routes: no API has one.
   function route(method: string, path: string): RouteMatch {
+    if (DOT_SEGMENT.test(path)) throw fail('GATEWAY_ROUTE_NOT_FOUND', 'no API operation matches this method and path');
     const found = live.current().lookup(method, path);
     if (found.kind === 'method') {
       throw fail('GATEWAY_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${found.allow.join(', ')}`, { headers: { allow: found.allow.join(', ') } });
@@ -164,7 +165,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   // but the DCR API, whose service checks it itself).
   function certificate(req: IncomingMessage): ClientCertificate {
     const cert = deps.clientCert(req);
-    if (!cert?.authorized) throw rejectToken('a client certificate issued by a trusted CA is required');
+    if (!cert?.authorized) throw fail('CLIENT_CERT_REQUIRED', 'a client certificate issued by a trusted CA is required');
     return cert;
   }
 

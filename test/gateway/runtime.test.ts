@@ -127,6 +127,16 @@ test('each step refuses with its status and OB body, and nothing reaches the bac
   await t.test('unknown path under the API: 404', async () => {
     await obError(await call(`${CONTEXT}/no-such-resource`), 404, 'GATEWAY_ROUTE_NOT_FOUND', 'UK.OBIE.Resource.NotFound');
   });
+  await t.test('dot segments never reach a backend: 404', async () => {
+    for (const path of [`${CONTEXT}/accounts/..`, `${CONTEXT}/accounts/%2e%2E`, `${CONTEXT}/accounts/.`, `${CONTEXT}/accounts/../accounts`]) {
+      const res = await env.ts.mtlsAgent(tlsOf(env.aispPisp.transport)).request({
+        origin: env.url, path, method: 'GET', headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': '93bac548-d2de-4546-b106-880a5018460d' },
+      });
+      const body = await res.body.json() as Record<string, unknown>;
+      assert.equal(res.statusCode, 404, path);
+      assert.equal(body['Code'], 'GATEWAY_ROUTE_NOT_FOUND', path);
+    }
+  });
   await t.test('a method the operation does not have: 405 with Allow', async () => {
     const res = await call(`${CONTEXT}/account-access-consents`, { method: 'PATCH' });
     assert.equal(res.headers.get('allow'), 'POST');
