@@ -52,15 +52,10 @@ export function passHeaders(headers: IncomingMessage['headers'], drop: ReadonlyS
   return out;
 }
 
-/** A backend's response headers minus hop-by-hop ones and the interaction id (the front sets the caller's). */
-function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  const named = new Set(String(headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()));
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name) && name !== 'x-fapi-interaction-id') out[name] = value;
-  }
-  return out;
-}
+const FROM_BACKEND_DROPPED: ReadonlySet<string> = new Set(['x-fapi-interaction-id']);
+
+/** A backend's response headers minus hop-by-hop ones and its interaction id (the front sets the caller's). */
+const responseHeaders = (headers: IncomingMessage['headers']) => passHeaders(headers, FROM_BACKEND_DROPPED);
 
 /** Passes bytes through until `max`, then fails with `error`. */
 function limiter(max: number, error: () => Error): Transform {
@@ -128,7 +123,7 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
           if (Number(headers['content-length'] ?? 0) > limits.maxResponseBody) {
             throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
           }
-          res.writeHead(statusCode, responseHeaders(headers) as Record<string, string | string[]>);
+          res.writeHead(statusCode, responseHeaders(headers));
           started = true;
           return res;
         });

@@ -28,6 +28,8 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const INTROSPECTION_MAX_AGE = 60;
 const INTROSPECTION_NEGATIVE_AGE = 10;
 const MAX_CACHED = 50_000;
+/** Longest opaque token a REFERENCE pattern is tried on (opaque tokens are tens of characters). */
+const MAX_REFERENCE_LENGTH = 512;
 const noop = async () => undefined;
 const invalid = (description: string): Resolution => ({ valid: false, description });
 
@@ -82,7 +84,8 @@ export function createTokenResolver(deps: {
     for (const km of enabled) {
       if (km.type === 'resident') continue;
       for (const rule of km.tokenHandling) {
-        if (rule.type === 'REFERENCE' && !jwt && pattern(rule.value).test(token)) return km;
+        // Bounded input for an administrator's pattern (JavaScript regular expressions backtrack).
+        if (rule.type === 'REFERENCE' && !jwt && token.length <= MAX_REFERENCE_LENGTH && pattern(rule.value).test(token)) return km;
         if (rule.type === 'JWT' && jwt?.iss === rule.value) return km;
         if (rule.type === 'CUSTOM' && jwt) {
           const i = rule.value.indexOf('=');
