@@ -44,6 +44,15 @@ export function gatewayAdminOpenApi(baseUrl: string) {
       [`${PUBLISHER}/apis/{apiId}`]: {
         parameters: [idParam('apiId', 'API id')],
         get: { summary: 'Get an API', responses: { 200: { description: 'The API', ...json(ref('Api')) }, ...errors } },
+        put: {
+          summary: 'Change an API\'s settings without a new document',
+          requestBody: { required: true, ...json({ type: 'object', properties: {
+            endpointConfig: { type: 'object', properties: { production_endpoints: { type: 'object', properties: { url: { type: 'string' } } } } },
+            policies: { type: 'array', items: { type: 'string' } }, requiredRoles: { type: 'array', items: { type: 'string' } }, verifyJwsSignature: { type: 'boolean' },
+            operations: { type: 'array', items: { type: 'object', required: ['target', 'verb', 'throttlingLimit'], properties: { target: { type: 'string' }, verb: { type: 'string' }, throttlingLimit: { type: ['object', 'null'], properties: { requestCount: { type: 'integer' }, unitTime: { type: 'integer' }, timeUnit: { enum: ['sec', 'min', 'hour', 'day'] } } } } } },
+          } }) },
+          responses: { 200: { description: 'Changed', ...json(ref('Api')) }, ...errors },
+        },
         delete: { summary: 'Delete an API and its subscriptions', responses: { 200: { description: 'Deleted' }, ...errors } },
       },
       [`${PUBLISHER}/apis/{apiId}/swagger`]: {

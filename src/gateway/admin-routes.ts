@@ -36,6 +36,14 @@ const additionalProperties = z.strictObject({
 });
 
 const timeUnit = z.enum(['sec', 'min', 'hour', 'day']);
+const limitBody = z.strictObject({ requestCount: z.number().int(), unitTime: z.number().int().optional(), timeUnit });
+const apiChangeBody = z.strictObject({
+  endpointConfig: z.object({ endpoint_type: z.string().optional(), production_endpoints: z.object({ url: z.string().min(1).max(2000) }) }).optional(),
+  policies: z.array(z.string().min(1).max(64)).max(20).optional(),
+  requiredRoles: z.array(z.enum(TPP_ROLES as [string, ...string[]])).max(4).optional(),
+  verifyJwsSignature: z.boolean().optional(),
+  operations: z.array(z.strictObject({ target: z.string().min(1).max(500), verb: z.string().min(1).max(10), throttlingLimit: limitBody.nullable() })).max(500).optional(),
+});
 const policyBody = z.strictObject({
   policyName: z.string().min(1).max(64),
   displayName: z.string().max(200).optional(),
@@ -245,6 +253,17 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
       return reply.code(201).header('location', `${PUBLISHER}/apis/${api.id}`).send(apiDto(api));
     });
     app.get<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req) => apiDto(await catalogue.getApi(req.params.id)));
+    // WSO2's PUT /apis/{id}: settings without a new document (backend, plans, roles, JWS checks, per-operation limits).
+    app.put<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req) => {
+      const b = parseBody(apiChangeBody, req.body);
+      return apiDto(await catalogue.updateApi(req.params.id, {
+        backendUrl: b.endpointConfig?.production_endpoints.url,
+        plans: b.policies,
+        roles: b.requiredRoles as ApiSettings['roles'],
+        verifyJwsSignature: b.verifyJwsSignature,
+        operationLimits: b.operations?.map((o) => ({ method: o.verb, path: o.target, limit: o.throttlingLimit === null ? null : { requestCount: o.throttlingLimit.requestCount, unitTime: o.throttlingLimit.unitTime ?? 1, timeUnit: o.throttlingLimit.timeUnit } })),
+      }));
+    });
     app.delete<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req, reply) => {
       await catalogue.deleteApi(req.params.id);
       return reply.code(200).send();

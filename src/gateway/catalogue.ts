@@ -46,6 +46,15 @@ export interface ApiSettings {
   verifyJwsSignature?: boolean | undefined;
 }
 
+export interface ApiChange {
+  backendUrl?: string | undefined;
+  plans?: string[] | undefined;
+  roles?: TppRole[] | undefined;
+  verifyJwsSignature?: boolean | undefined;
+  /** Per-operation limits set by the publisher (null removes one), by method and path template. */
+  operationLimits?: Array<{ method: string; path: string; limit: RateLimit | null }> | undefined;
+}
+
 export interface Catalogue {
   listApis(): Promise<ApiRecord[]>;
   getApi(id: string): Promise<ApiRecord>;
@@ -53,6 +62,8 @@ export interface Catalogue {
   importApi(document: string | Uint8Array, settings: ApiSettings): Promise<ApiRecord>;
   /** Replaces the document and routes of an API in one write; settings not given are kept. */
   reimportApi(id: string, document: string | Uint8Array, settings: Partial<ApiSettings>): Promise<ApiRecord>;
+  /** Changes an API's settings without a new document: backend, plans, roles, JWS checks, per-operation limits. */
+  updateApi(id: string, change: ApiChange): Promise<ApiRecord>;
   /** Applies a lifecycle action; on Publish, optionally subscribes every eligible registration. */
   changeLifecycle(id: string, action: string, opts?: { subscribeExisting?: boolean }): Promise<{ api: ApiRecord; subscribed: number }>;
   deleteApi(id: string): Promise<void>;
@@ -252,6 +263,30 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await checkRoutes(next);
       await save(async () => {
         if (!(await store.updateApi(next, text))) throw fail('API_NOT_FOUND', 'no API with that id');
+      }, next);
+      await changed();
+      return next;
+    },
+
+    async updateApi(id, change) {
+      const current = await getApi(id);
+      const operations = current.operations.map((op) => ({ ...op }));
+      for (const set of change.operationLimits ?? []) {
+        const op = operations.find((o) => o.method === set.method.toUpperCase() && o.path === set.path);
+        if (!op) throw fail('API_INVALID', `the API has no operation ${set.method.slice(0, 10).toUpperCase()} ${set.path.slice(0, 200)}`);
+        op.limit = set.limit === null ? null : validateLimit(set.limit, `the limit of ${op.method} ${op.path}`);
+      }
+      const next: ApiRecord = {
+        ...current,
+        backendUrl: change.backendUrl === undefined ? current.backendUrl : backend(change.backendUrl),
+        plans: change.plans === undefined ? current.plans : await checkPlans(change.plans),
+        requiredRoles: change.roles === undefined ? current.requiredRoles : checkRoles(change.roles),
+        verifyJwsSignature: change.verifyJwsSignature ?? current.verifyJwsSignature,
+        operations,
+        updatedAt: now(),
+      };
+      await save(async () => {
+        if (!(await store.updateApi(next))) throw fail('API_NOT_FOUND', 'no API with that id');
       }, next);
       await changed();
       return next;

@@ -227,6 +227,31 @@ test('past the plan\'s limit: 429 with Retry-After; the count is shared by every
   await jsonBody(await admin(`/api/am/devportal/v3/subscriptions/${subId}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttlingPolicy: 'Gold' }) }), 200);
 });
 
+test('a per-operation limit set by the publisher (PUT /apis/{id}) holds for that operation only', async () => {
+  const unknown = await admin(`/api/am/publisher/v4/apis/${apiId}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ operations: [{ target: '/nope', verb: 'GET', throttlingLimit: { requestCount: 1, timeUnit: 'hour' } }] }),
+  });
+  assert.equal(unknown.status, 400);
+  assert.equal(((await unknown.json()) as Record<string, unknown>)['code'], 'API_INVALID');
+  const changed = await jsonBody(await admin(`/api/am/publisher/v4/apis/${apiId}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ operations: [{ target: '/account-access-consents/{ConsentId}', verb: 'GET', throttlingLimit: { requestCount: 2, timeUnit: 'hour' } }] }),
+  }), 200);
+  const op = (changed['operations'] as Array<Record<string, unknown>>).find((o) => o['target'] === '/account-access-consents/{ConsentId}' && o['verb'] === 'GET');
+  assert.deepEqual(op?.['throttlingLimit'], { requestCount: 2, unitTime: 1, timeUnit: 'hour' });
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await call(`${CONTEXT}/account-access-consents/c-${i}`);
+    statuses.push(res.status);
+    await res.body?.cancel();
+  }
+  assert.deepEqual(statuses, [200, 200, 429]);
+  const other = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  assert.equal(other.status, 200, 'another operation is not limited by it');
+  await other.body?.cancel();
+});
+
 test('backend faults and size limits: unreachable or too large an answer is 502, too slow is 504, too large a request 413, all coded', async () => {
   const consent = () => call(`${CONTEXT}/account-access-consents`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
   try {
