@@ -14,10 +14,9 @@ import { errorHandler } from '../http/error-handler.ts';
 import { parseBody } from '../admin/parse-body.ts';
 import type { Catalogue, ApiSettings } from './catalogue.ts';
 import { LIFECYCLE_ACTIONS } from './catalogue.ts';
-import { MAX_DOCUMENT_BYTES } from './openapi-import.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from './model.ts';
 import type { KeyManagerAdmin, KeyManagerInput } from './key-managers.ts';
-import { TPP_ROLES } from './model.ts';
+import { MAX_DOCUMENT_BYTES, TPP_ROLES } from './model.ts';
 import { gatewayAdminOpenApi } from './admin-openapi.ts';
 
 import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';

@@ -8,7 +8,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { fail } from '../errors/app-error.ts';
 import { ConflictError, type GatewayStore, type Storage } from '../storage/ports.ts';
-import { ApiImportError, importOpenApi } from './openapi-import.ts';
 import type { ApiRecord, ApiState, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
 import { BUILT_IN_PLANS, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
 import { buildSnapshot } from './snapshot.ts';
@@ -168,6 +167,9 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
   };
 
   const parseDocument = async (document: string | Uint8Array, roles: TppRole[] | undefined) => {
+    // Loaded on the first import: the OpenAPI parser and its schemas cost every worker's start-up
+    // a second and tens of MB, for an operation that is rare.
+    const { ApiImportError, importOpenApi } = await import('./openapi-import.ts');
     try {
       return await importOpenApi(document, roles === undefined ? {} : { roles });
     } catch (err) {

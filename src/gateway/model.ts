@@ -4,6 +4,9 @@
  * stores persist it, the runtime compiles it into a route snapshot.
  */
 
+/** Largest API document accepted for import, in bytes of UTF-8. */
+export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
+
 /** WSO2's lifecycle. Only PUBLISHED and DEPRECATED are served; DEPRECATED takes no new subscriptions. */
 export type ApiState = 'CREATED' | 'PUBLISHED' | 'DEPRECATED' | 'RETIRED' | 'BLOCKED';
 export const API_STATES: readonly ApiState[] = ['CREATED', 'PUBLISHED', 'DEPRECATED', 'RETIRED', 'BLOCKED'];

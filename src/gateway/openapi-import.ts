@@ -11,11 +11,10 @@
 import { dereference, validate } from '@readme/openapi-parser';
 import type { ParserOptions, ValidationResult } from '@readme/openapi-parser';
 import { LineCounter, parseDocument } from 'yaml';
-import { SCOPE_ROLES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
+import { MAX_DOCUMENT_BYTES, SCOPE_ROLES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
 import type { ImportedApi, OperationDef, RateLimit, SecurityAlternative, TimeUnit, TokenFlow, TppRole } from './model.ts';
 
-/** Largest document accepted, in bytes of UTF-8. */
-export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
+export { MAX_DOCUMENT_BYTES };
 
 /** Problems an ApiImportError lists. */
 const MAX_PROBLEMS = 10;
