@@ -219,7 +219,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
           await clients.write(tx, client);
           await rat?.save(tx);
           // The application's gateway subscriptions, in the same transaction as the registration.
-          await syncSubscriptions(tx.gateway, clientId, registration.roles, t);
+          await syncSubscriptions(tx.gateway, clientId, registration.roles, t, { newClient: true });
           await tx.audit.append(auditRow('created', req, 'POST', { ...who, clientId }));
         });
         who.clientId = clientId;
