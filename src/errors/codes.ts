@@ -144,6 +144,7 @@ export const ERRORS = {
   SUBSCRIPTION_NOT_FOUND: e(404, 'not_found', 'no subscription with that id'),
   SUBSCRIPTION_INVALID: e(400, 'invalid_request', 'the subscription change is not valid (unknown plan, a plan the API does not offer)'),
   SUBSCRIPTION_EXISTS: e(409, 'conflict', 'the application is already subscribed to the API'),
+  APPLICATION_NOT_FOUND: e(404, 'not_found', 'no application (DCR registration) with that client id'),
   KEY_MANAGER_NOT_FOUND: e(404, 'not_found', 'no key manager of that name'),
   KEY_MANAGER_EXISTS: e(409, 'conflict', 'a key manager of that name exists'),
   KEY_MANAGER_INVALID: e(400, 'invalid_request', 'the key manager could not be validated: its discovery document, key set or endpoints are missing, unreachable or inconsistent (the description says which); nothing was saved'),

@@ -97,6 +97,17 @@ export function gatewayAdminOpenApi(baseUrl: string) {
         put: { summary: 'Replace an external key manager (re-discovered), or send {"enabled": bool} alone to enable or disable any', requestBody: { required: true, ...json({ oneOf: [ref('KeyManagerInput'), { type: 'object', required: ['enabled'], properties: { enabled: { type: 'boolean' } } }] }) }, responses: { 200: { description: 'Changed', ...json(ref('KeyManager')) }, ...errors } },
         delete: { summary: 'Remove an external key manager', responses: { 200: { description: 'Removed' }, ...errors } },
       },
+      [`${DEVPORTAL}/applications`]: {
+        get: {
+          summary: 'Applications: the DCR registrations, newest first',
+          parameters: [{ name: 'query', in: 'query', schema: { type: 'string' }, description: 'A client id, software id or organisation id (exact)' }, { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 1000 } }, { name: 'offset', in: 'query', schema: { type: 'integer' } }],
+          responses: { 200: { description: 'Applications', ...json(listOf('Application')) }, 401: errors[401] },
+        },
+      },
+      [`${DEVPORTAL}/applications/{applicationId}`]: {
+        parameters: [idParam('applicationId', 'The DCR client id')],
+        get: { summary: 'One application', responses: { 200: { description: 'Application', ...json(ref('Application')) }, ...errors } },
+      },
       [`${DEVPORTAL}/apis`]: { get: { summary: 'Published APIs', responses: { 200: { description: 'APIs', ...json(listOf('Api')) }, 401: errors[401] } } },
       [`${DEVPORTAL}/subscriptions`]: {
         get: {
@@ -168,6 +179,14 @@ export function gatewayAdminOpenApi(baseUrl: string) {
             endpoints: { type: 'object', properties: { jwks: { type: ['string', 'null'] }, introspection: { type: ['string', 'null'] }, token: { type: ['string', 'null'] }, revoke: { type: ['string', 'null'] } } },
             enableSelfValidationJWT: { type: 'boolean' }, tokenValidation: { type: 'array', items: { type: 'object' } },
             consumerKeyClaim: { type: 'string' }, scopesClaim: { type: 'string' }, additionalProperties: { type: 'object' },
+          },
+        },
+        Application: {
+          type: 'object', required: ['applicationId', 'name', 'status', 'attributes'],
+          properties: {
+            applicationId: { type: 'string', description: 'The DCR client id' }, name: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { type: 'string' }, owner: { type: 'string', description: 'The organisation id' },
+            attributes: { type: 'object', properties: { software_id: { type: 'string' }, org_id: { type: 'string' }, software_roles: { type: 'string' }, software_environment: { type: 'string' }, dcr_version: { type: 'string' } } },
+            createdTime: { type: 'string', format: 'date-time' }, lastUpdatedTime: { type: 'string', format: 'date-time' },
           },
         },
         Subscription: {

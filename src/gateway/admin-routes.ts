@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { fail } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { parseBody } from '../admin/parse-body.ts';
-import type { Catalogue, ApiSettings } from './catalogue.ts';
+import type { Application, Catalogue, ApiSettings } from './catalogue.ts';
 import { LIFECYCLE_ACTIONS } from './catalogue.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from './model.ts';
 import type { KeyManagerAdmin, KeyManagerInput } from './key-managers.ts';
@@ -172,6 +172,19 @@ export function policyDto(p: PlanRecord) {
   };
 }
 
+export function applicationDto(a: Application) {
+  return {
+    applicationId: a.clientId,
+    name: a.name,
+    throttlingPolicy: 'Unlimited',
+    status: 'APPROVED',
+    owner: a.orgId,
+    attributes: { software_id: a.softwareId, org_id: a.orgId, software_roles: a.roles.join(','), software_environment: a.environment, dcr_version: a.dcrVersion },
+    createdTime: new Date(a.createdAt * 1000).toISOString(),
+    lastUpdatedTime: new Date(a.updatedAt * 1000).toISOString(),
+  };
+}
+
 export function subscriptionDto(s: SubscriptionRecord) {
   return {
     subscriptionId: s.id,
@@ -309,6 +322,13 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
 
     // Devportal.
     app.get(`${DEVPORTAL}/apis`, async () => list((await catalogue.listApis()).filter((a) => a.state === 'PUBLISHED' || a.state === 'DEPRECATED').map(apiDto)));
+    app.get<{ Querystring: { query?: string; limit?: string; offset?: string } }>(`${DEVPORTAL}/applications`, async (req) => {
+      const limit = Number(req.query.limit ?? 25) || 25;
+      const offset = Number(req.query.offset ?? 0) || 0;
+      const page = await catalogue.listApplications({ search: req.query.query?.slice(0, 255), limit, offset });
+      return { count: page.items.length, list: page.items.map(applicationDto), pagination: { offset, limit, total: page.total } };
+    });
+    app.get<{ Params: { id: string } }>(`${DEVPORTAL}/applications/:id`, async (req) => applicationDto(await catalogue.getApplication(req.params.id)));
     app.get<{ Querystring: { applicationId?: string; apiId?: string; limit?: string } }>(`${DEVPORTAL}/subscriptions`, async (req) =>
       list((await catalogue.listSubscriptions({ clientId: req.query.applicationId, apiId: req.query.apiId, limit: Number(req.query.limit ?? 1000) || 1000 })).map(subscriptionDto)));
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) => subscriptionDto(await catalogue.getSubscription(req.params.id)));

@@ -7,7 +7,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { fail } from '../errors/app-error.ts';
-import { ConflictError, type GatewayStore, type Storage } from '../storage/ports.ts';
+import { decodeJwt } from 'jose';
+import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
 import type { ApiRecord, ApiState, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
 import { BUILT_IN_PLANS, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
 import { buildSnapshot } from './snapshot.ts';
@@ -45,6 +46,20 @@ export interface ApiSettings {
   verifyJwsSignature?: boolean | undefined;
 }
 
+/** A DCR registration seen as an application (WSO2's devportal application). */
+export interface Application {
+  clientId: string;
+  /** The software statement's software_client_name, else the software id. */
+  name: string;
+  softwareId: string;
+  orgId: string;
+  roles: string[];
+  environment: string;
+  dcrVersion: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface ApiChange {
   backendUrl?: string | undefined;
   plans?: string[] | undefined;
@@ -78,6 +93,9 @@ export interface Catalogue {
   /** Subscribes an application (a DCR client or an external key manager's client) to a published API on a plan it offers. */
   subscribe(clientId: string, apiId: string, plan: string | undefined): Promise<SubscriptionRecord>;
   unsubscribe(id: string): Promise<void>;
+  /** Registrations as applications, newest first; `search` matches a client id, software id or org id exactly. */
+  listApplications(filter: { search?: string | undefined; limit: number; offset: number }): Promise<{ total: number; items: Application[] }>;
+  getApplication(clientId: string): Promise<Application>;
 }
 
 export interface CatalogueDeps {
@@ -121,6 +139,21 @@ export function validateLimit(limit: RateLimit, what: string): RateLimit {
     throw fail('PLAN_INVALID', `${what}: requestCount (1 to 10^9) per unitTime (1 to 1000) timeUnit (sec, min, hour, day)`);
   }
   return limit;
+}
+
+function application(r: RegistrationRecord): Application {
+  let name = r.softwareId;
+  try {
+    // Verified when it was registered; read here for its display name only.
+    const claims = decodeJwt(r.softwareStatement);
+    if (typeof claims['software_client_name'] === 'string' && claims['software_client_name'] !== '') name = claims['software_client_name'].slice(0, 200);
+  } catch {
+    // keep the software id
+  }
+  return {
+    clientId: r.clientId, name, softwareId: r.softwareId, orgId: r.orgId, roles: r.roles, environment: r.environment,
+    dcrVersion: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt,
+  };
 }
 
 export function createCatalogue(deps: CatalogueDeps): Catalogue {
@@ -374,6 +407,15 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       if ((await store.addSubscription(sub)) === 'exists') throw fail('SUBSCRIPTION_EXISTS', 'the application is already subscribed to this API');
       await changed();
       return sub;
+    },
+    async listApplications({ search, limit, offset }) {
+      const page = await storage.registrations.list({ ...(search ? { search } : {}), limit: Math.min(Math.max(limit, 1), MAX_LIST), offset: Math.max(offset, 0) });
+      return { total: page.total, items: page.items.map(application) };
+    },
+    async getApplication(clientId) {
+      const r = await storage.registrations.get(clientId);
+      if (!r) throw fail('APPLICATION_NOT_FOUND', 'no application (registration) with that client id');
+      return application(r);
     },
     async unsubscribe(id) {
       if (!(await store.deleteSubscription(id))) throw fail('SUBSCRIPTION_NOT_FOUND', 'no subscription with that id');

@@ -69,6 +69,11 @@ export interface RegistrationStore {
   /** Returns false when absent. */
   delete(clientId: string): Promise<boolean>;
   listBySoftware(softwareId: string): Promise<RegistrationRecord[]>;
+  /**
+   * Newest first, `limit` from `offset`; with `search`, only those whose client_id, software_id or
+   * org_id equals it. `total` counts every match.
+   */
+  list(filter: { search?: string; limit: number; offset: number }): Promise<{ total: number; items: RegistrationRecord[] }>;
 }
 
 export type AuditEventType = 'created' | 'updated' | 'deleted' | 'rejected';

@@ -76,6 +76,19 @@ after(async () => {
   await backend?.close();
 });
 
+test('registrations are the devportal\'s applications: listed newest first, searched by client, software or organisation id', async () => {
+  const found = await jsonBody(await admin(`/api/am/devportal/v3/applications?query=${env.aispPisp.softwareId}`), 200);
+  assert.equal((found['pagination'] as Record<string, unknown>)['total'], 1);
+  const [app] = found['list'] as Array<Record<string, unknown>>;
+  assert.equal(app!['applicationId'], clientId);
+  assert.equal(app!['name'], env.aispPisp.name);
+  assert.deepEqual(app!['attributes'], { software_id: env.aispPisp.softwareId, org_id: env.aispPisp.orgId, software_roles: 'AISP,PISP', software_environment: 'sandbox', dcr_version: 'v3.3' });
+  assert.deepEqual(await jsonBody(await admin(`/api/am/devportal/v3/applications/${clientId}`), 200), app);
+  const none = await admin('/api/am/devportal/v3/applications/no-such-client');
+  assert.equal(none.status, 404);
+  assert.equal(((await none.json()) as Record<string, unknown>)['code'], 'APPLICATION_NOT_FOUND');
+});
+
 test('the registration subscribed the application to the API on its default plan, in the registration\'s transaction', async () => {
   const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`), 200);
   assert.equal(subs['count'], 1);

@@ -294,7 +294,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await b.oidc.revokeByClientId('absent'), 0);
   });
 
-  await t.test('registrations: create, get, listBySoftware, update and delete', async () => {
+  await t.test('registrations: create, get, listBySoftware, list, update and delete', async () => {
     const r1 = registration('reg-1', 'sw-crud', T0 + 10);
     const r2 = { ...registration('reg-2', 'sw-crud', T0), roles: [], softwareStatement: 'eyJ.ünïcødé.sig' };
     const r3 = registration('reg-3', 'sw-crud-other', T0 + 5);
@@ -304,6 +304,14 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await b.registrations.get('absent'), undefined);
     assert.deepEqual(await b.registrations.listBySoftware('sw-crud'), [r2, r1], 'oldest first');
     assert.deepEqual(await b.registrations.listBySoftware('sw-none'), []);
+    // A page, newest first; a search matches a client id, a software id or an organisation id exactly.
+    assert.deepEqual(await b.registrations.list({ search: 'sw-crud', limit: 10, offset: 0 }), { total: 2, items: [r1, r2] });
+    assert.deepEqual(await b.registrations.list({ search: 'sw-crud', limit: 1, offset: 1 }), { total: 2, items: [r2] });
+    assert.deepEqual(await b.registrations.list({ search: 'sw-crud', limit: 1, offset: 5 }), { total: 2, items: [] });
+    assert.deepEqual(await b.registrations.list({ search: 'reg-3', limit: 10, offset: 0 }), { total: 1, items: [r3] });
+    assert.deepEqual(await b.registrations.list({ search: 'sw-cr', limit: 10, offset: 0 }), { total: 0, items: [] }, 'no partial matches');
+    const all = await b.registrations.list({ limit: 2, offset: 0 });
+    assert.ok(all.total >= 3 && all.items.length === 2, JSON.stringify(all.total));
 
     await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: false }), ConflictError);
     await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: true }), ConflictError,

@@ -32,6 +32,10 @@ const SQL = {
     version = $5, software_statement = $6, updated_at = $7 WHERE client_id = $8`,
   delete: 'DELETE FROM registrations WHERE client_id = $1',
   listBySoftware: `SELECT ${COLUMNS} FROM registrations WHERE software_id = $1 ORDER BY created_at, client_id`,
+  page: `SELECT ${COLUMNS}, count(*) OVER () AS total FROM registrations
+    WHERE ($1::text IS NULL OR client_id = $1 OR software_id = $1 OR org_id = $1)
+    ORDER BY created_at DESC, client_id LIMIT $2 OFFSET $3`,
+  count: `SELECT count(*) AS n FROM registrations WHERE ($1::text IS NULL OR client_id = $1 OR software_id = $1 OR org_id = $1)`,
 } as const;
 
 const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
@@ -89,6 +93,14 @@ export function createPostgresRegistrationStore(run: Run, transact: Transact): R
     async delete(clientId) {
       const res = await run('registrations.delete', { name: 'registrations_delete', text: SQL.delete, values: [clientId] });
       return (res.rowCount ?? 0) > 0;
+    },
+    async list({ search, limit, offset }) {
+      const { rows } = await run<RegistrationRow & { total: string }>('registrations.list',
+        { name: 'registrations_page', text: SQL.page, values: [search ?? null, limit, offset] });
+      // Past the last page the window function has no row to report the total on.
+      const total = rows[0] ? Number(rows[0].total) : Number((await run<{ n: string }>('registrations.list',
+        { name: 'registrations_count', text: SQL.count, values: [search ?? null] })).rows[0]!.n);
+      return { total, items: rows.map(toRegistration) };
     },
     async listBySoftware(softwareId) {
       const { rows } = await run<RegistrationRow>('registrations.listBySoftware',

@@ -40,6 +40,9 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
   const remove = db.prepare('DELETE FROM registrations WHERE client_id = ?');
   const listBySoftware = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE software_id = ?
     ORDER BY created_at, client_id`);
+  const MATCH = '(?1 IS NULL OR client_id = ?1 OR software_id = ?1 OR org_id = ?1)';
+  const page = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE ${MATCH} ORDER BY created_at DESC, client_id LIMIT ?2 OFFSET ?3`);
+  const total = db.prepare(`SELECT count(*) AS n FROM registrations WHERE ${MATCH}`);
 
   const insertRow = (r: RegistrationRecord): void => {
     const { changes } = insert.run(r.clientId, r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version,
@@ -85,5 +88,9 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
     delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
     listBySoftware: (softwareId) => guard('registrations.listBySoftware',
       () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
+    list: ({ search, limit, offset }) => guard('registrations.list', () => ({
+      total: Number((total.get(search ?? null) as { n: number }).n),
+      items: page.all(search ?? null, limit, offset).map((r) => toRegistration(r as unknown as RegistrationRow)),
+    })),
   };
 }
