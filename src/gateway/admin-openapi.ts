@@ -60,6 +60,14 @@ export function gatewayAdminOpenApi(baseUrl: string) {
         get: { summary: 'The imported document', responses: { 200: { description: 'Document (JSON)' }, ...errors } },
         put: { summary: 'Re-import: replace the document and routes in one write', requestBody: importBody('apiDefinition'), responses: { 200: { description: 'Updated', ...json(ref('Api')) }, ...errors } },
       },
+      [`${PUBLISHER}/apis/{apiId}/swagger/preview`]: {
+        parameters: [idParam('apiId', 'API id')],
+        post: {
+          summary: 'What a re-import of this document would change (operations added, removed, changed; roles); nothing is written',
+          requestBody: importBody('apiDefinition'),
+          responses: { 200: { description: 'The changes', ...json({ type: 'object', properties: { documentVersion: { type: 'object' }, operations: { type: 'object', properties: { added: { type: 'array', items: { type: 'string' } }, removed: { type: 'array', items: { type: 'string' } }, changed: { type: 'array', items: { type: 'object' } }, unchanged: { type: 'integer' } } }, requiredRoles: { type: 'object' } } }) }, ...errors },
+        },
+      },
       [`${PUBLISHER}/apis/change-lifecycle`]: {
         post: {
           summary: 'Lifecycle action',

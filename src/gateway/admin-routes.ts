@@ -287,6 +287,11 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
       const { document, props } = await readImport(req, 'apiDefinition');
       return apiDto(await catalogue.reimportApi(req.params.id, document, settingsOf(props)));
     });
+    // Our addition: what a re-import would change, before it is applied (nothing is written).
+    app.post<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id/swagger/preview`, async (req) => {
+      const { document, props } = await readImport(req, 'apiDefinition');
+      return catalogue.previewReimport(req.params.id, document, settingsOf(props));
+    });
     app.post<{ Querystring: { action?: string; apiId?: string; subscribeExisting?: string } }>(`${PUBLISHER}/apis/change-lifecycle`, async (req) => {
       const { action, apiId } = req.query;
       if (!action || !apiId) throw fail('MALFORMED_REQUEST', `query parameters action (${LIFECYCLE_ACTIONS.join(', ')}) and apiId are required`);

@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { fail } from '../errors/app-error.ts';
 import { decodeJwt } from 'jose';
 import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
-import type { ApiRecord, ApiState, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
+import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
 import { BUILT_IN_PLANS, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
 import { buildSnapshot } from './snapshot.ts';
 
@@ -46,6 +46,21 @@ export interface ApiSettings {
   verifyJwsSignature?: boolean | undefined;
 }
 
+/** An operation as a preview names it: `GET /accounts/{AccountId}`. */
+type OperationKey = string;
+
+export interface ReimportPreview {
+  documentVersion: { before: string | null; after: string };
+  operations: {
+    added: OperationKey[];
+    removed: OperationKey[];
+    /** Same method and path; different flows, scopes, idempotency, JWS or limit. */
+    changed: Array<{ operation: OperationKey; before: OperationDef; after: OperationDef }>;
+    unchanged: number;
+  };
+  requiredRoles: { before: TppRole[]; after: TppRole[] };
+}
+
 /** A DCR registration seen as an application (WSO2's devportal application). */
 export interface Application {
   clientId: string;
@@ -74,6 +89,8 @@ export interface Catalogue {
   getApi(id: string): Promise<ApiRecord>;
   getDocument(id: string): Promise<string>;
   importApi(document: string | Uint8Array, settings: ApiSettings): Promise<ApiRecord>;
+  /** What a re-import would change (operations added, removed, changed; roles), changing nothing. */
+  previewReimport(id: string, document: string | Uint8Array, settings: Partial<ApiSettings>): Promise<ReimportPreview>;
   /** Replaces the document and routes of an API in one write; settings not given are kept. */
   reimportApi(id: string, document: string | Uint8Array, settings: Partial<ApiSettings>): Promise<ApiRecord>;
   /** Changes an API's settings without a new document: backend, plans, roles, JWS checks, per-operation limits. */
@@ -200,8 +217,8 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
   };
 
   const parseDocument = async (document: string | Uint8Array, roles: TppRole[] | undefined) => {
-    // Loaded on the first import: the OpenAPI parser and its schemas cost every worker's start-up
-    // a second and tens of MB, for an operation that is rare.
+    // Loaded on the first import: the OpenAPI parser and its schemas would cost every worker's
+    // start-up time and memory for an operation that is rare.
     const { ApiImportError, importOpenApi } = await import('./openapi-import.ts');
     try {
       return await importOpenApi(document, roles === undefined ? {} : { roles });
@@ -273,6 +290,34 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await save(() => store.createApi(api, text), api);
       await changed();
       return api;
+    },
+
+    async previewReimport(id, document, settings) {
+      const current = await getApi(id);
+      const roles = settings.roles === undefined ? undefined : checkRoles(settings.roles);
+      const { api: imported } = await parseDocument(document, roles);
+      const key = (op: OperationDef): OperationKey => `${op.method} ${op.path}`;
+      const before = new Map(current.operations.map((op) => [key(op), op]));
+      const after = new Map(imported.operations.map((op) => [key(op), op]));
+      const changed: ReimportPreview['operations']['changed'] = [];
+      let unchanged = 0;
+      for (const [k, op] of after) {
+        const old = before.get(k);
+        if (!old) continue;
+        if (JSON.stringify(old) === JSON.stringify(op)) unchanged += 1;
+        else changed.push({ operation: k, before: old, after: op });
+      }
+      const previous = JSON.parse(await store.getDocument(id) ?? '{}') as { info?: { version?: unknown } };
+      return {
+        documentVersion: { before: typeof previous.info?.version === 'string' ? previous.info.version : null, after: imported.documentVersion },
+        operations: {
+          added: [...after.keys()].filter((k) => !before.has(k)).sort(),
+          removed: [...before.keys()].filter((k) => !after.has(k)).sort(),
+          changed,
+          unchanged,
+        },
+        requiredRoles: { before: current.requiredRoles, after: roles ?? imported.requiredRoles },
+      };
     },
 
     async reimportApi(id, document, settings) {

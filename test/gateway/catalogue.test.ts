@@ -89,6 +89,39 @@ test('an invalid document is refused whole, with its first problems; the served 
   assert.equal(res.status, 401);
 });
 
+test('a re-import can be previewed first: what it adds, removes and changes, with nothing written', async () => {
+  const apis = (await json(await admin('/api/am/publisher/v4/apis'), 200))['list'] as Array<Record<string, unknown>>;
+  const funds = apis.find((a) => a['context'] === '/open-banking/v3.1/cbpii')!;
+  const preview = (document: string | Buffer) => admin(`/api/am/publisher/v4/apis/${String(funds['id'])}/swagger/preview`, { method: 'POST', body: form('apiDefinition', document, {}) });
+  const same = await json(await preview(readFileSync(OB[2]!)), 200);
+  assert.deepEqual(same, {
+    documentVersion: { before: '3.1.11', after: '3.1.11' },
+    operations: { added: [], removed: [], changed: [], unchanged: 4 },
+    requiredRoles: { before: ['CBPII'], after: ['CBPII'] },
+  });
+  // A next version: one operation gone, one new, one with another scope.
+  const doc = (await import('yaml')).parse(readFileSync(OB[2]!, 'utf8')) as { info: { version: string }; paths: Record<string, Record<string, { security?: unknown }>> };
+  doc.info.version = '3.1.12';
+  const [first, second] = Object.keys(doc.paths);
+  const removedPath = first!;
+  const removedOps = Object.keys(doc.paths[removedPath]!).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${removedPath}`);
+  delete doc.paths[removedPath];
+  doc.paths['/funds-confirmations-v2'] = { post: { security: [{ TPPOAuth2Security: ['fundsconfirmations'] }], responses: { 201: { description: 'ok' } } } as never };
+  const changedMethod = Object.keys(doc.paths[second!]!).find((m) => m !== 'parameters')!;
+  doc.paths[second!]![changedMethod]!.security = [{ PSUOAuth2Security: ['fundsconfirmations'] }];
+  const next = await json(await preview(JSON.stringify(doc)), 200);
+  assert.deepEqual(next['documentVersion'], { before: '3.1.11', after: '3.1.12' });
+  const ops = next['operations'] as Record<string, unknown>;
+  assert.deepEqual(ops['added'], ['POST /funds-confirmations-v2']);
+  assert.deepEqual(ops['removed'], removedOps.sort());
+  assert.deepEqual((ops['changed'] as Array<Record<string, unknown>>).map((c) => c['operation']), [`${changedMethod.toUpperCase()} ${second}`]);
+  // Nothing was written.
+  const still = await json(await admin(`/api/am/publisher/v4/apis/${String(funds['id'])}`), 200);
+  assert.equal(still['documentHash'], funds['documentHash']);
+  const refused = await json(await preview('not: [valid'), 400);
+  assert.equal(refused['code'], 'API_DOCUMENT_INVALID');
+});
+
 test('a second served API may share a context but not a route', async () => {
   const doc = readFileSync(OB[0]!);
   const copy = await json(await importApi(doc, { name: 'Accounts copy' }), 201);
