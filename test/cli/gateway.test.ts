@@ -102,6 +102,7 @@ test('--help of api, plan, subscription and keymanager lists their subcommands; 
   const help = (group: string, sub: string) => subs[all.findIndex((a) => a[0] === group && a[1] === sub)]!.stdout;
   for (const option of ['--backend', '--context', '--version', '--name', '--plans', '--roles', '--verify-jws']) assert.ok(help('api', 'import').includes(option), option);
   assert.ok(help('api', 'reimport').includes('--no-verify-jws'));
+  assert.ok(help('api', 'reimport').includes('--dry-run'));
   assert.ok(help('api', 'publish').includes('--subscribe-existing'));
   for (const option of ['--requests', '--per', '--unit-time', '--burst', '--burst-per', '--no-stop-on-quota', '--display-name', '--description']) assert.ok(help('plan', 'add').includes(option), option);
   for (const option of ['--client', '--api']) assert.ok(help('subscription', 'list').includes(option), option);
@@ -273,6 +274,12 @@ describe('against a running server', () => {
     failed(await cli('plan', 'remove', 'CliPartner'), 1,
       new RegExp(`^opendcr: the server rejected the removal \\(HTTP 409\\): PLAN_IN_USE: business plan "CliPartner" is offered by API\\(s\\) ${accountsId}; change those first\\n$`));
     failed(await cli('plan', 'remove', 'Gold'), 1, /PLAN_BUILT_IN/);
+    const dry = await cli('api', 'reimport', accountsId, join(cfg.dir, 'payments.json'), '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^Document version 3\.1\.11 -> 1\.0; roles AISP -> PISP\n {2}\+ POST \/domestic-payment-consents\n/);
+    assert.match(dry.stdout, /^ {2}- GET \/accounts$/m);
+    assert.match(dry.stdout, /1 added, 29 removed, 0 changed, 0 unchanged; nothing was changed/);
+    assert.equal(json(await cli('api', 'show', accountsId, '--json'))['version'], '3.1.11', 'the dry run changed nothing');
     const reimported = json(await cli('api', 'reimport', accountsId, ACCOUNTS, '--plans', 'Unlimited', '--json'));
     assert.deepEqual(reimported['policies'], ['Unlimited']);
     assert.equal(reimported['lifeCycleStatus'], 'PUBLISHED');

@@ -12,6 +12,13 @@ import { adminCall, adminOptions, documentForm, expectAnswer, PUBLISHER, segment
 import { CliError, printJson } from '../shared.ts';
 import { formatTable, printable } from '../table.ts';
 
+/** The server's re-import preview (catalogue.ts ReimportPreview). */
+interface PreviewDto {
+  documentVersion: { before: string | null; after: string };
+  operations: { added: string[]; removed: string[]; changed: Array<{ operation: string }>; unchanged: number };
+  requiredRoles: { before: string[]; after: string[] };
+}
+
 /** The operation fields of the server's API answer (admin-routes.ts apiDto). */
 interface OperationDto {
   target: string;
@@ -162,9 +169,24 @@ export function apiCommand(getConfig: () => Config): Command {
     .description('Replace the document (and routes) of an API in one change; options not given are kept. An invalid document changes nothing')
     .argument('<id>', 'API id (see api list)')
     .argument('<file>', 'the new OpenAPI or Swagger document')
-    .action((id: string, file: string, opts: ImportOptions) => {
+    .option('--dry-run', 'show what the re-import would add, remove and change, and change nothing')
+    .action((id: string, file: string, opts: ImportOptions & { dryRun?: boolean }) => {
       const path = `${PUBLISHER}/apis/${segment(id, 'the API id')}/swagger`;
       const form = documentForm(file, 'apiDefinition', importProps(opts));
+      if (opts.dryRun) {
+        return admin(opts, async (s) => {
+          const p = expectAnswer(opts, await adminCall(s, 'POST', `${path}/preview`, { form }), 200, 'the preview') as PreviewDto;
+          if (opts.json) return printJson(p);
+          return out([
+            `Document version ${printable(p.documentVersion.before ?? '?')} -> ${printable(p.documentVersion.after)}; roles ${dash(p.requiredRoles.before)} -> ${dash(p.requiredRoles.after)}`,
+            ...p.operations.added.map((o) => `  + ${printable(o)}`),
+            ...p.operations.removed.map((o) => `  - ${printable(o)}`),
+            ...p.operations.changed.map((c) => `  ~ ${printable(c.operation)}`),
+            `${p.operations.added.length} added, ${p.operations.removed.length} removed, ${p.operations.changed.length} changed, ${p.operations.unchanged} unchanged; nothing was changed (run without --dry-run to apply)`,
+            '',
+          ].join('\n'));
+        });
+      }
       return admin(opts, async (s) => {
         const api = expectAnswer(opts, await adminCall(s, 'PUT', path, { form }), 200, 'the re-import') as ApiDto;
         if (opts.json) return printJson(api);
