@@ -34,6 +34,8 @@ import type { Catalogue } from './gateway/catalogue.ts';
 import type { KeyManagerAdmin } from './gateway/key-managers.ts';
 import { gatewayAdminRoutes } from './gateway/admin-routes.ts';
 import { IDENTITY_JWKS_PATH } from './gateway/identity.ts';
+import { operationsRoutes } from './admin/operations-routes.ts';
+import type { TrustAnchors } from './tls/trust-anchors.ts';
 
 export interface AppDeps {
   config: Config;
@@ -62,6 +64,10 @@ export interface AppDeps {
   /** The gateway catalogue and key managers, for their admin REST APIs. */
   catalogue?: Catalogue | undefined;
   keyManagerAdmin?: KeyManagerAdmin | undefined;
+  /** The trust anchors (database and folder), for the operations API. */
+  anchors?: TrustAnchors | undefined;
+  /** Applies a trust store or signing key change in this worker and tells the others (operations API). */
+  announce?: ((what: 'trust' | 'keys') => Promise<void>) | undefined;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
   identityJwks?: { keys: unknown[] } | undefined;
 }
@@ -210,6 +216,9 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl,
       openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
     }));
+  }
+  if (deps.anchors && deps.announce) {
+    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: createAdminGuard(config) as never, announce: deps.announce }));
   }
   if (deps.catalogue && deps.keyManagerAdmin) {
     await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: createAdminGuard(config) as never, baseUrl: config.derived.baseUrl }));

@@ -238,7 +238,14 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
-      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks,
+      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks, anchors,
+      // This worker applies the change before answering; the others on the notice.
+      announce: async (what) => {
+        if (what === 'keys') await keyManager.refresh();
+        else await reloadTrust('admin API');
+        await sharedState.publish(what === 'keys' ? CHANNELS.keyManager : CHANNELS.trust, what)
+          .catch((err: unknown) => logger.warn({ err }, 'could not announce the change; other hosts see it at their next check'));
+      },
     }, {
       serverFactory: (listener) => {
         server = httpsServer(listener);
