@@ -35,6 +35,8 @@ import type { KeyManagerAdmin } from './gateway/key-managers.ts';
 import { gatewayAdminRoutes } from './gateway/admin-routes.ts';
 import { IDENTITY_JWKS_PATH } from './gateway/identity.ts';
 import { operationsRoutes } from './admin/operations-routes.ts';
+import { sessionRoutes } from './admin/session-routes.ts';
+import type { Sessions } from './admin/sessions.ts';
 import type { TrustAnchors } from './tls/trust-anchors.ts';
 
 export interface AppDeps {
@@ -66,6 +68,8 @@ export interface AppDeps {
   keyManagerAdmin?: KeyManagerAdmin | undefined;
   /** The trust anchors (database and folder), for the operations API. */
   anchors?: TrustAnchors | undefined;
+  /** Admin console sessions (cookie, CSRF, logout). */
+  sessions?: Sessions | undefined;
   /** Applies a trust store or signing key change in this worker and tells the others (operations API). */
   announce?: ((what: 'trust' | 'keys') => Promise<void>) | undefined;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
@@ -81,6 +85,8 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   const { config, storage, keyManager } = deps;
   const isKeyManager = config.server.roles.includes('key_manager');
   const mainGateway = config.gateway.listeners.includes('main') ? deps.gateway : undefined;
+  // HTTP Basic as [super_admin] (scripts, the command line) or a console session.
+  const requireAdmin = createAdminGuard(config, deps.sessions);
   const isAccepting = deps.isAccepting ?? (() => true);
   const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
@@ -204,7 +210,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   if (isKeyManager) await fastify.register(deps.interactions);
   // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
   await fastify.register(scopeRoutes({
-    storage, requireAdmin: createAdminGuard(config) as never,
+    storage, requireAdmin: requireAdmin as never,
     onChange: async () => {
       await keyManager.refresh(true);
       await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
@@ -217,11 +223,14 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
     }));
   }
+  if (deps.sessions && deps.shared) {
+    await fastify.register(sessionRoutes({ config, sessions: deps.sessions, shared: deps.shared, requireAdmin }));
+  }
   if (deps.anchors && deps.announce) {
-    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: createAdminGuard(config) as never, announce: deps.announce }));
+    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }));
   }
   if (deps.catalogue && deps.keyManagerAdmin) {
-    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: createAdminGuard(config) as never, baseUrl: config.derived.baseUrl }));
+    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: requireAdmin as never, baseUrl: config.derived.baseUrl }));
   }
   if (deps.identityJwks) {
     const jwks = deps.identityJwks;

@@ -42,6 +42,7 @@ import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
 import { createCatalogue, GATEWAY_VERSION_KEY, seedPlans } from './gateway/catalogue.ts';
 import { createKeyManagerAdmin, residentKeyManager } from './gateway/key-managers.ts';
 import { createTokenResolver } from './gateway/token-resolver.ts';
+import { createSessions } from './admin/sessions.ts';
 import { CLIENT_NOTICE, openLiveCatalogue } from './gateway/live-catalogue.ts';
 import { createIdentitySigner } from './gateway/identity.ts';
 import { createBackendProxy } from './gateway/proxy.ts';
@@ -239,6 +240,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
       gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks, anchors,
+      sessions: await createSessions({ storage, shared: sharedState, idleSeconds: config.admin.session_idle_timeout, lifetimeSeconds: config.admin.session_lifetime }),
       // This worker applies the change before answering; the others on the notice.
       announce: async (what) => {
         if (what === 'keys') await keyManager.refresh();

@@ -20,6 +20,7 @@ import { apiCommand } from './commands/api.ts';
 import { planCommand } from './commands/plan.ts';
 import { subscriptionCommand } from './commands/subscription.ts';
 import { keyManagerCommand } from './commands/keymanager.ts';
+import { adminCommand } from './commands/admin.ts';
 
 interface GlobalOptions {
   config?: string;
@@ -72,6 +73,7 @@ export function buildCli(): Command {
   program.addCommand(planCommand(getConfig));
   program.addCommand(subscriptionCommand(getConfig));
   program.addCommand(keyManagerCommand(getConfig));
+  program.addCommand(adminCommand());
   program.addCommand(demoCommand());
   const override = (c: Command): void => { c.exitOverride().configureHelp({ showGlobalOptions: true }); c.commands.forEach(override); };
   override(program);

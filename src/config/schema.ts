@@ -59,6 +59,21 @@ export const databaseSchema = z.strictObject({
   busy_timeout: z.number().int().positive().default(5000).describe('SQLite busy timeout (milliseconds) so several workers can share the file'),
 }).prefault({});
 
+const adminUserSchema = z.strictObject({
+  username: z.string().min(1).max(100).describe('Login name'),
+  password_hash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{40,}$/, 'must be a hash made by `opendcr admin hash-password` (scrypt$N$r$p$salt$hash)')
+    .describe('scrypt hash of the password (`opendcr admin hash-password`); plain passwords are never configured for console users'),
+  role: z.enum(['admin', 'auditor']).default('admin').describe('"admin" may change everything; "auditor" may read only'),
+});
+
+export const adminSchema = z.strictObject({
+  users: z.array(adminUserSchema).max(100).default([])
+    .describe('Users of the admin console and the admin APIs, besides [super_admin] (the command line\'s account)'),
+  session_idle_timeout: z.number().int().min(60).max(86400).default(900).describe('A console session ends after this long without a request (seconds)'),
+  session_lifetime: z.number().int().min(300).max(7 * 86400).default(28800).describe('A console session ends this long after login, whatever its activity (seconds)'),
+  login_attempts: z.number().int().min(1).max(1000).default(10).describe('Console login attempts allowed per client address in 5 minutes (all workers and hosts); more answer 429'),
+}).prefault({});
+
 export const superAdminSchema = z.strictObject({
   username: z.string().min(1).default('admin').describe('Administrator user for the admin APIs (scope management)'),
   password: z.string().min(1).default('admin').describe('Administrator password; must be changed in production; also OPENDCR_ADMIN_PASSWORD'),
@@ -229,6 +244,7 @@ export const configSchema = z.strictObject({
   apimgt: z.strictObject({ mutual_ssl: mutualSslSchema }).prefault({}),
   database: databaseSchema,
   super_admin: superAdminSchema,
+  admin: adminSchema,
   oauth: oauthSchema,
   open_banking: z.strictObject({ dcr: dcrSchema }).prefault({}),
   sandbox: sandboxSchema,

@@ -1,0 +1,128 @@
+/**
+ * Admin console users and sessions: scrypt-hashed passwords, the session cookie (Secure, HttpOnly,
+ * SameSite=Strict) with its idle and absolute timeouts, CSRF on every change, the read-only
+ * auditor, logout everywhere, and throttled logins; against a real server, and the session
+ * rules with an injected clock.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { hashPassword, verifyPassword } from '../../src/admin/passwords.ts';
+import { createSessions } from '../../src/admin/sessions.ts';
+import { openStorage } from '../../src/storage/index.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const PLANS = '/api/am/admin/v4/throttling/policies/subscription';
+let ts: TestServer;
+
+before(async () => {
+  ts = await startTestServer({
+    admin: {
+      users: [
+        { username: 'ops', password_hash: await hashPassword('ops-password-123'), role: 'admin' },
+        { username: 'audit', password_hash: await hashPassword('audit-password-1'), role: 'auditor' },
+      ],
+      login_attempts: 6,
+    },
+  });
+});
+after(async () => { await ts?.close(); });
+
+async function login(username: string, password: string): Promise<{ res: Response; cookie?: string; csrf?: string }> {
+  const res = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  if (res.status !== 201) return { res };
+  const body = await res.json() as Record<string, unknown>;
+  const cookie = /^(opendcr_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+  return { res, cookie: cookie!, csrf: String(body['csrfToken']) };
+}
+
+test('passwords: scrypt hashes verify the right password only; a malformed or too costly hash verifies nothing', async () => {
+  const h = await hashPassword('correct horse battery');
+  assert.match(h, /^scrypt\$32768\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+  assert.equal(await verifyPassword('correct horse battery', h), true);
+  assert.equal(await verifyPassword('correct horse batterY', h), false);
+  assert.notEqual(await hashPassword('correct horse battery'), h, 'salted');
+  assert.equal(await verifyPassword('x', 'plain-text'), false);
+  assert.equal(await verifyPassword('x', h.replace('32768', String(2 ** 24))), false);
+});
+
+test('sessions: a tampered cookie, an idle one and an old one are refused; a request slides the idle timeout', async () => {
+  const storage = await openStorage({ url: 'sqlite::memory:', poolSize: 1, busyTimeoutMs: 1000 });
+  const marks = new Set<string>();
+  let t = 2_000_000_000;
+  try {
+    const s = await createSessions({
+      storage, idleSeconds: 900, lifetimeSeconds: 3600, now: () => t,
+      shared: { mark: async (_ns, id) => { marks.add(id); }, has: async (_ns, id) => marks.has(id) },
+    });
+    const { session, cookie } = s.issue('ops', 'admin');
+    assert.equal(s.read(cookie)?.user, 'ops');
+    assert.equal(s.read(`${cookie.slice(0, -2)}xx`), undefined, 'tampered');
+    const [body, tag] = cookie.split('.');
+    const forged = Buffer.from(JSON.stringify([session.id, 'ops', 'admin', t, t + 10_000])).toString('base64url');
+    assert.equal(s.read(`${forged}.${tag}`), undefined, 'another body under the old MAC');
+    assert.ok(body);
+    t += 899;
+    const slid = s.touch(s.read(cookie)!);
+    t += 899;
+    assert.equal(s.read(cookie), undefined, 'idle');
+    assert.equal(s.read(slid)?.user, 'ops', 'slid by the request in between');
+    t = session.issuedAt + 3600;
+    assert.equal(s.read(s.touch({ ...session, seenAt: t - 1 })), undefined, 'past the lifetime');
+    assert.equal(s.checkCsrf(session, s.csrfToken(session)), true);
+    assert.equal(s.checkCsrf(session, s.csrfToken({ ...session, id: 'other' })), false);
+    assert.equal(s.checkCsrf(session, undefined), false);
+    await s.revoke(session);
+    assert.equal(await s.revoked(session), true);
+  } finally {
+    await storage.close();
+  }
+});
+
+test('console login: the cookie is Secure, HttpOnly and SameSite=Strict; every change needs the CSRF token; logout ends the session', async () => {
+  const bad = await login('ops', 'wrong-password');
+  assert.equal(bad.res.status, 401);
+  const { res, cookie, csrf } = await login('ops', 'ops-password-123');
+  assert.equal(res.status, 201);
+  const set = res.headers.get('set-cookie')!;
+  for (const flag of ['Secure', 'HttpOnly', 'SameSite=Strict', 'Path=/']) assert.ok(set.includes(flag), flag);
+  const who = await (await ts.fetch('/admin/api/session', { headers: { cookie: cookie! } })).json() as Record<string, unknown>;
+  assert.deepEqual([who['user'], who['role'], who['csrfToken']], ['ops', 'admin', csrf]);
+  assert.equal((await ts.fetch(PLANS, { headers: { cookie: cookie! } })).status, 200);
+  const plan = { policyName: 'Console', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 10 } } };
+  const noCsrf = await ts.fetch(PLANS, { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+  assert.equal(noCsrf.status, 403);
+  assert.equal(((await noCsrf.json()) as Record<string, unknown>)['code'], 'ADMIN_CSRF');
+  const withCsrf = await ts.fetch(PLANS, { method: 'POST', headers: { cookie: cookie!, 'x-csrf-token': csrf!, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+  assert.equal(withCsrf.status, 201);
+  const out = await ts.fetch('/admin/api/session', { method: 'DELETE', headers: { cookie: cookie!, 'x-csrf-token': csrf! } });
+  assert.equal(out.status, 200);
+  assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
+  const after = await ts.fetch(PLANS, { headers: { cookie: cookie! } });
+  assert.equal(after.status, 401);
+  assert.equal(((await after.json()) as Record<string, unknown>)['code'], 'ADMIN_SESSION_INVALID');
+});
+
+test('an auditor reads and cannot change anything', async () => {
+  const { cookie, csrf } = await login('audit', 'audit-password-1');
+  assert.equal((await ts.fetch(PLANS, { headers: { cookie: cookie! } })).status, 200);
+  for (const [method, path, body] of [['POST', PLANS, { policyName: 'Nope', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1 } } }], ['DELETE', `${PLANS}/Console`, undefined], ['POST', '/api/opendcr/v1/keys/rotate', undefined]] as const) {
+    const res = await ts.fetch(path, { method, headers: { cookie: cookie!, 'x-csrf-token': csrf!, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    assert.equal(res.status, 403, `${method} ${path}`);
+    assert.equal(((await res.json()) as Record<string, unknown>)['code'], 'ADMIN_READ_ONLY');
+  }
+});
+
+test('logins are throttled per address: past the limit, 429 with Retry-After, even with the right password', async () => {
+  // Earlier tests of this file used some of the 6 attempts of this address's 5-minute window.
+  let last: Response | undefined;
+  for (let i = 0; i < 8; i++) {
+    last = (await login('ops', 'wrong-password')).res;
+    if (last.status === 429) break;
+    assert.equal(last.status, 401);
+  }
+  assert.equal(last!.status, 429);
+  assert.ok(Number(last!.headers.get('retry-after')) >= 1);
+  assert.equal((await login('ops', 'ops-password-123')).res.status, 429);
+  // The command line's Basic credentials are not throttled by console logins.
+  assert.equal((await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } })).status, 200);
+});
