@@ -126,3 +126,14 @@ test('logins are throttled per address: past the limit, 429 with Retry-After, ev
   // The command line's Basic credentials are not throttled by console logins.
   assert.equal((await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } })).status, 200);
 });
+
+test('opendcr admin hash-password: the hash of standard input, which verifies; a short password exits 2', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = new URL('../../src/cli/index.ts', import.meta.url).pathname;
+  const ok = spawnSync(process.execPath, [cli, 'admin', 'hash-password'], { input: 'a-long-console-password\n', encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(await verifyPassword('a-long-console-password', ok.stdout.trim()), true);
+  const short = spawnSync(process.execPath, [cli, 'admin', 'hash-password'], { input: 'short', encoding: 'utf8' });
+  assert.equal(short.status, 2);
+  assert.match(short.stderr, /at least 12 characters/);
+});
