@@ -108,7 +108,11 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   }
   await build();
 
-  const tokens = createTokenVerifier({ config, storage, shared: deps.shared, provider: () => provider, publicJwks: () => publicKeys, now });
+  const tokens = createTokenVerifier({
+    config, storage, shared: deps.shared, provider: () => provider, publicJwks: () => publicKeys, now,
+    // Rebuilt from the database when a token names a key this process has not loaded yet.
+    reloadKeys: () => service.refresh(true),
+  });
   const service: KeyManagerInternals = {
     get provider() { return provider; },
     tokens,

@@ -78,6 +78,12 @@ export interface TokenVerifierDeps {
   provider: () => Provider;
   /** The published public keys, current and recently retired (the same object until they change). */
   publicJwks: () => { keys: JWK[] };
+  /**
+   * Re-reads the signing keys from the database. Called when a JWT names a kid this process does
+   * not know (another host made a key it has not heard of: a missed notice, or two hosts creating
+   * their first keys at once), at most once per cooldown.
+   */
+  reloadKeys?: () => Promise<unknown>;
   now?: () => number;
 }
 
@@ -107,7 +113,12 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
     return r;
   };
 
-  async function verifyJwt(token: string): Promise<{ payload: JWTPayload } | TokenVerification> {
+  // An unknown kid reloads the keys at most this often (a flood of forged kids cannot make every
+  // request read the database).
+  const RELOAD_COOLDOWN_MS = 5000;
+  let reloadedAt = 0;
+
+  async function verifyJwt(token: string, retried = false): Promise<{ payload: JWTPayload } | TokenVerification> {
     try {
       const { payload } = await jwtVerify(token, resolver(), {
         issuer: config.derived.issuer,
@@ -123,6 +134,11 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return fail('TOKEN_EXPIRED', 'the access token has expired');
       if (err instanceof joseErrors.JWTClaimValidationFailed) return fail('TOKEN_CLAIMS_INVALID', `the access token's ${err.claim} claim is not valid here`);
+      if (err instanceof joseErrors.JWKSNoMatchingKey && !retried && deps.reloadKeys && Date.now() - reloadedAt >= RELOAD_COOLDOWN_MS) {
+        reloadedAt = Date.now();
+        await deps.reloadKeys();
+        return verifyJwt(token, true);
+      }
       return fail('TOKEN_UNKNOWN', 'the access token is not one this server issued');
     }
   }
