@@ -38,7 +38,7 @@ function timed<S extends object>(store: S, name: string, metrics: Metrics): S {
   return out as S;
 }
 
-const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors', 'gateway'] as const;
+const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors', 'gateway', 'usage'] as const;
 
 export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
   const unit = (tx: UnitOfWork): UnitOfWork => ({

@@ -99,3 +99,10 @@ export function buildRejectionCount(filter: { since?: number; softwareId?: strin
     GROUP BY code ORDER BY COUNT(*) DESC, code IS NULL, code`;
   return { key, text, values };
 }
+
+/** A row of the per-bucket audit histogram as either driver returns it (PostgreSQL: BIGINT as text). */
+export interface HistogramRow { bucket: number | string; event: string; code: string | null; count: number | string }
+
+export function toBucket(r: HistogramRow): { bucket: number; event: AuditEventType; code: string | null; count: number } {
+  return { bucket: Number(r.bucket), event: r.event as AuditEventType, code: r.code, count: Number(r.count) };
+}

@@ -48,6 +48,8 @@ export interface RegistrationRecord {
   version: string;
   /** The SSA exactly as sent. */
   softwareStatement: string;
+  /** Subject DN of the transport certificate of the last registration or update (RFC 4514); null when unknown. */
+  certificateSubject?: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -99,6 +101,31 @@ export interface AuditStore {
   list(filter: { clientId?: string; softwareId?: string; event?: AuditEventType; code?: string; since?: number; limit: number }): Promise<Array<AuditEvent & { id: number }>>;
   /** Rejections since `since` (epoch seconds) counted by code, most frequent first; code null for rows written before codes. */
   countRejections(filter: { since?: number; softwareId?: string }): Promise<Array<{ code: string | null; count: number }>>;
+  /** Events since `since` counted per `bucketSeconds` (bucket = its first second), event and code; oldest first. */
+  histogram(filter: { since: number; bucketSeconds: number }): Promise<Array<{ bucket: number; event: AuditEventType; code: string | null; count: number }>>;
+}
+
+/** One count of a usage series: `kind` (e.g. "token"), `key` (e.g. the grant type), `bucket` (epoch seconds; 0 = all time). */
+export interface UsageCount {
+  kind: string;
+  bucket: number;
+  key: string;
+  count: number;
+}
+
+/**
+ * Usage counts the console charts (src/observability/usage.ts): each host adds what it counted,
+ * so the rows are the sum over every worker and host.
+ */
+export interface UsageStore {
+  /** Adds every count to its row (creating it), all in one transaction. */
+  add(counts: readonly UsageCount[]): Promise<void>;
+  /** Rows of `kind` whose bucket is at or after `since` (and not 0), oldest first. */
+  series(kind: string, since: number): Promise<UsageCount[]>;
+  /** The all-time count (bucket 0) of `kind` and `key`; 0 when there is none. */
+  total(kind: string, key: string): Promise<number>;
+  /** Removes per-minute rows older than `before` (all-time rows stay); returns how many. */
+  deleteBefore(before: number): Promise<number>;
 }
 
 /** One-time identifiers (JWT jti, ...): shared by all workers and hosts on the same storage. */
@@ -276,6 +303,7 @@ export interface Storage {
   readonly audit: AuditStore;
   readonly trustAnchors: TrustAnchorStore;
   readonly gateway: GatewayStore;
+  readonly usage: UsageStore;
   /**
    * Runs `work` as one transaction: every write it makes through `tx` commits together, or none
    * does when it throws (its error then reaches the caller as it is). Concurrent units that

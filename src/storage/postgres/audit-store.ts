@@ -1,5 +1,5 @@
 /** PostgreSQL AuditStore: append-only rows, listed newest first through per-filter named queries. */
-import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, type AuditRow } from '../audit-query.ts';
+import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, toBucket, type AuditRow, type HistogramRow } from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
 import type { Run } from './errors.ts';
 
@@ -22,6 +22,13 @@ export function createPostgresAuditStore(run: Run): AuditStore {
       const q = buildRejectionCount(filter, (n) => `$${n}`);
       const { rows } = await run<{ code: string | null; count: string }>('audit.countRejections', { name: `audit_${q.key}`, text: q.text, values: q.values });
       return rows.map((r) => ({ code: r.code, count: Number(r.count) }));
+    },
+    async histogram({ since, bucketSeconds }) {
+      const { rows } = await run<HistogramRow>('audit.histogram', { name: 'audit_histogram',
+        text: `SELECT (at / $1) * $1 AS bucket, event, code, count(*) AS count FROM audit_events
+          WHERE at >= $2 GROUP BY 1, 2, 3 ORDER BY 1`,
+        values: [bucketSeconds, since] });
+      return rows.map(toBucket);
     },
   };
 }

@@ -15,6 +15,7 @@ import { createPostgresOidcStore, createPostgresReplayStore } from './oidc-store
 import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeStore, createPostgresTrustAnchorStore } from './records.ts';
 import { createPostgresRegistrationStore } from './registration-store.ts';
 import { createPostgresGatewayStore } from './gateway-store.ts';
+import { createPostgresUsageStore } from './usage-store.ts';
 
 export interface PostgresStorageOptions {
   /** postgres:// or postgresql:// connection URL. */
@@ -81,6 +82,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     audit: createPostgresAuditStore(run),
     trustAnchors: createPostgresTrustAnchorStore(run),
     gateway: createPostgresGatewayStore(run),
+    usage: createPostgresUsageStore(run),
     transaction: (op, work) => inTransaction(pool, op, (client) => {
       const { run: txRun, transact } = transactionRunners(client);
       return runUnitOfWork({

@@ -11,17 +11,17 @@ import type { Run, Transact, TxQuery } from './errors.ts';
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
 interface RegistrationRow {
   client_id: string; software_id: string; org_id: string; environment: string; roles: string[]; version: string;
-  software_statement: string; created_at: string; updated_at: string;
+  software_statement: string; certificate_subject: string | null; created_at: string; updated_at: string;
 }
 
-const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, created_at, updated_at';
+const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, certificate_subject, created_at, updated_at';
 
 // First key of the two-int4 advisory lock form, which never overlaps the single-bigint key the
 // migrations lock on. Different software_ids may share a hashtext value: they then merely queue.
 const REGISTRATION_LOCK_CLASS = 0x0dc7_0001;
 
 const SQL = {
-  insert: `INSERT INTO registrations (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
+  insert: `INSERT INTO registrations (${COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)
     ON CONFLICT (client_id) DO NOTHING`,
   advisoryLock: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
   softwareTaken: 'SELECT 1 FROM registrations WHERE software_id = $1 LIMIT 1',
@@ -29,7 +29,7 @@ const SQL = {
   lock: `SELECT ${COLUMNS} FROM registrations WHERE client_id = $1 FOR UPDATE`,
   // created_at is set once, at create; an update never moves it.
   update: `UPDATE registrations SET software_id = $1, org_id = $2, environment = $3, roles = $4::jsonb,
-    version = $5, software_statement = $6, updated_at = $7 WHERE client_id = $8`,
+    version = $5, software_statement = $6, certificate_subject = $7, updated_at = $8 WHERE client_id = $9`,
   delete: 'DELETE FROM registrations WHERE client_id = $1',
   listBySoftware: `SELECT ${COLUMNS} FROM registrations WHERE software_id = $1 ORDER BY created_at, client_id`,
   page: `SELECT ${COLUMNS}, count(*) OVER () AS total FROM registrations
@@ -46,12 +46,13 @@ const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
   roles: r.roles,
   version: r.version,
   softwareStatement: r.software_statement,
+  certificateSubject: r.certificate_subject,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
 });
 
 const insertValues = (r: RegistrationRecord): unknown[] => [r.clientId, r.softwareId, r.orgId, r.environment,
-  JSON.stringify(r.roles), r.version, r.softwareStatement, r.createdAt, r.updatedAt];
+  JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.createdAt, r.updatedAt];
 
 const duplicateClient = (r: RegistrationRecord): ConflictError =>
   new ConflictError(`registration "${r.clientId}" already exists`);
@@ -87,7 +88,7 @@ export function createPostgresRegistrationStore(run: Run, transact: Transact): R
     },
     async update(r) {
       const res = await run('registrations.update', { name: 'registrations_update', text: SQL.update,
-        values: [r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version, r.softwareStatement, r.updatedAt, r.clientId] });
+        values: [r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.updatedAt, r.clientId] });
       return (res.rowCount ?? 0) > 0;
     },
     async delete(clientId) {

@@ -1,6 +1,6 @@
 /** SQLite AuditStore: append-only rows, listed newest first through per-filter prepared statements. */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, type AuditListQuery, type AuditRow } from '../audit-query.ts';
+import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, toBucket, type AuditListQuery, type AuditRow, type HistogramRow } from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
@@ -11,6 +11,8 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   // At most 32 filter combinations (and 4 counts), each prepared on first use.
   const statements = new Map<string, StatementSync>();
+  const histogram = db.prepare(`SELECT (at / ?) * ? AS bucket, event, code, count(*) AS count FROM audit_events
+    WHERE at >= ? GROUP BY 1, 2, 3 ORDER BY 1`);
   const prepared = (q: AuditListQuery): StatementSync => {
     let stmt = statements.get(q.key);
     if (stmt === undefined) {
@@ -32,5 +34,7 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
       return guard('audit.countRejections', () => prepared(q).all(...q.values)
         .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })));
     },
+    histogram: async ({ since, bucketSeconds }) => guard('audit.histogram', () => histogram.all(bucketSeconds, bucketSeconds, since)
+      .map((r) => toBucket(r as unknown as HistogramRow))),
   };
 }

@@ -15,6 +15,7 @@ import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts'
 import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore, createSqliteTrustAnchorStore } from './records.ts';
 import { createSqliteRegistrationStore } from './registration-store.ts';
 import { createSqliteGatewayStore } from './gateway-store.ts';
+import { createSqliteUsageStore } from './usage-store.ts';
 import { createWriteQueue } from './write-queue.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
 
@@ -81,6 +82,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     audit: createSqliteAuditStore(db, write),
     trustAnchors: createSqliteTrustAnchorStore(db, write),
     gateway: createSqliteGatewayStore(db, write),
+    usage: createSqliteUsageStore(db, write),
     transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
     ping: () => guard('ping', () => { ping.get(); }),
     close: () => guard('close', () => { if (db.isOpen) db.close(); }),

@@ -185,6 +185,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX gateway_idempotency_expires_at ON gateway_idempotency (expires_at);
     `,
   },
+  {
+    version: 7,
+    name: 'usage counts, registration certificate subject',
+    // What the console charts (tokens by grant, gateway calls and 429s by API) per minute, and
+    // all-time totals (bucket 0: tokens issued per client). Hosts add their counts; nothing is replaced.
+    // A registration keeps the subject of the transport certificate it was made over.
+    sql: `
+      CREATE TABLE usage_counts (
+        kind   TEXT    NOT NULL,
+        bucket INTEGER NOT NULL,
+        key    TEXT    NOT NULL,
+        count  INTEGER NOT NULL,
+        PRIMARY KEY (kind, bucket, key)
+      );
+      ALTER TABLE registrations ADD COLUMN certificate_subject TEXT;
+    `,
+  },
 ];
 
 /**

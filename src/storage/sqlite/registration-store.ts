@@ -11,10 +11,10 @@ import type { Write } from './write-queue.ts';
 
 interface RegistrationRow {
   client_id: string; software_id: string; org_id: string; environment: string; roles: string; version: string;
-  software_statement: string; created_at: number; updated_at: number;
+  software_statement: string; certificate_subject: string | null; created_at: number; updated_at: number;
 }
 
-const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, created_at, updated_at';
+const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, certificate_subject, created_at, updated_at';
 
 const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
   clientId: r.client_id,
@@ -24,19 +24,20 @@ const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
   roles: JSON.parse(r.roles) as string[],
   version: r.version,
   softwareStatement: r.software_statement,
+  certificateSubject: r.certificate_subject,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
 
 /** Open Banking registrations, keyed by client_id. */
 export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = guard): RegistrationStore {
-  const insert = db.prepare(`INSERT INTO registrations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+  const insert = db.prepare(`INSERT INTO registrations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_id) DO NOTHING`);
   const softwareTaken = db.prepare('SELECT 1 FROM registrations WHERE software_id = ? LIMIT 1');
   const get = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE client_id = ?`);
   // created_at is set once, at create; an update never moves it.
   const update = db.prepare(`UPDATE registrations SET software_id = ?, org_id = ?, environment = ?, roles = ?,
-    version = ?, software_statement = ?, updated_at = ? WHERE client_id = ?`);
+    version = ?, software_statement = ?, certificate_subject = ?, updated_at = ? WHERE client_id = ?`);
   const remove = db.prepare('DELETE FROM registrations WHERE client_id = ?');
   const listBySoftware = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE software_id = ?
     ORDER BY created_at, client_id`);
@@ -46,7 +47,7 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
 
   const insertRow = (r: RegistrationRecord): void => {
     const { changes } = insert.run(r.clientId, r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version,
-      r.softwareStatement, r.createdAt, r.updatedAt);
+      r.softwareStatement, r.certificateSubject ?? null, r.createdAt, r.updatedAt);
     if (Number(changes) === 0) throw new ConflictError(`registration "${r.clientId}" already exists`);
   };
 
@@ -84,7 +85,7 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
       return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
     }),
     update: (r) => write('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
-      JSON.stringify(r.roles), r.version, r.softwareStatement, r.updatedAt, r.clientId).changes) > 0),
+      JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.updatedAt, r.clientId).changes) > 0),
     delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
     listBySoftware: (softwareId) => guard('registrations.listBySoftware',
       () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
