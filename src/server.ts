@@ -32,6 +32,7 @@ import { interactionRoutes } from './oauth/interactions/routes.ts';
 import { metricsText, processMetrics } from './observability/metrics.ts';
 import { instrumentSharedState, instrumentStorage } from './observability/instrument-storage.ts';
 import { startMetricsListener } from './observability/metrics-routes.ts';
+import { createUsageRecorder } from './observability/usage.ts';
 import cluster from 'node:cluster';
 
 const isWorkerProcess = () => cluster.isWorker;
@@ -46,7 +47,7 @@ import { createSessions } from './admin/sessions.ts';
 import { CLIENT_NOTICE, openLiveCatalogue } from './gateway/live-catalogue.ts';
 import { createIdentitySigner } from './gateway/identity.ts';
 import { createBackendProxy } from './gateway/proxy.ts';
-import { createGateway } from './gateway/runtime.ts';
+import { createGateway, UNMATCHED_API } from './gateway/runtime.ts';
 import { backendHostAllowed } from './gateway/backend-hosts.ts';
 
 export interface RunningServer {
@@ -67,6 +68,10 @@ export interface RunningServer {
   /** Graceful stop: no new connections, in-flight requests finish, storage closes. */
   close(): Promise<void>;
 }
+
+/** Usage counts (console charts): written every 10 s, per-minute rows kept 7 days. */
+const USAGE_FLUSH_MS = 10_000;
+const USAGE_RETENTION = 7 * 86_400;
 
 // FAPI 1.0 Advanced §8.5: TLS 1.2 limited to these suites (ECDSA twins for EC server keys); TLS 1.3 as is.
 const TLS12_CIPHERS = [
@@ -138,7 +143,12 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout,
       ...(metrics ? { onResult: metrics.keySet } : {}),
     });
-    const keyManager = await createKeyManagerService({ config, logger, storage, shared: sharedState, clientCert, fetch, keySets, ...(metrics ? { onTokenIssued: metrics.tokenIssued } : {}) });
+    // Durable per-minute counts for the console's charts (metrics are this process's counters only).
+    const usage = createUsageRecorder({ store: storage.usage, logger, flushMs: USAGE_FLUSH_MS, retentionSeconds: USAGE_RETENTION });
+    const keyManager = await createKeyManagerService({
+      config, logger, storage, shared: sharedState, clientCert, fetch, keySets,
+      onTokenIssued: (grant, method, clientId) => { metrics?.tokenIssued(grant, method); usage.token(grant, clientId); },
+    });
     const clients = createClientService({ keyManager, storage, shared: sharedState, config });
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
@@ -177,7 +187,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       ? createGateway({
         config, logger, live, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
         resolver: createTokenResolver({ config, verifier: keyManager.tokens, keySets, fetch, keyManagers: () => live.current().keyManagers }),
-        ...(metrics ? { observe: metrics.gateway } : {}),
+        observe: (api, outcome, code) => { metrics?.gateway(api, outcome, code); if (api !== UNMATCHED_API) usage.gateway(api, code); },
       })
       : undefined;
 
@@ -239,7 +249,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
-      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks, anchors,
+      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks, anchors, keySets, clients, usage, serverCaPem,
       sessions: await createSessions({ storage, shared: sharedState, idleSeconds: config.admin.session_idle_timeout, lifetimeSeconds: config.admin.session_lifetime }),
       // This worker applies the change before answering; the others on the notice.
       announce: async (what) => {
@@ -313,6 +323,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           await fetch.close();
           await keySetFetch.close();
           await proxy.close();
+          await usage.close().catch((err: unknown) => logger.warn({ err }, 'could not write the last usage counts'));
           await metricsListener?.close();
           await sharedState.close();
           await storage.close();

@@ -69,6 +69,18 @@ export interface JwksCache {
   fetchKeys(url: string): Promise<JSONWebKeySet>;
   /** Forgets every key set. */
   clear(): void;
+  /** What this process knows of each key set it has used (or of `url` only): for the admin console. */
+  status(url?: string): KeySetStatus[];
+}
+
+/** One cached key set as {@link JwksCache.status} reports it (times: epoch milliseconds of our clock). */
+export interface KeySetStatus {
+  readonly url: string;
+  readonly host: string;
+  readonly fetches: number;
+  readonly fetchedAt: number | undefined;
+  readonly keys: number;
+  readonly lastError: { readonly at: number; readonly message: string } | undefined;
 }
 
 interface Entry {
@@ -83,6 +95,8 @@ interface Entry {
   freshFor: number;
   /** After a failed refresh, no new attempt before this time (our clock). */
   retryAfter: number;
+  /** The last failed fetch, cleared by a successful one. */
+  lastError?: { at: number; message: string } | undefined;
   keySet?: CachedKeySet;
 }
 
@@ -123,6 +137,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
             json = await fetchKeySet(opts.fetch, href, shown, init);
           } catch (err) {
             opts.onResult?.(created.host, 'error');
+            created.lastError = { at: now(), message: err instanceof Error ? err.message.slice(0, 300) : 'fetch failed' };
             throw err;
           }
           created.fetches += 1;
@@ -130,6 +145,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
           created.fetchedAt = now();
           created.freshFor = Math.min(json.maxAge ?? maxAgeMs, staleForMs);
           created.retryAfter = -Infinity;
+          created.lastError = undefined;
           return new Response(json.text, { status: 200, headers: { 'content-type': 'application/json' } });
         },
       }),
@@ -191,6 +207,20 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
     },
     clear() {
       entries.clear();
+    },
+    status(url) {
+      let wanted: string | undefined;
+      if (url !== undefined) {
+        try {
+          wanted = parseUrl(url).href;
+        } catch {
+          return [];
+        }
+      }
+      return [...entries].filter(([href]) => wanted === undefined || href === wanted).map(([, e]) => ({
+        url: e.url, host: e.host, fetches: e.fetches, fetchedAt: e.fetchedAt,
+        keys: e.remote.jwks()?.keys.length ?? 0, lastError: e.lastError,
+      }));
     },
   };
 }

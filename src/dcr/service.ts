@@ -3,6 +3,7 @@
  * (digest §7); every outcome, success or rejection, is written to the audit log. A rejected
  * request changes nothing: the request jti is recorded only once everything has passed.
  */
+import { certificateSubjectDn } from '../crypto/dn.ts';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
@@ -45,6 +46,12 @@ export interface DcrService {
   read(req: DcrRequest, clientId: string): Promise<DcrResult>;
   update(req: DcrRequest, clientId: string): Promise<DcrResult>;
   remove(req: DcrRequest, clientId: string): Promise<DcrResult>;
+  /**
+   * Deletes a registration on an administrator's word (the console): as the TPP's DELETE does,
+   * with the registration's client, tokens and subscriptions, audited as `deleted` with `by` in
+   * its reason. False when there is no such registration.
+   */
+  removeAsAdministrator(clientId: string, by: string): Promise<boolean>;
 }
 
 export interface DcrDeps {
@@ -127,6 +134,14 @@ export function createDcrService(deps: DcrDeps): DcrService {
   }
 
   const requireCertificate = (req: DcrRequest): ClientCertificate => requireTrustedCertificate(req.certificate);
+  /** The transport certificate's subject as the console shows it (RFC 4514); null if it cannot be read. */
+  const subjectOf = (cert: ClientCertificate): string | null => {
+    try {
+      return certificateSubjectDn(cert.x509).slice(0, 1000);
+    } catch {
+      return null;
+    }
+  };
 
   /** Steps 2–7 of the pipeline, shared by POST and PUT. */
   async function validate(req: DcrRequest, cert: ClientCertificate, who: Subject, existing?: ClientMetadata): Promise<Validated> {
@@ -201,7 +216,8 @@ export function createDcrService(deps: DcrDeps): DcrService {
         const t = now();
         const registration: RegistrationRecord = {
           clientId, softwareId: v.ssa.claims.software_id, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment,
-          roles: v.ssa.claims.software_roles, version: req.version.id, softwareStatement: v.ssa.raw, createdAt: t, updatedAt: t,
+          roles: v.ssa.claims.software_roles, version: req.version.id, softwareStatement: v.ssa.raw, certificateSubject: subjectOf(cert),
+          createdAt: t, updatedAt: t,
         };
         const client: ClientMetadata = { client_id: clientId, client_id_issued_at: t, ...v.client };
         const rat = await pendingRat(clientId);
@@ -252,7 +268,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
           const t = now();
           await tx.registrations.update({
             ...current, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment, roles: v.ssa.claims.software_roles,
-            version: req.version.id, softwareStatement: v.ssa.raw, updatedAt: t,
+            version: req.version.id, softwareStatement: v.ssa.raw, certificateSubject: subjectOf(cert), updatedAt: t,
           });
           await rat?.save(tx);
           // Roles may have changed: the subscriptions follow, in the same transaction.
@@ -271,21 +287,41 @@ export function createDcrService(deps: DcrDeps): DcrService {
         await manage(req, clientId, who);
         // Registration, client and everything issued to it go together; of racing DELETEs the
         // first removes the row and the others find it gone.
-        await storage.transaction('dcr.delete', async (tx) => {
-          if (!(await tx.registrations.lock(clientId))) throw gone();
-          await tx.registrations.delete(clientId);
-          await tx.gateway.deleteSubscriptionsOf(clientId);
-          await clients.remove(tx, clientId);
-          await tx.audit.append(auditRow('deleted', req, 'DELETE', who));
-        });
-        // Its subscriptions went with it; the gateways drop what they cached.
-        await subscriptionsChanged(clientId);
-        // The deletion is durable already; the mark makes its JWT access tokens fail at once on
-        // every host (the verifier also finds the client gone, so a mark that cannot be written
-        // now is logged, not answered with an error).
-        await clients.markRevoked(clientId).catch((err: unknown) => deps.logger.warn({ err, client_id: clientId }, 'could not mark the deleted client\'s tokens revoked in the shared state'));
+        if (!(await deleteRegistration(clientId, (existing) => auditRow('deleted', req, 'DELETE', { ...who, softwareId: existing.softwareId, orgId: existing.orgId })))) throw gone();
         return { status: 204 };
       });
     },
+
+    async removeAsAdministrator(clientId, by) {
+      return deleteRegistration(clientId, (existing) => ({
+        at: now(), event: 'deleted', method: 'DELETE', version: existing.version, code: null,
+        reason: `deleted by the administrator ${by.slice(0, 100)}`,
+        softwareId: existing.softwareId, orgId: existing.orgId, clientId,
+      }));
+    },
   };
+
+  /**
+   * Registration, client and everything issued to it go together; of racing deletions the first
+   * removes the row and the others find it gone (false).
+   */
+  async function deleteRegistration(clientId: string, audit: (existing: RegistrationRecord) => AuditEvent): Promise<boolean> {
+    const deleted = await storage.transaction('dcr.delete', async (tx) => {
+      const existing = await tx.registrations.lock(clientId);
+      if (!existing) return false;
+      await tx.registrations.delete(clientId);
+      await tx.gateway.deleteSubscriptionsOf(clientId);
+      await clients.remove(tx, clientId);
+      await tx.audit.append(audit(existing));
+      return true;
+    });
+    if (!deleted) return false;
+    // Its subscriptions went with it; the gateways drop what they cached.
+    await subscriptionsChanged(clientId);
+    // The deletion is durable already; the mark makes its JWT access tokens fail at once on
+    // every host (the verifier also finds the client gone, so a mark that cannot be written
+    // now is logged, not answered with an error).
+    await clients.markRevoked(clientId).catch((err: unknown) => deps.logger.warn({ err, client_id: clientId }, 'could not mark the deleted client\'s tokens revoked in the shared state'));
+    return true;
+  }
 }

@@ -32,6 +32,9 @@ import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type 
 import { createTokenCache } from './token-cache.ts';
 import { isClientRevoked } from '../oauth/revocation.ts';
 
+/** The API name of a call under a served context that matched no operation (metrics label). */
+export const UNMATCHED_API = '(unmatched)';
+
 export interface GatewayDeps {
   config: Config;
   logger: Logger;
@@ -370,7 +373,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const path = q === -1 ? url : url.slice(0, q);
       if (!live.current().owns(path)) return false;
       const ctx = requestContext(res);
-      const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: '(unmatched)' };
+      const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: UNMATCHED_API };
       run(req, res, next, call)
         .then(() => deps.observe?.(call.api, 'ok', null))
         .catch((err: unknown) => afterRequestBody(req, () => {

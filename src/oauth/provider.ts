@@ -45,7 +45,7 @@ export interface ProviderDeps {
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   fetch: OutboundFetch;
   /** Told every token endpoint success: grant type and the client's authentication method (metrics). */
-  onTokenIssued?: ((grantType: string, authMethod: string) => void) | undefined;
+  onTokenIssued?: ((grantType: string, authMethod: string, clientId: string | undefined) => void) | undefined;
   /**
    * RFC 7662 for JWT access tokens, which oidc-provider cannot look up: the claims to answer with
    * when the token is valid and the caller may see it, else undefined (active: false stands).
@@ -287,8 +287,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'oidc-provider server_error'));
   if (deps.onTokenIssued) {
     const issued = deps.onTokenIssued;
-    provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown }; client?: { clientAuthMethod?: string } } }) => {
-      issued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientAuthMethod ?? 'none');
+    provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown }; client?: { clientAuthMethod?: string; clientId?: string } } }) => {
+      issued(String(ctx.oidc.params?.grant_type ?? 'unknown'), ctx.oidc.client?.clientAuthMethod ?? 'none', ctx.oidc.client?.clientId);
     });
   }
   return provider;

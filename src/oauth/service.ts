@@ -61,7 +61,7 @@ export interface KeyManagerDeps {
   keySets: JwksCache;
   now?: () => number;
   /** Told every token endpoint success (metrics). */
-  onTokenIssued?: (grantType: string, authMethod: string) => void;
+  onTokenIssued?: (grantType: string, authMethod: string, clientId: string | undefined) => void;
   /** One-time ids, revocation marks and change notices, shared by every worker and host. */
   shared: SharedState;
 }

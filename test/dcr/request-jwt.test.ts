@@ -40,6 +40,7 @@ function keySets(sets: Record<string, JSONWebKeySet | Error>): JwksCache {
     },
     fetchKeys: async (url) => get(url),
     clear() {},
+    status: () => [],
   };
 }
 
