@@ -38,6 +38,12 @@ import { operationsRoutes } from './admin/operations-routes.ts';
 import { sessionRoutes } from './admin/session-routes.ts';
 import type { Sessions } from './admin/sessions.ts';
 import type { TrustAnchors } from './tls/trust-anchors.ts';
+import type { JwksCache } from './crypto/jwks.ts';
+import type { ClientService } from './oauth/clients.ts';
+import type { UsageRecorder } from './observability/usage.ts';
+import { consoleApiRoutes } from './admin/console-api.ts';
+import { sandboxApiRoutes } from './admin/sandbox-api.ts';
+import { consoleRoutes } from './admin/console-routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -74,6 +80,12 @@ export interface AppDeps {
   announce?: ((what: 'trust' | 'keys') => Promise<void>) | undefined;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
   identityJwks?: { keys: unknown[] } | undefined;
+  /** For the console's views (status, usage, registration detail): remote key sets, clients, usage counts. */
+  keySets?: JwksCache | undefined;
+  clients?: ClientService | undefined;
+  usage?: UsageRecorder | undefined;
+  /** PEM of the CA of the server certificate (sandbox mode), put in sandbox TPP bundles. */
+  serverCaPem?: string | undefined;
 }
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
@@ -229,6 +241,16 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   if (deps.anchors && deps.announce) {
     await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }));
   }
+  if (deps.keySets && deps.clients && deps.usage) {
+    await fastify.register(consoleApiRoutes({
+      config, storage, shared: deps.shared, keySets: deps.keySets, keys: keyManager.keys, clients: deps.clients, dcr: deps.dcr, usage: deps.usage,
+      requireAdmin: requireAdmin as never,
+    }));
+  }
+  if (deps.sandbox && config.server.mode === 'sandbox') {
+    await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin: requireAdmin as never }));
+  }
+  if (config.admin.console) await fastify.register(consoleRoutes({ sandbox: deps.sandbox !== undefined && config.server.mode === 'sandbox' }));
   if (deps.catalogue && deps.keyManagerAdmin) {
     await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: requireAdmin as never, baseUrl: config.derived.baseUrl }));
   }

@@ -12,6 +12,9 @@ import { SESSION_COOKIE, type ConsoleSession, type Sessions } from './sessions.t
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Sent by the console's scripts: a 401 then carries no Basic challenge (no browser prompt). */
+export const CONSOLE_HEADER = 'x-opendcr-console';
+
 /** The console session cookie of a request, if any. */
 export function sessionCookie(req: FastifyRequest): string | undefined {
   const header = req.headers.cookie;
@@ -36,7 +39,7 @@ export function createAdminGuard(config: Config, sessions?: Sessions) {
     const cookie = sessions ? sessionCookie(req) : undefined;
     if (header !== undefined || cookie === undefined || !sessions) {
       const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
-      if (!m) throw adminUnauthorized();
+      if (!m) throw adminUnauthorized(req.headers[CONSOLE_HEADER] === undefined);
       const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
       const i = decoded.indexOf(':');
       if (!superAdminMatches(config, i === -1 ? decoded : decoded.slice(0, i), i === -1 ? '' : decoded.slice(i + 1))) throw adminUnauthorized();

@@ -1,12 +1,12 @@
 /**
  * Console login and logout: `POST /admin/api/session` with a configured user's name and password
  * (throttled per client address across all workers and hosts) sets the session cookie and returns
- * the CSRF token; `GET` tells who is logged in; `DELETE` logs out everywhere.
+ * the CSRF token; `GET` tells who is logged in (user null: nobody); `DELETE` logs out everywhere.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
-import { fail, adminUnauthorized } from '../errors/app-error.ts';
+import { AppError, fail, adminUnauthorized } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import { parseBody } from './parse-body.ts';
@@ -43,12 +43,29 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; shared
       }
       const b = parseBody(loginBody, req.body);
       const role = await authenticate(b.username, b.password);
-      if (!role) throw adminUnauthorized();
+      // A form's login: no Basic challenge (a browser would open its own prompt).
+      if (!role) throw adminUnauthorized(false);
       const { session, cookie } = sessions.issue(b.username, role);
       return reply.code(201).header('set-cookie', sessions.setCookie(cookie)).send(describe(session));
     });
 
-    app.get(SESSION_PATH, { onRequest: deps.requireAdmin as never }, async (req) => describe(sessionOf(req)));
+    // Who is signed in; nobody (user null) is an answer, not an error, so the console's first
+    // look at an expired or absent session is not a failed request.
+    app.get(SESSION_PATH, async (req, reply) => {
+      if (req.headers.authorization === undefined) {
+        try {
+          await deps.requireAdmin(req, reply);
+        } catch (err) {
+          if (err instanceof AppError && (err.code === 'ADMIN_UNAUTHORIZED' || err.code === 'ADMIN_SESSION_INVALID')) {
+            return reply.header('set-cookie', sessions.setCookie('')).send({ user: null, role: null });
+          }
+          throw err;
+        }
+      } else {
+        await deps.requireAdmin(req, reply);
+      }
+      return describe(sessionOf(req));
+    });
 
     app.delete(SESSION_PATH, { onRequest: deps.requireAdmin as never }, async (req, reply) => {
       await sessions.revoke(sessionOf(req));

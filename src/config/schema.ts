@@ -72,6 +72,7 @@ export const adminSchema = z.strictObject({
   session_idle_timeout: z.number().int().min(60).max(86400).default(900).describe('A console session ends after this long without a request (seconds)'),
   session_lifetime: z.number().int().min(300).max(7 * 86400).default(28800).describe('A console session ends this long after login, whatever its activity (seconds)'),
   login_attempts: z.number().int().min(1).max(1000).default(10).describe('Console login attempts allowed per client address in 5 minutes (all workers and hosts); more answer 429'),
+  console: z.boolean().default(true).describe('Serve the admin console (web pages) under /admin; the admin REST APIs are served either way'),
 }).prefault({});
 
 export const superAdminSchema = z.strictObject({

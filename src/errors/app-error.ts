@@ -53,7 +53,8 @@ export const clientCertificateRequired = () =>
   fail('CLIENT_CERT_REQUIRED', 'a client (transport) certificate issued by a trusted CA is required over mutual TLS');
 
 /** 401 with a Basic challenge, for the admin APIs. */
-export const adminUnauthorized = () =>
+export const adminUnauthorized = (challenge = true) =>
   fail('ADMIN_UNAUTHORIZED', 'administrator credentials are missing or wrong', {
-    headers: { 'www-authenticate': 'Basic realm="opendcr-admin", charset="UTF-8"' },
+    // No Basic challenge for the console's own requests: a browser would open its login prompt.
+    headers: challenge ? { 'www-authenticate': 'Basic realm="opendcr-admin", charset="UTF-8"' } : {},
   });

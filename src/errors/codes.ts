@@ -153,6 +153,10 @@ export const ERRORS = {
   KEY_MANAGER_EXISTS: e(409, 'conflict', 'a key manager of that name exists'),
   KEY_MANAGER_INVALID: e(400, 'invalid_request', 'the key manager could not be validated: its discovery document, key set or endpoints are missing, unreachable or inconsistent (the description says which); nothing was saved'),
   KEY_MANAGER_RESIDENT: e(400, 'invalid_request', 'the resident key manager can only be enabled or disabled'),
+  SANDBOX_NOT_INITIALISED: e(409, 'conflict', 'there is no sandbox directory yet: initialise it (console or `opendcr sandbox init`) first'),
+  SANDBOX_EXISTS: e(409, 'conflict', 'the sandbox directory exists already (`opendcr sandbox init --force` replaces it and its TPPs)'),
+  SANDBOX_TPP_INVALID: e(400, 'invalid_request', 'the sandbox TPP could not be created: name, roles (AISP, PISP, CBPII), redirect URIs (https) or environment invalid, or the name is taken'),
+  SANDBOX_TPP_NOT_FOUND: e(404, 'not_found', 'no sandbox TPP with that software_id'),
 
   // OB DCR: the request as a whole.
   DCR_VERSION_UNKNOWN: e(404, 'not_found', 'the path names a DCR API version this server does not serve'),
