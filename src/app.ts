@@ -146,7 +146,10 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   // The gateway's own listener: API calls only; the in-process DCR API is handed to Fastify's router.
   const gatewayFront = (gateway: Gateway) => createFront((req, res) => {
     if (!admit(req, res)) return;
-    if (!gateway.handle(req, res, (r, s) => fastify.routing(r, s))) gateway.notFound(res);
+    const next = (r: IncomingMessage, s: ServerResponse) => fastify.routing(r, s);
+    if (gateway.handle(req, res, next)) return;
+    // Perhaps an API just published through another worker or host: catch up before the 404.
+    void gateway.handleLate(req, res, next).then((taken) => { if (!taken) gateway.notFound(res); });
   }, { logger: deps.logger, ...(observe ? { observe } : {}) });
   /** A request the HTTP parser refused never reaches the front: it is answered and counted here. */
   const clientError = (err: { code?: string }, socket: import('node:stream').Duplex) => {
@@ -191,6 +194,16 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   fastify.addHook('onRequest', async (request, reply) => {
     const ctx = requestContext(reply.raw);
     if (ctx) ctx.route = request.routeOptions.url ?? '(not found)';
+    // About to be a 404: an API just published through another worker or host may own the path
+    // (its notice not here yet). Checked before any body is read, so the gateway can still take it.
+    if (request.is404 && mainGateway) {
+      reply.hijack();
+      const taken = await mainGateway.handleLate(request.raw, reply.raw, (r, res) => fastify.routing(r, res));
+      if (!taken) {
+        if (ctx) ctx.code = 'NOT_FOUND';
+        sendError(reply.raw, fail('NOT_FOUND', 'no such endpoint'));
+      }
+    }
   });
   fastify.setErrorHandler(errorHandler('oauth'));
   fastify.setNotFoundHandler(() => { throw fail('NOT_FOUND', 'no such endpoint'); });

@@ -20,6 +20,12 @@ export interface LiveCatalogue {
   onClientChanged(fn: (clientId: string) => void): void;
   /** Reloads now (tests, and the worker that made a change). */
   refresh(): Promise<void>;
+  /**
+   * Reloads if the catalogue version moved (one version read; callers at the same time share it,
+   * plus at most one more after it): a request for a path no served API owns asks first, so an
+   * API published through another worker or host is served at once, not after its notice.
+   */
+  catchUp(): Promise<void>;
   close(): void;
 }
 
@@ -119,6 +125,7 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
     },
     onClientChanged: (fn) => { clientListeners.push(fn); },
     refresh,
+    catchUp: refresh,
     close() {
       clearInterval(timer);
       unsubscribe();

@@ -63,6 +63,11 @@ export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean;
   /** The OB 404 for a path no served API owns (the gateway's own listener). */
   notFound(res: ServerResponse): void;
+  /**
+   * For a request about to be answered 404: catches up with the catalogue (an API just published
+   * through another worker or host) and takes the request if its path is now served.
+   */
+  handleLate(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): Promise<boolean>;
 }
 
 /** One call as it goes through the steps. */
@@ -383,6 +388,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
           deps.observe?.(call.api, 'rejected', code);
         }));
       return true;
+    },
+    async handleLate(req, res, next) {
+      try {
+        await live.catchUp();
+      } catch (err) {
+        deps.logger.warn({ err }, 'could not check the gateway catalogue version; answering with the routes held');
+        return false;
+      }
+      return this.handle(req, res, next);
     },
     notFound(res) {
       const ctx = requestContext(res);
