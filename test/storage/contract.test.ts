@@ -59,7 +59,7 @@ const key = (kid: string, alg: string, createdAt: number): SigningKeyRecord => (
 
 const registration = (clientId: string, softwareId: string, createdAt: number): RegistrationRecord => ({
   clientId, softwareId, orgId: 'org-1', environment: 'sandbox', roles: ['AISP', 'PISP'], version: 'v3.3',
-  softwareStatement: `eyJhbGciOiJQUzI1NiJ9.${clientId}.sig`, createdAt, updatedAt: createdAt,
+  softwareStatement: `eyJhbGciOiJQUzI1NiJ9.${clientId}.sig`, certificateSubject: `CN=${softwareId},OU=org-1,O=TPP Ltd,C=GB`, createdAt, updatedAt: createdAt,
 });
 
 const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null,
@@ -296,7 +296,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
 
   await t.test('registrations: create, get, listBySoftware, list, update and delete', async () => {
     const r1 = registration('reg-1', 'sw-crud', T0 + 10);
-    const r2 = { ...registration('reg-2', 'sw-crud', T0), roles: [], softwareStatement: 'eyJ.ünïcødé.sig' };
+    const r2 = { ...registration('reg-2', 'sw-crud', T0), roles: [], softwareStatement: 'eyJ.ünïcødé.sig', certificateSubject: null };
     const r3 = registration('reg-3', 'sw-crud-other', T0 + 5);
     for (const r of [r1, r2, r3]) await a.registrations.create(r, { exclusive: false });
     assert.deepEqual(await b.registrations.get('reg-1'), r1);
@@ -320,7 +320,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(await a.registrations.get('reg-1'), r1);
 
     const changed = { ...r1, roles: ['AISP'], version: 'v3.2', softwareStatement: 'eyJ.changed.sig', orgId: 'org-2',
-      environment: 'production', updatedAt: T0 + 99, createdAt: T0 + 50 };
+      environment: 'production', certificateSubject: 'CN=sw-crud,O=Renamed TPP Ltd,C=GB', updatedAt: T0 + 99, createdAt: T0 + 50 };
     assert.equal(await b.registrations.update(changed), true);
     assert.deepEqual(await a.registrations.get('reg-1'), { ...changed, createdAt: r1.createdAt }, 'createdAt never moves');
     assert.equal(await b.registrations.update(registration('absent', 'sw-crud', T0)), false);
@@ -393,6 +393,43 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(await b.audit.countRejections({ since: T0 + 500, softwareId: 'sw-code-2' }),
       [{ code: 'REQUEST_JTI_REPLAYED', count: 1 }, { code: null, count: 1 }]);
     assert.deepEqual(await b.audit.countRejections({ since: T0 + 10_000 }), []);
+  });
+
+  await t.test('audit: histogram counts events per bucket, outcome and code, oldest first', async () => {
+    const base = T0 + 7200 * 10;
+    for (const e of [audit(base + 5, 'created', 'sw-h', 'c-h'), audit(base + 3599, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
+      audit(base + 3600, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }), audit(base + 3700, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
+      audit(base + 3800, 'deleted', 'sw-h', 'c-h')]) await a.audit.append(e);
+    const rows = await b.audit.histogram({ since: base, bucketSeconds: 3600 });
+    const hour = (n: number) => base - (base % 3600) + n * 3600;
+    assert.deepEqual(rows.map((r) => [r.bucket, r.event, r.code, r.count]).sort(), [
+      [hour(0), 'created', null, 1], [hour(0), 'rejected', 'SSA_EXPIRED', 1], [hour(1), 'deleted', null, 1], [hour(1), 'rejected', 'SSA_EXPIRED', 2],
+    ].sort());
+    assert.deepEqual(await b.audit.histogram({ since: base + 100_000, bucketSeconds: 3600 }), []);
+  });
+
+  await t.test('usage: counts added by two instances sum per row; series by bucket; all-time totals; old minutes pruned', async () => {
+    const m = (n: number) => T0 + n * 60;
+    // Many racing adds of the same rows from both instances: every count lands, none twice.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).usage.add([
+      { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
+      { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
+      { kind: 'tokens', bucket: m(2), key: 'authorization_code', count: 2 },
+      { kind: 'client_tokens', bucket: 0, key: 'client-u', count: 3 },
+    ])));
+    assert.deepEqual(await a.usage.series('tokens', m(1)), [
+      { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 80 },
+      { kind: 'tokens', bucket: m(2), key: 'authorization_code', count: 80 },
+    ]);
+    assert.deepEqual((await b.usage.series('tokens', m(2))).map((r) => r.key), ['authorization_code']);
+    // All-time rows are not a series.
+    assert.deepEqual(await a.usage.series('client_tokens', 0), []);
+    assert.equal(await b.usage.total('client_tokens', 'client-u'), 120);
+    assert.equal(await b.usage.total('client_tokens', 'client-none'), 0);
+    await a.usage.add([]);
+    assert.equal(await a.usage.deleteBefore(m(2)), 1);
+    assert.deepEqual((await a.usage.series('tokens', 0)).map((r) => r.bucket), [m(2)]);
+    assert.equal(await a.usage.total('client_tokens', 'client-u'), 120, 'all-time rows stay');
   });
 
   await t.test('replay: has is true while an id is recorded and unexpired', async () => {

@@ -25,7 +25,7 @@ export function createPostgresAuditStore(run: Run): AuditStore {
     },
     async histogram({ since, bucketSeconds }) {
       const { rows } = await run<HistogramRow>('audit.histogram', { name: 'audit_histogram',
-        text: `SELECT (at / $1) * $1 AS bucket, event, code, count(*) AS count FROM audit_events
+        text: `SELECT at - (at % $1) AS bucket, event, code, count(*) AS count FROM audit_events
           WHERE at >= $2 GROUP BY 1, 2, 3 ORDER BY 1`,
         values: [bucketSeconds, since] });
       return rows.map(toBucket);

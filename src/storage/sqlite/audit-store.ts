@@ -11,7 +11,8 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   // At most 32 filter combinations (and 4 counts), each prepared on first use.
   const statements = new Map<string, StatementSync>();
-  const histogram = db.prepare(`SELECT (at / ?) * ? AS bucket, event, code, count(*) AS count FROM audit_events
+  // at - at % n: % works on integers whatever type the parameter was bound as (a JS number binds as REAL).
+  const histogram = db.prepare(`SELECT at - (at % ?) AS bucket, event, code, count(*) AS count FROM audit_events
     WHERE at >= ? GROUP BY 1, 2, 3 ORDER BY 1`);
   const prepared = (q: AuditListQuery): StatementSync => {
     let stmt = statements.get(q.key);
@@ -34,7 +35,7 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
       return guard('audit.countRejections', () => prepared(q).all(...q.values)
         .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })));
     },
-    histogram: async ({ since, bucketSeconds }) => guard('audit.histogram', () => histogram.all(bucketSeconds, bucketSeconds, since)
+    histogram: async ({ since, bucketSeconds }) => guard('audit.histogram', () => histogram.all(bucketSeconds, since)
       .map((r) => toBucket(r as unknown as HistogramRow))),
   };
 }
