@@ -93,7 +93,18 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', '
 /** Passes the raw Node listener that should serve all requests to whoever creates the server. */
 export type ServerFactory = (listener: (req: IncomingMessage, res: ServerResponse) => void) => import('node:net').Server;
 
-export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory; gatewayServerFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
+/** Paths of the console and the admin REST APIs: on the management listener when [admin] port is set. */
+export function isManagementPath(path: string): boolean {
+  return path === '/admin' || path.startsWith('/admin/') || path.startsWith('/api/am/') || path.startsWith('/api/opendcr/') || path.startsWith('/api/identity/');
+}
+
+const pathOf = (url: string | undefined): string => {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? u : u.slice(0, q);
+};
+
+export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory; gatewayServerFactory?: ServerFactory; managementServerFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
   const { config, storage, keyManager } = deps;
   const isKeyManager = config.server.roles.includes('key_manager');
   const mainGateway = config.gateway.listeners.includes('main') ? deps.gateway : undefined;
@@ -118,8 +129,14 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   };
 
   // oidc-provider's protocol paths go to the provider before any Fastify work; the rest to Fastify.
+  const ownManagement = config.admin.port !== undefined;
   const dispatch = (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
     if (!admit(req, res)) return;
+    // With a management listener, the console and the admin APIs are not on this one.
+    if (ownManagement && isManagementPath(pathOf(req.url))) {
+      sendError(res, fail('NOT_FOUND', 'no such endpoint'));
+      return;
+    }
     // Paths under a served API's context belong to the gateway (which hands the in-process DCR API back).
     if (mainGateway?.handle(req, res, fastifyHandler)) return;
     const providerUrl = isKeyManager ? providerPathFor(req.url ?? '/') : undefined;
@@ -150,6 +167,12 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     if (gateway.handle(req, res, next)) return;
     // Perhaps an API just published through another worker or host: catch up before the 404.
     void gateway.handleLate(req, res, next).then((taken) => { if (!taken) gateway.notFound(res); });
+  }, { logger: deps.logger, ...(observe ? { observe } : {}) });
+  // The management listener ([admin] port): the console and the admin APIs, nothing else.
+  const managementFront = () => createFront((req, res) => {
+    if (!admit(req, res)) return;
+    if (isManagementPath(pathOf(req.url))) fastify.routing(req, res);
+    else sendError(res, fail('NOT_FOUND', 'no such endpoint: this is the management listener (console and admin APIs)'));
   }, { logger: deps.logger, ...(observe ? { observe } : {}) });
   /** A request the HTTP parser refused never reaches the front: it is answered and counted here. */
   const clientError = (err: { code?: string }, socket: import('node:stream').Duplex) => {
@@ -273,6 +296,10 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   }
   if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();
+  if (opts.managementServerFactory) {
+    const server = opts.managementServerFactory(managementFront());
+    server.on('clientError', (err: { code?: string }, socket: import('node:stream').Duplex) => clientError(err, socket));
+  }
   if (opts.gatewayServerFactory && deps.gateway) {
     const server = opts.gatewayServerFactory(gatewayFront(deps.gateway));
     server.on('clientError', (err: { code?: string }, socket: import('node:stream').Duplex) => clientError(err, socket));

@@ -56,6 +56,8 @@ export interface RunningServer {
   readonly port: number;
   /** The gateway's own listener port, when [gateway] listeners has "own". */
   readonly gatewayPort: number | undefined;
+  /** The management listener's port (console and admin APIs), when [admin] port is set. */
+  readonly managementPort: number | undefined;
   readonly storage: Storage;
   /** One-time ids, revocation marks, counters and change notices the hosts share. */
   readonly shared: SharedState;
@@ -246,6 +248,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     };
     const ownGatewayListener = gateway !== undefined && config.gateway.listeners.includes('own');
     let gatewayServer: Server | undefined;
+    let managementServer: Server | undefined;
     const fastify = await buildApp({
       config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
       isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
@@ -264,6 +267,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
         return server;
       },
       ...(ownGatewayListener ? { gatewayServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (gatewayServer = httpsServer(listener)) } : {}),
+      ...(config.admin.port !== undefined ? { managementServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (managementServer = httpsServer(listener)) } : {}),
     });
 
     // A trust change (the folder here, or the database from any host) reloads the TLS context;
@@ -274,6 +278,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       caPems = pems;
       server.setSecureContext(secure());
       gatewayServer?.setSecureContext(secure());
+      managementServer?.setSecureContext(secure());
       logger.info({ count: pems.length, why }, 'trust store reloaded');
     };
     const reloadTrustQuietly = (why: string) => { reloadTrust(why).catch((err: unknown) => logger.warn({ err }, 'could not reload the trust store')); };
@@ -285,15 +290,22 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     // Fastify would log http:// (it does not know the server is HTTPS); the 'ready' line below has the real URL.
     await fastify.listen({ host: config.server.bind_address, port: config.server.port, listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}` });
     const port = (server.address() as AddressInfo).port;
-    let gatewayPort: number | undefined;
-    if (gatewayServer) {
-      const own = gatewayServer;
+    const listenOn = async (own: Server, port: number, host: string): Promise<number> => {
       await new Promise<void>((resolve, reject) => {
         own.once('error', reject);
-        own.listen(config.gateway.port, config.server.bind_address, () => { own.off('error', reject); resolve(); });
+        own.listen(port, host, () => { own.off('error', reject); resolve(); });
       });
-      gatewayPort = (own.address() as AddressInfo).port;
+      return (own.address() as AddressInfo).port;
+    };
+    let gatewayPort: number | undefined;
+    if (gatewayServer) {
+      gatewayPort = await listenOn(gatewayServer, config.gateway.port, config.server.bind_address);
       logger.info({ port: gatewayPort }, 'gateway listener bound');
+    }
+    let managementPort: number | undefined;
+    if (managementServer) {
+      managementPort = await listenOn(managementServer, config.admin.port!, config.admin.bind_address);
+      logger.info({ address: `${config.admin.bind_address}:${managementPort}` }, 'management listener bound (console and admin APIs)');
     }
     const url = config.server.port === 0 ? `https://${config.server.hostname}:${port}` : config.derived.baseUrl;
     logger.info({ url, mode: config.server.mode, storage: storage.kind, startup_ms: Math.round(performance.now() - started) }, 'ready');
@@ -301,7 +313,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let closing: Promise<void> | undefined;
     return {
-      config, url, port, gatewayPort, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
+      config, url, port, gatewayPort, managementPort, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
       clients,
       close() {
         closing ??= (async () => {
@@ -313,12 +325,15 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           sweeper.stop();
           keyManager.close();
           live.close();
-          const force = setTimeout(() => { server.closeAllConnections(); gatewayServer?.closeAllConnections(); }, config.server.shutdown_timeout * 1000);
+          const force = setTimeout(() => { server.closeAllConnections(); gatewayServer?.closeAllConnections(); managementServer?.closeAllConnections(); }, config.server.shutdown_timeout * 1000);
           force.unref();
           const ownClosed = gatewayServer ? new Promise<void>((resolve) => gatewayServer!.close(() => resolve())) : Promise.resolve();
           gatewayServer?.closeIdleConnections();
+          const managementClosed = managementServer ? new Promise<void>((resolve) => managementServer!.close(() => resolve())) : Promise.resolve();
+          managementServer?.closeIdleConnections();
           await fastify.close();
           await ownClosed;
+          await managementClosed;
           clearTimeout(force);
           await fetch.close();
           await keySetFetch.close();

@@ -73,6 +73,9 @@ export const adminSchema = z.strictObject({
   session_lifetime: z.number().int().min(300).max(7 * 86400).default(28800).describe('A console session ends this long after login, whatever its activity (seconds)'),
   login_attempts: z.number().int().min(1).max(1000).default(10).describe('Console login attempts allowed per client address in 5 minutes (all workers and hosts); more answer 429'),
   console: z.boolean().default(true).describe('Serve the admin console (web pages) under /admin; the admin REST APIs are served either way'),
+  port: z.number().int().min(0).max(65535).optional()
+    .describe('A separate HTTPS management listener for the console and every admin REST API (/admin, /api/am, /api/opendcr, /api/identity), which the main listener then no longer serves; unset: they are on the main listener. 0 picks a free port'),
+  bind_address: z.string().min(1).default('127.0.0.1').describe('Address of the management listener (an internal interface)'),
 }).prefault({});
 
 export const superAdminSchema = z.strictObject({
