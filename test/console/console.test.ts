@@ -5,10 +5,12 @@
  * rejected registration shows in the log with its reason code; a trust anchor added and removed;
  * signing keys rotated; a subscription blocked and the gateway answering 403; a change without
  * the CSRF header refused; an auditor changing nothing; every page free of console errors, with
- * the CSP header, at 1280×800 and on a narrow window. Screenshots: test-results/console/.
+ * the CSP header, at 1280×800 and on a narrow window; no WCAG 2.1 AA violation axe-core can find;
+ * keyboard-only use. Screenshots: test-results/console/.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { unzipSync, strFromU8 } from 'fflate';
@@ -37,6 +39,19 @@ async function page(user = OPS, viewport?: { width: number; height: number }): P
   opened.push(w);
   await signIn(w.page, env.url, user.user, user.password);
   return w;
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Every page of the console, with its heading, once the API is imported and the TPP registered. */
+async function consolePages(): Promise<Array<[string, string | RegExp]>> {
+  const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
+  return [
+    ['/', 'Dashboard'], ['/apis', 'APIs'], [`/apis/${String((apis['list'] as Array<Record<string, unknown>>)[0]!['id'])}`, /Account and Transaction API/],
+    ['/plans', 'Business plans'], ['/plans/Gold', /Gold/], ['/applications', 'Applications'],
+    [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name], ['/log', 'Registration log'], ['/key-managers', 'Key managers'],
+    ['/key-managers/Resident%20Key%20Manager', /Resident Key Manager/], ['/security', 'Trust, keys and scopes'], ['/sandbox', 'Sandbox'],
+  ];
 }
 
 const noProblems = (w: Watched) => assert.deepEqual(w.problems, [], 'no console error, failed or third-party request');
@@ -264,13 +279,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
   });
 
   test('every page: the CSP header, no console error or third-party request, at 1280×800 and on a narrow window', async () => {
-    const pages: Array<[string, string | RegExp]> = [
-      ['/', 'Dashboard'], ['/apis', 'APIs'], ['/plans', 'Business plans'], ['/plans/Gold', /Gold/], ['/applications', 'Applications'],
-      [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name], ['/log', 'Registration log'], ['/key-managers', 'Key managers'],
-      ['/key-managers/Resident%20Key%20Manager', /Resident Key Manager/], ['/security', 'Trust, keys and scopes'], ['/sandbox', 'Sandbox'],
-    ];
-    const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
-    pages.push([`/apis/${String((apis['list'] as Array<Record<string, unknown>>)[0]!['id'])}`, /Account and Transaction API/]);
+    const pages = await consolePages();
     for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 800 }]) {
       const w = await page(OPS, viewport);
       for (const [path, title] of pages) {
@@ -296,6 +305,30 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.equal(res.headers.get('content-security-policy'), CONSOLE_CSP);
     assert.equal((await env.ts.fetch('/admin/assets/0000000000000000/app.js')).status, 404);
     assert.doesNotMatch(html, /<script>|<style>| style=| on[a-z]+=/i, 'no inline script or style');
+  });
+
+  test('accessibility: axe-core finds no WCAG 2.1 A or AA violation (contrast, labels, names, structure) on any page', async () => {
+    // axe-core is injected as a script, which the console's CSP forbids: this one context bypasses it.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await context.newPage();
+      p.setDefaultTimeout(15_000);
+      await signIn(p, env.url, OPS.user, OPS.password);
+      const found: string[] = [];
+      for (const [path, title] of await consolePages()) {
+        await p.goto(`${env.url}/admin${path}`);
+        await heading(p, title);
+        // Every details element open, so the tables inside are checked too.
+        await p.evaluate('document.querySelectorAll("details").forEach((d) => { d.open = true; })');
+        await p.addScriptTag({ content: AXE });
+        const violations = await p.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+          .then((r) => r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')))`) as string[];
+        found.push(...violations.map((v) => `${path}: ${v}`));
+      }
+      assert.deepEqual(found, []);
+    } finally {
+      await context.close();
+    }
   });
 
   test('keyboard only: skip link, navigation and a form work without a mouse, with a visible focus', async () => {

@@ -225,7 +225,7 @@ export function readOnlyNote(session) {
 
 export const canChange = (session) => session.role === 'admin';
 
-/** Text of a pre-formatted JSON value. */
-export const pretty = (value) => h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+/** A JSON value, pre-formatted; it may scroll, so it takes keyboard focus. */
+export const pretty = (value) => h('pre', { class: 'json', tabindex: '0' }, JSON.stringify(value, null, 2));
 
 export const enc = encodeURIComponent;
