@@ -423,8 +423,13 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       const result = await store.deletePlan(name);
       if (result === 'absent') throw fail('PLAN_NOT_FOUND', `no business plan named "${name.slice(0, 64)}"`);
       if (result !== 'deleted') {
+        // Named as people know them: "Account and Transaction API Specification 3.1.11 (id)".
+        const names = await Promise.all(result.apis.map(async (id) => {
+          const api = await store.getApi(id);
+          return api ? `${api.name} ${api.version} (${id})` : id;
+        }));
         const where = [
-          ...(result.apis.length ? [`offered by API(s) ${result.apis.join(', ')}`] : []),
+          ...(names.length ? [`offered by API(s) ${names.join(', ')}`] : []),
           ...(result.subscriptions ? [`used by ${result.subscriptions} subscription(s)`] : []),
         ];
         throw fail('PLAN_IN_USE', `business plan "${name}" is ${where.join(' and ')}; change those first`);

@@ -9,7 +9,10 @@
  * keyboard-only use. Screenshots: test-results/console/.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -125,6 +128,79 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.locator('.badge', { hasText: 'PUBLISHED' }).first().waitFor();
     await screenshot(p, '04-api-published');
     assert.deepEqual(problems, []);
+  });
+
+  test('re-import: the console shows what a new version adds, removes and changes before it is applied', async () => {
+    // The same file as version 3.1.12 without the statement file download.
+    const doc = parseYaml(readFileSync(OB_FILES.accounts, 'utf8')) as { info: { version: string }; paths: Record<string, unknown> };
+    doc.info.version = '3.1.12';
+    delete doc.paths['/accounts/{AccountId}/statements/{StatementId}/file'];
+    const file = join(mkdtempSync(join(tmpdir(), 'opendcr-console-')), 'account-info-3.1.12.yaml');
+    writeFileSync(file, stringifyYaml(doc));
+    const { page: p, problems } = await page();
+    await go(p, '/apis', 'APIs');
+    await p.getByRole('link', { name: /Account and Transaction API/ }).click();
+    await heading(p, /Account and Transaction API/);
+    await p.getByLabel('New version of the document').setInputFiles(file);
+    await p.getByRole('button', { name: 'Show what changes' }).click();
+    const preview = p.locator('.preview');
+    await preview.getByText('3.1.11 → 3.1.12').waitFor();
+    await preview.getByText('GET /accounts/{AccountId}/statements/{StatementId}/file').waitFor();
+    await screenshot(p, '04b-reimport-preview');
+    // Nothing changed yet.
+    const ops = p.getByRole('table', { name: 'Operations' });
+    assert.equal(await ops.getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).count(), 1);
+    await p.getByRole('button', { name: 'Apply the new version' }).click();
+    await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts', { exact: true }).waitFor();
+    assert.equal(await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).count(), 0);
+    assert.deepEqual(problems, []);
+  });
+
+  test('business plans: added and edited in the console; one in use cannot be removed, and the refusal says where', async () => {
+    const { page: p, problems } = await page();
+    await go(p, '/plans', 'Business plans');
+    await p.getByRole('textbox', { name: 'Name', exact: true }).fill('ConsoleTen');
+    await p.getByLabel('Display name').fill('Ten a minute');
+    await p.getByLabel('Requests allowed (empty: unlimited)').fill('10');
+    await p.getByRole('button', { name: 'Add the plan' }).click();
+    await heading(p, 'Ten a minute');
+    await p.getByLabel('Requests allowed (empty: unlimited)').fill('20');
+    await p.getByRole('button', { name: 'Save the plan' }).click();
+    await p.getByRole('status').filter({ hasText: 'Plan saved' }).waitFor();
+    const plan = await jsonBody(await env.ts.fetch('/api/am/admin/v4/throttling/policies/subscription/ConsoleTen', { headers: { authorization: ADMIN } }), 200);
+    assert.equal((plan['defaultLimit'] as { requestCount: { requestCount: number } }).requestCount.requestCount, 20);
+    // Offered by the published API: refused, naming it.
+    const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
+    const apiId = String((apis['list'] as Array<Record<string, unknown>>)[0]!['id']);
+    const offer = (policies: string[]) => env.ts.fetch(`/api/am/publisher/v4/apis/${apiId}`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ policies }) });
+    assert.equal((await offer(['Unlimited', 'ConsoleTen'])).status, 200);
+    await go(p, '/plans/ConsoleTen', 'Ten a minute');
+    await p.getByRole('button', { name: 'Remove this plan' }).click();
+    await p.getByRole('dialog').getByRole('button', { name: 'Remove the plan' }).click();
+    await p.getByRole('alert').filter({ hasText: 'PLAN_IN_USE' }).filter({ hasText: 'Account and Transaction API Specification 3.1.11' }).waitFor();
+    await screenshot(p, '04c-plan-in-use');
+    // The refused DELETE answered 409, which Chromium reports in the console: the one expected.
+    assert.deepEqual(problems.filter((m) => !m.includes('409')), []);
+    // A built-in plan offers no edit or removal.
+    await go(p, '/plans/Unlimited', /Unlimited/);
+    assert.equal(await p.getByRole('button', { name: 'Remove this plan' }).count(), 0);
+    assert.equal((await offer(['Unlimited'])).status, 200);
+    await go(p, '/plans/ConsoleTen', 'Ten a minute');
+    await p.getByRole('button', { name: 'Remove this plan' }).click();
+    await p.getByRole('dialog').getByRole('button', { name: 'Remove the plan' }).click();
+    await heading(p, 'Business plans');
+    assert.equal((await env.ts.fetch('/api/am/admin/v4/throttling/policies/subscription/ConsoleTen', { headers: { authorization: ADMIN } })).status, 404);
+  });
+
+  test('key managers: one whose discovery cannot be fetched is refused with the reason, and nothing is saved', async () => {
+    const { page: p, problems } = await page();
+    await go(p, '/key-managers', 'Key managers');
+    await p.getByRole('textbox', { name: 'Name', exact: true }).fill('external-idp');
+    await p.getByLabel('Discovery URL').fill('https://idp.invalid/.well-known/openid-configuration');
+    await p.getByRole('button', { name: 'Validate and add' }).click();
+    await p.getByRole('alert').filter({ hasText: 'KEY_MANAGER_INVALID' }).waitFor();
+    assert.equal((await env.ts.fetch('/api/am/admin/v4/key-managers/external-idp', { headers: { authorization: ADMIN } })).status, 404);
+    assert.deepEqual(problems.filter((m) => !m.includes('400')), []);
   });
 
   test('a TPP registered through DCR appears as an application, subscribed to the published API', async () => {

@@ -148,7 +148,7 @@ test('business plans: built-ins are listed and fixed; custom ones are added, cha
   const user = await json(await importApi(readFileSync(OB[2]!), { name: 'Funds with Partner', context: '/partner/cbpii', policies: ['Partner'] }), 201);
   const inUse = await json(await admin(`${POLICIES}/Partner`, { method: 'DELETE' }), 409);
   assert.equal(inUse['code'], 'PLAN_IN_USE');
-  assert.match(String(inUse['message']), new RegExp(`offered by API\\(s\\) ${String(user['id'])}`));
+  assert.match(String(inUse['message']), new RegExp(`offered by API\\(s\\) Funds with Partner ${String(user['version']).replaceAll('.', '\\.')} \\(${String(user['id'])}\\)`));
   const unknown = await json(await importApi(readFileSync(OB[2]!), { name: 'x', context: '/x', policies: ['Nope'] }), 400);
   assert.equal(unknown['code'], 'API_INVALID');
   await json(await admin(`/api/am/publisher/v4/apis/${String(user['id'])}`, { method: 'DELETE' }), 200).catch(() => undefined);

@@ -126,7 +126,7 @@ export async function apiDetailPage({ session, params, navigate }) {
     { label: 'OAuth flows', cell: (o) => o.flows.join(', ') || 'none' },
     { label: 'Scopes', cell: (o) => o.scopes.join(', ') || '—' },
     { label: 'Idempotency', cell: (o) => (o.idempotency ? 'required' : '—') },
-    { label: 'JWS signature', cell: (o) => o.jwsSignature ?? '—' },
+    { label: 'JWS signature', cell: (o) => (o.jwsSignature ? 'required' : '—') },
     { label: 'Limit', cell: (o) => (o.throttlingLimit ? `${o.throttlingLimit.requestCount} per ${o.throttlingLimit.unitTime ?? 1} ${o.throttlingLimit.timeUnit}` : 'plan') },
   ], a.operations);
 

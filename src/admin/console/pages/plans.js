@@ -65,7 +65,8 @@ export async function plansPage({ session, navigate }) {
 export async function planDetailPage({ session, params, navigate }) {
   const plan = await api('GET', `${POLICIES}/${enc(params[0])}`);
   const msg = messages();
-  const admin = canChange(session);
+  // Built-in plans (Unlimited, Gold, Silver, Bronze) are neither edited nor removed.
+  const admin = canChange(session) && !plan.builtIn;
   const edit = admin ? planForm(plan, async (body, submit) => {
     await act(submit, msg, () => api('PUT', `${POLICIES}/${enc(plan.policyName)}`, { json: body }), 'Plan saved.');
   }) : null;
@@ -78,6 +79,7 @@ export async function planDetailPage({ session, params, navigate }) {
     h('p', { class: 'crumbs' }, link('/admin/plans', 'Business plans'), ' / ', plan.policyName),
     h('h1', null, plan.displayName || plan.policyName),
     readOnlyNote(session),
+    plan.builtIn ? h('p', { class: 'note' }, 'A built-in plan: add a custom plan to change limits.') : null,
     msg.el,
     section('Plan', facts([['Name', plan.policyName], ['Description', plan.description || '—'], ['Quota', limitText(plan)], ['Burst', burstText(plan)],
       ['Over the quota', plan.stopOnQuotaReach ? 'refused (429)' : 'allowed'], ['Built in', plan.builtIn ? 'yes' : 'no']])),
