@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { AppError, fail, adminUnauthorized } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import type { SharedState } from '../shared-state/ports.ts';
+import { createPeerMatcher } from '../http/trusted-peer.ts';
 import { parseBody } from './parse-body.ts';
 import { verifyPassword } from './passwords.ts';
 import { superAdminMatches, type createAdminGuard } from './admin-auth.ts';
@@ -32,12 +33,23 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; shared
     return superAdminMatches(config, username, password) ? 'admin' : undefined;
   }
 
+  // Behind a load balancer every console user has its address: the throttle counts the client's,
+  // the rightmost X-Forwarded-For hop that is not a trusted proxy (the header only survives from one).
+  const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
+  const clientAddress = (req: FastifyRequest): string => {
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    if (!isProxy(peer)) return peer;
+    const hops = String(req.headers['x-forwarded-for'] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) if (!isProxy(hops[i]!)) return hops[i]!.slice(0, 64);
+    return peer;
+  };
+
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.setErrorHandler(errorHandler('admin'));
     app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', 'no-store'); });
 
     app.post(SESSION_PATH, async (req, reply) => {
-      const { count, resetAt } = await deps.shared.count(`admin-login:${req.socket.remoteAddress ?? 'unknown'}`, LOGIN_WINDOW);
+      const { count, resetAt } = await deps.shared.count(`admin-login:${clientAddress(req)}`, LOGIN_WINDOW);
       if (count > config.admin.login_attempts) {
         throw fail('ADMIN_LOGIN_THROTTLED', 'too many login attempts; try again later', { headers: { 'retry-after': String(Math.max(1, Math.ceil(resetAt - Date.now() / 1000))) } });
       }

@@ -123,6 +123,9 @@ test('logins are throttled per address: past the limit, 429 with Retry-After, ev
   assert.equal(last!.status, 429);
   assert.ok(Number(last!.headers.get('retry-after')) >= 1);
   assert.equal((await login('ops', 'ops-password-123')).res.status, 429);
+  // X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
+  const spoofed = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.1' }, body: JSON.stringify({ username: 'ops', password: 'ops-password-123' }) });
+  assert.equal(spoofed.status, 429);
   // The command line's Basic credentials are not throttled by console logins.
   assert.equal((await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } })).status, 200);
 });
