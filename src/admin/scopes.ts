@@ -52,7 +52,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
       try {
         await storage.scopes.create(scope);
       } catch (err) {
-        if (err instanceof ConflictError) throw fail('SCOPE_EXISTS', `scope "${b.name}" already exists`);
+        if (err instanceof ConflictError) throw fail('SCOPE_EXISTS', 'a scope of that name already exists');
         throw err;
       }
       await setScopeRetired(storage, b.name, false);
@@ -62,14 +62,14 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
 
     app.get<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
       const s = await storage.scopes.get(req.params.name);
-      if (!s) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
+      if (!s) throw fail('SCOPE_NOT_FOUND', 'no scope of that name');
       return s;
     });
 
     app.put<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {
       const b = parseBody(updateBody, req.body);
       const current = await storage.scopes.get(req.params.name);
-      if (!current) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
+      if (!current) throw fail('SCOPE_NOT_FOUND', 'no scope of that name');
       const next: ScopeRecord = { ...current, ...Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) };
       await storage.scopes.update(next);
       await changed();
@@ -77,8 +77,8 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
     });
 
     app.delete<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req, reply) => {
-      if (PROTECTED.has(req.params.name)) throw fail('SCOPE_PROTECTED', `scope "${req.params.name}" is required by OpenID Connect and cannot be deleted`);
-      if (!(await storage.scopes.delete(req.params.name))) throw fail('SCOPE_NOT_FOUND', `scope "${req.params.name}" does not exist`);
+      if (PROTECTED.has(req.params.name)) throw fail('SCOPE_PROTECTED', 'this scope is required by OpenID Connect and cannot be deleted');
+      if (!(await storage.scopes.delete(req.params.name))) throw fail('SCOPE_NOT_FOUND', 'no scope of that name');
       // Clients registered with it keep working; it is simply no longer granted.
       await setScopeRetired(storage, req.params.name, true);
       await changed();
