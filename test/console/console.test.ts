@@ -243,6 +243,22 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.deepEqual(problems, []);
   });
 
+  test('an application subscribed by hand to a published API it did not get at registration', async () => {
+    // A CBPII-only TPP: the Account and Transaction API (AISP) was not subscribed for it.
+    const reg = await jsonBody(await env.register(env.cbpii, await env.validRequestClaims(env.cbpii)), 201);
+    const cbpiiId = String(reg['client_id']);
+    const { page: p, problems } = await page();
+    await go(p, `/applications/${encodeURIComponent(cbpiiId)}`, env.cbpii.name);
+    await p.getByText('Not subscribed to any API.').waitFor();
+    await p.getByLabel('API', { exact: true }).selectOption({ label: 'Account and Transaction API Specification 3.1.11' });
+    await p.getByRole('button', { name: 'Subscribe', exact: true }).click();
+    await p.getByRole('status').filter({ hasText: 'Subscribed.' }).waitFor();
+    await p.getByRole('table', { name: 'Subscriptions' }).getByText('UNBLOCKED').waitFor();
+    const subs = await jsonBody(await env.ts.fetch(`/api/am/devportal/v3/subscriptions?applicationId=${cbpiiId}`, { headers: { authorization: ADMIN } }), 200);
+    assert.equal(subs['count'], 1);
+    assert.deepEqual(problems, []);
+  });
+
   test('trust store: a CA certificate added from its PEM, shown with subject and fingerprint, then removed', async () => {
     const ca = await createCertificateAuthority({ subject: 'C=GB, O=OpenDCR Tests, CN=Console Test CA', validityDays: 30 });
     const { page: p, problems } = await page();
@@ -339,7 +355,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
     for (const [path, title] of [['/apis', 'APIs'], ['/plans', 'Business plans'], ['/security', 'Trust, keys and scopes'], ['/key-managers', 'Key managers'], [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name]] as const) {
       await go(a, path, title);
       await a.getByText('You are signed in as an auditor').waitFor();
-      for (const name of ['Import', 'Trust this CA', 'Rotate the signing keys', 'Add the plan', 'Validate and add', 'Block', 'Delete this registration', 'Add the scope']) {
+      for (const name of ['Import', 'Trust this CA', 'Rotate the signing keys', 'Add the plan', 'Validate and add', 'Block', 'Delete this registration', 'Add the scope', 'Subscribe', 'Change plan', 'Publish', 'Deprecate']) {
         assert.equal(await a.getByRole('button', { name, exact: true }).count(), 0, `${path}: no "${name}" button`);
       }
     }

@@ -79,10 +79,32 @@ export async function applicationDetailPage({ session, params, navigate }) {
       const which = s.status === 'BLOCKED' ? 'unblock-subscription' : 'block-subscription';
       const r = await act(event.currentTarget, msg, () => api('POST', `${PUBLISHER}/subscriptions/${which}`, { query: { subscriptionId: s.subscriptionId } }),
         `Subscription ${s.status === 'BLOCKED' ? 'unblocked' : 'blocked'}.`);
-      if (r) drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { applicationId: clientId } })).list);
+      if (r) await reloadSubs();
     }, { kind: s.status === 'BLOCKED' ? 'secondary' : 'danger' }) : '—') },
   ], list, { empty: 'Not subscribed to any API.' }));
   drawSubs(subs.list);
+  const reloadSubs = async () => drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { applicationId: clientId } })).list);
+
+  // Subscribe by hand to a published API the registration did not get (e.g. published later without --subscribe-existing).
+  let subscribe = null;
+  const published = apis.list.filter((a) => a.lifeCycleStatus === 'PUBLISHED');
+  if (admin && published.length) {
+    const apiField = field('API', 'apiId', { kind: 'select', options: published.map((a) => [a.id, `${a.name} ${a.version}`]) });
+    const planField = field('Plan', 'plan', { kind: 'select', options: [] });
+    const fillPlans = () => {
+      const chosen = published.find((a) => a.id === apiField.querySelector('select').value);
+      fill(planField.querySelector('select'), (chosen?.policies ?? []).map((p) => h('option', { value: p }, p)));
+    };
+    apiField.querySelector('select').addEventListener('change', fillPlans);
+    fillPlans();
+    subscribe = h('form', { class: 'inline', 'aria-label': 'Subscribe to an API' }, apiField, planField, h('button', { type: 'submit', class: 'secondary' }, 'Subscribe'));
+    subscribe.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const d = new FormData(subscribe);
+      const done = await act(event.submitter, msg, () => api('POST', `${DEVPORTAL}/subscriptions`, { json: { applicationId: clientId, apiId: String(d.get('apiId')), throttlingPolicy: String(d.get('plan')) } }), 'Subscribed.');
+      if (done) await reloadSubs();
+    });
+  }
 
   const claims = reg.ssa?.claims ?? {};
   const ssaRows = Object.entries(claims).map(([k, v]) => ({ k, v }));
@@ -120,7 +142,7 @@ export async function applicationDetailPage({ session, params, navigate }) {
       ['Keys', reg.keySet.keys === null ? '—' : String(reg.keySet.keys)],
       ['Last error', reg.keySet.lastError ? `${when(reg.keySet.lastError.at)}: ${reg.keySet.lastError.message}` : 'none'],
     ]) : h('p', null, 'The registration names no key set URL.')),
-    section('Subscriptions', subsEl),
+    section('Subscriptions', subsEl, subscribe ? h('h3', null, 'Subscribe to an API') : null, subscribe),
     section('Software statement', h('p', { class: 'hint' }, 'Verified when the TPP registered; decoded here.'),
       reg.ssa ? facts([['Algorithm', reg.ssa.header.alg], ['Key ID', h('code', null, String(reg.ssa.header.kid ?? '—'))]]) : null, ssaTable),
     section('Client metadata', pretty(reg.metadata)),
