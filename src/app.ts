@@ -142,8 +142,7 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     const providerUrl = isKeyManager ? providerPathFor(req.url ?? '/') : undefined;
     if (providerUrl !== undefined) {
       req.url = providerUrl;
-      const q = providerUrl.indexOf('?');
-      const path = q === -1 ? providerUrl : providerUrl.slice(0, q);
+      const path = pathOf(providerUrl);
       const ctx = requestContext(res);
       if (ctx) ctx.route = providerRouteTemplate(path);
       deps.providerGuard(req, res, path)

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { fail } from '../errors/app-error.ts';
-import { ERRORS, type ErrorCode } from '../errors/codes.ts';
+import { meaningOf } from '../errors/codes.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import type { Storage } from '../storage/ports.ts';
 import type { SharedState } from '../shared-state/ports.ts';
@@ -18,11 +18,9 @@ import type { DcrService } from '../dcr/service.ts';
 import { USAGE_KINDS, type UsageRecorder } from '../observability/usage.ts';
 import type { Config } from '../config/schema.ts';
 import type { ConsoleSession } from './sessions.ts';
-import { OPERATIONS_API } from './operations-routes.ts';
+import { iso, OPERATIONS_API } from './operations-routes.ts';
 
-const iso = (epoch: number | null | undefined) => (epoch === null || epoch === undefined ? null : new Date(epoch * 1000).toISOString());
 const isoMs = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-const meaning = (code: string | null) => (code && code in ERRORS ? ERRORS[code as ErrorCode].summary : null);
 
 /** Client metadata an operator may see: never a secret or a registration access token. */
 const HIDDEN = /secret|registration_access_token/i;
@@ -96,7 +94,7 @@ export function consoleApiRoutes(deps: {
       ]);
       const rows = (list: { bucket: number; key: string; count: number }[]) => list.map((r) => ({ at: iso(r.bucket), key: r.key, count: r.count }));
       return {
-        registrations: { bucketSeconds: 3600, since: iso(hourSince), rows: registrations.map((r) => ({ at: iso(r.bucket), event: r.event, code: r.code, meaning: meaning(r.code), count: r.count })) },
+        registrations: { bucketSeconds: 3600, since: iso(hourSince), rows: registrations.map((r) => ({ at: iso(r.bucket), event: r.event, code: r.code, meaning: meaningOf(r.code), count: r.count })) },
         tokens: { bucketSeconds: 60, since: iso(minuteSince), rows: rows(tokens) },
         gateway: { bucketSeconds: 60, since: iso(minuteSince), calls: rows(calls), throttled: rows(throttled) },
       };

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { fail } from '../errors/app-error.ts';
-import { ERRORS, type ErrorCode } from '../errors/codes.ts';
+import { meaningOf } from '../errors/codes.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { parseBody } from './parse-body.ts';
 import type { AuditEventType, Storage } from '../storage/ports.ts';
@@ -23,7 +23,8 @@ const EVENTS: readonly AuditEventType[] = ['created', 'updated', 'deleted', 'rej
 const PEM = /^-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$/;
 const anchorBody = z.strictObject({ pem: z.string().min(1).max(64 * 1024), name: z.string().min(1).max(100).optional() });
 
-const iso = (epoch: number | null) => (epoch === null ? null : new Date(epoch * 1000).toISOString());
+/** Epoch seconds as an ISO date-time (null stays null). */
+export const iso = (epoch: number | null | undefined): string | null => (epoch === null || epoch === undefined ? null : new Date(epoch * 1000).toISOString());
 const seconds = (value: string | undefined, what: string): number | undefined => {
   if (value === undefined || value === '') return undefined;
   const t = /^\d{1,12}$/.test(value) ? Number(value) : Date.parse(value) / 1000;
@@ -60,14 +61,14 @@ export function operationsRoutes(deps: {
         list: events.map((e) => ({
           id: e.id, at: iso(e.at), event: e.event, softwareId: e.softwareId, orgId: e.orgId, clientId: e.clientId,
           version: e.version, method: e.method, code: e.code, reason: e.reason,
-          meaning: e.code && e.code in ERRORS ? ERRORS[e.code as ErrorCode].summary : null,
+          meaning: meaningOf(e.code),
         })),
       };
     });
     app.get<{ Querystring: { since?: string; software_id?: string } }>(`${OPERATIONS_API}/registrations/rejections`, async (req) => {
       const since = seconds(req.query.since, 'since');
       const rows = await storage.audit.countRejections({ ...(since === undefined ? {} : { since }), ...(req.query.software_id ? { softwareId: req.query.software_id.slice(0, 255) } : {}) });
-      return { list: rows.map((r) => ({ ...r, meaning: r.code && r.code in ERRORS ? ERRORS[r.code as ErrorCode].summary : null })) };
+      return { list: rows.map((r) => ({ ...r, meaning: meaningOf(r.code) })) };
     });
 
     // The trust store: CA certificates trusted for transport certificates (the database's and this host's folder).

@@ -64,17 +64,13 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; shared
     // Who is signed in; nobody (user null) is an answer, not an error, so the console's first
     // look at an expired or absent session is not a failed request.
     app.get(SESSION_PATH, async (req, reply) => {
-      if (req.headers.authorization === undefined) {
-        try {
-          await deps.requireAdmin(req, reply);
-        } catch (err) {
-          if (err instanceof AppError && (err.code === 'ADMIN_UNAUTHORIZED' || err.code === 'ADMIN_SESSION_INVALID')) {
-            return reply.header('set-cookie', sessions.setCookie('')).send({ user: null, role: null });
-          }
-          throw err;
-        }
-      } else {
+      try {
         await deps.requireAdmin(req, reply);
+      } catch (err) {
+        // Wrong Basic credentials stay an error; no session (or a stale one) is "nobody".
+        const nobody = req.headers.authorization === undefined && err instanceof AppError && (err.code === 'ADMIN_UNAUTHORIZED' || err.code === 'ADMIN_SESSION_INVALID');
+        if (!nobody) throw err;
+        return reply.header('set-cookie', sessions.setCookie('')).send({ user: null, role: null });
       }
       return describe(sessionOf(req));
     });

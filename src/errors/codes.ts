@@ -235,3 +235,8 @@ export type ErrorCode = keyof typeof ERRORS;
 
 /** The codes in their table order (docs, admin page). */
 export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** What a stored code means (its catalog summary); null for no code or one the catalog no longer has. */
+export function meaningOf(code: string | null): string | null {
+  return code !== null && Object.hasOwn(ERRORS, code) ? ERRORS[code as ErrorCode].summary : null;
+}

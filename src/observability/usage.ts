@@ -59,7 +59,10 @@ export function createUsageRecorder(opts: UsageRecorderOptions): UsageRecorder {
     }
     pending.set(id, (prior ?? 0) + 1);
   };
-  const minute = () => now() - (now() % 60);
+  const minute = () => {
+    const t = now();
+    return t - (t % 60);
+  };
 
   const flushOnce = async (): Promise<void> => {
     if (dropped > 0) {

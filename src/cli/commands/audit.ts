@@ -8,7 +8,7 @@ import { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX, openStorage } from '../../storage/in
 import type { AuditEvent, AuditEventType } from '../../storage/index.ts';
 import { CliError, printJson } from '../shared.ts';
 import { formatTable, printable } from '../table.ts';
-import { ERRORS } from '../../errors/codes.ts';
+import { meaningOf } from '../../errors/codes.ts';
 
 interface AuditOptions {
   clientId?: string;
@@ -64,7 +64,7 @@ const toJson = (e: AuditEvent & { id: number }) => ({
 
 /** Rejections by code, most frequent first; rows from before codes existed count as "(none)". */
 export function formatCodeTable(counts: ReadonlyArray<{ code: string | null; count: number }>): string {
-  const rows = counts.map((c) => [String(c.count), c.code === null ? '(none: before codes were recorded)' : cell(c.code), c.code === null ? '' : (ERRORS as Record<string, { summary: string }>)[c.code]?.summary ?? '']);
+  const rows = counts.map((c) => [String(c.count), c.code === null ? '(none: before codes were recorded)' : cell(c.code), meaningOf(c.code) ?? '']);
   return formatTable(['COUNT', 'CODE', 'MEANING'], rows, [0]);
 }
 
