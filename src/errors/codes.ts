@@ -24,7 +24,7 @@ export interface ErrorSpec {
 
 /** OBError1.ErrorCode values the gateway sends (OB Read/Write API v3.1, x-namespaced-enum). */
 export type ObErrorCode =
-  | 'UK.OBIE.Field.Invalid' | 'UK.OBIE.Field.Missing' | 'UK.OBIE.Header.Invalid' | 'UK.OBIE.Header.Missing'
+  | 'UK.OBIE.Field.Invalid' | 'UK.OBIE.Field.Missing' | 'UK.OBIE.Field.Unexpected' | 'UK.OBIE.Header.Invalid' | 'UK.OBIE.Header.Missing'
   | 'UK.OBIE.Resource.ConsentMismatch' | 'UK.OBIE.Resource.NotFound' | 'UK.OBIE.Signature.Invalid'
   | 'UK.OBIE.Signature.Malformed' | 'UK.OBIE.Signature.Missing' | 'UK.OBIE.Signature.InvalidClaim'
   | 'UK.OBIE.Signature.MissingClaim' | 'UK.OBIE.Reauthenticate' | 'UK.OBIE.UnexpectedError';
@@ -109,6 +109,7 @@ export const ERRORS = {
   SCOPE_PROTECTED: e(400, 'invalid_request', 'the scope is required by OpenID Connect and cannot be deleted'),
 
   // The gateway: one code per step of the runtime path (docs: README "Gateway").
+  GATEWAY_PATH_INVALID: g(400, 'UK.OBIE.Field.Invalid', 'the request path or query is not in the form the gateway routes: a segment that is empty, . or .., or holds (encoded or not) a character other than letters, digits and - . _ ~ ! $ & \' ( ) * + , = : @; a malformed % escape; refused before the token is read'),
   GATEWAY_ROUTE_NOT_FOUND: g(404, 'UK.OBIE.Resource.NotFound', 'no published API operation matches the method and path (or the API is retired)'),
   GATEWAY_METHOD_NOT_ALLOWED: g(405, 'UK.OBIE.UnexpectedError', 'the path belongs to an API operation, but not with this method'),
   GATEWAY_API_BLOCKED: g(503, 'UK.OBIE.UnexpectedError', 'the API is blocked by the bank; no call reaches it until it is published again'),
@@ -119,16 +120,19 @@ export const ERRORS = {
   GATEWAY_NOT_SUBSCRIBED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application (client) is not subscribed to the API'),
   GATEWAY_SUBSCRIPTION_BLOCKED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application\'s subscription to the API is blocked by the bank'),
   GATEWAY_THROTTLED: g(429, 'UK.OBIE.UnexpectedError', 'the plan\'s or the operation\'s request limit is reached; Retry-After says when the window ends'),
-  GATEWAY_CONTENT_TYPE: g(415, 'UK.OBIE.Header.Invalid', 'a POST or PUT body is not sent as application/json'),
+  GATEWAY_CONTENT_TYPE: g(415, 'UK.OBIE.Header.Invalid', 'a request body is not sent as a media type the operation\'s definition declares (application/json for OB), or is compressed'),
   GATEWAY_NOT_ACCEPTABLE: g(406, 'UK.OBIE.Header.Invalid', 'the Accept header allows no media type the API answers with (application/json)'),
   GATEWAY_HEADER_MISSING: g(400, 'UK.OBIE.Header.Missing', 'a header the operation requires is missing (x-idempotency-key, x-jws-signature)'),
   GATEWAY_HEADER_INVALID: g(400, 'UK.OBIE.Header.Invalid', 'a header is malformed (x-idempotency-key longer than 40 characters, …)'),
   GATEWAY_IDEMPOTENCY_MISMATCH: g(400, 'UK.OBIE.Field.Invalid', 'the x-idempotency-key was used in the last 24 hours with another body or by another operation'),
-  GATEWAY_IDEMPOTENCY_IN_PROGRESS: g(409, 'UK.OBIE.UnexpectedError', 'a request with the same x-idempotency-key is still being processed; retry it'),
+  GATEWAY_IDEMPOTENCY_IN_PROGRESS: g(409, 'UK.OBIE.UnexpectedError', 'a request with the same x-idempotency-key is still being processed; retry after the time in Retry-After'),
+  GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN: g(409, 'UK.OBIE.UnexpectedError', 'the first request with this x-idempotency-key may or may not have been executed (the backend did not answer in time, the connection was cut, or the gateway stopped); it is never run again: check the resource, then use a new key'),
   GATEWAY_SIGNATURE_MISSING: g(400, 'UK.OBIE.Signature.Missing', 'the operation requires an x-jws-signature header'),
   GATEWAY_SIGNATURE_MALFORMED: g(400, 'UK.OBIE.Signature.Malformed', 'x-jws-signature is not a detached JWS with b64 false and the OB protected header'),
   GATEWAY_SIGNATURE_CLAIM_INVALID: g(400, 'UK.OBIE.Signature.InvalidClaim', 'a claim of the x-jws-signature protected header (iss, iat, tan, crit, alg) is not valid'),
   GATEWAY_SIGNATURE_INVALID: g(400, 'UK.OBIE.Signature.Invalid', 'x-jws-signature does not verify against the body with a key of the software\'s key set'),
+  GATEWAY_BODY_NOT_ALLOWED: g(400, 'UK.OBIE.Field.Unexpected', 'the request has a body, and the operation\'s definition declares none (a GET, HEAD or DELETE with a body, …)'),
+  GATEWAY_JSON_TOO_DEEP: g(400, 'UK.OBIE.Field.Invalid', 'the JSON request body nests arrays and objects deeper than the server accepts (32 levels)'),
   GATEWAY_BODY_TOO_LARGE: g(413, 'UK.OBIE.Field.Invalid', 'the request body is larger than [gateway] max_request_body'),
   GATEWAY_KEY_MANAGER_UNAVAILABLE: g(503, 'UK.OBIE.UnexpectedError', 'the key manager that owns the token could not be asked (its key set or introspection endpoint did not answer); a retry may succeed'),
   GATEWAY_BACKEND_UNREACHABLE: g(502, 'UK.OBIE.UnexpectedError', 'the API\'s backend could not be reached, closed the connection, or sent a response larger than the gateway accepts'),

@@ -149,6 +149,9 @@ export function apiDto(api: ApiRecord) {
       flows: [...new Set(o.security.map((s) => s.flow))],
       idempotency: o.idempotency, jwsSignature: o.jwsSignature,
       throttlingLimit: o.limit,
+      // What the gateway passes to the backend besides the standard headers, and the body it takes (src/gateway/backend-headers.ts, runtime.ts).
+      headers: o.headers ?? [],
+      requestBody: o.body === undefined ? (['POST', 'PUT', 'PATCH'].includes(o.method) ? ['application/json'] : null) : o.body?.types ?? null,
     })),
     documentHash: api.documentHash,
     createdTime: new Date(api.createdAt * 1000).toISOString(),

@@ -64,6 +64,18 @@ export interface OperationDef {
   jwsSignature: boolean;
   /** Per-operation limit (document extension `x-throttling-limit` or set by the publisher). */
   limit: RateLimit | null;
+  /**
+   * Header parameters the definition declares, in lower case: the backend receives these besides
+   * the standard ones (src/gateway/backend-headers.ts). Absent on APIs imported before it was read.
+   */
+  headers?: string[];
+  /**
+   * The request body the definition declares: null, none (a call with a body is refused); else its
+   * media types, lower case without parameters (`application/json`): a body must be sent as one of
+   * them, and a JSON one is held to the server's nesting bound. Absent on APIs imported before it
+   * was read: POST, PUT and PATCH take a JSON body, other methods none.
+   */
+  body?: { types: string[] } | null;
 }
 
 /** What an import reads from a document, before the publisher's choices are added. */

@@ -29,8 +29,13 @@ const YAML_MAX_ALIASES = 100;
 
 /** Methods the gateway routes (OpenAPI's `trace` is not served). */
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
-/** `/a/{id}/b`: every `{` opens a non-empty parameter name closed by `}` within one segment. */
-const PATH_TEMPLATE = /^\/(?:[^{}]|\{[^{}/]+\})*$/;
+/**
+ * `/a/{id}/b`: non-empty segments, each of the characters the gateway routes (src/gateway/path.ts;
+ * not `*`, which the router reads as a wildcard) and parameters `{name}` within one segment.
+ */
+const PATH_TEMPLATE = /^(?:\/(?:[A-Za-z0-9\-._~!$&'()+,=:@]|\{[^{}/]+\})+)+$/;
+/** A segment the gateway never routes (src/gateway/path.ts). */
+const DOT_SEGMENT = /(^|\/)\.{1,2}(?=\/|$)/;
 /** Keys whose values are example data, not document structure (as the parser treats them). */
 const DATA_KEYWORDS = new Set(['example', 'examples', 'default', 'const', 'enum']);
 
@@ -447,8 +452,8 @@ function readOperations(doc: Json, format: Format, problems: string[]): Operatio
   const operations: OperationDef[] = [];
   for (const [path, item] of Object.entries(paths)) {
     if (!isObject(item)) continue;
-    if (!PATH_TEMPLATE.test(path)) {
-      problems.push(problem(['paths', path], 'malformed path template (must start with / and each { must close with } around a parameter name)'));
+    if (!PATH_TEMPLATE.test(path) || DOT_SEGMENT.test(path)) {
+      problems.push(problem(['paths', path], 'malformed path template (non-empty segments of letters, digits and - . _ ~ ! $ & \' ( ) + , = : @, not . or ..; each { must close with } around a parameter name within one segment)'));
       continue;
     }
     const shared = Array.isArray(item.parameters) ? item.parameters : [];
@@ -469,6 +474,8 @@ function readOperations(doc: Json, format: Format, problems: string[]): Operatio
         idempotency: declaresHeader(parameters, 'x-idempotency-key'),
         jwsSignature: declaresHeader(parameters, 'x-jws-signature'),
         limit: readLimit(op['x-throttling-limit'], [...at, 'x-throttling-limit'], problems),
+        headers: declaredHeaders(parameters),
+        body: requestBody(doc, op, parameters, format),
       });
     }
   }
@@ -479,6 +486,42 @@ function readOperations(doc: Json, format: Format, problems: string[]): Operatio
 function securitySchemes(doc: Json, format: Format): Json {
   const found = format === 'swagger2' ? doc.securityDefinitions : isObject(doc.components) ? doc.components.securitySchemes : undefined;
   return isObject(found) ? found : {};
+}
+
+/** The header parameters an operation declares, lower case, sorted (at most 50 of at most 100 characters). */
+function declaredHeaders(parameters: readonly unknown[]): string[] {
+  const names = new Set<string>();
+  for (const p of parameters) {
+    if (isObject(p) && p.in === 'header' && typeof p.name === 'string' && /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(p.name)) names.add(p.name.toLowerCase());
+  }
+  return [...names].sort().slice(0, 50);
+}
+
+/** A media type's essence (`application/json; charset=utf-8` → `application/json`), or undefined when it is not one. */
+export function mediaEssence(type: string): string | undefined {
+  const essence = type.split(';', 1)[0]!.trim().toLowerCase();
+  return /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/.test(essence) ? essence : undefined;
+}
+
+/**
+ * The request body an operation declares: OpenAPI 3 `requestBody` (its `content` media types),
+ * Swagger 2 an `in: body` or `in: formData` parameter (media types from `consumes`).
+ */
+function requestBody(doc: Json, op: Json, parameters: readonly unknown[], format: Format): { types: string[] } | null {
+  let declared: unknown[];
+  if (format === 'swagger2') {
+    if (!parameters.some((p) => isObject(p) && (p.in === 'body' || p.in === 'formData'))) return null;
+    declared = Array.isArray(op.consumes) ? op.consumes : Array.isArray(doc.consumes) ? doc.consumes : ['application/json'];
+  } else {
+    if (!isObject(op.requestBody)) return null;
+    declared = isObject(op.requestBody.content) ? Object.keys(op.requestBody.content) : [];
+  }
+  const types = new Set<string>();
+  for (const t of declared) {
+    const essence = typeof t === 'string' ? mediaEssence(t) : undefined;
+    if (essence) types.add(essence);
+  }
+  return { types: [...types].sort().slice(0, 20) };
 }
 
 function declaresHeader(parameters: readonly unknown[], name: string): boolean {

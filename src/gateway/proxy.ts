@@ -28,8 +28,11 @@ export interface ForwardTarget {
   headers: Record<string, string | string[]>;
 }
 
-/** A whole backend answer (for calls whose response is kept for idempotent replay). */
-export interface BufferedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+/**
+ * A whole backend answer (for calls whose response is kept for idempotent replay); `notExecuted`
+ * when the backend said it did nothing with the call (NOT_EXECUTED_HEADER).
+ */
+export interface BufferedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; notExecuted: boolean }
 
 export interface BackendProxy {
   /** Streams the request (or `body`, already read) to the backend and its answer back. */
@@ -52,7 +55,14 @@ export function passHeaders(headers: IncomingMessage['headers'], drop: ReadonlyS
   return out;
 }
 
-const FROM_BACKEND_DROPPED: ReadonlySet<string> = new Set(['x-fapi-interaction-id']);
+/**
+ * A backend's word that it did nothing with a call (any value; e.g. a 503 before it touched
+ * anything): the gateway then frees the call's x-idempotency-key for a retry instead of keeping
+ * the answer. Never passed to the caller.
+ */
+export const NOT_EXECUTED_HEADER = 'x-opendcr-not-executed';
+
+const FROM_BACKEND_DROPPED: ReadonlySet<string> = new Set(['x-fapi-interaction-id', NOT_EXECUTED_HEADER]);
 
 /** A backend's response headers minus hop-by-hop ones and its interaction id (the front sets the caller's). */
 const responseHeaders = (headers: IncomingMessage['headers']) => passHeaders(headers, FROM_BACKEND_DROPPED);
@@ -70,6 +80,22 @@ function limiter(max: number, error: () => Error): Transform {
 }
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** Failures that happen before a request leaves: no connection (refused, no route, no name, TLS refused). */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+const TLS_REFUSED = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_)/;
+
+/**
+ * False only when a backend call failed before its request could have reached the backend; a
+ * timeout, a cut connection or an oversized answer may follow a request the backend acted on.
+ */
+export function mayHaveReachedBackend(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (NEVER_SENT.has(code) || TLS_REFUSED.test(code))) return false;
+  }
+  return true;
+}
 
 export function createBackendProxy(limits: ProxyLimits): BackendProxy {
   const pools = new Map<string, Pool>();
@@ -142,7 +168,7 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
         const bytes = Buffer.from(await answer.body.arrayBuffer());
         const headers = responseHeaders(answer.headers);
         delete headers['content-length'];
-        return { status: answer.statusCode, headers, body: bytes };
+        return { status: answer.statusCode, headers, body: bytes, notExecuted: answer.headers[NOT_EXECUTED_HEADER] !== undefined };
       } catch (err) {
         return backendError(err);
       }

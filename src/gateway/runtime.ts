@@ -22,7 +22,10 @@ import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord
 import { TIME_UNIT_SECONDS } from './model.ts';
 import type { LiveCatalogue } from './live-catalogue.ts';
 import type { RouteMatch } from './snapshot.ts';
-import { passHeaders, type BackendProxy, type ForwardTarget } from './proxy.ts';
+import { mayHaveReachedBackend, type BackendProxy, type ForwardTarget } from './proxy.ts';
+import { allowedHeaders, backendHeaders } from './backend-headers.ts';
+import { mediaEssence } from './openapi-import.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
 import type { IdentitySigner } from './identity.ts';
 import { INTERNAL_DCR_BACKEND } from './catalogue.ts';
 import { backendHostAllowed } from './backend-hosts.ts';
@@ -30,6 +33,7 @@ import type { GatewayStore } from '../storage/ports.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
 import { createTokenCache } from './token-cache.ts';
+import { canonicalPath, checkedQuery } from './path.ts';
 import { isClientRevoked } from '../oauth/revocation.ts';
 
 /** The API name of a call under a served context that matched no operation (metrics label). */
@@ -46,7 +50,7 @@ export interface GatewayDeps {
   proxy: BackendProxy;
   identity: IdentitySigner;
   /** Where idempotency keys and first responses are kept (the database: every host sees them). */
-  idempotency: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency'>;
+  idempotency: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency' | 'abandonIdempotency'>;
   /** Software key sets, for x-jws-signature. */
   keySets: Pick<JwksCache, 'keySet'>;
   now?: () => number;
@@ -70,8 +74,11 @@ export interface Gateway {
   handleLate(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): Promise<boolean>;
 }
 
-/** One call as it goes through the steps. */
-interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean }
+/**
+ * One call as it goes through the steps. `path` is the raw path until the route step makes it
+ * canonical; `body` is what the request rules found: none, JSON (read whole and bounded), other.
+ */
+interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean; body?: 'none' | 'json' | 'other' }
 
 /**
  * Who is calling, once the token has been checked; `roles` are the TPP's: the PSD2 roles of its
@@ -82,10 +89,10 @@ interface Caller { token: VerifiedToken; raw: string; roles: readonly string[] }
 
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
-const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
-/** Methods whose body the gateway checks for JSON. */
+/** Methods that take a JSON body on an API imported before request bodies were read from its definition. */
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const JSON_BODY = { types: ['application/json'] };
+const isJsonType = (essence: string) => essence === 'application/json' || (essence.startsWith('application/') && essence.endsWith('+json'));
 
 /** The OBErrorResponse1 body (OB Read/Write API): our code, the interaction id, the OB error code. */
 export function obErrorBody(err: AppError, interactionId: string): string {
@@ -147,8 +154,10 @@ function afterRequestBody(req: IncomingMessage, answer: () => void): void {
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, live } = deps;
   const cfg = config.gateway;
-  const dropToBackend = new Set(['authorization', 'cookie', cfg.identity_header,
-    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header] : [])]);
+  // Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend.
+  const gatewaySet: ReadonlySet<string> = new Set([cfg.identity_header.toLowerCase(), 'x-fapi-interaction-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header.toLowerCase()] : [])]);
+  const publicHost = new URL(config.derived.baseUrl).host;
   const allowedBackend = backendHostAllowed(config);
   const tokens = createTokenCache({ maxEntries: 50_000, maxAgeMs: 60_000 });
   live.onClientChanged((clientId) => tokens.forgetClient(clientId));
@@ -156,10 +165,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   // A claimed key is held while its call may still be running, then freed for a retry.
   const leaseSeconds = Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10;
 
-  // Step 2/3: route and lifecycle. A dot segment (`.`, `..`, or either percent-encoded) could walk a
-  // backend that normalises paths out of the API's own routes: no API has one.
+  // Step 2/3: route and lifecycle, on the canonical path (src/gateway/path.ts).
   function route(method: string, path: string): RouteMatch {
-    if (DOT_SEGMENT.test(path)) throw fail('GATEWAY_ROUTE_NOT_FOUND', 'no API operation matches this method and path');
     const found = live.current().lookup(method, path);
     if (found.kind === 'method') {
       throw fail('GATEWAY_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${found.allow.join(', ')}`, { headers: { allow: found.allow.join(', ') } });
@@ -256,12 +263,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return out;
   }
 
-  // Step 8: OB request rules.
-  function requestRules(req: IncomingMessage, op: OperationDef): void {
+  // Step 8: OB request rules. A body only where the definition declares one, as one of its media
+  // types, not compressed (it could not be checked); the answer says what the forward step reads.
+  function requestRules(req: IncomingMessage, op: OperationDef): Call['body'] {
     const method = req.method ?? 'GET';
-    if (WITH_BODY.has(method) && (req.headers['content-length'] !== '0' || req.headers['transfer-encoding'] !== undefined)) {
+    const declared = op.body === undefined ? (WITH_BODY.has(method) ? JSON_BODY : null) : op.body;
+    const length = req.headers['content-length'];
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    let body: Call['body'] = 'none';
+    if (hasBody) {
+      if (declared === null) throw fail('GATEWAY_BODY_NOT_ALLOWED', `${method} on this operation takes no request body`);
+      const encoding = req.headers['content-encoding'];
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw fail('GATEWAY_CONTENT_TYPE', 'the request body must not be compressed (Content-Encoding)');
       const type = req.headers['content-type'];
-      if (type === undefined || !JSON_TYPE.test(type)) throw fail('GATEWAY_CONTENT_TYPE', 'the request body must be sent as application/json');
+      const essence = type === undefined ? undefined : mediaEssence(type);
+      const types = declared.types.length > 0 ? declared.types : JSON_BODY.types;
+      if (essence === undefined || !types.includes(essence)) throw fail('GATEWAY_CONTENT_TYPE', `the request body must be sent as ${types.join(' or ')}`);
+      body = isJsonType(essence) ? 'json' : 'other';
     }
     const accept = req.headers.accept;
     if (accept !== undefined && accept !== '' && !/(^|,)\s*(application\/json|application\/\*|\*\/\*)\s*(;|,|$)/i.test(accept)) {
@@ -272,6 +290,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (key === undefined) throw fail('GATEWAY_HEADER_MISSING', 'the x-idempotency-key header is required');
       if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) throw fail('GATEWAY_HEADER_INVALID', 'x-idempotency-key must be 1 to 40 visible ASCII characters');
     }
+    return body;
   }
 
   async function target(req: IncomingMessage, match: RouteMatch, caller: Caller, query: string, interactionId: string): Promise<ForwardTarget> {
@@ -283,13 +302,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: caller.roles, scopes: t.scopes,
       psu: t.grant === 'psu' ? t.subject : undefined, consentId: t.consentId,
     }, base.origin, caller.raw);
-    const headers = passHeaders(req.headers, dropToBackend);
+    const headers = backendHeaders(req.headers, allowedHeaders(match.operation, gatewaySet), gatewaySet);
     headers[cfg.identity_header] = identity;
     headers['x-fapi-interaction-id'] = interactionId;
+    // X-Forwarded-For from the client survives only from a trusted load balancer (src/app.ts admit).
     const peer = req.socket.remoteAddress;
     if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
     headers['x-forwarded-proto'] = 'https';
-    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+    headers['x-forwarded-host'] = publicHost;
     return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${query}`, headers };
   }
 
@@ -299,30 +319,50 @@ export function createGateway(deps: GatewayDeps): Gateway {
     res.end(body);
   }
 
-  // x-idempotency-key: the first call runs; a repeat with the same body gets its response.
+  /**
+   * x-idempotency-key, at most once: the first call with a key runs; a repeat with the same body
+   * gets its stored answer, whatever its status (a backend's 5xx too). While the first call may
+   * still run, a repeat gets 409 IN_PROGRESS with Retry-After; once its outcome is lost (the
+   * backend too slow, the connection cut, this process killed and its lease over), 409
+   * OUTCOME_UNKNOWN until the key expires: the gateway never runs it again, because it cannot know
+   * whether the backend did. The key is freed only when the call certainly did nothing: it never
+   * left (no connection to the backend) or the backend says so (NOT_EXECUTED_HEADER).
+   */
   async function idempotent(req: IncomingMessage, res: ServerResponse, to: ForwardTarget, clientId: string, path: string, body: Buffer): Promise<void> {
     const key = String(req.headers['x-idempotency-key']);
     const method = req.method ?? 'POST';
     const fingerprint = requestFingerprint(method, path, body);
     const t = now();
-    const claim = await deps.idempotency.claimIdempotency(clientId, key, fingerprint, t + leaseSeconds, t);
+    const claim = await deps.idempotency.claimIdempotency(clientId, key, fingerprint, t + leaseSeconds, t + cfg.idempotency_window, t);
     if (claim !== 'claimed') {
       if (claim.fingerprint !== fingerprint) throw fail('GATEWAY_IDEMPOTENCY_MISMATCH', 'this x-idempotency-key was used with another request in the last 24 hours');
-      if (claim.response === null) throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry it');
-      send(res, JSON.parse(claim.response) as StoredResponse);
-      return;
+      if (claim.response !== null) {
+        send(res, JSON.parse(claim.response) as StoredResponse);
+        return;
+      }
+      if (claim.leaseUntil > t) {
+        throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry after the time in Retry-After', { headers: { 'retry-after': String(claim.leaseUntil - t) } });
+      }
+      throw fail('GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN', 'the outcome of the first request with this x-idempotency-key is unknown and it is not run again; check the resource before sending a new request with a new key');
     }
+    const settle = (what: 'release' | 'abandon') => (what === 'release' ? deps.idempotency.releaseIdempotency(clientId, key) : deps.idempotency.abandonIdempotency(clientId, key))
+      .catch((e: unknown) => deps.logger.warn({ err: e, what }, 'could not settle an idempotency key; its lease will run out and its outcome be unknown'));
     let answer;
     try {
       answer = await deps.proxy.exchange(method, to, body);
     } catch (err) {
-      await deps.idempotency.releaseIdempotency(clientId, key).catch((e: unknown) => deps.logger.warn({ err: e }, 'could not release an idempotency key'));
+      await settle(mayHaveReachedBackend(err) ? 'abandon' : 'release');
       throw err;
     }
     const stored = storedResponse(answer.status, answer.headers, answer.body);
-    // A backend failure is not kept: the repeat may succeed.
-    if (answer.status < 500) await deps.idempotency.completeIdempotency(clientId, key, JSON.stringify(stored), t + cfg.idempotency_window);
-    else await deps.idempotency.releaseIdempotency(clientId, key);
+    if (answer.notExecuted) {
+      await settle('release');
+    } else {
+      // The backend has answered: its answer goes to the caller even if it cannot be kept (the
+      // lease then runs out and a repeat is told the outcome is unknown, never run twice).
+      await deps.idempotency.completeIdempotency(clientId, key, JSON.stringify(stored), now() + cfg.idempotency_window)
+        .catch((e: unknown) => deps.logger.error({ err: e }, 'could not keep the answer of an idempotent call; a repeat will be told its outcome is unknown'));
+    }
     send(res, stored);
   }
 
@@ -330,8 +370,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const { api, operation: op } = match;
     const checkJws = api.verifyJwsSignature && op.jwsSignature;
     const to = await target(req, match, caller, call.query, call.interactionId);
-    if (!checkJws && !op.idempotency) return deps.proxy.forward(req, res, to);
-    const body = await readBody(req, cfg.max_request_body);
+    // Streamed through unless the body must be seen whole: a signature, a replayable answer, JSON's nesting bound.
+    if (!checkJws && !op.idempotency && call.body !== 'json') return deps.proxy.forward(req, res, to);
+    const body = call.body === 'none' ? Buffer.alloc(0) : await readBody(req, cfg.max_request_body);
+    if (call.body === 'json' && jsonTooDeep(body.toString('utf8'))) {
+      throw fail('GATEWAY_JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`);
+    }
     if (checkJws) {
       const t = caller.token;
       if (!t.keySetUrl || !t.orgId || !t.softwareId) throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
@@ -347,6 +391,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function run(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void, call: Call): Promise<void> {
     const ctx = requestContext(res);
+    // Decoded once and checked before anything else is read; the raw text goes no further.
+    call.path = canonicalPath(call.path);
+    call.query = checkedQuery(call.query);
     const match = route(req.method ?? 'GET', call.path);
     call.api = match.api.name;
     if (ctx) ctx.route = `${match.api.context}${match.operation.path}`;
@@ -358,6 +405,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       call.dcr = true;
       const presented = deps.clientCert(req);
       await throttle(limitsFor(match, plans.get(match.api.plans[0]!), `${match.api.id}:${presented ? x5tS256(presented.x509) : 'no-certificate'}`));
+      req.url = `${match.api.context}${match.rest}${call.query}`;
       next(req, res);
       return;
     }
@@ -367,7 +415,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     authorize(match.operation, match.api, caller);
     const sub = await subscribed(match.api, caller.token.clientId);
     await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
-    requestRules(req, match.operation);
+    call.body = requestRules(req, match.operation);
     await forward(req, res, match, caller, call);
   }
 

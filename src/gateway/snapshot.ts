@@ -7,11 +7,15 @@
 import FindMyWay from 'find-my-way';
 import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from './model.ts';
 import { SERVED_STATES } from './model.ts';
+import { pathFromTemplate, routerParamName } from './path.ts';
 
 export interface RouteMatch {
   readonly api: ApiRecord;
   readonly operation: OperationDef;
-  /** The path below the API's context (what the backend is called with, after its own base path). */
+  /**
+   * The path below the API's context that the backend is called with (after its own base path):
+   * the operation's template with the parameter values the router read, never the request's text.
+   */
   readonly rest: string;
 }
 
@@ -31,13 +35,14 @@ export interface RouteSnapshot {
   readonly keyManagers: readonly KeyManagerRecord[];
   /** True when `path` lies under a served API's context: the gateway answers it. */
   owns(path: string): boolean;
+  /** Looks up a canonical path (src/gateway/path.ts: decoded once and checked). */
   lookup(method: string, path: string): RouteLookup;
 }
 
 const METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
 
 /** `/accounts/{AccountId}` → `/accounts/:AccountId` (find-my-way's syntax; `:` is escaped as `::`). */
-const toRouterPath = (template: string) => template.replaceAll(':', '::').replace(/\{([^}/]+)\}/g, (_m, name: string) => `:${name.replace(/[^A-Za-z0-9_]/g, '_')}`);
+const toRouterPath = (template: string) => template.replaceAll(':', '::').replace(/\{([^}/]+)\}/g, (_m, name: string) => `:${routerParamName(name)}`);
 
 interface Stored { api: ApiRecord; operation: OperationDef }
 
@@ -69,7 +74,7 @@ export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans
       const found = router.find(method as (typeof METHODS)[number], path);
       if (found) {
         const { api, operation } = found.store as Stored;
-        return { kind: 'match', match: { api, operation, rest: path.slice(api.context.length) } };
+        return { kind: 'match', match: { api, operation, rest: pathFromTemplate(operation.path, found.params) } };
       }
       const allow = METHODS.filter((m) => m !== method && router.find(m, path) !== null);
       return allow.length > 0 ? { kind: 'method', allow } : { kind: 'none' };

@@ -209,8 +209,13 @@ export interface TrustAnchorStore {
   remove(nameOrFingerprint: string): Promise<boolean>;
 }
 
-/** An idempotency key in use: its request fingerprint and, once the call completed, its response. */
-export interface IdempotencyRecord { fingerprint: string; response: string | null; expiresAt: number }
+/**
+ * An idempotency key in use: its request fingerprint and, once the call completed, its response.
+ * Without a response, the call is running while `leaseUntil` lies ahead; after that (or at once
+ * when the gateway lost the backend's answer) its outcome is unknown, and stays so until the key
+ * expires at `expiresAt`: it is never run again.
+ */
+export interface IdempotencyRecord { fingerprint: string; response: string | null; expiresAt: number; leaseUntil: number }
 
 /** Where a plan is still used, when it cannot be removed. */
 export interface PlanUse { apis: string[]; subscriptions: number }
@@ -255,14 +260,17 @@ export interface GatewayStore {
    */
   subscribeAll(apiId: string, plan: string, roles: readonly string[], now: number): Promise<number>;
   /**
-   * Claims an idempotency key of a client until `expiresAt` (a short lease while the call runs):
-   * 'claimed' when it was free (or its record had expired), else the record holding it.
+   * Claims an idempotency key of a client (`clientId` names the application) for the key's whole
+   * window, until `expiresAt`, its call running until `leaseUntil`: 'claimed' when it was free (or
+   * its record had expired), else the record holding it. A lease that ran out is never taken over.
    */
-  claimIdempotency(clientId: string, key: string, fingerprint: string, expiresAt: number, now: number): Promise<'claimed' | IdempotencyRecord>;
+  claimIdempotency(clientId: string, key: string, fingerprint: string, leaseUntil: number, expiresAt: number, now: number): Promise<'claimed' | IdempotencyRecord>;
   /** Stores the first response of a claimed key and keeps it until `expiresAt`. */
   completeIdempotency(clientId: string, key: string, response: string, expiresAt: number): Promise<void>;
-  /** Frees a claimed key whose call did not complete (the next repeat runs again). */
+  /** Frees a claimed key whose call is known not to have reached the backend (the next repeat runs). */
   releaseIdempotency(clientId: string, key: string): Promise<void>;
+  /** Ends the lease of a claimed key whose outcome the gateway lost (a timeout, a cut connection): it is never run again. */
+  abandonIdempotency(clientId: string, key: string): Promise<void>;
   /** Removes idempotency records whose expiry is at or before `now`; returns how many. */
   deleteExpiredIdempotency(now: number): Promise<number>;
   /** Sets plan and/or state; false when absent. */

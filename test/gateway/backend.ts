@@ -17,9 +17,9 @@ export interface TestBackend {
   close(): Promise<void>;
 }
 
-interface Behaviour { status: number; delayMs: number; bodyBytes: number | null; hangUp: boolean; chunked: boolean }
+interface Behaviour { status: number; delayMs: number; bodyBytes: number | null; hangUp: boolean; chunked: boolean; headers: Record<string, string> }
 
-const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false, chunked: false };
+const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false, chunked: false, headers: {} };
 
 export async function startTestBackend(address = '127.0.0.1'): Promise<TestBackend> {
   const calls: ReceivedCall[] = [];
@@ -37,7 +37,7 @@ export async function startTestBackend(address = '127.0.0.1'): Promise<TestBacke
       }
       setTimeout(() => {
         const body = b.bodyBytes === null ? JSON.stringify({ Data: { received: { method: call.method, url: call.url, body: call.body } } }) : 'x'.repeat(b.bodyBytes);
-        const headers = { 'content-type': 'application/json', 'x-backend': 'yes', connection: 'keep-alive', 'keep-alive': 'timeout=5' };
+        const headers = { 'content-type': 'application/json', 'x-backend': 'yes', connection: 'keep-alive', 'keep-alive': 'timeout=5', ...b.headers };
         if (b.chunked) {
           res.writeHead(b.status, headers);
           res.write(body.slice(0, 1024));

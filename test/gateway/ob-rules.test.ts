@@ -88,16 +88,28 @@ test('a repeated x-idempotency-key gets the first response; the backend is calle
   }
 });
 
-test('a backend failure is not kept: the repeat reaches the backend again', async () => {
+test('a backend\'s 5xx is the answer, replayed; only a backend that says it did nothing frees the key (test/gateway/idempotency.test.ts has the rest)', async () => {
   const body = JSON.stringify({ Data: { Initiation: { InstructionIdentification: 'C3' } }, Risk: {} });
-  const key = `retry-${randomUUID().slice(0, 8)}`;
   const calls = backend.calls.length;
-  backend.behave({ status: 503 });
-  assert.equal((await pay(body, { 'x-idempotency-key': key, 'x-jws-signature': await sign(body) })).status, 503);
-  backend.behave({ status: 201 });
-  assert.equal((await pay(body, { 'x-idempotency-key': key, 'x-jws-signature': await sign(body) })).status, 201);
-  assert.equal(backend.calls.length, calls + 2);
-  backend.behave({});
+  try {
+    const kept = `kept-${randomUUID().slice(0, 8)}`;
+    backend.behave({ status: 503 });
+    assert.equal((await pay(body, { 'x-idempotency-key': kept, 'x-jws-signature': await sign(body) })).status, 503);
+    backend.behave({ status: 201 });
+    assert.equal((await pay(body, { 'x-idempotency-key': kept, 'x-jws-signature': await sign(body) })).status, 503, 'replayed');
+    assert.equal(backend.calls.length, calls + 1);
+    const freed = `freed-${randomUUID().slice(0, 8)}`;
+    backend.behave({ status: 503, headers: { 'x-opendcr-not-executed': 'true' } });
+    const refused = await pay(body, { 'x-idempotency-key': freed, 'x-jws-signature': await sign(body) });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('x-opendcr-not-executed'), null, 'the backend\'s word stays at the gateway');
+    backend.behave({ status: 201 });
+    assert.equal((await pay(body, { 'x-idempotency-key': freed, 'x-jws-signature': await sign(body) })).status, 201);
+    assert.equal(backend.calls.length, calls + 3);
+    assert.equal(backend.calls.at(-1)!.headers['x-idempotency-key'], freed, 'the backend receives the key, to deduplicate too');
+  } finally {
+    backend.behave({});
+  }
 });
 
 test('x-idempotency-key is required where declared, and at most 40 characters', async () => {

@@ -2,6 +2,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FormData } from 'undici';
+import * as oidc from 'openid-client';
+import { importPKCS8 } from 'jose';
+import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
+import { authorizeInBrowser } from '../helpers/browser.ts';
+import { fetchVia } from '../helpers/ob-client.ts';
+import { tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
 
 export const SPEC = new URL('../../specs/', import.meta.url);
 export const OB_FILES = {
@@ -53,4 +59,27 @@ export async function addPlan(fetch: ServerFetch, name: string, requestCount: nu
 /** The subscriptions of an application (a DCR client id). */
 export async function subscriptionsOf(fetch: ServerFetch, clientId: string, admin = ADMIN): Promise<Array<Record<string, unknown>>> {
   return (await jsonOf(await fetch(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, { headers: { authorization: admin } }), 200))['list'] as Array<Record<string, unknown>>;
+}
+
+/**
+ * A PSU-authorised access token for a registered client: a FAPI authorization (JAR, code id_token,
+ * PKCE) walked by the PSU's scripted browser, exchanged with openid-client over the TPP's mTLS.
+ */
+export async function psuAccessToken(env: DcrEnvironment, tpp: SandboxTpp, clientId: string, scope: string, psu = { username: 'psu', password: 'psu' }): Promise<string> {
+  const key = await importPKCS8(tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256');
+  const signingKey = { key, kid: tpp.signingKey.kid };
+  const config = await oidc.discovery(new URL(env.url), clientId, { id_token_signed_response_alg: 'PS256' }, oidc.PrivateKeyJwt(signingKey), {
+    [oidc.customFetch]: fetchVia(env.ts.mtlsAgent(tlsOf(tpp.transport))),
+  });
+  oidc.useCodeIdTokenResponseType(config);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const nonce = oidc.randomNonce();
+  const state = oidc.randomState();
+  const url = await oidc.buildAuthorizationUrlWithJAR(config, {
+    redirect_uri: tpp.redirectUris[0]!, scope, nonce, state,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  }, signingKey);
+  const callback = await authorizeInBrowser(env.ts, url, psu);
+  const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
+  return tokens.access_token;
 }

@@ -55,6 +55,23 @@ export interface ClusterTestServer extends TestServerBase {
   readonly config: Config;
   /** Everything the primary and its workers printed. */
   output(): string;
+  /** The worker processes' ids (children of the primary). */
+  workers(): number[];
+  /** kill -9 of the worker processes only (the primary starts new ones). */
+  killWorkers(): void;
+  /** kill -9 of the primary and every worker; resolves once the primary is gone. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same configuration and data; resolves once /ready answers. */
+  restart(): Promise<void>;
+}
+
+/** The child processes of `pid` (Linux /proc). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 type Table = Record<string, unknown>;
@@ -202,6 +219,7 @@ export async function startTestServer(overrides: string | Table = {}, hooks: Tes
 export async function startTestCluster(overrides: string | Table = {}, hooks: TestServerHooks & { workers?: number } = {}): Promise<ClusterTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-cluster-'));
   let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
   let jwks: JwksHost | undefined;
   let storage: Storage | undefined;
   let out = '';
@@ -209,25 +227,32 @@ export async function startTestCluster(overrides: string | Table = {}, hooks: Te
     const { file, jwksPort } = await prepareFiles(overrides, hooks, dir, { server: { workers: hooks.workers ?? 2 }, log: { level: 'warn' } });
     const config = loadConfig({ path: file, env: {} });
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENDCR_')));
-    child = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, '--config', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
-    const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
-    const ca = readSandboxCa(config.derived.dataDir);
     const url = config.derived.baseUrl;
-    const client = clientSide(url, ca.certPem);
-    let ready = false;
-    for (let i = 0; i < 400 && !ready; i++) {
-      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${out}`);
-      ready = await client.fetch('/ready').then((r) => r.status === 200, () => false);
-      if (!ready) await sleep(50);
-    }
-    if (!ready) throw new Error(`server did not become ready: ${out}`);
+    let client: ReturnType<typeof clientSide> | undefined;
+    const start = async (): Promise<void> => {
+      const c = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, '--config', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      client ??= clientSide(url, readSandboxCa(config.derived.dataDir).certPem);
+      let ready = false;
+      for (let i = 0; i < 400 && !ready; i++) {
+        if (c.exitCode !== null) throw new Error(`server exited with ${c.exitCode}: ${out}`);
+        ready = await client.fetch('/ready').then((r) => r.status === 200, () => false);
+        if (!ready) await sleep(50);
+      }
+      if (!ready) throw new Error(`server did not become ready: ${out}`);
+    };
+    await start();
+    const ca = readSandboxCa(config.derived.dataDir);
     jwks = await startJwksHost(jwksPort, await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 }));
     storage = await openStorage({ url: config.derived.databaseUrl, poolSize: 2, busyTimeoutMs: 5000 });
-    const running = child;
     const host = jwks;
     const db = storage;
+    const side = client!;
+    const workers = () => (child?.pid === undefined ? [] : childrenOf(child.pid));
+    const killWorkers = () => { for (const pid of workers()) process.kill(pid, 'SIGKILL'); };
     return {
       config,
       url,
@@ -235,15 +260,24 @@ export async function startTestCluster(overrides: string | Table = {}, hooks: Te
       jwks: host,
       storage: db,
       output: () => out,
+      workers,
+      killWorkers,
+      async kill() {
+        const all = workers();
+        child?.kill('SIGKILL');
+        for (const pid of all) process.kill(pid, 'SIGKILL');
+        await exited;
+      },
+      restart: start,
       issueClientCert: (subject) => issueClientCertificate(ca, { subject, validityDays: 1 }),
-      mtlsAgent: client.mtlsAgent,
-      fetch: client.fetch,
+      mtlsAgent: side.mtlsAgent,
+      fetch: side.fetch,
       async close() {
-        running.kill('SIGTERM');
+        child?.kill('SIGTERM');
         await exited;
         await db.close();
         await host.close();
-        await client.closeAgents();
+        await side.closeAgents();
         rmSync(dir, { recursive: true, force: true });
       },
     };

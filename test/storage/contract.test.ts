@@ -254,7 +254,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
   await t.test('sweeper deletes expired oidc records, replay ids and idempotency records', async (st) => {
     await a.oidc.upsert('Session', 'sw-old', {}, T0 - 1);
     await a.replay.remember('sw', 'old', T0 - 1);
-    assert.equal(await a.gateway.claimIdempotency('sw', 'old', 'fp', T0 - 1, T0 - 2), 'claimed');
+    assert.equal(await a.gateway.claimIdempotency('sw', 'old', 'fp', T0 - 1, T0 - 1, T0 - 2), 'claimed');
     st.mock.timers.enable({ apis: ['setInterval'] });
     const errors: unknown[] = [];
     const swept = new Promise<{ oidc: number; replay: number; idempotency: number }>((resolve) => {
@@ -541,28 +541,38 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.gateway.deleteKeyManager('resident'), true);
   });
 
-  await t.test('gateway idempotency keys: claimed once, held while running, replayed when done, taken over once expired', async () => {
-    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0), 'claimed');
-    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-2', T0 + 60, T0 + 1), { fingerprint: 'fp-1', response: null, expiresAt: T0 + 60 });
-    assert.equal(await b.gateway.claimIdempotency('c2', 'k1', 'fp-1', T0 + 60, T0), 'claimed', 'keys are per client');
-    await a.gateway.completeIdempotency('c1', 'k1', '{"status":201}', T0 + 86_400);
-    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0 + 2), { fingerprint: 'fp-1', response: '{"status":201}', expiresAt: T0 + 86_400 });
+  await t.test('gateway idempotency keys: claimed once for the window, held while running, replayed when done, never taken over when a lease runs out', async () => {
+    const W = T0 + 86_400;
+    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
+    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-2', T0 + 60, W, T0 + 1), { fingerprint: 'fp-1', response: null, leaseUntil: T0 + 60, expiresAt: W });
+    assert.equal(await b.gateway.claimIdempotency('c2', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed', 'keys are per client');
+    await a.gateway.completeIdempotency('c1', 'k1', '{"status":201}', W + 5);
+    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 62, W + 2, T0 + 2), { fingerprint: 'fp-1', response: '{"status":201}', leaseUntil: T0 + 60, expiresAt: W + 5 });
     await b.gateway.releaseIdempotency('c1', 'k1');
-    assert.notEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, T0 + 3), 'claimed', 'a completed key is not released');
+    assert.notEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 63, W + 3, T0 + 3), 'claimed', 'a completed key is not released');
     await a.gateway.releaseIdempotency('c2', 'k1');
-    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 60, T0 + 3), 'claimed', 'a released key is free');
-    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-8', T0 + 120, T0 + 60), 'claimed', 'an expired lease is taken over');
-    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 86_400), 2);
-    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-3', T0 + 86_460, T0 + 86_400), 'claimed');
-    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 200_000), 1);
+    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 63, W + 3, T0 + 3), 'claimed', 'a released key is free');
+    // The lease ran out (a crash): the key stays held, in progress no longer, for its whole window.
+    assert.deepEqual(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 180, W + 120, T0 + 120), { fingerprint: 'fp-9', response: null, leaseUntil: T0 + 63, expiresAt: W + 3 });
+    // Abandoned (the gateway lost the answer): the lease ends at once; a completed key is not touched.
+    assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
+    await b.gateway.abandonIdempotency('c3', 'k1');
+    assert.deepEqual(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 61, W + 1, T0 + 1), { fingerprint: 'fp-1', response: null, leaseUntil: 0, expiresAt: W });
+    await b.gateway.abandonIdempotency('c1', 'k1');
+    assert.equal((await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 64, W + 4, T0 + 4) as { leaseUntil: number }).leaseUntil, T0 + 60);
+    // Past the window: swept, and free again.
+    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 3), 2);
+    assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-3', W + 60, W + 86_400, W + 1), 'claimed', 'an expired key is taken over');
+    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 5), 1);
+    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 86_400), 1);
   });
 
   await t.test('gateway idempotency: racing claims of one key, exactly one wins each round', async () => {
     for (let round = 0; round < 12; round++) {
-      const results = await Promise.all([a, b, a, b].map((s, i) => s.gateway.claimIdempotency('race', `k-${round}`, `fp-${i}`, T0 + 60, T0)));
+      const results = await Promise.all([a, b, a, b].map((s, i) => s.gateway.claimIdempotency('race', `k-${round}`, `fp-${i}`, T0 + 60, T0 + 86_400, T0)));
       assert.equal(results.filter((r) => r === 'claimed').length, 1, `round ${round}: ${JSON.stringify(results)}`);
     }
-    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 60), 12);
+    assert.equal(await a.gateway.deleteExpiredIdempotency(T0 + 86_400), 12);
   });
 
   await t.test('unit of work: its writes commit together; a thrown error undoes them all and reaches the caller as is', async () => {

@@ -51,12 +51,14 @@ const SQL = {
   kmInsert: 'INSERT INTO gateway_key_managers (name, record) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING',
   kmUpdate: 'UPDATE gateway_key_managers SET record = $2::jsonb WHERE name = $1',
   kmDelete: 'DELETE FROM gateway_key_managers WHERE name = $1',
-  // An expired record is taken over in the same statement.
-  idemClaim: `INSERT INTO gateway_idempotency (client_id, key, fingerprint, expires_at) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (client_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = NULL, expires_at = excluded.expires_at
-      WHERE gateway_idempotency.expires_at <= $5
+  // An expired record (its whole window over, not merely its lease) is taken over in the same statement.
+  idemClaim: `INSERT INTO gateway_idempotency (client_id, key, fingerprint, lease_until, expires_at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (client_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = NULL,
+      lease_until = excluded.lease_until, expires_at = excluded.expires_at
+      WHERE gateway_idempotency.expires_at <= $6
     RETURNING 1`,
-  idemGet: 'SELECT fingerprint, response, expires_at FROM gateway_idempotency WHERE client_id = $1 AND key = $2',
+  idemGet: 'SELECT fingerprint, response, lease_until, expires_at FROM gateway_idempotency WHERE client_id = $1 AND key = $2',
+  idemAbandon: 'UPDATE gateway_idempotency SET lease_until = 0 WHERE client_id = $1 AND key = $2 AND response IS NULL',
   idemComplete: 'UPDATE gateway_idempotency SET response = $3, expires_at = $4 WHERE client_id = $1 AND key = $2',
   idemRelease: 'DELETE FROM gateway_idempotency WHERE client_id = $1 AND key = $2 AND response IS NULL',
   idemSweep: 'DELETE FROM gateway_idempotency WHERE expires_at <= $1',
@@ -154,15 +156,15 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       const res = await run('gateway.subscribeAll', { name: 'gateway_sub_all', text: SQL.subAll, values: [apiId, plan, now, roles] });
       return res.rowCount ?? 0;
     },
-    async claimIdempotency(clientId, key, fingerprint, expiresAt, now) {
+    async claimIdempotency(clientId, key, fingerprint, leaseUntil, expiresAt, now) {
       // Claim, else read the holder (a later statement sees its commit); a holder that let go in
       // between leaves nothing to read, so claim again (bounded: each round someone made progress).
       for (let round = 0; round < 3; round++) {
-        const claim = await run('gateway.claimIdempotency', { name: 'gateway_idem_claim', text: SQL.idemClaim, values: [clientId, key, fingerprint, expiresAt, now] });
+        const claim = await run('gateway.claimIdempotency', { name: 'gateway_idem_claim', text: SQL.idemClaim, values: [clientId, key, fingerprint, leaseUntil, expiresAt, now] });
         if ((claim.rowCount ?? 0) > 0) return 'claimed';
-        const { rows } = await run<{ fingerprint: string; response: string | null; expires_at: string }>('gateway.claimIdempotency',
+        const { rows } = await run<{ fingerprint: string; response: string | null; lease_until: string; expires_at: string }>('gateway.claimIdempotency',
           { name: 'gateway_idem_get', text: SQL.idemGet, values: [clientId, key] });
-        if (rows[0]) return { fingerprint: rows[0].fingerprint, response: rows[0].response, expiresAt: Number(rows[0].expires_at) };
+        if (rows[0]) return { fingerprint: rows[0].fingerprint, response: rows[0].response, expiresAt: Number(rows[0].expires_at), leaseUntil: Number(rows[0].lease_until) };
       }
       throw new Error('storage: gateway.claimIdempotency: the key kept changing hands');
     },
@@ -171,6 +173,9 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
     },
     async releaseIdempotency(clientId, key) {
       await run('gateway.releaseIdempotency', { name: 'gateway_idem_release', text: SQL.idemRelease, values: [clientId, key] });
+    },
+    async abandonIdempotency(clientId, key) {
+      await run('gateway.abandonIdempotency', { name: 'gateway_idem_abandon', text: SQL.idemAbandon, values: [clientId, key] });
     },
     async deleteExpiredIdempotency(now) {
       const res = await run('gateway.deleteExpiredIdempotency', { name: 'gateway_idem_sweep', text: SQL.idemSweep, values: [now] });

@@ -202,6 +202,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE registrations ADD COLUMN certificate_subject TEXT;
     `,
   },
+  {
+    version: 9,
+    name: 'idempotency leases apart from the key window',
+    // A key is kept for its whole window from the first call; the lease (while the call may still
+    // be running) is its own column, so a lease that ran out is never taken over (run again).
+    // Keys held before: their expiry was the lease; they keep it as the lease and get a window.
+    sql: `
+      ALTER TABLE gateway_idempotency ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+      UPDATE gateway_idempotency SET lease_until = expires_at, expires_at = expires_at + 86400 WHERE response IS NULL;
+    `,
+  },
 ];
 
 // One fixed key for the whole database: migrations of different schemas merely queue, which is

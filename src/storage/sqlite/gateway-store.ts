@@ -58,8 +58,9 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
     ON CONFLICT (client_id, api_id) DO NOTHING`);
 
   const idemDeleteExpired = db.prepare('DELETE FROM gateway_idempotency WHERE client_id = ? AND key = ? AND expires_at <= ?');
-  const idemInsert = db.prepare('INSERT INTO gateway_idempotency (client_id, key, fingerprint, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
-  const idemGet = db.prepare('SELECT fingerprint, response, expires_at FROM gateway_idempotency WHERE client_id = ? AND key = ?');
+  const idemInsert = db.prepare('INSERT INTO gateway_idempotency (client_id, key, fingerprint, lease_until, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
+  const idemGet = db.prepare('SELECT fingerprint, response, lease_until, expires_at FROM gateway_idempotency WHERE client_id = ? AND key = ?');
+  const idemAbandon = db.prepare('UPDATE gateway_idempotency SET lease_until = 0 WHERE client_id = ? AND key = ? AND response IS NULL');
   const idemComplete = db.prepare('UPDATE gateway_idempotency SET response = ?, expires_at = ? WHERE client_id = ? AND key = ?');
   const idemRelease = db.prepare('DELETE FROM gateway_idempotency WHERE client_id = ? AND key = ? AND response IS NULL');
   const idemSweep = db.prepare('DELETE FROM gateway_idempotency WHERE expires_at <= ?');
@@ -118,14 +119,15 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
       Number(subInsert.run(s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt).changes) > 0 ? 'added' as const : 'exists' as const),
     subscribeAll: (apiId, plan, roles, now) => write('gateway.subscribeAll', () =>
       Number(subAll.run(apiId, plan, now, JSON.stringify(roles)).changes)),
-    claimIdempotency: (clientId, key, fingerprint, expiresAt, now) => write('gateway.claimIdempotency', () => {
+    claimIdempotency: (clientId, key, fingerprint, leaseUntil, expiresAt, now) => write('gateway.claimIdempotency', () => {
       idemDeleteExpired.run(clientId, key, now);
-      if (Number(idemInsert.run(clientId, key, fingerprint, expiresAt).changes) > 0) return 'claimed' as const;
-      const row = idemGet.get(clientId, key) as { fingerprint: string; response: string | null; expires_at: number };
-      return { fingerprint: row.fingerprint, response: row.response, expiresAt: Number(row.expires_at) };
+      if (Number(idemInsert.run(clientId, key, fingerprint, leaseUntil, expiresAt).changes) > 0) return 'claimed' as const;
+      const row = idemGet.get(clientId, key) as { fingerprint: string; response: string | null; lease_until: number; expires_at: number };
+      return { fingerprint: row.fingerprint, response: row.response, expiresAt: Number(row.expires_at), leaseUntil: Number(row.lease_until) };
     }),
     completeIdempotency: (clientId, key, response, expiresAt) => write('gateway.completeIdempotency', () => { idemComplete.run(response, expiresAt, clientId, key); }),
     releaseIdempotency: (clientId, key) => write('gateway.releaseIdempotency', () => { idemRelease.run(clientId, key); }),
+    abandonIdempotency: (clientId, key) => write('gateway.abandonIdempotency', () => { idemAbandon.run(clientId, key); }),
     deleteExpiredIdempotency: (now) => write('gateway.deleteExpiredIdempotency', () => Number(idemSweep.run(now).changes)),
     updateSubscription: (id, change) => write('gateway.updateSubscription', () =>
       Number(subUpdate.run(change.plan ?? null, change.state ?? null, change.updatedAt, id).changes) > 0),
