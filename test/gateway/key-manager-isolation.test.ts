@@ -5,7 +5,8 @@
  * manager, a recording backend behind the gateway: every cross-key-manager combination
  * (resident ↔ external, external ↔ external, one client_id string at three key managers) is
  * refused or counted apart, roles come only from the certificate, the registration or the key
- * manager's own roles mapping, and the resident revocation mark is the resident client's only.
+ * manager's own roles mapping, the resident revocation mark is the resident client's only, and a
+ * key manager that would be this server or another key manager is refused when saved.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -216,6 +217,61 @@ test('roles: a roles claim counts only through the key manager\'s own roles mapp
   const served = await vrpConsent(await ext1.sign({ client_id: residentId, scope: 'payments', software_roles: ['CBPII'], aud: JWT_RESOURCE, cnf: cnf(pispOnly) }), pispOnly);
   assert.equal(served.status, 200, await served.text());
   assert.deepEqual(lastIdentity()['roles'], ['PISP']);
+});
+
+test('a key manager that would be this server or another key manager, or that names an endpoint the gateway may not reach, is refused when saved', async () => {
+  const self = env.ts.server.config.derived;
+  const here = new URL(self.baseUrl);
+  const upper = (url: string) => url.replace(here.host, here.host.toUpperCase());
+  const ext1Jwks = `${ext1.issuer}/jwks`;
+  const notHere = 'an external key manager is another server, with its own issuer and keys';
+  const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, string]> = [];
+  for (const issuer of [self.issuer, `${self.issuer}/`, upper(self.issuer), `${self.issuer}/gateway`, `${self.baseUrl}/oauth2`]) {
+    cases.push([`issuer ${issuer}`, { issuer }, {}, `the discovery document's issuer ${issuer} is this server's (the resident key manager's): ${notHere}`]);
+  }
+  for (const jwks of [`${self.baseUrl}/oauth2/jwks`, `${self.baseUrl}/oauth2/jwks/`, upper(`${self.baseUrl}/oauth2/jwks`), `${self.baseUrl}/gateway/jwks.json`]) {
+    cases.push([`jwks_uri ${jwks}`, { jwks_uri: jwks }, {}, `the discovery document's jwks_uri ${jwks} is on this server (the resident key manager): ${notHere}`]);
+  }
+  // Another name for this server (its IP address): the key set it serves is this server's own.
+  for (const path of ['/oauth2/jwks', '/gateway/jwks.json']) {
+    cases.push([`jwks_uri at 127.0.0.1${path}`, { jwks_uri: `https://127.0.0.1:${here.port}${path}` }, {}, 'the key set (jwks_uri) holds this server\'s own signing keys: an external key manager signs with keys of its own']);
+  }
+  cases.push([`introspection_endpoint on this server`, { introspection_endpoint: `${self.baseUrl}/oauth2/introspect` }, introspected(true),
+    `the discovery document's introspection_endpoint ${self.baseUrl}/oauth2/introspect is on this server (the resident key manager): ${notHere}`]);
+  for (const issuer of [ext1.issuer, `${ext1.issuer}/`, ext1.issuer.replace('localhost', 'LOCALHOST')]) {
+    cases.push([`${ONE}'s issuer ${issuer}`, { issuer }, {}, `the discovery document's issuer ${issuer} is key manager "${ONE}"'s: ${notHere}`]);
+  }
+  for (const jwks of [ext1Jwks, `${ext1Jwks}/`, ext1Jwks.replace('localhost', 'LocalHost'), ext1Jwks.replace('/jwks', '/%6Awks')]) {
+    cases.push([`${ONE}'s jwks_uri ${jwks}`, { jwks_uri: jwks }, {}, `the discovery document's jwks_uri ${ext1Jwks} is key manager "${ONE}"'s: ${notHere}`]);
+  }
+  for (const [what, rule] of [['a JWT rule', { type: 'JWT', value: self.issuer }], ['a CUSTOM iss rule', { type: 'CUSTOM', value: `iss=${self.issuer}` }], [`a JWT rule naming ${ONE}`, { type: 'JWT', value: ext1.issuer }], [`a CUSTOM rule naming ${ONE}`, { type: 'CUSTOM', value: `iss=${ext1.issuer}/` }]] as const) {
+    const named = rule.type === 'JWT' ? rule.value : rule.value.slice(4);
+    // Introspected, with no key set of its own: TWO's would make it TWO (refused as such, first).
+    cases.push([`${what} taking another key manager's tokens`, { jwks_uri: undefined }, { ...introspected(true), tokenValidation: [rule] }, `a token handling rule names the issuer ${named}, another key manager's: a key manager owns only its own tokens`]);
+  }
+  // Endpoints the outbound allow-list refuses: the gateway could not reach them at use.
+  for (const key of ['jwks_uri', 'introspection_endpoint', 'token_endpoint', 'revocation_endpoint']) {
+    for (const validation of [{}, introspected(true)]) {
+      cases.push([`${key} not allowed (${Object.keys(validation).length ? 'introspection' : 'jwt'})`, { [key]: 'https://idp.example.invalid/endpoint' }, validation,
+        `the discovery document's ${key} is at idp.example.invalid, which [oauth] allowed_outbound_hosts does not allow: the gateway could not reach it`]);
+    }
+  }
+  let n = 0;
+  for (const [what, changes, body, message] of cases) {
+    n += 1;
+    // A new key manager: TWO's server under an issuer of its own (TWO's would be refused as TWO's).
+    const added = await ext2.discoveryVariant(`add-${n}`, { issuer: `${ext2.issuer}/other`, ...changes });
+    const res = await jsonOf(await adminJson(KEY_MANAGERS, 'POST', keyManagerBody('Refused', ext2, { ...body, wellKnownEndpoint: added })), 400);
+    assert.deepEqual([res['code'], res['message']], ['KEY_MANAGER_INVALID', message], what);
+    // Replacing an existing key manager is checked the same way.
+    const wellKnownEndpoint = await ext2.discoveryVariant(`replace-${n}`, changes);
+    const replaced = await jsonOf(await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, { ...body, wellKnownEndpoint })), 400);
+    assert.deepEqual([replaced['code'], replaced['message']], ['KEY_MANAGER_INVALID', message], `${what} (replacing ${TWO})`);
+  }
+  const listed = await jsonOf(await adminJson(KEY_MANAGERS, 'GET'), 200);
+  assert.deepEqual((listed['list'] as Array<Record<string, unknown>>).map((k) => [k['name'], k['issuer']]), [[ONE, ext1.issuer], [TWO, ext2.issuer], [RESIDENT, self.issuer]], 'nothing was saved or changed');
+  // The unchanged discovery document of TWO is still accepted (a key manager is not another because it is itself).
+  await jsonOf(await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, introspected(false))), 200);
 });
 
 test('the resident revocation mark is the resident client\'s: deleting A stops A\'s tokens, not an external key manager\'s client of the same id', async () => {
