@@ -19,7 +19,7 @@ import { createTrustAnchors } from './tls/trust-anchors.ts';
 import { CHANNELS, describeSharedState, openSharedState, type SharedState } from './shared-state/index.ts';
 import { watchSharedState } from './shared-state/watch.ts';
 import { createClientCertificateSource } from './http/client-cert.ts';
-import { createOutboundFetch } from './http/outbound.ts';
+import { createOutboundFetch, isAllowedUrl } from './http/outbound.ts';
 import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
 import { buildApp } from './app.ts';
 import { createClientService, type ClientService } from './oauth/clients.ts';
@@ -172,14 +172,17 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       await announceGateway('catalogue').catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
     };
     const catalogue = createCatalogue({ storage, allowBackend: backendHostAllowed(config), notify: notifyCatalogue });
+    const identity = await createIdentitySigner({ storage, issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`, lifetime: config.gateway.identity_lifetime });
     const keyManagerAdmin = createKeyManagerAdmin({
       storage, fetch,
       notify: async () => {
         await storage.meta.increment(GATEWAY_VERSION_KEY);
         await notifyCatalogue();
       },
+      self: { issuer: config.derived.issuer, baseUrl: config.derived.baseUrl },
+      allowedUrl: (url) => isAllowedUrl(url, { allowedHosts: config.derived.outboundHosts }),
+      ownKeys: () => [...keyManager.publicJwks().keys, ...identity.jwks.keys],
     });
-    const identity = await createIdentitySigner({ storage, issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`, lifetime: config.gateway.identity_lifetime });
     const proxy = createBackendProxy({
       connectTimeoutMs: config.gateway.backend_connect_timeout, timeoutMs: config.gateway.backend_timeout,
       connections: config.gateway.backend_connections, keepAliveMs: config.gateway.backend_keep_alive,

@@ -150,7 +150,7 @@ export const ERRORS = {
   PLAN_IN_USE: e(409, 'conflict', 'the business plan is offered by an API or used by a subscription; the description says where'),
   PLAN_BUILT_IN: e(400, 'invalid_request', 'a built-in business plan cannot be changed or removed'),
   SUBSCRIPTION_NOT_FOUND: e(404, 'not_found', 'no subscription with that id'),
-  SUBSCRIPTION_INVALID: e(400, 'invalid_request', 'the subscription change is not valid (unknown plan, a plan the API does not offer)'),
+  SUBSCRIPTION_INVALID: e(400, 'invalid_request', 'the subscription change is not valid (unknown plan or key manager, a plan the API does not offer)'),
   SUBSCRIPTION_EXISTS: e(409, 'conflict', 'the application is already subscribed to the API'),
   APPLICATION_NOT_FOUND: e(404, 'not_found', 'no application (DCR registration) with that client id'),
   KEY_MANAGER_NOT_FOUND: e(404, 'not_found', 'no key manager of that name'),

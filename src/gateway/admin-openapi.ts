@@ -119,13 +119,13 @@ export function gatewayAdminOpenApi(baseUrl: string) {
       [`${DEVPORTAL}/apis`]: { get: { summary: 'Published APIs', responses: { 200: { description: 'APIs', ...json(listOf('Api')) }, 401: errors[401] } } },
       [`${DEVPORTAL}/subscriptions`]: {
         get: {
-          summary: 'Subscriptions of an application (a DCR client) or of an API',
-          parameters: [{ name: 'applicationId', in: 'query', schema: { type: 'string' } }, { name: 'apiId', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 1000 } }],
+          summary: 'Subscriptions of an application (a key manager\'s client id) or of an API',
+          parameters: [{ name: 'applicationId', in: 'query', schema: { type: 'string' } }, { name: 'keyManager', in: 'query', schema: { type: 'string' }, description: 'Only this key manager\'s applications' }, { name: 'apiId', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 1000 } }],
           responses: { 200: { description: 'Subscriptions', ...json(listOf('Subscription')) }, 401: errors[401] },
         },
         post: {
           summary: 'Subscribe an application (a DCR client id, or an external key manager\'s client id) to a published API',
-          requestBody: { required: true, ...json({ type: 'object', required: ['applicationId', 'apiId'], properties: { applicationId: { type: 'string' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string', description: 'Default: the API\'s first plan' } } }) },
+          requestBody: { required: true, ...json({ type: 'object', required: ['applicationId', 'apiId'], properties: { applicationId: { type: 'string' }, keyManager: { type: 'string', description: 'Whose client applicationId is; default: the resident key manager (a DCR client)' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string', description: 'Default: the API\'s first plan' } } }) },
           responses: { 201: { description: 'Subscribed', ...json(ref('Subscription')) }, ...errors },
         },
       },
@@ -190,16 +190,16 @@ export function gatewayAdminOpenApi(baseUrl: string) {
           },
         },
         Application: {
-          type: 'object', required: ['applicationId', 'name', 'status', 'attributes'],
+          type: 'object', required: ['applicationId', 'keyManager', 'name', 'status', 'attributes'],
           properties: {
-            applicationId: { type: 'string', description: 'The DCR client id' }, name: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { type: 'string' }, owner: { type: 'string', description: 'The organisation id' },
+            applicationId: { type: 'string', description: 'The DCR client id' }, keyManager: { type: 'string', description: 'The key manager whose client applicationId is; with applicationId it names the application' }, name: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { type: 'string' }, owner: { type: 'string', description: 'The organisation id' },
             attributes: { type: 'object', properties: { software_id: { type: 'string' }, org_id: { type: 'string' }, software_roles: { type: 'string' }, software_environment: { type: 'string' }, dcr_version: { type: 'string' } } },
             createdTime: { type: 'string', format: 'date-time' }, lastUpdatedTime: { type: 'string', format: 'date-time' },
           },
         },
         Subscription: {
-          type: 'object', required: ['subscriptionId', 'applicationId', 'apiId', 'throttlingPolicy', 'status'],
-          properties: { subscriptionId: { type: 'string' }, applicationId: { type: 'string', description: 'The DCR client_id' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { enum: ['UNBLOCKED', 'BLOCKED'] }, createdTime: { type: 'string', format: 'date-time' } },
+          type: 'object', required: ['subscriptionId', 'applicationId', 'keyManager', 'apiId', 'throttlingPolicy', 'status'],
+          properties: { subscriptionId: { type: 'string' }, applicationId: { type: 'string', description: 'The client_id' }, keyManager: { type: 'string', description: 'The key manager whose client applicationId is; with applicationId it names the application' }, apiId: { type: 'string' }, throttlingPolicy: { type: 'string' }, status: { enum: ['UNBLOCKED', 'BLOCKED'] }, createdTime: { type: 'string', format: 'date-time' } },
         },
       },
     },

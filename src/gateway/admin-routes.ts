@@ -59,6 +59,8 @@ const policyBody = z.strictObject({
 const subscriptionChange = z.strictObject({ throttlingPolicy: z.string().min(1).max(64) });
 const subscriptionBody = z.strictObject({
   applicationId: z.string().min(1).max(255),
+  // Whose client applicationId is (default: the resident key manager's, a DCR client).
+  keyManager: z.string().min(1).max(64).optional(),
   apiId: z.string().min(1).max(64),
   throttlingPolicy: z.string().min(1).max(64).optional(),
 });
@@ -178,6 +180,7 @@ export function policyDto(p: PlanRecord) {
 export function applicationDto(a: Application) {
   return {
     applicationId: a.clientId,
+    keyManager: a.keyManager,
     name: a.name,
     throttlingPolicy: 'Unlimited',
     status: 'APPROVED',
@@ -192,6 +195,7 @@ export function subscriptionDto(s: SubscriptionRecord) {
   return {
     subscriptionId: s.id,
     applicationId: s.clientId,
+    keyManager: s.keyManager,
     apiId: s.apiId,
     throttlingPolicy: s.plan,
     status: s.state === 'ACTIVE' ? 'UNBLOCKED' : 'BLOCKED',
@@ -337,19 +341,21 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
       return { count: page.items.length, list: page.items.map(applicationDto), pagination: { offset, limit, total: page.total } };
     });
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/applications/:id`, async (req) => applicationDto(await catalogue.getApplication(req.params.id)));
-    app.get<{ Querystring: { applicationId?: string; apiId?: string; limit?: string } }>(`${DEVPORTAL}/subscriptions`, async (req) =>
-      list((await catalogue.listSubscriptions({ clientId: req.query.applicationId, apiId: req.query.apiId, limit: Number(req.query.limit ?? 1000) || 1000 })).map(subscriptionDto)));
+    app.get<{ Querystring: { applicationId?: string; keyManager?: string; apiId?: string; limit?: string } }>(`${DEVPORTAL}/subscriptions`, async (req) =>
+      list((await catalogue.listSubscriptions({
+        clientId: req.query.applicationId, keyManager: req.query.keyManager, apiId: req.query.apiId, limit: Number(req.query.limit ?? 1000) || 1000,
+      })).map(subscriptionDto)));
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) => subscriptionDto(await catalogue.getSubscription(req.params.id)));
     app.put<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) =>
       subscriptionDto(await catalogue.setSubscriptionPlan(req.params.id, parseBody(subscriptionChange, req.body).throttlingPolicy)));
     app.post(`${DEVPORTAL}/subscriptions`, async (req, reply) => {
       const b = parseBody(subscriptionBody, req.body);
-      return reply.code(201).send(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy)));
+      return reply.code(201).send(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy, b.keyManager)));
     });
     app.post(`${DEVPORTAL}/subscriptions/multiple`, async (req, reply) => {
       const list = parseBody(z.array(subscriptionBody).min(1).max(50), req.body);
       const made = [];
-      for (const b of list) made.push(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy)));
+      for (const b of list) made.push(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy, b.keyManager)));
       return reply.code(200).send(made);
     });
     app.delete<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req, reply) => {

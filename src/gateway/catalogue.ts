@@ -10,7 +10,7 @@ import { fail } from '../errors/app-error.ts';
 import { decodeJwt } from 'jose';
 import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
 import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
-import { BUILT_IN_PLANS, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
+import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
 import { buildSnapshot } from './snapshot.ts';
 
 /** Meta counter bumped by every catalogue change (the periodic check compares it). */
@@ -61,8 +61,9 @@ export interface ReimportPreview {
   requiredRoles: { before: TppRole[]; after: TppRole[] };
 }
 
-/** A DCR registration seen as an application (WSO2's devportal application). */
+/** A DCR registration seen as an application (WSO2's devportal application): the resident key manager's. */
 export interface Application {
+  keyManager: string;
   clientId: string;
   /** The software statement's software_client_name, else the software id. */
   name: string;
@@ -103,12 +104,15 @@ export interface Catalogue {
   addPlan(plan: Omit<PlanRecord, 'builtIn'>): Promise<PlanRecord>;
   updatePlan(plan: Omit<PlanRecord, 'builtIn'>): Promise<PlanRecord>;
   removePlan(name: string): Promise<void>;
-  listSubscriptions(filter: { clientId?: string | undefined; apiId?: string | undefined; limit?: number | undefined }): Promise<SubscriptionRecord[]>;
+  listSubscriptions(filter: { keyManager?: string | undefined; clientId?: string | undefined; apiId?: string | undefined; limit?: number | undefined }): Promise<SubscriptionRecord[]>;
   getSubscription(id: string): Promise<SubscriptionRecord>;
   setSubscriptionState(id: string, state: SubscriptionState): Promise<SubscriptionRecord>;
   setSubscriptionPlan(id: string, plan: string): Promise<SubscriptionRecord>;
-  /** Subscribes an application (a DCR client or an external key manager's client) to a published API on a plan it offers. */
-  subscribe(clientId: string, apiId: string, plan: string | undefined): Promise<SubscriptionRecord>;
+  /**
+   * Subscribes an application, `keyManager`'s client `clientId` (default: the resident key
+   * manager's, a DCR client), to a published API on a plan it offers.
+   */
+  subscribe(clientId: string, apiId: string, plan: string | undefined, keyManager?: string): Promise<SubscriptionRecord>;
   unsubscribe(id: string): Promise<void>;
   /** Registrations as applications, newest first; `search` matches a client id, software id or org id exactly. */
   listApplications(filter: { search?: string | undefined; limit: number; offset: number }): Promise<{ total: number; items: Application[] }>;
@@ -168,7 +172,7 @@ function application(r: RegistrationRecord): Application {
     // keep the software id
   }
   return {
-    clientId: r.clientId, name, softwareId: r.softwareId, orgId: r.orgId, roles: r.roles, environment: r.environment,
+    keyManager: RESIDENT_KEY_MANAGER, clientId: r.clientId, name, softwareId: r.softwareId, orgId: r.orgId, roles: r.roles, environment: r.environment,
     dcrVersion: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt,
   };
 }
@@ -437,8 +441,9 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await changed();
     },
 
-    listSubscriptions: ({ clientId, apiId, limit }) =>
-      store.listSubscriptions({ ...(clientId ? { clientId } : {}), ...(apiId ? { apiId } : {}), limit: Math.min(limit ?? MAX_LIST, MAX_LIST) }),
+    listSubscriptions: ({ keyManager, clientId, apiId, limit }) => store.listSubscriptions({
+      ...(keyManager ? { keyManager } : {}), ...(clientId ? { clientId } : {}), ...(apiId ? { apiId } : {}), limit: Math.min(limit ?? MAX_LIST, MAX_LIST),
+    }),
     getSubscription: subscription,
     async setSubscriptionState(id, state) {
       await subscription(id);
@@ -446,15 +451,19 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await changed();
       return subscription(id);
     },
-    async subscribe(clientId, apiId, plan) {
+    async subscribe(clientId, apiId, plan, keyManager = RESIDENT_KEY_MANAGER) {
       if (!/^[\x21-\x7E]{1,255}$/.test(clientId)) throw fail('SUBSCRIPTION_INVALID', 'applicationId is 1 to 255 visible ASCII characters (a client id)');
+      // The application is this key manager's client: its tokens, and no other key manager's, use the subscription.
+      if (!(await store.listKeyManagers()).some((k) => k.name === keyManager)) {
+        throw fail('SUBSCRIPTION_INVALID', `no key manager named "${keyManager.slice(0, 64)}"; see keymanager list`);
+      }
       const api = await getApi(apiId);
       if (api.state !== 'PUBLISHED') throw fail('SUBSCRIPTION_INVALID', `only a PUBLISHED API takes new subscriptions; this one is ${api.state}`);
       const chosen = plan ?? api.plans[0]!;
       if (!api.plans.includes(chosen)) throw fail('SUBSCRIPTION_INVALID', `the API offers ${api.plans.join(', ')}, not "${chosen.slice(0, 64)}"`);
       const t = now();
-      const sub: SubscriptionRecord = { id: randomUUID(), clientId, apiId, plan: chosen, state: 'ACTIVE', createdAt: t, updatedAt: t };
-      if ((await store.addSubscription(sub)) === 'exists') throw fail('SUBSCRIPTION_EXISTS', 'the application is already subscribed to this API');
+      const sub: SubscriptionRecord = { id: randomUUID(), keyManager, clientId, apiId, plan: chosen, state: 'ACTIVE', createdAt: t, updatedAt: t };
+      if ((await store.addSubscription(sub)) === 'exists') throw fail('SUBSCRIPTION_EXISTS', 'the application (this client of this key manager) is already subscribed to this API');
       await changed();
       return sub;
     },

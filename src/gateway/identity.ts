@@ -3,7 +3,9 @@
  * header, so the backend never re-validates the token. The key is generated once per deployment and
  * kept in the database (first writer wins, so every host signs with the same key); its public half
  * is published at /gateway/jwks.json. One JWT is reused per (token, API) until half its lifetime
- * has passed: an ES256 signature per call would cost more than the rest of the checks.
+ * has passed: an ES256 signature per call would cost more than the rest of the checks. The
+ * application is `key_manager` and `client_id` together: the same client id at two key managers
+ * is two applications, so a backend keys what it keeps per application by both.
  */
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
@@ -13,6 +15,8 @@ export const IDENTITY_KEY_META = 'gateway.identity_key';
 export const IDENTITY_JWKS_PATH = '/gateway/jwks.json';
 
 export interface CallerIdentity {
+  /** The key manager whose client is calling: with `clientId` it names the application. */
+  keyManager: string;
   clientId: string;
   softwareId: string | undefined;
   orgId: string | undefined;
@@ -49,6 +53,7 @@ export async function createIdentitySigner(opts: { storage: Storage; issuer: str
       const hit = cache.get(key_);
       if (hit && hit.renewAt > t) return hit.jwt;
       const jwt = await new SignJWT({
+        key_manager: who.keyManager,
         client_id: who.clientId,
         ...(who.softwareId ? { software_id: who.softwareId } : {}),
         ...(who.orgId ? { org_id: who.orgId } : {}),

@@ -8,15 +8,16 @@ import type { Logger } from '../logger.ts';
 import type { Storage } from '../storage/ports.ts';
 import { CHANNELS, type SharedState } from '../shared-state/ports.ts';
 import type { SubscriptionRecord } from './model.ts';
+import { RESIDENT_KEY_MANAGER } from './model.ts';
 import { GATEWAY_VERSION_KEY } from './catalogue.ts';
 import { buildSnapshot, type RouteSnapshot } from './snapshot.ts';
 
 export interface LiveCatalogue {
   /** The snapshot requests are routed by (swapped whole on a change). */
   current(): RouteSnapshot;
-  /** The subscription of a client to an API (cached; null when there is none). */
-  subscription(clientId: string, apiId: string): Promise<SubscriptionRecord | null>;
-  /** Calls `fn` with the client id of each application-change notice (its registration changed or went). */
+  /** The subscription of key manager `keyManager`'s client to an API (cached; null when there is none). */
+  subscription(keyManager: string, clientId: string, apiId: string): Promise<SubscriptionRecord | null>;
+  /** Calls `fn` with the client id of each application-change notice (a resident client: its registration changed or went). */
   onClientChanged(fn: (clientId: string) => void): void;
   /** Reloads now (tests, and the worker that made a change). */
   refresh(): Promise<void>;
@@ -43,13 +44,16 @@ export interface LiveCatalogueOptions {
 
 const EMPTY = buildSnapshot('', [], [], () => undefined);
 
-/** Notice message prefix for one application's subscriptions (`client:<client_id>`); any other message means the catalogue. */
+/** Notice message prefix for one registration's subscriptions (`client:<client_id>`, a resident client); any other message means the catalogue. */
 export const CLIENT_NOTICE = 'client:';
+
+/** An application's cache key: key manager names hold no newline, so no two applications share one. */
+const application = (keyManager: string, clientId: string) => `${keyManager}\n${clientId}`;
 
 export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<LiveCatalogue> {
   const { storage, logger } = opts;
   let snapshot = EMPTY;
-  // clientId → apiId → lookup; bounded by the number of clients held.
+  // application (key manager, client id) → apiId → lookup; bounded by the number of applications held.
   let cache = new Map<string, Map<string, { sub: SubscriptionRecord | null; until: number }>>();
   const clientListeners: Array<(clientId: string) => void> = [];
   // Moves on every notice and reload: a lookup that raced one is not cached.
@@ -90,11 +94,11 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
 
   await refresh();
   const unsubscribe = await opts.shared.subscribe(CHANNELS.gateway, (message) => {
-    // One application's subscriptions changed (DCR): forget only what is cached for it.
+    // One registration's subscriptions changed (DCR): forget only what is cached for it.
     generation += 1;
     if (message.startsWith(CLIENT_NOTICE)) {
       const clientId = message.slice(CLIENT_NOTICE.length);
-      cache.delete(clientId);
+      cache.delete(application(RESIDENT_KEY_MANAGER, clientId));
       for (const fn of clientListeners) fn(clientId);
       return;
     }
@@ -105,20 +109,21 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
 
   return {
     current: () => snapshot,
-    async subscription(clientId, apiId) {
+    async subscription(keyManager, clientId, apiId) {
       const now = Date.now();
-      const hit = cache.get(clientId)?.get(apiId);
+      const app = application(keyManager, clientId);
+      const hit = cache.get(app)?.get(apiId);
       if (hit && hit.until > now) return hit.sub;
       const held = generation;
-      const sub = (await storage.gateway.findSubscription(clientId, apiId)) ?? null;
+      const sub = (await storage.gateway.findSubscription(keyManager, clientId, apiId)) ?? null;
       // A notice that arrived during the read may make this answer stale: keep it out of the cache.
       if (held !== generation) return sub;
-      let perClient = cache.get(clientId);
+      let perClient = cache.get(app);
       if (!perClient) {
-        // Oldest client out first (Map keeps insertion order), so the cache stays bounded.
+        // Oldest application out first (Map keeps insertion order), so the cache stays bounded.
         if (cache.size >= opts.maxCached) cache.delete(cache.keys().next().value!);
         perClient = new Map();
-        cache.set(clientId, perClient);
+        cache.set(app, perClient);
       }
       perClient.set(apiId, { sub, until: now + opts.subscriptionTtl * 1000 });
       return sub;

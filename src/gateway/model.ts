@@ -130,8 +130,15 @@ export interface PlanRecord {
 
 export type SubscriptionState = 'ACTIVE' | 'BLOCKED';
 
+/**
+ * An application's access to an API. An application is identified by its key manager and its
+ * client id together: the same client_id string at two key managers is two applications, and a
+ * token a key manager validated only ever maps to that key manager's subscriptions.
+ */
 export interface SubscriptionRecord {
   id: string;
+  /** The key manager whose client this is (RESIDENT_KEY_MANAGER for DCR registrations). */
+  keyManager: string;
   clientId: string;
   apiId: string;
   plan: string;

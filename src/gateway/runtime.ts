@@ -19,7 +19,7 @@ import type { TokenResolver } from './token-resolver.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
 import { psd2Roles } from '../crypto/psd2-roles.ts';
 import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from './model.ts';
-import { TIME_UNIT_SECONDS } from './model.ts';
+import { RESIDENT_KEY_MANAGER, TIME_UNIT_SECONDS } from './model.ts';
 import type { LiveCatalogue } from './live-catalogue.ts';
 import type { RouteMatch } from './snapshot.ts';
 import { mayHaveReachedBackend, type BackendProxy, type ForwardTarget } from './proxy.ts';
@@ -81,9 +81,11 @@ export interface Gateway {
 interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean; body?: 'none' | 'json' | 'other' }
 
 /**
- * Who is calling, once the token has been checked; `roles` are the TPP's: the PSD2 roles of its
- * certificate (eIDAS QWAC, OBWAC) when it carries them, else those of its software statement (or
- * of its key manager's roles claim).
+ * Who is calling, once the token has been checked: the application is the token's key manager and
+ * client id together. `roles` are the TPP's: the PSD2 roles of its certificate (eIDAS QWAC, OBWAC)
+ * when it carries them, else a resident client's software statement roles (from its
+ * registration, never a token claim) or an external client's roles claim (only through its own
+ * key manager's claim mapping).
  */
 interface Caller { token: VerifiedToken; raw: string; roles: readonly string[] }
 
@@ -133,6 +135,13 @@ function sendOAuthError(res: ServerResponse, err: unknown): string {
 }
 
 const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
+
+/**
+ * Whose x-idempotency-keys a call uses: the application, a key manager and a client id together
+ * (a resident client by its id alone, as before key managers were told apart: its ids are
+ * generated and never hold a newline, which no key manager's name holds either).
+ */
+const idempotencyOwner = (t: VerifiedToken): string => (t.keyManager === RESIDENT_KEY_MANAGER ? t.clientId : `${t.keyManager}\n${t.clientId}`);
 
 /**
  * Runs `answer` once the caller has sent its whole request: a refusal sent mid-upload would reach
@@ -196,7 +205,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const version = live.current().version;
     let token = tokens.get(raw, nowMs, version);
     if (token) {
-      if (await isClientRevoked(deps.shared, token.clientId)) {
+      // The revocation mark is a resident client's: an external client with the same id is another application.
+      if (token.keyManager === RESIDENT_KEY_MANAGER && await isClientRevoked(deps.shared, token.clientId)) {
         tokens.forgetClient(token.clientId);
         throw rejectToken('the client this token was issued to no longer exists');
       }
@@ -232,9 +242,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
   }
 
-  // Step 6: the application's subscription.
-  async function subscribed(api: ApiRecord, clientId: string): Promise<SubscriptionRecord> {
-    const sub = await live.subscription(clientId, api.id);
+  // Step 6: the application's subscription: of this client at the key manager that validated the token, never another's.
+  async function subscribed(api: ApiRecord, token: VerifiedToken): Promise<SubscriptionRecord> {
+    const sub = await live.subscription(token.keyManager, token.clientId, api.id);
     if (!sub) throw fail('GATEWAY_NOT_SUBSCRIBED', 'the application is not subscribed to this API');
     if (sub.state !== 'ACTIVE') throw fail('GATEWAY_SUBSCRIPTION_BLOCKED', 'the application\'s subscription to this API is blocked');
     return sub;
@@ -299,7 +309,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
     const t = caller.token;
     const identity = await deps.identity.sign({
-      clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: caller.roles, scopes: t.scopes,
+      keyManager: t.keyManager, clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: caller.roles, scopes: t.scopes,
       psu: t.grant === 'psu' ? t.subject : undefined, consentId: t.consentId,
     }, base.origin, caller.raw);
     const headers = backendHeaders(req.headers, allowedHeaders(match.operation, gatewaySet), gatewaySet);
@@ -385,7 +395,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         now: now(), clockTolerance: config.oauth.clock_tolerance,
       });
     }
-    if (op.idempotency) return idempotent(req, res, to, caller.token.clientId, call.path, body);
+    if (op.idempotency) return idempotent(req, res, to, idempotencyOwner(caller.token), call.path, body);
     return deps.proxy.forward(req, res, to, body);
   }
 
@@ -413,7 +423,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const caller = await authenticate(req, cert);
     if (ctx) ctx.clientId = caller.token.clientId;
     authorize(match.operation, match.api, caller);
-    const sub = await subscribed(match.api, caller.token.clientId);
+    const sub = await subscribed(match.api, caller.token);
     await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
     call.body = requestRules(req, match.operation);
     await forward(req, res, match, caller, call);

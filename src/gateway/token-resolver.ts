@@ -39,7 +39,11 @@ function scopesOf(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-/** What an external key manager's token says, in the verifier's terms. */
+/**
+ * What an external key manager's token says, in the verifier's terms: a client of that key
+ * manager (never a resident one, whatever its client id), whose roles come only from the claim
+ * the key manager's mapping names for them.
+ */
 function externalToken(km: KeyManagerRecord, claims: Record<string, unknown>, format: VerifiedToken['format']): VerifiedToken | undefined {
   const clientId = claims[km.claimMapping.clientId];
   if (typeof clientId !== 'string' || clientId === '') return undefined;
@@ -47,7 +51,7 @@ function externalToken(km: KeyManagerRecord, claims: Record<string, unknown>, fo
   const sub = typeof claims['sub'] === 'string' ? claims['sub'] : undefined;
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
   return {
-    kind: 'access_token', format, clientId,
+    kind: 'access_token', format, keyManager: km.name, clientId,
     softwareId: undefined, orgId: undefined, keySetUrl: undefined,
     roles: km.claimMapping.roles ? scopesOf(claims[km.claimMapping.roles]) : [],
     consentId: typeof claims['openbanking_intent_id'] === 'string' ? claims['openbanking_intent_id'] : undefined,

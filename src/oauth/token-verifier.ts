@@ -15,6 +15,7 @@ import type { Storage } from '../storage/ports.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
 import { isClientRevoked } from './revocation.ts';
+import { RESIDENT_KEY_MANAGER } from '../gateway/model.ts';
 
 /** Why a token is not valid: codes of the error catalog (src/errors/codes.ts). */
 export type TokenFailure = 'TOKEN_UNKNOWN' | 'TOKEN_EXPIRED' | 'TOKEN_CLAIMS_INVALID' | 'TOKEN_REVOKED' | 'TOKEN_CERT_MISMATCH';
@@ -22,11 +23,21 @@ export type TokenFailure = 'TOKEN_UNKNOWN' | 'TOKEN_EXPIRED' | 'TOKEN_CLAIMS_INV
 export interface VerifiedToken {
   readonly kind: 'access_token' | 'registration_access_token';
   readonly format: 'jwt' | 'opaque';
+  /**
+   * The key manager that validated the token (RESIDENT_KEY_MANAGER here; an external one's name
+   * in the gateway's token resolver). With `clientId` it names the application: the same client
+   * id at another key manager is another application.
+   */
+  readonly keyManager: string;
   readonly clientId: string;
   /** From the client's registration (OB clients); undefined for bank-internal clients. */
   readonly softwareId: string | undefined;
   readonly orgId: string | undefined;
-  /** The SSA's software_roles (AISP, PISP, CBPII, …); empty for bank-internal clients. */
+  /**
+   * The TPP's roles (AISP, PISP, CBPII, …). Resident: the software_roles of the client's software
+   * statement as verified at registration, never a token claim; empty for bank-internal clients.
+   * External: the claim its key manager's claim mapping names for roles, else none.
+   */
   readonly roles: readonly string[];
   /** The client's key set URL (jwks_uri: the software's JWKS), for checking what it signs. */
   readonly keySetUrl: string | undefined;
@@ -156,7 +167,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
 
   return {
     async verify(token, certificate, opts = {}) {
-      let found: Omit<VerifiedToken, 'softwareId' | 'orgId' | 'roles' | 'keySetUrl'>;
+      let found: Omit<VerifiedToken, 'keyManager' | 'softwareId' | 'orgId' | 'roles' | 'keySetUrl'>;
       if (JWT_SHAPE.test(token)) {
         const result = await verifyJwt(token);
         if ('valid' in result) return result;
@@ -207,6 +218,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         valid: true,
         token: {
           ...found,
+          keyManager: RESIDENT_KEY_MANAGER,
           softwareId: typeof meta['software_id'] === 'string' ? meta['software_id'] : undefined,
           orgId: typeof meta['org_id'] === 'string' ? meta['org_id'] : undefined,
           keySetUrl: typeof meta['jwks_uri'] === 'string' ? meta['jwks_uri'] : undefined,

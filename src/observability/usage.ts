@@ -11,7 +11,10 @@ import type { UsageCount, UsageStore } from '../storage/ports.ts';
 export const USAGE_KINDS = {
   /** Tokens issued per minute, key = grant type. */
   tokens: 'tokens',
-  /** Tokens issued in all (bucket 0), key = client id. */
+  /**
+   * Tokens issued in all (bucket 0), key = client id: a resident client's (only the resident key
+   * manager issues tokens here; an external key manager's client of the same id is not counted).
+   */
   clientTokens: 'client_tokens',
   /** Gateway calls per minute, key = API name (the catalogue bounds it). */
   gatewayCalls: 'gateway_calls',

@@ -222,8 +222,10 @@ export interface PlanUse { apis: string[]; subscriptions: number }
 
 /**
  * The gateway catalogue (src/gateway/model.ts): APIs with their stored documents, business plans,
- * subscriptions and key managers. Deleting an API deletes its subscriptions in the same statement;
- * a registration's are deleted by deleteSubscriptionsOf in the registration's unit of work.
+ * subscriptions and key managers. A subscription belongs to an application, which is a key
+ * manager and a client id together (unique with the API). Deleting an API or a key manager
+ * deletes its subscriptions in the same statement; a registration's (the resident key manager's
+ * applications) are deleted by deleteSubscriptionsOf in the registration's unit of work.
  */
 export interface GatewayStore {
   /** Every API (without documents), oldest first. */
@@ -248,15 +250,15 @@ export interface GatewayStore {
   /** 'absent', 'deleted', or where it is still used (then nothing changes). */
   deletePlan(name: string): Promise<'absent' | 'deleted' | PlanUse>;
   /** Subscriptions matching every given field, oldest first, at most `limit`. */
-  listSubscriptions(filter: { clientId?: string; apiId?: string; limit: number }): Promise<SubscriptionRecord[]>;
-  /** The subscription of `clientId` to `apiId`, if any. */
-  findSubscription(clientId: string, apiId: string): Promise<SubscriptionRecord | undefined>;
+  listSubscriptions(filter: { keyManager?: string; clientId?: string; apiId?: string; limit: number }): Promise<SubscriptionRecord[]>;
+  /** The subscription of key manager `keyManager`'s client `clientId` to `apiId`, if any. */
+  findSubscription(keyManager: string, clientId: string, apiId: string): Promise<SubscriptionRecord | undefined>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
-  /** Inserts; 'exists' (nothing changed) when the client is already subscribed to the API. */
+  /** Inserts; 'exists' (nothing changed) when that key manager's client is already subscribed to the API. */
   addSubscription(sub: SubscriptionRecord): Promise<'added' | 'exists'>;
   /**
-   * Subscribes every registration holding one of `roles` and not yet subscribed to `apiId`, on
-   * `plan`, in one statement; returns how many were added.
+   * Subscribes every registration (a resident application) holding one of `roles` and not yet
+   * subscribed to `apiId`, on `plan`, in one statement; returns how many were added.
    */
   subscribeAll(apiId: string, plan: string, roles: readonly string[], now: number): Promise<number>;
   /**
@@ -277,7 +279,7 @@ export interface GatewayStore {
   updateSubscription(id: string, change: { plan?: string; state?: SubscriptionState; updatedAt: number }): Promise<boolean>;
   /** False when absent. */
   deleteSubscription(id: string): Promise<boolean>;
-  /** Deletes every subscription of an application; returns how many. */
+  /** Deletes every subscription of a registration (the resident key manager's client `clientId`); returns how many. */
   deleteSubscriptionsOf(clientId: string): Promise<number>;
   /** Every key manager, by name. */
   listKeyManagers(): Promise<KeyManagerRecord[]>;
@@ -287,7 +289,7 @@ export interface GatewayStore {
   createKeyManager(km: KeyManagerRecord): Promise<void>;
   /** False when absent. */
   updateKeyManager(km: KeyManagerRecord): Promise<boolean>;
-  /** False when absent. */
+  /** Deletes the key manager and its applications' subscriptions; false when absent. */
   deleteKeyManager(name: string): Promise<boolean>;
 }
 

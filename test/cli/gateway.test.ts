@@ -82,7 +82,7 @@ async function inTurn(run: (...args: string[]) => Promise<CliRun>, list: string[
 test('--help of api, plan, subscription and keymanager lists their subcommands; every subcommand has --help', async () => {
   const groups = {
     api: ['import', 'reimport', 'list', 'show', 'publish', 'deprecate', 'retire', 'block', 'republish', 'delete'], plan: ['list', 'add', 'remove'],
-    subscription: ['list', 'block', 'unblock', 'set-plan'], keymanager: ['list', 'show', 'add', 'enable', 'disable', 'remove'],
+    subscription: ['list', 'add', 'block', 'unblock', 'set-plan'], keymanager: ['list', 'show', 'add', 'enable', 'disable', 'remove'],
   };
   // One as a user runs it, the others in-process.
   const runs = [await runNode(CLI, ['api', '--help']), ...await inTurn((...a) => inProcess(a), [['plan', '--help'], ['subscription', '--help'], ['keymanager', '--help']])];
@@ -105,7 +105,8 @@ test('--help of api, plan, subscription and keymanager lists their subcommands; 
   assert.ok(help('api', 'reimport').includes('--dry-run'));
   assert.ok(help('api', 'publish').includes('--subscribe-existing'));
   for (const option of ['--requests', '--per', '--unit-time', '--burst', '--burst-per', '--no-stop-on-quota', '--display-name', '--description']) assert.ok(help('plan', 'add').includes(option), option);
-  for (const option of ['--client', '--api']) assert.ok(help('subscription', 'list').includes(option), option);
+  for (const option of ['--client', '--key-manager', '--api']) assert.ok(help('subscription', 'list').includes(option), option);
+  for (const option of ['--key-manager', '--plan']) assert.ok(help('subscription', 'add').includes(option), option);
   for (const option of ['--discovery', '--issuer', '--validation', '--introspection-client-id', '--audience', '--reference', '--jwt-issuer', '--custom', '--client-id-claim', '--scopes-claim', '--roles-claim']) {
     assert.ok(help('keymanager', 'add').includes(option), option);
   }
@@ -268,6 +269,19 @@ describe('against a running server', () => {
     failed(block!, 1, /SUBSCRIPTION_NOT_FOUND/);
     assert.equal(JSON.parse(block!.stdout)['code'], 'SUBSCRIPTION_NOT_FOUND');
     failed(unblock!, 1, /SUBSCRIPTION_NOT_FOUND/);
+  });
+
+  test('subscription add names its key manager (the resident one by default); an unknown one is SUBSCRIPTION_INVALID', async () => {
+    const added = await cli('subscription', 'add', 'cli-dcr-client', accountsId);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, new RegExp(`^subscription \\S+: client cli-dcr-client of Resident Key Manager, API ${accountsId}, plan Unlimited, UNBLOCKED\\n$`));
+    failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId), 1, /SUBSCRIPTION_EXISTS/);
+    failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId, '--key-manager', 'Partner IdP', '--plan', 'Unlimited'), 1,
+      /^opendcr: the server rejected the subscription \(HTTP 400\): SUBSCRIPTION_INVALID: no key manager named "Partner IdP"; see keymanager list\n$/);
+    const list = await cli('subscription', 'list', '--key-manager', 'Resident Key Manager');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+STATUS\s+PLAN\s+API_ID\s+CREATED\s+KEY_MANAGER\s+CLIENT_ID\n\S+\s+UNBLOCKED\s+Unlimited\s+\S+\s+\S+\s+Resident Key Manager\s+cli-dcr-client\n$/);
+    assert.equal(json(await cli('subscription', 'list', '--client', 'cli-dcr-client', '--key-manager', 'Partner IdP', '--json'))['count'], 0);
   });
 
   test('a plan in use is refused with PLAN_IN_USE; once re-imported without it, it is removed', async () => {

@@ -9,6 +9,7 @@
  * keyboard-only use. Screenshots: test-results/console/.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { unzipSync, strFromU8 } from 'fflate';
 import { hashPassword } from '../../src/admin/passwords.ts';
 import { createCertificateAuthority } from '../../src/crypto/pki.ts';
 import { CONSOLE_CSP } from '../../src/admin/console-routes.ts';
+import { residentKeyManager } from '../../src/gateway/key-managers.ts';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
 import { ADMIN, OB_FILES } from '../gateway/support.ts';
@@ -210,6 +212,8 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await go(p, '/applications', 'Applications');
     await p.getByLabel('Client ID, software ID or organisation ID').fill(env.aispPisp.softwareId);
     await p.getByRole('button', { name: 'Search' }).click();
+    const listed = p.getByRole('table', { name: 'Applications' }).getByRole('row').filter({ hasText: env.aispPisp.name });
+    assert.match(await listed.innerText(), /Resident Key Manager/, 'a registration is the resident key manager\'s application');
     await p.getByRole('link', { name: env.aispPisp.name }).click();
     await heading(p, env.aispPisp.name);
     const subs = p.getByRole('table', { name: 'Subscriptions' });
@@ -256,6 +260,27 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.getByRole('table', { name: 'Subscriptions' }).getByText('UNBLOCKED').waitFor();
     const subs = await jsonBody(await env.ts.fetch(`/api/am/devportal/v3/subscriptions?applicationId=${cbpiiId}`, { headers: { authorization: ADMIN } }), 200);
     assert.equal(subs['count'], 1);
+    const [mine] = subs['list'] as Array<Record<string, string>>;
+    assert.equal(mine!['keyManager'], 'Resident Key Manager', 'the registration\'s own subscription');
+
+    // An external key manager's client with the same client id is another application: not on this page, apart on the API's.
+    const t = Math.floor(Date.now() / 1000);
+    await env.ts.storage.gateway.createKeyManager({ ...residentKeyManager('https://idp.partner.example', t), name: 'Partner IdP', displayName: 'Partner IdP', type: 'oidc' });
+    try {
+      await env.ts.storage.gateway.addSubscription({ id: randomUUID(), keyManager: 'Partner IdP', clientId: cbpiiId, apiId: mine!['apiId']!, plan: mine!['throttlingPolicy']!, state: 'BLOCKED', createdAt: t, updatedAt: t });
+      await go(p, `/applications/${encodeURIComponent(cbpiiId)}`, env.cbpii.name);
+      const rows = p.getByRole('table', { name: 'Subscriptions' }).getByRole('row');
+      await rows.filter({ hasText: 'UNBLOCKED' }).waitFor();
+      assert.equal(await rows.count(), 2, 'the heading and the registration\'s subscription only');
+      await go(p, `/apis/${encodeURIComponent(mine!['apiId']!)}`, /Account and Transaction API/);
+      const apiRows = p.getByRole('table', { name: 'Subscriptions' }).getByRole('row');
+      const external = apiRows.filter({ hasText: 'Partner IdP' });
+      assert.match(await external.innerText(), new RegExp(`${cbpiiId}\\s+Partner IdP[\\s\\S]*BLOCKED`));
+      assert.equal(await external.getByRole('link', { name: cbpiiId }).count(), 0, 'no application page for another key manager\'s client');
+      assert.equal(await apiRows.filter({ hasText: 'Resident Key Manager' }).filter({ hasText: cbpiiId }).getByRole('link', { name: cbpiiId }).count(), 1);
+    } finally {
+      await env.ts.storage.gateway.deleteKeyManager('Partner IdP');
+    }
     assert.deepEqual(problems, []);
   });
 

@@ -10,9 +10,10 @@ import { createTokenCache } from '../../src/gateway/token-cache.ts';
 import { createIdentitySigner } from '../../src/gateway/identity.ts';
 import { openStorage } from '../../src/storage/index.ts';
 import type { VerifiedToken } from '../../src/oauth/token-verifier.ts';
+import { RESIDENT_KEY_MANAGER } from '../../src/gateway/model.ts';
 
 const token = (clientId: string, expiresAt: number): VerifiedToken => ({
-  kind: 'access_token', format: 'jwt', clientId, softwareId: undefined, orgId: undefined, keySetUrl: undefined, roles: [], consentId: undefined,
+  kind: 'access_token', format: 'jwt', keyManager: RESIDENT_KEY_MANAGER, clientId, softwareId: undefined, orgId: undefined, keySetUrl: undefined, roles: [], consentId: undefined,
   scopes: ['accounts'], grant: 'client_credentials', subject: clientId, certificateThumbprint: 't', issuedAt: 0, expiresAt, jti: undefined,
   audience: undefined, revoke: async () => undefined,
 });
@@ -49,7 +50,7 @@ test('identity JWTs: one per token and audience until half their lifetime, then 
     const again = await createIdentitySigner({ storage, issuer: 'https://gw.example/gateway', lifetime: 60, now: () => t });
     assert.deepEqual(again.jwks, signer.jwks, 'a second signer (another worker or host) uses the same key');
     assert.equal((signer.jwks.keys[0] as Record<string, unknown>)['d'], undefined, 'only the public key is published');
-    const who = { clientId: 'c1', softwareId: 's1', orgId: 'o1', roles: ['AISP'], scopes: ['accounts'], psu: 'psu-1', consentId: undefined };
+    const who = { keyManager: 'External IdP', clientId: 'c1', softwareId: 's1', orgId: 'o1', roles: ['AISP'], scopes: ['accounts'], psu: 'psu-1', consentId: undefined };
     const first = await signer.sign(who, 'https://backend.example', 'token-1');
     assert.equal(await signer.sign(who, 'https://backend.example', 'token-1'), first, 'reused');
     assert.notEqual(await signer.sign(who, 'https://other.example', 'token-1'), first, 'per audience');
@@ -58,7 +59,8 @@ test('identity JWTs: one per token and audience until half their lifetime, then 
     assert.notEqual(renewed, first, 'renewed at half its lifetime');
     const claims = decodeJwt(renewed);
     assert.equal(claims.exp! - claims.iat!, 60);
-    assert.deepEqual([claims['client_id'], claims['software_id'], claims['org_id'], claims['roles'], claims['scope'], claims['psu']], ['c1', 's1', 'o1', ['AISP'], 'accounts', 'psu-1']);
+    assert.deepEqual([claims['key_manager'], claims['client_id'], claims['software_id'], claims['org_id'], claims['roles'], claims['scope'], claims['psu']],
+      ['External IdP', 'c1', 's1', 'o1', ['AISP'], 'accounts', 'psu-1'], 'the application is its key manager and client id together');
   } finally {
     await storage.close();
   }

@@ -13,18 +13,16 @@ import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../he
 import { freePort, readSandboxCa } from '../helpers/server.ts';
 import { INTROSPECTOR, JWT_RESOURCE, OPAQUE_RESOURCE, EXTERNAL_TPP, startExternalOidc, type ExternalOidc } from '../helpers/external-oidc.ts';
 import { startTestBackend, type TestBackend } from './backend.ts';
-import { ADMIN, jsonOf, OB_FILES, publishApi, type ServerFetch } from './support.ts';
+import { adminCall, jsonOf, OB_FILES, publishApi, type ServerFetch } from './support.ts';
 
 const KEY_MANAGERS = '/api/am/admin/v4/key-managers';
 let env: DcrEnvironment;
 let backend: TestBackend;
 let ext: ExternalOidc;
 let fetchAdmin: ServerFetch;
+let fundsApiId: string;
 
-const adminJson = (path: string, method: string, body?: unknown) => env.ts.fetch(path, {
-  method, headers: { authorization: ADMIN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-});
+const adminJson = (path: string, method: string, body?: unknown) => adminCall((p, init) => env.ts.fetch(p, init as never), path, method, body);
 
 const fundsCall = (token: string, tls = tlsOf(env.cbpii.transport)) => env.ts.fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
   method: 'POST', body: '{}', cert: tls,
@@ -40,9 +38,7 @@ before(async () => {
   const ca = readSandboxCa(env.ts.server.config.derived.dataDir);
   const cert = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 });
   ext = await startExternalOidc({ port, serverTls: { certPem: cert.chainPem, keyPem: cert.keyPem }, serverCaPem: ca.certPem, clientCaPems: [env.directory.rootCa.certPem] });
-  const api = await publishApi(fetchAdmin, OB_FILES.funds, backend.url);
-  // The external key manager's client is an application of this gateway by an admin's subscription.
-  await jsonOf(await adminJson('/api/am/devportal/v3/subscriptions', 'POST', { applicationId: EXTERNAL_TPP.client_id, apiId: api['id'] }), 201);
+  fundsApiId = String((await publishApi(fetchAdmin, OB_FILES.funds, backend.url))['id']);
 });
 
 after(async () => {
@@ -77,12 +73,16 @@ test('self-validated JWTs of an external key manager: accepted when bound to the
   assert.equal(saved['issuer'], ext.issuer, 'read from the discovery document');
   assert.deepEqual(saved['endpoints'], { jwks: `${ext.issuer}/jwks`, introspection: `${ext.issuer}/token/introspection`, token: `${ext.issuer}/token`, revoke: `${ext.issuer}/token/revocation` });
   assert.deepEqual(saved['tokenValidation'], [{ type: 'JWT', value: ext.issuer }]);
+  // The external key manager's client is an application of this gateway by an admin's subscription naming the key manager.
+  const sub = await jsonOf(await adminJson('/api/am/devportal/v3/subscriptions', 'POST', { applicationId: EXTERNAL_TPP.client_id, keyManager: 'External IdP', apiId: fundsApiId }), 201);
+  assert.equal(sub['keyManager'], 'External IdP');
 
   const token = await ext.token(tlsOf(env.cbpii.transport), 'fundsconfirmations');
   const res = await fundsCall(token);
   assert.equal(res.status, 200, await res.clone().text());
   const identity = JSON.parse(Buffer.from(String(backend.calls.at(-1)!.headers['x-opendcr-identity']).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
   assert.equal(identity['client_id'], EXTERNAL_TPP.client_id);
+  assert.equal(identity['key_manager'], 'External IdP');
   assert.deepEqual(identity['roles'], ['CBPII']);
 
   // Bound to the TPP's certificate: with another one it is refused.

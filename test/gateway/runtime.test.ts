@@ -81,6 +81,7 @@ test('registrations are the devportal\'s applications: listed newest first, sear
   assert.equal((found['pagination'] as Record<string, unknown>)['total'], 1);
   const [app] = found['list'] as Array<Record<string, unknown>>;
   assert.equal(app!['applicationId'], clientId);
+  assert.equal(app!['keyManager'], 'Resident Key Manager', 'a registration is a resident application');
   assert.equal(app!['name'], env.aispPisp.name);
   assert.deepEqual(app!['attributes'], { software_id: env.aispPisp.softwareId, org_id: env.aispPisp.orgId, software_roles: 'AISP,PISP', software_environment: 'sandbox', dcr_version: 'v3.3' });
   assert.deepEqual(await jsonBody(await admin(`/api/am/devportal/v3/applications/${clientId}`), 200), app);
@@ -93,7 +94,7 @@ test('the registration subscribed the application to the API on its default plan
   const subs = await jsonBody(await admin(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`), 200);
   assert.equal(subs['count'], 1);
   const [sub] = subs['list'] as Array<Record<string, unknown>>;
-  assert.deepEqual({ ...sub, subscriptionId: 'x', createdTime: 'x' }, { subscriptionId: 'x', applicationId: clientId, apiId, throttlingPolicy: 'Gold', status: 'UNBLOCKED', createdTime: 'x' });
+  assert.deepEqual({ ...sub, subscriptionId: 'x', createdTime: 'x' }, { subscriptionId: 'x', applicationId: clientId, keyManager: 'Resident Key Manager', apiId, throttlingPolicy: 'Gold', status: 'UNBLOCKED', createdTime: 'x' });
 });
 
 test('a client-credentials call passes every check and reaches the backend with the caller\'s identity, not its token', async () => {
@@ -122,6 +123,7 @@ test('a client-credentials call passes every check and reaches the backend with 
   const { payload, protectedHeader } = await jwtVerify(String(got['x-opendcr-identity']), createLocalJWKSet(jwks as never), { audience: backend.url, issuer: `${env.url}/gateway` });
   assert.equal(protectedHeader.alg, 'ES256');
   assert.equal(payload['client_id'], clientId);
+  assert.equal(payload['key_manager'], 'Resident Key Manager');
   assert.equal(payload['software_id'], env.aispPisp.softwareId);
   assert.equal(payload['org_id'], env.aispPisp.orgId);
   assert.deepEqual(payload['roles'], ['AISP', 'PISP']);

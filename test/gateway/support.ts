@@ -48,6 +48,14 @@ export async function publishApi(fetch: ServerFetch, document: string | Buffer |
   return api;
 }
 
+/** An administrator's call through `fetch`, with `body` as JSON when given. */
+export function adminCall(fetch: ServerFetch, path: string, method: string, body?: unknown, admin = ADMIN): Promise<Response> {
+  return fetch(path, {
+    method, headers: { authorization: admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
 /** Adds a business plan of `requestCount` per `timeUnit`. */
 export async function addPlan(fetch: ServerFetch, name: string, requestCount: number, timeUnit: string, admin = ADMIN): Promise<void> {
   await jsonOf(await fetch('/api/am/admin/v4/throttling/policies/subscription', {

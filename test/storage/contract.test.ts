@@ -20,7 +20,7 @@ import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migratio
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
 import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
-import { BUILT_IN_PLANS } from '../../src/gateway/model.ts';
+import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER } from '../../src/gateway/model.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../../src/gateway/model.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -41,9 +41,9 @@ interface Backend {
   expectedMigrations: number[];
   /**
    * A second, fresh database migrated only up to `version` (each migration's SQL as written) and
-   * holding `rows`; opening it runs the newer migrations over that data.
+   * holding `rows` and what `statements` insert; opening it runs the newer migrations over that data.
    */
-  legacy(version: number, rows: LegacyRow[]): Promise<LegacyDatabase>;
+  legacy(version: number, rows: LegacyRow[], statements?: readonly string[]): Promise<LegacyDatabase>;
 }
 
 /** The schema before registrations, audit events and the oidc client_id column. */
@@ -65,6 +65,12 @@ const registration = (clientId: string, softwareId: string, createdAt: number): 
 const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null,
   extra: Partial<AuditEvent> = {}): AuditEvent => ({
   at, event, softwareId, orgId: softwareId === null ? null : 'org-1', clientId, reason: null, code: null, version: 'v3.3', method: 'POST', ...extra,
+});
+
+const keyManager = (name: string): KeyManagerRecord => ({
+  name, displayName: name, type: 'oidc', enabled: true, issuer: `https://${name}.example`, wellKnownEndpoint: null, jwksUri: `https://${name}.example/jwks`,
+  introspectionEndpoint: null, tokenEndpoint: null, revokeEndpoint: null, validation: 'jwt', introspectionClient: null, audience: null,
+  tokenHandling: [{ type: 'JWT', value: `https://${name}.example` }], claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null }, createdAt: T0, updatedAt: T0,
 });
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
@@ -487,12 +493,12 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual((await b.gateway.listApis()).map((x) => x.id), ['api-1', 'api-2']);
 
     await a.registrations.create(registration('gw-client', 'sw-gw', T0), { exclusive: false });
-    const sub = (id: string, apiId: string, plan: string): SubscriptionRecord => ({ id, clientId: 'gw-client', apiId, plan, state: 'ACTIVE', createdAt: T0, updatedAt: T0 });
+    const sub = (id: string, apiId: string, plan: string): SubscriptionRecord => ({ id, keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-client', apiId, plan, state: 'ACTIVE', createdAt: T0, updatedAt: T0 });
     assert.equal(await a.gateway.addSubscription(sub('sub-1', 'api-1', 'Trial')), 'added');
     assert.equal(await b.gateway.addSubscription(sub('sub-x', 'api-1', 'Gold')), 'exists', 'one subscription per client and API');
     assert.equal(await b.gateway.addSubscription(sub('sub-2', 'api-2', 'Gold')), 'added');
     assert.equal(await b.gateway.updateSubscription('sub-1', { state: 'BLOCKED', updatedAt: T0 + 5 }), true);
-    assert.deepEqual(await a.gateway.findSubscription('gw-client', 'api-1'), { ...sub('sub-1', 'api-1', 'Trial'), state: 'BLOCKED', updatedAt: T0 + 5 });
+    assert.deepEqual(await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-client', 'api-1'), { ...sub('sub-1', 'api-1', 'Trial'), state: 'BLOCKED', updatedAt: T0 + 5 });
     assert.equal(await b.gateway.updateSubscription('nope', { plan: 'Gold', updatedAt: T0 }), false);
 
     assert.deepEqual(await a.gateway.deletePlan('Trial'), { apis: ['api-1'], subscriptions: 1 }, 'in use: where, and nothing removed');
@@ -504,31 +510,52 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await a.registrations.create({ ...registration('gw-pisp', 'sw-gw-2', T0), roles: ['ASPSP', 'X1'] }, { exclusive: false });
     await a.registrations.create({ ...registration('gw-cbpii', 'sw-gw-3', T0), roles: ['X3'] }, { exclusive: false });
     // A client of an external key manager has no registration here, and may be subscribed.
-    assert.equal(await a.gateway.addSubscription({ ...sub('sub-3', 'api-1', 'Gold'), clientId: 'external-client' }), 'added');
+    assert.equal(await a.gateway.addSubscription({ ...sub('sub-3', 'api-1', 'Gold'), keyManager: 'ext-a', clientId: 'external-client' }), 'added');
     assert.equal(await a.gateway.deleteSubscription('sub-3'), true);
+    // An application is (key manager, client id): the same client_id string at other key managers
+    // is another application, with its own subscription, plan and state.
+    assert.equal(await a.gateway.addSubscription({ ...sub('sub-ext-a', 'api-1', 'Gold'), keyManager: 'ext-a' }), 'added', 'gw-client at ext-a');
+    assert.equal(await b.gateway.addSubscription({ ...sub('sub-ext-b', 'api-1', 'Trial'), keyManager: 'ext-b' }), 'added', 'gw-client at ext-b');
+    assert.equal(await b.gateway.addSubscription({ ...sub('sub-ext-b2', 'api-1', 'Gold'), keyManager: 'ext-b' }), 'exists', 'one subscription per application and API');
+    assert.equal((await a.gateway.findSubscription('ext-a', 'gw-client', 'api-1'))?.id, 'sub-ext-a');
+    assert.equal((await a.gateway.findSubscription('ext-b', 'gw-client', 'api-1'))?.plan, 'Trial');
+    assert.equal((await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-client', 'api-1'))?.id, 'sub-1');
+    assert.equal(await a.gateway.findSubscription('ext-c', 'gw-client', 'api-1'), undefined, 'no key manager\'s subscription stands in for another\'s');
+    assert.equal(await a.gateway.findSubscription('ext-a', 'gw-client', 'api-2'), undefined);
+    assert.deepEqual((await b.gateway.listSubscriptions({ keyManager: 'ext-b', limit: 10 })).map((x) => x.id), ['sub-ext-b']);
+    assert.deepEqual((await b.gateway.listSubscriptions({ keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-client', limit: 10 })).map((x) => x.id), ['sub-1', 'sub-2']);
+    assert.deepEqual((await b.gateway.listSubscriptions({ clientId: 'gw-client', apiId: 'api-1', limit: 10 })).map((x) => x.id).sort(), ['sub-1', 'sub-ext-a', 'sub-ext-b']);
+    // Removing a key manager removes its applications' subscriptions, and no one else's.
+    await a.gateway.createKeyManager(keyManager('ext-b'));
+    assert.equal(await b.gateway.deleteKeyManager('ext-b'), true);
+    assert.equal(await a.gateway.getSubscription('sub-ext-b'), undefined);
+    assert.equal((await a.gateway.getSubscription('sub-ext-a'))?.keyManager, 'ext-a');
+    assert.equal((await a.gateway.getSubscription('sub-1'))?.keyManager, RESIDENT_KEY_MANAGER);
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X2', 'X1'], T0 + 9), 1, 'gw-cbpii has neither role');
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0, 'subscribed already');
-    const added = await a.gateway.findSubscription('gw-pisp', 'api-1');
-    assert.deepEqual(added && { ...added, id: 'x' }, { id: 'x', clientId: 'gw-pisp', apiId: 'api-1', plan: 'Gold', state: 'ACTIVE', createdAt: T0 + 9, updatedAt: T0 + 9 });
+    const added = await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-pisp', 'api-1');
+    assert.deepEqual(added && { ...added, id: 'x' }, { id: 'x', keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-pisp', apiId: 'api-1', plan: 'Gold', state: 'ACTIVE', createdAt: T0 + 9, updatedAt: T0 + 9 }, 'registrations are resident applications');
+    // An external application with a registration's client_id string is not that registration.
+    await a.gateway.addSubscription({ ...sub('sub-ext-pisp', 'api-1', 'Gold'), keyManager: 'ext-a', clientId: 'gw-pisp' });
+    assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0);
     await a.registrations.delete('gw-pisp');
     await a.registrations.delete('gw-cbpii');
     assert.deepEqual((await b.gateway.listSubscriptions({ apiId: 'api-2', limit: 10 })).map((x) => x.id), ['sub-2']);
+    assert.equal(await a.gateway.addSubscription({ ...sub('sub-ext-2', 'api-2', 'Gold'), keyManager: 'ext-a' }), 'added');
     assert.equal(await a.gateway.deleteApi('api-1'), true);
     assert.equal(await a.gateway.getSubscription('sub-1'), undefined, 'deleting the API deleted its subscriptions');
+    assert.equal(await a.gateway.getSubscription('sub-ext-a'), undefined);
     assert.equal(await a.gateway.deletePlan('Trial'), 'deleted');
-    assert.equal(await a.gateway.deleteSubscriptionsOf('gw-client'), 1);
-    assert.deepEqual(await b.gateway.listSubscriptions({ limit: 10 }), []);
+    assert.equal(await a.gateway.deleteSubscriptionsOf('gw-client'), 1, 'the registration\'s (resident) subscriptions only');
+    assert.deepEqual((await b.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager]), [['sub-ext-2', 'ext-a']]);
+    assert.equal(await a.gateway.deleteSubscription('sub-ext-2'), true);
     assert.equal(await a.gateway.deleteSubscription('sub-2'), false);
     assert.equal(await a.registrations.delete('gw-client'), true);
     assert.equal(await a.gateway.deleteApi('api-2'), true);
   });
 
   await t.test('gateway key managers: seeded once, created, changed, listed, deleted', async () => {
-    const km = (name: string): KeyManagerRecord => ({
-      name, displayName: name, type: 'oidc', enabled: true, issuer: `https://${name}.example`, wellKnownEndpoint: null, jwksUri: `https://${name}.example/jwks`,
-      introspectionEndpoint: null, tokenEndpoint: null, revokeEndpoint: null, validation: 'jwt', introspectionClient: null, audience: null,
-      tokenHandling: [{ type: 'JWT', value: `https://${name}.example` }], claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null }, createdAt: T0, updatedAt: T0,
-    });
+    const km = keyManager;
     assert.equal(await a.gateway.ensureKeyManagers([km('resident')]), 1);
     assert.equal(await b.gateway.ensureKeyManagers([km('resident')]), 0);
     await a.gateway.createKeyManager(km('ext'));
@@ -690,6 +717,33 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     }
   });
 
+  await t.test('migrating a version 7 database makes every subscription the resident key manager\'s, unique per key manager', async () => {
+    // The same SQL suits both backends (a JSON text literal is taken as JSONB by PostgreSQL).
+    const legacy = await backend.legacy(7, [], [
+      `INSERT INTO gateway_plans (name, record) VALUES ('Gold', '{"name":"Gold"}')`,
+      `INSERT INTO gateway_apis (id, name, context, version, record, document, created_at) VALUES ('old-api', 'Old', '/old', 'v1', '{"id":"old-api"}', '{}', ${T0})`,
+      `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-1', 'old-client', 'old-api', 'Gold', 'BLOCKED', ${T0}, ${T0 + 1})`,
+      `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-2', 'old-external', 'old-api', 'Gold', 'ACTIVE', ${T0}, ${T0})`,
+    ]);
+    const s = await legacy.open();
+    try {
+      assert.deepEqual(await legacy.appliedMigrations(), backend.expectedMigrations);
+      assert.deepEqual((await s.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager, x.clientId, x.plan, x.state]), [
+        ['old-sub-1', RESIDENT_KEY_MANAGER, 'old-client', 'Gold', 'BLOCKED'],
+        ['old-sub-2', RESIDENT_KEY_MANAGER, 'old-external', 'Gold', 'ACTIVE'],
+      ]);
+      assert.equal((await s.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'old-client', 'old-api'))?.id, 'old-sub-1');
+      assert.equal(await s.gateway.findSubscription('ext', 'old-external', 'old-api'), undefined);
+      const again = { id: 'new-sub', keyManager: RESIDENT_KEY_MANAGER, clientId: 'old-client', apiId: 'old-api', plan: 'Gold', state: 'ACTIVE', createdAt: T0, updatedAt: T0 } as const;
+      assert.equal(await s.gateway.addSubscription(again), 'exists', 'the old unique pair is now unique per key manager');
+      assert.equal(await s.gateway.addSubscription({ ...again, keyManager: 'ext' }), 'added');
+      assert.equal(await s.gateway.deleteApi('old-api'), true, 'the foreign keys still cascade');
+      assert.deepEqual(await s.gateway.listSubscriptions({ limit: 10 }), []);
+    } finally {
+      await s.close();
+    }
+  });
+
   await t.test('migrations are recorded once and reopening keeps data', async () => {
     const c = await backend.open();
     try {
@@ -725,7 +779,7 @@ test('SQLite backend passes the storage contract', async (t) => {
     open: () => openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000, now }),
     appliedMigrations: async () => sqliteVersions(path),
     expectedMigrations: versions(SQLITE_MIGRATIONS),
-    legacy: async (version, rows) => {
+    legacy: async (version, rows, statements = []) => {
       const legacyPath = join(dir, `legacy-v${version}.db`);
       const db = new DatabaseSync(legacyPath);
       try {
@@ -739,6 +793,7 @@ test('SQLite backend passes the storage contract', async (t) => {
           const c = indexColumnsOf(r.payload);
           insert.run(r.model, r.id, JSON.stringify(r.payload), c.grantId, c.uid, c.userCode);
         }
+        for (const sql of statements) db.exec(sql);
       } finally {
         db.close();
       }
@@ -828,11 +883,10 @@ test('PostgreSQL backend passes the storage contract', async (t) => {
     return;
   }
   const schema = `opendcr_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const legacySchema = `${schema}_legacy`;
+  const legacySchemas: string[] = [];
   await admin.query(`CREATE SCHEMA ${schema}`);
   t.after(async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.query(`DROP SCHEMA IF EXISTS ${legacySchema} CASCADE`);
+    for (const s of [schema, ...legacySchemas]) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
     await admin.end();
   });
   const pgVersions = async (s: string): Promise<number[]> =>
@@ -841,7 +895,9 @@ test('PostgreSQL backend passes the storage contract', async (t) => {
     open: () => openStorage({ url: PG_URL, poolSize: 4, busyTimeoutMs: 5000, schema, now }),
     appliedMigrations: () => pgVersions(schema),
     expectedMigrations: versions(PG_MIGRATIONS),
-    legacy: async (version, rows) => {
+    legacy: async (version, rows, statements = []) => {
+      const legacySchema = `${schema}_legacy_v${version}`;
+      legacySchemas.push(legacySchema);
       await admin.query(`CREATE SCHEMA ${legacySchema}`);
       await admin.query(`SET search_path TO ${legacySchema}`);
       try {
@@ -855,6 +911,7 @@ test('PostgreSQL backend passes the storage contract', async (t) => {
           await admin.query('INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code) VALUES ($1, $2, $3::jsonb, $4, $5, $6)',
             [r.model, r.id, JSON.stringify(r.payload), c.grantId, c.uid, c.userCode]);
         }
+        for (const sql of statements) await admin.query(sql);
       } finally {
         await admin.query('RESET search_path');
       }

@@ -1,11 +1,14 @@
 /**
- * `opendcr subscription list | block | unblock | set-plan`: which registered TPP (DCR client) may
- * call which API on which business plan, through the server's Devportal and Publisher REST APIs.
- * Registrations are subscribed when they register (or with `api publish --subscribe-existing`).
+ * `opendcr subscription list | add | block | unblock | set-plan`: which application may call which
+ * API on which business plan, through the server's Devportal and Publisher REST APIs. An
+ * application is a key manager's client: a registered TPP (a DCR client of the resident key
+ * manager), subscribed when it registers (or with `api publish --subscribe-existing`), or an
+ * external key manager's client, subscribed by hand naming its key manager.
  */
 import { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { adminCall, adminOptions, DEVPORTAL, expectAnswer, PUBLISHER, segment, withAdmin, type AdminOptions, type AdminSession } from '../admin-client.ts';
+import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
 import { printJson } from '../shared.ts';
 import { formatTable, printable } from '../table.ts';
 
@@ -13,6 +16,7 @@ import { formatTable, printable } from '../table.ts';
 interface SubscriptionDto {
   subscriptionId: string;
   applicationId: string;
+  keyManager: string;
   apiId: string;
   throttlingPolicy: string;
   status: 'UNBLOCKED' | 'BLOCKED';
@@ -24,23 +28,39 @@ const out = (text: string): void => {
 };
 
 const line = (s: SubscriptionDto): string =>
-  `subscription ${s.subscriptionId}: client ${printable(s.applicationId)}, API ${s.apiId}, plan ${printable(s.throttlingPolicy)}, ${s.status}\n`;
+  `subscription ${s.subscriptionId}: client ${printable(s.applicationId)} of ${printable(s.keyManager)}, API ${s.apiId}, plan ${printable(s.throttlingPolicy)}, ${s.status}\n`;
 
 export function subscriptionCommand(getConfig: () => Config): Command {
-  const cmd = new Command('subscription').description('Manage the gateway\'s subscriptions (a registered client × an API × a business plan): list, block, unblock, change plan');
+  const cmd = new Command('subscription').description('Manage the gateway\'s subscriptions (a key manager\'s client × an API × a business plan): list, add, block, unblock, change plan');
   const admin = <T>(opts: AdminOptions, fn: (s: AdminSession) => Promise<T>): Promise<T> => withAdmin(getConfig(), opts, fn);
 
   adminOptions(cmd.command('list'))
-    .description('List subscriptions (at most 1000), of one client and/or one API')
-    .option('--client <client-id>', 'only this DCR client_id\'s')
+    .description('List subscriptions (at most 1000), of one client and/or one key manager and/or one API')
+    .option('--client <client-id>', 'only this client_id\'s (at any key manager, unless --key-manager)')
+    .option('--key-manager <name>', 'only this key manager\'s clients (see keymanager list)')
     .option('--api <api-id>', 'only this API\'s (see api list)')
-    .action((opts: AdminOptions & { client?: string; api?: string }) => admin(opts, async (s) => {
-      const query = new URLSearchParams({ ...(opts.client ? { applicationId: opts.client } : {}), ...(opts.api ? { apiId: opts.api } : {}) }).toString();
+    .action((opts: AdminOptions & { client?: string; keyManager?: string; api?: string }) => admin(opts, async (s) => {
+      const query = new URLSearchParams({
+        ...(opts.client ? { applicationId: opts.client } : {}), ...(opts.keyManager ? { keyManager: opts.keyManager } : {}), ...(opts.api ? { apiId: opts.api } : {}),
+      }).toString();
       const answer = expectAnswer(opts, await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions${query ? `?${query}` : ''}`), 200, 'the list') as { list: SubscriptionDto[] };
       if (opts.json) return printJson(answer);
       if (answer.list.length === 0) return out('No subscriptions match.\n');
-      const rows = answer.list.map((x) => [x.subscriptionId, x.status, printable(x.throttlingPolicy), x.apiId, x.createdTime, printable(x.applicationId)]);
-      return out(formatTable(['ID', 'STATUS', 'PLAN', 'API_ID', 'CREATED', 'CLIENT_ID'], rows));
+      const rows = answer.list.map((x) => [x.subscriptionId, x.status, printable(x.throttlingPolicy), x.apiId, x.createdTime, printable(x.keyManager), printable(x.applicationId)]);
+      return out(formatTable(['ID', 'STATUS', 'PLAN', 'API_ID', 'CREATED', 'KEY_MANAGER', 'CLIENT_ID'], rows));
+    }));
+
+  adminOptions(cmd.command('add'))
+    .description('Subscribe a key manager\'s client to a published API (a registered TPP unless --key-manager names an external key manager)')
+    .argument('<client-id>', 'the client_id, at its key manager')
+    .argument('<api-id>', 'a PUBLISHED API (see api list)')
+    .option('--key-manager <name>', 'whose client it is (see keymanager list)', RESIDENT_KEY_MANAGER)
+    .option('--plan <plan>', 'a business plan the API offers (default: its first)')
+    .action((clientId: string, apiId: string, opts: AdminOptions & { keyManager: string; plan?: string }) => admin(opts, async (s) => {
+      const json = { applicationId: clientId, keyManager: opts.keyManager, apiId, ...(opts.plan ? { throttlingPolicy: opts.plan } : {}) };
+      const sub = expectAnswer(opts, await adminCall(s, 'POST', `${DEVPORTAL}/subscriptions`, { json }), 201, 'the subscription') as SubscriptionDto;
+      if (opts.json) return printJson(sub);
+      return out(line(sub));
     }));
 
   for (const [name, path, description] of [

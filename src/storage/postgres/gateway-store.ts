@@ -6,15 +6,16 @@
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
-interface SubscriptionRow { id: string; client_id: string; api_id: string; plan: string; state: string; created_at: string; updated_at: string }
+interface SubscriptionRow { id: string; key_manager: string; client_id: string; api_id: string; plan: string; state: string; created_at: string; updated_at: string }
 
-const SUBSCRIPTION_COLUMNS = 'id, client_id, api_id, plan, state, created_at, updated_at';
+const SUBSCRIPTION_COLUMNS = 'id, key_manager, client_id, api_id, plan, state, created_at, updated_at';
 
 const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
-  id: r.id, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
+  id: r.id, keyManager: r.key_manager, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
   createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
 });
 
@@ -38,19 +39,22 @@ const SQL = {
         AND NOT EXISTS (SELECT 1 FROM gateway_subscriptions WHERE plan = $1) RETURNING 1)
     SELECT apis.ids, subs.n, (SELECT count(*) FROM gone) AS deleted FROM apis, subs`,
   subList: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
-    WHERE ($1::text IS NULL OR client_id = $1) AND ($2::text IS NULL OR api_id = $2) ORDER BY created_at, id LIMIT $3`,
-  subFind: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE client_id = $1 AND api_id = $2`,
+    WHERE ($1::text IS NULL OR key_manager = $1) AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR api_id = $3)
+    ORDER BY created_at, id LIMIT $4`,
+  subFind: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE key_manager = $1 AND client_id = $2 AND api_id = $3`,
   subGet: `SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = $1`,
-  subInsert: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-    ON CONFLICT (client_id, api_id) DO NOTHING`,
+  subInsert: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (key_manager, client_id, api_id) DO NOTHING`,
   subUpdate: `UPDATE gateway_subscriptions SET plan = coalesce($2, plan), state = coalesce($3, state), updated_at = $4
     WHERE id = $1`,
   subDelete: 'DELETE FROM gateway_subscriptions WHERE id = $1',
-  subDeleteOf: 'DELETE FROM gateway_subscriptions WHERE client_id = $1',
+  subDeleteOf: 'DELETE FROM gateway_subscriptions WHERE key_manager = $1 AND client_id = $2',
   kmList: 'SELECT record FROM gateway_key_managers ORDER BY name',
   kmInsert: 'INSERT INTO gateway_key_managers (name, record) VALUES ($1, $2::jsonb) ON CONFLICT DO NOTHING',
   kmUpdate: 'UPDATE gateway_key_managers SET record = $2::jsonb WHERE name = $1',
-  kmDelete: 'DELETE FROM gateway_key_managers WHERE name = $1',
+  // Another key manager saved later under this name must not inherit its applications.
+  kmDelete: `WITH subs AS (DELETE FROM gateway_subscriptions WHERE key_manager = $1)
+    DELETE FROM gateway_key_managers WHERE name = $1`,
   // An expired record (its whole window over, not merely its lease) is taken over in the same statement.
   idemClaim: `INSERT INTO gateway_idempotency (client_id, key, fingerprint, lease_until, expires_at) VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (client_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = NULL,
@@ -63,8 +67,8 @@ const SQL = {
   idemRelease: 'DELETE FROM gateway_idempotency WHERE client_id = $1 AND key = $2 AND response IS NULL',
   idemSweep: 'DELETE FROM gateway_idempotency WHERE expires_at <= $1',
   subAll: `INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
-    SELECT replace(gen_random_uuid()::text, '-', ''), client_id, $1, $2, 'ACTIVE', $3, $3 FROM registrations WHERE roles ?| $4::text[]
-    ON CONFLICT (client_id, api_id) DO NOTHING`,
+    SELECT replace(gen_random_uuid()::text, '-', ''), $5, client_id, $1, $2, 'ACTIVE', $3, $3 FROM registrations WHERE roles ?| $4::text[]
+    ON CONFLICT (key_manager, client_id, api_id) DO NOTHING`,
 } as const;
 
 export function createPostgresGatewayStore(run: Run): GatewayStore {
@@ -140,20 +144,20 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       if (row.ids.length > 0 || Number(row.n) > 0) return { apis: row.ids, subscriptions: Number(row.n) };
       return 'absent';
     },
-    async listSubscriptions({ clientId, apiId, limit }) {
+    async listSubscriptions({ keyManager, clientId, apiId, limit }) {
       const { rows } = await run<SubscriptionRow>('gateway.listSubscriptions',
-        { name: 'gateway_sub_list', text: SQL.subList, values: [clientId ?? null, apiId ?? null, limit] });
+        { name: 'gateway_sub_list', text: SQL.subList, values: [keyManager ?? null, clientId ?? null, apiId ?? null, limit] });
       return rows.map(toSubscription);
     },
-    findSubscription: (clientId, apiId) => subscription('gateway.findSubscription', SQL.subFind, [clientId, apiId]),
+    findSubscription: (keyManager, clientId, apiId) => subscription('gateway.findSubscription', SQL.subFind, [keyManager, clientId, apiId]),
     getSubscription: (id) => subscription('gateway.getSubscription', SQL.subGet, [id]),
     async addSubscription(s) {
       const res = await run('gateway.addSubscription', { name: 'gateway_sub_insert', text: SQL.subInsert,
-        values: [s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt] });
+        values: [s.id, s.keyManager, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt] });
       return (res.rowCount ?? 0) > 0 ? 'added' : 'exists';
     },
     async subscribeAll(apiId, plan, roles, now) {
-      const res = await run('gateway.subscribeAll', { name: 'gateway_sub_all', text: SQL.subAll, values: [apiId, plan, now, roles] });
+      const res = await run('gateway.subscribeAll', { name: 'gateway_sub_all', text: SQL.subAll, values: [apiId, plan, now, roles, RESIDENT_KEY_MANAGER] });
       return res.rowCount ?? 0;
     },
     async claimIdempotency(clientId, key, fingerprint, leaseUntil, expiresAt, now) {
@@ -187,7 +191,7 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       return (res.rowCount ?? 0) > 0;
     },
     async deleteSubscriptionsOf(clientId) {
-      const res = await run('gateway.deleteSubscriptionsOf', { name: 'gateway_sub_delete_of', text: SQL.subDeleteOf, values: [clientId] });
+      const res = await run('gateway.deleteSubscriptionsOf', { name: 'gateway_sub_delete_of', text: SQL.subDeleteOf, values: [RESIDENT_KEY_MANAGER, clientId] });
       return res.rowCount ?? 0;
     },
     async listKeyManagers() {

@@ -203,6 +203,21 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'subscriptions per key manager',
+    // An application is a key manager and a client id together: the same client_id string at two
+    // key managers is two applications. Every row so far is a DCR registration's or an
+    // administrator's, which named no key manager: they become the resident key manager's (a
+    // subscription made by hand for an external key manager's client is made again naming it).
+    // The default only fills those rows; every insert names its key manager.
+    sql: `
+      ALTER TABLE gateway_subscriptions ADD COLUMN key_manager TEXT NOT NULL DEFAULT 'Resident Key Manager';
+      ALTER TABLE gateway_subscriptions ALTER COLUMN key_manager DROP DEFAULT;
+      ALTER TABLE gateway_subscriptions DROP CONSTRAINT gateway_subscriptions_client_id_api_id_key;
+      ALTER TABLE gateway_subscriptions ADD CONSTRAINT gateway_subscriptions_application_api_key UNIQUE (key_manager, client_id, api_id);
+    `,
+  },
+  {
     version: 9,
     name: 'idempotency leases apart from the key window',
     // A key is kept for its whole window from the first call; the lease (while the call may still

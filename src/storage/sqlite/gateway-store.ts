@@ -7,15 +7,16 @@ import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
+import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
 import { guard } from './errors.ts';
 import type { Write } from './write-queue.ts';
 
-interface SubscriptionRow { id: string; client_id: string; api_id: string; plan: string; state: string; created_at: number; updated_at: number }
+interface SubscriptionRow { id: string; key_manager: string; client_id: string; api_id: string; plan: string; state: string; created_at: number; updated_at: number }
 
-const SUBSCRIPTION_COLUMNS = 'id, client_id, api_id, plan, state, created_at, updated_at';
+const SUBSCRIPTION_COLUMNS = 'id, key_manager, client_id, api_id, plan, state, created_at, updated_at';
 
 const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
-  id: r.id, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
+  id: r.id, keyManager: r.key_manager, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
   createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
 });
 
@@ -39,23 +40,25 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
     WHERE p.value = ? ORDER BY a.id`);
   const planSubscriptions = db.prepare('SELECT count(*) AS n FROM gateway_subscriptions WHERE plan = ?');
   const subList = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
-    WHERE (?1 IS NULL OR client_id = ?1) AND (?2 IS NULL OR api_id = ?2) ORDER BY created_at, id LIMIT ?3`);
-  const subFind = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE client_id = ? AND api_id = ?`);
+    WHERE (?1 IS NULL OR key_manager = ?1) AND (?2 IS NULL OR client_id = ?2) AND (?3 IS NULL OR api_id = ?3)
+    ORDER BY created_at, id LIMIT ?4`);
+  const subFind = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE key_manager = ? AND client_id = ? AND api_id = ?`);
   const subGet = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = ?`);
-  const subInsert = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (client_id, api_id) DO NOTHING`);
+  const subInsert = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key_manager, client_id, api_id) DO NOTHING`);
   const subUpdate = db.prepare(`UPDATE gateway_subscriptions SET plan = coalesce(?, plan), state = coalesce(?, state), updated_at = ?
     WHERE id = ?`);
   const subDelete = db.prepare('DELETE FROM gateway_subscriptions WHERE id = ?');
-  const subDeleteOf = db.prepare('DELETE FROM gateway_subscriptions WHERE client_id = ?');
+  const subDeleteOf = db.prepare('DELETE FROM gateway_subscriptions WHERE key_manager = ? AND client_id = ?');
+  const subDeleteOfKeyManager = db.prepare('DELETE FROM gateway_subscriptions WHERE key_manager = ?');
   const kmList = db.prepare('SELECT record FROM gateway_key_managers ORDER BY name');
   const kmInsert = db.prepare('INSERT INTO gateway_key_managers (name, record) VALUES (?, ?) ON CONFLICT DO NOTHING');
   const kmUpdate = db.prepare('UPDATE gateway_key_managers SET record = ? WHERE name = ?');
   const kmDelete = db.prepare('DELETE FROM gateway_key_managers WHERE name = ?');
   const subAll = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS})
-    SELECT lower(hex(randomblob(16))), r.client_id, ?1, ?2, 'ACTIVE', ?3, ?3 FROM registrations r
+    SELECT lower(hex(randomblob(16))), ?5, r.client_id, ?1, ?2, 'ACTIVE', ?3, ?3 FROM registrations r
     WHERE EXISTS (SELECT 1 FROM json_each(r.roles) j, json_each(?4) w WHERE j.value = w.value)
-    ON CONFLICT (client_id, api_id) DO NOTHING`);
+    ON CONFLICT (key_manager, client_id, api_id) DO NOTHING`);
 
   const idemDeleteExpired = db.prepare('DELETE FROM gateway_idempotency WHERE client_id = ? AND key = ? AND expires_at <= ?');
   const idemInsert = db.prepare('INSERT INTO gateway_idempotency (client_id, key, fingerprint, lease_until, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
@@ -105,10 +108,10 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
       if (apis.length > 0 || subscriptions > 0) return { apis, subscriptions };
       return Number(planDelete.run(name).changes) > 0 ? 'deleted' as const : 'absent' as const;
     }),
-    listSubscriptions: ({ clientId, apiId, limit }) => guard('gateway.listSubscriptions', () =>
-      subList.all(clientId ?? null, apiId ?? null, limit).map((r) => toSubscription(r as unknown as SubscriptionRow))),
-    findSubscription: (clientId, apiId) => guard('gateway.findSubscription', () => {
-      const row = subFind.get(clientId, apiId);
+    listSubscriptions: ({ keyManager, clientId, apiId, limit }) => guard('gateway.listSubscriptions', () =>
+      subList.all(keyManager ?? null, clientId ?? null, apiId ?? null, limit).map((r) => toSubscription(r as unknown as SubscriptionRow))),
+    findSubscription: (keyManager, clientId, apiId) => guard('gateway.findSubscription', () => {
+      const row = subFind.get(keyManager, clientId, apiId);
       return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
     }),
     getSubscription: (id) => guard('gateway.getSubscription', () => {
@@ -116,9 +119,9 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
       return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
     }),
     addSubscription: (s) => write('gateway.addSubscription', () =>
-      Number(subInsert.run(s.id, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt).changes) > 0 ? 'added' as const : 'exists' as const),
+      Number(subInsert.run(s.id, s.keyManager, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt).changes) > 0 ? 'added' as const : 'exists' as const),
     subscribeAll: (apiId, plan, roles, now) => write('gateway.subscribeAll', () =>
-      Number(subAll.run(apiId, plan, now, JSON.stringify(roles)).changes)),
+      Number(subAll.run(apiId, plan, now, JSON.stringify(roles), RESIDENT_KEY_MANAGER).changes)),
     claimIdempotency: (clientId, key, fingerprint, leaseUntil, expiresAt, now) => write('gateway.claimIdempotency', () => {
       idemDeleteExpired.run(clientId, key, now);
       if (Number(idemInsert.run(clientId, key, fingerprint, leaseUntil, expiresAt).changes) > 0) return 'claimed' as const;
@@ -132,7 +135,7 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
     updateSubscription: (id, change) => write('gateway.updateSubscription', () =>
       Number(subUpdate.run(change.plan ?? null, change.state ?? null, change.updatedAt, id).changes) > 0),
     deleteSubscription: (id) => write('gateway.deleteSubscription', () => Number(subDelete.run(id).changes) > 0),
-    deleteSubscriptionsOf: (clientId) => write('gateway.deleteSubscriptionsOf', () => Number(subDeleteOf.run(clientId).changes)),
+    deleteSubscriptionsOf: (clientId) => write('gateway.deleteSubscriptionsOf', () => Number(subDeleteOf.run(RESIDENT_KEY_MANAGER, clientId).changes)),
     listKeyManagers: () => guard('gateway.listKeyManagers', () => kmList.all().map((r) => recordOf<KeyManagerRecord>(r))),
     ensureKeyManagers: (kms) => write('gateway.ensureKeyManagers', () =>
       kms.reduce((added, k) => added + Number(kmInsert.run(k.name, JSON.stringify(k)).changes), 0)),
@@ -140,6 +143,11 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
       if (Number(kmInsert.run(km.name, JSON.stringify(km)).changes) === 0) throw new ConflictError(`a key manager named "${km.name}" already exists`);
     }),
     updateKeyManager: (km) => write('gateway.updateKeyManager', () => Number(kmUpdate.run(JSON.stringify(km), km.name).changes) > 0),
-    deleteKeyManager: (name) => write('gateway.deleteKeyManager', () => Number(kmDelete.run(name).changes) > 0),
+    deleteKeyManager: (name) => write('gateway.deleteKeyManager', () => {
+      const gone = Number(kmDelete.run(name).changes) > 0;
+      // Another key manager saved later under this name must not inherit these applications.
+      subDeleteOfKeyManager.run(name);
+      return gone;
+    }),
   };
 }

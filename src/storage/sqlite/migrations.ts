@@ -203,6 +203,35 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'subscriptions per key manager',
+    // An application is a key manager and a client id together: the same client_id string at two
+    // key managers is two applications. Every row so far is a DCR registration's or an
+    // administrator's, which named no key manager: they become the resident key manager's (a
+    // subscription made by hand for an external key manager's client is made again naming it).
+    // SQLite cannot change a table's UNIQUE constraint, so the table is rebuilt.
+    sql: `
+      CREATE TABLE gateway_subscriptions_v8 (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        key_manager TEXT    NOT NULL,
+        client_id   TEXT    NOT NULL,
+        api_id      TEXT    NOT NULL REFERENCES gateway_apis (id) ON DELETE CASCADE,
+        plan        TEXT    NOT NULL REFERENCES gateway_plans (name),
+        state       TEXT    NOT NULL CHECK (state IN ('ACTIVE', 'BLOCKED')),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (key_manager, client_id, api_id)
+      );
+      INSERT INTO gateway_subscriptions_v8 (id, key_manager, client_id, api_id, plan, state, created_at, updated_at)
+        SELECT id, 'Resident Key Manager', client_id, api_id, plan, state, created_at, updated_at FROM gateway_subscriptions;
+      DROP TABLE gateway_subscriptions;
+      ALTER TABLE gateway_subscriptions_v8 RENAME TO gateway_subscriptions;
+      CREATE INDEX gateway_subscriptions_api_id ON gateway_subscriptions (api_id);
+      CREATE INDEX gateway_subscriptions_plan ON gateway_subscriptions (plan);
+      CREATE INDEX gateway_subscriptions_client_id ON gateway_subscriptions (client_id);
+    `,
+  },
+  {
     version: 9,
     name: 'idempotency leases apart from the key window',
     // A key is kept for its whole window from the first call; the lease (while the call may still

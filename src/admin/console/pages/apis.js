@@ -132,7 +132,9 @@ export async function apiDetailPage({ session, params, navigate }) {
 
   const subsEl = h('div');
   const drawSubs = (list) => fill(subsEl, table('Subscriptions', [
-    { label: 'Application', cell: (s) => link(`/admin/applications/${enc(s.applicationId)}`, s.applicationId) },
+    // Only a resident client (a registration) has an application page; an external key manager's is its client id.
+    { label: 'Application', cell: (s) => (s.keyManager === 'Resident Key Manager' ? link(`/admin/applications/${enc(s.applicationId)}`, s.applicationId) : h('code', null, s.applicationId)) },
+    { label: 'Key manager', cell: (s) => s.keyManager },
     { label: 'Plan', cell: (s) => s.throttlingPolicy },
     { label: 'State', cell: (s) => h('span', { class: s.status === 'BLOCKED' ? 'badge bad' : 'badge ok' }, s.status) },
     { label: 'Since', cell: (s) => when(s.createdTime) },

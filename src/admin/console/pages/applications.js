@@ -1,7 +1,8 @@
-// Applications (TPP registrations): search by client_id, software_id or org_id; the detail shows
-// the SSA claims decoded, the certificate subject, the key set and its last fetch, the
-// subscriptions and the tokens issued; block a subscription, change its plan, delete the
-// registration.
+// Applications (TPP registrations, the resident key manager's clients): search by client_id,
+// software_id or org_id; the detail shows the SSA claims decoded, the certificate subject, the key
+// set and its last fetch, the subscriptions and the tokens issued; block a subscription, change
+// its plan, delete the registration. An application is its key manager and client id together: an
+// external key manager's client with the same client id is another application, never shown here.
 import {
   act, api, button, canChange, confirmAction, enc, facts, field, fill, h, link, messages, pretty, readOnlyNote, section, table, when,
 } from '../lib.js';
@@ -9,6 +10,7 @@ import {
 const DEVPORTAL = '/api/am/devportal/v3';
 const PUBLISHER = '/api/am/publisher/v4';
 const OPS = '/api/opendcr/v1';
+const RESIDENT = 'Resident Key Manager';
 const PAGE = 50;
 
 export async function applicationsPage({ session }) {
@@ -31,6 +33,7 @@ export async function applicationsPage({ session }) {
     fill(results, table('Applications', [
       { label: 'Name', cell: (a) => link(`/admin/applications/${enc(a.applicationId)}`, a.name) },
       { label: 'Client ID', cell: (a) => h('code', null, a.applicationId) },
+      { label: 'Key manager', cell: (a) => a.keyManager },
       { label: 'Software ID', cell: (a) => h('code', null, a.attributes.software_id) },
       { label: 'Organisation', cell: (a) => h('code', null, a.attributes.org_id) },
       { label: 'Roles', cell: (a) => a.attributes.software_roles },
@@ -49,9 +52,11 @@ export async function applicationsPage({ session }) {
 
 export async function applicationDetailPage({ session, params, navigate }) {
   const [clientId] = params;
+  // A registration is the resident key manager's client: only its subscriptions are this application's.
+  const mine = { applicationId: clientId, keyManager: RESIDENT };
   const [reg, subs, apis] = await Promise.all([
     api('GET', `${OPS}/registrations/${enc(clientId)}`),
-    api('GET', `${DEVPORTAL}/subscriptions`, { query: { applicationId: clientId } }),
+    api('GET', `${DEVPORTAL}/subscriptions`, { query: mine }),
     api('GET', `${PUBLISHER}/apis`),
   ]);
   const admin = canChange(session);
@@ -83,7 +88,7 @@ export async function applicationDetailPage({ session, params, navigate }) {
     }, { kind: s.status === 'BLOCKED' ? 'secondary' : 'danger' }) : '—') },
   ], list, { empty: 'Not subscribed to any API.' }));
   drawSubs(subs.list);
-  const reloadSubs = async () => drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { applicationId: clientId } })).list);
+  const reloadSubs = async () => drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: mine })).list);
 
   // Subscribe by hand to a published API the registration did not get (e.g. published later without --subscribe-existing).
   let subscribe = null;
@@ -101,7 +106,7 @@ export async function applicationDetailPage({ session, params, navigate }) {
     subscribe.addEventListener('submit', async (event) => {
       event.preventDefault();
       const d = new FormData(subscribe);
-      const done = await act(event.submitter, msg, () => api('POST', `${DEVPORTAL}/subscriptions`, { json: { applicationId: clientId, apiId: String(d.get('apiId')), throttlingPolicy: String(d.get('plan')) } }), 'Subscribed.');
+      const done = await act(event.submitter, msg, () => api('POST', `${DEVPORTAL}/subscriptions`, { json: { ...mine, apiId: String(d.get('apiId')), throttlingPolicy: String(d.get('plan')) } }), 'Subscribed.');
       if (done) await reloadSubs();
     });
   }
@@ -127,7 +132,7 @@ export async function applicationDetailPage({ session, params, navigate }) {
     readOnlyNote(session),
     msg.el,
     section('Registration', facts([
-      ['Client ID', h('code', null, reg.clientId)], ['Software ID', h('code', null, reg.softwareId)],
+      ['Client ID', h('code', null, reg.clientId)], ['Key manager', RESIDENT], ['Software ID', h('code', null, reg.softwareId)],
       ['Organisation', [h('code', null, reg.orgId), reg.orgName ? ` (${reg.orgName})` : '']],
       ['Roles', reg.roles.join(', ')], ['Environment', reg.environment], ['DCR version', reg.dcrVersion],
       ['Registered', when(reg.createdAt)], ['Updated', when(reg.updatedAt)],
