@@ -1,5 +1,15 @@
 /** Server-rendered PSU login and consent pages: plain HTML, labelled fields, no scripts. */
 
+/** The pages' one stylesheet, inline and allowed by its hash (csp.ts), so the pages make no other request. */
+export const PAGE_STYLE = `
+body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
+label{display:block;margin-top:1rem;font-weight:600}
+input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}
+button{margin-top:1.25rem;padding:.6rem 1.2rem;font-size:1rem;margin-right:.5rem}
+.error{color:#b00020;border-left:4px solid #b00020;padding-left:.5rem}
+.note{color:#555;font-size:.9rem}
+`;
+
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function layout(title: string, body: string): string {
@@ -9,14 +19,7 @@ function layout(title: string, body: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
-label{display:block;margin-top:1rem;font-weight:600}
-input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}
-button{margin-top:1.25rem;padding:.6rem 1.2rem;font-size:1rem;margin-right:.5rem}
-.error{color:#b00020;border-left:4px solid #b00020;padding-left:.5rem}
-.note{color:#555;font-size:.9rem}
-</style>
+<style>${PAGE_STYLE}</style>
 </head>
 <body><main>
 ${body}
