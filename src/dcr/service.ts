@@ -18,6 +18,7 @@ import { toAppError } from '../errors/to-response.ts';
 import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
+import { replayExpiry } from '../crypto/time-claims.ts';
 import { validateMetadata, toClientMetadata } from './metadata.ts';
 import { checkTransportBinding } from './binding.ts';
 import { requireTrustedCertificate } from './transport-certificate.ts';
@@ -164,7 +165,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
     await checkTransportBinding(cert.x509, ssa.claims, { config, keySets });
     const client = toClientMetadata(metadata, ssa, req.version);
     await clients.validate({ client_id: existing?.['client_id'] ?? randomUUID(), ...client });
-    return { request, ssa, client, jtiExpiresAt: Number(request.claims['exp']) + config.oauth.clock_tolerance };
+    return { request, ssa, client, jtiExpiresAt: replayExpiry(request.claims['exp'] as number, config.oauth.clock_tolerance) };
   }
 
   /** Records the request jti (per issuer) in the unit of work, so a rejected request can be corrected and resent. */

@@ -258,7 +258,7 @@ describe('registration request JWT', () => {
 
   test('lifetime above request_max_lifetime (86400 s)', () =>
     rejects(withClaims(() => Promise.resolve({ iat: now(), exp: now() + 86401 })),
-      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat)')));
+      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat, exp - nbf and exp - now)')));
 
   test('a one-hour lifetime is accepted', async () => {
     const t = now();
