@@ -19,13 +19,13 @@ import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './pa
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
 import { replayExpiry } from '../crypto/time-claims.ts';
+import { registrationAudiences } from './audiences.ts';
 import { validateMetadata, toClientMetadata } from './metadata.ts';
 import { checkTransportBinding } from './binding.ts';
 import { requireTrustedCertificate } from './transport-certificate.ts';
 import { authorizeManagement } from './management-auth.ts';
 import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
-import { DCR_VERSION_PROFILES } from './versions/index.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
 import { syncSubscriptions } from '../gateway/subscriptions.ts';
 
@@ -91,13 +91,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
   const subscriptionsChanged = (clientId: string) => deps.subscriptionsChanged?.(clientId).catch((err: unknown) =>
     deps.logger.warn({ err }, 'could not announce the gateway subscription change')) ?? Promise.resolve();
   const base = config.derived.baseUrl;
-  const audiences = new Set([
-    config.derived.issuer,
-    `${config.derived.issuer}/`,
-    base,
-    ...DCR_VERSION_PROFILES.flatMap((v) => [`${base}/open-banking/${v.id}/register`, `${base}/open-banking/${v.id}.0/register`]),
-    ...dcr.audiences,
-  ]);
+  const audiences = registrationAudiences(config);
 
   const clientUri = (version: DcrVersionProfile, clientId: string) => `${base}/open-banking/${version.id}/register/${clientId}`;
 
