@@ -110,8 +110,3 @@ export function signDetachedRaw(headerJson: string, body: string, key: KeyObject
   const signature = nodeSign('sha256', Buffer.from(`${protectedHeader}.${body}`), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
   return `${protectedHeader}..${base64url.encode(signature)}`;
 }
-
-/** A compact description of a response for assertion messages. */
-export async function describe(res: Response): Promise<{ status: number; text: string }> {
-  return { status: res.status, text: await res.text() };
-}
