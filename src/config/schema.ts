@@ -126,11 +126,12 @@ export const oauthSchema = z.strictObject({
   }).prefault({}),
   clock_tolerance: z.number().int().min(0).max(300).default(5).describe('Allowed clock skew for JWT validation (seconds)'),
   client_assertion_max_lifetime: z.number().int().min(60).max(86400).default(1800)
-    .describe('Longest accepted private_key_jwt client assertion lifetime: exp - iat, or exp - now without iat (seconds). OB TPPs sign assertions valid for up to 30 minutes; the replay record of an assertion lives as long as it does'),
+    .describe('Longest accepted private_key_jwt client assertion lifetime: exp - iat, exp - nbf and exp - now (seconds); an iat or nbf later than now plus clock_tolerance is refused. OB TPPs sign assertions valid for up to 30 minutes; the replay record of an assertion lives as long as it does'),
   grant_type: z.strictObject({
     jwt_bearer: z.strictObject({
       trusted_issuers: z.array(trustedIssuerSchema).default([]).describe('Issuers whose assertions are accepted by the RFC 7523 jwt-bearer grant'),
-      max_lifetime: seconds(3600, 'Longest accepted assertion lifetime (exp - iat)'),
+      max_lifetime: z.number().int().min(60).max(86400).default(3600)
+        .describe('Longest accepted assertion lifetime: exp - iat, exp - nbf and exp - now (seconds); the replay record of an assertion lives as long as it does'),
     }).prefault({}),
   }).prefault({}),
   internal_clients: z.array(internalClientSchema).default([])
@@ -162,7 +163,7 @@ export const dcrSchema = z.strictObject({
   audiences: z.array(z.string().min(1)).default([])
     .describe('Accepted "aud" values of the registration request JWT, besides the issuer and the registration endpoint URLs (e.g. the bank\'s OB organisation id)'),
   request_max_lifetime: z.number().int().min(3600).default(86400)
-    .describe('Longest accepted registration request JWT lifetime, exp - iat (seconds; at least 3600, FAPI request objects may live an hour)'),
+    .describe('Longest accepted registration request JWT lifetime: exp - iat, exp - nbf and exp - now (seconds; at least 3600, FAPI request objects may live an hour)'),
   token_endpoint_auth_methods: z.array(z.enum(['private_key_jwt', 'tls_client_auth', 'client_secret_basic'])).default(['private_key_jwt', 'tls_client_auth'])
     .describe('token_endpoint_auth_method values a TPP may register; client_secret_basic is not FAPI-compliant and only for non-FAPI deployments'),
   revocation_check: z.boolean().default(true)

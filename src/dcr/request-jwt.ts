@@ -6,7 +6,8 @@
 import { calculateJwkThumbprint, compactVerify, exportJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { fail } from '../errors/app-error.ts';
+import { AppError, fail } from '../errors/app-error.ts';
+import { checkTimeClaims, type TimeClaimProblem } from '../crypto/time-claims.ts';
 import type { DecodedJws } from './parse-request.ts';
 import type { VerifiedSsa } from './ssa.ts';
 import { describeVerifyFailure } from './key-errors.ts';
@@ -72,18 +73,29 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
   if (!auds.some((a) => typeof a === 'string' && deps.audiences.has(a))) {
     throw fail('REQUEST_AUD_NOT_ALLOWED', `aud must be one of: ${[...deps.audiences].join(', ')}`);
   }
-  const now = deps.now();
-  const iat = c['iat'];
-  const exp = c['exp'];
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw fail('REQUEST_IAT_INVALID', 'iat is missing or not a number');
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw fail('REQUEST_EXP_INVALID', 'exp is missing or not a number');
-  if (iat > now + skew) throw fail('REQUEST_IAT_FUTURE', 'iat is in the future');
-  if (exp + skew < now) throw fail('REQUEST_EXPIRED', 'the registration request has expired (exp)');
-  if (exp <= iat) throw fail('REQUEST_EXP_BEFORE_IAT', 'exp must be after iat');
-  if (exp - iat > dcr.request_max_lifetime) throw fail('REQUEST_LIFETIME_TOO_LONG', `the registration request may be valid for at most ${dcr.request_max_lifetime} seconds (exp - iat)`);
+  const bad = checkTimeClaims(c, { now: deps.now(), skew, required: ['iat', 'exp'], maxLifetime: dcr.request_max_lifetime });
+  if (bad) throw requestTimeError(bad, dcr.request_max_lifetime);
   if (typeof c['jti'] !== 'string' || c['jti'].length === 0 || c['jti'].length > 256) throw fail('REQUEST_JTI_INVALID', 'jti is missing or invalid');
   if (c['software_id'] !== undefined && c['software_id'] !== ssa.claims.software_id) {
     throw fail('REQUEST_SOFTWARE_ID_MISMATCH', 'software_id must equal the software_id of the software statement');
+  }
+}
+
+/** The coded error of a time claim problem of the registration request. */
+function requestTimeError(p: TimeClaimProblem, maxLifetime: number): AppError {
+  switch (p.kind) {
+    case 'missing':
+    case 'invalid':
+      if (p.claim === 'nbf') return fail('REQUEST_NBF_INVALID', 'nbf must be a time (seconds since 1970, up to the year 9999)');
+      return fail(p.claim === 'iat' ? 'REQUEST_IAT_INVALID' : 'REQUEST_EXP_INVALID', `${p.claim} is missing or not a time (seconds since 1970, up to the year 9999)`);
+    case 'future':
+      return p.claim === 'iat' ? fail('REQUEST_IAT_FUTURE', 'iat is in the future') : fail('REQUEST_NOT_YET_VALID', 'nbf is in the future: the registration request is not valid yet');
+    case 'expired':
+      return fail('REQUEST_EXPIRED', 'the registration request has expired (exp)');
+    case 'order':
+      return fail('REQUEST_EXP_BEFORE_IAT', `exp must be after ${p.claim}`);
+    case 'too_long':
+      return fail('REQUEST_LIFETIME_TOO_LONG', `the registration request may be valid for at most ${maxLifetime} seconds (exp - iat, exp - nbf and exp - now)`);
   }
 }
 

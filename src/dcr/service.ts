@@ -18,13 +18,14 @@ import { toAppError } from '../errors/to-response.ts';
 import { checkMediaType, decodeRegistrationRequest, type DecodedJws } from './parse-request.ts';
 import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
+import { replayExpiry } from '../crypto/time-claims.ts';
+import { registrationAudiences } from './audiences.ts';
 import { validateMetadata, toClientMetadata } from './metadata.ts';
 import { checkTransportBinding } from './binding.ts';
 import { requireTrustedCertificate } from './transport-certificate.ts';
 import { authorizeManagement } from './management-auth.ts';
 import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
-import { DCR_VERSION_PROFILES } from './versions/index.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
 import { syncSubscriptions } from '../gateway/subscriptions.ts';
 
@@ -90,13 +91,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
   const subscriptionsChanged = (clientId: string) => deps.subscriptionsChanged?.(clientId).catch((err: unknown) =>
     deps.logger.warn({ err }, 'could not announce the gateway subscription change')) ?? Promise.resolve();
   const base = config.derived.baseUrl;
-  const audiences = new Set([
-    config.derived.issuer,
-    `${config.derived.issuer}/`,
-    base,
-    ...DCR_VERSION_PROFILES.flatMap((v) => [`${base}/open-banking/${v.id}/register`, `${base}/open-banking/${v.id}.0/register`]),
-    ...dcr.audiences,
-  ]);
+  const audiences = registrationAudiences(config);
 
   const clientUri = (version: DcrVersionProfile, clientId: string) => `${base}/open-banking/${version.id}/register/${clientId}`;
 
@@ -164,7 +159,7 @@ export function createDcrService(deps: DcrDeps): DcrService {
     await checkTransportBinding(cert.x509, ssa.claims, { config, keySets });
     const client = toClientMetadata(metadata, ssa, req.version);
     await clients.validate({ client_id: existing?.['client_id'] ?? randomUUID(), ...client });
-    return { request, ssa, client, jtiExpiresAt: Number(request.claims['exp']) + config.oauth.clock_tolerance };
+    return { request, ssa, client, jtiExpiresAt: replayExpiry(request.claims['exp'] as number, config.oauth.clock_tolerance) };
   }
 
   /** Records the request jti (per issuer) in the unit of work, so a rejected request can be corrected and resent. */

@@ -4,7 +4,8 @@
 import { compactVerify } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { fail } from '../errors/app-error.ts';
+import { AppError, fail } from '../errors/app-error.ts';
+import { checkTimeClaims, type TimeClaimProblem } from '../crypto/time-claims.ts';
 import { decodeCompactJws } from './parse-request.ts';
 import { describeVerifyFailure } from './key-errors.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
@@ -47,6 +48,24 @@ const isHttpsUrl = (v: unknown): v is string => {
 };
 const nonEmptyStrings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0);
 
+/** The coded error of a time claim problem of the software statement. */
+function ssaTimeError(p: TimeClaimProblem): AppError {
+  switch (p.kind) {
+    case 'missing':
+    case 'invalid':
+      return p.claim === 'iat'
+        ? fail('SSA_IAT_INVALID', 'software_statement iat is missing or not a time (seconds since 1970, up to the year 9999)')
+        : fail('SSA_CLAIM_INVALID', `software_statement claim ${p.claim} must be a time (seconds since 1970, up to the year 9999)`);
+    case 'future':
+      return p.claim === 'iat' ? fail('SSA_IAT_FUTURE', 'software_statement iat is in the future') : fail('SSA_NOT_YET_VALID', 'software_statement nbf is in the future: it is not valid yet');
+    case 'expired':
+      return fail('SSA_EXPIRED', 'software_statement has expired');
+    case 'order':
+    case 'too_long':
+      return fail('SSA_CLAIM_INVALID', `software_statement exp must be after ${p.claim}`);
+  }
+}
+
 /** Validates the software statement and returns its trusted claims. */
 export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): Promise<VerifiedSsa> {
   const dcr = deps.config.open_banking.dcr;
@@ -87,12 +106,12 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
     throw fail(`SSA_${f.kind}`, f.description, { cause: err });
   }
 
-  // 6. Time.
+  // 6. Time: iat required, nbf and exp when present (OB Directory SSAs carry no exp); a time is a
+  // NumericDate this server accepts (crypto/time-claims.ts).
   const now = deps.now();
-  if (typeof c['iat'] !== 'number' || !Number.isFinite(c['iat'])) throw fail('SSA_IAT_INVALID', 'software_statement iat is missing or not a number');
-  if (c['iat'] > now + skew) throw fail('SSA_IAT_FUTURE', 'software_statement iat is in the future');
-  if (c['exp'] !== undefined && (typeof c['exp'] !== 'number' || c['exp'] + skew < now)) throw fail('SSA_EXPIRED', 'software_statement has expired');
-  if (dcr.ssa_max_age > 0 && now - c['iat'] > dcr.ssa_max_age) {
+  const bad = checkTimeClaims(c, { now, skew, required: ['iat'] });
+  if (bad) throw ssaTimeError(bad);
+  if (dcr.ssa_max_age > 0 && now - (c['iat'] as number) > dcr.ssa_max_age) {
     throw fail('SSA_TOO_OLD', `software_statement is older than ${dcr.ssa_max_age} seconds; ask the directory for a new one`);
   }
 

@@ -7,17 +7,15 @@
  */
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import type { ClientCertificate } from '../http/client-cert.ts';
-import { AppError, clientCertificateRequired, fail } from '../errors/app-error.ts';
+import { clientCertificateError, type ClientCertificate } from '../http/client-cert.ts';
+import { AppError, fail } from '../errors/app-error.ts';
 import { checkTransportBinding, type SoftwareIdentity } from './binding.ts';
 
-/** The certificate chains to the trust store and is valid now; otherwise 401 invalid_client. */
+/** The certificate chains to the trust store and is valid now; otherwise 401 invalid_client saying which. */
 export function requireTrustedCertificate(cert: ClientCertificate | undefined, now: number = Date.now()): ClientCertificate {
-  if (!cert || !cert.authorized) throw clientCertificateRequired();
-  if (cert.x509.validToDate.getTime() < now || cert.x509.validFromDate.getTime() > now) {
-    throw fail('CLIENT_CERT_EXPIRED', 'the transport certificate is outside its validity period');
-  }
-  return cert;
+  const refused = clientCertificateError(cert, now);
+  if (refused) throw refused;
+  return cert!;
 }
 
 /** A registered client's software, from its metadata; undefined for clients without one (bank-internal). */

@@ -2,12 +2,14 @@
  * The OB request rules that need the whole request body (gateway.md §2 step 8): replay of the first
  * response to a repeated `x-idempotency-key`, and the detached `x-jws-signature` of a payment
  * request (JWS with an unencoded payload, RFC 7797: PS256, b64 false, OB's critical claims iss,
- * iat and tan), checked against a key of the software's own key set.
+ * iat and tan), checked against a key of the software's own key set; its iat neither in the
+ * future nor older than {@link JWS_SIGNATURE_MAX_AGE}.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { errors as joseErrors, flattenedVerify, type FlattenedVerifyGetKey } from 'jose';
 import { fail } from '../errors/app-error.ts';
+import { isTime } from '../crypto/time-claims.ts';
 
 const OB = 'http://openbanking.org.uk';
 const OB_CRIT = ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`];
@@ -51,7 +53,17 @@ export interface JwsCheck {
   /** Epoch seconds, and the tolerated skew for iat. */
   now: number;
   clockTolerance: number;
+  /** Oldest accepted signature, seconds since its iat (default {@link JWS_SIGNATURE_MAX_AGE}). */
+  maxAge?: number;
 }
+
+/**
+ * How old (by its iat) an x-jws-signature may be: 24 hours, OB's idempotency window, so a TPP's
+ * retry of the very same signed request within that window is still answered (with the first
+ * response) rather than refused. Without a bound, a signature made years ago, or at a time
+ * before 1970, was as good as a fresh one.
+ */
+export const JWS_SIGNATURE_MAX_AGE = 86400;
 
 /** Verifies `x-jws-signature` over `body`; throws the coded OB error of the first problem. */
 export async function verifyJwsSignature(header: string | string[] | undefined, body: Buffer, check: JwsCheck): Promise<void> {
@@ -74,8 +86,9 @@ export async function verifyJwsSignature(header: string | string[] | undefined, 
   if (h[`${OB}/iss`] !== check.issuer) throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/iss must be the TPP's organisation and software ({org_id}/{software_id})`);
   if (h[`${OB}/tan`] !== check.trustAnchor) throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/tan must be ${check.trustAnchor}`);
   const iat = h[`${OB}/iat`];
-  if (typeof iat !== 'number' || !Number.isFinite(iat) || iat > check.now + check.clockTolerance) {
-    throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/iat must be a time (epoch seconds) not in the future`);
+  const maxAge = check.maxAge ?? JWS_SIGNATURE_MAX_AGE;
+  if (!isTime(iat) || iat > check.now + check.clockTolerance || check.now - iat > maxAge + check.clockTolerance) {
+    throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/iat must be a time (epoch seconds) not in the future and at most ${maxAge} seconds ago`);
   }
   try {
     await flattenedVerify({ protected: m[1]!, payload: body, signature: m[2]! }, check.keySet, {

@@ -7,8 +7,9 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { createPeerMatcher } from './trusted-peer.ts';
+import { AppError, clientCertificateRequired, fail } from '../errors/app-error.ts';
 
 /** A request's client certificate. */
 export interface ClientCertificate {
@@ -16,8 +17,21 @@ export interface ClientCertificate {
   readonly x509: X509Certificate;
   /** Chains to a trust store CA (checked by the TLS stack, or here for header certificates). */
   readonly authorized: boolean;
+  /**
+   * Not authorized only because it, or a CA certificate of its chain, is outside its validity
+   * period: it chains to the trust store otherwise. The caller is then told that, not that its CA
+   * is untrusted.
+   */
+  readonly outsideValidity?: boolean;
   readonly source: 'tls' | 'header';
 }
+
+/**
+ * What OpenSSL reports when a chain is outside its validity. Node lets the handshake go on past
+ * every error and reports the last one, and times are checked last: an untrusted chain that is also
+ * expired reports CERT_HAS_EXPIRED too, so the chain is then walked here, times set aside.
+ */
+const TIME_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 
 /** Options of {@link createClientCertificateSource}, as in `[apimgt.mutual_ssl]`. */
 export interface ClientCertificateSourceOptions {
@@ -61,7 +75,9 @@ export function createClientCertificateSource(opts: ClientCertificateSourceOptio
     let cert: ClientCertificate | null = null;
     if (peer?.raw?.length) {
       const x509 = new X509Certificate(peer.raw);
-      cert = { pem: x509.toString(), x509, authorized: socket.authorized, source: 'tls' };
+      const outsideValidity = !socket.authorized && TIME_ERRORS.has(String(socket.authorizationError ?? ''))
+        && chainsToTrustStore(x509, trustAnchors(), undefined, presentedIssuers(peer));
+      cert = { pem: x509.toString(), x509, authorized: socket.authorized, ...(outsideValidity ? { outsideValidity } : {}), source: 'tls' };
     }
     tlsCache.set(socket, cert);
     return cert ?? undefined;
@@ -72,7 +88,10 @@ export function createClientCertificateSource(opts: ClientCertificateSourceOptio
     if (typeof value !== 'string' || value.trim() === '') return undefined;
     const x509 = parseHeaderCertificate(value, opts.encoded);
     if (!x509) return undefined;
-    return { pem: x509.toString(), x509, authorized: chainsToTrustStore(x509, trustAnchors(), now()), source: 'header' };
+    const anchors = trustAnchors();
+    const authorized = chainsToTrustStore(x509, anchors, now());
+    const outsideValidity = !authorized && chainsToTrustStore(x509, anchors, undefined);
+    return { pem: x509.toString(), x509, authorized, ...(outsideValidity ? { outsideValidity } : {}), source: 'header' };
   }
 
   return {
@@ -85,6 +104,21 @@ export function createClientCertificateSource(opts: ClientCertificateSourceOptio
       return undefined;
     },
   };
+}
+
+/** The CA certificates a TLS client sent after its own (intermediates, perhaps a root), parsed. */
+function presentedIssuers(peer: DetailedPeerCertificate): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  const seen = new Set<DetailedPeerCertificate>([peer]);
+  for (let c = peer.issuerCertificate; c && !seen.has(c) && out.length < MAX_CHAIN_DEPTH; c = c.issuerCertificate) {
+    seen.add(c);
+    try {
+      out.push(new X509Certificate(c.raw));
+    } catch {
+      // not a certificate: not a link of any chain
+    }
+  }
+  return out;
 }
 
 /** Parses the header value; undefined for anything that is not exactly one certificate. */
@@ -113,6 +147,7 @@ function parseHeaderCertificate(value: string, encoded: boolean): X509Certificat
 
 interface CaEntry {
   readonly cert: X509Certificate;
+  /** A self-signed trust store CA: where a chain ends. */
   readonly selfSigned: boolean;
 }
 
@@ -140,13 +175,16 @@ function createCaCache(getCaPems: () => readonly string[]): () => readonly CaEnt
  * True when `leaf` chains, through trust store certificates only, to a self-signed CA in the
  * trust store. This is what Node's TLS stack checks for the `ca` option (no partial chains), so
  * a certificate is authorized the same way whether it came over TLS or from a proxy header.
- * Revocation is not checked here, as it is not on the TLS path either.
+ * Revocation is not checked here, as it is not on the TLS path either. Without `now`, validity
+ * periods are set aside (to tell an expired certificate from an untrusted one). `presented` are CA
+ * certificates the client sent over TLS: links of the chain, never its anchor.
  */
-function chainsToTrustStore(leaf: X509Certificate, anchors: readonly CaEntry[], now: Date): boolean {
-  const valid = (cert: X509Certificate) => cert.validFromDate <= now && now <= cert.validToDate;
+function chainsToTrustStore(leaf: X509Certificate, anchors: readonly CaEntry[], now: Date | undefined, presented: readonly X509Certificate[] = []): boolean {
+  const valid = (cert: X509Certificate) => now === undefined || (cert.validFromDate <= now && now <= cert.validToDate);
+  const links: readonly CaEntry[] = [...anchors, ...presented.filter((c) => c.ca).map((cert) => ({ cert, selfSigned: false }))];
   const walk = (cert: X509Certificate, depth: number, seen: Set<string>): boolean => {
     if (depth > MAX_CHAIN_DEPTH || !valid(cert)) return false;
-    return anchors.some((ca) => {
+    return links.some((ca) => {
       if (seen.has(ca.cert.fingerprint256) || !valid(ca.cert)) return false;
       // checkIssued compares names, key identifiers and the issuer's keyCertSign usage.
       if (!cert.checkIssued(ca.cert) || !cert.verify(ca.cert.publicKey)) return false;
@@ -154,4 +192,23 @@ function chainsToTrustStore(leaf: X509Certificate, anchors: readonly CaEntry[], 
     });
   };
   return walk(leaf, 0, new Set([leaf.fingerprint256]));
+}
+
+/** A certificate date as the error descriptions give it (RFC 3339, whole seconds). */
+const dateOf = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * Why `cert` may not authenticate a client over mutual TLS, as the 401 invalid_client to answer
+ * with, or undefined when it may: none, or not chaining to the trust store (CLIENT_CERT_REQUIRED);
+ * expired, not valid yet, or a CA of its chain outside its validity period (CLIENT_CERT_EXPIRED,
+ * saying which). Validity is checked here too for an authorized certificate: a keep-alive
+ * connection can outlive the certificate its handshake checked.
+ */
+export function clientCertificateError(cert: ClientCertificate | undefined, now: number = Date.now()): AppError | undefined {
+  if (!cert || !(cert.authorized || cert.outsideValidity === true)) return clientCertificateRequired();
+  const { validFromDate, validToDate } = cert.x509;
+  if (validToDate.getTime() < now) return fail('CLIENT_CERT_EXPIRED', `the client (transport) certificate expired on ${dateOf(validToDate)}; present a current one`);
+  if (validFromDate.getTime() > now) return fail('CLIENT_CERT_EXPIRED', `the client (transport) certificate is not valid until ${dateOf(validFromDate)}`);
+  if (!cert.authorized) return fail('CLIENT_CERT_EXPIRED', 'a CA certificate in the client (transport) certificate\'s chain is outside its validity period');
+  return undefined;
 }

@@ -13,6 +13,7 @@ import type { OutboundFetch } from '../http/outbound.ts';
 import type { AccountService } from './accounts.ts';
 import { OAUTH_ROUTES, INTERACTION_PREFIX } from './routes.ts';
 import { requestContext } from '../http/front.ts';
+import { checkTimeClaims } from '../crypto/time-claims.ts';
 
 /** Client metadata that only Open Banking (DCR-registered) clients carry. */
 export const OB_CLIENT_METADATA = [
@@ -57,6 +58,11 @@ export interface ProviderDeps {
 export function isOpenBankingClient(client: { [k: string]: unknown } | undefined): boolean {
   return Boolean(client && (client as Record<string, unknown>)['software_id']);
 }
+
+// FAPI 1.0 Advanced §5.2.2-13: a request object lives at most 60 minutes after its nbf.
+const FAPI_REQUEST_OBJECT_LIFETIME = 3600;
+
+const epochNow = () => Math.floor(Date.now() / 1000);
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -133,16 +139,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
     } as never,
     extraClientMetadata: { properties: [...OB_CLIENT_METADATA] },
     clockTolerance: config.oauth.clock_tolerance,
-    // Runs after the assertion's signature has been checked and before its jti is recorded: an
-    // assertion valid for years would otherwise keep its replay record that long.
+    // Runs after the assertion's signature has been checked and before its jti is recorded.
+    // oidc-provider checks iat only when exp is absent: a future iat stretched an assertion's life,
+    // and its replay record then outlived what the shared state keeps (a 500). Every time claim
+    // must be a time, iat and nbf not in the future, and the validity counts from now too.
     assertJwtClientAuthClaimsAndHeader: async (ctx: { oidc: { isFapi(...p: string[]): boolean; issuer: string } }, claims: Record<string, unknown>) => {
       if (ctx.oidc.isFapi('2.0') && claims['aud'] !== ctx.oidc.issuer) throw new oidcErrors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
-      const maxLifetime = config.oauth.client_assertion_max_lifetime;
-      const exp = Number(claims['exp']);
-      const start = typeof claims['iat'] === 'number' ? claims['iat'] : Math.floor(Date.now() / 1000);
-      if (!(exp - start <= maxLifetime)) {
-        throw new oidcErrors.InvalidClientAuth(`the client assertion may be valid for at most ${maxLifetime} seconds (exp - ${typeof claims['iat'] === 'number' ? 'iat' : 'now'})`);
-      }
+      const bad = checkTimeClaims(claims, { now: epochNow(), skew: config.oauth.clock_tolerance, required: ['exp'], maxLifetime: config.oauth.client_assertion_max_lifetime });
+      if (bad) throw new oidcErrors.InvalidClientAuth(`client assertion: ${bad.description}`);
     },
     // PKCE (S256) for every authorization_code flow, FAPI or not.
     pkce: { required: () => true },
@@ -184,7 +188,20 @@ export function buildProvider(deps: ProviderDeps): Provider {
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
       jwtResponseModes: { enabled: true },
-      requestObjects: { enabled: true, requireSignedRequestObject: false },
+      requestObjects: {
+        enabled: true,
+        requireSignedRequestObject: false,
+        // oidc-provider's FAPI rule (exp, aud and nbf required; at most an hour from nbf to exp),
+        // plus the time claims as every JWT here: oidc-provider lets a future iat pass when exp is set.
+        assertJwtClaimsAndHeader: async (ctx: { oidc: { isFapi(...p: string[]): boolean } }, claims: Record<string, unknown>) => {
+          const fapi = ctx.oidc.isFapi('1.0 Final', '2.0');
+          if (fapi) {
+            for (const c of ['exp', 'aud', 'nbf']) if (claims[c] === undefined) throw new oidcErrors.InvalidRequestObject(`Request Object is missing the '${c}' claim`);
+          }
+          const bad = checkTimeClaims(claims, { now: epochNow(), skew: config.oauth.clock_tolerance, maxLifetime: fapi ? FAPI_REQUEST_OBJECT_LIFETIME : undefined });
+          if (bad) throw new oidcErrors.InvalidRequestObject(`Request Object: ${bad.description}`);
+        },
+      },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       fapi: {
         enabled: true,

@@ -124,6 +124,23 @@ describe('transport certificate', () => {
     const rogueCa = await createCertificateAuthority({ subject: 'C=GB, O=Rogue, CN=Rogue Root CA', validityDays: 2 });
     const rogue = await issueClientCertificate(rogueCa, { subject: `C=GB, O=Rogue, OU=${tpp.orgId}, CN=${tpp.softwareId}`, validityDays: 2 });
     await rejects(withClaims({}, { cert: rogue }), required);
+    // Expired as well: still untrusted, not "expired" (its presented root anchors nothing).
+    const rogueExpired = await issueClientCertificate(rogueCa, { subject: `C=GB, O=Rogue, OU=${tpp.orgId}, CN=${tpp.softwareId}`, validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    await rejects(withClaims({}, { cert: rogueExpired }), required);
+  });
+
+  // Issue 17: these got the trusted-CA text above, as if the CA were unknown.
+  test('an expired or a not yet valid certificate of the TPP from the trusted CA → 401 saying which', async () => {
+    const subject = tpp.transport.x509.subject.split('\n').join(', ');
+    const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const expired = await issueClientCertificate(env.directory.issuingCa, { subject, validityDays: 1, keyType: 'rsa', now: new Date(Date.now() - 3 * 86_400_000) });
+    await rejects(withClaims({}, { cert: expired }), {
+      status: 401, error: 'invalid_client', description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
+    });
+    const early = await issueClientCertificate(env.directory.issuingCa, { subject, validityDays: 1, keyType: 'rsa', now: new Date(Date.now() + 3 * 86_400_000) });
+    await rejects(withClaims({}, { cert: early }), {
+      status: 401, error: 'invalid_client', description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
+    });
   });
 
   test('the transport certificate of another TPP (binding fails)', () =>
@@ -258,7 +275,7 @@ describe('registration request JWT', () => {
 
   test('lifetime above request_max_lifetime (86400 s)', () =>
     rejects(withClaims(() => Promise.resolve({ iat: now(), exp: now() + 86401 })),
-      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat)')));
+      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat, exp - nbf and exp - now)')));
 
   test('a one-hour lifetime is accepted', async () => {
     const t = now();

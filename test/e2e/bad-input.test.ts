@@ -8,7 +8,7 @@ import { createPublicKey, randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import * as client from 'openid-client';
 import { SignJWT, base64url } from 'jose';
-import { GATEWAY, startTestServer, type ClientTls, type TestServer } from '../helpers/server.ts';
+import { GATEWAY, readSandboxCa, startTestServer, type ClientTls, type TestServer } from '../helpers/server.ts';
 import { registerObClient, relyingParty, REDIRECT_URI, transportSubject, type ObClient } from '../helpers/ob-client.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
 import { assertErrorResponse } from '../helpers/assert-error.ts';
@@ -139,6 +139,26 @@ test('tls_client_auth with the wrong certificate, a look-alike from an untrusted
   await assertErrorResponse(await noTokenIssued(() => tokenRequest(form)), 401, untrusted);
   // The genuine certificate still works.
   assert.equal((await tokenRequest(form, tls.cert)).status, 200);
+});
+
+test('an expired or a not yet valid certificate of the client, from the trusted CA, is refused saying which (private_key_jwt and tls_client_auth)', async () => {
+  const ca = readSandboxCa(ts.server.config.derived.dataDir);
+  const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  for (const c of [pkj, tls]) {
+    const subject = c.cert.x509.subject.split('\n').join(', ');
+    const expired = await issueClientCertificate(ca, { subject, validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const early = await issueClientCertificate(ca, { subject, validityDays: 1, now: new Date(Date.now() + 3 * 86_400_000) });
+    const form = async (): Promise<Record<string, string>> => (c === pkj
+      ? { grant_type: 'client_credentials', scope: 'accounts', client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() }
+      : { grant_type: 'client_credentials', scope: 'accounts', client_id: c.clientId });
+    await assertErrorResponse(await noTokenIssued(async () => tokenRequest(await form(), expired)), 401, {
+      error: 'invalid_client', error_description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
+    });
+    await assertErrorResponse(await noTokenIssued(async () => tokenRequest(await form(), early)), 401, {
+      error: 'invalid_client', error_description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
+    });
+    assert.equal((await tokenRequest(await form(), c.cert)).status, 200, 'the current certificate still works');
+  }
 });
 
 test('certificate-bound token at userinfo without a certificate and with another one', async () => {

@@ -133,7 +133,7 @@ describe('the token endpoint and the client certificate', () => {
     const cases: Array<[string, IssuedCertificate, string]> = [
       ['untrusted CA', untrusted, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
       ['self-signed', selfSigned, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
-      ['expired', expired, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
+      ['expired', expired, `the client (transport) certificate expired on ${expired.x509.validToDate.toISOString().replace(/\.\d{3}Z$/, 'Z')}; present a current one`],
       ['another organisation\'s', env.cbpii.transport,
         `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`],
     ];

@@ -13,6 +13,8 @@ import { FlattenedSign } from 'jose';
 import { FormData } from 'undici';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from './backend.ts';
+import { JWS_SIGNATURE_MAX_AGE } from '../../src/gateway/ob-rules.ts';
+import { TIME_CASES, rawJson, signDetachedRaw } from '../helpers/time-claims.ts';
 
 const PAYMENTS_FILE = new URL('../../specs/ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', import.meta.url);
 const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
@@ -143,4 +145,42 @@ test('x-jws-signature: each way of getting it wrong is refused before the backen
   const ok = await pay(body, { ...k(), 'x-jws-signature': await sign(body) });
   assert.equal(ok.status, 200);
   assert.equal(backend.calls.at(-1)!.body, body, 'the body is passed on byte for byte');
+});
+
+test('x-jws-signature: every http://openbanking.org.uk/iat value gets a 400 (never a 5xx), in the future or older than 24 hours too; so does its replay', async () => {
+  const tpp = env.aispPisp;
+  const body = JSON.stringify({ Data: { Initiation: { InstructionIdentification: 'E5' } }, Risk: {} });
+  const calls = backend.calls.length;
+  let accepted = 0;
+  const header = (overrides: Record<string, string | undefined>) => rawJson({
+    alg: 'PS256', kid: tpp.signingKey.kid, b64: false, crit: ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`],
+    [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`, [`${OB}/tan`]: 'openbanking.org.uk', [`${OB}/iat`]: Math.floor(Date.now() / 1000) - 5,
+  }, overrides);
+  const cases: Array<{ name: string; overrides: Record<string, string | undefined>; accept: boolean }> = TIME_CASES.map((c) => ({
+    name: c.name,
+    // Only iat is a time claim of the OB header.
+    overrides: { [`${OB}/iat`]: c.claims(Math.floor(Date.now() / 1000), 'iat')['iat'] },
+    accept: c.accepted?.({ kind: 'bounded', claim: 'iat', required: true }) ?? false,
+  }));
+  const t = Math.floor(Date.now() / 1000);
+  cases.push(
+    { name: 'a day and a minute ago', overrides: { [`${OB}/iat`]: String(t - JWS_SIGNATURE_MAX_AGE - 60) }, accept: false },
+    { name: 'a minute short of a day ago', overrides: { [`${OB}/iat`]: String(t - JWS_SIGNATURE_MAX_AGE + 60) }, accept: true },
+  );
+  for (const c of cases) {
+    const signature = signDetachedRaw(header(c.overrides), body, tpp.signingKey.key);
+    const idempotencyKey = randomUUID();
+    // The replay: the same signed request, the same key.
+    for (const attempt of ['first', 'replay']) {
+      const res = await pay(body, { 'x-idempotency-key': idempotencyKey, 'x-jws-signature': signature });
+      if (c.accept) {
+        assert.equal(res.status, 200, `${c.name} (${attempt}) is accepted: ${await res.text()}`);
+        await res.arrayBuffer().catch(() => undefined);
+      } else {
+        assert.equal(await obCode(res, 400), 'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim', `${c.name} (${attempt})`);
+      }
+    }
+    if (c.accept) accepted++;
+  }
+  assert.equal(backend.calls.length, calls + accepted, 'only the accepted ones reached the backend, each once');
 });

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from '../../src/crypto/pki.ts';
 import type { IssuedCertificate } from '../../src/crypto/pki.ts';
-import { createClientCertificateSource } from '../../src/http/client-cert.ts';
+import { clientCertificateError, createClientCertificateSource } from '../../src/http/client-cert.ts';
 import type { ClientCertificate, ClientCertificateSourceOptions } from '../../src/http/client-cert.ts';
 
 const HEADER = 'x-ssl-client-cert';
@@ -17,6 +17,13 @@ function fakeRequest(remoteAddress: string, headers: Record<string, string | str
 }
 
 const base64Der = (cert: IssuedCertificate) => Buffer.from(cert.x509.raw).toString('base64');
+const DAY = 86_400_000;
+const UNTRUSTED = 'a client (transport) certificate issued by a trusted CA is required over mutual TLS';
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** What a TPP is told about its certificate outside its validity period (at `now`). */
+const validityMessage = (cert: IssuedCertificate, now = Date.now()) => (cert.x509.validToDate.getTime() < now
+  ? `the client (transport) certificate expired on ${iso(cert.x509.validToDate)}; present a current one`
+  : `the client (transport) certificate is not valid until ${iso(cert.x509.validFromDate)}`);
 
 describe('client certificate source', () => {
   let root: IssuedCertificate;
@@ -25,6 +32,11 @@ describe('client certificate source', () => {
   let direct: IssuedCertificate; // issued by root
   let viaIssuing: IssuedCertificate; // issued by the intermediate
   let stranger: IssuedCertificate; // issued by a root nobody trusts
+  let expired: IssuedCertificate; // issued by root, valid until two days ago
+  let notYetValid: IssuedCertificate; // issued by root, valid from in three days
+  let strangerExpired: IssuedCertificate; // issued by the untrusted root, expired
+  let futureIssuing: IssuedCertificate; // an intermediate under root, not valid yet
+  let viaFutureIssuing: IssuedCertificate; // valid now, issued by that intermediate
 
   before(async () => {
     root = await createCertificateAuthority({ subject: 'O=Test, CN=Root', validityDays: 30 });
@@ -33,6 +45,56 @@ describe('client certificate source', () => {
     direct = await issueClientCertificate(root, { subject: 'O=TPP, CN=direct', validityDays: 10, keyType: 'ec' });
     viaIssuing = await issueClientCertificate(issuing, { subject: 'O=TPP, CN=via-issuing', validityDays: 10, keyType: 'ec' });
     stranger = await issueClientCertificate(otherRoot, { subject: 'O=TPP, CN=stranger', validityDays: 10, keyType: 'ec' });
+    expired = await issueClientCertificate(root, { subject: 'O=TPP, CN=expired', validityDays: 1, keyType: 'ec', now: new Date(Date.now() - 3 * DAY) });
+    notYetValid = await issueClientCertificate(root, { subject: 'O=TPP, CN=not-yet-valid', validityDays: 1, keyType: 'ec', now: new Date(Date.now() + 3 * DAY) });
+    strangerExpired = await issueClientCertificate(otherRoot, { subject: 'O=TPP, CN=stranger-expired', validityDays: 1, keyType: 'ec', now: new Date(Date.now() - 3 * DAY) });
+    // pki.ts never lets a leaf outlive its issuer, so the CA that is outside its validity is one not valid yet.
+    futureIssuing = await createCertificateAuthority({ subject: 'O=Test, CN=Future Issuing', validityDays: 10, issuer: root, now: new Date(Date.now() + 3 * DAY) });
+    viaFutureIssuing = await issueClientCertificate(futureIssuing, { subject: 'O=TPP, CN=via-future-issuing', validityDays: 1, keyType: 'ec' });
+  });
+
+  describe('why a certificate is refused (clientCertificateError)', () => {
+    const fromHeader = (cert: IssuedCertificate, cas: string[] = [root.certPem]) => createClientCertificateSource({
+      header: HEADER, encoded: true, trustedProxies: ['10.0.0.5'], getCaPems: () => cas,
+    }).fromRequest(fakeRequest('10.0.0.5', { [HEADER]: encodeURIComponent(cert.certPem) }));
+    const refusal = (cert: ClientCertificate | undefined, now?: number) => {
+      const e = clientCertificateError(cert, now);
+      return e && { code: e.code, status: e.status, error: e.error, description: e.description };
+    };
+
+    it('none, or one that does not chain to the trust store (expired or not): the trusted CA text', () => {
+      const required = { code: 'CLIENT_CERT_REQUIRED', status: 401, error: 'invalid_client', description: UNTRUSTED };
+      assert.deepEqual(refusal(undefined), required);
+      assert.deepEqual(refusal(fromHeader(stranger)), required);
+      assert.deepEqual(refusal(fromHeader(strangerExpired)), required);
+      assert.equal(fromHeader(strangerExpired)?.outsideValidity, undefined);
+      assert.deepEqual(refusal(fromHeader(viaIssuing)), required, 'intermediate missing from the trust store');
+    });
+
+    it('expired or not yet valid, from the trusted CA: says which, and when', () => {
+      for (const cert of [expired, notYetValid]) {
+        const presented = fromHeader(cert);
+        assert.equal(presented?.authorized, false);
+        assert.equal(presented?.outsideValidity, true);
+        assert.deepEqual(refusal(presented), { code: 'CLIENT_CERT_EXPIRED', status: 401, error: 'invalid_client', description: validityMessage(cert) });
+      }
+    });
+
+    it('a CA of the chain outside its validity period: says so', () => {
+      const presented = fromHeader(viaFutureIssuing, [root.certPem, futureIssuing.certPem]);
+      assert.equal(presented?.outsideValidity, true);
+      assert.deepEqual(refusal(presented), {
+        code: 'CLIENT_CERT_EXPIRED', status: 401, error: 'invalid_client',
+        description: 'a CA certificate in the client (transport) certificate\'s chain is outside its validity period',
+      });
+    });
+
+    it('an authorized certificate that has expired since (a long keep-alive connection) is refused as expired', () => {
+      const presented = fromHeader(direct);
+      assert.equal(refusal(presented), undefined);
+      const later = direct.x509.validToDate.getTime() + 1000;
+      assert.deepEqual(refusal(presented, later), { code: 'CLIENT_CERT_EXPIRED', status: 401, error: 'invalid_client', description: validityMessage(direct, later) });
+    });
   });
 
   describe('header path', () => {
@@ -130,7 +192,11 @@ describe('client certificate source', () => {
         const cert = source.fromRequest(req);
         seen.push({ cert, socket: req.socket });
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ authorized: cert?.authorized ?? null, source: cert?.source ?? null, fingerprint: cert?.x509.fingerprint256 ?? null }));
+        const refused = clientCertificateError(cert);
+        res.end(JSON.stringify({
+          authorized: cert?.authorized ?? null, source: cert?.source ?? null, fingerprint: cert?.x509.fingerprint256 ?? null,
+          refused: refused ? `${refused.code}: ${refused.description}` : null,
+        }));
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       port = (server.address() as AddressInfo).port;
@@ -141,7 +207,7 @@ describe('client certificate source', () => {
     }));
 
     function get(client: IssuedCertificate | undefined, opts: { agent?: Agent; headers?: Record<string, string> } = {}) {
-      return new Promise<{ authorized: boolean | null; source: string | null; fingerprint: string | null }>((resolve, reject) => {
+      return new Promise<{ authorized: boolean | null; source: string | null; fingerprint: string | null; refused: string | null }>((resolve, reject) => {
         const req = request({
           host: '127.0.0.1', port, path: '/', ca: root.certPem, servername: 'localhost',
           ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
@@ -158,15 +224,23 @@ describe('client certificate source', () => {
     }
 
     it('reports a certificate issued by the trusted CA as authorized', async () => {
-      assert.deepEqual(await get(direct), { authorized: true, source: 'tls', fingerprint: direct.x509.fingerprint256 });
+      assert.deepEqual(await get(direct), { authorized: true, source: 'tls', fingerprint: direct.x509.fingerprint256, refused: null });
     });
 
     it('reports a self-signed certificate as not authorized', async () => {
-      assert.deepEqual(await get(otherRoot), { authorized: false, source: 'tls', fingerprint: otherRoot.x509.fingerprint256 });
+      assert.deepEqual(await get(otherRoot), { authorized: false, source: 'tls', fingerprint: otherRoot.x509.fingerprint256, refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}` });
     });
 
     it('gives undefined without a client certificate, even with a header from an untrusted peer', async () => {
-      assert.deepEqual(await get(undefined, { headers: { [HEADER]: encodeURIComponent(direct.certPem) } }), { authorized: null, source: null, fingerprint: null });
+      assert.deepEqual(await get(undefined, { headers: { [HEADER]: encodeURIComponent(direct.certPem) } }), { authorized: null, source: null, fingerprint: null, refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}` });
+    });
+
+    it('says that a certificate of the trusted CA expired or is not valid yet; an expired one of another CA is untrusted', async () => {
+      for (const cert of [expired, notYetValid]) {
+        const got = await get(cert);
+        assert.deepEqual(got, { authorized: false, source: 'tls', fingerprint: cert.x509.fingerprint256, refused: `CLIENT_CERT_EXPIRED: ${validityMessage(cert)}` });
+      }
+      assert.equal((await get(strangerExpired)).refused, `CLIENT_CERT_REQUIRED: ${UNTRUSTED}`);
     });
 
     it('parses once per keep-alive connection', async () => {

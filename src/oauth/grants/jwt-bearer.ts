@@ -9,6 +9,7 @@ import { errors as oidcErrors } from 'oidc-provider';
 import type { Config } from '../../config/schema.ts';
 import type { OneTimeIds } from '../replay.ts';
 import { providerCall } from '../unavailable.ts';
+import { checkTimeClaims, replayExpiry } from '../../crypto/time-claims.ts';
 import type { JwksCache } from '../../crypto/jwks.ts';
 import type { ClientCertificate } from '../../http/client-cert.ts';
 import type { IncomingMessage } from 'node:http';
@@ -92,9 +93,15 @@ export function registerJwtBearerGrant(provider: Provider, deps: {
     }
     const sub = payload[issuer.subjectClaim];
     if (typeof sub !== 'string' || !sub) throw new InvalidGrant(`assertion claim "${issuer.subjectClaim}" is invalid`);
-    if (payload.exp! - payload.iat! > maxLifetime) throw new InvalidGrant('assertion lifetime is too long');
+    // jose has checked types, exp, nbf and iat's age; the rules every JWT here follows as well
+    // (a time is a sane NumericDate, the validity counts from iat, nbf and now).
+    const bad = checkTimeClaims(payload as Record<string, unknown>, { now: Math.floor(Date.now() / 1000), skew: config.oauth.clock_tolerance, required: ['exp', 'iat'], maxLifetime });
+    if (bad) throw new InvalidGrant(bad.kind === 'too_long' ? 'assertion lifetime is too long' : `assertion claim "${bad.claim}" is invalid`);
+    // The shared state takes ids of bounded length: a longer or non-string jti is the client's error, not ours.
+    const jti = payload.jti;
+    if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw new InvalidGrant('assertion claim "jti" is invalid');
     // RFC 7523 §3: the jti must not be replayed; kept until the assertion expires, shared by all workers.
-    const first = await providerCall(() => deps.replay.remember(`jwt-bearer:${issuer.issuer}`, String(payload.jti), payload.exp! + config.oauth.clock_tolerance));
+    const first = await providerCall(() => deps.replay.remember(`jwt-bearer:${issuer.issuer}`, jti, replayExpiry(payload.exp!, config.oauth.clock_tolerance)));
     if (!first) throw new InvalidGrant('assertion has already been used (jti replay)');
 
     const allowed = new Set((client.scope ?? deps.scopes.join(' ')).split(' '));
