@@ -12,7 +12,7 @@ import { AppError, fail } from '../errors/app-error.ts';
 import { ERRORS } from '../errors/codes.ts';
 import { sendError, toAppError } from '../errors/to-response.ts';
 import { requestContext } from '../http/front.ts';
-import type { ClientCertificate } from '../http/client-cert.ts';
+import { clientCertificateError, type ClientCertificate } from '../http/client-cert.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import type { VerifiedToken } from '../oauth/token-verifier.ts';
 import type { TokenResolver } from './token-resolver.ts';
@@ -189,8 +189,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   // but the DCR API, whose service checks it itself).
   function certificate(req: IncomingMessage): ClientCertificate {
     const cert = deps.clientCert(req);
-    if (!cert?.authorized) throw fail('CLIENT_CERT_REQUIRED', 'a client certificate issued by a trusted CA is required');
-    return cert;
+    // Missing, untrusted, expired or not yet valid: each says which.
+    const refused = clientCertificateError(cert);
+    if (refused) throw refused;
+    return cert!;
   }
 
   // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not
