@@ -10,14 +10,13 @@ import { fail } from '../errors/app-error.ts';
 import { decodeJwt } from 'jose';
 import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
 import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
-import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
+import { BUILT_IN_PLANS, INTERNAL_DCR_BACKEND, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
+import { reservedOverlap } from './reserved-paths.ts';
 import { buildSnapshot } from './snapshot.ts';
 
 /** Meta counter bumped by every catalogue change (the periodic check compares it). */
 export const GATEWAY_VERSION_KEY = 'gateway.version';
 
-/** The built-in DCR service as a backend: served in process, no HTTP hop. */
-export const INTERNAL_DCR_BACKEND = 'internal:dcr';
 
 /** WSO2's lifecycle actions and the states they move between. */
 const LIFECYCLE: Readonly<Record<string, { from: readonly ApiState[]; to: ApiState }>> = {
@@ -133,9 +132,13 @@ const VERSION = /^[A-Za-z0-9._-]{1,32}$/;
 const PLAN_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_LIST = 1000;
 
-export function validateContext(context: string): string {
-  if (!CONTEXT.test(context) || context.length > 200) {
-    throw fail('API_INVALID', 'context must be a path of one or more segments of letters, digits and . _ ~ - (e.g. /open-banking/v3.1/aisp), at most 200 characters');
+export function validateContext(context: string, backendUrl: string): string {
+  if (!CONTEXT.test(context) || context.length > 200 || /(^|\/)\.{1,2}(\/|$)/.test(context)) {
+    throw fail('API_INVALID', 'context must be a path of one or more segments of letters, digits and . _ ~ - (not . or ..; e.g. /open-banking/v3.1/aisp), at most 200 characters');
+  }
+  const reserved = reservedOverlap(context, backendUrl === INTERNAL_DCR_BACKEND);
+  if (reserved !== undefined) {
+    throw fail('API_INVALID', `context overlaps ${reserved}, which the server serves itself${reserved.includes('register') ? ' (only the internal DCR API may take the DCR paths)' : ''}; give this API another context`);
   }
   return context;
 }
@@ -279,7 +282,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       const api: ApiRecord = {
         id: randomUUID(),
         name: (settings.name ?? imported.name).slice(0, 200),
-        context: validateContext(context),
+        context: validateContext(context, backend(settings.backendUrl)),
         version,
         backendUrl: backend(settings.backendUrl),
         state: 'CREATED',
@@ -333,7 +336,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       const next: ApiRecord = {
         ...current,
         name: (settings.name ?? current.name).slice(0, 200),
-        context: validateContext(settings.context ?? current.context),
+        context: validateContext(settings.context ?? current.context, backend(settings.backendUrl ?? current.backendUrl)),
         version: settings.version ?? current.version,
         backendUrl: backend(settings.backendUrl ?? current.backendUrl),
         plans: settings.plans === undefined ? current.plans : await checkPlans(settings.plans),
@@ -369,6 +372,8 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         operations,
         updatedAt: now(),
       };
+      // A DCR path stays the internal DCR API's: a new backend must not take it over.
+      validateContext(next.context, next.backendUrl);
       await save(async () => {
         if (!(await store.updateApi(next))) throw fail('API_NOT_FOUND', 'no API with that id');
       }, next);
@@ -384,6 +389,8 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         throw fail('API_LIFECYCLE_INVALID', `${action} is not allowed from ${current.state} (only from ${rule.from.join(' or ')})`);
       }
       const api: ApiRecord = { ...current, state: rule.to, updatedAt: now() };
+      // An API saved before a context was checked against the server's own paths is checked again before it is served.
+      if (SERVED_STATES.has(api.state)) validateContext(api.context, api.backendUrl);
       if (!SERVED_STATES.has(current.state)) await checkRoutes(api);
       await save(() => store.updateApi(api), api);
       let subscribed = 0;

@@ -4,6 +4,9 @@
  * stores persist it, the runtime compiles it into a route snapshot.
  */
 
+/** The built-in DCR service as a backend: served in process, no HTTP hop. */
+export const INTERNAL_DCR_BACKEND = 'internal:dcr';
+
 /** Largest API document accepted for import, in bytes of UTF-8. */
 export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
 

@@ -27,7 +27,7 @@ import { allowedHeaders, backendHeaders } from './backend-headers.ts';
 import { mediaEssence } from './openapi-import.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
 import type { IdentitySigner } from './identity.ts';
-import { INTERNAL_DCR_BACKEND } from './catalogue.ts';
+import { INTERNAL_DCR_BACKEND } from './model.ts';
 import { backendHostAllowed } from './backend-hosts.ts';
 import type { GatewayStore } from '../storage/ports.ts';
 import type { JwksCache } from '../crypto/jwks.ts';

@@ -6,7 +6,8 @@
  */
 import FindMyWay from 'find-my-way';
 import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from './model.ts';
-import { SERVED_STATES } from './model.ts';
+import { INTERNAL_DCR_BACKEND, SERVED_STATES } from './model.ts';
+import { reservedOverlap } from './reserved-paths.ts';
 import { pathFromTemplate, routerParamName } from './path.ts';
 
 export interface RouteMatch {
@@ -47,7 +48,8 @@ const toRouterPath = (template: string) => template.replaceAll(':', '::').replac
 interface Stored { api: ApiRecord; operation: OperationDef }
 
 export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans: readonly PlanRecord[], onConflict: (api: ApiRecord, op: OperationDef) => void, keyManagers: readonly KeyManagerRecord[] = []): RouteSnapshot {
-  const served = apis.filter((a) => SERVED_STATES.has(a.state));
+  // An API whose context takes a path the server serves itself (saved before that was refused) is never routed.
+  const served = apis.filter((a) => SERVED_STATES.has(a.state) && reservedOverlap(a.context, a.backendUrl === INTERNAL_DCR_BACKEND) === undefined);
   const router = FindMyWay({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 256 });
   const handler = () => undefined;
   for (const api of served) {
