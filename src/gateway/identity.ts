@@ -53,8 +53,8 @@ export async function createIdentitySigner(opts: { storage: Storage; issuer: str
       const hit = cache.get(key_);
       if (hit && hit.renewAt > t) return hit.jwt;
       const jwt = await new SignJWT({
-        key_manager: who.keyManager,
         client_id: who.clientId,
+        key_manager: who.keyManager,
         ...(who.softwareId ? { software_id: who.softwareId } : {}),
         ...(who.orgId ? { org_id: who.orgId } : {}),
         roles: who.roles,
