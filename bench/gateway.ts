@@ -83,7 +83,7 @@ const VARIANT_LABEL: Record<Variant, string> = {
 };
 
 async function admin(t: { port: number; ca: string }, method: string, path: string, expect: number, body?: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const res = await httpsCall({ port: t.port, method, path, ca: t.ca, headers: { ...ADMIN, accept: 'application/json', ...headers }, ...(body === undefined ? {} : { body }) });
+  const res = await httpsCall({ port: t.port, method, path, ca: t.ca, headers: { ...ADMIN, accept: 'application/json', 'x-requested-with': 'opendcr-bench', ...headers }, ...(body === undefined ? {} : { body }) });
   if (res.status !== expect) throw new Error(`${method} ${path}: HTTP ${res.status} (expected ${expect}): ${res.body.slice(0, 500)}`);
   return res.body ? JSON.parse(res.body) as Record<string, unknown> : {};
 }

@@ -23,6 +23,7 @@ import { fail } from './errors/app-error.ts';
 import { providerPathFor, providerRouteTemplate } from './oauth/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
 import { createAdminGuard } from './admin/admin-auth.ts';
+import { createPasswordThrottle } from './admin/password-throttle.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import type { ClientCertificate } from './http/client-cert.ts';
 import type { DcrService } from './dcr/service.ts';
@@ -65,8 +66,8 @@ export interface AppDeps {
   metrics?: Metrics | undefined;
   /** The exposition text of the whole server (aggregated across workers), for GET /metrics. */
   metricsText?: () => Promise<string>;
-  /** The shared state (readiness; change notices for the scope API). */
-  shared?: SharedState | undefined;
+  /** The shared state (readiness; change notices for the scope API; the administrator password throttle). */
+  shared: SharedState;
   /** The gateway (gateway role): it takes the paths of served APIs on the listeners [gateway] listeners names. */
   gateway?: Gateway | undefined;
   /** The gateway catalogue and key managers, for their admin REST APIs. */
@@ -108,8 +109,10 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   const { config, storage, keyManager } = deps;
   const isKeyManager = config.server.roles.includes('key_manager');
   const mainGateway = config.gateway.listeners.includes('main') ? deps.gateway : undefined;
-  // HTTP Basic as [super_admin] (scripts, the command line) or a console session.
-  const requireAdmin = createAdminGuard(config, deps.sessions);
+  // HTTP Basic as [super_admin] (scripts, the command line) or a console session; one password
+  // throttle for Basic and the console's login, on every listener.
+  const throttle = createPasswordThrottle({ config, shared: deps.shared, logger: deps.logger.child({ component: 'admin-auth' }) });
+  const requireAdmin = createAdminGuard({ config, sessions: deps.sessions, throttle });
   const isAccepting = deps.isAccepting ?? (() => true);
   const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
@@ -270,8 +273,8 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
     }));
   }
-  if (deps.sessions && deps.shared) {
-    await fastify.register(sessionRoutes({ config, sessions: deps.sessions, shared: deps.shared, requireAdmin }));
+  if (deps.sessions) {
+    await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
   }
   if (deps.anchors && deps.announce) {
     await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }));

@@ -1,19 +1,21 @@
 /**
  * Who may use the admin APIs: the administrator of [super_admin] by HTTP Basic (the command line
- * and scripts; compared in constant time), or a console user by session cookie (src/admin/sessions.ts):
- * every state change then needs the session's x-csrf-token, an auditor may only read, and the
- * session slides its idle timeout on each request.
+ * and scripts; compared in constant time, under the password throttle shared with the console's
+ * login), or a console user by session cookie (src/admin/sessions.ts): the session must still
+ * match the user's configured record, every state change then needs the session's x-csrf-token,
+ * an auditor may only read, and the session slides its idle timeout on each request. Before any
+ * credential is looked at, a change a page of another origin could have made is refused
+ * (src/admin/cross-site.ts).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
-import { safeEqual } from '../oauth/accounts.ts';
 import { adminUnauthorized, fail } from '../errors/app-error.ts';
+import { accountsNamed, superAdminMatches } from './accounts.ts';
+import { mayChallenge, refuseCrossSite } from './cross-site.ts';
+import type { PasswordThrottle } from './password-throttle.ts';
 import { SESSION_COOKIE, type ConsoleSession, type Sessions } from './sessions.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** Sent by the console's scripts: a 401 then carries no Basic challenge (no browser prompt). */
-export const CONSOLE_HEADER = 'x-opendcr-console';
 
 /** The console session cookie of a request, if any. */
 export function sessionCookie(req: FastifyRequest): string | undefined {
@@ -26,27 +28,26 @@ export function sessionCookie(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** Basic credentials of [super_admin]: true when they match. */
-export function superAdminMatches(config: Config, user: string, pass: string): boolean {
-  const { username, password } = config.super_admin;
-  // Both compared every time: no early exit that would time the user name.
-  return [safeEqual(user, username), safeEqual(pass, password)].every(Boolean);
-}
-
-export function createAdminGuard(config: Config, sessions?: Sessions) {
+export function createAdminGuard(deps: { config: Config; sessions?: Sessions | undefined; throttle: PasswordThrottle }) {
+  const { config, sessions, throttle } = deps;
   return async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    refuseCrossSite(req, config.derived.baseUrl);
     const header = req.headers.authorization;
     const cookie = sessions ? sessionCookie(req) : undefined;
     if (header !== undefined || cookie === undefined || !sessions) {
       const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
-      if (!m) throw adminUnauthorized(req.headers[CONSOLE_HEADER] === undefined);
+      if (!m) throw adminUnauthorized(mayChallenge(req));
       const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
       const i = decoded.indexOf(':');
-      if (!superAdminMatches(config, i === -1 ? decoded : decoded.slice(0, i), i === -1 ? '' : decoded.slice(i + 1))) throw adminUnauthorized();
+      const [user, pass] = i === -1 ? [decoded, ''] : [decoded.slice(0, i), decoded.slice(i + 1)];
+      if (!await throttle.attempt(req, user, 'basic', async () => superAdminMatches(config, user, pass))) throw adminUnauthorized(mayChallenge(req));
       return;
     }
     const session = sessions.read(cookie);
-    if (!session || await sessions.revoked(session)) throw fail('ADMIN_SESSION_INVALID', 'log in to the console again');
+    const current = session ? accountsNamed(config, session.user).filter((a) => a.role === session.role).map((a) => a.record) : [];
+    if (!session || !sessions.boundTo(session, current) || await sessions.revoked(session)) {
+      throw fail('ADMIN_SESSION_INVALID', 'log in to the console again');
+    }
     if (!SAFE.has(req.method)) {
       if (!sessions.checkCsrf(session, req.headers['x-csrf-token'] as string | undefined)) throw fail('ADMIN_CSRF', 'send the session\'s x-csrf-token with every change');
       if (session.role !== 'admin') throw fail('ADMIN_READ_ONLY', 'an auditor may read, not change');

@@ -69,7 +69,8 @@ export async function withAdmin<T>(config: Config, opts: AdminOptions, fn: (s: A
 /** One request to the admin APIs: a JSON body or a multipart form; CliError "cannot reach …" when there is no answer. */
 export async function adminCall(s: AdminSession, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, init: { json?: unknown; form?: FormData } = {}): Promise<AdminAnswer> {
   const url = `${s.server}${path}`;
-  const headers: Record<string, string> = { accept: 'application/json', authorization: s.authorization };
+  // X-Requested-With: the admin APIs take a change without a JSON body (an import, publishing) only with it.
+  const headers: Record<string, string> = { accept: 'application/json', authorization: s.authorization, 'x-requested-with': 'opendcr-cli' };
   let body: string | FormData | undefined;
   if (init.json !== undefined) {
     headers['content-type'] = 'application/json';

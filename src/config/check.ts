@@ -14,6 +14,7 @@ import type { Config } from './schema.ts';
 import { isAllowedUrl } from '../http/outbound.ts';
 import { createTruststore } from '../tls/truststore.ts';
 import { describePostgresFailure, describeSqliteFailure, postgresTarget } from '../storage/index.ts';
+import { whyWeak, whyWeakHash } from '../admin/password-rules.ts';
 
 export interface CheckResult {
   /** Each one stops the server (exit 2). */
@@ -219,12 +220,34 @@ async function checkInlineKeys(config: Config, at: (key: string, text: string) =
   }
 }
 
+/**
+ * Production: no administrator password a guess would find (src/admin/password-rules.ts). A
+ * [super_admin] password is checked in full; a console user's is known only by its scrypt hash,
+ * so only the user name and the commonest defaults are tried against it.
+ */
+async function checkAdminPasswords(config: Config, at: (key: string, text: string) => string, problems: string[]): Promise<void> {
+  if (config.server.mode !== 'production') return;
+  const { username, password } = config.super_admin;
+  if (password === 'admin') {
+    problems.push(at('super_admin.password', 'the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)'));
+  } else {
+    const why = whyWeak(password, username);
+    if (why) problems.push(at('super_admin.password', `the password ${why}, which production mode refuses (set OPENDCR_ADMIN_PASSWORD to a long random one)`));
+  }
+  // One user at a time: each hash costs a few scrypt runs.
+  for (const [i, user] of config.admin.users.entries()) {
+    const why = await whyWeakHash(user.password_hash, user.username);
+    if (why) problems.push(at(`admin.users.${i}.password_hash`, `the password of "${user.username}" ${why}, which production mode refuses (hash another with \`opendcr admin hash-password\`)`));
+  }
+}
+
 /** Everything start needs besides valid values; no network, nothing written. */
 export async function checkConfig(config: Config): Promise<CheckResult> {
   const label = config.source ?? 'built-in defaults';
   const at = (key: string, text: string) => `${label}: key "${key}": ${text}`;
   const problems: string[] = [];
   const warnings: string[] = [];
+  await checkAdminPasswords(config, at, problems);
   checkTls(config, at, problems, warnings);
   checkFolder(config.derived.dataDir, 'server.data_dir', 'the data folder', at, problems);
   checkTruststore(config, at, problems, warnings);

@@ -247,9 +247,6 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     if (!c.keystore.tls.cert_file || !c.keystore.tls.key_file) {
       problems.push(`${label}: key "keystore.tls.cert_file": production mode requires cert_file and key_file`);
     }
-    if (c.super_admin.password === 'admin') {
-      problems.push(`${label}: key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)`);
-    }
   }
   if ((c.keystore.tls.cert_file === undefined) !== (c.keystore.tls.key_file === undefined) && c.server.mode !== 'production') {
     problems.push(`${label}: key "keystore.tls": cert_file and key_file go together`);

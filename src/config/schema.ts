@@ -71,7 +71,7 @@ export const adminSchema = z.strictObject({
     .describe('Users of the admin console and the admin APIs, besides [super_admin] (the command line\'s account)'),
   session_idle_timeout: z.number().int().min(60).max(86400).default(900).describe('A console session ends after this long without a request (seconds)'),
   session_lifetime: z.number().int().min(300).max(7 * 86400).default(28800).describe('A console session ends this long after login, whatever its activity (seconds)'),
-  login_attempts: z.number().int().min(1).max(1000).default(10).describe('Console login attempts allowed per client address in 5 minutes (all workers and hosts); more answer 429'),
+  login_attempts: z.number().int().min(1).max(1000).default(10).describe('Failed administrator passwords allowed per account and per client address in 5 minutes, console logins and HTTP Basic together, on every listener, worker and host; past them, 429 until the window ends, even for the right password'),
   console: z.boolean().default(true).describe('Serve the admin console (web pages) under /admin; the admin REST APIs are served either way'),
   port: z.number().int().min(0).max(65535).optional()
     .describe('A separate HTTPS management listener for the console and every admin REST API (/admin, /api/am, /api/opendcr, /api/identity), which the main listener then no longer serves; unset: they are on the main listener. 0 picks a free port'),
@@ -80,7 +80,7 @@ export const adminSchema = z.strictObject({
 
 export const superAdminSchema = z.strictObject({
   username: z.string().min(1).default('admin').describe('Administrator user for the admin APIs (scope management)'),
-  password: z.string().min(1).default('admin').describe('Administrator password; must be changed in production; also OPENDCR_ADMIN_PASSWORD'),
+  password: z.string().min(1).default('admin').describe('Administrator password; production mode refuses one shorter than 12 characters, equal to the user name or a variant of a well-known default (admin, password, changeme, ...); also OPENDCR_ADMIN_PASSWORD'),
 }).prefault({});
 
 const trustedIssuerSchema = z.strictObject({

@@ -99,10 +99,11 @@ export const ERRORS = {
 
   // Administration.
   ADMIN_UNAUTHORIZED: e(401, 'invalid_client', 'administrator credentials are missing or wrong'),
-  ADMIN_SESSION_INVALID: e(401, 'invalid_client', 'the console session is missing, expired (idle or lifetime) or logged out; log in again'),
+  ADMIN_SESSION_INVALID: e(401, 'invalid_client', 'the console session is missing, expired (idle or lifetime), logged out (here or everywhere), or its user was removed or had the password or role changed; log in again'),
   ADMIN_CSRF: e(403, 'access_denied', 'a console request that changes something lacks the session\'s x-csrf-token'),
   ADMIN_READ_ONLY: e(403, 'access_denied', 'the console user is an auditor: reading only'),
-  ADMIN_LOGIN_THROTTLED: e(429, 'invalid_request', 'too many console login attempts from this address; Retry-After says when to try again'),
+  ADMIN_LOGIN_THROTTLED: e(429, 'invalid_request', 'too many failed administrator passwords (console login or HTTP Basic) for this account or from this address; refused, even the right one, until Retry-After'),
+  ADMIN_CROSS_SITE: e(403, 'access_denied', 'a change to the admin APIs that a page of another origin could have made a browser send: it must be JSON or carry X-Requested-With, and come from this server\'s origin'),
   METRICS_FORBIDDEN: e(403, 'access_denied', 'metrics are served only to [metrics] allowed_networks (and with the [metrics] token, when one is set)'),
   SCOPE_EXISTS: e(409, 'conflict', 'a scope of that name exists'),
   SCOPE_NOT_FOUND: e(404, 'not_found', 'no scope of that name'),

@@ -18,7 +18,7 @@ let clientId: string;
 
 type Init = NonNullable<Parameters<DcrEnvironment['ts']['fetch']>[1]>;
 const admin = (path: string, init: Init = {}) =>
-  env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) } });
+  env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) } });
 
 before(async () => {
   env = await startDcrEnvironment({ admin: { users: [{ username: 'audit', password_hash: await hashPassword('audit-password-1'), role: 'auditor' }] } });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { ADMIN } from '../gateway/support.ts';
+import { awayFromWindowEdge } from './throttle-support.ts';
 import { browserMissing, launch, openPage, screenshot, signIn } from '../console/browser.ts';
 
 let ts: TestServer;
@@ -57,5 +58,19 @@ test('the console signs in and works on the management listener', { skip: browse
     assert.deepEqual(w.problems, []);
   } finally {
     await browser.close();
+  }
+});
+
+// Last in this file: it locks the [super_admin] account for the rest of the window.
+test('the administrator password throttle holds on the management listener: 429 past the limit, the right password too', async () => {
+  await awayFromWindowEdge();
+  const wrong = (i: number) => `Basic ${Buffer.from(`admin:wrong-${i}`).toString('base64')}`;
+  // [admin] login_attempts: 10 by default.
+  for (let i = 0; i < 10; i++) assert.equal((await ts.fetch(`${management}/api/am/publisher/v4/apis`, { headers: { authorization: wrong(i) } })).status, 401);
+  for (const authorization of [wrong(10), ADMIN]) {
+    const res = await ts.fetch(`${management}/api/am/publisher/v4/apis`, { headers: { authorization } });
+    assert.equal(res.status, 429);
+    assert.equal((await res.json() as Record<string, unknown>)['code'], 'ADMIN_LOGIN_THROTTLED');
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
   }
 });

@@ -15,7 +15,8 @@ let env: DcrEnvironment;
 
 const admin = (path: string, init: { method?: string; body?: unknown } = {}) => env.ts.fetch(`${API}${path}`, {
   method: init.method ?? 'GET',
-  headers: { authorization: ADMIN, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+  // X-Requested-With: a change without a JSON body (a rotation) comes from a script, not another site's page.
+  headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
   ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
 });
 
@@ -101,6 +102,6 @@ test('the operations API needs the administrator', async () => {
     const res = await env.ts.fetch(`${API}${path}`);
     assert.equal(res.status, 401, path);
   }
-  const rotate = await env.ts.fetch(`${API}/keys/rotate`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}` } });
+  const rotate = await env.ts.fetch(`${API}/keys/rotate`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}`, 'x-requested-with': 'test' } });
   assert.equal(rotate.status, 401);
 });

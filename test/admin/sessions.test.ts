@@ -1,8 +1,8 @@
 /**
  * Admin console users and sessions: scrypt-hashed passwords, the session cookie (Secure, HttpOnly,
  * SameSite=Strict) with its idle and absolute timeouts, CSRF on every change, the read-only
- * auditor, logout everywhere, and throttled logins; against a real server, and the session
- * rules with an injected clock.
+ * auditor, logout everywhere, sign out everywhere (every session of a user), and throttled logins;
+ * against a real server, and the session rules with an injected clock.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -54,11 +54,11 @@ test('sessions: a tampered cookie, an idle one and an old one are refused; a req
       storage, idleSeconds: 900, lifetimeSeconds: 3600, now: () => t,
       shared: { mark: async (_ns, id) => { marks.add(id); }, has: async (_ns, id) => marks.has(id) },
     });
-    const { session, cookie } = s.issue('ops', 'admin');
+    const { session, cookie } = await s.issue('ops', 'admin', 'record-1');
     assert.equal(s.read(cookie)?.user, 'ops');
     assert.equal(s.read(`${cookie.slice(0, -2)}xx`), undefined, 'tampered');
     const [body, tag] = cookie.split('.');
-    const forged = Buffer.from(JSON.stringify([session.id, 'ops', 'admin', t, t + 10_000])).toString('base64url');
+    const forged = Buffer.from(JSON.stringify([session.id, 'ops', 'admin', t, t + 10_000, session.record, session.generation])).toString('base64url');
     assert.equal(s.read(`${forged}.${tag}`), undefined, 'another body under the old MAC');
     assert.ok(body);
     t += 899;
@@ -73,6 +73,18 @@ test('sessions: a tampered cookie, an idle one and an old one are refused; a req
     assert.equal(s.checkCsrf(session, undefined), false);
     await s.revoke(session);
     assert.equal(await s.revoked(session), true);
+    // Bound to the record it was made from: another record (a new password or role) is not it.
+    assert.equal(s.boundTo(session, ['record-2', 'record-1']), true);
+    assert.equal(s.boundTo(session, ['record-2']), false);
+    assert.equal(s.boundTo(session, []), false, 'the user is gone');
+    assert.equal(s.boundTo({ ...session, role: 'auditor' }, ['record-1']), false, 'another role');
+    t = session.issuedAt + 10;
+    const [one, two] = [await s.issue('ops', 'admin', 'record-1'), await s.issue('ops', 'admin', 'record-1')];
+    const other = await s.issue('audit', 'auditor', 'record-3');
+    await s.revokeAll('ops');
+    assert.deepEqual([await s.revoked(one.session), await s.revoked(two.session), await s.revoked(other.session)], [true, true, false]);
+    const next = await s.issue('ops', 'admin', 'record-1');
+    assert.equal(await s.revoked(next.session), false, 'a login after it is a new generation');
   } finally {
     await storage.close();
   }
@@ -112,7 +124,31 @@ test('an auditor reads and cannot change anything', async () => {
   }
 });
 
-test('logins are throttled per address: past the limit, 429 with Retry-After, even with the right password', async () => {
+test('sign out everywhere ends every session of that user at once; other users keep theirs; with HTTP Basic it ends [super_admin]\'s', async () => {
+  const [a, b, audit, root] = [await login('ops', 'ops-password-123'), await login('ops', 'ops-password-123'), await login('audit', 'audit-password-1'), await login('admin', 'admin')];
+  const status = async (s: { cookie?: string }) => {
+    const res = await ts.fetch(PLANS, { headers: { cookie: s.cookie! } });
+    return res.status === 200 ? 200 : `${res.status} ${String(((await res.json()) as Record<string, unknown>)['code'])}`;
+  };
+  for (const s of [a, b, audit, root]) assert.equal(await status(s), 200);
+  const noCsrf = await ts.fetch('/admin/api/sessions', { method: 'DELETE', headers: { cookie: a.cookie! } });
+  assert.equal(noCsrf.status, 403, 'a session needs its CSRF token for this too');
+  assert.equal(await status(b), 200);
+
+  const out = await ts.fetch('/admin/api/sessions', { method: 'DELETE', headers: { cookie: a.cookie!, 'x-csrf-token': a.csrf! } });
+  assert.equal(out.status, 200);
+  assert.deepEqual(await out.json(), { loggedOut: true, everywhere: true });
+  assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
+  assert.deepEqual([await status(a), await status(b), await status(audit), await status(root)], ['401 ADMIN_SESSION_INVALID', '401 ADMIN_SESSION_INVALID', 200, 200]);
+  const again = await login('ops', 'ops-password-123');
+  assert.equal(await status(again), 200, 'a new login after it works');
+
+  const basic = await ts.fetch('/admin/api/sessions', { method: 'DELETE', headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+  assert.equal(basic.status, 200);
+  assert.deepEqual([await status(root), await status(audit), await status(again)], ['401 ADMIN_SESSION_INVALID', 200, 200]);
+});
+
+test('logins are throttled per address: past the limit, 429 with Retry-After, even with the right password, for the form and HTTP Basic alike', async () => {
   // Earlier tests of this file used some of the 6 attempts of this address's 5-minute window.
   let last: Response | undefined;
   for (let i = 0; i < 8; i++) {
@@ -126,11 +162,13 @@ test('logins are throttled per address: past the limit, 429 with Retry-After, ev
   // X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
   const spoofed = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.1' }, body: JSON.stringify({ username: 'ops', password: 'ops-password-123' }) });
   assert.equal(spoofed.status, 429);
-  // The command line's Basic credentials are not throttled by console logins.
-  assert.equal((await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } })).status, 200);
+  // One throttle for every way of presenting a password: the command line's Basic credentials too.
+  const basic = await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+  assert.equal(basic.status, 429);
+  assert.ok(Number(basic.headers.get('retry-after')) >= 1);
 });
 
-test('opendcr admin hash-password: the hash of standard input, which verifies; a short password exits 2', async () => {
+test('opendcr admin hash-password: the hash of standard input, which verifies; a short password or a default exits 2', async () => {
   const { spawnSync } = await import('node:child_process');
   const cli = new URL('../../src/cli/index.ts', import.meta.url).pathname;
   const ok = spawnSync(process.execPath, [cli, 'admin', 'hash-password'], { input: 'a-long-console-password\n', encoding: 'utf8' });
@@ -139,4 +177,11 @@ test('opendcr admin hash-password: the hash of standard input, which verifies; a
   const short = spawnSync(process.execPath, [cli, 'admin', 'hash-password'], { input: 'short', encoding: 'utf8' });
   assert.equal(short.status, 2);
   assert.match(short.stderr, /at least 12 characters/);
+  // The server can try only a few guesses against a hash at start: the command refuses defaults before it hashes.
+  for (const weak of ['Administrator!', 'P@ssw0rd 2024', 'changeme changeme']) {
+    const r = spawnSync(process.execPath, [cli, 'admin', 'hash-password'], { input: `${weak}\n`, encoding: 'utf8' });
+    assert.equal(r.status, 2, weak);
+    assert.match(r.stderr, /is a variant of the well-known default password "(administrator|password|changeme)"/, weak);
+    assert.doesNotMatch(r.stderr, new RegExp(weak.replace(/[$()*+.?[\]^{|}]/g, '\\$&')), 'the password is not echoed');
+  }
 });

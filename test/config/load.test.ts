@@ -87,7 +87,6 @@ test('a bad value from a variable or option names it; the rest of the file is st
       'key "server.port": Too big: expected number to be <=65535 (set by --port)',
       'key "log.level": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent" (set by OPENDCR_LOG_LEVEL)',
       'key "keystore.tls.cert_file": production mode requires cert_file and key_file',
-      'key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)',
     ]);
   });
 });

@@ -17,7 +17,7 @@ const BACKEND = 'http://127.0.0.1:9/bank';
 let ts: TestServer;
 type Init = NonNullable<Parameters<TestServer['fetch']>[1]>;
 
-const admin = (path: string, init: Init = {}) => ts.fetch(path, { ...init, headers: { authorization: ADMIN, ...(init.headers as Record<string, string> | undefined) } });
+const admin = (path: string, init: Init = {}) => ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.headers as Record<string, string> | undefined) } });
 
 async function json(res: Response, status: number): Promise<Record<string, unknown>> {
   const body = await res.json() as Record<string, unknown>;

@@ -66,7 +66,7 @@ test('an API published through one worker is served by both; a blocked subscript
   });
 
   const [sub] = await subscriptionsOf(fetchAdmin, clientId);
-  await jsonOf(await env.ts.fetch(`/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId=${String(sub!['subscriptionId'])}`, { method: 'POST', headers: { authorization: ADMIN } }), 200);
+  await jsonOf(await env.ts.fetch(`/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId=${String(sub!['subscriptionId'])}`, { method: 'POST', headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 200);
   const blockedAt = performance.now();
   await until('both workers refuse the blocked subscription', async () => {
     const round = await Promise.all(Array.from({ length: 6 }, consent));

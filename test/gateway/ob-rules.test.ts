@@ -56,8 +56,8 @@ before(async () => {
   const form = new FormData();
   form.set('file', new Blob([readFileSync(PAYMENTS_FILE)]), 'pisp.yaml');
   form.set('additionalProperties', JSON.stringify({ endpointConfig: { production_endpoints: { url: backend.url } }, verifyJwsSignature: true }));
-  const api = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', body: form, headers: { authorization: ADMIN } }), 201);
-  await jsonBody(await env.ts.fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: ADMIN } }), 200);
+  const api = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', body: form, headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 201);
+  await jsonBody(await env.ts.fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 200);
   const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
   token = await env.ccToken(env.aispPisp, String(reg['client_id']), 'private_key_jwt', { scope: 'payments' });
 });

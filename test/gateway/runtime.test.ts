@@ -26,7 +26,7 @@ let token: string;
 type Init = NonNullable<Parameters<DcrEnvironment['ts']['fetch']>[1]>;
 
 async function admin(path: string, init: Init = {}): Promise<Response> {
-  return env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, ...(init.headers as Record<string, string> | undefined) } });
+  return env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.headers as Record<string, string> | undefined) } });
 }
 
 async function importApi(file: URL | string, props: Record<string, unknown>): Promise<Response> {

@@ -40,10 +40,10 @@ export function importForm(field: string, document: string | Buffer | URL, props
 /** Imports `document` with `backend` (and other WSO2 additionalProperties), publishes it, returns the API. */
 export async function publishApi(fetch: ServerFetch, document: string | Buffer | URL, backend: string, props: Record<string, unknown> = {}, admin = ADMIN): Promise<Record<string, unknown>> {
   const api = await jsonOf(await fetch('/api/am/publisher/v4/apis/import-openapi', {
-    method: 'POST', headers: { authorization: admin },
+    method: 'POST', headers: { authorization: admin, 'x-requested-with': 'test' },
     body: importForm('file', document, { endpointConfig: { production_endpoints: { url: backend } }, ...props }),
   }), 201);
-  const done = await jsonOf(await fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: admin } }), 200);
+  const done = await jsonOf(await fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: admin, 'x-requested-with': 'test' } }), 200);
   assert.deepEqual(done['lifecycleState'], { state: 'PUBLISHED' });
   return api;
 }

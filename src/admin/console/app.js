@@ -110,18 +110,20 @@ function shell(content, current) {
       const active = path === '/' ? current === '/' : current === path || current.startsWith(`${path}/`);
       return h('li', null, link(`${BASE}${path === '/' ? '/' : path}`, label, active ? { 'aria-current': 'page' } : {}));
     })));
-  const logout = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+  // Sign out ends this session; sign out everywhere ends every session of this user, on every host.
+  const signOut = (path, label) => h('button', { type: 'button', class: 'secondary', onclick: async () => {
     try {
-      await api('DELETE', '/admin/api/session');
+      await api('DELETE', path);
     } finally {
       lost();
     }
-  } }, 'Sign out');
+  } }, label);
   return [
     h('header', { class: 'top' },
       h('a', { href: `${BASE}/`, class: 'brand', dataset: { nav: '' } }, 'OpenDCR'),
       h('span', { class: 'who' }, `${session.user} (${session.role === 'admin' ? 'administrator' : 'auditor, read only'})`),
-      logout),
+      signOut('/admin/api/session', 'Sign out'),
+      signOut('/admin/api/sessions', 'Sign out everywhere')),
     h('div', { class: 'layout' }, nav, h('main', { id: 'main', tabindex: '-1' }, content)),
   ];
 }

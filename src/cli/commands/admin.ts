@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { hashPassword } from '../../admin/passwords.ts';
+import { MIN_PASSWORD_LENGTH, whyWeak } from '../../admin/password-rules.ts';
 import { CliError } from '../shared.ts';
 
 async function readStdin(): Promise<string> {
@@ -24,7 +25,9 @@ export function adminCommand(): Command {
     .description('Print the scrypt hash of the password read from standard input, for [[admin.users]] password_hash (e.g. `read -rs P; printf %s "$P" | opendcr admin hash-password`)')
     .action(async () => {
       const password = await readStdin();
-      if (password.length < 12) throw new CliError('a console password has at least 12 characters', 2);
+      // The server can only try a few guesses against a hash at start: the rest is checked here.
+      const why = whyWeak(password);
+      if (why) throw new CliError(`the password ${why}: a console password has at least ${MIN_PASSWORD_LENGTH} characters and is no well-known default`, 2);
       process.stdout.write(`${await hashPassword(password)}\n`);
     });
   return cmd;
