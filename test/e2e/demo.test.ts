@@ -50,7 +50,7 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.match(r.stdout, /"Account and Transaction API Specification" imported: context \/open-banking\/v3\.1\/aisp, 29 operations, roles AISP/);
   assert.match(r.stdout, /Our TPP's subscription: plan DemoFive, UNBLOCKED/);
   assert.match(r.stdout, /GET https:\/\/localhost:\d+\/open-banking\/v3\.1\/aisp\/accounts → 200 OK\n\{\n {2}"Data": \{\n {4}"Account": \[/);
-  assert.match(r.stdout, /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"software_id": /);
+  assert.match(r.stdout, /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"key_manager": "Resident Key Manager",\n {4}"software_id": /);
   assert.match(r.stdout, /"psu": "psu"/);
   assert.match(r.stdout, /account-access-consents → 403 Forbidden\n\{\n {2}"Code": "GATEWAY_SCOPE_MISSING"/);
   assert.match(r.stdout, /\/accounts → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);

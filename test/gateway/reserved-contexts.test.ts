@@ -22,7 +22,7 @@ const TINY = JSON.stringify({ openapi: '3.0.3', info: { title: 'Tiny', version: 
 const importTiny = (context: string) => fetchAdmin('/api/am/publisher/v4/apis/import-openapi', {
   method: 'POST', body: importForm('file', TINY, { context, name: `t-${randomUUID().slice(0, 8)}`, endpointConfig: { production_endpoints: { url: BACKEND } } }),
 });
-const fetchAdmin = (path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }) => env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, ...init?.headers } } as never);
+const fetchAdmin = (path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }) => env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...init?.headers } } as never);
 
 /** Each reserved path, equal, under and above it, in several casings. */
 const RESERVED = ['/oauth2', '/.well-known', '/admin', '/api', '/api-docs', '/health', '/ready', '/live', '/metrics', '/sandbox', '/gateway'];
