@@ -171,7 +171,7 @@ const cpuMs = (r: LoadResult) => (r.serverCores !== undefined && r.rps > 0 ? (r.
 const STAGES: Stage[] = [
   { name: 'identity JWT for the backend (src/gateway/identity.ts, cached per token)', test: (f) => f.url.includes('/src/gateway/identity.ts') },
   // On this path the only write is the throttle counter; it runs in the group commit (write-queue.ts), not under count().
-  { name: 'throttle counter write (shared state count, group commit)', test: (f) => f.url.includes('/src/storage/sqlite/write-queue.ts') || (f.url.includes('/src/shared-state/') && f.functionName === 'count') },
+  { name: 'throttle counter write (shared state count, group commit)', test: (f) => f.url.includes('/src/sqlite/write-queue.ts') || (f.url.includes('/src/shared-state/') && f.functionName === 'count') },
   { name: 'revocation mark read (shared state has)', test: (f) => f.url.includes('/src/shared-state/') && f.functionName === 'has' },
   { name: 'JWT verify (jose: parse, claims, WebCrypto RSA-PSS verify)', test: (f) => f.url.includes('/node_modules/jose/') },
   { name: 'client lookup in storage (SQLite read, JSON.parse of the client record)', test: (f) => f.url.includes('/src/storage/') || f.url.includes('instrument-storage') },

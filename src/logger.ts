@@ -1,10 +1,10 @@
 /**
  * Structured JSON logs (pino). Tokens, secrets, assertions, cookies and authorization headers are
  * redacted by path so that no code path can leak them by logging a request or an error. A line
- * written while a request is being handled carries its ids (http/front.ts).
+ * written while a request is being handled carries its ids: the logger is handed a getter of the
+ * current request's log fields (the request front's, http/front.ts), and knows nothing of requests.
  */
 import { pino, type Logger } from 'pino';
-import { currentRequest, requestLogFields } from './http/front.ts';
 
 export type { Logger };
 
@@ -28,13 +28,17 @@ export const REDACT_PATHS = [
 // A process logger writing to standard output keeps its buffered access log here (see accessLogger).
 const accessLoggers = new WeakMap<Logger, Logger>();
 
-const options = (level: string) => ({
+/** The fields every line written now carries (the request being handled: its ids), or none. */
+export type LogContext = () => Record<string, string>;
+const noContext: LogContext = () => ({});
+
+const options = (level: string, context: LogContext) => ({
   level,
   base: { pid: process.pid, service: 'opendcr' },
   timestamp: pino.stdTimeFunctions.isoTime,
   formatters: { level: (label: string) => ({ level: label }) },
   // Every line written while a request is handled names it: request, interaction and trace ids.
-  mixin: () => requestLogFields(currentRequest()),
+  mixin: context,
 });
 
 /**
@@ -49,10 +53,13 @@ export function accessLogger(logger: Logger): Logger {
   return accessLoggers.get(logger) ?? logger.child({ component: 'access' }, { redact: { paths: [], censor: '[redacted]' } } as never);
 }
 
-/** Creates the process logger. `destination` lets tests capture output (the access log then shares it, unbuffered). */
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/**
+ * Creates the process logger. `destination` lets tests capture output (the access log then shares
+ * it, unbuffered); `context` gives the fields of the request being handled (http/front.ts).
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream, context: LogContext = noContext): Logger {
   const logger = pino(
-    { ...options(level), redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    { ...options(level, context), redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     // Synchronous writes: the application log is not per-request hot, and no line may be lost.
     destination ?? pino.destination({ sync: true }),
   );
@@ -61,7 +68,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     const flush = setInterval(() => buffered.flush(), 1000);
     flush.unref();
     process.once('exit', () => { try { buffered.flushSync(); } catch { /* the stream is gone */ } });
-    accessLoggers.set(logger, pino({ ...options(level), base: { pid: process.pid, service: 'opendcr', component: 'access' } }, buffered));
+    accessLoggers.set(logger, pino({ ...options(level, context), base: { pid: process.pid, service: 'opendcr', component: 'access' } }, buffered));
   }
   return logger;
 }

@@ -19,6 +19,7 @@ import { createTrustAnchors } from './tls/trust-anchors.ts';
 import { CHANNELS, describeSharedState, openSharedState, type SharedState } from './shared-state/index.ts';
 import { watchSharedState } from './shared-state/watch.ts';
 import { createClientCertificateSource } from './http/client-cert.ts';
+import { currentRequestLogFields } from './http/front.ts';
 import { createOutboundFetch, isAllowedUrl } from './http/outbound.ts';
 import { createKeyManagerService, type KeyManagerService } from './oauth/service.ts';
 import { buildApp } from './app.ts';
@@ -40,8 +41,9 @@ import { limitConnectionsPerAddress } from './http/connection-limits.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import { createClientCertificatePolicy } from './dcr/transport-certificate.ts';
 import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.ts';
-import { createCatalogue, GATEWAY_VERSION_KEY, seedPlans } from './gateway/catalogue.ts';
-import { createKeyManagerAdmin, residentKeyManager } from './gateway/key-managers.ts';
+import { createCatalogue, seedPlans } from './apim/catalogue.ts';
+import { GATEWAY_VERSION_KEY } from './storage/catalogue-records.ts';
+import { createKeyManagerAdmin, residentKeyManager } from './apim/key-managers.ts';
 import { createTokenResolver } from './gateway/token-resolver.ts';
 import { createSessions } from './admin/sessions.ts';
 import { CLIENT_NOTICE, openLiveCatalogue } from './gateway/live-catalogue.ts';
@@ -84,7 +86,7 @@ const TLS12_CIPHERS = [
 export async function startServer(opts: { config: Config; logger?: Logger }): Promise<RunningServer> {
   const started = performance.now();
   const { config } = opts;
-  const logger = opts.logger ?? createLogger(config.log.level);
+  const logger = opts.logger ?? createLogger(config.log.level, undefined, currentRequestLogFields);
   const { dataDir, truststoreDir } = config.derived;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 

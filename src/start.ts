@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inspectConfig, type ConfigOverride, type LoadOptions } from './config/load.ts';
-import { checkConfig } from './config/check.ts';
+import { checkConfig } from './preflight.ts';
 import type { Config } from './config/schema.ts';
 import type { RunningServer } from './server.ts';
 import { createLogger } from './logger.ts';

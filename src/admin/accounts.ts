@@ -5,7 +5,7 @@
  * role and password material), so removing the user or changing the password or role ends it.
  */
 import type { Config } from '../config/schema.ts';
-import { safeEqual } from '../oauth/accounts.ts';
+import { safeEqual } from '../crypto/compare.ts';
 import { verifyPassword } from './passwords.ts';
 import type { AdminRole } from './sessions.ts';
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { fail } from '../errors/app-error.ts';
 import { meaningOf } from '../errors/codes.ts';
 import { errorHandler } from '../http/error-handler.ts';
-import { parseBody } from './parse-body.ts';
+import { parseBody } from '../http/parse-body.ts';
 import type { AuditEventType, Storage } from '../storage/ports.ts';
 import type { TrustAnchors } from '../tls/trust-anchors.ts';
 import { TruststoreError } from '../tls/truststore.ts';

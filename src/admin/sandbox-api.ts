@@ -2,7 +2,7 @@
  * The sandbox through the operations API (sandbox mode only; issue 12 page 8): initialise the
  * sandbox directory, enrol test TPPs, and download a TPP's bundle (transport certificate and key,
  * signing key, SSA, key set, server CA) as a zip, so a TPP developer can start without the CLI.
- * The same operations as `opendcr sandbox` (src/cli/sandbox-ops.ts); nothing here in production.
+ * The same operations as `opendcr sandbox` (src/sandbox/service.ts); nothing here in production.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -12,9 +12,9 @@ import { errorHandler } from '../http/error-handler.ts';
 import type { Config } from '../config/schema.ts';
 import type { SandboxStore } from '../sandbox/store.ts';
 import type { SandboxTpp } from '../sandbox/tpp.ts';
-import { createTpp, initSandbox, SANDBOX_ROLES, sandboxJwksUrl, TPP_FILES } from '../cli/sandbox-ops.ts';
-import { CliError } from '../cli/shared.ts';
-import { parseBody } from './parse-body.ts';
+import { createTpp, initSandbox, SANDBOX_ROLES, sandboxJwksUrl, TPP_FILES } from '../sandbox/service.ts';
+import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
+import { parseBody } from '../http/parse-body.ts';
 import { OPERATIONS_API } from './operations-routes.ts';
 import type { ConsoleSession } from './sessions.ts';
 
@@ -48,10 +48,8 @@ export function sandboxApiRoutes(deps: {
 }) {
   const { config, store } = deps;
   const base = config.derived.baseUrl;
-  const cliFailure = (err: unknown, code: 'SANDBOX_TPP_INVALID' | 'SANDBOX_EXISTS'): never => {
-    if (err instanceof CliError) throw fail(code, err.message.replace(/`opendcr sandbox init`/g, 'the sandbox initialisation'), { cause: err });
-    throw err;
-  };
+  // This server publishes the sandbox key sets under its own base URL.
+  const sandboxBase = `${base}${SANDBOX_PREFIX}`;
   const tppOf = (softwareId: string): SandboxTpp => {
     const tpp = store.tpps().find((t) => t.softwareId === softwareId);
     if (!tpp) throw fail('SANDBOX_TPP_NOT_FOUND', 'no sandbox TPP with that software_id');
@@ -67,22 +65,21 @@ export function sandboxApiRoutes(deps: {
       const directory = store.directory();
       return {
         initialised: directory !== undefined,
-        directory: directory ? { issuer: directory.issuer, kid: directory.kid, jwksUrl: sandboxJwksUrl(config) } : null,
+        directory: directory ? { issuer: directory.issuer, kid: directory.kid, jwksUrl: sandboxJwksUrl(sandboxBase) } : null,
         tpps: directory ? store.tpps().map(tppDto) : [],
       };
     });
 
     app.post(`${SANDBOX_API}/init`, async (_req, reply) => {
       if (store.directory()) throw fail('SANDBOX_EXISTS', 'the sandbox directory exists already');
-      const result = await initSandbox(config).catch((err: unknown) => cliFailure(err, 'SANDBOX_EXISTS'));
-      return reply.code(201).send({ issuer: result.directory.issuer, kid: result.directory.kid, jwksUrl: sandboxJwksUrl(config) });
+      const result = await initSandbox(config, sandboxBase);
+      return reply.code(201).send({ issuer: result.directory.issuer, kid: result.directory.kid, jwksUrl: sandboxJwksUrl(sandboxBase) });
     });
 
     app.post(`${SANDBOX_API}/tpps`, async (req, reply) => {
       if (!store.directory()) throw fail('SANDBOX_NOT_INITIALISED', 'there is no sandbox directory yet: initialise it first');
       const b = parseBody(tppBody, req.body, 'SANDBOX_TPP_INVALID');
-      const created = await createTpp(config, { name: b.name, roles: b.roles, redirectUris: b.redirectUris, ...(b.environment ? { environment: b.environment } : {}) })
-        .catch((err: unknown) => cliFailure(err, 'SANDBOX_TPP_INVALID'));
+      const created = await createTpp(config, sandboxBase, { name: b.name, roles: b.roles, redirectUris: b.redirectUris, ...(b.environment ? { environment: b.environment } : {}) });
       return reply.code(201).send(tppDto(created.tpp));
     });
 

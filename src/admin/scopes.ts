@@ -11,7 +11,7 @@ import { PROVIDER_VERSION_KEY } from '../crypto/keys.ts';
 import { fail } from '../errors/app-error.ts';
 import { setScopeRetired } from '../oauth/state.ts';
 import { errorHandler } from '../http/error-handler.ts';
-import { parseBody } from './parse-body.ts';
+import { parseBody } from '../http/parse-body.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 

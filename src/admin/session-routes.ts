@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { AppError, fail, adminUnauthorized } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
-import { parseBody } from './parse-body.ts';
+import { parseBody } from '../http/parse-body.ts';
 import { authenticate, type Account } from './accounts.ts';
 import type { createAdminGuard } from './admin-auth.ts';
 import { refuseCrossSite } from './cross-site.ts';

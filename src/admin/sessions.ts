@@ -11,7 +11,8 @@
  * generation (a counter in the database, read at login) and marks the old generation ended in
  * the shared state, which every host checks with the logout mark.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../crypto/compare.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import type { Storage } from '../storage/ports.ts';
 
@@ -64,7 +65,6 @@ export async function createSessions(opts: {
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   const key = Buffer.from(await opts.storage.meta.setIfAbsent('admin_session_key', randomBytes(32).toString('base64url')), 'base64url');
   const mac = (data: string) => createHmac('sha256', key).update(data).digest('base64url');
-  const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
   const encode = (s: ConsoleSession) => {
     const body = Buffer.from(JSON.stringify([s.id, s.user, s.role, s.issuedAt, s.seenAt, s.record, s.generation])).toString('base64url');
     return `${body}.${mac(`session:${body}`)}`;
@@ -83,7 +83,7 @@ export async function createSessions(opts: {
     },
     read(cookie) {
       const [body, tag, extra] = cookie.split('.');
-      if (!body || !tag || extra !== undefined || body.length > 1024 || !same(tag, mac(`session:${body}`))) return undefined;
+      if (!body || !tag || extra !== undefined || body.length > 1024 || !safeEqual(tag, mac(`session:${body}`))) return undefined;
       try {
         const [id, user, role, issuedAt, seenAt, record, generation] = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as [string, string, AdminRole, number, number, string, number];
         const t = now();
@@ -97,12 +97,12 @@ export async function createSessions(opts: {
     },
     boundTo(session, records) {
       // Every record compared, in constant time each.
-      return records.map((r) => same(session.record, recordMac(session.user, session.role, r))).includes(true);
+      return records.map((r) => safeEqual(session.record, recordMac(session.user, session.role, r))).includes(true);
     },
     touch: (session) => encode({ ...session, seenAt: now() }),
     csrfToken: (session) => mac(`csrf:${session.id}`),
     checkCsrf(session, token) {
-      return typeof token === 'string' && same(token, mac(`csrf:${session.id}`));
+      return typeof token === 'string' && safeEqual(token, mac(`csrf:${session.id}`));
     },
     async revoked(session) {
       const marks = await Promise.all([opts.shared.has(REVOKED, session.id), opts.shared.has(ENDED, ended(session.user, session.generation))]);

@@ -13,7 +13,7 @@ import { cannotReach, localServer, readCaFile } from './server-url.ts';
 import { CliError, printJson } from './shared.ts';
 import { printable } from './table.ts';
 
-export { ADMIN, DEVPORTAL, PUBLISHER } from '../gateway/admin-paths.ts';
+export { ADMIN, DEVPORTAL, PUBLISHER } from '../apim/admin-paths.ts';
 
 /** Options every admin subcommand takes. */
 export interface AdminOptions {

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createTpp, initSandbox, sandboxJwksUrl } from './sandbox-ops.ts';
+import { createTpp, initSandbox, sandboxJwksUrl } from '../sandbox/service.ts';
+import { sandboxBase } from './server-url.ts';
 import { deleteClient, expectStatus, openSession, readClient, register, requestToken, send, updateClient } from './tpp-client.ts';
 import type { Exchange } from './tpp-client.ts';
 import { abbreviateJwts, curlBearer, curlJose, curlToken, formatExchange, jwtClaims, pretty, section } from './tpp-output.ts';
@@ -97,10 +98,11 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
   };
 
   begin('1. Create the sandbox directory (opendcr sandbox init)');
-  const init = await initSandbox(config);
+  const base = sandboxBase(config).url;
+  const init = await initSandbox(config, base);
   write([
     `Directory "${init.directory.issuer}": root CA, issuing CA, SSA signing key (kid ${init.directory.kid})`,
-    `Directory JWKS: ${sandboxJwksUrl(config)}`,
+    `Directory JWKS: ${sandboxJwksUrl(base)}`,
     ...init.trusted.map((ca) => `Trusted for transport certificates: ${ca.subject}`),
     '',
   ].join('\n'));
@@ -108,7 +110,7 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
   await sleep(300);
 
   begin('2. Enrol a TPP (opendcr sandbox tpp create --name "Demo TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback)');
-  const created = await createTpp(config, { name: 'Demo TPP', roles: ['AISP', 'PISP'], redirectUris: ['https://tpp.example.com/callback'] });
+  const created = await createTpp(config, base, { name: 'Demo TPP', roles: ['AISP', 'PISP'], redirectUris: ['https://tpp.example.com/callback'] });
   const { tpp, folder } = created;
   enrolled(tpp.softwareId, folder);
   write([

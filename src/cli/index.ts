@@ -9,6 +9,14 @@ import { Command, CommanderError } from 'commander';
 import { resolve } from 'node:path';
 import type { LoadOptions } from '../config/load.ts';
 import { configLoader, CliError } from './shared.ts';
+import { AppError, type ErrorCode } from '../errors/app-error.ts';
+
+/** What the command line adds to a service's refusal: the command that helps. */
+const CLI_HINTS: Partial<Record<ErrorCode, string>> = {
+  SANDBOX_NOT_INITIALISED: ': run `opendcr sandbox init` first',
+  SANDBOX_UNREADABLE: '; run `opendcr sandbox init --force`',
+  SANDBOX_EXISTS: '; use --force to replace it (its TPPs are removed too)',
+};
 import { keysCommand } from './commands/keys.ts';
 import { configCommand } from './commands/config.ts';
 import { truststoreCommand } from './commands/truststore.ts';
@@ -97,6 +105,12 @@ export async function runCli(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       for (const line of err.message.split('\n')) process.stderr.write(`opendcr: ${line}\n`);
       return err.exitCode;
+    }
+    // A service's coded refusal (src/sandbox/service.ts, ...): its description, with what to run
+    // about it here; a bad input (400) is a usage error.
+    if (err instanceof AppError) {
+      process.stderr.write(`opendcr: ${err.description}${CLI_HINTS[err.code] ?? ''}\n`);
+      return err.status === 400 ? 2 : 1;
     }
     process.stderr.write(`opendcr: ${(err as Error).message ?? 'unexpected error'}\n`);
     return 1;

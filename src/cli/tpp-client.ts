@@ -15,17 +15,16 @@ import { certificateSubjectDn } from '../crypto/dn.ts';
 import { writeFileAtomic } from '../sandbox/store.ts';
 import type { SandboxTpp } from '../sandbox/tpp.ts';
 import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
-import { openTpp, rebaseToRunningServer, sandboxBaseUrl, tppFiles } from './sandbox-ops.ts';
-import { cannotReach, localServer, networkFailure, readCaFile } from './server-url.ts';
+import { openTpp, rebaseToRunningServer, tppFiles } from '../sandbox/service.ts';
+import { cannotReach, localServer, networkFailure, readCaFile, sandboxBase } from './server-url.ts';
 import { CliError } from './shared.ts';
+import { ROLE_SCOPES } from '../ob/roles.ts';
 
 export type DcrVersion = (typeof DCR_VERSIONS)[number];
 export const AUTH_METHODS = ['private_key_jwt', 'tls_client_auth'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-/** OB scope per PSD2 role (the server's SCOPE_ROLES, read the other way round). */
-const ROLE_SCOPES: Readonly<Record<string, string>> = { AISP: 'accounts', PISP: 'payments', CBPII: 'fundsconfirmations' };
 
 /** What `tpp register` leaves in the TPP folder (registration.json). */
 export interface Registration {
@@ -162,7 +161,7 @@ export async function send(session: TppSession, method: string, url: string, ini
  * and the reason when it does not.
  */
 export async function prepareKeySets(config: Config, session: TppSession, note: (text: string) => void): Promise<void> {
-  const rebased = await rebaseToRunningServer(config, session.tpp);
+  const rebased = await rebaseToRunningServer(config, sandboxBase(config), session.tpp);
   if (rebased) {
     session.tpp = rebased.tpp;
     const origin = (base: string) => base.endsWith(SANDBOX_PREFIX) ? base.slice(0, -SANDBOX_PREFIX.length) : base;
@@ -182,10 +181,10 @@ export async function prepareKeySets(config: Config, session: TppSession, note: 
     await agent.close();
   }
   if (problem === undefined) return;
-  const ours = session.tpp.jwksBaseUrl === sandboxBaseUrl(config);
+  const ours = session.tpp.jwksBaseUrl === sandboxBase(config).url;
   const hint = ours
     ? 'the server of this data folder publishes them: start it, then run the command again'
-    : `they name a server other than this data folder's (${sandboxBaseUrl(config)}): once that server runs, \`opendcr sandbox tpp reissue --tpp ${session.tpp.softwareId}\``;
+    : `they name a server other than this data folder's (${sandboxBase(config).url}): once that server runs, \`opendcr sandbox tpp reissue --tpp ${session.tpp.softwareId}\``;
   throw new CliError(`the key set URLs of ${session.tpp.softwareId} (${session.tpp.name}) do not answer: ${url}: ${problem}; ${hint}`);
 }
 
@@ -205,7 +204,7 @@ export function expectStatus(ex: Exchange, expected: number, what: string): void
 export const registerUrl = (session: TppSession): string => `${session.server}/open-banking/${session.version}/register`;
 
 /** The scope a TPP asks for by default: openid plus the OB scope of each of its roles. */
-export const defaultScope = (tpp: SandboxTpp): string => ['openid', ...tpp.roles.map((r) => ROLE_SCOPES[r]!)].join(' ');
+export const defaultScope = (tpp: SandboxTpp): string => ['openid', ...tpp.roles.map((r) => ROLE_SCOPES[r])].join(' ');
 
 export interface RegistrationRequest {
   readonly ssa: string;

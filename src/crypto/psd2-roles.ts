@@ -7,7 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as x509 from '@peculiar/x509';
-import type { TppRole } from '../gateway/model.ts';
+import type { TppRole } from '../ob/roles.ts';
 
 export const QC_STATEMENTS_OID = '1.3.6.1.5.5.7.1.3';
 export const PSD2_STATEMENT_OID = '0.4.0.19495.2';

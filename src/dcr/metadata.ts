@@ -10,9 +10,8 @@ import { parseDn, dnEquals, DnParseError } from '../crypto/dn.ts';
 import { certificateSubjectDn } from '../crypto/dn.ts';
 import type { VerifiedSsa } from './ssa.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
+import { SCOPE_ROLES } from '../ob/roles.ts';
 
-/** OB scope → the PSD2 role that may hold it; openid is always allowed. */
-export const SCOPE_ROLES: Readonly<Record<string, string>> = { accounts: 'AISP', payments: 'PISP', fundsconfirmations: 'CBPII' };
 const SUPPORTED_GRANTS = new Set(['client_credentials', 'authorization_code', 'refresh_token']);
 const RESPONSE_TYPES = new Set(['code', 'code id_token']);
 

@@ -27,7 +27,7 @@ import { authorizeManagement } from './management-auth.ts';
 import { registrationResponse } from './response.ts';
 import type { DcrVersionProfile } from './versions/types.ts';
 import type { DirectoryTrust } from './directory-trust.ts';
-import { syncSubscriptions } from '../gateway/subscriptions.ts';
+import { syncSubscriptions } from '../apim/subscriptions.ts';
 
 export interface DcrRequest {
   version: DcrVersionProfile;

@@ -7,8 +7,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppError, fail } from './app-error.ts';
-import { StorageUnavailableError } from '../storage/ports.ts';
-import { SharedStateUnavailableError } from '../shared-state/ports.ts';
+import { SharedStateUnavailableError, StorageUnavailableError } from './backends.ts';
 
 export type WireShape = 'oauth' | 'admin';
 

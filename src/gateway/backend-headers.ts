@@ -15,7 +15,7 @@
  * answers uncompressed and an answer kept for an idempotent replay is replayed byte for byte.
  */
 import type { IncomingMessage } from 'node:http';
-import type { OperationDef } from './model.ts';
+import type { OperationDef } from '../storage/catalogue-records.ts';
 
 /** Passed on every operation (lower case). */
 const STANDARD: readonly string[] = ['accept', 'accept-language', 'accept-charset', 'content-type', 'x-idempotency-key', 'x-jws-signature'];

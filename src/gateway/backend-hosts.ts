@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/schema.ts';
 import { isAllowedUrl } from '../http/outbound.ts';
-import { INTERNAL_DCR_BACKEND } from './model.ts';
+import { INTERNAL_DCR_BACKEND } from '../storage/catalogue-records.ts';
 
 const SANDBOX_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 

@@ -7,9 +7,9 @@
 import type { Logger } from '../logger.ts';
 import type { Storage } from '../storage/ports.ts';
 import { CHANNELS, type SharedState } from '../shared-state/ports.ts';
-import type { SubscriptionRecord } from './model.ts';
-import { RESIDENT_KEY_MANAGER } from './model.ts';
-import { GATEWAY_VERSION_KEY } from './catalogue.ts';
+import type { SubscriptionRecord } from '../storage/catalogue-records.ts';
+import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
+import { GATEWAY_VERSION_KEY } from '../storage/catalogue-records.ts';
 import { buildSnapshot, type RouteSnapshot } from './snapshot.ts';
 
 export interface LiveCatalogue {

@@ -5,8 +5,8 @@
  * routes or the new ones, never a mix (gateway.md §4: routes are versioned snapshots).
  */
 import FindMyWay from 'find-my-way';
-import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from './model.ts';
-import { INTERNAL_DCR_BACKEND, SERVED_STATES } from './model.ts';
+import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from '../storage/catalogue-records.ts';
+import { INTERNAL_DCR_BACKEND, SERVED_STATES } from '../storage/catalogue-records.ts';
 import { reservedOverlap } from './reserved-paths.ts';
 import { pathFromTemplate, routerParamName } from './path.ts';
 

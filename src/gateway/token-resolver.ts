@@ -16,7 +16,7 @@ import type { ClientCertificate } from '../http/client-cert.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import type { TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
-import type { KeyManagerRecord } from './model.ts';
+import type { KeyManagerRecord } from '../storage/catalogue-records.ts';
 
 export type Resolution = { valid: true; token: VerifiedToken } | { valid: false; description: string };
 

@@ -57,6 +57,9 @@ export function currentRequest(): RequestContext | undefined {
   return als.getStore();
 }
 
+/** The log fields of the request being handled on this async path (the logger's context, logger.ts). */
+export const currentRequestLogFields = (): Record<string, string> => requestLogFields(currentRequest());
+
 /** Ids for log lines: request, interaction and trace. */
 export function requestLogFields(ctx: RequestContext | undefined): Record<string, string> {
   if (!ctx) return {};

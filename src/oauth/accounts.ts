@@ -2,7 +2,7 @@
  * Accounts (PSUs) known to the key manager. In sandbox mode these are the demo users from config;
  * subjects asserted through the jwt-bearer grant by a trusted issuer are accepted as they are.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { safeEqual } from '../crypto/compare.ts';
 import type { Config } from '../config/schema.ts';
 
 export interface Account {
@@ -15,13 +15,6 @@ export interface AccountService {
   authenticate(username: string, password: string): string | undefined;
   find(accountId: string): Account | undefined;
   displayName(accountId: string): string;
-}
-
-/** Constant-time string comparison (hashes first so lengths leak nothing). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb);
 }
 
 export function createAccountService(config: Config): AccountService {

@@ -15,7 +15,7 @@ import type { Storage } from '../storage/ports.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import { x5tS256 } from '../crypto/thumbprint.ts';
 import { isClientRevoked } from './revocation.ts';
-import { RESIDENT_KEY_MANAGER } from '../gateway/model.ts';
+import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 
 /** Why a token is not valid: codes of the error catalog (src/errors/codes.ts). */
 export type TokenFailure = 'TOKEN_UNKNOWN' | 'TOKEN_EXPIRED' | 'TOKEN_CLAIMS_INVALID' | 'TOKEN_REVOKED' | 'TOKEN_CERT_MISMATCH';

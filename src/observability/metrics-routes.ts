@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../logger.ts';
 import { fail } from '../errors/app-error.ts';
-import { safeEqual } from '../oauth/accounts.ts';
+import { safeEqual } from '../crypto/compare.ts';
 import { createPeerMatcher } from '../http/trusted-peer.ts';
 import { METRICS_CONTENT_TYPE } from './metrics.ts';
 

@@ -16,9 +16,10 @@ import type { CertificateJson } from './certificates.ts';
 import type { SandboxDirectory } from './directory.ts';
 import { checkId, newOrgId, newSoftwareId } from './ids.ts';
 import { signJws } from './jws.ts';
+import { THIRD_PARTY_ROLES, type ThirdPartyRole } from '../ob/roles.ts';
 import type { SignOptions, SigningKeyInput } from './jws.ts';
 
-export type SandboxRole = 'AISP' | 'PISP' | 'CBPII';
+export type SandboxRole = ThirdPartyRole;
 export type SoftwareEnvironment = 'sandbox' | 'production';
 
 export interface OrgContact {
@@ -137,7 +138,7 @@ export interface SandboxTppJson {
   readonly revokedJwks: JSONWebKeySet;
 }
 
-const ROLES: readonly string[] = ['AISP', 'PISP', 'CBPII'];
+const ROLES: readonly string[] = THIRD_PARTY_ROLES;
 
 /** Enrols a new TPP in `directory`: ids, transport certificate and signing key. */
 export async function createSandboxTpp(directory: SandboxDirectory, opts: SandboxTppOptions): Promise<SandboxTpp> {

@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { createWriteQueue } from '../storage/sqlite/write-queue.ts';
+import { createWriteQueue } from '../sqlite/write-queue.ts';
 import {
   SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState,
 } from './ports.ts';

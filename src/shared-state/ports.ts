@@ -50,10 +50,7 @@ export interface SharedState {
   close(): Promise<void>;
 }
 
-/** The shared state cannot be reached now; the request that needed it must not pass (503). */
-export class SharedStateUnavailableError extends Error {
-  override readonly name = 'SharedStateUnavailableError';
-}
+export { SharedStateUnavailableError } from '../errors/backends.ts';
 
 /** Change notice channels. */
 export const CHANNELS = {

@@ -12,7 +12,7 @@ export { ConflictError, StorageUnavailableError } from './ports.ts';
 export { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX } from './audit-query.ts';
 // Start-up and `config check` describe a backend's open failure in one line.
 export { describePostgresFailure, postgresTarget } from './postgres/errors.ts';
-export { describeSqliteFailure } from './sqlite/errors.ts';
+export { describeSqliteFailure } from '../sqlite/errors.ts';
 
 export interface OpenStorageOptions {
   /** `sqlite:/abs/path`, `sqlite::memory:`, `postgres://…` or `postgresql://…`. */

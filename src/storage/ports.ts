@@ -3,7 +3,7 @@
  * (sqlite/, postgres/) implements `Storage` and passes test/storage/contract.test.ts.
  * Times are epoch seconds unless a name says otherwise.
  */
-import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from './catalogue-records.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -221,7 +221,7 @@ export interface IdempotencyRecord { fingerprint: string; response: string | nul
 export interface PlanUse { apis: string[]; subscriptions: number }
 
 /**
- * The gateway catalogue (src/gateway/model.ts): APIs with their stored documents, business plans,
+ * The gateway catalogue (src/storage/catalogue-records.ts): APIs with their stored documents, business plans,
  * subscriptions and key managers. A subscription belongs to an application, which is a key
  * manager and a client id together (unique with the API). Deleting an API or a key manager
  * deletes its subscriptions in the same statement; a registration's (the resident key manager's
@@ -329,13 +329,4 @@ export interface Storage {
 }
 
 /** Domain-level storage errors; drivers' errors never leave a backend. */
-export class ConflictError extends Error {
-  override readonly name = 'ConflictError';
-}
-export class StorageUnavailableError extends Error {
-  override readonly name = 'StorageUnavailableError';
-}
-/** A unit of work used its stores after it ended, or waited for I/O inside its transaction. */
-export class UnitOfWorkError extends Error {
-  override readonly name = 'UnitOfWorkError';
-}
+export { ConflictError, StorageUnavailableError, UnitOfWorkError } from '../errors/backends.ts';

@@ -121,7 +121,8 @@ test('sandbox API: initialise once, enrol TPPs (bad input changes nothing), down
 
   const tpp = await jsonBody(await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP', 'CBPII'], redirectUris: ['https://bundle.example/cb'] }) }), 201);
   const dup = await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP'], redirectUris: ['https://bundle.example/cb'] }) });
-  assert.equal(dup.status, 400);
+  assert.equal(dup.status, 409);
+  assert.equal((await dup.json() as Record<string, unknown>)['code'], 'SANDBOX_TPP_EXISTS');
   const res = await admin(`${OPS}/sandbox/tpps/${tpp['softwareId']}/bundle.zip`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/zip');

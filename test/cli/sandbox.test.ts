@@ -106,7 +106,7 @@ describe('sandbox mode', () => {
     assert.match(dup.stderr, /a TPP named "Acme Ltd" already exists \(software_id [0-9A-Za-z]{22}\)/);
     const roles = await runCli(cfg.file, 'sandbox', 'tpp', 'create', '--name', 'X', '--roles', 'AISP,BANK', '--redirect-uri', 'https://tpp.example.com/cb');
     assert.equal(roles.code, 2);
-    assert.match(roles.stderr, /--roles must list AISP, PISP, CBPII separated by commas; unknown: BANK/);
+    assert.match(roles.stderr, /^opendcr: roles must list AISP, PISP, CBPII separated by commas; unknown: BANK\n$/);
     const uri = await runCli(cfg.file, 'sandbox', 'tpp', 'create', '--name', 'X', '--roles', 'AISP', '--redirect-uri', 'not a url');
     assert.equal(uri.code, 2);
     assert.match(uri.stderr, /redirect URI "not a url" is not a URL/);

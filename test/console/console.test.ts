@@ -21,7 +21,7 @@ import { unzipSync, strFromU8 } from 'fflate';
 import { hashPassword } from '../../src/admin/passwords.ts';
 import { createCertificateAuthority } from '../../src/crypto/pki.ts';
 import { CONSOLE_CSP } from '../../src/admin/console-routes.ts';
-import { residentKeyManager } from '../../src/gateway/key-managers.ts';
+import { residentKeyManager } from '../../src/apim/key-managers.ts';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
 import { ADMIN, OB_FILES } from '../gateway/support.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspectConfig } from '../../src/config/load.ts';
-import { checkConfig } from '../../src/config/check.ts';
+import { checkConfig } from '../../src/preflight.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 export const repoPath = (...parts: string[]): string => join(REPO, ...parts);

@@ -10,7 +10,7 @@ import { createTokenCache } from '../../src/gateway/token-cache.ts';
 import { createIdentitySigner } from '../../src/gateway/identity.ts';
 import { openStorage } from '../../src/storage/index.ts';
 import type { VerifiedToken } from '../../src/oauth/token-verifier.ts';
-import { RESIDENT_KEY_MANAGER } from '../../src/gateway/model.ts';
+import { RESIDENT_KEY_MANAGER } from '../../src/storage/catalogue-records.ts';
 
 const token = (clientId: string, expiresAt: number): VerifiedToken => ({
   kind: 'access_token', format: 'jwt', keyManager: RESIDENT_KEY_MANAGER, clientId, softwareId: undefined, orgId: undefined, keySetUrl: undefined, roles: [], consentId: undefined,

@@ -15,7 +15,7 @@ import { decodeJwt } from 'jose';
 import { issueClientCertificate, issueServerCertificate, type IssuedCertificate } from '../../src/crypto/pki.ts';
 import { psd2Extension } from '../../src/crypto/psd2-roles.ts';
 import { x5tS256 } from '../../src/crypto/thumbprint.ts';
-import type { TppRole } from '../../src/gateway/model.ts';
+import type { TppRole } from '../../src/ob/roles.ts';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { freePort, readSandboxCa } from '../helpers/server.ts';
 import { INTROSPECTOR, JWT_RESOURCE, OPAQUE_RESOURCE, startExternalOidc, type ExternalOidc } from '../helpers/external-oidc.ts';

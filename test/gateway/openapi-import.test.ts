@@ -2,8 +2,8 @@ import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ApiImportError, MAX_DOCUMENT_BYTES, importOpenApi } from '../../src/gateway/openapi-import.ts';
-import type { ImportedApi, OperationDef } from '../../src/gateway/model.ts';
+import { ApiImportError, MAX_DOCUMENT_BYTES, importOpenApi } from '../../src/apim/openapi-import.ts';
+import type { ImportedApi, OperationDef } from '../../src/storage/catalogue-records.ts';
 
 type Json = Record<string, unknown>;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { accessLogger, createLogger } from '../../src/logger.ts';
-import { createFront } from '../../src/http/front.ts';
+import { createFront, currentRequestLogFields } from '../../src/http/front.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 
@@ -25,7 +25,7 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 test('secret fields are redacted at the top of a log object and one level down', async () => {
   const { stream, lines } = capture();
-  const log = createLogger('info', stream);
+  const log = createLogger('info', stream, currentRequestLogFields);
   log.info({ password: 'p', client_secret: 's', access_token: 'a', client_assertion: 'c', token: 't', authorization: 'Basic x', code: 'ERR_CODE', nested: { password: 'p', code: 'authorization-code' } }, 'x');
   await tick();
   assert.deepEqual(lines[0]!['password'], '[redacted]');
@@ -44,7 +44,7 @@ test('secret fields are redacted at the top of a log object and one level down',
 
 test('every line written while a request is handled carries its request, interaction and trace ids', async () => {
   const { stream, lines, raw } = capture();
-  const log = createLogger('info', stream);
+  const log = createLogger('info', stream, currentRequestLogFields);
   const listener = createFront((_req, res) => {
     log.info({ step: 'inside' }, 'working');
     setImmediate(() => { log.info('later, still inside'); res.emit('close'); });
@@ -67,7 +67,7 @@ test('every line written while a request is handled carries its request, interac
 
 test('an invalid traceparent is ignored, not logged', async () => {
   const { stream, lines } = capture();
-  const log = createLogger('info', stream);
+  const log = createLogger('info', stream, currentRequestLogFields);
   const listener = createFront((_req, res) => { res.emit('close'); }, { logger: log });
   for (const traceparent of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'nonsense']) {
     const req = Object.assign(new EventEmitter(), { method: 'GET', headers: { traceparent } }) as unknown as IncomingMessage;

@@ -20,8 +20,8 @@ import { MIGRATIONS as PG_MIGRATIONS } from '../../src/storage/postgres/migratio
 import { MIGRATIONS as SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
 import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
-import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER } from '../../src/gateway/model.ts';
-import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../../src/gateway/model.ts';
+import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER } from '../../src/storage/catalogue-records.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../../src/storage/catalogue-records.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;

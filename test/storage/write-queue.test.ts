@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
-import { createWriteQueue } from '../../src/storage/sqlite/write-queue.ts';
+import { createWriteQueue } from '../../src/sqlite/write-queue.ts';
 import { ConflictError } from '../../src/storage/ports.ts';
 
 function db(): DatabaseSync {

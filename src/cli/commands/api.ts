@@ -7,7 +7,7 @@
  */
 import { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
-import { TPP_ROLES } from '../../gateway/model.ts';
+import { TPP_ROLES } from '../../ob/roles.ts';
 import { adminCall, adminOptions, documentForm, expectAnswer, PUBLISHER, segment, withAdmin, type AdminOptions, type AdminSession } from '../admin-client.ts';
 import { CliError, printJson } from '../shared.ts';
 import { formatTable, printable } from '../table.ts';

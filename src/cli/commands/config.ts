@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { inspectConfig, type LoadOptions } from '../../config/load.ts';
-import { checkConfig, connectDatabase } from '../../config/check.ts';
+import { checkConfig, connectDatabase } from '../../preflight.ts';
 import { CliError, printJson } from '../shared.ts';
 
 const hideUrlPassword = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:[hidden]@');

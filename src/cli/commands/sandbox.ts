@@ -12,9 +12,10 @@ import { DEFAULT_DIRECTORY_NAME } from '../../sandbox/directory.ts';
 import type { SandboxTpp } from '../../sandbox/tpp.ts';
 import {
   createTpp, deleteTpp, initSandbox, listTpps, reissueTpp, requireDirectory, requireSandboxMode, revokeTppKey, sandboxJwksUrl, staleBase, tppFiles, TPP_FILES,
-} from '../sandbox-ops.ts';
+} from '../../sandbox/service.ts';
+import { AppError } from '../../errors/app-error.ts';
 import { sandboxBase } from '../server-url.ts';
-import { printJson } from '../shared.ts';
+import { CliError, printJson } from '../shared.ts';
 
 const out = (text: string): void => {
   process.stdout.write(text);
@@ -47,12 +48,12 @@ export function sandboxCommand(getConfig: () => Config): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { name: string; force?: boolean; json?: boolean }) => {
       const config = getConfig();
-      const r = await initSandbox(config, { name: opts.name, ...(opts.force ? { force: true } : {}) });
-      const d = r.directory;
       const base = sandboxBase(config);
+      const r = await initSandbox(config, base.url, { name: opts.name, what: '`opendcr sandbox init`', ...(opts.force ? { force: true } : {}) });
+      const d = r.directory;
       if (opts.json) {
         return printJson({
-          issuer: d.issuer, kid: d.kid, folder: r.folder, directory_jwks_url: sandboxJwksUrl(config),
+          issuer: d.issuer, kid: d.kid, folder: r.folder, directory_jwks_url: sandboxJwksUrl(base.url),
           truststore: r.trusted.map((ca) => ({ name: ca.name, subject: ca.subject, fingerprint256: ca.fingerprint256 })),
           removed_tpps: r.removedTpps, config: r.configLines,
         });
@@ -61,7 +62,7 @@ export function sandboxCommand(getConfig: () => Config): Command {
         `Created the sandbox directory "${d.issuer}" in ${r.folder}`,
         ...(r.removedTpps ? [`  replaced the previous directory and removed its ${r.removedTpps} TPP(s)`] : []),
         `  SSA signing key   kid ${d.kid} (PS256)`,
-        `  directory JWKS    ${sandboxJwksUrl(config)}`,
+        `  directory JWKS    ${sandboxJwksUrl(base.url)}`,
         `                    (${base.running ? 'served by the server running on this data folder' : 'no server runs on this data folder now: its configured base URL'})`,
         ...r.trusted.map((ca) => `  trusted CA        ${ca.subject}  (${config.derived.truststoreDir}/${ca.name})`),
         '',
@@ -86,7 +87,8 @@ export function sandboxCommand(getConfig: () => Config): Command {
     .addOption(new Option('--environment <env>', 'SSA software_environment').choices(['sandbox', 'production']).default('sandbox'))
     .option('--json', 'print JSON')
     .action(async (opts: { name: string; roles: string; redirectUri: string[]; environment: string; json?: boolean }) => {
-      const { tpp: t, folder } = await createTpp(getConfig(), { name: opts.name, roles: [opts.roles], redirectUris: opts.redirectUri, environment: opts.environment });
+      const config = getConfig();
+      const { tpp: t, folder } = await createTpp(config, sandboxBase(config).url, { name: opts.name, roles: [opts.roles], redirectUris: opts.redirectUri, environment: opts.environment }, '`opendcr sandbox tpp create`');
       if (opts.json) return printJson(tppJson(t, folder));
       out([
         `Created TPP "${t.name}"`,
@@ -113,10 +115,11 @@ export function sandboxCommand(getConfig: () => Config): Command {
       const config = getConfig();
       requireDirectory(config);
       const tpps = listTpps(config);
+      const place = sandboxBase(config);
       if (opts.json) return printJson(tpps.map((t) => tppJson(t)));
       if (tpps.length === 0) out('No sandbox TPPs yet: opendcr sandbox tpp create --help\n');
       for (const t of tpps) {
-        const stale = staleBase(config, t);
+        const stale = staleBase(place, t);
         const note = stale ? `  (key set URLs at ${stale.named}, not the ${stale.running ? 'running server' : 'configured base URL'}: opendcr sandbox tpp reissue --tpp ${t.softwareId})` : '';
         out(`${t.softwareId}  ${t.orgId}  ${t.roles.join(',').padEnd(15)} ${t.name}${note}\n`);
       }
@@ -130,7 +133,7 @@ export function sandboxCommand(getConfig: () => Config): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { tpp: string; newKeys?: boolean; json?: boolean }) => {
       const config = getConfig();
-      const r = await reissueTpp(config, opts.tpp, { ...(opts.newKeys ? { newKeys: true } : {}) });
+      const r = await reissueTpp(config, sandboxBase(config).url, opts.tpp, { what: '`opendcr sandbox tpp reissue`', ...(opts.newKeys ? { newKeys: true } : {}) });
       if (opts.json) return printJson(tppJson(r.tpp, r.folder));
       const t = r.tpp;
       out([
@@ -154,7 +157,14 @@ export function sandboxCommand(getConfig: () => Config): Command {
     .action((opts: { tpp: string; force?: boolean; json?: boolean }) => {
       const config = getConfig();
       requireSandboxMode(config, '`opendcr sandbox tpp delete`');
-      const r = deleteTpp(config, opts.tpp, { ...(opts.force ? { force: true } : {}) });
+      let r: ReturnType<typeof deleteTpp>;
+      try {
+        r = deleteTpp(config, opts.tpp, { ...(opts.force ? { force: true } : {}) });
+      } catch (err) {
+        // What to do about it, in the command line's words.
+        if (err instanceof AppError && err.code === 'SANDBOX_TPP_REGISTERED') throw new CliError(`${err.message} (opendcr tpp delete --tpp ${opts.tpp}), or pass --force to forget it`);
+        throw err;
+      }
       if (opts.json) return printJson({ software_id: r.tpp.softwareId, name: r.tpp.name, folder: r.folder, deleted: true, ...(r.registration ? { registered_client_id: r.registration.client_id ?? null } : {}) });
       out(`Deleted TPP ${r.tpp.softwareId} (${r.tpp.name}) and its folder ${r.folder}\n`);
       if (r.registration) out(`  its client ${r.registration.client_id ?? ''} stays registered at ${r.registration.server ?? 'the server'}\n`);
@@ -167,7 +177,7 @@ export function sandboxCommand(getConfig: () => Config): Command {
     .option('--kid <kid>', 'kid of the key to revoke (default: the request-signing key)')
     .option('--json', 'print JSON')
     .action((opts: { tpp: string; kid?: string; json?: boolean }) => {
-      const r = revokeTppKey(getConfig(), opts.tpp, opts.kid);
+      const r = revokeTppKey(getConfig(), opts.tpp, opts.kid, '`opendcr sandbox tpp revoke-key`');
       if (opts.json) return printJson({ software_id: r.tpp.softwareId, kid: r.kid, revoked: true, revoked_jwks_endpoint: r.tpp.ssaClaims.software_jwks_revoked_endpoint });
       out(`Revoked key ${r.kid} of ${r.tpp.softwareId} (${r.tpp.name})\n  listed at ${r.tpp.ssaClaims.software_jwks_revoked_endpoint}\n`);
       if (r.kid === r.tpp.signingKey.kid) out('  this was the request-signing key: registration requests it signs are now refused\n');

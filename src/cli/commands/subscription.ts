@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { adminCall, adminOptions, DEVPORTAL, expectAnswer, PUBLISHER, segment, withAdmin, type AdminOptions, type AdminSession } from '../admin-client.ts';
-import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
+import { RESIDENT_KEY_MANAGER } from '../../storage/catalogue-records.ts';
 import { printJson } from '../shared.ts';
 import { formatTable, printable } from '../table.ts';
 

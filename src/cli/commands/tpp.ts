@@ -13,7 +13,7 @@ import {
 import type { AuthMethod, Exchange, RegistrationRequest, TppSession } from '../tpp-client.ts';
 import { abbreviateJwts, formatExchange, jwtClaims, pretty, section } from '../tpp-output.ts';
 import { printJson } from '../shared.ts';
-import { requireSandboxMode } from '../sandbox-ops.ts';
+import { requireSandboxMode } from '../../sandbox/service.ts';
 
 interface CommonOptions {
   tpp: string;

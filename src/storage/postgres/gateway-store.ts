@@ -5,8 +5,8 @@
  */
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
-import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
-import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../catalogue-records.ts';
+import { RESIDENT_KEY_MANAGER } from '../catalogue-records.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).

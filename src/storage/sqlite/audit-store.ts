@@ -2,8 +2,8 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, toBucket, type AuditListQuery, type AuditRow, type HistogramRow } from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 /** Registration audit trail. */
 export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): AuditStore {

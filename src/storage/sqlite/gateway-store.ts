@@ -6,10 +6,10 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { GatewayStore } from '../ports.ts';
-import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../../gateway/model.ts';
-import { RESIDENT_KEY_MANAGER } from '../../gateway/model.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from '../catalogue-records.ts';
+import { RESIDENT_KEY_MANAGER } from '../catalogue-records.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 interface SubscriptionRow { id: string; key_manager: string; client_id: string; api_id: string; plan: string; state: string; created_at: number; updated_at: number }
 

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { wallClockSeconds } from '../oidc-fields.ts';
 import type { Storage } from '../ports.ts';
-import { guard, mapSqliteError } from './errors.ts';
+import { guard, mapSqliteError } from '../../sqlite/errors.ts';
 import { migrate } from './migrations.ts';
 import { createSqliteAuditStore } from './audit-store.ts';
 import { createSqliteOidcStore, createSqliteReplayStore } from './oidc-store.ts';
@@ -16,7 +16,7 @@ import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore, cr
 import { createSqliteRegistrationStore } from './registration-store.ts';
 import { createSqliteGatewayStore } from './gateway-store.ts';
 import { createSqliteUsageStore } from './usage-store.ts';
-import { createWriteQueue } from './write-queue.ts';
+import { createWriteQueue } from '../../sqlite/write-queue.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
 
 export interface SqliteStorageOptions {

@@ -6,8 +6,8 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { checkLimit, indexColumnsOf, toOidcRecord } from '../oidc-fields.ts';
 import type { OidcModelStore, OidcRecord, ReplayStore } from '../ports.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 interface PayloadRow { payload: string; consumed_at: number | null }
 

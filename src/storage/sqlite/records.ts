@@ -2,8 +2,8 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord, TrustAnchorStore } from '../ports.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 interface KeyRow {
   kid: string; alg: string; private_jwk: string; created_at: number; retired_at: number | null; remove_after: number | null;

@@ -6,8 +6,8 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { RegistrationRecord, RegistrationStore } from '../ports.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 interface RegistrationRow {
   client_id: string; software_id: string; org_id: string; environment: string; roles: string; version: string;

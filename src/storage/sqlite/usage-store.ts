@@ -1,8 +1,8 @@
 /** SQLite UsageStore: counts added in one write-queue thunk (atomic across workers). */
 import type { DatabaseSync } from 'node:sqlite';
 import type { UsageCount, UsageStore } from '../ports.ts';
-import { guard } from './errors.ts';
-import type { Write } from './write-queue.ts';
+import { guard } from '../../sqlite/errors.ts';
+import type { Write } from '../../sqlite/write-queue.ts';
 
 export function createSqliteUsageStore(db: DatabaseSync, write: Write = guard): UsageStore {
   const add = db.prepare(`INSERT INTO usage_counts (kind, bucket, key, count) VALUES (?, ?, ?, ?)

@@ -11,8 +11,10 @@
 import { dereference, validate } from '@readme/openapi-parser';
 import type { ParserOptions, ValidationResult } from '@readme/openapi-parser';
 import { LineCounter, parseDocument } from 'yaml';
-import { MAX_DOCUMENT_BYTES, SCOPE_ROLES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
-import type { ImportedApi, OperationDef, RateLimit, SecurityAlternative, TimeUnit, TokenFlow, TppRole } from './model.ts';
+import { MAX_DOCUMENT_BYTES, TIME_UNIT_SECONDS } from '../storage/catalogue-records.ts';
+import { SCOPE_ROLES, TPP_ROLES, type TppRole } from '../ob/roles.ts';
+import { mediaEssence } from '../http/media-type.ts';
+import type { ImportedApi, OperationDef, RateLimit, SecurityAlternative, TimeUnit, TokenFlow } from '../storage/catalogue-records.ts';
 
 export { MAX_DOCUMENT_BYTES };
 
@@ -495,12 +497,6 @@ function declaredHeaders(parameters: readonly unknown[]): string[] {
     if (isObject(p) && p.in === 'header' && typeof p.name === 'string' && /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(p.name)) names.add(p.name.toLowerCase());
   }
   return [...names].sort().slice(0, 50);
-}
-
-/** A media type's essence (`application/json; charset=utf-8` → `application/json`), or undefined when it is not one. */
-export function mediaEssence(type: string): string | undefined {
-  const essence = type.split(';', 1)[0]!.trim().toLowerCase();
-  return /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/.test(essence) ? essence : undefined;
 }
 
 /**

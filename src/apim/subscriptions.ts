@@ -8,8 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayStore } from '../storage/ports.ts';
-import type { ApiRecord } from './model.ts';
-import { RESIDENT_KEY_MANAGER } from './model.ts';
+import type { ApiRecord } from '../storage/catalogue-records.ts';
+import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 
 const intersects = (api: ApiRecord, roles: readonly string[]) => api.requiredRoles.some((r) => roles.includes(r));
 

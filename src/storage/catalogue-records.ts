@@ -3,9 +3,13 @@
  * OpenAPI/Swagger documents, their operations, business plans and subscriptions. Plain data: the
  * stores persist it, the runtime compiles it into a route snapshot.
  */
+import type { TppRole } from '../ob/roles.ts';
 
 /** The built-in DCR service as a backend: served in process, no HTTP hop. */
 export const INTERNAL_DCR_BACKEND = 'internal:dcr';
+
+/** Meta counter bumped by every catalogue change (the periodic check compares it). */
+export const GATEWAY_VERSION_KEY = 'gateway.version';
 
 /** Largest API document accepted for import, in bytes of UTF-8. */
 export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
@@ -16,16 +20,6 @@ export const API_STATES: readonly ApiState[] = ['CREATED', 'PUBLISHED', 'DEPRECA
 /** States whose APIs the gateway routes (BLOCKED ones to answer 503). */
 export const SERVED_STATES: ReadonlySet<ApiState> = new Set(['PUBLISHED', 'DEPRECATED', 'BLOCKED']);
 
-/** PSD2 / Open Banking TPP roles. */
-export type TppRole = 'AISP' | 'PISP' | 'CBPII' | 'ASPSP';
-export const TPP_ROLES: readonly TppRole[] = ['AISP', 'PISP', 'CBPII', 'ASPSP'];
-
-/** OB scope → the TPP role it needs (README of the OB Read/Write files). */
-export const SCOPE_ROLES: Readonly<Record<string, TppRole>> = {
-  accounts: 'AISP',
-  payments: 'PISP',
-  fundsconfirmations: 'CBPII',
-};
 
 /**
  * The kind of token an operation accepts: `client_credentials` (OB's TPPOAuth2Security: no PSU),

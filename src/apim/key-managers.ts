@@ -14,8 +14,8 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { fail } from '../errors/app-error.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
 import { ConflictError, type Storage } from '../storage/ports.ts';
-import type { KeyManagerRecord, TokenHandlingRule } from './model.ts';
-import { RESIDENT_KEY_MANAGER } from './model.ts';
+import type { KeyManagerRecord, TokenHandlingRule } from '../storage/catalogue-records.ts';
+import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 
 export interface KeyManagerInput {
   name: string;

@@ -11,12 +11,13 @@ import multipart from '@fastify/multipart';
 import { z } from 'zod';
 import { fail } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
-import { parseBody } from '../admin/parse-body.ts';
+import { parseBody } from '../http/parse-body.ts';
 import type { Application, Catalogue, ApiSettings } from './catalogue.ts';
 import { LIFECYCLE_ACTIONS } from './catalogue.ts';
-import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from './model.ts';
+import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../storage/catalogue-records.ts';
 import type { KeyManagerAdmin, KeyManagerInput } from './key-managers.ts';
-import { MAX_DOCUMENT_BYTES, TPP_ROLES } from './model.ts';
+import { MAX_DOCUMENT_BYTES } from '../storage/catalogue-records.ts';
+import { TPP_ROLES } from '../ob/roles.ts';
 import { gatewayAdminOpenApi } from './admin-openapi.ts';
 
 import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';

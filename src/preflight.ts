@@ -10,11 +10,11 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { createSecureContext } from 'node:tls';
 import { dirname, join } from 'node:path';
 import { importJWK, type JWK } from 'jose';
-import type { Config } from './schema.ts';
-import { isAllowedUrl } from '../http/outbound.ts';
-import { createTruststore } from '../tls/truststore.ts';
-import { describePostgresFailure, describeSqliteFailure, postgresTarget } from '../storage/index.ts';
-import { whyWeak, whyWeakHash } from '../admin/password-rules.ts';
+import type { Config } from './config/schema.ts';
+import { isAllowedUrl } from './http/outbound.ts';
+import { createTruststore } from './tls/truststore.ts';
+import { describePostgresFailure, describeSqliteFailure, postgresTarget } from './storage/index.ts';
+import { whyWeak, whyWeakHash } from './admin/password-rules.ts';
 
 export interface CheckResult {
   /** Each one stops the server (exit 2). */

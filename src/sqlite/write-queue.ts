@@ -19,7 +19,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { mapSqliteError } from './errors.ts';
-import { StorageUnavailableError, UnitOfWorkError } from '../ports.ts';
+import { StorageUnavailableError, UnitOfWorkError } from '../errors/backends.ts';
 
 const SQLITE_BUSY = 5;
 const isBusy = (err: unknown) => ((err as { errcode?: number } | null)?.errcode ?? 0) % 256 === SQLITE_BUSY;

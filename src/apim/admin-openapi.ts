@@ -3,6 +3,7 @@
  * /api/am/openapi.json. The paths and field names are WSO2 API Manager's (Publisher v4, Admin v4,
  * Devportal v3), so a bank's existing scripts and generated clients keep working.
  */
+import { TPP_ROLES } from '../ob/roles.ts';
 import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -150,7 +151,7 @@ export function gatewayAdminOpenApi(baseUrl: string) {
             lifeCycleStatus: { type: 'string', enum: ['CREATED', 'PUBLISHED', 'DEPRECATED', 'RETIRED', 'BLOCKED'] },
             policies: { type: 'array', items: { type: 'string' } },
             endpointConfig: { type: 'object', properties: { endpoint_type: { type: 'string' }, production_endpoints: { type: 'object', properties: { url: { type: 'string' } } } } },
-            requiredRoles: { type: 'array', items: { type: 'string', enum: ['AISP', 'PISP', 'CBPII', 'ASPSP'] } },
+            requiredRoles: { type: 'array', items: { type: 'string', enum: [...TPP_ROLES] } },
             verifyJwsSignature: { type: 'boolean' },
             operations: { type: 'array', items: { type: 'object', properties: { target: { type: 'string' }, verb: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, flows: { type: 'array', items: { type: 'string' } }, idempotency: { type: 'boolean' }, jwsSignature: { type: 'boolean' } } } },
             documentHash: { type: 'string' }, createdTime: { type: 'string', format: 'date-time' }, lastUpdatedTime: { type: 'string', format: 'date-time' },

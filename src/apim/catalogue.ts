@@ -9,13 +9,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { fail } from '../errors/app-error.ts';
 import { decodeJwt } from 'jose';
 import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
-import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState, TppRole } from './model.ts';
-import { BUILT_IN_PLANS, INTERNAL_DCR_BACKEND, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS, TPP_ROLES } from './model.ts';
-import { reservedOverlap } from './reserved-paths.ts';
-import { buildSnapshot } from './snapshot.ts';
+import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState } from '../storage/catalogue-records.ts';
+import { TPP_ROLES, type TppRole } from '../ob/roles.ts';
+import { BUILT_IN_PLANS, GATEWAY_VERSION_KEY, INTERNAL_DCR_BACKEND, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS } from '../storage/catalogue-records.ts';
+import { reservedOverlap } from '../gateway/reserved-paths.ts';
+import { buildSnapshot } from '../gateway/snapshot.ts';
 
-/** Meta counter bumped by every catalogue change (the periodic check compares it). */
-export const GATEWAY_VERSION_KEY = 'gateway.version';
 
 
 /** WSO2's lifecycle actions and the states they move between. */

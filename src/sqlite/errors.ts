@@ -2,7 +2,7 @@
  * Turns node:sqlite errors into the domain errors of ports.ts, so no driver error leaves the
  * backend. The original error stays as `cause` for logs.
  */
-import { ConflictError, StorageUnavailableError } from '../ports.ts';
+import { ConflictError, StorageUnavailableError } from '../errors/backends.ts';
 
 // Primary result codes (https://sqlite.org/rescode.html); node:sqlite reports the extended
 // code in `errcode`, whose low byte is the primary code.
