@@ -79,16 +79,42 @@ async function main(): Promise<void> {
   const spec: BodySpec = { kind: 'client-assertion', clientId, aud: endpoint, scope: SCOPE, kid: tpp.signingKey.kid, privateJwk: privateJwk(tpp) };
   const path = new URL(endpoint).pathname;
   const probe = async (p: number) => {
-    const res = await httpsCall({ port: p, method: 'POST', path, headers: { ...FORM, host: `localhost:${port}` }, body: bodyMaker(spec)(), ca, tls: setup.tppTls });
+    const res = await httpsCall({
+      port: p,
+      method: 'POST',
+      path,
+      headers: { ...FORM, host: `localhost:${port}` },
+      body: bodyMaker(spec)(),
+      ca,
+      tls: setup.tppTls,
+    });
     if (res.status !== 200) throw new Error(`token probe on port ${p}: ${res.status} ${res.body}`);
   };
   await one.stop();
   one = undefined;
 
-  const load = (label: string, ports: number[], pids: number[]): Promise<LoadResult> => runLoad({
-    label, port, ports, ca, tls: setup.tppTls, method: 'POST', path, headers: FORM, bodies: spec, connections: 50,
-    warmupSeconds: WARMUP, seconds: SECONDS, rateHint: 5000, expectStatus: 200, serverPid: pids[0]!, serverPids: pids.slice(1),
-  }, cleanup);
+  const load = (label: string, ports: number[], pids: number[]): Promise<LoadResult> =>
+    runLoad(
+      {
+        label,
+        port,
+        ports,
+        ca,
+        tls: setup.tppTls,
+        method: 'POST',
+        path,
+        headers: FORM,
+        bodies: spec,
+        connections: 50,
+        warmupSeconds: WARMUP,
+        seconds: SECONDS,
+        rateHint: 5000,
+        expectStatus: 200,
+        serverPid: pids[0]!,
+        serverPids: pids.slice(1),
+      },
+      cleanup,
+    );
 
   const rows: Array<{ round: number; variant: string; r: LoadResult }> = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -112,7 +138,8 @@ async function main(): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
   const cpuMs = (r: LoadResult) => ((r.serverCores ?? 0) * r.seconds * 1000) / Math.max(r.ok, 1);
   const out = ['| round | variant | tokens/s | server CPU per token (ms) | p50 ms | p99 ms | failed |', '| ---: | --- | ---: | ---: | ---: | ---: | ---: |'];
-  for (const { round, variant, r } of rows) out.push(`| ${round} | ${variant} | ${rate(r.rps)} | ${cpuMs(r).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failed} |`);
+  for (const { round, variant, r } of rows)
+    out.push(`| ${round} | ${variant} | ${rate(r.rps)} | ${cpuMs(r).toFixed(2)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failed} |`);
   const one1 = median(rows.filter((x) => x.variant.startsWith('one')).map((x) => x.r.rps));
   const two = median(rows.filter((x) => x.variant.startsWith('two')).map((x) => x.r.rps));
   out.push('', `Median tokens/s: two hosts ${rate(two)}, one host ${rate(one1)}: ${ratio(two, one1)}.`);
@@ -147,7 +174,9 @@ async function notices(configPath: string, otherPort: number, ca: string): Promi
   }
   times.sort((x, y) => x - y);
   const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(0);
-  process.stdout.write(`Key rotation announced → served by the other host (${times.length} times): median ${q(0.5)} ms, max ${times.at(-1)!.toFixed(0)} ms (the notice, the host's key manager rebuild, and a JWKS request polled every 2 ms).\n\n`);
+  process.stdout.write(
+    `Key rotation announced → served by the other host (${times.length} times): median ${q(0.5)} ms, max ${times.at(-1)!.toFixed(0)} ms (the notice, the host's key manager rebuild, and a JWKS request polled every 2 ms).\n\n`,
+  );
 }
 
 try {

@@ -26,7 +26,9 @@ try {
   const metrics = processMetrics();
   const observe = (ctx: { route: string | undefined; method: string; code: string | undefined }, status: number, seconds: number) =>
     metrics.request(ctx.route ?? '(unmatched)', ctx.method, status, seconds, ctx.code);
-  const handler = (_req: IncomingMessage, res: ServerResponse) => { res.emit('close'); };
+  const handler = (_req: IncomingMessage, res: ServerResponse) => {
+    res.emit('close');
+  };
   const front = createFront(handler, { logger, observe });
   const headers = { 'x-fapi-interaction-id': '9d4b2f3a-1c1e-4b8e-9a55-0d1f1c2b3a4d', 'content-type': 'application/x-www-form-urlencoded' };
   const once = () => {
@@ -61,16 +63,18 @@ try {
   await calls(instrumented);
   const storageUs = (await calls(instrumented)) - (await calls(raw));
 
-  process.stdout.write([
-    `# Request front, isolated (${N} iterations, CPU time)`,
-    '',
-    '| part | CPU per request |',
-    '| --- | ---: |',
-    `| front: ids, interaction id, trace context, metrics, access-log line written to a file | ${frontUs.toFixed(1)} µs |`,
-    `| storage instrumentation, per storage call (a token request makes 3) | ${storageUs.toFixed(1)} µs |`,
-    `| total per token request | ${(frontUs + 3 * storageUs).toFixed(1)} µs |`,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `# Request front, isolated (${N} iterations, CPU time)`,
+      '',
+      '| part | CPU per request |',
+      '| --- | ---: |',
+      `| front: ids, interaction id, trace context, metrics, access-log line written to a file | ${frontUs.toFixed(1)} µs |`,
+      `| storage instrumentation, per storage call (a token request makes 3) | ${storageUs.toFixed(1)} µs |`,
+      `| total per token request | ${(frontUs + 3 * storageUs).toFixed(1)} µs |`,
+      '',
+    ].join('\n'),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -31,9 +31,17 @@ const baseLabel = git('rev-parse', '--short', base);
 const headLabel = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? ' + changes' : ''}`;
 
 const cleanup = createCleanup();
-process.once('SIGINT', () => { void cleanup.run().then(() => process.exit(130)); });
+process.once('SIGINT', () => {
+  void cleanup.run().then(() => process.exit(130));
+});
 
-interface Sample { variant: 'base' | 'head'; rps: number; cpuMs: number; p99: number; failed: number }
+interface Sample {
+  variant: 'base' | 'head';
+  rps: number;
+  cpuMs: number;
+  p99: number;
+  failed: number;
+}
 
 async function measure(variant: 'base' | 'head', root: string, dir: string): Promise<Sample> {
   const setup = await prepareOurs(dir, 2, 'info');
@@ -43,14 +51,36 @@ async function measure(variant: 'base' | 'head', root: string, dir: string): Pro
     const clientId = await registerTpp(setup, ca);
     const discovery = await httpsCall({ port: setup.port, path: '/.well-known/openid-configuration', ca });
     const endpoint = String((JSON.parse(discovery.body) as { token_endpoint: string }).token_endpoint);
-    const spec: BodySpec = { kind: 'client-assertion', clientId, aud: endpoint, scope: SCOPE, kid: setup.tpp.signingKey.kid, privateJwk: privateJwk(setup.tpp) };
+    const spec: BodySpec = {
+      kind: 'client-assertion',
+      clientId,
+      aud: endpoint,
+      scope: SCOPE,
+      kid: setup.tpp.signingKey.kid,
+      privateJwk: privateJwk(setup.tpp),
+    };
     const path = new URL(endpoint).pathname;
     const probe = await httpsCall({ port: setup.port, method: 'POST', path, headers: FORM, body: bodyMaker(spec)(), ca, tls: setup.tppTls });
     if (probe.status !== 200) throw new Error(`${variant}: token request answered ${probe.status}: ${probe.body}`);
-    const r: LoadResult = await runLoad({
-      label: `token ${variant} ${CONNECTIONS}c`, port: setup.port, ca, tls: setup.tppTls, method: 'POST', path, headers: FORM, bodies: spec,
-      connections: CONNECTIONS, warmupSeconds: WARMUP, seconds: SECONDS, rateHint: 5000, expectStatus: 200, serverPid: server.pid,
-    }, cleanup);
+    const r: LoadResult = await runLoad(
+      {
+        label: `token ${variant} ${CONNECTIONS}c`,
+        port: setup.port,
+        ca,
+        tls: setup.tppTls,
+        method: 'POST',
+        path,
+        headers: FORM,
+        bodies: spec,
+        connections: CONNECTIONS,
+        warmupSeconds: WARMUP,
+        seconds: SECONDS,
+        rateHint: 5000,
+        expectStatus: 200,
+        serverPid: server.pid,
+      },
+      cleanup,
+    );
     return { variant, rps: r.rps, cpuMs: ((r.serverCores ?? 0) * 1000) / Math.max(r.rps, 1e-9), p99: r.p99, failed: r.failed };
   } finally {
     await server.stop();

@@ -58,7 +58,12 @@ const CONTEXT = '/open-banking/v3.1/aisp';
 const CALL_PATH = `${CONTEXT}/account-access-consents/bench-consent-1`;
 const ACCOUNTS_FILE = join(REPO, 'specs', 'ob-read-write-openapi', 'v3.1.11', 'account-info-openapi.yaml');
 /** A custom plan: a limit, so every call counts in the shared state (the built-in Unlimited plan counts nothing). */
-const PLAN = { policyName: 'BenchHuge', description: 'gateway benchmark: counted, never reached', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1_000_000_000 } }, stopOnQuotaReach: true };
+const PLAN = {
+  policyName: 'BenchHuge',
+  description: 'gateway benchmark: counted, never reached',
+  defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1_000_000_000 } },
+  stopOnQuotaReach: true,
+};
 /** The shipped default [super_admin]. */
 const ADMIN = { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
 const FORM = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
@@ -82,25 +87,46 @@ const VARIANT_LABEL: Record<Variant, string> = {
   ours: 'ours: gateway (token, plan, counter)',
 };
 
-async function admin(t: { port: number; ca: string }, method: string, path: string, expect: number, body?: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const res = await httpsCall({ port: t.port, method, path, ca: t.ca, headers: { ...ADMIN, accept: 'application/json', 'x-requested-with': 'opendcr-bench', ...headers }, ...(body === undefined ? {} : { body }) });
+async function admin(
+  t: { port: number; ca: string },
+  method: string,
+  path: string,
+  expect: number,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  const res = await httpsCall({
+    port: t.port,
+    method,
+    path,
+    ca: t.ca,
+    headers: { ...ADMIN, accept: 'application/json', 'x-requested-with': 'opendcr-bench', ...headers },
+    ...(body === undefined ? {} : { body }),
+  });
   if (res.status !== expect) throw new Error(`${method} ${path}: HTTP ${res.status} (expected ${expect}): ${res.body.slice(0, 500)}`);
-  return res.body ? JSON.parse(res.body) as Record<string, unknown> : {};
+  return res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {};
 }
 
 /** multipart/form-data for the import: the OpenAPI file and additionalProperties. */
 function importForm(document: string, props: Record<string, unknown>): { body: string; type: string } {
   const b = `----opendcr-bench-${randomBytes(8).toString('hex')}`;
-  const body = `--${b}\r\nContent-Disposition: form-data; name="file"; filename="account-info-openapi.yaml"\r\nContent-Type: application/yaml\r\n\r\n${document}\r\n`
-    + `--${b}\r\nContent-Disposition: form-data; name="additionalProperties"\r\n\r\n${JSON.stringify(props)}\r\n--${b}--\r\n`;
+  const body =
+    `--${b}\r\nContent-Disposition: form-data; name="file"; filename="account-info-openapi.yaml"\r\nContent-Type: application/yaml\r\n\r\n${document}\r\n` +
+    `--${b}\r\nContent-Disposition: form-data; name="additionalProperties"\r\n\r\n${JSON.stringify(props)}\r\n--${b}--\r\n`;
   return { body, type: `multipart/form-data; boundary=${b}` };
 }
 
 /** The plan, the API (imported with the backend's URL, the plan first) and its publication. */
 async function publishApi(t: { port: number; ca: string }, backendPort: number): Promise<string> {
   await admin(t, 'POST', '/api/am/admin/v4/throttling/policies/subscription', 201, JSON.stringify(PLAN), { 'content-type': 'application/json' });
-  const form = importForm(readFileSync(ACCOUNTS_FILE, 'utf8'), { endpointConfig: { production_endpoints: { url: `http://127.0.0.1:${backendPort}/bank/aisp` } }, policies: [PLAN.policyName, 'Unlimited'] });
-  const api = await admin(t, 'POST', '/api/am/publisher/v4/apis/import-openapi', 201, form.body, { 'content-type': form.type, 'content-length': String(Buffer.byteLength(form.body)) });
+  const form = importForm(readFileSync(ACCOUNTS_FILE, 'utf8'), {
+    endpointConfig: { production_endpoints: { url: `http://127.0.0.1:${backendPort}/bank/aisp` } },
+    policies: [PLAN.policyName, 'Unlimited'],
+  });
+  const api = await admin(t, 'POST', '/api/am/publisher/v4/apis/import-openapi', 201, form.body, {
+    'content-type': form.type,
+    'content-length': String(Buffer.byteLength(form.body)),
+  });
   if (api['context'] !== CONTEXT) throw new Error(`the API was imported under ${String(api['context'])}, not ${CONTEXT}`);
   const apiId = String(api['id']);
   await admin(t, 'POST', `/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${apiId}`, 200);
@@ -112,10 +138,21 @@ async function accessToken(setup: OurSetup, ca: string, clientId: string): Promi
   const discovery = await httpsCall({ port: setup.port, path: '/.well-known/openid-configuration', ca });
   const endpoint = String((JSON.parse(discovery.body) as { token_endpoint: string }).token_endpoint);
   const spec: BodySpec = { kind: 'client-assertion', clientId, aud: endpoint, scope: SCOPE, kid: setup.tpp.signingKey.kid, privateJwk: privateJwk(setup.tpp) };
-  const res = await httpsCall({ port: setup.port, method: 'POST', path: new URL(endpoint).pathname, headers: FORM, body: bodyMaker(spec)(), ca, tls: setup.tppTls });
+  const res = await httpsCall({
+    port: setup.port,
+    method: 'POST',
+    path: new URL(endpoint).pathname,
+    headers: FORM,
+    body: bodyMaker(spec)(),
+    ca,
+    tls: setup.tppTls,
+  });
   if (res.status !== 200) throw new Error(`token request: HTTP ${res.status}: ${res.body}`);
   const token = String((JSON.parse(res.body) as { access_token: string }).access_token);
-  const [header, payload] = token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
+  const [header, payload] = token
+    .split('.')
+    .slice(0, 2)
+    .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
   if (header!['alg'] !== 'PS256' || !(payload!['cnf'] as Record<string, unknown> | undefined)?.['x5t#S256']) {
     throw new Error(`the access token is not a certificate-bound PS256 JWT: ${JSON.stringify(header)}`);
   }
@@ -135,14 +172,30 @@ function tlsOf(port: number, ca: string, setup: OurSetup): Promise<string> {
   });
 }
 
-interface Targets { direct: number; nginx: number; ours: number; pids: Record<Variant, number> }
+interface Targets {
+  direct: number;
+  nginx: number;
+  ours: number;
+  pids: Record<Variant, number>;
+}
 
 function job(variant: Variant, t: Targets, setup: OurSetup, ca: string, token: string, label: string, connections = CONNECTIONS, seconds = SECONDS): LoadJob {
   return {
-    label, port: t[variant], ca, tls: setup.tppTls, plain: variant === 'direct', method: 'GET', path: CALL_PATH,
+    label,
+    port: t[variant],
+    ca,
+    tls: setup.tppTls,
+    plain: variant === 'direct',
+    method: 'GET',
+    path: CALL_PATH,
     // The same request bytes everywhere; only ours reads the token.
     headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-    connections, warmupSeconds: WARMUP, seconds, rateHint: 100_000, expectStatus: 200, serverPid: t.pids[variant],
+    connections,
+    warmupSeconds: WARMUP,
+    seconds,
+    rateHint: 100_000,
+    expectStatus: 200,
+    serverPid: t.pids[variant],
   };
 }
 
@@ -154,9 +207,12 @@ async function load(j: LoadJob): Promise<LoadResult> {
   const r = await runLoad(j, cleanup);
   otherLoad.set(j.label, others.stop());
   completed.push(r);
-  step(`${j.label}: ${rate(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.failed} failed; other processes ${otherLoad.get(j.label)!.toFixed(2)} cores`);
+  step(
+    `${j.label}: ${rate(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.failed} failed; other processes ${otherLoad.get(j.label)!.toFixed(2)} cores`,
+  );
   // Errors or non-2xx answers make every figure meaningless: stop loudly.
-  if (r.failed > 0) throw new Error(`${j.label}: ${r.failed} failed (${r.errors} transport errors; statuses ${JSON.stringify(r.statuses)}); first: ${r.firstFailure}`);
+  if (r.failed > 0)
+    throw new Error(`${j.label}: ${r.failed} failed (${r.errors} transport errors; statuses ${JSON.stringify(r.statuses)}); first: ${r.firstFailure}`);
   return r;
 }
 
@@ -171,18 +227,36 @@ const cpuMs = (r: LoadResult) => (r.serverCores !== undefined && r.rps > 0 ? (r.
 const STAGES: Stage[] = [
   { name: 'identity JWT for the backend (src/gateway/identity.ts, cached per token)', test: (f) => f.url.includes('/src/gateway/identity.ts') },
   // On this path the only write is the throttle counter; it runs in the group commit (write-queue.ts), not under count().
-  { name: 'throttle counter write (shared state count, group commit)', test: (f) => f.url.includes('/src/sqlite/write-queue.ts') || (f.url.includes('/src/shared-state/') && f.functionName === 'count') },
+  {
+    name: 'throttle counter write (shared state count, group commit)',
+    test: (f) => f.url.includes('/src/sqlite/write-queue.ts') || (f.url.includes('/src/shared-state/') && f.functionName === 'count'),
+  },
   { name: 'revocation mark read (shared state has)', test: (f) => f.url.includes('/src/shared-state/') && f.functionName === 'has' },
   { name: 'JWT verify (jose: parse, claims, WebCrypto RSA-PSS verify)', test: (f) => f.url.includes('/node_modules/jose/') },
-  { name: 'client lookup in storage (SQLite read, JSON.parse of the client record)', test: (f) => f.url.includes('/src/storage/') || f.url.includes('instrument-storage') },
+  {
+    name: 'client lookup in storage (SQLite read, JSON.parse of the client record)',
+    test: (f) => f.url.includes('/src/storage/') || f.url.includes('instrument-storage'),
+  },
   { name: 'token verifier, rest (src/oauth/token-verifier.ts)', test: (f) => f.url.includes('/src/oauth/token-verifier.ts') },
-  { name: 'proxying to the backend (undici, src/gateway/proxy.ts, its stream pipeline)', test: (f) => f.url.includes('/node_modules/undici/') || f.url.includes('/src/gateway/proxy.ts') || f.url === 'node:internal/streams/pipeline' },
+  {
+    name: 'proxying to the backend (undici, src/gateway/proxy.ts, its stream pipeline)',
+    test: (f) => f.url.includes('/node_modules/undici/') || f.url.includes('/src/gateway/proxy.ts') || f.url === 'node:internal/streams/pipeline',
+  },
   { name: 'gateway checks, rest (src/gateway/)', test: (f) => f.url.includes('/src/gateway/') },
   { name: 'access log line, sync write (pino, sonic-boom)', test: (f) => /\/node_modules\/(pino|sonic-boom|fast-redact|thread-stream)\//.test(f.url) },
-  { name: 'request front, metrics (front.ts, prom-client)', test: (f) => /\/src\/http\/front\.ts|\/src\/observability\/|\/node_modules\/prom-client\//.test(f.url) },
+  {
+    name: 'request front, metrics (front.ts, prom-client)',
+    test: (f) => /\/src\/http\/front\.ts|\/src\/observability\/|\/node_modules\/prom-client\//.test(f.url),
+  },
   { name: 'server dispatch (src/app.ts, client certificate)', test: (f) => /\/src\/(app|server)\.ts|\/src\/http\//.test(f.url) },
-  { name: 'node HTTP server: parser, response writes (TLS records + writev)', test: (f) => f.url.startsWith('node:_http') || f.functionName === 'parserOnHeadersComplete' },
-  { name: 'TLS socket reads and other stream work', test: (f) => f.url.startsWith('node:_tls') || f.url.startsWith('node:internal/stream_base') || f.url.startsWith('node:net') },
+  {
+    name: 'node HTTP server: parser, response writes (TLS records + writev)',
+    test: (f) => f.url.startsWith('node:_http') || f.functionName === 'parserOnHeadersComplete',
+  },
+  {
+    name: 'TLS socket reads and other stream work',
+    test: (f) => f.url.startsWith('node:_tls') || f.url.startsWith('node:internal/stream_base') || f.url.startsWith('node:net'),
+  },
   { name: '(garbage collector)', test: (f) => f.functionName === '(garbage collector)' },
   { name: '(program): native work without a JS frame', test: (f) => f.functionName === '(program)' },
 ];
@@ -201,8 +275,15 @@ async function profileOurs(setup: OurSetup, root: string, t: Targets, ca: string
   // Only the timed phase: it ended just before the stop (the profiles end at exit); 0.3 s margins.
   const window = { skipEndMs: stopMs + 300, lengthMs: r.seconds * 1000 - 600 };
   // The workers are the profiles busiest in that window (the primary only forks and waits).
-  const busy = (f: string) => { const s = summarise([f], 1, window); return s.totalMs * (1 - s.idleShare); };
-  const workers = files.map((f) => ({ f, busy: busy(f) })).sort((a, b) => b.busy - a.busy).slice(0, WORKERS).map((x) => x.f);
+  const busy = (f: string) => {
+    const s = summarise([f], 1, window);
+    return s.totalMs * (1 - s.idleShare);
+  };
+  const workers = files
+    .map((f) => ({ f, busy: busy(f) }))
+    .sort((a, b) => b.busy - a.busy)
+    .slice(0, WORKERS)
+    .map((x) => x.f);
   const stages = stageShares(workers, STAGES, window);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   // Calls answered in the window, from the timed phase's rate.
@@ -212,10 +293,10 @@ async function profileOurs(setup: OurSetup, root: string, t: Targets, ca: string
   return [
     '## Profile of ours (--profile)',
     '',
-    `Under the profiler: ${rate(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.failed} failed. `
-      + `Server CPU (primary and workers, all threads, /proc): ${cpuMs(r).toFixed(3)} ms per call. `
-      + `Workers' main threads in the timed phase (${(window.lengthMs / 1000).toFixed(1)} s of it): ${perCall(stages.busyMs)} ms busy per call, `
-      + `${pct(stages.idleMs / Math.max(stages.idleMs + stages.busyMs, 1e-9))} idle; the rest of the CPU is off the main threads (libuv thread pool: WebCrypto; GC helpers; the primary).`,
+    `Under the profiler: ${rate(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.failed} failed. ` +
+      `Server CPU (primary and workers, all threads, /proc): ${cpuMs(r).toFixed(3)} ms per call. ` +
+      `Workers' main threads in the timed phase (${(window.lengthMs / 1000).toFixed(1)} s of it): ${perCall(stages.busyMs)} ms busy per call, ` +
+      `${pct(stages.idleMs / Math.max(stages.idleMs + stages.busyMs, 1e-9))} idle; the rest of the CPU is off the main threads (libuv thread pool: WebCrypto; GC helpers; the primary).`,
     '',
     'Inclusive main-thread time by stage (each sample goes to the first stage found anywhere on its stack, in this order; shares of the busy time):',
     '',
@@ -253,7 +334,8 @@ async function main(): Promise<void> {
   const clientId = await registerTpp(setup, ca);
   const subs = await admin(t0, 'GET', `/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, 200);
   const sub = (subs['list'] as Array<Record<string, unknown>>).find((s) => s['apiId'] === apiId);
-  if (sub?.['throttlingPolicy'] !== PLAN.policyName) throw new Error(`the registration did not subscribe to the API on ${PLAN.policyName}: ${JSON.stringify(subs)}`);
+  if (sub?.['throttlingPolicy'] !== PLAN.policyName)
+    throw new Error(`the registration did not subscribe to the API on ${PLAN.policyName}: ${JSON.stringify(subs)}`);
   const token = await accessToken(setup, ca, clientId);
 
   step('nginx: start');
@@ -262,16 +344,30 @@ async function main(): Promise<void> {
   writeFileSync(join(nginxDir, 'server.pem'), tls.cert);
   writeFileSync(join(nginxDir, 'server-key.pem'), tls.key, { mode: 0o600 });
   writeFileSync(join(nginxDir, 'client-ca.pem'), `${setup.directory.rootCa.certPem.trim()}\n${setup.directory.issuingCa.certPem.trim()}\n`);
-  const nginx = await startNginx({
-    bin: nginxBin.bin, dir: nginxDir, backendPort: backend.port, certFile: join(nginxDir, 'server.pem'), keyFile: join(nginxDir, 'server-key.pem'),
-    clientCaFile: join(nginxDir, 'client-ca.pem'), workers: WORKERS, ca, tls: setup.tppTls,
-  }, cleanup);
+  const nginx = await startNginx(
+    {
+      bin: nginxBin.bin,
+      dir: nginxDir,
+      backendPort: backend.port,
+      certFile: join(nginxDir, 'server.pem'),
+      keyFile: join(nginxDir, 'server-key.pem'),
+      clientCaFile: join(nginxDir, 'client-ca.pem'),
+      workers: WORKERS,
+      ca,
+      tls: setup.tppTls,
+    },
+    cleanup,
+  );
 
   // One call each through nginx and ours: 200 and the backend's 1 KiB.
   const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
-  for (const [name, port] of [['nginx', nginx.port], ['ours', setup.port]] as const) {
+  for (const [name, port] of [
+    ['nginx', nginx.port],
+    ['ours', setup.port],
+  ] as const) {
     const r = await httpsCall({ port, path: CALL_PATH, headers: auth, ca, tls: setup.tppTls });
-    if (r.status !== 200 || Buffer.byteLength(r.body) !== BODY_BYTES) throw new Error(`${name} probe: HTTP ${r.status}, ${Buffer.byteLength(r.body)} bytes: ${r.body.slice(0, 300)}`);
+    if (r.status !== 200 || Buffer.byteLength(r.body) !== BODY_BYTES)
+      throw new Error(`${name} probe: HTTP ${r.status}, ${Buffer.byteLength(r.body)} bytes: ${r.body.slice(0, 300)}`);
   }
   head.push(`- TLS as the load generator gets it: nginx ${await tlsOf(nginx.port, ca, setup)}, ours ${await tlsOf(setup.port, ca, setup)}`);
 
@@ -303,28 +399,57 @@ async function main(): Promise<void> {
   const p99 = { direct: med('direct', (r) => r.p99), nginx: med('nginx', (r) => r.p99), ours: med('ours', (r) => r.p99) };
   const failed = completed.reduce((s, r) => s + r.failed, 0);
   for (const v of ['direct', 'nginx', 'ours'] as const) {
-    report.add({ item: 'M', what: `${VARIANT_LABEL[v]}, median of ${results[v].length}`, result: `${rate(rps[v])} req/s, ${med(v, cpuMs).toFixed(3)} ms CPU each (${v === 'direct' ? 'backend' : v === 'nginx' ? 'nginx master + workers' : 'our primary + workers'})`, p50: p50[v], p99: p99[v], failed: results[v].reduce((s, r) => s + r.failed, 0) });
+    report.add({
+      item: 'M',
+      what: `${VARIANT_LABEL[v]}, median of ${results[v].length}`,
+      result: `${rate(rps[v])} req/s, ${med(v, cpuMs).toFixed(3)} ms CPU each (${v === 'direct' ? 'backend' : v === 'nginx' ? 'nginx master + workers' : 'our primary + workers'})`,
+      p50: p50[v],
+      p99: p99[v],
+      failed: results[v].reduce((s, r) => s + r.failed, 0),
+    });
   }
   const added = p50.ours - p50.direct;
   report.add({ item: 'R', what: 'ours / nginx', result: ratio(rps.ours, rps.nginx), target: '≥ 0.5× nginx', pass: rps.ours >= 0.5 * rps.nginx });
   report.add({ item: 'R', what: 'ours / direct', result: ratio(rps.ours, rps.direct), ratio: `nginx / direct ${ratio(rps.nginx, rps.direct)}` });
-  report.add({ item: 'R', what: `p50 added over direct, ${CONNECTIONS} connections: ours (nginx)`, result: `${added.toFixed(2)} ms (nginx ${(p50.nginx - p50.direct).toFixed(2)} ms)`, target: '< 1 ms', pass: added < 1 });
+  report.add({
+    item: 'R',
+    what: `p50 added over direct, ${CONNECTIONS} connections: ours (nginx)`,
+    result: `${added.toFixed(2)} ms (nginx ${(p50.nginx - p50.direct).toFixed(2)} ms)`,
+    target: '< 1 ms',
+    pass: added < 1,
+  });
   const added1 = single.ours!.p50 - single.direct!.p50;
-  report.add({ item: 'R', what: 'p50 added over direct, 1 connection (unloaded): ours (nginx)', result: `${added1.toFixed(2)} ms (nginx ${(single.nginx!.p50 - single.direct!.p50).toFixed(2)} ms)`, target: '< 1 ms', pass: added1 < 1 });
+  report.add({
+    item: 'R',
+    what: 'p50 added over direct, 1 connection (unloaded): ours (nginx)',
+    result: `${added1.toFixed(2)} ms (nginx ${(single.nginx!.p50 - single.direct!.p50).toFixed(2)} ms)`,
+    target: '< 1 ms',
+    pass: added1 < 1,
+  });
   report.add({ item: 'R', what: 'errors and non-2xx answers, all phases', result: String(failed), target: '0', pass: failed === 0 });
-  report.add({ item: 'ref', what: WSO2.what, result: `~${rate(WSO2.rps)} req/s (ours here: ${rate(rps.ours)} req/s)`, p99: WSO2.p99, ratio: 'different machine: not a ratio' });
+  report.add({
+    item: 'ref',
+    what: WSO2.what,
+    result: `~${rate(WSO2.rps)} req/s (ours here: ${rate(rps.ours)} req/s)`,
+    p99: WSO2.p99,
+    ratio: 'different machine: not a ratio',
+  });
   for (const r of completed) {
-    report.note(`${r.label}: load generator ${r.clientCores.toFixed(2)} cores; process under test ${(r.serverCores ?? 0).toFixed(2)} cores; processes outside the benchmark ${(otherLoad.get(r.label) ?? 0).toFixed(2)} cores; warm-up ${rate(r.warmupRps)}/s; statuses ${JSON.stringify(r.statuses)}; max ${r.max.toFixed(1)} ms`);
+    report.note(
+      `${r.label}: load generator ${r.clientCores.toFixed(2)} cores; process under test ${(r.serverCores ?? 0).toFixed(2)} cores; processes outside the benchmark ${(otherLoad.get(r.label) ?? 0).toFixed(2)} cores; warm-up ${rate(r.warmupRps)}/s; statuses ${JSON.stringify(r.statuses)}; max ${r.max.toFixed(1)} ms`,
+    );
   }
   const noisiest = Math.max(...otherLoad.values());
-  head.push(`- other processes on the machine during the phases: at most ${noisiest.toFixed(2)} cores${noisiest > 0.15 ? ' (NOT a quiet machine: compare ratios with care)' : ' (quiet)'}`);
+  head.push(
+    `- other processes on the machine during the phases: at most ${noisiest.toFixed(2)} cores${noisiest > 0.15 ? ' (NOT a quiet machine: compare ratios with care)' : ' (quiet)'}`,
+  );
   for (const line of extra) report.note(line);
 
   if (PROFILE) {
     step('profile of ours');
     await nginx.stop();
     await ours.stop();
-    profile.push(...await profileOurs(setup, root, t, ca, token));
+    profile.push(...(await profileOurs(setup, root, t, ca, token)));
   }
 }
 
@@ -341,7 +466,9 @@ function header(): string[] {
     `# OpenDCR gateway pass-through benchmark, ${new Date().toISOString()}`,
     '',
     `- command: \`${knobs} node_modules/.bin/node bench/gateway.ts${PROFILE ? ' --profile' : ''}\``,
-    `- machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.versions.node}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `- machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB; Node ${process.versions.node}; load average at start ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
     `- commit: ${commit}; ours: ${WORKERS} worker processes, log level info (one access-log line per call); nginx: ${WORKERS} workers, access_log off; backend: one Node process, ${BODY_BYTES} B JSON`,
     `- load: bench/lib/loadgen.ts, ${CONNECTIONS} keep-alive connections, closed loop, ${WARMUP} s warm-up + ${SECONDS} s per phase, order: direct, then (nginx, ours) × ${ROUNDS}, then each at 1 connection for ${LATENCY_SECONDS} s (after its own ${WARMUP} s warm-up); \`GET ${CALL_PATH}\` with the bearer token and accept: application/json`,
     '- "CPU each": CPU time (user + system, all threads, /proc) of the process under test per answered call in the timed phase: the backend for direct, the proxy alone for nginx and ours',
@@ -350,6 +477,12 @@ function header(): string[] {
 
 const headLines = header();
 await runBenchmark(main, {
-  repo: REPO, cleanup, report, head: () => [...headLines, ...head], completed, timeoutSeconds: TIMEOUT, digits: 2,
+  repo: REPO,
+  cleanup,
+  report,
+  head: () => [...headLines, ...head],
+  completed,
+  timeoutSeconds: TIMEOUT,
+  digits: 2,
   trailer: () => profile.join('\n'),
 });

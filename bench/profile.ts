@@ -35,16 +35,35 @@ try {
   }
   const discovery = JSON.parse((await httpsCall({ port, path: '/.well-known/openid-configuration', ca })).body) as { token_endpoint: string };
   const common = { port, ca, tls: setup.tppTls, method: 'POST' as const, warmupSeconds: 2, seconds, rateHint: 10_000 };
-  const result = await runLoad(what !== 'dcr'
-    ? {
-      ...common, label: `token ${what === 'stock' ? 'stock' : 'ours'} 50c (profiled)`, path: new URL(discovery.token_endpoint).pathname, connections: 50, expectStatus: 200,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      bodies: { kind: 'client-assertion', clientId, aud: discovery.token_endpoint, scope: SCOPE, kid: setup.tpp.signingKey.kid, privateJwk: privateJwk(setup.tpp) },
-    }
-    : {
-      ...common, label: 'dcr 10c (profiled)', path: DCR_PATH, connections: 10, expectStatus: 201,
-      headers: { 'content-type': 'application/jose', accept: 'application/json' }, bodies: await registrationSpec(setup),
-    }, cleanup);
+  const result = await runLoad(
+    what !== 'dcr'
+      ? {
+          ...common,
+          label: `token ${what === 'stock' ? 'stock' : 'ours'} 50c (profiled)`,
+          path: new URL(discovery.token_endpoint).pathname,
+          connections: 50,
+          expectStatus: 200,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          bodies: {
+            kind: 'client-assertion',
+            clientId,
+            aud: discovery.token_endpoint,
+            scope: SCOPE,
+            kid: setup.tpp.signingKey.kid,
+            privateJwk: privateJwk(setup.tpp),
+          },
+        }
+      : {
+          ...common,
+          label: 'dcr 10c (profiled)',
+          path: DCR_PATH,
+          connections: 10,
+          expectStatus: 201,
+          headers: { 'content-type': 'application/jose', accept: 'application/json' },
+          bodies: await registrationSpec(setup),
+        },
+    cleanup,
+  );
   await server.stop();
   // The primary's profile is the smallest (it only forks and waits); the workers' are the load.
   const files = readdirSync(profDir).map((f) => join(profDir, f));
@@ -52,11 +71,15 @@ try {
   mkdirSync(out, { recursive: true });
   for (const f of files) copyFileSync(f, join(out, f.split('/').pop()!));
   const sizes = files.map((f) => ({ f, n: summarise([f]).totalMs })).sort((a, b) => b.n - a.n);
-  console.log(`${result.label}: ${Math.round(result.rps)}/s under the profiler (p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed)\n`);
+  console.log(
+    `${result.label}: ${Math.round(result.rps)}/s under the profiler (p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${result.failed} failed)\n`,
+  );
   const summary = summarise(sizes.slice(0, 2).map((s) => s.f));
   // Over the whole profile (start-up and warm-up included), so only roughly comparable between runs.
   const busyMs = summary.totalMs * (1 - summary.idleShare);
-  console.log(`worker main threads: ${(busyMs / Math.max(result.okTotal, 1)).toFixed(3)} ms busy per answered request (${result.okTotal} answered, start-up included)\n`);
+  console.log(
+    `worker main threads: ${(busyMs / Math.max(result.okTotal, 1)).toFixed(3)} ms busy per answered request (${result.okTotal} answered, start-up included)\n`,
+  );
   console.log(renderSummary(summary));
   console.log(`\nprofiles: ${out}`);
 } finally {

@@ -36,11 +36,15 @@ try {
     const dir = cleanup.dir('opendcr-bench-');
     const first = await once(dir, cleanup);
     const warm = await once(dir, cleanup);
-    rows.push(`| ${r + 1} | ${first.readyMs.toFixed(0)} | ${warm.readyMs.toFixed(0)} | ${first.processes} | ${first.rss.toFixed(0)} | ${warm.rss.toFixed(0)} | ${warm.total.toFixed(0)} |`);
+    rows.push(
+      `| ${r + 1} | ${first.readyMs.toFixed(0)} | ${warm.readyMs.toFixed(0)} | ${first.processes} | ${first.rss.toFixed(0)} | ${warm.rss.toFixed(0)} | ${warm.total.toFixed(0)} |`,
+    );
   }
 } finally {
   await cleanup.run();
 }
-console.log('| run | first start to ready (ms) | warm start to ready (ms) | processes | idle RSS per process, max, first (MB) | same, warm (MB) | idle RSS all processes, warm (MB) |');
+console.log(
+  '| run | first start to ready (ms) | warm start to ready (ms) | processes | idle RSS per process, max, first (MB) | same, warm (MB) | idle RSS all processes, warm (MB) |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 console.log(rows.join('\n'));

@@ -96,7 +96,9 @@ export type ServerFactory = (listener: (req: IncomingMessage, res: ServerRespons
 
 /** Paths of the console and the admin REST APIs: on the management listener when [admin] port is set. */
 export function isManagementPath(path: string): boolean {
-  return path === '/admin' || path.startsWith('/admin/') || path.startsWith('/api/am/') || path.startsWith('/api/opendcr/') || path.startsWith('/api/identity/');
+  return (
+    path === '/admin' || path.startsWith('/admin/') || path.startsWith('/api/am/') || path.startsWith('/api/opendcr/') || path.startsWith('/api/identity/')
+  );
 }
 
 const pathOf = (url: string | undefined): string => {
@@ -105,7 +107,10 @@ const pathOf = (url: string | undefined): string => {
   return q === -1 ? u : u.slice(0, q);
 };
 
-export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFactory; gatewayServerFactory?: ServerFactory; managementServerFactory?: ServerFactory } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  deps: AppDeps,
+  opts: { serverFactory?: ServerFactory; gatewayServerFactory?: ServerFactory; managementServerFactory?: ServerFactory } = {},
+): Promise<FastifyInstance> {
   const { config, storage, keyManager } = deps;
   const isKeyManager = config.server.roles.includes('key_manager');
   const mainGateway = config.gateway.listeners.includes('main') ? deps.gateway : undefined;
@@ -148,8 +153,11 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       const path = pathOf(providerUrl);
       const ctx = requestContext(res);
       if (ctx) ctx.route = providerRouteTemplate(path);
-      deps.providerGuard(req, res, path)
-        .then((checked) => { if (checked) keyManager.handle(checked, res); })
+      deps
+        .providerGuard(req, res, path)
+        .then((checked) => {
+          if (checked) keyManager.handle(checked, res);
+        })
         .catch((err: unknown) => sendError(res, err));
       return;
     }
@@ -158,24 +166,34 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   const observe = deps.metrics
     ? (ctx: { route: string | undefined; method: string; code: string | undefined }, status: number, seconds: number) =>
-      deps.metrics!.request(ctx.route ?? '(unmatched)', ctx.method, status, seconds, ctx.code)
+        deps.metrics!.request(ctx.route ?? '(unmatched)', ctx.method, status, seconds, ctx.code)
     : undefined;
   const front = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     createFront(dispatch(handler), { logger: deps.logger, ...(observe ? { observe } : {}) });
   // The gateway's own listener: API calls only; the in-process DCR API is handed to Fastify's router.
-  const gatewayFront = (gateway: Gateway) => createFront((req, res) => {
-    if (!admit(req, res)) return;
-    const next = (r: IncomingMessage, s: ServerResponse) => fastify.routing(r, s);
-    if (gateway.handle(req, res, next)) return;
-    // Perhaps an API just published through another worker or host: catch up before the 404.
-    void gateway.handleLate(req, res, next).then((taken) => { if (!taken) gateway.notFound(res); });
-  }, { logger: deps.logger, ...(observe ? { observe } : {}) });
+  const gatewayFront = (gateway: Gateway) =>
+    createFront(
+      (req, res) => {
+        if (!admit(req, res)) return;
+        const next = (r: IncomingMessage, s: ServerResponse) => fastify.routing(r, s);
+        if (gateway.handle(req, res, next)) return;
+        // Perhaps an API just published through another worker or host: catch up before the 404.
+        void gateway.handleLate(req, res, next).then((taken) => {
+          if (!taken) gateway.notFound(res);
+        });
+      },
+      { logger: deps.logger, ...(observe ? { observe } : {}) },
+    );
   // The management listener ([admin] port): the console and the admin APIs, nothing else.
-  const managementFront = () => createFront((req, res) => {
-    if (!admit(req, res)) return;
-    if (isManagementPath(pathOf(req.url))) fastify.routing(req, res);
-    else sendError(res, fail('NOT_FOUND', 'no such endpoint: this is the management listener (console and admin APIs)'));
-  }, { logger: deps.logger, ...(observe ? { observe } : {}) });
+  const managementFront = () =>
+    createFront(
+      (req, res) => {
+        if (!admit(req, res)) return;
+        if (isManagementPath(pathOf(req.url))) fastify.routing(req, res);
+        else sendError(res, fail('NOT_FOUND', 'no such endpoint: this is the management listener (console and admin APIs)'));
+      },
+      { logger: deps.logger, ...(observe ? { observe } : {}) },
+    );
   /** A request the HTTP parser refused never reaches the front: it is answered and counted here. */
   const clientError = (err: { code?: string }, socket: import('node:stream').Duplex) => {
     const code = writeClientError(err, socket, { 'x-fapi-interaction-id': interactionIdOf(undefined) });
@@ -193,7 +211,10 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
       const r = reply as unknown as FastifyReply;
       const ctx = requestContext(r.raw);
       if (ctx) ctx.code = out.code;
-      return r.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+      return r
+        .code(out.status)
+        .headers({ ...out.headers, 'cache-control': 'no-store' })
+        .send(out.body);
     },
     clientErrorHandler: (err, socket) => clientError(err as { code?: string }, socket),
     keepAliveTimeout: config.server.keep_alive_timeout * 1000,
@@ -231,7 +252,9 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
     }
   });
   fastify.setErrorHandler(errorHandler('oauth'));
-  fastify.setNotFoundHandler(() => { throw fail('NOT_FOUND', 'no such endpoint'); });
+  fastify.setNotFoundHandler(() => {
+    throw fail('NOT_FOUND', 'no such endpoint');
+  });
 
   // Liveness and readiness in the shapes load balancers and Kubernetes probe; the old paths stay.
   const live = async () => ({ status: 'ok' });
@@ -240,8 +263,16 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
   const ready = async (_req: unknown, reply: FastifyReply) => {
     if (!isAccepting()) return reply.code(503).send({ status: 'shutting_down' });
     const [db, sharedOk] = await Promise.all([
-      storage.ping().then(() => true, () => false),
-      deps.shared ? deps.shared.ping().then(() => true, () => false) : Promise.resolve(true),
+      storage.ping().then(
+        () => true,
+        () => false,
+      ),
+      deps.shared
+        ? deps.shared.ping().then(
+            () => true,
+            () => false,
+          )
+        : Promise.resolve(true),
     ]);
     const body = { status: db && sharedOk ? 'ready' : 'unavailable', storage: storage.kind, ...(deps.shared ? { shared_state: deps.shared.kind } : {}) };
     if (!db || !sharedOk) {
@@ -259,38 +290,63 @@ export async function buildApp(deps: AppDeps, opts: { serverFactory?: ServerFact
 
   if (isKeyManager) await fastify.register(deps.interactions);
   // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
-  await fastify.register(scopeRoutes({
-    storage, requireAdmin: requireAdmin as never,
-    onChange: async () => {
-      await keyManager.refresh(true);
-      await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
-    },
-  }));
+  await fastify.register(
+    scopeRoutes({
+      storage,
+      requireAdmin: requireAdmin as never,
+      onChange: async () => {
+        await keyManager.refresh(true);
+        await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
+      },
+    }),
+  );
   if (isKeyManager && config.open_banking.dcr.enabled) {
     const dcr = config.open_banking.dcr;
-    await fastify.register(dcrRoutes({
-      dcr: deps.dcr, clientCert: deps.clientCert, baseUrl: config.derived.baseUrl,
-      openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
-    }));
+    await fastify.register(
+      dcrRoutes({
+        dcr: deps.dcr,
+        clientCert: deps.clientCert,
+        baseUrl: config.derived.baseUrl,
+        openApi: { signingAlgorithms: dcr.signing_algorithms, authMethods: dcr.token_endpoint_auth_methods },
+      }),
+    );
   }
   if (deps.sessions) {
     await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
   }
   if (deps.anchors && deps.announce) {
-    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }));
+    await fastify.register(
+      operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }),
+    );
   }
   if (deps.keySets && deps.clients && deps.usage) {
-    await fastify.register(consoleApiRoutes({
-      config, storage, shared: deps.shared, keySets: deps.keySets, keys: keyManager.keys, clients: deps.clients, dcr: deps.dcr, usage: deps.usage,
-      requireAdmin: requireAdmin as never,
-    }));
+    await fastify.register(
+      consoleApiRoutes({
+        config,
+        storage,
+        shared: deps.shared,
+        keySets: deps.keySets,
+        keys: keyManager.keys,
+        clients: deps.clients,
+        dcr: deps.dcr,
+        usage: deps.usage,
+        requireAdmin: requireAdmin as never,
+      }),
+    );
   }
   if (deps.sandbox && config.server.mode === 'sandbox') {
     await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin: requireAdmin as never }));
   }
   if (config.admin.console) await fastify.register(consoleRoutes({ sandbox: deps.sandbox !== undefined && config.server.mode === 'sandbox' }));
   if (deps.catalogue && deps.keyManagerAdmin) {
-    await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin: requireAdmin as never, baseUrl: config.derived.baseUrl }));
+    await fastify.register(
+      gatewayAdminRoutes({
+        catalogue: deps.catalogue,
+        keyManagers: deps.keyManagerAdmin,
+        requireAdmin: requireAdmin as never,
+        baseUrl: config.derived.baseUrl,
+      }),
+    );
   }
   if (deps.identityJwks) {
     const jwks = deps.identityJwks;

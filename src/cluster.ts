@@ -44,14 +44,21 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   const restarts: number[] = [];
   const live = new Set<Worker>();
   let finish!: (code: number) => void;
-  const done = new Promise<number>((resolve) => { finish = resolve; });
+  const done = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
 
   /** Stops every worker (SIGTERM, then SIGKILL after the shutdown timeout) and resolves with `code`. */
   const shutdown = (code: number): void => {
     if (stopping) return;
     stopping = true;
     for (const w of live) w.process.kill('SIGTERM');
-    const force = setTimeout(() => { for (const w of live) w.process.kill('SIGKILL'); }, (config.server.shutdown_timeout + 5) * 1000);
+    const force = setTimeout(
+      () => {
+        for (const w of live) w.process.kill('SIGKILL');
+      },
+      (config.server.shutdown_timeout + 5) * 1000,
+    );
     force.unref();
     const check = setInterval(() => {
       if (live.size === 0) {
@@ -95,7 +102,9 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
       const delay = Math.min(30_000, restarts.length <= 1 ? 0 : 500 * 2 ** (restarts.length - 2));
       logger.error({ worker: w.process.pid, code, signal, restart_in_ms: delay }, 'worker exited unexpectedly; restarting');
       // Not unref'd: when every worker is gone, this timer is all that keeps the primary alive.
-      setTimeout(() => { if (!stopping) fork(); }, delay);
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delay);
     });
   };
   for (let i = 0; i < workers; i++) fork();

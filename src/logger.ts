@@ -10,8 +10,19 @@ export type { Logger };
 
 // Secret-bearing fields, wherever they appear: at the top of a log object and one level down.
 const SECRET_FIELDS = [
-  'password', 'client_secret', 'access_token', 'refresh_token', 'id_token', 'client_assertion', 'assertion',
-  'code_verifier', 'token', 'privateJwk', 'd', 'authorization', 'cookie',
+  'password',
+  'client_secret',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'client_assertion',
+  'assertion',
+  'code_verifier',
+  'token',
+  'privateJwk',
+  'd',
+  'authorization',
+  'cookie',
 ];
 
 export const REDACT_PATHS = [
@@ -67,7 +78,13 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
     const buffered = pino.destination({ sync: false, minLength: 4096 });
     const flush = setInterval(() => buffered.flush(), 1000);
     flush.unref();
-    process.once('exit', () => { try { buffered.flushSync(); } catch { /* the stream is gone */ } });
+    process.once('exit', () => {
+      try {
+        buffered.flushSync();
+      } catch {
+        /* the stream is gone */
+      }
+    });
     accessLoggers.set(logger, pino({ ...options(level, context), base: { pid: process.pid, service: 'opendcr', component: 'access' } }, buffered));
   }
   return logger;

@@ -28,7 +28,7 @@ const PEM_KEY = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?----
 
 function readError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : code ?? (err as Error).message;
+  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (code ?? (err as Error).message);
 }
 
 /** The nearest existing folder at or above `path`, and whether this process may create entries in it. */
@@ -49,7 +49,14 @@ function creatable(path: string): { ok: true } | { ok: false; why: string } {
 }
 
 /** A folder the server writes to: an existing writable folder, or one it can create. */
-function checkFolder(path: string, key: string, what: string, at: (key: string, text: string) => string, problems: string[], access: 'read' | 'write' = 'write'): boolean {
+function checkFolder(
+  path: string,
+  key: string,
+  what: string,
+  at: (key: string, text: string) => string,
+  problems: string[],
+  access: 'read' | 'write' = 'write',
+): boolean {
   if (existsSync(path)) {
     if (!statSync(path).isDirectory()) {
       problems.push(at(key, `${path} is not a folder`));
@@ -90,11 +97,18 @@ function checkTls(config: Config, at: (key: string, text: string) => string, pro
   }
   if (cert) {
     const now = Date.now();
-    if (Date.parse(cert.validTo) < now) problems.push(at('keystore.tls.cert_file', `the certificate in ${certFile} expired on ${new Date(cert.validTo).toISOString()}`));
-    else if (Date.parse(cert.validFrom) > now) warnings.push(at('keystore.tls.cert_file', `the certificate in ${certFile} is not valid before ${new Date(cert.validFrom).toISOString()}`));
+    if (Date.parse(cert.validTo) < now)
+      problems.push(at('keystore.tls.cert_file', `the certificate in ${certFile} expired on ${new Date(cert.validTo).toISOString()}`));
+    else if (Date.parse(cert.validFrom) > now)
+      warnings.push(at('keystore.tls.cert_file', `the certificate in ${certFile} is not valid before ${new Date(cert.validFrom).toISOString()}`));
     const host = new URL(config.derived.baseUrl).hostname;
     if (cert.checkHost(host) === undefined && cert.checkIP(host) === undefined) {
-      warnings.push(at('keystore.tls.cert_file', `the certificate in ${certFile} is not issued for ${host} (the host of the base URL); clients checking the name will refuse it`));
+      warnings.push(
+        at(
+          'keystore.tls.cert_file',
+          `the certificate in ${certFile} is not issued for ${host} (the host of the base URL); clients checking the name will refuse it`,
+        ),
+      );
     }
   }
 
@@ -104,7 +118,8 @@ function checkTls(config: Config, at: (key: string, text: string) => string, pro
     keyPem = readFileSync(keyFile, 'utf8');
     const block = PEM_KEY.exec(keyPem)?.[0];
     if (!block) problems.push(at('keystore.tls.key_file', `${keyFile} holds no PEM private key`));
-    else if (block.includes('ENCRYPTED')) problems.push(at('keystore.tls.key_file', `the private key in ${keyFile} is encrypted; the server needs it unencrypted (protect the file instead)`));
+    else if (block.includes('ENCRYPTED'))
+      problems.push(at('keystore.tls.key_file', `the private key in ${keyFile} is encrypted; the server needs it unencrypted (protect the file instead)`));
     else {
       try {
         key = createPrivateKey(block);
@@ -196,7 +211,8 @@ function checkDatabaseUrl(config: Config, at: (key: string, text: string) => str
     problems.push(at('database.url', 'the PostgreSQL URL cannot be parsed (expected postgres://user@host:5432/database)'));
     return;
   }
-  if (!u.hostname && !u.searchParams.get('host')) problems.push(at('database.url', 'the PostgreSQL URL names no host (expected postgres://user@host:5432/database)'));
+  if (!u.hostname && !u.searchParams.get('host'))
+    problems.push(at('database.url', 'the PostgreSQL URL names no host (expected postgres://user@host:5432/database)'));
 }
 
 async function checkInlineKeys(config: Config, at: (key: string, text: string) => string, problems: string[], warnings: string[]): Promise<void> {
@@ -204,11 +220,13 @@ async function checkInlineKeys(config: Config, at: (key: string, text: string) =
   for (const [i, t] of issuers.entries()) {
     const base = `oauth.grant_type.jwt_bearer.trusted_issuers.${i}`;
     if (t.jwks_url && !isAllowedUrl(new URL(t.jwks_url), { allowedHosts: config.derived.outboundHosts })) {
-      warnings.push(at(`${base}.jwks_url`, `${new URL(t.jwks_url).host} is not in [oauth] allowed_outbound_hosts, so the key set of "${t.issuer}" cannot be fetched`));
+      warnings.push(
+        at(`${base}.jwks_url`, `${new URL(t.jwks_url).host} is not in [oauth] allowed_outbound_hosts, so the key set of "${t.issuer}" cannot be fetched`),
+      );
     }
     for (const [j, jwk] of (t.jwks?.keys ?? []).entries()) {
       if ('d' in jwk) {
-        problems.push(at(`${base}.jwks.keys.${j}`, 'holds a private key; configure only the issuer\'s public keys'));
+        problems.push(at(`${base}.jwks.keys.${j}`, "holds a private key; configure only the issuer's public keys"));
         continue;
       }
       try {
@@ -237,7 +255,13 @@ async function checkAdminPasswords(config: Config, at: (key: string, text: strin
   // One user at a time: each hash costs a few scrypt runs.
   for (const [i, user] of config.admin.users.entries()) {
     const why = await whyWeakHash(user.password_hash, user.username);
-    if (why) problems.push(at(`admin.users.${i}.password_hash`, `the password of "${user.username}" ${why}, which production mode refuses (hash another with \`opendcr admin hash-password\`)`));
+    if (why)
+      problems.push(
+        at(
+          `admin.users.${i}.password_hash`,
+          `the password of "${user.username}" ${why}, which production mode refuses (hash another with \`opendcr admin hash-password\`)`,
+        ),
+      );
   }
 }
 

@@ -39,9 +39,13 @@ const serverPid = (): number => (cluster.isWorker ? process.ppid : process.pid);
 export function writeRuntimeFile(config: Config, url: string, port: number, sandboxCa: boolean): void {
   const file = runtimeFilePath(config.derived.dataDir);
   const info: RuntimeInfo = {
-    url, port, pid: serverPid(), host: hostname(),
+    url,
+    port,
+    pid: serverPid(),
+    host: hostname(),
     ...(sandboxCa ? { ca_file: join(config.derived.dataDir, 'pki', 'ca.pem') } : {}),
-    mode: config.server.mode, started_at: new Date().toISOString(),
+    mode: config.server.mode,
+    started_at: new Date().toISOString(),
   };
   const tmp = `${file}.${process.pid}.tmp`;
   try {
@@ -68,9 +72,13 @@ export function readRuntimeFile(dataDir: string): RuntimeInfo | undefined {
     return undefined;
   }
   const v = value as Partial<RuntimeInfo> | null;
-  if (typeof v?.url !== 'string' || !URL.canParse(v.url) || typeof v.port !== 'number' || typeof v.pid !== 'number' || typeof v.host !== 'string') return undefined;
+  if (typeof v?.url !== 'string' || !URL.canParse(v.url) || typeof v.port !== 'number' || typeof v.pid !== 'number' || typeof v.host !== 'string')
+    return undefined;
   return {
-    url: v.url.replace(/\/+$/, ''), port: v.port, pid: v.pid, host: v.host,
+    url: v.url.replace(/\/+$/, ''),
+    port: v.port,
+    pid: v.pid,
+    host: v.host,
     ...(typeof v.ca_file === 'string' ? { ca_file: v.ca_file } : {}),
     mode: typeof v.mode === 'string' ? v.mode : 'sandbox',
     started_at: typeof v.started_at === 'string' ? v.started_at : '',

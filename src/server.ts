@@ -79,8 +79,12 @@ const USAGE_RETENTION = 7 * 86_400;
 
 // FAPI 1.0 Advanced §8.5: TLS 1.2 limited to these suites (ECDSA twins for EC server keys); TLS 1.3 as is.
 const TLS12_CIPHERS = [
-  'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
 ].join(':');
 
 export async function startServer(opts: { config: Config; logger?: Logger }): Promise<RunningServer> {
@@ -120,7 +124,10 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     const anchors = createTrustAnchors({ folder: truststore, store: storage.trustAnchors });
     let caPems = await anchors.loadCaPems();
     if (caPems.length === 0 && config.server.mode === 'production') {
-      logger.warn({ truststore_dir: truststoreDir }, 'no CA is trusted for client certificates yet (none in the database, none in the trust store folder): every client certificate is refused until one is added with `opendcr truststore add`');
+      logger.warn(
+        { truststore_dir: truststoreDir },
+        'no CA is trusted for client certificates yet (none in the database, none in the trust store folder): every client certificate is refused until one is added with `opendcr truststore add`',
+      );
     }
     const clientCerts = createClientCertificateSource({
       header: config.apimgt.mutual_ssl.client_certificate_header,
@@ -144,39 +151,64 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       maxBytes: cacheCfg.max_bytes,
     });
     const keySets = createJwksCache({
-      fetch: keySetFetch, maxAge: cacheCfg.max_age, staleFor: cacheCfg.stale_for, cooldown: cacheCfg.cooldown, timeoutMs: cacheCfg.timeout,
+      fetch: keySetFetch,
+      maxAge: cacheCfg.max_age,
+      staleFor: cacheCfg.stale_for,
+      cooldown: cacheCfg.cooldown,
+      timeoutMs: cacheCfg.timeout,
       ...(metrics ? { onResult: metrics.keySet } : {}),
     });
     // Durable per-minute counts for the console's charts (metrics are this process's counters only).
     const usage = createUsageRecorder({ store: storage.usage, logger, flushMs: USAGE_FLUSH_MS, retentionSeconds: USAGE_RETENTION });
     const keyManager = await createKeyManagerService({
-      config, logger, storage, shared: sharedState, clientCert, fetch, keySets,
-      onTokenIssued: (grant, method, clientId) => { metrics?.tokenIssued(grant, method); usage.token(grant, clientId); },
+      config,
+      logger,
+      storage,
+      shared: sharedState,
+      clientCert,
+      fetch,
+      keySets,
+      onTokenIssued: (grant, method, clientId) => {
+        metrics?.tokenIssued(grant, method);
+        usage.token(grant, clientId);
+      },
     });
     const clients = createClientService({ keyManager, storage, shared: sharedState, config });
 
     // Sandbox mode: this server is also the sandbox directory's keystore (`opendcr sandbox init`).
-    const sandbox = config.server.mode === 'sandbox'
-      ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
-      : undefined;
+    const sandbox =
+      config.server.mode === 'sandbox'
+        ? createSandboxStore(dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
+        : undefined;
     // The gateway: its catalogue (durable, announced on every change), the live route snapshot of
     // this worker, the backend pools and the identity key (README "Gateway").
     await seedPlans(storage);
     await storage.gateway.ensureKeyManagers([residentKeyManager(config.derived.issuer, Math.floor(Date.now() / 1000))]);
     const announceGateway = (message: string) => sharedState.publish(CHANNELS.gateway, message);
     const live = await openLiveCatalogue({
-      storage, shared: sharedState, logger,
-      checkInterval: config.gateway.check_interval, subscriptionTtl: config.gateway.subscription_cache_ttl, maxCached: 100_000,
+      storage,
+      shared: sharedState,
+      logger,
+      checkInterval: config.gateway.check_interval,
+      subscriptionTtl: config.gateway.subscription_cache_ttl,
+      maxCached: 100_000,
     });
     // The worker that made a change serves it before answering; the others on the notice.
     const notifyCatalogue = async () => {
       await live.refresh();
-      await announceGateway('catalogue').catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
+      await announceGateway('catalogue').catch((err: unknown) =>
+        logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'),
+      );
     };
     const catalogue = createCatalogue({ storage, allowBackend: backendHostAllowed(config), notify: notifyCatalogue });
-    const identity = await createIdentitySigner({ storage, issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`, lifetime: config.gateway.identity_lifetime });
+    const identity = await createIdentitySigner({
+      storage,
+      issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`,
+      lifetime: config.gateway.identity_lifetime,
+    });
     const keyManagerAdmin = createKeyManagerAdmin({
-      storage, fetch,
+      storage,
+      fetch,
       notify: async () => {
         await storage.meta.increment(GATEWAY_VERSION_KEY);
         await notifyCatalogue();
@@ -186,20 +218,41 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       ownKeys: () => [...keyManager.publicJwks().keys, ...identity.jwks.keys],
     });
     const proxy = createBackendProxy({
-      connectTimeoutMs: config.gateway.backend_connect_timeout, timeoutMs: config.gateway.backend_timeout,
-      connections: config.gateway.backend_connections, keepAliveMs: config.gateway.backend_keep_alive,
-      maxRequestBody: config.gateway.max_request_body, maxResponseBody: config.gateway.max_response_body,
+      connectTimeoutMs: config.gateway.backend_connect_timeout,
+      timeoutMs: config.gateway.backend_timeout,
+      connections: config.gateway.backend_connections,
+      keepAliveMs: config.gateway.backend_keep_alive,
+      maxRequestBody: config.gateway.max_request_body,
+      maxResponseBody: config.gateway.max_response_body,
     });
-    const gateway = config.gateway.enabled && config.server.roles.includes('gateway')
-      ? createGateway({
-        config, logger, live, shared: sharedState, clientCert, proxy, identity, idempotency: storage.gateway, keySets,
-        resolver: createTokenResolver({ config, verifier: keyManager.tokens, keySets, fetch, keyManagers: () => live.current().keyManagers }),
-        observe: (api, outcome, code) => { metrics?.gateway(api, outcome, code); if (api !== UNMATCHED_API) usage.gateway(api, code); },
-      })
-      : undefined;
+    const gateway =
+      config.gateway.enabled && config.server.roles.includes('gateway')
+        ? createGateway({
+            config,
+            logger,
+            live,
+            shared: sharedState,
+            clientCert,
+            proxy,
+            identity,
+            idempotency: storage.gateway,
+            keySets,
+            resolver: createTokenResolver({ config, verifier: keyManager.tokens, keySets, fetch, keyManagers: () => live.current().keyManagers }),
+            observe: (api, outcome, code) => {
+              metrics?.gateway(api, outcome, code);
+              if (api !== UNMATCHED_API) usage.gateway(api, code);
+            },
+          })
+        : undefined;
 
     const dcr = createDcrService({
-      config, logger, storage, keyManager, clients, keySets, trust: createDirectoryTrust(config, sandbox),
+      config,
+      logger,
+      storage,
+      keyManager,
+      clients,
+      keySets,
+      trust: createDirectoryTrust(config, sandbox),
       subscriptionsChanged: (clientId) => announceGateway(`${CLIENT_NOTICE}${clientId}`),
       ...(metrics ? { observe: metrics.dcr } : {}),
     });
@@ -227,53 +280,87 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
     }
     // Both listeners (main, and the gateway's own when configured) take the same TLS settings and limits.
     const httpsServer = (listener: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Server => {
-      const created = createHttpsServer({
-        ...secure(),
-        // Certificates are requested on every connection and checked per route (FAPI mTLS),
-        // so a TPP without one still gets a proper OAuth error instead of a TLS alert.
-        requestCert: true,
-        rejectUnauthorized: false,
-        keepAlive: true,
-        // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
-        // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
-        handshakeTimeout: config.server.tls_handshake_timeout * 1000,
-        headersTimeout: config.server.headers_timeout * 1000,
-        requestTimeout: config.server.request_timeout * 1000,
-        keepAliveTimeout: config.server.keep_alive_timeout * 1000,
-        // How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much).
-        connectionsCheckingInterval: 1000,
-        sessionTimeout: 300,
-      }, listener);
+      const created = createHttpsServer(
+        {
+          ...secure(),
+          // Certificates are requested on every connection and checked per route (FAPI mTLS),
+          // so a TPP without one still gets a proper OAuth error instead of a TLS alert.
+          requestCert: true,
+          rejectUnauthorized: false,
+          keepAlive: true,
+          // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
+          // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
+          handshakeTimeout: config.server.tls_handshake_timeout * 1000,
+          headersTimeout: config.server.headers_timeout * 1000,
+          requestTimeout: config.server.request_timeout * 1000,
+          keepAliveTimeout: config.server.keep_alive_timeout * 1000,
+          // How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much).
+          connectionsCheckingInterval: 1000,
+          sessionTimeout: 300,
+        },
+        listener,
+      );
       limitConnectionsPerAddress(created, {
         maxPerAddress: config.server.max_connections_per_address,
         exempt: createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies),
-        onRefused: (address, open) => logger.warn({ address, open, limit: config.server.max_connections_per_address }, 'connection refused: too many open connections from one address'),
+        onRefused: (address, open) =>
+          logger.warn({ address, open, limit: config.server.max_connections_per_address }, 'connection refused: too many open connections from one address'),
       });
       return created;
     };
     const ownGatewayListener = gateway !== undefined && config.gateway.listeners.includes('own');
     let gatewayServer: Server | undefined;
     let managementServer: Server | undefined;
-    const fastify = await buildApp({
-      config, logger, storage, keyManager, dcr, clientCert, providerGuard, interactions: interactionRoutes(keyManager, config), sandbox,
-      isAccepting: () => accepting, metrics, metricsText, shared: sharedState,
-      gateway, catalogue, keyManagerAdmin, identityJwks: identity.jwks, anchors, keySets, clients, usage, serverCaPem,
-      sessions: await createSessions({ storage, shared: sharedState, idleSeconds: config.admin.session_idle_timeout, lifetimeSeconds: config.admin.session_lifetime }),
-      // This worker applies the change before answering; the others on the notice.
-      announce: async (what) => {
-        if (what === 'keys') await keyManager.refresh();
-        else await reloadTrust('admin API');
-        await sharedState.publish(what === 'keys' ? CHANNELS.keyManager : CHANNELS.trust, what)
-          .catch((err: unknown) => logger.warn({ err }, 'could not announce the change; other hosts see it at their next check'));
+    const fastify = await buildApp(
+      {
+        config,
+        logger,
+        storage,
+        keyManager,
+        dcr,
+        clientCert,
+        providerGuard,
+        interactions: interactionRoutes(keyManager, config),
+        sandbox,
+        isAccepting: () => accepting,
+        metrics,
+        metricsText,
+        shared: sharedState,
+        gateway,
+        catalogue,
+        keyManagerAdmin,
+        identityJwks: identity.jwks,
+        anchors,
+        keySets,
+        clients,
+        usage,
+        serverCaPem,
+        sessions: await createSessions({
+          storage,
+          shared: sharedState,
+          idleSeconds: config.admin.session_idle_timeout,
+          lifetimeSeconds: config.admin.session_lifetime,
+        }),
+        // This worker applies the change before answering; the others on the notice.
+        announce: async (what) => {
+          if (what === 'keys') await keyManager.refresh();
+          else await reloadTrust('admin API');
+          await sharedState
+            .publish(what === 'keys' ? CHANNELS.keyManager : CHANNELS.trust, what)
+            .catch((err: unknown) => logger.warn({ err }, 'could not announce the change; other hosts see it at their next check'));
+        },
       },
-    }, {
-      serverFactory: (listener) => {
-        server = httpsServer(listener);
-        return server;
+      {
+        serverFactory: (listener) => {
+          server = httpsServer(listener);
+          return server;
+        },
+        ...(ownGatewayListener ? { gatewayServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (gatewayServer = httpsServer(listener)) } : {}),
+        ...(config.admin.port !== undefined
+          ? { managementServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (managementServer = httpsServer(listener)) }
+          : {}),
       },
-      ...(ownGatewayListener ? { gatewayServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (gatewayServer = httpsServer(listener)) } : {}),
-      ...(config.admin.port !== undefined ? { managementServerFactory: (listener: Parameters<typeof httpsServer>[0]) => (managementServer = httpsServer(listener)) } : {}),
-    });
+    );
 
     // A trust change (the folder here, or the database from any host) reloads the TLS context;
     // the timer catches a notice missed while the shared state was unreachable.
@@ -286,19 +373,28 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
       managementServer?.setSecureContext(secure());
       logger.info({ count: pems.length, why }, 'trust store reloaded');
     };
-    const reloadTrustQuietly = (why: string) => { reloadTrust(why).catch((err: unknown) => logger.warn({ err }, 'could not reload the trust store')); };
+    const reloadTrustQuietly = (why: string) => {
+      reloadTrust(why).catch((err: unknown) => logger.warn({ err }, 'could not reload the trust store'));
+    };
     const watcher = truststore.watch(() => reloadTrustQuietly('folder'));
     const trustTimer = setInterval(() => reloadTrustQuietly('timer'), config.oauth.key_rotation.check_interval * 1000);
     trustTimer.unref();
     const unsubscribeTrust = await sharedState.subscribe(CHANNELS.trust, () => reloadTrustQuietly('notice'));
 
     // Fastify would log http:// (it does not know the server is HTTPS); the 'ready' line below has the real URL.
-    await fastify.listen({ host: config.server.bind_address, port: config.server.port, listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}` });
+    await fastify.listen({
+      host: config.server.bind_address,
+      port: config.server.port,
+      listenTextResolver: (address) => `listener bound at ${address.replace(/^https?:\/\//, '')}`,
+    });
     const port = (server.address() as AddressInfo).port;
     const listenOn = async (own: Server, port: number, host: string): Promise<number> => {
       await new Promise<void>((resolve, reject) => {
         own.once('error', reject);
-        own.listen(port, host, () => { own.off('error', reject); resolve(); });
+        own.listen(port, host, () => {
+          own.off('error', reject);
+          resolve();
+        });
       });
       return (own.address() as AddressInfo).port;
     };
@@ -318,7 +414,17 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
 
     let closing: Promise<void> | undefined;
     return {
-      config, url, port, gatewayPort, managementPort, storage, shared: sharedState, keyManager, fastify, logger, serverCaPem,
+      config,
+      url,
+      port,
+      gatewayPort,
+      managementPort,
+      storage,
+      shared: sharedState,
+      keyManager,
+      fastify,
+      logger,
+      serverCaPem,
       clients,
       close() {
         closing ??= (async () => {
@@ -330,7 +436,11 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           sweeper.stop();
           keyManager.close();
           live.close();
-          const force = setTimeout(() => { server.closeAllConnections(); gatewayServer?.closeAllConnections(); managementServer?.closeAllConnections(); }, config.server.shutdown_timeout * 1000);
+          const force = setTimeout(() => {
+            server.closeAllConnections();
+            gatewayServer?.closeAllConnections();
+            managementServer?.closeAllConnections();
+          }, config.server.shutdown_timeout * 1000);
           force.unref();
           const ownClosed = gatewayServer ? new Promise<void>((resolve) => gatewayServer!.close(() => resolve())) : Promise.resolve();
           gatewayServer?.closeIdleConnections();

@@ -61,7 +61,9 @@ export function parseStartArgs(argv: string[]): StartOptions & { help?: boolean 
   let values: { config?: string | undefined; port?: string | undefined; 'data-dir'?: string | undefined; help?: boolean | undefined };
   try {
     ({ values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
+      args: argv,
+      strict: true,
+      allowPositionals: false,
       options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
@@ -76,11 +78,20 @@ export function describeStartError(err: unknown, config: Config): { line: string
   const { port, bind_address: bind } = config.server;
   if (e.code === 'EADDRINUSE') {
     const running = findRunningServer(config.derived.dataDir);
-    const who = running && running.port === port ? `an OpenDCR server of this data folder already runs at ${running.url} (pid ${running.pid})` : 'another program listens there';
-    return { line: `port ${port} on ${bind} is already in use: ${who}; stop it, or choose another port with --port N (or [server] port, OPENDCR_PORT)`, code: 1 };
+    const who =
+      running && running.port === port
+        ? `an OpenDCR server of this data folder already runs at ${running.url} (pid ${running.pid})`
+        : 'another program listens there';
+    return {
+      line: `port ${port} on ${bind} is already in use: ${who}; stop it, or choose another port with --port N (or [server] port, OPENDCR_PORT)`,
+      code: 1,
+    };
   }
   if (e.code === 'EACCES' && /listen/.test(e.syscall ?? e.message ?? '')) {
-    return { line: `no permission to listen on port ${port}${port < 1024 ? ' (ports below 1024 need privileges)' : ''}; choose another port with --port N (or [server] port)`, code: 2 };
+    return {
+      line: `no permission to listen on port ${port}${port < 1024 ? ' (ports below 1024 need privileges)' : ''}; choose another port with --port N (or [server] port)`,
+      code: 2,
+    };
   }
   if (e.code === 'EADDRNOTAVAIL') {
     return { line: `cannot listen on ${bind}: no such address on this host; check [server] bind_address`, code: 2 };
@@ -105,7 +116,9 @@ const mask = (text: string): string => text.replace(/\/\/([^:@/\s]+):[^@/\s]+@/g
  * Loads and checks the configuration the way `opendcr config check` does (no database
  * connection): the configuration, or every problem.
  */
-export async function loadCheckedConfig(opts: LoadOptions): Promise<{ config: Config; problems?: undefined } | { config?: undefined; problems: readonly string[] }> {
+export async function loadCheckedConfig(
+  opts: LoadOptions,
+): Promise<{ config: Config; problems?: undefined } | { config?: undefined; problems: readonly string[] }> {
   const { config, problems } = inspectConfig(opts);
   const all = [...problems];
   if (config) all.push(...(await checkConfig(config)).problems);
@@ -173,7 +186,10 @@ export async function start(loadOptions: LoadOptions): Promise<void> {
 
   const stop = (signal: string) => {
     server.logger.info({ signal }, 'shutting down');
-    server.close().then(() => process.exit(0), () => process.exit(1));
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -57,22 +57,34 @@ const layerOf = new Map(LAYERS.flatMap((row, i) => row.map((part) => [part, i] a
 const IMPORT = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 /** Every relative import of every file of src, type imports and dynamic ones included: from → to. */
-const imports = files.flatMap((f) => [...f.text.matchAll(IMPORT)].map((m) => {
-  const to = normalize(join(dirname(f.path), m[1] ?? m[2]!));
-  return { from: f.path, to };
-}));
+const imports = files.flatMap((f) =>
+  [...f.text.matchAll(IMPORT)].map((m) => {
+    const to = normalize(join(dirname(f.path), m[1] ?? m[2]!));
+    return { from: f.path, to };
+  }),
+);
 
 test('every part of src has a row in the layering', () => {
   const parts = new Set(files.map((f) => partOf(f.path)));
-  assert.deepEqual([...parts].filter((p) => !layerOf.has(p)), []);
-  assert.deepEqual([...layerOf.keys()].filter((p) => !parts.has(p)), [], 'a row names a part that is gone');
+  assert.deepEqual(
+    [...parts].filter((p) => !layerOf.has(p)),
+    [],
+  );
+  assert.deepEqual(
+    [...layerOf.keys()].filter((p) => !parts.has(p)),
+    [],
+    'a row names a part that is gone',
+  );
   assert.ok(imports.length > 500, `${imports.length} imports read`);
   for (const i of imports) assert.ok(existsSync(join(SRC, i.to)), `${i.from} imports ${i.to}, which is not a file of src`);
 });
 
 test('every import points down the layering (type imports too)', () => {
   const up = imports.filter((i) => partOf(i.from) !== partOf(i.to) && layerOf.get(partOf(i.from))! <= layerOf.get(partOf(i.to))!);
-  assert.deepEqual(up.map((i) => `${i.from} → ${i.to}`), []);
+  assert.deepEqual(
+    up.map((i) => `${i.from} → ${i.to}`),
+    [],
+  );
 });
 
 /** The strongly connected components of more than one node (Tarjan). */
@@ -122,7 +134,16 @@ test('no circle of imports: between files, nor between the top-level parts of sr
   assert.deepEqual(circles(graph((p) => p)), [], 'files');
   assert.deepEqual(circles(graph(partOf)), [], 'parts');
   // The check can fail: a made-up circle is found.
-  assert.deepEqual(circles(new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])]])), [['a', 'b', 'c']]);
+  assert.deepEqual(
+    circles(
+      new Map([
+        ['a', new Set(['b'])],
+        ['b', new Set(['c'])],
+        ['c', new Set(['a'])],
+      ]),
+    ),
+    [['a', 'b', 'c']],
+  );
 });
 
 test('only src/oauth imports oidc-provider or reaches the provider instance', () => {
@@ -131,7 +152,11 @@ test('only src/oauth imports oidc-provider or reaches the provider instance', ()
   for (const f of outside) {
     assert.doesNotMatch(f.text, /from 'oidc-provider'/, `${f.path} imports oidc-provider`);
     assert.doesNotMatch(f.text, /KeyManagerInternals/, `${f.path} uses the key manager's internals`);
-    assert.doesNotMatch(f.text, /keyManager\.provider|km\.provider|\.provider\.(Client|AccessToken|ClientCredentials|RegistrationAccessToken|Grant)\b/, `${f.path} touches the provider`);
+    assert.doesNotMatch(
+      f.text,
+      /keyManager\.provider|km\.provider|\.provider\.(Client|AccessToken|ClientCredentials|RegistrationAccessToken|Grant)\b/,
+      `${f.path} touches the provider`,
+    );
   }
 });
 

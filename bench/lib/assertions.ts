@@ -31,8 +31,9 @@ export function bodyMaker(spec: BodySpec): () => string {
   const key = createPrivateKey({ key: spec.privateJwk, format: 'jwk' });
   if (spec.kind === 'client-assertion') {
     const header = { alg: 'PS256', kid: spec.kid };
-    const form = `grant_type=client_credentials&scope=${encodeURIComponent(spec.scope)}&client_id=${encodeURIComponent(spec.clientId)}`
-      + `&client_assertion_type=${encodeURIComponent(CLIENT_ASSERTION_TYPE)}&client_assertion=`;
+    const form =
+      `grant_type=client_credentials&scope=${encodeURIComponent(spec.scope)}&client_id=${encodeURIComponent(spec.clientId)}` +
+      `&client_assertion_type=${encodeURIComponent(CLIENT_ASSERTION_TYPE)}&client_assertion=`;
     return () => {
       const iat = Math.floor(Date.now() / 1000);
       // The JWS alphabet (base64url and '.') needs no form encoding.
@@ -51,12 +52,19 @@ export async function generateBodies(spec: BodySpec, count: number, threads = av
   if (count <= 0) return [];
   const n = Math.max(1, Math.min(threads, Math.ceil(count / 200)));
   const shares = Array.from({ length: n }, (_, i) => Math.floor(count / n) + (i < count % n ? 1 : 0));
-  const parts = await Promise.all(shares.map((share) => new Promise<string[]>((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { benchAssertions: true, spec, count: share } });
-    w.once('message', (m: string[]) => resolve(m));
-    w.once('error', reject);
-    w.once('exit', (code) => { if (code !== 0) reject(new Error(`assertion worker exited with ${code}`)); });
-  })));
+  const parts = await Promise.all(
+    shares.map(
+      (share) =>
+        new Promise<string[]>((resolve, reject) => {
+          const w = new Worker(new URL(import.meta.url), { workerData: { benchAssertions: true, spec, count: share } });
+          w.once('message', (m: string[]) => resolve(m));
+          w.once('error', reject);
+          w.once('exit', (code) => {
+            if (code !== 0) reject(new Error(`assertion worker exited with ${code}`));
+          });
+        }),
+    ),
+  );
   return parts.flat();
 }
 

@@ -14,7 +14,13 @@ export const BODY_BYTES = 1024;
 
 /** A JSON object of exactly BODY_BYTES bytes (an OB-shaped consent, padded). */
 export function backendBody(): Buffer {
-  const base = { Data: { ConsentId: 'bench-consent-1', Status: 'Authorised', Permissions: ['ReadAccountsBasic', 'ReadAccountsDetail', 'ReadBalances'] }, Risk: {}, Links: { Self: 'https://bank.example/consents/bench-consent-1' }, Meta: { TotalPages: 1 }, Pad: '' };
+  const base = {
+    Data: { ConsentId: 'bench-consent-1', Status: 'Authorised', Permissions: ['ReadAccountsBasic', 'ReadAccountsDetail', 'ReadBalances'] },
+    Risk: {},
+    Links: { Self: 'https://bank.example/consents/bench-consent-1' },
+    Meta: { TotalPages: 1 },
+    Pad: '',
+  };
   const pad = BODY_BYTES - Buffer.byteLength(JSON.stringify(base));
   const body = Buffer.from(JSON.stringify({ ...base, Pad: 'x'.repeat(pad) }));
   if (body.length !== BODY_BYTES) throw new Error(`backend body is ${body.length} bytes`);
@@ -26,7 +32,9 @@ export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
       let bytes = 0;
-      res.on('data', (d: Buffer) => { bytes += d.length; });
+      res.on('data', (d: Buffer) => {
+        bytes += d.length;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -42,7 +50,9 @@ export async function startBackend(cleanup: Cleanup): Promise<RunningChild & { p
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.child(child);
   let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-5000); };
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-5000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   for (;;) {
@@ -71,5 +81,8 @@ if (import.meta.main) {
   server.headersTimeout = 601_000;
   server.requestTimeout = 0;
   server.listen(Number(process.argv[2]), '127.0.0.1');
-  process.once('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
+  process.once('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  });
 }

@@ -36,7 +36,13 @@ export function registrationClaims(setup: OurSetup, ssa: string): Record<string,
 /** The DCR body spec for the load generator: one SSA, a fresh jti per request. */
 export async function registrationSpec(setup: OurSetup): Promise<BodySpec> {
   const { tpp } = setup;
-  return { kind: 'dcr-request', claims: registrationClaims(setup, await tpp.mintSsa()), iss: tpp.softwareId, kid: tpp.signingKey.kid, privateJwk: privateJwk(tpp) };
+  return {
+    kind: 'dcr-request',
+    claims: registrationClaims(setup, await tpp.mintSsa()),
+    iss: tpp.softwareId,
+    kid: tpp.signingKey.kid,
+    privateJwk: privateJwk(tpp),
+  };
 }
 
 export function privateJwk(tpp: SandboxTpp): JsonWebKey {
@@ -47,7 +53,12 @@ export function privateJwk(tpp: SandboxTpp): JsonWebKey {
 export async function registerTpp(setup: OurSetup, ca: string): Promise<string> {
   const body = await setup.tpp.signRequest(registrationClaims(setup, await setup.tpp.mintSsa()));
   const res = await httpsCall({
-    port: setup.port, method: 'POST', path: DCR_PATH, body, ca, tls: setup.tppTls,
+    port: setup.port,
+    method: 'POST',
+    path: DCR_PATH,
+    body,
+    ca,
+    tls: setup.tppTls,
     headers: { 'content-type': 'application/jose', accept: 'application/json' },
   });
   if (res.status !== 201) throw new Error(`registration failed (HTTP ${res.status}): ${res.body}`);

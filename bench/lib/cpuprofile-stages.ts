@@ -9,16 +9,33 @@
 import { readFileSync } from 'node:fs';
 import { inWindow, type SampleWindow } from './cpuprofile.ts';
 
-interface Frame { functionName: string; url: string }
-interface Node { id: number; callFrame: Frame; children?: number[] }
-interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface Frame {
+  functionName: string;
+  url: string;
+}
+interface Node {
+  id: number;
+  callFrame: Frame;
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 export interface Stage {
   name: string;
   test(frame: Frame): boolean;
 }
 
-export interface StageShare { name: string; ms: number; share: number }
+export interface StageShare {
+  name: string;
+  ms: number;
+  share: number;
+}
 
 /** Busy main-thread time per stage across `files` (optionally only in `window`), the rest as "other"; shares of the busy time. */
 export function stageShares(files: string[], stages: Stage[], window?: SampleWindow): { busyMs: number; idleMs: number; stages: StageShare[] } {
@@ -48,7 +65,10 @@ export function stageShares(files: string[], stages: Stage[], window?: SampleWin
         return;
       }
       let s = stageOf.get(id);
-      if (s === undefined) stageOf.set(id, (s = classify(id)));
+      if (s === undefined) {
+        s = classify(id);
+        stageOf.set(id, s);
+      }
       ms.set(s, ms.get(s)! + us / 1000);
       busy += us / 1000;
     });

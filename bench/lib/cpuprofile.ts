@@ -19,7 +19,12 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface Hotspot { name: string; where: string; ms: number; share: number }
+export interface Hotspot {
+  name: string;
+  where: string;
+  ms: number;
+  share: number;
+}
 
 export interface ProfileSummary {
   totalMs: number;
@@ -44,7 +49,10 @@ function packageOf(url: string, name: string): string {
  * Which samples count: those taken between `skipEndMs + lengthMs` and `skipEndMs` before the end of
  * each profile (e.g. a load phase that ended just before the server stopped); default all.
  */
-export interface SampleWindow { skipEndMs: number; lengthMs: number }
+export interface SampleWindow {
+  skipEndMs: number;
+  lengthMs: number;
+}
 
 /** For each sample of `p`, whether it lies in `w` (all true without a window). */
 export function inWindow(p: { startTime: number; endTime: number; timeDeltas: number[] }, w: SampleWindow | undefined): boolean[] {
@@ -70,7 +78,9 @@ export function summarise(files: string[], top = 25, window?: SampleWindow): Pro
     // Self time of a node = the time deltas of the samples taken in it.
     const selfUs = new Map<number, number>();
     const keep = inWindow(p, window);
-    p.samples.forEach((id, i) => { if (keep[i]) selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i + 1] ?? 0)); });
+    p.samples.forEach((id, i) => {
+      if (keep[i]) selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+    });
     for (const [id, us] of selfUs) {
       const { callFrame: f } = nodes.get(id)!;
       const ms = us / 1000;
@@ -90,7 +100,11 @@ export function summarise(files: string[], top = 25, window?: SampleWindow): Pro
     }
   }
   const busy = Math.max(total - idle, 1e-9);
-  const rank = (xs: { name: string; where: string; ms: number }[]) => xs.sort((a, b) => b.ms - a.ms).slice(0, top).map((x) => ({ ...x, share: x.ms / busy }));
+  const rank = (xs: { name: string; where: string; ms: number }[]) =>
+    xs
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top)
+      .map((x) => ({ ...x, share: x.ms / busy }));
   return {
     totalMs: total,
     idleShare: idle / Math.max(total, 1e-9),

@@ -23,12 +23,25 @@ export async function measureCryptoLimit(clientJwk: JsonWebKey, seconds: number,
   const workers = Array.from({ length: threads }, () => new Worker(new URL(import.meta.url), { workerData: { benchCryptoLimit: true, clientJwk, seconds } }));
   try {
     // Every thread prepares its keys first; then all start together.
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); })));
-    const counts = await Promise.all(workers.map((w) => new Promise<number>((resolve, reject) => {
-      w.once('message', (m: number) => resolve(m));
-      w.once('error', reject);
-      w.postMessage('go');
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    const counts = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<number>((resolve, reject) => {
+            w.once('message', (m: number) => resolve(m));
+            w.once('error', reject);
+            w.postMessage('go');
+          }),
+      ),
+    );
     return { threads, seconds, opsPerSecond: counts.reduce((a, b) => a + b, 0) / seconds };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
@@ -41,7 +54,11 @@ if (!isMainThread && (workerData as { benchCryptoLimit?: boolean } | null)?.benc
   const clientPublic = createPublicKey(clientKey);
   const { privateKey: serverKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const iat = Math.floor(Date.now() / 1000);
-  const assertion = signPs256({ alg: 'PS256', kid: 'k' }, { iss: 'c', sub: 'c', aud: 'https://localhost/oauth2/token', jti: randomUUID(), iat, exp: iat + 300 }, clientKey);
+  const assertion = signPs256(
+    { alg: 'PS256', kid: 'k' },
+    { iss: 'c', sub: 'c', aud: 'https://localhost/oauth2/token', jti: randomUUID(), iat, exp: iat + 300 },
+    clientKey,
+  );
   const dot = assertion.lastIndexOf('.');
   const input = Buffer.from(assertion.slice(0, dot));
   const signature = Buffer.from(assertion.slice(dot + 1), 'base64url');
@@ -51,7 +68,21 @@ if (!isMainThread && (workerData as { benchCryptoLimit?: boolean } | null)?.benc
     while (performance.now() < end) {
       if (!verify('sha256', input, { key: clientPublic, ...PSS }, signature)) throw new Error('assertion did not verify');
       // An access token's worth of claims, with a fresh jti as a real one has.
-      signPs256({ alg: 'PS256', typ: 'at+jwt', kid: 'k' }, { iss: 'https://localhost', sub: 'c', aud: 'https://localhost/open-banking', client_id: 'c', scope: 'accounts', jti: randomUUID(), iat, exp: iat + 3600, cnf: { 'x5t#S256': 'x'.repeat(43) } }, serverKey);
+      signPs256(
+        { alg: 'PS256', typ: 'at+jwt', kid: 'k' },
+        {
+          iss: 'https://localhost',
+          sub: 'c',
+          aud: 'https://localhost/open-banking',
+          client_id: 'c',
+          scope: 'accounts',
+          jti: randomUUID(),
+          iat,
+          exp: iat + 3600,
+          cnf: { 'x5t#S256': 'x'.repeat(43) },
+        },
+        serverKey,
+      );
       n++;
     }
     parentPort!.postMessage(n);

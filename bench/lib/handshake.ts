@@ -22,7 +22,12 @@ export interface HandshakeCost {
   protocol: string;
 }
 
-interface Conn { reused: boolean; wallMs: number; session: Buffer | undefined; protocol: string }
+interface Conn {
+  reused: boolean;
+  wallMs: number;
+  session: Buffer | undefined;
+  protocol: string;
+}
 
 function once(opts: ConnectionOptions): Promise<Conn> {
   return new Promise((resolve, reject) => {
@@ -33,7 +38,9 @@ function once(opts: ConnectionOptions): Promise<Conn> {
     let session: Buffer | undefined;
     const socket = connect(opts);
     socket.setTimeout(10_000, () => socket.destroy(new Error('handshake timed out')));
-    socket.on('session', (s: Buffer) => { session = s; });
+    socket.on('session', (s: Buffer) => {
+      session = s;
+    });
     socket.once('secureConnect', () => {
       wallMs = performance.now() - t0;
       reused = socket.isSessionReused();

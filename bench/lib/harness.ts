@@ -34,7 +34,9 @@ export async function runBenchmark(main: () => Promise<void>, opts: HarnessOptio
       await opts.cleanup.run().catch(() => undefined);
       if (failure) {
         for (const r of opts.completed) {
-          opts.report.note(`finished before the stop: ${r.label}: ${rate(r.rps)}/s, p50 ${r.p50.toFixed(digits)} ms, p99 ${r.p99.toFixed(digits)} ms, ${r.failed} failed`);
+          opts.report.note(
+            `finished before the stop: ${r.label}: ${rate(r.rps)}/s, p50 ${r.p50.toFixed(digits)} ms, p99 ${r.p99.toFixed(digits)} ms, ${r.failed} failed`,
+          );
         }
       }
       const text = `${opts.report.render(opts.head(), failure)}${opts.trailer ? `\n${opts.trailer()}` : ''}`;
@@ -45,9 +47,15 @@ export async function runBenchmark(main: () => Promise<void>, opts: HarnessOptio
     return finishing;
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => { failure = `interrupted (${signal})`; void finish(130); });
+    process.once(signal, () => {
+      failure = `interrupted (${signal})`;
+      void finish(130);
+    });
   }
-  setTimeout(() => { failure = `the run took longer than BENCH_TIMEOUT=${opts.timeoutSeconds} s`; void finish(1); }, opts.timeoutSeconds * 1000).unref();
+  setTimeout(() => {
+    failure = `the run took longer than BENCH_TIMEOUT=${opts.timeoutSeconds} s`;
+    void finish(1);
+  }, opts.timeoutSeconds * 1000).unref();
   try {
     await main();
   } catch (err) {

@@ -93,56 +93,62 @@ async function phase(clients: Client[], job: LoadJob, bodies: string[] | undefin
   let next = 0;
   const out: PhaseOut = { ok: 0, failed: 0, errors: 0, statuses: {}, seconds: 0, exhausted: false };
   const headers = { host: `localhost:${job.port}`, ...job.headers };
-  await Promise.all(clients.map(async (client) => {
-    for (;;) {
-      const t = performance.now();
-      if (t >= stopAt) return;
-      let body: string | undefined;
-      if (bodies) {
-        if (next >= bodies.length) {
-          // Out of signed bodies: the phase ends now for everyone, so the rate stays honest.
-          out.exhausted = true;
-          stopAt = Math.min(stopAt, t);
-          return;
+  await Promise.all(
+    clients.map(async (client) => {
+      for (;;) {
+        const t = performance.now();
+        if (t >= stopAt) return;
+        let body: string | undefined;
+        if (bodies) {
+          if (next >= bodies.length) {
+            // Out of signed bodies: the phase ends now for everyone, so the rate stays honest.
+            out.exhausted = true;
+            stopAt = Math.min(stopAt, t);
+            return;
+          }
+          body = bodies[next++];
         }
-        body = bodies[next++];
-      }
-      try {
-        const res = await client.request({ path: job.path, method: job.method, headers, body });
-        const text = await res.body.text();
-        const end = performance.now();
-        if (end > stopAt) return; // finished after the bell: neither counted nor timed
-        out.statuses[res.statusCode] = (out.statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode === job.expectStatus) {
-          out.ok++;
-          hist?.recordValue(Math.max(1, Math.round((end - t) * 1000)));
-        } else {
+        try {
+          const res = await client.request({ path: job.path, method: job.method, headers, body });
+          const text = await res.body.text();
+          const end = performance.now();
+          if (end > stopAt) return; // finished after the bell: neither counted nor timed
+          out.statuses[res.statusCode] = (out.statuses[res.statusCode] ?? 0) + 1;
+          if (res.statusCode === job.expectStatus) {
+            out.ok++;
+            hist?.recordValue(Math.max(1, Math.round((end - t) * 1000)));
+          } else {
+            out.failed++;
+            out.firstFailure ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+          }
+        } catch (err) {
+          if (performance.now() > stopAt) return;
+          out.errors++;
           out.failed++;
-          out.firstFailure ??= `HTTP ${res.statusCode}: ${text.slice(0, 300)}`;
+          out.firstFailure ??= `transport error: ${(err as Error).message}`;
+          await sleep(10);
         }
-      } catch (err) {
-        if (performance.now() > stopAt) return;
-        out.errors++;
-        out.failed++;
-        out.firstFailure ??= `transport error: ${(err as Error).message}`;
-        await sleep(10);
       }
-    }
-  }));
+    }),
+  );
   out.seconds = (Math.min(stopAt, performance.now()) - start) / 1000;
   return out;
 }
 
 async function run(job: LoadJob): Promise<LoadResult> {
   const ports = job.ports ?? [job.port];
-  const clients = Array.from({ length: job.connections }, (_, i) => new Client(`${job.plain ? 'http' : 'https'}://127.0.0.1:${ports[i % ports.length]}`, {
-    ...(job.plain ? {} : { connect: { ca: job.ca, cert: job.tls.cert, key: job.tls.key, servername: 'localhost' } }),
-    pipelining: 1,
-    keepAliveTimeout: 600_000,
-    keepAliveMaxTimeout: 600_000,
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000,
-  }));
+  const clients = Array.from(
+    { length: job.connections },
+    (_, i) =>
+      new Client(`${job.plain ? 'http' : 'https'}://127.0.0.1:${ports[i % ports.length]}`, {
+        ...(job.plain ? {} : { connect: { ca: job.ca, cert: job.tls.cert, key: job.tls.key, servername: 'localhost' } }),
+        pipelining: 1,
+        keepAliveTimeout: 600_000,
+        keepAliveMaxTimeout: 600_000,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      }),
+  );
   try {
     const warmBodies = job.bodies ? await generateBodies(job.bodies, Math.ceil(job.rateHint * job.warmupSeconds * 1.2) + job.connections) : undefined;
     const warm = await phase(clients, job, warmBodies, job.warmupSeconds, undefined);
@@ -175,7 +181,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
       max: hist.maxValue / 1000,
       statuses: timed.statuses,
       errors: timed.errors,
-      ...(timed.firstFailure ?? warm.firstFailure ? { firstFailure: timed.firstFailure ?? warm.firstFailure } : {}),
+      ...((timed.firstFailure ?? warm.firstFailure) ? { firstFailure: timed.firstFailure ?? warm.firstFailure } : {}),
       exhausted: timed.exhausted,
       warmupRps,
       clientCores: (cpu.user + cpu.system) / 1e6 / Math.max(timed.seconds, 1e-3),
@@ -195,7 +201,10 @@ export function runLoad(job: LoadJob, cleanup: Cleanup): Promise<LoadResult> {
   const child = fork(fileURLToPath(import.meta.url), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   cleanup.child(child);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`load generator (${job.label}) overran ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`load generator (${job.label}) overran ${timeoutMs} ms`));
+    }, timeoutMs);
     child.once('message', (m: { result?: LoadResult; error?: string }) => {
       clearTimeout(timer);
       if (m.result) resolve(m.result);

@@ -113,7 +113,9 @@ export async function startNginx(o: NginxOptions, cleanup: Cleanup): Promise<Run
   const child = spawn(o.bin, ['-e', join(o.dir, 'error.log'), '-p', o.dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.child(child);
   let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-5000); };
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-5000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let last = '';

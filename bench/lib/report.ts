@@ -45,8 +45,12 @@ export function createReport(): Report {
   const rows: Row[] = [];
   const notes: string[] = [];
   return {
-    add: (row) => { rows.push(row); },
-    note: (line) => { notes.push(line); },
+    add: (row) => {
+      rows.push(row);
+    },
+    note: (line) => {
+      notes.push(line);
+    },
     render(header, failure) {
       const status = (r: Row) => (r.failed ? 'INVALID' : r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS');
       const lines = [
@@ -54,7 +58,10 @@ export function createReport(): Report {
         '',
         '| # | measurement | result | p50 ms | p99 ms | failed | ratio | target | status |',
         '| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |',
-        ...rows.map((r) => `| ${r.item} | ${r.what} | ${r.result} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failed ?? ''} | ${r.ratio ?? ''} | ${r.target ?? ''} | ${status(r)} |`),
+        ...rows.map(
+          (r) =>
+            `| ${r.item} | ${r.what} | ${r.result} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failed ?? ''} | ${r.ratio ?? ''} | ${r.target ?? ''} | ${status(r)} |`,
+        ),
         '',
         ...(failure ? [`**The run stopped early:** ${failure}`, ''] : []),
         ...notes.map((n) => `- ${n}`),
@@ -64,7 +71,13 @@ export function createReport(): Report {
     },
     write(dir, text) {
       mkdirSync(dir, { recursive: true });
-      const file = join(dir, `${new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}.md`);
+      const file = join(
+        dir,
+        `${new Date()
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z')
+          .replaceAll(':', '-')}.md`,
+      );
       writeFileSync(file, text);
       return file;
     },

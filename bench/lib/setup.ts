@@ -111,18 +111,28 @@ export interface HttpsCall {
 /** One request over a fresh connection to 127.0.0.1, as `localhost` (the issuer's host name). */
 export function httpsCall(c: HttpsCall): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port: c.port, path: c.path, method: c.method ?? 'GET', servername: 'localhost', agent: false,
-      headers: { host: `localhost:${c.port}`, ...c.headers },
-      ...(c.ca ? { ca: c.ca } : { rejectUnauthorized: false }),
-      ...(c.tls ? { cert: c.tls.cert, key: c.tls.key } : {}),
-      timeout: c.timeoutMs ?? 10_000,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: c.port,
+        path: c.path,
+        method: c.method ?? 'GET',
+        servername: 'localhost',
+        agent: false,
+        headers: { host: `localhost:${c.port}`, ...c.headers },
+        ...(c.ca ? { ca: c.ca } : { rejectUnauthorized: false }),
+        ...(c.tls ? { cert: c.tls.cert, key: c.tls.key } : {}),
+        timeout: c.timeoutMs ?? 10_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${c.method ?? 'GET'} ${c.path} timed out`)));
     req.on('error', reject);
     req.end(c.body);
@@ -167,15 +177,29 @@ export async function prepareOurs(root: string, workers: number, logLevel = 'inf
   const dataDir = join(root, 'data');
   const configPath = join(root, 'opendcr.toml');
   mkdirSync(root, { recursive: true, mode: 0o700 });
-  writeFileSync(configPath, [
-    '[server]', 'mode = "sandbox"', 'bind_address = "127.0.0.1"', `port = ${port}`, `workers = ${workers}`, `data_dir = ${JSON.stringify(dataDir)}`,
-    ...(more.server ?? []),
-    // The shipped default (info): the access log line of every request is part of what is measured.
-    '[log]', `level = "${logLevel}"`, ...(more.tables ?? []), '',
-  ].join('\n'));
+  writeFileSync(
+    configPath,
+    [
+      '[server]',
+      'mode = "sandbox"',
+      'bind_address = "127.0.0.1"',
+      `port = ${port}`,
+      `workers = ${workers}`,
+      `data_dir = ${JSON.stringify(dataDir)}`,
+      ...(more.server ?? []),
+      // The shipped default (info): the access log line of every request is part of what is measured.
+      '[log]',
+      `level = "${logLevel}"`,
+      ...(more.tables ?? []),
+      '',
+    ].join('\n'),
+  );
   const directory = await createSandboxDirectory({ name: 'OpenDCR Bench Directory' });
   const tpp = await createSandboxTpp(directory, {
-    name: 'Bench TPP Ltd', roles: ['AISP'], redirectUris: ['https://tpp.example.com/cb'], jwksBaseUrl: `${baseUrl}/sandbox`,
+    name: 'Bench TPP Ltd',
+    roles: ['AISP'],
+    redirectUris: ['https://tpp.example.com/cb'],
+    jwksBaseUrl: `${baseUrl}/sandbox`,
   });
   saveDirectory(dataDir, directory);
   saveTpp(dataDir, tpp);
@@ -205,7 +229,9 @@ export async function spawnServer(args: string[], port: number, readyPath: strin
   const child = spawn(process.execPath, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   cleanup.child(child);
   let out = '';
-  const keep = (d: Buffer) => { out = (out + d.toString()).slice(-20_000); };
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-20_000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const output = () => out;
@@ -219,11 +245,25 @@ export async function spawnServer(args: string[], port: number, readyPath: strin
  * Our server, started as `npm start` starts it (`extraFlags` e.g. --cpu-prof go before the script);
  * `root` is another checkout of the project (bench/front.ts compares two).
  */
-export function startOurs(setup: OurSetup, cleanup: Cleanup, workers: number, extraFlags: string[] = [], root = REPO, opts: { configPath?: string; port?: number } = {}): Promise<RunningChild> {
+export function startOurs(
+  setup: OurSetup,
+  cleanup: Cleanup,
+  workers: number,
+  extraFlags: string[] = [],
+  root = REPO,
+  opts: { configPath?: string; port?: number } = {},
+): Promise<RunningChild> {
   const [flags, script] = [NODE_FLAGS, START_ARGS.filter((a) => !a.startsWith('-'))];
   const port = opts.port ?? setup.port;
   const portArgs = opts.port === undefined ? [] : ['--port', String(port)];
-  return spawnServer([...flags, ...extraFlags, ...script, '--config', opts.configPath ?? setup.configPath, ...portArgs], port, '/ready', cleanup, workers, root);
+  return spawnServer(
+    [...flags, ...extraFlags, ...script, '--config', opts.configPath ?? setup.configPath, ...portArgs],
+    port,
+    '/ready',
+    cleanup,
+    workers,
+    root,
+  );
 }
 
 /** The sandbox CA that signed our server certificate (written at first start). */
@@ -244,7 +284,14 @@ export function serverTlsMaterial(setup: OurSetup): { cert: string; key: string 
  * Starts stock oidc-provider (bench/lib/stock-server.ts) with the same node flags, certificate and
  * process count as ours, and one static client equivalent to the registered bench TPP.
  */
-export async function startStock(setup: OurSetup, root: string, cleanup: Cleanup, workers: number, clientId: string, extraFlags: string[] = []): Promise<RunningChild & { port: number }> {
+export async function startStock(
+  setup: OurSetup,
+  root: string,
+  cleanup: Cleanup,
+  workers: number,
+  clientId: string,
+  extraFlags: string[] = [],
+): Promise<RunningChild & { port: number }> {
   const port = await freePort();
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const config: StockConfig = {

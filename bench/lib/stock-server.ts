@@ -63,7 +63,9 @@ if (import.meta.main) {
     for (let i = 0; i < config.workers; i++) cluster.fork();
     process.once('SIGTERM', () => {
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-      cluster.on('exit', () => { if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0); });
+      cluster.on('exit', () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      });
     });
   } else {
     const provider = buildProvider(config);

@@ -59,14 +59,17 @@ export async function makeCerts(opts: MakeCertsOptions): Promise<string[]> {
 if (import.meta.main) {
   const { values } = parseArgs({
     options: { host: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } },
-    strict: true, allowPositionals: false,
+    strict: true,
+    allowPositionals: false,
   });
   const out = values.out ?? join(dirname(fileURLToPath(import.meta.url)), 'certs');
   try {
     const files = await makeCerts({ host: values.host ?? process.env['OPENDCR_PUBLIC_HOST'] ?? 'localhost', out, force: values.force ?? false });
     for (const f of files) process.stdout.write(`wrote ${f}\n`);
     if (process.getuid?.() !== 1000) {
-      process.stdout.write(`The instances run as uid 1000 and must read ${join(out, 'opendcr-key.pem')}: chown 1000 it (e.g. sudo chown 1000 ${join(out, 'opendcr-key.pem')}).\n`);
+      process.stdout.write(
+        `The instances run as uid 1000 and must read ${join(out, 'opendcr-key.pem')}: chown 1000 it (e.g. sudo chown 1000 ${join(out, 'opendcr-key.pem')}).\n`,
+      );
     }
   } catch (err) {
     process.stderr.write(`make-certs: ${(err as Error).message}\n`);

@@ -25,11 +25,15 @@ export function superAdminMatches(config: Config, user: string, pass: string): b
   return [safeEqual(user, username), safeEqual(pass, password)].every(Boolean);
 }
 
-const superAdmin = (config: Config): Account => ({ role: 'admin', record: JSON.stringify(['super_admin', config.super_admin.username, config.super_admin.password]) });
+const superAdmin = (config: Config): Account => ({
+  role: 'admin',
+  record: JSON.stringify(['super_admin', config.super_admin.username, config.super_admin.password]),
+});
 
 /** The records `name` signs in with today, as configured in this process. */
 export function accountsNamed(config: Config, name: string): Account[] {
-  const users: Account[] = config.admin.users.filter((u) => u.username === name)
+  const users: Account[] = config.admin.users
+    .filter((u) => u.username === name)
     .map((u) => ({ role: u.role, record: JSON.stringify(['user', u.username, u.role, u.password_hash]) }));
   return config.super_admin.username === name ? [...users, superAdmin(config)] : users;
 }

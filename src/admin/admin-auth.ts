@@ -40,16 +40,21 @@ export function createAdminGuard(deps: { config: Config; sessions?: Sessions | u
       const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
       const i = decoded.indexOf(':');
       const [user, pass] = i === -1 ? [decoded, ''] : [decoded.slice(0, i), decoded.slice(i + 1)];
-      if (!await throttle.attempt(req, user, 'basic', async () => superAdminMatches(config, user, pass))) throw adminUnauthorized(mayChallenge(req));
+      if (!(await throttle.attempt(req, user, 'basic', async () => superAdminMatches(config, user, pass)))) throw adminUnauthorized(mayChallenge(req));
       return;
     }
     const session = sessions.read(cookie);
-    const current = session ? accountsNamed(config, session.user).filter((a) => a.role === session.role).map((a) => a.record) : [];
-    if (!session || !sessions.boundTo(session, current) || await sessions.revoked(session)) {
+    const current = session
+      ? accountsNamed(config, session.user)
+          .filter((a) => a.role === session.role)
+          .map((a) => a.record)
+      : [];
+    if (!session || !sessions.boundTo(session, current) || (await sessions.revoked(session))) {
       throw fail('ADMIN_SESSION_INVALID', 'log in to the console again');
     }
     if (!SAFE.has(req.method)) {
-      if (!sessions.checkCsrf(session, req.headers['x-csrf-token'] as string | undefined)) throw fail('ADMIN_CSRF', 'send the session\'s x-csrf-token with every change');
+      if (!sessions.checkCsrf(session, req.headers['x-csrf-token'] as string | undefined))
+        throw fail('ADMIN_CSRF', "send the session's x-csrf-token with every change");
       if (session.role !== 'admin') throw fail('ADMIN_READ_ONLY', 'an auditor may read, not change');
     }
     (req as FastifyRequest & { consoleSession?: ConsoleSession }).consoleSession = session;

@@ -55,12 +55,22 @@ export function consoleApiRoutes(deps: {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', deps.requireAdmin as never);
     app.setErrorHandler(errorHandler('admin'));
-    app.addHook('onSend', async (_req, reply) => { reply.header('cache-control', 'no-store'); });
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
 
     app.get(`${OPERATIONS_API}/status`, async () => {
       const [db, shared, keys] = await Promise.all([
-        storage.ping().then(() => true, () => false),
-        deps.shared ? deps.shared.ping().then(() => true, () => false) : Promise.resolve(true),
+        storage.ping().then(
+          () => true,
+          () => false,
+        ),
+        deps.shared
+          ? deps.shared.ping().then(
+              () => true,
+              () => false,
+            )
+          : Promise.resolve(true),
         deps.keys.list(),
       ]);
       return {
@@ -70,7 +80,10 @@ export function consoleApiRoutes(deps: {
         sharedState: { kind: deps.shared?.kind ?? 'memory', ok: shared },
         // What this process holds; each worker and host fetches its own.
         keySets: deps.keySets.status().map((k) => ({
-          url: k.url, fetches: k.fetches, keys: k.keys, fetchedAt: isoMs(k.fetchedAt),
+          url: k.url,
+          fetches: k.fetches,
+          keys: k.keys,
+          fetchedAt: isoMs(k.fetchedAt),
           lastError: k.lastError ? { at: isoMs(k.lastError.at), message: k.lastError.message } : null,
         })),
         signingKeys: keys.filter((k) => k.retiredAt === null).map((k) => ({ kid: k.kid, alg: k.alg, createdAt: iso(k.createdAt) })),
@@ -94,7 +107,11 @@ export function consoleApiRoutes(deps: {
       ]);
       const rows = (list: { bucket: number; key: string; count: number }[]) => list.map((r) => ({ at: iso(r.bucket), key: r.key, count: r.count }));
       return {
-        registrations: { bucketSeconds: 3600, since: iso(hourSince), rows: registrations.map((r) => ({ at: iso(r.bucket), event: r.event, code: r.code, meaning: meaningOf(r.code), count: r.count })) },
+        registrations: {
+          bucketSeconds: 3600,
+          since: iso(hourSince),
+          rows: registrations.map((r) => ({ at: iso(r.bucket), event: r.event, code: r.code, meaning: meaningOf(r.code), count: r.count })),
+        },
         tokens: { bucketSeconds: 60, since: iso(minuteSince), rows: rows(tokens) },
         gateway: { bucketSeconds: 60, since: iso(minuteSince), calls: rows(calls), throttled: rows(throttled) },
       };
@@ -107,23 +124,39 @@ export function consoleApiRoutes(deps: {
       const [client, tokensIssued] = await Promise.all([deps.clients.find(clientId), storage.usage.total(USAGE_KINDS.clientTokens, clientId)]);
       const ssa = decodeSsa(r.softwareStatement);
       const metadata = Object.fromEntries(Object.entries(client ?? {}).filter(([k]) => !HIDDEN.test(k)));
-      const keySetUrl = typeof metadata['jwks_uri'] === 'string' ? metadata['jwks_uri']
-        : typeof ssa?.claims['software_jwks_endpoint'] === 'string' ? ssa.claims['software_jwks_endpoint'] : null;
+      const keySetUrl =
+        typeof metadata['jwks_uri'] === 'string'
+          ? metadata['jwks_uri']
+          : typeof ssa?.claims['software_jwks_endpoint'] === 'string'
+            ? ssa.claims['software_jwks_endpoint']
+            : null;
       const fetched = keySetUrl ? deps.keySets.status(keySetUrl)[0] : undefined;
       return {
-        clientId: r.clientId, softwareId: r.softwareId, orgId: r.orgId, roles: r.roles, environment: r.environment,
-        dcrVersion: r.version, createdAt: iso(r.createdAt), updatedAt: iso(r.updatedAt),
+        clientId: r.clientId,
+        softwareId: r.softwareId,
+        orgId: r.orgId,
+        roles: r.roles,
+        environment: r.environment,
+        dcrVersion: r.version,
+        createdAt: iso(r.createdAt),
+        updatedAt: iso(r.updatedAt),
         softwareName: typeof ssa?.claims['software_client_name'] === 'string' ? ssa.claims['software_client_name'] : null,
         orgName: typeof ssa?.claims['org_name'] === 'string' ? ssa.claims['org_name'] : null,
-        ssa, metadata,
+        ssa,
+        metadata,
         // The transport certificate the TPP registered (or last updated) over.
         certificateSubject: r.certificateSubject ?? null,
-        keySet: keySetUrl === null ? null : {
-          url: keySetUrl,
-          // This process's cache: a key set is fetched when a request signed with it is checked.
-          fetchedAt: isoMs(fetched?.fetchedAt), fetches: fetched?.fetches ?? 0, keys: fetched?.keys ?? null,
-          lastError: fetched?.lastError ? { at: isoMs(fetched.lastError.at), message: fetched.lastError.message } : null,
-        },
+        keySet:
+          keySetUrl === null
+            ? null
+            : {
+                url: keySetUrl,
+                // This process's cache: a key set is fetched when a request signed with it is checked.
+                fetchedAt: isoMs(fetched?.fetchedAt),
+                fetches: fetched?.fetches ?? 0,
+                keys: fetched?.keys ?? null,
+                lastError: fetched?.lastError ? { at: isoMs(fetched.lastError.at), message: fetched.lastError.message } : null,
+              },
         tokensIssued,
       };
     });
@@ -131,7 +164,8 @@ export function consoleApiRoutes(deps: {
     app.delete<{ Params: { clientId: string } }>(`${OPERATIONS_API}/registrations/:clientId`, async (req, reply) => {
       const session = (req as FastifyRequest & { consoleSession?: ConsoleSession }).consoleSession;
       const by = session?.user ?? deps.config.super_admin.username;
-      if (!(await deps.dcr.removeAsAdministrator(req.params.clientId.slice(0, 255), by))) throw fail('APPLICATION_NOT_FOUND', 'no registration with that client id');
+      if (!(await deps.dcr.removeAsAdministrator(req.params.clientId.slice(0, 255), by)))
+        throw fail('APPLICATION_NOT_FOUND', 'no registration with that client id');
       return reply.code(200).send({ deleted: true });
     });
   };

@@ -16,8 +16,16 @@ const ASSETS = `${CONSOLE_PATH}/assets`;
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 export const CONSOLE_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-  "font-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'", "manifest-src 'self'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "manifest-src 'self'",
 ].join('; ');
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -37,7 +45,11 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
-interface Asset { type: string; body: Buffer; etag: string }
+interface Asset {
+  type: string;
+  body: Buffer;
+  etag: string;
+}
 
 /** The console's files (src/admin/console) and the chart library (node_modules/chart.js), read once. */
 function loadAssets(): { hash: string; assets: Map<string, Asset>; page: Buffer } {
@@ -72,8 +84,7 @@ export function consoleRoutes(opts: { sandbox: boolean }) {
   const { hash, assets, page } = loadAssets();
   const pageBody = Buffer.from(page.toString('utf8').replace('{{SANDBOX}}', opts.sandbox ? 'true' : 'false'));
   const secure = (reply: FastifyReply) => reply.headers(SECURITY_HEADERS);
-  const sendPage = async (_req: unknown, reply: FastifyReply) =>
-    secure(reply).header('cache-control', 'no-store').type(TYPES['.html']!).send(pageBody);
+  const sendPage = async (_req: unknown, reply: FastifyReply) => secure(reply).header('cache-control', 'no-store').type(TYPES['.html']!).send(pageBody);
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get(CONSOLE_PATH, async (_req, reply) => secure(reply).redirect(`${CONSOLE_PATH}/`, 302));

@@ -55,10 +55,13 @@ export function refuseCrossSite(req: FastifyRequest, baseUrl: string): void {
   const site = header(req, 'sec-fetch-site');
   const origin = header(req, 'origin');
   if ((site !== undefined && site !== 'same-origin') || (origin !== undefined && !ownOrigins(req, baseUrl).has(origin.toLowerCase()))) {
-    throw fail('ADMIN_CROSS_SITE', 'a change to the admin APIs must come from this server\'s own pages or from a script, not from a page of another origin');
+    throw fail('ADMIN_CROSS_SITE', "a change to the admin APIs must come from this server's own pages or from a script, not from a page of another origin");
   }
   if (SIMPLE.has(req.method) && !isJsonRequest(req) && !CUSTOM_HEADERS.some((h) => header(req, h))) {
-    throw fail('ADMIN_CROSS_SITE', 'a change to the admin APIs must send a JSON body (Content-Type: application/json) or the header X-Requested-With: a page of another site cannot make a browser send either');
+    throw fail(
+      'ADMIN_CROSS_SITE',
+      'a change to the admin APIs must send a JSON body (Content-Type: application/json) or the header X-Requested-With: a page of another site cannot make a browser send either',
+    );
   }
 }
 

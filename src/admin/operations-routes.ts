@@ -21,7 +21,13 @@ export const OPERATIONS_API = '/api/opendcr/v1';
 
 const EVENTS: readonly AuditEventType[] = ['created', 'updated', 'deleted', 'rejected'];
 const PEM = /^-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$/;
-const anchorBody = z.strictObject({ pem: z.string().min(1).max(64 * 1024), name: z.string().min(1).max(100).optional() });
+const anchorBody = z.strictObject({
+  pem: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+  name: z.string().min(1).max(100).optional(),
+});
 
 /** Epoch seconds as an ISO date-time (null stays null). */
 export const iso = (epoch: number | null | undefined): string | null => (epoch === null || epoch === undefined ? null : new Date(epoch * 1000).toISOString());
@@ -46,34 +52,58 @@ export function operationsRoutes(deps: {
     app.setErrorHandler(errorHandler('admin'));
 
     // The registration audit trail: every outcome, each rejection with its code and what it means.
-    app.get<{ Querystring: { event?: string; code?: string; software_id?: string; client_id?: string; since?: string; limit?: string } }>(`${OPERATIONS_API}/registrations/audit`, async (req) => {
-      const q = req.query;
-      if (q.event !== undefined && !(EVENTS as readonly string[]).includes(q.event)) throw fail('MALFORMED_REQUEST', `event is one of ${EVENTS.join(', ')}`);
-      const limit = Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
-      const since = seconds(q.since, 'since');
-      const events = await storage.audit.list({
-        ...(q.event ? { event: q.event as AuditEventType } : {}), ...(q.code ? { code: q.code.slice(0, 100) } : {}),
-        ...(q.software_id ? { softwareId: q.software_id.slice(0, 255) } : {}), ...(q.client_id ? { clientId: q.client_id.slice(0, 255) } : {}),
-        ...(since === undefined ? {} : { since }), limit,
-      });
-      return {
-        count: events.length,
-        list: events.map((e) => ({
-          id: e.id, at: iso(e.at), event: e.event, softwareId: e.softwareId, orgId: e.orgId, clientId: e.clientId,
-          version: e.version, method: e.method, code: e.code, reason: e.reason,
-          meaning: meaningOf(e.code),
-        })),
-      };
-    });
+    app.get<{ Querystring: { event?: string; code?: string; software_id?: string; client_id?: string; since?: string; limit?: string } }>(
+      `${OPERATIONS_API}/registrations/audit`,
+      async (req) => {
+        const q = req.query;
+        if (q.event !== undefined && !(EVENTS as readonly string[]).includes(q.event)) throw fail('MALFORMED_REQUEST', `event is one of ${EVENTS.join(', ')}`);
+        const limit = Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000);
+        const since = seconds(q.since, 'since');
+        const events = await storage.audit.list({
+          ...(q.event ? { event: q.event as AuditEventType } : {}),
+          ...(q.code ? { code: q.code.slice(0, 100) } : {}),
+          ...(q.software_id ? { softwareId: q.software_id.slice(0, 255) } : {}),
+          ...(q.client_id ? { clientId: q.client_id.slice(0, 255) } : {}),
+          ...(since === undefined ? {} : { since }),
+          limit,
+        });
+        return {
+          count: events.length,
+          list: events.map((e) => ({
+            id: e.id,
+            at: iso(e.at),
+            event: e.event,
+            softwareId: e.softwareId,
+            orgId: e.orgId,
+            clientId: e.clientId,
+            version: e.version,
+            method: e.method,
+            code: e.code,
+            reason: e.reason,
+            meaning: meaningOf(e.code),
+          })),
+        };
+      },
+    );
     app.get<{ Querystring: { since?: string; software_id?: string } }>(`${OPERATIONS_API}/registrations/rejections`, async (req) => {
       const since = seconds(req.query.since, 'since');
-      const rows = await storage.audit.countRejections({ ...(since === undefined ? {} : { since }), ...(req.query.software_id ? { softwareId: req.query.software_id.slice(0, 255) } : {}) });
+      const rows = await storage.audit.countRejections({
+        ...(since === undefined ? {} : { since }),
+        ...(req.query.software_id ? { softwareId: req.query.software_id.slice(0, 255) } : {}),
+      });
       return { list: rows.map((r) => ({ ...r, meaning: meaningOf(r.code) })) };
     });
 
     // The trust store: CA certificates trusted for transport certificates (the database's and this host's folder).
     app.get(`${OPERATIONS_API}/truststore`, async () => ({
-      list: (await anchors.list()).map((c) => ({ name: c.name, source: c.source, subject: c.subject, issuer: c.issuer, notAfter: c.notAfter.toISOString(), fingerprint256: c.fingerprint256 })),
+      list: (await anchors.list()).map((c) => ({
+        name: c.name,
+        source: c.source,
+        subject: c.subject,
+        issuer: c.issuer,
+        notAfter: c.notAfter.toISOString(),
+        fingerprint256: c.fingerprint256,
+      })),
     }));
     app.post(`${OPERATIONS_API}/truststore`, async (req, reply) => {
       const b = parseBody(anchorBody, req.body);
@@ -89,7 +119,15 @@ export function operationsRoutes(deps: {
       }
       if (result.added) await deps.announce('trust');
       const c = result.ca;
-      return reply.code(result.added ? 201 : 200).send({ name: c.name, source: 'database', subject: c.subject, issuer: c.issuer, notAfter: c.notAfter.toISOString(), fingerprint256: c.fingerprint256, added: result.added });
+      return reply.code(result.added ? 201 : 200).send({
+        name: c.name,
+        source: 'database',
+        subject: c.subject,
+        issuer: c.issuer,
+        notAfter: c.notAfter.toISOString(),
+        fingerprint256: c.fingerprint256,
+        added: result.added,
+      });
     });
     app.delete<{ Params: { id: string } }>(`${OPERATIONS_API}/truststore/:id`, async (req, reply) => {
       const where = await anchors.remove(req.params.id.slice(0, 200));
@@ -101,8 +139,12 @@ export function operationsRoutes(deps: {
     // Signing keys: active and retired (published until removeAfter), and rotation.
     app.get(`${OPERATIONS_API}/keys`, async () => ({
       list: (await deps.keys.list()).map((k) => ({
-        kid: k.kid, alg: k.alg, state: k.retiredAt === null ? 'active' : 'retired',
-        createdAt: iso(k.createdAt), retiredAt: iso(k.retiredAt), publishedUntil: iso(k.removeAfter),
+        kid: k.kid,
+        alg: k.alg,
+        state: k.retiredAt === null ? 'active' : 'retired',
+        createdAt: iso(k.createdAt),
+        retiredAt: iso(k.retiredAt),
+        publishedUntil: iso(k.removeAfter),
       })),
     }));
     app.post(`${OPERATIONS_API}/keys/rotate`, async () => {

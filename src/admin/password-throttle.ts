@@ -44,7 +44,10 @@ export function createClientAddress(config: Config): (req: FastifyRequest) => st
   return (req) => {
     const peer = normalisePeer(req.socket.remoteAddress ?? 'unknown');
     if (!isProxy(peer)) return peer;
-    const hops = String(req.headers['x-forwarded-for'] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+    const hops = String(req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
     for (let i = hops.length - 1; i >= 0; i--) if (!isProxy(hops[i]!)) return normalisePeer(hops[i]!.slice(0, 64));
     return peer;
   };
@@ -57,7 +60,10 @@ function addressUnit(address: string): string {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url');
@@ -88,7 +94,8 @@ export function createPasswordThrottle(deps: { config: Config; shared: Pick<Shar
       const after = await counts(keys, ok ? 0 : 1);
       if (!ok) {
         deps.logger.warn({ ...audit, failures: Math.max(...after.map((c) => c.count)) }, 'administrator password refused');
-        if (after.some((c) => c.count === limit)) deps.logger.warn({ ...audit, limit, windowSeconds: PASSWORD_WINDOW }, 'administrator password attempts locked');
+        if (after.some((c) => c.count === limit))
+          deps.logger.warn({ ...audit, limit, windowSeconds: PASSWORD_WINDOW }, 'administrator password attempts locked');
       }
       // A right password counts as the attempt after the failures so far: refused once they reach the limit.
       refuseIfLocked(after, ok ? 1 : 0);

@@ -20,23 +20,40 @@ import type { ConsoleSession } from './sessions.ts';
 
 const SANDBOX_API = `${OPERATIONS_API}/sandbox`;
 
-const httpsUri = z.string().max(500).refine((v) => {
-  try {
-    return new URL(v).protocol === 'https:';
-  } catch {
-    return false;
-  }
-}, 'an absolute https URL');
+const httpsUri = z
+  .string()
+  .max(500)
+  .refine((v) => {
+    try {
+      return new URL(v).protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'an absolute https URL');
 const tppBody = z.strictObject({
-  name: z.string().trim().min(1).max(100).regex(/^[^\p{Cc}]+$/u, 'no control characters'),
-  roles: z.array(z.enum(SANDBOX_ROLES as [string, ...string[]])).min(1).max(3),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .regex(/^[^\p{Cc}]+$/u, 'no control characters'),
+  roles: z
+    .array(z.enum(SANDBOX_ROLES as [string, ...string[]]))
+    .min(1)
+    .max(3),
   redirectUris: z.array(httpsUri).min(1).max(10),
   environment: z.enum(['sandbox', 'production']).optional(),
 });
 
 const tppDto = (t: SandboxTpp) => ({
-  softwareId: t.softwareId, orgId: t.orgId, name: t.name, roles: t.roles, redirectUris: t.redirectUris,
-  environment: t.environment, signingKid: t.signingKey.kid, softwareJwksEndpoint: t.ssaClaims.software_jwks_endpoint,
+  softwareId: t.softwareId,
+  orgId: t.orgId,
+  name: t.name,
+  roles: t.roles,
+  redirectUris: t.redirectUris,
+  environment: t.environment,
+  signingKid: t.signingKey.kid,
+  softwareJwksEndpoint: t.ssaClaims.software_jwks_endpoint,
 });
 
 export function sandboxApiRoutes(deps: {
@@ -59,7 +76,9 @@ export function sandboxApiRoutes(deps: {
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.addHook('onRequest', deps.requireAdmin as never);
     app.setErrorHandler(errorHandler('admin'));
-    app.addHook('onSend', async (_req, reply) => { reply.header('cache-control', 'no-store'); });
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
 
     app.get(SANDBOX_API, async () => {
       const directory = store.directory();
@@ -79,7 +98,12 @@ export function sandboxApiRoutes(deps: {
     app.post(`${SANDBOX_API}/tpps`, async (req, reply) => {
       if (!store.directory()) throw fail('SANDBOX_NOT_INITIALISED', 'there is no sandbox directory yet: initialise it first');
       const b = parseBody(tppBody, req.body, 'SANDBOX_TPP_INVALID');
-      const created = await createTpp(config, sandboxBase, { name: b.name, roles: b.roles, redirectUris: b.redirectUris, ...(b.environment ? { environment: b.environment } : {}) });
+      const created = await createTpp(config, sandboxBase, {
+        name: b.name,
+        roles: b.roles,
+        redirectUris: b.redirectUris,
+        ...(b.environment ? { environment: b.environment } : {}),
+      });
       return reply.code(201).send(tppDto(created.tpp));
     });
 
@@ -102,10 +126,7 @@ export function sandboxApiRoutes(deps: {
       };
       const folder = `sandbox-tpp-${tpp.softwareId}`;
       const zip = zipSync(Object.fromEntries(Object.entries(files).map(([name, data]) => [`${folder}/${name}`, data])), { level: 6 });
-      return reply
-        .header('content-type', 'application/zip')
-        .header('content-disposition', `attachment; filename="${folder}.zip"`)
-        .send(Buffer.from(zip));
+      return reply.header('content-type', 'application/zip').header('content-disposition', `attachment; filename="${folder}.zip"`).send(Buffer.from(zip));
     });
   };
 }
@@ -126,7 +147,7 @@ function readme(tpp: SandboxTpp, base: string, withCa: boolean): string {
     `  ${TPP_FILES.softwareJwks}: the public key set the sandbox directory publishes for this software`,
     `  ${TPP_FILES.ssa}: a software statement signed by the sandbox directory (minted at download)`,
     `  ${TPP_FILES.tpp}: the whole TPP, keys included, as the server keeps it in {data_dir}/sandbox/tpps/${tpp.softwareId}/`,
-    ...(withCa ? ['  server-ca.pem: the CA of the server\'s TLS certificate (trust it to call the server)'] : []),
+    ...(withCa ? ["  server-ca.pem: the CA of the server's TLS certificate (trust it to call the server)"] : []),
     '',
     'Server',
     `  discovery     ${base}/.well-known/openid-configuration`,

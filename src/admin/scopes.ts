@@ -16,7 +16,11 @@ import { parseBody } from '../http/parse-body.ts';
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 
 // RFC 6749 §3.3 scope-token characters.
-const scopeName = z.string().min(1).max(255).regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a single RFC 6749 scope token');
+const scopeName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a single RFC 6749 scope token');
 const createBody = z.strictObject({
   name: scopeName,
   displayName: z.string().max(255).optional(),
@@ -57,7 +61,10 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
       }
       await setScopeRetired(storage, b.name, false);
       await changed();
-      return reply.code(201).header('location', `${SCOPES_PATH}/name/${encodeURIComponent(b.name)}`).send(scope);
+      return reply
+        .code(201)
+        .header('location', `${SCOPES_PATH}/name/${encodeURIComponent(b.name)}`)
+        .send(scope);
     });
 
     app.get<{ Params: { name: string } }>(`${SCOPES_PATH}/name/:name`, async (req) => {

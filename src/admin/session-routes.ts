@@ -27,13 +27,18 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; thrott
 
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.setErrorHandler(errorHandler('admin'));
-    app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', 'no-store'); });
+    app.addHook('onRequest', async (_req, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
 
     // A login is a change too: no other site's page may sign a browser in (checked before any body is read).
     app.post(SESSION_PATH, { onRequest: async (req) => refuseCrossSite(req, config.derived.baseUrl) }, async (req, reply) => {
       const b = parseBody(loginBody, req.body);
       const found: { account?: Account | undefined } = {};
-      await deps.throttle.attempt(req, b.username, 'form', async () => (found.account = await authenticate(config, b.username, b.password)) !== undefined);
+      await deps.throttle.attempt(req, b.username, 'form', async () => {
+        found.account = await authenticate(config, b.username, b.password);
+        return found.account !== undefined;
+      });
       // A form's login: no Basic challenge (a browser would open its own prompt).
       if (!found.account) throw adminUnauthorized(false);
       const { session, cookie } = await sessions.issue(b.username, found.account.role, found.account.record);
@@ -47,7 +52,8 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; thrott
         await deps.requireAdmin(req, reply);
       } catch (err) {
         // Wrong Basic credentials stay an error; no session (or a stale one) is "nobody".
-        const nobody = req.headers.authorization === undefined && err instanceof AppError && (err.code === 'ADMIN_UNAUTHORIZED' || err.code === 'ADMIN_SESSION_INVALID');
+        const nobody =
+          req.headers.authorization === undefined && err instanceof AppError && (err.code === 'ADMIN_UNAUTHORIZED' || err.code === 'ADMIN_SESSION_INVALID');
         if (!nobody) throw err;
         return reply.header('set-cookie', sessions.setCookie('')).send({ user: null, role: null });
       }
@@ -75,7 +81,9 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; thrott
 
   function describe(s: ConsoleSession) {
     return {
-      user: s.user, role: s.role, csrfToken: sessions.csrfToken(s),
+      user: s.user,
+      role: s.role,
+      csrfToken: sessions.csrfToken(s),
       expiresAt: new Date(Math.min(s.seenAt + config.admin.session_idle_timeout, s.issuedAt + config.admin.session_lifetime) * 1000).toISOString(),
     };
   }

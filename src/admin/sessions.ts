@@ -72,20 +72,36 @@ export async function createSessions(opts: {
   const recordMac = (user: string, role: AdminRole, record: string) => mac(`record:${JSON.stringify([user, role, record])}`);
   // The database's name for a user's generation: any user name fits.
   const generationName = (user: string) => `admin_session_generation:${createHash('sha256').update(user, 'utf8').digest('base64url')}`;
-  const generationOf = async (user: string) => Number(await opts.storage.meta.get(generationName(user)) ?? 0);
+  const generationOf = async (user: string) => Number((await opts.storage.meta.get(generationName(user))) ?? 0);
   const ended = (user: string, generation: number) => JSON.stringify([user, generation]);
 
   return {
     async issue(user, role, record) {
       const t = now();
-      const session = { id: randomBytes(16).toString('base64url'), user, role, issuedAt: t, seenAt: t, record: recordMac(user, role, record), generation: await generationOf(user) };
+      const session = {
+        id: randomBytes(16).toString('base64url'),
+        user,
+        role,
+        issuedAt: t,
+        seenAt: t,
+        record: recordMac(user, role, record),
+        generation: await generationOf(user),
+      };
       return { session, cookie: encode(session) };
     },
     read(cookie) {
       const [body, tag, extra] = cookie.split('.');
       if (!body || !tag || extra !== undefined || body.length > 1024 || !safeEqual(tag, mac(`session:${body}`))) return undefined;
       try {
-        const [id, user, role, issuedAt, seenAt, record, generation] = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as [string, string, AdminRole, number, number, string, number];
+        const [id, user, role, issuedAt, seenAt, record, generation] = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as [
+          string,
+          string,
+          AdminRole,
+          number,
+          number,
+          string,
+          number,
+        ];
         const t = now();
         if (t - seenAt >= opts.idleSeconds || t - issuedAt >= opts.lifetimeSeconds || seenAt > t + 60) return undefined;
         // A cookie from before sessions were bound to a record has none: it is not a session now.

@@ -26,12 +26,17 @@ const additionalProperties = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   context: z.string().min(1).max(200).optional(),
   version: z.string().min(1).max(32).optional(),
-  endpointConfig: z.object({
-    endpoint_type: z.string().optional(),
-    production_endpoints: z.object({ url: z.string().min(1).max(2000) }),
-  }).optional(),
+  endpointConfig: z
+    .object({
+      endpoint_type: z.string().optional(),
+      production_endpoints: z.object({ url: z.string().min(1).max(2000) }),
+    })
+    .optional(),
   policies: z.array(z.string().min(1).max(64)).max(20).optional(),
-  roles: z.array(z.enum(TPP_ROLES as [string, ...string[]])).max(4).optional(),
+  roles: z
+    .array(z.enum(TPP_ROLES as [string, ...string[]]))
+    .max(4)
+    .optional(),
   verifyJwsSignature: z.boolean().optional(),
 });
 
@@ -40,18 +45,26 @@ const limitBody = z.strictObject({ requestCount: z.number().int(), unitTime: z.n
 const apiChangeBody = z.strictObject({
   endpointConfig: z.object({ endpoint_type: z.string().optional(), production_endpoints: z.object({ url: z.string().min(1).max(2000) }) }).optional(),
   policies: z.array(z.string().min(1).max(64)).max(20).optional(),
-  requiredRoles: z.array(z.enum(TPP_ROLES as [string, ...string[]])).max(4).optional(),
+  requiredRoles: z
+    .array(z.enum(TPP_ROLES as [string, ...string[]]))
+    .max(4)
+    .optional(),
   verifyJwsSignature: z.boolean().optional(),
-  operations: z.array(z.strictObject({ target: z.string().min(1).max(500), verb: z.string().min(1).max(10), throttlingLimit: limitBody.nullable() })).max(500).optional(),
+  operations: z
+    .array(z.strictObject({ target: z.string().min(1).max(500), verb: z.string().min(1).max(10), throttlingLimit: limitBody.nullable() }))
+    .max(500)
+    .optional(),
 });
 const policyBody = z.strictObject({
   policyName: z.string().min(1).max(64),
   displayName: z.string().max(200).optional(),
   description: z.string().max(1000).optional(),
-  defaultLimit: z.strictObject({
-    type: z.enum(['REQUESTCOUNTLIMIT']).optional(),
-    requestCount: z.strictObject({ timeUnit, unitTime: z.number().int(), requestCount: z.number().int() }),
-  }).optional(),
+  defaultLimit: z
+    .strictObject({
+      type: z.enum(['REQUESTCOUNTLIMIT']).optional(),
+      requestCount: z.strictObject({ timeUnit, unitTime: z.number().int(), requestCount: z.number().int() }),
+    })
+    .optional(),
   rateLimitCount: z.number().int().optional(),
   rateLimitTimeUnit: z.enum(['sec', 'min']).optional(),
   stopOnQuotaReach: z.boolean().optional(),
@@ -76,15 +89,20 @@ const keyManagerBody = z.strictObject({
   wellKnownEndpoint: z.string().min(1).max(2000),
   issuer: z.string().min(1).max(2000).optional(),
   enableSelfValidationJWT: z.boolean().optional(),
-  tokenValidation: z.array(z.strictObject({ type: z.enum(['REFERENCE', 'JWT', 'CUSTOM']), value: z.string().min(1).max(500) })).max(20).optional(),
+  tokenValidation: z
+    .array(z.strictObject({ type: z.enum(['REFERENCE', 'JWT', 'CUSTOM']), value: z.string().min(1).max(500) }))
+    .max(20)
+    .optional(),
   consumerKeyClaim: z.string().min(1).max(100).optional(),
   scopesClaim: z.string().min(1).max(100).optional(),
-  additionalProperties: z.strictObject({
-    introspection_client_id: z.string().min(1).max(255).optional(),
-    introspection_client_secret: z.string().min(1).max(1024).optional(),
-    audience: z.string().min(1).max(2000).optional(),
-    roles_claim: z.string().min(1).max(100).optional(),
-  }).optional(),
+  additionalProperties: z
+    .strictObject({
+      introspection_client_id: z.string().min(1).max(255).optional(),
+      introspection_client_secret: z.string().min(1).max(1024).optional(),
+      audience: z.string().min(1).max(2000).optional(),
+      roles_claim: z.string().min(1).max(100).optional(),
+    })
+    .optional(),
 });
 const keyManagerEnable = z.strictObject({ name: z.string().max(64).optional(), enabled: z.boolean() });
 
@@ -126,10 +144,16 @@ function keyManagerInput(b: z.infer<typeof keyManagerBody>): KeyManagerInput {
     wellKnownEndpoint: b.wellKnownEndpoint,
     issuer: b.issuer,
     validation: b.enableSelfValidationJWT === false ? 'introspection' : 'jwt',
-    introspectionClient: extra.introspection_client_id ? { clientId: extra.introspection_client_id, clientSecret: extra.introspection_client_secret! } : undefined,
+    introspectionClient: extra.introspection_client_id
+      ? { clientId: extra.introspection_client_id, clientSecret: extra.introspection_client_secret! }
+      : undefined,
     audience: extra.audience,
     tokenHandling: b.tokenValidation,
-    claimMapping: { ...(b.consumerKeyClaim ? { clientId: b.consumerKeyClaim } : {}), ...(b.scopesClaim ? { scopes: b.scopesClaim } : {}), ...(extra.roles_claim ? { roles: extra.roles_claim } : {}) },
+    claimMapping: {
+      ...(b.consumerKeyClaim ? { clientId: b.consumerKeyClaim } : {}),
+      ...(b.scopesClaim ? { scopes: b.scopesClaim } : {}),
+      ...(extra.roles_claim ? { roles: extra.roles_claim } : {}),
+    },
   };
 }
 
@@ -146,15 +170,18 @@ export function apiDto(api: ApiRecord) {
     requiredRoles: api.requiredRoles,
     verifyJwsSignature: api.verifyJwsSignature,
     operations: api.operations.map((o) => ({
-      target: o.path, verb: o.method, operationId: o.operationId,
+      target: o.path,
+      verb: o.method,
+      operationId: o.operationId,
       authType: o.security.length ? 'Application' : 'None',
       scopes: [...new Set(o.security.flatMap((s) => s.scopes))],
       flows: [...new Set(o.security.map((s) => s.flow))],
-      idempotency: o.idempotency, jwsSignature: o.jwsSignature,
+      idempotency: o.idempotency,
+      jwsSignature: o.jwsSignature,
       throttlingLimit: o.limit,
       // What the gateway passes to the backend besides the standard headers, and the body it takes (src/gateway/backend-headers.ts, runtime.ts).
       headers: o.headers ?? [],
-      requestBody: o.body === undefined ? (['POST', 'PUT', 'PATCH'].includes(o.method) ? ['application/json'] : null) : o.body?.types ?? null,
+      requestBody: o.body === undefined ? (['POST', 'PUT', 'PATCH'].includes(o.method) ? ['application/json'] : null) : (o.body?.types ?? null),
     })),
     documentHash: api.documentHash,
     createdTime: new Date(api.createdAt * 1000).toISOString(),
@@ -186,7 +213,13 @@ export function applicationDto(a: Application) {
     throttlingPolicy: 'Unlimited',
     status: 'APPROVED',
     owner: a.orgId,
-    attributes: { software_id: a.softwareId, org_id: a.orgId, software_roles: a.roles.join(','), software_environment: a.environment, dcr_version: a.dcrVersion },
+    attributes: {
+      software_id: a.softwareId,
+      org_id: a.orgId,
+      software_roles: a.roles.join(','),
+      software_environment: a.environment,
+      dcr_version: a.dcrVersion,
+    },
     createdTime: new Date(a.createdAt * 1000).toISOString(),
     lastUpdatedTime: new Date(a.updatedAt * 1000).toISOString(),
   };
@@ -220,7 +253,11 @@ function planFromBody(b: z.infer<typeof policyBody>): Omit<PlanRecord, 'builtIn'
 
 /** The uploaded file and the additionalProperties field of a multipart import. */
 async function readImport(req: FastifyRequest, fileField: string): Promise<{ document: Buffer; props: z.infer<typeof additionalProperties> }> {
-  if (!req.isMultipart()) throw fail('UNSUPPORTED_MEDIA_TYPE', `send multipart/form-data with a "${fileField}" part (the OpenAPI or Swagger document) and an optional "additionalProperties" part (JSON)`);
+  if (!req.isMultipart())
+    throw fail(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `send multipart/form-data with a "${fileField}" part (the OpenAPI or Swagger document) and an optional "additionalProperties" part (JSON)`,
+    );
   let document: Buffer | undefined;
   let props: unknown = {};
   for await (const part of req.parts()) {
@@ -276,20 +313,30 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
     // WSO2's PUT /apis/{id}: settings without a new document (backend, plans, roles, JWS checks, per-operation limits).
     app.put<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req) => {
       const b = parseBody(apiChangeBody, req.body);
-      return apiDto(await catalogue.updateApi(req.params.id, {
-        backendUrl: b.endpointConfig?.production_endpoints.url,
-        plans: b.policies,
-        roles: b.requiredRoles as ApiSettings['roles'],
-        verifyJwsSignature: b.verifyJwsSignature,
-        operationLimits: b.operations?.map((o) => ({ method: o.verb, path: o.target, limit: o.throttlingLimit === null ? null : { requestCount: o.throttlingLimit.requestCount, unitTime: o.throttlingLimit.unitTime ?? 1, timeUnit: o.throttlingLimit.timeUnit } })),
-      }));
+      return apiDto(
+        await catalogue.updateApi(req.params.id, {
+          backendUrl: b.endpointConfig?.production_endpoints.url,
+          plans: b.policies,
+          roles: b.requiredRoles as ApiSettings['roles'],
+          verifyJwsSignature: b.verifyJwsSignature,
+          operationLimits: b.operations?.map((o) => ({
+            method: o.verb,
+            path: o.target,
+            limit:
+              o.throttlingLimit === null
+                ? null
+                : { requestCount: o.throttlingLimit.requestCount, unitTime: o.throttlingLimit.unitTime ?? 1, timeUnit: o.throttlingLimit.timeUnit },
+          })),
+        }),
+      );
     });
     app.delete<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id`, async (req, reply) => {
       await catalogue.deleteApi(req.params.id);
       return reply.code(200).send();
     });
     app.get<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id/swagger`, async (req, reply) =>
-      reply.type('application/json').send(await catalogue.getDocument(req.params.id)));
+      reply.type('application/json').send(await catalogue.getDocument(req.params.id)),
+    );
     // Re-import: a new document version replaces the routes in one write (WSO2's PUT …/swagger, field apiDefinition).
     app.put<{ Params: { id: string } }>(`${PUBLISHER}/apis/:id/swagger`, async (req) => {
       const { document, props } = await readImport(req, 'apiDefinition');
@@ -343,12 +390,21 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
     });
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/applications/:id`, async (req) => applicationDto(await catalogue.getApplication(req.params.id)));
     app.get<{ Querystring: { applicationId?: string; keyManager?: string; apiId?: string; limit?: string } }>(`${DEVPORTAL}/subscriptions`, async (req) =>
-      list((await catalogue.listSubscriptions({
-        clientId: req.query.applicationId, keyManager: req.query.keyManager, apiId: req.query.apiId, limit: Number(req.query.limit ?? 1000) || 1000,
-      })).map(subscriptionDto)));
+      list(
+        (
+          await catalogue.listSubscriptions({
+            clientId: req.query.applicationId,
+            keyManager: req.query.keyManager,
+            apiId: req.query.apiId,
+            limit: Number(req.query.limit ?? 1000) || 1000,
+          })
+        ).map(subscriptionDto),
+      ),
+    );
     app.get<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) => subscriptionDto(await catalogue.getSubscription(req.params.id)));
     app.put<{ Params: { id: string } }>(`${DEVPORTAL}/subscriptions/:id`, async (req) =>
-      subscriptionDto(await catalogue.setSubscriptionPlan(req.params.id, parseBody(subscriptionChange, req.body).throttlingPolicy)));
+      subscriptionDto(await catalogue.setSubscriptionPlan(req.params.id, parseBody(subscriptionChange, req.body).throttlingPolicy)),
+    );
     app.post(`${DEVPORTAL}/subscriptions`, async (req, reply) => {
       const b = parseBody(subscriptionBody, req.body);
       return reply.code(201).send(subscriptionDto(await catalogue.subscribe(b.applicationId, b.apiId, b.throttlingPolicy, b.keyManager)));
@@ -369,7 +425,10 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
     app.get(KEY_MANAGERS, async () => list((await keyManagers.list()).map(keyManagerDto)));
     app.post(KEY_MANAGERS, async (req, reply) => {
       const km = await keyManagers.add(keyManagerInput(parseBody(keyManagerBody, req.body)));
-      return reply.code(201).header('location', `${KEY_MANAGERS}/${encodeURIComponent(km.name)}`).send(keyManagerDto(km));
+      return reply
+        .code(201)
+        .header('location', `${KEY_MANAGERS}/${encodeURIComponent(km.name)}`)
+        .send(keyManagerDto(km));
     });
     app.get<{ Params: { id: string } }>(`${KEY_MANAGERS}/:id`, async (req) => keyManagerDto(await keyManagers.get(req.params.id)));
     app.put<{ Params: { id: string } }>(`${KEY_MANAGERS}/:id`, async (req) => {

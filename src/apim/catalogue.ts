@@ -11,23 +11,27 @@ import { decodeJwt } from 'jose';
 import { ConflictError, type GatewayStore, type RegistrationRecord, type Storage } from '../storage/ports.ts';
 import type { ApiRecord, ApiState, OperationDef, PlanRecord, RateLimit, SubscriptionRecord, SubscriptionState } from '../storage/catalogue-records.ts';
 import { TPP_ROLES, type TppRole } from '../ob/roles.ts';
-import { BUILT_IN_PLANS, GATEWAY_VERSION_KEY, INTERNAL_DCR_BACKEND, RESIDENT_KEY_MANAGER, SERVED_STATES, TIME_UNIT_SECONDS } from '../storage/catalogue-records.ts';
+import {
+  BUILT_IN_PLANS,
+  GATEWAY_VERSION_KEY,
+  INTERNAL_DCR_BACKEND,
+  RESIDENT_KEY_MANAGER,
+  SERVED_STATES,
+  TIME_UNIT_SECONDS,
+} from '../storage/catalogue-records.ts';
 import { reservedOverlap } from '../gateway/reserved-paths.ts';
 import { buildSnapshot } from '../gateway/snapshot.ts';
 
-
-
 /** WSO2's lifecycle actions and the states they move between. */
 const LIFECYCLE: Readonly<Record<string, { from: readonly ApiState[]; to: ApiState }>> = {
-  'Publish': { from: ['CREATED'], to: 'PUBLISHED' },
-  'Deprecate': { from: ['PUBLISHED', 'BLOCKED'], to: 'DEPRECATED' },
-  'Retire': { from: ['DEPRECATED'], to: 'RETIRED' },
-  'Block': { from: ['PUBLISHED', 'DEPRECATED'], to: 'BLOCKED' },
+  Publish: { from: ['CREATED'], to: 'PUBLISHED' },
+  Deprecate: { from: ['PUBLISHED', 'BLOCKED'], to: 'DEPRECATED' },
+  Retire: { from: ['DEPRECATED'], to: 'RETIRED' },
+  Block: { from: ['PUBLISHED', 'DEPRECATED'], to: 'BLOCKED' },
   'Re-Publish': { from: ['BLOCKED', 'DEPRECATED'], to: 'PUBLISHED' },
   'Demote to Created': { from: ['PUBLISHED'], to: 'CREATED' },
 };
 export const LIFECYCLE_ACTIONS = Object.keys(LIFECYCLE);
-
 
 export interface ApiSettings {
   /** Base path; default: the document's servers[0].url / basePath. */
@@ -102,7 +106,12 @@ export interface Catalogue {
   addPlan(plan: Omit<PlanRecord, 'builtIn'>): Promise<PlanRecord>;
   updatePlan(plan: Omit<PlanRecord, 'builtIn'>): Promise<PlanRecord>;
   removePlan(name: string): Promise<void>;
-  listSubscriptions(filter: { keyManager?: string | undefined; clientId?: string | undefined; apiId?: string | undefined; limit?: number | undefined }): Promise<SubscriptionRecord[]>;
+  listSubscriptions(filter: {
+    keyManager?: string | undefined;
+    clientId?: string | undefined;
+    apiId?: string | undefined;
+    limit?: number | undefined;
+  }): Promise<SubscriptionRecord[]>;
   getSubscription(id: string): Promise<SubscriptionRecord>;
   setSubscriptionState(id: string, state: SubscriptionState): Promise<SubscriptionRecord>;
   setSubscriptionPlan(id: string, plan: string): Promise<SubscriptionRecord>;
@@ -133,11 +142,17 @@ const MAX_LIST = 1000;
 
 export function validateContext(context: string, backendUrl: string): string {
   if (!CONTEXT.test(context) || context.length > 200 || /(^|\/)\.{1,2}(\/|$)/.test(context)) {
-    throw fail('API_INVALID', 'context must be a path of one or more segments of letters, digits and . _ ~ - (not . or ..; e.g. /open-banking/v3.1/aisp), at most 200 characters');
+    throw fail(
+      'API_INVALID',
+      'context must be a path of one or more segments of letters, digits and . _ ~ - (not . or ..; e.g. /open-banking/v3.1/aisp), at most 200 characters',
+    );
   }
   const reserved = reservedOverlap(context, backendUrl === INTERNAL_DCR_BACKEND);
   if (reserved !== undefined) {
-    throw fail('API_INVALID', `context overlaps ${reserved}, which the server serves itself${reserved.includes('register') ? ' (only the internal DCR API may take the DCR paths)' : ''}; give this API another context`);
+    throw fail(
+      'API_INVALID',
+      `context overlaps ${reserved}, which the server serves itself${reserved.includes('register') ? ' (only the internal DCR API may take the DCR paths)' : ''}; give this API another context`,
+    );
   }
   return context;
 }
@@ -174,8 +189,16 @@ function application(r: RegistrationRecord): Application {
     // keep the software id
   }
   return {
-    keyManager: RESIDENT_KEY_MANAGER, clientId: r.clientId, name, softwareId: r.softwareId, orgId: r.orgId, roles: r.roles, environment: r.environment,
-    dcrVersion: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt,
+    keyManager: RESIDENT_KEY_MANAGER,
+    clientId: r.clientId,
+    name,
+    softwareId: r.softwareId,
+    orgId: r.orgId,
+    roles: r.roles,
+    environment: r.environment,
+    dcrVersion: r.version,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
   };
 }
 
@@ -229,7 +252,8 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
     try {
       return await importOpenApi(document, roles === undefined ? {} : { roles });
     } catch (err) {
-      if (err instanceof ApiImportError) throw fail('API_DOCUMENT_INVALID', `the document is invalid, nothing was changed: ${err.problems.join('; ')}`, { cause: err });
+      if (err instanceof ApiImportError)
+        throw fail('API_DOCUMENT_INVALID', `the document is invalid, nothing was changed: ${err.problems.join('; ')}`, { cause: err });
       throw err;
     }
   };
@@ -248,9 +272,14 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
     if (!SERVED_STATES.has(api.state)) return;
     const others = (await store.listApis()).filter((a) => a.id !== api.id && SERVED_STATES.has(a.state));
     const clashes: string[] = [];
-    buildSnapshot('check', [...others, api], [], (a, op) => { if (a.id === api.id) clashes.push(`${op.method} ${a.context}${op.path}`); });
+    buildSnapshot('check', [...others, api], [], (a, op) => {
+      if (a.id === api.id) clashes.push(`${op.method} ${a.context}${op.path}`);
+    });
     if (clashes.length > 0) {
-      throw fail('API_EXISTS', `another served API already serves ${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ` and ${clashes.length - 3} more` : ''}; give this API another context`);
+      throw fail(
+        'API_EXISTS',
+        `another served API already serves ${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ` and ${clashes.length - 3} more` : ''}; give this API another context`,
+      );
     }
   };
 
@@ -313,7 +342,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         if (JSON.stringify(old) === JSON.stringify(op)) unchanged += 1;
         else changed.push({ operation: k, before: old, after: op });
       }
-      const previous = JSON.parse(await store.getDocument(id) ?? '{}') as { info?: { version?: unknown } };
+      const previous = JSON.parse((await store.getDocument(id)) ?? '{}') as { info?: { version?: unknown } };
       return {
         documentVersion: { before: typeof previous.info?.version === 'string' ? previous.info.version : null, after: imported.documentVersion },
         operations: {
@@ -434,10 +463,12 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       if (result === 'absent') throw fail('PLAN_NOT_FOUND', `no business plan named "${name.slice(0, 64)}"`);
       if (result !== 'deleted') {
         // Named as people know them: "Account and Transaction API Specification 3.1.11 (id)".
-        const names = await Promise.all(result.apis.map(async (id) => {
-          const api = await store.getApi(id);
-          return api ? `${api.name} ${api.version} (${id})` : id;
-        }));
+        const names = await Promise.all(
+          result.apis.map(async (id) => {
+            const api = await store.getApi(id);
+            return api ? `${api.name} ${api.version} (${id})` : id;
+          }),
+        );
         const where = [
           ...(names.length ? [`offered by API(s) ${names.join(', ')}`] : []),
           ...(result.subscriptions ? [`used by ${result.subscriptions} subscription(s)`] : []),
@@ -447,9 +478,13 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       await changed();
     },
 
-    listSubscriptions: ({ keyManager, clientId, apiId, limit }) => store.listSubscriptions({
-      ...(keyManager ? { keyManager } : {}), ...(clientId ? { clientId } : {}), ...(apiId ? { apiId } : {}), limit: Math.min(limit ?? MAX_LIST, MAX_LIST),
-    }),
+    listSubscriptions: ({ keyManager, clientId, apiId, limit }) =>
+      store.listSubscriptions({
+        ...(keyManager ? { keyManager } : {}),
+        ...(clientId ? { clientId } : {}),
+        ...(apiId ? { apiId } : {}),
+        limit: Math.min(limit ?? MAX_LIST, MAX_LIST),
+      }),
     getSubscription: subscription,
     async setSubscriptionState(id, state) {
       await subscription(id);
@@ -469,12 +504,17 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
       if (!api.plans.includes(chosen)) throw fail('SUBSCRIPTION_INVALID', `the API offers ${api.plans.join(', ')}, not "${chosen.slice(0, 64)}"`);
       const t = now();
       const sub: SubscriptionRecord = { id: randomUUID(), keyManager, clientId, apiId, plan: chosen, state: 'ACTIVE', createdAt: t, updatedAt: t };
-      if ((await store.addSubscription(sub)) === 'exists') throw fail('SUBSCRIPTION_EXISTS', 'the application (this client of this key manager) is already subscribed to this API');
+      if ((await store.addSubscription(sub)) === 'exists')
+        throw fail('SUBSCRIPTION_EXISTS', 'the application (this client of this key manager) is already subscribed to this API');
       await changed();
       return sub;
     },
     async listApplications({ search, limit, offset }) {
-      const page = await storage.registrations.list({ ...(search ? { search } : {}), limit: Math.min(Math.max(limit, 1), MAX_LIST), offset: Math.max(offset, 0) });
+      const page = await storage.registrations.list({
+        ...(search ? { search } : {}),
+        limit: Math.min(Math.max(limit, 1), MAX_LIST),
+        offset: Math.max(offset, 0),
+      });
       return { total: page.total, items: page.items.map(application) };
     },
     async getApplication(clientId) {
@@ -502,7 +542,14 @@ function checkPlan(p: Omit<PlanRecord, 'builtIn'>): Omit<PlanRecord, 'builtIn'> 
   if (p.burst && (!Number.isSafeInteger(p.burst.requestCount) || p.burst.requestCount < 1 || !['sec', 'min'].includes(p.burst.timeUnit))) {
     throw fail('PLAN_INVALID', 'burst (rateLimitCount per rateLimitTimeUnit): a positive count per sec or min');
   }
-  return { name: p.name, displayName: p.displayName.slice(0, 200), description: p.description.slice(0, 1000), limit: p.limit, burst: p.burst, stopOnQuotaReach: p.stopOnQuotaReach };
+  return {
+    name: p.name,
+    displayName: p.displayName.slice(0, 200),
+    description: p.description.slice(0, 1000),
+    limit: p.limit,
+    burst: p.burst,
+    stopOnQuotaReach: p.stopOnQuotaReach,
+  };
 }
 
 /** Seeds the built-in plans (idempotent; safe for hosts starting together). */

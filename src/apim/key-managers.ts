@@ -48,10 +48,23 @@ const CLAIM = /^[A-Za-z0-9_.:/-]{1,100}$/;
 /** The resident key manager's record (seeded; only `enabled` ever changes). */
 export function residentKeyManager(issuer: string, now: number): KeyManagerRecord {
   return {
-    name: RESIDENT_KEY_MANAGER, displayName: RESIDENT_KEY_MANAGER, type: 'resident', enabled: true, issuer,
-    wellKnownEndpoint: `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, jwksUri: null, introspectionEndpoint: null,
-    tokenEndpoint: null, revokeEndpoint: null, validation: 'jwt', introspectionClient: null, audience: null,
-    tokenHandling: [], claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null }, createdAt: now, updatedAt: now,
+    name: RESIDENT_KEY_MANAGER,
+    displayName: RESIDENT_KEY_MANAGER,
+    type: 'resident',
+    enabled: true,
+    issuer,
+    wellKnownEndpoint: `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+    jwksUri: null,
+    introspectionEndpoint: null,
+    tokenEndpoint: null,
+    revokeEndpoint: null,
+    validation: 'jwt',
+    introspectionClient: null,
+    audience: null,
+    tokenHandling: [],
+    claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null },
+    createdAt: now,
+    updatedAt: now,
   };
 }
 
@@ -100,7 +113,13 @@ const same = (a: string, b: string) => (URL.canParse(a) && URL.canParse(b) ? sam
 
 /** RFC 7638 thumbprints of the keys of a key set (a key that is not a JWK has none). */
 async function thumbprints(keys: readonly unknown[]): Promise<Set<string>> {
-  const all = await Promise.all(keys.map((k) => Promise.resolve().then(() => calculateJwkThumbprint(k as JWK)).catch(() => undefined)));
+  const all = await Promise.all(
+    keys.map((k) =>
+      Promise.resolve()
+        .then(() => calculateJwkThumbprint(k as JWK))
+        .catch(() => undefined),
+    ),
+  );
   return new Set(all.filter((t): t is string => t !== undefined));
 }
 
@@ -131,17 +150,22 @@ export function createKeyManagerAdmin(deps: KeyManagerAdminDeps): KeyManagerAdmi
    */
   const checkDistinct = (name: string, issuer: string, endpoints: Record<string, string | null>, others: readonly KeyManagerRecord[]): void => {
     const notHere = 'an external key manager is another server, with its own issuer and keys';
-    if (isSelf(issuer)) throw fail('KEY_MANAGER_INVALID', `the discovery document's issuer ${clip(issuer)} is this server's (the resident key manager's): ${notHere}`);
+    if (isSelf(issuer))
+      throw fail('KEY_MANAGER_INVALID', `the discovery document's issuer ${clip(issuer)} is this server's (the resident key manager's): ${notHere}`);
     for (const [key, url] of Object.entries(endpoints)) {
       if (url === null) continue;
-      if (isSelf(url)) throw fail('KEY_MANAGER_INVALID', `the discovery document's ${key} ${clip(url)} is on this server (the resident key manager): ${notHere}`);
+      if (isSelf(url))
+        throw fail('KEY_MANAGER_INVALID', `the discovery document's ${key} ${clip(url)} is on this server (the resident key manager): ${notHere}`);
       if (!deps.allowedUrl(new URL(url))) {
-        throw fail('KEY_MANAGER_INVALID', `the discovery document's ${key} is at ${clip(new URL(url).host)}, which [oauth] allowed_outbound_hosts does not allow: the gateway could not reach it`);
+        throw fail(
+          'KEY_MANAGER_INVALID',
+          `the discovery document's ${key} is at ${clip(new URL(url).host)}, which [oauth] allowed_outbound_hosts does not allow: the gateway could not reach it`,
+        );
       }
     }
     for (const k of others) {
       if (k.name === name) continue;
-      const whose = k.type === 'resident' ? 'the resident key manager\'s' : `key manager "${k.name}"'s`;
+      const whose = k.type === 'resident' ? "the resident key manager's" : `key manager "${k.name}"'s`;
       if (same(issuer, k.issuer)) throw fail('KEY_MANAGER_INVALID', `the discovery document's issuer ${clip(issuer)} is ${whose}: ${notHere}`);
       if (endpoints['jwks_uri'] && k.jwksUri && same(endpoints['jwks_uri'], k.jwksUri)) {
         throw fail('KEY_MANAGER_INVALID', `the discovery document's jwks_uri ${clip(k.jwksUri)} is ${whose}: ${notHere}`);
@@ -176,7 +200,7 @@ export function createKeyManagerAdmin(deps: KeyManagerAdminDeps): KeyManagerAdmi
     }
     if (res.status !== 200) throw fail('KEY_MANAGER_INVALID', `the ${what} answered ${res.status}`);
     try {
-      const body = await res.json() as unknown;
+      const body = (await res.json()) as unknown;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
       return body as Record<string, unknown>;
     } catch (err) {
@@ -186,7 +210,8 @@ export function createKeyManagerAdmin(deps: KeyManagerAdminDeps): KeyManagerAdmi
 
   /** Reads and checks the discovery document and what it points at; the record to save. */
   const discover = async (input: KeyManagerInput, createdAt: number): Promise<KeyManagerRecord> => {
-    if (!NAME.test(input.name) || input.name === RESIDENT_KEY_MANAGER) throw fail('KEY_MANAGER_INVALID', 'name: 1 to 64 letters, digits, spaces, dots, dashes or underscores (not the resident key manager\'s)');
+    if (!NAME.test(input.name) || input.name === RESIDENT_KEY_MANAGER)
+      throw fail('KEY_MANAGER_INVALID', "name: 1 to 64 letters, digits, spaces, dots, dashes or underscores (not the resident key manager's)");
     const wellKnown = httpsUrl(input.wellKnownEndpoint, 'URL (wellKnownEndpoint)');
     const doc = await fetchJson(wellKnown, 'discovery document');
     const issuer = typeof doc['issuer'] === 'string' ? doc['issuer'] : undefined;
@@ -196,26 +221,33 @@ export function createKeyManagerAdmin(deps: KeyManagerAdminDeps): KeyManagerAdmi
     }
     const optional = (key: string) => (doc[key] === undefined ? null : httpsUrl(doc[key], key));
     const endpoints = {
-      jwks_uri: optional('jwks_uri'), introspection_endpoint: optional('introspection_endpoint'),
-      token_endpoint: optional('token_endpoint'), revocation_endpoint: optional('revocation_endpoint'),
+      jwks_uri: optional('jwks_uri'),
+      introspection_endpoint: optional('introspection_endpoint'),
+      token_endpoint: optional('token_endpoint'),
+      revocation_endpoint: optional('revocation_endpoint'),
     };
     const { jwks_uri: jwksUri, introspection_endpoint: introspectionEndpoint } = endpoints;
     const others = await store.listKeyManagers();
     checkDistinct(input.name, issuer, endpoints, others);
     if (input.validation === 'jwt') {
-      if (!jwksUri) throw fail('KEY_MANAGER_INVALID', 'self-validating JWTs needs the discovery document\'s jwks_uri');
+      if (!jwksUri) throw fail('KEY_MANAGER_INVALID', "self-validating JWTs needs the discovery document's jwks_uri");
       const jwks = await fetchJson(jwksUri, 'key set (jwks_uri)');
       if (!Array.isArray(jwks['keys']) || jwks['keys'].length === 0) throw fail('KEY_MANAGER_INVALID', 'the key set (jwks_uri) holds no keys');
       // Whatever URL serves them: this server's keys would let the key manager's tokens be ours.
       const own = await thumbprints(deps.ownKeys());
-      if ([...await thumbprints(jwks['keys'])].some((t) => own.has(t))) {
-        throw fail('KEY_MANAGER_INVALID', 'the key set (jwks_uri) holds this server\'s own signing keys: an external key manager signs with keys of its own');
+      if ([...(await thumbprints(jwks['keys']))].some((t) => own.has(t))) {
+        throw fail('KEY_MANAGER_INVALID', "the key set (jwks_uri) holds this server's own signing keys: an external key manager signs with keys of its own");
       }
     } else {
-      if (!introspectionEndpoint) throw fail('KEY_MANAGER_INVALID', 'introspection needs the discovery document\'s introspection_endpoint');
-      if (!input.introspectionClient) throw fail('KEY_MANAGER_INVALID', 'introspection needs the gateway\'s client credentials at the key manager (introspection client id and secret)');
+      if (!introspectionEndpoint) throw fail('KEY_MANAGER_INVALID', "introspection needs the discovery document's introspection_endpoint");
+      if (!input.introspectionClient)
+        throw fail('KEY_MANAGER_INVALID', "introspection needs the gateway's client credentials at the key manager (introspection client id and secret)");
     }
-    const mapping = { clientId: input.claimMapping?.clientId ?? 'client_id', scopes: input.claimMapping?.scopes ?? 'scope', roles: input.claimMapping?.roles ?? null };
+    const mapping = {
+      clientId: input.claimMapping?.clientId ?? 'client_id',
+      scopes: input.claimMapping?.scopes ?? 'scope',
+      roles: input.claimMapping?.roles ?? null,
+    };
     for (const c of [mapping.clientId, mapping.scopes, ...(mapping.roles ? [mapping.roles] : [])]) {
       if (!CLAIM.test(c)) throw fail('KEY_MANAGER_INVALID', 'a claim mapping names a claim of 1 to 100 letters, digits and _ . : / -');
     }

@@ -66,10 +66,7 @@ type Format = ImportedApi['format'];
  * Parses, validates and reads `input` (the file's text or bytes). Returns what the catalogue keeps
  * and the document as parsed (not dereferenced; never mutated). Throws ApiImportError.
  */
-export async function importOpenApi(
-  input: string | Uint8Array,
-  options: ImportOptions = {},
-): Promise<{ api: ImportedApi; document: Record<string, unknown> }> {
+export async function importOpenApi(input: string | Uint8Array, options: ImportOptions = {}): Promise<{ api: ImportedApi; document: Record<string, unknown> }> {
   const roles = options.roles === undefined ? null : checkRoles(options.roles);
   const document = parseText(decodeInput(input));
   const format = detectFormat(document);
@@ -156,7 +153,7 @@ function decodeInput(input: string | Uint8Array): string {
 
 /** JSON when the text starts with `{` and parses as JSON; YAML (a superset) otherwise. */
 function parseText(text: string): Json {
-  const value = text.trimStart().startsWith('{') ? parseJson(text) ?? parseYaml(text) : parseYaml(text);
+  const value = text.trimStart().startsWith('{') ? (parseJson(text) ?? parseYaml(text)) : parseYaml(text);
   if (!isObject(value)) {
     throw new ApiImportError([`document: the root must be an object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`]);
   }
@@ -222,10 +219,12 @@ function parseYaml(text: string): unknown {
     throw new ApiImportError([clip(`document: not parseable as JSON or YAML (${messageOf(err)})`)]);
   }
   if (doc.errors.length > 0) {
-    throw new ApiImportError(doc.errors.map((e) => {
-      const { line, col } = lineCounter.linePos(e.pos[0]);
-      return clip(`document: syntax error at line ${line}, column ${col}: ${e.message}`);
-    }));
+    throw new ApiImportError(
+      doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return clip(`document: syntax error at line ${line}, column ${col}: ${e.message}`);
+      }),
+    );
   }
   try {
     return doc.toJS({ maxAliasCount: YAML_MAX_ALIASES });
@@ -283,8 +282,11 @@ function inspectTree(doc: Json): string[] {
       return;
     }
     active.add(value);
-    if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...at, i], inData));
-    else {
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        visit(v, [...at, i], inData);
+      });
+    } else {
       for (const [key, child] of Object.entries(value)) {
         if (key === '$ref' && !inData && typeof child === 'string' && !child.startsWith('#')) {
           problems.push(problem([...at, key], `external reference ${quote(child)} is not allowed (only local #/… references are resolved)`));
@@ -455,7 +457,12 @@ function readOperations(doc: Json, format: Format, problems: string[]): Operatio
   for (const [path, item] of Object.entries(paths)) {
     if (!isObject(item)) continue;
     if (!PATH_TEMPLATE.test(path) || DOT_SEGMENT.test(path)) {
-      problems.push(problem(['paths', path], 'malformed path template (non-empty segments of letters, digits and - . _ ~ ! $ & \' ( ) + , = : @, not . or ..; each { must close with } around a parameter name within one segment)'));
+      problems.push(
+        problem(
+          ['paths', path],
+          "malformed path template (non-empty segments of letters, digits and - . _ ~ ! $ & ' ( ) + , = : @, not . or ..; each { must close with } around a parameter name within one segment)",
+        ),
+      );
       continue;
     }
     const shared = Array.isArray(item.parameters) ? item.parameters : [];
@@ -532,7 +539,9 @@ function declaresHeader(parameters: readonly unknown[], name: string): boolean {
 function operationSecurity(doc: Json, op: Json, at: Segment[], schemes: Json, format: Format, problems: string[]): SecurityAlternative[] {
   const [requirements, where] = Array.isArray(op.security)
     ? [op.security, [...at, 'security']]
-    : Array.isArray(doc.security) ? [doc.security, ['security']] : [[], []];
+    : Array.isArray(doc.security)
+      ? [doc.security, ['security']]
+      : [[], []];
   const alternatives = new Map<string, SecurityAlternative>();
   let open = false;
   requirements.forEach((requirement: unknown, i: number) => {
@@ -543,9 +552,7 @@ function operationSecurity(doc: Json, op: Json, at: Segment[], schemes: Json, fo
   return open ? [] : [...alternatives.values()];
 }
 
-function requirementAlternatives(
-  requirement: unknown, at: Segment[], schemes: Json, format: Format, problems: string[],
-): SecurityAlternative[] | 'no token' {
+function requirementAlternatives(requirement: unknown, at: Segment[], schemes: Json, format: Format, problems: string[]): SecurityAlternative[] | 'no token' {
   if (!isObject(requirement)) return [];
   const before = problems.length;
   const oauth: Array<{ name: string; flows: TokenFlow[]; scopes: string[] }> = [];
@@ -571,7 +578,9 @@ function requirementAlternatives(
   if (problems.length > before) return [];
   if (oauth.length === 0) return 'no token';
   if (oauth.length > 1) {
-    problems.push(problem(at, `requires tokens of several oauth2 schemes at once (${oauth.map((o) => quote(o.name)).join(', ')}); list them as separate requirements`));
+    problems.push(
+      problem(at, `requires tokens of several oauth2 schemes at once (${oauth.map((o) => quote(o.name)).join(', ')}); list them as separate requirements`),
+    );
     return [];
   }
   const only = oauth[0]!;
@@ -580,9 +589,7 @@ function requirementAlternatives(
 
 /** client_credentials for OAS3 `clientCredentials` / Swagger `application`; authorization_code for code and implicit. */
 function tokenFlows(scheme: Json, format: Format): TokenFlow[] {
-  const names = format === 'swagger2'
-    ? [scheme.flow]
-    : isObject(scheme.flows) ? Object.keys(scheme.flows) : [];
+  const names = format === 'swagger2' ? [scheme.flow] : isObject(scheme.flows) ? Object.keys(scheme.flows) : [];
   const flows: TokenFlow[] = [];
   if (names.includes(format === 'swagger2' ? 'application' : 'clientCredentials')) flows.push('client_credentials');
   const user = format === 'swagger2' ? ['accessCode', 'implicit'] : ['authorizationCode', 'implicit'];

@@ -18,9 +18,18 @@ const intersects = (api: ApiRecord, roles: readonly string[]) => api.requiredRol
  * allow (a DEPRECATED API takes no new subscriptions), removes those to APIs the roles no longer
  * allow. Existing subscriptions keep their plan and state (an admin's block survives a PUT).
  */
-export async function syncSubscriptions(store: GatewayStore, clientId: string, roles: readonly string[], now: number, opts: { newClient?: boolean } = {}): Promise<{ added: number; removed: number }> {
+export async function syncSubscriptions(
+  store: GatewayStore,
+  clientId: string,
+  roles: readonly string[],
+  now: number,
+  opts: { newClient?: boolean } = {},
+): Promise<{ added: number; removed: number }> {
   // A client id made by this registration has no subscriptions yet: one read less on the hot path.
-  const [apis, existing] = await Promise.all([store.listApis(), opts.newClient ? [] : store.listSubscriptions({ keyManager: RESIDENT_KEY_MANAGER, clientId, limit: 10_000 })]);
+  const [apis, existing] = await Promise.all([
+    store.listApis(),
+    opts.newClient ? [] : store.listSubscriptions({ keyManager: RESIDENT_KEY_MANAGER, clientId, limit: 10_000 }),
+  ]);
   const byApi = new Map(existing.map((s) => [s.apiId, s]));
   let added = 0;
   let removed = 0;
@@ -31,7 +40,14 @@ export async function syncSubscriptions(store: GatewayStore, clientId: string, r
       if (await store.deleteSubscription(sub.id)) removed += 1;
     } else if (!sub && api.state === 'PUBLISHED' && intersects(api, roles)) {
       const result = await store.addSubscription({
-        id: randomUUID(), keyManager: RESIDENT_KEY_MANAGER, clientId, apiId: api.id, plan: api.plans[0]!, state: 'ACTIVE', createdAt: now, updatedAt: now,
+        id: randomUUID(),
+        keyManager: RESIDENT_KEY_MANAGER,
+        clientId,
+        apiId: api.id,
+        plan: api.plans[0]!,
+        state: 'ACTIVE',
+        createdAt: now,
+        updatedAt: now,
       });
       if (result === 'added') added += 1;
     }

@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { Agent, FormData, request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import { cannotReach, localServer, readCaFile } from './server-url.ts';
@@ -42,8 +42,8 @@ export interface AdminAnswer {
 export function adminOptions(cmd: Command): Command {
   return cmd
     .option('--server <url>', 'server base URL (default: the server running on this data folder, else the configured base URL)')
-    .option('--ca <file>', 'CA certificate (PEM) for the server\'s TLS certificate (default: {data_dir}/pki/ca.pem when present)')
-    .option('--json', 'print the server\'s JSON answer');
+    .option('--ca <file>', "CA certificate (PEM) for the server's TLS certificate (default: {data_dir}/pki/ca.pem when present)")
+    .option('--json', "print the server's JSON answer");
 }
 
 /** Opens an admin session, runs `fn`, closes it. */
@@ -56,7 +56,10 @@ export async function withAdmin<T>(config: Config, opts: AdminOptions, fn: (s: A
   const { username, password } = config.super_admin;
   const agent = new Agent({ connect: ca ? { ca } : {} });
   const session: AdminSession = {
-    server, from: here?.from ?? 'given with --server', caFile, agent,
+    server,
+    from: here?.from ?? 'given with --server',
+    caFile,
+    agent,
     authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`,
   };
   try {
@@ -67,7 +70,12 @@ export async function withAdmin<T>(config: Config, opts: AdminOptions, fn: (s: A
 }
 
 /** One request to the admin APIs: a JSON body or a multipart form; CliError "cannot reach …" when there is no answer. */
-export async function adminCall(s: AdminSession, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, init: { json?: unknown; form?: FormData } = {}): Promise<AdminAnswer> {
+export async function adminCall(
+  s: AdminSession,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  init: { json?: unknown; form?: FormData } = {},
+): Promise<AdminAnswer> {
   const url = `${s.server}${path}`;
   // X-Requested-With: the admin APIs take a change without a JSON body (an import, publishing) only with it.
   const headers: Record<string, string> = { accept: 'application/json', authorization: s.authorization, 'x-requested-with': 'opendcr-cli' };
@@ -109,8 +117,10 @@ export function expectAnswer(opts: AdminOptions, answer: AdminAnswer, expected: 
     const lines = [`the server rejected ${what} (HTTP ${answer.status}): ${printable(b.code)}: ${message}`];
     // `the document is invalid, nothing was changed: p1; p2`: one problem per line.
     const listed = b.code === 'API_DOCUMENT_INVALID' ? /^(.*?nothing was changed): (.+)$/.exec(message) : null;
-    if (listed) lines.splice(0, 1, `the server rejected ${what} (HTTP ${answer.status}): ${b.code}: ${listed[1]}:`, ...listed[2]!.split('; ').map((p) => `  ${p}`));
-    if (b.code === 'ADMIN_UNAUTHORIZED') lines.push('the command line uses [super_admin] username and password of its configuration (or OPENDCR_ADMIN_PASSWORD): give it the server\'s');
+    if (listed)
+      lines.splice(0, 1, `the server rejected ${what} (HTTP ${answer.status}): ${b.code}: ${listed[1]}:`, ...listed[2]!.split('; ').map((p) => `  ${p}`));
+    if (b.code === 'ADMIN_UNAUTHORIZED')
+      lines.push("the command line uses [super_admin] username and password of its configuration (or OPENDCR_ADMIN_PASSWORD): give it the server's");
     throw new CliError(lines.join('\n'));
   }
   const detail = typeof answer.body === 'string' ? printable(answer.body.slice(0, 300)) : 'no error description';

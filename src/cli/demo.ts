@@ -52,33 +52,46 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   try {
     const port = await freePort();
     const configFile = join(dir, 'opendcr.toml');
-    writeFileSync(configFile, [
-      '[server]', 'mode = "sandbox"', `port = ${port}`, `data_dir = ${JSON.stringify(join(dir, 'data'))}`, '', '[log]', 'level = "warn"', '',
-    ].join('\n'));
+    writeFileSync(
+      configFile,
+      ['[server]', 'mode = "sandbox"', `port = ${port}`, `data_dir = ${JSON.stringify(join(dir, 'data'))}`, '', '[log]', 'level = "warn"', ''].join('\n'),
+    );
     write(heading('0. Start a server (sandbox mode) in a temporary folder'));
     server = await startDemoServer(configFile, port);
     // No environment overrides: the demo's file alone decides, whatever the caller's shell has set.
     const config = loadConfig({ path: configFile, env: {} });
     write(`Server ready at ${config.derived.baseUrl} (data in ${config.derived.dataDir}, config ${configFile})\n`);
-    await runSteps(config, write, (s) => { step = s; }, (id, folder) => { tppId = id; tppFolder = folder; });
+    await runSteps(
+      config,
+      write,
+      (s) => {
+        step = s;
+      },
+      (id, folder) => {
+        tppId = id;
+        tppFolder = folder;
+      },
+    );
     write(`\n${'='.repeat(72)}\nDemo complete: every step succeeded.\n`);
     if (opts.keep) {
-      write([
-        '',
-        `Kept ${dir} (remove it when done).`,
-        `To replay the curl lines, start its server again (same port ${port}, same data):`,
-        `  npm start -- --config ${configFile}`,
-        'and run them in the TPP folder:',
-        `  cd ${tppFolder ?? join(dir, 'data')}`,
-        'Registration requests and client assertions carry a single-use jti, so those two are refused',
-        'when sent again; sign fresh ones with the command line:',
-        `  npm run cli -- --config ${configFile} tpp register --tpp ${tppId ?? '<software_id>'}`,
-        '',
-      ].join('\n'));
+      write(
+        [
+          '',
+          `Kept ${dir} (remove it when done).`,
+          `To replay the curl lines, start its server again (same port ${port}, same data):`,
+          `  npm start -- --config ${configFile}`,
+          'and run them in the TPP folder:',
+          `  cd ${tppFolder ?? join(dir, 'data')}`,
+          'Registration requests and client assertions carry a single-use jti, so those two are refused',
+          'when sent again; sign fresh ones with the command line:',
+          `  npm run cli -- --config ${configFile} tpp register --tpp ${tppId ?? '<software_id>'}`,
+          '',
+        ].join('\n'),
+      );
     }
     return 0;
   } catch (err) {
-    const message = err instanceof CliError ? err.message : (err as Error).stack ?? String(err);
+    const message = err instanceof CliError ? err.message : ((err as Error).stack ?? String(err));
     process.stderr.write(`opendcr demo: step "${step}" failed: ${message}\n`);
     if (server) process.stderr.write(`server output:\n${server.output().slice(-4000)}\n`);
     if (opts.keep) process.stderr.write(`opendcr demo: kept ${dir}\n`);
@@ -91,7 +104,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
 
 const heading = (title: string): string => `\n${'='.repeat(72)}\n${title}\n${'='.repeat(72)}\n`;
 
-async function runSteps(config: Config, write: (t: string) => void, at: (step: string) => void, enrolled: (softwareId: string, folder: string) => void): Promise<void> {
+async function runSteps(
+  config: Config,
+  write: (t: string) => void,
+  at: (step: string) => void,
+  enrolled: (softwareId: string, folder: string) => void,
+): Promise<void> {
   const begin = (title: string) => {
     at(title);
     write(heading(title));
@@ -100,12 +118,14 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
   begin('1. Create the sandbox directory (opendcr sandbox init)');
   const base = sandboxBase(config).url;
   const init = await initSandbox(config, base);
-  write([
-    `Directory "${init.directory.issuer}": root CA, issuing CA, SSA signing key (kid ${init.directory.kid})`,
-    `Directory JWKS: ${sandboxJwksUrl(base)}`,
-    ...init.trusted.map((ca) => `Trusted for transport certificates: ${ca.subject}`),
-    '',
-  ].join('\n'));
+  write(
+    [
+      `Directory "${init.directory.issuer}": root CA, issuing CA, SSA signing key (kid ${init.directory.kid})`,
+      `Directory JWKS: ${sandboxJwksUrl(base)}`,
+      ...init.trusted.map((ca) => `Trusted for transport certificates: ${ca.subject}`),
+      '',
+    ].join('\n'),
+  );
   // The server reloads its trust store after a 100 ms quiet period; give it that before any mTLS.
   await sleep(300);
 
@@ -113,13 +133,15 @@ async function runSteps(config: Config, write: (t: string) => void, at: (step: s
   const created = await createTpp(config, base, { name: 'Demo TPP', roles: ['AISP', 'PISP'], redirectUris: ['https://tpp.example.com/callback'] });
   const { tpp, folder } = created;
   enrolled(tpp.softwareId, folder);
-  write([
-    `org_id ${tpp.orgId}, software_id ${tpp.softwareId}, signing kid ${tpp.signingKey.kid}`,
-    `Transport certificate subject: ${tpp.transport.x509.subject.split('\n').join(', ')}`,
-    `Software JWKS: ${tpp.ssaClaims.software_jwks_endpoint}`,
-    `Folder: ${folder}`,
-    '',
-  ].join('\n'));
+  write(
+    [
+      `org_id ${tpp.orgId}, software_id ${tpp.softwareId}, signing kid ${tpp.signingKey.kid}`,
+      `Transport certificate subject: ${tpp.transport.x509.subject.split('\n').join(', ')}`,
+      `Software JWKS: ${tpp.ssaClaims.software_jwks_endpoint}`,
+      `Folder: ${folder}`,
+      '',
+    ].join('\n'),
+  );
 
   const session = openSession(config, { tpp: tpp.softwareId });
   const curl: CurlContext = { session, cwd: folder };
@@ -195,20 +217,44 @@ const CONTEXT = '/open-banking/v3.1/aisp';
 async function gatewaySteps(config: Config, session: TppSession, clientId: string, t: StepTools): Promise<void> {
   const aspsp = await startSampleAspsp(config.gateway.identity_header);
   try {
-    t.begin(`5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --plans DemoFive; opendcr api publish ID --subscribe-existing)`);
+    t.begin(
+      `5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --plans DemoFive; opendcr api publish ID --subscribe-existing)`,
+    );
     await withAdmin(config, {}, async (s) => {
-      const plan = { policyName: 'DemoFive', description: 'Five calls a minute (the demo\'s plan)', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 5 } } };
+      const plan = {
+        policyName: 'DemoFive',
+        description: "Five calls a minute (the demo's plan)",
+        defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 5 } },
+      };
       expectAnswer({}, await adminCall(s, 'POST', `${ADMIN}/throttling/policies/subscription`, { json: plan }), 201, 'the plan');
       const form = documentForm(ACCOUNTS_API, 'file', { endpointConfig: { production_endpoints: { url: aspsp.url } }, policies: ['DemoFive'] });
-      const imported = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/import-openapi`, { form }), 201, 'the import') as { id: string; name: string; context: string; operations: unknown[]; requiredRoles: string[] };
-      const published = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?action=Publish&subscribeExisting=true&apiId=${imported.id}`), 200, 'publishing') as { subscribed: number };
-      const subs = expectAnswer({}, await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions?applicationId=${encodeURIComponent(clientId)}`), 200, 'the subscriptions') as { list: Array<{ throttlingPolicy: string; status: string }> };
-      t.write([
-        `"${imported.name}" imported: context ${imported.context}, ${imported.operations.length} operations, roles ${imported.requiredRoles.join(', ')}, backend ${aspsp.url}`,
-        `Published; registered TPPs holding a required role subscribed: ${published.subscribed}`,
-        `Our TPP's subscription: plan ${subs.list[0]?.throttlingPolicy ?? '-'}, ${subs.list[0]?.status ?? 'none'}`,
-        '',
-      ].join('\n'));
+      const imported = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/import-openapi`, { form }), 201, 'the import') as {
+        id: string;
+        name: string;
+        context: string;
+        operations: unknown[];
+        requiredRoles: string[];
+      };
+      const published = expectAnswer(
+        {},
+        await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?action=Publish&subscribeExisting=true&apiId=${imported.id}`),
+        200,
+        'publishing',
+      ) as { subscribed: number };
+      const subs = expectAnswer(
+        {},
+        await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions?applicationId=${encodeURIComponent(clientId)}`),
+        200,
+        'the subscriptions',
+      ) as { list: Array<{ throttlingPolicy: string; status: string }> };
+      t.write(
+        [
+          `"${imported.name}" imported: context ${imported.context}, ${imported.operations.length} operations, roles ${imported.requiredRoles.join(', ')}, backend ${aspsp.url}`,
+          `Published; registered TPPs holding a required role subscribed: ${published.subscribed}`,
+          `Our TPP's subscription: plan ${subs.list[0]?.throttlingPolicy ?? '-'}, ${subs.list[0]?.status ?? 'none'}`,
+          '',
+        ].join('\n'),
+      );
     });
 
     t.begin('6. The PSU consents (sandbox user "psu" signs in and allows "accounts"); the TPP exchanges the code for a PSU token');
@@ -221,11 +267,19 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     const psuTokenFile = t.file('psu-access-token.txt', consent.accessToken);
 
     t.begin(`7. Read the PSU's accounts through the gateway: GET ${CONTEXT}/accounts`);
-    const accounts = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, { headers: { authorization: `Bearer ${consent.accessToken}`, 'x-fapi-interaction-id': randomUUID() } });
+    const accounts = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, {
+      headers: { authorization: `Bearer ${consent.accessToken}`, 'x-fapi-interaction-id': randomUUID() },
+    });
     t.write(formatExchange(accounts));
     expectStatus(accounts, 200, 'the accounts call');
     const identity = aspsp.lastIdentity();
-    if (identity) t.write(section(`What the ASPSP was told (the gateway's ${config.gateway.identity_header} header, an ES256 JWT checked with ${session.server}/gateway/jwks.json):`, pretty(identity)));
+    if (identity)
+      t.write(
+        section(
+          `What the ASPSP was told (the gateway's ${config.gateway.identity_header} header, an ES256 JWT checked with ${session.server}/gateway/jwks.json):`,
+          pretty(identity),
+        ),
+      );
     t.showCurl(curlBearer(t.curl, accounts, psuTokenFile));
 
     t.begin('8. A token without the scope an operation needs: 403 (a client credentials token for "payments" creating an account access consent)');
@@ -278,8 +332,12 @@ async function startDemoServer(configFile: string, port: number): Promise<DemoSe
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENDCR_')));
   const child = spawn(process.execPath, [MAIN, '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
+  child.stdout!.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const server: DemoServer = { output: () => output, stop: () => stop(child, exited) };
   const deadline = Date.now() + READY_TIMEOUT_MS;

@@ -45,7 +45,7 @@ export function buildCli(): Command {
     // Not --version: `tpp … --version v3.1` is the DCR API version, and program options are read anywhere.
     .version(packageVersion(), '-V', 'print the version (also `opendcr --version` alone)')
     .option('-c, --config <path>', 'configuration file (default: ./opendcr.toml or $OPENDCR_CONFIG)')
-    .option('--data-dir <dir>', 'data folder, over [server] data_dir and OPENDCR_DATA_DIR (the server\'s database, keys, trust store, sandbox)')
+    .option('--data-dir <dir>', "data folder, over [server] data_dir and OPENDCR_DATA_DIR (the server's database, keys, trust store, sandbox)")
     .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError()
     .exitOverride();
@@ -56,7 +56,8 @@ export function buildCli(): Command {
   };
   const getConfig = configLoader(loadOptions);
 
-  program.command('start')
+  program
+    .command('start')
     .description('Start the server (same as npm start); with --config, --data-dir and --port it runs on that configuration, folder and port')
     .option('--port <port>', 'HTTPS port, over [server] port and OPENDCR_PORT; the command line finds it in {data_dir}/server.json')
     .action(async (opts: { port?: string }) => {
@@ -83,7 +84,10 @@ export function buildCli(): Command {
   program.addCommand(keyManagerCommand(getConfig));
   program.addCommand(adminCommand());
   program.addCommand(demoCommand());
-  const override = (c: Command): void => { c.exitOverride().configureHelp({ showGlobalOptions: true }); c.commands.forEach(override); };
+  const override = (c: Command): void => {
+    c.exitOverride().configureHelp({ showGlobalOptions: true });
+    c.commands.forEach(override);
+  };
   override(program);
   return program;
 }

@@ -10,7 +10,10 @@ import { fetch as undiciFetch } from 'undici';
 import { CliError } from './shared.ts';
 import { expectStatus, send, tokenEndpoint, type Exchange, type TppSession } from './tpp-client.ts';
 
-export interface Psu { username: string; password: string }
+export interface Psu {
+  username: string;
+  password: string;
+}
 
 /** What a page walker asks of the network: a request to the server, without following redirects. */
 export type PageFetch = (url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }) => Promise<Response>;
@@ -82,14 +85,28 @@ export async function authorizeAsPsu(session: TppSession, clientId: string, psu:
   const state = randomBytes(16).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
   const request = await session.tpp.signRequest({
-    iss: clientId, aud: issuer, client_id: clientId, response_type: 'code id_token', redirect_uri: redirectUri, scope, state,
-    nonce: randomBytes(16).toString('base64url'), nbf: now, exp: now + 300,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+    iss: clientId,
+    aud: issuer,
+    client_id: clientId,
+    response_type: 'code id_token',
+    redirect_uri: redirectUri,
+    scope,
+    state,
+    nonce: randomBytes(16).toString('base64url'),
+    nbf: now,
+    exp: now + 300,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
   });
   const authorizationUrl = new URL(authorize);
   authorizationUrl.search = new URLSearchParams({ client_id: clientId, response_type: 'code id_token', scope, request }).toString();
   const origin = new URL(session.server).origin;
-  const callback = await walkConsentPages((url, init) => undiciFetch(url, { ...init, redirect: 'manual', dispatcher: session.agent }) as unknown as Promise<Response>, authorizationUrl, origin, psu);
+  const callback = await walkConsentPages(
+    (url, init) => undiciFetch(url, { ...init, redirect: 'manual', dispatcher: session.agent }) as unknown as Promise<Response>,
+    authorizationUrl,
+    origin,
+    psu,
+  );
   // code id_token answers in the fragment (OIDC Core §3.3.2.5).
   const answer = new URLSearchParams(callback.hash.slice(1));
   if (answer.get('error')) throw new CliError(`the authorization was refused: ${answer.get('error')}: ${answer.get('error_description') ?? ''}`);
@@ -99,8 +116,12 @@ export async function authorizeAsPsu(session: TppSession, clientId: string, psu:
   const exchange = await send(session, 'POST', endpoint, {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
-      grant_type: 'authorization_code', code: answer.get('code')!, redirect_uri: redirectUri, code_verifier: verifier,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+      grant_type: 'authorization_code',
+      code: answer.get('code')!,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
     }).toString(),
   });
   expectStatus(exchange, 200, 'the code exchange');

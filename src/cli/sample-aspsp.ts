@@ -18,13 +18,23 @@ export interface SampleAspsp {
 
 const ACCOUNTS = [
   {
-    AccountId: '22289', Status: 'Enabled', StatusUpdateDateTime: '2026-01-02T09:00:00+00:00', Currency: 'GBP', AccountType: 'Personal',
-    AccountSubType: 'CurrentAccount', Nickname: 'Bills',
+    AccountId: '22289',
+    Status: 'Enabled',
+    StatusUpdateDateTime: '2026-01-02T09:00:00+00:00',
+    Currency: 'GBP',
+    AccountType: 'Personal',
+    AccountSubType: 'CurrentAccount',
+    Nickname: 'Bills',
     Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '80200110203345', Name: 'Mr Kevin', SecondaryIdentification: '00021' }],
   },
   {
-    AccountId: '31820', Status: 'Enabled', StatusUpdateDateTime: '2026-03-14T09:00:00+00:00', Currency: 'GBP', AccountType: 'Personal',
-    AccountSubType: 'Savings', Nickname: 'Rainy day',
+    AccountId: '31820',
+    Status: 'Enabled',
+    StatusUpdateDateTime: '2026-03-14T09:00:00+00:00',
+    Currency: 'GBP',
+    AccountType: 'Personal',
+    AccountSubType: 'Savings',
+    Nickname: 'Rainy day',
     Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '80200110203348', Name: 'Mr Kevin' }],
   },
 ];
@@ -61,20 +71,34 @@ export async function startSampleAspsp(identityHeader = 'x-opendcr-identity'): P
       }
       if (req.method === 'POST' && path === '/aisp/account-access-consents') {
         return send(201, {
-          Data: { ConsentId: `aac-${randomUUID()}`, Status: 'AwaitingAuthorisation', CreationDateTime: new Date().toISOString(), StatusUpdateDateTime: new Date().toISOString(), Permissions: ['ReadAccountsBasic', 'ReadAccountsDetail'] },
-          Risk: {}, Links: { Self: self }, Meta: { TotalPages: 1 },
+          Data: {
+            ConsentId: `aac-${randomUUID()}`,
+            Status: 'AwaitingAuthorisation',
+            CreationDateTime: new Date().toISOString(),
+            StatusUpdateDateTime: new Date().toISOString(),
+            Permissions: ['ReadAccountsBasic', 'ReadAccountsDetail'],
+          },
+          Risk: {},
+          Links: { Self: self },
+          Meta: { TotalPages: 1 },
         });
       }
-      return send(400, { Code: '400 BadRequest', Id: randomUUID(), Message: 'the sample ASPSP does not serve this resource', Errors: [{ ErrorCode: 'UK.OBIE.Resource.NotFound', Message: 'unknown resource id' }] });
+      return send(400, {
+        Code: '400 BadRequest',
+        Id: randomUUID(),
+        Message: 'the sample ASPSP does not serve this resource',
+        Errors: [{ ErrorCode: 'UK.OBIE.Resource.NotFound', Message: 'unknown resource id' }],
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/aisp`,
     lastIdentity: () => last,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -65,7 +65,8 @@ export function sandboxBase(config: Config): { url: string; from: string; runnin
 }
 
 /** What to do when a server does not answer: one clause for the end of an error line. */
-export const POINT_ELSEWHERE = 'start the server (npm start), or point the command line at it with --server URL, or with the --config / --data-dir the server uses';
+export const POINT_ELSEWHERE =
+  'start the server (npm start), or point the command line at it with --server URL, or with the --config / --data-dir the server uses';
 
 // OpenSSL's verification failures: the connection worked, the certificate is not trusted.
 const TLS_TRUST = /^(UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_SELF_SIGNED|CERT_|ERR_TLS_CERT_ALTNAME_INVALID)/;

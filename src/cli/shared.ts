@@ -45,7 +45,9 @@ export async function notifyServers(config: Config, channel: string): Promise<bo
     await announceChange(config, channel);
     return true;
   } catch (err) {
-    process.stderr.write(`opendcr: warning: running servers were not notified (${(err as Error).message}); they pick the change up within [oauth.key_rotation] check_interval (${config.oauth.key_rotation.check_interval} s)\n`);
+    process.stderr.write(
+      `opendcr: warning: running servers were not notified (${(err as Error).message}); they pick the change up within [oauth.key_rotation] check_interval (${config.oauth.key_rotation.check_interval} s)\n`,
+    );
     return false;
   }
 }

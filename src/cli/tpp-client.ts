@@ -25,7 +25,6 @@ export const AUTH_METHODS = ['private_key_jwt', 'tls_client_auth'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-
 /** What `tpp register` leaves in the TPP folder (registration.json). */
 export interface Registration {
   client_id: string;
@@ -102,7 +101,16 @@ export function openSession(config: Config, opts: SessionOptions): TppSession {
   // The chain, so a server that trusts only the directory's root CA can build the path.
   const agent = new Agent({ connect: { cert: tpp.transport.chainPem, key: tpp.transport.keyPem, ...(ca ? { ca } : {}) } });
   return {
-    tpp, folder, files, server, serverFrom: target.from, local: target.local, version: version as DcrVersion, caFile, agent, registration,
+    tpp,
+    folder,
+    files,
+    server,
+    serverFrom: target.from,
+    local: target.local,
+    version: version as DcrVersion,
+    caFile,
+    agent,
+    registration,
     close: () => agent.close(),
   };
 }
@@ -111,14 +119,20 @@ export function openSession(config: Config, opts: SessionOptions): TppSession {
  * The server a TPP talks to: --server; else the server of its registration when that was given
  * with --server; else this data folder's server (the running one, or the configured base URL).
  */
-function resolveServer(config: Config, given: string | undefined, registration: Registration | undefined, registrationFile: string): { url: string; from: string; caFile: string | undefined; local: boolean } {
+function resolveServer(
+  config: Config,
+  given: string | undefined,
+  registration: Registration | undefined,
+  registrationFile: string,
+): { url: string; from: string; caFile: string | undefined; local: boolean } {
   const defaultCa = join(config.derived.dataDir, 'pki', 'ca.pem');
   const sandboxCa = existsSync(defaultCa) ? defaultCa : undefined;
   if (given !== undefined) return { url: given, from: 'given with --server', caFile: sandboxCa, local: false };
   const here = localServer(config);
   // Files written before `local` existed: local when they name this folder's configured or running server.
   const local = registration?.local ?? (registration === undefined || registration.server === config.derived.baseUrl || registration.server === here.url);
-  if (registration && !local) return { url: registration.server, from: `the server of the registration in ${registrationFile}`, caFile: sandboxCa, local: false };
+  if (registration && !local)
+    return { url: registration.server, from: `the server of the registration in ${registrationFile}`, caFile: sandboxCa, local: false };
   return { url: here.url, from: here.from, caFile: here.caFile, local: true };
 }
 
@@ -132,7 +146,12 @@ function readRegistration(file: string): Registration | undefined {
 }
 
 /** Sends one request over the session's mTLS agent; CliError "cannot reach …" when there is no answer. */
-export async function send(session: TppSession, method: string, url: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<Exchange> {
+export async function send(
+  session: TppSession,
+  method: string,
+  url: string,
+  init: { headers?: Record<string, string>; body?: string } = {},
+): Promise<Exchange> {
   const requestHeaders = { accept: 'application/json', ...init.headers };
   let status: number;
   let text: string;
@@ -164,8 +183,10 @@ export async function prepareKeySets(config: Config, session: TppSession, note: 
   const rebased = await rebaseToRunningServer(config, sandboxBase(config), session.tpp);
   if (rebased) {
     session.tpp = rebased.tpp;
-    const origin = (base: string) => base.endsWith(SANDBOX_PREFIX) ? base.slice(0, -SANDBOX_PREFIX.length) : base;
-    note(`re-issued the key set URLs of ${session.tpp.softwareId} (${session.tpp.name}) for the server running at ${origin(session.tpp.jwksBaseUrl)} (they named ${origin(rebased.named)})`);
+    const origin = (base: string) => (base.endsWith(SANDBOX_PREFIX) ? base.slice(0, -SANDBOX_PREFIX.length) : base);
+    note(
+      `re-issued the key set URLs of ${session.tpp.softwareId} (${session.tpp.name}) for the server running at ${origin(session.tpp.jwksBaseUrl)} (they named ${origin(rebased.named)})`,
+    );
   }
   const url = session.tpp.ssaClaims.software_jwks_endpoint;
   const defaultCa = join(config.derived.dataDir, 'pki', 'ca.pem');
@@ -195,9 +216,12 @@ export async function prepareKeySets(config: Config, session: TppSession, note: 
 export function expectStatus(ex: Exchange, expected: number, what: string): void {
   if (ex.status === expected) return;
   const body = ex.body as { error?: unknown; error_description?: unknown } | undefined;
-  const detail = typeof body === 'object' && body !== null && typeof body.error === 'string'
-    ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}`
-    : (typeof ex.body === 'string' ? ex.body.slice(0, 300) : 'no error description');
+  const detail =
+    typeof body === 'object' && body !== null && typeof body.error === 'string'
+      ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}`
+      : typeof ex.body === 'string'
+        ? ex.body.slice(0, 300)
+        : 'no error description';
   throw new CliError(`the server rejected ${what} (HTTP ${ex.status}): ${detail}`);
 }
 
@@ -218,7 +242,10 @@ export interface RegistrationRequest {
  * Builds and signs a full registration request (OB DCR OBClientRegistration1) with a freshly
  * minted SSA, which is also saved as ssa.jwt. `clientId` is set for an update (RFC 7592 §2.2).
  */
-export async function buildRegistrationRequest(session: TppSession, opts: { auth: AuthMethod; scope?: string; clientId?: string }): Promise<RegistrationRequest> {
+export async function buildRegistrationRequest(
+  session: TppSession,
+  opts: { auth: AuthMethod; scope?: string; clientId?: string },
+): Promise<RegistrationRequest> {
   const { tpp } = session;
   const ssa = await tpp.mintSsa();
   writeFileAtomic(session.files.ssa, `${ssa}\n`);
@@ -236,9 +263,7 @@ export async function buildRegistrationRequest(session: TppSession, opts: { auth
     software_statement: ssa,
     redirect_uris: [...tpp.redirectUris],
     token_endpoint_auth_method: opts.auth,
-    ...(opts.auth === 'private_key_jwt'
-      ? { token_endpoint_auth_signing_alg: 'PS256' }
-      : { [dnClaim]: certificateSubjectDn(tpp.transport.x509) }),
+    ...(opts.auth === 'private_key_jwt' ? { token_endpoint_auth_signing_alg: 'PS256' } : { [dnClaim]: certificateSubjectDn(tpp.transport.x509) }),
     grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
     response_types: ['code id_token'],
     scope: opts.scope ?? defaultScope(tpp),
@@ -285,8 +310,10 @@ function saveRegistration(session: TppSession, body: unknown, auth: AuthMethod):
 export function clientIdOf(session: TppSession, given?: string): string {
   const id = given ?? session.registration?.client_id;
   if (!id) {
-    throw new CliError(`TPP ${session.tpp.softwareId} (${session.tpp.name}) is not registered (no ${session.files.registration}): `
-      + `run \`opendcr tpp register --tpp ${session.tpp.softwareId}\` first, or pass --client-id`);
+    throw new CliError(
+      `TPP ${session.tpp.softwareId} (${session.tpp.name}) is not registered (no ${session.files.registration}): ` +
+        `run \`opendcr tpp register --tpp ${session.tpp.softwareId}\` first, or pass --client-id`,
+    );
   }
   return id;
 }
@@ -352,7 +379,12 @@ export async function readClient(session: TppSession, clientId: string, accessTo
 }
 
 /** PUT /register/{ClientId} with a freshly signed full request; a 200 rewrites registration.json. */
-export async function updateClient(session: TppSession, clientId: string, accessToken: string, opts: { auth: AuthMethod; scope?: string }): Promise<{ request: RegistrationRequest; exchange: Exchange }> {
+export async function updateClient(
+  session: TppSession,
+  clientId: string,
+  accessToken: string,
+  opts: { auth: AuthMethod; scope?: string },
+): Promise<{ request: RegistrationRequest; exchange: Exchange }> {
   const req = await buildRegistrationRequest(session, { ...opts, clientId });
   const exchange = await send(session, 'PUT', clientUrl(session, clientId), { headers: { ...joseHeaders, ...bearer(accessToken) }, body: req.jwt });
   if (exchange.status === 200) saveRegistration(session, exchange.body, opts.auth);

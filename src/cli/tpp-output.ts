@@ -27,8 +27,12 @@ export function jwtClaims(token: string): Record<string, unknown> | undefined {
  * people copy it from the screen.
  */
 export function abbreviateJwts(claims: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(claims).map(([k, v]) =>
-    [k, k !== 'access_token' && typeof v === 'string' && v.length > 80 && JWT.test(v) ? `${v.slice(0, 40)}…(${v.length} characters)` : v]));
+  return Object.fromEntries(
+    Object.entries(claims).map(([k, v]) => [
+      k,
+      k !== 'access_token' && typeof v === 'string' && v.length > 80 && JWT.test(v) ? `${v.slice(0, 40)}…(${v.length} characters)` : v,
+    ]),
+  );
 }
 
 /** `POST https://… → 201 Created` followed by the body, pretty-printed. */
@@ -41,7 +45,11 @@ export function formatExchange(ex: Exchange): string {
 
 /** A titled block: a heading line, then indented text. */
 export function section(title: string, text: string): string {
-  return `${title}\n${text.trimEnd().split('\n').map((l) => `  ${l}`).join('\n')}\n`;
+  return `${title}\n${text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n')}\n`;
 }
 
 // POSIX shell single quotes; plain words stay unquoted so the line reads easily.
@@ -70,7 +78,8 @@ const bearer = (c: CurlContext, tokenFile: string) => `-H "Authorization: Bearer
 /** curl for a JOSE-bodied request (POST or PUT /register) whose JWT is in `jwtFile`. */
 export function curlJose(c: CurlContext, ex: Exchange, jwtFile: string, tokenFile?: string): string {
   return lines([
-    `curl -X ${ex.method}`, ...tlsOptions(c),
+    `curl -X ${ex.method}`,
+    ...tlsOptions(c),
     `-H 'Content-Type: application/jose'`,
     ...(tokenFile ? [bearer(c, tokenFile)] : []),
     `--data-binary @${path(c, jwtFile)}`,
@@ -81,7 +90,8 @@ export function curlJose(c: CurlContext, ex: Exchange, jwtFile: string, tokenFil
 /** curl for the token request; the client assertion (if any) is read from `assertionFile`. */
 export function curlToken(c: CurlContext, ex: Exchange, form: Readonly<Record<string, string>>, assertionFile?: string): string {
   const fields = Object.entries(form).map(([k, v]) =>
-    (k === 'client_assertion' && assertionFile ? `--data-urlencode client_assertion@${path(c, assertionFile)}` : `--data-urlencode ${sh(`${k}=${v}`)}`));
+    k === 'client_assertion' && assertionFile ? `--data-urlencode client_assertion@${path(c, assertionFile)}` : `--data-urlencode ${sh(`${k}=${v}`)}`,
+  );
   return lines([`curl -X POST`, ...tlsOptions(c), ...fields, sh(ex.url)]);
 }
 

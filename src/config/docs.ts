@@ -7,11 +7,21 @@ import { z } from 'zod';
 import { configSchema } from './schema.ts';
 import { ENV_OVERRIDES } from './load.ts';
 
-interface Row { key: string; type: string; def: string; description: string }
+interface Row {
+  key: string;
+  type: string;
+  def: string;
+  description: string;
+}
 
 type JsonSchema = {
-  type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; enum?: unknown[];
-  default?: unknown; description?: string; anyOf?: JsonSchema[];
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  enum?: unknown[];
+  default?: unknown;
+  description?: string;
+  anyOf?: JsonSchema[];
 };
 
 function typeOf(s: JsonSchema): string {
@@ -45,8 +55,12 @@ export function configurationMarkdown(): string {
   const rows: Row[] = [];
   const sections = new Map<string, Row[]>();
   walk(schema, '', rows, sections);
-  const table = (rs: Row[]) => ['| key | type | default | description |', '| --- | --- | --- | --- |',
-    ...rs.map((r) => `| \`${r.key}\` | ${r.type} | ${r.def ? `\`${r.def.replace(/\|/g, '\\|')}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`)].join('\n');
+  const table = (rs: Row[]) =>
+    [
+      '| key | type | default | description |',
+      '| --- | --- | --- | --- |',
+      ...rs.map((r) => `| \`${r.key}\` | ${r.type} | ${r.def ? `\`${r.def.replace(/\|/g, '\\|')}\`` : ''} | ${r.description.replace(/\|/g, '\\|')} |`),
+    ].join('\n');
   const out = [
     '# Configuration reference',
     '',
@@ -63,8 +77,17 @@ export function configurationMarkdown(): string {
   for (const [key, rs] of sections) {
     out.push(`## \`[[${key}]]\` fields`, '', table(rs), '');
   }
-  out.push('## Environment overrides', '', 'Secrets and URLs can come from the environment; they win over the file.', '',
-    '| variable | key |', '| --- | --- |', ...ENV_OVERRIDES.map(([env, path]) => `| \`${env}\` | \`${path.join('.')}\` |`), '| `OPENDCR_CONFIG` | path of the configuration file |', '');
+  out.push(
+    '## Environment overrides',
+    '',
+    'Secrets and URLs can come from the environment; they win over the file.',
+    '',
+    '| variable | key |',
+    '| --- | --- |',
+    ...ENV_OVERRIDES.map(([env, path]) => `| \`${env}\` | \`${path.join('.')}\` |`),
+    '| `OPENDCR_CONFIG` | path of the configuration file |',
+    '',
+  );
   return out.join('\n');
 }
 

@@ -5,7 +5,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { configSchema, OB_SANDBOX_JWKS, type Config } from './schema.ts';
 
 /**
@@ -185,7 +185,7 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : code ?? 'read error';
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (code ?? 'read error');
       return { config: undefined, problems: [`${path}: cannot read the configuration file (${why})`] };
     }
     try {
@@ -267,12 +267,14 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
   } catch {
     problems.push(`${label}: key "server.hostname": "${c.server.hostname}" does not make a valid URL`);
   }
-  const outboundHosts = [...new Set([
-    ...c.oauth.allowed_outbound_hosts,
-    new URL(c.open_banking.dcr.jwks_url_sandbox ?? OB_SANDBOX_JWKS).host,
-    new URL(c.open_banking.dcr.jwks_url_production).host,
-    ...(c.server.mode === 'sandbox' ? [...(self ? [self.host] : []), `localhost:${port}`, `127.0.0.1:${port}`] : []),
-  ])];
+  const outboundHosts = [
+    ...new Set([
+      ...c.oauth.allowed_outbound_hosts,
+      new URL(c.open_banking.dcr.jwks_url_sandbox ?? OB_SANDBOX_JWKS).host,
+      new URL(c.open_banking.dcr.jwks_url_production).host,
+      ...(c.server.mode === 'sandbox' ? [...(self ? [self.host] : []), `localhost:${port}`, `127.0.0.1:${port}`] : []),
+    ]),
+  ];
 
   const config: Config = {
     ...c,
@@ -289,8 +291,7 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
       resource: c.oauth.resource ?? `${baseUrl}/open-banking`,
       dataDir,
       truststoreDir: c.truststore.dir ? abs(c.truststore.dir) : resolve(dataDir, 'truststore'),
-      databaseUrl: dbUrl.startsWith('sqlite:') && !dbUrl.startsWith('sqlite::memory:')
-        ? `sqlite:${abs(dbUrl.slice('sqlite:'.length))}` : dbUrl,
+      databaseUrl: dbUrl.startsWith('sqlite:') && !dbUrl.startsWith('sqlite::memory:') ? `sqlite:${abs(dbUrl.slice('sqlite:'.length))}` : dbUrl,
       outboundHosts,
       registrationEndpoint: `${baseUrl}/open-banking/${c.open_banking.dcr.default_version}/register`,
     },

@@ -31,36 +31,62 @@ export class DnParseError extends Error {
 // Lower-case names → OIDs. RFC 4514 §3 / RFC 4519 names, plus what OpenSSL, Java and the
 // OB directory print (organizationIdentifier, emailAddress, serialNumber, S for state).
 const TYPE_OIDS: Record<string, string> = {
-  cn: '2.5.4.3', commonname: '2.5.4.3',
-  sn: '2.5.4.4', surname: '2.5.4.4',
+  cn: '2.5.4.3',
+  commonname: '2.5.4.3',
+  sn: '2.5.4.4',
+  surname: '2.5.4.4',
   serialnumber: '2.5.4.5',
-  c: '2.5.4.6', countryname: '2.5.4.6',
-  l: '2.5.4.7', localityname: '2.5.4.7',
-  st: '2.5.4.8', s: '2.5.4.8', stateorprovincename: '2.5.4.8',
-  street: '2.5.4.9', streetaddress: '2.5.4.9',
-  o: '2.5.4.10', organizationname: '2.5.4.10',
-  ou: '2.5.4.11', organizationalunitname: '2.5.4.11',
-  t: '2.5.4.12', title: '2.5.4.12',
+  c: '2.5.4.6',
+  countryname: '2.5.4.6',
+  l: '2.5.4.7',
+  localityname: '2.5.4.7',
+  st: '2.5.4.8',
+  s: '2.5.4.8',
+  stateorprovincename: '2.5.4.8',
+  street: '2.5.4.9',
+  streetaddress: '2.5.4.9',
+  o: '2.5.4.10',
+  organizationname: '2.5.4.10',
+  ou: '2.5.4.11',
+  organizationalunitname: '2.5.4.11',
+  t: '2.5.4.12',
+  title: '2.5.4.12',
   businesscategory: '2.5.4.15',
   postalcode: '2.5.4.17',
-  gn: '2.5.4.42', givenname: '2.5.4.42',
+  gn: '2.5.4.42',
+  givenname: '2.5.4.42',
   initials: '2.5.4.43',
   generationqualifier: '2.5.4.44',
-  dnqualifier: '2.5.4.46', dnq: '2.5.4.46',
+  dnqualifier: '2.5.4.46',
+  dnq: '2.5.4.46',
   pseudonym: '2.5.4.65',
   organizationidentifier: '2.5.4.97',
-  dc: '0.9.2342.19200300.100.1.25', domaincomponent: '0.9.2342.19200300.100.1.25',
-  uid: '0.9.2342.19200300.100.1.1', userid: '0.9.2342.19200300.100.1.1',
-  emailaddress: '1.2.840.113549.1.9.1', email: '1.2.840.113549.1.9.1', e: '1.2.840.113549.1.9.1',
-  jurisdictionc: '1.3.6.1.4.1.311.60.2.1.3', jurisdictioncountryname: '1.3.6.1.4.1.311.60.2.1.3',
-  jurisdictionst: '1.3.6.1.4.1.311.60.2.1.2', jurisdictionstateorprovincename: '1.3.6.1.4.1.311.60.2.1.2',
-  jurisdictionl: '1.3.6.1.4.1.311.60.2.1.1', jurisdictionlocalityname: '1.3.6.1.4.1.311.60.2.1.1',
+  dc: '0.9.2342.19200300.100.1.25',
+  domaincomponent: '0.9.2342.19200300.100.1.25',
+  uid: '0.9.2342.19200300.100.1.1',
+  userid: '0.9.2342.19200300.100.1.1',
+  emailaddress: '1.2.840.113549.1.9.1',
+  email: '1.2.840.113549.1.9.1',
+  e: '1.2.840.113549.1.9.1',
+  jurisdictionc: '1.3.6.1.4.1.311.60.2.1.3',
+  jurisdictioncountryname: '1.3.6.1.4.1.311.60.2.1.3',
+  jurisdictionst: '1.3.6.1.4.1.311.60.2.1.2',
+  jurisdictionstateorprovincename: '1.3.6.1.4.1.311.60.2.1.2',
+  jurisdictionl: '1.3.6.1.4.1.311.60.2.1.1',
+  jurisdictionlocalityname: '1.3.6.1.4.1.311.60.2.1.1',
 };
 
 // RFC 4514 §3: the only names a generic RFC 4514 reader must know; everything else prints as an OID.
 const RFC4514_NAMES: Record<string, string> = {
-  '2.5.4.3': 'CN', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.6': 'C',
-  '2.5.4.9': 'STREET', '0.9.2342.19200300.100.1.25': 'DC', '0.9.2342.19200300.100.1.1': 'UID',
+  '2.5.4.3': 'CN',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.6': 'C',
+  '2.5.4.9': 'STREET',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '0.9.2342.19200300.100.1.1': 'UID',
 };
 
 // The OID alternative first, or "OID.2.5.4.3" would stop after the keyword "OID".
@@ -129,10 +155,16 @@ export function dnEquals(a: string, b: string): boolean {
  * readable text instead of `#hex`: this is for people, and {@link parseDn} reads both.
  */
 export function formatDnRfc4514(rdns: readonly Rdn[]): string {
-  return rdns.map((rdn) => rdn.map((attr) => {
-    const name = RFC4514_NAMES[attr.type] ?? attr.type;
-    return `${name}=${attr.binary ? `#${attr.ber}` : escapeValue(attr.value)}`;
-  }).join('+')).join(',');
+  return rdns
+    .map((rdn) =>
+      rdn
+        .map((attr) => {
+          const name = RFC4514_NAMES[attr.type] ?? attr.type;
+          return `${name}=${attr.binary ? `#${attr.ber}` : escapeValue(attr.value)}`;
+        })
+        .join('+'),
+    )
+    .join(',');
 }
 
 /**
@@ -161,11 +193,14 @@ export function certificateSubjectRdns(cert: X509Certificate): Rdn[] {
 
 function parseCertificateSubject(cert: X509Certificate): Rdn[] {
   return new x509.X509Certificate(cert.raw).subjectName.toJSON().map((rdn) =>
-    Object.entries(rdn).flatMap(([name, values]) => values.map((value) => {
-      const type = PECULIAR_NAMES[name] ?? attributeTypeOid(name);
-      // @peculiar/x509 writes values that are not DirectoryStrings as #hex of their BER.
-      return value.startsWith('#') ? hexAttribute(type, value.slice(1).toLowerCase()) : { type, value };
-    })));
+    Object.entries(rdn).flatMap(([name, values]) =>
+      values.map((value) => {
+        const type = PECULIAR_NAMES[name] ?? attributeTypeOid(name);
+        // @peculiar/x509 writes values that are not DirectoryStrings as #hex of their BER.
+        return value.startsWith('#') ? hexAttribute(type, value.slice(1).toLowerCase()) : { type, value };
+      }),
+    ),
+  );
 }
 
 // @peculiar/x509's own short names that are not LDAP names.
@@ -183,7 +218,10 @@ function trimUnescaped(input: string): string {
 
 function comparisonKeys(rdns: readonly Rdn[]): string[] {
   // "\0" keeps a binary value apart from the same characters typed as text.
-  return rdns.flat().map((a) => `${a.type}=${a.binary ? `\0${a.value}` : normaliseValue(a.value)}`).sort();
+  return rdns
+    .flat()
+    .map((a) => `${a.type}=${a.binary ? `\0${a.value}` : normaliseValue(a.value)}`)
+    .sort();
 }
 
 function normaliseValue(value: string): string {
@@ -210,17 +248,25 @@ function decodeBerString(hex: string): string | undefined {
   if (offset + length !== bytes.length) return undefined;
   const content = bytes.subarray(offset);
   switch (bytes[0]) {
-    case 0x0c: return decodeUtf8(content); // UTF8String
-    case 0x12: case 0x13: case 0x16: case 0x1a: // Numeric, Printable, IA5, Visible
-    case 0x14: return content.toString('latin1'); // TeletexString: latin1 is the usual reading
-    case 0x1e: return content.length % 2 ? undefined : Buffer.from(content).swap16().toString('utf16le'); // BMPString
-    case 0x1c: { // UniversalString (UCS-4 big-endian)
+    case 0x0c:
+      return decodeUtf8(content); // UTF8String
+    case 0x12:
+    case 0x13:
+    case 0x16:
+    case 0x1a: // Numeric, Printable, IA5, Visible
+    case 0x14:
+      return content.toString('latin1'); // TeletexString: latin1 is the usual reading
+    case 0x1e:
+      return content.length % 2 ? undefined : Buffer.from(content).swap16().toString('utf16le'); // BMPString
+    case 0x1c: {
+      // UniversalString (UCS-4 big-endian)
       if (content.length % 4) return undefined;
       let out = '';
       for (let i = 0; i < content.length; i += 4) out += String.fromCodePoint(content.readUInt32BE(i));
       return out;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
@@ -233,9 +279,7 @@ function decodeUtf8(bytes: Uint8Array): string | undefined {
 }
 
 function escapeValue(value: string): string {
-  let out = value
-    .replace(/["+,;<>\\]/g, '\\$&')
-    .replace(/[\u0000-\u001f\u007f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+  let out = value.replace(/["+,;<>\\]/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
   if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
   if (out.endsWith(' ') && !out.endsWith('\\ ')) out = `${out.slice(0, -1)}\\ `;
   return out;

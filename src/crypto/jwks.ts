@@ -117,7 +117,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
 
   function entryFor(input: string): Entry {
     const url = parseUrl(input);
-    let entry = entries.get(url.href);
+    const entry = entries.get(url.href);
     if (entry) return entry;
     const shown = displayUrl(url);
     const created: Entry = {
@@ -217,10 +217,16 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
           return [];
         }
       }
-      return [...entries].filter(([href]) => wanted === undefined || href === wanted).map(([, e]) => ({
-        url: e.url, host: e.host, fetches: e.fetches, fetchedAt: e.fetchedAt,
-        keys: e.remote.jwks()?.keys.length ?? 0, lastError: e.lastError,
-      }));
+      return [...entries]
+        .filter(([href]) => wanted === undefined || href === wanted)
+        .map(([, e]) => ({
+          url: e.url,
+          host: e.host,
+          fetches: e.fetches,
+          fetchedAt: e.fetchedAt,
+          keys: e.remote.jwks()?.keys.length ?? 0,
+          lastError: e.lastError,
+        }));
     },
   };
 }
@@ -240,7 +246,8 @@ async function fetchKeySet(fetch: OutboundFetch, href: string, shown: string, in
   } catch (err) {
     throw toKeySetError(err, shown);
   }
-  if (res.status !== 200) throw new KeySetError('unreachable', shown, `could not fetch the key set at ${shown} (HTTP ${res.status})`, { reason: `HTTP ${res.status}` });
+  if (res.status !== 200)
+    throw new KeySetError('unreachable', shown, `could not fetch the key set at ${shown} (HTTP ${res.status})`, { reason: `HTTP ${res.status}` });
   // Checked before parsing: jose walks what it is given.
   if (jsonTooDeep(text)) throw invalid(shown);
   let json: unknown;
@@ -288,7 +295,10 @@ function toKeySetError(err: unknown, url: string, kid?: string): KeySetError {
       return new KeySetError('too_large', url, `the key set at ${url} is larger than the size limit`, { cause: err });
     }
     const reason = err.reason;
-    return new KeySetError('unreachable', url, `could not fetch the key set at ${url}${reason ? ` (${reason})` : ''}`, { cause: err, ...(reason ? { reason } : {}) });
+    return new KeySetError('unreachable', url, `could not fetch the key set at ${url}${reason ? ` (${reason})` : ''}`, {
+      cause: err,
+      ...(reason ? { reason } : {}),
+    });
   }
   if (err instanceof errors.JWKSTimeout || (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))) {
     return new KeySetError('unreachable', url, `could not fetch the key set at ${url} (timed out)`, { cause: err, reason: 'timed out' });

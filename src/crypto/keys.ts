@@ -69,10 +69,7 @@ export function createKeyManager(deps: { keys: KeyStore; meta: MetaStore; now: (
       const active = all.filter((k) => k.retiredAt === null).sort((a, b) => b.createdAt - a.createdAt);
       const retired = all.filter((k) => k.retiredAt !== null);
       // key_ops: ['verify'] keeps a retired key published while oidc-provider never selects it to sign.
-      const out: JWK[] = [
-        ...active.map((k) => ({ ...(k.privateJwk as JWK) })),
-        ...retired.map((k) => ({ ...(k.privateJwk as JWK), key_ops: ['verify'] })),
-      ];
+      const out: JWK[] = [...active.map((k) => ({ ...(k.privateJwk as JWK) })), ...retired.map((k) => ({ ...(k.privateJwk as JWK), key_ops: ['verify'] }))];
       const removals = retired.map((k) => k.removeAfter).filter((x): x is number => x !== null);
       return { keys: out, nextChangeAt: removals.length ? Math.min(...removals) : null };
     },

@@ -138,7 +138,7 @@ interface IssueParams {
 async function issue(params: IssueParams): Promise<IssuedCertificate> {
   if (!Number.isFinite(params.validityDays) || params.validityDays <= 0) throw new TypeError('validityDays must be a positive number');
   if (params.issuer && !params.issuer.x509.ca) throw new TypeError('the issuer certificate is not a CA');
-  const keys = await webcrypto.subtle.generateKey(KEY_ALGORITHMS[params.keyType], true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(KEY_ALGORITHMS[params.keyType], true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const subject = toName(typeof params.subject === 'string' ? parseDn(params.subject) : params.subject);
   const signingKey = params.issuer ? await importSigningKey(params.issuer.keyPem) : keys.privateKey;
   const start = (params.now ?? new Date()).getTime();
@@ -179,8 +179,12 @@ async function importSigningKey(pem: string): Promise<webcrypto.CryptoKey> {
   const key = createPrivateKey(pem);
   const der = key.export({ type: 'pkcs8', format: 'der' });
   const curve = EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
-  const algorithm = key.asymmetricKeyType === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
-    : key.asymmetricKeyType === 'ec' && curve ? { name: 'ECDSA', namedCurve: curve } : undefined;
+  const algorithm =
+    key.asymmetricKeyType === 'rsa'
+      ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+      : key.asymmetricKeyType === 'ec' && curve
+        ? { name: 'ECDSA', namedCurve: curve }
+        : undefined;
   if (!algorithm) throw new TypeError(`unsupported issuer key type "${key.asymmetricKeyType}"`);
   return await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
 }
@@ -216,11 +220,16 @@ function isSelfSigned(cert: X509Certificate): boolean {
 // it, IA5String for emailAddress/DC, UTF8String otherwise; #hexstring BER is kept as given.
 function toName(rdns: Rdn[]): x509.Name {
   if (rdns.length === 0) throw new TypeError('empty subject');
-  return new x509.Name(rdns.map((rdn) => {
-    const item: Record<string, Array<string | x509.JsonAttributeObject>> = {};
-    for (const attr of rdn) (item[attr.type] ??= []).push(attr.ber !== undefined ? `#${attr.ber}` : encodeValue(attr.type, attr.value));
-    return item as x509.JsonAttributeAndValue;
-  }));
+  return new x509.Name(
+    rdns.map((rdn) => {
+      const item: Record<string, Array<string | x509.JsonAttributeObject>> = {};
+      for (const attr of rdn) {
+        item[attr.type] ??= [];
+        item[attr.type]!.push(attr.ber !== undefined ? `#${attr.ber}` : encodeValue(attr.type, attr.value));
+      }
+      return item as x509.JsonAttributeAndValue;
+    }),
+  );
 }
 
 const IA5_TYPES = new Set(['1.2.840.113549.1.9.1', '0.9.2342.19200300.100.1.25']);

@@ -65,23 +65,25 @@ function readRoles(cert: X509Certificate): TppRole[] | undefined {
 export function psd2Extension(roles: readonly TppRole[], nca = { name: 'Sandbox National Competent Authority', id: 'GB-SNCA' }): x509.Extension {
   const byRole = Object.entries(PSD2_ROLE_OIDS);
   const value = new asn1js.Sequence({
-    value: [new asn1js.Sequence({
-      value: [
-        new asn1js.ObjectIdentifier({ value: PSD2_STATEMENT_OID }),
-        new asn1js.Sequence({
-          value: [
-            new asn1js.Sequence({
-              value: roles.map((r) => {
-                const [oid, spec] = byRole.find(([, s]) => s.role === r)!;
-                return new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), new asn1js.Utf8String({ value: spec.name })] });
+    value: [
+      new asn1js.Sequence({
+        value: [
+          new asn1js.ObjectIdentifier({ value: PSD2_STATEMENT_OID }),
+          new asn1js.Sequence({
+            value: [
+              new asn1js.Sequence({
+                value: roles.map((r) => {
+                  const [oid, spec] = byRole.find(([, s]) => s.role === r)!;
+                  return new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), new asn1js.Utf8String({ value: spec.name })] });
+                }),
               }),
-            }),
-            new asn1js.Utf8String({ value: nca.name }),
-            new asn1js.Utf8String({ value: nca.id }),
-          ],
-        }),
-      ],
-    })],
+              new asn1js.Utf8String({ value: nca.name }),
+              new asn1js.Utf8String({ value: nca.id }),
+            ],
+          }),
+        ],
+      }),
+    ],
   });
   return new x509.Extension(QC_STATEMENTS_OID, false, value.toBER());
 }

@@ -52,8 +52,11 @@ const DESCRIBE: Record<TimeClaimProblem['kind'], (claim: TimeClaim, max?: number
   too_long: (_c, max) => `it may be valid for at most ${max} seconds (exp - iat, exp - nbf and exp - now)`,
 };
 
-const problem = (claim: TimeClaim, kind: TimeClaimProblem['kind'], max?: number): TimeClaimProblem =>
-  ({ claim, kind, description: DESCRIBE[kind](claim, max) });
+const problem = (claim: TimeClaim, kind: TimeClaimProblem['kind'], max?: number): TimeClaimProblem => ({
+  claim,
+  kind,
+  description: DESCRIBE[kind](claim, max),
+});
 
 /**
  * The first problem of `claims`' time claims, in this order: missing, malformed, iat / nbf in the
@@ -76,7 +79,10 @@ export function checkTimeClaims(claims: Record<string, unknown>, rules: TimeClai
   if (nbf !== undefined && nbf > now + skew) return problem('nbf', 'future');
   if (exp === undefined) return undefined;
   if (exp + skew < now) return problem('exp', 'expired');
-  for (const [c, start] of [['iat', iat], ['nbf', nbf]] as const) {
+  for (const [c, start] of [
+    ['iat', iat],
+    ['nbf', nbf],
+  ] as const) {
     if (start !== undefined && exp <= start) return problem(c, 'order');
   }
   if (maxLifetime !== undefined) {

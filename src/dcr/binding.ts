@@ -59,12 +59,19 @@ export async function checkTransportBinding(cert: X509Certificate, software: Sof
   if (mode === 'none') return;
   const subjectOk = mode !== 'jwks' && subjectNamesSoftware(cert, software);
   if (mode === 'subject') {
-    if (!subjectOk) throw fail('TRANSPORT_CERT_NOT_BOUND', `the transport certificate subject does not name organisation ${software.org_id} and software ${software.software_id}`);
+    if (!subjectOk)
+      throw fail(
+        'TRANSPORT_CERT_NOT_BOUND',
+        `the transport certificate subject does not name organisation ${software.org_id} and software ${software.software_id}`,
+      );
     return;
   }
   if (subjectOk && mode === 'jwks_or_subject') return;
   if (await listedInSoftwareJwks(cert, software, deps.keySets)) return;
-  throw fail('TRANSPORT_CERT_NOT_BOUND', mode === 'jwks'
-    ? 'the transport certificate is not listed as a use:tls key in the software JWKS'
-    : `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${software.org_id} / software ${software.software_id}`);
+  throw fail(
+    'TRANSPORT_CERT_NOT_BOUND',
+    mode === 'jwks'
+      ? 'the transport certificate is not listed as a use:tls key in the software JWKS'
+      : `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${software.org_id} / software ${software.software_id}`,
+  );
 }

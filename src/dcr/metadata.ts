@@ -129,7 +129,10 @@ function grantTypes(ctx: MetadataContext): string[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every(str)) throw fail('METADATA_GRANT_TYPES_INVALID', 'grant_types must be a non-empty array');
   for (const g of v) {
     if (!ctx.version.grantTypes.includes(g) || !SUPPORTED_GRANTS.has(g)) {
-      throw fail('METADATA_GRANT_TYPE_UNSUPPORTED', `grant type ${g.slice(0, 80)} is not supported; use client_credentials, authorization_code and refresh_token`);
+      throw fail(
+        'METADATA_GRANT_TYPE_UNSUPPORTED',
+        `grant type ${g.slice(0, 80)} is not supported; use client_credentials, authorization_code and refresh_token`,
+      );
     }
   }
   if (v.includes('refresh_token') && !v.includes('authorization_code')) {
@@ -150,7 +153,10 @@ function responseTypes(ctx: MetadataContext, grants: string[]): string[] {
   const normalised = v.map((t) => t.split(' ').filter(Boolean).sort().join(' '));
   for (let i = 0; i < normalised.length; i++) {
     if (!RESPONSE_TYPES.has(normalised[i]!)) {
-      throw fail('METADATA_RESPONSE_TYPE_UNSUPPORTED', `response type ${JSON.stringify(v[i]).slice(0, 60)} is not supported; FAPI allows "code id_token" and "code" (with JARM)`);
+      throw fail(
+        'METADATA_RESPONSE_TYPE_UNSUPPORTED',
+        `response type ${JSON.stringify(v[i]).slice(0, 60)} is not supported; FAPI allows "code id_token" and "code" (with JARM)`,
+      );
     }
   }
   if (normalised.length > 0 && !hasCode) throw fail('METADATA_RESPONSE_TYPES_INCONSISTENT', 'response_types require the authorization_code grant');
@@ -176,7 +182,8 @@ function scope(ctx: MetadataContext): string {
   }
   if (requested.length === 0) throw fail('METADATA_SCOPE_EMPTY', 'scope must not be empty');
   for (const s of requested) {
-    if (!offered.has(s) || (s !== 'openid' && SCOPE_ROLES[s] === undefined)) throw fail('METADATA_SCOPE_NOT_OFFERED', `scope ${s.slice(0, 64)} is not offered to Open Banking clients`);
+    if (!offered.has(s) || (s !== 'openid' && SCOPE_ROLES[s] === undefined))
+      throw fail('METADATA_SCOPE_NOT_OFFERED', `scope ${s.slice(0, 64)} is not offered to Open Banking clients`);
     if (!allowed(s)) throw fail('METADATA_SCOPE_ROLE_MISSING', `scope ${s} needs the ${SCOPE_ROLES[s]} role, which the software statement does not grant`);
   }
   const joined = [...new Set(requested)].join(' ');

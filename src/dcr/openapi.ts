@@ -100,7 +100,7 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     exp: { description: 'Expiry, seconds since the epoch; after iat. Lifetimes of at least one hour are accepted.', type: 'integer', minimum: 0 },
     aud: {
       description:
-        "The ASPSP: its OB organisation id (data dictionary: ^[0-9a-zA-Z]{1,18}$), the issuer URL or the registration endpoint URL (configurable allow-list).",
+        'The ASPSP: its OB organisation id (data dictionary: ^[0-9a-zA-Z]{1,18}$), the issuer URL or the registration endpoint URL (configurable allow-list).',
       type: 'string',
       minLength: 1,
     },
@@ -109,7 +109,12 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       type: 'string',
       minLength: 1,
     },
-    client_id: { description: 'Optional requested client id; on PUT, if present, it must equal the path ClientId.', type: 'string', minLength: 1, maxLength: 36 },
+    client_id: {
+      description: 'Optional requested client id; on PUT, if present, it must equal the path ClientId.',
+      type: 'string',
+      minLength: 1,
+      maxLength: 36,
+    },
     software_statement: ref('SoftwareStatement'),
     software_id: softwareIdSchema(version),
     redirect_uris: {
@@ -117,10 +122,9 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       ...ref('RedirectUris'),
     },
     token_endpoint_auth_method: {
-      description:
-        v31
-          ? 'v3.1 data dictionary: private_key_jwt, tls_client_auth, client_secret_basic, client_secret_post. This server registers the listed methods.'
-          : 'Data dictionary: private_key_jwt, client_secret_jwt, client_secret_basic, client_secret_post, tls_client_auth. This server registers the listed methods.',
+      description: v31
+        ? 'v3.1 data dictionary: private_key_jwt, tls_client_auth, client_secret_basic, client_secret_post. This server registers the listed methods.'
+        : 'Data dictionary: private_key_jwt, client_secret_jwt, client_secret_basic, client_secret_post, tls_client_auth. This server registers the listed methods.',
       ...ref('TokenEndpointAuthMethod'),
     },
     token_endpoint_auth_signing_alg: {
@@ -137,20 +141,25 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
         type: 'string',
         enum: v33 ? ['client_credentials', 'authorization_code', 'refresh_token', CIBA_GRANT] : ['client_credentials', 'authorization_code', 'refresh_token'],
       },
-      ...(v33 ? { description: `${CIBA_GRANT} is defined by v3.3 (with the backchannel_* claims); a server without CIBA rejects it with invalid_client_metadata.` } : {}),
+      ...(v33
+        ? { description: `${CIBA_GRANT} is defined by v3.3 (with the backchannel_* claims); a server without CIBA rejects it with invalid_client_metadata.` }
+        : {}),
     },
     response_types: {
-      description: 'Defaults to ["code id_token"]. Any other value (e.g. "token", "id_token") is rejected with invalid_client_metadata (FAPI 1.0 Advanced §5.2.2).',
+      description:
+        'Defaults to ["code id_token"]. Any other value (e.g. "token", "id_token") is rejected with invalid_client_metadata (FAPI 1.0 Advanced §5.2.2).',
       ...ref('ResponseTypes'),
     },
     scope: v31
       ? {
-          description: 'v3.1: an array of scopes (openid, accounts, payments, fundsconfirmations), each at most 32 characters. If omitted, derived from the SSA roles.',
+          description:
+            'v3.1: an array of scopes (openid, accounts, payments, fundsconfirmations), each at most 32 characters. If omitted, derived from the SSA roles.',
           type: 'array',
           items: { type: 'string', minLength: 1, maxLength: 32 },
         }
       : {
-          description: 'Space-separated scopes (openid, accounts, payments, fundsconfirmations), allowed by the SSA roles. If omitted, derived from the SSA roles.',
+          description:
+            'Space-separated scopes (openid, accounts, payments, fundsconfirmations), allowed by the SSA roles. If omitted, derived from the SSA roles.',
           ...ref('ScopeString'),
         },
     application_type: ref('ApplicationType'),
@@ -159,7 +168,11 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     [dnClaim]: { ...dnSchema, maxLength: 128 },
   };
   if (v31) {
-    requestProperties.tls_client_auth_subject_dn = { ...dnSchema, maxLength: 128, description: 'Accepted as an alias of tls_client_auth_dn (RFC 8705 name, used from v3.2).' };
+    requestProperties.tls_client_auth_subject_dn = {
+      ...dnSchema,
+      maxLength: 128,
+      description: 'Accepted as an alias of tls_client_auth_dn (RFC 8705 name, used from v3.2).',
+    };
   }
   if (v33) {
     requestProperties.backchannel_token_delivery_mode = {
@@ -192,7 +205,9 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     },
     {
       if: { properties: { token_endpoint_auth_method: { const: 'tls_client_auth' } }, required: ['token_endpoint_auth_method'] },
-      then: v31 ? { anyOf: [{ required: ['tls_client_auth_dn'] }, { required: ['tls_client_auth_subject_dn'] }] } : { required: ['tls_client_auth_subject_dn'] },
+      then: v31
+        ? { anyOf: [{ required: ['tls_client_auth_dn'] }, { required: ['tls_client_auth_subject_dn'] }] }
+        : { required: ['tls_client_auth_subject_dn'] },
     },
   ];
   if (v33) {
@@ -271,7 +286,11 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     id_token_signed_response_alg: { description: 'A single string, never an array.', ...ref('SigningAlgorithm') },
     request_object_signing_alg: { description: 'A single string, never an array.', ...ref('SigningAlgorithm') },
     jwks_uri: { description: "The SSA's software_jwks_endpoint.", type: 'string', format: 'uri' },
-    registration_access_token: { description: 'RFC 7592 extension: bearer token accepted by GET/PUT/DELETE /register/{ClientId}.', type: 'string', minLength: 1 },
+    registration_access_token: {
+      description: 'RFC 7592 extension: bearer token accepted by GET/PUT/DELETE /register/{ClientId}.',
+      type: 'string',
+      minLength: 1,
+    },
     registration_client_uri: { description: 'RFC 7592 extension: URL of this registration.', type: 'string', format: 'uri' },
     // Flattened SSA claims (the spec says the response includes the SSA's claims as top-level members).
     software_client_id: { type: 'string' },
@@ -329,7 +348,9 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       },
       {
         if: { properties: { token_endpoint_auth_method: { const: 'tls_client_auth' } }, required: ['token_endpoint_auth_method'] },
-        then: v31 ? { anyOf: [{ required: ['tls_client_auth_subject_dn'] }, { required: ['tls_client_auth_dn'] }] } : { required: ['tls_client_auth_subject_dn'] },
+        then: v31
+          ? { anyOf: [{ required: ['tls_client_auth_subject_dn'] }, { required: ['tls_client_auth_dn'] }] }
+          : { required: ['tls_client_auth_subject_dn'] },
       },
     ],
     not: {
@@ -351,7 +372,8 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       pattern: COMPACT_JWS_PATTERN,
     },
     SigningAlgorithm: {
-      description: 'JWS algorithms this server accepts: FAPI 1.0 Advanced §8.6 allows PS256 and ES256 (the official enum also lists RS256, which is rejected); the list is the one discovery advertises.',
+      description:
+        'JWS algorithms this server accepts: FAPI 1.0 Advanced §8.6 allows PS256 and ES256 (the official enum also lists RS256, which is rejected); the list is the one discovery advertises.',
       type: 'string',
       enum: [...(opts.signingAlgorithms ?? ['PS256', 'ES256'])],
     },
@@ -552,7 +574,7 @@ export function dcrOpenApi(version: DcrVersion, baseUrl: string, opts: DcrOpenAp
         },
       },
       headers: {
-        XFapiInteractionId: { description: 'The caller\'s x-fapi-interaction-id, or a generated UUID.', required: false, schema: { type: 'string' } },
+        XFapiInteractionId: { description: "The caller's x-fapi-interaction-id, or a generated UUID.", required: false, schema: { type: 'string' } },
         CacheControl: { description: 'no-store on responses carrying client secrets or tokens.', required: false, schema: { type: 'string' } },
       },
       securitySchemes: {

@@ -6,7 +6,7 @@
 import { calculateJwkThumbprint, compactVerify, exportJWK, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { AppError, fail } from '../errors/app-error.ts';
+import { type AppError, fail } from '../errors/app-error.ts';
 import { checkTimeClaims, type TimeClaimProblem } from '../crypto/time-claims.ts';
 import type { DecodedJws } from './parse-request.ts';
 import type { VerifiedSsa } from './ssa.ts';
@@ -36,7 +36,10 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
   // (a key set's only key would otherwise be taken, and a revoked list only names kids).
   const kid = req.header.kid;
   if (typeof kid !== 'string' || kid.length === 0) {
-    throw fail('REQUEST_KID_MISSING', 'the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint');
+    throw fail(
+      'REQUEST_KID_MISSING',
+      "the registration request JWS header must carry the kid of its signing key in the software statement's software_jwks_endpoint",
+    );
   }
 
   // The key is selected by kid, must not be revoked, and only then used (digest §3.5.3): a revoked
@@ -87,9 +90,14 @@ function requestTimeError(p: TimeClaimProblem, maxLifetime: number): AppError {
     case 'missing':
     case 'invalid':
       if (p.claim === 'nbf') return fail('REQUEST_NBF_INVALID', 'nbf must be a time (seconds since 1970, up to the year 9999)');
-      return fail(p.claim === 'iat' ? 'REQUEST_IAT_INVALID' : 'REQUEST_EXP_INVALID', `${p.claim} is missing or not a time (seconds since 1970, up to the year 9999)`);
+      return fail(
+        p.claim === 'iat' ? 'REQUEST_IAT_INVALID' : 'REQUEST_EXP_INVALID',
+        `${p.claim} is missing or not a time (seconds since 1970, up to the year 9999)`,
+      );
     case 'future':
-      return p.claim === 'iat' ? fail('REQUEST_IAT_FUTURE', 'iat is in the future') : fail('REQUEST_NOT_YET_VALID', 'nbf is in the future: the registration request is not valid yet');
+      return p.claim === 'iat'
+        ? fail('REQUEST_IAT_FUTURE', 'iat is in the future')
+        : fail('REQUEST_NOT_YET_VALID', 'nbf is in the future: the registration request is not valid yet');
     case 'expired':
       return fail('REQUEST_EXPIRED', 'the registration request has expired (exp)');
     case 'order':
@@ -101,7 +109,7 @@ function requestTimeError(p: TimeClaimProblem, maxLifetime: number): AppError {
 
 /** RFC 7638 thumbprint of a key as the resolver returns it (CryptoKey, KeyObject or JWK). */
 async function keyThumbprint(key: Awaited<ReturnType<JWTVerifyGetKey>>): Promise<string> {
-  const jwk = key instanceof Uint8Array || (typeof key === 'object' && 'type' in key) ? await exportJWK(key as Parameters<typeof exportJWK>[0]) : key as JWK;
+  const jwk = key instanceof Uint8Array || (typeof key === 'object' && 'type' in key) ? await exportJWK(key as Parameters<typeof exportJWK>[0]) : (key as JWK);
   return calculateJwkThumbprint(jwk);
 }
 
@@ -145,7 +153,11 @@ function revokedListUnavailable(url: string, reason: unknown) {
   if (reason instanceof KeySetError) {
     switch (reason.code) {
       case 'not_allowed':
-        return fail('REQUEST_REVOCATION_LIST_NOT_ALLOWED', `the revoked-keys list at ${shown} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`, { cause: reason });
+        return fail(
+          'REQUEST_REVOCATION_LIST_NOT_ALLOWED',
+          `the revoked-keys list at ${shown} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`,
+          { cause: reason },
+        );
       case 'invalid':
       case 'too_large':
         return fail('REQUEST_REVOCATION_LIST_INVALID', `the revoked-keys list at ${shown} is not a valid JWKS (or is too large)`, { cause: reason });

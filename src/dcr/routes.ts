@@ -19,7 +19,12 @@ type Params = { version: string; clientId?: string };
 
 export const OPENAPI_PATH = '/api-docs/open-banking/:version/dcr-openapi.json';
 
-export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMessage) => ClientCertificate | undefined; baseUrl: string; openApi?: DcrOpenApiOptions }) {
+export function dcrRoutes(deps: {
+  dcr: DcrService;
+  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  baseUrl: string;
+  openApi?: DcrOpenApiOptions;
+}) {
   function toRequest(req: FastifyRequest<{ Params: Params }>): DcrRequest {
     const version = versionFromPath(req.params.version);
     if (!version) throw fail('DCR_VERSION_UNKNOWN', `unknown DCR API version ${req.params.version.slice(0, 16)}; use v3.1, v3.2 or v3.3`);
@@ -65,9 +70,15 @@ export function dcrRoutes(deps: { dcr: DcrService; clientCert: (req: IncomingMes
       if (ctx && typeof result.body?.['client_id'] === 'string') ctx.clientId = result.body['client_id'];
       return send(reply, result);
     });
-    app.get<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.read(toRequest(req), req.params.clientId)));
-    app.put<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.update(toRequest(req), req.params.clientId)));
-    app.delete<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) => send(reply, await deps.dcr.remove(toRequest(req), req.params.clientId)));
+    app.get<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) =>
+      send(reply, await deps.dcr.read(toRequest(req), req.params.clientId)),
+    );
+    app.put<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) =>
+      send(reply, await deps.dcr.update(toRequest(req), req.params.clientId)),
+    );
+    app.delete<{ Params: Params & { clientId: string } }>(`${base}/:clientId`, async (req, reply) =>
+      send(reply, await deps.dcr.remove(toRequest(req), req.params.clientId)),
+    );
 
     const notAllowed = (allow: string) => async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
       toRequest(req);

@@ -81,15 +81,20 @@ interface Validated {
 }
 
 /** Audit fields known so far about a request, verified or as claimed. */
-interface Subject { softwareId?: string | null; orgId?: string | null; clientId?: string | null }
+interface Subject {
+  softwareId?: string | null;
+  orgId?: string | null;
+  clientId?: string | null;
+}
 
 export function createDcrService(deps: DcrDeps): DcrService {
   const { config, storage, keyManager, clients, keySets } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const dcr = config.open_banking.dcr;
   // A notice that cannot be sent is logged: the change is durable, and every host also re-checks on a timer.
-  const subscriptionsChanged = (clientId: string) => deps.subscriptionsChanged?.(clientId).catch((err: unknown) =>
-    deps.logger.warn({ err }, 'could not announce the gateway subscription change')) ?? Promise.resolve();
+  const subscriptionsChanged = (clientId: string) =>
+    deps.subscriptionsChanged?.(clientId).catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the gateway subscription change')) ??
+    Promise.resolve();
   const base = config.derived.baseUrl;
   const audiences = registrationAudiences(config);
 
@@ -119,7 +124,14 @@ export function createDcrService(deps: DcrDeps): DcrService {
       const e = toAppError(err);
       const code = e instanceof AppError ? e.code : 'PROVIDER_ERROR';
       const reason = e instanceof AppError ? (e.status >= 500 ? e.error : `${e.error}: ${e.description}`) : `${e.provider.error}: ${e.provider.description}`;
-      const subject = { operation, code, version: req.version.id, software_id: who.softwareId ?? undefined, org_id: who.orgId ?? undefined, client_id: who.clientId ?? undefined };
+      const subject = {
+        operation,
+        code,
+        version: req.version.id,
+        software_id: who.softwareId ?? undefined,
+        org_id: who.orgId ?? undefined,
+        client_id: who.clientId ?? undefined,
+      };
       if (e instanceof AppError && e.status >= 500) deps.logger.error({ ...subject, err }, 'registration request failed');
       else deps.logger.info(subject, 'registration request rejected');
       deps.observe?.(operation, 'rejected', code);
@@ -150,12 +162,20 @@ export function createDcrService(deps: DcrDeps): DcrService {
     await validateRequestJwt(request, ssa, { config, keySets, now, audiences });
     if (existing) {
       // PUT: same software, and a client_id in the body must be the one in the path (RFC 7592 §2.2).
-      if (existing['software_id'] !== ssa.claims.software_id) throw fail('UPDATE_SOFTWARE_MISMATCH', 'the software statement is for a different software_id than this registration');
+      if (existing['software_id'] !== ssa.claims.software_id)
+        throw fail('UPDATE_SOFTWARE_MISMATCH', 'the software statement is for a different software_id than this registration');
       if (request.claims['client_id'] !== undefined && request.claims['client_id'] !== existing['client_id']) {
         throw fail('UPDATE_CLIENT_ID_MISMATCH', 'client_id in the request does not match the registration being updated');
       }
     }
-    const metadata = validateMetadata({ config, version: req.version, ssa, claims: request.claims, certificate: cert.x509, availableScopes: keyManager.scopes() });
+    const metadata = validateMetadata({
+      config,
+      version: req.version,
+      ssa,
+      claims: request.claims,
+      certificate: cert.x509,
+      availableScopes: keyManager.scopes(),
+    });
     await checkTransportBinding(cert.x509, ssa.claims, { config, keySets });
     const client = toClientMetadata(metadata, ssa, req.version);
     await clients.validate({ client_id: existing?.['client_id'] ?? randomUUID(), ...client });
@@ -170,15 +190,23 @@ export function createDcrService(deps: DcrDeps): DcrService {
 
   function auditRow(event: AuditEvent['event'], req: DcrRequest, method: string, who: Subject): AuditEvent {
     return {
-      at: now(), event, method, version: req.version.id, reason: null, code: null,
-      softwareId: who.softwareId ?? null, orgId: who.orgId ?? null, clientId: who.clientId ?? null,
+      at: now(),
+      event,
+      method,
+      version: req.version.id,
+      reason: null,
+      code: null,
+      softwareId: who.softwareId ?? null,
+      orgId: who.orgId ?? null,
+      clientId: who.clientId ?? null,
     };
   }
 
   /** 401 for a registration that no longer exists (OB DCR: unknown ClientId → Unauthorized). */
   const gone = () => bearerError('TOKEN_REVOKED', 'the access token is not valid for this registration');
 
-  const pendingRat = (clientId: string) => (dcr.append_registration_attributes_in_response ? clients.registrationAccessToken(clientId) : Promise.resolve(undefined));
+  const pendingRat = (clientId: string) =>
+    dcr.append_registration_attributes_in_response ? clients.registrationAccessToken(clientId) : Promise.resolve(undefined);
 
   function respond(client: ClientMetadata, version: DcrVersionProfile, rat: PendingToken | undefined): Record<string, unknown> {
     const clientId = String(client['client_id']);
@@ -190,9 +218,14 @@ export function createDcrService(deps: DcrDeps): DcrService {
 
   const manage = async (req: DcrRequest, clientId: string, who: Subject): Promise<{ cert: ClientCertificate; client: ClientMetadata }> => {
     const cert = requireCertificate(req);
-    await authorizeManagement(clientId, { authorization: req.authorization, certificate: cert }, {
-      keyManager, exists: async (id) => (await clients.find(id)) !== undefined,
-    });
+    await authorizeManagement(
+      clientId,
+      { authorization: req.authorization, certificate: cert },
+      {
+        keyManager,
+        exists: async (id) => (await clients.find(id)) !== undefined,
+      },
+    );
     // Deleted since the token was checked (a concurrent DELETE): the same answer as for an unknown client.
     const client = await clients.find(clientId);
     if (!client) throw gone();
@@ -210,9 +243,16 @@ export function createDcrService(deps: DcrDeps): DcrService {
         const clientId = randomUUID();
         const t = now();
         const registration: RegistrationRecord = {
-          clientId, softwareId: v.ssa.claims.software_id, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment,
-          roles: v.ssa.claims.software_roles, version: req.version.id, softwareStatement: v.ssa.raw, certificateSubject: subjectOf(cert),
-          createdAt: t, updatedAt: t,
+          clientId,
+          softwareId: v.ssa.claims.software_id,
+          orgId: v.ssa.claims.org_id,
+          environment: v.ssa.claims.software_environment,
+          roles: v.ssa.claims.software_roles,
+          version: req.version.id,
+          softwareStatement: v.ssa.raw,
+          certificateSubject: subjectOf(cert),
+          createdAt: t,
+          updatedAt: t,
         };
         const client: ClientMetadata = { client_id: clientId, client_id_issued_at: t, ...v.client };
         const rat = await pendingRat(clientId);
@@ -262,8 +302,14 @@ export function createDcrService(deps: DcrDeps): DcrService {
           await clients.write(tx, client);
           const t = now();
           await tx.registrations.update({
-            ...current, orgId: v.ssa.claims.org_id, environment: v.ssa.claims.software_environment, roles: v.ssa.claims.software_roles,
-            version: req.version.id, softwareStatement: v.ssa.raw, certificateSubject: subjectOf(cert), updatedAt: t,
+            ...current,
+            orgId: v.ssa.claims.org_id,
+            environment: v.ssa.claims.software_environment,
+            roles: v.ssa.claims.software_roles,
+            version: req.version.id,
+            softwareStatement: v.ssa.raw,
+            certificateSubject: subjectOf(cert),
+            updatedAt: t,
           });
           await rat?.save(tx);
           // Roles may have changed: the subscriptions follow, in the same transaction.
@@ -282,16 +328,27 @@ export function createDcrService(deps: DcrDeps): DcrService {
         await manage(req, clientId, who);
         // Registration, client and everything issued to it go together; of racing DELETEs the
         // first removes the row and the others find it gone.
-        if (!(await deleteRegistration(clientId, (existing) => auditRow('deleted', req, 'DELETE', { ...who, softwareId: existing.softwareId, orgId: existing.orgId })))) throw gone();
+        if (
+          !(await deleteRegistration(clientId, (existing) =>
+            auditRow('deleted', req, 'DELETE', { ...who, softwareId: existing.softwareId, orgId: existing.orgId }),
+          ))
+        )
+          throw gone();
         return { status: 204 };
       });
     },
 
     async removeAsAdministrator(clientId, by) {
       return deleteRegistration(clientId, (existing) => ({
-        at: now(), event: 'deleted', method: 'DELETE', version: existing.version, code: null,
+        at: now(),
+        event: 'deleted',
+        method: 'DELETE',
+        version: existing.version,
+        code: null,
         reason: `deleted by the administrator ${by.slice(0, 100)}`,
-        softwareId: existing.softwareId, orgId: existing.orgId, clientId,
+        softwareId: existing.softwareId,
+        orgId: existing.orgId,
+        clientId,
       }));
     },
   };
@@ -316,7 +373,9 @@ export function createDcrService(deps: DcrDeps): DcrService {
     // The deletion is durable already; the mark makes its JWT access tokens fail at once on
     // every host (the verifier also finds the client gone, so a mark that cannot be written
     // now is logged, not answered with an error).
-    await clients.markRevoked(clientId).catch((err: unknown) => deps.logger.warn({ err, client_id: clientId }, 'could not mark the deleted client\'s tokens revoked in the shared state'));
+    await clients
+      .markRevoked(clientId)
+      .catch((err: unknown) => deps.logger.warn({ err, client_id: clientId }, "could not mark the deleted client's tokens revoked in the shared state"));
     return true;
   }
 }

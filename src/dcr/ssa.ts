@@ -4,7 +4,7 @@
 import { compactVerify } from 'jose';
 import type { Config } from '../config/schema.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { AppError, fail } from '../errors/app-error.ts';
+import { type AppError, fail } from '../errors/app-error.ts';
 import { checkTimeClaims, type TimeClaimProblem } from '../crypto/time-claims.ts';
 import { decodeCompactJws } from './parse-request.ts';
 import { describeVerifyFailure } from './key-errors.ts';
@@ -57,7 +57,9 @@ function ssaTimeError(p: TimeClaimProblem): AppError {
         ? fail('SSA_IAT_INVALID', 'software_statement iat is missing or not a time (seconds since 1970, up to the year 9999)')
         : fail('SSA_CLAIM_INVALID', `software_statement claim ${p.claim} must be a time (seconds since 1970, up to the year 9999)`);
     case 'future':
-      return p.claim === 'iat' ? fail('SSA_IAT_FUTURE', 'software_statement iat is in the future') : fail('SSA_NOT_YET_VALID', 'software_statement nbf is in the future: it is not valid yet');
+      return p.claim === 'iat'
+        ? fail('SSA_IAT_FUTURE', 'software_statement iat is in the future')
+        : fail('SSA_NOT_YET_VALID', 'software_statement nbf is in the future: it is not valid yet');
     case 'expired':
       return fail('SSA_EXPIRED', 'software_statement has expired');
     case 'order':
@@ -82,7 +84,10 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
 
   // 3. Trusted issuer.
   if (typeof c['iss'] !== 'string' || !deps.trust.issuers().includes(c['iss'])) {
-    throw fail('SSA_ISSUER_UNTRUSTED', `software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`);
+    throw fail(
+      'SSA_ISSUER_UNTRUSTED',
+      `software_statement issuer ${typeof c['iss'] === 'string' ? `"${c['iss'].slice(0, 100)}"` : '(missing)'} is not a trusted directory`,
+    );
   }
 
   // 4. Environment accepted here; it chooses the directory key set.
@@ -120,7 +125,8 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
     if (typeof c[name] !== 'string' || !(c[name] as string).length) throw fail('SSA_CLAIM_MISSING', `software_statement claim ${name} is missing`);
   }
   if (!isHttpsUrl(c['software_jwks_endpoint'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_jwks_endpoint must be an https URL');
-  if (!nonEmptyStrings(c['software_redirect_uris'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_redirect_uris must be a non-empty array of URLs');
+  if (!nonEmptyStrings(c['software_redirect_uris']))
+    throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_redirect_uris must be a non-empty array of URLs');
   if (!nonEmptyStrings(c['software_roles'])) throw fail('SSA_CLAIM_INVALID', 'software_statement claim software_roles must be a non-empty array');
   for (const name of ['software_jwks_revoked_endpoint', 'org_jwks_revoked_endpoint'] as const) {
     if (c[name] !== undefined && !isHttpsUrl(c[name])) throw fail('SSA_CLAIM_INVALID', `software_statement claim ${name} must be an https URL`);

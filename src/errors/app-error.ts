@@ -42,9 +42,10 @@ export function fail(code: ErrorCode, description: string, opts?: { cause?: unkn
  * error code; with bad ones it says invalid_token.
  */
 export function bearerError(code: Extract<ErrorCode, `TOKEN_${string}`>, description: string): AppError {
-  const challenge = code === 'TOKEN_MISSING'
-    ? 'Bearer realm="opendcr"'
-    : `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`;
+  const challenge =
+    code === 'TOKEN_MISSING'
+      ? 'Bearer realm="opendcr"'
+      : `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`;
   return new AppError(code, description, { headers: { 'www-authenticate': challenge } });
 }
 

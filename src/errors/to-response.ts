@@ -19,7 +19,15 @@ export interface ErrorResponse {
   body: Record<string, string>;
 }
 
-interface FrameworkError { statusCode?: number; code?: string; validation?: unknown; message?: string; error?: unknown; error_description?: unknown; expose?: boolean }
+interface FrameworkError {
+  statusCode?: number;
+  code?: string;
+  validation?: unknown;
+  message?: string;
+  error?: unknown;
+  error_description?: unknown;
+  expose?: boolean;
+}
 
 /** What an error means, as an AppError; `undefined` for oidc-provider's own (already OAuth-shaped) errors. */
 export function toAppError(err: unknown): AppError | { provider: { status: number; error: string; description: string } } {
@@ -37,18 +45,26 @@ export function toAppError(err: unknown): AppError | { provider: { status: numbe
     return { provider: { status: fw.statusCode, error: fw.error, description: String(fw.error_description ?? fw.error) } };
   }
   switch (fw?.code) {
-    case 'FST_ERR_BAD_URL': return fail('PATH_INVALID', 'the request path is not a valid URL');
-    case 'FST_ERR_MAX_PARAM_LENGTH': return fail('PATH_SEGMENT_TOO_LONG', 'a segment of the request path is too long');
-    default: break;
+    case 'FST_ERR_BAD_URL':
+      return fail('PATH_INVALID', 'the request path is not a valid URL');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return fail('PATH_SEGMENT_TOO_LONG', 'a segment of the request path is too long');
+    default:
+      break;
   }
   // Fastify's own client errors (bad JSON, body too large, unsupported content type) are the caller's fault.
   if (typeof fw?.statusCode === 'number' && fw.statusCode >= 400 && fw.statusCode < 500) {
     switch (fw.statusCode) {
-      case 415: return fail('UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type for this endpoint');
-      case 413: return fail('BODY_TOO_LARGE', 'request body too large');
-      case 404: return fail('NOT_FOUND', 'no such endpoint');
-      case 405: return fail('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
-      default: return fail('MALFORMED_REQUEST', fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request');
+      case 415:
+        return fail('UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Type for this endpoint');
+      case 413:
+        return fail('BODY_TOO_LARGE', 'request body too large');
+      case 404:
+        return fail('NOT_FOUND', 'no such endpoint');
+      case 405:
+        return fail('METHOD_NOT_ALLOWED', 'method not allowed on this endpoint');
+      default:
+        return fail('MALFORMED_REQUEST', fw.validation ? `invalid request: ${fw.message ?? 'validation failed'}` : 'malformed request');
     }
   }
   return fail('SERVER_ERROR', 'the server could not process the request', { cause: err });
@@ -60,9 +76,8 @@ export function toErrorResponse(err: unknown, shape: WireShape = 'oauth', traceI
   if (!(e instanceof AppError)) {
     return { status: e.provider.status, headers: {}, code: 'PROVIDER_ERROR', body: { error: e.provider.error, error_description: e.provider.description } };
   }
-  const body: Record<string, string> = shape === 'admin'
-    ? { code: e.code, message: e.description, ...(traceId ? { traceId } : {}) }
-    : { error: e.error, error_description: e.description };
+  const body: Record<string, string> =
+    shape === 'admin' ? { code: e.code, message: e.description, ...(traceId ? { traceId } : {}) } : { error: e.error, error_description: e.description };
   return { status: e.status, headers: { ...e.headers }, code: e.code, body };
 }
 
@@ -91,13 +106,20 @@ export function sendError(res: ServerResponse, err: unknown): void {
  */
 export function writeClientError(err: { code?: string }, socket: Duplex, headers: Record<string, string> = {}): string | undefined {
   if (err.code === 'ECONNRESET' || socket.destroyed) return undefined;
-  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? fail('HTTP_TIMEOUT', 'the request was not received in time')
-    : err.code === 'HPE_HEADER_OVERFLOW' ? fail('HEADERS_TOO_LARGE', 'the request headers are too large')
-      : fail('HTTP_MALFORMED', 'malformed HTTP request');
+  const e =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? fail('HTTP_TIMEOUT', 'the request was not received in time')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? fail('HEADERS_TOO_LARGE', 'the request headers are too large')
+        : fail('HTTP_MALFORMED', 'malformed HTTP request');
   const body = JSON.stringify({ error: e.error, error_description: e.description });
   if (socket.writable && !(socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`);
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
   return e.code;

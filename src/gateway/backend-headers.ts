@@ -22,11 +22,42 @@ const STANDARD: readonly string[] = ['accept', 'accept-language', 'accept-charse
 
 /** Never passed, whatever a definition declares. */
 const DENIED: ReadonlySet<string> = new Set([
-  'authorization', 'proxy-authorization', 'cookie', 'host', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'content-length', 'content-encoding', 'expect', 'max-forwards', 'via', 'forwarded',
-  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-server',
-  'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-http-method-override',
-  'x-http-method', 'x-method-override', 'x-ssl-client-cert', 'x-client-cert', 'ssl-client-cert', 'x-fapi-interaction-id',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'content-encoding',
+  'expect',
+  'max-forwards',
+  'via',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-uri',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-ssl-client-cert',
+  'x-client-cert',
+  'ssl-client-cert',
+  'x-fapi-interaction-id',
 ]);
 
 /** The header names an operation passes to its backend (cached per operation). */
@@ -47,7 +78,11 @@ export function allowedHeaders(op: OperationDef, gatewaySet: ReadonlySet<string>
 }
 
 /** The request headers of `req` the backend may see: `allowed` names and every `x-fapi-*` but the interaction id. */
-export function backendHeaders(headers: IncomingMessage['headers'], allowed: ReadonlySet<string>, gatewaySet: ReadonlySet<string>): Record<string, string | string[]> {
+export function backendHeaders(
+  headers: IncomingMessage['headers'],
+  allowed: ReadonlySet<string>,
+  gatewaySet: ReadonlySet<string>,
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];

@@ -65,8 +65,17 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
     const version = (await storage.meta.get(GATEWAY_VERSION_KEY)) ?? '0';
     if (version === snapshot.version && snapshot !== EMPTY) return;
     const [apis, plans, keyManagers] = await Promise.all([storage.gateway.listApis(), storage.gateway.listPlans(), storage.gateway.listKeyManagers()]);
-    snapshot = buildSnapshot(version, apis, plans, (api, op) =>
-      logger.warn({ api: api.id, context: api.context, method: op.method, path: op.path }, 'gateway route claimed by another served API; not served for this one'), keyManagers);
+    snapshot = buildSnapshot(
+      version,
+      apis,
+      plans,
+      (api, op) =>
+        logger.warn(
+          { api: api.id, context: api.context, method: op.method, path: op.path },
+          'gateway route claimed by another served API; not served for this one',
+        ),
+      keyManagers,
+    );
     cache = new Map();
     generation += 1;
   };
@@ -128,7 +137,9 @@ export async function openLiveCatalogue(opts: LiveCatalogueOptions): Promise<Liv
       perClient.set(apiId, { sub, until: now + opts.subscriptionTtl * 1000 });
       return sub;
     },
-    onClientChanged: (fn) => { clientListeners.push(fn); },
+    onClientChanged: (fn) => {
+      clientListeners.push(fn);
+    },
     refresh,
     catchUp: refresh,
     close() {

@@ -34,7 +34,11 @@ export function requestFingerprint(method: string, path: string, body: Buffer): 
 }
 
 /** A backend response kept for replay. */
-export interface StoredResponse { status: number; headers: Record<string, string>; body: string }
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 /** Response headers worth replaying (not per-connection or per-call ones). */
 const REPLAYED = new Set(['content-type', 'location', 'x-jws-signature', 'cache-control', 'etag', 'last-modified']);
@@ -76,14 +80,16 @@ export async function verifyJwsSignature(header: string | string[] | undefined, 
   } catch {
     throw fail('GATEWAY_SIGNATURE_MALFORMED', 'the x-jws-signature protected header is not base64url-encoded JSON');
   }
-  if (h === null || typeof h !== 'object' || Array.isArray(h)) throw fail('GATEWAY_SIGNATURE_MALFORMED', 'the x-jws-signature protected header is not a JSON object');
+  if (h === null || typeof h !== 'object' || Array.isArray(h))
+    throw fail('GATEWAY_SIGNATURE_MALFORMED', 'the x-jws-signature protected header is not a JSON object');
   const crit = Array.isArray(h['crit']) ? h['crit'] : [];
   if (h['alg'] !== 'PS256') throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', 'x-jws-signature must be signed with PS256');
   if (typeof h['kid'] !== 'string' || h['kid'] === '') throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', 'the x-jws-signature header must name its key (kid)');
   if (h['b64'] !== false || OB_CRIT.some((c) => !crit.includes(c)) || crit.length !== OB_CRIT.length) {
     throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `the x-jws-signature header must carry b64: false and crit ${JSON.stringify(OB_CRIT)}`);
   }
-  if (h[`${OB}/iss`] !== check.issuer) throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/iss must be the TPP's organisation and software ({org_id}/{software_id})`);
+  if (h[`${OB}/iss`] !== check.issuer)
+    throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/iss must be the TPP's organisation and software ({org_id}/{software_id})`);
   if (h[`${OB}/tan`] !== check.trustAnchor) throw fail('GATEWAY_SIGNATURE_CLAIM_INVALID', `${OB}/tan must be ${check.trustAnchor}`);
   const iat = h[`${OB}/iat`];
   const maxAge = check.maxAge ?? JWS_SIGNATURE_MAX_AGE;
@@ -97,12 +103,12 @@ export async function verifyJwsSignature(header: string | string[] | undefined, 
     });
   } catch (err) {
     if (err instanceof joseErrors.JWSSignatureVerificationFailed || err instanceof joseErrors.JWKSNoMatchingKey) {
-      throw fail('GATEWAY_SIGNATURE_INVALID', 'x-jws-signature does not verify against the body with a key of the software\'s key set', { cause: err });
+      throw fail('GATEWAY_SIGNATURE_INVALID', "x-jws-signature does not verify against the body with a key of the software's key set", { cause: err });
     }
     if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout)) {
       throw fail('GATEWAY_SIGNATURE_MALFORMED', 'x-jws-signature could not be checked', { cause: err });
     }
     // Key set unreachable: a fault on the path to the TPP's keys, not the TPP's request.
-    throw fail('GATEWAY_SIGNATURE_INVALID', 'the software\'s key set could not be fetched to check x-jws-signature; a retry may succeed', { cause: err });
+    throw fail('GATEWAY_SIGNATURE_INVALID', "the software's key set could not be fetched to check x-jws-signature; a retry may succeed", { cause: err });
   }
 }

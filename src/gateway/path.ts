@@ -62,7 +62,9 @@ export function canonicalPath(raw: string): string {
       // Decoded once only: an encoded %, /, \, ;, ?, #, control or non-ASCII byte falls out below.
     }
     if (c >= 128 || SEGMENT_CHAR[c] !== 1) {
-      throw invalid('a path segment holds a character the gateway does not route (only letters, digits and - . _ ~ ! $ & \' ( ) * + , = : @ are allowed, encoded or not)');
+      throw invalid(
+        "a path segment holds a character the gateway does not route (only letters, digits and - . _ ~ ! $ & ' ( ) * + , = : @ are allowed, encoded or not)",
+      );
     }
     segment += String.fromCharCode(c);
   }
@@ -76,7 +78,8 @@ export function checkedQuery(raw: string): string {
   for (let i = 1; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c === 0x25) {
-      if (hexValue(raw.charCodeAt(i + 1)) < 0 || hexValue(raw.charCodeAt(i + 2)) < 0) throw invalid('a % in the query is not followed by two hexadecimal digits');
+      if (hexValue(raw.charCodeAt(i + 1)) < 0 || hexValue(raw.charCodeAt(i + 2)) < 0)
+        throw invalid('a % in the query is not followed by two hexadecimal digits');
       i += 2;
     } else if (c >= 128 || QUERY_CHAR[c] !== 1) {
       throw invalid('the query holds a character that must be percent-encoded');

@@ -32,7 +32,12 @@ export interface ForwardTarget {
  * A whole backend answer (for calls whose response is kept for idempotent replay); `notExecuted`
  * when the backend said it did nothing with the call (NOT_EXECUTED_HEADER).
  */
-export interface BufferedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; notExecuted: boolean }
+export interface BufferedAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  notExecuted: boolean;
+}
 
 export interface BackendProxy {
   /** Streams the request (or `body`, already read) to the backend and its answer back. */
@@ -42,11 +47,28 @@ export interface BackendProxy {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
 
 /** Headers minus hop-by-hop ones (and those the Connection header names) and minus `drop`. */
 export function passHeaders(headers: IncomingMessage['headers'], drop: ReadonlySet<string>): Record<string, string | string[]> {
-  const named = new Set(String(headers['connection'] ?? '').toLowerCase().split(',').map((h) => h.trim()).filter(Boolean));
+  const named = new Set(
+    String(headers['connection'] ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+  );
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || drop.has(name)) continue;
@@ -133,26 +155,31 @@ export function createBackendProxy(limits: ProxyLimits): BackendProxy {
       const hasBody = read !== undefined || req.headers['transfer-encoding'] !== undefined || declared > 0;
       // The caller hanging up stops the backend call too.
       const abort = new AbortController();
-      const onClose = () => { if (!res.writableFinished) abort.abort(); };
+      const onClose = () => {
+        if (!res.writableFinished) abort.abort();
+      };
       res.once('close', onClose);
       // undici writes the body straight into the response (no intermediate stream); the pool's
       // maxResponseSize bounds it.
       let started = false;
       try {
-        await pool(target.origin).stream({
-          method: req.method as 'GET',
-          path: target.path,
-          headers: target.headers,
-          body: read ?? (hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null),
-          signal: abort.signal,
-        }, ({ statusCode, headers }) => {
-          if (Number(headers['content-length'] ?? 0) > limits.maxResponseBody) {
-            throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
-          }
-          res.writeHead(statusCode, responseHeaders(headers));
-          started = true;
-          return res;
-        });
+        await pool(target.origin).stream(
+          {
+            method: req.method as 'GET',
+            path: target.path,
+            headers: target.headers,
+            body: read ?? (hasBody ? req.pipe(limiter(limits.maxRequestBody, tooLarge)) : null),
+            signal: abort.signal,
+          },
+          ({ statusCode, headers }) => {
+            if (Number(headers['content-length'] ?? 0) > limits.maxResponseBody) {
+              throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend answered with a body larger than the gateway accepts');
+            }
+            res.writeHead(statusCode, responseHeaders(headers));
+            started = true;
+            return res;
+          },
+        );
       } catch (err) {
         // Once the response has started, all that is left is to cut it (the access log shows the status).
         if (started) res.destroy();

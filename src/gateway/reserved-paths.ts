@@ -8,11 +8,27 @@
  */
 
 /** Everything the key manager, the admin APIs and console, health, metrics and the sandbox serve. */
-const SERVER_PATHS: readonly string[] = ['/oauth2', '/.well-known', '/admin', '/api', '/api-docs', '/health', '/ready', '/live', '/metrics', '/sandbox', '/gateway'];
+const SERVER_PATHS: readonly string[] = [
+  '/oauth2',
+  '/.well-known',
+  '/admin',
+  '/api',
+  '/api-docs',
+  '/health',
+  '/ready',
+  '/live',
+  '/metrics',
+  '/sandbox',
+  '/gateway',
+];
 /** The OB DCR endpoints (`/open-banking/{version}/register[/{ClientId}]`). */
 const DCR_PATHS: readonly string[] = ['/open-banking/*/register'];
 
-const segments = (path: string) => path.split('/').filter(Boolean).map((s) => s.toLowerCase());
+const segments = (path: string) =>
+  path
+    .split('/')
+    .filter(Boolean)
+    .map((s) => s.toLowerCase());
 
 function overlaps(context: string, reserved: string): boolean {
   const c = segments(context);

@@ -78,7 +78,14 @@ export interface Gateway {
  * One call as it goes through the steps. `path` is the raw path until the route step makes it
  * canonical; `body` is what the request rules found: none, JSON (read whole and bounded), other.
  */
-interface Call { path: string; query: string; interactionId: string; api: string; dcr?: boolean; body?: 'none' | 'json' | 'other' }
+interface Call {
+  path: string;
+  query: string;
+  interactionId: string;
+  api: string;
+  dcr?: boolean;
+  body?: 'none' | 'json' | 'other';
+}
 
 /**
  * Who is calling, once the token has been checked: the application is the token's key manager and
@@ -87,7 +94,11 @@ interface Call { path: string; query: string; interactionId: string; api: string
  * registration, never a token claim) or an external client's roles claim (only through its own
  * key manager's claim mapping).
  */
-interface Caller { token: VerifiedToken; raw: string; roles: readonly string[] }
+interface Caller {
+  token: VerifiedToken;
+  raw: string;
+  roles: readonly string[];
+}
 
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
@@ -154,7 +165,12 @@ function afterRequestBody(req: IncomingMessage, answer: () => void): void {
     return;
   }
   let done = false;
-  const once = () => { if (!done) { done = true; answer(); } };
+  const once = () => {
+    if (!done) {
+      done = true;
+      answer();
+    }
+  };
   req.once('end', once);
   req.once('close', once);
   req.resume();
@@ -164,8 +180,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const { config, live } = deps;
   const cfg = config.gateway;
   // Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend.
-  const gatewaySet: ReadonlySet<string> = new Set([cfg.identity_header.toLowerCase(), 'x-fapi-interaction-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
-    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header.toLowerCase()] : [])]);
+  const gatewaySet: ReadonlySet<string> = new Set([
+    cfg.identity_header.toLowerCase(),
+    'x-fapi-interaction-id',
+    'x-forwarded-for',
+    'x-forwarded-proto',
+    'x-forwarded-host',
+    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header.toLowerCase()] : []),
+  ]);
   const publicHost = new URL(config.derived.baseUrl).host;
   const allowedBackend = backendHostAllowed(config);
   const tokens = createTokenCache({ maxEntries: 50_000, maxAgeMs: 60_000 });
@@ -208,7 +230,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     let token = tokens.get(raw, nowMs, version);
     if (token) {
       // The revocation mark is a resident client's: an external client with the same id is another application.
-      if (token.keyManager === RESIDENT_KEY_MANAGER && await isClientRevoked(deps.shared, token.clientId)) {
+      if (token.keyManager === RESIDENT_KEY_MANAGER && (await isClientRevoked(deps.shared, token.clientId))) {
         tokens.forgetClient(token.clientId);
         throw rejectToken('the client this token was issued to no longer exists');
       }
@@ -230,9 +252,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const flow = token.grant === 'client_credentials' ? 'client_credentials' : token.grant === 'psu' ? 'authorization_code' : undefined;
     const sameFlow = op.security.filter((alt) => alt.flow === flow);
     if (sameFlow.length === 0) {
-      throw fail('GATEWAY_FLOW_MISMATCH', op.security.some((a) => a.flow === 'authorization_code')
-        ? 'this operation needs a token a PSU authorised (authorization code grant)'
-        : 'this operation needs a client credentials token');
+      throw fail(
+        'GATEWAY_FLOW_MISMATCH',
+        op.security.some((a) => a.flow === 'authorization_code')
+          ? 'this operation needs a token a PSU authorised (authorization code grant)'
+          : 'this operation needs a client credentials token',
+      );
     }
     const granted = new Set(token.scopes);
     if (!sameFlow.some((alt) => alt.scopes.every((s) => granted.has(s)))) {
@@ -248,7 +273,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   async function subscribed(api: ApiRecord, token: VerifiedToken): Promise<SubscriptionRecord> {
     const sub = await live.subscription(token.keyManager, token.clientId, api.id);
     if (!sub) throw fail('GATEWAY_NOT_SUBSCRIBED', 'the application is not subscribed to this API');
-    if (sub.state !== 'ACTIVE') throw fail('GATEWAY_SUBSCRIPTION_BLOCKED', 'the application\'s subscription to this API is blocked');
+    if (sub.state !== 'ACTIVE') throw fail('GATEWAY_SUBSCRIPTION_BLOCKED', "the application's subscription to this API is blocked");
     return sub;
   }
 
@@ -263,15 +288,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (l.stop && c.count > l.limit.requestCount) retryAfter = Math.max(retryAfter, Math.ceil(c.resetAt - now));
     });
     if (retryAfter > 0) {
-      throw fail('GATEWAY_THROTTLED', 'the request limit is reached; retry after the time in Retry-After', { headers: { 'retry-after': String(Math.max(1, retryAfter)) } });
+      throw fail('GATEWAY_THROTTLED', 'the request limit is reached; retry after the time in Retry-After', {
+        headers: { 'retry-after': String(Math.max(1, retryAfter)) },
+      });
     }
   }
 
   function limitsFor(match: RouteMatch, plan: PlanRecord | undefined, throttleKey: string) {
     const out: Array<{ key: string; limit: RateLimit; stop: boolean }> = [];
     if (plan?.limit) out.push({ key: `gw:p:${throttleKey}`, limit: plan.limit, stop: plan.stopOnQuotaReach });
-    if (plan?.burst) out.push({ key: `gw:b:${throttleKey}`, limit: { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, stop: true });
-    if (match.operation.limit) out.push({ key: `gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, limit: match.operation.limit, stop: true });
+    if (plan?.burst)
+      out.push({ key: `gw:b:${throttleKey}`, limit: { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, stop: true });
+    if (match.operation.limit)
+      out.push({ key: `gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, limit: match.operation.limit, stop: true });
     return out;
   }
 
@@ -286,7 +315,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (hasBody) {
       if (declared === null) throw fail('GATEWAY_BODY_NOT_ALLOWED', `${method} on this operation takes no request body`);
       const encoding = req.headers['content-encoding'];
-      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw fail('GATEWAY_CONTENT_TYPE', 'the request body must not be compressed (Content-Encoding)');
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')
+        throw fail('GATEWAY_CONTENT_TYPE', 'the request body must not be compressed (Content-Encoding)');
       const type = req.headers['content-type'];
       const essence = type === undefined ? undefined : mediaEssence(type);
       const types = declared.types.length > 0 ? declared.types : JSON_BODY.types;
@@ -300,7 +330,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (op.idempotency) {
       const key = req.headers['x-idempotency-key'];
       if (key === undefined) throw fail('GATEWAY_HEADER_MISSING', 'the x-idempotency-key header is required');
-      if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) throw fail('GATEWAY_HEADER_INVALID', 'x-idempotency-key must be 1 to 40 visible ASCII characters');
+      if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))
+        throw fail('GATEWAY_HEADER_INVALID', 'x-idempotency-key must be 1 to 40 visible ASCII characters');
     }
     return body;
   }
@@ -310,10 +341,20 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const base = new URL(api.backendUrl);
     if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
     const t = caller.token;
-    const identity = await deps.identity.sign({
-      keyManager: t.keyManager, clientId: t.clientId, softwareId: t.softwareId, orgId: t.orgId, roles: caller.roles, scopes: t.scopes,
-      psu: t.grant === 'psu' ? t.subject : undefined, consentId: t.consentId,
-    }, base.origin, caller.raw);
+    const identity = await deps.identity.sign(
+      {
+        keyManager: t.keyManager,
+        clientId: t.clientId,
+        softwareId: t.softwareId,
+        orgId: t.orgId,
+        roles: caller.roles,
+        scopes: t.scopes,
+        psu: t.grant === 'psu' ? t.subject : undefined,
+        consentId: t.consentId,
+      },
+      base.origin,
+      caller.raw,
+    );
     const headers = backendHeaders(req.headers, allowedHeaders(match.operation, gatewaySet), gatewaySet);
     headers[cfg.identity_header] = identity;
     headers['x-fapi-interaction-id'] = interactionId;
@@ -347,18 +388,26 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const t = now();
     const claim = await deps.idempotency.claimIdempotency(clientId, key, fingerprint, t + leaseSeconds, t + cfg.idempotency_window, t);
     if (claim !== 'claimed') {
-      if (claim.fingerprint !== fingerprint) throw fail('GATEWAY_IDEMPOTENCY_MISMATCH', 'this x-idempotency-key was used with another request in the last 24 hours');
+      if (claim.fingerprint !== fingerprint)
+        throw fail('GATEWAY_IDEMPOTENCY_MISMATCH', 'this x-idempotency-key was used with another request in the last 24 hours');
       if (claim.response !== null) {
         send(res, JSON.parse(claim.response) as StoredResponse);
         return;
       }
       if (claim.leaseUntil > t) {
-        throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry after the time in Retry-After', { headers: { 'retry-after': String(claim.leaseUntil - t) } });
+        throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry after the time in Retry-After', {
+          headers: { 'retry-after': String(claim.leaseUntil - t) },
+        });
       }
-      throw fail('GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN', 'the outcome of the first request with this x-idempotency-key is unknown and it is not run again; check the resource before sending a new request with a new key');
+      throw fail(
+        'GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN',
+        'the outcome of the first request with this x-idempotency-key is unknown and it is not run again; check the resource before sending a new request with a new key',
+      );
     }
-    const settle = (what: 'release' | 'abandon') => (what === 'release' ? deps.idempotency.releaseIdempotency(clientId, key) : deps.idempotency.abandonIdempotency(clientId, key))
-      .catch((e: unknown) => deps.logger.warn({ err: e, what }, 'could not settle an idempotency key; its lease will run out and its outcome be unknown'));
+    const settle = (what: 'release' | 'abandon') =>
+      (what === 'release' ? deps.idempotency.releaseIdempotency(clientId, key) : deps.idempotency.abandonIdempotency(clientId, key)).catch((e: unknown) =>
+        deps.logger.warn({ err: e, what }, 'could not settle an idempotency key; its lease will run out and its outcome be unknown'),
+      );
     let answer;
     try {
       answer = await deps.proxy.exchange(method, to, body);
@@ -372,7 +421,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     } else {
       // The backend has answered: its answer goes to the caller even if it cannot be kept (the
       // lease then runs out and a repeat is told the outcome is unknown, never run twice).
-      await deps.idempotency.completeIdempotency(clientId, key, JSON.stringify(stored), now() + cfg.idempotency_window)
+      await deps.idempotency
+        .completeIdempotency(clientId, key, JSON.stringify(stored), now() + cfg.idempotency_window)
         .catch((e: unknown) => deps.logger.error({ err: e }, 'could not keep the answer of an idempotent call; a repeat will be told its outcome is unknown'));
     }
     send(res, stored);
@@ -390,11 +440,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     if (checkJws) {
       const t = caller.token;
-      if (!t.keySetUrl || !t.orgId || !t.softwareId) throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
+      if (!t.keySetUrl || !t.orgId || !t.softwareId)
+        throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
       await verifyJwsSignature(req.headers['x-jws-signature'], body, {
-        issuer: `${t.orgId}/${t.softwareId}`, trustAnchor: cfg.jws_trust_anchor, // jose's remote key set resolves flattened JWS as it does compact ones (its types say compact only).
+        issuer: `${t.orgId}/${t.softwareId}`,
+        trustAnchor: cfg.jws_trust_anchor, // jose's remote key set resolves flattened JWS as it does compact ones (its types say compact only).
         keySet: deps.keySets.keySet(t.keySetUrl) as unknown as JwsCheck['keySet'],
-        now: now(), clockTolerance: config.oauth.clock_tolerance,
+        now: now(),
+        clockTolerance: config.oauth.clock_tolerance,
       });
     }
     if (op.idempotency) return idempotent(req, res, to, idempotencyOwner(caller.token), call.path, body);
@@ -441,12 +494,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: UNMATCHED_API };
       run(req, res, next, call)
         .then(() => deps.observe?.(call.api, 'ok', null))
-        .catch((err: unknown) => afterRequestBody(req, () => {
-          const code = call.dcr ? sendOAuthError(res, err) : sendObError(res, err, call.interactionId);
-          if (ctx) ctx.code = code;
-          if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
-          deps.observe?.(call.api, 'rejected', code);
-        }));
+        .catch((err: unknown) =>
+          afterRequestBody(req, () => {
+            const code = call.dcr ? sendOAuthError(res, err) : sendObError(res, err, call.interactionId);
+            if (ctx) ctx.code = code;
+            if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
+            deps.observe?.(call.api, 'rejected', code);
+          }),
+        );
       return true;
     },
     async handleLate(req, res, next) {

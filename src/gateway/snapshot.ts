@@ -45,9 +45,18 @@ const METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as 
 /** `/accounts/{AccountId}` → `/accounts/:AccountId` (find-my-way's syntax; `:` is escaped as `::`). */
 const toRouterPath = (template: string) => template.replaceAll(':', '::').replace(/\{([^}/]+)\}/g, (_m, name: string) => `:${routerParamName(name)}`);
 
-interface Stored { api: ApiRecord; operation: OperationDef }
+interface Stored {
+  api: ApiRecord;
+  operation: OperationDef;
+}
 
-export function buildSnapshot(version: string, apis: readonly ApiRecord[], plans: readonly PlanRecord[], onConflict: (api: ApiRecord, op: OperationDef) => void, keyManagers: readonly KeyManagerRecord[] = []): RouteSnapshot {
+export function buildSnapshot(
+  version: string,
+  apis: readonly ApiRecord[],
+  plans: readonly PlanRecord[],
+  onConflict: (api: ApiRecord, op: OperationDef) => void,
+  keyManagers: readonly KeyManagerRecord[] = [],
+): RouteSnapshot {
   // An API whose context takes a path the server serves itself (saved before that was refused) is never routed.
   const served = apis.filter((a) => SERVED_STATES.has(a.state) && reservedOverlap(a.context, a.backendUrl === INTERNAL_DCR_BACKEND) === undefined);
   const router = FindMyWay({ caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 256 });

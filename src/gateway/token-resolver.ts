@@ -51,15 +51,21 @@ function externalToken(km: KeyManagerRecord, claims: Record<string, unknown>, fo
   const sub = typeof claims['sub'] === 'string' ? claims['sub'] : undefined;
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
   return {
-    kind: 'access_token', format, keyManager: km.name, clientId,
-    softwareId: undefined, orgId: undefined, keySetUrl: undefined,
+    kind: 'access_token',
+    format,
+    keyManager: km.name,
+    clientId,
+    softwareId: undefined,
+    orgId: undefined,
+    keySetUrl: undefined,
     roles: km.claimMapping.roles ? scopesOf(claims[km.claimMapping.roles]) : [],
     consentId: typeof claims['openbanking_intent_id'] === 'string' ? claims['openbanking_intent_id'] : undefined,
     scopes: scopesOf(claims[km.claimMapping.scopes]),
     grant: sub === undefined || sub === clientId ? 'client_credentials' : 'psu',
     subject: sub,
     certificateThumbprint: typeof cnf?.['x5t#S256'] === 'string' ? cnf['x5t#S256'] : undefined,
-    issuedAt: num(claims['iat']), expiresAt: num(claims['exp']),
+    issuedAt: num(claims['iat']),
+    expiresAt: num(claims['exp']),
     jti: typeof claims['jti'] === 'string' ? claims['jti'] : undefined,
     audience: claims['aud'] as string | string[] | undefined,
     revoke: noop,
@@ -78,7 +84,10 @@ export function createTokenResolver(deps: {
   const patterns = new Map<string, RegExp>();
   const pattern = (source: string) => {
     let re = patterns.get(source);
-    if (!re) patterns.set(source, (re = new RegExp(`^(?:${source})$`, 'u')));
+    if (!re) {
+      re = new RegExp(`^(?:${source})$`, 'u');
+      patterns.set(source, re);
+    }
     return re;
   };
   const introspected = new Map<string, { claims: Record<string, unknown> | null; until: number }>();
@@ -117,7 +126,7 @@ export function createTokenResolver(deps: {
       return t ? { valid: true, token: t } : invalid(`the access token has no ${km.claimMapping.clientId} claim`);
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return invalid('the access token has expired');
-      if (err instanceof joseErrors.JOSEError) return invalid('the access token does not verify with its key manager\'s keys');
+      if (err instanceof joseErrors.JOSEError) return invalid("the access token does not verify with its key manager's keys");
       throw fail('GATEWAY_KEY_MANAGER_UNAVAILABLE', `the key set of key manager ${km.name} could not be fetched`, { cause: err });
     }
   }
@@ -132,18 +141,21 @@ export function createTokenResolver(deps: {
         const res = await deps.fetch(km.introspectionEndpoint!, {
           method: 'POST',
           headers: {
-            'content-type': 'application/x-www-form-urlencoded', accept: 'application/json',
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
             authorization: `Basic ${Buffer.from(`${encodeURIComponent(km.introspectionClient!.clientId)}:${encodeURIComponent(km.introspectionClient!.clientSecret)}`).toString('base64')}`,
           },
           body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
         });
         if (res.status !== 200) throw new Error(`introspection answered ${res.status}`);
-        body = await res.json() as Record<string, unknown>;
+        body = (await res.json()) as Record<string, unknown>;
       } catch (err) {
         throw fail('GATEWAY_KEY_MANAGER_UNAVAILABLE', `key manager ${km.name} could not introspect the token`, { cause: err });
       }
       const active = body['active'] === true && (typeof body['exp'] !== 'number' || body['exp'] > t);
-      const until = active ? Math.min(typeof body['exp'] === 'number' ? body['exp'] : t + INTROSPECTION_MAX_AGE, t + INTROSPECTION_MAX_AGE) : t + INTROSPECTION_NEGATIVE_AGE;
+      const until = active
+        ? Math.min(typeof body['exp'] === 'number' ? body['exp'] : t + INTROSPECTION_MAX_AGE, t + INTROSPECTION_MAX_AGE)
+        : t + INTROSPECTION_NEGATIVE_AGE;
       hit = { claims: active ? body : null, until };
       if (introspected.size >= MAX_CACHED) introspected.delete(introspected.keys().next().value!);
       introspected.set(key, hit);

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import { createPeerMatcher } from './trusted-peer.ts';
-import { AppError, clientCertificateRequired, fail } from '../errors/app-error.ts';
+import { type AppError, clientCertificateRequired, fail } from '../errors/app-error.ts';
 
 /** A request's client certificate. */
 export interface ClientCertificate {
@@ -75,8 +75,10 @@ export function createClientCertificateSource(opts: ClientCertificateSourceOptio
     let cert: ClientCertificate | null = null;
     if (peer?.raw?.length) {
       const x509 = new X509Certificate(peer.raw);
-      const outsideValidity = !socket.authorized && TIME_ERRORS.has(String(socket.authorizationError ?? ''))
-        && chainsToTrustStore(x509, trustAnchors(), undefined, presentedIssuers(peer));
+      const outsideValidity =
+        !socket.authorized &&
+        TIME_ERRORS.has(String(socket.authorizationError ?? '')) &&
+        chainsToTrustStore(x509, trustAnchors(), undefined, presentedIssuers(peer));
       cert = { pem: x509.toString(), x509, authorized: socket.authorized, ...(outsideValidity ? { outsideValidity } : {}), source: 'tls' };
     }
     tlsCache.set(socket, cert);
@@ -207,8 +209,9 @@ const dateOf = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export function clientCertificateError(cert: ClientCertificate | undefined, now: number = Date.now()): AppError | undefined {
   if (!cert || !(cert.authorized || cert.outsideValidity === true)) return clientCertificateRequired();
   const { validFromDate, validToDate } = cert.x509;
-  if (validToDate.getTime() < now) return fail('CLIENT_CERT_EXPIRED', `the client (transport) certificate expired on ${dateOf(validToDate)}; present a current one`);
+  if (validToDate.getTime() < now)
+    return fail('CLIENT_CERT_EXPIRED', `the client (transport) certificate expired on ${dateOf(validToDate)}; present a current one`);
   if (validFromDate.getTime() > now) return fail('CLIENT_CERT_EXPIRED', `the client (transport) certificate is not valid until ${dateOf(validFromDate)}`);
-  if (!cert.authorized) return fail('CLIENT_CERT_EXPIRED', 'a CA certificate in the client (transport) certificate\'s chain is outside its validity period');
+  if (!cert.authorized) return fail('CLIENT_CERT_EXPIRED', "a CA certificate in the client (transport) certificate's chain is outside its validity period");
   return undefined;
 }

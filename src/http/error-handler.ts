@@ -14,6 +14,9 @@ export function errorHandler(shape: WireShape) {
     const out = toErrorResponse(err, shape, ctx?.interactionId);
     if (ctx) ctx.code = out.code;
     if (out.status >= 500) req.log.error({ err }, 'request failed');
-    return reply.code(out.status).headers({ ...out.headers, 'cache-control': 'no-store' }).send(out.body);
+    return reply
+      .code(out.status)
+      .headers({ ...out.headers, 'cache-control': 'no-store' })
+      .send(out.body);
   };
 }

@@ -33,9 +33,7 @@ export interface RequestContext {
 }
 
 /** What the front reports when a request ends (metrics). */
-export interface RequestObserver {
-  (ctx: RequestContext, status: number, seconds: number): void;
-}
+export type RequestObserver = (ctx: RequestContext, status: number, seconds: number) => void;
 
 // FAPI 1.0 Part 1 §6.2.1.11: the interaction id is a UUID (RFC 4122); accept any safe token up to 64.
 const INTERACTION_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -99,15 +97,20 @@ export function createFront(handler: (req: IncomingMessage, res: ServerResponse)
     opts.observe?.(ctx, status, seconds);
     if (accessLog && log.isLevelEnabled('info')) {
       // Inside the request's context, so the logger adds its ids (logger.ts mixin) exactly once.
-      als.run(ctx, () => log.info({
-        method: ctx.method,
-        route: ctx.route ?? '(unmatched)',
-        status,
-        duration_ms: Math.round(seconds * 1e4) / 10,
-        ...(ctx.clientId === undefined ? {} : { client_id: ctx.clientId }),
-        ...(ctx.code === undefined ? {} : { code: ctx.code }),
-        ...(res.writableFinished ? {} : { aborted: true }),
-      }, 'request'));
+      als.run(ctx, () =>
+        log.info(
+          {
+            method: ctx.method,
+            route: ctx.route ?? '(unmatched)',
+            status,
+            duration_ms: Math.round(seconds * 1e4) / 10,
+            ...(ctx.clientId === undefined ? {} : { client_id: ctx.clientId }),
+            ...(ctx.code === undefined ? {} : { code: ctx.code }),
+            ...(res.writableFinished ? {} : { aborted: true }),
+          },
+          'request',
+        ),
+      );
     }
   };
 

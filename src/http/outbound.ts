@@ -52,7 +52,10 @@ export interface OutboundOptions {
   maxBytes?: number;
 }
 
-export type OutboundFetch = (url: string | URL, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<Response>;
+export type OutboundFetch = (
+  url: string | URL,
+  init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<Response>;
 
 /** Is this URL on the allow-list? Exported so callers can reject early with a precise message. */
 export function isAllowedUrl(url: URL, opts: Pick<OutboundOptions, 'allowedHosts' | 'allowHttp'>): boolean {
@@ -99,7 +102,10 @@ export function createOutboundFetch(opts: OutboundOptions): OutboundFetch & { cl
       res = await undiciFetch(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal, redirect: 'manual', dispatcher });
     } catch (err) {
       const reason = networkFailureReason(err);
-      throw new OutboundFetchError(`could not fetch ${url.origin}${url.pathname}${reason ? ` (${reason})` : ''}`, { cause: err, ...(reason ? { reason } : {}) });
+      throw new OutboundFetchError(`could not fetch ${url.origin}${url.pathname}${reason ? ` (${reason})` : ''}`, {
+        cause: err,
+        ...(reason ? { reason } : {}),
+      });
     }
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel();

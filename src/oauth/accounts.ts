@@ -31,9 +31,7 @@ export function createAccountService(config: Config): AccountService {
       const user = byName.get(accountId);
       return {
         accountId,
-        claims: () => (user
-          ? { sub: accountId, name: user.name || undefined, email: user.email || undefined }
-          : { sub: accountId }),
+        claims: () => (user ? { sub: accountId, name: user.name || undefined, email: user.email || undefined } : { sub: accountId }),
       };
     },
     displayName(accountId) {

@@ -12,9 +12,21 @@ import { clientRecordOfRequest } from './request-clients.ts';
 
 /** The model names oidc-provider v9 persists through its adapter. */
 export const OIDC_MODEL_NAMES = [
-  'Session', 'AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'Client',
-  'InitialAccessToken', 'RegistrationAccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest',
-  'Interaction', 'ReplayDetection', 'PushedAuthorizationRequest', 'Grant', 'PreAuthorizedCode',
+  'Session',
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'ClientCredentials',
+  'Client',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'Interaction',
+  'ReplayDetection',
+  'PushedAuthorizationRequest',
+  'Grant',
+  'PreAuthorizedCode',
 ] as const;
 
 /** A stored model as oidc-provider hands it over; the fields named here are the ones it indexes by. */
@@ -45,9 +57,7 @@ export type OidcAdapterFactory = (name: string) => OidcAdapter;
 const toPayload = (record: OidcRecord | undefined): AdapterPayload | undefined => {
   if (record === undefined) return undefined;
   // The store keeps `consumed` in a column too; surface it even if the payload lacks it.
-  return record.consumed === undefined || record.payload['consumed'] !== undefined
-    ? record.payload
-    : { ...record.payload, consumed: record.consumed };
+  return record.consumed === undefined || record.payload['consumed'] !== undefined ? record.payload : { ...record.payload, consumed: record.consumed };
 };
 
 /**
@@ -58,23 +68,29 @@ const toPayload = (record: OidcRecord | undefined): AdapterPayload | undefined =
  * The factory is a plain arrow function on purpose: oidc-provider calls non-constructable
  * functions instead of `new`-ing them, and rejects async functions.
  */
-export function createOidcAdapter(store: OidcModelStore, now: () => number, opts: { readClient?: (payload: AdapterPayload) => AdapterPayload } = {}): OidcAdapterFactory {
+export function createOidcAdapter(
+  store: OidcModelStore,
+  now: () => number,
+  opts: { readClient?: (payload: AdapterPayload) => AdapterPayload } = {},
+): OidcAdapterFactory {
   return (name: string): OidcAdapter => {
     if (typeof name !== 'string' || name === '') throw new TypeError('adapter model name is required');
     const read = name === 'Client' && opts.readClient ? opts.readClient : (p: AdapterPayload) => p;
     // A database outage answers 503 (oauth/unavailable.ts), not oidc-provider's 500.
     return {
-      upsert: (id, payload, expiresIn) => providerCall(async () => {
-        const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? now() + expiresIn : null;
-        await store.upsert(name, id, payload, expiresAt);
-      }),
-      find: (id) => providerCall(async () => {
-        // A client the request guard has just read for this request (oauth/request-clients.ts).
-        const kept = name === 'Client' ? clientRecordOfRequest(id) : undefined;
-        if (kept) return kept;
-        const payload = toPayload(await store.find(name, id));
-        return payload === undefined ? undefined : read(payload);
-      }),
+      upsert: (id, payload, expiresIn) =>
+        providerCall(async () => {
+          const expiresAt = typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? now() + expiresIn : null;
+          await store.upsert(name, id, payload, expiresAt);
+        }),
+      find: (id) =>
+        providerCall(async () => {
+          // A client the request guard has just read for this request (oauth/request-clients.ts).
+          const kept = name === 'Client' ? clientRecordOfRequest(id) : undefined;
+          if (kept) return kept;
+          const payload = toPayload(await store.find(name, id));
+          return payload === undefined ? undefined : read(payload);
+        }),
       findByUid: (uid) => providerCall(async () => toPayload(await store.findByUid(name, uid))),
       findByUserCode: (userCode) => providerCall(async () => toPayload(await store.findByUserCode(name, userCode))),
       consume: (id) => providerCall(() => store.consume(name, id, now())),

@@ -51,7 +51,13 @@ interface RatModel {
   getValueAndPayload(): Promise<{ value: string; payload: Record<string, unknown> }>;
 }
 
-export function createClientService(deps: { keyManager: KeyManagerInternals; storage: Storage; shared: Pick<SharedState, 'mark'>; config: Config; now?: () => number }): ClientService {
+export function createClientService(deps: {
+  keyManager: KeyManagerInternals;
+  storage: Storage;
+  shared: Pick<SharedState, 'mark'>;
+  config: Config;
+  now?: () => number;
+}): ClientService {
   const { keyManager: km, storage, config } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const secrets = km.clientSecrets;

@@ -75,13 +75,17 @@ function sanMatches(cert: ClientCertificate, property: string, expected: string)
     const i = e.indexOf(':');
     return [e.slice(0, i), e.slice(i + 1)] as const;
   });
-  const kind = ({
-    tls_client_auth_san_dns: 'DNS',
-    tls_client_auth_san_uri: 'URI',
-    tls_client_auth_san_ip: 'IP Address',
-    tls_client_auth_san_email: 'email',
-  } as Record<string, string>)[property];
-  return Boolean(kind) && entries.some(([k, v]) => k === kind && (kind === 'DNS' || kind === 'email' ? v.toLowerCase() === expected.toLowerCase() : v === expected));
+  const kind = (
+    {
+      tls_client_auth_san_dns: 'DNS',
+      tls_client_auth_san_uri: 'URI',
+      tls_client_auth_san_ip: 'IP Address',
+      tls_client_auth_san_email: 'email',
+    } as Record<string, string>
+  )[property];
+  return (
+    Boolean(kind) && entries.some(([k, v]) => k === kind && (kind === 'DNS' || kind === 'email' ? v.toLowerCase() === expected.toLowerCase() : v === expected))
+  );
 }
 
 /** Builds a configured oidc-provider instance. Cheap enough to rebuild when keys or scopes change. */
@@ -144,8 +148,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // and its replay record then outlived what the shared state keeps (a 500). Every time claim
     // must be a time, iat and nbf not in the future, and the validity counts from now too.
     assertJwtClientAuthClaimsAndHeader: async (ctx: { oidc: { isFapi(...p: string[]): boolean; issuer: string } }, claims: Record<string, unknown>) => {
-      if (ctx.oidc.isFapi('2.0') && claims['aud'] !== ctx.oidc.issuer) throw new oidcErrors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
-      const bad = checkTimeClaims(claims, { now: epochNow(), skew: config.oauth.clock_tolerance, required: ['exp'], maxLifetime: config.oauth.client_assertion_max_lifetime });
+      if (ctx.oidc.isFapi('2.0') && claims['aud'] !== ctx.oidc.issuer)
+        throw new oidcErrors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
+      const bad = checkTimeClaims(claims, {
+        now: epochNow(),
+        skew: config.oauth.clock_tolerance,
+        required: ['exp'],
+        maxLifetime: config.oauth.client_assertion_max_lifetime,
+      });
       if (bad) throw new oidcErrors.InvalidClientAuth(`client assertion: ${bad.description}`);
     },
     // PKCE (S256) for every authorization_code flow, FAPI or not.
@@ -165,7 +175,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     },
     findAccount: async (_ctx: unknown, sub: string) => accounts.find(sub),
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PREFIX}${interaction.uid}` },
-    fetch: ((url: string | URL, options: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => deps.fetch(url, options)) as never,
+    fetch: ((url: string | URL, options: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) =>
+      deps.fetch(url, options)) as never,
     features: {
       devInteractions: { enabled: false },
       // Open Banking binds tokens with mTLS (cnf.x5t#S256); DPoP is not part of the profile.
@@ -196,9 +207,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
         assertJwtClaimsAndHeader: async (ctx: { oidc: { isFapi(...p: string[]): boolean } }, claims: Record<string, unknown>) => {
           const fapi = ctx.oidc.isFapi('1.0 Final', '2.0');
           if (fapi) {
-            for (const c of ['exp', 'aud', 'nbf']) if (claims[c] === undefined) throw new oidcErrors.InvalidRequestObject(`Request Object is missing the '${c}' claim`);
+            for (const c of ['exp', 'aud', 'nbf'])
+              if (claims[c] === undefined) throw new oidcErrors.InvalidRequestObject(`Request Object is missing the '${c}' claim`);
           }
-          const bad = checkTimeClaims(claims, { now: epochNow(), skew: config.oauth.clock_tolerance, maxLifetime: fapi ? FAPI_REQUEST_OBJECT_LIFETIME : undefined });
+          const bad = checkTimeClaims(claims, {
+            now: epochNow(),
+            skew: config.oauth.clock_tolerance,
+            maxLifetime: fapi ? FAPI_REQUEST_OBJECT_LIFETIME : undefined,
+          });
           if (bad) throw new oidcErrors.InvalidRequestObject(`Request Object: ${bad.description}`);
         },
       },
@@ -234,7 +250,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
         // token with an audience), so a request for OIDC scopes only (e.g. "openid") gets a
         // userinfo token; anything with an API scope gets the API resource, as OB TPPs expect.
         defaultResource: (ctx: { oidc: { params?: { scope?: unknown } } }) => {
-          const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+          const requested = String(ctx.oidc.params?.scope ?? '')
+            .split(' ')
+            .filter(Boolean);
           return requested.length > 0 && requested.every((s) => OIDC_SCOPES.has(s)) ? undefined : resource;
         },
         useGrantedResource: () => true,

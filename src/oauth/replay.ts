@@ -23,6 +23,7 @@ export function useSharedReplayDetection(provider: Provider, replay: OneTimeIds)
   // Same key as oidc-provider's (bounded length, whatever the client sends as jti). An outage of
   // the shared state is a 503, never a pass. oidc-provider passes exp + clock tolerance, which a
   // fractional exp (RFC 7519 allows one) makes fractional: the stores keep whole seconds.
-  const unique = (iss: string, jti: string, exp: number) => providerCall(() => replay.remember(OIDC_REPLAY_NAMESPACE, hash('sha256', `${iss}${jti}`, 'base64url'), Math.ceil(exp)));
+  const unique = (iss: string, jti: string, exp: number) =>
+    providerCall(() => replay.remember(OIDC_REPLAY_NAMESPACE, hash('sha256', `${iss}${jti}`, 'base64url'), Math.ceil(exp)));
   Object.defineProperty(provider.ReplayDetection, 'unique', { value: unique, configurable: true });
 }

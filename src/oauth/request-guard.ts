@@ -11,7 +11,7 @@ import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import { keepClientRecords } from './request-clients.ts';
 import { joseTooDeep, compactJoseSegments, MAX_JSON_DEPTH } from '../http/json-limits.ts';
-import { AppError, fail } from '../errors/app-error.ts';
+import { type AppError, fail } from '../errors/app-error.ts';
 import { sendError } from '../errors/to-response.ts';
 import { OAUTH_ROUTES } from './routes.ts';
 
@@ -19,9 +19,7 @@ import { OAUTH_ROUTES } from './routes.ts';
 export const PROVIDER_BODY_LIMIT = 56 * 1024;
 
 /** Endpoints that authenticate the client from the form body or a Basic header. */
-const CLIENT_AUTH_PATHS = new Set<string>([
-  OAUTH_ROUTES.token, OAUTH_ROUTES.pushed_authorization_request, OAUTH_ROUTES.introspection, OAUTH_ROUTES.revocation,
-]);
+const CLIENT_AUTH_PATHS = new Set<string>([OAUTH_ROUTES.token, OAUTH_ROUTES.pushed_authorization_request, OAUTH_ROUTES.introspection, OAUTH_ROUTES.revocation]);
 
 export interface RequestGuardDeps {
   /** A registered client's metadata; undefined for unknown and bank-internal (configured) clients. */

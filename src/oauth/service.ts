@@ -89,8 +89,18 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     const scopes = (await storage.scopes.list()).map((s) => s.name);
     const retiredScopes = (await retiredScopeNames(storage)).filter((s) => !scopes.includes(s));
     const next = buildProvider({
-      config, logger, adapter, jwks, cookieKeys: [cookieKey], scopes, retiredScopes, accounts, clientCert: deps.clientCert, fetch: deps.fetch,
-      onTokenIssued: deps.onTokenIssued, introspectJwt: (token, caller) => introspectJwt(tokens, token, caller),
+      config,
+      logger,
+      adapter,
+      jwks,
+      cookieKeys: [cookieKey],
+      scopes,
+      retiredScopes,
+      accounts,
+      clientCert: deps.clientCert,
+      fetch: deps.fetch,
+      onTokenIssued: deps.onTokenIssued,
+      introspectJwt: (token, caller) => introspectJwt(tokens, token, caller),
     });
     useSharedReplayDetection(next, deps.shared);
     registerJwtBearerGrant(next, { config, issuers, replay: deps.shared, scopes, clientCert: deps.clientCert });
@@ -102,19 +112,28 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     publicKeys = {
       keys: jwks.keys.map((k) => ({
         ...(createPublicKey(createPrivateKey({ key: k as never, format: 'jwk' })).export({ format: 'jwk' }) as JWK),
-        kid: k.kid, alg: k.alg, use: 'sig',
+        kid: k.kid,
+        alg: k.alg,
+        use: 'sig',
       })),
     };
   }
   await build();
 
   const tokens = createTokenVerifier({
-    config, storage, shared: deps.shared, provider: () => provider, publicJwks: () => publicKeys, now,
+    config,
+    storage,
+    shared: deps.shared,
+    provider: () => provider,
+    publicJwks: () => publicKeys,
+    now,
     // Rebuilt from the database when a token names a key this process has not loaded yet.
     reloadKeys: () => service.refresh(true),
   });
   const service: KeyManagerInternals = {
-    get provider() { return provider; },
+    get provider() {
+      return provider;
+    },
     tokens,
     accounts,
     keys,

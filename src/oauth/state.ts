@@ -35,7 +35,11 @@ async function seedScopes(storage: Storage, config: Config): Promise<void> {
  * Creates what every worker needs to find in storage (signing keys, cookie and client secret keys, first scopes).
  * Idempotent; the cluster primary runs it once before forking so workers never race to create keys.
  */
-export async function initializeKeyManagerState(storage: Storage, config: Config, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<{ cookieKey: string; clientSecretKey: Buffer }> {
+export async function initializeKeyManagerState(
+  storage: Storage,
+  config: Config,
+  now: () => number = () => Math.floor(Date.now() / 1000),
+): Promise<{ cookieKey: string; clientSecretKey: Buffer }> {
   const keys = createKeyManager({ keys: storage.keys, meta: storage.meta, now, retireGrace: retireGrace(config) });
   const cookieKey = await storage.meta.setIfAbsent('cookie_key', randomBytes(32).toString('base64url'));
   // Derives the secrets of secret-based clients (client-secrets.ts); first writer wins across hosts.
@@ -46,14 +50,13 @@ export async function initializeKeyManagerState(storage: Storage, config: Config
   return { cookieKey, clientSecretKey };
 }
 
-
 const RETIRED_SCOPES = 'retired_scopes';
 
 /** Scopes deleted through the scope API (see ProviderDeps.retiredScopes). */
 export async function retiredScopeNames(storage: Storage): Promise<string[]> {
   const raw = await storage.meta.get(RETIRED_SCOPES);
   try {
-    const v = raw ? JSON.parse(raw) as unknown : [];
+    const v = raw ? (JSON.parse(raw) as unknown) : [];
     return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
   } catch {
     return [];

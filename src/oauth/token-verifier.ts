@@ -61,10 +61,12 @@ export interface VerifiedToken {
 export type TokenVerification =
   | { readonly valid: true; readonly token: VerifiedToken }
   | {
-    readonly valid: false; readonly code: TokenFailure; readonly description: string;
-    /** For a token of a client that no longer exists: deletes the token's own record, if it has one. */
-    readonly revoke?: () => Promise<void>;
-  };
+      readonly valid: false;
+      readonly code: TokenFailure;
+      readonly description: string;
+      /** For a token of a client that no longer exists: deletes the token's own record, if it has one. */
+      readonly revoke?: () => Promise<void>;
+    };
 
 export interface VerifyOptions {
   /** Also accept RFC 7592 registration access tokens (DCR management). */
@@ -102,8 +104,15 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** An opaque token model as oidc-provider finds it. */
 interface OpaqueModel {
-  clientId: string; scope?: string; accountId?: string; exp?: number; iat?: number; jti: string; aud?: string | string[];
-  'x5t#S256'?: string; destroy(): Promise<void>;
+  clientId: string;
+  scope?: string;
+  accountId?: string;
+  exp?: number;
+  iat?: number;
+  jti: string;
+  aud?: string | string[];
+  'x5t#S256'?: string;
+  destroy(): Promise<void>;
 }
 
 const fail = (code: TokenFailure, description: string): TokenVerification => ({ valid: false, code, description });
@@ -154,14 +163,17 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
     }
   }
 
-  async function findOpaque(token: string, registrationTokens: boolean): Promise<{ model: OpaqueModel; kind: VerifiedToken['kind']; grant: VerifiedToken['grant'] } | undefined> {
+  async function findOpaque(
+    token: string,
+    registrationTokens: boolean,
+  ): Promise<{ model: OpaqueModel; kind: VerifiedToken['kind']; grant: VerifiedToken['grant'] } | undefined> {
     const provider = deps.provider();
-    const cc = await provider.ClientCredentials.find(token) as unknown as OpaqueModel | undefined;
+    const cc = (await provider.ClientCredentials.find(token)) as unknown as OpaqueModel | undefined;
     if (cc) return { model: cc, kind: 'access_token', grant: 'client_credentials' };
-    const at = await provider.AccessToken.find(token) as unknown as OpaqueModel | undefined;
+    const at = (await provider.AccessToken.find(token)) as unknown as OpaqueModel | undefined;
     if (at) return { model: at, kind: 'access_token', grant: 'psu' };
     if (!registrationTokens) return undefined;
-    const rat = await provider.RegistrationAccessToken.find(token) as unknown as OpaqueModel | undefined;
+    const rat = (await provider.RegistrationAccessToken.find(token)) as unknown as OpaqueModel | undefined;
     return rat ? { model: rat, kind: 'registration_access_token', grant: 'registration' } : undefined;
   }
 
@@ -175,13 +187,18 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         const clientId = p['client_id'] as string;
         const cnf = p['cnf'] as Record<string, unknown> | undefined;
         found = {
-          kind: 'access_token', format: 'jwt', clientId,
+          kind: 'access_token',
+          format: 'jwt',
+          clientId,
           scopes: typeof p['scope'] === 'string' ? p['scope'].split(' ').filter(Boolean) : [],
           // oidc-provider issues client_credentials tokens about the client itself.
           grant: p.sub === clientId ? 'client_credentials' : 'psu',
           subject: p.sub,
           certificateThumbprint: typeof cnf?.['x5t#S256'] === 'string' ? cnf['x5t#S256'] : undefined,
-          issuedAt: p.iat, expiresAt: p.exp, jti: p.jti, audience: p.aud,
+          issuedAt: p.iat,
+          expiresAt: p.exp,
+          jti: p.jti,
+          audience: p.aud,
           consentId: typeof p['openbanking_intent_id'] === 'string' ? p['openbanking_intent_id'] : undefined,
           revoke: noop,
         };
@@ -190,12 +207,17 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         if (!hit) return fail('TOKEN_UNKNOWN', 'the access token is unknown or has expired');
         const m = hit.model;
         found = {
-          kind: hit.kind, format: 'opaque', clientId: m.clientId,
+          kind: hit.kind,
+          format: 'opaque',
+          clientId: m.clientId,
           scopes: (m.scope ?? '').split(' ').filter(Boolean),
           grant: hit.grant,
           subject: hit.grant === 'psu' ? m.accountId : hit.grant === 'client_credentials' ? m.clientId : undefined,
           certificateThumbprint: m['x5t#S256'],
-          issuedAt: m.iat, expiresAt: m.exp, jti: m.jti, audience: m.aud,
+          issuedAt: m.iat,
+          expiresAt: m.exp,
+          jti: m.jti,
+          audience: m.aud,
           consentId: undefined,
           revoke: () => m.destroy(),
         };
@@ -235,7 +257,11 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
  * its own tokens; a bank-internal client (the gateway) any. The resource server asks for the
  * client, so the certificate binding is reported (cnf), not checked.
  */
-export async function introspectJwt(verifier: TokenVerifier, token: string, caller: { clientId: string; isOpenBanking: boolean }): Promise<Record<string, unknown> | undefined> {
+export async function introspectJwt(
+  verifier: TokenVerifier,
+  token: string,
+  caller: { clientId: string; isOpenBanking: boolean },
+): Promise<Record<string, unknown> | undefined> {
   const result = await verifier.verify(token, undefined, { checkCertificate: false });
   if (!result.valid) return undefined;
   const t = result.token;

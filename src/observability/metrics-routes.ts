@@ -36,7 +36,11 @@ export function metricsRoutes(deps: { config: Config; text: () => Promise<string
 }
 
 /** The separate metrics listener: GET /metrics, nothing else. Resolves once it listens. */
-export async function startMetricsListener(deps: { config: Config; logger: Logger; text: () => Promise<string> }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startMetricsListener(deps: {
+  config: Config;
+  logger: Logger;
+  text: () => Promise<string>;
+}): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const { bind_address: host, port } = deps.config.metrics;
   const send = (res: import('node:http').ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });

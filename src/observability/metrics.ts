@@ -47,21 +47,62 @@ function cached<T>(make: (...values: string[]) => T): (...values: string[]) => T
 function create(): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
-  const requests = new client.Counter({ name: 'opendcr_http_requests_total', help: 'HTTP requests by route template, method and status class', labelNames: ['route', 'method', 'status_class'], registers: [registry] });
+  const requests = new client.Counter({
+    name: 'opendcr_http_requests_total',
+    help: 'HTTP requests by route template, method and status class',
+    labelNames: ['route', 'method', 'status_class'],
+    registers: [registry],
+  });
   const duration = new client.Histogram({
-    name: 'opendcr_http_request_duration_seconds', help: 'HTTP request latency by route template and method', labelNames: ['route', 'method'],
-    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
+    name: 'opendcr_http_request_duration_seconds',
+    help: 'HTTP request latency by route template and method',
+    labelNames: ['route', 'method'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
   });
-  const errors = new client.Counter({ name: 'opendcr_http_errors_total', help: 'Error answers by route template and error code (src/errors/codes.ts, or oauth:<error> from the protocol engine)', labelNames: ['route', 'code'], registers: [registry] });
-  const tokens = new client.Counter({ name: 'opendcr_tokens_issued_total', help: 'Tokens issued at the token endpoint by grant type and client authentication method', labelNames: ['grant_type', 'auth_method'], registers: [registry] });
-  const dcr = new client.Counter({ name: 'opendcr_dcr_requests_total', help: 'DCR requests by operation, outcome and error code (none when accepted)', labelNames: ['operation', 'outcome', 'code'], registers: [registry] });
-  const gateway = new client.Counter({ name: 'opendcr_gateway_requests_total', help: 'Gateway calls by API name, outcome and error code (none when passed to the backend); 429s are code GATEWAY_THROTTLED', labelNames: ['api', 'outcome', 'code'], registers: [registry] });
-  const keySets = new client.Counter({ name: 'opendcr_jwks_requests_total', help: 'Remote key set uses by host: hit (cached), miss (fetched), error (could not be fetched)', labelNames: ['host', 'result'], registers: [registry] });
+  const errors = new client.Counter({
+    name: 'opendcr_http_errors_total',
+    help: 'Error answers by route template and error code (src/errors/codes.ts, or oauth:<error> from the protocol engine)',
+    labelNames: ['route', 'code'],
+    registers: [registry],
+  });
+  const tokens = new client.Counter({
+    name: 'opendcr_tokens_issued_total',
+    help: 'Tokens issued at the token endpoint by grant type and client authentication method',
+    labelNames: ['grant_type', 'auth_method'],
+    registers: [registry],
+  });
+  const dcr = new client.Counter({
+    name: 'opendcr_dcr_requests_total',
+    help: 'DCR requests by operation, outcome and error code (none when accepted)',
+    labelNames: ['operation', 'outcome', 'code'],
+    registers: [registry],
+  });
+  const gateway = new client.Counter({
+    name: 'opendcr_gateway_requests_total',
+    help: 'Gateway calls by API name, outcome and error code (none when passed to the backend); 429s are code GATEWAY_THROTTLED',
+    labelNames: ['api', 'outcome', 'code'],
+    registers: [registry],
+  });
+  const keySets = new client.Counter({
+    name: 'opendcr_jwks_requests_total',
+    help: 'Remote key set uses by host: hit (cached), miss (fetched), error (could not be fetched)',
+    labelNames: ['host', 'result'],
+    registers: [registry],
+  });
   const storage = new client.Histogram({
-    name: 'opendcr_storage_operation_duration_seconds', help: 'Storage operation latency by operation', labelNames: ['operation'],
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+    name: 'opendcr_storage_operation_duration_seconds',
+    help: 'Storage operation latency by operation',
+    labelNames: ['operation'],
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
   });
-  const replay = new client.Counter({ name: 'opendcr_replay_rejections_total', help: 'One-time identifiers presented again, by kind', labelNames: ['kind'], registers: [registry] });
+  const replay = new client.Counter({
+    name: 'opendcr_replay_rejections_total',
+    help: 'One-time identifiers presented again, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   // Workers answer the primary's aggregation requests from this registry (an AggregatorRegistry
   // built in a worker installs prom-client's listener for them).
   client.AggregatorRegistry.setRegistries([registry]);
@@ -109,7 +150,10 @@ export async function metricsText(): Promise<string> {
   if (!cluster.isWorker || !process.send) return processMetrics().registry.metrics();
   const id = `${process.pid}:${++requestCounter}`;
   return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { process.off('message', onMessage); reject(new Error('metrics: the primary did not answer')); }, WAIT_MS);
+    const timer = setTimeout(() => {
+      process.off('message', onMessage);
+      reject(new Error('metrics: the primary did not answer'));
+    }, WAIT_MS);
     const onMessage = (m: { type?: string; id?: string; text?: string; error?: string }) => {
       if (m?.type !== RESPONSE || m.id !== id) return;
       clearTimeout(timer);
@@ -131,7 +175,10 @@ export function servePrimaryMetrics(): { text(): Promise<string> } {
       // The worker may have gone meanwhile; its scrape has failed with it.
       if (worker.isConnected()) worker.send({ type: RESPONSE, id: m.id, ...message });
     };
-    aggregator.clusterMetrics().then((text) => reply({ text }), (err: unknown) => reply({ error: (err as Error).message }));
+    aggregator.clusterMetrics().then(
+      (text) => reply({ text }),
+      (err: unknown) => reply({ error: (err as Error).message }),
+    );
   });
   return { text: () => aggregator.clusterMetrics() };
 }

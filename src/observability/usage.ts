@@ -96,7 +96,9 @@ export function createUsageRecorder(opts: UsageRecorderOptions): UsageRecorder {
     }
   };
   const flush = (): Promise<void> => {
-    flushing ??= flushOnce().finally(() => { flushing = undefined; });
+    flushing ??= flushOnce().finally(() => {
+      flushing = undefined;
+    });
     return flushing;
   };
   const timer = setInterval(() => {

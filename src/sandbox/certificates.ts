@@ -57,5 +57,8 @@ export function certificateJwk(cert: IssuedCertificate, use: 'sig' | 'tls', kid:
 /** Escapes a value for a DN string as parsed by crypto/dn.ts (RFC 4514 §2.4). */
 export function escapeDnValue(value: string): string {
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new TypeError('names must not contain control characters');
-  return value.replace(/["+,;<>\\=]/g, '\\$&').replace(/^[ #]/, '\\$&').replace(/ $/, '\\ ');
+  return value
+    .replace(/["+,;<>\\=]/g, '\\$&')
+    .replace(/^[ #]/, '\\$&')
+    .replace(/ $/, '\\ ');
 }

@@ -59,7 +59,12 @@ export async function createSandboxDirectory(opts: SandboxDirectoryOptions = {})
   const rootCa = await createCertificateAuthority({ subject: `${ORG}, CN=${cn} Root CA`, validityDays: 3650, now: opts.now });
   const issuingCa = await createCertificateAuthority({ subject: `${ORG}, CN=${cn} Issuing CA`, issuer: rootCa, validityDays: 1825, now: opts.now });
   // pki.ts has no signing-certificate profile; a clientAuth RSA leaf carries the key just as well here.
-  const signingCertificate = await issueClientCertificate(issuingCa, { subject: `${ORG}, OU=Directory, CN=${cn} Signing`, validityDays: 730, keyType: 'rsa', now: opts.now });
+  const signingCertificate = await issueClientCertificate(issuingCa, {
+    subject: `${ORG}, OU=Directory, CN=${cn} Signing`,
+    validityDays: 730,
+    keyType: 'rsa',
+    now: opts.now,
+  });
   return build(issuer, rootCa, issuingCa, signingCertificate);
 }
 

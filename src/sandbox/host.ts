@@ -23,7 +23,11 @@ export type SandboxJwksRoutes = (path: string) => SandboxRouteResult | undefined
 const FOUND_HEADERS = { 'content-type': 'application/json', 'cache-control': 'max-age=300' } as const;
 // A revocation must take effect at once: revoked lists are never served from a cache.
 const REVOKED_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-cache' } as const;
-const NOT_FOUND: SandboxRouteResult = { status: 404, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: { error: 'not_found' } };
+const NOT_FOUND: SandboxRouteResult = {
+  status: 404,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  body: { error: 'not_found' },
+};
 const KEY_SET_PATH = /^\/([0-9A-Za-z]+)\/(?:(revoked)\/)?([0-9A-Za-z]+)\.jwks$/;
 
 /**
@@ -84,9 +88,13 @@ export interface SandboxHost {
 /** Starts the key set host on 127.0.0.1 (or `address`), on a free port. */
 export async function startSandboxHost(opts: SandboxHostOptions): Promise<SandboxHost> {
   const address = opts.address ?? '127.0.0.1';
-  const tls = opts.serverCert ?? await issueServerCertificate(opts.directory.issuingCa, {
-    dnsNames: ['localhost'], ipAddresses: [...new Set(['127.0.0.1', address])], validityDays: 397,
-  });
+  const tls =
+    opts.serverCert ??
+    (await issueServerCertificate(opts.directory.issuingCa, {
+      dnsNames: ['localhost'],
+      ipAddresses: [...new Set(['127.0.0.1', address])],
+      validityDays: 397,
+    }));
   const routes = sandboxJwksRoutes(opts.directory, opts.tpps);
   const server = createServer({ cert: tls.chainPem, key: tls.keyPem }, (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -112,9 +120,10 @@ export async function startSandboxHost(opts: SandboxHostOptions): Promise<Sandbo
     host: `${address}:${port}`,
     caPem: opts.caPem ?? opts.directory.rootCa.certPem,
     directoryJwksUrl: `${url}/directory/jwks`,
-    close: () => new Promise<void>((resolve, reject) => {
-      server.closeAllConnections();
-      server.close((err) => (err ? reject(err) : resolve()));
-    }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
   };
 }

@@ -16,7 +16,9 @@ export function sandboxRoutes(store: SandboxStore) {
       const path = req.url.slice(SANDBOX_PREFIX.length);
       const result = directory ? sandboxJwksRoutes(directory, store.tpps)(path) : undefined;
       if (!result) {
-        return reply.code(404).send({ error: 'not_found', error_description: directory ? 'no such sandbox key set' : 'no sandbox directory yet: run `opendcr sandbox init`' });
+        return reply
+          .code(404)
+          .send({ error: 'not_found', error_description: directory ? 'no such sandbox key set' : 'no sandbox directory yet: run `opendcr sandbox init`' });
       }
       return reply.code(result.status).headers(result.headers).send(result.body);
     });

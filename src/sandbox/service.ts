@@ -23,7 +23,10 @@ import { createSandboxStore, saveDirectory, saveTpp, sandboxPaths } from './stor
  * Where this data folder's server publishes the sandbox key sets (`{server}/sandbox`, routes.ts),
  * and whether that server is running now (else `url` is the configured base URL's).
  */
-export interface SandboxPlace { readonly url: string; readonly running: boolean }
+export interface SandboxPlace {
+  readonly url: string;
+  readonly running: boolean;
+}
 
 export const SANDBOX_ROLES: readonly SandboxRole[] = THIRD_PARTY_ROLES;
 
@@ -42,8 +45,11 @@ export const TPP_FILES = {
 /** Production mode disables every sandbox feature that issues identities: `what` names the one asked for. */
 export function requireSandboxMode(config: Config, what: string): void {
   if (config.server.mode !== 'sandbox') {
-    throw fail('SANDBOX_DISABLED', `${what} is disabled in production mode ([server] mode = "production" in ${config.source ?? 'the configuration'}): `
-      + 'sandbox identities are for test systems only; TPPs of a production bank enrol with the Open Banking Directory');
+    throw fail(
+      'SANDBOX_DISABLED',
+      `${what} is disabled in production mode ([server] mode = "production" in ${config.source ?? 'the configuration'}): ` +
+        'sandbox identities are for test systems only; TPPs of a production bank enrol with the Open Banking Directory',
+    );
   }
 }
 
@@ -156,7 +162,14 @@ export interface TppFolder {
 
 /** Parses roles given as `AISP,PISP` (any case, commas or spaces). */
 export function parseRoles(value: string): SandboxRole[] {
-  const roles = [...new Set(value.split(/[\s,]+/).filter(Boolean).map((r) => r.toUpperCase()))];
+  const roles = [
+    ...new Set(
+      value
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map((r) => r.toUpperCase()),
+    ),
+  ];
   const bad = roles.filter((r) => !SANDBOX_ROLES.includes(r as SandboxRole));
   if (roles.length === 0 || bad.length > 0) {
     throw fail('SANDBOX_TPP_INVALID', `roles must list ${SANDBOX_ROLES.join(', ')} separated by commas${bad.length ? `; unknown: ${bad.join(', ')}` : ''}`);
@@ -219,7 +232,7 @@ export function openTpp(config: Config, idOrName: string): TppFolder {
  * Moves a key from the TPP's software JWKS to its revoked list (default: the request-signing key)
  * and rewrites the TPP folder.
  */
-export function revokeTppKey(config: Config, idOrName: string, kid?: string, what = 'revoking a sandbox TPP\'s key'): TppFolder & { kid: string } {
+export function revokeTppKey(config: Config, idOrName: string, kid?: string, what = "revoking a sandbox TPP's key"): TppFolder & { kid: string } {
   requireSandboxMode(config, what);
   const { tpp } = openTpp(config, idOrName);
   const which = kid ?? tpp.signingKey.kid;
@@ -247,7 +260,12 @@ export function staleBase(place: SandboxPlace, tpp: SandboxTpp): { named: string
  * The TPP's key set URLs moved to `base`, where this data folder's server publishes them now, a
  * fresh SSA, and with `newKeys` a new signing key and transport certificate.
  */
-export async function reissueTpp(config: Config, base: string, idOrName: string, opts: { newKeys?: boolean; what?: string } = {}): Promise<TppFolder & { ssa: string; previousBase: string }> {
+export async function reissueTpp(
+  config: Config,
+  base: string,
+  idOrName: string,
+  opts: { newKeys?: boolean; what?: string } = {},
+): Promise<TppFolder & { ssa: string; previousBase: string }> {
   requireSandboxMode(config, opts.what ?? 'reissuing a sandbox TPP');
   const directory = requireDirectory(config);
   const { tpp: old } = openTpp(config, idOrName);
@@ -274,7 +292,11 @@ export async function rebaseToRunningServer(config: Config, place: SandboxPlace,
  * Removes the TPP's folder, so its key sets are no longer published. A TPP with a
  * registration.json is refused (SANDBOX_TPP_REGISTERED) unless `force`: its client would stay on the server.
  */
-export function deleteTpp(config: Config, idOrName: string, opts: { force?: boolean; what?: string } = {}): TppFolder & { registration: { client_id?: string; server?: string } | undefined } {
+export function deleteTpp(
+  config: Config,
+  idOrName: string,
+  opts: { force?: boolean; what?: string } = {},
+): TppFolder & { registration: { client_id?: string; server?: string } | undefined } {
   requireSandboxMode(config, opts.what ?? 'deleting a sandbox TPP');
   const { tpp, folder } = openTpp(config, idOrName);
   const files = tppFiles(folder);
@@ -287,8 +309,11 @@ export function deleteTpp(config: Config, idOrName: string, opts: { force?: bool
     }
   }
   if (registration && !opts.force) {
-    throw fail('SANDBOX_TPP_REGISTERED', `${tpp.softwareId} (${tpp.name}) is registered as client ${registration.client_id ?? '(unknown)'} at ${registration.server ?? 'a server'}: `
-      + 'delete that registration first');
+    throw fail(
+      'SANDBOX_TPP_REGISTERED',
+      `${tpp.softwareId} (${tpp.name}) is registered as client ${registration.client_id ?? '(unknown)'} at ${registration.server ?? 'a server'}: ` +
+        'delete that registration first',
+    );
   }
   rmSync(folder, { recursive: true, force: true });
   return { tpp, folder, registration };

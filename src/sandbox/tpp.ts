@@ -111,7 +111,10 @@ export interface SandboxTpp {
   /** The SSA claims except the per-SSA `iat` and `jti`. */
   readonly ssaClaims: Omit<SoftwareStatementClaims, 'iat' | 'jti'>;
   /** An SSA signed by the directory (PS256, `typ: JWT`, directory kid). */
-  mintSsa(overrides?: SsaOverrides, opts?: { alg?: string; kid?: string | null; signingKey?: SigningKeyInput; header?: Record<string, unknown> }): Promise<string>;
+  mintSsa(
+    overrides?: SsaOverrides,
+    opts?: { alg?: string; kid?: string | null; signingKey?: SigningKeyInput; header?: Record<string, unknown> },
+  ): Promise<string>;
   /**
    * A registration request JWT signed with the TPP key (PS256, its kid). `iss` (software id),
    * `iat`, `exp` (+5 min) and `jti` are filled in unless `claims` sets them; `undefined` removes one.
@@ -248,8 +251,14 @@ function ssaClaimsOf(directory: SandboxDirectory, p: Profile): Omit<SoftwareStat
 }
 
 function build(
-  directory: SandboxDirectory, p: Profile, transport: IssuedCertificate, key: KeyObject, kid: string,
-  initialJwks: JSONWebKeySet, initialRevoked: JSONWebKeySet, clock: () => number = Date.now,
+  directory: SandboxDirectory,
+  p: Profile,
+  transport: IssuedCertificate,
+  key: KeyObject,
+  kid: string,
+  initialJwks: JSONWebKeySet,
+  initialRevoked: JSONWebKeySet,
+  clock: () => number = Date.now,
 ): SandboxTpp {
   if (key.asymmetricKeyType !== 'rsa') throw new TypeError('the TPP signing key must be RSA');
   const software: JWK[] = structuredClone(initialJwks.keys);
@@ -330,8 +339,14 @@ export async function reissueSandboxTpp(directory: SandboxDirectory, tpp: Sandbo
   const jwksBaseUrl = opts.jwksBaseUrl ?? tpp.jwksBaseUrl;
   if (!opts.newKeys) return loadSandboxTpp(directory, { ...tpp.toJSON(), jwksBaseUrl });
   const fresh = await createSandboxTpp(directory, {
-    name: tpp.name, roles: tpp.roles, redirectUris: tpp.redirectUris, environment: tpp.environment, jwksBaseUrl,
-    orgId: tpp.orgId, softwareId: tpp.softwareId, ...(opts.now ? { now: opts.now } : {}),
+    name: tpp.name,
+    roles: tpp.roles,
+    redirectUris: tpp.redirectUris,
+    environment: tpp.environment,
+    jwksBaseUrl,
+    orgId: tpp.orgId,
+    softwareId: tpp.softwareId,
+    ...(opts.now ? { now: opts.now } : {}),
   });
   return loadSandboxTpp(directory, { ...fresh.toJSON(), revokedJwks: tpp.revokedJwks });
 }

@@ -11,9 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createWriteQueue } from '../sqlite/write-queue.ts';
-import {
-  SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState,
-} from './ports.ts';
+import { SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState } from './ports.ts';
 
 export interface EmbeddedOptions {
   /** Absolute file path, or ':memory:' (one process only: tests). */
@@ -127,7 +125,11 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
   const sweeper = setInterval(() => {
     // Expired marks and counters, and notices everyone has had time to read.
     const t = now();
-    void run('shared.sweep', () => { purge[0]!.run(t); purge[1]!.run(t); purge[2]!.run(t - 600); }).catch(() => undefined);
+    void run('shared.sweep', () => {
+      purge[0]!.run(t);
+      purge[1]!.run(t);
+      purge[2]!.run(t - 600);
+    }).catch(() => undefined);
   }, 60_000);
   sweeper.unref();
 
@@ -144,7 +146,9 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
       checkKey('namespace', namespace);
       checkKey('id', id);
       checkExpiry(expiresAt, now());
-      await run('shared.mark', () => { mark.run(namespace, id, expiresAt); });
+      await run('shared.mark', () => {
+        mark.run(namespace, id, expiresAt);
+      });
     },
     async has(namespace, id) {
       checkKey('namespace', namespace);
@@ -162,13 +166,19 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
     },
     async publish(channel, message) {
       checkKey('channel', channel);
-      if (typeof message !== 'string' || message.length > LIMITS.messageLength) throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
-      await run('shared.publish', () => { publish.run(channel, message, now()); });
+      if (typeof message !== 'string' || message.length > LIMITS.messageLength)
+        throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
+      await run('shared.publish', () => {
+        publish.run(channel, message, now());
+      });
     },
     async subscribe(channel, handler) {
       checkKey('channel', channel);
       let set = handlers.get(channel);
-      if (!set) handlers.set(channel, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+      }
       set.add(handler);
       if (!poller) {
         poller = setInterval(poll, opts.pollMs ?? 200);
@@ -183,7 +193,10 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
         }
       };
     },
-    ping: () => read(() => { latest.get(); }),
+    ping: () =>
+      read(() => {
+        latest.get();
+      }),
     async close() {
       clearInterval(sweeper);
       if (poller) clearInterval(poller);

@@ -7,9 +7,7 @@
  * uses its own connections) keeps full synchronous commits. Notices are LISTEN/NOTIFY.
  */
 import pg from 'pg';
-import {
-  SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState,
-} from './ports.ts';
+import { SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState } from './ports.ts';
 
 export interface PostgresSharedOptions {
   url: string;
@@ -97,7 +95,9 @@ export async function createPostgresSharedState(opts: PostgresSharedOptions): Pr
   let closed = false;
   let connecting: Promise<void> | undefined;
   const listen = (): Promise<void> => {
-    connecting ??= open().finally(() => { connecting = undefined; });
+    connecting ??= open().finally(() => {
+      connecting = undefined;
+    });
     return connecting;
   };
   const open = async (): Promise<void> => {
@@ -106,7 +106,11 @@ export async function createPostgresSharedState(opts: PostgresSharedOptions): Pr
     client.on('error', () => undefined);
     client.on('end', () => {
       if (listener === client) listener = undefined;
-      if (!closed && handlers.size > 0) reconnect ??= setTimeout(() => { reconnect = undefined; void listen(); }, 500);
+      if (!closed && handlers.size > 0)
+        reconnect ??= setTimeout(() => {
+          reconnect = undefined;
+          void listen();
+        }, 500);
     });
     client.on('notification', (n) => {
       if (n.channel !== NOTIFY_CHANNEL || !n.payload) return;
@@ -125,7 +129,11 @@ export async function createPostgresSharedState(opts: PostgresSharedOptions): Pr
       listener = client;
     } catch {
       await client.end().catch(() => undefined);
-      if (!closed && handlers.size > 0) reconnect ??= setTimeout(() => { reconnect = undefined; void listen(); }, 500);
+      if (!closed && handlers.size > 0)
+        reconnect ??= setTimeout(() => {
+          reconnect = undefined;
+          void listen();
+        }, 500);
     }
   };
 
@@ -165,13 +173,17 @@ export async function createPostgresSharedState(opts: PostgresSharedOptions): Pr
     },
     async publish(channel, message) {
       checkKey('channel', channel);
-      if (typeof message !== 'string' || message.length > LIMITS.messageLength) throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
+      if (typeof message !== 'string' || message.length > LIMITS.messageLength)
+        throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
       await query('shared_publish', 'SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, JSON.stringify({ channel, message })]);
     },
     async subscribe(channel, handler) {
       checkKey('channel', channel);
       let set = handlers.get(channel);
-      if (!set) handlers.set(channel, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+      }
       set.add(handler);
       await listen();
       if (!listener) throw new SharedStateUnavailableError('shared state (postgres): cannot listen for notices');

@@ -7,9 +7,7 @@
  * pass, and the client reconnects by itself when Redis is back.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import {
-  SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState,
-} from './ports.ts';
+import { SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState } from './ports.ts';
 
 export interface RedisSharedOptions {
   url: string;
@@ -46,7 +44,9 @@ export async function createRedisSharedState(opts: RedisSharedOptions): Promise<
   const client = new Redis(opts.url, base);
   // Errors surface through the commands that fail; the last one explains a failed first connect.
   let lastError: Error | undefined;
-  client.on('error', (err: Error) => { lastError = err; });
+  client.on('error', (err: Error) => {
+    lastError = err;
+  });
   const key = (...parts: string[]) => `${opts.keyPrefix}${parts.join(':')}`;
   const channelName = key('notices');
 
@@ -62,8 +62,17 @@ export async function createRedisSharedState(opts: RedisSharedOptions): Promise<
   } catch (err) {
     client.disconnect();
     // The host and the driver's reason, never the URL (it may carry a password).
-    const where = (() => { try { return new URL(opts.url).host; } catch { return 'the configured address'; } })();
-    throw new SharedStateUnavailableError(`cannot connect to Redis at ${where} (${(lastError ?? (err as Error)).message}); check [redis] url (or OPENDCR_REDIS_URL)`, { cause: err });
+    const where = (() => {
+      try {
+        return new URL(opts.url).host;
+      } catch {
+        return 'the configured address';
+      }
+    })();
+    throw new SharedStateUnavailableError(
+      `cannot connect to Redis at ${where} (${(lastError ?? (err as Error)).message}); check [redis] url (or OPENDCR_REDIS_URL)`,
+      { cause: err },
+    );
   }
 
   // Notices: a subscriber connection, opened on the first subscription; ioredis resubscribes
@@ -122,18 +131,22 @@ export async function createRedisSharedState(opts: RedisSharedOptions): Promise<
       const t = now();
       const start = windowStart(t, windowSeconds);
       // Kept a second past its window, so a late increment of this window still finds it.
-      const count = await call(() => client.eval(COUNT, 1, key('count', name, String(start)), by, (start + windowSeconds - t + 1) * 1000)) as number;
+      const count = (await call(() => client.eval(COUNT, 1, key('count', name, String(start)), by, (start + windowSeconds - t + 1) * 1000))) as number;
       return { count: Number(count), resetAt: start + windowSeconds };
     },
     async publish(channel, message) {
       checkKey('channel', channel);
-      if (typeof message !== 'string' || message.length > LIMITS.messageLength) throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
+      if (typeof message !== 'string' || message.length > LIMITS.messageLength)
+        throw new RangeError(`message must be a string of at most ${LIMITS.messageLength} characters`);
       await call(() => client.publish(channelName, JSON.stringify({ channel, message })));
     },
     async subscribe(channel, handler) {
       checkKey('channel', channel);
       let set = handlers.get(channel);
-      if (!set) handlers.set(channel, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+      }
       set.add(handler);
       await subscribed();
       return () => {

@@ -7,20 +7,27 @@ import { SharedStateUnavailableError, type SharedState } from './ports.ts';
 
 export function watchSharedState(shared: SharedState, logger: Logger, where: string): SharedState {
   let up = true;
-  const seen = <T>(p: Promise<T>): Promise<T> => p.then((value) => {
-    if (!up) {
-      up = true;
-      logger.warn({ shared_state: where }, 'shared state available again');
-    }
-    return value;
-  }, (err: unknown) => {
-    if (up && err instanceof SharedStateUnavailableError) {
-      up = false;
-      const cause = err.cause instanceof Error ? err.cause.message : undefined;
-      logger.error({ shared_state: where, code: 'SHARED_STATE_UNAVAILABLE', cause }, 'shared state unavailable: requests that need it answer 503 until it returns');
-    }
-    throw err;
-  });
+  const seen = <T>(p: Promise<T>): Promise<T> =>
+    p.then(
+      (value) => {
+        if (!up) {
+          up = true;
+          logger.warn({ shared_state: where }, 'shared state available again');
+        }
+        return value;
+      },
+      (err: unknown) => {
+        if (up && err instanceof SharedStateUnavailableError) {
+          up = false;
+          const cause = err.cause instanceof Error ? err.cause.message : undefined;
+          logger.error(
+            { shared_state: where, code: 'SHARED_STATE_UNAVAILABLE', cause },
+            'shared state unavailable: requests that need it answer 503 until it returns',
+          );
+        }
+        throw err;
+      },
+    );
   return {
     kind: shared.kind,
     remember: (namespace, id, expiresAt) => seen(shared.remember(namespace, id, expiresAt)),

@@ -17,8 +17,7 @@ const SQLITE_CONSTRAINT = 19;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 
-const UNAVAILABLE = new Set([SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL,
-  SQLITE_CANTOPEN, SQLITE_PROTOCOL]);
+const UNAVAILABLE = new Set([SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL]);
 
 /** Maps a thrown value to ConflictError, StorageUnavailableError or a plain Error. */
 export function mapSqliteError(err: unknown, op: string): Error {
@@ -52,8 +51,17 @@ export async function guard<T>(op: string, fn: () => T): Promise<T> {
 
 // Result code names (https://sqlite.org/rescode.html) for messages.
 const RESULT_NAMES: Readonly<Record<number, string>> = {
-  5: 'SQLITE_BUSY', 6: 'SQLITE_LOCKED', 7: 'SQLITE_NOMEM', 8: 'SQLITE_READONLY', 10: 'SQLITE_IOERR', 11: 'SQLITE_CORRUPT',
-  13: 'SQLITE_FULL', 14: 'SQLITE_CANTOPEN', 15: 'SQLITE_PROTOCOL', 23: 'SQLITE_AUTH', 26: 'SQLITE_NOTADB',
+  5: 'SQLITE_BUSY',
+  6: 'SQLITE_LOCKED',
+  7: 'SQLITE_NOMEM',
+  8: 'SQLITE_READONLY',
+  10: 'SQLITE_IOERR',
+  11: 'SQLITE_CORRUPT',
+  13: 'SQLITE_FULL',
+  14: 'SQLITE_CANTOPEN',
+  15: 'SQLITE_PROTOCOL',
+  23: 'SQLITE_AUTH',
+  26: 'SQLITE_NOTADB',
 };
 // Not a passing state: the file or its folder is wrong (not a database, corrupt, read-only, not openable).
 const CONFIGURATION_CODES = new Set([8, 11, 14, 23, 26]);
@@ -61,7 +69,11 @@ const CONFIGURATION_CODES = new Set([8, 11, 14, 23, 26]);
 /** Why the SQLite database at `path` could not be opened or used, for a one-line message; `configuration` as for PostgreSQL. */
 export function describeSqliteFailure(err: unknown, path: string): { target: string; reason: string; configuration: boolean } {
   let e = err;
-  while (e instanceof Error && (e instanceof ConflictError || e instanceof StorageUnavailableError || e.message.startsWith('storage: ')) && e.cause !== undefined) {
+  while (
+    e instanceof Error &&
+    (e instanceof ConflictError || e instanceof StorageUnavailableError || e.message.startsWith('storage: ')) &&
+    e.cause !== undefined
+  ) {
     e = e.cause;
   }
   const d = e as { errcode?: unknown; errstr?: unknown; code?: string; message?: string } | undefined;

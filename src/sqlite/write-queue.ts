@@ -58,7 +58,16 @@ function withoutIo<T>(p: Promise<T>, op: string, abandon: (() => void) | undefin
       abandon?.();
       reject(new UnitOfWorkError(`storage: ${op}: a unit of work waited for I/O inside its transaction`));
     });
-    p.then((v) => { clearImmediate(cutOff); resolve(v); }, (err: unknown) => { clearImmediate(cutOff); reject(err as Error); });
+    p.then(
+      (v) => {
+        clearImmediate(cutOff);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearImmediate(cutOff);
+        reject(err as Error);
+      },
+    );
   });
 }
 
@@ -85,7 +94,10 @@ export function createWriteQueue(db: DatabaseSync, opts: { busyTimeoutMs: number
   const schedule = (delayMs: number): void => {
     if (scheduled) return;
     scheduled = true;
-    const run = () => { scheduled = false; void flush(); };
+    const run = () => {
+      scheduled = false;
+      void flush();
+    };
     if (delayMs === 0) setImmediate(run);
     else setTimeout(run, delayMs);
   };
@@ -135,7 +147,7 @@ export function createWriteQueue(db: DatabaseSync, opts: { busyTimeoutMs: number
           db.exec('ROLLBACK TO write');
           db.exec('RELEASE write');
           // A unit of work's own errors (domain errors, already-mapped storage errors) pass as they are.
-          outcomes.push({ ok: false, err: job.unit ? err as Error : mapSqliteError(err, job.op) });
+          outcomes.push({ ok: false, err: job.unit ? (err as Error) : mapSqliteError(err, job.op) });
         }
       }
     } finally {
@@ -163,10 +175,11 @@ export function createWriteQueue(db: DatabaseSync, opts: { busyTimeoutMs: number
     if (pending.length > 0) schedule(0);
   };
 
-  const enqueue = (op: string, fn: () => unknown, unit: boolean, abandon?: () => void) => new Promise<unknown>((resolve, reject) => {
-    pending.push({ op, fn, unit, abandon, resolve, reject });
-    schedule(0);
-  });
+  const enqueue = (op: string, fn: () => unknown, unit: boolean, abandon?: () => void) =>
+    new Promise<unknown>((resolve, reject) => {
+      pending.push({ op, fn, unit, abandon, resolve, reject });
+      schedule(0);
+    });
   const write = <T>(op: string, fn: () => T) => enqueue(op, fn, false) as Promise<T>;
   const transaction = <T>(op: string, work: () => Promise<T>, abandon?: () => void) => enqueue(op, work, true, abandon) as Promise<T>;
   return Object.assign(write, { transaction });

@@ -57,8 +57,16 @@ export function buildAuditList(filter: AuditFilter, placeholder: (n: number) => 
 
 /** An audit_events row as either driver returns it (PostgreSQL gives BIGINT/BIGSERIAL as strings). */
 export interface AuditRow {
-  id: number | string; at: number | string; event: AuditEventType; software_id: string | null; org_id: string | null;
-  client_id: string | null; reason: string | null; code: string | null; version: string | null; method: string | null;
+  id: number | string;
+  at: number | string;
+  event: AuditEventType;
+  software_id: string | null;
+  org_id: string | null;
+  client_id: string | null;
+  reason: string | null;
+  code: string | null;
+  version: string | null;
+  method: string | null;
 }
 
 /** Row → port event; ids and epoch seconds stay far below 2^53. */
@@ -101,7 +109,12 @@ export function buildRejectionCount(filter: { since?: number; softwareId?: strin
 }
 
 /** A row of the per-bucket audit histogram as either driver returns it (PostgreSQL: BIGINT as text). */
-export interface HistogramRow { bucket: number | string; event: string; code: string | null; count: number | string }
+export interface HistogramRow {
+  bucket: number | string;
+  event: string;
+  code: string | null;
+  count: number | string;
+}
 
 export function toBucket(r: HistogramRow): { bucket: number; event: AuditEventType; code: string | null; count: number } {
   return { bucket: Number(r.bucket), event: r.event as AuditEventType, code: r.code, count: Number(r.count) };

@@ -20,7 +20,6 @@ export const API_STATES: readonly ApiState[] = ['CREATED', 'PUBLISHED', 'DEPRECA
 /** States whose APIs the gateway routes (BLOCKED ones to answer 503). */
 export const SERVED_STATES: ReadonlySet<ApiState> = new Set(['PUBLISHED', 'DEPRECATED', 'BLOCKED']);
 
-
 /**
  * The kind of token an operation accepts: `client_credentials` (OB's TPPOAuth2Security: no PSU),
  * `authorization_code` (PSUOAuth2Security: a PSU consented; also hybrid/CIBA grants, which carry a
@@ -147,9 +146,33 @@ export interface SubscriptionRecord {
 /** Built-in plans (WSO2's default subscription tiers). */
 export const BUILT_IN_PLANS: readonly PlanRecord[] = [
   { name: 'Unlimited', displayName: 'Unlimited', description: 'Allows unlimited requests', limit: null, burst: null, stopOnQuotaReach: true, builtIn: true },
-  { name: 'Gold', displayName: 'Gold', description: 'Allows 5000 requests per minute', limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
-  { name: 'Silver', displayName: 'Silver', description: 'Allows 2000 requests per minute', limit: { requestCount: 2000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
-  { name: 'Bronze', displayName: 'Bronze', description: 'Allows 1000 requests per minute', limit: { requestCount: 1000, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: true },
+  {
+    name: 'Gold',
+    displayName: 'Gold',
+    description: 'Allows 5000 requests per minute',
+    limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' },
+    burst: null,
+    stopOnQuotaReach: true,
+    builtIn: true,
+  },
+  {
+    name: 'Silver',
+    displayName: 'Silver',
+    description: 'Allows 2000 requests per minute',
+    limit: { requestCount: 2000, unitTime: 1, timeUnit: 'min' },
+    burst: null,
+    stopOnQuotaReach: true,
+    builtIn: true,
+  },
+  {
+    name: 'Bronze',
+    displayName: 'Bronze',
+    description: 'Allows 1000 requests per minute',
+    limit: { requestCount: 1000, unitTime: 1, timeUnit: 'min' },
+    burst: null,
+    stopOnQuotaReach: true,
+    builtIn: true,
+  },
 ];
 
 /** Which tokens a key manager owns (WSO2's token handling options). */

@@ -5,8 +5,20 @@
 import type { Storage } from './ports.ts';
 
 export type {
-  AuditEvent, AuditEventType, AuditStore, KeyStore, MetaStore, OidcModelStore, OidcRecord, RegistrationRecord,
-  RegistrationStore, ReplayStore, ScopeRecord, ScopeStore, SigningKeyRecord, Storage,
+  AuditEvent,
+  AuditEventType,
+  AuditStore,
+  KeyStore,
+  MetaStore,
+  OidcModelStore,
+  OidcRecord,
+  RegistrationRecord,
+  RegistrationStore,
+  ReplayStore,
+  ScopeRecord,
+  ScopeStore,
+  SigningKeyRecord,
+  Storage,
 } from './ports.ts';
 export { ConflictError, StorageUnavailableError } from './ports.ts';
 export { AUDIT_EVENT_TYPES, AUDIT_LIST_MAX } from './audit-query.ts';
@@ -43,7 +55,10 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { createPostgresStorage } = await import('./postgres/index.ts');
     return createPostgresStorage({
-      url, poolSize: opts.poolSize, ...clock, ...(opts.schema === undefined ? {} : { schema: opts.schema }),
+      url,
+      poolSize: opts.poolSize,
+      ...clock,
+      ...(opts.schema === undefined ? {} : { schema: opts.schema }),
     });
   }
   // Never echo the URL: it may carry a password.

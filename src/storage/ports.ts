@@ -98,7 +98,14 @@ export interface AuditEvent {
 export interface AuditStore {
   append(event: AuditEvent): Promise<void>;
   /** Newest first. */
-  list(filter: { clientId?: string; softwareId?: string; event?: AuditEventType; code?: string; since?: number; limit: number }): Promise<Array<AuditEvent & { id: number }>>;
+  list(filter: {
+    clientId?: string;
+    softwareId?: string;
+    event?: AuditEventType;
+    code?: string;
+    since?: number;
+    limit: number;
+  }): Promise<Array<AuditEvent & { id: number }>>;
   /** Rejections since `since` (epoch seconds) counted by code, most frequent first; code null for rows written before codes. */
   countRejections(filter: { since?: number; softwareId?: string }): Promise<Array<{ code: string | null; count: number }>>;
   /** Events since `since` counted per `bucketSeconds` (bucket = its first second), event and code; oldest first. */
@@ -215,10 +222,18 @@ export interface TrustAnchorStore {
  * when the gateway lost the backend's answer) its outcome is unknown, and stays so until the key
  * expires at `expiresAt`: it is never run again.
  */
-export interface IdempotencyRecord { fingerprint: string; response: string | null; expiresAt: number; leaseUntil: number }
+export interface IdempotencyRecord {
+  fingerprint: string;
+  response: string | null;
+  expiresAt: number;
+  leaseUntil: number;
+}
 
 /** Where a plan is still used, when it cannot be removed. */
-export interface PlanUse { apis: string[]; subscriptions: number }
+export interface PlanUse {
+  apis: string[];
+  subscriptions: number;
+}
 
 /**
  * The gateway catalogue (src/storage/catalogue-records.ts): APIs with their stored documents, business plans,
@@ -266,7 +281,14 @@ export interface GatewayStore {
    * window, until `expiresAt`, its call running until `leaseUntil`: 'claimed' when it was free (or
    * its record had expired), else the record holding it. A lease that ran out is never taken over.
    */
-  claimIdempotency(clientId: string, key: string, fingerprint: string, leaseUntil: number, expiresAt: number, now: number): Promise<'claimed' | IdempotencyRecord>;
+  claimIdempotency(
+    clientId: string,
+    key: string,
+    fingerprint: string,
+    leaseUntil: number,
+    expiresAt: number,
+    now: number,
+  ): Promise<'claimed' | IdempotencyRecord>;
   /** Stores the first response of a claimed key and keeps it until `expiresAt`. */
   completeIdempotency(clientId: string, key: string, response: string, expiresAt: number): Promise<void>;
   /** Frees a claimed key whose call is known not to have reached the backend (the next repeat runs). */

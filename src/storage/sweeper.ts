@@ -40,7 +40,9 @@ export function startExpirySweeper(
       running = false;
     }
   };
-  const timer = setInterval(() => { void sweep(); }, opts.intervalMs);
+  const timer = setInterval(() => {
+    void sweep();
+  }, opts.intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

@@ -37,7 +37,9 @@ export async function runUnitOfWork<T>(
     audit: scopeStore(stores.audit, 'audit', isOpen),
     gateway: scopeStore(stores.gateway, 'gateway', isOpen),
   };
-  const close = () => { open = false; };
+  const close = () => {
+    open = false;
+  };
   return run(async () => {
     try {
       return await work(tx);

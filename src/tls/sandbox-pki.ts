@@ -95,7 +95,8 @@ function readCa(keyFile: string, certFile: string): IssuedCertificate | undefine
     throw new Error(`${keyFile} does not hold the sandbox CA key and certificate; delete the pki folder to generate a new sandbox CA`);
   }
   const x509 = new X509Certificate(certPem);
-  if (!keyMatches(keyPem, x509)) throw new Error(`${keyFile}: the CA key does not match the CA certificate; delete the pki folder to generate a new sandbox CA`);
+  if (!keyMatches(keyPem, x509))
+    throw new Error(`${keyFile}: the CA key does not match the CA certificate; delete the pki folder to generate a new sandbox CA`);
   const pem = `${certPem.trim()}\n`;
   return { certPem: pem, keyPem: `${keyPem.trim()}\n`, chainPem: pem, x509 };
 }
@@ -130,11 +131,14 @@ function readServer(certFile: string, keyFile: string): IssuedCertificate | unde
 
 function isUsable(server: IssuedCertificate, ca: IssuedCertificate, names: ServerNames, now: Date): boolean {
   const cert = server.x509;
-  return cert.checkIssued(ca.x509) && cert.verify(ca.x509.publicKey)
-    && cert.validToDate.getTime() - now.getTime() > RENEW_BEFORE_MS
-    && names.dnsNames.every((name) => cert.checkHost(name) !== undefined)
-    && names.ipAddresses.every((ip) => cert.checkIP(ip) !== undefined)
-    && keyMatches(server.keyPem, cert);
+  return (
+    cert.checkIssued(ca.x509) &&
+    cert.verify(ca.x509.publicKey) &&
+    cert.validToDate.getTime() - now.getTime() > RENEW_BEFORE_MS &&
+    names.dnsNames.every((name) => cert.checkHost(name) !== undefined) &&
+    names.ipAddresses.every((ip) => cert.checkIP(ip) !== undefined) &&
+    keyMatches(server.keyPem, cert)
+  );
 }
 
 interface ServerNames {

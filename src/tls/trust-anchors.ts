@@ -40,7 +40,13 @@ export function createTrustAnchors(deps: { folder: Truststore; store: TrustAncho
     async loadCaPems() {
       const db = await fromDatabase();
       const seen = new Set(db.map((c) => c.fingerprint256));
-      return [...db.map((c) => c.pem), ...deps.folder.list().filter((c) => !seen.has(c.fingerprint256)).map((c) => c.pem)];
+      return [
+        ...db.map((c) => c.pem),
+        ...deps.folder
+          .list()
+          .filter((c) => !seen.has(c.fingerprint256))
+          .map((c) => c.pem),
+      ];
     },
     async list() {
       return [

@@ -88,7 +88,9 @@ export function createTruststore(dir: string, opts: TruststoreOptions = {}): Tru
   function scan(report: boolean): TrustedCa[] {
     const entries: TrustedCa[] = [];
     // Dot files are our own in-flight temp files (and editor droppings); never read them.
-    for (const file of readdirSync(dir).filter((f) => CERT_FILE.test(f) && !f.startsWith('.')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => CERT_FILE.test(f) && !f.startsWith('.'))
+      .sort()) {
       let pems: string[];
       try {
         pems = splitPem(readFileSync(join(dir, file), 'utf8'), file);
@@ -129,8 +131,9 @@ export function createTruststore(dir: string, opts: TruststoreOptions = {}): Tru
 
     remove(nameOrFingerprint) {
       const wanted = nameOrFingerprint.replaceAll(':', '').toLowerCase();
-      const match = scan(false).find((ca) => ca.name === nameOrFingerprint || ca.name === `${nameOrFingerprint}.pem`
-        || ca.fingerprint256.replaceAll(':', '').toLowerCase() === wanted);
+      const match = scan(false).find(
+        (ca) => ca.name === nameOrFingerprint || ca.name === `${nameOrFingerprint}.pem` || ca.fingerprint256.replaceAll(':', '').toLowerCase() === wanted,
+      );
       if (!match) return false;
       const inFile = scan(false).filter((ca) => ca.name === match.name).length;
       if (inFile > 1) {
@@ -145,7 +148,9 @@ export function createTruststore(dir: string, opts: TruststoreOptions = {}): Tru
     },
 
     watch(onChange) {
-      let last = scan(false).map((ca) => ca.pem).join('\n');
+      let last = scan(false)
+        .map((ca) => ca.pem)
+        .join('\n');
       let timer: NodeJS.Timeout | undefined;
       const fire = () => {
         timer = undefined;
@@ -214,7 +219,8 @@ function checkCa(input: X509Certificate | string, label: string, now: Date): X50
   let cert: X509Certificate;
   if (typeof input === 'string') {
     const blocks = splitPem(input, label);
-    if (blocks.length > 1) throw new TruststoreError('ERR_TRUSTSTORE_NOT_A_CERTIFICATE', `${label} holds ${blocks.length} certificates; add them one at a time`);
+    if (blocks.length > 1)
+      throw new TruststoreError('ERR_TRUSTSTORE_NOT_A_CERTIFICATE', `${label} holds ${blocks.length} certificates; add them one at a time`);
     try {
       cert = new X509Certificate(blocks[0]!);
     } catch (err) {
@@ -224,8 +230,10 @@ function checkCa(input: X509Certificate | string, label: string, now: Date): X50
     cert = input;
   }
   if (!cert.ca) {
-    throw new TruststoreError('ERR_TRUSTSTORE_NOT_A_CA',
-      `${label} is not a CA certificate (basicConstraints cA is not set; subject "${oneLine(cert.subject)}"); add the CA that issued it instead`);
+    throw new TruststoreError(
+      'ERR_TRUSTSTORE_NOT_A_CA',
+      `${label} is not a CA certificate (basicConstraints cA is not set; subject "${oneLine(cert.subject)}"); add the CA that issued it instead`,
+    );
   }
   if (cert.validToDate < now) {
     throw new TruststoreError('ERR_TRUSTSTORE_EXPIRED', `${label} expired on ${cert.validToDate.toISOString()} (subject "${oneLine(cert.subject)}")`);
@@ -251,7 +259,11 @@ function oneLine(name: string): string {
 
 // Only characters that are safe in every file system and shell; never a path separator.
 function fileNameFor(name: string): string {
-  const base = name.replace(/\.(?:pem|crt|cer)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 100);
+  const base = name
+    .replace(/\.(?:pem|crt|cer)$/i, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+/, '')
+    .slice(0, 100);
   if (!base) throw new TruststoreError('ERR_TRUSTSTORE_INVALID_NAME', `"${name}" cannot be used as a file name`);
   return `${base}.pem`;
 }

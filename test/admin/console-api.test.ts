@@ -18,14 +18,24 @@ let clientId: string;
 
 type Init = NonNullable<Parameters<DcrEnvironment['ts']['fetch']>[1]>;
 const admin = (path: string, init: Init = {}) =>
-  env.ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) } });
+  env.ts.fetch(path, {
+    ...init,
+    headers: {
+      authorization: ADMIN,
+      'x-requested-with': 'test',
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+      ...(init.headers as Record<string, string> | undefined),
+    },
+  });
 
 before(async () => {
   env = await startDcrEnvironment({ admin: { users: [{ username: 'audit', password_hash: await hashPassword('audit-password-1'), role: 'auditor' }] } });
   const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
   clientId = String(reg['client_id']);
 });
-after(async () => { await env?.close(); });
+after(async () => {
+  await env?.close();
+});
 
 test('status: storage, shared state, the key sets this process fetched, and the active signing keys', async () => {
   const s = await jsonBody(await admin(`${OPS}/status`), 200);
@@ -55,13 +65,16 @@ test('usage: registrations per hour by outcome and code; tokens per minute by gr
   const rejected = reg.rows.find((r) => r['event'] === 'rejected');
   assert.ok(rejected && typeof rejected['code'] === 'string' && typeof rejected['meaning'] === 'string', JSON.stringify(reg.rows));
   const tokens = (u['tokens'] as { rows: Array<Record<string, unknown>> }).rows;
-  assert.equal(tokens.filter((r) => r['key'] === 'client_credentials').reduce((n, r) => n + Number(r['count']), 0), 2);
+  assert.equal(
+    tokens.filter((r) => r['key'] === 'client_credentials').reduce((n, r) => n + Number(r['count']), 0),
+    2,
+  );
   const detail = await jsonBody(await admin(`${OPS}/registrations/${clientId}`), 200);
   assert.equal(detail['tokensIssued'], 2);
   for (const bad of ['0', '169', 'x', '-1']) {
     const res = await admin(`${OPS}/usage?hours=${bad}`);
     assert.equal(res.status, 400, bad);
-    assert.equal((await res.json() as Record<string, unknown>)['code'], 'MALFORMED_REQUEST');
+    assert.equal(((await res.json()) as Record<string, unknown>)['code'], 'MALFORMED_REQUEST');
   }
 });
 
@@ -79,7 +92,7 @@ test('a registration in full: SSA claims decoded, the transport certificate subj
   assert.doesNotMatch(JSON.stringify(r['metadata']), /secret|registration_access_token/i);
   const missing = await admin(`${OPS}/registrations/no-such-client`);
   assert.equal(missing.status, 404);
-  assert.equal((await missing.json() as Record<string, unknown>)['code'], 'APPLICATION_NOT_FOUND');
+  assert.equal(((await missing.json()) as Record<string, unknown>)['code'], 'APPLICATION_NOT_FOUND');
 });
 
 test('the session resource answers "nobody" without credentials; console requests get no Basic challenge', async () => {
@@ -90,20 +103,27 @@ test('the session resource answers "nobody" without credentials; console request
   const fromConsole = await env.ts.fetch(`${OPS}/keys`, { headers: { 'x-opendcr-console': '1' } });
   assert.equal(fromConsole.status, 401);
   assert.equal(fromConsole.headers.get('www-authenticate'), null);
-  const wrongLogin = await env.ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y' }) });
+  const wrongLogin = await env.ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'x', password: 'y' }),
+  });
   assert.equal(wrongLogin.status, 401);
   assert.equal(wrongLogin.headers.get('www-authenticate'), null);
 });
 
 test('sandbox API: initialise once, enrol TPPs (bad input changes nothing), download a bundle; auditors may not', async () => {
   assert.deepEqual(await jsonBody(await admin(`${OPS}/sandbox`), 200), { initialised: false, directory: null, tpps: [] });
-  const early = await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify({ name: 'Early', roles: ['AISP'], redirectUris: ['https://e.example/cb'] }) });
+  const early = await admin(`${OPS}/sandbox/tpps`, {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Early', roles: ['AISP'], redirectUris: ['https://e.example/cb'] }),
+  });
   assert.equal(early.status, 409);
-  assert.equal((await early.json() as Record<string, unknown>)['code'], 'SANDBOX_NOT_INITIALISED');
+  assert.equal(((await early.json()) as Record<string, unknown>)['code'], 'SANDBOX_NOT_INITIALISED');
   await jsonBody(await admin(`${OPS}/sandbox/init`, { method: 'POST' }), 201);
   const again = await admin(`${OPS}/sandbox/init`, { method: 'POST' });
   assert.equal(again.status, 409);
-  assert.equal((await again.json() as Record<string, unknown>)['code'], 'SANDBOX_EXISTS');
+  assert.equal(((await again.json()) as Record<string, unknown>)['code'], 'SANDBOX_EXISTS');
 
   for (const body of [
     { name: 'Bad roles', roles: ['BANK'], redirectUris: ['https://b.example/cb'] },
@@ -112,17 +132,26 @@ test('sandbox API: initialise once, enrol TPPs (bad input changes nothing), down
     { name: 'Extra', roles: ['AISP'], redirectUris: ['https://b.example/cb'], admin: true },
   ]) {
     const res = await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify(body) });
-    const out = await res.json() as Record<string, unknown>;
+    const out = (await res.json()) as Record<string, unknown>;
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(out['code'], 'SANDBOX_TPP_INVALID');
     assert.doesNotMatch(JSON.stringify(out), /stack|at \//);
   }
   assert.deepEqual((await jsonBody(await admin(`${OPS}/sandbox`), 200))['tpps'], [], 'nothing enrolled by bad input');
 
-  const tpp = await jsonBody(await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP', 'CBPII'], redirectUris: ['https://bundle.example/cb'] }) }), 201);
-  const dup = await admin(`${OPS}/sandbox/tpps`, { method: 'POST', body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP'], redirectUris: ['https://bundle.example/cb'] }) });
+  const tpp = await jsonBody(
+    await admin(`${OPS}/sandbox/tpps`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP', 'CBPII'], redirectUris: ['https://bundle.example/cb'] }),
+    }),
+    201,
+  );
+  const dup = await admin(`${OPS}/sandbox/tpps`, {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Bundle Test', roles: ['AISP'], redirectUris: ['https://bundle.example/cb'] }),
+  });
   assert.equal(dup.status, 409);
-  assert.equal((await dup.json() as Record<string, unknown>)['code'], 'SANDBOX_TPP_EXISTS');
+  assert.equal(((await dup.json()) as Record<string, unknown>)['code'], 'SANDBOX_TPP_EXISTS');
   const res = await admin(`${OPS}/sandbox/tpps/${tpp['softwareId']}/bundle.zip`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/zip');
@@ -136,12 +165,16 @@ test('sandbox API: initialise once, enrol TPPs (bad input changes nothing), down
   assert.equal((await admin(`${OPS}/sandbox/tpps/nope/bundle.zip`)).status, 404);
 
   // An auditor's session may list the sandbox but not take its private keys.
-  const login = await env.ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'audit', password: 'audit-password-1' }) });
+  const login = await env.ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'audit', password: 'audit-password-1' }),
+  });
   const cookie = /^(opendcr_admin=[^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!;
   assert.equal((await env.ts.fetch(`${OPS}/sandbox`, { headers: { cookie } })).status, 200);
   const refused = await env.ts.fetch(`${OPS}/sandbox/tpps/${tpp['softwareId']}/bundle.zip`, { headers: { cookie } });
   assert.equal(refused.status, 403);
-  assert.equal((await refused.json() as Record<string, unknown>)['code'], 'ADMIN_READ_ONLY');
+  assert.equal(((await refused.json()) as Record<string, unknown>)['code'], 'ADMIN_READ_ONLY');
 });
 
 test('deleting a registration as administrator: gone with its client and tokens, audited with who; twice is 404', async () => {

@@ -41,10 +41,22 @@ let caPem: string;
 let client: Agent;
 
 /** One request to the server, as a script would send it (undici: no User-Agent, no Sec-Fetch-*). */
-async function send(path: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }> {
-  const res = await request(new URL(path, ts.url), { method: (opts.method ?? 'GET') as 'GET', headers: opts.headers ?? {}, body: opts.body, dispatcher: client });
+async function send(
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> }> {
+  const res = await request(new URL(path, ts.url), {
+    method: (opts.method ?? 'GET') as 'GET',
+    headers: opts.headers ?? {},
+    body: opts.body,
+    dispatcher: client,
+  });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) as Record<string, unknown> : {} };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: text.startsWith('{') || text.startsWith('[') ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
 }
 
 /** Everything the attacks aim at, as the APIs report it. */
@@ -54,7 +66,7 @@ async function state(): Promise<unknown> {
   return {
     keys: list(await get(`${OPS}/keys`)).map((k) => [k['kid'], k['state']]),
     apis: list(await get(`${PUBLISHER}/apis`)).map((a) => [a['id'], a['name'], a['lifecycleStatus']]),
-    scopes: (await get(SCOPES) as unknown as Array<Record<string, unknown>>).map((s) => s['name']),
+    scopes: ((await get(SCOPES)) as unknown as Array<Record<string, unknown>>).map((s) => s['name']),
     anchors: list(await get(`${OPS}/truststore`)).map((c) => c['name']),
     plans: list(await get(PLANS)).map((p) => p['policyName']),
   };
@@ -64,7 +76,10 @@ async function state(): Promise<unknown> {
 function multipart(fields: Record<string, string>, file?: { field: string; content: string }): { type: string; body: string } {
   const boundary = '----formboundary7MA4YWxkTrZu0gW';
   const parts = Object.entries(fields).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
-  if (file) parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="${file.field}"; filename="api.yaml"\r\nContent-Type: application/octet-stream\r\n\r\n${file.content}\r\n`);
+  if (file)
+    parts.push(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${file.field}"; filename="api.yaml"\r\nContent-Type: application/octet-stream\r\n\r\n${file.content}\r\n`,
+    );
   return { type: `multipart/form-data; boundary=${boundary}`, body: `${parts.join('')}--${boundary}--\r\n` };
 }
 
@@ -74,7 +89,11 @@ before(async () => {
   caPem = ts.caPem;
   client = new Agent({ connect: { ca: caPem } });
   const form = multipart({ additionalProperties: IMPORT_PROPS }, { field: 'file', content: DOCUMENT });
-  const imported = await send(`${PUBLISHER}/apis/import-openapi`, { method: 'POST', headers: { authorization: ADMIN, 'content-type': form.type, 'x-requested-with': 'test' }, body: form.body });
+  const imported = await send(`${PUBLISHER}/apis/import-openapi`, {
+    method: 'POST',
+    headers: { authorization: ADMIN, 'content-type': form.type, 'x-requested-with': 'test' },
+    body: form.body,
+  });
   assert.equal(imported.status, 201, JSON.stringify(imported.body));
   apiId = String(imported.body['id']);
 });
@@ -99,29 +118,62 @@ test('a change a browser could send across sites is refused (403 ADMIN_CROSS_SIT
   ];
   const bodies: Array<[string, (fields: Record<string, string>) => { type?: string; body?: string }]> = [
     ['no body', () => ({})],
-    ['text/plain', (f) => ({ type: 'text/plain', body: Object.entries(f).map(([k, v]) => `${k}=${v}`).join('\r\n') })],
+    [
+      'text/plain',
+      (f) => ({
+        type: 'text/plain',
+        body: Object.entries(f)
+          .map(([k, v]) => `${k}=${v}`)
+          .join('\r\n'),
+      }),
+    ],
     ['text/plain JSON', (f) => ({ type: 'text/plain;charset=UTF-8', body: JSON.stringify(f) })],
     ['urlencoded', (f) => ({ type: 'application/x-www-form-urlencoded', body: new URLSearchParams(f).toString() })],
     ['multipart', (f) => multipart(f)],
-    ['multipart with a file', (f) => multipart(Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'file' && k !== 'apiDefinition')), { field: 'file' in f ? 'file' : 'apiDefinition', content: f['file'] ?? f['apiDefinition'] ?? 'x' })],
+    [
+      'multipart with a file',
+      (f) =>
+        multipart(Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'file' && k !== 'apiDefinition')), {
+          field: 'file' in f ? 'file' : 'apiDefinition',
+          content: f['file'] ?? f['apiDefinition'] ?? 'x',
+        }),
+    ],
     // Near JSON, but not it: none of these proves a script sent it.
-    ...['application/jsonp', 'text/json', 'application/json-patch+json', 'text/plain; charset=application/json', 'application/x-www-form-urlencoded, application/json'].map((type): [string, (f: Record<string, string>) => { type: string; body: string }] => [type, (f) => ({ type, body: JSON.stringify(f) })]),
+    ...[
+      'application/jsonp',
+      'text/json',
+      'application/json-patch+json',
+      'text/plain; charset=application/json',
+      'application/x-www-form-urlencoded, application/json',
+    ].map((type): [string, (f: Record<string, string>) => { type: string; body: string }] => [type, (f) => ({ type, body: JSON.stringify(f) })]),
   ];
   for (const [path, fields] of targets) {
     for (const [label, make] of bodies) {
       const { type, body } = make(fields);
-      const res = await send(path, { method: 'POST', headers: { authorization: ADMIN, ...(type ? { 'content-type': type } : {}) }, ...(body === undefined ? {} : { body }) });
+      const res = await send(path, {
+        method: 'POST',
+        headers: { authorization: ADMIN, ...(type ? { 'content-type': type } : {}) },
+        ...(body === undefined ? {} : { body }),
+      });
       assert.deepEqual([res.status, res.body['code']], [403, 'ADMIN_CROSS_SITE'], `${label} to ${path}`);
       assert.doesNotMatch(JSON.stringify(res.body), /csrf_scope|evil-root|BEGIN CERTIFICATE/, 'nothing of the request is echoed');
     }
   }
   // JSON, or a script's header, but from a page of another origin (as Origin or Sec-Fetch-Site say): refused too.
   const elsewhere: Array<Record<string, string>> = [
-    ...['https://evil.example', 'null', 'https://localhost.evil.example', `http://${new URL(ts.url).host}`, `https://localhost:${Number(new URL(ts.url).port) + 1}`].map((origin) => ({ origin })),
+    ...[
+      'https://evil.example',
+      'null',
+      'https://localhost.evil.example',
+      `http://${new URL(ts.url).host}`,
+      `https://localhost:${Number(new URL(ts.url).port) + 1}`,
+    ].map((origin) => ({ origin })),
     ...['cross-site', 'same-site', 'none'].map((site) => ({ 'sec-fetch-site': site })),
   ];
   for (const where of elsewhere) {
-    for (const how of [{ 'content-type': 'application/json' }, { 'x-requested-with': 'XMLHttpRequest', 'content-type': 'text/plain' }] as Array<Record<string, string>>) {
+    for (const how of [{ 'content-type': 'application/json' }, { 'x-requested-with': 'XMLHttpRequest', 'content-type': 'text/plain' }] as Array<
+      Record<string, string>
+    >) {
       const res = await send(SCOPES, { method: 'POST', headers: { authorization: ADMIN, ...how, ...where }, body: JSON.stringify({ name: 'csrf_scope' }) });
       assert.deepEqual([res.status, res.body['code']], [403, 'ADMIN_CROSS_SITE'], JSON.stringify({ ...where, ...how }));
     }
@@ -132,22 +184,48 @@ test('a change a browser could send across sites is refused (403 ADMIN_CROSS_SIT
 
   // What scripts and the console send passes: JSON (any case, with a charset), X-Requested-With, the console's headers, the server's own origin.
   const own = { origin: new URL(ts.url).origin, 'sec-fetch-site': 'same-origin' };
-  for (const [i, headers] of [{ 'content-type': 'application/json' }, { 'content-type': 'Application/JSON; charset=UTF-8' }, { 'content-type': 'application/json', ...own }].entries()) {
-    assert.equal((await send(SCOPES, { method: 'POST', headers: { authorization: ADMIN, ...headers }, body: JSON.stringify({ name: `script_scope_${i}` }) })).status, 201, JSON.stringify(headers));
+  for (const [i, headers] of [
+    { 'content-type': 'application/json' },
+    { 'content-type': 'Application/JSON; charset=UTF-8' },
+    { 'content-type': 'application/json', ...own },
+  ].entries()) {
+    assert.equal(
+      (await send(SCOPES, { method: 'POST', headers: { authorization: ADMIN, ...headers }, body: JSON.stringify({ name: `script_scope_${i}` }) })).status,
+      201,
+      JSON.stringify(headers),
+    );
   }
   for (const headers of [{ 'x-requested-with': 'opendcr-cli' }, { 'x-opendcr-console': '1', ...own }] as Array<Record<string, string>>) {
     assert.equal((await send(`${OPS}/keys/rotate`, { method: 'POST', headers: { authorization: ADMIN, ...headers } })).status, 200, JSON.stringify(headers));
   }
   const form = multipart({ apiDefinition: DOCUMENT });
-  assert.equal((await send(`${PUBLISHER}/apis/${apiId}/swagger/preview`, { method: 'POST', headers: { authorization: ADMIN, 'x-requested-with': 'opendcr-cli', 'content-type': form.type }, body: form.body })).status, 200);
+  assert.equal(
+    (
+      await send(`${PUBLISHER}/apis/${apiId}/swagger/preview`, {
+        method: 'POST',
+        headers: { authorization: ADMIN, 'x-requested-with': 'opendcr-cli', 'content-type': form.type },
+        body: form.body,
+      })
+    ).status,
+    200,
+  );
 });
 
 test('the Basic challenge goes to scripts, never to a browser', async () => {
-  const scripts: Array<Record<string, string>> = [{}, { 'user-agent': 'curl/8.5.0' }, { 'user-agent': 'node', 'sec-fetch-mode': 'cors' }, { 'user-agent': 'python-requests/2.31' }];
+  const scripts: Array<Record<string, string>> = [
+    {},
+    { 'user-agent': 'curl/8.5.0' },
+    { 'user-agent': 'node', 'sec-fetch-mode': 'cors' },
+    { 'user-agent': 'python-requests/2.31' },
+  ];
   const browsers: Array<Record<string, string>> = [
     { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36' },
     { 'user-agent': 'mozilla/5.0 (Windows NT 10.0; rv:120.0) Gecko/20100101 Firefox/120.0' },
-    { origin: 'https://evil.example' }, { 'sec-fetch-site': 'none' }, { 'sec-fetch-dest': 'document' }, { 'sec-fetch-user': '?1' }, { 'x-opendcr-console': '1' },
+    { origin: 'https://evil.example' },
+    { 'sec-fetch-site': 'none' },
+    { 'sec-fetch-dest': 'document' },
+    { 'sec-fetch-user': '?1' },
+    { 'x-opendcr-console': '1' },
   ];
   for (const [headers, challenged] of [...scripts.map((h) => [h, true] as const), ...browsers.map((h) => [h, false] as const)]) {
     for (const authorization of [undefined, `Basic ${Buffer.from('admin:wrong-password').toString('base64')}`]) {
@@ -158,10 +236,26 @@ test('the Basic challenge goes to scripts, never to a browser', async () => {
   }
 });
 
-interface Seen { method: string; url: string; authorization: boolean; status: number; code?: unknown }
+interface Seen {
+  method: string;
+  url: string;
+  authorization: boolean;
+  status: number;
+  code?: unknown;
+}
 
 /** What the attacker's page uses of the browser (this project compiles without the DOM library). */
-interface Element { method: string; action: string; enctype: string; type: string; name: string; value: string; files: unknown; append(child: unknown): void; submit(): void }
+interface Element {
+  method: string;
+  action: string;
+  enctype: string;
+  type: string;
+  name: string;
+  value: string;
+  files: unknown;
+  append(child: unknown): void;
+  submit(): void;
+}
 interface BrowserGlobals {
   document: { createElement(tag: string): Element; body: { append(child: unknown): void } };
   DataTransfer: new () => { items: { add(file: File): void }; files: unknown };
@@ -186,16 +280,24 @@ async function startBasicAuthTier(target: string): Promise<{ url: string; seen: 
       res.writeHead(401, { 'www-authenticate': 'Basic realm="admin tier"', 'content-type': 'text/plain' }).end('credentials, please');
       return;
     }
-    const up = httpsRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers, agent: upstream, servername: 'localhost' }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => {
-        const body = Buffer.concat(chunks);
-        entry.status = answer.statusCode ?? 0;
-        try { entry.code = (JSON.parse(body.toString('utf8')) as Record<string, unknown>)['code']; } catch { /* not JSON */ }
-        res.writeHead(answer.statusCode ?? 502, answer.headers).end(body);
-      });
-    });
+    const up = httpsRequest(
+      new URL(req.url ?? '/', target),
+      { method: req.method, headers: req.headers, agent: upstream, servername: 'localhost' },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks);
+          entry.status = answer.statusCode ?? 0;
+          try {
+            entry.code = (JSON.parse(body.toString('utf8')) as Record<string, unknown>)['code'];
+          } catch {
+            /* not JSON */
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers).end(body);
+        });
+      },
+    );
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   });
@@ -221,7 +323,9 @@ describe('in Chromium, with Basic credentials cached for the admin APIs', { skip
     browser = await launch();
     tier = await startBasicAuthTier(ts.url);
     // The attacker's site: another origin (127.0.0.1, plain HTTP), whose page the test scripts.
-    attacker = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Win a prize</title><p>Loading…</p>'));
+    attacker = createHttpServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Win a prize</title><p>Loading…</p>'),
+    );
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     evil = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
   });
@@ -262,31 +366,34 @@ describe('in Chromium, with Basic credentials cached for the admin APIs', { skip
           const url = tagged(path, id);
           await Promise.all([
             page.waitForURL((u) => u.href.startsWith(tier.url), { waitUntil: 'commit' }),
-            page.evaluate(({ url, enctype, fields }) => {
-              const { document, DataTransfer } = globalThis as unknown as BrowserGlobals;
-              const form = document.createElement('form');
-              form.method = 'POST';
-              form.action = url;
-              form.enctype = enctype;
-              for (const [name, value] of Object.entries(fields)) {
-                if (name === 'file' && enctype === 'multipart/form-data') {
-                  const input = document.createElement('input');
-                  input.type = 'file';
-                  input.name = name;
-                  const files = new DataTransfer();
-                  files.items.add(new File([value], 'api.yaml', { type: 'application/yaml' }));
-                  input.files = files.files;
-                  form.append(input);
-                } else {
-                  const input = document.createElement('textarea');
-                  input.name = name;
-                  input.value = value;
-                  form.append(input);
+            page.evaluate(
+              ({ url, enctype, fields }) => {
+                const { document, DataTransfer } = globalThis as unknown as BrowserGlobals;
+                const form = document.createElement('form');
+                form.method = 'POST';
+                form.action = url;
+                form.enctype = enctype;
+                for (const [name, value] of Object.entries(fields)) {
+                  if (name === 'file' && enctype === 'multipart/form-data') {
+                    const input = document.createElement('input');
+                    input.type = 'file';
+                    input.name = name;
+                    const files = new DataTransfer();
+                    files.items.add(new File([value], 'api.yaml', { type: 'application/yaml' }));
+                    input.files = files.files;
+                    form.append(input);
+                  } else {
+                    const input = document.createElement('textarea');
+                    input.name = name;
+                    input.value = value;
+                    form.append(input);
+                  }
                 }
-              }
-              document.body.append(form);
-              form.submit();
-            }, { url, enctype, fields }),
+                document.body.append(form);
+                form.submit();
+              },
+              { url, enctype, fields },
+            ),
           ]);
           await page.waitForLoadState();
           reached.push(id);
@@ -295,34 +402,53 @@ describe('in Chromium, with Basic credentials cached for the admin APIs', { skip
 
       // 2. fetch() with the browser's credentials: no-cors, and cors with a simple body (no preflight), each body kind; beacons.
       await page.goto(evil);
-      const fired = await page.evaluate(async (targets) => {
-        const { navigator } = globalThis as unknown as BrowserGlobals;
-        const simple: Array<[string, (f: Record<string, string>) => string | URLSearchParams | FormData | Blob]> = [
-          ['text', (f) => JSON.stringify(f)],
-          ['urlencoded', (f) => new URLSearchParams(f)],
-          ['multipart', (f) => { const d = new FormData(); for (const [k, v] of Object.entries(f)) d.append(k, k === 'file' ? new File([v], 'api.yaml') : v); return d; }],
-          ['blob', (f) => new Blob([JSON.stringify(f)])],
-        ];
-        const out = { reached: [] as string[], preflighted: [] as string[] };
-        for (const [t, [url, fields]] of targets.entries()) {
-          for (const [kind, body] of simple) {
-            for (const mode of ['no-cors', 'cors'] as const) {
-              const id = `fetch-${mode}-${kind}-${t}`;
-              await fetch(`${url}${url.includes('?') ? '&' : '?'}attack=${id}`, { method: 'POST', mode, credentials: 'include', body: body(fields) }).catch(() => undefined);
-              out.reached.push(id);
+      const fired = await page.evaluate(
+        async (targets) => {
+          const { navigator } = globalThis as unknown as BrowserGlobals;
+          const simple: Array<[string, (f: Record<string, string>) => string | URLSearchParams | FormData | Blob]> = [
+            ['text', (f) => JSON.stringify(f)],
+            ['urlencoded', (f) => new URLSearchParams(f)],
+            [
+              'multipart',
+              (f) => {
+                const d = new FormData();
+                for (const [k, v] of Object.entries(f)) d.append(k, k === 'file' ? new File([v], 'api.yaml') : v);
+                return d;
+              },
+            ],
+            ['blob', (f) => new Blob([JSON.stringify(f)])],
+          ];
+          const out = { reached: [] as string[], preflighted: [] as string[] };
+          for (const [t, [url, fields]] of targets.entries()) {
+            for (const [kind, body] of simple) {
+              for (const mode of ['no-cors', 'cors'] as const) {
+                const id = `fetch-${mode}-${kind}-${t}`;
+                await fetch(`${url}${url.includes('?') ? '&' : '?'}attack=${id}`, { method: 'POST', mode, credentials: 'include', body: body(fields) }).catch(
+                  () => undefined,
+                );
+                out.reached.push(id);
+              }
+              const beacon = `beacon-${kind}-${t}`;
+              if (navigator.sendBeacon(`${url}${url.includes('?') ? '&' : '?'}attack=${beacon}`, body(fields))) out.reached.push(beacon);
             }
-            const beacon = `beacon-${kind}-${t}`;
-            if (navigator.sendBeacon(`${url}${url.includes('?') ? '&' : '?'}attack=${beacon}`, body(fields))) out.reached.push(beacon);
+            // Not simple: the browser asks first (a preflight, which the server never grants), and sends nothing else.
+            for (const [kind, init] of [
+              ['json', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) }],
+              ['header', { headers: { 'x-requested-with': 'XMLHttpRequest' }, body: 'x' }],
+              ['put', { method: 'PUT', body: 'x' }],
+              ['delete', { method: 'DELETE' }],
+            ] as const) {
+              const id = `preflight-${kind}-${t}`;
+              await fetch(`${url}${url.includes('?') ? '&' : '?'}attack=${id}`, { method: 'POST', mode: 'cors', credentials: 'include', ...init }).catch(
+                () => undefined,
+              );
+              out.preflighted.push(id);
+            }
           }
-          // Not simple: the browser asks first (a preflight, which the server never grants), and sends nothing else.
-          for (const [kind, init] of [['json', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) }], ['header', { headers: { 'x-requested-with': 'XMLHttpRequest' }, body: 'x' }], ['put', { method: 'PUT', body: 'x' }], ['delete', { method: 'DELETE' }]] as const) {
-            const id = `preflight-${kind}-${t}`;
-            await fetch(`${url}${url.includes('?') ? '&' : '?'}attack=${id}`, { method: 'POST', mode: 'cors', credentials: 'include', ...init }).catch(() => undefined);
-            out.preflighted.push(id);
-          }
-        }
-        return out;
-      }, targets.map(([path, fields]): [string, Record<string, string>] => [`${tier.url}${path}`, fields]));
+          return out;
+        },
+        targets.map(([path, fields]): [string, Record<string, string>] => [`${tier.url}${path}`, fields]),
+      );
       reached.push(...fired.reached);
       preflighted.push(...fired.preflighted);
 
@@ -336,11 +462,19 @@ describe('in Chromium, with Basic credentials cached for the admin APIs', { skip
         // Top-level form posts carry the cached credentials; Chromium keeps them from fetches and
         // beacons of another site (its credential cache is partitioned by the top-level site), which
         // the tier then turns away. Whatever came with them, the server refused.
-        if (id.startsWith('form-')) assert.ok(hits.every((h) => h.authorization), `${id} carried the cached Basic credentials`);
+        if (id.startsWith('form-'))
+          assert.ok(
+            hits.every((h) => h.authorization),
+            `${id} carried the cached Basic credentials`,
+          );
         for (const hit of hits.filter((h) => h.authorization)) assert.deepEqual([hit.status, hit.code], [403, 'ADMIN_CROSS_SITE'], id);
       }
       for (const id of preflighted) {
-        assert.deepEqual(tier.seen.filter((s) => s.url.includes(`attack=${id}`) && s.method !== 'OPTIONS'), [], `${id}: only a preflight`);
+        assert.deepEqual(
+          tier.seen.filter((s) => s.url.includes(`attack=${id}`) && s.method !== 'OPTIONS'),
+          [],
+          `${id}: only a preflight`,
+        );
       }
       assert.ok(reached.length >= 7 * 3 + 7 * 4 * 3, `${reached.length} cross-site requests sent`);
       assert.deepEqual(await state(), before, 'nothing changed');

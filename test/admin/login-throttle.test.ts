@@ -15,18 +15,25 @@ const USERS = { ops: 'ops-password-123', ops2: 'ops2-password-123', ops3: 'ops3-
 
 before(async () => {
   ts = await startTestServer({
-    admin: { users: await Promise.all(Object.entries(USERS).map(async ([username, p]) => ({ username, password_hash: await hashPassword(p), role: 'admin' }))), login_attempts: 3 },
+    admin: {
+      users: await Promise.all(Object.entries(USERS).map(async ([username, p]) => ({ username, password_hash: await hashPassword(p), role: 'admin' }))),
+      login_attempts: 3,
+    },
     // The test client connects from 127.0.0.1, which plays the load balancer here.
     apimgt: { mutual_ssl: { trusted_proxies: ['127.0.0.1'] } },
   });
   await awayFromWindowEdge();
 });
-after(async () => { await ts?.close(); });
-
-const login = (forwardedFor: string, username: string, password: string) => ts.fetch('/admin/api/session', {
-  method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
-  body: JSON.stringify({ username, password }),
+after(async () => {
+  await ts?.close();
 });
+
+const login = (forwardedFor: string, username: string, password: string) =>
+  ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+    body: JSON.stringify({ username, password }),
+  });
 
 test('one client past the limit is refused 429 (its account too); another client behind the same balancer still signs in', async () => {
   for (let i = 0; i < 3; i++) assert.equal((await login('203.0.113.5', 'ops', 'wrong-password')).status, 401);
@@ -42,7 +49,8 @@ test('one client past the limit is refused 429 (its account too); another client
 
 test('an IPv6 client is counted by its /64: other addresses of the same /64 are the same client', async () => {
   // Each guess from another address of one /64, each at another account name.
-  for (const [i, address] of ['2001:db8:1:2::1', '2001:db8:1:2::ffff', '2001:db8:1:2:a:b:c:d'].entries()) assert.equal((await login(address, `nobody-${i}`, 'wrong-password')).status, 401);
+  for (const [i, address] of ['2001:db8:1:2::1', '2001:db8:1:2::ffff', '2001:db8:1:2:a:b:c:d'].entries())
+    assert.equal((await login(address, `nobody-${i}`, 'wrong-password')).status, 401);
   for (const address of ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002::9']) {
     assert.equal((await login(address, 'ops3', USERS.ops3)).status, 429, address);
   }

@@ -18,7 +18,9 @@ before(async () => {
   assert.ok(ts.server.managementPort);
   management = `https://localhost:${ts.server.managementPort}`;
 });
-after(async () => { await ts?.close(); });
+after(async () => {
+  await ts?.close();
+});
 
 test('the admin APIs and the console answer on the management listener only', async () => {
   for (const path of ['/api/opendcr/v1/keys', '/api/am/publisher/v4/apis', '/api/identity/oauth2/v1.0/scopes', '/api/am/admin/v4/key-managers']) {
@@ -32,7 +34,11 @@ test('the admin APIs and the console answer on the management listener only', as
   assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
   assert.equal((await ts.fetch('/admin/')).status, 404);
   assert.equal((await ts.fetch('/admin')).status, 404);
-  const login = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin' }) });
+  const login = await ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'admin' }),
+  });
   assert.equal(login.status, 404, 'no login on the main listener');
 });
 
@@ -40,7 +46,7 @@ test('the management listener serves nothing else; the main listener keeps the r
   for (const path of ['/.well-known/openid-configuration', '/health', '/open-banking/v3.3/register']) {
     const res = await ts.fetch(`${management}${path}`);
     assert.equal(res.status, 404, path);
-    assert.equal((await res.json() as Record<string, unknown>)['error'], 'not_found');
+    assert.equal(((await res.json()) as Record<string, unknown>)['error'], 'not_found');
   }
   assert.equal((await ts.fetch('/.well-known/openid-configuration')).status, 200);
   assert.equal((await ts.fetch('/health')).status, 200);
@@ -70,7 +76,7 @@ test('the administrator password throttle holds on the management listener: 429 
   for (const authorization of [wrong(10), ADMIN]) {
     const res = await ts.fetch(`${management}/api/am/publisher/v4/apis`, { headers: { authorization } });
     assert.equal(res.status, 429);
-    assert.equal((await res.json() as Record<string, unknown>)['code'], 'ADMIN_LOGIN_THROTTLED');
+    assert.equal(((await res.json()) as Record<string, unknown>)['code'], 'ADMIN_LOGIN_THROTTLED');
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
   }
 });

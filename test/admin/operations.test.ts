@@ -13,15 +13,20 @@ import { ADMIN } from '../gateway/support.ts';
 const API = '/api/opendcr/v1';
 let env: DcrEnvironment;
 
-const admin = (path: string, init: { method?: string; body?: unknown } = {}) => env.ts.fetch(`${API}${path}`, {
-  method: init.method ?? 'GET',
-  // X-Requested-With: a change without a JSON body (a rotation) comes from a script, not another site's page.
-  headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
-  ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-});
+const admin = (path: string, init: { method?: string; body?: unknown } = {}) =>
+  env.ts.fetch(`${API}${path}`, {
+    method: init.method ?? 'GET',
+    // X-Requested-With: a change without a JSON body (a rotation) comes from a script, not another site's page.
+    headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
 
-before(async () => { env = await startDcrEnvironment(); });
-after(async () => { await env?.close(); });
+before(async () => {
+  env = await startDcrEnvironment();
+});
+after(async () => {
+  await env?.close();
+});
 
 test('the audit trail lists every outcome, each rejection with its code and what it means; rejections are counted by code', async () => {
   await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
@@ -36,9 +41,16 @@ test('the audit trail lists every outcome, each rejection with its code and what
   assert.equal(typeof row!['meaning'], 'string');
   assert.match(String(row!['at']), /^\d{4}-\d\d-\d\dT/);
   const all = await jsonBody(await admin(`/registrations/audit?software_id=${env.aispPisp.softwareId}`), 200);
-  assert.deepEqual((all['list'] as Array<Record<string, unknown>>).map((e) => e['event']), ['rejected', 'created'], 'newest first');
+  assert.deepEqual(
+    (all['list'] as Array<Record<string, unknown>>).map((e) => e['event']),
+    ['rejected', 'created'],
+    'newest first',
+  );
   const counted = await jsonBody(await admin('/registrations/rejections'), 200);
-  assert.deepEqual((counted['list'] as Array<Record<string, unknown>>).map((r) => [r['code'], r['count']]), [[row!['code'], 1]]);
+  assert.deepEqual(
+    (counted['list'] as Array<Record<string, unknown>>).map((r) => [r['code'], r['count']]),
+    [[row!['code'], 1]],
+  );
   const wrong = await admin('/registrations/audit?event=nope');
   assert.equal(wrong.status, 400);
   assert.equal(((await wrong.json()) as Record<string, unknown>)['code'], 'MALFORMED_REQUEST');
@@ -51,19 +63,31 @@ test('the trust store: a CA added over REST is trusted for new connections at on
   const registerWith = async () => {
     const agent = new Agent({ connect: { ca: env.ts.caPem, cert: tlsOf(cert).certPem, key: tlsOf(cert).keyPem } });
     try {
-      const res = await undiciFetch(`${env.url}/open-banking/v3.3/register`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' }, dispatcher: agent });
-      return { status: res.status, body: await res.json() as Record<string, unknown> };
+      const res = await undiciFetch(`${env.url}/open-banking/v3.3/register`, {
+        method: 'POST',
+        body: 'x',
+        headers: { 'content-type': 'text/plain' },
+        dispatcher: agent,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     } finally {
       await agent.close();
     }
   };
   assert.equal((await registerWith()).status, 401, 'not trusted yet');
   const listed = await jsonBody(await admin('/truststore'), 200);
-  assert.ok((listed['list'] as Array<Record<string, unknown>>).some((c) => c['source'] === 'folder'), 'the sandbox directory root, from the folder');
+  assert.ok(
+    (listed['list'] as Array<Record<string, unknown>>).some((c) => c['source'] === 'folder'),
+    'the sandbox directory root, from the folder',
+  );
   const added = await jsonBody(await admin('/truststore', { method: 'POST', body: { pem: ca.certPem, name: 'partner-root' } }), 201);
   assert.equal(added['source'], 'database');
   assert.equal(added['added'], true);
-  assert.equal((await jsonBody(await admin('/truststore', { method: 'POST', body: { pem: ca.certPem, name: 'partner-root' } }), 200))['added'], false, 'the same certificate again');
+  assert.equal(
+    (await jsonBody(await admin('/truststore', { method: 'POST', body: { pem: ca.certPem, name: 'partner-root' } }), 200))['added'],
+    false,
+    'the same certificate again',
+  );
   const after = await registerWith();
   assert.equal(after.status, 400, 'trusted now: the registration gets as far as its media type');
   for (const pem of ['/etc/passwd', 'not a certificate', cert.certPem.replace('CERTIFICATE-----\n', 'CERTIFICATE-----\n!!')]) {
@@ -72,14 +96,23 @@ test('the trust store: a CA added over REST is trusted for new connections at on
   }
   const leaf = await admin('/truststore', { method: 'POST', body: { pem: cert.certPem } });
   assert.equal(leaf.status, 400, 'a leaf certificate is no CA');
-  assert.deepEqual(await jsonBody(await admin(`/truststore/${encodeURIComponent(String(added['fingerprint256']))}`, { method: 'DELETE' }), 200), { removed: true, source: 'database' });
+  assert.deepEqual(await jsonBody(await admin(`/truststore/${encodeURIComponent(String(added['fingerprint256']))}`, { method: 'DELETE' }), 200), {
+    removed: true,
+    source: 'database',
+  });
   assert.equal((await registerWith()).status, 401, 'removed: refused again');
   assert.equal((await admin('/truststore/partner-root', { method: 'DELETE' })).status, 404);
 });
 
 test('signing keys: listed with their state; a rotation retires the old ones, which stay published, and the new ones sign', async () => {
   const before = (await jsonBody(await admin('/keys'), 200))['list'] as Array<Record<string, unknown>>;
-  assert.deepEqual(before.filter((k) => k['state'] === 'active').map((k) => k['alg']).sort(), ['ES256', 'PS256']);
+  assert.deepEqual(
+    before
+      .filter((k) => k['state'] === 'active')
+      .map((k) => k['alg'])
+      .sort(),
+    ['ES256', 'PS256'],
+  );
   const rotated = await jsonBody(await admin('/keys/rotate', { method: 'POST' }), 200);
   const active = rotated['active'] as string[];
   assert.equal(active.length, 2);
@@ -89,8 +122,12 @@ test('signing keys: listed with their state; a rotation retires the old ones, wh
     assert.equal(same['state'], 'retired');
     assert.ok(same['publishedUntil'], 'published until its tokens have expired');
   }
-  const jwks = await (await env.ts.fetch('/oauth2/jwks')).json() as { keys: Array<{ kid: string }> };
-  for (const kid of active) assert.ok(jwks.keys.some((k) => k.kid === kid), `the new key ${kid} is published`);
+  const jwks = (await (await env.ts.fetch('/oauth2/jwks')).json()) as { keys: Array<{ kid: string }> };
+  for (const kid of active)
+    assert.ok(
+      jwks.keys.some((k) => k.kid === kid),
+      `the new key ${kid} is published`,
+    );
   const reg = await jsonBody(await env.register(env.cbpii, await env.validRequestClaims(env.cbpii)), 201);
   const token = await env.ccToken(env.cbpii, String(reg['client_id']), 'private_key_jwt', { scope: 'fundsconfirmations' });
   const kid = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string };
@@ -102,6 +139,9 @@ test('the operations API needs the administrator', async () => {
     const res = await env.ts.fetch(`${API}${path}`);
     assert.equal(res.status, 401, path);
   }
-  const rotate = await env.ts.fetch(`${API}/keys/rotate`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}`, 'x-requested-with': 'test' } });
+  const rotate = await env.ts.fetch(`${API}/keys/rotate`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}`, 'x-requested-with': 'test' },
+  });
   assert.equal(rotate.status, 401);
 });

@@ -28,17 +28,27 @@ const config = async () => ({
 });
 
 /** One call on a new connection (the primary hands connections to the workers in turn). */
-async function call(server: ClusterTestServer | TestServer, path: string, opts: { method?: 'GET' | 'POST' | 'DELETE'; client: string; authorization?: string; json?: unknown; headers?: Record<string, string> }): Promise<{ status: number; retryAfter: string | undefined; code: unknown; body: Record<string, unknown>; cookie: string | undefined }> {
+async function call(
+  server: ClusterTestServer | TestServer,
+  path: string,
+  opts: { method?: 'GET' | 'POST' | 'DELETE'; client: string; authorization?: string; json?: unknown; headers?: Record<string, string> },
+): Promise<{ status: number; retryAfter: string | undefined; code: unknown; body: Record<string, unknown>; cookie: string | undefined }> {
   const agent = new Agent({ connect: { ca: server.caPem } });
   try {
     const res = await request(new URL(path, server.url), {
-      method: opts.method ?? 'GET', dispatcher: agent,
-      headers: { 'x-forwarded-for': opts.client, ...(opts.authorization ? { authorization: opts.authorization } : {}), ...(opts.json ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      method: opts.method ?? 'GET',
+      dispatcher: agent,
+      headers: {
+        'x-forwarded-for': opts.client,
+        ...(opts.authorization ? { authorization: opts.authorization } : {}),
+        ...(opts.json ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
       ...(opts.json ? { body: JSON.stringify(opts.json) } : {}),
     });
     const text = await res.body.text();
     const retryAfter = res.headers['retry-after'];
-    const body = text.startsWith('{') ? JSON.parse(text) as Record<string, unknown> : {};
+    const body = text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : {};
     const cookie = /^(opendcr_admin=[^;]+)/.exec(String(res.headers['set-cookie'] ?? ''))?.[1];
     return { status: res.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined, code: body['code'], body, cookie };
   } finally {
@@ -47,8 +57,18 @@ async function call(server: ClusterTestServer | TestServer, path: string, opts: 
 }
 
 /** The JSON lines the server printed. */
-const logLines = (server: ClusterTestServer) => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-const pidsOf = (server: ClusterTestServer, msg: string) => new Set(logLines(server).filter((l) => l['msg'] === msg).map((l) => l['pid']));
+const logLines = (server: ClusterTestServer) =>
+  server
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const pidsOf = (server: ClusterTestServer, msg: string) =>
+  new Set(
+    logLines(server)
+      .filter((l) => l['msg'] === msg)
+      .map((l) => l['pid']),
+  );
 
 const login = (server: ClusterTestServer | TestServer, client: string, username: string, password: string) =>
   call(server, '/admin/api/session', { method: 'POST', client, json: { username, password } });
@@ -63,7 +83,9 @@ describe('a server with two workers', () => {
     }
     await awayFromWindowEdge();
   });
-  after(async () => { await cluster?.close(); });
+  after(async () => {
+    await cluster?.close();
+  });
 
   test('a brute force over HTTP Basic from many addresses gets exactly login_attempts 401s, then 429; the right password is refused while locked', async () => {
     // A few guesses one after another, on new connections: both workers count them.
@@ -71,7 +93,9 @@ describe('a server with two workers', () => {
       assert.equal((await call(cluster, KEYS, { client: `203.0.113.${i + 1}`, authorization: basic('admin', `guess-${i}`) })).status, 401);
     }
     // Then a burst, racing on both workers, each guess from another address.
-    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => call(cluster, KEYS, { client: `198.51.100.${i + 1}`, authorization: basic('admin', `burst-guess-${i}`) })));
+    const burst = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => call(cluster, KEYS, { client: `198.51.100.${i + 1}`, authorization: basic('admin', `burst-guess-${i}`) })),
+    );
     assert.equal(burst.filter((r) => r.status === 401).length, 1, 'one guess left in the window, whatever the race');
     assert.equal(burst.filter((r) => r.status === 429).length, 39);
     for (const r of burst.filter((x) => x.status === 429)) {
@@ -114,31 +138,43 @@ describe('a server with two workers', () => {
       }
       return out;
     };
-    assert.deepEqual([await statuses(a.cookie!), await statuses(b.cookie!)], [[200, 200, 200, 200], [200, 200, 200, 200]]);
-    const out = await call(cluster, '/admin/api/sessions', { method: 'DELETE', client: '192.0.2.90', headers: { cookie: a.cookie!, 'x-csrf-token': String(a.body['csrfToken']) } });
+    assert.deepEqual(
+      [await statuses(a.cookie!), await statuses(b.cookie!)],
+      [
+        [200, 200, 200, 200],
+        [200, 200, 200, 200],
+      ],
+    );
+    const out = await call(cluster, '/admin/api/sessions', {
+      method: 'DELETE',
+      client: '192.0.2.90',
+      headers: { cookie: a.cookie!, 'x-csrf-token': String(a.body['csrfToken']) },
+    });
     assert.equal(out.status, 200);
     const ended = Array<string>(4).fill('401 ADMIN_SESSION_INVALID');
     assert.deepEqual([await statuses(a.cookie!), await statuses(b.cookie!)], [ended, ended]);
   });
 });
 
-describe('the console\'s login and HTTP Basic', () => {
+describe("the console's login and HTTP Basic", () => {
   let ts: TestServer;
   before(async () => {
     ts = await startTestServer(await config());
     await awayFromWindowEdge();
   });
-  after(async () => { await ts?.close(); });
+  after(async () => {
+    await ts?.close();
+  });
 
   test('count against the same account: failed form logins lock HTTP Basic, and the other way round', async () => {
     // [super_admin] signs in both ways: form failures, then a Basic one, reach the limit.
     for (let i = 0; i < LIMIT - 1; i++) assert.equal((await login(ts, `203.0.113.${i + 1}`, 'admin', `form-guess-${i}`)).status, 401);
     assert.equal((await call(ts, KEYS, { client: '203.0.113.50', authorization: basic('admin', 'basic-guess') })).status, 401);
-    assert.equal((await call(ts, KEYS, { client: '203.0.113.51', authorization: basic('admin', RIGHT) })).status, 429, 'Basic, locked by the form\'s failures');
+    assert.equal((await call(ts, KEYS, { client: '203.0.113.51', authorization: basic('admin', RIGHT) })).status, 429, "Basic, locked by the form's failures");
     assert.equal((await login(ts, '203.0.113.52', 'admin', RIGHT)).status, 429);
     // A console user's account: Basic failures under its name lock its form login.
-    for (let i = 0; i < LIMIT; i++) assert.equal((await call(ts, KEYS, { client: `198.51.100.${i + 1}`, authorization: basic('ops', `basic-guess-${i}`) })).status, 401);
-    assert.equal((await login(ts, '198.51.100.60', 'ops', OPS)).status, 429, 'the form, locked by Basic\'s failures');
+    for (let i = 0; i < LIMIT; i++)
+      assert.equal((await call(ts, KEYS, { client: `198.51.100.${i + 1}`, authorization: basic('ops', `basic-guess-${i}`) })).status, 401);
+    assert.equal((await login(ts, '198.51.100.60', 'ops', OPS)).status, 429, "the form, locked by Basic's failures");
   });
 });
-

@@ -25,12 +25,18 @@ before(async () => {
     },
   });
 });
-after(async () => { await ts?.close(); });
+after(async () => {
+  await ts?.close();
+});
 
 async function login(username: string, password: string): Promise<{ res: Response; cookie?: string; csrf?: string }> {
-  const res = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  const res = await ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
   if (res.status !== 201) return { res };
-  const body = await res.json() as Record<string, unknown>;
+  const body = (await res.json()) as Record<string, unknown>;
   const cookie = /^(opendcr_admin=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
   return { res, cookie: cookie!, csrf: String(body['csrfToken']) };
 }
@@ -51,8 +57,16 @@ test('sessions: a tampered cookie, an idle one and an old one are refused; a req
   let t = 2_000_000_000;
   try {
     const s = await createSessions({
-      storage, idleSeconds: 900, lifetimeSeconds: 3600, now: () => t,
-      shared: { mark: async (_ns, id) => { marks.add(id); }, has: async (_ns, id) => marks.has(id) },
+      storage,
+      idleSeconds: 900,
+      lifetimeSeconds: 3600,
+      now: () => t,
+      shared: {
+        mark: async (_ns, id) => {
+          marks.add(id);
+        },
+        has: async (_ns, id) => marks.has(id),
+      },
     });
     const { session, cookie } = await s.issue('ops', 'admin', 'record-1');
     assert.equal(s.read(cookie)?.user, 'ops');
@@ -97,14 +111,18 @@ test('console login: the cookie is Secure, HttpOnly and SameSite=Strict; every c
   assert.equal(res.status, 201);
   const set = res.headers.get('set-cookie')!;
   for (const flag of ['Secure', 'HttpOnly', 'SameSite=Strict', 'Path=/']) assert.ok(set.includes(flag), flag);
-  const who = await (await ts.fetch('/admin/api/session', { headers: { cookie: cookie! } })).json() as Record<string, unknown>;
+  const who = (await (await ts.fetch('/admin/api/session', { headers: { cookie: cookie! } })).json()) as Record<string, unknown>;
   assert.deepEqual([who['user'], who['role'], who['csrfToken']], ['ops', 'admin', csrf]);
   assert.equal((await ts.fetch(PLANS, { headers: { cookie: cookie! } })).status, 200);
   const plan = { policyName: 'Console', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 10 } } };
   const noCsrf = await ts.fetch(PLANS, { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
   assert.equal(noCsrf.status, 403);
   assert.equal(((await noCsrf.json()) as Record<string, unknown>)['code'], 'ADMIN_CSRF');
-  const withCsrf = await ts.fetch(PLANS, { method: 'POST', headers: { cookie: cookie!, 'x-csrf-token': csrf!, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+  const withCsrf = await ts.fetch(PLANS, {
+    method: 'POST',
+    headers: { cookie: cookie!, 'x-csrf-token': csrf!, 'content-type': 'application/json' },
+    body: JSON.stringify(plan),
+  });
   assert.equal(withCsrf.status, 201);
   const out = await ts.fetch('/admin/api/session', { method: 'DELETE', headers: { cookie: cookie!, 'x-csrf-token': csrf! } });
   assert.equal(out.status, 200);
@@ -117,15 +135,28 @@ test('console login: the cookie is Secure, HttpOnly and SameSite=Strict; every c
 test('an auditor reads and cannot change anything', async () => {
   const { cookie, csrf } = await login('audit', 'audit-password-1');
   assert.equal((await ts.fetch(PLANS, { headers: { cookie: cookie! } })).status, 200);
-  for (const [method, path, body] of [['POST', PLANS, { policyName: 'Nope', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1 } } }], ['DELETE', `${PLANS}/Console`, undefined], ['POST', '/api/opendcr/v1/keys/rotate', undefined]] as const) {
-    const res = await ts.fetch(path, { method, headers: { cookie: cookie!, 'x-csrf-token': csrf!, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  for (const [method, path, body] of [
+    ['POST', PLANS, { policyName: 'Nope', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 1 } } }],
+    ['DELETE', `${PLANS}/Console`, undefined],
+    ['POST', '/api/opendcr/v1/keys/rotate', undefined],
+  ] as const) {
+    const res = await ts.fetch(path, {
+      method,
+      headers: { cookie: cookie!, 'x-csrf-token': csrf!, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     assert.equal(res.status, 403, `${method} ${path}`);
     assert.equal(((await res.json()) as Record<string, unknown>)['code'], 'ADMIN_READ_ONLY');
   }
 });
 
-test('sign out everywhere ends every session of that user at once; other users keep theirs; with HTTP Basic it ends [super_admin]\'s', async () => {
-  const [a, b, audit, root] = [await login('ops', 'ops-password-123'), await login('ops', 'ops-password-123'), await login('audit', 'audit-password-1'), await login('admin', 'admin')];
+test("sign out everywhere ends every session of that user at once; other users keep theirs; with HTTP Basic it ends [super_admin]'s", async () => {
+  const [a, b, audit, root] = [
+    await login('ops', 'ops-password-123'),
+    await login('ops', 'ops-password-123'),
+    await login('audit', 'audit-password-1'),
+    await login('admin', 'admin'),
+  ];
   const status = async (s: { cookie?: string }) => {
     const res = await ts.fetch(PLANS, { headers: { cookie: s.cookie! } });
     return res.status === 200 ? 200 : `${res.status} ${String(((await res.json()) as Record<string, unknown>)['code'])}`;
@@ -139,11 +170,17 @@ test('sign out everywhere ends every session of that user at once; other users k
   assert.equal(out.status, 200);
   assert.deepEqual(await out.json(), { loggedOut: true, everywhere: true });
   assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
-  assert.deepEqual([await status(a), await status(b), await status(audit), await status(root)], ['401 ADMIN_SESSION_INVALID', '401 ADMIN_SESSION_INVALID', 200, 200]);
+  assert.deepEqual(
+    [await status(a), await status(b), await status(audit), await status(root)],
+    ['401 ADMIN_SESSION_INVALID', '401 ADMIN_SESSION_INVALID', 200, 200],
+  );
   const again = await login('ops', 'ops-password-123');
   assert.equal(await status(again), 200, 'a new login after it works');
 
-  const basic = await ts.fetch('/admin/api/sessions', { method: 'DELETE', headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+  const basic = await ts.fetch('/admin/api/sessions', {
+    method: 'DELETE',
+    headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` },
+  });
   assert.equal(basic.status, 200);
   assert.deepEqual([await status(root), await status(audit), await status(again)], ['401 ADMIN_SESSION_INVALID', 200, 200]);
 });
@@ -160,7 +197,11 @@ test('logins are throttled per address: past the limit, 429 with Retry-After, ev
   assert.ok(Number(last!.headers.get('retry-after')) >= 1);
   assert.equal((await login('ops', 'ops-password-123')).res.status, 429);
   // X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
-  const spoofed = await ts.fetch('/admin/api/session', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.1' }, body: JSON.stringify({ username: 'ops', password: 'ops-password-123' }) });
+  const spoofed = await ts.fetch('/admin/api/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': '198.51.100.1' },
+    body: JSON.stringify({ username: 'ops', password: 'ops-password-123' }),
+  });
   assert.equal(spoofed.status, 429);
   // One throttle for every way of presenting a password: the command line's Basic credentials too.
   const basic = await ts.fetch(PLANS, { headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });

@@ -22,12 +22,17 @@ const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 const PAYMENTS = {
   openapi: '3.0.3',
   info: { title: 'CLI Payments', version: '1.0' },
-  components: { securitySchemes: { TPP: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: 'https://as.example.com/token', scopes: { payments: 'Payments' } } } } } },
+  components: {
+    securitySchemes: { TPP: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: 'https://as.example.com/token', scopes: { payments: 'Payments' } } } } },
+  },
   paths: {
     '/domestic-payment-consents': {
       post: {
         security: [{ TPP: ['payments'] }],
-        parameters: [{ name: 'x-idempotency-key', in: 'header', required: true, schema: { type: 'string' } }, { name: 'x-jws-signature', in: 'header', required: true, schema: { type: 'string' } }],
+        parameters: [
+          { name: 'x-idempotency-key', in: 'header', required: true, schema: { type: 'string' } },
+          { name: 'x-jws-signature', in: 'header', required: true, schema: { type: 'string' } },
+        ],
         'x-throttling-limit': { requestCount: 5, timeUnit: 'sec' },
         responses: { 201: { description: 'Created' } },
       },
@@ -81,11 +86,23 @@ async function inTurn(run: (...args: string[]) => Promise<CliRun>, list: string[
 
 test('--help of api, plan, subscription and keymanager lists their subcommands; every subcommand has --help', async () => {
   const groups = {
-    api: ['import', 'reimport', 'list', 'show', 'publish', 'deprecate', 'retire', 'block', 'republish', 'delete'], plan: ['list', 'add', 'remove'],
-    subscription: ['list', 'add', 'block', 'unblock', 'set-plan'], keymanager: ['list', 'show', 'add', 'enable', 'disable', 'remove'],
+    api: ['import', 'reimport', 'list', 'show', 'publish', 'deprecate', 'retire', 'block', 'republish', 'delete'],
+    plan: ['list', 'add', 'remove'],
+    subscription: ['list', 'add', 'block', 'unblock', 'set-plan'],
+    keymanager: ['list', 'show', 'add', 'enable', 'disable', 'remove'],
   };
   // One as a user runs it, the others in-process.
-  const runs = [await runNode(CLI, ['api', '--help']), ...await inTurn((...a) => inProcess(a), [['plan', '--help'], ['subscription', '--help'], ['keymanager', '--help']])];
+  const runs = [
+    await runNode(CLI, ['api', '--help']),
+    ...(await inTurn(
+      (...a) => inProcess(a),
+      [
+        ['plan', '--help'],
+        ['subscription', '--help'],
+        ['keymanager', '--help'],
+      ],
+    )),
+  ];
   Object.entries(groups).forEach(([group, subs], i) => {
     const r = runs[i]!;
     assert.equal(r.code, 0, r.stderr);
@@ -100,14 +117,28 @@ test('--help of api, plan, subscription and keymanager lists their subcommands; 
     for (const option of ['--server', '--ca', '--json']) assert.ok(r.stdout.includes(option), `${all[i]!.join(' ')}: ${option}`);
   });
   const help = (group: string, sub: string) => subs[all.findIndex((a) => a[0] === group && a[1] === sub)]!.stdout;
-  for (const option of ['--backend', '--context', '--version', '--name', '--plans', '--roles', '--verify-jws']) assert.ok(help('api', 'import').includes(option), option);
+  for (const option of ['--backend', '--context', '--version', '--name', '--plans', '--roles', '--verify-jws'])
+    assert.ok(help('api', 'import').includes(option), option);
   assert.ok(help('api', 'reimport').includes('--no-verify-jws'));
   assert.ok(help('api', 'reimport').includes('--dry-run'));
   assert.ok(help('api', 'publish').includes('--subscribe-existing'));
-  for (const option of ['--requests', '--per', '--unit-time', '--burst', '--burst-per', '--no-stop-on-quota', '--display-name', '--description']) assert.ok(help('plan', 'add').includes(option), option);
+  for (const option of ['--requests', '--per', '--unit-time', '--burst', '--burst-per', '--no-stop-on-quota', '--display-name', '--description'])
+    assert.ok(help('plan', 'add').includes(option), option);
   for (const option of ['--client', '--key-manager', '--api']) assert.ok(help('subscription', 'list').includes(option), option);
   for (const option of ['--key-manager', '--plan']) assert.ok(help('subscription', 'add').includes(option), option);
-  for (const option of ['--discovery', '--issuer', '--validation', '--introspection-client-id', '--audience', '--reference', '--jwt-issuer', '--custom', '--client-id-claim', '--scopes-claim', '--roles-claim']) {
+  for (const option of [
+    '--discovery',
+    '--issuer',
+    '--validation',
+    '--introspection-client-id',
+    '--audience',
+    '--reference',
+    '--jwt-issuer',
+    '--custom',
+    '--client-id-claim',
+    '--scopes-claim',
+    '--roles-claim',
+  ]) {
     assert.ok(help('keymanager', 'add').includes(option), option);
   }
 });
@@ -134,11 +165,11 @@ describe('against a running server', () => {
 
   test('bad input: one line, exit 2 for usage (1 for a file that cannot be read), nothing sent', async () => {
     const runs = [
-      ...await Promise.all([
+      ...(await Promise.all([
         child('api', 'import', join(cfg.dir, 'missing.yaml'), '--backend', BACKEND),
         child('plan', 'add', 'X', '--requests', 'ten', '--per', 'min'),
-      ]),
-      ...await inTurn(cli, [
+      ])),
+      ...(await inTurn(cli, [
         ['api', 'import', cfg.dir, '--backend', BACKEND],
         ['api', 'import', '--backend', BACKEND],
         ['api', 'import', ACCOUNTS, '--backend', BACKEND, '--roles', 'AISP,Banker'],
@@ -148,7 +179,7 @@ describe('against a running server', () => {
         ['plan', 'add', 'X', '--requests', '10', '--per', 'min', '--unit-time', '1.5'],
         ['api', 'list', '--server', 'http://localhost:1'],
         ['api', 'show', ' '],
-      ]),
+      ])),
     ];
     const expected: Array<[number, RegExp]> = [
       [1, /^opendcr: .*missing\.yaml: no such file\n$/],
@@ -163,12 +194,31 @@ describe('against a running server', () => {
       [2, /^opendcr: --server must be an https URL, got "http:\/\/localhost:1"\n$/],
       [2, /^opendcr: the API id must not be empty\n$/],
     ];
-    runs.forEach((r, i) => failed(r, expected[i]![0], expected[i]![1]));
+    runs.forEach((r, i) => {
+      failed(r, expected[i]![0], expected[i]![1]);
+    });
     assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 0, 'nothing was imported');
   });
 
   test('plan add and list (built-ins and the new one), human and --json', async () => {
-    const added = json(await cli('plan', 'add', 'CliPartner', '--requests', '300', '--per', 'min', '--burst', '10', '--burst-per', 'sec', '--description', 'For partners', '--json'));
+    const added = json(
+      await cli(
+        'plan',
+        'add',
+        'CliPartner',
+        '--requests',
+        '300',
+        '--per',
+        'min',
+        '--burst',
+        '10',
+        '--burst-per',
+        'sec',
+        '--description',
+        'For partners',
+        '--json',
+      ),
+    );
     assert.equal(added['policyName'], 'CliPartner');
     assert.deepEqual(added['defaultLimit'], { type: 'REQUESTCOUNTLIMIT', requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 300 } });
     assert.equal(added['rateLimitCount'], 10);
@@ -176,10 +226,21 @@ describe('against a running server', () => {
     const soft = await cli('plan', 'add', 'CliSoft', '--requests', '50', '--per', 'hour', '--unit-time', '2', '--no-stop-on-quota');
     assert.equal(soft.code, 0, soft.stderr);
     assert.equal(soft.stdout, 'Added business plan CliSoft: 50/2hour, over quota counted only\n');
-    failed(await cli('plan', 'add', 'CliSoft', '--requests', '1', '--per', 'sec'), 1, /^opendcr: the server rejected the plan \(HTTP 409\): PLAN_EXISTS: a business plan named "CliSoft" exists\n$/);
-    failed(await cli('plan', 'add', 'CliHuge', '--requests', '1', '--per', 'sec', '--unit-time', '5000'), 1, /^opendcr: the server rejected the plan \(HTTP 400\): PLAN_INVALID: /);
+    failed(
+      await cli('plan', 'add', 'CliSoft', '--requests', '1', '--per', 'sec'),
+      1,
+      /^opendcr: the server rejected the plan \(HTTP 409\): PLAN_EXISTS: a business plan named "CliSoft" exists\n$/,
+    );
+    failed(
+      await cli('plan', 'add', 'CliHuge', '--requests', '1', '--per', 'sec', '--unit-time', '5000'),
+      1,
+      /^opendcr: the server rejected the plan \(HTTP 400\): PLAN_INVALID: /,
+    );
     const listed = json<{ list: Array<Record<string, unknown>> }>(await cli('plan', 'list', '--json'));
-    assert.deepEqual(listed.list.map((p) => p['policyName']), ['Bronze', 'CliPartner', 'CliSoft', 'Gold', 'Silver', 'Unlimited']);
+    assert.deepEqual(
+      listed.list.map((p) => p['policyName']),
+      ['Bronze', 'CliPartner', 'CliSoft', 'Gold', 'Silver', 'Unlimited'],
+    );
     const table = await cli('plan', 'list');
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^NAME +LIMIT +BURST +OVER QUOTA +KIND +DESCRIPTION\n/);
@@ -198,18 +259,48 @@ describe('against a running server', () => {
     assert.deepEqual(accounts['policies'], ['Unlimited', 'CliPartner']);
     assert.deepEqual(accounts['requiredRoles'], ['AISP']);
 
-    const payments = await cli('api', 'import', join(cfg.dir, 'payments.json'), '--backend', 'internal:dcr', '--context', '/cli/pay', '--name', 'Pay', '--version', '2', '--roles', 'pisp', '--verify-jws');
+    const payments = await cli(
+      'api',
+      'import',
+      join(cfg.dir, 'payments.json'),
+      '--backend',
+      'internal:dcr',
+      '--context',
+      '/cli/pay',
+      '--name',
+      'Pay',
+      '--version',
+      '2',
+      '--roles',
+      'pisp',
+      '--verify-jws',
+    );
     assert.equal(payments.code, 0, payments.stderr);
     paymentsId = /^Imported Pay 2 \(([0-9a-f-]{36})\)$/m.exec(payments.stdout)?.[1] ?? '';
     assert.ok(paymentsId, payments.stdout);
-    for (const line of ['  state       CREATED', '  context     /cli/pay', '  backend     internal:dcr', '  plans       Unlimited', '  roles       PISP', '  verify JWS  yes', '  operations  1', `Publish it with: opendcr api publish ${paymentsId}`]) {
+    for (const line of [
+      '  state       CREATED',
+      '  context     /cli/pay',
+      '  backend     internal:dcr',
+      '  plans       Unlimited',
+      '  roles       PISP',
+      '  verify JWS  yes',
+      '  operations  1',
+      `Publish it with: opendcr api publish ${paymentsId}`,
+    ]) {
       assert.ok(payments.stdout.includes(`${line}\n`), `${line} in:\n${payments.stdout}`);
     }
 
     const list = await cli('api', 'list');
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^ID +STATE +VERSION +CONTEXT +OPS +PLANS +ROLES +NAME\n/);
-    assert.match(list.stdout, new RegExp(`^${accountsId} +CREATED +3\\.1\\.11 +/open-banking/v3\\.1/aisp +29 +Unlimited,CliPartner +AISP +Account and Transaction API Specification$`, 'm'));
+    assert.match(
+      list.stdout,
+      new RegExp(
+        `^${accountsId} +CREATED +3\\.1\\.11 +/open-banking/v3\\.1/aisp +29 +Unlimited,CliPartner +AISP +Account and Transaction API Specification$`,
+        'm',
+      ),
+    );
     assert.match(list.stdout, new RegExp(`^${paymentsId} +CREATED +2 +/cli/pay +1 +Unlimited +PISP +Pay$`, 'm'));
     assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 2);
 
@@ -222,29 +313,48 @@ describe('against a running server', () => {
     assert.match(pay.stdout, /^POST +\/domestic-payment-consents +client_credentials +payments +idempotency,jws,limit 5\/sec$/m);
     const shown = json(await cli('api', 'show', paymentsId, '--json'));
     assert.equal(shown['verifyJwsSignature'], true);
-    assert.deepEqual((shown['operations'] as Array<Record<string, unknown>>).map((o) => [o['idempotency'], o['jwsSignature']]), [[true, true]]);
+    assert.deepEqual(
+      (shown['operations'] as Array<Record<string, unknown>>).map((o) => [o['idempotency'], o['jwsSignature']]),
+      [[true, true]],
+    );
   });
 
   test('an invalid document is refused with API_DOCUMENT_INVALID and its problems, on import and re-import', async () => {
     const r = await cli('api', 'import', join(cfg.dir, 'invalid.yaml'), '--backend', BACKEND);
-    failed(r, 1, /^opendcr: the server rejected the import \(HTTP 400\): API_DOCUMENT_INVALID: the document is invalid, nothing was changed:\n(opendcr: {3}\S.*\n)+$/);
+    failed(
+      r,
+      1,
+      /^opendcr: the server rejected the import \(HTTP 400\): API_DOCUMENT_INVALID: the document is invalid, nothing was changed:\n(opendcr: {3}\S.*\n)+$/,
+    );
     const asJson = await cli('api', 'reimport', accountsId, join(cfg.dir, 'invalid.yaml'), '--json');
     assert.equal(asJson.code, 1);
     const body = JSON.parse(asJson.stdout) as Record<string, unknown>;
     assert.equal(body['code'], 'API_DOCUMENT_INVALID');
     assert.match(String(body['message']), /nothing was changed/);
     assert.equal((json(await cli('api', 'show', accountsId, '--json'))['operations'] as unknown[]).length, 29, 'unchanged');
-    failed(await cli('api', 'import', ACCOUNTS, '--backend', 'ftp://bank'), 1, /^opendcr: the server rejected the import \(HTTP 400\): API_INVALID: backend URL must be http\(s\):\/\/host/);
+    failed(
+      await cli('api', 'import', ACCOUNTS, '--backend', 'ftp://bank'),
+      1,
+      /^opendcr: the server rejected the import \(HTTP 400\): API_INVALID: backend URL must be http\(s\):\/\/host/,
+    );
   });
 
-  test('lifecycle: publish, deprecate, block, republish; a wrong move is refused with the server\'s code', async () => {
+  test("lifecycle: publish, deprecate, block, republish; a wrong move is refused with the server's code", async () => {
     const publish = await cli('api', 'publish', accountsId, '--subscribe-existing');
     assert.equal(publish.code, 0, publish.stderr);
     assert.equal(publish.stdout, `API ${accountsId} is now PUBLISHED; subscribed 0 registration(s)\n`);
     const again = await cli('api', 'publish', accountsId, '--json');
-    failed(again, 1, /^opendcr: the server rejected Publish \(HTTP 409\): API_LIFECYCLE_INVALID: Publish is not allowed from PUBLISHED \(only from CREATED\)\n$/);
+    failed(
+      again,
+      1,
+      /^opendcr: the server rejected Publish \(HTTP 409\): API_LIFECYCLE_INVALID: Publish is not allowed from PUBLISHED \(only from CREATED\)\n$/,
+    );
     assert.equal(JSON.parse(again.stdout)['code'], 'API_LIFECYCLE_INVALID');
-    for (const [action, state] of [['deprecate', 'DEPRECATED'], ['block', 'BLOCKED'], ['republish', 'PUBLISHED']] as const) {
+    for (const [action, state] of [
+      ['deprecate', 'DEPRECATED'],
+      ['block', 'BLOCKED'],
+      ['republish', 'PUBLISHED'],
+    ] as const) {
       const answer = json<{ lifecycleState: { state: string } }>(await cli('api', action, accountsId, '--json'));
       assert.equal(answer.lifecycleState.state, state, action);
     }
@@ -274,19 +384,33 @@ describe('against a running server', () => {
   test('subscription add names its key manager (the resident one by default); an unknown one is SUBSCRIPTION_INVALID', async () => {
     const added = await cli('subscription', 'add', 'cli-dcr-client', accountsId);
     assert.equal(added.code, 0, added.stderr);
-    assert.match(added.stdout, new RegExp(`^subscription \\S+: client cli-dcr-client of Resident Key Manager, API ${accountsId}, plan Unlimited, UNBLOCKED\\n$`));
+    assert.match(
+      added.stdout,
+      new RegExp(`^subscription \\S+: client cli-dcr-client of Resident Key Manager, API ${accountsId}, plan Unlimited, UNBLOCKED\\n$`),
+    );
     failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId), 1, /SUBSCRIPTION_EXISTS/);
-    failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId, '--key-manager', 'Partner IdP', '--plan', 'Unlimited'), 1,
-      /^opendcr: the server rejected the subscription \(HTTP 400\): SUBSCRIPTION_INVALID: no key manager named "Partner IdP"; see keymanager list\n$/);
+    failed(
+      await cli('subscription', 'add', 'cli-dcr-client', accountsId, '--key-manager', 'Partner IdP', '--plan', 'Unlimited'),
+      1,
+      /^opendcr: the server rejected the subscription \(HTTP 400\): SUBSCRIPTION_INVALID: no key manager named "Partner IdP"; see keymanager list\n$/,
+    );
     const list = await cli('subscription', 'list', '--key-manager', 'Resident Key Manager');
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^ID\s+STATUS\s+PLAN\s+API_ID\s+CREATED\s+KEY_MANAGER\s+CLIENT_ID\n\S+\s+UNBLOCKED\s+Unlimited\s+\S+\s+\S+\s+Resident Key Manager\s+cli-dcr-client\n$/);
+    assert.match(
+      list.stdout,
+      /^ID\s+STATUS\s+PLAN\s+API_ID\s+CREATED\s+KEY_MANAGER\s+CLIENT_ID\n\S+\s+UNBLOCKED\s+Unlimited\s+\S+\s+\S+\s+Resident Key Manager\s+cli-dcr-client\n$/,
+    );
     assert.equal(json(await cli('subscription', 'list', '--client', 'cli-dcr-client', '--key-manager', 'Partner IdP', '--json'))['count'], 0);
   });
 
   test('a plan in use is refused with PLAN_IN_USE; once re-imported without it, it is removed', async () => {
-    failed(await cli('plan', 'remove', 'CliPartner'), 1,
-      new RegExp(`^opendcr: the server rejected the removal \\(HTTP 409\\): PLAN_IN_USE: business plan "CliPartner" is offered by API\\(s\\) [^;]+ \\(${accountsId}\\); change those first\\n$`));
+    failed(
+      await cli('plan', 'remove', 'CliPartner'),
+      1,
+      new RegExp(
+        `^opendcr: the server rejected the removal \\(HTTP 409\\): PLAN_IN_USE: business plan "CliPartner" is offered by API\\(s\\) [^;]+ \\(${accountsId}\\); change those first\\n$`,
+      ),
+    );
     failed(await cli('plan', 'remove', 'Gold'), 1, /PLAN_BUILT_IN/);
     const dry = await cli('api', 'reimport', accountsId, join(cfg.dir, 'payments.json'), '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
@@ -325,15 +449,35 @@ describe('against a running server', () => {
     assert.equal(json<{ enabled: boolean }>(off).enabled, false);
     assert.match((await cli('keymanager', 'enable', 'Resident Key Manager')).stdout, /^Key manager Resident Key Manager enabled$/m);
     failed(await cli('keymanager', 'remove', 'Resident Key Manager'), 1, /KEY_MANAGER_RESIDENT/);
-    failed(await cli('keymanager', 'add', 'Partner IdP', '--discovery', 'https://idp.partner.example/.well-known/openid-configuration'), 1, /KEY_MANAGER_INVALID.*not allowed by configuration/);
-    failed(await cli('keymanager', 'add', 'Partner IdP', '--discovery', 'https://idp.partner.example/.well-known/openid-configuration', '--validation', 'introspection'), 2, /OPENDCR_INTROSPECTION_SECRET/);
+    failed(
+      await cli('keymanager', 'add', 'Partner IdP', '--discovery', 'https://idp.partner.example/.well-known/openid-configuration'),
+      1,
+      /KEY_MANAGER_INVALID.*not allowed by configuration/,
+    );
+    failed(
+      await cli(
+        'keymanager',
+        'add',
+        'Partner IdP',
+        '--discovery',
+        'https://idp.partner.example/.well-known/openid-configuration',
+        '--validation',
+        'introspection',
+      ),
+      2,
+      /OPENDCR_INTROSPECTION_SECRET/,
+    );
     failed(await cli('keymanager', 'show', 'Partner IdP'), 1, /KEY_MANAGER_NOT_FOUND/);
     assert.equal(json<{ count: number }>(await cli('keymanager', 'list', '--json')).count, 1);
   });
 
   test('wrong administrator password and an unreachable server: exit 1, saying what to do', async () => {
     const denied = await inProcess(['--config', cfg.file, 'plan', 'list'], { OPENDCR_ADMIN_PASSWORD: 'not-the-password' });
-    failed(denied, 1, /^opendcr: the server rejected the list \(HTTP 401\): ADMIN_UNAUTHORIZED: administrator credentials are missing or wrong\nopendcr: the command line uses \[super_admin\] username and password/);
+    failed(
+      denied,
+      1,
+      /^opendcr: the server rejected the list \(HTTP 401\): ADMIN_UNAUTHORIZED: administrator credentials are missing or wrong\nopendcr: the command line uses \[super_admin\] username and password/,
+    );
     const closed = await cli('subscription', 'list', '--server', `https://localhost:${await freePort()}`);
     failed(closed, 1, /^opendcr: cannot reach https:\/\/localhost:\d+ \(given with --server\): connect ECONNREFUSED .*; start the server/);
     assert.equal(closed.stderr.split('\n').filter(Boolean).length, 1);

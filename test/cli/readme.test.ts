@@ -51,11 +51,11 @@ after(async () => {
   rmSync(cwd, { recursive: true, force: true });
 });
 
-test('the quick start\'s curl line works (on the server\'s port) with the CA file it names', () => {
+test("the quick start's curl line works (on the server's port) with the CA file it names", () => {
   const [line] = shAfter('reuses them afterwards.');
   assert.match(line!, /^curl --cacert data\/pki\/ca\.pem https:\/\/localhost:8443\//);
   const r = spawnSync('sh', ['-c', `${line!.replace(':8443/', `:${port}/`)} -s -w '\\n%{http_code}'`], { cwd, encoding: 'utf8' });
-  assert.equal(r.error, undefined, 'curl is needed to run the README\'s curl line');
+  assert.equal(r.error, undefined, "curl is needed to run the README's curl line");
   assert.equal(r.status, 0, r.stderr);
   const [body, status] = r.stdout.split('\n');
   assert.equal(status, '200');

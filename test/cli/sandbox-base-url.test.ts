@@ -49,14 +49,17 @@ after(async () => {
   rmSync(cfg.dir, { recursive: true, force: true });
 });
 
-test('sandbox init and tpp create name the running server\'s URLs, not the configured port', async () => {
+test("sandbox init and tpp create name the running server's URLs, not the configured port", async () => {
   const init = json(await cli('sandbox', 'init', '--json'));
   assert.equal(init['directory_jwks_url'], `https://localhost:${serverPort}/sandbox/directory/jwks`);
   assert.match(String(init['config']), new RegExp(`jwks_url_sandbox = "https://localhost:${serverPort}/sandbox/directory/jwks"`));
   const id = await create('Port Ltd');
   const claims = ssaOf(id);
   assert.equal(claims['software_jwks_endpoint'], `https://localhost:${serverPort}/sandbox/${String(claims['org_id'])}/${id}.jwks`);
-  assert.equal(claims['org_jwks_revoked_endpoint'], `https://localhost:${serverPort}/sandbox/${String(claims['org_id'])}/revoked/${String(claims['org_id'])}.jwks`);
+  assert.equal(
+    claims['org_jwks_revoked_endpoint'],
+    `https://localhost:${serverPort}/sandbox/${String(claims['org_id'])}/revoked/${String(claims['org_id'])}.jwks`,
+  );
 });
 
 test('tpp register with the configuration file alone reaches the running server and succeeds', async () => {
@@ -65,14 +68,19 @@ test('tpp register with the configuration file alone reaches the running server 
   assert.ok(r.stdout.includes(`POST https://localhost:${serverPort}/open-banking/v3.3/register → 201 Created`), r.stdout);
 });
 
-test('after the server moves to another port, register re-issues the TPP\'s key set URLs and succeeds', async () => {
+test("after the server moves to another port, register re-issues the TPP's key set URLs and succeeds", async () => {
   const id = await create('Mover Ltd');
   const before = readFileSync(join(folderOf(id), 'transport.pem'), 'utf8');
   await stopServer();
   await startOn(await freePort());
   const r = await cli('tpp', 'register', '--tpp', id);
   assert.equal(r.code, 0, r.stderr + server!.output());
-  assert.match(r.stderr, new RegExp(`^opendcr: note: re-issued the key set URLs of ${id} \\(Mover Ltd\\) for the server running at https://localhost:${serverPort} \\(they named https://localhost:\\d+\\)\\n$`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^opendcr: note: re-issued the key set URLs of ${id} \\(Mover Ltd\\) for the server running at https://localhost:${serverPort} \\(they named https://localhost:\\d+\\)\\n$`,
+    ),
+  );
   assert.ok(String(ssaOf(id)['software_jwks_endpoint']).startsWith(`https://localhost:${serverPort}/sandbox/`));
   assert.equal(readFileSync(join(folderOf(id), 'transport.pem'), 'utf8'), before, 'the same identity, only the URLs change');
   const tpp = JSON.parse(readFileSync(join(folderOf(id), 'tpp.json'), 'utf8')) as { jwksBaseUrl: string };
@@ -82,7 +90,13 @@ test('after the server moves to another port, register re-issues the TPP\'s key 
 test('sandbox tpp list marks TPPs whose URLs name another server; reissue points them at the running one', async () => {
   const id = ids['Port Ltd']!;
   const list = await cli('sandbox', 'tpp', 'list');
-  assert.match(list.stdout, new RegExp(`^${id} .+Port Ltd  \\(key set URLs at https://localhost:\\d+/sandbox, not the running server: opendcr sandbox tpp reissue --tpp ${id}\\)$`, 'm'));
+  assert.match(
+    list.stdout,
+    new RegExp(
+      `^${id} .+Port Ltd  \\(key set URLs at https://localhost:\\d+/sandbox, not the running server: opendcr sandbox tpp reissue --tpp ${id}\\)$`,
+      'm',
+    ),
+  );
   const kid = (JSON.parse(readFileSync(join(folderOf(id), 'tpp.json'), 'utf8')) as { signingKey: { kid: string } }).signingKey.kid;
   const out = json(await cli('sandbox', 'tpp', 'reissue', '--tpp', 'Port Ltd', '--json'));
   assert.equal(out['software_jwks_endpoint'], `https://localhost:${serverPort}/sandbox/${String(out['org_id'])}/${id}.jwks`);
@@ -112,8 +126,13 @@ test('sandbox tpp delete: a registered TPP needs --force; then its folder is gon
   const id = ids['Port Ltd']!;
   const refused = await cli('sandbox', 'tpp', 'delete', '--tpp', id);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, new RegExp(`^opendcr: ${id} \\(Port Ltd\\) is registered as client \\S+ at https://localhost:${serverPort}: `
-    + `delete that registration first \\(opendcr tpp delete --tpp ${id}\\), or pass --force to forget it\\n$`));
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `^opendcr: ${id} \\(Port Ltd\\) is registered as client \\S+ at https://localhost:${serverPort}: ` +
+        `delete that registration first \\(opendcr tpp delete --tpp ${id}\\), or pass --force to forget it\\n$`,
+    ),
+  );
   assert.ok(existsSync(folderOf(id)));
   const deleted = await cli('sandbox', 'tpp', 'delete', '--tpp', id, '--force');
   assert.equal(deleted.code, 0, deleted.stderr);
@@ -135,6 +154,11 @@ test('with no server running, register names the key set URL that cannot be fetc
   assert.equal(r.code, 1);
   assert.doesNotMatch(r.stderr, STACK_LINE);
   assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`^opendcr: the key set URLs of ${id} \\(Orphan Ltd\\) do not answer: https://localhost:${configured}/sandbox/\\w+/${id}\\.jwks: `
-    + `connect ECONNREFUSED 127\\.0\\.0\\.1:${configured}; the server of this data folder publishes them: start it, then run the command again`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^opendcr: the key set URLs of ${id} \\(Orphan Ltd\\) do not answer: https://localhost:${configured}/sandbox/\\w+/${id}\\.jwks: ` +
+        `connect ECONNREFUSED 127\\.0\\.0\\.1:${configured}; the server of this data folder publishes them: start it, then run the command again`,
+    ),
+  );
 });

@@ -12,9 +12,24 @@ import { freePort } from '../helpers/server.ts';
 import { CLI, json, runCli, runNode, STACK_LINE, tempConfig } from './run-cli.ts';
 
 const HELP = [
-  [], ['sandbox'], ['sandbox', 'init'], ['sandbox', 'tpp'], ['sandbox', 'tpp', 'create'], ['sandbox', 'tpp', 'list'], ['sandbox', 'tpp', 'revoke-key'],
-  ['sandbox', 'tpp', 'reissue'], ['sandbox', 'tpp', 'delete'], ['start'], ['config', 'check'],
-  ['tpp'], ['tpp', 'register'], ['tpp', 'token'], ['tpp', 'get'], ['tpp', 'update'], ['tpp', 'delete'], ['demo'],
+  [],
+  ['sandbox'],
+  ['sandbox', 'init'],
+  ['sandbox', 'tpp'],
+  ['sandbox', 'tpp', 'create'],
+  ['sandbox', 'tpp', 'list'],
+  ['sandbox', 'tpp', 'revoke-key'],
+  ['sandbox', 'tpp', 'reissue'],
+  ['sandbox', 'tpp', 'delete'],
+  ['start'],
+  ['config', 'check'],
+  ['tpp'],
+  ['tpp', 'register'],
+  ['tpp', 'token'],
+  ['tpp', 'get'],
+  ['tpp', 'update'],
+  ['tpp', 'delete'],
+  ['demo'],
 ];
 
 test('--help works for every sandbox, tpp and demo command without a configuration file', async () => {
@@ -67,14 +82,37 @@ describe('sandbox mode', () => {
   });
 
   test('tpp create enrols a TPP whose files, certificate, SSA and key set URLs are right', async () => {
-    const out = json(await runCli(cfg.file, 'sandbox', 'tpp', 'create', '--name', 'Acme Ltd', '--roles', 'aisp,PISP',
-      '--redirect-uri', 'https://tpp.example.com/cb', '--redirect-uri', 'https://tpp.example.com/cb2', '--json'));
+    const out = json(
+      await runCli(
+        cfg.file,
+        'sandbox',
+        'tpp',
+        'create',
+        '--name',
+        'Acme Ltd',
+        '--roles',
+        'aisp,PISP',
+        '--redirect-uri',
+        'https://tpp.example.com/cb',
+        '--redirect-uri',
+        'https://tpp.example.com/cb2',
+        '--json',
+      ),
+    );
     tppId = String(out['software_id']);
     assert.match(tppId, /^[0-9A-Za-z]{22}$/);
     assert.deepEqual(out['roles'], ['AISP', 'PISP']);
     const folder = join(cfg.dataDir, 'sandbox', 'tpps', tppId);
     assert.equal(out['folder'], folder);
-    assert.deepEqual(readdirSync(folder).sort(), ['signing-key.pem', 'software.jwks.json', 'ssa.jwt', 'tpp.json', 'transport-chain.pem', 'transport-key.pem', 'transport.pem']);
+    assert.deepEqual(readdirSync(folder).sort(), [
+      'signing-key.pem',
+      'software.jwks.json',
+      'ssa.jwt',
+      'tpp.json',
+      'transport-chain.pem',
+      'transport-key.pem',
+      'transport.pem',
+    ]);
     assert.equal(statSync(join(folder, 'transport-key.pem')).mode & 0o777, 0o600);
 
     const sandbox = join(cfg.dataDir, 'sandbox');
@@ -95,7 +133,10 @@ describe('sandbox mode', () => {
     assert.equal(out['software_jwks_endpoint'], claims['software_jwks_endpoint']);
     // The software JWKS holds the signing key (use sig) and the transport certificate (use tls).
     const jwks = JSON.parse(readFileSync(join(folder, 'software.jwks.json'), 'utf8')) as { keys: Array<{ use: string; kid: string }> };
-    assert.deepEqual(jwks.keys.map((k) => k.use), ['sig', 'tls']);
+    assert.deepEqual(
+      jwks.keys.map((k) => k.use),
+      ['sig', 'tls'],
+    );
     assert.equal(jwks.keys[0]!.kid, out['signing_kid']);
     assert.ok(createLocalJWKSet(jwks));
   });
@@ -117,7 +158,10 @@ describe('sandbox mode', () => {
 
   test('tpp list shows the enrolled TPPs', async () => {
     const list = json<Array<Record<string, unknown>>>(await runCli(cfg.file, 'sandbox', 'tpp', 'list', '--json'));
-    assert.deepEqual(list.map((t) => [t['name'], t['software_id']]), [['Acme Ltd', tppId]]);
+    assert.deepEqual(
+      list.map((t) => [t['name'], t['software_id']]),
+      [['Acme Ltd', tppId]],
+    );
     const text = await runCli(cfg.file, 'sandbox', 'tpp', 'list');
     assert.match(text.stdout, new RegExp(`^${tppId}  0015800001\\w{8}  AISP,PISP\\s+Acme Ltd\\n$`));
   });
@@ -127,8 +171,14 @@ describe('sandbox mode', () => {
     const kid = (JSON.parse(readFileSync(join(folder, 'software.jwks.json'), 'utf8')) as { keys: Array<{ kid: string }> }).keys[0]!.kid;
     const out = json(await runCli(cfg.file, 'sandbox', 'tpp', 'revoke-key', '--tpp', 'Acme Ltd', '--json'));
     assert.deepEqual([out['software_id'], out['kid'], out['revoked']], [tppId, kid, true]);
-    const tpp = JSON.parse(readFileSync(join(folder, 'tpp.json'), 'utf8')) as { softwareJwks: { keys: Array<{ kid: string }> }; revokedJwks: { keys: Array<{ kid: string }> } };
-    assert.deepEqual(tpp.revokedJwks.keys.map((k) => k.kid), [kid]);
+    const tpp = JSON.parse(readFileSync(join(folder, 'tpp.json'), 'utf8')) as {
+      softwareJwks: { keys: Array<{ kid: string }> };
+      revokedJwks: { keys: Array<{ kid: string }> };
+    };
+    assert.deepEqual(
+      tpp.revokedJwks.keys.map((k) => k.kid),
+      [kid],
+    );
     assert.ok(!tpp.softwareJwks.keys.some((k) => k.kid === kid));
     const again = await runCli(cfg.file, 'sandbox', 'tpp', 'revoke-key', '--tpp', tppId);
     assert.equal(again.code, 1);
@@ -152,11 +202,23 @@ describe('sandbox mode', () => {
     // register first checks the TPP's own key sets, which this data folder's server (not running) publishes.
     const reg = await runCli(cfg.file, 'tpp', 'register', '--tpp', tppId, '--server', `https://localhost:${closed}`);
     assert.equal(reg.code, 1);
-    assert.match(reg.stderr, new RegExp(`^opendcr: the key set URLs of ${tppId} \\(Acme Ltd\\) do not answer: https://localhost:${port}/sandbox/\\w+/${tppId}\\.jwks: .*ECONNREFUSED.*\\n$`));
-    for (const args of [['tpp', 'token', '--tpp', tppId, '--client-id', 'c'], ['tpp', 'delete', '--tpp', tppId, '--client-id', 'c']]) {
+    assert.match(
+      reg.stderr,
+      new RegExp(
+        `^opendcr: the key set URLs of ${tppId} \\(Acme Ltd\\) do not answer: https://localhost:${port}/sandbox/\\w+/${tppId}\\.jwks: .*ECONNREFUSED.*\\n$`,
+      ),
+    );
+    for (const args of [
+      ['tpp', 'token', '--tpp', tppId, '--client-id', 'c'],
+      ['tpp', 'delete', '--tpp', tppId, '--client-id', 'c'],
+    ]) {
       const r = await runCli(cfg.file, ...args, '--server', `https://localhost:${closed}`);
       assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.stderr, new RegExp(`^opendcr: cannot reach https://localhost:${closed} \\(given with --server\\): .*ECONNREFUSED.*; start the server .*--server URL.*\\n$`), args.join(' '));
+      assert.match(
+        r.stderr,
+        new RegExp(`^opendcr: cannot reach https://localhost:${closed} \\(given with --server\\): .*ECONNREFUSED.*; start the server .*--server URL.*\\n$`),
+        args.join(' '),
+      );
       assert.doesNotMatch(r.stderr + r.stdout, STACK_LINE);
     }
     const usage = await runCli(cfg.file, 'tpp', 'register', '--tpp', tppId, '--version', 'v4');
@@ -179,8 +241,11 @@ describe('sandbox mode', () => {
 
 test('production mode: every command that issues a sandbox identity refuses (exit 1)', async () => {
   const port = await freePort();
-  const cfg = tempConfig('opendcr-cli-prod-', port,
-    'mode = "production"\n[keystore.tls]\ncert_file = "server.pem"\nkey_file = "server-key.pem"\n[super_admin]\npassword = "a-production-password"\n');
+  const cfg = tempConfig(
+    'opendcr-cli-prod-',
+    port,
+    'mode = "production"\n[keystore.tls]\ncert_file = "server.pem"\nkey_file = "server-key.pem"\n[super_admin]\npassword = "a-production-password"\n',
+  );
   try {
     const cases = [
       ['sandbox', 'init'],
@@ -194,7 +259,11 @@ test('production mode: every command that issues a sandbox identity refuses (exi
     for (const args of cases) {
       const r = await runCli(cfg.file, ...args);
       assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.stderr, /^opendcr: `opendcr [a-z -]+`.* is disabled in production mode \(\[server\] mode = "production" in .+opendcr\.toml\)/, args.join(' '));
+      assert.match(
+        r.stderr,
+        /^opendcr: `opendcr [a-z -]+`.* is disabled in production mode \(\[server\] mode = "production" in .+opendcr\.toml\)/,
+        args.join(' '),
+      );
     }
     assert.ok(!existsSync(join(cfg.dataDir, 'sandbox')), 'nothing was written');
   } finally {
@@ -204,5 +273,7 @@ test('production mode: every command that issues a sandbox identity refuses (exi
 
 function trustedFingerprints(dataDir: string): string[] {
   const dir = join(dataDir, 'truststore');
-  return readdirSync(dir).filter((f) => f.endsWith('.pem')).map((f) => new X509Certificate(readFileSync(join(dir, f))).fingerprint256);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.pem'))
+    .map((f) => new X509Certificate(readFileSync(join(dir, f))).fingerprint256);
 }

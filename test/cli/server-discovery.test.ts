@@ -66,7 +66,9 @@ describe('a server started with opendcr start --port in a folder', () => {
   test('sandbox and tpp commands of the same data folder reach it without --server or a port', async () => {
     const init = json(await cli('sandbox', 'init', '--json'));
     assert.equal(init['directory_jwks_url'], `https://localhost:${port}/sandbox/directory/jwks`);
-    const tpp = json(await cli('sandbox', 'tpp', 'create', '--name', 'Finder Ltd', '--roles', 'AISP', '--redirect-uri', 'https://tpp.example.com/cb', '--json'));
+    const tpp = json(
+      await cli('sandbox', 'tpp', 'create', '--name', 'Finder Ltd', '--roles', 'AISP', '--redirect-uri', 'https://tpp.example.com/cb', '--json'),
+    );
     assert.equal(tpp['software_jwks_endpoint'], `https://localhost:${port}/sandbox/${String(tpp['org_id'])}/${String(tpp['software_id'])}.jwks`);
     const reg = await cli('tpp', 'register', '--tpp', 'Finder Ltd');
     assert.equal(reg.code, 0, reg.stderr + server!.output());
@@ -85,12 +87,18 @@ describe('a server started with opendcr start --port in a folder', () => {
 test('opendcr start --config --data-dir --port: that file, that folder, that port', async () => {
   const port = await freePort();
   const cfg = tempConfig('opendcr-start-options-', await freePort(), 'hostname = "127.0.0.1"\nworkers = 1\n');
-  const s = await startChildServer({ cwd: cfg.dir, port, script: CLI, args: ['--config', cfg.file, 'start', '--data-dir', 'elsewhere', '--port', String(port)], env: { OPENDCR_PORT: '' } });
+  const s = await startChildServer({
+    cwd: cfg.dir,
+    port,
+    script: CLI,
+    args: ['--config', cfg.file, 'start', '--data-dir', 'elsewhere', '--port', String(port)],
+    env: { OPENDCR_PORT: '' },
+  });
   try {
     const info = JSON.parse(readFileSync(join(cfg.dir, 'elsewhere', 'server.json'), 'utf8')) as Record<string, unknown>;
     // hostname from the file, the port from --port, the folder from --data-dir (relative to the working directory).
     assert.equal(info['url'], `https://127.0.0.1:${port}`);
-    assert.ok(!existsSync(cfg.dataDir), 'the file\'s data_dir is not used');
+    assert.ok(!existsSync(cfg.dataDir), "the file's data_dir is not used");
     const r = await runNode(CLI, ['--config', cfg.file, '--data-dir', 'elsewhere', 'config', 'show'], { cwd: cfg.dir });
     assert.equal((json(r)['derived'] as Record<string, unknown>)['dataDir'], join(cfg.dir, 'elsewhere'));
   } finally {
@@ -104,14 +112,26 @@ test('no server answering: the error names the URL tried, where it came from, an
   const cfg = tempConfig('opendcr-unreachable-', closed);
   try {
     assert.equal((await runCli(cfg.file, 'sandbox', 'init')).code, 0);
-    const id = String(json(await runCli(cfg.file, 'sandbox', 'tpp', 'create', '--name', 'Lost Ltd', '--roles', 'AISP', '--redirect-uri', 'https://tpp.example.com/cb', '--json'))['software_id']);
+    const id = String(
+      json(
+        await runCli(cfg.file, 'sandbox', 'tpp', 'create', '--name', 'Lost Ltd', '--roles', 'AISP', '--redirect-uri', 'https://tpp.example.com/cb', '--json'),
+      )['software_id'],
+    );
     const r = await runCli(cfg.file, 'tpp', 'token', '--tpp', id, '--client-id', 'c');
     assert.equal(r.code, 1);
     assert.doesNotMatch(r.stderr, STACK_LINE);
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^opendcr: cannot reach https://localhost:${closed} \\(the configured base URL: \\[server\\] port ${closed} in ${cfg.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; `
-      + `no server of ${cfg.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is running\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}; `));
-    assert.match(r.stderr, /start the server \(npm start\), or point the command line at it with --server URL, or with the --config \/ --data-dir the server uses\n$/);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^opendcr: cannot reach https://localhost:${closed} \\(the configured base URL: \\[server\\] port ${closed} in ${cfg.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; ` +
+          `no server of ${cfg.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is running\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}; `,
+      ),
+    );
+    assert.match(
+      r.stderr,
+      /start the server \(npm start\), or point the command line at it with --server URL, or with the --config \/ --data-dir the server uses\n$/,
+    );
   } finally {
     rmSync(cfg.dir, { recursive: true, force: true });
   }

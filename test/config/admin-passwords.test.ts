@@ -35,23 +35,36 @@ function production(superAdmin: Record<string, string>, users: Array<Record<stri
   writeFileSync(join(dir, 'server.pem'), server.chainPem);
   writeFileSync(join(dir, 'server-key.pem'), server.keyPem);
   const file = join(dir, 'opendcr.toml');
-  writeFileSync(file, toToml({
-    server: { mode: 'production', data_dir: join(dir, 'data') }, log: { level: 'warn' },
-    keystore: { tls: { cert_file: 'server.pem', key_file: 'server-key.pem' } },
-    super_admin: superAdmin, admin: { users },
-  }));
+  writeFileSync(
+    file,
+    toToml({
+      server: { mode: 'production', data_dir: join(dir, 'data') },
+      log: { level: 'warn' },
+      keystore: { tls: { cert_file: 'server.pem', key_file: 'server-key.pem' } },
+      super_admin: superAdmin,
+      admin: { users },
+    }),
+  );
   return file;
 }
 
-const problemsOf = async (file: string, env: NodeJS.ProcessEnv = {}) => [...(await loadCheckedConfig({ path: file, env })).problems ?? []];
+const problemsOf = async (file: string, env: NodeJS.ProcessEnv = {}) => [...((await loadCheckedConfig({ path: file, env })).problems ?? [])];
 const superAdminLine = (file: string, reason: string) =>
   `${file}: key "super_admin.password": the password ${reason}, which production mode refuses (set OPENDCR_ADMIN_PASSWORD to a long random one)`;
 
 // Every variant a person types of a default, of the user name, and short ones; each with the reason start gives.
 const WEAK: Array<[password: string, reason: string, username?: string]> = [
-  ...['Admin', 'ADMIN', 'admin ', ' admin', '\tAdmin\n', 'a d m i n', 'ADMIN!!!', '4dm1n', 'admin-admin-admin', 'Admin_2024', 'ａｄｍｉｎ１２３４５６７８'].map((p): [string, string] => [p, 'is a variant of the well-known default password "admin"']),
-  ...['password', 'Password', 'PASSWORD 1234', 'P@ssw0rd1234', 'pass word 2024!', 'Passw0rd!!!!', 'password\u200b1234'].map((p): [string, string] => [p, 'is a variant of the well-known default password "password"']),
-  ...['changeme', 'Change Me', 'CHANGE-ME-2024', 'change_me_change_me', 'Ch4ng3M3!!!!!'].map((p): [string, string] => [p, 'is a variant of the well-known default password "changeme"']),
+  ...['Admin', 'ADMIN', 'admin ', ' admin', '\tAdmin\n', 'a d m i n', 'ADMIN!!!', '4dm1n', 'admin-admin-admin', 'Admin_2024', 'ａｄｍｉｎ１２３４５６７８'].map(
+    (p): [string, string] => [p, 'is a variant of the well-known default password "admin"'],
+  ),
+  ...['password', 'Password', 'PASSWORD 1234', 'P@ssw0rd1234', 'pass word 2024!', 'Passw0rd!!!!', 'password\u200b1234'].map((p): [string, string] => [
+    p,
+    'is a variant of the well-known default password "password"',
+  ]),
+  ...['changeme', 'Change Me', 'CHANGE-ME-2024', 'change_me_change_me', 'Ch4ng3M3!!!!!'].map((p): [string, string] => [
+    p,
+    'is a variant of the well-known default password "changeme"',
+  ]),
   ['Administrator1', 'is a variant of the well-known default password "administrator"'],
   ['letmein letmein', 'is a variant of the well-known default password "letmein"'],
   ['OpenDCR 2025!!', 'is a variant of the well-known default password "opendcr"'],
@@ -73,9 +86,13 @@ test('production: each weak [super_admin] password is refused at start, one line
   }
   // The exact built-in default keeps its own line (the variable to set).
   const bare = production({});
-  assert.deepEqual(await problemsOf(bare), [`${bare}: key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)`]);
+  assert.deepEqual(await problemsOf(bare), [
+    `${bare}: key "super_admin.password": the default password is not allowed in production mode (set OPENDCR_ADMIN_PASSWORD)`,
+  ]);
   // From the environment, as a deployment sets it.
-  assert.deepEqual(await problemsOf(bare, { OPENDCR_ADMIN_PASSWORD: ' Admin ' }), [superAdminLine(bare, 'is a variant of the well-known default password "admin"')]);
+  assert.deepEqual(await problemsOf(bare, { OPENDCR_ADMIN_PASSWORD: ' Admin ' }), [
+    superAdminLine(bare, 'is a variant of the well-known default password "admin"'),
+  ]);
   assert.deepEqual(await problemsOf(bare, { OPENDCR_ADMIN_PASSWORD: 'a-long-random-passphrase-9c1e' }), []);
   for (const strong of ['correct horse battery staple', 'k3Jx!9vQ#pL2mZ', 'admin is not my password, this is']) {
     assert.deepEqual(await problemsOf(production({ password: strong })), [], strong);

@@ -75,7 +75,8 @@ test('npm start refuses the same configuration with the same lines (exit 2), bef
 
 test('a certificate file that holds no certificate and a key that does not match are reported', async () => {
   const garbage = folder(`${PROD}[keystore.tls]\ncert_file = "server.pem"\nkey_file = "server-key.pem"\n`, {
-    'server.pem': 'not a certificate\n', 'server-key.pem': 'not a key\n',
+    'server.pem': 'not a certificate\n',
+    'server-key.pem': 'not a key\n',
   });
   const g = await check(garbage.file);
   assert.equal(g.code, 2);
@@ -85,7 +86,8 @@ test('a certificate file that holds no certificate and a key that does not match
   ]);
 
   const mismatch = folder(`${PROD}[keystore.tls]\ncert_file = "server.pem"\nkey_file = "server-key.pem"\n`, {
-    'server.pem': server.chainPem, 'server-key.pem': other.keyPem,
+    'server.pem': server.chainPem,
+    'server-key.pem': other.keyPem,
   });
   const m = await check(mismatch.file);
   assert.equal(m.code, 2);
@@ -94,7 +96,8 @@ test('a certificate file that holds no certificate and a key that does not match
   ]);
 
   const good = folder(`${PROD}[keystore.tls]\ncert_file = "server.pem"\nkey_file = "server-key.pem"\n`, {
-    'server.pem': server.chainPem, 'server-key.pem': server.keyPem,
+    'server.pem': server.chainPem,
+    'server-key.pem': server.keyPem,
   });
   const ok = await check(good.file);
   assert.equal(ok.code, 0, ok.stderr);
@@ -116,7 +119,9 @@ test('every problem at once: schema, production rules and files, one line each',
     /^opendcr: .+: key "truststore\.dir": .+trust\.pem is not a folder$/,
   ];
   assert.equal(got.length, expected.length, r.stderr);
-  expected.forEach((pattern, i) => assert.match(got[i]!, pattern));
+  expected.forEach((pattern, i) => {
+    assert.match(got[i]!, pattern);
+  });
   assert.doesNotMatch(r.stderr, STACK_LINE);
 });
 
@@ -135,10 +140,15 @@ test('--connect opens the SQLite database read-only and says where it is', async
   assert.equal(fresh.code, 0, fresh.stderr);
   assert.match(fresh.stdout, new RegExp(`database: SQLite ${join(dir, 'state', 'opendcr.db')} \\(not created yet; the server creates it on first start\\)`));
 
-  const bad = folder('[server]\ndata_dir = "state"\n', { 'state/opendcr.db': 'this is not an SQLite database, just text that is long enough to fill a header page'.repeat(10) });
+  const bad = folder('[server]\ndata_dir = "state"\n', {
+    'state/opendcr.db': 'this is not an SQLite database, just text that is long enough to fill a header page'.repeat(10),
+  });
   const b = await check(bad.file, ['--connect']);
   assert.equal(b.code, 2, b.stdout);
-  assert.match(b.stderr, new RegExp(`^opendcr: cannot open the SQLite database ${join(bad.dir, 'state', 'opendcr.db')}: file is not a database \\(SQLITE_NOTADB\\)\\n$`));
+  assert.match(
+    b.stderr,
+    new RegExp(`^opendcr: cannot open the SQLite database ${join(bad.dir, 'state', 'opendcr.db')}: file is not a database \\(SQLITE_NOTADB\\)\\n$`),
+  );
 });
 
 test('--connect with PostgreSQL: a missing database is named with host:port, never the password', async (t) => {

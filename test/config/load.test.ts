@@ -50,49 +50,76 @@ const bad: Array<[string, string, RegExp]> = [
   ['bad TOML', '[server\nport = 1\n', /invalid TOML at line 1/],
   ['bad enum', '[oauth.token_generation]\nsigning_algorithm = "RS256"\n', /key "oauth\.token_generation\.signing_algorithm"/],
   ['production without certificates', '[server]\nmode = "production"\n', /key "keystore\.tls\.cert_file"/],
-  ['trusted proxy that is not an address', '[apimgt.mutual_ssl]\ntrusted_proxies = ["lb.internal"]\n', /key "apimgt\.mutual_ssl\.trusted_proxies\.0": must be an IP address or CIDR range/],
+  [
+    'trusted proxy that is not an address',
+    '[apimgt.mutual_ssl]\ntrusted_proxies = ["lb.internal"]\n',
+    /key "apimgt\.mutual_ssl\.trusted_proxies\.0": must be an IP address or CIDR range/,
+  ],
 ];
 for (const [name, text, pattern] of bad) {
   test(`bad config: ${name} → ConfigError naming file and key`, () => {
     withFile(text, (path) => {
-      assert.throws(() => loadConfig({ path, env: {} }), (err: unknown) => {
-        assert.ok(err instanceof ConfigError);
-        // Every problem is one line naming the file; one of them is this one.
-        for (const problem of err.problems) {
-          assert.ok(problem.startsWith(path), problem);
-          assert.doesNotMatch(problem, /\n/);
-        }
-        assert.ok(err.problems.some((p) => pattern.test(p)), err.message);
-        assert.equal(err.message, err.problems.join('\n'));
-        return true;
-      });
+      assert.throws(
+        () => loadConfig({ path, env: {} }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          // Every problem is one line naming the file; one of them is this one.
+          for (const problem of err.problems) {
+            assert.ok(problem.startsWith(path), problem);
+            assert.doesNotMatch(problem, /\n/);
+          }
+          assert.ok(
+            err.problems.some((p) => pattern.test(p)),
+            err.message,
+          );
+          assert.equal(err.message, err.problems.join('\n'));
+          return true;
+        },
+      );
     });
   });
 }
 
 test('command-line options win over the environment and the file; every value knows where it came from', () => {
   withFile('[server]\nport = 9443\nhostname = "auth.example"\n', (path) => {
-    const c = loadConfig({ path, env: { OPENDCR_PORT: '7443', OPENDCR_DATA_DIR: '/srv/x' }, overrides: [{ option: '--port', key: ['server', 'port'], value: 6443 }] });
+    const c = loadConfig({
+      path,
+      env: { OPENDCR_PORT: '7443', OPENDCR_DATA_DIR: '/srv/x' },
+      overrides: [{ option: '--port', key: ['server', 'port'], value: 6443 }],
+    });
     assert.equal(c.server.port, 6443);
     assert.equal(c.derived.baseUrl, 'https://auth.example:6443');
-    assert.deepEqual([settingSource(c, 'server.port'), settingSource(c, 'server.data_dir'), settingSource(c, 'server.hostname'), settingSource(c, 'database.url')], ['--port', 'OPENDCR_DATA_DIR', path, undefined]);
+    assert.deepEqual(
+      [settingSource(c, 'server.port'), settingSource(c, 'server.data_dir'), settingSource(c, 'server.hostname'), settingSource(c, 'database.url')],
+      ['--port', 'OPENDCR_DATA_DIR', path, undefined],
+    );
   });
 });
 
 test('a bad value from a variable or option names it; the rest of the file is still checked', () => {
   withFile('[server]\nmode = "production"\n', (path) => {
-    const { config, problems } = inspectConfig({ path, env: { OPENDCR_LOG_LEVEL: 'loud' }, overrides: [{ option: '--port', key: ['server', 'port'], value: 70000 }] });
+    const { config, problems } = inspectConfig({
+      path,
+      env: { OPENDCR_LOG_LEVEL: 'loud' },
+      overrides: [{ option: '--port', key: ['server', 'port'], value: 70000 }],
+    });
     assert.ok(config, 'a configuration with defaults in place of the bad values, for further checks');
-    assert.deepEqual(problems.map((p) => p.replace(`${path}: `, '')), [
-      'key "server.port": Too big: expected number to be <=65535 (set by --port)',
-      'key "log.level": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent" (set by OPENDCR_LOG_LEVEL)',
-      'key "keystore.tls.cert_file": production mode requires cert_file and key_file',
-    ]);
+    assert.deepEqual(
+      problems.map((p) => p.replace(`${path}: `, '')),
+      [
+        'key "server.port": Too big: expected number to be <=65535 (set by --port)',
+        'key "log.level": Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent" (set by OPENDCR_LOG_LEVEL)',
+        'key "keystore.tls.cert_file": production mode requires cert_file and key_file',
+      ],
+    );
   });
 });
 
 test('missing explicit file is reported, not defaulted', () => {
-  assert.throws(() => loadConfig({ path: '/nonexistent/opendcr.toml', env: {} }), /\/nonexistent\/opendcr\.toml: cannot read the configuration file \(no such file\)/);
+  assert.throws(
+    () => loadConfig({ path: '/nonexistent/opendcr.toml', env: {} }),
+    /\/nonexistent\/opendcr\.toml: cannot read the configuration file \(no such file\)/,
+  );
 });
 
 test('bad env override is reported by variable name', () => {

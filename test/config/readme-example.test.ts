@@ -22,7 +22,7 @@ function tomlAfter(marker: string): string {
   return block[1]!;
 }
 
-test('the README\'s production example passes opendcr config check', async () => {
+test("the README's production example passes opendcr config check", async () => {
   const toml = tomlAfter('A production example:');
   assert.match(README.slice(README.indexOf('A production example:')), /with `OPENDCR_ADMIN_PASSWORD` set in the environment/);
   assert.match(toml, /mode = "production"/);

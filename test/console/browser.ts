@@ -25,7 +25,15 @@ export async function launch(): Promise<Browser> {
     headless: true,
     chromiumSandbox: false,
     // The machine has no outside network: Chromium's own background connections are switched off.
-    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
@@ -44,7 +52,9 @@ export async function openPage(browser: Browser, baseUrl: string, viewport = { w
   page.setDefaultTimeout(15_000);
   const problems: string[] = [];
   const origin = new URL(baseUrl).origin;
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   page.on('request', (r) => {

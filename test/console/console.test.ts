@@ -52,10 +52,18 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 async function consolePages(): Promise<Array<[string, string | RegExp]>> {
   const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
   return [
-    ['/', 'Dashboard'], ['/apis', 'APIs'], [`/apis/${String((apis['list'] as Array<Record<string, unknown>>)[0]!['id'])}`, /Account and Transaction API/],
-    ['/plans', 'Business plans'], ['/plans/Gold', /Gold/], ['/applications', 'Applications'],
-    [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name], ['/log', 'Registration log'], ['/key-managers', 'Key managers'],
-    ['/key-managers/Resident%20Key%20Manager', /Resident Key Manager/], ['/security', 'Trust, keys and scopes'], ['/sandbox', 'Sandbox'],
+    ['/', 'Dashboard'],
+    ['/apis', 'APIs'],
+    [`/apis/${String((apis['list'] as Array<Record<string, unknown>>)[0]!['id'])}`, /Account and Transaction API/],
+    ['/plans', 'Business plans'],
+    ['/plans/Gold', /Gold/],
+    ['/applications', 'Applications'],
+    [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name],
+    ['/log', 'Registration log'],
+    ['/key-managers', 'Key managers'],
+    ['/key-managers/Resident%20Key%20Manager', /Resident Key Manager/],
+    ['/security', 'Trust, keys and scopes'],
+    ['/sandbox', 'Sandbox'],
   ];
 }
 
@@ -154,9 +162,15 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.equal(await ops.getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).count(), 1);
     await p.getByRole('button', { name: 'Apply the new version' }).click();
     // The operations table is drawn again once the new version is applied (the old one lists GET /accounts too).
-    await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).waitFor({ state: 'detached' });
+    await p
+      .getByRole('table', { name: 'Operations' })
+      .getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true })
+      .waitFor({ state: 'detached' });
     await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts', { exact: true }).waitFor();
-    assert.equal(await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).count(), 0);
+    assert.equal(
+      await p.getByRole('table', { name: 'Operations' }).getByText('GET /accounts/{AccountId}/statements/{StatementId}/file', { exact: true }).count(),
+      0,
+    );
     assert.deepEqual(problems, []);
   });
 
@@ -176,7 +190,12 @@ describe('admin console in Chromium', { skip: missing }, () => {
     // Offered by the published API: refused, naming it.
     const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
     const apiId = String((apis['list'] as Array<Record<string, unknown>>)[0]!['id']);
-    const offer = (policies: string[]) => env.ts.fetch(`/api/am/publisher/v4/apis/${apiId}`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ policies }) });
+    const offer = (policies: string[]) =>
+      env.ts.fetch(`/api/am/publisher/v4/apis/${apiId}`, {
+        method: 'PUT',
+        headers: { authorization: ADMIN, 'content-type': 'application/json' },
+        body: JSON.stringify({ policies }),
+      });
     assert.equal((await offer(['Unlimited', 'ConsoleTen'])).status, 200);
     await go(p, '/plans/ConsoleTen', 'Ten a minute');
     await p.getByRole('button', { name: 'Remove this plan' }).click();
@@ -184,7 +203,10 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.getByRole('alert').filter({ hasText: 'PLAN_IN_USE' }).filter({ hasText: 'Account and Transaction API Specification 3.1.11' }).waitFor();
     await screenshot(p, '04c-plan-in-use');
     // The refused DELETE answered 409, which Chromium reports in the console: the one expected.
-    assert.deepEqual(problems.filter((m) => !m.includes('409')), []);
+    assert.deepEqual(
+      problems.filter((m) => !m.includes('409')),
+      [],
+    );
     // A built-in plan offers no edit or removal.
     await go(p, '/plans/Unlimited', /Unlimited/);
     assert.equal(await p.getByRole('button', { name: 'Remove this plan' }).count(), 0);
@@ -204,7 +226,10 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.getByRole('button', { name: 'Validate and add' }).click();
     await p.getByRole('alert').filter({ hasText: 'KEY_MANAGER_INVALID' }).waitFor();
     assert.equal((await env.ts.fetch('/api/am/admin/v4/key-managers/external-idp', { headers: { authorization: ADMIN } })).status, 404);
-    assert.deepEqual(problems.filter((m) => !m.includes('400')), []);
+    assert.deepEqual(
+      problems.filter((m) => !m.includes('400')),
+      [],
+    );
   });
 
   test('a TPP registered through DCR appears as an application, subscribed to the published API', async () => {
@@ -215,7 +240,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.getByLabel('Client ID, software ID or organisation ID').fill(env.aispPisp.softwareId);
     await p.getByRole('button', { name: 'Search' }).click();
     const listed = p.getByRole('table', { name: 'Applications' }).getByRole('row').filter({ hasText: env.aispPisp.name });
-    assert.match(await listed.innerText(), /Resident Key Manager/, 'a registration is the resident key manager\'s application');
+    assert.match(await listed.innerText(), /Resident Key Manager/, "a registration is the resident key manager's application");
     await p.getByRole('link', { name: env.aispPisp.name }).click();
     await heading(p, env.aispPisp.name);
     const subs = p.getByRole('table', { name: 'Subscriptions' });
@@ -233,7 +258,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
     const claims = await env.validRequestClaims(env.cbpii);
     const bad = await env.register(env.cbpii, claims, { sign: { kid: 'not-a-published-key' } });
     assert.equal(bad.status, 400);
-    const { code } = { code: String((await bad.json() as Record<string, unknown>)['error']) };
+    const { code } = { code: String(((await bad.json()) as Record<string, unknown>)['error']) };
     assert.ok(code);
     const { page: p, problems } = await page();
     await go(p, '/log', 'Registration log');
@@ -263,22 +288,36 @@ describe('admin console in Chromium', { skip: missing }, () => {
     const subs = await jsonBody(await env.ts.fetch(`/api/am/devportal/v3/subscriptions?applicationId=${cbpiiId}`, { headers: { authorization: ADMIN } }), 200);
     assert.equal(subs['count'], 1);
     const [mine] = subs['list'] as Array<Record<string, string>>;
-    assert.equal(mine!['keyManager'], 'Resident Key Manager', 'the registration\'s own subscription');
+    assert.equal(mine!['keyManager'], 'Resident Key Manager', "the registration's own subscription");
 
     // An external key manager's client with the same client id is another application: not on this page, apart on the API's.
     const t = Math.floor(Date.now() / 1000);
-    await env.ts.storage.gateway.createKeyManager({ ...residentKeyManager('https://idp.partner.example', t), name: 'Partner IdP', displayName: 'Partner IdP', type: 'oidc' });
+    await env.ts.storage.gateway.createKeyManager({
+      ...residentKeyManager('https://idp.partner.example', t),
+      name: 'Partner IdP',
+      displayName: 'Partner IdP',
+      type: 'oidc',
+    });
     try {
-      await env.ts.storage.gateway.addSubscription({ id: randomUUID(), keyManager: 'Partner IdP', clientId: cbpiiId, apiId: mine!['apiId']!, plan: mine!['throttlingPolicy']!, state: 'BLOCKED', createdAt: t, updatedAt: t });
+      await env.ts.storage.gateway.addSubscription({
+        id: randomUUID(),
+        keyManager: 'Partner IdP',
+        clientId: cbpiiId,
+        apiId: mine!['apiId']!,
+        plan: mine!['throttlingPolicy']!,
+        state: 'BLOCKED',
+        createdAt: t,
+        updatedAt: t,
+      });
       await go(p, `/applications/${encodeURIComponent(cbpiiId)}`, env.cbpii.name);
       const rows = p.getByRole('table', { name: 'Subscriptions' }).getByRole('row');
       await rows.filter({ hasText: 'UNBLOCKED' }).waitFor();
-      assert.equal(await rows.count(), 2, 'the heading and the registration\'s subscription only');
+      assert.equal(await rows.count(), 2, "the heading and the registration's subscription only");
       await go(p, `/apis/${encodeURIComponent(mine!['apiId']!)}`, /Account and Transaction API/);
       const apiRows = p.getByRole('table', { name: 'Subscriptions' }).getByRole('row');
       const external = apiRows.filter({ hasText: 'Partner IdP' });
       assert.match(await external.innerText(), new RegExp(`${cbpiiId}\\s+Partner IdP[\\s\\S]*BLOCKED`));
-      assert.equal(await external.getByRole('link', { name: cbpiiId }).count(), 0, 'no application page for another key manager\'s client');
+      assert.equal(await external.getByRole('link', { name: cbpiiId }).count(), 0, "no application page for another key manager's client");
       assert.equal(await apiRows.filter({ hasText: 'Resident Key Manager' }).filter({ hasText: cbpiiId }).getByRole('link', { name: cbpiiId }).count(), 1);
     } finally {
       await env.ts.storage.gateway.deleteKeyManager('Partner IdP');
@@ -318,7 +357,12 @@ describe('admin console in Chromium', { skip: missing }, () => {
     await p.getByRole('dialog').getByRole('button', { name: 'Rotate' }).click();
     await p.getByRole('status').filter({ hasText: 'Rotated' }).waitFor();
     const table = p.getByRole('table', { name: 'Signing keys' });
-    for (const kid of activeBefore) await table.getByRole('row').filter({ hasText: String(kid) }).getByText('retired').waitFor();
+    for (const kid of activeBefore)
+      await table
+        .getByRole('row')
+        .filter({ hasText: String(kid) })
+        .getByText('retired')
+        .waitFor();
     await screenshot(p, '08-keys-rotated');
     const now = await jsonBody(await env.ts.fetch('/api/opendcr/v1/keys', { headers: { authorization: ADMIN } }), 200);
     const activeNow = (now['list'] as Array<Record<string, unknown>>).filter((k) => k['state'] === 'active').map((k) => k['kid']);
@@ -330,10 +374,13 @@ describe('admin console in Chromium', { skip: missing }, () => {
   test('blocking a subscription in the console makes the gateway answer 403; unblocking restores it', async () => {
     const token = await env.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'accounts' });
     // An account access consent: the client credentials call of the Account and Transaction API.
-    const call = () => env.ts.fetch(`${CONTEXT}/account-access-consents`, {
-      method: 'POST', body: JSON.stringify({ Data: { Permissions: ['ReadAccountsBasic'] }, Risk: {} }),
-      headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': INTERACTION, 'content-type': 'application/json' }, cert: tlsOf(env.aispPisp.transport),
-    });
+    const call = () =>
+      env.ts.fetch(`${CONTEXT}/account-access-consents`, {
+        method: 'POST',
+        body: JSON.stringify({ Data: { Permissions: ['ReadAccountsBasic'] }, Risk: {} }),
+        headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': INTERACTION, 'content-type': 'application/json' },
+        cert: tlsOf(env.aispPisp.transport),
+      });
     const first = await call();
     assert.equal(first.status, 200, await first.text());
     const { page: p, problems } = await page();
@@ -350,7 +397,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.deepEqual(problems, []);
   });
 
-  test('the dashboard charts registrations, tokens and gateway calls from the server\'s own data', async () => {
+  test("the dashboard charts registrations, tokens and gateway calls from the server's own data", async () => {
     const { page: p, problems } = await page();
     await go(p, '/', 'Dashboard');
     await p.getByText('Registrations per hour: the numbers').click();
@@ -367,12 +414,16 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.deepEqual(problems, []);
   });
 
-  test('a change without the session\'s CSRF header is refused, and so is any change by an auditor', async () => {
+  test("a change without the session's CSRF header is refused, and so is any change by an auditor", async () => {
     const { page: p } = await page();
-    const [simple, csrfLess] = await p.evaluate(async () => Promise.all([{}, { 'x-opendcr-console': '1' }].map(async (headers) => {
-      const res = await fetch('/api/opendcr/v1/keys/rotate', { method: 'POST', credentials: 'same-origin', headers });
-      return { status: res.status, body: await res.json() as Record<string, unknown> };
-    })));
+    const [simple, csrfLess] = await p.evaluate(async () =>
+      Promise.all(
+        [{}, { 'x-opendcr-console': '1' }].map(async (headers) => {
+          const res = await fetch('/api/opendcr/v1/keys/rotate', { method: 'POST', credentials: 'same-origin', headers });
+          return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+        }),
+      ),
+    );
     // A request any page could make a browser send is refused first; then the session's token is missing.
     assert.equal(simple!.status, 403);
     assert.equal(simple!.body['code'], 'ADMIN_CROSS_SITE');
@@ -383,19 +434,38 @@ describe('admin console in Chromium', { skip: missing }, () => {
     const a = auditor.page;
     await a.getByText('audit (auditor, read only)').waitFor();
     // No control that changes anything, on any page.
-    for (const [path, title] of [['/apis', 'APIs'], ['/plans', 'Business plans'], ['/security', 'Trust, keys and scopes'], ['/key-managers', 'Key managers'], [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name]] as const) {
+    for (const [path, title] of [
+      ['/apis', 'APIs'],
+      ['/plans', 'Business plans'],
+      ['/security', 'Trust, keys and scopes'],
+      ['/key-managers', 'Key managers'],
+      [`/applications/${encodeURIComponent(clientId)}`, env.aispPisp.name],
+    ] as const) {
       await go(a, path, title);
       await a.getByText('You are signed in as an auditor').waitFor();
-      for (const name of ['Import', 'Trust this CA', 'Rotate the signing keys', 'Add the plan', 'Validate and add', 'Block', 'Delete this registration', 'Add the scope', 'Subscribe', 'Change plan', 'Publish', 'Deprecate']) {
+      for (const name of [
+        'Import',
+        'Trust this CA',
+        'Rotate the signing keys',
+        'Add the plan',
+        'Validate and add',
+        'Block',
+        'Delete this registration',
+        'Add the scope',
+        'Subscribe',
+        'Change plan',
+        'Publish',
+        'Deprecate',
+      ]) {
         assert.equal(await a.getByRole('button', { name, exact: true }).count(), 0, `${path}: no "${name}" button`);
       }
     }
     await screenshot(a, '11-auditor');
     // Even with the CSRF token, the server refuses an auditor's change.
     const refused = await a.evaluate(async () => {
-      const session = await (await fetch('/admin/api/session')).json() as { csrfToken: string };
+      const session = (await (await fetch('/admin/api/session')).json()) as { csrfToken: string };
       const res = await fetch('/api/opendcr/v1/keys/rotate', { method: 'POST', headers: { 'x-csrf-token': session.csrfToken } });
-      return { status: res.status, body: await res.json() as Record<string, unknown> };
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     });
     assert.equal(refused.status, 403);
     assert.equal(refused.body['code'], 'ADMIN_READ_ONLY');
@@ -403,7 +473,10 @@ describe('admin console in Chromium', { skip: missing }, () => {
 
   test('every page: the CSP header, no console error or third-party request, at 1280×800 and on a narrow window', async () => {
     const pages = await consolePages();
-    for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 800 }]) {
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 390, height: 800 },
+    ]) {
       const w = await page(OPS, viewport);
       for (const [path, title] of pages) {
         const res = await w.page.goto(`${env.url}/admin${path}`);
@@ -412,7 +485,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
         assert.equal(res.headers()['x-content-type-options'], 'nosniff');
         await heading(w.page, title);
         // Nothing wider than the window (a narrow window scrolls tables inside their own box).
-        const overflow = await w.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+        const overflow = (await w.page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
         assert.ok(overflow <= 0, `${path} at ${viewport.width}px: the page is ${overflow}px wider than the window`);
         await screenshot(w.page, `page-${viewport.width}-${path.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'dashboard'}`);
       }
@@ -444,8 +517,8 @@ describe('admin console in Chromium', { skip: missing }, () => {
         // Every details element open, so the tables inside are checked too.
         await p.evaluate('document.querySelectorAll("details").forEach((d) => { d.open = true; })');
         await p.addScriptTag({ content: AXE });
-        const violations = await p.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
-          .then((r) => r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')))`) as string[];
+        const violations = (await p.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+          .then((r) => r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')))`)) as string[];
         found.push(...violations.map((v) => `${path}: ${v}`));
       }
       assert.deepEqual(found, []);
@@ -464,7 +537,7 @@ describe('admin console in Chromium', { skip: missing }, () => {
     // Tab to the "Business plans" link and follow it.
     for (let i = 0; i < 20; i++) {
       await p.keyboard.press('Tab');
-      if (await p.evaluate('document.activeElement?.textContent') === 'Business plans') break;
+      if ((await p.evaluate('document.activeElement?.textContent')) === 'Business plans') break;
     }
     const outline = await p.evaluate('getComputedStyle(document.activeElement).outlineStyle');
     assert.notEqual(outline, 'none', 'focus is visible');
@@ -486,8 +559,20 @@ describe('admin console in Chromium', { skip: missing }, () => {
     const [download] = await Promise.all([p.waitForEvent('download'), p.getByRole('link', { name: 'Download Console Budgeting (zip)' }).click()]);
     const path = await download.path();
     const files = unzipSync(new Uint8Array(readFileSync(path)));
-    const names = Object.keys(files).map((n) => n.replace(/^[^/]+\//, '')).sort();
-    assert.deepEqual(names, ['README.txt', 'server-ca.pem', 'signing-key.pem', 'software.jwks.json', 'ssa.jwt', 'tpp.json', 'transport-chain.pem', 'transport-key.pem', 'transport.pem']);
+    const names = Object.keys(files)
+      .map((n) => n.replace(/^[^/]+\//, ''))
+      .sort();
+    assert.deepEqual(names, [
+      'README.txt',
+      'server-ca.pem',
+      'signing-key.pem',
+      'software.jwks.json',
+      'ssa.jwt',
+      'tpp.json',
+      'transport-chain.pem',
+      'transport-key.pem',
+      'transport.pem',
+    ]);
     const entry = (n: string) => strFromU8(files[Object.keys(files).find((k) => k.endsWith(`/${n}`))!]!);
     assert.match(entry('transport-key.pem'), /BEGIN PRIVATE KEY/);
     const claims = JSON.parse(Buffer.from(entry('ssa.jwt').trim().split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -509,7 +594,10 @@ describe('admin console in Chromium', { skip: missing }, () => {
     assert.equal((await env.ts.fetch(`/api/opendcr/v1/registrations/${clientId}`, { headers: { authorization: ADMIN } })).status, 404);
     const subs = await jsonBody(await env.ts.fetch(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, { headers: { authorization: ADMIN } }), 200);
     assert.equal(subs['count'], 0);
-    const audit = await jsonBody(await env.ts.fetch(`/api/opendcr/v1/registrations/audit?client_id=${clientId}&event=deleted`, { headers: { authorization: ADMIN } }), 200);
+    const audit = await jsonBody(
+      await env.ts.fetch(`/api/opendcr/v1/registrations/audit?client_id=${clientId}&event=deleted`, { headers: { authorization: ADMIN } }),
+      200,
+    );
     assert.match(String((audit['list'] as Array<Record<string, unknown>>)[0]!['reason']), /deleted by the administrator ops/);
     assert.deepEqual(problems, []);
   });
@@ -521,14 +609,18 @@ describe('admin console in Chromium', { skip: missing }, () => {
     // The other browser's session is over too: its next request is refused, and the console asks to sign in.
     const refused = await there.page.evaluate(async () => {
       const res = await fetch('/api/opendcr/v1/keys', { headers: { 'x-opendcr-console': '1' } });
-      return { status: res.status, body: await res.json() as Record<string, unknown> };
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     });
     assert.deepEqual([refused.status, refused.body['code']], [401, 'ADMIN_SESSION_INVALID']);
     await there.page.getByRole('link', { name: 'Business plans' }).click();
     await there.page.getByRole('button', { name: 'Sign in' }).waitFor();
     await screenshot(there.page, '14-signed-out-everywhere');
     // The refused requests answered 401, which Chromium reports in the console: those are the ones expected.
-    for (const w of [here, there]) assert.deepEqual(w.problems.filter((m) => !m.includes('401')), []);
+    for (const w of [here, there])
+      assert.deepEqual(
+        w.problems.filter((m) => !m.includes('401')),
+        [],
+      );
     // Signing in again works.
     await signIn(there.page, env.url, OPS.user, OPS.password);
   });

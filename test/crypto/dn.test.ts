@@ -16,10 +16,20 @@ describe('parseDn', () => {
       [{ type: '2.5.4.97', value: 'd' }],
       [{ type: '2.5.4.3', value: 'e' }],
     ]);
-    assert.deepEqual(parseDn('E=a@b,emailAddress=c@d,serialNumber=1,SERIALNUMBER=2,DC=x,UID=u,STREET=s,L=l,ST=st').map((r) => r[0]!.type), [
-      '1.2.840.113549.1.9.1', '1.2.840.113549.1.9.1', '2.5.4.5', '2.5.4.5', '0.9.2342.19200300.100.1.25',
-      '0.9.2342.19200300.100.1.1', '2.5.4.9', '2.5.4.7', '2.5.4.8',
-    ]);
+    assert.deepEqual(
+      parseDn('E=a@b,emailAddress=c@d,serialNumber=1,SERIALNUMBER=2,DC=x,UID=u,STREET=s,L=l,ST=st').map((r) => r[0]!.type),
+      [
+        '1.2.840.113549.1.9.1',
+        '1.2.840.113549.1.9.1',
+        '2.5.4.5',
+        '2.5.4.5',
+        '0.9.2342.19200300.100.1.25',
+        '0.9.2342.19200300.100.1.1',
+        '2.5.4.9',
+        '2.5.4.7',
+        '2.5.4.8',
+      ],
+    );
   });
 
   it('reads RFC 4514 escapes: \\, \\+ \\" \\\\ and hex pairs as UTF-8', () => {
@@ -32,7 +42,10 @@ describe('parseDn', () => {
 
   it('reads multi-valued RDNs', () => {
     assert.deepEqual(parseDn('CN=a+UID=b,O=c'), [
-      [{ type: '2.5.4.3', value: 'a' }, { type: '0.9.2342.19200300.100.1.1', value: 'b' }],
+      [
+        { type: '2.5.4.3', value: 'a' },
+        { type: '0.9.2342.19200300.100.1.1', value: 'b' },
+      ],
       [{ type: '2.5.4.10', value: 'c' }],
     ]);
   });
@@ -62,7 +75,10 @@ describe('parseDn', () => {
     assert.deepEqual(parseDn('/C=GB/O=Acme, Inc./CN=x+UID=y/'), [
       [{ type: '2.5.4.6', value: 'GB' }],
       [{ type: '2.5.4.10', value: 'Acme, Inc.' }],
-      [{ type: '2.5.4.3', value: 'x' }, { type: '0.9.2342.19200300.100.1.1', value: 'y' }],
+      [
+        { type: '2.5.4.3', value: 'x' },
+        { type: '0.9.2342.19200300.100.1.1', value: 'y' },
+      ],
     ]);
     assert.deepEqual(parseDn('/O=a+b/CN=c'), [[{ type: '2.5.4.10', value: 'a+b' }], [{ type: '2.5.4.3', value: 'c' }]]);
   });
@@ -70,7 +86,10 @@ describe('parseDn', () => {
   it('reads Node X509Certificate.subject (one RDN per line)', () => {
     assert.deepEqual(parseDn('C=GB\nO=A\\, B + OU=x\\+y\norganizationIdentifier=PSDGB-OB-1\nCN=z'), [
       [{ type: '2.5.4.6', value: 'GB' }],
-      [{ type: '2.5.4.10', value: 'A, B' }, { type: '2.5.4.11', value: 'x+y' }],
+      [
+        { type: '2.5.4.10', value: 'A, B' },
+        { type: '2.5.4.11', value: 'x+y' },
+      ],
       [{ type: '2.5.4.97', value: 'PSDGB-OB-1' }],
       [{ type: '2.5.4.3', value: 'z' }],
     ]);
@@ -82,7 +101,10 @@ describe('parseDn', () => {
 
   for (const bad of ['', '   ', 'hello', '=x', 'CN=a,', 'CN=a,,O=b', 'FOO=bar', 'CN=a\\', 'CN=#abc', 'CN=#zz', 'CN="open', 'CN=\\C3', '1.2=x,CN', 'CN=a+']) {
     it(`rejects ${JSON.stringify(bad)} with DnParseError`, () => {
-      assert.throws(() => parseDn(bad), (err: unknown) => err instanceof DnParseError && err.code === 'ERR_DN_PARSE');
+      assert.throws(
+        () => parseDn(bad),
+        (err: unknown) => err instanceof DnParseError && err.code === 'ERR_DN_PARSE',
+      );
     });
   }
 });
@@ -158,7 +180,10 @@ describe('certificateSubjectDn', () => {
   });
 
   it('returns the RDNs in certificate order', () => {
-    assert.deepEqual(certificateSubjectRdns(client.x509).map((rdn) => rdn[0]!.type), ['2.5.4.6', '2.5.4.10', '2.5.4.97', '2.5.4.11', '2.5.4.3']);
+    assert.deepEqual(
+      certificateSubjectRdns(client.x509).map((rdn) => rdn[0]!.type),
+      ['2.5.4.6', '2.5.4.10', '2.5.4.97', '2.5.4.11', '2.5.4.3'],
+    );
   });
 
   it('keeps escaped characters, multi-valued RDNs and UTF-8', async () => {

@@ -13,7 +13,11 @@ import { createCertificateAuthority, issueServerCertificate } from '../../src/cr
 
 type Behaviour = 'ok' | 'down' | 'redirect' | 'garbage' | 'not-a-set' | 'big' | 'error';
 
-interface Signer { key: CryptoKey; kid: string; jwk: JWK }
+interface Signer {
+  key: CryptoKey;
+  kid: string;
+  jwk: JWK;
+}
 
 async function newSigner(kid: string): Promise<Signer> {
   const { privateKey, publicKey } = await generateKeyPair('PS256');
@@ -46,13 +50,26 @@ describe('createJwksCache', () => {
       const cc = cacheControl.get(path);
       if (cc) headers['cache-control'] = cc;
       switch (behaviour.get(path) ?? 'ok') {
-        case 'down': req.socket.destroy(); return;
-        case 'redirect': res.writeHead(302, { location: `${origin}/elsewhere/jwks` }).end(); return;
-        case 'garbage': res.writeHead(200, headers).end('<html>not json'); return;
-        case 'not-a-set': res.writeHead(200, headers).end('{"keys":{"kty":"RSA"}}'); return;
-        case 'big': res.writeHead(200, headers).end(JSON.stringify({ keys: [keyA.jwk], padding: 'x'.repeat(64 * 1024) })); return;
-        case 'error': res.writeHead(503, headers).end('{}'); return;
-        case 'ok': res.writeHead(200, headers).end(JSON.stringify({ keys: published.get(path) ?? [keyA.jwk] }));
+        case 'down':
+          req.socket.destroy();
+          return;
+        case 'redirect':
+          res.writeHead(302, { location: `${origin}/elsewhere/jwks` }).end();
+          return;
+        case 'garbage':
+          res.writeHead(200, headers).end('<html>not json');
+          return;
+        case 'not-a-set':
+          res.writeHead(200, headers).end('{"keys":{"kty":"RSA"}}');
+          return;
+        case 'big':
+          res.writeHead(200, headers).end(JSON.stringify({ keys: [keyA.jwk], padding: 'x'.repeat(64 * 1024) }));
+          return;
+        case 'error':
+          res.writeHead(503, headers).end('{}');
+          return;
+        case 'ok':
+          res.writeHead(200, headers).end(JSON.stringify({ keys: published.get(path) ?? [keyA.jwk] }));
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,11 +106,14 @@ describe('createJwksCache', () => {
     assert.equal(protectedHeader.kid, 'key-a');
     await jwtVerify(await sign(keyA), keySet, { algorithms: ['PS256'] });
     assert.equal(hitsOf('/basic/jwks'), 1);
-    assert.deepEqual(keySet.jwks()?.keys.map((k) => k.kid), ['key-a']);
+    assert.deepEqual(
+      keySet.jwks()?.keys.map((k) => k.kid),
+      ['key-a'],
+    );
     assert.equal(cache.keySet(`${origin}/basic/jwks`), cache.keySet(`${origin}/basic/jwks`), 'one resolver per URL');
   });
 
-  it('keeps keys for the response\'s Cache-Control max-age, then refreshes', async () => {
+  it("keeps keys for the response's Cache-Control max-age, then refreshes", async () => {
     const path = '/max-age/jwks';
     cacheControl.set(path, 'public, max-age=60');
     const keySet = newCache({ maxAge: 600 }).keySet(`${origin}${path}`);
@@ -163,7 +183,10 @@ describe('createJwksCache', () => {
   it('fetchKeys returns the cached key set', async () => {
     const path = '/fetch-keys/jwks';
     const cache = newCache();
-    assert.deepEqual((await cache.fetchKeys(`${origin}${path}`)).keys.map((k) => k.kid), ['key-a']);
+    assert.deepEqual(
+      (await cache.fetchKeys(`${origin}${path}`)).keys.map((k) => k.kid),
+      ['key-a'],
+    );
     await cache.fetchKeys(`${origin}${path}`);
     assert.equal(hitsOf(path), 1);
     cache.clear();
@@ -173,27 +196,42 @@ describe('createJwksCache', () => {
 
   it('refuses a host that is not on the allow-list', async () => {
     const url = `${origin.replace('127.0.0.1', 'localhost')}/not-allowed/jwks?x=1`;
-    await rejectsWith(jwtVerify(await sign(keyA), newCache().keySet(url)), 'not_allowed',
-      `the key set URL ${origin.replace('127.0.0.1', 'localhost')}/not-allowed/jwks is not allowed by configuration`);
+    await rejectsWith(
+      jwtVerify(await sign(keyA), newCache().keySet(url)),
+      'not_allowed',
+      `the key set URL ${origin.replace('127.0.0.1', 'localhost')}/not-allowed/jwks is not allowed by configuration`,
+    );
     assert.equal(hitsOf('/not-allowed/jwks?x=1'), 0);
   });
 
   it('does not follow a redirect', async () => {
     behaviour.set('/redirect/jwks', 'redirect');
-    await rejectsWith(newCache().fetchKeys(`${origin}/redirect/jwks`), 'not_allowed', `the key set at ${origin}/redirect/jwks answered with a redirect, which is not followed`);
+    await rejectsWith(
+      newCache().fetchKeys(`${origin}/redirect/jwks`),
+      'not_allowed',
+      `the key set at ${origin}/redirect/jwks answered with a redirect, which is not followed`,
+    );
     assert.equal(hitsOf('/elsewhere/jwks'), 0);
   });
 
   it('refuses an oversized key set', async () => {
     behaviour.set('/big/jwks', 'big');
-    await rejectsWith(jwtVerify(await sign(keyA), newCache().keySet(`${origin}/big/jwks`)), 'too_large', `the key set at ${origin}/big/jwks is larger than the size limit`);
+    await rejectsWith(
+      jwtVerify(await sign(keyA), newCache().keySet(`${origin}/big/jwks`)),
+      'too_large',
+      `the key set at ${origin}/big/jwks is larger than the size limit`,
+    );
   });
 
   it('refuses a body that is not a JSON Web Key Set', async () => {
     behaviour.set('/garbage/jwks', 'garbage');
     behaviour.set('/not-a-set/jwks', 'not-a-set');
     for (const path of ['/garbage/jwks', '/not-a-set/jwks']) {
-      await rejectsWith(jwtVerify(await sign(keyA), newCache().keySet(`${origin}${path}`)), 'invalid', `the key set at ${origin}${path} is not a valid JSON Web Key Set`);
+      await rejectsWith(
+        jwtVerify(await sign(keyA), newCache().keySet(`${origin}${path}`)),
+        'invalid',
+        `the key set at ${origin}${path} is not a valid JSON Web Key Set`,
+      );
     }
   });
 
@@ -203,7 +241,10 @@ describe('createJwksCache', () => {
   });
 
   it('rejects a URL that does not parse', () => {
-    assert.throws(() => newCache().keySet('not a url'), (err: unknown) => err instanceof KeySetError && err.code === 'not_allowed');
+    assert.throws(
+      () => newCache().keySet('not a url'),
+      (err: unknown) => err instanceof KeySetError && err.code === 'not_allowed',
+    );
   });
 
   it('rejects bad options up front', () => {

@@ -12,7 +12,9 @@ const OB_SUBJECT = 'C=GB, O=OpenBanking, 2.5.4.97=PSDGB-OB-Unknown0015800001HQQr
 const parsed = (cert: IssuedCertificate) => new x509.X509Certificate(cert.certPem);
 const countCerts = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
 const keyMatches = (cert: IssuedCertificate) =>
-  createPublicKey(createPrivateKey(cert.keyPem)).export({ type: 'spki', format: 'der' }).equals(cert.x509.publicKey.export({ type: 'spki', format: 'der' }));
+  createPublicKey(createPrivateKey(cert.keyPem))
+    .export({ type: 'spki', format: 'der' })
+    .equals(cert.x509.publicKey.export({ type: 'spki', format: 'der' }));
 
 function skiOf(cert: IssuedCertificate): string {
   return parsed(cert).getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
@@ -133,12 +135,15 @@ describe('pki', () => {
     });
 
     it('encodes the OB subject, organizationIdentifier as OID 2.5.4.97, in the order given', () => {
-      assert.equal(client.x509.subject, [
-        'C=GB', 'O=OpenBanking', 'organizationIdentifier=PSDGB-OB-Unknown0015800001HQQrZAAX', 'OU=0015800001HQQrZAAX', 'CN=2kiXQyo0tedjW2somjSgH7',
-      ].join('\n'));
+      assert.equal(
+        client.x509.subject,
+        ['C=GB', 'O=OpenBanking', 'organizationIdentifier=PSDGB-OB-Unknown0015800001HQQrZAAX', 'OU=0015800001HQQrZAAX', 'CN=2kiXQyo0tedjW2somjSgH7'].join('\n'),
+      );
       assert.deepEqual(parsed(client).subjectName.getField('2.5.4.97'), ['PSDGB-OB-Unknown0015800001HQQrZAAX']);
-      assert.equal(certificateSubjectDn(client.x509),
-        'CN=2kiXQyo0tedjW2somjSgH7,OU=0015800001HQQrZAAX,2.5.4.97=PSDGB-OB-Unknown0015800001HQQrZAAX,O=OpenBanking,C=GB');
+      assert.equal(
+        certificateSubjectDn(client.x509),
+        'CN=2kiXQyo0tedjW2somjSgH7,OU=0015800001HQQrZAAX,2.5.4.97=PSDGB-OB-Unknown0015800001HQQrZAAX,O=OpenBanking,C=GB',
+      );
     });
 
     it('encodes country as PrintableString and non-ASCII values as UTF8String', async () => {

@@ -28,8 +28,11 @@ before(async () => {
   env = await startDcrEnvironment({ gateway: { listeners: ['main', 'own'], port: gatewayPort } });
   const fetchAdmin: ServerFetch = (path, init) => env.ts.fetch(path, init as never);
   // The built-in DCR API published through the gateway, so its own listener serves registration.
-  await publishApi(fetchAdmin, new URL('ob-dcr-openapi/v3.3/client-registration-swagger.json', SPEC), 'internal:dcr',
-    { context: '/open-banking/v3.3.0', name: 'DynamicClientRegistration', version: 'v3.3.0' });
+  await publishApi(fetchAdmin, new URL('ob-dcr-openapi/v3.3/client-registration-swagger.json', SPEC), 'internal:dcr', {
+    context: '/open-banking/v3.3.0',
+    name: 'DynamicClientRegistration',
+    version: 'v3.3.0',
+  });
   const url = `https://localhost:${gatewayPort}`;
   viaGateway = dcrClient({ url, fetch: (path, init = {}) => env.ts.fetch(new URL(path, url).href, init) }, env.directory, env.host, []);
 });
@@ -37,10 +40,17 @@ after(() => env?.close());
 
 const main = () => env.url;
 const own = () => `https://localhost:${gatewayPort}`;
-const forms = (origin: string) => [origin, `${origin}/`, ...['v3.1', 'v3.2', 'v3.3'].flatMap((v) => [`${origin}/open-banking/${v}/register`, `${origin}/open-banking/${v}.0/register`])];
+const forms = (origin: string) => [
+  origin,
+  `${origin}/`,
+  ...['v3.1', 'v3.2', 'v3.3'].flatMap((v) => [`${origin}/open-banking/${v}/register`, `${origin}/open-banking/${v}.0/register`]),
+];
 
 describe('aud of a registration request', () => {
-  for (const [listener, client] of [['main', () => env as DcrClient], ['gateway\'s own', () => viaGateway]] as const) {
+  for (const [listener, client] of [
+    ['main', () => env as DcrClient],
+    ["gateway's own", () => viaGateway],
+  ] as const) {
     test(`sent to the ${listener} listener: every URL of either listener is accepted`, async () => {
       for (const aud of [...forms(main()), ...forms(own())]) {
         const tpp = env.aispPisp;
@@ -53,7 +63,13 @@ describe('aud of a registration request', () => {
     test(`sent to the ${listener} listener: another port, host or scheme is refused`, async () => {
       const other = await freePort();
       const allowed = [env.url, `${env.url}/`, ...forms(main()).slice(2), ...forms(own())].join(', ');
-      for (const aud of [`https://localhost:${other}`, `https://127.0.0.1:${gatewayPort}`, `http://localhost:${gatewayPort}`, `https://localhost:${gatewayPort}.evil.example`, `https://evil.example/open-banking/v3.3/register`]) {
+      for (const aud of [
+        `https://localhost:${other}`,
+        `https://127.0.0.1:${gatewayPort}`,
+        `http://localhost:${gatewayPort}`,
+        `https://localhost:${gatewayPort}.evil.example`,
+        `https://evil.example/open-banking/v3.3/register`,
+      ]) {
         const tpp = env.aispPisp;
         const res = await client().register(tpp, await env.validRequestClaims(tpp, { aud }), { version: 'v3.3.0' });
         await assertErrorResponse(res, 400, { error: 'invalid_client_metadata', error_description: `aud must be one of: ${allowed}` });
@@ -74,13 +90,21 @@ describe('the listeners whose URLs are accepted', () => {
     }
   };
 
-  test('behind a load balancer: the base URL, the main listener and the gateway\'s own listener', () => {
-    assert.deepEqual(dcrOrigins(configWith('[gateway]\nlisteners = ["main", "own"]\nport = 8243\n')),
-      ['https://api.bank.example.com', 'https://node1.bank.internal:9443', 'https://node1.bank.internal:8243']);
+  test("behind a load balancer: the base URL, the main listener and the gateway's own listener", () => {
+    assert.deepEqual(dcrOrigins(configWith('[gateway]\nlisteners = ["main", "own"]\nport = 8243\n')), [
+      'https://api.bank.example.com',
+      'https://node1.bank.internal:9443',
+      'https://node1.bank.internal:8243',
+    ]);
   });
 
   test('no own listener: it is not there, it has no role, or its port is picked at start', () => {
-    for (const toml of ['[gateway]\nlisteners = ["main"]\n', '[gateway]\nenabled = false\nlisteners = ["own"]\n', '[gateway]\nlisteners = ["own"]\nport = 0\n', 'roles = ["key_manager"]\n[gateway]\nlisteners = ["own"]\n']) {
+    for (const toml of [
+      '[gateway]\nlisteners = ["main"]\n',
+      '[gateway]\nenabled = false\nlisteners = ["own"]\n',
+      '[gateway]\nlisteners = ["own"]\nport = 0\n',
+      'roles = ["key_manager"]\n[gateway]\nlisteners = ["own"]\n',
+    ]) {
       assert.deepEqual(dcrOrigins(configWith(toml)), ['https://api.bank.example.com', 'https://node1.bank.internal:9443'], toml);
     }
   });

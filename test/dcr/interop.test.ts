@@ -24,7 +24,9 @@ async function discovery(env: DcrEnvironment): Promise<Record<string, unknown>> 
 }
 
 const ALG_LISTS = [
-  'token_endpoint_auth_signing_alg_values_supported', 'request_object_signing_alg_values_supported', 'id_token_signing_alg_values_supported',
+  'token_endpoint_auth_signing_alg_values_supported',
+  'request_object_signing_alg_values_supported',
+  'id_token_signing_alg_values_supported',
   'authorization_signing_alg_values_supported',
 ];
 
@@ -40,7 +42,9 @@ function assertAlgorithms(d: Record<string, unknown>, algs: string[]): void {
 
 describe('with the defaults (PS256, private_key_jwt and tls_client_auth)', () => {
   let env: DcrEnvironment;
-  before(async () => { env = await startDcrEnvironment(); });
+  before(async () => {
+    env = await startDcrEnvironment();
+  });
   after(() => env?.close());
 
   test('discovery advertises exactly what DCR accepts: PS256 everywhere, no secret method', async () => {
@@ -52,9 +56,18 @@ describe('with the defaults (PS256, private_key_jwt and tls_client_auth)', () =>
     assert.deepEqual(schemas['SigningAlgorithm']!.enum, ['PS256'], 'the served OpenAPI description agrees');
     assert.deepEqual(schemas['TokenEndpointAuthMethod']!.enum, ['private_key_jwt', 'tls_client_auth']);
     const es256 = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp, { id_token_signed_response_alg: 'ES256' })), 400);
-    assert.deepEqual(es256, { error: 'invalid_client_metadata', error_description: 'id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "ES256"' });
-    const secret = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp, { token_endpoint_auth_method: 'client_secret_basic' })), 400);
-    assert.deepEqual(secret, { error: 'invalid_client_metadata', error_description: 'token_endpoint_auth_method must be one of: private_key_jwt, tls_client_auth' });
+    assert.deepEqual(es256, {
+      error: 'invalid_client_metadata',
+      error_description: 'id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "ES256"',
+    });
+    const secret = await jsonBody(
+      await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp, { token_endpoint_auth_method: 'client_secret_basic' })),
+      400,
+    );
+    assert.deepEqual(secret, {
+      error: 'invalid_client_metadata',
+      error_description: 'token_endpoint_auth_method must be one of: private_key_jwt, tls_client_auth',
+    });
   });
 
   test('integer times in 201 and GET; integer expires_in; an empty scope= at the token endpoint is no scope', async () => {
@@ -87,7 +100,8 @@ describe('with the defaults (PS256, private_key_jwt and tls_client_auth)', () =>
     assert.equal(certificateSubjectDn(cert.x509), expected);
     // What TPP tooling that drops organizationIdentifier registers.
     const claims = await env.validRequestClaims(tpp, {
-      token_endpoint_auth_method: 'tls_client_auth', token_endpoint_auth_signing_alg: undefined,
+      token_endpoint_auth_method: 'tls_client_auth',
+      token_endpoint_auth_signing_alg: undefined,
       tls_client_auth_subject_dn: `CN=${tpp.softwareId},O=Acme Accounts and Payments Ltd,C=GB`,
     });
     const res = await env.register(tpp, claims, { cert });
@@ -106,27 +120,39 @@ describe('with client_secret_basic and ES256 enabled', () => {
   let env: DcrEnvironment;
   before(async () => {
     env = await startDcrEnvironment({
-      open_banking: { dcr: { token_endpoint_auth_methods: ['private_key_jwt', 'tls_client_auth', 'client_secret_basic'], signing_algorithms: ['PS256', 'ES256'] } },
+      open_banking: {
+        dcr: { token_endpoint_auth_methods: ['private_key_jwt', 'tls_client_auth', 'client_secret_basic'], signing_algorithms: ['PS256', 'ES256'] },
+      },
     });
   });
   after(() => env?.close());
 
-  const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-  const secretToken = (clientId: string, secret: string, cert = env.aispPisp.transport) => env.ts.fetch('/oauth2/token', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
-    body: 'grant_type=client_credentials&scope=accounts',
-    cert: tlsOf(cert),
-  });
+  const basic = (clientId: string, secret: string) =>
+    `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const secretToken = (clientId: string, secret: string, cert = env.aispPisp.transport) =>
+    env.ts.fetch('/oauth2/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
+      body: 'grant_type=client_credentials&scope=accounts',
+      cert: tlsOf(cert),
+    });
 
   test('discovery and DCR agree: both algorithms, and the secret method', async () => {
     const d = await discovery(env);
     assertAlgorithms(d, ['PS256', 'ES256']);
     assert.deepEqual(d['token_endpoint_auth_methods_supported'], ['private_key_jwt', 'tls_client_auth', 'client_secret_basic']);
     const tpp = env.aispPisp;
-    const body = await jsonBody(await env.register(tpp, await env.validRequestClaims(tpp, {
-      token_endpoint_auth_signing_alg: 'ES256', id_token_signed_response_alg: 'ES256', request_object_signing_alg: 'ES256',
-    })), 201);
+    const body = await jsonBody(
+      await env.register(
+        tpp,
+        await env.validRequestClaims(tpp, {
+          token_endpoint_auth_signing_alg: 'ES256',
+          id_token_signed_response_alg: 'ES256',
+          request_object_signing_alg: 'ES256',
+        }),
+      ),
+      201,
+    );
     assert.equal(body['id_token_signed_response_alg'], 'ES256');
   });
 
@@ -151,7 +177,10 @@ describe('with client_secret_basic and ES256 enabled', () => {
     const got = await jsonBody(await env.manage('GET', clientId, { token: String(token['access_token']), cert: tpp.transport }), 200);
     assert.equal(got['client_secret'], secret);
     assert.equal(got['client_secret_expires_at'], 0);
-    const put = await jsonBody(await env.manage('PUT', clientId, { token: String(token['access_token']), cert: tpp.transport, body: await tpp.signRequest(await claims()) }), 200);
+    const put = await jsonBody(
+      await env.manage('PUT', clientId, { token: String(token['access_token']), cert: tpp.transport, body: await tpp.signRequest(await claims()) }),
+      200,
+    );
     assert.equal(put['client_secret'], secret, 'kept across PUT');
     assert.equal((await secretToken(clientId, secret as string)).status, 200);
 

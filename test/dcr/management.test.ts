@@ -21,7 +21,11 @@ import { jsonBody, startDcrEnvironment, tlsOf, type DcrEnvironment } from '../he
 const PSU = { username: 'psu', password: 'psu' };
 const NOT_VALID = 'the access token is not valid for this registration';
 
-interface Registered { clientId: string; body: Record<string, unknown>; tpp: SandboxTpp }
+interface Registered {
+  clientId: string;
+  body: Record<string, unknown>;
+  tpp: SandboxTpp;
+}
 
 /** The TPP's transport certificate as the server sees a presented one. */
 const presented = (tpp: SandboxTpp): ClientCertificate => ({ pem: tpp.transport.x509.toString(), x509: tpp.transport.x509, authorized: true, source: 'tls' });
@@ -54,10 +58,18 @@ async function refreshTokenFor(env: DcrEnvironment, r: Registered): Promise<stri
   const verifier = client.randomPKCECodeVerifier();
   const nonce = client.randomNonce();
   const state = client.randomState();
-  const url = await client.buildAuthorizationUrlWithJAR(config, {
-    redirect_uri: r.tpp.redirectUris[0]!, scope: 'openid accounts', nonce, state,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  }, signingKey);
+  const url = await client.buildAuthorizationUrlWithJAR(
+    config,
+    {
+      redirect_uri: r.tpp.redirectUris[0]!,
+      scope: 'openid accounts',
+      nonce,
+      state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    },
+    signingKey,
+  );
   const callback = await authorizeInBrowser(env.ts, url, PSU);
   const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
   assert.ok(tokens.refresh_token, 'a refresh token is issued');
@@ -74,7 +86,7 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
 
     const tokenOf = (r: Registered) => env.ccToken(r.tpp, r.clientId, 'private_key_jwt');
 
-    test('GET with the client\'s own token returns the registration (no scope needed)', async () => {
+    test("GET with the client's own token returns the registration (no scope needed)", async () => {
       const r = await registerClient(env);
       const token = await tokenOf(r);
       const got = await jsonBody(await env.manage('GET', r.clientId, { token, cert: r.tpp.transport }), 200);
@@ -96,19 +108,26 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       for (const method of ['GET', 'PUT', 'DELETE'] as const) {
         test(`${method} without an Authorization header: challenge without an error code`, async () => {
           const body = method === 'PUT' ? await r.tpp.signRequest(await env.validRequestClaims(r.tpp)) : undefined;
-          await assertUnauthorized(await env.manage(method, r.clientId, { cert: r.tpp.transport, ...(body ? { body } : {}) }),
-            'an access token is required: Authorization: Bearer <token>', false);
+          await assertUnauthorized(
+            await env.manage(method, r.clientId, { cert: r.tpp.transport, ...(body ? { body } : {}) }),
+            'an access token is required: Authorization: Bearer <token>',
+            false,
+          );
         });
       }
 
       test('"Bearer " with nothing after it', async () => {
-        await assertUnauthorized(await env.manage('GET', r.clientId, { authorization: 'Bearer ', cert: r.tpp.transport }),
-          'the Authorization header must be "Bearer <token>"');
+        await assertUnauthorized(
+          await env.manage('GET', r.clientId, { authorization: 'Bearer ', cert: r.tpp.transport }),
+          'the Authorization header must be "Bearer <token>"',
+        );
       });
 
       test('a Basic header instead of Bearer', async () => {
-        await assertUnauthorized(await env.manage('GET', r.clientId, { authorization: 'Basic Z2F0ZXdheTpzZWNyZXQ=', cert: r.tpp.transport }),
-          'the Authorization header must be "Bearer <token>"');
+        await assertUnauthorized(
+          await env.manage('GET', r.clientId, { authorization: 'Basic Z2F0ZXdheTpzZWNyZXQ=', cert: r.tpp.transport }),
+          'the Authorization header must be "Bearer <token>"',
+        );
       });
 
       for (const garbage of ['garbage-token', 'eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl']) {
@@ -125,13 +144,13 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
         assert.equal((await env.manage('GET', r.clientId, { token, cert: r.tpp.transport })).status, 200, 'the registration is untouched');
       });
 
-      test('the token of another TPP\'s client, over that TPP\'s certificate', async () => {
+      test("the token of another TPP's client, over that TPP's certificate", async () => {
         const other = await registerClient(env, env.cbpii);
         const foreign = await tokenOf(other);
         await assertUnauthorized(await env.manage('GET', r.clientId, { token: foreign, cert: env.cbpii.transport }), NOT_VALID);
       });
 
-      test('the client\'s token presented over another (trusted) certificate', async () => {
+      test("the client's token presented over another (trusted) certificate", async () => {
         await assertUnauthorized(await env.manage('GET', r.clientId, { token, cert: env.cbpii.transport }), NOT_VALID);
       });
 
@@ -159,11 +178,12 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
 
       test('no client certificate → 401 invalid_client', async () => {
         await assertErrorResponse(await env.manage('GET', r.clientId, { token }), 401, {
-          error: 'invalid_client', error_description: 'a client (transport) certificate issued by a trusted CA is required over mutual TLS',
+          error: 'invalid_client',
+          error_description: 'a client (transport) certificate issued by a trusted CA is required over mutual TLS',
         });
       });
 
-      test('a client removed behind the API\'s back: 401, and the presented token is revoked', async () => {
+      test("a client removed behind the API's back: 401, and the presented token is revoked", async () => {
         const gone = await registerClient(env);
         const goneToken = await tokenOf(gone);
         // Only the client record goes (as a hand-edited database would), not what was issued to it.
@@ -189,30 +209,34 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       const bad = await r.tpp.signRequest(await env.validRequestClaims(r.tpp, { redirect_uris: ['https://elsewhere.example.com/cb'] }));
       await assertErrorResponse(await env.manage('PUT', r.clientId, { token, cert: r.tpp.transport, body: bad }), 400, {
         error: 'invalid_redirect_uri',
-        error_description: 'redirect URI https://elsewhere.example.com/cb is not one of the software statement\'s software_redirect_uris',
+        error_description: "redirect URI https://elsewhere.example.com/cb is not one of the software statement's software_redirect_uris",
       });
       const rs256 = await r.tpp.signRequest(await env.validRequestClaims(r.tpp, { id_token_signed_response_alg: 'RS256', scope: 'openid accounts' }));
       await assertErrorResponse(await env.manage('PUT', r.clientId, { token, cert: r.tpp.transport, body: rs256 }), 400, {
-        error: 'invalid_client_metadata', error_description: 'id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"',
+        error: 'invalid_client_metadata',
+        error_description: 'id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"',
       });
       await assertErrorResponse(await env.manage('PUT', r.clientId, { token, cert: r.tpp.transport, body: bad, contentType: 'application/json' }), 400, {
-        error: 'invalid_client_metadata', error_description: 'Content-Type must be application/jose or application/jwt (a signed JWT), not "application/json"',
+        error: 'invalid_client_metadata',
+        error_description: 'Content-Type must be application/jose or application/jwt (a signed JWT), not "application/json"',
       });
       assert.deepEqual(await jsonBody(await env.manage('GET', r.clientId, { token, cert: r.tpp.transport }), 200), beforePut);
     });
 
-    test('PUT rejects a software statement of another software_id, and a client_id other than the path\'s', async () => {
+    test("PUT rejects a software statement of another software_id, and a client_id other than the path's", async () => {
       const r = await registerClient(env);
       const token = await tokenOf(r);
       const beforePut = await jsonBody(await env.manage('GET', r.clientId, { token, cert: r.tpp.transport }), 200);
       // Entirely valid for the CBPII software: its SSA, signed with its key.
       const otherSoftware = await env.cbpii.signRequest(await env.validRequestClaims(env.cbpii));
       await assertErrorResponse(await env.manage('PUT', r.clientId, { token, cert: r.tpp.transport, body: otherSoftware }), 400, {
-        error: 'invalid_client_metadata', error_description: 'the software statement is for a different software_id than this registration',
+        error: 'invalid_client_metadata',
+        error_description: 'the software statement is for a different software_id than this registration',
       });
       const otherId = await r.tpp.signRequest(await env.validRequestClaims(r.tpp, { client_id: randomUUID() }));
       await assertErrorResponse(await env.manage('PUT', r.clientId, { token, cert: r.tpp.transport, body: otherId }), 400, {
-        error: 'invalid_client_metadata', error_description: 'client_id in the request does not match the registration being updated',
+        error: 'invalid_client_metadata',
+        error_description: 'client_id in the request does not match the registration being updated',
       });
       assert.deepEqual(await jsonBody(await env.manage('GET', r.clientId, { token, cert: r.tpp.transport }), 200), beforePut);
     });
@@ -221,12 +245,21 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       const r = await registerClient(env);
       const token = await tokenOf(r);
       const ssa = await r.tpp.mintSsa();
-      const put = await jsonBody(await env.manage('PUT', r.clientId, {
-        token, cert: r.tpp.transport,
-        body: await r.tpp.signRequest(await env.validRequestClaims(r.tpp, {
-          client_id: r.clientId, scope: 'openid accounts', redirect_uris: [...r.tpp.redirectUris], software_statement: ssa,
-        })),
-      }), 200);
+      const put = await jsonBody(
+        await env.manage('PUT', r.clientId, {
+          token,
+          cert: r.tpp.transport,
+          body: await r.tpp.signRequest(
+            await env.validRequestClaims(r.tpp, {
+              client_id: r.clientId,
+              scope: 'openid accounts',
+              redirect_uris: [...r.tpp.redirectUris],
+              software_statement: ssa,
+            }),
+          ),
+        }),
+        200,
+      );
       assert.equal(put['client_id'], r.clientId);
       assert.equal(put['client_id_issued_at'], r.body['client_id_issued_at']);
       assert.equal(put['scope'], 'openid accounts');
@@ -238,7 +271,7 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       assert.equal(record?.softwareStatement, ssa);
     });
 
-    test('DELETE → 204, revokes the client\'s tokens; the old token then gets 401', async () => {
+    test("DELETE → 204, revokes the client's tokens; the old token then gets 401", async () => {
       const r = await registerClient(env);
       const token = await tokenOf(r);
       const refresh = await refreshTokenFor(env, r);
@@ -276,13 +309,19 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
         const ids = await oidc.listIds(model, 1000);
         assert.equal(ids.includes(token) || ids.includes(refresh), false, `${model}: nothing of the client left`);
       }
-      assert.deepEqual(await env.ts.server.storage.registrations.listBySoftware(r.tpp.softwareId).then((all) => all.filter((x) => x.clientId === r.clientId)), []);
+      assert.deepEqual(
+        await env.ts.server.storage.registrations.listBySoftware(r.tpp.softwareId).then((all) => all.filter((x) => x.clientId === r.clientId)),
+        [],
+      );
 
       for (const method of ['GET', 'DELETE'] as const) {
         await assertUnauthorized(await env.manage(method, r.clientId, { token, cert: r.tpp.transport }), NOT_VALID);
       }
       // The client can no longer get tokens.
-      await assertErrorResponse(await env.tokenResponse(r.tpp, r.clientId, 'private_key_jwt'), 401, { error: 'invalid_client', error_description: 'client authentication failed' });
+      await assertErrorResponse(await env.tokenResponse(r.tpp, r.clientId, 'private_key_jwt'), 401, {
+        error: 'invalid_client',
+        error_description: 'client authentication failed',
+      });
     });
 
     test('audit: created, rejected, updated and deleted with software_id, org_id and client_id', async () => {
@@ -295,7 +334,15 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       assert.equal((await env.manage('DELETE', r.clientId, { token, cert: r.tpp.transport })).status, 204);
 
       const events = (await env.ts.server.storage.audit.list({ clientId: r.clientId, limit: 10 })).reverse();
-      assert.deepEqual(events.map((e) => [e.event, e.method]), [['created', 'POST'], ['rejected', 'PUT'], ['updated', 'PUT'], ['deleted', 'DELETE']]);
+      assert.deepEqual(
+        events.map((e) => [e.event, e.method]),
+        [
+          ['created', 'POST'],
+          ['rejected', 'PUT'],
+          ['updated', 'PUT'],
+          ['deleted', 'DELETE'],
+        ],
+      );
       for (const e of events) {
         assert.equal(e.softwareId, r.tpp.softwareId, e.event);
         assert.equal(e.orgId, r.tpp.orgId, e.event);
@@ -303,8 +350,14 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
         assert.equal(e.version, 'v3.3', e.event);
         assert.equal(typeof e.at, 'number');
       }
-      assert.equal(events[1]!.reason, 'invalid_client_metadata: grant type password is not supported; use client_credentials, authorization_code and refresh_token');
-      assert.deepEqual(events.filter((e) => e.event !== 'rejected').map((e) => e.reason), [null, null, null]);
+      assert.equal(
+        events[1]!.reason,
+        'invalid_client_metadata: grant type password is not supported; use client_credentials, authorization_code and refresh_token',
+      );
+      assert.deepEqual(
+        events.filter((e) => e.event !== 'rejected').map((e) => e.reason),
+        [null, null, null],
+      );
     });
   });
 }
@@ -328,9 +381,14 @@ describe('with registration access tokens (append_registration_attributes_in_res
     assert.equal(got['registration_access_token'], undefined, 'GET does not issue a new token');
     assert.equal(got['client_id'], r.clientId);
 
-    const put = await jsonBody(await env.manage('PUT', r.clientId, {
-      token: String(rat), cert, body: await r.tpp.signRequest(await env.validRequestClaims(r.tpp, { scope: 'openid payments' })),
-    }), 200);
+    const put = await jsonBody(
+      await env.manage('PUT', r.clientId, {
+        token: String(rat),
+        cert,
+        body: await r.tpp.signRequest(await env.validRequestClaims(r.tpp, { scope: 'openid payments' })),
+      }),
+      200,
+    );
     assert.equal(put['scope'], 'openid payments');
     assert.equal(put['client_id_issued_at'], r.body['client_id_issued_at']);
     assert.equal(typeof put['registration_access_token'], 'string');

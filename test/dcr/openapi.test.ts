@@ -42,9 +42,7 @@ function successBody(version: DcrVersion): Json {
 function collectRefs(value: unknown, path = '#'): Array<{ at: string; ref: string }> {
   if (Array.isArray(value)) return value.flatMap((v, i) => collectRefs(v, `${path}/${i}`));
   if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value).flatMap(([k, v]) =>
-    k === '$ref' && typeof v === 'string' ? [{ at: path, ref: v }] : collectRefs(v, `${path}/${k}`),
-  );
+  return Object.entries(value).flatMap(([k, v]) => (k === '$ref' && typeof v === 'string' ? [{ at: path, ref: v }] : collectRefs(v, `${path}/${k}`)));
 }
 
 function resolvePointer(doc: unknown, ref: string): unknown {
@@ -97,7 +95,12 @@ for (const version of DCR_VERSIONS) {
       assert.deepEqual(codes('/register/{ClientId}', 'get'), ['200', '401', '403', '500']);
       assert.deepEqual(codes('/register/{ClientId}', 'put'), ['200', '400', '401', '403', '415', '500']);
       assert.deepEqual(codes('/register/{ClientId}', 'delete'), ['204', '401', '403', '500']);
-      for (const [p, m] of [['/register/{ClientId}', 'get'], ['/register/{ClientId}', 'put'], ['/register/{ClientId}', 'delete'], ['/register', 'post']] as const) {
+      for (const [p, m] of [
+        ['/register/{ClientId}', 'get'],
+        ['/register/{ClientId}', 'put'],
+        ['/register/{ClientId}', 'delete'],
+        ['/register', 'post'],
+      ] as const) {
         const r = resolvePointer(doc, (paths[p]![m]!.responses as Record<string, { $ref: string }>)['401']!.$ref) as Json;
         assert.ok((r.headers as Json)['WWW-Authenticate'], `${m} ${p} 401 declares WWW-Authenticate`);
       }
@@ -145,7 +148,11 @@ for (const version of DCR_VERSIONS) {
 
     it('accepts tls_client_auth and client_secret_basic registrations and RFC 7592 extras', () => {
       const { token_endpoint_auth_signing_alg: _alg, ...rest } = successBody(version);
-      validate(201, { ...rest, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=abc,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB' }, 'post');
+      validate(
+        201,
+        { ...rest, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=abc,OU=0015800001HQQrZAAX,O=OpenBanking,C=GB' },
+        'post',
+      );
       validate(
         201,
         {
@@ -200,11 +207,14 @@ for (const version of DCR_VERSIONS) {
     }
 
     it('lists the ajv errors in the assertion message', () => {
-      assert.throws(() => validate(201, { ...successBody(version), client_id_issued_at: 'now' }, 'post'), (err: Error) => {
-        assert.equal(err.name, 'AssertionError');
-        assert.match(err.message, /\/client_id_issued_at must be integer/);
-        return true;
-      });
+      assert.throws(
+        () => validate(201, { ...successBody(version), client_id_issued_at: 'now' }, 'post'),
+        (err: Error) => {
+          assert.equal(err.name, 'AssertionError');
+          assert.match(err.message, /\/client_id_issued_at must be integer/);
+          return true;
+        },
+      );
       assert.throws(() => validate(201, { ...successBody(version), iss: 'abc' }, 'post'), /must not echo the request JWT claims/);
     });
 
@@ -214,7 +224,9 @@ for (const version of DCR_VERSIONS) {
       validate(401, { error: 'invalid_token', error_description: 'the access token is missing' }, 'get');
       validate(401, { error: 'invalid_client', error_description: 'a client certificate is required' }, 'post');
       validate(500, { error: 'server_error', error_description: 'unexpected error' }, 'get');
-      assert.throws(() => validate(400, { error: 'invalid_client_metadata', error_description: 'x', stack: 'Error: at foo.ts:1:1' }, 'post'), { name: 'AssertionError' });
+      assert.throws(() => validate(400, { error: 'invalid_client_metadata', error_description: 'x', stack: 'Error: at foo.ts:1:1' }, 'post'), {
+        name: 'AssertionError',
+      });
       assert.throws(() => validate(400, { error: 'invalid_client_metadata' }, 'post'), { name: 'AssertionError' });
       assert.throws(() => validate(400, { error: 'invalid_client_metadata', error_description: '' }, 'post'), { name: 'AssertionError' });
       assert.throws(() => validate(400, { error: 'invalid_client_metadata', error_description: 'x'.repeat(501) }, 'post'), { name: 'AssertionError' });
@@ -258,7 +270,12 @@ for (const version of DCR_VERSIONS) {
       assert.equal(check({ ...tls, token_endpoint_auth_method: 'tls_client_auth' }), false);
       assert.ok(check({ ...tls, token_endpoint_auth_method: 'tls_client_auth', [dnClaim]: 'CN=abc,O=OpenBanking,C=GB' }));
       assert.equal(check(tls), false, 'private_key_jwt needs token_endpoint_auth_signing_alg');
-      const ciba = { ...claims, grant_types: ['urn:openid:params:grant-type:ciba'], backchannel_token_delivery_mode: 'poll', backchannel_authentication_request_signing_alg: 'PS256' };
+      const ciba = {
+        ...claims,
+        grant_types: ['urn:openid:params:grant-type:ciba'],
+        backchannel_token_delivery_mode: 'poll',
+        backchannel_authentication_request_signing_alg: 'PS256',
+      };
       assert.equal(check(ciba), version === 'v3.3');
       if (version === 'v3.3') {
         assert.equal(check({ ...ciba, backchannel_token_delivery_mode: 'push' }), false);
@@ -275,7 +292,8 @@ describe('dcrOpenApi version differences', () => {
     const body = { ...successBody('v3.2') };
     for (const v of ['v3.1', 'v3.2', 'v3.3'] as const) createResponseValidator(v)(201, body, 'post');
     assert.throws(() => createResponseValidator('v3.3')(201, { ...body, software_id: 'a'.repeat(23) }, 'post'), /software_id/);
-    const request = (v: DcrVersion) => ((((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json).properties as Json).software_id as Json;
+    const request = (v: DcrVersion) =>
+      ((((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json).properties as Json).software_id as Json;
     assert.equal(request('v3.1').maxLength, 18);
     assert.equal(request('v3.3').maxLength, 22);
   });
@@ -283,11 +301,14 @@ describe('dcrOpenApi version differences', () => {
   it('v3.1 accepts tls_client_auth_dn as the DN claim in responses', () => {
     const { token_endpoint_auth_signing_alg: _a, ...rest } = successBody('v3.1');
     createResponseValidator('v3.1')(201, { ...rest, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_dn: 'CN=abc,O=OpenBanking,C=GB' }, 'post');
-    assert.throws(() => createResponseValidator('v3.2')(201, { ...successBody('v3.2'), token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_dn: 'CN=abc' }, 'post'));
+    assert.throws(() =>
+      createResponseValidator('v3.2')(201, { ...successBody('v3.2'), token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_dn: 'CN=abc' }, 'post'),
+    );
   });
 
   it('only v3.3 documents the backchannel_* claims', () => {
-    const props = (v: DcrVersion) => Object.keys(((((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json).properties as Json));
+    const props = (v: DcrVersion) =>
+      Object.keys((((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json).properties as Json);
     assert.ok(props('v3.3').includes('backchannel_token_delivery_mode'));
     assert.ok(!props('v3.2').includes('backchannel_token_delivery_mode'));
     assert.ok(props('v3.1').includes('tls_client_auth_dn'));

@@ -14,7 +14,11 @@ import { assertErrorResponse } from '../helpers/assert-error.ts';
 import { jsonBody, startDcrEnvironment, TPP_REDIRECTS, type DcrEnvironment, type RegisterOptions } from '../helpers/dcr.ts';
 
 type Claims = Record<string, unknown>;
-interface Expected { status: number; error: string; description: string }
+interface Expected {
+  status: number;
+  error: string;
+  description: string;
+}
 
 const SSA_MAX_AGE = 3600;
 const now = () => Math.floor(Date.now() / 1000);
@@ -76,11 +80,13 @@ async function rejects(send: (jti: string) => Promise<Response>, expected: Expec
 }
 
 /** The valid request with `overrides`, signed by `who` (default the AISP+PISP TPP). */
-const withClaims = (overrides: Claims | (() => Promise<Claims>), opts: RegisterOptions & { who?: SandboxTpp } = {}) => async (jti: string) => {
-  const who = opts.who ?? tpp;
-  const extra = typeof overrides === 'function' ? await overrides() : overrides;
-  return env.register(who, await env.validRequestClaims(who, { jti, ...extra }), opts);
-};
+const withClaims =
+  (overrides: Claims | (() => Promise<Claims>), opts: RegisterOptions & { who?: SandboxTpp } = {}) =>
+  async (jti: string) => {
+    const who = opts.who ?? tpp;
+    const extra = typeof overrides === 'function' ? await overrides() : overrides;
+    return env.register(who, await env.validRequestClaims(who, { jti, ...extra }), opts);
+  };
 
 const metadataError = (description: string): Expected => ({ status: 400, error: 'invalid_client_metadata', description });
 const redirectError = (description: string): Expected => ({ status: 400, error: 'invalid_redirect_uri', description });
@@ -96,23 +102,27 @@ describe('media type and body', () => {
   }
 
   test('Content-Type application/json is rejected', () =>
-    rejects(withClaims({}, { contentType: 'application/json' }),
-      metadataError('Content-Type must be application/jose or application/jwt (a signed JWT), not "application/json"')));
+    rejects(
+      withClaims({}, { contentType: 'application/json' }),
+      metadataError('Content-Type must be application/jose or application/jwt (a signed JWT), not "application/json"'),
+    ));
 
   test('a missing Content-Type is rejected', () =>
-    rejects(withClaims({}, { contentType: null }),
-      metadataError('Content-Type must be application/jose or application/jwt (a signed JWT), not missing')));
+    rejects(withClaims({}, { contentType: null }), metadataError('Content-Type must be application/jose or application/jwt (a signed JWT), not missing')));
 
   test('a JSON body is not a JWS', () =>
-    rejects(() => env.register(tpp, {}, { raw: JSON.stringify({ redirect_uris: [TPP_REDIRECTS[0]] }) }),
-      metadataError('the registration request is not a compact JWS (three base64url parts separated by dots)')));
+    rejects(
+      () => env.register(tpp, {}, { raw: JSON.stringify({ redirect_uris: [TPP_REDIRECTS[0]] }) }),
+      metadataError('the registration request is not a compact JWS (three base64url parts separated by dots)'),
+    ));
 
   test('three parts that are not base64url JSON', () =>
-    rejects(() => env.register(tpp, {}, { raw: 'abc.def.ghi' }),
-      metadataError('the registration request could not be decoded: its header and payload must be base64url-encoded JSON objects')));
+    rejects(
+      () => env.register(tpp, {}, { raw: 'abc.def.ghi' }),
+      metadataError('the registration request could not be decoded: its header and payload must be base64url-encoded JSON objects'),
+    ));
 
-  test('an empty body', () =>
-    rejects(() => env.register(tpp, {}, { raw: '' }), metadataError('the registration request is missing')));
+  test('an empty body', () => rejects(() => env.register(tpp, {}, { raw: '' }), metadataError('the registration request is missing')));
 });
 
 describe('transport certificate', () => {
@@ -125,7 +135,11 @@ describe('transport certificate', () => {
     const rogue = await issueClientCertificate(rogueCa, { subject: `C=GB, O=Rogue, OU=${tpp.orgId}, CN=${tpp.softwareId}`, validityDays: 2 });
     await rejects(withClaims({}, { cert: rogue }), required);
     // Expired as well: still untrusted, not "expired" (its presented root anchors nothing).
-    const rogueExpired = await issueClientCertificate(rogueCa, { subject: `C=GB, O=Rogue, OU=${tpp.orgId}, CN=${tpp.softwareId}`, validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const rogueExpired = await issueClientCertificate(rogueCa, {
+      subject: `C=GB, O=Rogue, OU=${tpp.orgId}, CN=${tpp.softwareId}`,
+      validityDays: 1,
+      now: new Date(Date.now() - 3 * 86_400_000),
+    });
     await rejects(withClaims({}, { cert: rogueExpired }), required);
   });
 
@@ -133,28 +147,49 @@ describe('transport certificate', () => {
   test('an expired or a not yet valid certificate of the TPP from the trusted CA → 401 saying which', async () => {
     const subject = tpp.transport.x509.subject.split('\n').join(', ');
     const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const expired = await issueClientCertificate(env.directory.issuingCa, { subject, validityDays: 1, keyType: 'rsa', now: new Date(Date.now() - 3 * 86_400_000) });
-    await rejects(withClaims({}, { cert: expired }), {
-      status: 401, error: 'invalid_client', description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
+    const expired = await issueClientCertificate(env.directory.issuingCa, {
+      subject,
+      validityDays: 1,
+      keyType: 'rsa',
+      now: new Date(Date.now() - 3 * 86_400_000),
     });
-    const early = await issueClientCertificate(env.directory.issuingCa, { subject, validityDays: 1, keyType: 'rsa', now: new Date(Date.now() + 3 * 86_400_000) });
+    await rejects(withClaims({}, { cert: expired }), {
+      status: 401,
+      error: 'invalid_client',
+      description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
+    });
+    const early = await issueClientCertificate(env.directory.issuingCa, {
+      subject,
+      validityDays: 1,
+      keyType: 'rsa',
+      now: new Date(Date.now() + 3 * 86_400_000),
+    });
     await rejects(withClaims({}, { cert: early }), {
-      status: 401, error: 'invalid_client', description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
+      status: 401,
+      error: 'invalid_client',
+      description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
     });
   });
 
   test('the transport certificate of another TPP (binding fails)', () =>
-    rejects(withClaims({}, { cert: env.cbpii.transport }),
-      metadataError(`the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`)));
+    rejects(
+      withClaims({}, { cert: env.cbpii.transport }),
+      metadataError(`the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`),
+    ));
 });
 
 describe('software statement (SSA)', () => {
-  const ssa = (overrides: Claims = {}, opts: Parameters<SandboxTpp['mintSsa']>[1] = {}) => async () => ({ software_statement: await tpp.mintSsa(overrides, opts) });
+  const ssa =
+    (overrides: Claims = {}, opts: Parameters<SandboxTpp['mintSsa']>[1] = {}) =>
+    async () => ({ software_statement: await tpp.mintSsa(overrides, opts) });
 
   test('missing', () => rejects(withClaims({ software_statement: undefined }), ssaError('software_statement is missing')));
 
   test('not a JWS', () =>
-    rejects(withClaims({ software_statement: 'not a software statement' }), ssaError('software_statement is not a compact JWS (three base64url parts separated by dots)')));
+    rejects(
+      withClaims({ software_statement: 'not a software statement' }),
+      ssaError('software_statement is not a compact JWS (three base64url parts separated by dots)'),
+    ));
 
   for (const alg of ['none', 'RS256', 'HS256']) {
     test(`alg ${alg}`, () => rejects(withClaims(ssa({}, { alg })), ssaError(`software_statement must be signed with PS256 or ES256, not ${alg}`)));
@@ -167,26 +202,40 @@ describe('software statement (SSA)', () => {
     rejects(withClaims(ssa({ software_environment: 'test' })), unapproved('software_statement software_environment must be "sandbox" or "production"')));
 
   test('an environment this server does not accept (production)', () =>
-    rejects(withClaims(ssa({ software_environment: 'production' })), unapproved('software statements for the production environment are not accepted by this server')));
+    rejects(
+      withClaims(ssa({ software_environment: 'production' })),
+      unapproved('software statements for the production environment are not accepted by this server'),
+    ));
 
   test('signed by another key under the directory kid', () =>
     rejects(withClaims(ssa({}, { signingKey: otherRsaKey() })), ssaError('the signature of the software_statement is invalid')));
 
   test('a kid the directory does not publish', () =>
-    rejects(withClaims(ssa({}, { kid: 'unknown-directory-kid' })), ssaError(`no key in ${env.host.directoryJwksUrl} matches the kid of the software_statement`)));
+    rejects(
+      withClaims(ssa({}, { kid: 'unknown-directory-kid' })),
+      ssaError(`no key in ${env.host.directoryJwksUrl} matches the kid of the software_statement`),
+    ));
 
   test('no kid in its header', () =>
     rejects(withClaims(ssa({}, { kid: null })), ssaError('the software_statement JWS header must carry the kid of the directory key that signed it')));
 
   test('iat in the future', () =>
-    rejects(withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() + 600 }) })), ssaError('software_statement iat is in the future')));
+    rejects(
+      withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() + 600 }) })),
+      ssaError('software_statement iat is in the future'),
+    ));
 
   test('exp passed', () =>
-    rejects(withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() - 1200, exp: now() - 600 }) })), ssaError('software_statement has expired')));
+    rejects(
+      withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() - 1200, exp: now() - 600 }) })),
+      ssaError('software_statement has expired'),
+    ));
 
   test(`older than ssa_max_age (${SSA_MAX_AGE} s)`, () =>
-    rejects(withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() - SSA_MAX_AGE - 600 }) })),
-      ssaError(`software_statement is older than ${SSA_MAX_AGE} seconds; ask the directory for a new one`)));
+    rejects(
+      withClaims(async () => ({ software_statement: await tpp.mintSsa({ iat: now() - SSA_MAX_AGE - 600 }) })),
+      ssaError(`software_statement is older than ${SSA_MAX_AGE} seconds; ask the directory for a new one`),
+    ));
 
   test('an SSA within ssa_max_age is accepted', async () => {
     await accepted(await env.register(tpp, await env.validRequestClaims(tpp, { software_statement: await tpp.mintSsa({ iat: now() - SSA_MAX_AGE + 600 }) })));
@@ -219,14 +268,12 @@ describe('software statement (SSA)', () => {
 });
 
 describe('registration request JWT', () => {
-  test('alg none', () =>
-    rejects(withClaims({}, { sign: { alg: 'none' } }), metadataError('the registration request must be signed with PS256, not none')));
+  test('alg none', () => rejects(withClaims({}, { sign: { alg: 'none' } }), metadataError('the registration request must be signed with PS256, not none')));
 
   test('HS256 keyed with the TPP public key (algorithm confusion)', () =>
     rejects(withClaims({}, { sign: { alg: 'HS256' } }), metadataError('the registration request must be signed with PS256, not HS256')));
 
-  test('RS256', () =>
-    rejects(withClaims({}, { sign: { alg: 'RS256' } }), metadataError('the registration request must be signed with PS256, not RS256')));
+  test('RS256', () => rejects(withClaims({}, { sign: { alg: 'RS256' } }), metadataError('the registration request must be signed with PS256, not RS256')));
 
   test('ES256 while only PS256 is enabled', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -234,12 +281,16 @@ describe('registration request JWT', () => {
   });
 
   test('no kid in the header', () =>
-    rejects(withClaims({}, { sign: { kid: null } }),
-      metadataError('the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint')));
+    rejects(
+      withClaims({}, { sign: { kid: null } }),
+      metadataError("the registration request JWS header must carry the kid of its signing key in the software statement's software_jwks_endpoint"),
+    ));
 
   test('a kid that is not in the software JWKS', () =>
-    rejects(withClaims({}, { sign: { kid: 'not-in-the-software-jwks' } }),
-      metadataError(`no key in ${tpp.ssaClaims.software_jwks_endpoint} matches the kid of the registration request`)));
+    rejects(
+      withClaims({}, { sign: { kid: 'not-in-the-software-jwks' } }),
+      metadataError(`no key in ${tpp.ssaClaims.software_jwks_endpoint} matches the kid of the registration request`),
+    ));
 
   test('signed by another key under the TPP kid', () =>
     rejects(withClaims({}, { sign: { key: otherRsaKey() } }), metadataError('the signature of the registration request is invalid')));
@@ -247,8 +298,10 @@ describe('registration request JWT', () => {
   test('a key in the request header (jwk, jku, x5u) is never used', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid: tpp.signingKey.kid };
-    await rejects(withClaims({}, { sign: { key: privateKey, header: { jwk, jku: 'https://attacker.example.com/jwks', x5u: 'https://attacker.example.com/cert.pem' } } }),
-      metadataError('the signature of the registration request is invalid'));
+    await rejects(
+      withClaims({}, { sign: { key: privateKey, header: { jwk, jku: 'https://attacker.example.com/jwks', x5u: 'https://attacker.example.com/cert.pem' } } }),
+      metadataError('the signature of the registration request is invalid'),
+    );
   });
 
   test('iss is not the software_id', () =>
@@ -256,7 +309,11 @@ describe('registration request JWT', () => {
 
   test('aud not allowed', () => {
     const base = env.url;
-    const allowed = [base, `${base}/`, ...['v3.1', 'v3.2', 'v3.3'].flatMap((v) => [`${base}/open-banking/${v}/register`, `${base}/open-banking/${v}.0/register`])];
+    const allowed = [
+      base,
+      `${base}/`,
+      ...['v3.1', 'v3.2', 'v3.3'].flatMap((v) => [`${base}/open-banking/${v}/register`, `${base}/open-banking/${v}.0/register`]),
+    ];
     return rejects(withClaims({ aud: 'https://another-bank.example.com' }), metadataError(`aud must be one of: ${allowed.join(', ')}`));
   });
 
@@ -265,17 +322,28 @@ describe('registration request JWT', () => {
   });
 
   test('iat in the future', () =>
-    rejects(withClaims(() => Promise.resolve({ iat: now() + 600, exp: now() + 900 })), metadataError('iat is in the future')));
+    rejects(
+      withClaims(() => Promise.resolve({ iat: now() + 600, exp: now() + 900 })),
+      metadataError('iat is in the future'),
+    ));
 
   test('exp passed', () =>
-    rejects(withClaims(() => Promise.resolve({ iat: now() - 900, exp: now() - 600 })), metadataError('the registration request has expired (exp)')));
+    rejects(
+      withClaims(() => Promise.resolve({ iat: now() - 900, exp: now() - 600 })),
+      metadataError('the registration request has expired (exp)'),
+    ));
 
   test('exp not after iat', () =>
-    rejects(withClaims(() => Promise.resolve({ iat: now(), exp: now() })), metadataError('exp must be after iat')));
+    rejects(
+      withClaims(() => Promise.resolve({ iat: now(), exp: now() })),
+      metadataError('exp must be after iat'),
+    ));
 
   test('lifetime above request_max_lifetime (86400 s)', () =>
-    rejects(withClaims(() => Promise.resolve({ iat: now(), exp: now() + 86401 })),
-      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat, exp - nbf and exp - now)')));
+    rejects(
+      withClaims(() => Promise.resolve({ iat: now(), exp: now() + 86401 })),
+      metadataError('the registration request may be valid for at most 86400 seconds (exp - iat, exp - nbf and exp - now)'),
+    ));
 
   test('a one-hour lifetime is accepted', async () => {
     const t = now();
@@ -291,10 +359,10 @@ describe('registration request JWT', () => {
     await rejects(withClaims({ jti }), metadataError('jti has already been used: sign a new registration request'), { retry: false });
   });
 
-  test('software_id other than the SSA\'s', () =>
+  test("software_id other than the SSA's", () =>
     rejects(withClaims({ software_id: env.cbpii.softwareId }), metadataError('software_id must equal the software_id of the software statement')));
 
-  test('software_id equal to the SSA\'s is accepted', async () => {
+  test("software_id equal to the SSA's is accepted", async () => {
     await accepted(await env.register(tpp, await env.validRequestClaims(tpp, { software_id: tpp.softwareId })));
   });
 
@@ -302,17 +370,25 @@ describe('registration request JWT', () => {
     const revoker = await env.addTpp({ name: 'Revoked Key Ltd', roles: ['AISP'] });
     // The software JWKS is cached once a signature has been checked against it (max-age 300),
     // so the revoked key still verifies: the revoked list, fetched afterwards, must catch it.
-    await rejects(withClaims({}, { who: revoker, sign: { key: otherRsaKey() } }), metadataError('the signature of the registration request is invalid'), { tpp: revoker, retry: false });
+    await rejects(withClaims({}, { who: revoker, sign: { key: otherRsaKey() } }), metadataError('the signature of the registration request is invalid'), {
+      tpp: revoker,
+      retry: false,
+    });
     revoker.revokeKey(revoker.signingKey.kid);
-    await rejects(withClaims({ scope: 'openid accounts' }, { who: revoker }),
-      unapproved(`the key ${revoker.signingKey.kid} that signed the registration request has been revoked`), { tpp: revoker, retry: false });
+    await rejects(
+      withClaims({ scope: 'openid accounts' }, { who: revoker }),
+      unapproved(`the key ${revoker.signingKey.kid} that signed the registration request has been revoked`),
+      { tpp: revoker, retry: false },
+    );
   });
 });
 
 describe('redirect_uris', () => {
   test('not a subset of the SSA software_redirect_uris', () =>
-    rejects(withClaims({ redirect_uris: [TPP_REDIRECTS[0], 'https://elsewhere.example.com/cb'] }),
-      redirectError('redirect URI https://elsewhere.example.com/cb is not one of the software statement\'s software_redirect_uris')));
+    rejects(
+      withClaims({ redirect_uris: [TPP_REDIRECTS[0], 'https://elsewhere.example.com/cb'] }),
+      redirectError("redirect URI https://elsewhere.example.com/cb is not one of the software statement's software_redirect_uris"),
+    ));
 
   test('http', () =>
     rejects(withClaims({ redirect_uris: ['http://tpp.example.com/cb'] }), redirectError('redirect URI http://tpp.example.com/cb must use https')));
@@ -322,7 +398,10 @@ describe('redirect_uris', () => {
   }
 
   test('a fragment', () =>
-    rejects(withClaims({ redirect_uris: ['https://tpp.example.com/cb#frag'] }), redirectError('redirect URI https://tpp.example.com/cb#frag must not contain a fragment')));
+    rejects(
+      withClaims({ redirect_uris: ['https://tpp.example.com/cb#frag'] }),
+      redirectError('redirect URI https://tpp.example.com/cb#frag must not contain a fragment'),
+    ));
 
   test('longer than 256 characters', () =>
     rejects(withClaims({ redirect_uris: [`https://tpp.example.com/${'a'.repeat(240)}`] }), redirectError('a redirect URI may be at most 256 characters')));
@@ -339,14 +418,20 @@ describe('token endpoint authentication', () => {
 
   for (const method of ['client_secret_basic', 'self_signed_tls_client_auth', 'magic_link']) {
     test(`token_endpoint_auth_method ${method} (not offered or unknown)`, () =>
-      rejects(withClaims({ token_endpoint_auth_method: method }), metadataError('token_endpoint_auth_method must be one of: private_key_jwt, tls_client_auth')));
+      rejects(
+        withClaims({ token_endpoint_auth_method: method }),
+        metadataError('token_endpoint_auth_method must be one of: private_key_jwt, tls_client_auth'),
+      ));
   }
 
   test('token_endpoint_auth_signing_alg missing for private_key_jwt', () =>
     rejects(withClaims({ token_endpoint_auth_signing_alg: undefined }), metadataError('token_endpoint_auth_signing_alg is required')));
 
   test('token_endpoint_auth_signing_alg RS256', () =>
-    rejects(withClaims({ token_endpoint_auth_signing_alg: 'RS256' }), metadataError('token_endpoint_auth_signing_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"')));
+    rejects(
+      withClaims({ token_endpoint_auth_signing_alg: 'RS256' }),
+      metadataError('token_endpoint_auth_signing_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"'),
+    ));
 
   const tls = { token_endpoint_auth_method: 'tls_client_auth', token_endpoint_auth_signing_alg: undefined };
 
@@ -354,8 +439,12 @@ describe('token endpoint authentication', () => {
     rejects(withClaims(tls), metadataError('tls_client_auth_subject_dn is required for tls_client_auth')));
 
   test('tls_client_auth_subject_dn not matching the presented certificate', () =>
-    rejects(withClaims({ ...tls, tls_client_auth_subject_dn: `CN=${env.cbpii.softwareId},OU=${env.cbpii.orgId},O=Acme Funds Confirmation Ltd,C=GB` }),
-      metadataError(`tls_client_auth_subject_dn does not match the subject of the transport certificate presented; expected "${certificateSubjectDn(tpp.transport.x509)}"`)));
+    rejects(
+      withClaims({ ...tls, tls_client_auth_subject_dn: `CN=${env.cbpii.softwareId},OU=${env.cbpii.orgId},O=Acme Funds Confirmation Ltd,C=GB` }),
+      metadataError(
+        `tls_client_auth_subject_dn does not match the subject of the transport certificate presented; expected "${certificateSubjectDn(tpp.transport.x509)}"`,
+      ),
+    ));
 
   test('tls_client_auth_subject_dn with the attributes in another order is accepted', async () => {
     const dn = `OU=${tpp.orgId}, C=GB, CN=${tpp.softwareId}, organizationIdentifier=PSDGB-OB-Unknown${tpp.orgId}, O=Acme Accounts and Payments Ltd`;
@@ -371,18 +460,24 @@ describe('grant_types and response_types', () => {
 
   for (const grant of ['password', 'urn:openid:params:grant-type:ciba']) {
     test(`grant type ${grant}`, () =>
-      rejects(withClaims({ grant_types: ['client_credentials', grant] }),
-        metadataError(`grant type ${grant} is not supported; use client_credentials, authorization_code and refresh_token`)));
+      rejects(
+        withClaims({ grant_types: ['client_credentials', grant] }),
+        metadataError(`grant type ${grant} is not supported; use client_credentials, authorization_code and refresh_token`),
+      ));
   }
 
   test('refresh_token without authorization_code', () =>
-    rejects(withClaims({ grant_types: ['client_credentials', 'refresh_token'], response_types: undefined }),
-      metadataError('the refresh_token grant requires the authorization_code grant')));
+    rejects(
+      withClaims({ grant_types: ['client_credentials', 'refresh_token'], response_types: undefined }),
+      metadataError('the refresh_token grant requires the authorization_code grant'),
+    ));
 
   for (const type of ['token', 'id_token']) {
     test(`response type ${type}`, () =>
-      rejects(withClaims({ response_types: [type] }),
-        metadataError(`response type "${type}" is not supported; FAPI allows "code id_token" and "code" (with JARM)`)));
+      rejects(
+        withClaims({ response_types: [type] }),
+        metadataError(`response type "${type}" is not supported; FAPI allows "code id_token" and "code" (with JARM)`),
+      ));
   }
 
   for (const type of ['code id_token', 'id_token code']) {
@@ -398,8 +493,10 @@ describe('grant_types and response_types', () => {
   });
 
   test('response_types without the authorization_code grant', () =>
-    rejects(withClaims({ grant_types: ['client_credentials'], response_types: ['code id_token'] }),
-      metadataError('response_types require the authorization_code grant')));
+    rejects(
+      withClaims({ grant_types: ['client_credentials'], response_types: ['code id_token'] }),
+      metadataError('response_types require the authorization_code grant'),
+    ));
 
   test('client_credentials only, no response_types, is accepted', async () => {
     const body = await accepted(await env.register(tpp, await env.validRequestClaims(tpp, { grant_types: ['client_credentials'], response_types: undefined })));
@@ -408,14 +505,19 @@ describe('grant_types and response_types', () => {
   });
 
   test('backchannel_* claims without CIBA', () =>
-    rejects(withClaims({ backchannel_token_delivery_mode: 'poll' }),
-      metadataError('backchannel_token_delivery_mode is only used with the CIBA grant, which this server does not offer')));
+    rejects(
+      withClaims({ backchannel_token_delivery_mode: 'poll' }),
+      metadataError('backchannel_token_delivery_mode is only used with the CIBA grant, which this server does not offer'),
+    ));
 });
 
 describe('scope', () => {
   test('a scope beyond the SSA roles (payments for an AISP-only TPP)', () =>
-    rejects(withClaims({ scope: 'openid accounts payments' }, { who: aisp }),
-      metadataError('scope payments needs the PISP role, which the software statement does not grant'), { tpp: aisp }));
+    rejects(
+      withClaims({ scope: 'openid accounts payments' }, { who: aisp }),
+      metadataError('scope payments needs the PISP role, which the software statement does not grant'),
+      { tpp: aisp },
+    ));
 
   test('scope tokens in any order', async () => {
     const body = await accepted(await env.register(tpp, await env.validRequestClaims(tpp, { scope: 'payments accounts openid' })));
@@ -439,14 +541,16 @@ describe('scope', () => {
 });
 
 describe('application type and signing algorithms', () => {
-  test('application_type missing', () =>
-    rejects(withClaims({ application_type: undefined }), metadataError('application_type must be one of: web, mobile')));
+  test('application_type missing', () => rejects(withClaims({ application_type: undefined }), metadataError('application_type must be one of: web, mobile')));
 
   test('application_type native (a v3.4 value) on v3.3', () =>
     rejects(withClaims({ application_type: 'native' }), metadataError('application_type must be one of: web, mobile')));
 
   test('id_token_signed_response_alg RS256', () =>
-    rejects(withClaims({ id_token_signed_response_alg: 'RS256' }), metadataError('id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"')));
+    rejects(
+      withClaims({ id_token_signed_response_alg: 'RS256' }),
+      metadataError('id_token_signed_response_alg must be PS256 (FAPI 1.0 Advanced), not "RS256"'),
+    ));
 
   test('id_token_signed_response_alg missing', () =>
     rejects(withClaims({ id_token_signed_response_alg: undefined }), metadataError('id_token_signed_response_alg is required')));
@@ -495,14 +599,20 @@ describe('single_registration_per_software = true', () => {
       error: 'invalid_client_metadata',
       error_description: 'this software already has an active registration; update it with PUT or delete it first',
     });
-    assert.deepEqual((await single.ts.server.storage.registrations.listBySoftware(t.softwareId)).map((r) => r.clientId), [clientId]);
+    assert.deepEqual(
+      (await single.ts.server.storage.registrations.listBySoftware(t.softwareId)).map((r) => r.clientId),
+      [clientId],
+    );
     assert.equal((await single.ts.server.storage.oidc.listIds('Client', 1000)).length, clientsBefore);
     const [last] = await single.ts.server.storage.audit.list({ limit: 1 });
     assert.equal(last?.event, 'rejected');
     assert.equal(last?.softwareId, t.softwareId);
 
     // Another software is not affected.
-    const other = await jsonBody(await single.register(single.cbpii, await single.validRequestClaims(single.cbpii, { scope: 'openid fundsconfirmations' })), 201);
+    const other = await jsonBody(
+      await single.register(single.cbpii, await single.validRequestClaims(single.cbpii, { scope: 'openid fundsconfirmations' })),
+      201,
+    );
     assert.equal(other['software_id'], single.cbpii.softwareId);
 
     const token = await single.ccToken(t, clientId, 'private_key_jwt');

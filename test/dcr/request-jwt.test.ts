@@ -47,8 +47,14 @@ function keySets(sets: Record<string, JSONWebKeySet | Error>): JwksCache {
 const ssa: VerifiedSsa = {
   raw: 'x.y.z',
   claims: {
-    iss: 'OpenBanking Ltd', iat: now(), software_id: 'software-1', org_id: 'org-1', software_environment: 'sandbox',
-    software_jwks_endpoint: SOFTWARE, software_redirect_uris: ['https://tpp.example.com/cb'], software_roles: ['AISP'],
+    iss: 'OpenBanking Ltd',
+    iat: now(),
+    software_id: 'software-1',
+    org_id: 'org-1',
+    software_environment: 'sandbox',
+    software_jwks_endpoint: SOFTWARE,
+    software_redirect_uris: ['https://tpp.example.com/cb'],
+    software_roles: ['AISP'],
     software_jwks_revoked_endpoint: REVOKED,
   },
 };
@@ -56,7 +62,11 @@ const ssa: VerifiedSsa = {
 async function request(key: CryptoKey, header: Record<string, unknown>): Promise<ReturnType<typeof decodeRegistrationRequest>> {
   const jwt = await new SignJWT({ software_id: 'software-1' })
     .setProtectedHeader({ alg: 'PS256', ...header })
-    .setIssuer('software-1').setAudience(AUD).setIssuedAt().setExpirationTime('5m').setJti(randomUUID())
+    .setIssuer('software-1')
+    .setAudience(AUD)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .setJti(randomUUID())
     .sign(key);
   return decodeRegistrationRequest(jwt);
 }
@@ -82,45 +92,65 @@ describe('registration request key selection', () => {
 
   test('no kid: refused before any key is chosen, even when the key set holds only that key', async () => {
     const k = await newKey('k1');
-    await assert.rejects(validate(await request(k.key, {}), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [] } })),
-      rejectsWith('invalid_client_metadata', 'the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint'));
+    await assert.rejects(
+      validate(await request(k.key, {}), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [] } })),
+      rejectsWith(
+        'invalid_client_metadata',
+        "the registration request JWS header must carry the kid of its signing key in the software statement's software_jwks_endpoint",
+      ),
+    );
   });
 
   test('no kid and a revoked key still in a cached software key set: refused, never accepted', async () => {
     const k = await newKey('k1');
-    await assert.rejects(validate(await request(k.key, {}), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [k.jwk] } })),
-      rejectsWith('invalid_client_metadata', /must carry the kid/));
+    await assert.rejects(
+      validate(await request(k.key, {}), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [k.jwk] } })),
+      rejectsWith('invalid_client_metadata', /must carry the kid/),
+    );
   });
 
   test('a revoked kid is unapproved_software_statement even while the software key set still lists it', async () => {
     const k = await newKey('k1');
-    await assert.rejects(validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [k.jwk] } })),
-      rejectsWith('unapproved_software_statement', 'the key k1 that signed the registration request has been revoked'));
+    await assert.rejects(
+      validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [k.jwk] } })),
+      rejectsWith('unapproved_software_statement', 'the key k1 that signed the registration request has been revoked'),
+    );
   });
 
   test('the revoked key material republished under a new kid is still revoked', async () => {
     const k = await newKey('k1');
     const republished = { ...k.jwk, kid: 'k1-again' };
-    await assert.rejects(validate(await request(k.key, { kid: 'k1-again' }), keySets({ [SOFTWARE]: { keys: [republished] }, [REVOKED]: { keys: [k.jwk] } })),
-      rejectsWith('unapproved_software_statement', 'the key k1-again that signed the registration request has been revoked'));
+    await assert.rejects(
+      validate(await request(k.key, { kid: 'k1-again' }), keySets({ [SOFTWARE]: { keys: [republished] }, [REVOKED]: { keys: [k.jwk] } })),
+      rejectsWith('unapproved_software_statement', 'the key k1-again that signed the registration request has been revoked'),
+    );
   });
 
   test('a revoked list that only names kids is honoured', async () => {
     const k = await newKey('k1');
-    await assert.rejects(validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [{ kid: 'k1' } as JWK] } })),
-      rejectsWith('unapproved_software_statement', /has been revoked/));
+    await assert.rejects(
+      validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: { keys: [{ kid: 'k1' } as JWK] } })),
+      rejectsWith('unapproved_software_statement', /has been revoked/),
+    );
   });
 
   test('a revoked list this server may not fetch says so (a configuration problem, not an outage)', async () => {
     const k = await newKey('k1');
     const refused = new KeySetError('not_allowed', REVOKED, `the key set URL ${REVOKED} is not allowed by configuration`);
-    await assert.rejects(validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: refused })),
-      rejectsWith('unapproved_software_statement', `the revoked-keys list at ${REVOKED} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`));
+    await assert.rejects(
+      validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] }, [REVOKED]: refused })),
+      rejectsWith(
+        'unapproved_software_statement',
+        `the revoked-keys list at ${REVOKED} cannot be checked: this server is not allowed to fetch from that location (its host is not in [oauth] allowed_outbound_hosts, or it redirects); ask the bank to allow it`,
+      ),
+    );
   });
 
   test('an unreachable revoked list fails the request (an unchecked key is never used)', async () => {
     const k = await newKey('k1');
-    await assert.rejects(validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] } })),
-      rejectsWith('unapproved_software_statement', `the revoked-keys list at ${REVOKED} could not be checked; try again later`));
+    await assert.rejects(
+      validate(await request(k.key, { kid: 'k1' }), keySets({ [SOFTWARE]: { keys: [k.jwk] } })),
+      rejectsWith('unapproved_software_statement', `the revoked-keys list at ${REVOKED} could not be checked; try again later`),
+    );
   });
 });

@@ -85,25 +85,33 @@ async function sampleRequest(): Promise<string> {
     request_object_signing_alg: 'PS256',
     application_type: 'web',
     software_statement: ssa,
-  }).setProtectedHeader({ alg: 'PS256', kid: '7eJ8S_ZgvlYxFAFSghV9xMJROvk', typ: 'JWT' }).sign(key);
+  })
+    .setProtectedHeader({ alg: 'PS256', kid: '7eJ8S_ZgvlYxFAFSghV9xMJROvk', typ: 'JWT' })
+    .sign(key);
 }
 
 test('the WSO2 toolkit sample is refused with 400 invalid_software_statement: the directory key set cannot be fetched', async () => {
   const { storage } = ts.server;
   const clientsBefore = await storage.oidc.listIds('Client', 1000);
   const cert = await ts.issueClientCert(`C=GB, O=OpenBanking, OU=${ORG_ID}, CN=${softwareId}`);
-  const register = async () => ts.fetch('/open-banking/v3.3/register', {
-    method: 'POST',
-    headers: { 'content-type': 'application/jwt; charset=ISO-8859-1', accept: 'application/json' },
-    body: await sampleRequest(),
-    cert,
-  });
+  const register = async () =>
+    ts.fetch('/open-banking/v3.3/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/jwt; charset=ISO-8859-1', accept: 'application/json' },
+      body: await sampleRequest(),
+      cert,
+    });
   // The reason depends on this machine's closed network (no DNS answer, or a refusal); it is named.
   const first = await register();
   assert.equal(first.headers.get('cache-control'), 'no-store');
-  const body = await first.json() as { error: string; error_description: string };
+  const body = (await first.json()) as { error: string; error_description: string };
   assert.equal(first.status, 400);
-  assert.match(body.error_description, new RegExp(`^the key set at ${OB_SANDBOX_DIRECTORY_JWKS.replace(/[.]/g, '\\.')} could not be fetched \\((host name not found|connection refused|network unreachable|timed out)\\); try again later$`));
+  assert.match(
+    body.error_description,
+    new RegExp(
+      `^the key set at ${OB_SANDBOX_DIRECTORY_JWKS.replace(/[.]/g, '\\.')} could not be fetched \\((host name not found|connection refused|network unreachable|timed out)\\); try again later$`,
+    ),
+  );
   const expected = { error: 'invalid_software_statement', error_description: body.error_description };
   assert.deepEqual(body, expected);
   // Again: a failed (and cached-as-failed) key set must give the same answer, not a 5xx.
@@ -114,8 +122,11 @@ test('the WSO2 toolkit sample is refused with 400 invalid_software_statement: th
   assert.deepEqual(await storage.registrations.listBySoftware(softwareId), []);
   assert.deepEqual(await storage.oidc.listIds('Client', 1000), clientsBefore);
   const events = await storage.audit.list({ softwareId, limit: 10 });
-  assert.deepEqual(events.map((e) => [e.event, e.reason, e.clientId]), [
-    ['rejected', `${expected.error}: ${expected.error_description}`, null],
-    ['rejected', `${expected.error}: ${expected.error_description}`, null],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.event, e.reason, e.clientId]),
+    [
+      ['rejected', `${expected.error}: ${expected.error_description}`, null],
+      ['rejected', `${expected.error}: ${expected.error_description}`, null],
+    ],
+  );
 });

@@ -56,23 +56,36 @@ for (const backend of stateBackends().filter((b) => b.name !== 'redis')) {
 
     const targets: readonly Target[] = [
       {
-        name: 'registration request', kind: 'bounded', error: 'invalid_client_metadata', required: ['iat', 'exp'],
-        body: async (overrides, t) => signRequest({ ...await env.validRequestClaims(tpp()), iss: tpp().softwareId, jti: randomUUID(), iat: t, exp: t + 300 }, overrides),
+        name: 'registration request',
+        kind: 'bounded',
+        error: 'invalid_client_metadata',
+        required: ['iat', 'exp'],
+        body: async (overrides, t) =>
+          signRequest({ ...(await env.validRequestClaims(tpp())), iss: tpp().softwareId, jti: randomUUID(), iat: t, exp: t + 300 }, overrides),
       },
       {
-        name: 'software statement', kind: 'unbounded', error: 'invalid_software_statement', required: ['iat'],
+        name: 'software statement',
+        kind: 'unbounded',
+        error: 'invalid_software_statement',
+        required: ['iat'],
         body: async (overrides, t) => {
-          const ssa = await signRawJwt(rawJson({ ...tpp().ssaClaims, iat: t, jti: randomUUID() }, overrides), { alg: 'PS256', typ: 'JWT', kid: env.directory.kid }, directoryKey);
-          return signRequest({ ...await env.validRequestClaims(tpp(), { software_statement: ssa }), iss: tpp().softwareId, jti: randomUUID(), iat: t, exp: t + 300 }, {});
+          const ssa = await signRawJwt(
+            rawJson({ ...tpp().ssaClaims, iat: t, jti: randomUUID() }, overrides),
+            { alg: 'PS256', typ: 'JWT', kid: env.directory.kid },
+            directoryKey,
+          );
+          return signRequest(
+            { ...(await env.validRequestClaims(tpp(), { software_statement: ssa })), iss: tpp().softwareId, jti: randomUUID(), iat: t, exp: t + 300 },
+            {},
+          );
         },
       },
     ];
 
     for (const version of VERSIONS) {
       for (const method of ['POST', 'PUT'] as const) {
-        const send = (body: string) => (method === 'POST'
-          ? env.register(tpp(), {}, { version, raw: body })
-          : env.manage('PUT', clientId, { version, token, cert: tpp().transport, body }));
+        const send = (body: string) =>
+          method === 'POST' ? env.register(tpp(), {}, { version, raw: body }) : env.manage('PUT', clientId, { version, token, cert: tpp().transport, body });
         const acceptedStatus = method === 'POST' ? 201 : 200;
 
         for (const target of targets) {
@@ -103,7 +116,8 @@ for (const backend of stateBackends().filter((b) => b.name !== 'redis')) {
                   assert.deepEqual(Object.keys(answer).sort(), ['error', 'error_description'], label);
                   assert.equal(answer['error'], target.error, `${label} (${attempt}): ${text.slice(0, 300)}`);
                   for (const raw of Object.values(overrides)) {
-                    if (raw !== undefined && raw.length >= 4) assert.ok(!String(answer['error_description']).includes(raw), `${label}: the value is not echoed`);
+                    if (raw !== undefined && raw.length >= 4)
+                      assert.ok(!String(answer['error_description']).includes(raw), `${label}: the value is not echoed`);
                   }
                 }
               }

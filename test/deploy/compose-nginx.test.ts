@@ -22,18 +22,45 @@ function which(cmd: string): Promise<string | undefined> {
 }
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '' }): Promise<{ code: number; out: string }> {
-  return new Promise((done) => execFile(file, args, { env, timeout: 60_000 }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr })));
+  return new Promise((done) =>
+    execFile(file, args, { env, timeout: 60_000 }, (err, stdout, stderr) =>
+      done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr }),
+    ),
+  );
 }
 
-interface Answer { status: number; body: string }
-function send(port: number, ca: string, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string; cert?: string; key?: string } = {}): Promise<Answer> {
+interface Answer {
+  status: number;
+  body: string;
+}
+function send(
+  port: number,
+  ca: string,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; cert?: string; key?: string } = {},
+): Promise<Answer> {
   return new Promise((done, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', servername: 'localhost', ca, agent: false, headers: opts.headers, ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: opts.method ?? 'GET',
+        servername: 'localhost',
+        ca,
+        agent: false,
+        headers: opts.headers,
+        ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', fail);
     req.end(opts.body);
   });
@@ -52,21 +79,25 @@ test('nginx with the compose configuration forwards TPP certificates to two inst
     await makeCerts({ host: 'localhost', out: certs, validityDays: 2 });
     const ca = await createCertificateAuthority({ subject: 'CN=TPP Issuing CA', validityDays: 2 });
     const tpp = await issueClientCertificate(ca, { subject: 'C=GB, O=OpenBanking, OU=0015800001041RbAAI, CN=abc123', validityDays: 2 });
-    const stranger = await issueClientCertificate(await createCertificateAuthority({ subject: 'CN=Unknown CA', validityDays: 2 }), { subject: 'CN=stranger', validityDays: 2 });
+    const stranger = await issueClientCertificate(await createCertificateAuthority({ subject: 'CN=Unknown CA', validityDays: 2 }), {
+      subject: 'CN=stranger',
+      validityDays: 2,
+    });
     mkdirSync(join(root, 'truststore'));
     writeFileSync(join(root, 'truststore', 'tpp-ca.pem'), ca.certPem);
     const internalCa = readFileSync(join(certs, 'internal-ca.pem'), 'utf8');
 
     // The instances: the compose's opendcr.toml, on loopback, with the load balancer at 127.0.0.1.
     const toml = readFileSync(repoPath('deploy', 'compose', 'opendcr.toml'), 'utf8');
-    const local = toml
-      .replace('"/etc/opendcr/tls/server.pem"', JSON.stringify(join(certs, 'opendcr.pem')))
-      .replace('"/etc/opendcr/tls/server-key.pem"', JSON.stringify(join(certs, 'opendcr-key.pem')))
-      .replace(/^bind_address = "0\.0\.0\.0"/m, 'bind_address = "127.0.0.1"')
-      .replace(/^workers = \d+/m, 'workers = 1')
-      .replace(/^trusted_proxies = \[.*\]$/m, 'trusted_proxies = ["127.0.0.1"]')
-      .replace(/\n\[metrics\][\s\S]*$/, '\n') // two instances on one host cannot share the metrics port
-      + `\n[truststore]\ndir = ${JSON.stringify(join(root, 'truststore'))}\n`;
+    const local =
+      toml
+        .replace('"/etc/opendcr/tls/server.pem"', JSON.stringify(join(certs, 'opendcr.pem')))
+        .replace('"/etc/opendcr/tls/server-key.pem"', JSON.stringify(join(certs, 'opendcr-key.pem')))
+        .replace(/^bind_address = "0\.0\.0\.0"/m, 'bind_address = "127.0.0.1"')
+        .replace(/^workers = \d+/m, 'workers = 1')
+        .replace(/^trusted_proxies = \[.*\]$/m, 'trusted_proxies = ["127.0.0.1"]')
+        .replace(/\n\[metrics\][\s\S]*$/, '\n') + // two instances on one host cannot share the metrics port
+      `\n[truststore]\ndir = ${JSON.stringify(join(root, 'truststore'))}\n`;
     assert.notEqual(local, toml);
     assert.match(local, /client_certificate_header = "x-ssl-client-cert"/);
     writeFileSync(join(root, 'opendcr.toml'), local);
@@ -77,13 +108,22 @@ test('nginx with the compose configuration forwards TPP certificates to two inst
       mkdirSync(join(root, `data${i}`));
       const child = spawn(process.execPath, [repoPath('src', 'main.ts'), '--config', join(root, 'opendcr.toml')], {
         env: {
-          PATH: process.env['PATH'] ?? '', OPENDCR_PORT: String(port), OPENDCR_DATA_DIR: join(root, `data${i}`), OPENDCR_DATABASE_URL: `sqlite:${join(root, 'shared.db')}`,
-          OPENDCR_ADMIN_PASSWORD: 'a-long-test-password', OPENDCR_BASE_URL: `https://localhost:${lbPort}`, OPENDCR_LOG_LEVEL: 'warn',
+          PATH: process.env['PATH'] ?? '',
+          OPENDCR_PORT: String(port),
+          OPENDCR_DATA_DIR: join(root, `data${i}`),
+          OPENDCR_DATABASE_URL: `sqlite:${join(root, 'shared.db')}`,
+          OPENDCR_ADMIN_PASSWORD: 'a-long-test-password',
+          OPENDCR_BASE_URL: `https://localhost:${lbPort}`,
+          OPENDCR_LOG_LEVEL: 'warn',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-      child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr!.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
       children.push(child);
     }
 
@@ -108,8 +148,14 @@ test('nginx with the compose configuration forwards TPP certificates to two inst
     for (const port of ports) {
       let status = 0;
       for (let i = 0; i < 200 && status !== 200; i++) {
-        assert.ok(children.every((c) => c.exitCode === null), `an instance exited: ${out}`);
-        status = await send(port, internalCa, '/health/ready').then((a) => a.status, () => 0);
+        assert.ok(
+          children.every((c) => c.exitCode === null),
+          `an instance exited: ${out}`,
+        );
+        status = await send(port, internalCa, '/health/ready').then(
+          (a) => a.status,
+          () => 0,
+        );
         if (status !== 200) await new Promise((r) => setTimeout(r, 50));
       }
       assert.equal(status, 200, `instance on ${port} ready: ${out}`);
@@ -117,7 +163,9 @@ test('nginx with the compose configuration forwards TPP certificates to two inst
     const lb = spawn(nginx, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(lb);
     let lbOut = '';
-    lb.stderr!.on('data', (c: Buffer) => { lbOut += c.toString(); });
+    lb.stderr!.on('data', (c: Buffer) => {
+      lbOut += c.toString();
+    });
     let ready: Answer | undefined;
     for (let i = 0; i < 200 && ready?.status !== 200; i++) {
       assert.equal(lb.exitCode, null, `nginx exited: ${lbOut}`);
@@ -126,9 +174,13 @@ test('nginx with the compose configuration forwards TPP certificates to two inst
     }
     assert.equal(ready?.status, 200, 'readiness through the load balancer, over TLS checked against the internal CA');
 
-    const register = (extra: { headers?: Record<string, string>; cert?: string; key?: string }) => send(lbPort, internalCa, '/open-banking/v3.3/register', {
-      method: 'POST', body: 'not a JWT', ...extra, headers: { 'content-type': 'text/plain', ...extra.headers },
-    });
+    const register = (extra: { headers?: Record<string, string>; cert?: string; key?: string }) =>
+      send(lbPort, internalCa, '/open-banking/v3.3/register', {
+        method: 'POST',
+        body: 'not a JWT',
+        ...extra,
+        headers: { 'content-type': 'text/plain', ...extra.headers },
+      });
     // With the TPP's certificate, registration gets past the certificate to the next check (the media type).
     const withCert = await register({ cert: tpp.certPem, key: tpp.keyPem });
     assert.equal(withCert.status, 400, withCert.body);

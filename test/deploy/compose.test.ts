@@ -27,7 +27,11 @@ const services = compose['services'] as Record<string, Tree>;
 // ----- ${VAR} interpolation, as compose does it, for the forms this file may use.
 
 const REF = /\$\$|\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
-interface VarUse { name: string; op: '' | ':-' | '-' | ':?' | '?'; arg: string }
+interface VarUse {
+  name: string;
+  op: '' | ':-' | '-' | ':?' | '?';
+  arg: string;
+}
 
 function parseRef(body: string): VarUse {
   const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)(.*))?$/.exec(body);
@@ -107,16 +111,17 @@ test('the compose file has PostgreSQL, Redis, two OpenDCR instances and an nginx
     else assert.equal(s['ports'], undefined, `${name} publishes no port`);
   }
   const published = String((services['lb']!['ports'] as string[])[0]);
-  assert.match(published, /:443$/, 'the host port maps to nginx\'s 443');
+  assert.match(published, /:443$/, "the host port maps to nginx's 443");
   assert.match(NGINX, /listen 443 ssl;/);
 });
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the title names the ${VAR} syntax of compose files
 test('every ${VAR} is documented in the README and .env.example, and no secret has a default', () => {
   const all = uses(RAW);
   const names = [...new Set(all.map((u) => u.name))].sort();
   const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
   const documented = [...readme.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!).sort();
-  assert.deepEqual(documented, names, 'the README\'s variable table lists exactly the variables compose.yaml uses');
+  assert.deepEqual(documented, names, "the README's variable table lists exactly the variables compose.yaml uses");
   const example = readFileSync(join(DIR, '.env.example'), 'utf8');
   const keys = [...example.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!] as const);
   assert.deepEqual(keys.map(([k]) => k).sort(), names, '.env.example has exactly these variables');
@@ -126,7 +131,8 @@ test('every ${VAR} is documented in the README and .env.example, and no secret h
   for (const [k, v] of keys) if (/PASSWORD|TOKEN|SECRET/.test(k)) assert.equal(v, '', `.env.example leaves ${k} empty, so an unedited copy does not start`);
   // No literal secrets either: every secret-named environment value is one required variable.
   const secretEnv = [...Object.values(services).map((s) => s['environment'] as Record<string, string> | undefined)]
-    .flatMap((e) => Object.entries(e ?? {})).filter(([k]) => /PASSWORD|TOKEN|SECRET/.test(k));
+    .flatMap((e) => Object.entries(e ?? {}))
+    .filter(([k]) => /PASSWORD|TOKEN|SECRET/.test(k));
   assert.ok(secretEnv.length >= 4);
   for (const [k, v] of secretEnv) assert.match(v, /^\$\{[A-Z0-9_]+:\?[^}]*\}$/, `${k} is a required variable, not a value`);
   // Unset, the required variables stop compose.
@@ -154,11 +160,14 @@ test('every file the services mount exists in the repository or is made by make-
   assert.match(gitignore, /^\.env$/m, '.env is never committed');
 });
 
-test('the instances\' opendcr.toml passes the server\'s configuration check with what compose gives them', async () => {
+test("the instances' opendcr.toml passes the server's configuration check with what compose gives them", async () => {
   const out = mkdtempSync(join(tmpdir(), 'opendcr-certs-'));
   try {
     const written = await makeCerts({ host: 'localhost', out, validityDays: 2 });
-    assert.deepEqual(written.map((p) => p.slice(out.length + 1)), [...CERT_FILES]);
+    assert.deepEqual(
+      written.map((p) => p.slice(out.length + 1)),
+      [...CERT_FILES],
+    );
     for (const [name, raw] of instances()) {
       const s = interpolate(raw, TEST_ENV) as Tree;
       const env = s['environment'] as Record<string, string>;
@@ -180,11 +189,14 @@ test('the instances\' opendcr.toml passes the server\'s configuration check with
         assert.deepEqual(checked.warnings, [], `${name}: no warning`);
         const c = checked.config!;
         assert.equal(c.server.mode, 'production');
-        assert.equal(c.server.bind_address, '0.0.0.0', 'listens on the container\'s interfaces');
-        assert.ok(c.keystore.tls.cert_file!.startsWith(checked.root) && c.keystore.tls.key_file!.startsWith(checked.root), 'the certificate and key are the mounted files');
+        assert.equal(c.server.bind_address, '0.0.0.0', "listens on the container's interfaces");
+        assert.ok(
+          c.keystore.tls.cert_file!.startsWith(checked.root) && c.keystore.tls.key_file!.startsWith(checked.root),
+          'the certificate and key are the mounted files',
+        );
         assert.match(c.derived.databaseUrl, /^postgres:\/\/opendcr:[0-9a-f]+@postgres:5432\/opendcr$/, 'PostgreSQL of the compose file');
         assert.equal((c as unknown as { redis: { url?: string } }).redis.url, `redis://:${TEST_ENV.REDIS_PASSWORD}@redis:6379/0`, 'Redis of the compose file');
-        assert.equal(c.derived.baseUrl, 'https://localhost:8443', 'the load balancer\'s public URL');
+        assert.equal(c.derived.baseUrl, 'https://localhost:8443', "the load balancer's public URL");
         assert.equal(c.super_admin.password, TEST_ENV.OPENDCR_ADMIN_PASSWORD);
         assert.ok(c.metrics.port !== undefined && c.metrics.token === TEST_ENV.OPENDCR_METRICS_TOKEN, 'metrics on their own port, with a token');
         // The instance certificate is what nginx checks: proxy_ssl_name is one of its names.
@@ -195,16 +207,25 @@ test('the instances\' opendcr.toml passes the server\'s configuration check with
       }
       // Without OPENDCR_ADMIN_PASSWORD the same instance refuses to start: nothing ships a usable default.
       const { OPENDCR_ADMIN_PASSWORD: _, ...withoutPassword } = env;
-      const bare = await checkDeployedConfig({ toml: TOML, files, dirs: ['/var/lib/opendcr'], env: withoutPassword, prefixes: ['/etc/opendcr/', '/var/lib/opendcr'] });
+      const bare = await checkDeployedConfig({
+        toml: TOML,
+        files,
+        dirs: ['/var/lib/opendcr'],
+        env: withoutPassword,
+        prefixes: ['/etc/opendcr/', '/var/lib/opendcr'],
+      });
       rmSync(bare.root, { recursive: true, force: true });
-      assert.ok(bare.problems.some((p) => /super_admin\.password.*default password is not allowed/.test(p)), bare.problems.join('\n'));
+      assert.ok(
+        bare.problems.some((p) => /super_admin\.password.*default password is not allowed/.test(p)),
+        bare.problems.join('\n'),
+      );
     }
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
 
-test('the certificate header is believed from the load balancer\'s address only, and nginx sends it as the instances read it', async () => {
+test("the certificate header is believed from the load balancer's address only, and nginx sends it as the instances read it", async () => {
   const checked = await checkDeployedConfig({ toml: TOML, files: new Map(), dirs: [], env: TEST_ENV, prefixes: [] });
   rmSync(checked.root, { recursive: true, force: true });
   const ssl = checked.config!.apimgt.mutual_ssl;
@@ -221,7 +242,13 @@ test('the certificate header is believed from the load balancer\'s address only,
   assert.match(NGINX, /proxy_ssl_verify\s+on;/);
   const upstream = /upstream opendcr \{([\s\S]*?)\}/.exec(NGINX)?.[1] ?? '';
   const servers = [...upstream.matchAll(/server\s+([\w.-]+):(\d+)/g)].map((m) => [m[1]!, Number(m[2])] as const);
-  assert.deepEqual(servers.map(([h]) => h).sort(), instances().map(([n]) => n).sort(), 'nginx balances over both instances');
+  assert.deepEqual(
+    servers.map(([h]) => h).sort(),
+    instances()
+      .map(([n]) => n)
+      .sort(),
+    'nginx balances over both instances',
+  );
   for (const [, port] of servers) assert.equal(port, checked.config!.server.port, 'on the port they listen on');
 
   // The load balancer's fixed address is trusted; it is on a network both instances share, inside its subnet.
@@ -246,19 +273,27 @@ test('the certificate header is believed from the load balancer\'s address only,
   for (const [name, s] of Object.entries(services)) {
     if (name !== 'lb' && !instances().some(([n]) => n === name)) assert.ok(!(net in networksOf(s)), `${name} is not on ${net}`);
   }
-  assert.equal(trusted.check('172.28.0.11', 'ipv4') || trusted.check(subnet.split('/')[0]!.replace(/0$/, '20'), 'ipv4'), false, 'only the load balancer\'s address, not the subnet');
+  assert.equal(
+    trusted.check('172.28.0.11', 'ipv4') || trusted.check(subnet.split('/')[0]!.replace(/0$/, '20'), 'ipv4'),
+    false,
+    "only the load balancer's address, not the subnet",
+  );
   // The databases sit on an internal network.
   const data = networksOf(services['postgres']!);
   for (const n of Object.keys(data)) assert.equal(((compose['networks'] as Tree)[n] as Tree)['internal'], true, `${n} is internal`);
 });
 
-test('health checks: the instances\' on /health/ready through the image\'s script; the load balancer waits for them', async () => {
+test("health checks: the instances' on /health/ready through the image's script; the load balancer waits for them", async () => {
   const checked = await checkDeployedConfig({ toml: TOML, files: new Map(), dirs: [], env: TEST_ENV, prefixes: [] });
   rmSync(checked.root, { recursive: true, force: true });
   const port = checked.config!.server.port;
   for (const [name, s] of instances()) {
     const hc = s['healthcheck'] as Tree;
-    assert.deepEqual(hc['test'], ['CMD', 'node', 'deploy/docker/healthcheck.mjs', `https://127.0.0.1:${port}/health/ready`], `${name}: readiness on the configured port`);
+    assert.deepEqual(
+      hc['test'],
+      ['CMD', 'node', 'deploy/docker/healthcheck.mjs', `https://127.0.0.1:${port}/health/ready`],
+      `${name}: readiness on the configured port`,
+    );
     const deps = s['depends_on'] as Record<string, Tree>;
     for (const d of ['postgres', 'redis']) assert.equal(deps[d]?.['condition'], 'service_healthy', `${name} waits for ${d}`);
   }
@@ -277,15 +312,21 @@ test('docker-compose config accepts the file (where docker-compose is installed)
     t.skip('docker-compose is not installed (apt-get install docker-compose); the checks above do not need it');
     return;
   }
-  const runCompose = (env: Record<string, string>) => new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile('docker-compose', ['-f', 'compose.yaml', 'config'], { cwd: DIR, env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+  const runCompose = (env: Record<string, string>) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      execFile(
+        'docker-compose',
+        ['-f', 'compose.yaml', 'config'],
+        { cwd: DIR, env: { PATH: process.env['PATH'] ?? '', HOME: tmpdir(), ...env }, timeout: 60_000 },
+        (err, stdout, stderr) => {
+          done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+        },
+      );
     });
-  });
   const ok = await runCompose(TEST_ENV);
   assert.equal(ok.code, 0, ok.stderr);
   const resolved = parseYamlStrict(ok.stdout, 'docker-compose config') as Tree;
-  const env1 = ((resolved['services'] as Record<string, Tree>)['opendcr-1']!['environment'] as Record<string, string>);
+  const env1 = (resolved['services'] as Record<string, Tree>)['opendcr-1']!['environment'] as Record<string, string>;
   assert.deepEqual(env1, interpolate(services['opendcr-1']!['environment'], TEST_ENV), 'docker-compose interpolates as this test does');
   const { OPENDCR_ADMIN_PASSWORD: _, ...rest } = TEST_ENV;
   const missing = await runCompose(rest);

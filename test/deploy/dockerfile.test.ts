@@ -68,11 +68,17 @@ function copyArgs(args: string): { from?: string; chown?: string; sources: strin
 
 /** A .dockerignore matcher for the patterns it uses: paths and `*` / `?` globs, no `!`, no `**`. */
 export function dockerignore(text: string): (path: string) => boolean {
-  const patterns = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const patterns = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const regexes = patterns.map((p) => {
     if (p.startsWith('!') || p.includes('**') || p.includes('[')) throw new Error(`.dockerignore pattern "${p}" is beyond this test's matcher`);
     const clean = p.replace(/^\/+/, '').replace(/\/+$/, '');
-    const body = clean.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|\\]/g, '\\$&'))).join('');
+    const body = clean
+      .split('')
+      .map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|\\]/g, '\\$&')))
+      .join('');
     // A pattern matches the path itself and everything under it.
     return new RegExp(`^${body}(/.*)?$`);
   });
@@ -81,7 +87,11 @@ export function dockerignore(text: string): (path: string) => boolean {
 
 const dockerText = readFileSync(repoPath('Dockerfile'), 'utf8');
 const instructions = parseDockerfile(dockerText);
-const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 /** Stages: the instructions after each FROM. */
 function stages(): Array<{ image: string; name: string | undefined; body: Instruction[] }> {
@@ -101,7 +111,14 @@ function stages(): Array<{ image: string; name: string | undefined; body: Instru
 
 test('the parser joins continuations, drops comments and reads exec forms', () => {
   const parsed = parseDockerfile('# c\nFROM a AS b\nRUN x \\\n  # inside\n  y\n\nCMD ["n", "m"]\n');
-  assert.deepEqual(parsed.map((i) => [i.op, i.args]), [['FROM', 'a AS b'], ['RUN', 'x    y'], ['CMD', '["n", "m"]']]);
+  assert.deepEqual(
+    parsed.map((i) => [i.op, i.args]),
+    [
+      ['FROM', 'a AS b'],
+      ['RUN', 'x    y'],
+      ['CMD', '["n", "m"]'],
+    ],
+  );
   assert.deepEqual(execForm('["n", "m"]', 'CMD'), ['n', 'm']);
   assert.throws(() => execForm('node src/main.ts', 'CMD'));
   const ignored = dockerignore('node_modules\n*.pem\n.env.*\n');
@@ -124,13 +141,22 @@ test('the image is Node 24, installs production dependencies only, runs as a non
     assert.match(r, /--omit=dev\b/, `"${r}": production dependencies only`);
   }
   // The final stage gets node_modules from a stage that ran npm ci --omit=dev (or ran it itself).
-  const modulesFrom = final.body.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args)).find((c) => c.sources.some((s) => /node_modules\/?$/.test(s)));
+  const modulesFrom = final.body
+    .filter((i) => i.op === 'COPY')
+    .map((i) => copyArgs(i.args))
+    .find((c) => c.sources.some((s) => /node_modules\/?$/.test(s)));
   if (modulesFrom) {
     const stage = all.find((s) => s.name === modulesFrom.from);
     assert.ok(stage, `node_modules comes --from=${modulesFrom.from}, a stage of this file`);
-    assert.ok(stage.body.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)), 'that stage installs production dependencies only');
+    assert.ok(
+      stage.body.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)),
+      'that stage installs production dependencies only',
+    );
   } else {
-    assert.ok(final.body.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)), 'the final stage installs production dependencies only');
+    assert.ok(
+      final.body.some((i) => i.op === 'RUN' && /npm ci\b.*--omit=dev/.test(i.args)),
+      'the final stage installs production dependencies only',
+    );
   }
 
   // A non-root user, by number (Kubernetes' runAsNonRoot cannot check a name), before CMD.
@@ -144,7 +170,7 @@ test('the image is Node 24, installs production dependencies only, runs as a non
   assert.ok(!final.body.some((i) => i.op === 'ENTRYPOINT'), 'no ENTRYPOINT: CMD is the whole command');
 });
 
-test('CMD starts the server as npm start does, with the image\'s node and /etc/opendcr/opendcr.toml', () => {
+test("CMD starts the server as npm start does, with the image's node and /etc/opendcr/opendcr.toml", () => {
   const final = stages().at(-1)!;
   const cmds = final.body.filter((i) => i.op === 'CMD');
   assert.equal(cmds.length, 1);
@@ -152,7 +178,7 @@ test('CMD starts the server as npm start does, with the image\'s node and /etc/o
   const start = pkg.scripts['start']!.split(/\s+/);
   assert.equal(start[0], 'node', 'npm start runs node');
   assert.deepEqual(cmd, [...start, '--config', '/etc/opendcr/opendcr.toml'], `CMD is "${pkg.scripts['start']} --config /etc/opendcr/opendcr.toml"`);
-  assert.ok(!cmd[0]!.includes('node_modules'), 'the image\'s node, not the node devDependency');
+  assert.ok(!cmd[0]!.includes('node_modules'), "the image's node, not the node devDependency");
   assert.equal(final.body.find((i) => i.op === 'STOPSIGNAL')?.args ?? 'SIGTERM', 'SIGTERM', 'stops with SIGTERM, which the server handles gracefully');
 });
 
@@ -167,7 +193,10 @@ test('HEALTHCHECK runs the health check script against a health endpoint', () =>
   assert.equal(cmd[1], 'deploy/docker/healthcheck.mjs');
   assert.match(cmd[2]!, /^https:\/\/127\.0\.0\.1:8443\/health\/(live|ready)$/);
   const copied = final.body.filter((i) => i.op === 'COPY').flatMap((i) => copyArgs(i.args).sources);
-  assert.ok(copied.some((s) => s === 'deploy/docker/healthcheck.mjs' || s === 'deploy/docker' || s === 'deploy/docker/'), 'the script is copied into the image');
+  assert.ok(
+    copied.some((s) => s === 'deploy/docker/healthcheck.mjs' || s === 'deploy/docker' || s === 'deploy/docker/'),
+    'the script is copied into the image',
+  );
   assert.match(m[1]!, /--timeout=\d+s/);
   assert.equal(final.body.find((i) => i.op === 'WORKDIR')?.args, '/app', 'the relative script path is relative to WORKDIR /app');
 });
@@ -194,7 +223,10 @@ test('every COPY source exists and survives .dockerignore; the ignore file keeps
   // The data folder the shipped configurations name is made and given to the runtime user.
   const final = stages().at(-1)!;
   const user = final.body.filter((i) => i.op === 'USER').at(-1)!.args;
-  assert.ok(final.body.some((i) => i.op === 'RUN' && i.args.includes('/var/lib/opendcr') && i.args.includes(`chown ${user}`)), '/var/lib/opendcr belongs to the runtime user');
+  assert.ok(
+    final.body.some((i) => i.op === 'RUN' && i.args.includes('/var/lib/opendcr') && i.args.includes(`chown ${user}`)),
+    '/var/lib/opendcr belongs to the runtime user',
+  );
 });
 
 // ----- What the image runs: production dependencies only.
@@ -222,15 +254,21 @@ test('everything the image runs imports only production dependencies and files t
     if (seen.has(file)) continue;
     seen.add(file);
     const rel = relative(REPO, file);
-    assert.ok(shipped.some((d) => rel.startsWith(d)), `${rel} is in the image (imported, so it must be)`);
+    assert.ok(
+      shipped.some((d) => rel.startsWith(d)),
+      `${rel} is in the image (imported, so it must be)`,
+    );
     for (const spec of runtimeImports(readFileSync(file, 'utf8'))) {
       if (spec.startsWith('.') || spec.startsWith('/')) {
         const target = resolve(dirname(file), spec);
         assert.ok(existsSync(target) && statSync(target).isFile(), `${rel} imports ${spec}, which exists`);
         if (/\.(ts|js|mjs)$/.test(target)) queue.push(target);
-        else assert.ok(shipped.some((d) => relative(REPO, target).startsWith(d)), `${rel} imports ${spec} from outside the image`);
+        else
+          assert.ok(
+            shipped.some((d) => relative(REPO, target).startsWith(d)),
+            `${rel} imports ${spec} from outside the image`,
+          );
       } else if (spec.startsWith('node:') || BUILTINS.has(spec)) {
-        continue;
       } else {
         packages.set(packageOf(spec), rel);
       }
@@ -238,7 +276,10 @@ test('everything the image runs imports only production dependencies and files t
   }
   assert.ok(seen.size > 50, `the walk found the source tree (${seen.size} files)`);
   for (const [name, from] of packages) {
-    assert.ok(name in pkg.dependencies, `${from} imports ${name}, which must be a dependency${name in pkg.devDependencies ? ' (it is only a devDependency: npm ci --omit=dev leaves it out)' : ''}`);
+    assert.ok(
+      name in pkg.dependencies,
+      `${from} imports ${name}, which must be a dependency${name in pkg.devDependencies ? ' (it is only a devDependency: npm ci --omit=dev leaves it out)' : ''}`,
+    );
   }
   for (const expected of ['fastify', 'oidc-provider', 'pg', 'smol-toml']) assert.ok(packages.has(expected), `the walk reached ${expected}`);
 });
@@ -251,7 +292,7 @@ function run(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Pro
   });
 }
 
-test('from a tree with only the production dependencies, the server starts in production mode and passes the image\'s health check', async () => {
+test("from a tree with only the production dependencies, the server starts in production mode and passes the image's health check", async () => {
   const lock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
   const root = mkdtempSync(join(tmpdir(), 'opendcr-image-'));
   const app = join(root, 'app');
@@ -281,10 +322,22 @@ test('from a tree with only the production dependencies, the server starts in pr
     writeFileSync(join(root, 'server.pem'), server.chainPem);
     writeFileSync(join(root, 'server-key.pem'), server.keyPem);
     const port = await freePort();
-    writeFileSync(join(root, 'opendcr.toml'), [
-      '[server]', 'mode = "production"', 'hostname = "auth.bank.example"', 'bind_address = "127.0.0.1"', `port = ${port}`, 'workers = 1', `data_dir = "${join(root, 'data')}"`,
-      '[keystore.tls]', `cert_file = "${join(root, 'server.pem')}"`, `key_file = "${join(root, 'server-key.pem')}"`, '',
-    ].join('\n'));
+    writeFileSync(
+      join(root, 'opendcr.toml'),
+      [
+        '[server]',
+        'mode = "production"',
+        'hostname = "auth.bank.example"',
+        'bind_address = "127.0.0.1"',
+        `port = ${port}`,
+        'workers = 1',
+        `data_dir = "${join(root, 'data')}"`,
+        '[keystore.tls]',
+        `cert_file = "${join(root, 'server.pem')}"`,
+        `key_file = "${join(root, 'server-key.pem')}"`,
+        '',
+      ].join('\n'),
+    );
     // Symlinks resolve to the repository's real node_modules unless node keeps the link paths.
     const node = ['--preserve-symlinks', '--preserve-symlinks-main'];
     const env = { PATH: process.env['PATH'] ?? '', OPENDCR_ADMIN_PASSWORD: 'not-the-default-password', OPENDCR_LOG_LEVEL: 'warn' };
@@ -298,8 +351,12 @@ test('from a tree with only the production dependencies, the server starts in pr
     const [, ...flags] = pkg.scripts['start']!.split(/\s+/);
     child = spawn(process.execPath, [...node, ...flags, '--config', join(root, 'opendcr.toml')], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     const exited = new Promise<number | null>((done) => child!.once('exit', (code) => done(code)));
     let live = -1;
     for (let i = 0; i < 200 && live !== 0; i++) {

@@ -192,10 +192,7 @@ function tokenize(body: string, at: string): Token[] {
   return out;
 }
 
-type Operand =
-  | { k: 'lit'; v: Value }
-  | { k: 'field'; root: 'dot' | 'root'; path: string[] }
-  | { k: 'sub'; pipe: Pipeline };
+type Operand = { k: 'lit'; v: Value } | { k: 'field'; root: 'dot' | 'root'; path: string[] } | { k: 'sub'; pipe: Pipeline };
 type Command = { fn: string | undefined; args: Operand[] };
 type Pipeline = { cmds: Command[]; at: string; text: string };
 
@@ -364,7 +361,12 @@ function goQuote(s: string, where: string): string {
 
 function sortKeys(v: Value): Value {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isMap(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isMap(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
   return v;
 }
 
@@ -392,7 +394,8 @@ function evalField(op: { root: 'dot' | 'root'; path: string[] }, scope: Scope, w
   let cur: Value = op.root === 'root' ? scope.root : scope.dot;
   const walked: string[] = [];
   for (const key of op.path) {
-    if (!isMap(cur)) throw new RenderError(`${where}: .${[...walked, key].join('.')}: .${walked.join('.')} is ${cur === null || cur === undefined ? 'empty' : 'not a map'}`);
+    if (!isMap(cur))
+      throw new RenderError(`${where}: .${[...walked, key].join('.')}: .${walked.join('.')} is ${cur === null || cur === undefined ? 'empty' : 'not a map'}`);
     if (!Object.hasOwn(cur, key)) throw new RenderError(`${where}: .${[...walked, key].join('.')} is not set (declare it in values.yaml)`);
     cur = cur[key];
     walked.push(key);
@@ -482,7 +485,9 @@ function callFunction(chart: Chart, fn: string, args: Value[], where: string): V
       return args.map((a) => str(a, 'print', where)).join('');
     case 'sha256sum':
       arity(args, 1, fn, where);
-      return createHash('sha256').update(str(args[0], fn, where)).digest('hex');
+      return createHash('sha256')
+        .update(str(args[0], fn, where))
+        .digest('hex');
     case 'not':
       arity(args, 1, fn, where);
       return !truthy(args[0]);
@@ -599,8 +604,13 @@ export function renderChart(dir: string, opts: RenderOptions = {}): RenderedChar
     Values: values,
     Release: { Name: opts.releaseName ?? 'opendcr', Namespace: opts.namespace ?? 'default', Service: 'Helm', IsInstall: true, IsUpgrade: false, Revision: 1 },
     Chart: {
-      Name: meta['name'], Version: meta['version'], AppVersion: meta['appVersion'], Description: meta['description'],
-      Type: meta['type'], KubeVersion: meta['kubeVersion'], ApiVersion: meta['apiVersion'],
+      Name: meta['name'],
+      Version: meta['version'],
+      AppVersion: meta['appVersion'],
+      Description: meta['description'],
+      Type: meta['type'],
+      KubeVersion: meta['kubeVersion'],
+      ApiVersion: meta['apiVersion'],
     },
     Template: { BasePath: `${String(meta['name'])}/templates` },
   };

@@ -18,6 +18,7 @@ import { RenderError, parseYamlStrict, renderChart } from './helm-render.ts';
 import { checkDeployedConfig, repoPath } from './support.ts';
 
 // Rendered manifests are walked freely here; the type check below is what holds them to the API types.
+// biome-ignore lint/suspicious/noExplicitAny: see the line above
 type Tree = Record<string, any>;
 const CHART = repoPath('deploy', 'helm', 'opendcr');
 const HOST = { server: { hostname: 'auth.bank.example' } };
@@ -54,7 +55,11 @@ test('the renderer: trim markers, if / else if / else, with, include, pipelines,
 });
 
 test('the renderer refuses what Helm would render doubtfully or what it does not implement', () => {
-  const refuses = (src: string, values: Tree, why: RegExp) => assert.throws(() => renderOne(src, values), (e: unknown) => e instanceof RenderError && why.test(e.message));
+  const refuses = (src: string, values: Tree, why: RegExp) =>
+    assert.throws(
+      () => renderOne(src, values),
+      (e: unknown) => e instanceof RenderError && why.test(e.message),
+    );
   refuses('{{ .Values.missing }}', {}, /not set/);
   refuses('{{ if .Values.a.b }}x{{ end }}', { a: null }, /empty/);
   refuses('{{ .Values.n }}', { n: 1000000 }, /float64/);
@@ -99,7 +104,10 @@ test('the chart renders a Deployment, two Services, a ConfigMap and a PodDisrupt
 /** Type-checks objects against kubernetes-types with tsc; returns tsc's output and exit code. */
 function typeCheck(objects: Tree[]): Promise<{ code: number; output: string }> {
   const types: Record<string, [string, string]> = {
-    Deployment: ['apps/v1', 'Deployment'], Service: ['core/v1', 'Service'], ConfigMap: ['core/v1', 'ConfigMap'], PodDisruptionBudget: ['policy/v1', 'PodDisruptionBudget'],
+    Deployment: ['apps/v1', 'Deployment'],
+    Service: ['core/v1', 'Service'],
+    ConfigMap: ['core/v1', 'ConfigMap'],
+    PodDisruptionBudget: ['policy/v1', 'PodDisruptionBudget'],
   };
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-k8s-types-'));
   const lines: string[] = [];
@@ -117,7 +125,23 @@ function typeCheck(objects: Tree[]): Promise<{ code: number; output: string }> {
   const file = join(dir, 'objects.ts');
   writeFileSync(file, lines.join('\n'));
   const tsc = repoPath('node_modules', 'typescript', 'bin', 'tsc');
-  const args = [tsc, '--noEmit', '--strict', '--target', 'es2024', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--allowImportingTsExtensions', '--types', '', '--skipLibCheck', 'false', file];
+  const args = [
+    tsc,
+    '--noEmit',
+    '--strict',
+    '--target',
+    'es2024',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--allowImportingTsExtensions',
+    '--types',
+    '',
+    '--skipLibCheck',
+    'false',
+    file,
+  ];
   return new Promise((done) => {
     execFile(process.execPath, args, { cwd: dir, timeout: 120_000 }, (err, stdout, stderr) => {
       rmSync(dir, { recursive: true, force: true });
@@ -158,7 +182,11 @@ test('probes: liveness and startup on /health/live, readiness on /health/ready, 
   const ports = container['ports'] as Tree[];
   const https = ports.find((p) => p['name'] === 'https')!;
   assert.equal(https['containerPort'], V['server']['port']);
-  for (const [probe, path] of [['livenessProbe', '/health/live'], ['startupProbe', '/health/live'], ['readinessProbe', '/health/ready']] as const) {
+  for (const [probe, path] of [
+    ['livenessProbe', '/health/live'],
+    ['startupProbe', '/health/live'],
+    ['readinessProbe', '/health/ready'],
+  ] as const) {
     const get = container[probe]['httpGet'];
     assert.equal(get['path'], path, `${probe} path`);
     assert.equal(get['scheme'], 'HTTPS', `${probe} scheme (the server listens on HTTPS only)`);
@@ -170,7 +198,7 @@ test('probes: liveness and startup on /health/live, readiness on /health/ready, 
   assert.equal(metrics['spec']['type'], 'ClusterIP', 'metrics stay inside the cluster');
   assert.equal(metrics['spec']['ports'][0]['targetPort'], 'metrics');
   assert.ok(ports.some((p) => p['name'] === 'metrics' && p['containerPort'] === V['metrics']['port']));
-  assert.ok(pod['spec']['terminationGracePeriodSeconds'] > 10 + 5, 'grace period above the server\'s shutdown_timeout plus the preStop pause');
+  assert.ok(pod['spec']['terminationGracePeriodSeconds'] > 10 + 5, "grace period above the server's shutdown_timeout plus the preStop pause");
 });
 
 test('the container runs non-root, read-only, with no privilege escalation, no capabilities and no service account token', () => {
@@ -178,7 +206,7 @@ test('the container runs non-root, read-only, with no privilege escalation, no c
   const uid = pod['spec']['securityContext']['runAsUser'];
   assert.notEqual(uid, 0);
   const dockerUser = /^USER\s+(\d+)/m.exec(readFileSync(repoPath('Dockerfile'), 'utf8'))?.[1];
-  assert.equal(String(uid), dockerUser, 'the same uid as the image\'s USER');
+  assert.equal(String(uid), dockerUser, "the same uid as the image's USER");
   assert.equal(container['securityContext']['allowPrivilegeEscalation'], false);
   assert.equal(container['securityContext']['readOnlyRootFilesystem'], true);
   assert.deepEqual(container['securityContext']['capabilities']['drop'], ['ALL']);
@@ -188,7 +216,7 @@ test('the container runs non-root, read-only, with no privilege escalation, no c
   const volumes = pod['spec']['volumes'] as Tree[];
   const data = mounts.find((m) => m['mountPath'] === '/var/lib/opendcr')!;
   assert.ok(volumes.find((v) => v['name'] === data['name'])!['emptyDir'], 'the data folder is writable');
-  assert.equal(container['command'], undefined, 'the image\'s CMD starts the server');
+  assert.equal(container['command'], undefined, "the image's CMD starts the server");
   assert.equal(container['args'], undefined);
 });
 
@@ -219,7 +247,10 @@ test('secrets only by reference: every secret variable comes from the Secret nam
   assert.match(section, new RegExp(`kubectl create secret tls ${values['tls']['secretName']} `), 'and the TLS Secret');
   // No value in values.yaml looks like a secret.
   // (values only: the comments show the shape of the Secret's URLs)
-  const valuesText = readFileSync(join(CHART, 'values.yaml'), 'utf8').split('\n').map((l) => l.replace(/(^|\s)#.*$/, '')).join('\n');
+  const valuesText = readFileSync(join(CHART, 'values.yaml'), 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/(^|\s)#.*$/, ''))
+    .join('\n');
   assert.doesNotMatch(valuesText, /^\s*(password|token|secret|client_secret)\s*:/im);
   assert.doesNotMatch(valuesText, /(postgres|redis):\/\/[^\s:]+:[^\s@]+@/, 'no URL with a password');
 });
@@ -235,9 +266,12 @@ async function configFromChart(values: Tree): Promise<{ toml: string; check: Awa
   const hostname = (r.values as Tree)['server']['hostname'] as string;
   const ca = await createCertificateAuthority({ subject: 'CN=Bank CA', validityDays: 2 });
   const server = await issueServerCertificate(ca, { dnsNames: [hostname], ipAddresses: [], validityDays: 2 });
-  const files = new Map([[`${tlsMount}/tls.crt`, server.chainPem], [`${tlsMount}/tls.key`, server.keyPem]]);
+  const files = new Map([
+    [`${tlsMount}/tls.crt`, server.chainPem],
+    [`${tlsMount}/tls.key`, server.keyPem],
+  ]);
   const configMount = (c['volumeMounts'] as Tree[]).find((m) => m['name'] === 'config')!;
-  assert.equal(configMount['mountPath'], '/etc/opendcr/opendcr.toml', 'the file the image\'s CMD reads');
+  assert.equal(configMount['mountPath'], '/etc/opendcr/opendcr.toml', "the file the image's CMD reads");
   assert.equal(configMount['subPath'], 'opendcr.toml');
   // The environment from the Secret, with values of the right shape.
   const secret: Record<string, string> = {
@@ -251,7 +285,7 @@ async function configFromChart(values: Tree): Promise<{ toml: string; check: Awa
   return { toml, check };
 }
 
-test('the ConfigMap\'s opendcr.toml passes the server\'s configuration check with the pod\'s files and environment', async () => {
+test("the ConfigMap's opendcr.toml passes the server's configuration check with the pod's files and environment", async () => {
   const { check } = await configFromChart(HOST);
   try {
     assert.deepEqual(check.problems, []);
@@ -271,8 +305,13 @@ test('the ConfigMap\'s opendcr.toml passes the server\'s configuration check wit
   }
 });
 
-test('behind a TLS-terminating ingress: the header and the proxies\' addresses reach opendcr.toml; a header without proxies is refused', async () => {
-  const values = { ...HOST, server: { ...HOST.server, baseUrl: 'https://auth.bank.example' }, mutualSsl: { clientCertificateHeader: 'ssl-client-cert', trustedProxies: ['10.244.0.0/16', 'fd00::/8'] }, config: { extra: '[oauth]\nallowed_outbound_hosts = ["keystore.openbankingtest.org.uk"]' } };
+test("behind a TLS-terminating ingress: the header and the proxies' addresses reach opendcr.toml; a header without proxies is refused", async () => {
+  const values = {
+    ...HOST,
+    server: { ...HOST.server, baseUrl: 'https://auth.bank.example' },
+    mutualSsl: { clientCertificateHeader: 'ssl-client-cert', trustedProxies: ['10.244.0.0/16', 'fd00::/8'] },
+    config: { extra: '[oauth]\nallowed_outbound_hosts = ["keystore.openbankingtest.org.uk"]' },
+  };
   const { check } = await configFromChart(values);
   try {
     assert.deepEqual(check.problems, []);

@@ -67,22 +67,38 @@ const withAssertion = (clientAssertion: string) =>
   tokenRequest({ grant_type: 'client_credentials', scope: 'accounts', client_assertion_type: ASSERTION_TYPE, client_assertion: clientAssertion }, pkj.cert);
 
 test('malformed token request bodies', async () => {
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest({ client_id: tls.clientId, scope: 'accounts' }, tls.cert)),
-    400, { error: 'invalid_request', error_description: "missing required parameter 'grant_type'" });
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest(`client_id=${tls.clientId}&grant_type=client_credentials&grant_type=client_credentials`, tls.cert)),
-    400, { error: 'invalid_request', error_description: "'grant_type' parameter must not be provided twice" });
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest('', tls.cert)),
-    400, { error: 'invalid_request', error_description: 'no client authentication mechanism provided' });
+  await assertErrorResponse(await noTokenIssued(() => tokenRequest({ client_id: tls.clientId, scope: 'accounts' }, tls.cert)), 400, {
+    error: 'invalid_request',
+    error_description: "missing required parameter 'grant_type'",
+  });
+  await assertErrorResponse(
+    await noTokenIssued(() => tokenRequest(`client_id=${tls.clientId}&grant_type=client_credentials&grant_type=client_credentials`, tls.cert)),
+    400,
+    { error: 'invalid_request', error_description: "'grant_type' parameter must not be provided twice" },
+  );
+  await assertErrorResponse(await noTokenIssued(() => tokenRequest('', tls.cert)), 400, {
+    error: 'invalid_request',
+    error_description: 'no client authentication mechanism provided',
+  });
 });
 
 test('application/json to /oauth2/token', async () => {
-  const res = await noTokenIssued(() => tokenRequest(JSON.stringify({ grant_type: 'client_credentials', client_id: tls.clientId }), tls.cert, 'application/json'));
-  await assertErrorResponse(res, 400, { error: 'invalid_request', error_description: 'only application/x-www-form-urlencoded content-type bodies are supported on POST /oauth2/token' });
+  const res = await noTokenIssued(() =>
+    tokenRequest(JSON.stringify({ grant_type: 'client_credentials', client_id: tls.clientId }), tls.cert, 'application/json'),
+  );
+  await assertErrorResponse(res, 400, {
+    error: 'invalid_request',
+    error_description: 'only application/x-www-form-urlencoded content-type bodies are supported on POST /oauth2/token',
+  });
 });
 
 test('client assertion with the wrong aud; its jti is not used up', async () => {
   const jti = randomUUID();
-  await assertErrorResponse(await noTokenIssued(async () => withAssertion(await assertion({ jti, aud: 'https://other-bank.example.com/token' }))), 401, CLIENT_AUTH_FAILED);
+  await assertErrorResponse(
+    await noTokenIssued(async () => withAssertion(await assertion({ jti, aud: 'https://other-bank.example.com/token' }))),
+    401,
+    CLIENT_AUTH_FAILED,
+  );
   // The refused assertion did not consume its jti: a correct one with the same jti works.
   const ok = await withAssertion(await assertion({ jti }));
   assert.equal(ok.status, 200);
@@ -110,12 +126,16 @@ test('the same client assertion sent twice at once: exactly one token', async ()
 
 test('client assertion with alg none', async () => {
   const header = base64url.encode(JSON.stringify({ alg: 'none', kid: pkj.signingKey.kid }));
-  const payload = base64url.encode(JSON.stringify({ iss: pkj.clientId, sub: pkj.clientId, aud: tokenEndpoint(), jti: randomUUID(), iat: now(), exp: now() + 60 }));
+  const payload = base64url.encode(
+    JSON.stringify({ iss: pkj.clientId, sub: pkj.clientId, aud: tokenEndpoint(), jti: randomUUID(), iat: now(), exp: now() + 60 }),
+  );
   await assertErrorResponse(await noTokenIssued(() => withAssertion(`${header}.${payload}.`)), 401, CLIENT_AUTH_FAILED);
 });
 
-test('client assertion HS256-signed with the client\'s public key as the HMAC secret', async () => {
-  const publicPem = createPublicKey({ key: pkj.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+test("client assertion HS256-signed with the client's public key as the HMAC secret", async () => {
+  const publicPem = createPublicKey({ key: pkj.publicJwk as never, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
   for (const secret of [publicPem, JSON.stringify(pkj.publicJwk)]) {
     const forged = await assertion({}, new TextEncoder().encode(secret), 'HS256');
     await assertErrorResponse(await noTokenIssued(() => withAssertion(forged)), 401, CLIENT_AUTH_FAILED);
@@ -148,14 +168,17 @@ test('an expired or a not yet valid certificate of the client, from the trusted 
     const subject = c.cert.x509.subject.split('\n').join(', ');
     const expired = await issueClientCertificate(ca, { subject, validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
     const early = await issueClientCertificate(ca, { subject, validityDays: 1, now: new Date(Date.now() + 3 * 86_400_000) });
-    const form = async (): Promise<Record<string, string>> => (c === pkj
-      ? { grant_type: 'client_credentials', scope: 'accounts', client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() }
-      : { grant_type: 'client_credentials', scope: 'accounts', client_id: c.clientId });
+    const form = async (): Promise<Record<string, string>> =>
+      c === pkj
+        ? { grant_type: 'client_credentials', scope: 'accounts', client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() }
+        : { grant_type: 'client_credentials', scope: 'accounts', client_id: c.clientId };
     await assertErrorResponse(await noTokenIssued(async () => tokenRequest(await form(), expired)), 401, {
-      error: 'invalid_client', error_description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
+      error: 'invalid_client',
+      error_description: `the client (transport) certificate expired on ${iso(expired.x509.validToDate)}; present a current one`,
     });
     await assertErrorResponse(await noTokenIssued(async () => tokenRequest(await form(), early)), 401, {
-      error: 'invalid_client', error_description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
+      error: 'invalid_client',
+      error_description: `the client (transport) certificate is not valid until ${iso(early.x509.validFromDate)}`,
     });
     assert.equal((await tokenRequest(await form(), c.cert)).status, 200, 'the current certificate still works');
   }
@@ -167,10 +190,18 @@ test('certificate-bound token at userinfo without a certificate and with another
   const verifier = client.randomPKCECodeVerifier();
   const nonce = client.randomNonce();
   const state = client.randomState();
-  const url = await client.buildAuthorizationUrlWithJAR(rp, {
-    redirect_uri: REDIRECT_URI, scope: 'openid', nonce, state,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  }, pkj.signingKey);
+  const url = await client.buildAuthorizationUrlWithJAR(
+    rp,
+    {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      nonce,
+      state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    },
+    pkj.signingKey,
+  );
   const callback = await authorizeInBrowser(ts, url, { username: 'psu', password: 'psu' });
   const { access_token: token } = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
   const authorization = `Bearer ${token}`;
@@ -186,9 +217,17 @@ test('certificate-bound token at userinfo without a certificate and with another
 });
 
 test('unknown client', async () => {
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest({ grant_type: 'client_credentials', client_id: 'no-such-client' }, stranger)), 401, CLIENT_AUTH_FAILED);
+  await assertErrorResponse(
+    await noTokenIssued(() => tokenRequest({ grant_type: 'client_credentials', client_id: 'no-such-client' }, stranger)),
+    401,
+    CLIENT_AUTH_FAILED,
+  );
   const foreign = await assertion({ iss: 'no-such-client', sub: 'no-such-client' });
-  await assertErrorResponse(await noTokenIssued(() => tokenRequest({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: foreign }, pkj.cert)), 401, CLIENT_AUTH_FAILED);
+  await assertErrorResponse(
+    await noTokenIssued(() => tokenRequest({ grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: foreign }, pkj.cert)),
+    401,
+    CLIENT_AUTH_FAILED,
+  );
 });
 
 test('unsupported grant type', async () => {
@@ -198,40 +237,64 @@ test('unsupported grant type', async () => {
   }
 });
 
-test('introspection and revocation of another client\'s token', async () => {
+test("introspection and revocation of another client's token", async () => {
   const issued = await tokenRequest({ grant_type: 'client_credentials', client_id: tls.clientId, scope: 'accounts' }, tls.cert);
-  const { access_token: token } = await issued.json() as { access_token: string };
-  const introspect = (authorization: string, cert?: ClientTls) => ts.fetch('/oauth2/introspect', {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization }, body: new URLSearchParams({ token }).toString(), ...(cert ? { cert } : {}),
-  });
+  const { access_token: token } = (await issued.json()) as { access_token: string };
+  const introspect = (authorization: string, cert?: ClientTls) =>
+    ts.fetch('/oauth2/introspect', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+      body: new URLSearchParams({ token }).toString(),
+      ...(cert ? { cert } : {}),
+    });
   const gateway = `Basic ${Buffer.from(`${GATEWAY.client_id}:${GATEWAY.client_secret}`).toString('base64')}`;
 
   // Another TPP learns nothing (RFC 7662 §4: inactive, not an error).
   const otherTpp = await ts.fetch('/oauth2/introspect', {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, cert: pkj.cert,
-    body: new URLSearchParams({ token, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion({ aud: `${ts.url}/oauth2/introspect` }) }).toString(),
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    cert: pkj.cert,
+    body: new URLSearchParams({
+      token,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await assertion({ aud: `${ts.url}/oauth2/introspect` }),
+    }).toString(),
   });
   assert.equal(otherTpp.status, 200);
   assert.deepEqual(await otherTpp.json(), { active: false });
 
   // The gateway may not revoke a TPP's token, and the token stays active.
   const revoke = await ts.fetch('/oauth2/revoke', {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: gateway }, body: new URLSearchParams({ token }).toString(),
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: gateway },
+    body: new URLSearchParams({ token }).toString(),
   });
   await assertErrorResponse(revoke, 400, { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' });
   const still = await introspect(gateway);
   assert.equal(still.status, 200);
-  assert.equal((await still.json() as { active: boolean }).active, true);
+  assert.equal(((await still.json()) as { active: boolean }).active, true);
 
-  await assertErrorResponse(await introspect(`Basic ${Buffer.from(`${GATEWAY.client_id}:wrong-secret-0123456789`).toString('base64')}`), 401, CLIENT_AUTH_FAILED);
+  await assertErrorResponse(
+    await introspect(`Basic ${Buffer.from(`${GATEWAY.client_id}:wrong-secret-0123456789`).toString('base64')}`),
+    401,
+    CLIENT_AUTH_FAILED,
+  );
   const nothing = await ts.fetch('/oauth2/introspect', {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: gateway }, body: 'token=no-such-token',
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: gateway },
+    body: 'token=no-such-token',
   });
   assert.deepEqual(await nothing.json(), { active: false });
 });
 
 test('unknown routes and methods: 404 JSON', async () => {
-  for (const [method, path] of [['GET', '/no/such/path'], ['POST', '/api/identity/oauth2/v1.0/nope'], ['GET', '/oauth2/tokens'], ['GET', '/oauth2/token'], ['DELETE', '/oauth2/jwks']]) {
+  for (const [method, path] of [
+    ['GET', '/no/such/path'],
+    ['POST', '/api/identity/oauth2/v1.0/nope'],
+    ['GET', '/oauth2/tokens'],
+    ['GET', '/oauth2/token'],
+    ['DELETE', '/oauth2/jwks'],
+  ]) {
     await assertErrorResponse(await ts.fetch(path!, { method: method! }), 404, { error: 'not_found', error_description: 'no such endpoint' });
   }
 });

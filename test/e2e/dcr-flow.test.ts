@@ -59,9 +59,13 @@ function checkRegistration(body: Record<string, unknown>, sent: Record<string, u
 }
 
 async function relyingParty(tpp: SandboxTpp, clientId: string, auth: 'private_key_jwt' | 'tls_client_auth'): Promise<client.Configuration> {
-  const clientAuth = auth === 'private_key_jwt'
-    ? client.PrivateKeyJwt({ key: await importPKCS8(tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256'), kid: tpp.signingKey.kid })
-    : client.TlsClientAuth();
+  const clientAuth =
+    auth === 'private_key_jwt'
+      ? client.PrivateKeyJwt({
+          key: await importPKCS8(tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256'),
+          kid: tpp.signingKey.kid,
+        })
+      : client.TlsClientAuth();
   return client.discovery(new URL(env.url), clientId, { id_token_signed_response_alg: 'PS256' }, clientAuth, {
     [client.customFetch]: fetchVia(env.ts.mtlsAgent(tlsOf(tpp.transport))),
   });
@@ -70,7 +74,7 @@ async function relyingParty(tpp: SandboxTpp, clientId: string, auth: 'private_ke
 async function verifyAccessToken(token: string) {
   const res = await env.ts.fetch('/oauth2/jwks');
   assert.equal(res.status, 200);
-  const jwks = await res.json() as JSONWebKeySet;
+  const jwks = (await res.json()) as JSONWebKeySet;
   return (await jwtVerify(token, createLocalJWKSet(jwks), { issuer: env.url, typ: 'at+jwt', algorithms: ['PS256'] })).payload;
 }
 

@@ -21,7 +21,7 @@ const STEPS = [
   '4. Obtain a client_credentials access token (opendcr tpp token --tpp ',
   '5. Publish the Account and Transaction API in front of a sample ASPSP',
   '6. The PSU consents (sandbox user "psu" signs in and allows "accounts")',
-  '7. Read the PSU\'s accounts through the gateway: GET /open-banking/v3.1/aisp/accounts',
+  "7. Read the PSU's accounts through the gateway: GET /open-banking/v3.1/aisp/accounts",
   '8. A token without the scope an operation needs: 403',
   '9. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
   '10. Read the registration (opendcr tpp get --tpp ',
@@ -50,7 +50,10 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.match(r.stdout, /"Account and Transaction API Specification" imported: context \/open-banking\/v3\.1\/aisp, 29 operations, roles AISP/);
   assert.match(r.stdout, /Our TPP's subscription: plan DemoFive, UNBLOCKED/);
   assert.match(r.stdout, /GET https:\/\/localhost:\d+\/open-banking\/v3\.1\/aisp\/accounts → 200 OK\n\{\n {2}"Data": \{\n {4}"Account": \[/);
-  assert.match(r.stdout, /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"key_manager": "Resident Key Manager",\n {4}"software_id": /);
+  assert.match(
+    r.stdout,
+    /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"key_manager": "Resident Key Manager",\n {4}"software_id": /,
+  );
   assert.match(r.stdout, /"psu": "psu"/);
   assert.match(r.stdout, /account-access-consents → 403 Forbidden\n\{\n {2}"Code": "GATEWAY_SCOPE_MISSING"/);
   assert.match(r.stdout, /\/accounts → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);
@@ -59,7 +62,10 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.match(r.stdout, /DELETE \S+ → 204 No Content/);
   assert.match(r.stdout, /GET \S+ → 401 Unauthorized\n\{\n {2}"error": "invalid_token"/);
   // The equivalent curl: the TPP folder's transport chain and key, the server CA, the JOSE body from a file.
-  assert.match(r.stdout, /curl -X POST \\\n {7}--cert transport-chain\.pem \\\n {7}--key transport-key\.pem \\\n {7}--cacert \S+ca\.pem \\\n {7}-H 'Content-Type: application\/jose' \\\n {7}--data-binary @request\.jwt \\\n {7}https:\/\/localhost:\d+\/open-banking\/v3\.3\/register\n/);
+  assert.match(
+    r.stdout,
+    /curl -X POST \\\n {7}--cert transport-chain\.pem \\\n {7}--key transport-key\.pem \\\n {7}--cacert \S+ca\.pem \\\n {7}-H 'Content-Type: application\/jose' \\\n {7}--data-binary @request\.jwt \\\n {7}https:\/\/localhost:\d+\/open-banking\/v3\.3\/register\n/,
+  );
   assert.match(r.stdout, /--data-urlencode client_assertion@client-assertion\.jwt/);
   assert.match(r.stdout, /Demo complete: every step succeeded\./);
   assert.equal(r.stderr, '');
@@ -83,13 +89,17 @@ test('npm run demo -- --keep: the folder stays, and a printed curl line replays 
     const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step13);
     assert.ok(block, step13);
     const [, cwd, text] = block;
-    const curl = text!.split('\n').map((l) => l.slice(2)).join('\n').trim();
+    const curl = text!
+      .split('\n')
+      .map((l) => l.slice(2))
+      .join('\n')
+      .trim();
     assert.match(curl, /^curl -X GET /);
     assert.ok(existsSync(join(cwd!, 'access-token.txt')) && existsSync(join(cwd!, 'transport-key.pem')), 'the files the curl line reads are kept');
     const server = await startChildServer({ cwd: kept, port, args: ['--config', configFile], env: { OPENDCR_LOG_LEVEL: 'warn' } });
     try {
       const replay = spawnSync('sh', ['-c', `${curl} -s -w '\\n%{http_code}'`], { cwd, encoding: 'utf8' });
-      assert.equal(replay.error, undefined, 'curl is needed to replay the demo\'s curl lines');
+      assert.equal(replay.error, undefined, "curl is needed to replay the demo's curl lines");
       assert.equal(replay.status, 0, replay.stderr);
       const [body, status] = replay.stdout.split('\n');
       assert.equal(status, '401');

@@ -192,7 +192,10 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       const make = () => new Agent({ connect: { ca: caPem, lookup, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
       if (fresh) return make();
       let agent = agents.get(cert?.certPem ?? '');
-      if (!agent) agents.set(cert?.certPem ?? '', (agent = make()));
+      if (!agent) {
+        agent = make();
+        agents.set(cert?.certPem ?? '', agent);
+      }
       return agent;
     };
     const fetch = async (path: string, init: RequestInit & { cert?: ClientTls; fresh?: boolean } = {}) => {
@@ -200,7 +203,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       // A fresh connection when the server's TLS context matters (trust changes apply to new handshakes).
       const dispatcher = agentFor(cert, fresh);
       try {
-        return await undiciFetch(new URL(path, baseUrl), { redirect: 'manual', ...rest, dispatcher }) as unknown as Response;
+        return (await undiciFetch(new URL(path, baseUrl), { redirect: 'manual', ...rest, dispatcher })) as unknown as Response;
       } finally {
         if (fresh) void dispatcher.close();
       }
@@ -208,7 +211,9 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     let out = '';
     let exited: Promise<void> = Promise.resolve();
     const host: Host = {
-      name, address, configFile,
+      name,
+      address,
+      configFile,
       child: undefined as unknown as ChildProcess,
       dcr: dcrClient({ url: baseUrl, fetch }, directory, keySetHost!, tpps),
       fetch,
@@ -223,8 +228,12 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
         const [command, ...args] = [...prefix, process.execPath, MAIN, '--config', configFile];
         const child = spawn(command!, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         host.child = child;
-        child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-        child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        child.stderr!.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
         exited = new Promise((resolve) => child.once('exit', () => resolve()));
         await eventually(`${name} ready`, async () => {
           if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${out}`);
@@ -264,21 +273,32 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
   };
 
   /** A PS256 client assertion for `clientId`, aud the token endpoint. */
-  const assertion = (tpp: SandboxTpp, clientId: string, baseUrl: string) => new SignJWT({})
-    .setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid })
-    .setIssuer(clientId).setSubject(clientId).setAudience(`${baseUrl}/oauth2/token`)
-    .setJti(randomUUID()).setIssuedAt().setExpirationTime('2m')
-    .sign(tpp.signingKey.key);
+  const assertion = (tpp: SandboxTpp, clientId: string, baseUrl: string) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(`${baseUrl}/oauth2/token`)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(tpp.signingKey.key);
 
-  const tokenForm = async (tpp: SandboxTpp, clientId: string) => new URLSearchParams({
-    grant_type: 'client_credentials', scope: 'accounts',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await assertion(tpp, clientId, a.dcr.url),
-  }).toString();
+  const tokenForm = async (tpp: SandboxTpp, clientId: string) =>
+    new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: 'accounts',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(tpp, clientId, a.dcr.url),
+    }).toString();
 
-  const postToken = (host: Host, tpp: SandboxTpp, body: string) => host.fetch('/oauth2/token', {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body, cert: tlsOf(tpp.transport),
-  });
+  const postToken = (host: Host, tpp: SandboxTpp, body: string) =>
+    host.fetch('/oauth2/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body,
+      cert: tlsOf(tpp.transport),
+    });
 
   /** Registers `tpp` through `host`; the client id. */
   const registerOn = async (host: Host, tpp: SandboxTpp): Promise<string> => {
@@ -288,11 +308,18 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
 
   test('a CA added with `opendcr truststore add` on host A is trusted by host B, told by a change notice', async (t) => {
     if (skipIfMissing(t)) return;
-    t.diagnostic(topology!.kind === 'netns' ? `hosts in network namespaces at ${hosts.map((h) => h.address).join(', ')}` : `hosts on loopback addresses (no network namespaces: ${topology!.reason})`);
+    t.diagnostic(
+      topology!.kind === 'netns'
+        ? `hosts in network namespaces at ${hosts.map((h) => h.address).join(', ')}`
+        : `hosts on loopback addresses (no network namespaces: ${topology!.reason})`,
+    );
     const tpp = await a.dcr.addTpp({ roles: ['AISP', 'PISP'] });
     const before = await b.fetch('/open-banking/v3.3/register', {
-      method: 'POST', headers: { 'content-type': 'application/jose', accept: 'application/json' },
-      body: Buffer.from(await tpp.signRequest(await b.dcr.validRequestClaims(tpp))), cert: tlsOf(tpp.transport), fresh: true,
+      method: 'POST',
+      headers: { 'content-type': 'application/jose', accept: 'application/json' },
+      body: Buffer.from(await tpp.signRequest(await b.dcr.validRequestClaims(tpp))),
+      cert: tlsOf(tpp.transport),
+      fresh: true,
     });
     assert.equal(before.status, 401, 'the transport certificate chains to no trusted CA yet');
     assert.match(b.output(), /"msg":"no CA is trusted for client certificates yet/, 'the operator was warned at start');
@@ -302,12 +329,19 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     assert.match(added.stdout, /^Trusted /);
     assert.equal(added.stderr, '', 'the running servers were notified');
     const listed = json<Array<{ name: string; source: string }>>(await runCli(b.configFile, 'truststore', 'list', '--json'));
-    assert.deepEqual(listed.map((c) => [c.name, c.source]), [['ob-directory-root.pem', 'database']], 'host B reads what host A wrote');
+    assert.deepEqual(
+      listed.map((c) => [c.name, c.source]),
+      [['ob-directory-root.pem', 'database']],
+      'host B reads what host A wrote',
+    );
 
     const { ms } = await eventually('host B accepts the new CA', async () => {
       const res = await b.fetch('/open-banking/v3.3/register', {
-        method: 'POST', headers: { 'content-type': 'application/jose', accept: 'application/json' },
-        body: Buffer.from(await tpp.signRequest(await b.dcr.validRequestClaims(tpp))), cert: tlsOf(tpp.transport), fresh: true,
+        method: 'POST',
+        headers: { 'content-type': 'application/jose', accept: 'application/json' },
+        body: Buffer.from(await tpp.signRequest(await b.dcr.validRequestClaims(tpp))),
+        cert: tlsOf(tpp.transport),
+        fresh: true,
       });
       if (res.status === 201) return true;
       assert.equal(res.status, 401, await res.text());
@@ -340,7 +374,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       assert.equal(statuses.filter((s) => s === 200).length, 1, `round ${round}: ${statuses}`);
       for (const r of responses.filter((x) => x.status !== 200)) {
         assert.equal(r.status, 401);
-        assert.equal((await r.json() as { error: string }).error, 'invalid_client');
+        assert.equal(((await r.json()) as { error: string }).error, 'invalid_client');
       }
     }
   });
@@ -376,7 +410,9 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     const token = await b.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts' });
     const { ms } = await eventually('host B serves the API', async () => {
       const res = await b.fetch('/open-banking/v3.1/aisp/account-access-consents', {
-        method: 'POST', body: '{}', cert: tlsOf(tpp.transport),
+        method: 'POST',
+        body: '{}',
+        cert: tlsOf(tpp.transport),
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
       });
       const text = await res.text();
@@ -396,17 +432,27 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     const tpp = await a.dcr.addTpp({ roles: ['CBPII'] });
     const clientId = await registerOn(a, tpp);
     const token = await a.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'fundsconfirmations' });
-    const call = (host: Host) => host.fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
-      method: 'POST', body: '{}', cert: tlsOf(tpp.transport),
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
-    }).then(async (r) => { await r.arrayBuffer(); return r.status; });
+    const call = (host: Host) =>
+      host
+        .fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
+          method: 'POST',
+          body: '{}',
+          cert: tlsOf(tpp.transport),
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+        })
+        .then(async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        });
     // Both hosts serve it before the count starts (host B learns of the API by a notice).
     await eventually('host B serves the funds API', async () => ((await call(b)) === 200 ? true : undefined));
     const intoHour = (Date.now() / 1000) % 3600;
     if (intoHour > 3540) await sleep((3600 - intoHour + 1) * 1000);
     // One call passed already (the one that found host B serving; refused 404s are not counted).
     const statuses = await Promise.all(Array.from({ length: 80 }, (_, i) => call(i % 2 ? b : a)));
-    t.diagnostic(`host A let ${statuses.filter((s, i) => s === 200 && i % 2 === 0).length} through, host B ${statuses.filter((s, i) => s === 200 && i % 2 === 1).length}`);
+    t.diagnostic(
+      `host A let ${statuses.filter((s, i) => s === 200 && i % 2 === 0).length} through, host B ${statuses.filter((s, i) => s === 200 && i % 2 === 1).length}`,
+    );
     assert.equal(statuses.filter((s) => s === 200).length, 39, statuses.join(' '));
     assert.equal(statuses.filter((s) => s === 429).length, 41);
   });
@@ -421,7 +467,7 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
         try {
           const res = await a.dcr.register(tpp, await a.dcr.validRequestClaims(tpp));
           if (res.status === 201) {
-            const body = await res.json() as Record<string, unknown>;
+            const body = (await res.json()) as Record<string, unknown>;
             acknowledged.set(String(body['client_id']), body);
           }
         } catch {
@@ -446,12 +492,20 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
       const c = new pg.Client({ connectionString: PG_ADMIN.replace(/\/[^/]*$/, `/${db}`) });
       await c.connect();
       try {
-        const unsubscribed = await c.query(`SELECT r.client_id FROM registrations r WHERE r.software_id = $1
-          AND NOT EXISTS (SELECT 1 FROM gateway_subscriptions s WHERE s.client_id = r.client_id AND s.api_id = $2)`, [tpp.softwareId, accountsApiId]);
+        const unsubscribed = await c.query(
+          `SELECT r.client_id FROM registrations r WHERE r.software_id = $1
+          AND NOT EXISTS (SELECT 1 FROM gateway_subscriptions s WHERE s.client_id = r.client_id AND s.api_id = $2)`,
+          [tpp.softwareId, accountsApiId],
+        );
         assert.deepEqual(unsubscribed.rows, [], 'a registration without its subscription');
-        const orphans = await c.query('SELECT s.client_id FROM gateway_subscriptions s WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.client_id = s.client_id)');
+        const orphans = await c.query(
+          'SELECT s.client_id FROM gateway_subscriptions s WHERE NOT EXISTS (SELECT 1 FROM registrations r WHERE r.client_id = s.client_id)',
+        );
         assert.deepEqual(orphans.rows, [], 'a subscription without its registration');
-        const subscribed = await c.query('SELECT count(*)::int AS n FROM gateway_subscriptions s JOIN registrations r USING (client_id) WHERE r.software_id = $1', [tpp.softwareId]);
+        const subscribed = await c.query(
+          'SELECT count(*)::int AS n FROM gateway_subscriptions s JOIN registrations r USING (client_id) WHERE r.software_id = $1',
+          [tpp.softwareId],
+        );
         assert.ok(subscribed.rows[0].n >= acked.length, `${subscribed.rows[0].n} subscriptions for ${acked.length} acknowledged registrations`);
       } finally {
         await c.end();
@@ -488,7 +542,11 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     } finally {
       await redisLink!.restore();
     }
-    assert.match(b.output(), /"code":"SHARED_STATE_UNAVAILABLE".*"msg":"shared state unavailable: requests that need it answer 503 until it returns"/, 'the log names the outage');
+    assert.match(
+      b.output(),
+      /"code":"SHARED_STATE_UNAVAILABLE".*"msg":"shared state unavailable: requests that need it answer 503 until it returns"/,
+      'the log names the outage',
+    );
     assert.match(b.output(), /"msg":"shared state available again"/, 'and the recovery');
   });
 
@@ -500,21 +558,21 @@ describe('two hosts sharing PostgreSQL and Redis', () => {
     try {
       const reg = await b.dcr.register(tpp, await b.dcr.validRequestClaims(tpp));
       assert.equal(reg.status, 503);
-      const regBody = await reg.json() as Record<string, unknown>;
+      const regBody = (await reg.json()) as Record<string, unknown>;
       assert.equal(regBody['error'], 'temporarily_unavailable');
       const token = await postToken(b, tpp, await tokenForm(tpp, clientId));
       assert.equal(token.status, 503);
-      assert.equal((await token.json() as { error: string }).error, 'temporarily_unavailable');
+      assert.equal(((await token.json()) as { error: string }).error, 'temporarily_unavailable');
       const ready = await b.fetch('/health/ready');
       assert.equal(ready.status, 503);
-      assert.deepEqual((await ready.json() as { unavailable: string[] }).unavailable, ['storage']);
+      assert.deepEqual(((await ready.json()) as { unavailable: string[] }).unavailable, ['storage']);
     } finally {
       await pgLink!.restore();
     }
     await eventually('host B ready again', async () => ((await b.fetch('/health/ready')).status === 200 ? true : undefined));
     const again = await eventually('registration works again', async () => {
       const res = await b.dcr.register(tpp, await b.dcr.validRequestClaims(tpp));
-      return res.status === 201 ? await res.json() as Record<string, unknown> : undefined;
+      return res.status === 201 ? ((await res.json()) as Record<string, unknown>) : undefined;
     });
     assert.equal(typeof again.value['client_id'], 'string');
     await b.dcr.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts' });

@@ -48,7 +48,11 @@ async function fresh(path: string, init: Parameters<typeof undiciFetch>[1] & { c
   const { cert, ...rest } = init;
   const agent = new Agent({ connect: { ca: env.ts.caPem, ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}) } });
   try {
-    const res = await undiciFetch(new URL(path, env.url), { ...rest, dispatcher: agent, headers: { ...(rest.headers as Record<string, string> | undefined), connection: 'close' } });
+    const res = await undiciFetch(new URL(path, env.url), {
+      ...rest,
+      dispatcher: agent,
+      headers: { ...(rest.headers as Record<string, string> | undefined), connection: 'close' },
+    });
     const body = await res.arrayBuffer();
     return new Response(res.status === 204 ? null : body, { status: res.status, headers: res.headers as unknown as Headers });
   } finally {
@@ -87,7 +91,7 @@ describe('/metrics', () => {
     // Two scrapes since `before` were counted too (a scrape counts when it has been answered).
     assert.equal(delta(before, after, 'opendcr_http_requests_total{route="/metrics",method="GET",status_class="2xx"}'), 2);
     assert.ok((after.get('opendcr_storage_operation_duration_seconds_count{operation="shared.remember"}') ?? 0) > 0);
-    assert.ok((after.get('opendcr_jwks_requests_total{host="' + new URL(tpp.ssaClaims.software_jwks_endpoint).host + '",result="hit"}') ?? 0) > 0);
+    assert.ok((after.get(`opendcr_jwks_requests_total{host="${new URL(tpp.ssaClaims.software_jwks_endpoint).host}",result="hit"}`) ?? 0) > 0);
     assert.ok((after.get('process_resident_memory_bytes') ?? 0) > 0, 'process metrics');
     assert.ok(after.has('nodejs_eventloop_lag_seconds'), 'event-loop lag');
     // Labels never carry client ids or raw paths.
@@ -110,13 +114,26 @@ describe('/metrics', () => {
     const clientId = String((await jsonBody(await env.register(tpp, await env.validRequestClaims(tpp)), 201))['client_id']);
     const before = await scrape();
     const { SignJWT } = await import('jose');
-    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid })
-      .setIssuer(clientId).setSubject(clientId).setAudience(`${env.url}/oauth2/token`).setJti(randomUUID()).setIssuedAt().setExpirationTime('5m')
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(`${env.url}/oauth2/token`)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
       .sign(tpp.signingKey.key);
-    const body = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString();
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    }).toString();
     const statuses = [];
     for (let i = 0; i < 3; i++) {
-      statuses.push((await fresh('/oauth2/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, cert: tlsOf(tpp.transport) })).status);
+      statuses.push(
+        (await fresh('/oauth2/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, cert: tlsOf(tpp.transport) }))
+          .status,
+      );
     }
     assert.deepEqual(statuses, [200, 401, 401]);
     const after = await scrape();
@@ -175,7 +192,9 @@ describe('the interaction id', () => {
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: env.ts.caPem }, () => socket.write('GARBAGE\r\n\r\n'));
       let out = '';
-      socket.on('data', (d: Buffer) => { out += d.toString(); });
+      socket.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       socket.on('close', () => resolve(out));
       socket.on('error', reject);
     });
@@ -192,9 +211,14 @@ describe('logs', () => {
     const traceId = randomUUID().replaceAll('-', '');
     const res = await env.ts.fetch('/oauth2/token', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-fapi-interaction-id': interactionId, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-fapi-interaction-id': interactionId,
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      },
       body: new URLSearchParams({
-        grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
         client_assertion: await signedAssertion(clientId),
       }).toString(),
       cert: tlsOf(tpp.transport),
@@ -205,7 +229,26 @@ describe('logs', () => {
     assert.equal(introspected['active'], true, 'JWT access tokens introspect through the verifier');
     const lines = await logLinesUntil((l) => l['interaction_id'] === interactionId && l['msg'] === 'request');
     const line = lines.find((l) => l['interaction_id'] === interactionId && l['msg'] === 'request')!;
-    assert.deepEqual(Object.keys(line).sort(), ['client_id', 'component', 'duration_ms', 'interaction_id', 'level', 'method', 'msg', 'pid', 'request_id', 'route', 'service', 'span_id', 'status', 'time', 'trace_id'].sort());
+    assert.deepEqual(
+      Object.keys(line).sort(),
+      [
+        'client_id',
+        'component',
+        'duration_ms',
+        'interaction_id',
+        'level',
+        'method',
+        'msg',
+        'pid',
+        'request_id',
+        'route',
+        'service',
+        'span_id',
+        'status',
+        'time',
+        'trace_id',
+      ].sort(),
+    );
     assert.equal(line['route'], '/oauth2/token');
     assert.equal(line['status'], 200);
     assert.equal(line['client_id'], clientId);
@@ -220,8 +263,10 @@ describe('logs', () => {
     const tpp = env.cbpii;
     const interactionId = randomUUID();
     const res = await env.ts.fetch('/open-banking/v3.3/register', {
-      method: 'POST', headers: { 'content-type': 'application/jose', 'x-fapi-interaction-id': interactionId },
-      body: Buffer.from(await tpp.signRequest(await env.validRequestClaims(tpp), { kid: null })), cert: tlsOf(tpp.transport),
+      method: 'POST',
+      headers: { 'content-type': 'application/jose', 'x-fapi-interaction-id': interactionId },
+      body: Buffer.from(await tpp.signRequest(await env.validRequestClaims(tpp), { kid: null })),
+      cert: tlsOf(tpp.transport),
     });
     assert.equal(res.status, 400);
     const lines = await logLinesUntil((l) => l['interaction_id'] === interactionId && l['msg'] === 'registration request rejected');
@@ -245,8 +290,14 @@ describe('health', () => {
 let lastAssertion: string | undefined;
 async function signedAssertion(clientId: string): Promise<string> {
   const { SignJWT } = await import('jose');
-  lastAssertion = await new SignJWT({}).setProtectedHeader({ alg: 'PS256', kid: env.aispPisp.signingKey.kid })
-    .setIssuer(clientId).setSubject(clientId).setAudience(`${env.url}/oauth2/token`).setJti(randomUUID()).setIssuedAt().setExpirationTime('5m')
+  lastAssertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'PS256', kid: env.aispPisp.signingKey.kid })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(`${env.url}/oauth2/token`)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('5m')
     .sign(env.aispPisp.signingKey.key);
   return lastAssertion;
 }
@@ -254,7 +305,11 @@ async function signedAssertion(clientId: string): Promise<string> {
 /** The JSON log lines the server has printed, once one matches (bounded wait: lines are written synchronously, but by another process). */
 async function logLinesUntil(match: (line: Record<string, unknown>) => boolean): Promise<Array<Record<string, unknown>>> {
   for (let i = 0; i < 100; i++) {
-    const lines = env.ts.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = env.ts
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     if (lines.some(match)) return lines;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -271,7 +326,7 @@ describe('with a separate metrics listener ([metrics] port)', () => {
   });
   after(() => separate?.close());
 
-  test('the primary serves the whole cluster\'s metrics there, and the main listener has no /metrics', async () => {
+  test("the primary serves the whole cluster's metrics there, and the main listener has no /metrics", async () => {
     const scrapeSeparate = async () => {
       const res = await undiciFetch(`http://127.0.0.1:${port}/metrics`);
       assert.equal(res.status, 200);
@@ -288,7 +343,7 @@ describe('with a separate metrics listener ([metrics] port)', () => {
       await agent.close();
       assert.equal(res.status, 200);
     }
-    assert.equal(await scrapeSeparate() - before, 8);
+    assert.equal((await scrapeSeparate()) - before, 8);
     assert.equal((await separate.ts.fetch('/metrics')).status, 404);
   });
 });

@@ -52,7 +52,10 @@ async function serverJwks(): Promise<JSONWebKeySet> {
 /** Verifies an RFC 9068 access token against /oauth2/jwks and returns its claims. */
 async function verifyAccessToken(token: string) {
   const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(await serverJwks()), {
-    issuer: ts.url, audience: resource(), typ: 'at+jwt', algorithms: ['PS256'],
+    issuer: ts.url,
+    audience: resource(),
+    typ: 'at+jwt',
+    algorithms: ['PS256'],
   });
   return { payload, protectedHeader };
 }
@@ -62,10 +65,18 @@ async function authorize(config: client.Configuration, c: ObClient, scope: strin
   const verifier = client.randomPKCECodeVerifier();
   const nonce = client.randomNonce();
   const state = client.randomState();
-  const url = await client.buildAuthorizationUrlWithJAR(config, {
-    redirect_uri: REDIRECT_URI, scope, nonce, state,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  }, c.signingKey);
+  const url = await client.buildAuthorizationUrlWithJAR(
+    config,
+    {
+      redirect_uri: REDIRECT_URI,
+      scope,
+      nonce,
+      state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    },
+    c.signingKey,
+  );
   assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request']);
   const callback = await authorizeInBrowser(ts, url, PSU);
   assert.equal(`${callback.origin}${callback.pathname}`, REDIRECT_URI);
@@ -75,25 +86,32 @@ async function authorize(config: client.Configuration, c: ObClient, scope: strin
 }
 
 test('discovery: same document at both paths, FAPI capabilities advertised', async () => {
-  const [standard, wso2] = await Promise.all([
-    ts.fetch('/.well-known/openid-configuration'), ts.fetch('/oauth2/token/.well-known/openid-configuration'),
-  ]);
+  const [standard, wso2] = await Promise.all([ts.fetch('/.well-known/openid-configuration'), ts.fetch('/oauth2/token/.well-known/openid-configuration')]);
   assert.equal(standard.status, 200);
   assert.equal(wso2.status, 200);
-  const doc = await standard.json() as Record<string, unknown>;
+  const doc = (await standard.json()) as Record<string, unknown>;
   assert.deepEqual(await wso2.json(), doc);
 
   assert.equal(doc['issuer'], ts.url);
   for (const [key, path] of [
-    ['authorization_endpoint', '/oauth2/authorize'], ['token_endpoint', '/oauth2/token'], ['introspection_endpoint', '/oauth2/introspect'],
-    ['revocation_endpoint', '/oauth2/revoke'], ['userinfo_endpoint', '/oauth2/userinfo'], ['jwks_uri', '/oauth2/jwks'],
+    ['authorization_endpoint', '/oauth2/authorize'],
+    ['token_endpoint', '/oauth2/token'],
+    ['introspection_endpoint', '/oauth2/introspect'],
+    ['revocation_endpoint', '/oauth2/revoke'],
+    ['userinfo_endpoint', '/oauth2/userinfo'],
+    ['jwks_uri', '/oauth2/jwks'],
     ['pushed_authorization_request_endpoint', '/oauth2/par'],
-  ]) assert.equal(doc[key!], `${ts.url}${path}`, key);
+  ])
+    assert.equal(doc[key!], `${ts.url}${path}`, key);
   for (const method of ['tls_client_auth', 'private_key_jwt']) {
     assert.ok((doc['token_endpoint_auth_methods_supported'] as string[]).includes(method), method);
   }
-  for (const key of ['id_token_signing_alg_values_supported', 'request_object_signing_alg_values_supported',
-    'token_endpoint_auth_signing_alg_values_supported', 'authorization_signing_alg_values_supported']) {
+  for (const key of [
+    'id_token_signing_alg_values_supported',
+    'request_object_signing_alg_values_supported',
+    'token_endpoint_auth_signing_alg_values_supported',
+    'authorization_signing_alg_values_supported',
+  ]) {
     assert.ok((doc[key] as string[]).includes('PS256'), key);
     assert.ok(!(doc[key] as string[]).includes('RS256'), `${key}: RS256 is not allowed by FAPI`);
   }
@@ -102,7 +120,9 @@ test('discovery: same document at both paths, FAPI capabilities advertised', asy
   assert.ok((doc['grant_types_supported'] as string[]).includes(JWT_BEARER));
 
   // openid-client accepts either path (the WSO2 one given as the document's URL).
-  const viaWso2 = await relyingParty(ts, tpp, client.PrivateKeyJwt(tpp.signingKey), { discoveryUrl: `${ts.url}/oauth2/token/.well-known/openid-configuration` });
+  const viaWso2 = await relyingParty(ts, tpp, client.PrivateKeyJwt(tpp.signingKey), {
+    discoveryUrl: `${ts.url}/oauth2/token/.well-known/openid-configuration`,
+  });
   assert.deepEqual({ ...viaWso2.serverMetadata() }, { ...rp.serverMetadata() });
 });
 
@@ -190,21 +210,27 @@ test('userinfo with the certificate-bound token over mutual TLS; gateway introsp
 
   await client.tokenRevocation(hybrid, tokens.access_token);
   assert.deepEqual({ ...(await client.tokenIntrospection(gateway, tokens.access_token)) }, { active: false });
-  await assertErrorResponse(
-    await ts.fetch('/oauth2/userinfo', { headers: { authorization: `Bearer ${tokens.access_token}` }, cert: tpp.cert }),
-    401, { error: 'invalid_token', error_description: 'invalid token provided' },
-  );
+  await assertErrorResponse(await ts.fetch('/oauth2/userinfo', { headers: { authorization: `Bearer ${tokens.access_token}` }, cert: tpp.cert }), 401, {
+    error: 'invalid_token',
+    error_description: 'invalid token provided',
+  });
 
   await client.tokenRevocation(hybrid, tokens.refresh_token!, { token_type_hint: 'refresh_token' });
   assert.deepEqual({ ...(await client.tokenIntrospection(gateway, tokens.refresh_token!)) }, { active: false });
-  await assert.rejects(client.refreshTokenGrant(hybrid, tokens.refresh_token!), isOAuthError(400, { error: 'invalid_grant', error_description: 'grant request is invalid' }));
+  await assert.rejects(
+    client.refreshTokenGrant(hybrid, tokens.refresh_token!),
+    isOAuthError(400, { error: 'invalid_grant', error_description: 'grant request is invalid' }),
+  );
 });
 
 test('jwt-bearer grant from an inline trusted issuer; a replayed jti is refused', async () => {
   const assertion = await new SignJWT({ jti: randomUUID() })
     .setProtectedHeader({ alg: 'PS256', kid: idpKey.kid })
-    .setIssuer(IDP).setSubject('psu').setAudience(`${ts.url}/oauth2/token`)
-    .setIssuedAt().setExpirationTime('5m')
+    .setIssuer(IDP)
+    .setSubject('psu')
+    .setAudience(`${ts.url}/oauth2/token`)
+    .setIssuedAt()
+    .setExpirationTime('5m')
     .sign(idpKey.key);
 
   const tokens = await client.genericGrantRequest(rp, JWT_BEARER, { assertion, scope: 'accounts' });
@@ -216,8 +242,10 @@ test('jwt-bearer grant from an inline trusted issuer; a replayed jti is refused'
   assert.deepEqual(payload['cnf'], { 'x5t#S256': x5tS256(tpp) });
 
   // oidc-provider keeps invalid_grant details out of the response (they go to its error_detail).
-  await assert.rejects(client.genericGrantRequest(rp, JWT_BEARER, { assertion, scope: 'accounts' }),
-    isOAuthError(400, { error: 'invalid_grant', error_description: 'grant request is invalid' }));
+  await assert.rejects(
+    client.genericGrantRequest(rp, JWT_BEARER, { assertion, scope: 'accounts' }),
+    isOAuthError(400, { error: 'invalid_grant', error_description: 'grant request is invalid' }),
+  );
 });
 
 test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bodies', async () => {
@@ -228,7 +256,8 @@ test('scope API: create, use in client_credentials, delete; 401, 409 and 400 bod
   // No `scope` metadata: the client may ask for any scope the server has.
   const any = await registerObClient(ts, 'private_key_jwt', { scope: undefined, grant_types: ['client_credentials'], response_types: [] });
   const anyRp = await relyingParty(ts, any, client.PrivateKeyJwt(any.signingKey));
-  const grantedScope = async (scope: string) => (await verifyAccessToken((await client.clientCredentialsGrant(anyRp, { scope })).access_token)).payload['scope'];
+  const grantedScope = async (scope: string) =>
+    (await verifyAccessToken((await client.clientCredentialsGrant(anyRp, { scope })).access_token)).payload['scope'];
 
   assert.equal(await grantedScope('accounts e2e_balances'), 'accounts', 'unknown scopes are not granted');
 

@@ -44,7 +44,10 @@ describe('PUT racing DELETE on one registration', () => {
       ]);
       const statuses = responses.map((r) => r.status);
       const bodies = await Promise.all(responses.map((r) => r.text()));
-      assert.ok(statuses.every((s) => s === 200 || s === 204 || s === 401), `round ${round}: only 200, 204 and 401: ${statuses.join(' ')} ${bodies.join(' ')}`);
+      assert.ok(
+        statuses.every((s) => s === 200 || s === 204 || s === 401),
+        `round ${round}: only 200, 204 and 401: ${statuses.join(' ')} ${bodies.join(' ')}`,
+      );
       assert.equal(statuses.filter((s) => s === 204).length, 1, `round ${round}: exactly one DELETE succeeds: ${statuses.join(' ')}`);
       for (const [i, s] of statuses.entries()) {
         if (s === 401) assert.equal(JSON.parse(bodies[i]!).error, 'invalid_token', bodies[i]);
@@ -56,7 +59,11 @@ describe('PUT racing DELETE on one registration', () => {
       const trail = await storage.audit.list({ clientId, limit: 100 });
       const deleted = trail.filter((e) => e.event === 'deleted');
       assert.equal(deleted.length, 1, `round ${round}: one "deleted" audit row`);
-      assert.deepEqual(trail.filter((e) => e.event !== 'rejected' && e.id > deleted[0]!.id), [], `round ${round}: nothing written after the delete`);
+      assert.deepEqual(
+        trail.filter((e) => e.event !== 'rejected' && e.id > deleted[0]!.id),
+        [],
+        `round ${round}: nothing written after the delete`,
+      );
       assert.equal(trail.filter((e) => e.event === 'updated').length, statuses.filter((s) => s === 200).length, `round ${round}: one "updated" row per 200`);
       const refused = await jsonBody(await env.tokenResponse(tpp, clientId, 'private_key_jwt'), 401);
       assert.equal(refused['error'], 'invalid_client', `round ${round}: the deleted client gets no token`);
@@ -80,7 +87,7 @@ describe('a revoked request-signing key', () => {
       const withoutKid = await jsonBody(await env.register(tpp, await claims(), { sign: { kid: null } }), 400);
       assert.deepEqual(withoutKid, {
         error: 'invalid_client_metadata',
-        error_description: 'the registration request JWS header must carry the kid of its signing key in the software statement\'s software_jwks_endpoint',
+        error_description: "the registration request JWS header must carry the kid of its signing key in the software statement's software_jwks_endpoint",
       });
     }
     const created = (await env.ts.storage.audit.list({ softwareId: tpp.softwareId, event: 'created', limit: 100 })).length;
@@ -122,7 +129,7 @@ describe('a revoked-keys list the server may not fetch', () => {
 });
 
 describe('the token endpoint and the client certificate', () => {
-  test('a registered private_key_jwt client gets no token over an untrusted, self-signed, expired or another organisation\'s certificate', async () => {
+  test("a registered private_key_jwt client gets no token over an untrusted, self-signed, expired or another organisation's certificate", async () => {
     const tpp = env.aispPisp;
     const clientId = await register(tpp);
     const subject = tpp.transport.x509.subject.split('\n').join(', ');
@@ -133,9 +140,16 @@ describe('the token endpoint and the client certificate', () => {
     const cases: Array<[string, IssuedCertificate, string]> = [
       ['untrusted CA', untrusted, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
       ['self-signed', selfSigned, 'a client (transport) certificate issued by a trusted CA is required over mutual TLS'],
-      ['expired', expired, `the client (transport) certificate expired on ${expired.x509.validToDate.toISOString().replace(/\.\d{3}Z$/, 'Z')}; present a current one`],
-      ['another organisation\'s', env.cbpii.transport,
-        `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`],
+      [
+        'expired',
+        expired,
+        `the client (transport) certificate expired on ${expired.x509.validToDate.toISOString().replace(/\.\d{3}Z$/, 'Z')}; present a current one`,
+      ],
+      [
+        "another organisation's",
+        env.cbpii.transport,
+        `the transport certificate belongs to neither the software JWKS (use:tls) nor organisation ${tpp.orgId} / software ${tpp.softwareId}`,
+      ],
     ];
     for (const [what, cert, description] of cases) {
       // The signing key is genuine each time: only the certificate is wrong.
@@ -148,7 +162,11 @@ describe('the token endpoint and the client certificate', () => {
   test('an expired certificate from the trusted CA, presented by the right software, is refused too', async () => {
     const tpp = env.cbpii;
     const clientId = await register(tpp);
-    const expired = await issueClientCertificate(env.directory.issuingCa, { subject: tpp.transport.x509.subject.split('\n').join(', '), validityDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const expired = await issueClientCertificate(env.directory.issuingCa, {
+      subject: tpp.transport.x509.subject.split('\n').join(', '),
+      validityDays: 1,
+      now: new Date(Date.now() - 3 * 86_400_000),
+    });
     const res = await env.tokenResponse(tpp, clientId, 'private_key_jwt', { cert: expired });
     assert.equal((await jsonBody(res, 401))['error'], 'invalid_client');
   });
@@ -161,11 +179,19 @@ describe('client assertions the server must bound', () => {
     const claims = JSON.stringify(assertionClaims(clientId));
     const deep = `${claims.slice(0, -1)},"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
     const res = await tokenWith(await signedAssertion(tpp, deep), tlsOf(tpp.transport));
-    assert.deepEqual(await jsonBody(res, 400), { error: 'invalid_request', error_description: 'the client_assertion parameter nests JSON more than 32 levels deep' });
+    assert.deepEqual(await jsonBody(res, 400), {
+      error: 'invalid_request',
+      error_description: 'the client_assertion parameter nests JSON more than 32 levels deep',
+    });
     // A request object at the authorization endpoint is bounded the same way.
     const object = `${claims.slice(0, -1)},"claims":${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`;
-    const authorize = await env.ts.fetch(`/oauth2/authorize?client_id=${clientId}&request=${await signedAssertion(tpp, object)}`, { cert: tlsOf(tpp.transport) });
-    assert.deepEqual(await jsonBody(authorize, 400), { error: 'invalid_request', error_description: 'the request parameter nests JSON more than 32 levels deep' });
+    const authorize = await env.ts.fetch(`/oauth2/authorize?client_id=${clientId}&request=${await signedAssertion(tpp, object)}`, {
+      cert: tlsOf(tpp.transport),
+    });
+    assert.deepEqual(await jsonBody(authorize, 400), {
+      error: 'invalid_request',
+      error_description: 'the request parameter nests JSON more than 32 levels deep',
+    });
     // Both workers still serve.
     for (let i = 0; i < 4; i += 1) await env.ccToken(tpp, clientId, 'private_key_jwt');
     assert.doesNotMatch(env.ts.output(), /RangeError|Maximum call stack/);
@@ -175,7 +201,11 @@ describe('client assertions the server must bound', () => {
     const tpp = env.aispPisp;
     const clientId = await register(tpp);
     const t = Math.floor(Date.now() / 1000);
-    for (const over of [{ iat: t, exp: t + 1_000_000_000 }, { iat: undefined, exp: t + 1_000_000_000 }, { iat: t, exp: t + 1801 }]) {
+    for (const over of [
+      { iat: t, exp: t + 1_000_000_000 },
+      { iat: undefined, exp: t + 1_000_000_000 },
+      { iat: t, exp: t + 1801 },
+    ]) {
       const claims = assertionClaims(clientId, over);
       const res = await tokenWith(await signedAssertion(tpp, JSON.stringify(claims)), tlsOf(tpp.transport));
       assert.deepEqual(await jsonBody(res, 401), { error: 'invalid_client', error_description: 'client authentication failed' }, JSON.stringify(over));
@@ -203,10 +233,18 @@ function openTls(cert: ClientTls): Promise<{ socket: TLSSocket; ok: boolean }> {
 function untilClosed(socket: TLSSocket): Promise<string> {
   return new Promise((resolve, reject) => {
     let received = '';
-    const limit = setTimeout(() => { socket.destroy(); reject(new Error(`the server kept the connection open; received: ${received}`)); }, 15_000);
-    socket.on('data', (d: Buffer) => { received += d.toString(); });
+    const limit = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server kept the connection open; received: ${received}`));
+    }, 15_000);
+    socket.on('data', (d: Buffer) => {
+      received += d.toString();
+    });
     socket.on('error', () => undefined);
-    socket.once('close', () => { clearTimeout(limit); resolve(received); });
+    socket.once('close', () => {
+      clearTimeout(limit);
+      resolve(received);
+    });
   });
 }
 
@@ -257,14 +295,18 @@ describe('connections are bounded', () => {
     const headersClosed = untilClosed(headers.socket);
     const slowHeaders = `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'a'.repeat(200)}`;
     let i = 0;
-    const trickleHeaders = setInterval(() => { if (!headers.socket.destroyed) headers.socket.write(slowHeaders[i++ % slowHeaders.length]!); }, 200);
+    const trickleHeaders = setInterval(() => {
+      if (!headers.socket.destroyed) headers.socket.write(slowHeaders[i++ % slowHeaders.length]!);
+    }, 200);
     const headersRaw = await headersClosed.finally(() => clearInterval(trickleHeaders));
     assert.deepEqual(errorBody(headersRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
 
     const body = await openTls(tlsOf(env.aispPisp.transport));
     const bodyClosed = untilClosed(body.socket);
     body.socket.write('POST /open-banking/v3.3/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose\r\nContent-Length: 5000\r\n\r\n');
-    const trickleBody = setInterval(() => { if (!body.socket.destroyed) body.socket.write('a'); }, 200);
+    const trickleBody = setInterval(() => {
+      if (!body.socket.destroyed) body.socket.write('a');
+    }, 200);
     const bodyRaw = await bodyClosed.finally(() => clearInterval(trickleBody));
     assert.deepEqual(errorBody(bodyRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
   });
@@ -276,7 +318,12 @@ describe('connections are bounded', () => {
     // 16 per worker process, two workers; keep-alive connections of earlier tests count too.
     assert.ok(accepted <= 32, `at most 2 × 16 connections are accepted, not ${accepted}`);
     assert.ok(accepted < 60, 'some connections were refused');
-    await Promise.all(opened.map(async ({ socket }) => { socket.destroy(); await new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve))); }));
+    await Promise.all(
+      opened.map(async ({ socket }) => {
+        socket.destroy();
+        await new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve)));
+      }),
+    );
     await sleep(200);
     const res = await env.ts.fetch('/health', { cert });
     assert.equal(res.status, 200);

@@ -57,10 +57,18 @@ for (const auth of ['private_key_jwt', 'tls_client_auth'] as const) {
       assert.ok(r.stdout.includes(`POST https://localhost:${port}/open-banking/v3.3/register → 201 Created`), r.stdout);
       const saved = JSON.parse(readFileSync(join(folderOf(id), 'registration.json'), 'utf8')) as Record<string, unknown>;
       clientId = String(saved['client_id']);
-      assert.deepEqual({ ...saved, client_id: 'x', registered_at: 'x' }, {
-        client_id: 'x', server: `https://localhost:${port}`, version: 'v3.3', token_endpoint_auth_method: auth,
-        scope: 'openid accounts payments', registered_at: 'x', local: true,
-      });
+      assert.deepEqual(
+        { ...saved, client_id: 'x', registered_at: 'x' },
+        {
+          client_id: 'x',
+          server: `https://localhost:${port}`,
+          version: 'v3.3',
+          token_endpoint_auth_method: auth,
+          scope: 'openid accounts payments',
+          registered_at: 'x',
+          local: true,
+        },
+      );
       assert.ok(r.stdout.includes(`"client_id": "${clientId}"`));
     });
 
@@ -97,12 +105,15 @@ for (const auth of ['private_key_jwt', 'tls_client_auth'] as const) {
       assert.ok(!existsSync(join(folderOf(id), 'registration.json')));
     });
 
-    test('get after delete: 401, the server\'s error printed, exit 1', async () => {
+    test("get after delete: 401, the server's error printed, exit 1", async () => {
       // With the token issued before the deletion: the registration endpoint refuses it.
       const withOld = await cli('tpp', 'get', '--tpp', id, '--client-id', clientId, '--access-token', oldToken);
       assert.equal(withOld.code, 1);
       assert.match(withOld.stdout, /→ 401 Unauthorized\n\{\n {2}"error": "invalid_token"/);
-      assert.equal(withOld.stderr, 'opendcr: the server rejected the read request (HTTP 401): invalid_token: the access token is not valid for this registration\n');
+      assert.equal(
+        withOld.stderr,
+        'opendcr: the server rejected the read request (HTTP 401): invalid_token: the access token is not valid for this registration\n',
+      );
       // Asking for a new token: the deleted client cannot authenticate any more.
       const fresh = await cli('tpp', 'get', '--tpp', id, '--client-id', clientId, '--json');
       assert.equal(fresh.code, 1);
@@ -125,16 +136,20 @@ test('v3.1 with tls_client_auth sends tls_client_auth_dn', async () => {
   assert.equal(json(await cli('tpp', 'get', '--tpp', id, '--json'))['client_id'], saved['client_id']);
 });
 
-test('a rejected registration shows the server\'s error and description and exits 1', async () => {
+test("a rejected registration shows the server's error and description and exits 1", async () => {
   const id = await createTpp('No Payments', 'AISP');
   const r = await cli('tpp', 'register', '--tpp', id, '--scope', 'openid payments');
   assert.equal(r.code, 1);
   assert.match(r.stdout, /→ 400 Bad Request/);
-  assert.equal(r.stderr, 'opendcr: the server rejected the registration (HTTP 400): invalid_client_metadata: scope payments needs the PISP role, which the software statement does not grant\n');
+  assert.equal(
+    r.stderr,
+    'opendcr: the server rejected the registration (HTTP 400): invalid_client_metadata: scope payments needs the PISP role, which the software statement does not grant\n',
+  );
   const asJson = await cli('tpp', 'register', '--tpp', id, '--scope', 'openid payments', '--json');
   assert.equal(asJson.code, 1);
   assert.deepEqual(JSON.parse(asJson.stdout), {
-    error: 'invalid_client_metadata', error_description: 'scope payments needs the PISP role, which the software statement does not grant',
+    error: 'invalid_client_metadata',
+    error_description: 'scope payments needs the PISP role, which the software statement does not grant',
   });
 });
 
@@ -147,5 +162,8 @@ test('after revoke-key, a registration signed with the revoked key is refused: u
   assert.equal((await cli('sandbox', 'tpp', 'revoke-key', '--tpp', id)).code, 0);
   const r = await cli('tpp', 'register', '--tpp', id);
   assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stderr, /^opendcr: the server rejected the registration \(HTTP 400\): unapproved_software_statement: the key \S+ that signed the registration request has been revoked\n$/);
+  assert.match(
+    r.stderr,
+    /^opendcr: the server rejected the registration \(HTTP 400\): unapproved_software_statement: the key \S+ that signed the registration request has been revoked\n$/,
+  );
 });

@@ -20,7 +20,8 @@ test('codes are UPPER_SNAKE, each with a summary, a 4xx/5xx status and a wire co
     assert.ok(e.summary.length > 10, code);
     assert.ok(e.status >= 400 && e.status < 600, code);
     if (e.error === 'invalid_token' || e.error === 'invalid_client') assert.equal(e.status, 401, code);
-    if (['invalid_client_metadata', 'invalid_software_statement', 'unapproved_software_statement', 'invalid_redirect_uri'].includes(e.error)) assert.equal(e.status, 400, code);
+    if (['invalid_client_metadata', 'invalid_software_statement', 'unapproved_software_statement', 'invalid_redirect_uri'].includes(e.error))
+      assert.equal(e.status, 400, code);
   }
 });
 
@@ -48,7 +49,12 @@ test('the edge picks the wire shape; unknown errors say nothing', () => {
   assert.deepEqual(toErrorResponse(e).body, { error: 'not_found', error_description: 'scope "x" does not exist' });
   assert.deepEqual(toErrorResponse(e, 'admin', 'trace-1').body, { code: 'SCOPE_NOT_FOUND', message: 'scope "x" does not exist', traceId: 'trace-1' });
   const unknown = toErrorResponse(new Error('secret internals at /src/x.ts:1:1'));
-  assert.deepEqual(unknown, { status: 500, headers: {}, code: 'SERVER_ERROR', body: { error: 'server_error', error_description: 'the server could not process the request' } });
+  assert.deepEqual(unknown, {
+    status: 500,
+    headers: {},
+    code: 'SERVER_ERROR',
+    body: { error: 'server_error', error_description: 'the server could not process the request' },
+  });
   const storage = toErrorResponse(new StorageUnavailableError('storage: x: database unavailable'));
   assert.equal(storage.status, 503);
   assert.equal(storage.code, 'STORAGE_UNAVAILABLE');

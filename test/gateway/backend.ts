@@ -7,7 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface ReceivedCall { method: string; url: string; headers: IncomingMessage['headers']; body: string }
+export interface ReceivedCall {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
 
 export interface TestBackend {
   readonly url: string;
@@ -17,7 +22,14 @@ export interface TestBackend {
   close(): Promise<void>;
 }
 
-interface Behaviour { status: number; delayMs: number; bodyBytes: number | null; hangUp: boolean; chunked: boolean; headers: Record<string, string> }
+interface Behaviour {
+  status: number;
+  delayMs: number;
+  bodyBytes: number | null;
+  hangUp: boolean;
+  chunked: boolean;
+  headers: Record<string, string>;
+}
 
 const DEFAULT: Behaviour = { status: 200, delayMs: 0, bodyBytes: null, hangUp: false, chunked: false, headers: {} };
 
@@ -36,7 +48,8 @@ export async function startTestBackend(address = '127.0.0.1'): Promise<TestBacke
         return;
       }
       setTimeout(() => {
-        const body = b.bodyBytes === null ? JSON.stringify({ Data: { received: { method: call.method, url: call.url, body: call.body } } }) : 'x'.repeat(b.bodyBytes);
+        const body =
+          b.bodyBytes === null ? JSON.stringify({ Data: { received: { method: call.method, url: call.url, body: call.body } } }) : 'x'.repeat(b.bodyBytes);
         const headers = { 'content-type': 'application/json', 'x-backend': 'yes', connection: 'keep-alive', 'keep-alive': 'timeout=5', ...b.headers };
         if (b.chunked) {
           res.writeHead(b.status, headers);
@@ -55,7 +68,9 @@ export async function startTestBackend(address = '127.0.0.1'): Promise<TestBacke
   return {
     url: `http://${address}:${port}`,
     calls,
-    behave(b) { behaviour = { ...DEFAULT, ...b }; },
+    behave(b) {
+      behaviour = { ...DEFAULT, ...b };
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

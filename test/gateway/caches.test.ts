@@ -13,12 +13,27 @@ import type { VerifiedToken } from '../../src/oauth/token-verifier.ts';
 import { RESIDENT_KEY_MANAGER } from '../../src/storage/catalogue-records.ts';
 
 const token = (clientId: string, expiresAt: number): VerifiedToken => ({
-  kind: 'access_token', format: 'jwt', keyManager: RESIDENT_KEY_MANAGER, clientId, softwareId: undefined, orgId: undefined, keySetUrl: undefined, roles: [], consentId: undefined,
-  scopes: ['accounts'], grant: 'client_credentials', subject: clientId, certificateThumbprint: 't', issuedAt: 0, expiresAt, jti: undefined,
-  audience: undefined, revoke: async () => undefined,
+  kind: 'access_token',
+  format: 'jwt',
+  keyManager: RESIDENT_KEY_MANAGER,
+  clientId,
+  softwareId: undefined,
+  orgId: undefined,
+  keySetUrl: undefined,
+  roles: [],
+  consentId: undefined,
+  scopes: ['accounts'],
+  grant: 'client_credentials',
+  subject: clientId,
+  certificateThumbprint: 't',
+  issuedAt: 0,
+  expiresAt,
+  jti: undefined,
+  audience: undefined,
+  revoke: async () => undefined,
 });
 
-test('verified tokens: at most maxEntries (oldest out), never past the token\'s expiry or the bound, only for the same catalogue version, dropped per client', () => {
+test("verified tokens: at most maxEntries (oldest out), never past the token's expiry or the bound, only for the same catalogue version, dropped per client", () => {
   const cache = createTokenCache({ maxEntries: 2, maxAgeMs: 60_000 });
   const now = 1_000_000_000_000;
   const exp = now / 1000 + 3600;
@@ -30,7 +45,7 @@ test('verified tokens: at most maxEntries (oldest out), never past the token\'s 
   assert.equal(cache.get('b', now + 60_000, 'v1'), undefined, 'the bound (60 s)');
   cache.set('d', token('c2', now / 1000 + 5), now, 'v1');
   assert.equal(cache.get('d', now + 4_000, 'v1')?.clientId, 'c2');
-  assert.equal(cache.get('d', now + 5_000, 'v1'), undefined, 'the token\'s own expiry');
+  assert.equal(cache.get('d', now + 5_000, 'v1'), undefined, "the token's own expiry");
   cache.set('e', token('c3', exp), now, 'v1');
   assert.equal(cache.get('e', now, 'v2'), undefined, 'another catalogue version (a key manager changed)');
   cache.set('f', token('c3', exp), now, 'v1');
@@ -42,7 +57,7 @@ test('verified tokens: at most maxEntries (oldest out), never past the token\'s 
   assert.equal(cache.get('expired', now, 'v1'), undefined, 'an expired token is never kept');
 });
 
-test('identity JWTs: one per token and audience until half their lifetime, then a new one; the key is the database\'s', async () => {
+test("identity JWTs: one per token and audience until half their lifetime, then a new one; the key is the database's", async () => {
   const storage = await openStorage({ url: 'sqlite::memory:', poolSize: 1, busyTimeoutMs: 1000 });
   try {
     let t = 2_000_000_000;
@@ -50,7 +65,16 @@ test('identity JWTs: one per token and audience until half their lifetime, then 
     const again = await createIdentitySigner({ storage, issuer: 'https://gw.example/gateway', lifetime: 60, now: () => t });
     assert.deepEqual(again.jwks, signer.jwks, 'a second signer (another worker or host) uses the same key');
     assert.equal((signer.jwks.keys[0] as Record<string, unknown>)['d'], undefined, 'only the public key is published');
-    const who = { keyManager: 'External IdP', clientId: 'c1', softwareId: 's1', orgId: 'o1', roles: ['AISP'], scopes: ['accounts'], psu: 'psu-1', consentId: undefined };
+    const who = {
+      keyManager: 'External IdP',
+      clientId: 'c1',
+      softwareId: 's1',
+      orgId: 'o1',
+      roles: ['AISP'],
+      scopes: ['accounts'],
+      psu: 'psu-1',
+      consentId: undefined,
+    };
     const first = await signer.sign(who, 'https://backend.example', 'token-1');
     assert.equal(await signer.sign(who, 'https://backend.example', 'token-1'), first, 'reused');
     assert.notEqual(await signer.sign(who, 'https://other.example', 'token-1'), first, 'per audience');
@@ -59,8 +83,11 @@ test('identity JWTs: one per token and audience until half their lifetime, then 
     assert.notEqual(renewed, first, 'renewed at half its lifetime');
     const claims = decodeJwt(renewed);
     assert.equal(claims.exp! - claims.iat!, 60);
-    assert.deepEqual([claims['key_manager'], claims['client_id'], claims['software_id'], claims['org_id'], claims['roles'], claims['scope'], claims['psu']],
-      ['External IdP', 'c1', 's1', 'o1', ['AISP'], 'accounts', 'psu-1'], 'the application is its key manager and client id together');
+    assert.deepEqual(
+      [claims['key_manager'], claims['client_id'], claims['software_id'], claims['org_id'], claims['roles'], claims['scope'], claims['psu']],
+      ['External IdP', 'c1', 's1', 'o1', ['AISP'], 'accounts', 'psu-1'],
+      'the application is its key manager and client id together',
+    );
   } finally {
     await storage.close();
   }

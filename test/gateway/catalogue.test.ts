@@ -17,10 +17,11 @@ const BACKEND = 'http://127.0.0.1:9/bank';
 let ts: TestServer;
 type Init = NonNullable<Parameters<TestServer['fetch']>[1]>;
 
-const admin = (path: string, init: Init = {}) => ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.headers as Record<string, string> | undefined) } });
+const admin = (path: string, init: Init = {}) =>
+  ts.fetch(path, { ...init, headers: { authorization: ADMIN, 'x-requested-with': 'test', ...(init.headers as Record<string, string> | undefined) } });
 
 async function json(res: Response, status: number): Promise<Record<string, unknown>> {
-  const body = await res.json() as Record<string, unknown>;
+  const body = (await res.json()) as Record<string, unknown>;
   assert.equal(res.status, status, JSON.stringify(body).slice(0, 500));
   return body;
 }
@@ -33,11 +34,19 @@ function form(field: string, document: string | Buffer, props: Record<string, un
 }
 
 const importApi = (document: string | Buffer, props: Record<string, unknown>) =>
-  admin('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', body: form('file', document, { endpointConfig: { production_endpoints: { url: BACKEND } }, ...props }) });
-const lifecycle = (id: string, action: string) => admin(`/api/am/publisher/v4/apis/change-lifecycle?action=${encodeURIComponent(action)}&apiId=${id}`, { method: 'POST' });
+  admin('/api/am/publisher/v4/apis/import-openapi', {
+    method: 'POST',
+    body: form('file', document, { endpointConfig: { production_endpoints: { url: BACKEND } }, ...props }),
+  });
+const lifecycle = (id: string, action: string) =>
+  admin(`/api/am/publisher/v4/apis/change-lifecycle?action=${encodeURIComponent(action)}&apiId=${id}`, { method: 'POST' });
 
-before(async () => { ts = await startTestServer(); });
-after(async () => { await ts?.close(); });
+before(async () => {
+  ts = await startTestServer();
+});
+after(async () => {
+  await ts?.close();
+});
 
 test('the four OB v3.1.11 APIs and the DCR API (v3.1, v3.2, v3.3) import and publish side by side', async () => {
   const expected = [
@@ -54,7 +63,11 @@ test('the four OB v3.1.11 APIs and the DCR API (v3.1, v3.2, v3.3) import and pub
     assert.deepEqual(api['requiredRoles'], roles);
     assert.equal(api['version'], '3.1.11');
     assert.ok(String(api['name']).length > 0 && (name === api['name'] || i === 3), `name ${String(api['name'])}`);
-    assert.deepEqual(await json(await lifecycle(String(api['id']), 'Publish'), 200), { lifecycleState: { state: 'PUBLISHED' }, workflowStatus: null, subscribed: 0 });
+    assert.deepEqual(await json(await lifecycle(String(api['id']), 'Publish'), 200), {
+      lifecycleState: { state: 'PUBLISHED' },
+      workflowStatus: null,
+      subscribed: 0,
+    });
   }
   for (const v of ['v3.1', 'v3.2', 'v3.3']) {
     for (const f of ['client-registration-openapi.yaml', 'client-registration-swagger.json']) {
@@ -62,9 +75,20 @@ test('the four OB v3.1.11 APIs and the DCR API (v3.1, v3.2, v3.3) import and pub
       // No servers / basePath in these files: the context is the publisher's.
       const missing = await json(await importApi(doc, {}), 400);
       assert.equal(missing['code'], 'API_INVALID');
-      const api = await json(await importApi(doc, { name: `DCR ${v} ${f}`, context: `/dcr-test/${v}/${f.includes('swagger') ? 's' : 'o'}`, endpointConfig: { production_endpoints: { url: 'internal:dcr' } } }), 201);
-      assert.deepEqual((api['operations'] as Array<Record<string, unknown>>).map((o) => `${String(o['verb'])} ${String(o['target'])}`).sort(),
-        ['DELETE /register/{ClientId}', 'GET /register/{ClientId}', 'POST /register', 'PUT /register/{ClientId}']);
+      const api = await json(
+        await importApi(doc, {
+          name: `DCR ${v} ${f}`,
+          context: `/dcr-test/${v}/${f.includes('swagger') ? 's' : 'o'}`,
+          endpointConfig: { production_endpoints: { url: 'internal:dcr' } },
+        }),
+        201,
+      );
+      assert.deepEqual((api['operations'] as Array<Record<string, unknown>>).map((o) => `${String(o['verb'])} ${String(o['target'])}`).sort(), [
+        'DELETE /register/{ClientId}',
+        'GET /register/{ClientId}',
+        'POST /register',
+        'PUT /register/{ClientId}',
+      ]);
     }
   }
   const listed = await json(await admin('/api/am/devportal/v3/apis'), 200);
@@ -77,7 +101,14 @@ test('an invalid document is refused whole, with its first problems; the served 
   assert.match(String(bad['message']), /nothing was changed/);
   const apis = (await json(await admin('/api/am/publisher/v4/apis'), 200))['list'] as Array<Record<string, unknown>>;
   const aisp = apis.find((a) => a['context'] === '/open-banking/v3.1/aisp')!;
-  const reimport = await admin(`/api/am/publisher/v4/apis/${String(aisp['id'])}/swagger`, { method: 'PUT', body: form('apiDefinition', '{"swagger":"2.0","info":{"title":"x","version":"1"},"paths":{"/a":{"get":{"security":[{"Nope":[]}],"responses":{"200":{"description":"ok"}}}}}}', {}) });
+  const reimport = await admin(`/api/am/publisher/v4/apis/${String(aisp['id'])}/swagger`, {
+    method: 'PUT',
+    body: form(
+      'apiDefinition',
+      '{"swagger":"2.0","info":{"title":"x","version":"1"},"paths":{"/a":{"get":{"security":[{"Nope":[]}],"responses":{"200":{"description":"ok"}}}}}}',
+      {},
+    ),
+  });
   const refused = await json(reimport, 400);
   assert.equal(refused['code'], 'API_DOCUMENT_INVALID');
   assert.match(String(refused['message']), /Nope/);
@@ -92,7 +123,8 @@ test('an invalid document is refused whole, with its first problems; the served 
 test('a re-import can be previewed first: what it adds, removes and changes, with nothing written', async () => {
   const apis = (await json(await admin('/api/am/publisher/v4/apis'), 200))['list'] as Array<Record<string, unknown>>;
   const funds = apis.find((a) => a['context'] === '/open-banking/v3.1/cbpii')!;
-  const preview = (document: string | Buffer) => admin(`/api/am/publisher/v4/apis/${String(funds['id'])}/swagger/preview`, { method: 'POST', body: form('apiDefinition', document, {}) });
+  const preview = (document: string | Buffer) =>
+    admin(`/api/am/publisher/v4/apis/${String(funds['id'])}/swagger/preview`, { method: 'POST', body: form('apiDefinition', document, {}) });
   const same = await json(await preview(readFileSync(OB[2]!)), 200);
   assert.deepEqual(same, {
     documentVersion: { before: '3.1.11', after: '3.1.11' },
@@ -100,13 +132,20 @@ test('a re-import can be previewed first: what it adds, removes and changes, wit
     requiredRoles: { before: ['CBPII'], after: ['CBPII'] },
   });
   // A next version: one operation gone, one new, one with another scope.
-  const doc = (await import('yaml')).parse(readFileSync(OB[2]!, 'utf8')) as { info: { version: string }; paths: Record<string, Record<string, { security?: unknown }>> };
+  const doc = (await import('yaml')).parse(readFileSync(OB[2]!, 'utf8')) as {
+    info: { version: string };
+    paths: Record<string, Record<string, { security?: unknown }>>;
+  };
   doc.info.version = '3.1.12';
   const [first, second] = Object.keys(doc.paths);
   const removedPath = first!;
-  const removedOps = Object.keys(doc.paths[removedPath]!).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${removedPath}`);
+  const removedOps = Object.keys(doc.paths[removedPath]!)
+    .filter((m) => m !== 'parameters')
+    .map((m) => `${m.toUpperCase()} ${removedPath}`);
   delete doc.paths[removedPath];
-  doc.paths['/funds-confirmations-v2'] = { post: { security: [{ TPPOAuth2Security: ['fundsconfirmations'] }], responses: { 201: { description: 'ok' } } } as never };
+  doc.paths['/funds-confirmations-v2'] = {
+    post: { security: [{ TPPOAuth2Security: ['fundsconfirmations'] }], responses: { 201: { description: 'ok' } } } as never,
+  };
   const changedMethod = Object.keys(doc.paths[second!]!).find((m) => m !== 'parameters')!;
   doc.paths[second!]![changedMethod]!.security = [{ PSUOAuth2Security: ['fundsconfirmations'] }];
   const next = await json(await preview(JSON.stringify(doc)), 200);
@@ -114,7 +153,10 @@ test('a re-import can be previewed first: what it adds, removes and changes, wit
   const ops = next['operations'] as Record<string, unknown>;
   assert.deepEqual(ops['added'], ['POST /funds-confirmations-v2']);
   assert.deepEqual(ops['removed'], removedOps.sort());
-  assert.deepEqual((ops['changed'] as Array<Record<string, unknown>>).map((c) => c['operation']), [`${changedMethod.toUpperCase()} ${second}`]);
+  assert.deepEqual(
+    (ops['changed'] as Array<Record<string, unknown>>).map((c) => c['operation']),
+    [`${changedMethod.toUpperCase()} ${second}`],
+  );
   // Nothing was written.
   const still = await json(await admin(`/api/am/publisher/v4/apis/${String(funds['id'])}`), 200);
   assert.equal(still['documentHash'], funds['documentHash']);
@@ -136,19 +178,61 @@ test('a second served API may share a context but not a route', async () => {
 test('business plans: built-ins are listed and fixed; custom ones are added, changed and removed unless in use', async () => {
   const POLICIES = '/api/am/admin/v4/throttling/policies/subscription';
   const list = await json(await admin(POLICIES), 200);
-  assert.deepEqual((list['list'] as Array<Record<string, unknown>>).map((p) => [p['policyName'], (p['defaultLimit'] as { requestCount: { requestCount: number } | null }).requestCount?.requestCount ?? null]),
-    [['Bronze', 1000], ['Gold', 5000], ['Silver', 2000], ['Unlimited', null]]);
-  const body = { policyName: 'Partner', displayName: 'Partner', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 300 } }, rateLimitCount: 10, rateLimitTimeUnit: 'sec', stopOnQuotaReach: true };
+  assert.deepEqual(
+    (list['list'] as Array<Record<string, unknown>>).map((p) => [
+      p['policyName'],
+      (p['defaultLimit'] as { requestCount: { requestCount: number } | null }).requestCount?.requestCount ?? null,
+    ]),
+    [
+      ['Bronze', 1000],
+      ['Gold', 5000],
+      ['Silver', 2000],
+      ['Unlimited', null],
+    ],
+  );
+  const body = {
+    policyName: 'Partner',
+    displayName: 'Partner',
+    defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 300 } },
+    rateLimitCount: 10,
+    rateLimitTimeUnit: 'sec',
+    stopOnQuotaReach: true,
+  };
   const created = await json(await admin(POLICIES, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), 201);
   assert.equal(created['rateLimitCount'], 10);
-  assert.equal((await json(await admin(POLICIES, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), 409))['code'], 'PLAN_EXISTS');
-  assert.equal((await json(await admin(`${POLICIES}/Gold`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, policyName: 'Gold' }) }), 400))['code'], 'PLAN_BUILT_IN');
-  const bad = await json(await admin(POLICIES, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, policyName: 'Neg', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: -1 } } }) }), 400);
+  assert.equal(
+    (await json(await admin(POLICIES, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), 409))['code'],
+    'PLAN_EXISTS',
+  );
+  assert.equal(
+    (
+      await json(
+        await admin(`${POLICIES}/Gold`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...body, policyName: 'Gold' }),
+        }),
+        400,
+      )
+    )['code'],
+    'PLAN_BUILT_IN',
+  );
+  const bad = await json(
+    await admin(POLICIES, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body, policyName: 'Neg', defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: -1 } } }),
+    }),
+    400,
+  );
   assert.equal(bad['code'], 'PLAN_INVALID');
   const user = await json(await importApi(readFileSync(OB[2]!), { name: 'Funds with Partner', context: '/partner/cbpii', policies: ['Partner'] }), 201);
   const inUse = await json(await admin(`${POLICIES}/Partner`, { method: 'DELETE' }), 409);
   assert.equal(inUse['code'], 'PLAN_IN_USE');
-  assert.match(String(inUse['message']), new RegExp(`offered by API\\(s\\) Funds with Partner ${String(user['version']).replaceAll('.', '\\.')} \\(${String(user['id'])}\\)`));
+  assert.match(
+    String(inUse['message']),
+    new RegExp(`offered by API\\(s\\) Funds with Partner ${String(user['version']).replaceAll('.', '\\.')} \\(${String(user['id'])}\\)`),
+  );
   const unknown = await json(await importApi(readFileSync(OB[2]!), { name: 'x', context: '/x', policies: ['Nope'] }), 400);
   assert.equal(unknown['code'], 'API_INVALID');
   await json(await admin(`/api/am/publisher/v4/apis/${String(user['id'])}`, { method: 'DELETE' }), 200).catch(() => undefined);
@@ -163,6 +247,9 @@ test('the admin APIs need the administrator and describe themselves', async () =
   const doc = await json(await admin('/api/am/openapi.json'), 200);
   assert.equal(doc['openapi'], '3.1.0');
   assert.ok(Object.keys(doc['paths'] as object).includes('/api/am/publisher/v4/apis/import-openapi'));
-  const notMultipart = await json(await admin('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 415);
+  const notMultipart = await json(
+    await admin('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+    415,
+  );
   assert.equal(notMultipart['code'], 'UNSUPPORTED_MEDIA_TYPE');
 });

@@ -35,7 +35,8 @@ async function freshCall(path: string, token: string, init: { method?: string; b
   const agent = new Agent({ connect: { ca: env.ts.caPem, cert: tls.certPem, key: tls.keyPem } });
   try {
     const res = await undiciFetch(new URL(path, env.ts.url), {
-      ...init, dispatcher: agent,
+      ...init,
+      dispatcher: agent,
       headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(init.body ? { 'content-type': 'application/json' } : {}) },
     });
     await res.arrayBuffer();
@@ -66,7 +67,13 @@ test('an API published through one worker is served by both; a blocked subscript
   });
 
   const [sub] = await subscriptionsOf(fetchAdmin, clientId);
-  await jsonOf(await env.ts.fetch(`/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId=${String(sub!['subscriptionId'])}`, { method: 'POST', headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 200);
+  await jsonOf(
+    await env.ts.fetch(`/api/am/publisher/v4/subscriptions/block-subscription?subscriptionId=${String(sub!['subscriptionId'])}`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, 'x-requested-with': 'test' },
+    }),
+    200,
+  );
   const blockedAt = performance.now();
   await until('both workers refuse the blocked subscription', async () => {
     const round = await Promise.all(Array.from({ length: 6 }, consent));
@@ -90,13 +97,20 @@ test('a plan of 30 calls an hour lets exactly 30 through, whichever worker takes
   const tls = tlsOf(env.cbpii.transport);
   const agents = Array.from({ length: 6 }, () => new Agent({ connect: { ca: env.ts.caPem, cert: tls.certPem, key: tls.keyPem } }));
   try {
-    const calls = Array.from({ length: 60 }, (_, i) => undiciFetch(new URL('/throttle/cbpii/funds-confirmation-consents', env.ts.url), {
-      method: 'POST', body: '{}', dispatcher: agents[i % agents.length]!,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
-    }).then(async (r) => { await r.arrayBuffer(); return r.status; }));
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      undiciFetch(new URL('/throttle/cbpii/funds-confirmation-consents', env.ts.url), {
+        method: 'POST',
+        body: '{}',
+        dispatcher: agents[i % agents.length]!,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+      }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    );
     const statuses = await Promise.all(calls);
     assert.equal(statuses.filter((s) => s === 200).length, 30, statuses.join(' '));
-    assert.equal(statuses.filter((s) => s === 429).length, 30, statuses.join(" "));
+    assert.equal(statuses.filter((s) => s === 429).length, 30, statuses.join(' '));
   } finally {
     await Promise.all(agents.map((a) => a.close()));
   }

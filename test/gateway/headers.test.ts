@@ -24,12 +24,32 @@ let token: string;
 
 /** The attack's headers: none may reach a backend, whatever a definition says. */
 const HOSTILE: Record<string, string> = {
-  'x-http-method-override': 'DELETE', 'x-method-override': 'DELETE', 'x-http-method': 'DELETE',
-  'x-original-url': '/pisp/domestic-payments/pay-123', 'x-rewrite-url': '/pisp/domestic-payments/pay-123', 'x-original-uri': '/pisp',
-  'x-forwarded-prefix': '/pisp', 'x-forwarded-server': 'evil.example', 'x-forwarded-port': '1', 'forwarded': 'for=1.2.3.4;host=evil.example',
-  'x_opendcr_identity': 'forged', 'x-opendcr_identity': 'forged', 'x_fapi_interaction_id': 'forged', 'x_idempotency_key': 'forged', 'content_type': 'text/plain',
-  'x-real-ip': '1.2.3.4', 'x-client-ip': '1.2.3.4', 'true-client-ip': '1.2.3.4', 'x-ssl-client-cert': 'forged', 'x-client-cert': 'forged', 'ssl-client-cert': 'forged',
-  'via': '1.1 evil', 'max-forwards': '0', 'x-custom': 'not declared', 'cookie': 'session=stolen', 'proxy-authorization': 'Basic eDp4',
+  'x-http-method-override': 'DELETE',
+  'x-method-override': 'DELETE',
+  'x-http-method': 'DELETE',
+  'x-original-url': '/pisp/domestic-payments/pay-123',
+  'x-rewrite-url': '/pisp/domestic-payments/pay-123',
+  'x-original-uri': '/pisp',
+  'x-forwarded-prefix': '/pisp',
+  'x-forwarded-server': 'evil.example',
+  'x-forwarded-port': '1',
+  forwarded: 'for=1.2.3.4;host=evil.example',
+  x_opendcr_identity: 'forged',
+  'x-opendcr_identity': 'forged',
+  x_fapi_interaction_id: 'forged',
+  x_idempotency_key: 'forged',
+  content_type: 'text/plain',
+  'x-real-ip': '1.2.3.4',
+  'x-client-ip': '1.2.3.4',
+  'true-client-ip': '1.2.3.4',
+  'x-ssl-client-cert': 'forged',
+  'x-client-cert': 'forged',
+  'ssl-client-cert': 'forged',
+  via: '1.1 evil',
+  'max-forwards': '0',
+  'x-custom': 'not declared',
+  cookie: 'session=stolen',
+  'proxy-authorization': 'Basic eDp4',
 };
 
 const casings = (name: string): string[] => [
@@ -40,10 +60,22 @@ const casings = (name: string): string[] => [
 ];
 
 /** POST /account-access-consents through the gateway (a client-credentials operation with a JSON body). */
-function consent(headers: Record<string, string>, body: string | null = '{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}', method = 'POST', path = `${CONTEXT}/account-access-consents`) {
+function consent(
+  headers: Record<string, string>,
+  body: string | null = '{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}',
+  method = 'POST',
+  path = `${CONTEXT}/account-access-consents`,
+) {
   return env.ts.mtlsAgent(tlsOf(env.aispPisp.transport)).request({
-    origin: env.url, path, method: method as 'POST',
-    headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': INTERACTION, ...(body === null ? {} : { 'content-type': 'application/json' }), ...headers },
+    origin: env.url,
+    path,
+    method: method as 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fapi-interaction-id': INTERACTION,
+      ...(body === null ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     ...(body === null ? {} : { body }),
   });
 }
@@ -68,18 +100,23 @@ after(async () => {
   await backend?.close();
 });
 
-test('the attack\'s headers, in every casing, never reach the backend; the OB and declared ones do, and the gateway\'s own replace the client\'s', async () => {
-  const jwks = await (await env.ts.fetch('/gateway/jwks.json')).json() as { keys: never[] };
+test("the attack's headers, in every casing, never reach the backend; the OB and declared ones do, and the gateway's own replace the client's", async () => {
+  const jwks = (await (await env.ts.fetch('/gateway/jwks.json')).json()) as { keys: never[] };
   for (const [name, value] of Object.entries(HOSTILE)) {
     for (const spelled of casings(name)) {
       const before = backend.calls.length;
       const res = await consent({
         [spelled]: value,
         // Allowed: content negotiation, x-fapi-*, and what the operation's definition declares.
-        accept: 'application/json', 'accept-language': 'en-GB', 'x-fapi-auth-date': 'Sun, 10 Sep 2017 19:43:31 UTC',
-        'x-fapi-customer-ip-address': '10.1.1.10', 'x-customer-user-agent': 'TPP app 1.0',
+        accept: 'application/json',
+        'accept-language': 'en-GB',
+        'x-fapi-auth-date': 'Sun, 10 Sep 2017 19:43:31 UTC',
+        'x-fapi-customer-ip-address': '10.1.1.10',
+        'x-customer-user-agent': 'TPP app 1.0',
         // Set by the gateway: the client's values are replaced.
-        'x-opendcr-identity': 'forged', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http',
+        'x-opendcr-identity': 'forged',
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'http',
       });
       assert.equal(res.statusCode, 200, `${spelled}: ${await res.body.text()}`);
       await res.body.dump();
@@ -95,7 +132,7 @@ test('the attack\'s headers, in every casing, never reach the backend; the OB an
       assert.equal(got.headers['x-fapi-customer-ip-address'], '10.1.1.10');
       assert.equal(got.headers['x-customer-user-agent'], 'TPP app 1.0');
       assert.equal(got.headers['x-fapi-interaction-id'], INTERACTION);
-      assert.equal(got.headers['x-forwarded-host'], new URL(env.url).host, 'the public host, not the client\'s Host or header');
+      assert.equal(got.headers['x-forwarded-host'], new URL(env.url).host, "the public host, not the client's Host or header");
       assert.equal(got.headers['x-forwarded-proto'], 'https');
       assert.equal(got.headers['x-forwarded-for'], '127.0.0.1', 'the peer only: X-Forwarded-For is believed from a trusted load balancer alone');
       await jwtVerify(String(got.headers['x-opendcr-identity']), createLocalJWKSet({ keys: jwks.keys }), { audience: backend.url });
@@ -111,12 +148,18 @@ test('a body where the definition declares none is refused before the backend; a
   // A chunked body on a GET is a body too.
   const chunked = () => Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]);
   const res = await env.ts.mtlsAgent(tlsOf(env.aispPisp.transport)).request({
-    origin: env.url, path: consentPath, method: 'GET', body: chunked(),
+    origin: env.url,
+    path: consentPath,
+    method: 'GET',
+    body: chunked(),
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': INTERACTION },
   });
   assert.equal(await obCode(res, 400), 'GATEWAY_BODY_NOT_ALLOWED UK.OBIE.Field.Unexpected');
   assert.equal(await obCode(await consent({ 'content-type': 'text/plain' }), 415), 'GATEWAY_CONTENT_TYPE UK.OBIE.Header.Invalid');
-  assert.equal(await obCode(await consent({ 'content-type': 'application/json', 'content-encoding': 'gzip' }), 415), 'GATEWAY_CONTENT_TYPE UK.OBIE.Header.Invalid');
+  assert.equal(
+    await obCode(await consent({ 'content-type': 'application/json', 'content-encoding': 'gzip' }), 415),
+    'GATEWAY_CONTENT_TYPE UK.OBIE.Header.Invalid',
+  );
   assert.equal(backend.calls.length, before, 'none reached the backend');
   // The media types the definition declares pass: JSON with parameters, and JWE (checked by the backend).
   for (const type of ['application/json; charset=utf-8', 'APPLICATION/JSON', 'application/jose+jwe']) {
@@ -133,7 +176,7 @@ test('a body where the definition declares none is refused before the backend; a
   }
 });
 
-test('a JSON body is held to the server\'s nesting bound (32 levels), whatever its size', async () => {
+test("a JSON body is held to the server's nesting bound (32 levels), whatever its size", async () => {
   const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
   const before = backend.calls.length;
   for (const depth of [33, 1000, 20_000]) {
@@ -156,16 +199,37 @@ test('a POST with Expect: 100-continue is answered by the backend', async () => 
   const body = '{"Data":{"Permissions":["ReadAccountsBasic"]},"Risk":{}}';
   const answer = await new Promise<{ status: number; continued: boolean; text: string }>((resolve, reject) => {
     let continued = false;
-    const req = httpsRequest({
-      host: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: env.ts.caPem, cert: tls.certPem, key: tls.keyPem, agent: false,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue', 'x-fapi-interaction-id': INTERACTION },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, continued, text }));
+    const req = httpsRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        ca: env.ts.caPem,
+        cert: tls.certPem,
+        key: tls.keyPem,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          expect: '100-continue',
+          'x-fapi-interaction-id': INTERACTION,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, continued, text }));
+      },
+    );
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
     });
-    req.on('continue', () => { continued = true; req.end(body); });
     req.on('error', reject);
     // Bounded: a gateway that never answers must fail the test, not hang it.
     req.setTimeout(10_000, () => req.destroy(new Error('no answer to a request with Expect: 100-continue within 10 s')));

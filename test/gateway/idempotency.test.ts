@@ -26,14 +26,27 @@ import { OB_FILES, publishApi, ADMIN, jsonOf } from './support.ts';
 
 const CONSENTS = '/open-banking/v3.1/pisp/domestic-payment-consents';
 
-interface Answer { status: number; code: string | undefined; body: string; retryAfter: string | undefined }
+interface Answer {
+  status: number;
+  code: string | undefined;
+  body: string;
+  retryAfter: string | undefined;
+}
 
 /** Sends one payment consent with `key`; a transport failure (a killed server) is `undefined`. */
-async function pay(env: DcrEnvironment<TestServerBase>, token: string, key: string, body = `{"Data":{"Initiation":{"InstructionIdentification":"${key}"}},"Risk":{}}`): Promise<Answer | undefined> {
+async function pay(
+  env: DcrEnvironment<TestServerBase>,
+  token: string,
+  key: string,
+  body = `{"Data":{"Initiation":{"InstructionIdentification":"${key}"}},"Risk":{}}`,
+): Promise<Answer | undefined> {
   let res: Dispatcher.ResponseData;
   try {
     res = await env.ts.mtlsAgent(tlsOf(env.aispPisp.transport)).request({
-      origin: env.url, path: CONSENTS, method: 'POST', body,
+      origin: env.url,
+      path: CONSENTS,
+      method: 'POST',
+      body,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-idempotency-key': key, 'x-fapi-interaction-id': randomUUID() },
     });
   } catch {
@@ -69,9 +82,11 @@ const duplicates = (backend: TestBackend, keys: readonly string[]) => {
 /** Runs `fn` for every item, `width` at a time. */
 async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 async function setup(env: DcrEnvironment<TestServerBase>, backend: TestBackend): Promise<{ token: string; apiId: string }> {
@@ -148,7 +163,10 @@ describe('one server: every way a call can end', () => {
           assert.equal(ob.Errors[0]!.ErrorCode, 'UK.OBIE.UnexpectedError');
         });
         assert.deepEqual(duplicates(backend, batch), []);
-        assert.ok(batch.every((k) => executions(backend).get(k) === 1), 'each was executed by the backend once');
+        assert.ok(
+          batch.every((k) => executions(backend).get(k) === 1),
+          'each was executed by the backend once',
+        );
       } finally {
         backend.behave({});
       }
@@ -170,7 +188,10 @@ describe('one server: every way a call can end', () => {
         assert.equal(r!.code, 'GATEWAY_IDEMPOTENCY_IN_PROGRESS');
         assert.ok(Number(r!.retryAfter) >= 1, `Retry-After: ${String(r!.retryAfter)}`);
       }
-      assert.ok(retries.some((r) => r!.status === 409), 'at least one retry came while its first call ran');
+      assert.ok(
+        retries.some((r) => r!.status === 409),
+        'at least one retry came while its first call ran',
+      );
       for (const [i, k] of batch.entries()) assert.equal((await pay(env, token, k))!.body, answers[i]!.body);
       assert.deepEqual(duplicates(backend, batch), []);
     } finally {
@@ -182,10 +203,15 @@ describe('one server: every way a call can end', () => {
     const dead = await startTestBackend();
     const deadUrl = dead.url;
     await dead.close();
-    const setBackend = async (url: string) => jsonOf(await env.ts.fetch(`/api/am/publisher/v4/apis/${apiId}`, {
-      method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/json' },
-      body: JSON.stringify({ endpointConfig: { production_endpoints: { url } } }),
-    }), 200);
+    const setBackend = async (url: string) =>
+      jsonOf(
+        await env.ts.fetch(`/api/am/publisher/v4/apis/${apiId}`, {
+          method: 'PUT',
+          headers: { authorization: ADMIN, 'content-type': 'application/json' },
+          body: JSON.stringify({ endpointConfig: { production_endpoints: { url } } }),
+        }),
+        200,
+      );
     const batch = keys(10, 'refused');
     await setBackend(`${deadUrl}/bank`);
     try {
@@ -245,10 +271,14 @@ describe('two workers, kill -9 of the workers and of the primary mid-load', () =
       const final = new Map<string, Answer>();
       const deadline = Date.now() + 60_000;
       while (final.size < batch.length && Date.now() < deadline) {
-        await inParallel(batch.filter((k) => !final.has(k)), 24, async (k) => {
-          const a = await pay(env, token, k);
-          if (a && !(a.status === 409 && a.code === 'GATEWAY_IDEMPOTENCY_IN_PROGRESS') && a.status < 500) final.set(k, a);
-        });
+        await inParallel(
+          batch.filter((k) => !final.has(k)),
+          24,
+          async (k) => {
+            const a = await pay(env, token, k);
+            if (a && !(a.status === 409 && a.code === 'GATEWAY_IDEMPOTENCY_IN_PROGRESS') && a.status < 500) final.set(k, a);
+          },
+        );
         if (final.size < batch.length) await sleep(500);
       }
       assert.equal(final.size, batch.length, 'every key got a final answer once its lease ran out');
@@ -274,9 +304,16 @@ describe('two workers, kill -9 of the workers and of the primary mid-load', () =
       const db = new DatabaseSync(join(env.ts.config.derived.dataDir, 'opendcr.db'), { readOnly: true });
       try {
         const now = Math.floor(Date.now() / 1000);
-        const rows = db.prepare(`SELECT key, response, lease_until FROM gateway_idempotency WHERE key LIKE '${victim}-%'`).all() as Array<{ key: string; response: string | null; lease_until: number }>;
+        const rows = db.prepare(`SELECT key, response, lease_until FROM gateway_idempotency WHERE key LIKE '${victim}-%'`).all() as Array<{
+          key: string;
+          response: string | null;
+          lease_until: number;
+        }>;
         assert.equal(rows.length, batch.length);
-        assert.deepEqual(rows.filter((r) => r.response === null && r.lease_until > now).map((r) => r.key), []);
+        assert.deepEqual(
+          rows.filter((r) => r.response === null && r.lease_until > now).map((r) => r.key),
+          [],
+        );
         for (const r of rows) assert.equal(r.response !== null, final.get(r.key)!.status === 201, r.key);
       } finally {
         db.close();

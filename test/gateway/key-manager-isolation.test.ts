@@ -41,16 +41,25 @@ let vrpId: string;
 const adminJson = (path: string, method: string, body?: unknown) => adminCall((p, init) => env.ts.fetch(p, init as never), path, method, body);
 
 type Cert = IssuedCertificate;
-const call = (path: string, token: string, cert: Cert, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) => env.ts.fetch(path, {
-  method: init.method ?? 'GET', cert: tlsOf(cert), ...(init.body === undefined ? {} : { body: init.body }),
-  headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(init.body === undefined ? {} : { 'content-type': 'application/json' }), ...init.headers },
-});
+const call = (path: string, token: string, cert: Cert, init: { method?: string; body?: string; headers?: Record<string, string> } = {}) =>
+  env.ts.fetch(path, {
+    method: init.method ?? 'GET',
+    cert: tlsOf(cert),
+    ...(init.body === undefined ? {} : { body: init.body }),
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fapi-interaction-id': randomUUID(),
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...init.headers,
+    },
+  });
 /** Client credentials, AISP. */
 const accountConsent = (token: string, cert: Cert) => call('/open-banking/v3.1/aisp/account-access-consents', token, cert, { method: 'POST', body: '{}' });
 /** A PSU's authorization, AISP. */
 const accountList = (token: string, cert: Cert) => call('/open-banking/v3.1/aisp/accounts', token, cert);
 /** Client credentials, PISP, idempotent. */
-const vrpConsent = (token: string, cert: Cert) => call('/open-banking/v3.1/pisp/domestic-vrp-consents', token, cert, { method: 'POST', body: '{}', headers: { 'x-idempotency-key': randomUUID() } });
+const vrpConsent = (token: string, cert: Cert) =>
+  call('/open-banking/v3.1/pisp/domestic-vrp-consents', token, cert, { method: 'POST', body: '{}', headers: { 'x-idempotency-key': randomUUID() } });
 
 /** The identity JWT the backend received on its last call. */
 const lastIdentity = () => decodeJwt(String(backend.calls.at(-1)!.headers['x-opendcr-identity']));
@@ -62,17 +71,28 @@ async function refused(res: Response, status: number, code: string, what: string
 }
 
 /** A transport certificate of the same software as `cert`, from the directory's issuing CA, carrying PSD2 `roles`. */
-const qwac = (cert: Cert, roles: TppRole[]) => issueClientCertificate(env.directory.issuingCa, {
-  subject: cert.x509.subject.split('\n').join(', '), validityDays: 1, extensions: [psd2Extension(roles)],
-});
+const qwac = (cert: Cert, roles: TppRole[]) =>
+  issueClientCertificate(env.directory.issuingCa, {
+    subject: cert.x509.subject.split('\n').join(', '),
+    validityDays: 1,
+    extensions: [psd2Extension(roles)],
+  });
 
 const keyManagerBody = (name: string, ext: ExternalOidc, extra: Record<string, unknown> = {}) => ({
-  name, wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`, enableSelfValidationJWT: true,
-  additionalProperties: { audience: JWT_RESOURCE, roles_claim: 'software_roles' }, ...extra,
+  name,
+  wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`,
+  enableSelfValidationJWT: true,
+  additionalProperties: { audience: JWT_RESOURCE, roles_claim: 'software_roles' },
+  ...extra,
 });
 const introspected = (roles: boolean) => ({
-  enableSelfValidationJWT: false, tokenValidation: [{ type: 'REFERENCE', value: '[A-Za-z0-9_-]{43}' }],
-  additionalProperties: { introspection_client_id: INTROSPECTOR.client_id, introspection_client_secret: INTROSPECTOR.client_secret, ...(roles ? { roles_claim: 'software_roles' } : {}) },
+  enableSelfValidationJWT: false,
+  tokenValidation: [{ type: 'REFERENCE', value: '[A-Za-z0-9_-]{43}' }],
+  additionalProperties: {
+    introspection_client_id: INTROSPECTOR.client_id,
+    introspection_client_secret: INTROSPECTOR.client_secret,
+    ...(roles ? { roles_claim: 'software_roles' } : {}),
+  },
 });
 
 before(async () => {
@@ -91,7 +111,13 @@ before(async () => {
   const ca = readSandboxCa(env.ts.server.config.derived.dataDir);
   const cert = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 });
   // Both external key managers have a client named like A, and one named SHARED; their tokens claim AISP and PISP.
-  const extOpts = { serverTls: { certPem: cert.chainPem, keyPem: cert.keyPem }, serverCaPem: ca.certPem, clientCaPems: [env.directory.rootCa.certPem], clientIds: [residentId, SHARED], roles: ['AISP', 'PISP'] };
+  const extOpts = {
+    serverTls: { certPem: cert.chainPem, keyPem: cert.keyPem },
+    serverCaPem: ca.certPem,
+    clientCaPems: [env.directory.rootCa.certPem],
+    clientIds: [residentId, SHARED],
+    roles: ['AISP', 'PISP'],
+  };
   ext1 = await startExternalOidc({ port: port1, ...extOpts });
   ext2 = await startExternalOidc({ port: port2, ...extOpts });
   await jsonOf(await adminJson(KEY_MANAGERS, 'POST', keyManagerBody(ONE, ext1)), 201);
@@ -110,16 +136,46 @@ test('resident ← external: a token from an external key manager naming a resid
   const b = env.cbpii.transport;
   const cnf = (cert: Cert) => ({ 'x5t#S256': x5tS256(cert.x509) });
   const attacks: Array<[string, () => Promise<Response>]> = [];
-  for (const [certName, cert] of [['B\'s certificate', b], ['A\'s certificate', a]] as const) {
+  for (const [certName, cert] of [
+    ["B's certificate", b],
+    ["A's certificate", a],
+  ] as const) {
     attacks.push(
       [`${ONE} (JWT), client credentials, ${certName}`, async () => accountConsent(await ext1.token(tlsOf(cert), 'accounts', JWT_RESOURCE, residentId), cert)],
-      [`${TWO} (introspected), client credentials, ${certName}`, async () => accountConsent(await ext2.token(tlsOf(cert), 'accounts', OPAQUE_RESOURCE, residentId), cert)],
-      [`${ONE}, signed: A's client_id, roles AISP+PISP, a PSU, ${certName}`, async () => accountList(await ext1.sign({
-        client_id: residentId, sub: 'psu-victim', scope: 'accounts', software_roles: ['AISP', 'PISP'], aud: JWT_RESOURCE, cnf: cnf(cert),
-      }), cert)],
-      [`${ONE}, signed: A's client_id as its subject, ${certName}`, async () => accountConsent(await ext1.sign({
-        client_id: residentId, sub: residentId, scope: 'accounts', software_roles: ['AISP'], aud: JWT_RESOURCE, cnf: cnf(cert),
-      }), cert)],
+      [
+        `${TWO} (introspected), client credentials, ${certName}`,
+        async () => accountConsent(await ext2.token(tlsOf(cert), 'accounts', OPAQUE_RESOURCE, residentId), cert),
+      ],
+      [
+        `${ONE}, signed: A's client_id, roles AISP+PISP, a PSU, ${certName}`,
+        async () =>
+          accountList(
+            await ext1.sign({
+              client_id: residentId,
+              sub: 'psu-victim',
+              scope: 'accounts',
+              software_roles: ['AISP', 'PISP'],
+              aud: JWT_RESOURCE,
+              cnf: cnf(cert),
+            }),
+            cert,
+          ),
+      ],
+      [
+        `${ONE}, signed: A's client_id as its subject, ${certName}`,
+        async () =>
+          accountConsent(
+            await ext1.sign({
+              client_id: residentId,
+              sub: residentId,
+              scope: 'accounts',
+              software_roles: ['AISP'],
+              aud: JWT_RESOURCE,
+              cnf: cnf(cert),
+            }),
+            cert,
+          ),
+      ],
     );
   }
   const before = backend.calls.length;
@@ -131,7 +187,7 @@ test('resident ← external: a token from an external key manager naming a resid
   assert.deepEqual([lastIdentity()['key_manager'], lastIdentity()['client_id']], [RESIDENT, residentId]);
 });
 
-test('resident → external: a resident token never uses an external key manager\'s subscription of the same client id; a manual subscription names its key manager', async () => {
+test("resident → external: a resident token never uses an external key manager's subscription of the same client id; a manual subscription names its key manager", async () => {
   const a = env.aispPisp.transport;
   const b = env.cbpii.transport;
   const unknown = await jsonOf(await adminJson(SUBSCRIPTIONS, 'POST', { applicationId: residentId, keyManager: 'No Such IdP', apiId: vrpId }), 400);
@@ -143,11 +199,14 @@ test('resident → external: a resident token never uses an external key manager
   const external = await ext1.token(tlsOf(b), 'payments', JWT_RESOURCE, residentId);
   assert.equal((await vrpConsent(external, b)).status, 200);
   const identity = lastIdentity();
-  assert.deepEqual([identity['key_manager'], identity['client_id'], identity['roles'], identity['software_id']], [ONE, residentId, ['AISP', 'PISP'], undefined]);
+  assert.deepEqual(
+    [identity['key_manager'], identity['client_id'], identity['roles'], identity['software_id']],
+    [ONE, residentId, ['AISP', 'PISP'], undefined],
+  );
   // A itself (resident, PISP by its registration) has no subscription to this API.
   const before = backend.calls.length;
   const own = await env.ccToken(env.aispPisp, residentId, 'private_key_jwt', { scope: 'payments' });
-  await refused(await vrpConsent(own, a), 403, 'GATEWAY_NOT_SUBSCRIBED', 'A\'s resident token on ONE\'s subscription');
+  await refused(await vrpConsent(own, a), 403, 'GATEWAY_NOT_SUBSCRIBED', "A's resident token on ONE's subscription");
   assert.equal(backend.calls.length, before);
 
   // Without a key manager, a manual subscription is the resident one's (a DCR client's).
@@ -155,9 +214,15 @@ test('resident → external: a resident token never uses an external key manager
   assert.equal(resident['keyManager'], RESIDENT);
   assert.equal((await adminJson(`${SUBSCRIPTIONS}/${String(resident['subscriptionId'])}`, 'DELETE')).status, 200);
   const listed = await jsonOf(await adminJson(`${SUBSCRIPTIONS}?applicationId=${residentId}`, 'GET'), 200);
-  assert.deepEqual((listed['list'] as Array<Record<string, unknown>>).map((s) => [s['keyManager'], s['apiId']]).sort(), [[ONE, vrpId], [RESIDENT, accountsId]]);
+  assert.deepEqual((listed['list'] as Array<Record<string, unknown>>).map((s) => [s['keyManager'], s['apiId']]).sort(), [
+    [ONE, vrpId],
+    [RESIDENT, accountsId],
+  ]);
   const onlyOne = await jsonOf(await adminJson(`${SUBSCRIPTIONS}?applicationId=${residentId}&keyManager=${encodeURIComponent(ONE)}`, 'GET'), 200);
-  assert.deepEqual((onlyOne['list'] as Array<Record<string, unknown>>).map((s) => s['apiId']), [vrpId]);
+  assert.deepEqual(
+    (onlyOne['list'] as Array<Record<string, unknown>>).map((s) => s['apiId']),
+    [vrpId],
+  );
 });
 
 test('external ↔ external: one client_id string at two external key managers and the resident one is three applications, each on its own plan and counter', async () => {
@@ -195,7 +260,7 @@ test('external ↔ external: one client_id string at two external key managers a
   for (let i = 0; i < 3; i += 1) await served(residentA, env.aispPisp.transport, RESIDENT, residentId);
 });
 
-test('roles: a roles claim counts only through the key manager\'s own roles mapping, and a certificate\'s PSD2 roles win', async () => {
+test("roles: a roles claim counts only through the key manager's own roles mapping, and a certificate's PSD2 roles win", async () => {
   const b = env.cbpii.transport;
   const cnf = (cert: Cert) => ({ 'x5t#S256': x5tS256(cert.x509) });
   // ONE maps software_roles: a token naming its roles in another claim has none.
@@ -205,16 +270,38 @@ test('roles: a roles claim counts only through the key manager\'s own roles mapp
   }
   // TWO without a roles mapping: its tokens' software_roles claim gives no roles.
   await jsonOf(await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, introspected(false))), 200);
-  await refused(await accountConsent(await ext2.token(tlsOf(b), 'accounts', OPAQUE_RESOURCE, SHARED), b), 403, 'GATEWAY_ROLE_MISSING', `${TWO} with no roles mapping`);
+  await refused(
+    await accountConsent(await ext2.token(tlsOf(b), 'accounts', OPAQUE_RESOURCE, SHARED), b),
+    403,
+    'GATEWAY_ROLE_MISSING',
+    `${TWO} with no roles mapping`,
+  );
 
   // A certificate with PSD2 roles decides, whatever the mapped claim says.
   const pispOnly = await qwac(b, ['PISP']);
   const aispOnly = await qwac(b, ['AISP']);
-  await refused(await accountConsent(await ext1.sign({ client_id: SHARED, scope: 'accounts', software_roles: ['AISP', 'PISP'], aud: JWT_RESOURCE, cnf: cnf(pispOnly) }), pispOnly),
-    403, 'GATEWAY_ROLE_MISSING', 'claim AISP, certificate PISP only');
-  await refused(await vrpConsent(await ext1.sign({ client_id: residentId, scope: 'payments', software_roles: ['AISP', 'PISP'], aud: JWT_RESOURCE, cnf: cnf(aispOnly) }), aispOnly),
-    403, 'GATEWAY_ROLE_MISSING', 'claim PISP, certificate AISP only');
-  const served = await vrpConsent(await ext1.sign({ client_id: residentId, scope: 'payments', software_roles: ['CBPII'], aud: JWT_RESOURCE, cnf: cnf(pispOnly) }), pispOnly);
+  await refused(
+    await accountConsent(
+      await ext1.sign({ client_id: SHARED, scope: 'accounts', software_roles: ['AISP', 'PISP'], aud: JWT_RESOURCE, cnf: cnf(pispOnly) }),
+      pispOnly,
+    ),
+    403,
+    'GATEWAY_ROLE_MISSING',
+    'claim AISP, certificate PISP only',
+  );
+  await refused(
+    await vrpConsent(
+      await ext1.sign({ client_id: residentId, scope: 'payments', software_roles: ['AISP', 'PISP'], aud: JWT_RESOURCE, cnf: cnf(aispOnly) }),
+      aispOnly,
+    ),
+    403,
+    'GATEWAY_ROLE_MISSING',
+    'claim PISP, certificate AISP only',
+  );
+  const served = await vrpConsent(
+    await ext1.sign({ client_id: residentId, scope: 'payments', software_roles: ['CBPII'], aud: JWT_RESOURCE, cnf: cnf(pispOnly) }),
+    pispOnly,
+  );
   assert.equal(served.status, 200, await served.text());
   assert.deepEqual(lastIdentity()['roles'], ['PISP']);
 });
@@ -229,31 +316,64 @@ test('a key manager that would be this server or another key manager, or that na
   for (const issuer of [self.issuer, `${self.issuer}/`, upper(self.issuer), `${self.issuer}/gateway`, `${self.baseUrl}/oauth2`]) {
     cases.push([`issuer ${issuer}`, { issuer }, {}, `the discovery document's issuer ${issuer} is this server's (the resident key manager's): ${notHere}`]);
   }
-  for (const jwks of [`${self.baseUrl}/oauth2/jwks`, `${self.baseUrl}/oauth2/jwks/`, upper(`${self.baseUrl}/oauth2/jwks`), `${self.baseUrl}/gateway/jwks.json`]) {
-    cases.push([`jwks_uri ${jwks}`, { jwks_uri: jwks }, {}, `the discovery document's jwks_uri ${jwks} is on this server (the resident key manager): ${notHere}`]);
+  for (const jwks of [
+    `${self.baseUrl}/oauth2/jwks`,
+    `${self.baseUrl}/oauth2/jwks/`,
+    upper(`${self.baseUrl}/oauth2/jwks`),
+    `${self.baseUrl}/gateway/jwks.json`,
+  ]) {
+    cases.push([
+      `jwks_uri ${jwks}`,
+      { jwks_uri: jwks },
+      {},
+      `the discovery document's jwks_uri ${jwks} is on this server (the resident key manager): ${notHere}`,
+    ]);
   }
   // Another name for this server (its IP address): the key set it serves is this server's own.
   for (const path of ['/oauth2/jwks', '/gateway/jwks.json']) {
-    cases.push([`jwks_uri at 127.0.0.1${path}`, { jwks_uri: `https://127.0.0.1:${here.port}${path}` }, {}, 'the key set (jwks_uri) holds this server\'s own signing keys: an external key manager signs with keys of its own']);
+    cases.push([
+      `jwks_uri at 127.0.0.1${path}`,
+      { jwks_uri: `https://127.0.0.1:${here.port}${path}` },
+      {},
+      "the key set (jwks_uri) holds this server's own signing keys: an external key manager signs with keys of its own",
+    ]);
   }
-  cases.push([`introspection_endpoint on this server`, { introspection_endpoint: `${self.baseUrl}/oauth2/introspect` }, introspected(true),
-    `the discovery document's introspection_endpoint ${self.baseUrl}/oauth2/introspect is on this server (the resident key manager): ${notHere}`]);
+  cases.push([
+    `introspection_endpoint on this server`,
+    { introspection_endpoint: `${self.baseUrl}/oauth2/introspect` },
+    introspected(true),
+    `the discovery document's introspection_endpoint ${self.baseUrl}/oauth2/introspect is on this server (the resident key manager): ${notHere}`,
+  ]);
   for (const issuer of [ext1.issuer, `${ext1.issuer}/`, ext1.issuer.replace('localhost', 'LOCALHOST')]) {
     cases.push([`${ONE}'s issuer ${issuer}`, { issuer }, {}, `the discovery document's issuer ${issuer} is key manager "${ONE}"'s: ${notHere}`]);
   }
   for (const jwks of [ext1Jwks, `${ext1Jwks}/`, ext1Jwks.replace('localhost', 'LocalHost'), ext1Jwks.replace('/jwks', '/%6Awks')]) {
     cases.push([`${ONE}'s jwks_uri ${jwks}`, { jwks_uri: jwks }, {}, `the discovery document's jwks_uri ${ext1Jwks} is key manager "${ONE}"'s: ${notHere}`]);
   }
-  for (const [what, rule] of [['a JWT rule', { type: 'JWT', value: self.issuer }], ['a CUSTOM iss rule', { type: 'CUSTOM', value: `iss=${self.issuer}` }], [`a JWT rule naming ${ONE}`, { type: 'JWT', value: ext1.issuer }], [`a CUSTOM rule naming ${ONE}`, { type: 'CUSTOM', value: `iss=${ext1.issuer}/` }]] as const) {
+  for (const [what, rule] of [
+    ['a JWT rule', { type: 'JWT', value: self.issuer }],
+    ['a CUSTOM iss rule', { type: 'CUSTOM', value: `iss=${self.issuer}` }],
+    [`a JWT rule naming ${ONE}`, { type: 'JWT', value: ext1.issuer }],
+    [`a CUSTOM rule naming ${ONE}`, { type: 'CUSTOM', value: `iss=${ext1.issuer}/` }],
+  ] as const) {
     const named = rule.type === 'JWT' ? rule.value : rule.value.slice(4);
     // Introspected, with no key set of its own: TWO's would make it TWO (refused as such, first).
-    cases.push([`${what} taking another key manager's tokens`, { jwks_uri: undefined }, { ...introspected(true), tokenValidation: [rule] }, `a token handling rule names the issuer ${named}, another key manager's: a key manager owns only its own tokens`]);
+    cases.push([
+      `${what} taking another key manager's tokens`,
+      { jwks_uri: undefined },
+      { ...introspected(true), tokenValidation: [rule] },
+      `a token handling rule names the issuer ${named}, another key manager's: a key manager owns only its own tokens`,
+    ]);
   }
   // Endpoints the outbound allow-list refuses: the gateway could not reach them at use.
   for (const key of ['jwks_uri', 'introspection_endpoint', 'token_endpoint', 'revocation_endpoint']) {
     for (const validation of [{}, introspected(true)]) {
-      cases.push([`${key} not allowed (${Object.keys(validation).length ? 'introspection' : 'jwt'})`, { [key]: 'https://idp.example.invalid/endpoint' }, validation,
-        `the discovery document's ${key} is at idp.example.invalid, which [oauth] allowed_outbound_hosts does not allow: the gateway could not reach it`]);
+      cases.push([
+        `${key} not allowed (${Object.keys(validation).length ? 'introspection' : 'jwt'})`,
+        { [key]: 'https://idp.example.invalid/endpoint' },
+        validation,
+        `the discovery document's ${key} is at idp.example.invalid, which [oauth] allowed_outbound_hosts does not allow: the gateway could not reach it`,
+      ]);
     }
   }
   let n = 0;
@@ -265,16 +385,27 @@ test('a key manager that would be this server or another key manager, or that na
     assert.deepEqual([res['code'], res['message']], ['KEY_MANAGER_INVALID', message], what);
     // Replacing an existing key manager is checked the same way.
     const wellKnownEndpoint = await ext2.discoveryVariant(`replace-${n}`, changes);
-    const replaced = await jsonOf(await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, { ...body, wellKnownEndpoint })), 400);
+    const replaced = await jsonOf(
+      await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, { ...body, wellKnownEndpoint })),
+      400,
+    );
     assert.deepEqual([replaced['code'], replaced['message']], ['KEY_MANAGER_INVALID', message], `${what} (replacing ${TWO})`);
   }
   const listed = await jsonOf(await adminJson(KEY_MANAGERS, 'GET'), 200);
-  assert.deepEqual((listed['list'] as Array<Record<string, unknown>>).map((k) => [k['name'], k['issuer']]), [[ONE, ext1.issuer], [TWO, ext2.issuer], [RESIDENT, self.issuer]], 'nothing was saved or changed');
+  assert.deepEqual(
+    (listed['list'] as Array<Record<string, unknown>>).map((k) => [k['name'], k['issuer']]),
+    [
+      [ONE, ext1.issuer],
+      [TWO, ext2.issuer],
+      [RESIDENT, self.issuer],
+    ],
+    'nothing was saved or changed',
+  );
   // The unchanged discovery document of TWO is still accepted (a key manager is not another because it is itself).
   await jsonOf(await adminJson(`${KEY_MANAGERS}/${encodeURIComponent(TWO)}`, 'PUT', keyManagerBody(TWO, ext2, introspected(false))), 200);
 });
 
-test('the resident revocation mark is the resident client\'s: deleting A stops A\'s tokens, not an external key manager\'s client of the same id', async () => {
+test("the resident revocation mark is the resident client's: deleting A stops A's tokens, not an external key manager's client of the same id", async () => {
   const a = env.aispPisp.transport;
   const b = env.cbpii.transport;
   const own = await env.ccToken(env.aispPisp, residentId, 'private_key_jwt', { scope: 'accounts' });
@@ -283,12 +414,15 @@ test('the resident revocation mark is the resident client\'s: deleting A stops A
   assert.equal((await accountList(own, a)).status, 403, 'a client credentials token on a PSU operation (verified, then refused)');
   assert.equal((await vrpConsent(external, b)).status, 200);
   assert.equal((await env.manage('DELETE', residentId, { token: own, cert: a })).status, 204);
-  assert.equal((await accountConsent(own, a)).status, 401, 'the deleted resident client\'s token');
+  assert.equal((await accountConsent(own, a)).status, 401, "the deleted resident client's token");
   const still = await vrpConsent(external, b);
   assert.equal(still.status, 200, await still.clone().text());
   assert.equal(lastIdentity()['key_manager'], ONE);
   assert.equal((await vrpConsent(await ext1.token(tlsOf(b), 'payments', JWT_RESOURCE, residentId), b)).status, 200, 'a new token too');
   // The registration's (resident) subscriptions went with it; ONE's application keeps its own.
   const left = await jsonOf(await adminJson(`${SUBSCRIPTIONS}?applicationId=${residentId}`, 'GET'), 200);
-  assert.deepEqual((left['list'] as Array<Record<string, unknown>>).map((s) => s['keyManager']), [ONE, ONE]);
+  assert.deepEqual(
+    (left['list'] as Array<Record<string, unknown>>).map((s) => s['keyManager']),
+    [ONE, ONE],
+  );
 });

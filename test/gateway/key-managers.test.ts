@@ -24,10 +24,13 @@ let fundsApiId: string;
 
 const adminJson = (path: string, method: string, body?: unknown) => adminCall((p, init) => env.ts.fetch(p, init as never), path, method, body);
 
-const fundsCall = (token: string, tls = tlsOf(env.cbpii.transport)) => env.ts.fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
-  method: 'POST', body: '{}', cert: tls,
-  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
-});
+const fundsCall = (token: string, tls = tlsOf(env.cbpii.transport)) =>
+  env.ts.fetch('/open-banking/v3.1/cbpii/funds-confirmation-consents', {
+    method: 'POST',
+    body: '{}',
+    cert: tls,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+  });
 
 before(async () => {
   const port = await freePort();
@@ -37,7 +40,12 @@ before(async () => {
   // Its TLS certificate comes from the bank's sandbox CA, which the server's outbound fetch trusts.
   const ca = readSandboxCa(env.ts.server.config.derived.dataDir);
   const cert = await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 });
-  ext = await startExternalOidc({ port, serverTls: { certPem: cert.chainPem, keyPem: cert.keyPem }, serverCaPem: ca.certPem, clientCaPems: [env.directory.rootCa.certPem] });
+  ext = await startExternalOidc({
+    port,
+    serverTls: { certPem: cert.chainPem, keyPem: cert.keyPem },
+    serverCaPem: ca.certPem,
+    clientCaPems: [env.directory.rootCa.certPem],
+  });
   fundsApiId = String((await publishApi(fetchAdmin, OB_FILES.funds, backend.url))['id']);
 });
 
@@ -50,11 +58,27 @@ after(async () => {
 test('a key manager is validated when it is saved, and nothing is saved when it fails', async () => {
   const wellKnown = `${ext.issuer}/.well-known/openid-configuration`;
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['host not allowed', { name: 'Nope', wellKnownEndpoint: 'https://idp.example.invalid/.well-known/openid-configuration' }, /could not be fetched: outbound request to idp\.example\.invalid is not allowed/],
+    [
+      'host not allowed',
+      { name: 'Nope', wellKnownEndpoint: 'https://idp.example.invalid/.well-known/openid-configuration' },
+      /could not be fetched: outbound request to idp\.example\.invalid is not allowed/,
+    ],
     ['not a discovery document', { name: 'Nope', wellKnownEndpoint: `${ext.issuer}/jwks` }, /has no issuer/],
-    ['another issuer', { name: 'Nope', wellKnownEndpoint: wellKnown, issuer: 'https://other.example' }, /names issuer https:\/\/localhost:\d+, not the one given/],
-    ['introspection without credentials', { name: 'Nope', wellKnownEndpoint: wellKnown, enableSelfValidationJWT: false }, /needs the gateway's client credentials/],
-    ['a bad reference pattern', { name: 'Nope', wellKnownEndpoint: wellKnown, tokenValidation: [{ type: 'REFERENCE', value: '(' }] }, /not a valid regular expression/],
+    [
+      'another issuer',
+      { name: 'Nope', wellKnownEndpoint: wellKnown, issuer: 'https://other.example' },
+      /names issuer https:\/\/localhost:\d+, not the one given/,
+    ],
+    [
+      'introspection without credentials',
+      { name: 'Nope', wellKnownEndpoint: wellKnown, enableSelfValidationJWT: false },
+      /needs the gateway's client credentials/,
+    ],
+    [
+      'a bad reference pattern',
+      { name: 'Nope', wellKnownEndpoint: wellKnown, tokenValidation: [{ type: 'REFERENCE', value: '(' }] },
+      /not a valid regular expression/,
+    ],
   ];
   for (const [what, body, message] of cases) {
     const res = await jsonOf(await adminJson(KEY_MANAGERS, 'POST', body), 400);
@@ -62,25 +86,44 @@ test('a key manager is validated when it is saved, and nothing is saved when it 
     assert.match(String(res['message']), message, what);
   }
   const listed = await jsonOf(await adminJson(KEY_MANAGERS, 'GET'), 200);
-  assert.deepEqual((listed['list'] as Array<Record<string, unknown>>).map((k) => [k['name'], k['type'], k['enabled']]), [['Resident Key Manager', 'default', true]]);
+  assert.deepEqual(
+    (listed['list'] as Array<Record<string, unknown>>).map((k) => [k['name'], k['type'], k['enabled']]),
+    [['Resident Key Manager', 'default', true]],
+  );
 });
 
 test('self-validated JWTs of an external key manager: accepted when bound to the certificate, refused when it is disabled', async () => {
-  const saved = await jsonOf(await adminJson(KEY_MANAGERS, 'POST', {
-    name: 'External IdP', wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`, enableSelfValidationJWT: true,
-    additionalProperties: { audience: JWT_RESOURCE, roles_claim: 'software_roles' },
-  }), 201);
+  const saved = await jsonOf(
+    await adminJson(KEY_MANAGERS, 'POST', {
+      name: 'External IdP',
+      wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`,
+      enableSelfValidationJWT: true,
+      additionalProperties: { audience: JWT_RESOURCE, roles_claim: 'software_roles' },
+    }),
+    201,
+  );
   assert.equal(saved['issuer'], ext.issuer, 'read from the discovery document');
-  assert.deepEqual(saved['endpoints'], { jwks: `${ext.issuer}/jwks`, introspection: `${ext.issuer}/token/introspection`, token: `${ext.issuer}/token`, revoke: `${ext.issuer}/token/revocation` });
+  assert.deepEqual(saved['endpoints'], {
+    jwks: `${ext.issuer}/jwks`,
+    introspection: `${ext.issuer}/token/introspection`,
+    token: `${ext.issuer}/token`,
+    revoke: `${ext.issuer}/token/revocation`,
+  });
   assert.deepEqual(saved['tokenValidation'], [{ type: 'JWT', value: ext.issuer }]);
   // The external key manager's client is an application of this gateway by an admin's subscription naming the key manager.
-  const sub = await jsonOf(await adminJson('/api/am/devportal/v3/subscriptions', 'POST', { applicationId: EXTERNAL_TPP.client_id, keyManager: 'External IdP', apiId: fundsApiId }), 201);
+  const sub = await jsonOf(
+    await adminJson('/api/am/devportal/v3/subscriptions', 'POST', { applicationId: EXTERNAL_TPP.client_id, keyManager: 'External IdP', apiId: fundsApiId }),
+    201,
+  );
   assert.equal(sub['keyManager'], 'External IdP');
 
   const token = await ext.token(tlsOf(env.cbpii.transport), 'fundsconfirmations');
   const res = await fundsCall(token);
   assert.equal(res.status, 200, await res.clone().text());
-  const identity = JSON.parse(Buffer.from(String(backend.calls.at(-1)!.headers['x-opendcr-identity']).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  const identity = JSON.parse(Buffer.from(String(backend.calls.at(-1)!.headers['x-opendcr-identity']).split('.')[1]!, 'base64url').toString()) as Record<
+    string,
+    unknown
+  >;
   assert.equal(identity['client_id'], EXTERNAL_TPP.client_id);
   assert.equal(identity['key_manager'], 'External IdP');
   assert.deepEqual(identity['roles'], ['CBPII']);
@@ -98,11 +141,20 @@ test('self-validated JWTs of an external key manager: accepted when bound to the
 });
 
 test('opaque tokens of an external key manager are introspected; an inactive one is refused', async () => {
-  const updated = await jsonOf(await adminJson(`${KEY_MANAGERS}/External%20IdP`, 'PUT', {
-    name: 'External IdP', wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`, enableSelfValidationJWT: false,
-    tokenValidation: [{ type: 'REFERENCE', value: '[A-Za-z0-9_-]{43}' }],
-    additionalProperties: { introspection_client_id: INTROSPECTOR.client_id, introspection_client_secret: INTROSPECTOR.client_secret, roles_claim: 'software_roles' },
-  }), 200);
+  const updated = await jsonOf(
+    await adminJson(`${KEY_MANAGERS}/External%20IdP`, 'PUT', {
+      name: 'External IdP',
+      wellKnownEndpoint: `${ext.issuer}/.well-known/openid-configuration`,
+      enableSelfValidationJWT: false,
+      tokenValidation: [{ type: 'REFERENCE', value: '[A-Za-z0-9_-]{43}' }],
+      additionalProperties: {
+        introspection_client_id: INTROSPECTOR.client_id,
+        introspection_client_secret: INTROSPECTOR.client_secret,
+        roles_claim: 'software_roles',
+      },
+    }),
+    200,
+  );
   assert.equal(updated['enableSelfValidationJWT'], false);
   assert.equal((updated['additionalProperties'] as Record<string, unknown>)['introspection_client_secret'], undefined, 'the secret is never sent back');
 

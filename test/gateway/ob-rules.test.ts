@@ -29,23 +29,32 @@ type Init = NonNullable<Parameters<DcrEnvironment['ts']['fetch']>[1]>;
 
 async function sign(body: string, header: Record<string, unknown> = {}, key = env.aispPisp.signingKey.key): Promise<string> {
   const tpp = env.aispPisp;
-  const jws = await new FlattenedSign(new TextEncoder().encode(body)).setProtectedHeader({
-    alg: 'PS256', kid: tpp.signingKey.kid, b64: false, crit: ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`],
-    [`${OB}/iat`]: Math.floor(Date.now() / 1000) - 5, [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`, [`${OB}/tan`]: 'openbanking.org.uk',
-    ...header,
-  }).sign(key, { crit: { [`${OB}/iat`]: true, [`${OB}/iss`]: true, [`${OB}/tan`]: true } });
+  const jws = await new FlattenedSign(new TextEncoder().encode(body))
+    .setProtectedHeader({
+      alg: 'PS256',
+      kid: tpp.signingKey.kid,
+      b64: false,
+      crit: ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`],
+      [`${OB}/iat`]: Math.floor(Date.now() / 1000) - 5,
+      [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`,
+      [`${OB}/tan`]: 'openbanking.org.uk',
+      ...header,
+    })
+    .sign(key, { crit: { [`${OB}/iat`]: true, [`${OB}/iss`]: true, [`${OB}/tan`]: true } });
   return `${jws.protected}..${jws.signature}`;
 }
 
 function pay(body: string, headers: Record<string, string>): Promise<Response> {
   return env.ts.fetch(CONSENTS, {
-    method: 'POST', body, cert: tlsOf(env.aispPisp.transport),
+    method: 'POST',
+    body,
+    cert: tlsOf(env.aispPisp.transport),
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID(), ...headers },
   } satisfies Init);
 }
 
 async function obCode(res: Response, status: number): Promise<string> {
-  const body = await res.json() as { Code: string; Errors: Array<{ ErrorCode: string }> };
+  const body = (await res.json()) as { Code: string; Errors: Array<{ ErrorCode: string }> };
   assert.equal(res.status, status, JSON.stringify(body));
   return `${body.Code} ${body.Errors[0]!.ErrorCode}`;
 }
@@ -56,8 +65,21 @@ before(async () => {
   const form = new FormData();
   form.set('file', new Blob([readFileSync(PAYMENTS_FILE)]), 'pisp.yaml');
   form.set('additionalProperties', JSON.stringify({ endpointConfig: { production_endpoints: { url: backend.url } }, verifyJwsSignature: true }));
-  const api = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis/import-openapi', { method: 'POST', body: form, headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 201);
-  await jsonBody(await env.ts.fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: ADMIN, 'x-requested-with': 'test' } }), 200);
+  const api = await jsonBody(
+    await env.ts.fetch('/api/am/publisher/v4/apis/import-openapi', {
+      method: 'POST',
+      body: form,
+      headers: { authorization: ADMIN, 'x-requested-with': 'test' },
+    }),
+    201,
+  );
+  await jsonBody(
+    await env.ts.fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, 'x-requested-with': 'test' },
+    }),
+    200,
+  );
   const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
   token = await env.ccToken(env.aispPisp, String(reg['client_id']), 'private_key_jwt', { scope: 'payments' });
 });
@@ -83,14 +105,17 @@ test('a repeated x-idempotency-key gets the first response; the backend is calle
     assert.equal(backend.calls.length, calls + 1, 'the repeat was answered by the gateway');
     // Same key, other body: refused, and still not sent on.
     const other = JSON.stringify({ Data: { Initiation: { InstructionIdentification: 'B2' } }, Risk: {} });
-    assert.equal(await obCode(await pay(other, { 'x-idempotency-key': key, 'x-jws-signature': await sign(other) }), 400), 'GATEWAY_IDEMPOTENCY_MISMATCH UK.OBIE.Field.Invalid');
+    assert.equal(
+      await obCode(await pay(other, { 'x-idempotency-key': key, 'x-jws-signature': await sign(other) }), 400),
+      'GATEWAY_IDEMPOTENCY_MISMATCH UK.OBIE.Field.Invalid',
+    );
     assert.equal(backend.calls.length, calls + 1);
   } finally {
     backend.behave({});
   }
 });
 
-test('a backend\'s 5xx is the answer, replayed; only a backend that says it did nothing frees the key (test/gateway/idempotency.test.ts has the rest)', async () => {
+test("a backend's 5xx is the answer, replayed; only a backend that says it did nothing frees the key (test/gateway/idempotency.test.ts has the rest)", async () => {
   const body = JSON.stringify({ Data: { Initiation: { InstructionIdentification: 'C3' } }, Risk: {} });
   const calls = backend.calls.length;
   try {
@@ -104,7 +129,7 @@ test('a backend\'s 5xx is the answer, replayed; only a backend that says it did 
     backend.behave({ status: 503, headers: { 'x-opendcr-not-executed': 'true' } });
     const refused = await pay(body, { 'x-idempotency-key': freed, 'x-jws-signature': await sign(body) });
     assert.equal(refused.status, 503);
-    assert.equal(refused.headers.get('x-opendcr-not-executed'), null, 'the backend\'s word stays at the gateway');
+    assert.equal(refused.headers.get('x-opendcr-not-executed'), null, "the backend's word stays at the gateway");
     backend.behave({ status: 201 });
     assert.equal((await pay(body, { 'x-idempotency-key': freed, 'x-jws-signature': await sign(body) })).status, 201);
     assert.equal(backend.calls.length, calls + 3);
@@ -117,7 +142,10 @@ test('a backend\'s 5xx is the answer, replayed; only a backend that says it did 
 test('x-idempotency-key is required where declared, and at most 40 characters', async () => {
   const body = '{"Data":{}}';
   assert.equal(await obCode(await pay(body, { 'x-jws-signature': await sign(body) }), 400), 'GATEWAY_HEADER_MISSING UK.OBIE.Header.Missing');
-  assert.equal(await obCode(await pay(body, { 'x-idempotency-key': 'k'.repeat(41), 'x-jws-signature': await sign(body) }), 400), 'GATEWAY_HEADER_INVALID UK.OBIE.Header.Invalid');
+  assert.equal(
+    await obCode(await pay(body, { 'x-idempotency-key': 'k'.repeat(41), 'x-jws-signature': await sign(body) }), 400),
+    'GATEWAY_HEADER_INVALID UK.OBIE.Header.Invalid',
+  );
 });
 
 test('x-jws-signature: each way of getting it wrong is refused before the backend', async () => {
@@ -133,7 +161,11 @@ test('x-jws-signature: each way of getting it wrong is refused before the backen
     ['another key, same kid', sign(body, {}, stranger as never), 'GATEWAY_SIGNATURE_INVALID UK.OBIE.Signature.Invalid'],
     ['wrong iss', sign(body, { [`${OB}/iss`]: 'someone/else' }), 'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim'],
     ['wrong tan', sign(body, { [`${OB}/tan`]: 'example.com' }), 'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim'],
-    ['iat in the future', sign(body, { [`${OB}/iat`]: Math.floor(Date.now() / 1000) + 3600 }), 'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim'],
+    [
+      'iat in the future',
+      sign(body, { [`${OB}/iat`]: Math.floor(Date.now() / 1000) + 3600 }),
+      'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim',
+    ],
     ['crit without tan', sign(body, { crit: ['b64', `${OB}/iat`, `${OB}/iss`] }), 'GATEWAY_SIGNATURE_CLAIM_INVALID UK.OBIE.Signature.InvalidClaim'],
   ];
   for (const [name, header, expected] of cases) {
@@ -152,10 +184,19 @@ test('x-jws-signature: every http://openbanking.org.uk/iat value gets a 400 (nev
   const body = JSON.stringify({ Data: { Initiation: { InstructionIdentification: 'E5' } }, Risk: {} });
   const calls = backend.calls.length;
   let accepted = 0;
-  const header = (overrides: Record<string, string | undefined>) => rawJson({
-    alg: 'PS256', kid: tpp.signingKey.kid, b64: false, crit: ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`],
-    [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`, [`${OB}/tan`]: 'openbanking.org.uk', [`${OB}/iat`]: Math.floor(Date.now() / 1000) - 5,
-  }, overrides);
+  const header = (overrides: Record<string, string | undefined>) =>
+    rawJson(
+      {
+        alg: 'PS256',
+        kid: tpp.signingKey.kid,
+        b64: false,
+        crit: ['b64', `${OB}/iat`, `${OB}/iss`, `${OB}/tan`],
+        [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`,
+        [`${OB}/tan`]: 'openbanking.org.uk',
+        [`${OB}/iat`]: Math.floor(Date.now() / 1000) - 5,
+      },
+      overrides,
+    );
   const cases: Array<{ name: string; overrides: Record<string, string | undefined>; accept: boolean }> = TIME_CASES.map((c) => ({
     name: c.name,
     // Only iat is a time claim of the OB header.

@@ -30,7 +30,9 @@ const OAUTH = {
   TPP: { type: 'oauth2', flows: { clientCredentials: { tokenUrl: 'https://as.example/token', scopes: { accounts: 'a', payments: 'p' } } } },
   PSU: {
     type: 'oauth2',
-    flows: { authorizationCode: { authorizationUrl: 'https://as.example/auth', tokenUrl: 'https://as.example/token', scopes: { accounts: 'a', payments: 'p' } } },
+    flows: {
+      authorizationCode: { authorizationUrl: 'https://as.example/auth', tokenUrl: 'https://as.example/token', scopes: { accounts: 'a', payments: 'p' } },
+    },
   },
 };
 
@@ -69,7 +71,10 @@ async function problemsOf(input: string | Uint8Array | Json, options?: Parameter
 }
 
 function hasProblem(problems: string[], pattern: RegExp): void {
-  assert.ok(problems.some((p) => pattern.test(p)), `a problem matching ${pattern} in ${JSON.stringify(problems)}`);
+  assert.ok(
+    problems.some((p) => pattern.test(p)),
+    `a problem matching ${pattern} in ${JSON.stringify(problems)}`,
+  );
 }
 
 describe('importOpenApi: OB Read/Write v3.1.11 files', () => {
@@ -134,7 +139,15 @@ describe('importOpenApi: OB Read/Write v3.1.11 files', () => {
       idempotency: true,
       jwsSignature: true,
       limit: null,
-      headers: ['authorization', 'x-customer-user-agent', 'x-fapi-auth-date', 'x-fapi-customer-ip-address', 'x-fapi-interaction-id', 'x-idempotency-key', 'x-jws-signature'],
+      headers: [
+        'authorization',
+        'x-customer-user-agent',
+        'x-fapi-auth-date',
+        'x-fapi-customer-ip-address',
+        'x-fapi-interaction-id',
+        'x-idempotency-key',
+        'x-jws-signature',
+      ],
       body: { types: ['application/jose+jwe', 'application/json'] },
     });
     const consent = operation(api, 'POST', '/domestic-payment-consents');
@@ -157,7 +170,10 @@ describe('importOpenApi: OB Read/Write v3.1.11 files', () => {
     const payment = operation(vrp, 'POST', '/domestic-vrps');
     assert.equal(payment.idempotency, true);
     assert.equal(payment.jwsSignature, true);
-    assert.deepEqual(vrp.operations.flatMap((o) => o.security.flatMap((a) => a.scopes)).filter((s) => s !== 'payments'), []);
+    assert.deepEqual(
+      vrp.operations.flatMap((o) => o.security.flatMap((a) => a.scopes)).filter((s) => s !== 'payments'),
+      [],
+    );
   });
 
   it('returns the document as parsed: not dereferenced, not mutated', async () => {
@@ -199,12 +215,14 @@ describe('importOpenApi: OB DCR files', () => {
 
 describe('importOpenApi: reading operations', () => {
   it('operation security overrides the document security; [] means no token', async () => {
-    const api = await importJson(oas3(
-      {
-        '/a': { get: get(), post: get({ security: [] }), put: get({ security: [{ TPP: ['payments', 'accounts', 'payments'] }] }) },
-      },
-      { security: [{ PSU: ['accounts'] }, { PSU: ['accounts'] }] },
-    ));
+    const api = await importJson(
+      oas3(
+        {
+          '/a': { get: get(), post: get({ security: [] }), put: get({ security: [{ TPP: ['payments', 'accounts', 'payments'] }] }) },
+        },
+        { security: [{ PSU: ['accounts'] }, { PSU: ['accounts'] }] },
+      ),
+    );
     assert.deepEqual(operation(api, 'GET', '/a').security, [{ flow: AC, scopes: ['accounts'] }]);
     assert.deepEqual(operation(api, 'POST', '/a').security, []);
     assert.deepEqual(operation(api, 'PUT', '/a').security, [{ flow: CC, scopes: ['accounts', 'payments'] }]);
@@ -213,11 +231,16 @@ describe('importOpenApi: reading operations', () => {
 
   it('a scheme with both client credentials and authorization code flows gives two alternatives', async () => {
     const both = { type: 'oauth2', flows: { ...OAUTH.TPP.flows, ...OAUTH.PSU.flows } };
-    const api = await importJson(oas3(
-      { '/a': { get: get({ security: [{ Both: ['accounts'] }, { TPP: ['accounts'] }] }) } },
-      { components: { securitySchemes: { ...OAUTH, Both: both } } },
-    ));
-    assert.deepEqual(operation(api, 'GET', '/a').security, [{ flow: CC, scopes: ['accounts'] }, { flow: AC, scopes: ['accounts'] }]);
+    const api = await importJson(
+      oas3(
+        { '/a': { get: get({ security: [{ Both: ['accounts'] }, { TPP: ['accounts'] }] }) } },
+        { components: { securitySchemes: { ...OAUTH, Both: both } } },
+      ),
+    );
+    assert.deepEqual(operation(api, 'GET', '/a').security, [
+      { flow: CC, scopes: ['accounts'] },
+      { flow: AC, scopes: ['accounts'] },
+    ]);
   });
 
   it('an empty requirement or a mutualTLS-only one makes the operation tokenless; mutualTLS beside oauth2 adds nothing', async () => {
@@ -254,7 +277,10 @@ describe('importOpenApi: reading operations', () => {
     assert.equal(api.format, 'swagger2');
     assert.equal(api.context, '/base/v2');
     assert.deepEqual(operation(api, 'GET', '/a').security, [{ flow: CC, scopes: ['fundsconfirmations'] }]);
-    assert.deepEqual(operation(api, 'POST', '/a').security, [{ flow: AC, scopes: ['x'] }, { flow: AC, scopes: [] }]);
+    assert.deepEqual(operation(api, 'POST', '/a').security, [
+      { flow: AC, scopes: ['x'] },
+      { flow: AC, scopes: [] },
+    ]);
     assert.deepEqual(api.requiredRoles, ['CBPII'], 'unknown scopes add no role');
   });
 
@@ -262,32 +288,37 @@ describe('importOpenApi: reading operations', () => {
     const idem = { name: 'X-Idempotency-Key', in: 'header', required: true, schema: { type: 'string' } };
     const jws = { name: 'x-JWS-signature', in: 'header', schema: { type: 'string' } };
     const query = { name: 'x-jws-signature', in: 'query', schema: { type: 'string' } };
-    const api = await importJson(oas3({
-      '/a': { parameters: [idem], post: get({ parameters: [jws] }), get: get({ parameters: [query] }) },
-    }));
+    const api = await importJson(
+      oas3({
+        '/a': { parameters: [idem], post: get({ parameters: [jws] }), get: get({ parameters: [query] }) },
+      }),
+    );
     assert.deepEqual([operation(api, 'POST', '/a').idempotency, operation(api, 'POST', '/a').jwsSignature], [true, true]);
     assert.deepEqual([operation(api, 'GET', '/a').idempotency, operation(api, 'GET', '/a').jwsSignature], [true, false]);
   });
 
   it('reads x-throttling-limit (unitTime defaults to 1)', async () => {
-    const api = await importJson(oas3({
-      '/a': {
-        get: get({ 'x-throttling-limit': { requestCount: 10, timeUnit: 'min' } }),
-        post: get({ 'x-throttling-limit': { requestCount: 5, unitTime: 2, timeUnit: 'hour' } }),
-      },
-    }));
+    const api = await importJson(
+      oas3({
+        '/a': {
+          get: get({ 'x-throttling-limit': { requestCount: 10, timeUnit: 'min' } }),
+          post: get({ 'x-throttling-limit': { requestCount: 5, unitTime: 2, timeUnit: 'hour' } }),
+        },
+      }),
+    );
     assert.deepEqual(operation(api, 'GET', '/a').limit, { requestCount: 10, unitTime: 1, timeUnit: 'min' });
     assert.deepEqual(operation(api, 'POST', '/a').limit, { requestCount: 5, unitTime: 2, timeUnit: 'hour' });
   });
 
   it('reads the context from servers[0]: absolute or relative URL, variables, trailing slash, root', async () => {
-    const contextOf = async (servers: unknown[] | undefined) =>
-      (await importJson(oas3({ '/a': { get: get() } }, servers ? { servers } : {}))).context;
+    const contextOf = async (servers: unknown[] | undefined) => (await importJson(oas3({ '/a': { get: get() } }, servers ? { servers } : {}))).context;
     assert.equal(await contextOf([{ url: 'https://api.bank.example/open-banking/v3.1/aisp' }, { url: '/other' }]), '/open-banking/v3.1/aisp');
     assert.equal(await contextOf([{ url: '/open-banking/v3.1/aisp/' }]), '/open-banking/v3.1/aisp');
     assert.equal(await contextOf([{ url: 'open-banking/v3.1' }]), '/open-banking/v3.1');
     assert.equal(
-      await contextOf([{ url: 'https://{host}/ob/{version}', variables: { host: { default: 'bank.example' }, version: { default: 'v3.1', enum: ['v3.1', 'v4.0'] } } }]),
+      await contextOf([
+        { url: 'https://{host}/ob/{version}', variables: { host: { default: 'bank.example' }, version: { default: 'v3.1', enum: ['v3.1', 'v4.0'] } } },
+      ]),
       '/ob/v3.1',
     );
     assert.equal(await contextOf([{ url: 'https://bank.example' }]), null);
@@ -295,7 +326,7 @@ describe('importOpenApi: reading operations', () => {
     assert.equal(await contextOf(undefined), null);
   });
 
-  it('returns the roles given instead of the scopes\' roles, sorted and deduplicated', async () => {
+  it("returns the roles given instead of the scopes' roles, sorted and deduplicated", async () => {
     const doc = oas3({ '/a': { get: get({ security: [{ PSU: ['accounts'] }] }) } });
     assert.deepEqual((await importJson(doc)).requiredRoles, ['AISP']);
     assert.deepEqual((await importJson(doc, { roles: ['PISP', 'CBPII', 'PISP'] })).requiredRoles, ['CBPII', 'PISP']);
@@ -342,7 +373,9 @@ describe('importOpenApi: rejected documents', () => {
 
   it('not an OpenAPI 3.0/3.1 or Swagger 2.0 document', async () => {
     hasProblem(await problemsOf({ info: INFO, paths: {} }), /^document: not an OpenAPI 3 or Swagger 2.0 document/);
-    assert.deepEqual(await problemsOf({ ...oas3({ '/a': { get: get() } }), openapi: '3.2.0' }), ['openapi: version 3.2.0 is not supported (expected 3.0.x or 3.1.x)']);
+    assert.deepEqual(await problemsOf({ ...oas3({ '/a': { get: get() } }), openapi: '3.2.0' }), [
+      'openapi: version 3.2.0 is not supported (expected 3.0.x or 3.1.x)',
+    ]);
     assert.deepEqual(await problemsOf({ swagger: '1.2', info: INFO, paths: {} }), ['swagger: version 1.2 is not supported (expected "2.0")']);
   });
 
@@ -351,13 +384,10 @@ describe('importOpenApi: rejected documents', () => {
     delete doc.info;
     assert.deepEqual(await problemsOf(doc), ["document: must have required property 'info'"]);
     const problems = await problemsOf(oas3({ '/a': { get: get({ responsez: OK }) } }, { servers: [{ urll: '/x' }] }));
-    assert.deepEqual(problems, [
-      "servers[0]: must have required property 'url'",
-      'paths./a.get.responsez: must NOT have additional properties',
-    ]);
+    assert.deepEqual(problems, ["servers[0]: must have required property 'url'", 'paths./a.get.responsez: must NOT have additional properties']);
   });
 
-  it('the parser\'s own checks (duplicate operationId, missing $ref target)', async () => {
+  it("the parser's own checks (duplicate operationId, missing $ref target)", async () => {
     hasProblem(await problemsOf(oas3({ '/a': { get: get({ operationId: 'x' }) }, '/b': { get: get({ operationId: 'x' }) } })), /operationId `x` is duplicated/);
     hasProblem(await problemsOf(oas3({ '/a': { get: get({ parameters: [{ $ref: '#/components/parameters/Nope' }] }) } })), /#\/components\/parameters\/Nope/);
   });
@@ -377,13 +407,15 @@ describe('importOpenApi: rejected documents', () => {
       Oidc: { type: 'openIdConnect', openIdConnectUrl: 'https://as.example/.well-known/openid-configuration' },
       Password: { type: 'oauth2', flows: { password: { tokenUrl: 'https://as.example/token', scopes: {} } } },
     };
-    const problems = await problemsOf(oas3(
-      {
-        '/a': { get: get({ security: [{ Bearer: [] }] }), put: get({ security: [{ Key: [] }] }), post: get({ security: [{ Oidc: [] }] }) },
-        '/b': { get: get({ security: [{ Password: [] }] }), post: get({ security: [{ TPP: [], PSU: [] }] }) },
-      },
-      { components: { securitySchemes: schemes } },
-    ));
+    const problems = await problemsOf(
+      oas3(
+        {
+          '/a': { get: get({ security: [{ Bearer: [] }] }), put: get({ security: [{ Key: [] }] }), post: get({ security: [{ Oidc: [] }] }) },
+          '/b': { get: get({ security: [{ Password: [] }] }), post: get({ security: [{ TPP: [], PSU: [] }] }) },
+        },
+        { components: { securitySchemes: schemes } },
+      ),
+    );
     assert.deepEqual(problems, [
       'paths./a.get.security[0]: security scheme Bearer of type http is not supported by the gateway (use oauth2)',
       'paths./a.put.security[0]: security scheme Key of type apiKey is not supported by the gateway (use oauth2)',
@@ -395,10 +427,12 @@ describe('importOpenApi: rejected documents', () => {
 
   it('two templated paths that are one route', async () => {
     const param = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
-    const problems = await problemsOf(oas3({
-      '/a/{x}': { get: get({ parameters: [param('x')] }) },
-      '/a/{y}': { get: get({ parameters: [param('y')] }), post: get({ parameters: [param('y')] }) },
-    }));
+    const problems = await problemsOf(
+      oas3({
+        '/a/{x}': { get: get({ parameters: [param('x')] }) },
+        '/a/{y}': { get: get({ parameters: [param('y')] }), post: get({ parameters: [param('y')] }) },
+      }),
+    );
     assert.deepEqual(problems, ['paths./a/{y}.get: same route as GET /a/{x} (paths that differ only in parameter names are one route)']);
   });
 
@@ -407,7 +441,9 @@ describe('importOpenApi: rejected documents', () => {
     const bad = ['/a/{x', '/b/{}', '/', '/c//d', '/e/', '/f/../g', '/h/.', '/i/*', '/j/%2F', '/k/a;b', '/l/a b', '/m/\\', '/n/é', '/o?x=1', '/p#q'];
     // An import lists its first 10 problems: two documents.
     for (const some of [bad.slice(0, 8), bad.slice(8)]) {
-      const problems = await problemsOf(oas3({ ...Object.fromEntries(some.map((p) => [p, { get: get() }])), '/ok': { get: get() }, "/ok/x.y/a-b_c~d!$&'()+,=:@": { get: get() } }));
+      const problems = await problemsOf(
+        oas3({ ...Object.fromEntries(some.map((p) => [p, { get: get() }])), '/ok': { get: get() }, "/ok/x.y/a-b_c~d!$&'()+,=:@": { get: get() } }),
+      );
       assert.equal(problems.length, some.length, problems.join('\n'));
       for (const p of some) hasProblem(problems, new RegExp(`^paths\\.${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: malformed path template`));
     }
@@ -441,12 +477,14 @@ describe('importOpenApi: rejected documents', () => {
   });
 
   it('a bad x-throttling-limit', async () => {
-    const problems = await problemsOf(oas3({
-      '/a': {
-        get: get({ 'x-throttling-limit': { requestCount: 0, unitTime: 1.5, timeUnit: 'week', burst: 1 } }),
-        post: get({ 'x-throttling-limit': 100 }),
-      },
-    }));
+    const problems = await problemsOf(
+      oas3({
+        '/a': {
+          get: get({ 'x-throttling-limit': { requestCount: 0, unitTime: 1.5, timeUnit: 'week', burst: 1 } }),
+          post: get({ 'x-throttling-limit': 100 }),
+        },
+      }),
+    );
     assert.deepEqual(problems, [
       'paths./a.get.x-throttling-limit.burst: unknown field (must be { requestCount, unitTime?, timeUnit } with positive integers and timeUnit sec|min|hour|day)',
       'paths./a.get.x-throttling-limit.requestCount: must be a positive integer',
@@ -485,11 +523,17 @@ describe('importOpenApi: rejected documents', () => {
     assert.equal(problems.length, 1);
     assert.ok(problems[0]!.length <= 240, `${problems[0]!.length} chars`);
     const parser = await problemsOf(oas3({ '/a': { get: get({ responses: { '200': { description: 'z'.repeat(5000), bogus: 'q'.repeat(5000) } } }) } }));
-    assert.ok(parser.every((p) => p.length <= 240 && !p.includes('qqqqqqqqqq')), JSON.stringify(parser));
+    assert.ok(
+      parser.every((p) => p.length <= 240 && !p.includes('qqqqqqqqqq')),
+      JSON.stringify(parser),
+    );
   });
 
   it('YAML that is not JSON data: a self-containing alias, binary', async () => {
-    hasProblem(await problemsOf('openapi: 3.0.3\ninfo: &i\n  title: t\n  version: "1"\n  self: *i\npaths: {}\n'), /^info\.self: a YAML alias makes the document contain itself/);
+    hasProblem(
+      await problemsOf('openapi: 3.0.3\ninfo: &i\n  title: t\n  version: "1"\n  self: *i\npaths: {}\n'),
+      /^info\.self: a YAML alias makes the document contain itself/,
+    );
     hasProblem(await problemsOf('openapi: 3.0.3\ninfo: {title: t, version: "1", x-blob: !!binary aGVsbG8=}\npaths: {}\n'), /^info\.x-blob: not JSON data/);
   });
 

@@ -32,20 +32,79 @@ const SERVICES = { accounts: 'aisp', payments: 'pisp', funds: 'cbpii', vrp: 'vrp
 // ---------------------------------------------------------------------------------------------
 // The corpus: what goes into one path parameter, as raw request-target text.
 
-const DOTS = ['..', '%2e%2e', '%2E%2E', '.%2e', '%2e.', '.%2E', '%2E.', '%252e%252e', '%c0%ae%c0%ae', '%e0%80%ae%e0%80%ae', '%ef%bc%8e%ef%bc%8e', '%%32%65%%32%65'];
+const DOTS = [
+  '..',
+  '%2e%2e',
+  '%2E%2E',
+  '.%2e',
+  '%2e.',
+  '.%2E',
+  '%2E.',
+  '%252e%252e',
+  '%c0%ae%c0%ae',
+  '%e0%80%ae%e0%80%ae',
+  '%ef%bc%8e%ef%bc%8e',
+  '%%32%65%%32%65',
+];
 const SEPARATORS = ['%2F', '%2f', '%5C', '%5c', '\\', '%252F', '%252f', '%255C', '%c0%af', '%e0%80%af', '%ef%bc%8f', '%e2%88%95', ';/', '%3B%2F', '/'];
 const WALKS = DOTS.flatMap((d) => SEPARATORS.map((s) => `${d}${s}${d}${s}pisp${s}domestic-payments${s}pay-123`));
 const ODD = [
   // Tomcat's path parameters and their encodings.
-  '..;x=1', '..;x=1/..;x=1/pisp/domestic-payments/pay-123', '%2e%2e;x=1', '.;/..;/pisp', '..%3Bx=1', 'x;jsessionid=1',
+  '..;x=1',
+  '..;x=1/..;x=1/pisp/domestic-payments/pay-123',
+  '%2e%2e;x=1',
+  '.;/..;/pisp',
+  '..%3Bx=1',
+  'x;jsessionid=1',
   // Cutting the suffix of a route: a query or fragment hidden in a parameter.
-  'x%3F', 'x%3Fa=b', 'x%3f/balances', 'x%23', 'x%23frag', 'x%253F', 'x#frag',
+  'x%3F',
+  'x%3Fa=b',
+  'x%3f/balances',
+  'x%23',
+  'x%23frag',
+  'x%253F',
+  'x#frag',
   // Dot segments alone, encoded or not; encoded percent signs.
-  '.', '..', '%2e', '%2E', '%252e', '%25', 'x%25', 'x%2500', '%25%32%46',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%252e',
+  '%25',
+  'x%25',
+  'x%2500',
+  '%25%32%46',
   // Control characters, white space, bytes past ASCII, malformed escapes.
-  'x%00', '%00', 'x%0a', 'x%0d%0a', 'x%09', 'x%20', '%20', 'x%7f', 'x%ff', 'x%80', 'x%c3%a9', 'x%e2%80%ae', '%', 'x%', 'x%2', 'x%zz', 'x%g0',
+  'x%00',
+  '%00',
+  'x%0a',
+  'x%0d%0a',
+  'x%09',
+  'x%20',
+  '%20',
+  'x%7f',
+  'x%ff',
+  'x%80',
+  'x%c3%a9',
+  'x%e2%80%ae',
+  '%',
+  'x%',
+  'x%2',
+  'x%zz',
+  'x%g0',
   // Characters that must be encoded in a path.
-  'x"', 'x<', 'x>', 'x^', 'x|', 'x{', 'x}', 'x`', 'x[', 'x]', 'x%22', 'x%3C',
+  'x"',
+  'x<',
+  'x>',
+  'x^',
+  'x|',
+  'x{',
+  'x}',
+  'x`',
+  'x[',
+  'x]',
+  'x%22',
+  'x%3C',
 ];
 /** Plain values (some encoded): these must reach the backend, as one canonical segment. */
 const PLAIN = ['pay-123', 'PAY_123', 'a.b', '...', '.a', 'a.', '~x', 'a:b', 'a@b', 'a+b', 'a=b&c', "a!$'()*,", '%41bc', '%7e', '%2D', 'a%2Eb', '%2e%2e%2e'];
@@ -63,7 +122,15 @@ function decoded(value: string): string | undefined {
 /** A value that is one plain path segment to every normaliser: nothing that separates, escapes or walks. */
 const plainSegment = (v: string) => v !== '' && v !== '.' && v !== '..' && /^[\x21-\x7e]+$/.test(v) && !/[/\\;?#%]/.test(v);
 
-interface Operation { api: keyof typeof SERVICES; context: string; method: string; template: string; flows: string[]; requestBody: string[] | null; idempotency: boolean }
+interface Operation {
+  api: keyof typeof SERVICES;
+  context: string;
+  method: string;
+  template: string;
+  flows: string[];
+  requestBody: string[] | null;
+  idempotency: boolean;
+}
 
 describe('path forms against a real nginx tier behind the gateway', { skip: SKIP }, () => {
   let env: DcrEnvironment;
@@ -79,8 +146,14 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
     backend = await startTestBackend();
     const port = await freePort();
     const backendPort = new URL(backend.url).port;
-    nginx = await startNginx(NGINX, port, Object.values(SERVICES).map((s) => `    location /${s}/ { proxy_pass http://127.0.0.1:${backendPort}/${s}-service/; }`).join('\n')
-      + '\n    location / { return 404; }');
+    nginx = await startNginx(
+      NGINX,
+      port,
+      [
+        ...Object.values(SERVICES).map((s) => `    location /${s}/ { proxy_pass http://127.0.0.1:${backendPort}/${s}-service/; }`),
+        '    location / { return 404; }',
+      ].join('\n'),
+    );
     env = await startDcrEnvironment();
     const fetchAdmin = (path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }) => env.ts.fetch(path, init as never);
     for (const [name, service] of Object.entries(SERVICES) as Array<[keyof typeof SERVICES, string]>) {
@@ -90,8 +163,13 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
         const template = String(op['target']);
         if (!template.includes('{')) continue;
         operations.push({
-          api: name, context: String(full['context']), method: String(op['verb']), template,
-          flows: op['flows'] as string[], requestBody: op['requestBody'] as string[] | null, idempotency: op['idempotency'] === true,
+          api: name,
+          context: String(full['context']),
+          method: String(op['verb']),
+          template,
+          flows: op['flows'] as string[],
+          requestBody: op['requestBody'] as string[] | null,
+          idempotency: op['idempotency'] === true,
         });
       }
     }
@@ -115,7 +193,9 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
     assert.ok(positions.length >= 50, `${positions.length} parameter positions`);
     const agent = env.ts.mtlsAgent(tlsOf(tpp.transport));
     const byInteraction = new Map<string, ReceivedCall>();
-    const seen = () => { for (const c of backend.calls) byInteraction.set(String(c.headers['x-fapi-interaction-id']), c); };
+    const seen = () => {
+      for (const c of backend.calls) byInteraction.set(String(c.headers['x-fapi-interaction-id']), c);
+    };
     const failures: string[] = [];
     let refused = 0;
     let passed = 0;
@@ -156,25 +236,36 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
       const value = decoded(form);
       const expected = `/${SERVICES[op.api]}-service${fill(value ?? '\u0000')}`;
       if (value === undefined || !plainSegment(value)) failures.push(`${where}: reached ${call.method} ${call.url}; the value is not one plain segment`);
-      else if (call.url !== expected || call.method !== op.method) failures.push(`${where}: backend got ${call.method} ${call.url}, not ${op.method} ${expected}`);
+      else if (call.url !== expected || call.method !== op.method)
+        failures.push(`${where}: backend got ${call.method} ${call.url}, not ${op.method} ${expected}`);
       passed += 1;
     };
 
     // Eight calls at a time; each is matched to what the backend got by its interaction id.
     let next = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < cases.length) await one(cases[next++]!);
-    }));
-    t.diagnostic(`${cases.length} calls (${CORPUS.length} forms × ${positions.length} parameter positions): ${refused} refused, ${passed} reached the backend; ${failures.length} failures`);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < cases.length) await one(cases[next++]!);
+      }),
+    );
+    t.diagnostic(
+      `${cases.length} calls (${CORPUS.length} forms × ${positions.length} parameter positions): ${refused} refused, ${passed} reached the backend; ${failures.length} failures`,
+    );
     assert.deepEqual(failures.slice(0, 25), [], `${failures.length} failures`);
     assert.ok(passed >= PLAIN.length * positions.length, 'every plain value reached its backend at every position');
   });
 
   test('a refusal is OB-shaped 400 GATEWAY_PATH_INVALID, names nothing of the path, and comes before the token is read', async () => {
     const before = backend.calls.length;
-    for (const path of ['/open-banking/v3.1/aisp/accounts/..%2F..%2Fpisp%2Fdomestic-payments%2Fpay-123', '/open-banking/v3.1/aisp/accounts/x%3F/balances', '/open-banking/v3.1/aisp/accounts/%2e%2e']) {
+    for (const path of [
+      '/open-banking/v3.1/aisp/accounts/..%2F..%2Fpisp%2Fdomestic-payments%2Fpay-123',
+      '/open-banking/v3.1/aisp/accounts/x%3F/balances',
+      '/open-banking/v3.1/aisp/accounts/%2e%2e',
+    ]) {
       // No token at all: the path is refused first.
-      const res = await env.ts.mtlsAgent(tlsOf(tpp.transport)).request({ origin: env.url, path, method: 'GET', headers: { 'x-fapi-interaction-id': '93bac548-d2de-4546-b106-880a5018460d' } });
+      const res = await env.ts
+        .mtlsAgent(tlsOf(tpp.transport))
+        .request({ origin: env.url, path, method: 'GET', headers: { 'x-fapi-interaction-id': '93bac548-d2de-4546-b106-880a5018460d' } });
       const text = await res.body.text();
       assert.equal(res.statusCode, 400, `${path}: ${text}`);
       const body = JSON.parse(text) as Record<string, unknown>;

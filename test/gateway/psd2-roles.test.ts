@@ -17,7 +17,12 @@ test('the PSD2 roles of a certificate are read from its qcStatements; none witho
   const ca = await createCertificateAuthority({ subject: 'CN=Test QTSP', validityDays: 1 });
   const qwac = await issueClientCertificate(ca, { subject: 'CN=tpp', validityDays: 1, keyType: 'ec', extensions: [psd2Extension(['PISP', 'AISP'])] });
   assert.deepEqual(psd2Roles(qwac.x509), ['AISP', 'PISP']);
-  const all = await issueClientCertificate(ca, { subject: 'CN=tpp', validityDays: 1, keyType: 'ec', extensions: [psd2Extension(['ASPSP', 'CBPII', 'PISP', 'AISP'])] });
+  const all = await issueClientCertificate(ca, {
+    subject: 'CN=tpp',
+    validityDays: 1,
+    keyType: 'ec',
+    extensions: [psd2Extension(['ASPSP', 'CBPII', 'PISP', 'AISP'])],
+  });
   assert.deepEqual(psd2Roles(all.x509), ['AISP', 'ASPSP', 'CBPII', 'PISP']);
   const plain = await issueClientCertificate(ca, { subject: 'CN=tpp', validityDays: 1, keyType: 'ec' });
   assert.equal(psd2Roles(plain.x509), undefined);
@@ -44,15 +49,20 @@ describe('through the gateway', () => {
     const clientId = String(reg['client_id']);
     // The same software (OU = org, CN = software) with a QWAC-style certificate from the directory's issuing CA.
     const qwac = await issueClientCertificate(env.directory.issuingCa, {
-      subject: tpp.transport.x509.subject.split('\n').join(', '), validityDays: 1, extensions: [psd2Extension(['PISP'])],
+      subject: tpp.transport.x509.subject.split('\n').join(', '),
+      validityDays: 1,
+      extensions: [psd2Extension(['PISP'])],
     });
-    const consent = (cert: Parameters<typeof tlsOf>[0], token: string) => env.ts.fetch('/open-banking/v3.1/aisp/account-access-consents', {
-      method: 'POST', body: '{}', cert: tlsOf(cert),
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
-    });
+    const consent = (cert: Parameters<typeof tlsOf>[0], token: string) =>
+      env.ts.fetch('/open-banking/v3.1/aisp/account-access-consents', {
+        method: 'POST',
+        body: '{}',
+        cert: tlsOf(cert),
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+      });
     const withQwac = await env.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts', cert: qwac });
     const refused = await consent(qwac, withQwac);
-    const body = await refused.json() as Record<string, unknown>;
+    const body = (await refused.json()) as Record<string, unknown>;
     assert.equal(refused.status, 403, JSON.stringify(body));
     assert.equal(body['Code'], 'GATEWAY_ROLE_MISSING');
     // With its plain transport certificate (no PSD2 statement) the software statement's roles count.

@@ -23,11 +23,20 @@ let gatewayHost: RunningServer;
 const agents: Agent[] = [];
 
 /** A request to the gateway-only host: `port` is its main or its own gateway listener. */
-async function onGatewayHost(port: number, path: string, init: { method?: string; body?: string; headers?: Record<string, string>; cert?: boolean } = {}): Promise<Response> {
+async function onGatewayHost(
+  port: number,
+  path: string,
+  init: { method?: string; body?: string; headers?: Record<string, string>; cert?: boolean } = {},
+): Promise<Response> {
   const tls = tlsOf(env.aispPisp.transport);
   const agent = new Agent({ connect: { ca: env.ts.caPem, ...(init.cert === false ? {} : { cert: tls.certPem, key: tls.keyPem }) } });
   agents.push(agent);
-  return await undiciFetch(`https://localhost:${port}${path}`, { method: init.method ?? 'GET', body: init.body, headers: init.headers, dispatcher: agent }) as unknown as Response;
+  return (await undiciFetch(`https://localhost:${port}${path}`, {
+    method: init.method ?? 'GET',
+    body: init.body,
+    headers: init.headers,
+    dispatcher: agent,
+  })) as unknown as Response;
 }
 
 before(async () => {
@@ -51,14 +60,18 @@ after(async () => {
 });
 
 test('the gateway-only host serves no OAuth, DCR or discovery endpoint', async () => {
-  const token = await onGatewayHost(gatewayHost.port, '/oauth2/token', { method: 'POST', body: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const token = await onGatewayHost(gatewayHost.port, '/oauth2/token', {
+    method: 'POST',
+    body: 'grant_type=client_credentials',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   assert.equal(token.status, 404);
   assert.equal((await onGatewayHost(gatewayHost.port, '/open-banking/v3.3/register', { method: 'POST', body: 'x' })).status, 404);
   assert.equal((await onGatewayHost(gatewayHost.port, '/.well-known/openid-configuration')).status, 404);
   assert.equal((await onGatewayHost(gatewayHost.port, '/health/ready')).status, 200);
 });
 
-test('an API published through the gateway-only host is served on its own listener with the key manager\'s tokens; a revocation reaches it', async () => {
+test("an API published through the gateway-only host is served on its own listener with the key manager's tokens; a revocation reaches it", async () => {
   const viaGatewayHost: ServerFetch = (path, init) => onGatewayHost(gatewayHost.port, path, { ...init, body: init?.body as never, cert: false });
   await publishApi(viaGatewayHost, OB_FILES.accounts, backend.url);
   const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
@@ -66,9 +79,12 @@ test('an API published through the gateway-only host is served on its own listen
   const token = await env.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'accounts' });
   const port = gatewayHost.gatewayPort!;
   assert.ok(port > 0 && port !== gatewayHost.port);
-  const consent = () => onGatewayHost(port, '/open-banking/v3.1/aisp/account-access-consents', {
-    method: 'POST', body: '{}', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
-  });
+  const consent = () =>
+    onGatewayHost(port, '/open-banking/v3.1/aisp/account-access-consents', {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+    });
   // The key manager host learns of the API by a notice; the gateway-only host made the change.
   const ok = await consent();
   assert.equal(ok.status, 200, await ok.clone().text());

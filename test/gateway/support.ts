@@ -38,12 +38,28 @@ export function importForm(field: string, document: string | Buffer | URL, props
 }
 
 /** Imports `document` with `backend` (and other WSO2 additionalProperties), publishes it, returns the API. */
-export async function publishApi(fetch: ServerFetch, document: string | Buffer | URL, backend: string, props: Record<string, unknown> = {}, admin = ADMIN): Promise<Record<string, unknown>> {
-  const api = await jsonOf(await fetch('/api/am/publisher/v4/apis/import-openapi', {
-    method: 'POST', headers: { authorization: admin, 'x-requested-with': 'test' },
-    body: importForm('file', document, { endpointConfig: { production_endpoints: { url: backend } }, ...props }),
-  }), 201);
-  const done = await jsonOf(await fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, { method: 'POST', headers: { authorization: admin, 'x-requested-with': 'test' } }), 200);
+export async function publishApi(
+  fetch: ServerFetch,
+  document: string | Buffer | URL,
+  backend: string,
+  props: Record<string, unknown> = {},
+  admin = ADMIN,
+): Promise<Record<string, unknown>> {
+  const api = await jsonOf(
+    await fetch('/api/am/publisher/v4/apis/import-openapi', {
+      method: 'POST',
+      headers: { authorization: admin, 'x-requested-with': 'test' },
+      body: importForm('file', document, { endpointConfig: { production_endpoints: { url: backend } }, ...props }),
+    }),
+    201,
+  );
+  const done = await jsonOf(
+    await fetch(`/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${String(api['id'])}`, {
+      method: 'POST',
+      headers: { authorization: admin, 'x-requested-with': 'test' },
+    }),
+    200,
+  );
   assert.deepEqual(done['lifecycleState'], { state: 'PUBLISHED' });
   return api;
 }
@@ -51,29 +67,42 @@ export async function publishApi(fetch: ServerFetch, document: string | Buffer |
 /** An administrator's call through `fetch`, with `body` as JSON when given. */
 export function adminCall(fetch: ServerFetch, path: string, method: string, body?: unknown, admin = ADMIN): Promise<Response> {
   return fetch(path, {
-    method, headers: { authorization: admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    method,
+    headers: { authorization: admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
 }
 
 /** Adds a business plan of `requestCount` per `timeUnit`. */
 export async function addPlan(fetch: ServerFetch, name: string, requestCount: number, timeUnit: string, admin = ADMIN): Promise<void> {
-  await jsonOf(await fetch('/api/am/admin/v4/throttling/policies/subscription', {
-    method: 'POST', headers: { authorization: admin, 'content-type': 'application/json' },
-    body: JSON.stringify({ policyName: name, defaultLimit: { requestCount: { timeUnit, unitTime: 1, requestCount } } }),
-  }), 201);
+  await jsonOf(
+    await fetch('/api/am/admin/v4/throttling/policies/subscription', {
+      method: 'POST',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ policyName: name, defaultLimit: { requestCount: { timeUnit, unitTime: 1, requestCount } } }),
+    }),
+    201,
+  );
 }
 
 /** The subscriptions of an application (a DCR client id). */
 export async function subscriptionsOf(fetch: ServerFetch, clientId: string, admin = ADMIN): Promise<Array<Record<string, unknown>>> {
-  return (await jsonOf(await fetch(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, { headers: { authorization: admin } }), 200))['list'] as Array<Record<string, unknown>>;
+  return (await jsonOf(await fetch(`/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, { headers: { authorization: admin } }), 200))[
+    'list'
+  ] as Array<Record<string, unknown>>;
 }
 
 /**
  * A PSU-authorised access token for a registered client: a FAPI authorization (JAR, code id_token,
  * PKCE) walked by the PSU's scripted browser, exchanged with openid-client over the TPP's mTLS.
  */
-export async function psuAccessToken(env: DcrEnvironment, tpp: SandboxTpp, clientId: string, scope: string, psu = { username: 'psu', password: 'psu' }): Promise<string> {
+export async function psuAccessToken(
+  env: DcrEnvironment,
+  tpp: SandboxTpp,
+  clientId: string,
+  scope: string,
+  psu = { username: 'psu', password: 'psu' },
+): Promise<string> {
   const key = await importPKCS8(tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256');
   const signingKey = { key, kid: tpp.signingKey.kid };
   const config = await oidc.discovery(new URL(env.url), clientId, { id_token_signed_response_alg: 'PS256' }, oidc.PrivateKeyJwt(signingKey), {
@@ -83,10 +112,18 @@ export async function psuAccessToken(env: DcrEnvironment, tpp: SandboxTpp, clien
   const verifier = oidc.randomPKCECodeVerifier();
   const nonce = oidc.randomNonce();
   const state = oidc.randomState();
-  const url = await oidc.buildAuthorizationUrlWithJAR(config, {
-    redirect_uri: tpp.redirectUris[0]!, scope, nonce, state,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  }, signingKey);
+  const url = await oidc.buildAuthorizationUrlWithJAR(
+    config,
+    {
+      redirect_uri: tpp.redirectUris[0]!,
+      scope,
+      nonce,
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    },
+    signingKey,
+  );
   const callback = await authorizeInBrowser(env.ts, url, psu);
   const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
   return tokens.access_token;

@@ -68,9 +68,19 @@ export interface DcrEnvironment<S extends TestServerBase = TestServer> {
   /** GET / PUT / DELETE /open-banking/{version}/register/{clientId}. */
   manage(method: 'GET' | 'PUT' | 'DELETE', clientId: string, opts?: ManageOptions): Promise<Response>;
   /** POST /oauth2/token, client_credentials over the TPP's mutual TLS (a PS256 client assertion for private_key_jwt). */
-  tokenResponse(tpp: SandboxTpp, clientId: string, method: 'private_key_jwt' | 'tls_client_auth', opts?: { scope?: string; cert?: IssuedCertificate }): Promise<Response>;
+  tokenResponse(
+    tpp: SandboxTpp,
+    clientId: string,
+    method: 'private_key_jwt' | 'tls_client_auth',
+    opts?: { scope?: string; cert?: IssuedCertificate },
+  ): Promise<Response>;
   /** A client_credentials access token over the TPP's mutual TLS (asserts 200). */
-  ccToken(tpp: SandboxTpp, clientId: string, method: 'private_key_jwt' | 'tls_client_auth', opts?: { scope?: string; cert?: IssuedCertificate }): Promise<string>;
+  ccToken(
+    tpp: SandboxTpp,
+    clientId: string,
+    method: 'private_key_jwt' | 'tls_client_auth',
+    opts?: { scope?: string; cert?: IssuedCertificate },
+  ): Promise<string>;
   /** Gateway introspection of a token (RFC 7662). */
   introspect(token: string, hint?: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -100,9 +110,10 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
   const tpps: SandboxTpp[] = [];
   let host: SandboxHost | undefined;
   let ts: TestServerBase;
-  const start = opts.workers === undefined
-    ? startTestServer
-    : (o: Table, hooks: Parameters<typeof startTestServer>[1]) => startTestCluster(o, { ...hooks, workers: opts.workers! });
+  const start =
+    opts.workers === undefined
+      ? startTestServer
+      : (o: Table, hooks: Parameters<typeof startTestServer>[1]) => startTestCluster(o, { ...hooks, workers: opts.workers! });
   try {
     ts = await start(overrides, {
       async prepare({ truststoreDir, sandboxCa }) {
@@ -139,7 +150,12 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
   }
 
   return {
-    ts, directory, host: h, aispPisp, cbpii, ...client,
+    ts,
+    directory,
+    host: h,
+    aispPisp,
+    cbpii,
+    ...client,
     async close() {
       await ts.close();
       await h.close();
@@ -169,7 +185,8 @@ export function dcrClient(ts: Pick<TestServerBase, 'url' | 'fetch'>, directory: 
     return tpp;
   }
 
-  const path = (version: PathVersion, clientId?: string) => `/open-banking/${version}/register${clientId === undefined ? '' : `/${encodeURIComponent(clientId)}`}`;
+  const path = (version: PathVersion, clientId?: string) =>
+    `/open-banking/${version}/register${clientId === undefined ? '' : `/${encodeURIComponent(clientId)}`}`;
   const certOf = (cert: IssuedCertificate | ClientTls | null | undefined) => (cert ? tlsOf(cert) : undefined);
 
   async function validRequestClaims(tpp: SandboxTpp, overrides: Table = {}): Promise<Table> {
@@ -190,7 +207,7 @@ export function dcrClient(ts: Pick<TestServerBase, 'url' | 'fetch'>, directory: 
   }
 
   async function register(tpp: SandboxTpp, claims: Table, opts: RegisterOptions = {}): Promise<Response> {
-    const body = opts.raw ?? await tpp.signRequest(claims, opts.sign);
+    const body = opts.raw ?? (await tpp.signRequest(claims, opts.sign));
     const contentType = opts.contentType === undefined ? 'application/jose' : opts.contentType;
     const cert = opts.cert === undefined ? tpp.transport : opts.cert;
     return ts.fetch(path(opts.version ?? 'v3.3'), {
@@ -215,15 +232,24 @@ export function dcrClient(ts: Pick<TestServerBase, 'url' | 'fetch'>, directory: 
     });
   }
 
-  async function tokenResponse(tpp: SandboxTpp, clientId: string, method: 'private_key_jwt' | 'tls_client_auth', opts: { scope?: string; cert?: IssuedCertificate } = {}): Promise<Response> {
+  async function tokenResponse(
+    tpp: SandboxTpp,
+    clientId: string,
+    method: 'private_key_jwt' | 'tls_client_auth',
+    opts: { scope?: string; cert?: IssuedCertificate } = {},
+  ): Promise<Response> {
     const form: Record<string, string> = { grant_type: 'client_credentials', client_id: clientId };
     if (opts.scope !== undefined) form['scope'] = opts.scope;
     if (method === 'private_key_jwt') {
       form['client_assertion_type'] = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
       form['client_assertion'] = await new SignJWT({})
         .setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid })
-        .setIssuer(clientId).setSubject(clientId).setAudience(`${url}/oauth2/token`)
-        .setJti(randomUUID()).setIssuedAt().setExpirationTime('5m')
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(`${url}/oauth2/token`)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('5m')
         .sign(tpp.signingKey.key);
     }
     return ts.fetch('/oauth2/token', {
@@ -234,7 +260,12 @@ export function dcrClient(ts: Pick<TestServerBase, 'url' | 'fetch'>, directory: 
     });
   }
 
-  async function ccToken(tpp: SandboxTpp, clientId: string, method: 'private_key_jwt' | 'tls_client_auth', opts: { scope?: string; cert?: IssuedCertificate } = {}): Promise<string> {
+  async function ccToken(
+    tpp: SandboxTpp,
+    clientId: string,
+    method: 'private_key_jwt' | 'tls_client_auth',
+    opts: { scope?: string; cert?: IssuedCertificate } = {},
+  ): Promise<string> {
     const json = await jsonBody(await tokenResponse(tpp, clientId, method, opts), 200);
     assert.equal(typeof json['access_token'], 'string', `client_credentials (${method}) for ${clientId}`);
     return json['access_token'] as string;

@@ -49,13 +49,27 @@ export async function startExternalOidc(opts: ExternalOidcOptions): Promise<Exte
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'external-es256', alg: 'ES256', use: 'sig' };
   const tpp = (client_id: string) => ({
-    client_id, client_secret: EXTERNAL_TPP.client_secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
-    token_endpoint_auth_method: 'client_secret_basic', tls_client_certificate_bound_access_tokens: true, id_token_signed_response_alg: 'ES256',
+    client_id,
+    client_secret: EXTERNAL_TPP.client_secret,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    tls_client_certificate_bound_access_tokens: true,
+    id_token_signed_response_alg: 'ES256',
   });
   const provider = new Provider(issuer, {
     clients: [
-      tpp(EXTERNAL_TPP.client_id), ...(opts.clientIds ?? []).map(tpp),
-      { ...INTROSPECTOR, grant_types: [], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' },
+      tpp(EXTERNAL_TPP.client_id),
+      ...(opts.clientIds ?? []).map(tpp),
+      {
+        ...INTROSPECTOR,
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'ES256',
+      },
     ],
     jwks: { keys: [jwk] },
     scopes: ['accounts', 'fundsconfirmations', 'payments'],
@@ -80,23 +94,28 @@ export async function startExternalOidc(opts: ExternalOidcOptions): Promise<Exte
         defaultResource: () => JWT_RESOURCE,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: unknown, resource: string) => ({
-          scope: 'accounts fundsconfirmations payments', audience: resource,
-          accessTokenFormat: resource === OPAQUE_RESOURCE ? 'opaque' : 'jwt', jwt: { sign: { alg: 'ES256' } },
+          scope: 'accounts fundsconfirmations payments',
+          audience: resource,
+          accessTokenFormat: resource === OPAQUE_RESOURCE ? 'opaque' : 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
         }),
       },
     },
   } as never);
   const variants = new Map<string, string>();
   const callback = provider.callback();
-  const server: Server = createServer({ cert: opts.serverTls.certPem, key: opts.serverTls.keyPem, ca: opts.clientCaPems, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const variant = variants.get(req.url ?? '');
-    if (variant === undefined) {
-      void callback(req, res);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(variant);
-  });
+  const server: Server = createServer(
+    { cert: opts.serverTls.certPem, key: opts.serverTls.keyPem, ca: opts.clientCaPems, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const variant = variants.get(req.url ?? '');
+      if (variant === undefined) {
+        void callback(req, res);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(variant);
+    },
+  );
   await new Promise<void>((resolve) => server.listen(opts.port, '127.0.0.1', resolve));
   const agents: Agent[] = [];
   const signingKey = await importJWK(jwk, 'ES256');
@@ -110,7 +129,7 @@ export async function startExternalOidc(opts: ExternalOidcOptions): Promise<Exte
     async discoveryVariant(name, changes) {
       const agent = new Agent({ connect: { ca: opts.serverCaPem } });
       agents.push(agent);
-      const doc = await (await undiciFetch(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent })).json() as Record<string, unknown>;
+      const doc = (await (await undiciFetch(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent })).json()) as Record<string, unknown>;
       const path = `/variants/${encodeURIComponent(name)}/.well-known/openid-configuration`;
       variants.set(path, JSON.stringify({ ...doc, ...changes }));
       return `${issuer}${path}`;
@@ -119,11 +138,15 @@ export async function startExternalOidc(opts: ExternalOidcOptions): Promise<Exte
       const agent = new Agent({ connect: { ca: opts.serverCaPem, cert: tls.certPem, key: tls.keyPem } });
       agents.push(agent);
       const res = await undiciFetch(`${issuer}/token`, {
-        method: 'POST', dispatcher: agent,
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${EXTERNAL_TPP.client_secret}`).toString('base64')}` },
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${clientId}:${EXTERNAL_TPP.client_secret}`).toString('base64')}`,
+        },
         body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }).toString(),
       });
-      const body = await res.json() as Record<string, unknown>;
+      const body = (await res.json()) as Record<string, unknown>;
       if (res.status !== 200) throw new Error(`external token: ${res.status} ${JSON.stringify(body)}`);
       return String(body['access_token']);
     },

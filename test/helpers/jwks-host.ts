@@ -28,9 +28,10 @@ export async function startJwksHost(port: number, tls: { certPem: string; keyPem
       sets.set(`/${encodeURIComponent(name)}/jwks`, JSON.stringify(jwks));
       return `https://127.0.0.1:${port}/${encodeURIComponent(name)}/jwks`;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

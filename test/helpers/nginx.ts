@@ -34,7 +34,9 @@ export async function startNginx(bin: string, port: number, server: string): Pro
   const dir = mkdtempSync(join(tmpdir(), 'opendcr-nginx-'));
   mkdirSync(join(dir, 'tmp'));
   const p = (f: string) => JSON.stringify(join(dir, f));
-  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
 master_process off;
 pid ${p('nginx.pid')};
 error_log ${p('error.log')} warn;
@@ -51,15 +53,21 @@ http {
 ${server}
   }
 }
-`);
+`,
+  );
   const child: ChildProcess = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${err}`);
     const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (up) {

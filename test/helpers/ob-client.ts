@@ -41,7 +41,9 @@ export async function registerObClient(ts: TestServer, auth: 'private_key_jwt' |
   const cert = await ts.issueClientCert(transportSubject(softwareId));
   const { key, kid, publicJwk } = await newSigningKey();
   const record = await ts.server.clients.create({
-    ...(auth === 'private_key_jwt' ? { token_endpoint_auth_signing_alg: 'PS256' } : { tls_client_auth_subject_dn: `o=OPENBANKING, Cn=${softwareId}, c=gb, OU=0015800001HQQrZAAX` }),
+    ...(auth === 'private_key_jwt'
+      ? { token_endpoint_auth_signing_alg: 'PS256' }
+      : { tls_client_auth_subject_dn: `o=OPENBANKING, Cn=${softwareId}, c=gb, OU=0015800001HQQrZAAX` }),
     token_endpoint_auth_method: auth,
     jwks_uri: ts.jwks.publish(softwareId, { keys: [publicJwk] }),
     grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
@@ -65,7 +67,12 @@ export function fetchVia(dispatcher: Dispatcher): client.CustomFetch {
 }
 
 /** openid-client Configuration for `c` from discovery, over `c`'s mutual TLS (or `cert` when given). */
-export async function relyingParty(ts: TestServer, c: ObClient, clientAuth: client.ClientAuth, opts: { cert?: IssuedCertificate | null; discoveryUrl?: string } = {}): Promise<client.Configuration> {
+export async function relyingParty(
+  ts: TestServer,
+  c: ObClient,
+  clientAuth: client.ClientAuth,
+  opts: { cert?: IssuedCertificate | null; discoveryUrl?: string } = {},
+): Promise<client.Configuration> {
   const cert = opts.cert === null ? undefined : (opts.cert ?? c.cert);
   return client.discovery(new URL(opts.discoveryUrl ?? ts.url), c.clientId, { id_token_signed_response_alg: 'PS256' }, clientAuth, {
     [client.customFetch]: fetchVia(ts.mtlsAgent(cert)),

@@ -20,8 +20,16 @@ export async function launchWithHosts(loopbackNames: readonly string[]): Promise
     headless: true,
     chromiumSandbox: false,
     // The machine has no outside network: Chromium's own background connections are switched off.
-    args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-      `--host-resolver-rules=${loopbackNames.map((n) => `MAP ${n} 127.0.0.1`).join(', ')}`],
+    args: [
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+      `--host-resolver-rules=${loopbackNames.map((n) => `MAP ${n} 127.0.0.1`).join(', ')}`,
+    ],
   });
 }
 

@@ -25,7 +25,10 @@ import { startJwksHost, type JwksHost } from './jwks-host.ts';
 export const GATEWAY = { client_id: 'gateway', client_secret: 'gateway-secret-0123456789' } as const;
 
 /** A client certificate and key for mutual TLS. */
-export interface ClientTls { readonly certPem: string; readonly keyPem: string }
+export interface ClientTls {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
 
 /** What every test server offers, in this process or as a cluster of worker processes. */
 export interface TestServerBase {
@@ -116,6 +119,7 @@ export interface TestServerHooks {
    * Runs before the server starts (its sandbox PKI already exists); may return more config
    * overrides, merged over `overrides`. Whatever it starts, the caller closes.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a prepare step that only starts something returns nothing at all
   prepare?: (ctx: PrepareContext) => Promise<Table | void>;
 }
 
@@ -134,7 +138,7 @@ async function prepareFiles(overrides: string | Table, hooks: TestServerHooks, d
     log: { level: 'silent' },
     oauth: { internal_clients: [{ ...GATEWAY, grant_types: ['client_credentials'], scope: 'accounts' }] },
   };
-  let config = merge(merge(base, extra), typeof overrides === 'string' ? parseToml(overrides) as Table : overrides);
+  let config = merge(merge(base, extra), typeof overrides === 'string' ? (parseToml(overrides) as Table) : overrides);
   // The sandbox PKI exists before the server starts, so the hook and the harness know its CA.
   const truststoreDir = join(dataDir, 'truststore');
   await ensureSandboxPki({ dataDir, truststoreDir, hostname: 'localhost' });
@@ -230,16 +234,27 @@ export async function startTestCluster(overrides: string | Table = {}, hooks: Te
     const url = config.derived.baseUrl;
     let client: ReturnType<typeof clientSide> | undefined;
     const start = async (): Promise<void> => {
-      const c = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, '--config', file], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname, '--config', file], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child = c;
-      c.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-      c.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      c.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      c.stderr!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
       client ??= clientSide(url, readSandboxCa(config.derived.dataDir).certPem);
       let ready = false;
       for (let i = 0; i < 400 && !ready; i++) {
         if (c.exitCode !== null) throw new Error(`server exited with ${c.exitCode}: ${out}`);
-        ready = await client.fetch('/ready').then((r) => r.status === 200, () => false);
+        ready = await client.fetch('/ready').then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (!ready) await sleep(50);
       }
       if (!ready) throw new Error(`server did not become ready: ${out}`);
@@ -252,7 +267,9 @@ export async function startTestCluster(overrides: string | Table = {}, hooks: Te
     const db = storage;
     const side = client!;
     const workers = () => (child?.pid === undefined ? [] : childrenOf(child.pid));
-    const killWorkers = () => { for (const pid of workers()) process.kill(pid, 'SIGKILL'); };
+    const killWorkers = () => {
+      for (const pid of workers()) process.kill(pid, 'SIGKILL');
+    };
     return {
       config,
       url,

@@ -58,8 +58,12 @@ export async function startTcpLink(target: { host: string; port: number }, addre
 
   await listen();
   return {
-    get port() { return port; },
-    get up() { return server !== undefined; },
+    get port() {
+      return port;
+    },
+    get up() {
+      return server !== undefined;
+    },
     cut: stop,
     async restore() {
       if (!server) await listen();

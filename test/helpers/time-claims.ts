@@ -84,14 +84,17 @@ export const TIME_CASES: readonly TimeCase[] = [
   },
   {
     name: 'ten years ahead, exp 30 minutes later',
-    claims: (now, claim) => (claim === 'exp' ? { exp: String(now + TEN_YEARS + 1800) } : { [claim]: String(now + TEN_YEARS), exp: String(now + TEN_YEARS + 1800) }),
+    claims: (now, claim) =>
+      claim === 'exp' ? { exp: String(now + TEN_YEARS + 1800) } : { [claim]: String(now + TEN_YEARS), exp: String(now + TEN_YEARS + 1800) },
     accepted: (c) => c.kind === 'unbounded' && c.claim === 'exp',
   },
 ];
 
 /** The JSON text of `claims` with `overrides` (raw JSON text; undefined removes the member). */
 export function rawJson(claims: Record<string, unknown>, overrides: Record<string, string | undefined>): string {
-  const members = Object.entries(claims).filter(([k]) => !(k in overrides)).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+  const members = Object.entries(claims)
+    .filter(([k]) => !(k in overrides))
+    .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) members.push(`${JSON.stringify(k)}:${v}`);
   return `{${members.join(',')}}`;
 }

@@ -42,9 +42,10 @@ export async function startTppCallbackHost(names: readonly string[]): Promise<Tp
     port,
     url: (name, path) => `https://${name}:${port}${path}`,
     received,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -21,9 +21,10 @@ const DAY = 86_400_000;
 const UNTRUSTED = 'a client (transport) certificate issued by a trusted CA is required over mutual TLS';
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 /** What a TPP is told about its certificate outside its validity period (at `now`). */
-const validityMessage = (cert: IssuedCertificate, now = Date.now()) => (cert.x509.validToDate.getTime() < now
-  ? `the client (transport) certificate expired on ${iso(cert.x509.validToDate)}; present a current one`
-  : `the client (transport) certificate is not valid until ${iso(cert.x509.validFromDate)}`);
+const validityMessage = (cert: IssuedCertificate, now = Date.now()) =>
+  cert.x509.validToDate.getTime() < now
+    ? `the client (transport) certificate expired on ${iso(cert.x509.validToDate)}; present a current one`
+    : `the client (transport) certificate is not valid until ${iso(cert.x509.validFromDate)}`;
 
 describe('client certificate source', () => {
   let root: IssuedCertificate;
@@ -46,17 +47,36 @@ describe('client certificate source', () => {
     viaIssuing = await issueClientCertificate(issuing, { subject: 'O=TPP, CN=via-issuing', validityDays: 10, keyType: 'ec' });
     stranger = await issueClientCertificate(otherRoot, { subject: 'O=TPP, CN=stranger', validityDays: 10, keyType: 'ec' });
     expired = await issueClientCertificate(root, { subject: 'O=TPP, CN=expired', validityDays: 1, keyType: 'ec', now: new Date(Date.now() - 3 * DAY) });
-    notYetValid = await issueClientCertificate(root, { subject: 'O=TPP, CN=not-yet-valid', validityDays: 1, keyType: 'ec', now: new Date(Date.now() + 3 * DAY) });
-    strangerExpired = await issueClientCertificate(otherRoot, { subject: 'O=TPP, CN=stranger-expired', validityDays: 1, keyType: 'ec', now: new Date(Date.now() - 3 * DAY) });
+    notYetValid = await issueClientCertificate(root, {
+      subject: 'O=TPP, CN=not-yet-valid',
+      validityDays: 1,
+      keyType: 'ec',
+      now: new Date(Date.now() + 3 * DAY),
+    });
+    strangerExpired = await issueClientCertificate(otherRoot, {
+      subject: 'O=TPP, CN=stranger-expired',
+      validityDays: 1,
+      keyType: 'ec',
+      now: new Date(Date.now() - 3 * DAY),
+    });
     // pki.ts never lets a leaf outlive its issuer, so the CA that is outside its validity is one not valid yet.
-    futureIssuing = await createCertificateAuthority({ subject: 'O=Test, CN=Future Issuing', validityDays: 10, issuer: root, now: new Date(Date.now() + 3 * DAY) });
+    futureIssuing = await createCertificateAuthority({
+      subject: 'O=Test, CN=Future Issuing',
+      validityDays: 10,
+      issuer: root,
+      now: new Date(Date.now() + 3 * DAY),
+    });
     viaFutureIssuing = await issueClientCertificate(futureIssuing, { subject: 'O=TPP, CN=via-future-issuing', validityDays: 1, keyType: 'ec' });
   });
 
   describe('why a certificate is refused (clientCertificateError)', () => {
-    const fromHeader = (cert: IssuedCertificate, cas: string[] = [root.certPem]) => createClientCertificateSource({
-      header: HEADER, encoded: true, trustedProxies: ['10.0.0.5'], getCaPems: () => cas,
-    }).fromRequest(fakeRequest('10.0.0.5', { [HEADER]: encodeURIComponent(cert.certPem) }));
+    const fromHeader = (cert: IssuedCertificate, cas: string[] = [root.certPem]) =>
+      createClientCertificateSource({
+        header: HEADER,
+        encoded: true,
+        trustedProxies: ['10.0.0.5'],
+        getCaPems: () => cas,
+      }).fromRequest(fakeRequest('10.0.0.5', { [HEADER]: encodeURIComponent(cert.certPem) }));
     const refusal = (cert: ClientCertificate | undefined, now?: number) => {
       const e = clientCertificateError(cert, now);
       return e && { code: e.code, status: e.status, error: e.error, description: e.description };
@@ -84,8 +104,10 @@ describe('client certificate source', () => {
       const presented = fromHeader(viaFutureIssuing, [root.certPem, futureIssuing.certPem]);
       assert.equal(presented?.outsideValidity, true);
       assert.deepEqual(refusal(presented), {
-        code: 'CLIENT_CERT_EXPIRED', status: 401, error: 'invalid_client',
-        description: 'a CA certificate in the client (transport) certificate\'s chain is outside its validity period',
+        code: 'CLIENT_CERT_EXPIRED',
+        status: 401,
+        error: 'invalid_client',
+        description: "a CA certificate in the client (transport) certificate's chain is outside its validity period",
       });
     });
 
@@ -93,14 +115,24 @@ describe('client certificate source', () => {
       const presented = fromHeader(direct);
       assert.equal(refusal(presented), undefined);
       const later = direct.x509.validToDate.getTime() + 1000;
-      assert.deepEqual(refusal(presented, later), { code: 'CLIENT_CERT_EXPIRED', status: 401, error: 'invalid_client', description: validityMessage(direct, later) });
+      assert.deepEqual(refusal(presented, later), {
+        code: 'CLIENT_CERT_EXPIRED',
+        status: 401,
+        error: 'invalid_client',
+        description: validityMessage(direct, later),
+      });
     });
   });
 
   describe('header path', () => {
-    const source = (extra: Partial<ClientCertificateSourceOptions> = {}) => createClientCertificateSource({
-      header: HEADER, encoded: true, trustedProxies: ['10.0.0.5', '192.168.0.0/16', 'fd00::/8'], getCaPems: () => [root.certPem], ...extra,
-    });
+    const source = (extra: Partial<ClientCertificateSourceOptions> = {}) =>
+      createClientCertificateSource({
+        header: HEADER,
+        encoded: true,
+        trustedProxies: ['10.0.0.5', '192.168.0.0/16', 'fd00::/8'],
+        getCaPems: () => [root.certPem],
+        ...extra,
+      });
 
     it('reads a URL-encoded PEM from a trusted proxy', () => {
       const cert = source().fromRequest(fakeRequest('10.0.0.5', { [HEADER]: encodeURIComponent(direct.certPem) }));
@@ -138,8 +170,15 @@ describe('client certificate source', () => {
     });
 
     it('returns undefined for malformed values instead of throwing', () => {
-      const values = ['', '   ', 'garbage', '%E0%A4%A', encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'),
-        encodeURIComponent(direct.certPem + viaIssuing.certPem), `${encodeURIComponent(direct.certPem)}, ${encodeURIComponent(direct.certPem)}`];
+      const values = [
+        '',
+        '   ',
+        'garbage',
+        '%E0%A4%A',
+        encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'),
+        encodeURIComponent(direct.certPem + viaIssuing.certPem),
+        `${encodeURIComponent(direct.certPem)}, ${encodeURIComponent(direct.certPem)}`,
+      ];
       for (const value of values) assert.equal(source().fromRequest(fakeRequest('10.0.0.5', { [HEADER]: value })), undefined, value);
       assert.equal(source({ encoded: false }).fromRequest(fakeRequest('10.0.0.5', { [HEADER]: 'not*base64' })), undefined);
       assert.equal(source().fromRequest(fakeRequest('10.0.0.5', { [HEADER]: ['a', 'b'] })), undefined);
@@ -164,7 +203,7 @@ describe('client certificate source', () => {
       assert.equal(at(new Date(Date.now() - 86_400_000)), false);
     });
 
-    it('prefers a trusted proxy\'s header over the proxy\'s own TLS certificate', () => {
+    it("prefers a trusted proxy's header over the proxy's own TLS certificate", () => {
       const socket = { remoteAddress: '10.0.0.5', encrypted: true, authorized: true, getPeerCertificate: () => ({ raw: Buffer.from(stranger.x509.raw) }) };
       const withHeader = { headers: { [HEADER]: encodeURIComponent(direct.certPem) }, socket } as unknown as IncomingMessage;
       const withoutHeader = { headers: {}, socket } as unknown as IncomingMessage;
@@ -188,36 +227,56 @@ describe('client certificate source', () => {
       const serverCert = await issueServerCertificate(root, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 10 });
       // The header is configured and 127.0.0.1 is not a trusted proxy: a header must not override TLS.
       const source = createClientCertificateSource({ header: HEADER, encoded: true, trustedProxies: ['10.0.0.5'], getCaPems: () => [root.certPem] });
-      server = createServer({ cert: serverCert.chainPem, key: serverCert.keyPem, ca: [root.certPem], requestCert: true, rejectUnauthorized: false }, (req, res) => {
-        const cert = source.fromRequest(req);
-        seen.push({ cert, socket: req.socket });
-        res.setHeader('content-type', 'application/json');
-        const refused = clientCertificateError(cert);
-        res.end(JSON.stringify({
-          authorized: cert?.authorized ?? null, source: cert?.source ?? null, fingerprint: cert?.x509.fingerprint256 ?? null,
-          refused: refused ? `${refused.code}: ${refused.description}` : null,
-        }));
-      });
+      server = createServer(
+        { cert: serverCert.chainPem, key: serverCert.keyPem, ca: [root.certPem], requestCert: true, rejectUnauthorized: false },
+        (req, res) => {
+          const cert = source.fromRequest(req);
+          seen.push({ cert, socket: req.socket });
+          res.setHeader('content-type', 'application/json');
+          const refused = clientCertificateError(cert);
+          res.end(
+            JSON.stringify({
+              authorized: cert?.authorized ?? null,
+              source: cert?.source ?? null,
+              fingerprint: cert?.x509.fingerprint256 ?? null,
+              refused: refused ? `${refused.code}: ${refused.description}` : null,
+            }),
+          );
+        },
+      );
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       port = (server.address() as AddressInfo).port;
     });
-    after(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
+    after(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
 
     function get(client: IssuedCertificate | undefined, opts: { agent?: Agent; headers?: Record<string, string> } = {}) {
       return new Promise<{ authorized: boolean | null; source: string | null; fingerprint: string | null; refused: string | null }>((resolve, reject) => {
-        const req = request({
-          host: '127.0.0.1', port, path: '/', ca: root.certPem, servername: 'localhost',
-          ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
-          agent: opts.agent ?? false, headers: opts.headers,
-        }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => { body += chunk; });
-          res.on('end', () => resolve(JSON.parse(body)));
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/',
+            ca: root.certPem,
+            servername: 'localhost',
+            ...(client ? { cert: client.chainPem, key: client.keyPem } : {}),
+            agent: opts.agent ?? false,
+            headers: opts.headers,
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            res.on('end', () => resolve(JSON.parse(body)));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -228,17 +287,32 @@ describe('client certificate source', () => {
     });
 
     it('reports a self-signed certificate as not authorized', async () => {
-      assert.deepEqual(await get(otherRoot), { authorized: false, source: 'tls', fingerprint: otherRoot.x509.fingerprint256, refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}` });
+      assert.deepEqual(await get(otherRoot), {
+        authorized: false,
+        source: 'tls',
+        fingerprint: otherRoot.x509.fingerprint256,
+        refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}`,
+      });
     });
 
     it('gives undefined without a client certificate, even with a header from an untrusted peer', async () => {
-      assert.deepEqual(await get(undefined, { headers: { [HEADER]: encodeURIComponent(direct.certPem) } }), { authorized: null, source: null, fingerprint: null, refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}` });
+      assert.deepEqual(await get(undefined, { headers: { [HEADER]: encodeURIComponent(direct.certPem) } }), {
+        authorized: null,
+        source: null,
+        fingerprint: null,
+        refused: `CLIENT_CERT_REQUIRED: ${UNTRUSTED}`,
+      });
     });
 
     it('says that a certificate of the trusted CA expired or is not valid yet; an expired one of another CA is untrusted', async () => {
       for (const cert of [expired, notYetValid]) {
         const got = await get(cert);
-        assert.deepEqual(got, { authorized: false, source: 'tls', fingerprint: cert.x509.fingerprint256, refused: `CLIENT_CERT_EXPIRED: ${validityMessage(cert)}` });
+        assert.deepEqual(got, {
+          authorized: false,
+          source: 'tls',
+          fingerprint: cert.x509.fingerprint256,
+          refused: `CLIENT_CERT_EXPIRED: ${validityMessage(cert)}`,
+        });
       }
       assert.equal((await get(strangerExpired)).refused, `CLIENT_CERT_REQUIRED: ${UNTRUSTED}`);
     });

@@ -26,7 +26,7 @@ test('joseTooDeep reads the header and payload of a JWS and only the header of a
   assert.equal(joseTooDeep(`${flat}.${flat}.sig`), false);
   assert.equal(joseTooDeep(`${flat}.${deep}.sig`), true);
   assert.equal(joseTooDeep(`${deep}.${flat}.sig`), true);
-  assert.equal(joseTooDeep(`${flat}.${deep}.iv.ct.tag`), false, 'a JWE\'s second part is an encrypted key');
+  assert.equal(joseTooDeep(`${flat}.${deep}.iv.ct.tag`), false, "a JWE's second part is an encrypted key");
   assert.equal(joseTooDeep(`${deep}.key.iv.ct.tag`), true);
   assert.equal(joseTooDeep('not a jwt'), false);
   assert.equal(compactJoseSegments('a.b'), undefined);

@@ -25,7 +25,16 @@ test('a refused connection, an untrusted certificate and a host not on the allow
   const fetch = createOutboundFetch({ allowedHosts: [`127.0.0.1:${closed}`, `127.0.0.1:${port}`], timeoutMs: 3000 });
   t.after(() => fetch.close());
 
-  await assert.rejects(fetch(`https://127.0.0.1:${closed}/keys`), fails(`could not fetch https://127.0.0.1:${closed}/keys (connection refused)`, 'connection refused'));
-  await assert.rejects(fetch(`https://127.0.0.1:${port}/keys?x=1`), fails(`could not fetch https://127.0.0.1:${port}/keys (its TLS certificate is not trusted)`, 'its TLS certificate is not trusted'));
-  await assert.rejects(fetch('https://elsewhere.example.com/keys'), fails('outbound request to elsewhere.example.com is not allowed by configuration', undefined));
+  await assert.rejects(
+    fetch(`https://127.0.0.1:${closed}/keys`),
+    fails(`could not fetch https://127.0.0.1:${closed}/keys (connection refused)`, 'connection refused'),
+  );
+  await assert.rejects(
+    fetch(`https://127.0.0.1:${port}/keys?x=1`),
+    fails(`could not fetch https://127.0.0.1:${port}/keys (its TLS certificate is not trusted)`, 'its TLS certificate is not trusted'),
+  );
+  await assert.rejects(
+    fetch('https://elsewhere.example.com/keys'),
+    fails('outbound request to elsewhere.example.com is not allowed by configuration', undefined),
+  );
 });

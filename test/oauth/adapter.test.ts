@@ -15,7 +15,12 @@ async function setup(t: TestContext): Promise<{ adapter: OidcAdapterFactory; adv
   const now = (): number => clock;
   const storage = await openStorage({ url: 'sqlite::memory:', poolSize: 1, busyTimeoutMs: 1000, now });
   t.after(() => storage.close());
-  return { adapter: createOidcAdapter(storage.oidc, now), advance: (s) => { clock += s; } };
+  return {
+    adapter: createOidcAdapter(storage.oidc, now),
+    advance: (s) => {
+      clock += s;
+    },
+  };
 }
 
 test('every oidc-provider model round-trips, separately keyed', async (t) => {
@@ -102,5 +107,5 @@ test('oidc-provider accepts the factory and persists its models through it', asy
   const grantId: string = await grant.save();
   const found = await provider.Grant.find(grantId);
   assert.equal(found?.accountId, 'psu');
-  assert.deepEqual((await storage.oidc.listIds('Grant', 10)), [grantId]);
+  assert.deepEqual(await storage.oidc.listIds('Grant', 10), [grantId]);
 });

@@ -31,20 +31,41 @@ test('the origin of an http(s) redirect URI, canonical: lower case, default port
 test('nothing for a redirect URI whose origin a source expression cannot name exactly', () => {
   for (const uri of [
     // Schemes without an origin, or whose scheme-source would allow far more than one place.
-    'com.example.app:/cb', 'com.example.app://cb', 'javascript:alert(1)', 'data:text/html,x', 'blob:https://tpp.example.com/x',
-    'file:///etc/passwd', 'ftp://tpp.example.com/cb', 'wss://tpp.example.com/cb', 'about:blank',
+    'com.example.app:/cb',
+    'com.example.app://cb',
+    'javascript:alert(1)',
+    'data:text/html,x',
+    'blob:https://tpp.example.com/x',
+    'file:///etc/passwd',
+    'ftp://tpp.example.com/cb',
+    'wss://tpp.example.com/cb',
+    'about:blank',
     // Hosts outside the host-source grammar: IPv6 literals, wildcards, CSP separators, underscores, a trailing dot.
-    'https://[::1]/cb', 'https://[2001:db8::1]:8443/cb', 'https://*.example.com/cb', 'https://tpp.example.com;script-src/cb',
-    'https://tpp,example.com/cb', "https://tpp'self'.example/cb", 'https://tpp_x.example.com/cb', 'https://tpp.example.com./cb', 'https://a..b/cb',
+    'https://[::1]/cb',
+    'https://[2001:db8::1]:8443/cb',
+    'https://*.example.com/cb',
+    'https://tpp.example.com;script-src/cb',
+    'https://tpp,example.com/cb',
+    "https://tpp'self'.example/cb",
+    'https://tpp_x.example.com/cb',
+    'https://tpp.example.com./cb',
+    'https://a..b/cb',
     // Not URLs at all.
-    '', 'cb', '/cb', 'https://', 'https://tpp.example.com:99999/cb', 'https://tpp example.com/cb',
-  ]) assert.equal(originSource(uri), undefined, uri);
+    '',
+    'cb',
+    '/cb',
+    'https://',
+    'https://tpp.example.com:99999/cb',
+    'https://tpp example.com/cb',
+  ])
+    assert.equal(originSource(uri), undefined, uri);
 });
 
-test('the policy: nothing by default, the page\'s one stylesheet by hash, forms to the bank and the one origin, no framing, no base', () => {
+test("the policy: nothing by default, the page's one stylesheet by hash, forms to the bank and the one origin, no framing, no base", () => {
   const style = `'sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}'`;
-  assert.equal(interactionCsp(undefined),
-    `default-src 'none'; style-src ${style}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
-  assert.equal(interactionCsp('https://tpp.example.com:8443'),
-    `default-src 'none'; style-src ${style}; form-action 'self' https://tpp.example.com:8443; frame-ancestors 'none'; base-uri 'none'`);
+  assert.equal(interactionCsp(undefined), `default-src 'none'; style-src ${style}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
+  assert.equal(
+    interactionCsp('https://tpp.example.com:8443'),
+    `default-src 'none'; style-src ${style}; form-action 'self' https://tpp.example.com:8443; frame-ancestors 'none'; base-uri 'none'`,
+  );
 });

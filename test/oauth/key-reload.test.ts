@@ -23,7 +23,14 @@ before(async () => {
   const { privateKey } = await generateKeyPair('PS256', { extractable: true, modulusLength: 2048 });
   const jwk = await exportJWK(privateKey);
   const kid = await calculateJwkThumbprint(jwk);
-  await env.ts.storage.keys.add({ kid, alg: 'PS256', privateJwk: { ...jwk, kid, alg: 'PS256', use: 'sig' }, createdAt: Math.floor(Date.now() / 1000) + 1, retiredAt: null, removeAfter: null });
+  await env.ts.storage.keys.add({
+    kid,
+    alg: 'PS256',
+    privateJwk: { ...jwk, kid, alg: 'PS256', use: 'sig' },
+    createdAt: Math.floor(Date.now() / 1000) + 1,
+    retiredAt: null,
+    removeAfter: null,
+  });
   // The second server starts afterwards, so it signs with that key.
   const source = env.ts.server.config.source!;
   const table = parseToml(readFileSync(source, 'utf8')) as Record<string, Record<string, unknown>>;
@@ -43,7 +50,12 @@ test('a token signed on another server with a key this one has not loaded is acc
   const clientId = String(reg['client_id']);
   // The token from the second server (its own port, same issuer), with the TPP's certificate.
   const secondUrl = `https://localhost:${second.port}`;
-  const onSecond = dcrClient({ url: secondUrl, fetch: (path, init) => env.ts.fetch(`${secondUrl}${path}`, init as never) as never }, env.directory, env.host, []);
+  const onSecond = dcrClient(
+    { url: secondUrl, fetch: (path, init) => env.ts.fetch(`${secondUrl}${path}`, init as never) as never },
+    env.directory,
+    env.host,
+    [],
+  );
   const token = await onSecond.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'accounts' });
   const keys = await env.ts.storage.keys.list(Math.floor(Date.now() / 1000));
   assert.equal(decodeProtectedHeader(token).kid, keys.find((k) => k.alg === 'PS256')!.kid, 'signed with the key the first server never loaded');

@@ -56,14 +56,24 @@ async function newPage(): Promise<Watched> {
 /** openid-client for the TPP, over its mutual TLS, authenticating with private_key_jwt (PS256). */
 async function relyingParty(responseType: ResponseType): Promise<client.Configuration> {
   const key = await tpp.signingKey.key.toCryptoKey({ name: 'RSA-PSS', hash: 'SHA-256' }, false, ['sign']);
-  const rp = await client.discovery(new URL(env.url), clientId, { id_token_signed_response_alg: 'PS256', authorization_signed_response_alg: 'PS256' },
-    client.PrivateKeyJwt({ key, kid: tpp.signingKey.kid }), { [client.customFetch]: fetchVia(env.ts.mtlsAgent(tlsOf(tpp.transport))) });
+  const rp = await client.discovery(
+    new URL(env.url),
+    clientId,
+    { id_token_signed_response_alg: 'PS256', authorization_signed_response_alg: 'PS256' },
+    client.PrivateKeyJwt({ key, kid: tpp.signingKey.kid }),
+    { [client.customFetch]: fetchVia(env.ts.mtlsAgent(tlsOf(tpp.transport))) },
+  );
   if (responseType === 'code') client.useJwtResponseMode(rp);
   else client.useCodeIdTokenResponseType(rp);
   return rp;
 }
 
-interface AuthorizationRequest { readonly url: URL; readonly state: string; readonly nonce: string; readonly verifier: string }
+interface AuthorizationRequest {
+  readonly url: URL;
+  readonly state: string;
+  readonly nonce: string;
+  readonly verifier: string;
+}
 
 /** The TPP's authorization request: every parameter in a request object it signs (FAPI 1.0 Advanced §5.2.2). */
 async function authorizationRequest(rp: client.Configuration, responseType: ResponseType, redirectUri = callback()): Promise<AuthorizationRequest> {
@@ -71,11 +81,20 @@ async function authorizationRequest(rp: client.Configuration, responseType: Resp
   const [state, nonce, verifier] = [random(), random(), randomBytes(32).toString('base64url')];
   const now = Math.floor(Date.now() / 1000);
   const request = await tpp.signRequest({
-    iss: clientId, aud: issuer, client_id: clientId, response_type: responseType,
+    iss: clientId,
+    aud: issuer,
+    client_id: clientId,
+    response_type: responseType,
     // FAPI 1.0 Advanced §5.2.2-2: `code` alone only with JARM.
     ...(responseType === 'code' ? { response_mode: 'jwt' } : {}),
-    redirect_uri: redirectUri, scope: SCOPE, state, nonce, nbf: now, exp: now + 300,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+    redirect_uri: redirectUri,
+    scope: SCOPE,
+    state,
+    nonce,
+    nbf: now,
+    exp: now + 300,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
   });
   const url = new URL(endpoint!);
   url.search = new URLSearchParams({ client_id: clientId, response_type: responseType, scope: SCOPE, request }).toString();
@@ -90,7 +109,11 @@ const heading = (p: Page, name: string) => p.getByRole('heading', { level: 1, na
 function assertCsp(res: BrowserResponse, redirectUri = callback()): void {
   const csp = res.headers()['content-security-policy'] ?? '';
   assert.match(csp, /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]{43}='; form-action 'self' (\S+); frame-ancestors 'none'; base-uri 'none'$/, csp);
-  assert.equal(/form-action 'self' (\S+);/.exec(csp)![1], new URL(redirectUri).origin, 'form-action: the bank and the redirect URI origin of this request only');
+  assert.equal(
+    /form-action 'self' (\S+);/.exec(csp)![1],
+    new URL(redirectUri).origin,
+    'form-action: the bank and the redirect URI origin of this request only',
+  );
 }
 
 /** Opens the authorization request: the login page. */
@@ -106,7 +129,7 @@ async function submitLogin(w: Watched, username: string, password: string): Prom
   await w.page.getByLabel('User name').fill(username);
   await w.page.getByLabel('Password').fill(password);
   const [answer] = await Promise.all([
-    w.page.waitForResponse((r) => isPage('POST', /\/login$/)(r) && r.status() !== 303 || isPage('GET', INTERACTION_PAGE)(r)),
+    w.page.waitForResponse((r) => (isPage('POST', /\/login$/)(r) && r.status() !== 303) || isPage('GET', INTERACTION_PAGE)(r)),
     w.page.getByRole('button', { name: 'Sign in' }).click(),
   ]);
   return answer;
@@ -127,9 +150,13 @@ async function signInToConsent(w: Watched, shot: string): Promise<void> {
 
 /** Clicks `button` and waits until the browser is at the TPP: its redirect URI with the answer. */
 async function returnToTpp(w: Watched, button: string, shot: string): Promise<URL> {
-  const arrived = w.page.waitForURL((u) => u.origin === tppOrigin()).catch((err: Error) => {
-    throw new Error(`the browser did not return to the TPP (${err.message.split('\n')[0]}); it is at ${w.page.url()}; problems: ${w.problems.join(' | ') || 'none'}`);
-  });
+  const arrived = w.page
+    .waitForURL((u) => u.origin === tppOrigin())
+    .catch((err: Error) => {
+      throw new Error(
+        `the browser did not return to the TPP (${err.message.split('\n')[0]}); it is at ${w.page.url()}; problems: ${w.problems.join(' | ') || 'none'}`,
+      );
+    });
   await w.page.getByRole('button', { name: button }).click();
   await arrived;
   await heading(w.page, 'Back at the TPP');
@@ -179,7 +206,7 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     const claims = await env.validRequestClaims(tpp, { redirect_uris: [callback(), callback(OTHER_HOST)], response_types: ['code id_token', 'code'] });
     const registered = await jsonBody(await env.register(tpp, claims), 201);
     clientId = String(registered['client_id']);
-    jwks = await (await env.ts.fetch('/oauth2/jwks')).json() as JSONWebKeySet;
+    jwks = (await (await env.ts.fetch('/oauth2/jwks')).json()) as JSONWebKeySet;
     browser = await launchWithHosts([TPP_HOST, OTHER_HOST]);
   });
   after(async () => {
@@ -223,7 +250,10 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
   }
 
   for (const responseType of ['code', 'code id_token'] as const) {
-    for (const [leave, from] of [['Deny', 'consent'], ['Cancel', 'login']] as const) {
+    for (const [leave, from] of [
+      ['Deny', 'consent'],
+      ['Cancel', 'login'],
+    ] as const) {
       test(`${responseType}: ${leave} on the ${from} page returns access_denied with the state, and no code`, async () => {
         const rp = await relyingParty(responseType);
         const req = await authorizationRequest(rp, responseType);
@@ -252,8 +282,13 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     await openLogin(w, req);
     const before = tppHost.received.length;
     const wrong: Array<[string, string]> = [
-      [PSU.username, 'wrong'], [PSU.username, `${PSU.password} `], [PSU.username, PSU.password.toUpperCase()], [PSU.username, PSU.password.slice(0, -1)],
-      ['Alice', PSU.password], [` ${PSU.username}`, PSU.password], ['nobody', PSU.password],
+      [PSU.username, 'wrong'],
+      [PSU.username, `${PSU.password} `],
+      [PSU.username, PSU.password.toUpperCase()],
+      [PSU.username, PSU.password.slice(0, -1)],
+      ['Alice', PSU.password],
+      [` ${PSU.username}`, PSU.password],
+      ['nobody', PSU.password],
       // The built-in demo user is gone once [[sandbox.users]] lists others.
       ['psu', 'psu'],
     ];
@@ -269,7 +304,10 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     await psuScreenshot(w.page, 'wrong-password');
     assert.equal(tppHost.received.length, before, 'nothing reached the TPP');
     // Chromium reports each 401 page as a console error; nothing else may show.
-    assert.deepEqual(problems(w), wrong.map(() => 'console: Failed to load resource: the server responded with a status of 401 (Unauthorized)'));
+    assert.deepEqual(
+      problems(w),
+      wrong.map(() => 'console: Failed to load resource: the server responded with a status of 401 (Unauthorized)'),
+    );
     w.problems.length = 0;
 
     await signInToConsent(w, 'after-wrong-password');
@@ -278,7 +316,7 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     assert.deepEqual(problems(w), []);
   });
 
-  test('the pages\' forms may lead to the redirect URI origin of their own request only', async () => {
+  test("the pages' forms may lead to the redirect URI origin of their own request only", async () => {
     // A request to the other registered redirect URI: its pages name that origin, and only it.
     const other = await authorizationRequest(await relyingParty('code id_token'), 'code id_token', callback(OTHER_HOST));
     const w1 = await newPage();
@@ -291,7 +329,8 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     const before = tppHost.received.length;
     const consentUrl = w.page.url();
     /** Submits a form to `action` from the consent page, as an injected form would. */
-    const submit = (action: string) => w.page.evaluate(`(() => {
+    const submit = (action: string) =>
+      w.page.evaluate(`(() => {
       const form = document.createElement('form');
       form.method = 'post';
       form.action = ${JSON.stringify(action)};
@@ -300,7 +339,12 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     })()`);
     // Chromium refuses each with a console error and stays on the page; the TPP host hears nothing.
     for (const action of [callback(OTHER_HOST), `https://127.0.0.1:${tppHost.port}/cb`, `https://localhost:${tppHost.port}/cb`, 'https://evil.example/']) {
-      const refused = w.page.waitForEvent('console', (m) => m.type() === 'error' && m.text().startsWith(`Sending form data to '${action}' violates the following Content Security Policy directive: "form-action 'self' ${tppOrigin()}"`));
+      const refused = w.page.waitForEvent(
+        'console',
+        (m) =>
+          m.type() === 'error' &&
+          m.text().startsWith(`Sending form data to '${action}' violates the following Content Security Policy directive: "form-action 'self' ${tppOrigin()}"`),
+      );
       await submit(action);
       await refused;
     }
@@ -319,7 +363,14 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     const w = await newPage();
     assertCsp(await openLogin(w, req), callback(OTHER_HOST));
     const claims = await env.validRequestClaims(tpp, { redirect_uris: [callback()], response_types: ['code id_token', 'code'] });
-    await jsonBody(await env.manage('PUT', clientId, { token: await env.ccToken(tpp, clientId, 'private_key_jwt'), cert: tpp.transport, body: await tpp.signRequest(claims) }), 200);
+    await jsonBody(
+      await env.manage('PUT', clientId, {
+        token: await env.ccToken(tpp, clientId, 'private_key_jwt'),
+        cert: tpp.transport,
+        body: await tpp.signRequest(claims),
+      }),
+      200,
+    );
 
     const again = (await w.page.reload())!;
     await heading(w.page, 'Sign in to your bank');
@@ -328,7 +379,12 @@ describe('the PSU journey in Chromium', { skip: missing }, () => {
     // when it resumes: the browser refuses the redirect, since the page's CSP no longer names that origin.
     const before = tppHost.received.length;
     const page = w.page.url();
-    const refused = w.page.waitForURL((u) => u.origin === tppOrigin(OTHER_HOST)).then(() => 'arrived', (err: Error) => err.message);
+    const refused = w.page
+      .waitForURL((u) => u.origin === tppOrigin(OTHER_HOST))
+      .then(
+        () => 'arrived',
+        (err: Error) => err.message,
+      );
     await w.page.getByRole('button', { name: 'Cancel' }).click();
     assert.match(await refused, /net::ERR_ABORTED/);
     assert.equal(w.page.url(), page);

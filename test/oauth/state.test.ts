@@ -23,11 +23,13 @@ async function race(open: (round: number) => Promise<[Storage, Storage]>, rounds
   for (let round = 0; round < rounds; round++) {
     const [a, b] = await open(round);
     try {
-      const seen = await Promise.all([a, b].map(async (storage) => {
-        const state = await initializeKeyManagerState(storage, config);
-        // Read at once, as the host then builds its provider from it.
-        return { state, scopes: (await storage.scopes.list()).map((x) => x.name).sort() };
-      }));
+      const seen = await Promise.all(
+        [a, b].map(async (storage) => {
+          const state = await initializeKeyManagerState(storage, config);
+          // Read at once, as the host then builds its provider from it.
+          return { state, scopes: (await storage.scopes.list()).map((x) => x.name).sort() };
+        }),
+      );
       for (const [i, x] of seen.entries()) assert.deepEqual(x.scopes, defaults, `round ${round}, host ${i + 1}`);
       assert.equal(seen[0]!.state.cookieKey, seen[1]!.state.cookieKey, 'one cookie key for both');
       assert.deepEqual(seen[0]!.state.clientSecretKey, seen[1]!.state.clientSecretKey, 'one client secret key for both');

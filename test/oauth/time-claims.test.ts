@@ -32,27 +32,56 @@ const header = () => ({ alg: 'PS256', kid: tpp.signingKey.kid });
 
 /** A client assertion for `tpp`; `overrides` are raw JSON text. */
 function clientAssertion(overrides: Record<string, string | undefined> = {}, t = now()): Promise<string> {
-  return signRawJwt(rawJson({ iss: tpp.clientId, sub: tpp.clientId, aud: ts.url, jti: randomUUID(), iat: t, exp: t + 60 }, overrides), header(), tpp.signingKey.key);
+  return signRawJwt(
+    rawJson({ iss: tpp.clientId, sub: tpp.clientId, aud: ts.url, jti: randomUUID(), iat: t, exp: t + 60 }, overrides),
+    header(),
+    tpp.signingKey.key,
+  );
 }
 
 /** A FAPI request object (code id_token, PKCE) for `tpp`. */
 function requestObject(overrides: Record<string, string | undefined> = {}, t = now()): Promise<string> {
-  return signRawJwt(rawJson({
-    iss: tpp.clientId, aud: ts.url, client_id: tpp.clientId, response_type: 'code id_token', redirect_uri: REDIRECT_URI,
-    scope: 'openid accounts', state: randomUUID(), nonce: randomUUID(),
-    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
-    jti: randomUUID(), iat: t, nbf: t, exp: t + 300,
-  }, overrides), { ...header(), typ: 'oauth-authz-req+jwt' }, tpp.signingKey.key);
+  return signRawJwt(
+    rawJson(
+      {
+        iss: tpp.clientId,
+        aud: ts.url,
+        client_id: tpp.clientId,
+        response_type: 'code id_token',
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid accounts',
+        state: randomUUID(),
+        nonce: randomUUID(),
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+        jti: randomUUID(),
+        iat: t,
+        nbf: t,
+        exp: t + 300,
+      },
+      overrides,
+    ),
+    { ...header(), typ: 'oauth-authz-req+jwt' },
+    tpp.signingKey.key,
+  );
 }
 
 /** A jwt-bearer grant assertion from the trusted issuer. */
 function bearerAssertion(overrides: Record<string, string | undefined> = {}, t = now()): Promise<string> {
-  return signRawJwt(rawJson({ iss: IDP, sub: 'psu', aud: `${ts.url}/oauth2/token`, jti: randomUUID(), iat: t, exp: t + 300 }, overrides), { alg: 'PS256', kid: idp.kid }, idp.key);
+  return signRawJwt(
+    rawJson({ iss: IDP, sub: 'psu', aud: `${ts.url}/oauth2/token`, jti: randomUUID(), iat: t, exp: t + 300 }, overrides),
+    { alg: 'PS256', kid: idp.kid },
+    idp.key,
+  );
 }
 
-const post = (path: string, form: Record<string, string>) => ts.fetch(path, {
-  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString(), cert: tpp.cert,
-});
+const post = (path: string, form: Record<string, string>) =>
+  ts.fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+    cert: tpp.cert,
+  });
 const withAssertion = (form: Record<string, string>, assertion: string) => ({ ...form, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
 
 /** An answer: status and JSON body (or the Location of a redirect). */
@@ -61,7 +90,7 @@ async function answer(res: Response): Promise<{ status: number; body: unknown }>
   assert.ok(res.status < 500, `never a 5xx: ${res.status} ${text}`);
   assert.doesNotMatch(text, /\bat .+:\d+:\d+|node_modules|RangeError|\/src\//, 'no stack trace, path or internal error in the body');
   if (res.status >= 300 && res.status < 400) return { status: res.status, body: res.headers.get('location') };
-  return { status: res.status, body: text ? JSON.parse(text) as unknown : undefined };
+  return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
 interface Endpoint {
@@ -78,14 +107,34 @@ interface Endpoint {
 const tokenForm = { grant_type: 'client_credentials', scope: 'accounts' };
 
 const assertionEndpoints: readonly Endpoint[] = [
-  { name: 'token', send: (a) => post('/oauth2/token', withAssertion(tokenForm, a)), refused: { status: 401, body: CLIENT_AUTH_FAILED }, acceptedStatus: 200, oneTime: true },
+  {
+    name: 'token',
+    send: (a) => post('/oauth2/token', withAssertion(tokenForm, a)),
+    refused: { status: 401, body: CLIENT_AUTH_FAILED },
+    acceptedStatus: 200,
+    oneTime: true,
+  },
   {
     name: 'PAR',
     send: async (a) => post('/oauth2/par', withAssertion({ client_id: tpp.clientId, request: await requestObject() }, a)),
-    refused: { status: 401, body: CLIENT_AUTH_FAILED }, acceptedStatus: 201, oneTime: true,
+    refused: { status: 401, body: CLIENT_AUTH_FAILED },
+    acceptedStatus: 201,
+    oneTime: true,
   },
-  { name: 'introspection', send: (a) => post('/oauth2/introspect', withAssertion({ token: 'no-such-token' }, a)), refused: { status: 401, body: CLIENT_AUTH_FAILED }, acceptedStatus: 200, oneTime: true },
-  { name: 'revocation', send: (a) => post('/oauth2/revoke', withAssertion({ token: 'no-such-token' }, a)), refused: { status: 401, body: CLIENT_AUTH_FAILED }, acceptedStatus: 200, oneTime: true },
+  {
+    name: 'introspection',
+    send: (a) => post('/oauth2/introspect', withAssertion({ token: 'no-such-token' }, a)),
+    refused: { status: 401, body: CLIENT_AUTH_FAILED },
+    acceptedStatus: 200,
+    oneTime: true,
+  },
+  {
+    name: 'revocation',
+    send: (a) => post('/oauth2/revoke', withAssertion({ token: 'no-such-token' }, a)),
+    refused: { status: 401, body: CLIENT_AUTH_FAILED },
+    acceptedStatus: 200,
+    oneTime: true,
+  },
 ];
 
 /** The authorization endpoint redirects a refused request object to the client with invalid_request_object. */
@@ -100,24 +149,39 @@ const redirectedError = (a: { status: number; body: unknown }) => {
 const requestObjectEndpoints: readonly Endpoint[] = [
   {
     name: 'authorization',
-    send: (ro) => ts.fetch(`/oauth2/authorize?${new URLSearchParams({ client_id: tpp.clientId, response_type: 'code id_token', scope: 'openid', request: ro })}`, { cert: tpp.cert }),
-    refused: { status: 303, check: redirectedError }, acceptedStatus: 303, oneTime: false,
+    send: (ro) =>
+      ts.fetch(`/oauth2/authorize?${new URLSearchParams({ client_id: tpp.clientId, response_type: 'code id_token', scope: 'openid', request: ro })}`, {
+        cert: tpp.cert,
+      }),
+    refused: { status: 303, check: redirectedError },
+    acceptedStatus: 303,
+    oneTime: false,
   },
   {
     name: 'PAR',
     send: async (ro) => post('/oauth2/par', withAssertion({ client_id: tpp.clientId, request: ro }, await clientAssertion())),
-    refused: { status: 400, check: (a) => assert.equal((a.body as { error: string }).error, 'invalid_request_object') }, acceptedStatus: 201, oneTime: false,
+    refused: { status: 400, check: (a) => assert.equal((a.body as { error: string }).error, 'invalid_request_object') },
+    acceptedStatus: 201,
+    oneTime: false,
   },
 ];
 
 const bearerEndpoint: Endpoint = {
   name: 'token (jwt-bearer grant)',
   send: async (a) => post('/oauth2/token', withAssertion({ grant_type: JWT_BEARER, assertion: a, scope: 'accounts' }, await clientAssertion())),
-  refused: { status: 400, body: GRANT_INVALID }, acceptedStatus: 200, oneTime: true,
+  refused: { status: 400, body: GRANT_INVALID },
+  acceptedStatus: 200,
+  oneTime: true,
 };
 
 /** Sends the JWT of `c` twice and checks both answers. */
-async function runCase(endpoint: Endpoint, c: TimeCase, claim: TimeClaim, required: boolean, mint: (overrides: Record<string, string | undefined>, t: number) => Promise<string>): Promise<void> {
+async function runCase(
+  endpoint: Endpoint,
+  c: TimeCase,
+  claim: TimeClaim,
+  required: boolean,
+  mint: (overrides: Record<string, string | undefined>, t: number) => Promise<string>,
+): Promise<void> {
   const t = now();
   const jwt = await mint(c.claims(t, claim), t);
   const accepted = c.accepted?.({ kind: 'bounded', claim, required }) ?? false;
@@ -144,8 +208,11 @@ for (const backend of stateBackends()) {
     before(async () => {
       idp = await newSigningKey('idp-1');
       ts = await startTestServer({
-        ...await backend.open(),
-        oauth: { token_generation: { access_token_type: 'opaque' }, grant_type: { jwt_bearer: { trusted_issuers: [{ issuer: IDP, jwks: { keys: [idp.publicJwk] } }] } } },
+        ...(await backend.open()),
+        oauth: {
+          token_generation: { access_token_type: 'opaque' },
+          grant_type: { jwt_bearer: { trusted_issuers: [{ issuer: IDP, jwks: { keys: [idp.publicJwk] } }] } },
+        },
       });
       tpp = await registerObClient(ts, 'private_key_jwt', { grant_types: ['client_credentials', 'authorization_code', 'refresh_token', JWT_BEARER] });
     });
@@ -163,7 +230,7 @@ for (const backend of stateBackends()) {
         }
       }
 
-      test('the issue\'s assertions: iat a day (accepted before) or ten years (500 before) ahead, exp 30 minutes after it; and their replays', async () => {
+      test("the issue's assertions: iat a day (accepted before) or ten years (500 before) ahead, exp 30 minutes after it; and their replays", async () => {
         for (const ahead of [86400, 10 * 365 * 86400]) {
           const t = now();
           const jwt = await clientAssertion({ iat: String(t + ahead), exp: String(t + ahead + 1800) }, t);

@@ -26,7 +26,19 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 test('secret fields are redacted at the top of a log object and one level down', async () => {
   const { stream, lines } = capture();
   const log = createLogger('info', stream, currentRequestLogFields);
-  log.info({ password: 'p', client_secret: 's', access_token: 'a', client_assertion: 'c', token: 't', authorization: 'Basic x', code: 'ERR_CODE', nested: { password: 'p', code: 'authorization-code' } }, 'x');
+  log.info(
+    {
+      password: 'p',
+      client_secret: 's',
+      access_token: 'a',
+      client_assertion: 'c',
+      token: 't',
+      authorization: 'Basic x',
+      code: 'ERR_CODE',
+      nested: { password: 'p', code: 'authorization-code' },
+    },
+    'x',
+  );
   await tick();
   assert.deepEqual(lines[0]!['password'], '[redacted]');
   assert.deepEqual(lines[0]!['client_secret'], '[redacted]');
@@ -45,11 +57,20 @@ test('secret fields are redacted at the top of a log object and one level down',
 test('every line written while a request is handled carries its request, interaction and trace ids', async () => {
   const { stream, lines, raw } = capture();
   const log = createLogger('info', stream, currentRequestLogFields);
-  const listener = createFront((_req, res) => {
-    log.info({ step: 'inside' }, 'working');
-    setImmediate(() => { log.info('later, still inside'); res.emit('close'); });
-  }, { logger: log });
-  const req = Object.assign(new EventEmitter(), { method: 'GET', headers: { 'x-fapi-interaction-id': 'id-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } }) as unknown as IncomingMessage;
+  const listener = createFront(
+    (_req, res) => {
+      log.info({ step: 'inside' }, 'working');
+      setImmediate(() => {
+        log.info('later, still inside');
+        res.emit('close');
+      });
+    },
+    { logger: log },
+  );
+  const req = Object.assign(new EventEmitter(), {
+    method: 'GET',
+    headers: { 'x-fapi-interaction-id': 'id-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+  }) as unknown as IncomingMessage;
   const res = Object.assign(new EventEmitter(), { setHeader() {}, headersSent: true, statusCode: 204, writableFinished: true }) as unknown as ServerResponse;
   listener(req, res);
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -68,8 +89,17 @@ test('every line written while a request is handled carries its request, interac
 test('an invalid traceparent is ignored, not logged', async () => {
   const { stream, lines } = capture();
   const log = createLogger('info', stream, currentRequestLogFields);
-  const listener = createFront((_req, res) => { res.emit('close'); }, { logger: log });
-  for (const traceparent of ['00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'nonsense']) {
+  const listener = createFront(
+    (_req, res) => {
+      res.emit('close');
+    },
+    { logger: log },
+  );
+  for (const traceparent of [
+    '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+    'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    'nonsense',
+  ]) {
     const req = Object.assign(new EventEmitter(), { method: 'GET', headers: { traceparent } }) as unknown as IncomingMessage;
     const res = Object.assign(new EventEmitter(), { setHeader() {}, headersSent: true, statusCode: 200, writableFinished: true }) as unknown as ServerResponse;
     listener(req, res);

@@ -13,7 +13,9 @@ function plainGet(port: number, path: string, headers: Record<string, string> = 
     const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
     });
     req.on('error', reject);
@@ -21,7 +23,10 @@ function plainGet(port: number, path: string, headers: Record<string, string> = 
   });
 }
 
-const FORBIDDEN = { error: 'access_denied', error_description: 'metrics are served only to [metrics] allowed_networks, with the [metrics] token when one is set' };
+const FORBIDDEN = {
+  error: 'access_denied',
+  error_description: 'metrics are served only to [metrics] allowed_networks, with the [metrics] token when one is set',
+};
 
 test('the main listener refuses peers outside allowed_networks', async (t) => {
   const ts = await startTestServer({ metrics: { allowed_networks: ['10.0.0.0/8'] } });

@@ -27,7 +27,10 @@ test('two workers serve one port; a killed worker is restarted; SIGTERM stops ev
     try {
       const primary = s.child.pid!;
       let workers: number[] = [];
-      for (let i = 0; i < 100 && workers.length < 2; i++) { workers = childrenOf(primary); await sleep(50); }
+      for (let i = 0; i < 100 && workers.length < 2; i++) {
+        workers = childrenOf(primary);
+        await sleep(50);
+      }
       assert.equal(workers.length, 2, s.output());
       // /ready answers as soon as one worker is up; the primary announces once both are.
       for (let i = 0; i < 100 && !/"workers":2,.*"msg":"ready"/.test(s.output()); i++) await sleep(50);
@@ -80,14 +83,26 @@ test('workers that cannot start (port in use) make the primary exit 1 instead of
     const port = await freePort();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
     const child = spawn(process.execPath, [new URL('../../src/main.ts', import.meta.url).pathname], {
-      cwd, env: { ...process.env, OPENDCR_CONFIG: '', OPENDCR_PORT: String(port), OPENDCR_WORKERS: '2' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: { ...process.env, OPENDCR_CONFIG: '', OPENDCR_PORT: String(port), OPENDCR_WORKERS: '2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     const code = await new Promise<number | null>((resolve) => {
-      const bound = setTimeout(() => { child.kill('SIGKILL'); resolve(null); }, 30_000);
-      child.once('exit', (c) => { clearTimeout(bound); resolve(c); });
+      const bound = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 30_000);
+      child.once('exit', (c) => {
+        clearTimeout(bound);
+        resolve(c);
+      });
     });
     assert.equal(code, 1, out);
     assert.match(out, /opendcr: could not start: .*(already in use|EADDRINUSE)/);

@@ -54,23 +54,31 @@ async function requirePostgres(t: TestContext): Promise<boolean> {
 
 for (const workers of ['1', '2']) {
   test(`PostgreSQL: a database that does not exist is named, with host:port and SQLSTATE, exit 2 (workers ${workers})`, async (t) => {
-    if (!await requirePostgres(t)) return;
+    if (!(await requirePostgres(t))) return;
     const db = `opendcr_missing_${randomBytes(5).toString('hex')}`;
     const r = await start({ OPENDCR_WORKERS: workers, OPENDCR_DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:5432/${db}` });
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(oneLine(r), `opendcr: could not start: cannot use the PostgreSQL database at 127.0.0.1:5432 (database "${db}", user "postgres"): `
-      + `database "${db}" does not exist (SQLSTATE 3D000 invalid_catalog_name); check [database] url (or OPENDCR_DATABASE_URL)`);
+    assert.equal(
+      oneLine(r),
+      `opendcr: could not start: cannot use the PostgreSQL database at 127.0.0.1:5432 (database "${db}", user "postgres"): ` +
+        `database "${db}" does not exist (SQLSTATE 3D000 invalid_catalog_name); check [database] url (or OPENDCR_DATABASE_URL)`,
+    );
     assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
   });
 }
 
 test('PostgreSQL: a user that does not exist is named, exit 2', async (t) => {
-  if (!await requirePostgres(t)) return;
+  if (!(await requirePostgres(t))) return;
   const user = `opendcr_nobody_${randomBytes(4).toString('hex')}`;
   const r = await start({ OPENDCR_WORKERS: '1', OPENDCR_DATABASE_URL: `postgres://${user}:secret-pw@127.0.0.1:5432/test` });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(oneLine(r), new RegExp(`^opendcr: could not start: cannot use the PostgreSQL database at 127\\.0\\.0\\.1:5432 \\(database "test", user "${user}"\\): `
-    + `(role "${user}" does not exist|password authentication failed for user "${user}") \\(SQLSTATE 28(000|P01) invalid_\\w+\\); check \\[database\\] url`));
+  assert.match(
+    oneLine(r),
+    new RegExp(
+      `^opendcr: could not start: cannot use the PostgreSQL database at 127\\.0\\.0\\.1:5432 \\(database "test", user "${user}"\\): ` +
+        `(role "${user}" does not exist|password authentication failed for user "${user}") \\(SQLSTATE 28(000|P01) invalid_\\w+\\); check \\[database\\] url`,
+    ),
+  );
   assert.doesNotMatch(r.stderr, /secret-pw/);
 });
 
@@ -79,7 +87,10 @@ test('PostgreSQL: a port where nothing listens names host:port and the refusal, 
   for (const workers of ['1', '2']) {
     const r = await start({ OPENDCR_WORKERS: workers, OPENDCR_DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${port}/test` });
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(oneLine(r), `opendcr: could not start: cannot use the PostgreSQL database at 127.0.0.1:${port} (database "test", user "postgres"): connection refused (ECONNREFUSED)`);
+    assert.equal(
+      oneLine(r),
+      `opendcr: could not start: cannot use the PostgreSQL database at 127.0.0.1:${port} (database "test", user "postgres"): connection refused (ECONNREFUSED)`,
+    );
     assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
   }
 });
@@ -89,7 +100,10 @@ test('Redis: a port where nothing listens names host:port and the refusal, exit 
   for (const workers of ['1', '2']) {
     const r = await start({ OPENDCR_WORKERS: workers, OPENDCR_REDIS_URL: `redis://:hunter2@127.0.0.1:${port}/0` });
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(oneLine(r), `opendcr: could not start: cannot connect to Redis at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}); check [redis] url (or OPENDCR_REDIS_URL)`);
+    assert.equal(
+      oneLine(r),
+      `opendcr: could not start: cannot connect to Redis at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}); check [redis] url (or OPENDCR_REDIS_URL)`,
+    );
     assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
   }
 });
@@ -102,8 +116,11 @@ test('a port in use: one line with the port, exit 1, also with two workers (not 
     for (const workers of ['1', '2']) {
       const r = await start({ OPENDCR_WORKERS: workers, OPENDCR_PORT: String(port) });
       assert.equal(r.code, 1, r.stderr);
-      assert.equal(oneLine(r), `opendcr: could not start: port ${port} on 127.0.0.1 is already in use: another program listens there; `
-        + 'stop it, or choose another port with --port N (or [server] port, OPENDCR_PORT)');
+      assert.equal(
+        oneLine(r),
+        `opendcr: could not start: port ${port} on 127.0.0.1 is already in use: another program listens there; ` +
+          'stop it, or choose another port with --port N (or [server] port, OPENDCR_PORT)',
+      );
     }
   } finally {
     await new Promise<void>((resolve) => blocker.close(() => resolve()));

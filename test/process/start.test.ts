@@ -30,7 +30,10 @@ test('with no config: sandbox server on HTTPS, generated PKI and keys reused on 
     assert.equal((doc['request_object_signing_alg_values_supported'] as string[])[0], 'PS256');
     const jwks1 = JSON.parse((await httpsGet(port, '/oauth2/jwks', ca)).body) as { keys: Array<{ kid: string; d?: string }> };
     assert.ok(jwks1.keys.length >= 2);
-    assert.ok(jwks1.keys.every((k) => k.d === undefined), 'no private key material is published');
+    assert.ok(
+      jwks1.keys.every((k) => k.d === undefined),
+      'no private key material is published',
+    );
 
     assert.equal(await first.stop(), 0, first.output());
     assert.match(first.output(), /"msg":"stopped"/);
@@ -72,7 +75,9 @@ test('opendcr keys rotate (another process) reaches a running server without a r
     try {
       const before = JSON.parse((await httpsGet(port, '/oauth2/jwks')).body) as { keys: Array<{ kid: string }> };
       const r = spawnSync(process.execPath, [new URL('../../src/cli/index.ts', import.meta.url).pathname, 'keys', 'rotate', '--json'], {
-        cwd, encoding: 'utf8', env: { ...process.env, OPENDCR_CONFIG: '', OPENDCR_PORT: String(port) },
+        cwd,
+        encoding: 'utf8',
+        env: { ...process.env, OPENDCR_CONFIG: '', OPENDCR_PORT: String(port) },
       });
       assert.equal(r.status, 0, r.stderr);
       const { active } = JSON.parse(r.stdout) as { active: string[] };
@@ -84,8 +89,16 @@ test('opendcr keys rotate (another process) reaches a running server without a r
         if (active.every((kid) => after.keys.some((k) => k.kid === kid))) break;
         await new Promise((res) => setTimeout(res, 100));
       }
-      for (const kid of active) assert.ok(after.keys.some((k) => k.kid === kid), 'new keys published');
-      for (const { kid } of before.keys) assert.ok(after.keys.some((k) => k.kid === kid), 'old keys still published');
+      for (const kid of active)
+        assert.ok(
+          after.keys.some((k) => k.kid === kid),
+          'new keys published',
+        );
+      for (const { kid } of before.keys)
+        assert.ok(
+          after.keys.some((k) => k.kid === kid),
+          'old keys still published',
+        );
     } finally {
       await s.stop();
     }

@@ -25,7 +25,12 @@ describe('sandbox host', () => {
   before(async () => {
     directory = await createSandboxDirectory();
     host = await startSandboxHost({ directory, tpps: () => tpps });
-    tpp = await createSandboxTpp(directory, { name: 'Acme Payments Ltd', roles: ['AISP'], redirectUris: ['https://tpp.example.com/cb'], jwksBaseUrl: host.url });
+    tpp = await createSandboxTpp(directory, {
+      name: 'Acme Payments Ltd',
+      roles: ['AISP'],
+      redirectUris: ['https://tpp.example.com/cb'],
+      jwksBaseUrl: host.url,
+    });
     tpps = [tpp];
     fetch = createOutboundFetch({ allowedHosts: [host.host], extraCaPems: [host.caPem] });
     cache = createJwksCache({ fetch, maxAge: 600, staleFor: 86_400, cooldown: 30, timeoutMs: 3000 });
@@ -45,7 +50,10 @@ describe('sandbox host', () => {
   it('serves the software JWKS named in the SSA, which verifies the request JWT by kid', async () => {
     const ssa = await jwtVerify(await tpp.mintSsa(), cache.keySet(host.directoryJwksUrl));
     const jwksUrl = String(ssa.payload['software_jwks_endpoint']);
-    const { protectedHeader, payload } = await jwtVerify(await tpp.signRequest({ aud: 'as' }), cache.keySet(jwksUrl), { algorithms: ['PS256'], issuer: tpp.softwareId });
+    const { protectedHeader, payload } = await jwtVerify(await tpp.signRequest({ aud: 'as' }), cache.keySet(jwksUrl), {
+      algorithms: ['PS256'],
+      issuer: tpp.softwareId,
+    });
     assert.equal(protectedHeader.kid, tpp.signingKey.kid);
     assert.equal(payload.aud, 'as');
   });
@@ -65,8 +73,14 @@ describe('sandbox host', () => {
     const revokedUrl = t.ssaClaims.software_jwks_revoked_endpoint;
     assert.deepEqual(await getJson(revokedUrl), { keys: [] });
     t.revokeKey(t.signingKey.kid);
-    assert.deepEqual((await getJson(revokedUrl) as { keys: { kid: string }[] }).keys.map((k) => k.kid), [t.signingKey.kid]);
-    assert.deepEqual((await getJson(t.ssaClaims.software_jwks_endpoint) as { keys: { use: string }[] }).keys.map((k) => k.use), ['tls']);
+    assert.deepEqual(
+      ((await getJson(revokedUrl)) as { keys: { kid: string }[] }).keys.map((k) => k.kid),
+      [t.signingKey.kid],
+    );
+    assert.deepEqual(
+      ((await getJson(t.ssaClaims.software_jwks_endpoint)) as { keys: { use: string }[] }).keys.map((k) => k.use),
+      ['tls'],
+    );
   });
 
   it('serves org key sets, with max-age and JSON headers, and 404 JSON otherwise', async () => {

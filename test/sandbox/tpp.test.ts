@@ -17,15 +17,30 @@ describe('sandbox TPP', () => {
 
   before(async () => {
     directory = await createSandboxDirectory();
-    tpp = await createSandboxTpp(directory, { name: 'Acme Payments Ltd', roles: ['AISP', 'PISP'], redirectUris: ['https://tpp.example.com/cb'], jwksBaseUrl: `${BASE}/` });
+    tpp = await createSandboxTpp(directory, {
+      name: 'Acme Payments Ltd',
+      roles: ['AISP', 'PISP'],
+      redirectUris: ['https://tpp.example.com/cb'],
+      jwksBaseUrl: `${BASE}/`,
+    });
   });
 
   it('gets OB-shaped organisation and software ids', async () => {
     assert.match(tpp.orgId, /^0015800001[0-9A-Za-z]{5}[A-Z0-5]{3}$/);
     assert.match(tpp.softwareId, /^[0-9A-Za-z]{22}$/);
-    const fixed = await createSandboxTpp(directory, { name: 'Fixed', roles: ['CBPII'], redirectUris: ['https://f.example/cb'], jwksBaseUrl: BASE, orgId: '0015800001HQQrZAAX', softwareId: 'abc123' });
+    const fixed = await createSandboxTpp(directory, {
+      name: 'Fixed',
+      roles: ['CBPII'],
+      redirectUris: ['https://f.example/cb'],
+      jwksBaseUrl: BASE,
+      orgId: '0015800001HQQrZAAX',
+      softwareId: 'abc123',
+    });
     assert.deepEqual([fixed.orgId, fixed.softwareId], ['0015800001HQQrZAAX', 'abc123']);
-    await assert.rejects(createSandboxTpp(directory, { name: 'Bad', roles: ['AISP'], redirectUris: ['https://b.example/cb'], jwksBaseUrl: BASE, orgId: '../x' }), /orgId must be/);
+    await assert.rejects(
+      createSandboxTpp(directory, { name: 'Bad', roles: ['AISP'], redirectUris: ['https://b.example/cb'], jwksBaseUrl: BASE, orgId: '../x' }),
+      /orgId must be/,
+    );
   });
 
   it('has a transport certificate from the issuing CA with the OB subject', () => {
@@ -33,13 +48,16 @@ describe('sandbox TPP', () => {
     assert.equal(cert.checkIssued(directory.issuingCa.x509), true);
     assert.equal(cert.verify(directory.issuingCa.x509.publicKey), true);
     assert.equal(cert.publicKey.asymmetricKeyType, 'rsa');
-    assert.deepEqual(certificateSubjectRdns(cert).map((rdn) => rdn.map((a) => [a.type, a.value])), [
-      [['2.5.4.6', 'GB']],
-      [['2.5.4.10', 'Acme Payments Ltd']],
-      [['2.5.4.97', `PSDGB-OB-Unknown${tpp.orgId}`]],
-      [['2.5.4.11', tpp.orgId]],
-      [['2.5.4.3', tpp.softwareId]],
-    ]);
+    assert.deepEqual(
+      certificateSubjectRdns(cert).map((rdn) => rdn.map((a) => [a.type, a.value])),
+      [
+        [['2.5.4.6', 'GB']],
+        [['2.5.4.10', 'Acme Payments Ltd']],
+        [['2.5.4.97', `PSDGB-OB-Unknown${tpp.orgId}`]],
+        [['2.5.4.11', tpp.orgId]],
+        [['2.5.4.3', tpp.softwareId]],
+      ],
+    );
     assert.equal(tpp.transport.chainPem, tpp.transport.certPem + directory.issuingCa.certPem);
   });
 
@@ -120,13 +138,25 @@ describe('sandbox TPP', () => {
   it('moves a revoked key to the revoked JWKS', async () => {
     const t = await createSandboxTpp(directory, { name: 'Revoker', roles: ['AISP'], redirectUris: ['https://r.example/cb'], jwksBaseUrl: BASE });
     t.revokeKey(t.signingKey.kid);
-    assert.deepEqual(t.softwareJwks.keys.map((k) => k.use), ['tls']);
-    assert.deepEqual(t.revokedJwks.keys.map((k) => k.kid), [t.signingKey.kid]);
+    assert.deepEqual(
+      t.softwareJwks.keys.map((k) => k.use),
+      ['tls'],
+    );
+    assert.deepEqual(
+      t.revokedJwks.keys.map((k) => k.kid),
+      [t.signingKey.kid],
+    );
     assert.throws(() => t.revokeKey('nope'), /no key with kid "nope"/);
   });
 
   it('round-trips through JSON and still signs verifiable requests', async () => {
-    const t = await createSandboxTpp(directory, { name: 'Roundtrip', roles: ['PISP'], redirectUris: ['https://rt.example/cb'], jwksBaseUrl: BASE, environment: 'production' });
+    const t = await createSandboxTpp(directory, {
+      name: 'Roundtrip',
+      roles: ['PISP'],
+      redirectUris: ['https://rt.example/cb'],
+      jwksBaseUrl: BASE,
+      environment: 'production',
+    });
     t.revokeKey(t.softwareJwks.keys[1]!.kid!);
     const reloaded = loadSandboxTpp(directory, JSON.parse(JSON.stringify(t)));
     assert.deepEqual(reloaded.toJSON(), t.toJSON());
@@ -142,16 +172,28 @@ describe('sandbox TPP', () => {
     const original = await createSandboxTpp(directory, { name: 'Mover', roles: ['AISP'], redirectUris: ['https://m.example/cb'], jwksBaseUrl: BASE });
     const moved = await reissueSandboxTpp(directory, original, { jwksBaseUrl: 'https://localhost:7443/sandbox' });
     assert.equal(moved.ssaClaims.software_jwks_endpoint, `https://localhost:7443/sandbox/${original.orgId}/${original.softwareId}.jwks`);
-    assert.deepEqual([moved.orgId, moved.softwareId, moved.signingKey.kid, moved.transport.certPem], [original.orgId, original.softwareId, original.signingKey.kid, original.transport.certPem]);
+    assert.deepEqual(
+      [moved.orgId, moved.softwareId, moved.signingKey.kid, moved.transport.certPem],
+      [original.orgId, original.softwareId, original.signingKey.kid, original.transport.certPem],
+    );
 
     original.revokeKey(original.signingKey.kid);
     const renewed = await reissueSandboxTpp(directory, original, { newKeys: true });
     assert.equal(renewed.jwksBaseUrl, BASE, 'the base stays unless given');
-    assert.deepEqual([renewed.orgId, renewed.softwareId, renewed.transport.x509.subject], [original.orgId, original.softwareId, original.transport.x509.subject]);
+    assert.deepEqual(
+      [renewed.orgId, renewed.softwareId, renewed.transport.x509.subject],
+      [original.orgId, original.softwareId, original.transport.x509.subject],
+    );
     assert.notEqual(renewed.signingKey.kid, original.signingKey.kid);
     assert.notEqual(renewed.transport.x509.fingerprint256, original.transport.x509.fingerprint256);
-    assert.deepEqual(renewed.revokedJwks.keys.map((k) => k.kid), [original.signingKey.kid]);
-    assert.deepEqual(renewed.softwareJwks.keys.map((k) => k.use), ['sig', 'tls']);
+    assert.deepEqual(
+      renewed.revokedJwks.keys.map((k) => k.kid),
+      [original.signingKey.kid],
+    );
+    assert.deepEqual(
+      renewed.softwareJwks.keys.map((k) => k.use),
+      ['sig', 'tls'],
+    );
     const claims = decodeJwt(await renewed.signRequest({ aud: 'x' }));
     assert.equal(claims.iss, original.softwareId);
   });

@@ -37,7 +37,10 @@ interface Backend {
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
   const [a, b] = await Promise.all([backend.open(), backend.open()]);
-  t.after(async () => { await a.close(); await b.close(); });
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
   const t0 = Math.floor(Date.now() / 1000);
   const run = randomBytes(4).toString('hex');
 
@@ -97,7 +100,10 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
   await t.test('count: atomic across instances within a window; a new window starts at zero', async () => {
     const key = `rate-${run}`;
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).count(key, 3600)));
-    assert.deepEqual(results.map((r) => r.count).sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i + 1));
+    assert.deepEqual(
+      results.map((r) => r.count).sort((x, y) => x - y),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
     const resetAt = results[0]!.resetAt;
     assert.ok(results.every((r) => r.resetAt === resetAt) && resetAt % 3600 === 0, 'windows start at multiples of their length');
     assert.equal((await a.count(key, 3600, 5)).count, 45, 'by');
@@ -146,7 +152,10 @@ test('embedded shared state (SQLite file shared by processes) passes the contrac
   let clock = Math.floor(Date.now() / 1000);
   await runContract(t, {
     open: async () => createEmbeddedSharedState({ path: join(dir, 'shared-state.db'), busyTimeoutMs: 5000, pollMs: 50, now: () => clock }),
-    advance: (s) => { clock += s; return true; },
+    advance: (s) => {
+      clock += s;
+      return true;
+    },
   });
 });
 
@@ -169,7 +178,10 @@ test('PostgreSQL shared state passes the contract', async (t) => {
   let clock = Math.floor(Date.now() / 1000);
   await runContract(t, {
     open: () => createPostgresSharedState({ url: PG_URL, poolSize: 3, schema, now: () => clock }),
-    advance: (s) => { clock += s; return true; },
+    advance: (s) => {
+      clock += s;
+      return true;
+    },
   });
 });
 

@@ -27,7 +27,11 @@ const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;
 
 /** An oidc_models row as an older schema stored it (index columns lifted, but no client_id column). */
-interface LegacyRow { model: string; id: string; payload: Record<string, unknown> }
+interface LegacyRow {
+  model: string;
+  id: string;
+  payload: Record<string, unknown>;
+}
 
 interface LegacyDatabase {
   open(): Promise<Storage>;
@@ -53,33 +57,72 @@ let clock = T0;
 const now = (): number => clock;
 
 const key = (kid: string, alg: string, createdAt: number): SigningKeyRecord => ({
-  kid, alg, privateJwk: { kty: 'EC', crv: 'P-256', d: `d-${kid}`, kid, alg, use: 'sig' },
-  createdAt, retiredAt: null, removeAfter: null,
+  kid,
+  alg,
+  privateJwk: { kty: 'EC', crv: 'P-256', d: `d-${kid}`, kid, alg, use: 'sig' },
+  createdAt,
+  retiredAt: null,
+  removeAfter: null,
 });
 
 const registration = (clientId: string, softwareId: string, createdAt: number): RegistrationRecord => ({
-  clientId, softwareId, orgId: 'org-1', environment: 'sandbox', roles: ['AISP', 'PISP'], version: 'v3.3',
-  softwareStatement: `eyJhbGciOiJQUzI1NiJ9.${clientId}.sig`, certificateSubject: `CN=${softwareId},OU=org-1,O=TPP Ltd,C=GB`, createdAt, updatedAt: createdAt,
+  clientId,
+  softwareId,
+  orgId: 'org-1',
+  environment: 'sandbox',
+  roles: ['AISP', 'PISP'],
+  version: 'v3.3',
+  softwareStatement: `eyJhbGciOiJQUzI1NiJ9.${clientId}.sig`,
+  certificateSubject: `CN=${softwareId},OU=org-1,O=TPP Ltd,C=GB`,
+  createdAt,
+  updatedAt: createdAt,
 });
 
-const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null,
-  extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  at, event, softwareId, orgId: softwareId === null ? null : 'org-1', clientId, reason: null, code: null, version: 'v3.3', method: 'POST', ...extra,
+const audit = (at: number, event: AuditEvent['event'], softwareId: string | null, clientId: string | null, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  at,
+  event,
+  softwareId,
+  orgId: softwareId === null ? null : 'org-1',
+  clientId,
+  reason: null,
+  code: null,
+  version: 'v3.3',
+  method: 'POST',
+  ...extra,
 });
 
 const keyManager = (name: string): KeyManagerRecord => ({
-  name, displayName: name, type: 'oidc', enabled: true, issuer: `https://${name}.example`, wellKnownEndpoint: null, jwksUri: `https://${name}.example/jwks`,
-  introspectionEndpoint: null, tokenEndpoint: null, revokeEndpoint: null, validation: 'jwt', introspectionClient: null, audience: null,
-  tokenHandling: [{ type: 'JWT', value: `https://${name}.example` }], claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null }, createdAt: T0, updatedAt: T0,
+  name,
+  displayName: name,
+  type: 'oidc',
+  enabled: true,
+  issuer: `https://${name}.example`,
+  wellKnownEndpoint: null,
+  jwksUri: `https://${name}.example/jwks`,
+  introspectionEndpoint: null,
+  tokenEndpoint: null,
+  revokeEndpoint: null,
+  validation: 'jwt',
+  introspectionClient: null,
+  audience: null,
+  tokenHandling: [{ type: 'JWT', value: `https://${name}.example` }],
+  claimMapping: { clientId: 'client_id', scopes: 'scope', roles: null },
+  createdAt: T0,
+  updatedAt: T0,
 });
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
   // Opened together on an empty database: both race to migrate (PostgreSQL serializes on its
   // advisory lock; the last subtest checks each migration was recorded once).
   const [a, b] = await Promise.all([backend.open(), backend.open()]);
-  t.after(async () => { await a.close(); await b.close(); });
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
 
-  await t.test('ping', async () => { await a.ping(); });
+  await t.test('ping', async () => {
+    await a.ping();
+  });
 
   await t.test('oidc: upsert, find, replace and indexed lookups', async () => {
     clock = T0;
@@ -98,8 +141,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(await a.oidc.findByUid('Session', 'uid-2'), { payload: replaced });
 
     await a.oidc.upsert('DeviceCode', 'dc1', { userCode: 'ABCD-EFGH', grantId: 'g-dc' }, clock + 60);
-    assert.deepEqual(await b.oidc.findByUserCode('DeviceCode', 'ABCD-EFGH'),
-      { payload: { userCode: 'ABCD-EFGH', grantId: 'g-dc' } });
+    assert.deepEqual(await b.oidc.findByUserCode('DeviceCode', 'ABCD-EFGH'), { payload: { userCode: 'ABCD-EFGH', grantId: 'g-dc' } });
     assert.equal(await b.oidc.findByUserCode('DeviceCode', 'ZZZZ'), undefined);
   });
 
@@ -122,8 +164,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     clock = T0;
     await a.oidc.upsert('AuthorizationCode', 'code1', { grantId: 'g-c', scope: 'openid' }, clock + 60);
     await a.oidc.consume('AuthorizationCode', 'code1', T0 + 5);
-    assert.deepEqual(await b.oidc.find('AuthorizationCode', 'code1'),
-      { payload: { grantId: 'g-c', scope: 'openid', consumed: T0 + 5 }, consumed: T0 + 5 });
+    assert.deepEqual(await b.oidc.find('AuthorizationCode', 'code1'), { payload: { grantId: 'g-c', scope: 'openid', consumed: T0 + 5 }, consumed: T0 + 5 });
     await a.oidc.consume('AuthorizationCode', 'absent', T0); // no-op, no throw
     await a.oidc.upsert('RefreshToken', 'rt-c', { consumed: T0 + 1 }, clock + 60);
     assert.equal((await a.oidc.find('RefreshToken', 'rt-c'))?.consumed, T0 + 1, 'upsert keeps payload.consumed');
@@ -201,8 +242,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     clock = T0;
     for (let round = 0; round < 5; round += 1) {
       const id = `race-${round}`;
-      const results = await Promise.all(Array.from({ length: 40 },
-        (_, i) => (i % 2 === 0 ? a : b).replay.remember('race', id, T0 + 60)));
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).replay.remember('race', id, T0 + 60)));
       assert.equal(results.filter(Boolean).length, 1, id);
     }
   });
@@ -212,8 +252,14 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await a.keys.add(key('k-mid', 'PS256', T0 - 100));
     await a.keys.add(key('k-new', 'PS256', T0));
     await a.keys.add(key('k-es', 'ES256', T0 - 50));
-    assert.deepEqual((await b.keys.list(T0)).map((k) => k.kid), ['k-new', 'k-es', 'k-mid', 'k-old']);
-    assert.deepEqual((await b.keys.list(T0)).find((k) => k.kid === 'k-es'), key('k-es', 'ES256', T0 - 50));
+    assert.deepEqual(
+      (await b.keys.list(T0)).map((k) => k.kid),
+      ['k-new', 'k-es', 'k-mid', 'k-old'],
+    );
+    assert.deepEqual(
+      (await b.keys.list(T0)).find((k) => k.kid === 'k-es'),
+      key('k-es', 'ES256', T0 - 50),
+    );
     await assert.rejects(b.keys.add(key('k-new', 'PS256', T0)), ConflictError);
 
     assert.equal(await b.keys.retireOthers('PS256', 'k-new', T0 + 1, T0 + 100), 2);
@@ -223,8 +269,15 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual([byKid.get('k-old')?.retiredAt, byKid.get('k-old')?.removeAfter], [T0 + 1, T0 + 100]);
     assert.deepEqual([byKid.get('k-new')?.retiredAt, byKid.get('k-new')?.removeAfter], [null, null]);
     assert.equal(byKid.get('k-es')?.retiredAt, null, 'other algorithms are untouched');
-    assert.deepEqual((await a.keys.list(T0 + 99)).map((k) => k.kid), ['k-new', 'k-es', 'k-mid', 'k-old']);
-    assert.deepEqual((await a.keys.list(T0 + 100)).map((k) => k.kid), ['k-new', 'k-es'], 'gone at removeAfter');
+    assert.deepEqual(
+      (await a.keys.list(T0 + 99)).map((k) => k.kid),
+      ['k-new', 'k-es', 'k-mid', 'k-old'],
+    );
+    assert.deepEqual(
+      (await a.keys.list(T0 + 100)).map((k) => k.kid),
+      ['k-new', 'k-es'],
+      'gone at removeAfter',
+    );
   });
 
   await t.test('scopes: CRUD and ConflictError on duplicates', async () => {
@@ -234,7 +287,10 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await assert.rejects(b.scopes.create({ ...accounts, description: 'again' }), ConflictError);
     assert.deepEqual(await b.scopes.get('accounts'), accounts);
     assert.equal(await b.scopes.get('absent'), undefined);
-    assert.deepEqual((await b.scopes.list()).map((s) => s.name), ['accounts', 'payments']);
+    assert.deepEqual(
+      (await b.scopes.list()).map((s) => s.name),
+      ['accounts', 'payments'],
+    );
     const updated = { ...accounts, bindings: ['aisp', 'admin'], description: 'Account info' };
     assert.equal(await b.scopes.update(updated), true);
     assert.deepEqual(await a.scopes.get('accounts'), updated);
@@ -253,7 +309,10 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.meta.setIfAbsent('m', 'late'), 'overwritten');
 
     const counts = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).meta.increment('counter')));
-    assert.deepEqual([...counts].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...counts].sort((x, y) => x - y),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     assert.equal(await b.meta.get('counter'), '50');
   });
 
@@ -265,8 +324,13 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     const errors: unknown[] = [];
     const swept = new Promise<{ oidc: number; replay: number; idempotency: number }>((resolve) => {
       const sweeper = startExpirySweeper(a, {
-        intervalMs: 1000, now: () => T0, onError: (err) => errors.push(err),
-        onSweep: (removed) => { sweeper.stop(); resolve(removed); },
+        intervalMs: 1000,
+        now: () => T0,
+        onError: (err) => errors.push(err),
+        onSweep: (removed) => {
+          sweeper.stop();
+          resolve(removed);
+        },
       });
       st.mock.timers.tick(1000);
     });
@@ -320,13 +384,25 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.ok(all.total >= 3 && all.items.length === 2, JSON.stringify(all.total));
 
     await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: false }), ConflictError);
-    await assert.rejects(b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: true }), ConflictError,
-      'exclusive create still refuses a duplicate client_id');
+    await assert.rejects(
+      b.registrations.create({ ...r1, softwareId: 'sw-new' }, { exclusive: true }),
+      ConflictError,
+      'exclusive create still refuses a duplicate client_id',
+    );
     assert.deepEqual(await a.registrations.listBySoftware('sw-new'), [], 'and leaves nothing behind');
     assert.deepEqual(await a.registrations.get('reg-1'), r1);
 
-    const changed = { ...r1, roles: ['AISP'], version: 'v3.2', softwareStatement: 'eyJ.changed.sig', orgId: 'org-2',
-      environment: 'production', certificateSubject: 'CN=sw-crud,O=Renamed TPP Ltd,C=GB', updatedAt: T0 + 99, createdAt: T0 + 50 };
+    const changed = {
+      ...r1,
+      roles: ['AISP'],
+      version: 'v3.2',
+      softwareStatement: 'eyJ.changed.sig',
+      orgId: 'org-2',
+      environment: 'production',
+      certificateSubject: 'CN=sw-crud,O=Renamed TPP Ltd,C=GB',
+      updatedAt: T0 + 99,
+      createdAt: T0 + 50,
+    };
     assert.equal(await b.registrations.update(changed), true);
     assert.deepEqual(await a.registrations.get('reg-1'), { ...changed, createdAt: r1.createdAt }, 'createdAt never moves');
     assert.equal(await b.registrations.update(registration('absent', 'sw-crud', T0)), false);
@@ -334,7 +410,10 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.registrations.delete('reg-2'), true);
     assert.equal(await a.registrations.delete('reg-2'), false);
     assert.equal(await b.registrations.get('reg-2'), undefined);
-    assert.deepEqual((await b.registrations.listBySoftware('sw-crud')).map((r) => r.clientId), ['reg-1']);
+    assert.deepEqual(
+      (await b.registrations.listBySoftware('sw-crud')).map((r) => r.clientId),
+      ['reg-1'],
+    );
   });
 
   await t.test('registrations: exclusive create refuses a software_id already registered', async () => {
@@ -346,14 +425,20 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.registrations.get('ex-5'), undefined);
     assert.equal(await b.registrations.delete('ex-4'), true);
     await a.registrations.create(registration('ex-5', 'sw-ex-new', T0), { exclusive: true }); // free again
-    assert.deepEqual((await b.registrations.listBySoftware('sw-ex')).map((r) => r.clientId), ['ex-1', 'ex-3']);
+    assert.deepEqual(
+      (await b.registrations.listBySoftware('sw-ex')).map((r) => r.clientId),
+      ['ex-1', 'ex-3'],
+    );
   });
 
   await t.test('registrations: exactly one of many racing exclusive creates from two instances wins', async () => {
     for (let round = 0; round < 5; round += 1) {
       const softwareId = `sw-race-${round}`;
-      const results = await Promise.allSettled(Array.from({ length: 20 },
-        (_, i) => (i % 2 === 0 ? a : b).registrations.create(registration(`race-${round}-${i}`, softwareId, T0), { exclusive: true })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 === 0 ? a : b).registrations.create(registration(`race-${round}-${i}`, softwareId, T0), { exclusive: true }),
+        ),
+      );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, softwareId);
       for (const r of results) {
         if (r.status === 'rejected') assert.ok(r.reason instanceof ConflictError, String(r.reason));
@@ -364,8 +449,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
 
   await t.test('audit: append, newest first, each filter, limit bounds', async () => {
     const created1 = audit(T0, 'created', 'sw-1', 'c-1');
-    const rejected = audit(T0 + 10, 'rejected', 'sw-2', null,
-      { orgId: null, reason: 'invalid_software_statement: signature check failed', version: null });
+    const rejected = audit(T0 + 10, 'rejected', 'sw-2', null, { orgId: null, reason: 'invalid_software_statement: signature check failed', version: null });
     const updated = audit(T0 + 10, 'updated', 'sw-1', 'c-1', { method: 'PUT' });
     const deleted = audit(T0 + 20, 'deleted', 'sw-1', 'c-1', { method: 'DELETE' });
     const created2 = audit(T0 + 5, 'created', 'sw-2', 'c-2'); // appended out of time order
@@ -389,52 +473,89 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
   });
 
   await t.test('audit: codes are stored, filtered and counted by code (rows without one as null, last)', async () => {
-    const rejected = (at: number, code: string | null, softwareId: string) => audit(at, 'rejected', softwareId, null, { reason: 'invalid_client_metadata: x', code });
-    for (const e of [rejected(T0 + 500, 'REQUEST_JTI_REPLAYED', 'sw-code-1'), rejected(T0 + 501, 'SSA_EXPIRED', 'sw-code-1'),
-      rejected(T0 + 502, 'REQUEST_JTI_REPLAYED', 'sw-code-2'), rejected(T0 + 503, null, 'sw-code-2')]) await a.audit.append(e);
-    assert.deepEqual((await b.audit.list({ code: 'REQUEST_JTI_REPLAYED', limit: 10 })).map((e) => [e.softwareId, e.code]),
-      [['sw-code-2', 'REQUEST_JTI_REPLAYED'], ['sw-code-1', 'REQUEST_JTI_REPLAYED']]);
-    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500 }),
-      [{ code: 'REQUEST_JTI_REPLAYED', count: 2 }, { code: 'SSA_EXPIRED', count: 1 }, { code: null, count: 1 }]);
-    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500, softwareId: 'sw-code-2' }),
-      [{ code: 'REQUEST_JTI_REPLAYED', count: 1 }, { code: null, count: 1 }]);
+    const rejected = (at: number, code: string | null, softwareId: string) =>
+      audit(at, 'rejected', softwareId, null, { reason: 'invalid_client_metadata: x', code });
+    for (const e of [
+      rejected(T0 + 500, 'REQUEST_JTI_REPLAYED', 'sw-code-1'),
+      rejected(T0 + 501, 'SSA_EXPIRED', 'sw-code-1'),
+      rejected(T0 + 502, 'REQUEST_JTI_REPLAYED', 'sw-code-2'),
+      rejected(T0 + 503, null, 'sw-code-2'),
+    ])
+      await a.audit.append(e);
+    assert.deepEqual(
+      (await b.audit.list({ code: 'REQUEST_JTI_REPLAYED', limit: 10 })).map((e) => [e.softwareId, e.code]),
+      [
+        ['sw-code-2', 'REQUEST_JTI_REPLAYED'],
+        ['sw-code-1', 'REQUEST_JTI_REPLAYED'],
+      ],
+    );
+    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500 }), [
+      { code: 'REQUEST_JTI_REPLAYED', count: 2 },
+      { code: 'SSA_EXPIRED', count: 1 },
+      { code: null, count: 1 },
+    ]);
+    assert.deepEqual(await b.audit.countRejections({ since: T0 + 500, softwareId: 'sw-code-2' }), [
+      { code: 'REQUEST_JTI_REPLAYED', count: 1 },
+      { code: null, count: 1 },
+    ]);
     assert.deepEqual(await b.audit.countRejections({ since: T0 + 10_000 }), []);
   });
 
   await t.test('audit: histogram counts events per bucket, outcome and code, oldest first', async () => {
     const base = T0 + 7200 * 10;
-    for (const e of [audit(base + 5, 'created', 'sw-h', 'c-h'), audit(base + 3599, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
-      audit(base + 3600, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }), audit(base + 3700, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
-      audit(base + 3800, 'deleted', 'sw-h', 'c-h')]) await a.audit.append(e);
+    for (const e of [
+      audit(base + 5, 'created', 'sw-h', 'c-h'),
+      audit(base + 3599, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
+      audit(base + 3600, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
+      audit(base + 3700, 'rejected', 'sw-h', null, { reason: 'x', code: 'SSA_EXPIRED' }),
+      audit(base + 3800, 'deleted', 'sw-h', 'c-h'),
+    ])
+      await a.audit.append(e);
     const rows = await b.audit.histogram({ since: base, bucketSeconds: 3600 });
     const hour = (n: number) => base - (base % 3600) + n * 3600;
-    assert.deepEqual(rows.map((r) => [r.bucket, r.event, r.code, r.count]).sort(), [
-      [hour(0), 'created', null, 1], [hour(0), 'rejected', 'SSA_EXPIRED', 1], [hour(1), 'deleted', null, 1], [hour(1), 'rejected', 'SSA_EXPIRED', 2],
-    ].sort());
+    assert.deepEqual(
+      rows.map((r) => [r.bucket, r.event, r.code, r.count]).sort(),
+      [
+        [hour(0), 'created', null, 1],
+        [hour(0), 'rejected', 'SSA_EXPIRED', 1],
+        [hour(1), 'deleted', null, 1],
+        [hour(1), 'rejected', 'SSA_EXPIRED', 2],
+      ].sort(),
+    );
     assert.deepEqual(await b.audit.histogram({ since: base + 100_000, bucketSeconds: 3600 }), []);
   });
 
   await t.test('usage: counts added by two instances sum per row; series by bucket; all-time totals; old minutes pruned', async () => {
     const m = (n: number) => T0 + n * 60;
     // Many racing adds of the same rows from both instances: every count lands, none twice.
-    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).usage.add([
-      { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
-      { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
-      { kind: 'tokens', bucket: m(2), key: 'authorization_code', count: 2 },
-      { kind: 'client_tokens', bucket: 0, key: 'client-u', count: 3 },
-    ])));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? a : b).usage.add([
+          { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
+          { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 1 },
+          { kind: 'tokens', bucket: m(2), key: 'authorization_code', count: 2 },
+          { kind: 'client_tokens', bucket: 0, key: 'client-u', count: 3 },
+        ]),
+      ),
+    );
     assert.deepEqual(await a.usage.series('tokens', m(1)), [
       { kind: 'tokens', bucket: m(1), key: 'client_credentials', count: 80 },
       { kind: 'tokens', bucket: m(2), key: 'authorization_code', count: 80 },
     ]);
-    assert.deepEqual((await b.usage.series('tokens', m(2))).map((r) => r.key), ['authorization_code']);
+    assert.deepEqual(
+      (await b.usage.series('tokens', m(2))).map((r) => r.key),
+      ['authorization_code'],
+    );
     // All-time rows are not a series.
     assert.deepEqual(await a.usage.series('client_tokens', 0), []);
     assert.equal(await b.usage.total('client_tokens', 'client-u'), 120);
     assert.equal(await b.usage.total('client_tokens', 'client-none'), 0);
     await a.usage.add([]);
     assert.equal(await a.usage.deleteBefore(m(2)), 1);
-    assert.deepEqual((await a.usage.series('tokens', 0)).map((r) => r.bucket), [m(2)]);
+    assert.deepEqual(
+      (await a.usage.series('tokens', 0)).map((r) => r.bucket),
+      [m(2)],
+    );
     assert.equal(await a.usage.total('client_tokens', 'client-u'), 120, 'all-time rows stay');
   });
 
@@ -452,12 +573,23 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
   });
 
   await t.test('trust anchors: add, same certificate again, name taken, list, remove by name or fingerprint', async () => {
-    const anchor = (name: string, fp: string, at: number) => ({ name, fingerprint256: fp, pem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`, addedAt: at });
+    const anchor = (name: string, fp: string, at: number) => ({
+      name,
+      fingerprint256: fp,
+      pem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n`,
+      addedAt: at,
+    });
     assert.equal(await a.trustAnchors.add(anchor('root-a.pem', 'AA:01', T0)), 'added');
     assert.equal(await b.trustAnchors.add(anchor('other-name.pem', 'AA:01', T0 + 1)), 'exists', 'the same certificate under another name');
     await assert.rejects(b.trustAnchors.add(anchor('root-a.pem', 'BB:02', T0 + 2)), ConflictError);
     assert.equal(await b.trustAnchors.add(anchor('root-b.pem', 'BB:02', T0 + 3)), 'added');
-    assert.deepEqual((await a.trustAnchors.list()).map((x) => [x.name, x.fingerprint256, x.addedAt]), [['root-a.pem', 'AA:01', T0], ['root-b.pem', 'BB:02', T0 + 3]]);
+    assert.deepEqual(
+      (await a.trustAnchors.list()).map((x) => [x.name, x.fingerprint256, x.addedAt]),
+      [
+        ['root-a.pem', 'AA:01', T0],
+        ['root-b.pem', 'BB:02', T0 + 3],
+      ],
+    );
     assert.equal(await a.trustAnchors.remove('root-a'), true, 'by name without .pem');
     assert.equal(await a.trustAnchors.remove('bb02'), true, 'by fingerprint, any case, colons optional');
     assert.equal(await a.trustAnchors.remove('root-a.pem'), false);
@@ -466,13 +598,35 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
 
   await t.test('gateway: APIs, plans and subscriptions; cascades from registrations and APIs; plans in use are kept', async () => {
     const api = (id: string, context: string, plans: string[]): ApiRecord => ({
-      id, name: `API ${id}`, context, version: 'v1', backendUrl: 'https://backend.example', state: 'CREATED', plans,
-      requiredRoles: ['AISP'], operations: [], verifyJwsSignature: false, documentHash: 'h', createdAt: T0, updatedAt: T0,
+      id,
+      name: `API ${id}`,
+      context,
+      version: 'v1',
+      backendUrl: 'https://backend.example',
+      state: 'CREATED',
+      plans,
+      requiredRoles: ['AISP'],
+      operations: [],
+      verifyJwsSignature: false,
+      documentHash: 'h',
+      createdAt: T0,
+      updatedAt: T0,
     });
     assert.equal(await a.gateway.ensurePlans(BUILT_IN_PLANS), 4);
     assert.equal(await b.gateway.ensurePlans(BUILT_IN_PLANS), 0, 'seeding again adds nothing');
-    assert.deepEqual((await b.gateway.listPlans()).map((p) => p.name), ['Bronze', 'Gold', 'Silver', 'Unlimited']);
-    const custom: PlanRecord = { name: 'Trial', displayName: 'Trial', description: '', limit: { requestCount: 10, unitTime: 1, timeUnit: 'min' }, burst: null, stopOnQuotaReach: true, builtIn: false };
+    assert.deepEqual(
+      (await b.gateway.listPlans()).map((p) => p.name),
+      ['Bronze', 'Gold', 'Silver', 'Unlimited'],
+    );
+    const custom: PlanRecord = {
+      name: 'Trial',
+      displayName: 'Trial',
+      description: '',
+      limit: { requestCount: 10, unitTime: 1, timeUnit: 'min' },
+      burst: null,
+      stopOnQuotaReach: true,
+      builtIn: false,
+    };
     await a.gateway.createPlan(custom);
     await assert.rejects(b.gateway.createPlan(custom), ConflictError);
     assert.equal(await b.gateway.updatePlan({ ...custom, description: 'ten a minute' }), true);
@@ -483,29 +637,52 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await assert.rejects(b.gateway.createApi(api('api-1', '/ob/other', ['Gold']), '{}'), ConflictError, 'id taken');
     await b.gateway.createApi(api('api-2', '/ob/pisp', ['Gold']), '{}');
     assert.equal(await b.gateway.getDocument('api-1'), '{"openapi":"3.0.0"}');
-    await assert.rejects(a.gateway.updateApi({ ...api('api-2', '/ob/aisp', ['Gold']), name: 'API api-1' }), ConflictError, 'renaming onto a taken name + version');
+    await assert.rejects(
+      a.gateway.updateApi({ ...api('api-2', '/ob/aisp', ['Gold']), name: 'API api-1' }),
+      ConflictError,
+      'renaming onto a taken name + version',
+    );
     await b.gateway.createApi(api('api-3', '/ob/aisp', ['Gold']), '{}');
     assert.equal(await b.gateway.deleteApi('api-3'), true, 'APIs may share a context');
     assert.equal(await a.gateway.updateApi({ ...api('api-2', '/ob/pisp', ['Gold']), state: 'PUBLISHED' }, '{"v":2}'), true);
     assert.equal((await b.gateway.getApi('api-2'))?.state, 'PUBLISHED');
     assert.equal(await b.gateway.getDocument('api-2'), '{"v":2}');
     assert.equal(await a.gateway.updateApi(api('absent', '/x', [])), false);
-    assert.deepEqual((await b.gateway.listApis()).map((x) => x.id), ['api-1', 'api-2']);
+    assert.deepEqual(
+      (await b.gateway.listApis()).map((x) => x.id),
+      ['api-1', 'api-2'],
+    );
 
     await a.registrations.create(registration('gw-client', 'sw-gw', T0), { exclusive: false });
-    const sub = (id: string, apiId: string, plan: string): SubscriptionRecord => ({ id, keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-client', apiId, plan, state: 'ACTIVE', createdAt: T0, updatedAt: T0 });
+    const sub = (id: string, apiId: string, plan: string): SubscriptionRecord => ({
+      id,
+      keyManager: RESIDENT_KEY_MANAGER,
+      clientId: 'gw-client',
+      apiId,
+      plan,
+      state: 'ACTIVE',
+      createdAt: T0,
+      updatedAt: T0,
+    });
     assert.equal(await a.gateway.addSubscription(sub('sub-1', 'api-1', 'Trial')), 'added');
     assert.equal(await b.gateway.addSubscription(sub('sub-x', 'api-1', 'Gold')), 'exists', 'one subscription per client and API');
     assert.equal(await b.gateway.addSubscription(sub('sub-2', 'api-2', 'Gold')), 'added');
     assert.equal(await b.gateway.updateSubscription('sub-1', { state: 'BLOCKED', updatedAt: T0 + 5 }), true);
-    assert.deepEqual(await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-client', 'api-1'), { ...sub('sub-1', 'api-1', 'Trial'), state: 'BLOCKED', updatedAt: T0 + 5 });
+    assert.deepEqual(await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-client', 'api-1'), {
+      ...sub('sub-1', 'api-1', 'Trial'),
+      state: 'BLOCKED',
+      updatedAt: T0 + 5,
+    });
     assert.equal(await b.gateway.updateSubscription('nope', { plan: 'Gold', updatedAt: T0 }), false);
 
     assert.deepEqual(await a.gateway.deletePlan('Trial'), { apis: ['api-1'], subscriptions: 1 }, 'in use: where, and nothing removed');
     assert.deepEqual(await a.gateway.deletePlan('Gold'), { apis: ['api-1', 'api-2'], subscriptions: 1 });
     assert.equal(await a.gateway.deletePlan('Absent'), 'absent');
 
-    assert.deepEqual((await b.gateway.listSubscriptions({ clientId: 'gw-client', limit: 10 })).map((x) => x.id), ['sub-1', 'sub-2']);
+    assert.deepEqual(
+      (await b.gateway.listSubscriptions({ clientId: 'gw-client', limit: 10 })).map((x) => x.id),
+      ['sub-1', 'sub-2'],
+    );
     // Roles no other registration of this suite holds.
     await a.registrations.create({ ...registration('gw-pisp', 'sw-gw-2', T0), roles: ['ASPSP', 'X1'] }, { exclusive: false });
     await a.registrations.create({ ...registration('gw-cbpii', 'sw-gw-3', T0), roles: ['X3'] }, { exclusive: false });
@@ -516,15 +693,29 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     // is another application, with its own subscription, plan and state.
     assert.equal(await a.gateway.addSubscription({ ...sub('sub-ext-a', 'api-1', 'Gold'), keyManager: 'ext-a' }), 'added', 'gw-client at ext-a');
     assert.equal(await b.gateway.addSubscription({ ...sub('sub-ext-b', 'api-1', 'Trial'), keyManager: 'ext-b' }), 'added', 'gw-client at ext-b');
-    assert.equal(await b.gateway.addSubscription({ ...sub('sub-ext-b2', 'api-1', 'Gold'), keyManager: 'ext-b' }), 'exists', 'one subscription per application and API');
+    assert.equal(
+      await b.gateway.addSubscription({ ...sub('sub-ext-b2', 'api-1', 'Gold'), keyManager: 'ext-b' }),
+      'exists',
+      'one subscription per application and API',
+    );
     assert.equal((await a.gateway.findSubscription('ext-a', 'gw-client', 'api-1'))?.id, 'sub-ext-a');
     assert.equal((await a.gateway.findSubscription('ext-b', 'gw-client', 'api-1'))?.plan, 'Trial');
     assert.equal((await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-client', 'api-1'))?.id, 'sub-1');
-    assert.equal(await a.gateway.findSubscription('ext-c', 'gw-client', 'api-1'), undefined, 'no key manager\'s subscription stands in for another\'s');
+    assert.equal(await a.gateway.findSubscription('ext-c', 'gw-client', 'api-1'), undefined, "no key manager's subscription stands in for another's");
     assert.equal(await a.gateway.findSubscription('ext-a', 'gw-client', 'api-2'), undefined);
-    assert.deepEqual((await b.gateway.listSubscriptions({ keyManager: 'ext-b', limit: 10 })).map((x) => x.id), ['sub-ext-b']);
-    assert.deepEqual((await b.gateway.listSubscriptions({ keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-client', limit: 10 })).map((x) => x.id), ['sub-1', 'sub-2']);
-    assert.deepEqual((await b.gateway.listSubscriptions({ clientId: 'gw-client', apiId: 'api-1', limit: 10 })).map((x) => x.id).sort(), ['sub-1', 'sub-ext-a', 'sub-ext-b']);
+    assert.deepEqual(
+      (await b.gateway.listSubscriptions({ keyManager: 'ext-b', limit: 10 })).map((x) => x.id),
+      ['sub-ext-b'],
+    );
+    assert.deepEqual(
+      (await b.gateway.listSubscriptions({ keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-client', limit: 10 })).map((x) => x.id),
+      ['sub-1', 'sub-2'],
+    );
+    assert.deepEqual((await b.gateway.listSubscriptions({ clientId: 'gw-client', apiId: 'api-1', limit: 10 })).map((x) => x.id).sort(), [
+      'sub-1',
+      'sub-ext-a',
+      'sub-ext-b',
+    ]);
     // Removing a key manager removes its applications' subscriptions, and no one else's.
     await a.gateway.createKeyManager(keyManager('ext-b'));
     assert.equal(await b.gateway.deleteKeyManager('ext-b'), true);
@@ -534,20 +725,30 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X2', 'X1'], T0 + 9), 1, 'gw-cbpii has neither role');
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0, 'subscribed already');
     const added = await a.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'gw-pisp', 'api-1');
-    assert.deepEqual(added && { ...added, id: 'x' }, { id: 'x', keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-pisp', apiId: 'api-1', plan: 'Gold', state: 'ACTIVE', createdAt: T0 + 9, updatedAt: T0 + 9 }, 'registrations are resident applications');
+    assert.deepEqual(
+      added && { ...added, id: 'x' },
+      { id: 'x', keyManager: RESIDENT_KEY_MANAGER, clientId: 'gw-pisp', apiId: 'api-1', plan: 'Gold', state: 'ACTIVE', createdAt: T0 + 9, updatedAt: T0 + 9 },
+      'registrations are resident applications',
+    );
     // An external application with a registration's client_id string is not that registration.
     await a.gateway.addSubscription({ ...sub('sub-ext-pisp', 'api-1', 'Gold'), keyManager: 'ext-a', clientId: 'gw-pisp' });
     assert.equal(await b.gateway.subscribeAll('api-1', 'Gold', ['X1'], T0 + 9), 0);
     await a.registrations.delete('gw-pisp');
     await a.registrations.delete('gw-cbpii');
-    assert.deepEqual((await b.gateway.listSubscriptions({ apiId: 'api-2', limit: 10 })).map((x) => x.id), ['sub-2']);
+    assert.deepEqual(
+      (await b.gateway.listSubscriptions({ apiId: 'api-2', limit: 10 })).map((x) => x.id),
+      ['sub-2'],
+    );
     assert.equal(await a.gateway.addSubscription({ ...sub('sub-ext-2', 'api-2', 'Gold'), keyManager: 'ext-a' }), 'added');
     assert.equal(await a.gateway.deleteApi('api-1'), true);
     assert.equal(await a.gateway.getSubscription('sub-1'), undefined, 'deleting the API deleted its subscriptions');
     assert.equal(await a.gateway.getSubscription('sub-ext-a'), undefined);
     assert.equal(await a.gateway.deletePlan('Trial'), 'deleted');
-    assert.equal(await a.gateway.deleteSubscriptionsOf('gw-client'), 1, 'the registration\'s (resident) subscriptions only');
-    assert.deepEqual((await b.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager]), [['sub-ext-2', 'ext-a']]);
+    assert.equal(await a.gateway.deleteSubscriptionsOf('gw-client'), 1, "the registration's (resident) subscriptions only");
+    assert.deepEqual(
+      (await b.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager]),
+      [['sub-ext-2', 'ext-a']],
+    );
     assert.equal(await a.gateway.deleteSubscription('sub-ext-2'), true);
     assert.equal(await a.gateway.deleteSubscription('sub-2'), false);
     assert.equal(await a.registrations.delete('gw-client'), true);
@@ -562,37 +763,66 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await assert.rejects(b.gateway.createKeyManager(km('ext')), ConflictError);
     assert.equal(await b.gateway.updateKeyManager({ ...km('ext'), enabled: false }), true);
     assert.equal(await b.gateway.updateKeyManager(km('absent')), false);
-    assert.deepEqual((await a.gateway.listKeyManagers()).map((k) => [k.name, k.enabled]), [['ext', false], ['resident', true]]);
+    assert.deepEqual(
+      (await a.gateway.listKeyManagers()).map((k) => [k.name, k.enabled]),
+      [
+        ['ext', false],
+        ['resident', true],
+      ],
+    );
     assert.equal(await a.gateway.deleteKeyManager('ext'), true);
     assert.equal(await a.gateway.deleteKeyManager('ext'), false);
     assert.equal(await a.gateway.deleteKeyManager('resident'), true);
   });
 
-  await t.test('gateway idempotency keys: claimed once for the window, held while running, replayed when done, never taken over when a lease runs out', async () => {
-    const W = T0 + 86_400;
-    assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
-    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-2', T0 + 60, W, T0 + 1), { fingerprint: 'fp-1', response: null, leaseUntil: T0 + 60, expiresAt: W });
-    assert.equal(await b.gateway.claimIdempotency('c2', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed', 'keys are per client');
-    await a.gateway.completeIdempotency('c1', 'k1', '{"status":201}', W + 5);
-    assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 62, W + 2, T0 + 2), { fingerprint: 'fp-1', response: '{"status":201}', leaseUntil: T0 + 60, expiresAt: W + 5 });
-    await b.gateway.releaseIdempotency('c1', 'k1');
-    assert.notEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 63, W + 3, T0 + 3), 'claimed', 'a completed key is not released');
-    await a.gateway.releaseIdempotency('c2', 'k1');
-    assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 63, W + 3, T0 + 3), 'claimed', 'a released key is free');
-    // The lease ran out (a crash): the key stays held, in progress no longer, for its whole window.
-    assert.deepEqual(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 180, W + 120, T0 + 120), { fingerprint: 'fp-9', response: null, leaseUntil: T0 + 63, expiresAt: W + 3 });
-    // Abandoned (the gateway lost the answer): the lease ends at once; a completed key is not touched.
-    assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
-    await b.gateway.abandonIdempotency('c3', 'k1');
-    assert.deepEqual(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 61, W + 1, T0 + 1), { fingerprint: 'fp-1', response: null, leaseUntil: 0, expiresAt: W });
-    await b.gateway.abandonIdempotency('c1', 'k1');
-    assert.equal((await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 64, W + 4, T0 + 4) as { leaseUntil: number }).leaseUntil, T0 + 60);
-    // Past the window: swept, and free again.
-    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 3), 2);
-    assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-3', W + 60, W + 86_400, W + 1), 'claimed', 'an expired key is taken over');
-    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 5), 1);
-    assert.equal(await a.gateway.deleteExpiredIdempotency(W + 86_400), 1);
-  });
+  await t.test(
+    'gateway idempotency keys: claimed once for the window, held while running, replayed when done, never taken over when a lease runs out',
+    async () => {
+      const W = T0 + 86_400;
+      assert.equal(await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
+      assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-2', T0 + 60, W, T0 + 1), {
+        fingerprint: 'fp-1',
+        response: null,
+        leaseUntil: T0 + 60,
+        expiresAt: W,
+      });
+      assert.equal(await b.gateway.claimIdempotency('c2', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed', 'keys are per client');
+      await a.gateway.completeIdempotency('c1', 'k1', '{"status":201}', W + 5);
+      assert.deepEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 62, W + 2, T0 + 2), {
+        fingerprint: 'fp-1',
+        response: '{"status":201}',
+        leaseUntil: T0 + 60,
+        expiresAt: W + 5,
+      });
+      await b.gateway.releaseIdempotency('c1', 'k1');
+      assert.notEqual(await b.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 63, W + 3, T0 + 3), 'claimed', 'a completed key is not released');
+      await a.gateway.releaseIdempotency('c2', 'k1');
+      assert.equal(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 63, W + 3, T0 + 3), 'claimed', 'a released key is free');
+      // The lease ran out (a crash): the key stays held, in progress no longer, for its whole window.
+      assert.deepEqual(await a.gateway.claimIdempotency('c2', 'k1', 'fp-9', T0 + 180, W + 120, T0 + 120), {
+        fingerprint: 'fp-9',
+        response: null,
+        leaseUntil: T0 + 63,
+        expiresAt: W + 3,
+      });
+      // Abandoned (the gateway lost the answer): the lease ends at once; a completed key is not touched.
+      assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 60, W, T0), 'claimed');
+      await b.gateway.abandonIdempotency('c3', 'k1');
+      assert.deepEqual(await a.gateway.claimIdempotency('c3', 'k1', 'fp-1', T0 + 61, W + 1, T0 + 1), {
+        fingerprint: 'fp-1',
+        response: null,
+        leaseUntil: 0,
+        expiresAt: W,
+      });
+      await b.gateway.abandonIdempotency('c1', 'k1');
+      assert.equal(((await a.gateway.claimIdempotency('c1', 'k1', 'fp-1', T0 + 64, W + 4, T0 + 4)) as { leaseUntil: number }).leaseUntil, T0 + 60);
+      // Past the window: swept, and free again.
+      assert.equal(await a.gateway.deleteExpiredIdempotency(W + 3), 2);
+      assert.equal(await a.gateway.claimIdempotency('c3', 'k1', 'fp-3', W + 60, W + 86_400, W + 1), 'claimed', 'an expired key is taken over');
+      assert.equal(await a.gateway.deleteExpiredIdempotency(W + 5), 1);
+      assert.equal(await a.gateway.deleteExpiredIdempotency(W + 86_400), 1);
+    },
+  );
 
   await t.test('gateway idempotency: racing claims of one key, exactly one wins each round', async () => {
     for (let round = 0; round < 12; round++) {
@@ -619,14 +849,17 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
 
     class Refused extends Error {}
     const refused = new Refused('no');
-    await assert.rejects(b.transaction('test.rollback', async (tx) => {
-      await tx.registrations.create(registration('uow-2', 'sw-uow-2', T0), { exclusive: true });
-      await tx.oidc.upsert('Client', 'uow-2', { client_id: 'uow-2' }, null);
-      await tx.oidc.destroy('Client', 'uow-1');
-      assert.equal(await tx.replay.remember('uow', 'jti-2', T0 + 60), true);
-      await tx.audit.append(audit(T0, 'created', 'sw-uow-2', 'uow-2'));
-      throw refused;
-    }), (err: unknown) => err === refused);
+    await assert.rejects(
+      b.transaction('test.rollback', async (tx) => {
+        await tx.registrations.create(registration('uow-2', 'sw-uow-2', T0), { exclusive: true });
+        await tx.oidc.upsert('Client', 'uow-2', { client_id: 'uow-2' }, null);
+        await tx.oidc.destroy('Client', 'uow-1');
+        assert.equal(await tx.replay.remember('uow', 'jti-2', T0 + 60), true);
+        await tx.audit.append(audit(T0, 'created', 'sw-uow-2', 'uow-2'));
+        throw refused;
+      }),
+      (err: unknown) => err === refused,
+    );
     assert.equal(await a.registrations.get('uow-2'), undefined);
     assert.equal(await a.oidc.find('Client', 'uow-2'), undefined);
     assert.ok(await a.oidc.find('Client', 'uow-1'), 'the destroy was undone');
@@ -634,16 +867,21 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.deepEqual(await a.audit.list({ clientId: 'uow-2', limit: 10 }), []);
 
     // A conflict inside the unit is the storage's ConflictError, and undoes the rest too.
-    await assert.rejects(a.transaction('test.conflict', async (tx) => {
-      await tx.oidc.upsert('Client', 'uow-3', { client_id: 'uow-3' }, null);
-      await tx.registrations.create(registration('uow-3', 'sw-uow', T0), { exclusive: true });
-    }), ConflictError);
+    await assert.rejects(
+      a.transaction('test.conflict', async (tx) => {
+        await tx.oidc.upsert('Client', 'uow-3', { client_id: 'uow-3' }, null);
+        await tx.registrations.create(registration('uow-3', 'sw-uow', T0), { exclusive: true });
+      }),
+      ConflictError,
+    );
     assert.equal(await b.oidc.find('Client', 'uow-3'), undefined);
   });
 
   await t.test('unit of work: its stores refuse to work once it has ended', async () => {
     let kept: UnitOfWork | undefined;
-    await a.transaction('test.keep', async (tx) => { kept = tx; });
+    await a.transaction('test.keep', async (tx) => {
+      kept = tx;
+    });
     await assert.rejects(kept!.audit.append(audit(T0, 'created', 'sw-late', 'late')), UnitOfWorkError);
     await assert.rejects(kept!.registrations.get('uow-1'), UnitOfWorkError);
     assert.deepEqual(await a.audit.list({ clientId: 'late', limit: 10 }), []);
@@ -658,23 +896,31 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
       });
       // Deletes at different positions in each round, so many interleavings are tried.
       const kinds = Array.from({ length: 12 }, (_, i) => ((i + round) % 4 === 0 ? 'delete' : 'update'));
-      const settled = await Promise.allSettled(kinds.map((kind, i) => (i % 2 === 0 ? a : b).transaction(`test.${kind}`, async (tx) => {
-        const current = await tx.registrations.lock(id);
-        if (!current) return 'gone';
-        if (kind === 'delete') {
-          await tx.registrations.delete(id);
-          await tx.oidc.destroy('Client', id);
-          await tx.oidc.revokeByClientId(id);
-          await tx.audit.append(audit(T0, 'deleted', current.softwareId, id));
-          return 'deleted';
-        }
-        await tx.oidc.upsert('Client', id, { client_id: id, v: i }, null);
-        await tx.registrations.update({ ...current, updatedAt: T0 + i });
-        await tx.audit.append(audit(T0, 'updated', current.softwareId, id));
-        return 'updated';
-      })));
+      const settled = await Promise.allSettled(
+        kinds.map((kind, i) =>
+          (i % 2 === 0 ? a : b).transaction(`test.${kind}`, async (tx) => {
+            const current = await tx.registrations.lock(id);
+            if (!current) return 'gone';
+            if (kind === 'delete') {
+              await tx.registrations.delete(id);
+              await tx.oidc.destroy('Client', id);
+              await tx.oidc.revokeByClientId(id);
+              await tx.audit.append(audit(T0, 'deleted', current.softwareId, id));
+              return 'deleted';
+            }
+            await tx.oidc.upsert('Client', id, { client_id: id, v: i }, null);
+            await tx.registrations.update({ ...current, updatedAt: T0 + i });
+            await tx.audit.append(audit(T0, 'updated', current.softwareId, id));
+            return 'updated';
+          }),
+        ),
+      );
       const outcomes = settled.map((r) => (r.status === 'fulfilled' ? r.value : `failed: ${String(r.reason)}`));
-      assert.deepEqual(outcomes.filter((o) => o.startsWith('failed')), [], `round ${round}: every unit ran`);
+      assert.deepEqual(
+        outcomes.filter((o) => o.startsWith('failed')),
+        [],
+        `round ${round}: every unit ran`,
+      );
       assert.equal(outcomes.filter((o) => o === 'deleted').length, 1, `round ${round}: exactly one delete wins: ${outcomes.join(' ')}`);
       assert.equal(await b.registrations.get(id), undefined, `round ${round}: the registration stays deleted`);
       assert.equal(await b.oidc.find('Client', id), undefined, `round ${round}: the client stays deleted`);
@@ -717,24 +963,40 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     }
   });
 
-  await t.test('migrating a version 7 database makes every subscription the resident key manager\'s, unique per key manager', async () => {
+  await t.test("migrating a version 7 database makes every subscription the resident key manager's, unique per key manager", async () => {
     // The same SQL suits both backends (a JSON text literal is taken as JSONB by PostgreSQL).
-    const legacy = await backend.legacy(7, [], [
-      `INSERT INTO gateway_plans (name, record) VALUES ('Gold', '{"name":"Gold"}')`,
-      `INSERT INTO gateway_apis (id, name, context, version, record, document, created_at) VALUES ('old-api', 'Old', '/old', 'v1', '{"id":"old-api"}', '{}', ${T0})`,
-      `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-1', 'old-client', 'old-api', 'Gold', 'BLOCKED', ${T0}, ${T0 + 1})`,
-      `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-2', 'old-external', 'old-api', 'Gold', 'ACTIVE', ${T0}, ${T0})`,
-    ]);
+    const legacy = await backend.legacy(
+      7,
+      [],
+      [
+        `INSERT INTO gateway_plans (name, record) VALUES ('Gold', '{"name":"Gold"}')`,
+        `INSERT INTO gateway_apis (id, name, context, version, record, document, created_at) VALUES ('old-api', 'Old', '/old', 'v1', '{"id":"old-api"}', '{}', ${T0})`,
+        `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-1', 'old-client', 'old-api', 'Gold', 'BLOCKED', ${T0}, ${T0 + 1})`,
+        `INSERT INTO gateway_subscriptions (id, client_id, api_id, plan, state, created_at, updated_at) VALUES ('old-sub-2', 'old-external', 'old-api', 'Gold', 'ACTIVE', ${T0}, ${T0})`,
+      ],
+    );
     const s = await legacy.open();
     try {
       assert.deepEqual(await legacy.appliedMigrations(), backend.expectedMigrations);
-      assert.deepEqual((await s.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager, x.clientId, x.plan, x.state]), [
-        ['old-sub-1', RESIDENT_KEY_MANAGER, 'old-client', 'Gold', 'BLOCKED'],
-        ['old-sub-2', RESIDENT_KEY_MANAGER, 'old-external', 'Gold', 'ACTIVE'],
-      ]);
+      assert.deepEqual(
+        (await s.gateway.listSubscriptions({ limit: 10 })).map((x) => [x.id, x.keyManager, x.clientId, x.plan, x.state]),
+        [
+          ['old-sub-1', RESIDENT_KEY_MANAGER, 'old-client', 'Gold', 'BLOCKED'],
+          ['old-sub-2', RESIDENT_KEY_MANAGER, 'old-external', 'Gold', 'ACTIVE'],
+        ],
+      );
       assert.equal((await s.gateway.findSubscription(RESIDENT_KEY_MANAGER, 'old-client', 'old-api'))?.id, 'old-sub-1');
       assert.equal(await s.gateway.findSubscription('ext', 'old-external', 'old-api'), undefined);
-      const again = { id: 'new-sub', keyManager: RESIDENT_KEY_MANAGER, clientId: 'old-client', apiId: 'old-api', plan: 'Gold', state: 'ACTIVE', createdAt: T0, updatedAt: T0 } as const;
+      const again = {
+        id: 'new-sub',
+        keyManager: RESIDENT_KEY_MANAGER,
+        clientId: 'old-client',
+        apiId: 'old-api',
+        plan: 'Gold',
+        state: 'ACTIVE',
+        createdAt: T0,
+        updatedAt: T0,
+      } as const;
       assert.equal(await s.gateway.addSubscription(again), 'exists', 'the old unique pair is now unique per key manager');
       assert.equal(await s.gateway.addSubscription({ ...again, keyManager: 'ext' }), 'added');
       assert.equal(await s.gateway.deleteApi('old-api'), true, 'the foreign keys still cascade');
@@ -765,7 +1027,10 @@ const SCHEMA_MIGRATIONS_DDL = `CREATE TABLE schema_migrations (
 const sqliteVersions = (path: string): number[] => {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    return db.prepare('SELECT version FROM schema_migrations ORDER BY version').all().map((r) => Number(r['version']));
+    return db
+      .prepare('SELECT version FROM schema_migrations ORDER BY version')
+      .all()
+      .map((r) => Number(r['version']));
   } finally {
     db.close();
   }
@@ -826,7 +1091,10 @@ test('SQLite: a unit of work that waits for I/O inside its transaction is cut of
   assert.equal(other.status, 'fulfilled');
   await new Promise((resolve) => setTimeout(resolve, 40));
   await assert.rejects(lateWrite!, UnitOfWorkError, 'the cut-off unit cannot write afterwards');
-  assert.deepEqual((await s.audit.list({ softwareId: 'sw-io', limit: 10 })).map((e) => e.clientId), ['io-other']);
+  assert.deepEqual(
+    (await s.audit.list({ softwareId: 'sw-io', limit: 10 })).map((e) => e.clientId),
+    ['io-other'],
+  );
 });
 
 // Worker processes contend on the file for real here (two instances in one process cannot,
@@ -857,11 +1125,18 @@ test('SQLite: opening, replay, increment and exclusive registration stay atomic 
     await s.close();
     process.stdout.write(JSON.stringify({ wins, registered }));`;
   const run = promisify(execFile);
-  const outputs = await Promise.all([1, 2, 3].map(() =>
-    run(process.execPath, ['--input-type=module', '--eval', script])));
+  const outputs = await Promise.all([1, 2, 3].map(() => run(process.execPath, ['--input-type=module', '--eval', script])));
   const results = outputs.map((o) => JSON.parse(o.stdout) as { wins: number; registered: number });
-  assert.equal(results.reduce((sum, r) => sum + r.wins, 0), 60, 'each id is won by exactly one process');
-  assert.equal(results.reduce((sum, r) => sum + r.registered, 0), 60, 'each software_id is registered by exactly one process');
+  assert.equal(
+    results.reduce((sum, r) => sum + r.wins, 0),
+    60,
+    'each id is won by exactly one process',
+  );
+  assert.equal(
+    results.reduce((sum, r) => sum + r.registered, 0),
+    60,
+    'each software_id is registered by exactly one process',
+  );
   const check = await openStorage({ url: `sqlite:${path}`, poolSize: 1, busyTimeoutMs: 5000 });
   try {
     assert.equal(await check.meta.get('procs'), '180');
@@ -908,8 +1183,14 @@ test('PostgreSQL backend passes the storage contract', async (t) => {
         }
         for (const r of rows) {
           const c = indexColumnsOf(r.payload);
-          await admin.query('INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code) VALUES ($1, $2, $3::jsonb, $4, $5, $6)',
-            [r.model, r.id, JSON.stringify(r.payload), c.grantId, c.uid, c.userCode]);
+          await admin.query('INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code) VALUES ($1, $2, $3::jsonb, $4, $5, $6)', [
+            r.model,
+            r.id,
+            JSON.stringify(r.payload),
+            c.grantId,
+            c.uid,
+            c.userCode,
+          ]);
         }
         for (const sql of statements) await admin.query(sql);
       } finally {

@@ -52,7 +52,11 @@ describe('ensureSandboxPki', () => {
       assert.equal(certificateSubjectDn(ca), 'CN=OpenDCR Sandbox Root CA,O=OpenDCR Sandbox');
       assert.equal(ca.checkIssued(ca) && ca.verify(ca.publicKey), true);
       const key = createPrivateKey(read('a', 'ca-key.pem'));
-      assert.ok(createPublicKey(key).export({ type: 'spki', format: 'der' }).equals(ca.publicKey.export({ type: 'spki', format: 'der' })));
+      assert.ok(
+        createPublicKey(key)
+          .export({ type: 'spki', format: 'der' })
+          .equals(ca.publicKey.export({ type: 'spki', format: 'der' })),
+      );
     });
 
     it('issues a server certificate that verifies against the CA and covers every name', () => {
@@ -70,7 +74,9 @@ describe('ensureSandboxPki', () => {
     });
 
     it('adds the CA to the trust store once', () => {
-      const fingerprints = createTruststore(dirs('a').truststoreDir).list().map((ca) => ca.fingerprint256);
+      const fingerprints = createTruststore(dirs('a').truststoreDir)
+        .list()
+        .map((ca) => ca.fingerprint256);
       assert.deepEqual(fingerprints, [new X509Certificate(first.caCertPem).fingerprint256]);
     });
   });
@@ -116,9 +122,12 @@ describe('ensureSandboxPki', () => {
     const script = `const { ensureSandboxPki } = await import(${JSON.stringify(moduleUrl)});
       const pki = await ensureSandboxPki({ dataDir: ${JSON.stringify(dataDir)}, truststoreDir: ${JSON.stringify(truststoreDir)}, hostname: 'localhost' });
       process.stdout.write(JSON.stringify({ ca: pki.caCertPem, created: pki.created }));`;
-    const run = () => new Promise<{ ca: string; created: boolean }>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))));
-    });
+    const run = () =>
+      new Promise<{ ca: string; created: boolean }>((resolve, reject) => {
+        execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }, (err, stdout) =>
+          err ? reject(err) : resolve(JSON.parse(stdout)),
+        );
+      });
     const results = await Promise.all([run(), run()]);
     assert.equal(results[0].ca, results[1].ca);
     assert.equal(read('e', 'ca.pem'), results[0].ca);

@@ -49,7 +49,10 @@ describe('truststore', () => {
     assert.equal(ca.subject, 'O=Test, CN=Root A');
     assert.equal(ca.issuer, 'O=Test, CN=Root A');
     assert.deepEqual(ca.notAfter, rootA.x509.validToDate);
-    assert.deepEqual(store.list().map((c) => c.fingerprint256), [fingerprint]);
+    assert.deepEqual(
+      store.list().map((c) => c.fingerprint256),
+      [fingerprint],
+    );
     assert.deepEqual(readdirSync(store.dir), [ca.name], 'no temp files left behind');
   });
 
@@ -60,7 +63,10 @@ describe('truststore', () => {
     const derFile = join(base, 'root-a.der');
     writeFileSync(derFile, rootA.x509.raw);
     assert.equal(store.add(derFile, 'root-a.crt').name, 'root-a.pem');
-    assert.deepEqual(store.list().map((c) => c.name), ['My_Root_B_.pem', 'root-a.pem']);
+    assert.deepEqual(
+      store.list().map((c) => c.name),
+      ['My_Root_B_.pem', 'root-a.pem'],
+    );
   });
 
   it('treats a second add of the same certificate as a no-op', () => {
@@ -76,8 +82,10 @@ describe('truststore', () => {
   });
 
   it('rejects a leaf certificate with a clear error', () => {
-    assert.throws(() => store.add(leaf.certPem), (err: unknown) =>
-      isCode('ERR_TRUSTSTORE_NOT_A_CA')(err) && /not a CA certificate/.test((err as Error).message) && /CN=leaf/.test((err as Error).message));
+    assert.throws(
+      () => store.add(leaf.certPem),
+      (err: unknown) => isCode('ERR_TRUSTSTORE_NOT_A_CA')(err) && /not a CA certificate/.test((err as Error).message) && /CN=leaf/.test((err as Error).message),
+    );
     assert.deepEqual(store.list(), []);
   });
 
@@ -90,8 +98,10 @@ describe('truststore', () => {
     const junk = join(base, 'junk.bin');
     writeFileSync(junk, 'definitely not a certificate');
     assert.throws(() => store.add(junk), isCode('ERR_TRUSTSTORE_NOT_A_CERTIFICATE'));
-    assert.throws(() => store.add(join(base, 'missing.pem')), (err: unknown) =>
-      isCode('ERR_TRUSTSTORE_FILE_NOT_FOUND')(err) && /no such file/.test((err as Error).message));
+    assert.throws(
+      () => store.add(join(base, 'missing.pem')),
+      (err: unknown) => isCode('ERR_TRUSTSTORE_FILE_NOT_FOUND')(err) && /no such file/.test((err as Error).message),
+    );
     assert.throws(() => store.add(rootA.certPem + rootB.certPem), /add them one at a time/);
   });
 
@@ -130,18 +140,22 @@ describe('truststore', () => {
       changes.push(pems);
       notify();
     });
-    const next = () => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no change event within 5 s')), 5000);
-      notify = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const next = () =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no change event within 5 s')), 5000);
+        notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     try {
       let changed = next();
       store.add(rootA.certPem);
       await changed;
-      assert.deepEqual(changes.at(-1)!.map((p) => new X509Certificate(p).fingerprint256), [rootA.x509.fingerprint256]);
+      assert.deepEqual(
+        changes.at(-1)!.map((p) => new X509Certificate(p).fingerprint256),
+        [rootA.x509.fingerprint256],
+      );
       changed = next();
       store.remove(rootA.x509.fingerprint256);
       await changed;

@@ -63,7 +63,9 @@ document.addEventListener('click', (event) => {
   event.preventDefault();
   navigate(href.slice(BASE.length) || '/');
 });
-window.addEventListener('popstate', () => { void render(); });
+window.addEventListener('popstate', () => {
+  void render();
+});
 
 async function loadSession() {
   const who = await api('GET', '/admin/api/session');
@@ -79,13 +81,16 @@ function lost() {
 
 function loginView() {
   const msg = messages();
-  const form = h('form', { class: 'login', novalidate: false },
+  const form = h(
+    'form',
+    { class: 'login', novalidate: false },
     h('h1', null, 'OpenDCR console'),
     h('p', null, 'Sign in with a console user of [admin] users, or the [super_admin] account.'),
     field('User name', 'username', { required: true, autocomplete: 'username' }),
     field('Password', 'password', { kind: 'password', required: true, autocomplete: 'current-password' }),
     msg.el,
-    h('button', { type: 'submit', class: 'primary' }, 'Sign in'));
+    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+  );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const data = new FormData(form);
@@ -105,25 +110,44 @@ function loginView() {
 }
 
 function shell(content, current) {
-  const nav = h('nav', { class: 'nav', 'aria-label': 'Console sections' },
-    h('ul', null, NAV.map(([path, label]) => {
-      const active = path === '/' ? current === '/' : current === path || current.startsWith(`${path}/`);
-      return h('li', null, link(`${BASE}${path === '/' ? '/' : path}`, label, active ? { 'aria-current': 'page' } : {}));
-    })));
+  const nav = h(
+    'nav',
+    { class: 'nav', 'aria-label': 'Console sections' },
+    h(
+      'ul',
+      null,
+      NAV.map(([path, label]) => {
+        const active = path === '/' ? current === '/' : current === path || current.startsWith(`${path}/`);
+        return h('li', null, link(`${BASE}${path === '/' ? '/' : path}`, label, active ? { 'aria-current': 'page' } : {}));
+      }),
+    ),
+  );
   // Sign out ends this session; sign out everywhere ends every session of this user, on every host.
-  const signOut = (path, label) => h('button', { type: 'button', class: 'secondary', onclick: async () => {
-    try {
-      await api('DELETE', path);
-    } finally {
-      lost();
-    }
-  } }, label);
+  const signOut = (path, label) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: async () => {
+          try {
+            await api('DELETE', path);
+          } finally {
+            lost();
+          }
+        },
+      },
+      label,
+    );
   return [
-    h('header', { class: 'top' },
+    h(
+      'header',
+      { class: 'top' },
       h('a', { href: `${BASE}/`, class: 'brand', dataset: { nav: '' } }, 'OpenDCR'),
       h('span', { class: 'who' }, `${session.user} (${session.role === 'admin' ? 'administrator' : 'auditor, read only'})`),
       signOut('/admin/api/session', 'Sign out'),
-      signOut('/admin/api/sessions', 'Sign out everywhere')),
+      signOut('/admin/api/sessions', 'Sign out everywhere'),
+    ),
     h('div', { class: 'layout' }, nav, h('main', { id: 'main', tabindex: '-1' }, content)),
   ];
 }

@@ -97,11 +97,35 @@ export function when(iso) {
 /** A table with a caption; columns: [{ label, cell(row) → node|text }]. */
 export function table(caption, columns, rows, { empty = 'Nothing yet.' } = {}) {
   if (rows.length === 0) return h('p', { class: 'empty' }, empty);
-  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
-    h('table', null,
+  return h(
+    'div',
+    { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
+    h(
+      'table',
+      null,
       h('caption', null, caption),
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col' }, c.label)))),
-      h('tbody', null, rows.map((row) => h('tr', null, columns.map((c, i) => (i === 0 ? h('th', { scope: 'row' }, c.cell(row)) : h('td', null, c.cell(row)))))))));
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          columns.map((c) => h('th', { scope: 'col' }, c.label)),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        rows.map((row) =>
+          h(
+            'tr',
+            null,
+            columns.map((c, i) => (i === 0 ? h('th', { scope: 'row' }, c.cell(row)) : h('td', null, c.cell(row)))),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 let fieldCount = 0;
@@ -111,8 +135,11 @@ export function field(label, name, { kind = 'text', value, options, hint, requir
   const hintId = hint ? `${id}-hint` : undefined;
   let control;
   if (kind === 'select') {
-    control = h('select', { id, name, required, multiple, 'aria-describedby': hintId },
-      (options ?? []).map(([v, l]) => h('option', { value: v, selected: Array.isArray(value) ? value.includes(v) : v === value }, l)));
+    control = h(
+      'select',
+      { id, name, required, multiple, 'aria-describedby': hintId },
+      (options ?? []).map(([v, l]) => h('option', { value: v, selected: Array.isArray(value) ? value.includes(v) : v === value }, l)),
+    );
   } else if (kind === 'textarea') {
     control = h('textarea', { id, name, required, placeholder, rows: rows ?? 4, 'aria-describedby': hintId, spellcheck: 'false' });
     if (value !== undefined) control.value = value;
@@ -120,19 +147,39 @@ export function field(label, name, { kind = 'text', value, options, hint, requir
     control = h('input', { id, name, type: 'checkbox', checked: value, 'aria-describedby': hintId });
     return h('div', { class: 'field field-check' }, control, h('label', { for: id }, label), hint ? h('p', { class: 'hint', id: hintId }, hint) : null);
   } else {
-    control = h('input', { id, name, type: kind, value, required, placeholder, accept, autocomplete, 'aria-describedby': hintId, spellcheck: kind === 'text' ? 'false' : undefined });
+    control = h('input', {
+      id,
+      name,
+      type: kind,
+      value,
+      required,
+      placeholder,
+      accept,
+      autocomplete,
+      'aria-describedby': hintId,
+      spellcheck: kind === 'text' ? 'false' : undefined,
+    });
   }
-  return h('div', { class: 'field' }, h('label', { for: id }, label, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null), control,
-    hint ? h('p', { class: 'hint', id: hintId }, hint) : null);
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { for: id }, label, required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null),
+    control,
+    hint ? h('p', { class: 'hint', id: hintId }, hint) : null,
+  );
 }
 
 /** A group of checkboxes with a legend; values: [[value, label]]. */
 export function checkboxes(legend, name, values, checked = []) {
-  return h('fieldset', { class: 'checks' }, h('legend', null, legend),
+  return h(
+    'fieldset',
+    { class: 'checks' },
+    h('legend', null, legend),
     values.map(([v, l]) => {
       const id = `f${++fieldCount}-${name}-${v}`.replace(/[^A-Za-z0-9_-]/g, '_');
       return h('span', { class: 'check' }, h('input', { type: 'checkbox', id, name, value: v, checked: checked.includes(v) }), h('label', { for: id }, l));
-    }));
+    }),
+  );
 }
 
 /** The checked values of a checkbox group. */
@@ -143,12 +190,16 @@ export function messages() {
   const el = h('div', { class: 'messages', 'aria-live': 'polite' });
   return {
     el,
-    ok(text) { fill(el, h('p', { class: 'msg ok', role: 'status' }, text)); },
+    ok(text) {
+      fill(el, h('p', { class: 'msg ok', role: 'status' }, text));
+    },
     error(err) {
       const code = err instanceof ApiError ? err.code : 'ERROR';
       fill(el, h('p', { class: 'msg error', role: 'alert' }, h('strong', null, code), ': ', err.message ?? String(err)));
     },
-    clear() { el.replaceChildren(); },
+    clear() {
+      el.replaceChildren();
+    },
   };
 }
 
@@ -175,12 +226,18 @@ export async function act(control, msg, fn, done) {
 /** Asks before a destructive action, in a modal dialog (keyboard: Tab, Enter, Escape). */
 export function confirmAction(question, detail, confirmLabel = 'Confirm') {
   return new Promise((resolve) => {
-    const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title', 'aria-describedby': 'confirm-detail' },
+    const dialog = h(
+      'dialog',
+      { class: 'confirm', 'aria-labelledby': 'confirm-title', 'aria-describedby': 'confirm-detail' },
       h('h2', { id: 'confirm-title' }, question),
       h('p', { id: 'confirm-detail' }, detail),
-      h('form', { method: 'dialog', class: 'actions' },
+      h(
+        'form',
+        { method: 'dialog', class: 'actions' },
         h('button', { value: 'cancel', class: 'secondary', autofocus: true }, 'Cancel'),
-        h('button', { value: 'confirm', class: 'danger' }, confirmLabel)));
+        h('button', { value: 'confirm', class: 'danger' }, confirmLabel),
+      ),
+    );
     dialog.addEventListener('close', () => {
       resolve(dialog.returnValue === 'confirm');
       dialog.remove();
@@ -215,7 +272,11 @@ export function section(title, ...children) {
 
 /** Key/value list. */
 export function facts(pairs) {
-  return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '—')]));
+  return h(
+    'dl',
+    { class: 'facts' },
+    pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '—')]),
+  );
 }
 
 /** A read-only session sees why the controls are missing. */

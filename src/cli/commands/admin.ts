@@ -16,13 +16,18 @@ async function readStdin(): Promise<string> {
     if (size > 4096) throw new CliError('the password on standard input is longer than 4096 bytes', 2);
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export function adminCommand(): Command {
   const cmd = new Command('admin').description('Admin console users');
-  cmd.command('hash-password')
-    .description('Print the scrypt hash of the password read from standard input, for [[admin.users]] password_hash (e.g. `read -rs P; printf %s "$P" | opendcr admin hash-password`)')
+  cmd
+    .command('hash-password')
+    .description(
+      'Print the scrypt hash of the password read from standard input, for [[admin.users]] password_hash (e.g. `read -rs P; printf %s "$P" | opendcr admin hash-password`)',
+    )
     .action(async () => {
       const password = await readStdin();
       // The server can only try a few guesses against a hash at start: the rest is checked here.

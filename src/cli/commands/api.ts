@@ -63,7 +63,10 @@ const out = (text: string): void => {
 
 /** `Gold,Bronze` → ['Gold', 'Bronze']; CliError (exit 2) when empty. */
 function list(value: string, option: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new CliError(`${option} needs a comma-separated list, got "${value}"`, 2);
   return [...new Set(items)];
 }
@@ -99,9 +102,9 @@ function documentOptions(cmd: Command, reimport: boolean): Command {
   else cmd.requiredOption('--backend <url>', 'backend URL: http(s)://host[:port][/path], or internal:dcr for the built-in DCR service');
   const keep = reimport ? 'keep' : '';
   cmd
-    .option('--context <path>', `base path served (default: ${keep || 'the document\'s servers[0].url or basePath'})`)
-    .option('--version <version>', `API version (default: ${keep || 'the document\'s info.version'})`)
-    .option('--name <name>', `API name (default: ${keep || 'the document\'s info.title'})`)
+    .option('--context <path>', `base path served (default: ${keep || "the document's servers[0].url or basePath"})`)
+    .option('--version <version>', `API version (default: ${keep || "the document's info.version"})`)
+    .option('--name <name>', `API name (default: ${keep || "the document's info.title"})`)
     .option('--plans <names>', `business plans offered, comma-separated, the first the default (default: ${keep || 'Unlimited'}; see plan list)`)
     .option('--roles <roles>', `required TPP roles, comma-separated, among ${TPP_ROLES.join(', ')} (default: from the operations' scopes)`)
     .option('--verify-jws', 'verify x-jws-signature on the operations that declare it');
@@ -113,17 +116,19 @@ const dash = (items: readonly string[]): string => (items.length ? items.map(pri
 
 function summary(api: ApiDto): string {
   const row = (k: string, v: string) => `  ${k.padEnd(11)} ${v}\n`;
-  return `${printable(api.name)} ${printable(api.version)} (${api.id})\n`
-    + row('state', api.lifeCycleStatus)
-    + row('context', printable(api.context))
-    + row('backend', printable(api.endpointConfig.production_endpoints.url))
-    + row('plans', dash(api.policies))
-    + row('roles', dash(api.requiredRoles))
-    + row('verify JWS', api.verifyJwsSignature ? 'yes' : 'no')
-    + row('operations', String(api.operations.length))
-    + row('document', `sha256 ${api.documentHash}`)
-    + row('created', api.createdTime)
-    + row('updated', api.lastUpdatedTime);
+  return (
+    `${printable(api.name)} ${printable(api.version)} (${api.id})\n` +
+    row('state', api.lifeCycleStatus) +
+    row('context', printable(api.context)) +
+    row('backend', printable(api.endpointConfig.production_endpoints.url)) +
+    row('plans', dash(api.policies)) +
+    row('roles', dash(api.requiredRoles)) +
+    row('verify JWS', api.verifyJwsSignature ? 'yes' : 'no') +
+    row('operations', String(api.operations.length)) +
+    row('document', `sha256 ${api.documentHash}`) +
+    row('created', api.createdTime) +
+    row('updated', api.lastUpdatedTime)
+  );
 }
 
 /** METHOD PATH FLOWS SCOPES FLAGS (idempotency, jws, a per-operation limit). */
@@ -132,7 +137,9 @@ function operationsTable(ops: readonly OperationDto[]): string {
     const flags = [
       ...(o.idempotency ? ['idempotency'] : []),
       ...(o.jwsSignature ? ['jws'] : []),
-      ...(o.throttlingLimit ? [`limit ${o.throttlingLimit.requestCount}/${o.throttlingLimit.unitTime > 1 ? o.throttlingLimit.unitTime : ''}${o.throttlingLimit.timeUnit}`] : []),
+      ...(o.throttlingLimit
+        ? [`limit ${o.throttlingLimit.requestCount}/${o.throttlingLimit.unitTime > 1 ? o.throttlingLimit.unitTime : ''}${o.throttlingLimit.timeUnit}`]
+        : []),
     ];
     return [o.verb, printable(o.target), o.flows.length ? o.flows.join(',') : 'none (no token)', dash(o.scopes), flags.length ? flags.join(',') : '-'];
   });
@@ -149,7 +156,9 @@ const LIFECYCLE = [
 ] as const;
 
 export function apiCommand(getConfig: () => Config): Command {
-  const cmd = new Command('api').description('Manage the gateway\'s APIs: import OpenAPI/Swagger documents, publish, deprecate, retire, block (through the server\'s Publisher REST API)');
+  const cmd = new Command('api').description(
+    "Manage the gateway's APIs: import OpenAPI/Swagger documents, publish, deprecate, retire, block (through the server's Publisher REST API)",
+  );
   const admin = <T>(opts: AdminOptions, fn: (s: AdminSession) => Promise<T>): Promise<T> => withAdmin(getConfig(), opts, fn);
 
   documentOptions(cmd.command('import'), false)
@@ -177,14 +186,16 @@ export function apiCommand(getConfig: () => Config): Command {
         return admin(opts, async (s) => {
           const p = expectAnswer(opts, await adminCall(s, 'POST', `${path}/preview`, { form }), 200, 'the preview') as PreviewDto;
           if (opts.json) return printJson(p);
-          return out([
-            `Document version ${printable(p.documentVersion.before ?? '?')} -> ${printable(p.documentVersion.after)}; roles ${dash(p.requiredRoles.before)} -> ${dash(p.requiredRoles.after)}`,
-            ...p.operations.added.map((o) => `  + ${printable(o)}`),
-            ...p.operations.removed.map((o) => `  - ${printable(o)}`),
-            ...p.operations.changed.map((c) => `  ~ ${printable(c.operation)}`),
-            `${p.operations.added.length} added, ${p.operations.removed.length} removed, ${p.operations.changed.length} changed, ${p.operations.unchanged} unchanged; nothing was changed (run without --dry-run to apply)`,
-            '',
-          ].join('\n'));
+          return out(
+            [
+              `Document version ${printable(p.documentVersion.before ?? '?')} -> ${printable(p.documentVersion.after)}; roles ${dash(p.requiredRoles.before)} -> ${dash(p.requiredRoles.after)}`,
+              ...p.operations.added.map((o) => `  + ${printable(o)}`),
+              ...p.operations.removed.map((o) => `  - ${printable(o)}`),
+              ...p.operations.changed.map((c) => `  ~ ${printable(c.operation)}`),
+              `${p.operations.added.length} added, ${p.operations.removed.length} removed, ${p.operations.changed.length} changed, ${p.operations.unchanged} unchanged; nothing was changed (run without --dry-run to apply)`,
+              '',
+            ].join('\n'),
+          );
         });
       }
       return admin(opts, async (s) => {
@@ -197,41 +208,61 @@ export function apiCommand(getConfig: () => Config): Command {
 
   adminOptions(cmd.command('list'))
     .description('List the APIs of the catalogue, in every state')
-    .action((opts: AdminOptions) => admin(opts, async (s) => {
-      const answer = expectAnswer(opts, await adminCall(s, 'GET', `${PUBLISHER}/apis`), 200, 'the list') as { list: ApiDto[] };
-      if (opts.json) return printJson(answer);
-      if (answer.list.length === 0) return out('No APIs. Import one with: opendcr api import FILE --backend URL\n');
-      const rows = answer.list.map((a) => [a.id, a.lifeCycleStatus, printable(a.version), printable(a.context), String(a.operations.length), dash(a.policies), dash(a.requiredRoles), printable(a.name)]);
-      return out(formatTable(['ID', 'STATE', 'VERSION', 'CONTEXT', 'OPS', 'PLANS', 'ROLES', 'NAME'], rows, [4]));
-    }));
+    .action((opts: AdminOptions) =>
+      admin(opts, async (s) => {
+        const answer = expectAnswer(opts, await adminCall(s, 'GET', `${PUBLISHER}/apis`), 200, 'the list') as { list: ApiDto[] };
+        if (opts.json) return printJson(answer);
+        if (answer.list.length === 0) return out('No APIs. Import one with: opendcr api import FILE --backend URL\n');
+        const rows = answer.list.map((a) => [
+          a.id,
+          a.lifeCycleStatus,
+          printable(a.version),
+          printable(a.context),
+          String(a.operations.length),
+          dash(a.policies),
+          dash(a.requiredRoles),
+          printable(a.name),
+        ]);
+        return out(formatTable(['ID', 'STATE', 'VERSION', 'CONTEXT', 'OPS', 'PLANS', 'ROLES', 'NAME'], rows, [4]));
+      }),
+    );
 
   adminOptions(cmd.command('show'))
     .description('Show an API and its operations: method, path, token flows, scopes, idempotency and JWS flags')
     .argument('<id>', 'API id (see api list)')
-    .action((id: string, opts: AdminOptions) => admin(opts, async (s) => {
-      const api = expectAnswer(opts, await adminCall(s, 'GET', `${PUBLISHER}/apis/${segment(id, 'the API id')}`), 200, 'the request') as ApiDto;
-      if (opts.json) return printJson(api);
-      return out(`${summary(api)}\n${operationsTable(api.operations)}`);
-    }));
+    .action((id: string, opts: AdminOptions) =>
+      admin(opts, async (s) => {
+        const api = expectAnswer(opts, await adminCall(s, 'GET', `${PUBLISHER}/apis/${segment(id, 'the API id')}`), 200, 'the request') as ApiDto;
+        if (opts.json) return printJson(api);
+        return out(`${summary(api)}\n${operationsTable(api.operations)}`);
+      }),
+    );
 
   for (const [name, action, description] of LIFECYCLE) {
     const sub = adminOptions(cmd.command(name)).description(description).argument('<id>', 'API id (see api list)');
-    if (action === 'Publish') sub.option('--subscribe-existing', 'also subscribe every registered TPP holding a required role (on the API\'s first plan)');
-    sub.action((id: string, opts: AdminOptions & { subscribeExisting?: boolean }) => admin(opts, async (s) => {
-      const query = `action=${encodeURIComponent(action)}&apiId=${segment(id, 'the API id')}${opts.subscribeExisting ? '&subscribeExisting=true' : ''}`;
-      const answer = expectAnswer(opts, await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?${query}`), 200, `${action}`) as { lifecycleState: { state: string }; subscribed: number };
-      if (opts.json) return printJson(answer);
-      return out(`API ${id} is now ${answer.lifecycleState.state}${opts.subscribeExisting ? `; subscribed ${answer.subscribed} registration(s)` : ''}\n`);
-    }));
+    if (action === 'Publish') sub.option('--subscribe-existing', "also subscribe every registered TPP holding a required role (on the API's first plan)");
+    sub.action((id: string, opts: AdminOptions & { subscribeExisting?: boolean }) =>
+      admin(opts, async (s) => {
+        const query = `action=${encodeURIComponent(action)}&apiId=${segment(id, 'the API id')}${opts.subscribeExisting ? '&subscribeExisting=true' : ''}`;
+        const answer = expectAnswer(opts, await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?${query}`), 200, `${action}`) as {
+          lifecycleState: { state: string };
+          subscribed: number;
+        };
+        if (opts.json) return printJson(answer);
+        return out(`API ${id} is now ${answer.lifecycleState.state}${opts.subscribeExisting ? `; subscribed ${answer.subscribed} registration(s)` : ''}\n`);
+      }),
+    );
   }
 
   adminOptions(cmd.command('delete'))
     .description('Delete an API and its subscriptions (in any state)')
     .argument('<id>', 'API id (see api list)')
-    .action((id: string, opts: AdminOptions) => admin(opts, async (s) => {
-      expectAnswer(opts, await adminCall(s, 'DELETE', `${PUBLISHER}/apis/${segment(id, 'the API id')}`), 200, 'the deletion');
-      if (opts.json) return printJson({ id, deleted: true });
-      return out(`Deleted API ${id}\n`);
-    }));
+    .action((id: string, opts: AdminOptions) =>
+      admin(opts, async (s) => {
+        expectAnswer(opts, await adminCall(s, 'DELETE', `${PUBLISHER}/apis/${segment(id, 'the API id')}`), 200, 'the deletion');
+        if (opts.json) return printJson({ id, deleted: true });
+        return out(`Deleted API ${id}\n`);
+      }),
+    );
   return cmd;
 }

@@ -53,13 +53,25 @@ const cell = (v: string | null): string => (v === null ? '-' : printable(v));
 /** Renders events as an aligned table; the reason column is last and unpadded. */
 export function formatAuditTable(events: ReadonlyArray<AuditEvent>): string {
   const header = ['TIME', 'EVENT', 'SOFTWARE_ID', 'ORG_ID', 'CLIENT_ID', 'CODE', 'REASON'];
-  return formatTable(header, events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.code), cell(e.reason)]));
+  return formatTable(
+    header,
+    events.map((e) => [iso(e.at), e.event, cell(e.softwareId), cell(e.orgId), cell(e.clientId), cell(e.code), cell(e.reason)]),
+  );
 }
 
 /** JSON output: snake_case like the other commands, with both the ISO time and epoch seconds. */
 const toJson = (e: AuditEvent & { id: number }) => ({
-  id: e.id, time: iso(e.at), at: e.at, event: e.event, software_id: e.softwareId, org_id: e.orgId,
-  client_id: e.clientId, code: e.code, reason: e.reason, version: e.version, method: e.method,
+  id: e.id,
+  time: iso(e.at),
+  at: e.at,
+  event: e.event,
+  software_id: e.softwareId,
+  org_id: e.orgId,
+  client_id: e.clientId,
+  code: e.code,
+  reason: e.reason,
+  version: e.version,
+  method: e.method,
 });
 
 /** Rejections by code, most frequent first; rows from before codes existed count as "(none)". */

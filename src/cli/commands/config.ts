@@ -9,9 +9,12 @@ const hideUrlPassword = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/
 
 export function configCommand(getConfig: () => Config, getLoadOptions: () => LoadOptions): Command {
   const cmd = new Command('config').description('Check or show the configuration');
-  cmd.command('check')
-    .description('Check the configuration as the server does before it starts: the file and environment, certificate and key files, '
-      + 'folders, production rules; every problem at once, one line each, exit 2')
+  cmd
+    .command('check')
+    .description(
+      'Check the configuration as the server does before it starts: the file and environment, certificate and key files, ' +
+        'folders, production rules; every problem at once, one line each, exit 2',
+    )
     .option('--connect', 'also reach the database (PostgreSQL: connect and run a query as the configured user; SQLite: open the file read-only)')
     .action(async (opts: { connect?: boolean }) => {
       const { config, problems: loadProblems } = inspectConfig(getLoadOptions());
@@ -37,7 +40,8 @@ export function configCommand(getConfig: () => Config, getLoadOptions: () => Loa
       process.stdout.write(`configuration OK (${config.source ?? 'built-in defaults'}, mode ${config.server.mode})\n`);
       if (note) process.stdout.write(`  ${note}\n`);
     });
-  cmd.command('show')
+  cmd
+    .command('show')
     .description('Print the effective configuration with secrets hidden')
     .action(() => {
       const c = getConfig();

@@ -5,7 +5,9 @@ import { CliError } from '../shared.ts';
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('Start a throw-away sandbox server in a temporary folder and walk through directory, TPP, register, token, get, update, delete (same as npm run demo)')
+    .description(
+      'Start a throw-away sandbox server in a temporary folder and walk through directory, TPP, register, token, get, update, delete (same as npm run demo)',
+    )
     .option('--keep', 'keep the temporary folder (configuration, data, TPP files) so the printed curl lines can be replayed')
     .action(async (opts: { keep?: boolean }) => {
       const code = await runDemo({ keep: opts.keep === true });

@@ -52,20 +52,26 @@ const limitText = (p: PolicyDto): string => {
 };
 
 export function planCommand(getConfig: () => Config): Command {
-  const cmd = new Command('plan').description('Manage the gateway\'s business plans (subscription throttling policies, through the server\'s Admin REST API)');
+  const cmd = new Command('plan').description("Manage the gateway's business plans (subscription throttling policies, through the server's Admin REST API)");
   const admin = <T>(opts: AdminOptions, fn: (s: AdminSession) => Promise<T>): Promise<T> => withAdmin(getConfig(), opts, fn);
 
   adminOptions(cmd.command('list'))
     .description('List the business plans, built-in and custom')
-    .action((opts: AdminOptions) => admin(opts, async (s) => {
-      const answer = expectAnswer(opts, await adminCall(s, 'GET', POLICIES), 200, 'the list') as { list: PolicyDto[] };
-      if (opts.json) return printJson(answer);
-      const rows = answer.list.map((p) => [
-        printable(p.policyName), limitText(p), p.rateLimitCount > 0 ? `${p.rateLimitCount}/${p.rateLimitTimeUnit ?? '?'}` : '-',
-        p.stopOnQuotaReach ? 'stop' : 'count only', p.builtIn ? 'built-in' : 'custom', printable(p.description),
-      ]);
-      return out(formatTable(['NAME', 'LIMIT', 'BURST', 'OVER QUOTA', 'KIND', 'DESCRIPTION'], rows));
-    }));
+    .action((opts: AdminOptions) =>
+      admin(opts, async (s) => {
+        const answer = expectAnswer(opts, await adminCall(s, 'GET', POLICIES), 200, 'the list') as { list: PolicyDto[] };
+        if (opts.json) return printJson(answer);
+        const rows = answer.list.map((p) => [
+          printable(p.policyName),
+          limitText(p),
+          p.rateLimitCount > 0 ? `${p.rateLimitCount}/${p.rateLimitTimeUnit ?? '?'}` : '-',
+          p.stopOnQuotaReach ? 'stop' : 'count only',
+          p.builtIn ? 'built-in' : 'custom',
+          printable(p.description),
+        ]);
+        return out(formatTable(['NAME', 'LIMIT', 'BURST', 'OVER QUOTA', 'KIND', 'DESCRIPTION'], rows));
+      }),
+    );
 
   adminOptions(cmd.command('add'))
     .description('Add a custom business plan: at most --requests per --unit-time --per, with an optional burst limit')
@@ -79,29 +85,37 @@ export function planCommand(getConfig: () => Config): Command {
     .option('--display-name <text>', 'display name (default: the name)')
     .option('--description <text>', 'description')
     .action((name: string, opts: AddOptions) => {
-      if ((opts.burst === undefined) !== (opts.burstPer === undefined)) throw new CliError('--burst and --burst-per go together (e.g. --burst 10 --burst-per sec)', 2);
+      if ((opts.burst === undefined) !== (opts.burstPer === undefined))
+        throw new CliError('--burst and --burst-per go together (e.g. --burst 10 --burst-per sec)', 2);
       const body = {
         policyName: name,
         ...(opts.displayName === undefined ? {} : { displayName: opts.displayName }),
         ...(opts.description === undefined ? {} : { description: opts.description }),
-        defaultLimit: { type: 'REQUESTCOUNTLIMIT', requestCount: { timeUnit: opts.per, unitTime: count(opts.unitTime, '--unit-time'), requestCount: count(opts.requests, '--requests') } },
+        defaultLimit: {
+          type: 'REQUESTCOUNTLIMIT',
+          requestCount: { timeUnit: opts.per, unitTime: count(opts.unitTime, '--unit-time'), requestCount: count(opts.requests, '--requests') },
+        },
         ...(opts.burst === undefined ? {} : { rateLimitCount: count(opts.burst, '--burst'), rateLimitTimeUnit: opts.burstPer }),
         stopOnQuotaReach: opts.stopOnQuota,
       };
       return admin(opts, async (s) => {
         const plan = expectAnswer(opts, await adminCall(s, 'POST', POLICIES, { json: body }), 201, 'the plan') as PolicyDto;
         if (opts.json) return printJson(plan);
-        return out(`Added business plan ${printable(plan.policyName)}: ${limitText(plan)}${plan.rateLimitCount > 0 ? `, burst ${plan.rateLimitCount}/${plan.rateLimitTimeUnit ?? '?'}` : ''}${plan.stopOnQuotaReach ? '' : ', over quota counted only'}\n`);
+        return out(
+          `Added business plan ${printable(plan.policyName)}: ${limitText(plan)}${plan.rateLimitCount > 0 ? `, burst ${plan.rateLimitCount}/${plan.rateLimitTimeUnit ?? '?'}` : ''}${plan.stopOnQuotaReach ? '' : ', over quota counted only'}\n`,
+        );
       });
     });
 
   adminOptions(cmd.command('remove'))
     .description('Remove a custom business plan; refused while an API offers it or a subscription uses it')
     .argument('<name>', 'plan name (see plan list)')
-    .action((name: string, opts: AdminOptions) => admin(opts, async (s) => {
-      expectAnswer(opts, await adminCall(s, 'DELETE', `${POLICIES}/${segment(name, 'the plan name')}`), 200, 'the removal');
-      if (opts.json) return printJson({ policyName: name, removed: true });
-      return out(`Removed business plan ${printable(name)}\n`);
-    }));
+    .action((name: string, opts: AdminOptions) =>
+      admin(opts, async (s) => {
+        expectAnswer(opts, await adminCall(s, 'DELETE', `${POLICIES}/${segment(name, 'the plan name')}`), 200, 'the removal');
+        if (opts.json) return printJson({ policyName: name, removed: true });
+        return out(`Removed business plan ${printable(name)}\n`);
+      }),
+    );
   return cmd;
 }

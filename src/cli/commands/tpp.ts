@@ -8,7 +8,16 @@ import { Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { DCR_VERSIONS } from '../../config/schema.ts';
 import {
-  AUTH_METHODS, clientIdOf, deleteClient, expectStatus, openSession, prepareKeySets, readClient, register, requestToken, updateClient,
+  AUTH_METHODS,
+  clientIdOf,
+  deleteClient,
+  expectStatus,
+  openSession,
+  prepareKeySets,
+  readClient,
+  register,
+  requestToken,
+  updateClient,
 } from '../tpp-client.ts';
 import type { AuthMethod, Exchange, RegistrationRequest, TppSession } from '../tpp-client.ts';
 import { abbreviateJwts, formatExchange, jwtClaims, pretty, section } from '../tpp-output.ts';
@@ -23,7 +32,11 @@ interface CommonOptions {
   auth?: AuthMethod;
   json?: boolean;
 }
-interface ManageOptions extends CommonOptions { clientId?: string; accessToken?: string; scope?: string }
+interface ManageOptions extends CommonOptions {
+  clientId?: string;
+  accessToken?: string;
+  scope?: string;
+}
 
 const out = (text: string): void => {
   process.stdout.write(text);
@@ -37,15 +50,16 @@ const note = (text: string): void => {
 function common(cmd: Command): Command {
   return cmd
     .requiredOption('--tpp <id-or-name>', 'software_id or name of the sandbox TPP')
-    .option('--server <url>', 'server base URL (default: the registration\'s server, else this configuration\'s base URL)')
-    .option('--ca <file>', 'CA certificate (PEM) for the server\'s TLS certificate (default: {data_dir}/pki/ca.pem when present)')
-    .addOption(new Option('--version <version>', 'OB DCR API version (default: the registration\'s, else [open_banking.dcr] default_version)').choices(DCR_VERSIONS))
-    .addOption(new Option('--auth <method>', 'token endpoint authentication (default: the registration\'s, else private_key_jwt)').choices(AUTH_METHODS))
+    .option('--server <url>', "server base URL (default: the registration's server, else this configuration's base URL)")
+    .option('--ca <file>', "CA certificate (PEM) for the server's TLS certificate (default: {data_dir}/pki/ca.pem when present)")
+    .addOption(
+      new Option('--version <version>', "OB DCR API version (default: the registration's, else [open_banking.dcr] default_version)").choices(DCR_VERSIONS),
+    )
+    .addOption(new Option('--auth <method>', "token endpoint authentication (default: the registration's, else private_key_jwt)").choices(AUTH_METHODS))
     .option('--json', 'print only the JSON response');
 }
 
-const managing = (cmd: Command): Command => common(cmd)
-  .option('--client-id <id>', 'client_id to manage (default: the one in the TPP\'s registration.json)');
+const managing = (cmd: Command): Command => common(cmd).option('--client-id <id>', "client_id to manage (default: the one in the TPP's registration.json)");
 
 async function withSession<T>(config: Config, opts: CommonOptions, fn: (s: TppSession) => Promise<T>): Promise<T> {
   const session = openSession(config, opts);
@@ -72,8 +86,10 @@ function finish(opts: CommonOptions, ex: Exchange, expected: number, what: strin
 }
 
 function showRequest(req: RegistrationRequest, kid: string): string {
-  return section(`Software statement (SSA) claims, signed by the directory "${String(req.ssaClaims['iss'])}":`, pretty(req.ssaClaims))
-    + section(`Registration request claims, signed PS256 with the TPP's key ${kid}:`, pretty(abbreviateJwts(req.claims)));
+  return (
+    section(`Software statement (SSA) claims, signed by the directory "${String(req.ssaClaims['iss'])}":`, pretty(req.ssaClaims)) +
+    section(`Registration request claims, signed PS256 with the TPP's key ${kid}:`, pretty(abbreviateJwts(req.claims)))
+  );
 }
 
 /** A client_credentials access token for managing the registration: --access-token, else a fresh one. */
@@ -91,64 +107,74 @@ export function tppCommand(getConfig: () => Config): Command {
 
   common(cmd.command('register'))
     .description('Register the TPP: a signed registration request with a fresh SSA, POSTed over mTLS; saves registration.json on 201')
-    .option('--scope <scope>', 'requested scope (default: openid plus the scopes of the TPP\'s roles)')
-    .action((opts: CommonOptions & { scope?: string }) => withSession(mintingConfig(getConfig, 'register'), opts, async (s) => {
-      await prepareKeySets(getConfig(), s, note);
-      const auth = opts.auth ?? 'private_key_jwt';
-      const { request, exchange } = await register(s, { auth, ...(opts.scope ? { scope: opts.scope } : {}) });
-      if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));
-      finish(opts, exchange, 201, 'the registration');
-      if (!opts.json) out(`Saved ${s.files.registration} (client_id ${s.registration!.client_id}, ${auth})\n`);
-    }));
+    .option('--scope <scope>', "requested scope (default: openid plus the scopes of the TPP's roles)")
+    .action((opts: CommonOptions & { scope?: string }) =>
+      withSession(mintingConfig(getConfig, 'register'), opts, async (s) => {
+        await prepareKeySets(getConfig(), s, note);
+        const auth = opts.auth ?? 'private_key_jwt';
+        const { request, exchange } = await register(s, { auth, ...(opts.scope ? { scope: opts.scope } : {}) });
+        if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));
+        finish(opts, exchange, 201, 'the registration');
+        if (!opts.json) out(`Saved ${s.files.registration} (client_id ${s.registration!.client_id}, ${auth})\n`);
+      }),
+    );
 
   managing(cmd.command('token'))
     .description('Obtain a client_credentials access token for the registered client (private_key_jwt or tls_client_auth, over mTLS)')
     .option('--scope <scope>', 'requested scope (default: the registered scopes except openid)')
-    .action((opts: ManageOptions) => withSession(getConfig(), opts, async (s) => {
-      const clientId = clientIdOf(s, opts.clientId);
-      const t = await requestToken(s, { clientId, auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
-      finish(opts, t.exchange, 200, 'the token request');
-      if (opts.json) return;
-      out(formatExchange(t.exchange));
-      const claims = t.accessToken ? jwtClaims(t.accessToken) : undefined;
-      out(claims ? section('Access token claims:', pretty(claims)) : 'The access token is opaque (no claims to show).\n');
-    }));
+    .action((opts: ManageOptions) =>
+      withSession(getConfig(), opts, async (s) => {
+        const clientId = clientIdOf(s, opts.clientId);
+        const t = await requestToken(s, { clientId, auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
+        finish(opts, t.exchange, 200, 'the token request');
+        if (opts.json) return;
+        out(formatExchange(t.exchange));
+        const claims = t.accessToken ? jwtClaims(t.accessToken) : undefined;
+        out(claims ? section('Access token claims:', pretty(claims)) : 'The access token is opaque (no claims to show).\n');
+      }),
+    );
 
   managing(cmd.command('get'))
     .description('Read the registration (GET /register/{ClientId}) with a client_credentials access token')
     .option('--access-token <token>', 'use this access token instead of obtaining one')
-    .action((opts: ManageOptions) => withSession(getConfig(), opts, async (s) => {
-      const clientId = clientIdOf(s, opts.clientId);
-      const ex = await readClient(s, clientId, await managementToken(s, opts, clientId));
-      if (!opts.json) out(formatExchange(ex));
-      finish(opts, ex, 200, 'the read request');
-    }));
+    .action((opts: ManageOptions) =>
+      withSession(getConfig(), opts, async (s) => {
+        const clientId = clientIdOf(s, opts.clientId);
+        const ex = await readClient(s, clientId, await managementToken(s, opts, clientId));
+        if (!opts.json) out(formatExchange(ex));
+        finish(opts, ex, 200, 'the read request');
+      }),
+    );
 
   managing(cmd.command('update'))
     .description('Update the registration (PUT /register/{ClientId}) with a freshly signed full request')
     .option('--access-token <token>', 'use this access token instead of obtaining one')
-    .option('--scope <scope>', 'requested scope (default: openid plus the scopes of the TPP\'s roles)')
-    .action((opts: ManageOptions) => withSession(mintingConfig(getConfig, 'update'), opts, async (s) => {
-      const clientId = clientIdOf(s, opts.clientId);
-      await prepareKeySets(getConfig(), s, note);
-      const token = await managementToken(s, opts, clientId);
-      const { request, exchange } = await updateClient(s, clientId, token, { auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
-      if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));
-      finish(opts, exchange, 200, 'the update');
-    }));
+    .option('--scope <scope>', "requested scope (default: openid plus the scopes of the TPP's roles)")
+    .action((opts: ManageOptions) =>
+      withSession(mintingConfig(getConfig, 'update'), opts, async (s) => {
+        const clientId = clientIdOf(s, opts.clientId);
+        await prepareKeySets(getConfig(), s, note);
+        const token = await managementToken(s, opts, clientId);
+        const { request, exchange } = await updateClient(s, clientId, token, { auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
+        if (!opts.json) out(showRequest(request, s.tpp.signingKey.kid) + formatExchange(exchange));
+        finish(opts, exchange, 200, 'the update');
+      }),
+    );
 
   managing(cmd.command('delete'))
     .description('Delete the registration (DELETE /register/{ClientId}); removes registration.json on 204')
     .option('--access-token <token>', 'use this access token instead of obtaining one')
-    .action((opts: ManageOptions) => withSession(getConfig(), opts, async (s) => {
-      const clientId = clientIdOf(s, opts.clientId);
-      const hadFile = s.registration?.client_id === clientId;
-      const ex = await deleteClient(s, clientId, await managementToken(s, opts, clientId));
-      if (opts.json && ex.status === 204) return printJson({ client_id: clientId, deleted: true });
-      if (!opts.json) out(formatExchange(ex));
-      finish(opts, ex, 204, 'the deletion');
-      out(`Deleted client ${clientId}${hadFile ? `; removed ${s.files.registration}` : ''}\n`);
-      return undefined;
-    }));
+    .action((opts: ManageOptions) =>
+      withSession(getConfig(), opts, async (s) => {
+        const clientId = clientIdOf(s, opts.clientId);
+        const hadFile = s.registration?.client_id === clientId;
+        const ex = await deleteClient(s, clientId, await managementToken(s, opts, clientId));
+        if (opts.json && ex.status === 204) return printJson({ client_id: clientId, deleted: true });
+        if (!opts.json) out(formatExchange(ex));
+        finish(opts, ex, 204, 'the deletion');
+        out(`Deleted client ${clientId}${hadFile ? `; removed ${s.files.registration}` : ''}\n`);
+        return undefined;
+      }),
+    );
   return cmd;
 }

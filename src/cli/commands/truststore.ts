@@ -37,7 +37,8 @@ async function withAnchors<T>(config: Config, fn: (anchors: TrustAnchors, announ
 export function truststoreCommand(loadConfig: () => Config): Command {
   const cmd = new Command('truststore').description('Manage the CA certificates trusted for client (transport) certificates');
 
-  cmd.command('add')
+  cmd
+    .command('add')
     .description('Trust a CA certificate (PEM or DER file) on every host of this database; leaf and expired certificates are refused')
     .argument('<pem-file>', 'the CA certificate file')
     .option('--name <name>', 'its name (default: the SHA-256 fingerprint)')
@@ -50,21 +51,25 @@ export function truststoreCommand(loadConfig: () => Config): Command {
       process.stdout.write(`${added ? 'Trusted' : 'Already trusted'} ${ca.subject}\n  name   ${ca.name}\n  sha256 ${ca.fingerprint256}\n`);
     });
 
-  cmd.command('list')
-    .description('List the trusted CA certificates (the database\'s, shared by the cluster, and this host\'s folder)')
+  cmd
+    .command('list')
+    .description("List the trusted CA certificates (the database's, shared by the cluster, and this host's folder)")
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const cas = await withAnchors(loadConfig(), (anchors) => anchors.list());
       if (opts.json) return printJson(cas.map(toJson));
       if (cas.length === 0) process.stdout.write('The trust store is empty.\n');
       for (const ca of cas) {
-        process.stdout.write(`${ca.name} (${ca.source})\n  subject   ${ca.subject}\n  issuer    ${ca.issuer}\n  not after ${ca.notAfter.toISOString()}\n  sha256    ${ca.fingerprint256}\n`);
+        process.stdout.write(
+          `${ca.name} (${ca.source})\n  subject   ${ca.subject}\n  issuer    ${ca.issuer}\n  not after ${ca.notAfter.toISOString()}\n  sha256    ${ca.fingerprint256}\n`,
+        );
       }
       return undefined;
     });
 
-  cmd.command('remove')
-    .description('Stop trusting a CA certificate (from the database, else from this host\'s folder)')
+  cmd
+    .command('remove')
+    .description("Stop trusting a CA certificate (from the database, else from this host's folder)")
     .argument('<name-or-fingerprint>', 'name (as listed) or SHA-256 fingerprint')
     .action(async (nameOrFingerprint: string) => {
       const where = await withAnchors(loadConfig(), async (anchors, announce) => {

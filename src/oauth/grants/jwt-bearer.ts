@@ -16,7 +16,11 @@ import type { IncomingMessage } from 'node:http';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-interface Issuer { issuer: string; keys: JWTVerifyGetKey; subjectClaim: string }
+interface Issuer {
+  issuer: string;
+  keys: JWTVerifyGetKey;
+  subjectClaim: string;
+}
 
 /**
  * The trusted issuers' key sets: inline ones, or remote ones through the server's shared key set
@@ -43,16 +47,21 @@ type Ctx = {
 };
 
 /** Registers the grant on a provider instance. */
-export function registerJwtBearerGrant(provider: Provider, deps: {
-  config: Config;
-  issuers: Map<string, Issuer>;
-  replay: OneTimeIds;
-  scopes: readonly string[];
-  clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
-}): void {
+export function registerJwtBearerGrant(
+  provider: Provider,
+  deps: {
+    config: Config;
+    issuers: Map<string, Issuer>;
+    replay: OneTimeIds;
+    scopes: readonly string[];
+    clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
+  },
+): void {
   const { config } = deps;
   const { InvalidGrant, InvalidRequest, InvalidScope } = oidcErrors as unknown as {
-    InvalidGrant: new (d: string) => Error; InvalidRequest: new (d: string) => Error; InvalidScope: new (d: string, s: string) => Error;
+    InvalidGrant: new (d: string) => Error;
+    InvalidRequest: new (d: string) => Error;
+    InvalidScope: new (d: string, s: string) => Error;
   };
   const tokenEndpoint = `${config.derived.issuer}/oauth2/token`;
   const audiences = [tokenEndpoint, config.derived.issuer, `${config.derived.baseUrl}/oauth2/token`];
@@ -84,18 +93,28 @@ export function registerJwtBearerGrant(provider: Provider, deps: {
         requiredClaims: ['exp', 'iat', 'jti', issuer.subjectClaim],
       }));
     } catch (err) {
-      const why = err instanceof joseErrors.JWTExpired ? 'assertion has expired'
-        : err instanceof joseErrors.JWTClaimValidationFailed ? `assertion claim "${err.claim}" is invalid`
-          : err instanceof joseErrors.JOSEAlgNotAllowed ? 'assertion signing algorithm is not allowed'
-            : err instanceof joseErrors.JWKSNoMatchingKey ? 'no key of the issuer matches the assertion'
-              : 'assertion signature or format is invalid';
+      const why =
+        err instanceof joseErrors.JWTExpired
+          ? 'assertion has expired'
+          : err instanceof joseErrors.JWTClaimValidationFailed
+            ? `assertion claim "${err.claim}" is invalid`
+            : err instanceof joseErrors.JOSEAlgNotAllowed
+              ? 'assertion signing algorithm is not allowed'
+              : err instanceof joseErrors.JWKSNoMatchingKey
+                ? 'no key of the issuer matches the assertion'
+                : 'assertion signature or format is invalid';
       throw new InvalidGrant(why);
     }
     const sub = payload[issuer.subjectClaim];
     if (typeof sub !== 'string' || !sub) throw new InvalidGrant(`assertion claim "${issuer.subjectClaim}" is invalid`);
     // jose has checked types, exp, nbf and iat's age; the rules every JWT here follows as well
     // (a time is a sane NumericDate, the validity counts from iat, nbf and now).
-    const bad = checkTimeClaims(payload as Record<string, unknown>, { now: Math.floor(Date.now() / 1000), skew: config.oauth.clock_tolerance, required: ['exp', 'iat'], maxLifetime });
+    const bad = checkTimeClaims(payload as Record<string, unknown>, {
+      now: Math.floor(Date.now() / 1000),
+      skew: config.oauth.clock_tolerance,
+      required: ['exp', 'iat'],
+      maxLifetime,
+    });
     if (bad) throw new InvalidGrant(bad.kind === 'too_long' ? 'assertion lifetime is too long' : `assertion claim "${bad.claim}" is invalid`);
     // The shared state takes ids of bounded length: a longer or non-string jti is the client's error, not ours.
     const jti = payload.jti;

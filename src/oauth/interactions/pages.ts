@@ -28,7 +28,9 @@ ${body}
 }
 
 export function loginPage(opts: { uid: string; clientName: string; error?: string; sandbox: boolean; username?: string }): string {
-  return layout('Sign in to your bank', `<h1>Sign in to your bank</h1>
+  return layout(
+    'Sign in to your bank',
+    `<h1>Sign in to your bank</h1>
 <p><strong>${esc(opts.clientName)}</strong> is asking to access your accounts.</p>
 ${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : ''}
 <form method="post" action="/oauth2/interaction/${esc(opts.uid)}/login" autocomplete="off">
@@ -39,15 +41,19 @@ ${opts.error ? `<p class="error" role="alert">${esc(opts.error)}</p>` : ''}
 <button type="submit">Sign in</button>
 </form>
 <form method="post" action="/oauth2/interaction/${esc(opts.uid)}/abort"><button type="submit">Cancel</button></form>
-${opts.sandbox ? '<p class="note">Sandbox mode: use one of the demo users from the configuration ([[sandbox.users]]).</p>' : ''}`);
+${opts.sandbox ? '<p class="note">Sandbox mode: use one of the demo users from the configuration ([[sandbox.users]]).</p>' : ''}`,
+  );
 }
 
 export function consentPage(opts: { uid: string; clientName: string; user: string; scopes: string[] }): string {
   const items = opts.scopes.map((s) => `<li>${esc(s)}</li>`).join('');
-  return layout('Give access', `<h1>Give access</h1>
+  return layout(
+    'Give access',
+    `<h1>Give access</h1>
 <p>Signed in as <strong>${esc(opts.user)}</strong>.</p>
 <p><strong>${esc(opts.clientName)}</strong> asks for:</p>
 <ul>${items || '<li>Access to your identity</li>'}</ul>
 <form method="post" action="/oauth2/interaction/${esc(opts.uid)}/confirm"><button type="submit">Allow</button></form>
-<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/abort"><button type="submit">Deny</button></form>`);
+<form method="post" action="/oauth2/interaction/${esc(opts.uid)}/abort"><button type="submit">Deny</button></form>`,
+  );
 }

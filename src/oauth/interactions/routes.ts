@@ -32,8 +32,12 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config) {
     const name = String(meta?.['clientName'] ?? meta?.['software_client_name'] ?? d.params['client_id']);
     const redirectUri = d.params['redirect_uri'];
     const returnTo = client && typeof redirectUri === 'string' && client.redirectUriAllowed(redirectUri) ? originSource(redirectUri) : undefined;
-    return reply.code(status).header('cache-control', 'no-store').header('content-security-policy', interactionCsp(returnTo))
-      .type('text/html; charset=utf-8').send(render(name));
+    return reply
+      .code(status)
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', interactionCsp(returnTo))
+      .type('text/html; charset=utf-8')
+      .send(render(name));
   }
   function signInAgain(reply: FastifyReply, status: number, d: Details, error: string, username?: string) {
     return page(reply, status, d, (clientName) => loginPage({ uid: d.uid, clientName, sandbox, error, ...(username === undefined ? {} : { username }) }));

@@ -7,10 +7,12 @@ import type { Run } from './errors.ts';
 export function createPostgresAuditStore(run: Run): AuditStore {
   return {
     async append(e) {
-      await run('audit.append', { name: 'audit_append',
+      await run('audit.append', {
+        name: 'audit_append',
         text: `INSERT INTO audit_events (at, event, software_id, org_id, client_id, reason, code, version, method)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        values: [e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method] });
+        values: [e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method],
+      });
     },
     async list(filter) {
       const q = buildAuditList(filter, (n) => `$${n}`); // throws RangeError on a bad limit: a caller bug
@@ -24,10 +26,12 @@ export function createPostgresAuditStore(run: Run): AuditStore {
       return rows.map((r) => ({ code: r.code, count: Number(r.count) }));
     },
     async histogram({ since, bucketSeconds }) {
-      const { rows } = await run<HistogramRow>('audit.histogram', { name: 'audit_histogram',
+      const { rows } = await run<HistogramRow>('audit.histogram', {
+        name: 'audit_histogram',
         text: `SELECT at - (at % $1) AS bucket, event, code, count(*) AS count FROM audit_events
           WHERE at >= $2 GROUP BY 1, 2, 3 ORDER BY 1`,
-        values: [bucketSeconds, since] });
+        values: [bucketSeconds, since],
+      });
       return rows.map(toBucket);
     },
   };

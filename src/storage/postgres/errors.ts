@@ -78,12 +78,18 @@ export async function inTransaction<T>(pool: Pool, op: string, fn: (client: Pool
   // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than pool it.
   let broken = false;
   try {
-    await client.query('BEGIN').catch((err: unknown) => { throw mapPgError(err, op); });
+    await client.query('BEGIN').catch((err: unknown) => {
+      throw mapPgError(err, op);
+    });
     const result = await fn(client);
-    await client.query('COMMIT').catch((err: unknown) => { throw mapPgError(err, op); });
+    await client.query('COMMIT').catch((err: unknown) => {
+      throw mapPgError(err, op);
+    });
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => { broken = true; });
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
     throw opts.mapErrors ? mapPgError(err, op) : err;
   } finally {
     client.release(broken);
@@ -109,17 +115,42 @@ export interface ConnectionFailure {
 // Condition names (PostgreSQL documentation, appendix A) of the SQLSTATEs a connection or the
 // migrations run at start can meet.
 const SQLSTATE_NAMES: Readonly<Record<string, string>> = {
-  '08000': 'connection_exception', '08001': 'sqlclient_unable_to_establish_sqlconnection', '08004': 'sqlserver_rejected_establishment_of_sqlconnection',
-  '08006': 'connection_failure', '08P01': 'protocol_violation', '0A000': 'feature_not_supported', '25006': 'read_only_sql_transaction',
-  '28000': 'invalid_authorization_specification', '28P01': 'invalid_password', '3D000': 'invalid_catalog_name', '3F000': 'invalid_schema_name',
-  '40001': 'serialization_failure', '40P01': 'deadlock_detected', '42501': 'insufficient_privilege', '42P01': 'undefined_table',
-  '53000': 'insufficient_resources', '53100': 'disk_full', '53200': 'out_of_memory', '53300': 'too_many_connections',
-  '55P03': 'lock_not_available', '57014': 'query_canceled', '57P01': 'admin_shutdown', '57P02': 'crash_shutdown', '57P03': 'cannot_connect_now',
-  '58000': 'system_error', '58030': 'io_error',
+  '08000': 'connection_exception',
+  '08001': 'sqlclient_unable_to_establish_sqlconnection',
+  '08004': 'sqlserver_rejected_establishment_of_sqlconnection',
+  '08006': 'connection_failure',
+  '08P01': 'protocol_violation',
+  '0A000': 'feature_not_supported',
+  '25006': 'read_only_sql_transaction',
+  '28000': 'invalid_authorization_specification',
+  '28P01': 'invalid_password',
+  '3D000': 'invalid_catalog_name',
+  '3F000': 'invalid_schema_name',
+  '40001': 'serialization_failure',
+  '40P01': 'deadlock_detected',
+  '42501': 'insufficient_privilege',
+  '42P01': 'undefined_table',
+  '53000': 'insufficient_resources',
+  '53100': 'disk_full',
+  '53200': 'out_of_memory',
+  '53300': 'too_many_connections',
+  '55P03': 'lock_not_available',
+  '57014': 'query_canceled',
+  '57P01': 'admin_shutdown',
+  '57P02': 'crash_shutdown',
+  '57P03': 'cannot_connect_now',
+  '58000': 'system_error',
+  '58030': 'io_error',
 };
 const SQLSTATE_CLASS_NAMES: Readonly<Record<string, string>> = {
-  '08': 'connection_exception', '28': 'invalid_authorization_specification', '3D': 'invalid_catalog_name', '3F': 'invalid_schema_name',
-  '42': 'syntax_error_or_access_rule_violation', '53': 'insufficient_resources', '57': 'operator_intervention', '58': 'system_error',
+  '08': 'connection_exception',
+  '28': 'invalid_authorization_specification',
+  '3D': 'invalid_catalog_name',
+  '3F': 'invalid_schema_name',
+  '42': 'syntax_error_or_access_rule_violation',
+  '53': 'insufficient_resources',
+  '57': 'operator_intervention',
+  '58': 'system_error',
 };
 // Classes that mean the configuration names something that is not there or not allowed
 // (database, user, password, schema, privileges), or a read-only standby.
@@ -127,8 +158,13 @@ const CONFIGURATION_CLASSES = new Set(['28', '3D', '3F', '42']);
 // Network errors that a retry will not fix: the host name does not resolve.
 const CONFIGURATION_NETWORK_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
 const NETWORK_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused', ENOTFOUND: 'host not found', EAI_AGAIN: 'host name lookup failed', ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable', ENETUNREACH: 'network unreachable', ECONNRESET: 'connection reset',
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
 };
 
 /** `PostgreSQL database at host:port (database "d", user "u")` for a connection URL; never the password. */
@@ -172,7 +208,11 @@ export function describePostgresFailure(err: unknown, url: string): ConnectionFa
 /** The driver's error inside our own domain errors (`storage: …`, whose `cause` it is). */
 export function unwrapStorageError(err: unknown): unknown {
   let e = err;
-  while (e instanceof Error && (e instanceof ConflictError || e instanceof StorageUnavailableError || e.message.startsWith('storage: ')) && e.cause !== undefined) {
+  while (
+    e instanceof Error &&
+    (e instanceof ConflictError || e instanceof StorageUnavailableError || e.message.startsWith('storage: ')) &&
+    e.cause !== undefined
+  ) {
     e = e.cause;
   }
   return e;

@@ -10,13 +10,28 @@ import { RESIDENT_KEY_MANAGER } from '../catalogue-records.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
-interface SubscriptionRow { id: string; key_manager: string; client_id: string; api_id: string; plan: string; state: string; created_at: string; updated_at: string }
+interface SubscriptionRow {
+  id: string;
+  key_manager: string;
+  client_id: string;
+  api_id: string;
+  plan: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
 
 const SUBSCRIPTION_COLUMNS = 'id, key_manager, client_id, api_id, plan, state, created_at, updated_at';
 
 const toSubscription = (r: SubscriptionRow): SubscriptionRecord => ({
-  id: r.id, keyManager: r.key_manager, clientId: r.client_id, apiId: r.api_id, plan: r.plan, state: r.state as SubscriptionState,
-  createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  id: r.id,
+  keyManager: r.key_manager,
+  clientId: r.client_id,
+  apiId: r.api_id,
+  plan: r.plan,
+  state: r.state as SubscriptionState,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
 });
 
 const SQL = {
@@ -74,8 +89,11 @@ const SQL = {
 export function createPostgresGatewayStore(run: Run): GatewayStore {
   const clash = (api: ApiRecord) => new ConflictError(`an API named "${api.name}" with version "${api.version}" already exists`);
   const nameTaken = async (api: ApiRecord): Promise<boolean> => {
-    const { rowCount } = await run('gateway.apiClash', { name: 'gateway_api_clash', values: [api.name, api.version, api.id],
-      text: 'SELECT 1 FROM gateway_apis WHERE name = $1 AND version = $2 AND id <> $3' });
+    const { rowCount } = await run('gateway.apiClash', {
+      name: 'gateway_api_clash',
+      values: [api.name, api.version, api.id],
+      text: 'SELECT 1 FROM gateway_apis WHERE name = $1 AND version = $2 AND id <> $3',
+    });
     return (rowCount ?? 0) > 0;
   };
   const subscription = async (op: string, text: string, values: unknown[]) => {
@@ -97,14 +115,20 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       return rows[0]?.document;
     },
     async createApi(api, document) {
-      const res = await run('gateway.createApi', { name: 'gateway_api_insert', text: SQL.apiInsert,
-        values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document, api.createdAt] });
+      const res = await run('gateway.createApi', {
+        name: 'gateway_api_insert',
+        text: SQL.apiInsert,
+        values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document, api.createdAt],
+      });
       if (res.rowCount === 0) throw (await nameTaken(api)) ? clash(api) : new ConflictError(`an API with id "${api.id}" already exists`);
     },
     async updateApi(api, document) {
       try {
-        const res = await run('gateway.updateApi', { name: 'gateway_api_update', text: SQL.apiUpdate,
-          values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document ?? null] });
+        const res = await run('gateway.updateApi', {
+          name: 'gateway_api_update',
+          text: SQL.apiUpdate,
+          values: [api.id, api.name, api.context, api.version, JSON.stringify(api), document ?? null],
+        });
         return (res.rowCount ?? 0) > 0;
       } catch (err) {
         // The unique (name, version) index refused the change.
@@ -137,23 +161,32 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       return (res.rowCount ?? 0) > 0;
     },
     async deletePlan(name) {
-      const { rows } = await run<{ ids: string[]; n: string; deleted: string }>('gateway.deletePlan',
-        { name: 'gateway_plan_delete', text: SQL.planDelete, values: [name] });
+      const { rows } = await run<{ ids: string[]; n: string; deleted: string }>('gateway.deletePlan', {
+        name: 'gateway_plan_delete',
+        text: SQL.planDelete,
+        values: [name],
+      });
       const row = rows[0]!;
       if (Number(row.deleted) > 0) return 'deleted';
       if (row.ids.length > 0 || Number(row.n) > 0) return { apis: row.ids, subscriptions: Number(row.n) };
       return 'absent';
     },
     async listSubscriptions({ keyManager, clientId, apiId, limit }) {
-      const { rows } = await run<SubscriptionRow>('gateway.listSubscriptions',
-        { name: 'gateway_sub_list', text: SQL.subList, values: [keyManager ?? null, clientId ?? null, apiId ?? null, limit] });
+      const { rows } = await run<SubscriptionRow>('gateway.listSubscriptions', {
+        name: 'gateway_sub_list',
+        text: SQL.subList,
+        values: [keyManager ?? null, clientId ?? null, apiId ?? null, limit],
+      });
       return rows.map(toSubscription);
     },
     findSubscription: (keyManager, clientId, apiId) => subscription('gateway.findSubscription', SQL.subFind, [keyManager, clientId, apiId]),
     getSubscription: (id) => subscription('gateway.getSubscription', SQL.subGet, [id]),
     async addSubscription(s) {
-      const res = await run('gateway.addSubscription', { name: 'gateway_sub_insert', text: SQL.subInsert,
-        values: [s.id, s.keyManager, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt] });
+      const res = await run('gateway.addSubscription', {
+        name: 'gateway_sub_insert',
+        text: SQL.subInsert,
+        values: [s.id, s.keyManager, s.clientId, s.apiId, s.plan, s.state, s.createdAt, s.updatedAt],
+      });
       return (res.rowCount ?? 0) > 0 ? 'added' : 'exists';
     },
     async subscribeAll(apiId, plan, roles, now) {
@@ -164,11 +197,24 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       // Claim, else read the holder (a later statement sees its commit); a holder that let go in
       // between leaves nothing to read, so claim again (bounded: each round someone made progress).
       for (let round = 0; round < 3; round++) {
-        const claim = await run('gateway.claimIdempotency', { name: 'gateway_idem_claim', text: SQL.idemClaim, values: [clientId, key, fingerprint, leaseUntil, expiresAt, now] });
+        const claim = await run('gateway.claimIdempotency', {
+          name: 'gateway_idem_claim',
+          text: SQL.idemClaim,
+          values: [clientId, key, fingerprint, leaseUntil, expiresAt, now],
+        });
         if ((claim.rowCount ?? 0) > 0) return 'claimed';
-        const { rows } = await run<{ fingerprint: string; response: string | null; lease_until: string; expires_at: string }>('gateway.claimIdempotency',
-          { name: 'gateway_idem_get', text: SQL.idemGet, values: [clientId, key] });
-        if (rows[0]) return { fingerprint: rows[0].fingerprint, response: rows[0].response, expiresAt: Number(rows[0].expires_at), leaseUntil: Number(rows[0].lease_until) };
+        const { rows } = await run<{ fingerprint: string; response: string | null; lease_until: string; expires_at: string }>('gateway.claimIdempotency', {
+          name: 'gateway_idem_get',
+          text: SQL.idemGet,
+          values: [clientId, key],
+        });
+        if (rows[0])
+          return {
+            fingerprint: rows[0].fingerprint,
+            response: rows[0].response,
+            expiresAt: Number(rows[0].expires_at),
+            leaseUntil: Number(rows[0].lease_until),
+          };
       }
       throw new Error('storage: gateway.claimIdempotency: the key kept changing hands');
     },
@@ -186,12 +232,19 @@ export function createPostgresGatewayStore(run: Run): GatewayStore {
       return res.rowCount ?? 0;
     },
     async updateSubscription(id, change) {
-      const res = await run('gateway.updateSubscription', { name: 'gateway_sub_update', text: SQL.subUpdate,
-        values: [id, change.plan ?? null, change.state ?? null, change.updatedAt] });
+      const res = await run('gateway.updateSubscription', {
+        name: 'gateway_sub_update',
+        text: SQL.subUpdate,
+        values: [id, change.plan ?? null, change.state ?? null, change.updatedAt],
+      });
       return (res.rowCount ?? 0) > 0;
     },
     async deleteSubscriptionsOf(clientId) {
-      const res = await run('gateway.deleteSubscriptionsOf', { name: 'gateway_sub_delete_of', text: SQL.subDeleteOf, values: [RESIDENT_KEY_MANAGER, clientId] });
+      const res = await run('gateway.deleteSubscriptionsOf', {
+        name: 'gateway_sub_delete_of',
+        text: SQL.subDeleteOf,
+        values: [RESIDENT_KEY_MANAGER, clientId],
+      });
       return res.rowCount ?? 0;
     },
     async listKeyManagers() {

@@ -83,21 +83,33 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     trustAnchors: createPostgresTrustAnchorStore(run),
     gateway: createPostgresGatewayStore(run),
     usage: createPostgresUsageStore(run),
-    transaction: (op, work) => inTransaction(pool, op, (client) => {
-      const { run: txRun, transact } = transactionRunners(client);
-      return runUnitOfWork({
-        oidc: createPostgresOidcStore(txRun, now),
-        replay: createPostgresReplayStore(txRun, now),
-        registrations: createPostgresRegistrationStore(txRun, transact),
-        audit: createPostgresAuditStore(txRun),
-        gateway: createPostgresGatewayStore(txRun),
-      }, work, (scoped) => scoped());
-    }, { mapErrors: false }),
+    transaction: (op, work) =>
+      inTransaction(
+        pool,
+        op,
+        (client) => {
+          const { run: txRun, transact } = transactionRunners(client);
+          return runUnitOfWork(
+            {
+              oidc: createPostgresOidcStore(txRun, now),
+              replay: createPostgresReplayStore(txRun, now),
+              registrations: createPostgresRegistrationStore(txRun, transact),
+              audit: createPostgresAuditStore(txRun),
+              gateway: createPostgresGatewayStore(txRun),
+            },
+            work,
+            (scoped) => scoped(),
+          );
+        },
+        { mapErrors: false },
+      ),
     async ping() {
       await run('ping', { text: 'SELECT 1' });
     },
     close() {
-      closed ??= pool.end().catch((err: unknown) => { throw mapPgError(err, 'close'); });
+      closed ??= pool.end().catch((err: unknown) => {
+        throw mapPgError(err, 'close');
+      });
       return closed;
     },
   };

@@ -8,7 +8,10 @@ import type { OidcModelStore, OidcRecord, ReplayStore } from '../ports.ts';
 import type { Run } from './errors.ts';
 
 // BIGINT comes back from pg as a string (it may exceed 2^53); epoch seconds never do.
-interface PayloadRow { payload: Record<string, unknown>; consumed_at: string | null }
+interface PayloadRow {
+  payload: Record<string, unknown>;
+  consumed_at: string | null;
+}
 
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 
@@ -50,20 +53,22 @@ export function createPostgresOidcStore(run: Run, now: () => number): OidcModelS
   return {
     async upsert(model, id, payload, expiresAt) {
       const c = indexColumnsOf(payload);
-      await run('oidc.upsert', { name: 'oidc_upsert', text: SQL.upsert,
-        values: [model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt] });
+      await run('oidc.upsert', {
+        name: 'oidc_upsert',
+        text: SQL.upsert,
+        values: [model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt],
+      });
     },
     async find(model, id) {
-      return toRecord((await run<PayloadRow>('oidc.find',
-        { name: 'oidc_find', text: SQL.find, values: [model, id, now()] })).rows);
+      return toRecord((await run<PayloadRow>('oidc.find', { name: 'oidc_find', text: SQL.find, values: [model, id, now()] })).rows);
     },
     async findByUid(model, uid) {
-      return toRecord((await run<PayloadRow>('oidc.findByUid',
-        { name: 'oidc_find_uid', text: SQL.findByUid, values: [model, uid, now()] })).rows);
+      return toRecord((await run<PayloadRow>('oidc.findByUid', { name: 'oidc_find_uid', text: SQL.findByUid, values: [model, uid, now()] })).rows);
     },
     async findByUserCode(model, userCode) {
-      return toRecord((await run<PayloadRow>('oidc.findByUserCode',
-        { name: 'oidc_find_user_code', text: SQL.findByUserCode, values: [model, userCode, now()] })).rows);
+      return toRecord(
+        (await run<PayloadRow>('oidc.findByUserCode', { name: 'oidc_find_user_code', text: SQL.findByUserCode, values: [model, userCode, now()] })).rows,
+      );
     },
     async consume(model, id, at) {
       await run('oidc.consume', { name: 'oidc_consume', text: SQL.consume, values: [at, model, id] });
@@ -83,8 +88,7 @@ export function createPostgresOidcStore(run: Run, now: () => number): OidcModelS
       return res.rowCount ?? 0;
     },
     async listIds(model, limit) {
-      const { rows } = await run<{ id: string }>('oidc.listIds',
-        { name: 'oidc_list_ids', text: SQL.listIds, values: [model, now(), checkLimit(limit)] });
+      const { rows } = await run<{ id: string }>('oidc.listIds', { name: 'oidc_list_ids', text: SQL.listIds, values: [model, now(), checkLimit(limit)] });
       return rows.map((r) => r.id);
     },
   };
@@ -96,8 +100,7 @@ export function createPostgresReplayStore(run: Run, now: () => number): ReplaySt
     // Inserts a new id, or takes over a row whose expiry has passed. ON CONFLICT locks the row,
     // so racing inserts of the same id queue and re-check the WHERE: exactly one gets a row back.
     async remember(namespace, id, expiresAt) {
-      const res = await run('replay.remember',
-        { name: 'replay_remember', text: SQL.remember, values: [namespace, id, expiresAt, now()] });
+      const res = await run('replay.remember', { name: 'replay_remember', text: SQL.remember, values: [namespace, id, expiresAt, now()] });
       return res.rowCount === 1;
     },
     async has(namespace, id) {
@@ -105,8 +108,7 @@ export function createPostgresReplayStore(run: Run, now: () => number): ReplaySt
       return (res.rowCount ?? 0) > 0;
     },
     async deleteExpired(at) {
-      return (await run('replay.deleteExpired',
-        { name: 'replay_delete_expired', text: SQL.replayDeleteExpired, values: [at] })).rowCount ?? 0;
+      return (await run('replay.deleteExpired', { name: 'replay_delete_expired', text: SQL.replayDeleteExpired, values: [at] })).rowCount ?? 0;
     },
   };
 }

@@ -10,8 +10,16 @@ import type { Run, Transact, TxQuery } from './errors.ts';
 
 // BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch seconds do).
 interface RegistrationRow {
-  client_id: string; software_id: string; org_id: string; environment: string; roles: string[]; version: string;
-  software_statement: string; certificate_subject: string | null; created_at: string; updated_at: string;
+  client_id: string;
+  software_id: string;
+  org_id: string;
+  environment: string;
+  roles: string[];
+  version: string;
+  software_statement: string;
+  certificate_subject: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, certificate_subject, created_at, updated_at';
@@ -51,11 +59,20 @@ const toRegistration = (r: RegistrationRow): RegistrationRecord => ({
   updatedAt: Number(r.updated_at),
 });
 
-const insertValues = (r: RegistrationRecord): unknown[] => [r.clientId, r.softwareId, r.orgId, r.environment,
-  JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.createdAt, r.updatedAt];
+const insertValues = (r: RegistrationRecord): unknown[] => [
+  r.clientId,
+  r.softwareId,
+  r.orgId,
+  r.environment,
+  JSON.stringify(r.roles),
+  r.version,
+  r.softwareStatement,
+  r.certificateSubject ?? null,
+  r.createdAt,
+  r.updatedAt,
+];
 
-const duplicateClient = (r: RegistrationRecord): ConflictError =>
-  new ConflictError(`registration "${r.clientId}" already exists`);
+const duplicateClient = (r: RegistrationRecord): ConflictError => new ConflictError(`registration "${r.clientId}" already exists`);
 
 /** Open Banking registrations, keyed by client_id. */
 export function createPostgresRegistrationStore(run: Run, transact: Transact): RegistrationStore {
@@ -75,20 +92,31 @@ export function createPostgresRegistrationStore(run: Run, transact: Transact): R
       return undefined;
     },
     async get(clientId) {
-      const { rows } = await run<RegistrationRow>('registrations.get',
-        { name: 'registrations_get', text: SQL.get, values: [clientId] });
+      const { rows } = await run<RegistrationRow>('registrations.get', { name: 'registrations_get', text: SQL.get, values: [clientId] });
       return rows[0] === undefined ? undefined : toRegistration(rows[0]);
     },
     // FOR UPDATE: inside a unit of work the row stays locked until it commits; a concurrent
     // lock of the same row waits, then reads what the first left (nothing, after a delete).
     async lock(clientId) {
-      const { rows } = await run<RegistrationRow>('registrations.lock',
-        { name: 'registrations_lock', text: SQL.lock, values: [clientId] });
+      const { rows } = await run<RegistrationRow>('registrations.lock', { name: 'registrations_lock', text: SQL.lock, values: [clientId] });
       return rows[0] === undefined ? undefined : toRegistration(rows[0]);
     },
     async update(r) {
-      const res = await run('registrations.update', { name: 'registrations_update', text: SQL.update,
-        values: [r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.updatedAt, r.clientId] });
+      const res = await run('registrations.update', {
+        name: 'registrations_update',
+        text: SQL.update,
+        values: [
+          r.softwareId,
+          r.orgId,
+          r.environment,
+          JSON.stringify(r.roles),
+          r.version,
+          r.softwareStatement,
+          r.certificateSubject ?? null,
+          r.updatedAt,
+          r.clientId,
+        ],
+      });
       return (res.rowCount ?? 0) > 0;
     },
     async delete(clientId) {
@@ -96,16 +124,23 @@ export function createPostgresRegistrationStore(run: Run, transact: Transact): R
       return (res.rowCount ?? 0) > 0;
     },
     async list({ search, limit, offset }) {
-      const { rows } = await run<RegistrationRow & { total: string }>('registrations.list',
-        { name: 'registrations_page', text: SQL.page, values: [search ?? null, limit, offset] });
+      const { rows } = await run<RegistrationRow & { total: string }>('registrations.list', {
+        name: 'registrations_page',
+        text: SQL.page,
+        values: [search ?? null, limit, offset],
+      });
       // Past the last page the window function has no row to report the total on.
-      const total = rows[0] ? Number(rows[0].total) : Number((await run<{ n: string }>('registrations.list',
-        { name: 'registrations_count', text: SQL.count, values: [search ?? null] })).rows[0]!.n);
+      const total = rows[0]
+        ? Number(rows[0].total)
+        : Number((await run<{ n: string }>('registrations.list', { name: 'registrations_count', text: SQL.count, values: [search ?? null] })).rows[0]!.n);
       return { total, items: rows.map(toRegistration) };
     },
     async listBySoftware(softwareId) {
-      const { rows } = await run<RegistrationRow>('registrations.listBySoftware',
-        { name: 'registrations_list_by_software', text: SQL.listBySoftware, values: [softwareId] });
+      const { rows } = await run<RegistrationRow>('registrations.listBySoftware', {
+        name: 'registrations_list_by_software',
+        text: SQL.listBySoftware,
+        values: [softwareId],
+      });
       return rows.map(toRegistration);
     },
   };

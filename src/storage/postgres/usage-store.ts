@@ -2,7 +2,12 @@
 import type { UsageCount, UsageStore } from '../ports.ts';
 import type { Run } from './errors.ts';
 
-interface Row { kind: string; bucket: string; key: string; count: string }
+interface Row {
+  kind: string;
+  bucket: string;
+  key: string;
+  count: string;
+}
 const toCount = (r: Row): UsageCount => ({ kind: r.kind, bucket: Number(r.bucket), key: r.key, count: Number(r.count) });
 
 export function createPostgresUsageStore(run: Run): UsageStore {
@@ -25,14 +30,19 @@ export function createPostgresUsageStore(run: Run): UsageStore {
       });
     },
     async series(kind, since) {
-      const { rows } = await run<Row>('usage.series', { name: 'usage_series',
+      const { rows } = await run<Row>('usage.series', {
+        name: 'usage_series',
         text: 'SELECT kind, bucket, key, count FROM usage_counts WHERE kind = $1 AND bucket >= $2 AND bucket > 0 ORDER BY bucket, key',
-        values: [kind, since] });
+        values: [kind, since],
+      });
       return rows.map(toCount);
     },
     async total(kind, key) {
-      const { rows } = await run<{ count: string }>('usage.total', { name: 'usage_total',
-        text: 'SELECT count FROM usage_counts WHERE kind = $1 AND bucket = 0 AND key = $2', values: [kind, key] });
+      const { rows } = await run<{ count: string }>('usage.total', {
+        name: 'usage_total',
+        text: 'SELECT count FROM usage_counts WHERE kind = $1 AND bucket = 0 AND key = $2',
+        values: [kind, key],
+      });
       return rows.length === 0 ? 0 : Number(rows[0]!.count);
     },
     async deleteBefore(before) {

@@ -1,6 +1,14 @@
 /** SQLite AuditStore: append-only rows, listed newest first through per-filter prepared statements. */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { buildAuditList, buildRejectionCount, toAuditEvent as toEvent, toBucket, type AuditListQuery, type AuditRow, type HistogramRow } from '../audit-query.ts';
+import {
+  buildAuditList,
+  buildRejectionCount,
+  toAuditEvent as toEvent,
+  toBucket,
+  type AuditListQuery,
+  type AuditRow,
+  type HistogramRow,
+} from '../audit-query.ts';
 import type { AuditStore } from '../ports.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
@@ -23,19 +31,27 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
     return stmt;
   };
   return {
-    append: (e) => write('audit.append', () => {
-      append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method);
-    }),
+    append: (e) =>
+      write('audit.append', () => {
+        append.run(e.at, e.event, e.softwareId, e.orgId, e.clientId, e.reason, e.code, e.version, e.method);
+      }),
     list: async (filter) => {
       const q = buildAuditList(filter, () => '?'); // throws RangeError on a bad limit: a caller bug
-      return guard('audit.list', () => prepared(q).all(...q.values).map((r) => toEvent(r as unknown as AuditRow)));
+      return guard('audit.list', () =>
+        prepared(q)
+          .all(...q.values)
+          .map((r) => toEvent(r as unknown as AuditRow)),
+      );
     },
     countRejections: async (filter) => {
       const q = buildRejectionCount(filter, () => '?');
-      return guard('audit.countRejections', () => prepared(q).all(...q.values)
-        .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })));
+      return guard('audit.countRejections', () =>
+        prepared(q)
+          .all(...q.values)
+          .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })),
+      );
     },
-    histogram: async ({ since, bucketSeconds }) => guard('audit.histogram', () => histogram.all(bucketSeconds, since)
-      .map((r) => toBucket(r as unknown as HistogramRow))),
+    histogram: async ({ since, bucketSeconds }) =>
+      guard('audit.histogram', () => histogram.all(bucketSeconds, since).map((r) => toBucket(r as unknown as HistogramRow))),
   };
 }

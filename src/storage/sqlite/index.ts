@@ -84,7 +84,13 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     gateway: createSqliteGatewayStore(db, write),
     usage: createSqliteUsageStore(db, write),
     transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
-    ping: () => guard('ping', () => { ping.get(); }),
-    close: () => guard('close', () => { if (db.isOpen) db.close(); }),
+    ping: () =>
+      guard('ping', () => {
+        ping.get();
+      }),
+    close: () =>
+      guard('close', () => {
+        if (db.isOpen) db.close();
+      }),
   };
 }

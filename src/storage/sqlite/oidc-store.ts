@@ -9,7 +9,10 @@ import type { OidcModelStore, OidcRecord, ReplayStore } from '../ports.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
 
-interface PayloadRow { payload: string; consumed_at: number | null }
+interface PayloadRow {
+  payload: string;
+  consumed_at: number | null;
+}
 
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
@@ -22,13 +25,10 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number, write
       payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code,
       client_id = excluded.client_id, expires_at = excluded.expires_at, consumed_at = excluded.consumed_at`);
   const find = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND id = ? AND ${LIVE}`);
-  const findByUid = db.prepare(
-    `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND ${LIVE} LIMIT 1`);
-  const findByUserCode = db.prepare(
-    `SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND user_code = ? AND ${LIVE} LIMIT 1`);
+  const findByUid = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND ${LIVE} LIMIT 1`);
+  const findByUserCode = db.prepare(`SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND user_code = ? AND ${LIVE} LIMIT 1`);
   // The payload keeps `consumed` too, because oidc-provider reads it from the payload it gets back.
-  const consume = db.prepare(
-    `UPDATE oidc_models SET consumed_at = ?1, payload = json_set(payload, '$.consumed', ?1) WHERE model = ?2 AND id = ?3`);
+  const consume = db.prepare(`UPDATE oidc_models SET consumed_at = ?1, payload = json_set(payload, '$.consumed', ?1) WHERE model = ?2 AND id = ?3`);
   const destroy = db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?');
   const revoke = db.prepare('DELETE FROM oidc_models WHERE grant_id = ?');
   // The Client record carries client_id, not clientId, so its column is NULL anyway; the model
@@ -44,17 +44,26 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number, write
   };
 
   return {
-    upsert: (model, id, payload, expiresAt) => write('oidc.upsert', () => {
-      const c = indexColumnsOf(payload);
-      upsert.run(model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt);
-    }),
+    upsert: (model, id, payload, expiresAt) =>
+      write('oidc.upsert', () => {
+        const c = indexColumnsOf(payload);
+        upsert.run(model, id, JSON.stringify(payload), c.grantId, c.uid, c.userCode, c.clientId, expiresAt, c.consumedAt);
+      }),
     find: (model, id) => guard('oidc.find', () => toRecord(find.get(model, id, now()))),
     findByUid: (model, uid) => guard('oidc.findByUid', () => toRecord(findByUid.get(model, uid, now()))),
-    findByUserCode: (model, userCode) =>
-      guard('oidc.findByUserCode', () => toRecord(findByUserCode.get(model, userCode, now()))),
-    consume: (model, id, at) => write('oidc.consume', () => { consume.run(at, model, id); }),
-    destroy: (model, id) => write('oidc.destroy', () => { destroy.run(model, id); }),
-    revokeByGrantId: (grantId) => write('oidc.revokeByGrantId', () => { revoke.run(grantId); }),
+    findByUserCode: (model, userCode) => guard('oidc.findByUserCode', () => toRecord(findByUserCode.get(model, userCode, now()))),
+    consume: (model, id, at) =>
+      write('oidc.consume', () => {
+        consume.run(at, model, id);
+      }),
+    destroy: (model, id) =>
+      write('oidc.destroy', () => {
+        destroy.run(model, id);
+      }),
+    revokeByGrantId: (grantId) =>
+      write('oidc.revokeByGrantId', () => {
+        revoke.run(grantId);
+      }),
     revokeByClientId: (clientId) => write('oidc.revokeByClientId', () => Number(revokeClient.run(clientId).changes)),
     deleteExpired: (at) => write('oidc.deleteExpired', () => Number(deleteExpired.run(at).changes)),
     listIds: async (model, limit) => {

@@ -6,9 +6,19 @@ import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
 
 interface KeyRow {
-  kid: string; alg: string; private_jwk: string; created_at: number; retired_at: number | null; remove_after: number | null;
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+  remove_after: number | null;
 }
-interface ScopeRow { name: string; display_name: string; description: string; bindings: string }
+interface ScopeRow {
+  name: string;
+  display_name: string;
+  description: string;
+  bindings: string;
+}
 
 const toKey = (r: KeyRow): SigningKeyRecord => ({
   kid: r.kid,
@@ -20,7 +30,10 @@ const toKey = (r: KeyRow): SigningKeyRecord => ({
 });
 
 const toScope = (r: ScopeRow): ScopeRecord => ({
-  name: r.name, displayName: r.display_name, description: r.description, bindings: JSON.parse(r.bindings) as string[],
+  name: r.name,
+  displayName: r.display_name,
+  description: r.description,
+  bindings: JSON.parse(r.bindings) as string[],
 });
 
 /** Signing keys, newest first; kid breaks ties so the order is stable. */
@@ -33,12 +46,12 @@ export function createSqliteKeyStore(db: DatabaseSync, write: Write = guard): Ke
     WHERE alg = ? AND kid <> ? AND retired_at IS NULL`);
   return {
     list: (now) => guard('keys.list', () => list.all(now).map((r) => toKey(r as unknown as KeyRow))),
-    add: (k) => write('keys.add', () => {
-      const { changes } = add.run(k.kid, k.alg, JSON.stringify(k.privateJwk), k.createdAt, k.retiredAt, k.removeAfter);
-      if (Number(changes) === 0) throw new ConflictError(`signing key "${k.kid}" already exists`);
-    }),
-    retireOthers: (alg, keepKid, retiredAt, removeAfter) => write('keys.retireOthers', () =>
-      Number(retire.run(retiredAt, removeAfter, alg, keepKid).changes)),
+    add: (k) =>
+      write('keys.add', () => {
+        const { changes } = add.run(k.kid, k.alg, JSON.stringify(k.privateJwk), k.createdAt, k.retiredAt, k.removeAfter);
+        if (Number(changes) === 0) throw new ConflictError(`signing key "${k.kid}" already exists`);
+      }),
+    retireOthers: (alg, keepKid, retiredAt, removeAfter) => write('keys.retireOthers', () => Number(retire.run(retiredAt, removeAfter, alg, keepKid).changes)),
   };
 }
 
@@ -52,16 +65,17 @@ export function createSqliteScopeStore(db: DatabaseSync, write: Write = guard): 
   const remove = db.prepare('DELETE FROM scopes WHERE name = ?');
   return {
     list: () => guard('scopes.list', () => list.all().map((r) => toScope(r as unknown as ScopeRow))),
-    get: (name) => guard('scopes.get', () => {
-      const row = get.get(name);
-      return row === undefined ? undefined : toScope(row as unknown as ScopeRow);
-    }),
-    create: (s) => write('scopes.create', () => {
-      const { changes } = create.run(s.name, s.displayName, s.description, JSON.stringify(s.bindings));
-      if (Number(changes) === 0) throw new ConflictError(`scope "${s.name}" already exists`);
-    }),
-    update: (s) => write('scopes.update', () =>
-      Number(update.run(s.displayName, s.description, JSON.stringify(s.bindings), s.name).changes) > 0),
+    get: (name) =>
+      guard('scopes.get', () => {
+        const row = get.get(name);
+        return row === undefined ? undefined : toScope(row as unknown as ScopeRow);
+      }),
+    create: (s) =>
+      write('scopes.create', () => {
+        const { changes } = create.run(s.name, s.displayName, s.description, JSON.stringify(s.bindings));
+        if (Number(changes) === 0) throw new ConflictError(`scope "${s.name}" already exists`);
+      }),
+    update: (s) => write('scopes.update', () => Number(update.run(s.displayName, s.description, JSON.stringify(s.bindings), s.name).changes) > 0),
     delete: (name) => write('scopes.delete', () => Number(remove.run(name).changes) > 0),
   };
 }
@@ -77,40 +91,56 @@ export function createSqliteMetaStore(db: DatabaseSync, write: Write = guard): M
   const read = (name: string): string | undefined => (get.get(name) as { value: string } | undefined)?.value;
   return {
     get: (name) => guard('meta.get', () => read(name)),
-    setIfAbsent: (name, value) => write('meta.setIfAbsent', () => {
-      const inserted = insert.get(name, value) as { value: string } | undefined;
-      if (inserted !== undefined) return inserted.value;
-      // Lost the race: the first writer's value is the answer (meta rows are never deleted).
-      const stored = read(name);
-      if (stored === undefined) throw new Error(`meta "${name}" vanished after insert`);
-      return stored;
-    }),
-    set: (name, value) => write('meta.set', () => { set.run(name, value); }),
+    setIfAbsent: (name, value) =>
+      write('meta.setIfAbsent', () => {
+        const inserted = insert.get(name, value) as { value: string } | undefined;
+        if (inserted !== undefined) return inserted.value;
+        // Lost the race: the first writer's value is the answer (meta rows are never deleted).
+        const stored = read(name);
+        if (stored === undefined) throw new Error(`meta "${name}" vanished after insert`);
+        return stored;
+      }),
+    set: (name, value) =>
+      write('meta.set', () => {
+        set.run(name, value);
+      }),
     increment: (name) => write('meta.increment', () => Number((increment.get(name) as { value: string }).value)),
   };
 }
 
-interface AnchorRow { name: string; fingerprint: string; pem: string; added_at: number }
+interface AnchorRow {
+  name: string;
+  fingerprint: string;
+  pem: string;
+  added_at: number;
+}
 
 /** Trust anchors (CA certificates for client certificates), oldest first. */
 export function createSqliteTrustAnchorStore(db: DatabaseSync, write: Write = guard): TrustAnchorStore {
   const list = db.prepare('SELECT name, fingerprint, pem, added_at FROM trust_anchors ORDER BY added_at, name');
   const byFingerprint = db.prepare('SELECT name FROM trust_anchors WHERE fingerprint = ?');
   const insert = db.prepare('INSERT INTO trust_anchors (name, fingerprint, pem, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
-  const remove = db.prepare('DELETE FROM trust_anchors WHERE name = ? OR name = ? OR replace(lower(fingerprint), \':\', \'\') = ?');
+  const remove = db.prepare("DELETE FROM trust_anchors WHERE name = ? OR name = ? OR replace(lower(fingerprint), ':', '') = ?");
   return {
-    list: () => guard('trustAnchors.list', () => list.all().map((r) => {
-      const row = r as unknown as AnchorRow;
-      return { name: row.name, fingerprint256: row.fingerprint, pem: row.pem, addedAt: Number(row.added_at) };
-    })),
-    add: (a) => write('trustAnchors.add', () => {
-      if (byFingerprint.get(a.fingerprint256) !== undefined) return 'exists' as const;
-      if (Number(insert.run(a.name, a.fingerprint256, a.pem, a.addedAt).changes) === 0) {
-        throw new ConflictError(`a trust anchor named "${a.name}" already exists with another certificate`);
-      }
-      return 'added' as const;
-    }),
-    remove: (nameOrFingerprint) => write('trustAnchors.remove', () =>
-      Number(remove.run(nameOrFingerprint, `${nameOrFingerprint}.pem`, nameOrFingerprint.replaceAll(':', '').toLowerCase()).changes) > 0),
+    list: () =>
+      guard('trustAnchors.list', () =>
+        list.all().map((r) => {
+          const row = r as unknown as AnchorRow;
+          return { name: row.name, fingerprint256: row.fingerprint, pem: row.pem, addedAt: Number(row.added_at) };
+        }),
+      ),
+    add: (a) =>
+      write('trustAnchors.add', () => {
+        if (byFingerprint.get(a.fingerprint256) !== undefined) return 'exists' as const;
+        if (Number(insert.run(a.name, a.fingerprint256, a.pem, a.addedAt).changes) === 0) {
+          throw new ConflictError(`a trust anchor named "${a.name}" already exists with another certificate`);
+        }
+        return 'added' as const;
+      }),
+    remove: (nameOrFingerprint) =>
+      write(
+        'trustAnchors.remove',
+        () => Number(remove.run(nameOrFingerprint, `${nameOrFingerprint}.pem`, nameOrFingerprint.replaceAll(':', '').toLowerCase()).changes) > 0,
+      ),
   };
 }

@@ -10,8 +10,16 @@ import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
 
 interface RegistrationRow {
-  client_id: string; software_id: string; org_id: string; environment: string; roles: string; version: string;
-  software_statement: string; certificate_subject: string | null; created_at: number; updated_at: number;
+  client_id: string;
+  software_id: string;
+  org_id: string;
+  environment: string;
+  roles: string;
+  version: string;
+  software_statement: string;
+  certificate_subject: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 const COLUMNS = 'client_id, software_id, org_id, environment, roles, version, software_statement, certificate_subject, created_at, updated_at';
@@ -46,52 +54,82 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
   const total = db.prepare(`SELECT count(*) AS n FROM registrations WHERE ${MATCH}`);
 
   const insertRow = (r: RegistrationRecord): void => {
-    const { changes } = insert.run(r.clientId, r.softwareId, r.orgId, r.environment, JSON.stringify(r.roles), r.version,
-      r.softwareStatement, r.certificateSubject ?? null, r.createdAt, r.updatedAt);
+    const { changes } = insert.run(
+      r.clientId,
+      r.softwareId,
+      r.orgId,
+      r.environment,
+      JSON.stringify(r.roles),
+      r.version,
+      r.softwareStatement,
+      r.certificateSubject ?? null,
+      r.createdAt,
+      r.updatedAt,
+    );
     if (Number(changes) === 0) throw new ConflictError(`registration "${r.clientId}" already exists`);
   };
 
   return {
-    create: (r, { exclusive }) => write('registrations.create', () => {
-      if (!exclusive) return insertRow(r);
-      // Inside a group commit the write lock is already held: check and insert are atomic as they are.
-      if (db.isTransaction) {
-        if (softwareTaken.get(r.softwareId) !== undefined) {
-          throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+    create: (r, { exclusive }) =>
+      write('registrations.create', () => {
+        if (!exclusive) return insertRow(r);
+        // Inside a group commit the write lock is already held: check and insert are atomic as they are.
+        if (db.isTransaction) {
+          if (softwareTaken.get(r.softwareId) !== undefined) {
+            throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+          }
+          return insertRow(r);
         }
-        return insertRow(r);
-      }
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        if (softwareTaken.get(r.softwareId) !== undefined) {
-          throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          if (softwareTaken.get(r.softwareId) !== undefined) {
+            throw new ConflictError(`a registration for software_id "${r.softwareId}" already exists`);
+          }
+          insertRow(r);
+          db.exec('COMMIT');
+        } catch (err) {
+          if (db.isTransaction) db.exec('ROLLBACK');
+          throw err;
         }
-        insertRow(r);
-        db.exec('COMMIT');
-      } catch (err) {
-        if (db.isTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
-      return undefined;
-    }),
-    get: (clientId) => guard('registrations.get', () => {
-      const row = get.get(clientId);
-      return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
-    }),
+        return undefined;
+      }),
+    get: (clientId) =>
+      guard('registrations.get', () => {
+        const row = get.get(clientId);
+        return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+      }),
     // A unit of work holds the file's write lock from its first statement to its commit: the
     // row is as locked as it can be; outside one this is a plain read.
-    lock: (clientId) => guard('registrations.lock', () => {
-      const row = get.get(clientId);
-      return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
-    }),
-    update: (r) => write('registrations.update', () => Number(update.run(r.softwareId, r.orgId, r.environment,
-      JSON.stringify(r.roles), r.version, r.softwareStatement, r.certificateSubject ?? null, r.updatedAt, r.clientId).changes) > 0),
+    lock: (clientId) =>
+      guard('registrations.lock', () => {
+        const row = get.get(clientId);
+        return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+      }),
+    update: (r) =>
+      write(
+        'registrations.update',
+        () =>
+          Number(
+            update.run(
+              r.softwareId,
+              r.orgId,
+              r.environment,
+              JSON.stringify(r.roles),
+              r.version,
+              r.softwareStatement,
+              r.certificateSubject ?? null,
+              r.updatedAt,
+              r.clientId,
+            ).changes,
+          ) > 0,
+      ),
     delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
-    listBySoftware: (softwareId) => guard('registrations.listBySoftware',
-      () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
-    list: ({ search, limit, offset }) => guard('registrations.list', () => ({
-      total: Number((total.get(search ?? null) as { n: number }).n),
-      items: page.all(search ?? null, limit, offset).map((r) => toRegistration(r as unknown as RegistrationRow)),
-    })),
+    listBySoftware: (softwareId) =>
+      guard('registrations.listBySoftware', () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
+    list: ({ search, limit, offset }) =>
+      guard('registrations.list', () => ({
+        total: Number((total.get(search ?? null) as { n: number }).n),
+        items: page.all(search ?? null, limit, offset).map((r) => toRegistration(r as unknown as RegistrationRow)),
+      })),
   };
 }

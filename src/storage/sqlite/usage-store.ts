@@ -11,9 +11,10 @@ export function createSqliteUsageStore(db: DatabaseSync, write: Write = guard): 
   const total = db.prepare('SELECT count FROM usage_counts WHERE kind = ? AND bucket = 0 AND key = ?');
   const prune = db.prepare('DELETE FROM usage_counts WHERE bucket > 0 AND bucket < ?');
   return {
-    add: (counts) => write('usage.add', () => {
-      for (const c of counts) add.run(c.kind, c.bucket, c.key, c.count);
-    }),
+    add: (counts) =>
+      write('usage.add', () => {
+        for (const c of counts) add.run(c.kind, c.bucket, c.key, c.count);
+      }),
     series: async (kind, since) => guard('usage.series', () => series.all(kind, since).map((r) => ({ ...(r as unknown as UsageCount) }))),
     total: async (kind, key) => guard('usage.total', () => Number((total.get(kind, key) as { count?: number } | undefined)?.count ?? 0)),
     deleteBefore: (before) => write('usage.deleteBefore', () => Number(prune.run(before).changes)),

@@ -2,14 +2,35 @@
 // plans, see the operations with their scopes and roles, move the lifecycle, re-import a new
 // version after seeing what it changes, and the subscriptions to each API.
 import {
-  act, api, button, canChange, checkboxes, checkedValues, confirmAction, enc, facts, field, fill, h, link, messages,
-  readOnlyNote, section, table, when,
+  act,
+  api,
+  button,
+  canChange,
+  checkboxes,
+  checkedValues,
+  confirmAction,
+  enc,
+  facts,
+  field,
+  fill,
+  h,
+  link,
+  messages,
+  readOnlyNote,
+  section,
+  table,
+  when,
 } from '../lib.js';
 
 const PUBLISHER = '/api/am/publisher/v4';
 const DEVPORTAL = '/api/am/devportal/v3';
 const POLICIES = '/api/am/admin/v4/throttling/policies/subscription';
-const ROLES = [['AISP', 'AISP'], ['PISP', 'PISP'], ['CBPII', 'CBPII'], ['ASPSP', 'ASPSP']];
+const ROLES = [
+  ['AISP', 'AISP'],
+  ['PISP', 'PISP'],
+  ['CBPII', 'CBPII'],
+  ['ASPSP', 'ASPSP'],
+];
 
 /** Which lifecycle actions each state allows (the server checks it again). */
 const ACTIONS = {
@@ -49,32 +70,59 @@ function multipart(form, fileField, fileInput) {
 export async function apisPage({ session, navigate }) {
   const [apis, plans] = await Promise.all([api('GET', `${PUBLISHER}/apis`), api('GET', POLICIES)]);
   const msg = messages();
-  const list = table('APIs', [
-    { label: 'Name', cell: (a) => link(`/admin/apis/${enc(a.id)}`, a.name) },
-    { label: 'Version', cell: (a) => a.version },
-    { label: 'Context', cell: (a) => h('code', null, a.context) },
-    { label: 'State', cell: (a) => stateBadge(a.lifeCycleStatus) },
-    { label: 'Plans', cell: (a) => a.policies.join(', ') },
-    { label: 'Operations', cell: (a) => a.operations.length },
-  ], apis.list, { empty: 'No API yet: import an OpenAPI or Swagger file below.' });
+  const list = table(
+    'APIs',
+    [
+      { label: 'Name', cell: (a) => link(`/admin/apis/${enc(a.id)}`, a.name) },
+      { label: 'Version', cell: (a) => a.version },
+      { label: 'Context', cell: (a) => h('code', null, a.context) },
+      { label: 'State', cell: (a) => stateBadge(a.lifeCycleStatus) },
+      { label: 'Plans', cell: (a) => a.policies.join(', ') },
+      { label: 'Operations', cell: (a) => a.operations.length },
+    ],
+    apis.list,
+    { empty: 'No API yet: import an OpenAPI or Swagger file below.' },
+  );
 
   let importForm = null;
   if (canChange(session)) {
-    const file = field('OpenAPI or Swagger file (JSON or YAML)', 'file', { kind: 'file', required: true, accept: '.json,.yaml,.yml,application/json,application/yaml' });
-    importForm = h('form', { class: 'stack', 'aria-label': 'Import an API' },
+    const file = field('OpenAPI or Swagger file (JSON or YAML)', 'file', {
+      kind: 'file',
+      required: true,
+      accept: '.json,.yaml,.yml,application/json,application/yaml',
+    });
+    importForm = h(
+      'form',
+      { class: 'stack', 'aria-label': 'Import an API' },
       file,
-      h('div', { class: 'grid2' },
-        field('Name', 'name', { hint: 'Default: the document\'s info.title' }),
-        field('Version', 'version', { hint: 'Default: the document\'s info.version' }),
-        field('Context', 'context', { hint: 'Base path, e.g. /open-banking/v3.1/aisp. Default: the document\'s servers or basePath' }),
-        field('Backend URL', 'backend', { kind: 'url', required: true, placeholder: 'https://backend.bank.internal/aisp', hint: 'Where the gateway sends calls (an allowed backend host)' })),
-      checkboxes('Business plans offered (the first checked is the default)', 'plans', plans.list.map((p) => [p.policyName, p.displayName]), ['Unlimited']),
-      checkboxes('Required TPP roles (default: from the operations\' scopes)', 'roles', ROLES),
-      h('button', { type: 'submit', class: 'primary' }, 'Import'));
+      h(
+        'div',
+        { class: 'grid2' },
+        field('Name', 'name', { hint: "Default: the document's info.title" }),
+        field('Version', 'version', { hint: "Default: the document's info.version" }),
+        field('Context', 'context', { hint: "Base path, e.g. /open-banking/v3.1/aisp. Default: the document's servers or basePath" }),
+        field('Backend URL', 'backend', {
+          kind: 'url',
+          required: true,
+          placeholder: 'https://backend.bank.internal/aisp',
+          hint: 'Where the gateway sends calls (an allowed backend host)',
+        }),
+      ),
+      checkboxes(
+        'Business plans offered (the first checked is the default)',
+        'plans',
+        plans.list.map((p) => [p.policyName, p.displayName]),
+        ['Unlimited'],
+      ),
+      checkboxes("Required TPP roles (default: from the operations' scopes)", 'roles', ROLES),
+      h('button', { type: 'submit', class: 'primary' }, 'Import'),
+    );
     importForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       const submit = importForm.querySelector('button[type="submit"]');
-      const created = await act(submit, msg, () => api('POST', `${PUBLISHER}/apis/import-openapi`, { form: multipart(importForm, 'file', file.querySelector('input')) }));
+      const created = await act(submit, msg, () =>
+        api('POST', `${PUBLISHER}/apis/import-openapi`, { form: multipart(importForm, 'file', file.querySelector('input')) }),
+      );
       if (created) navigate(`/apis/${enc(created.id)}`);
     });
   }
@@ -82,7 +130,14 @@ export async function apisPage({ session, navigate }) {
     h('h1', null, 'APIs'),
     readOnlyNote(session),
     section('Published and draft APIs', list),
-    importForm ? section('Import an API', h('p', { class: 'hint' }, 'The operations, their OAuth flows, scopes, idempotency and signing rules are read from the document.'), msg.el, importForm) : null,
+    importForm
+      ? section(
+          'Import an API',
+          h('p', { class: 'hint' }, 'The operations, their OAuth flows, scopes, idempotency and signing rules are read from the document.'),
+          msg.el,
+          importForm,
+        )
+      : null,
   ];
 }
 
@@ -97,19 +152,38 @@ export async function apiDetailPage({ session, params, navigate }) {
   const msg = messages();
   const stateEl = h('span', null, stateBadge(a.lifeCycleStatus));
 
-  const lifecycle = h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Lifecycle actions' },
-    (ACTIONS[a.lifeCycleStatus] ?? []).map((action) => button(action, async (event) => {
-      const subscribeExisting = action === 'Publish' || action === 'Re-Publish' ? 'true' : undefined;
-      const r = await act(event.currentTarget, msg, () => api('POST', `${PUBLISHER}/apis/change-lifecycle`, { query: { action, apiId: a.id, subscribeExisting } }));
-      if (r) navigate(`/apis/${enc(a.id)}`, { replace: true });
-    }, { kind: action === 'Block' || action === 'Retire' ? 'danger' : 'primary', disabled: !admin })));
+  const lifecycle = h(
+    'div',
+    { class: 'toolbar', role: 'group', 'aria-label': 'Lifecycle actions' },
+    (ACTIONS[a.lifeCycleStatus] ?? []).map((action) =>
+      button(
+        action,
+        async (event) => {
+          const subscribeExisting = action === 'Publish' || action === 'Re-Publish' ? 'true' : undefined;
+          const r = await act(event.currentTarget, msg, () =>
+            api('POST', `${PUBLISHER}/apis/change-lifecycle`, { query: { action, apiId: a.id, subscribeExisting } }),
+          );
+          if (r) navigate(`/apis/${enc(a.id)}`, { replace: true });
+        },
+        { kind: action === 'Block' || action === 'Retire' ? 'danger' : 'primary', disabled: !admin },
+      ),
+    ),
+  );
 
-  const settings = h('form', { class: 'stack', 'aria-label': 'API settings' },
+  const settings = h(
+    'form',
+    { class: 'stack', 'aria-label': 'API settings' },
     field('Backend URL', 'backend', { kind: 'url', value: a.endpointConfig.production_endpoints.url, required: true }),
-    checkboxes('Business plans offered (the first is the default)', 'plans', plans.list.map((p) => [p.policyName, p.displayName]), a.policies),
+    checkboxes(
+      'Business plans offered (the first is the default)',
+      'plans',
+      plans.list.map((p) => [p.policyName, p.displayName]),
+      a.policies,
+    ),
     checkboxes('Required TPP roles', 'roles', ROLES, a.requiredRoles),
     field('Verify the x-jws-signature of requests that carry one', 'verifyJws', { kind: 'checkbox', value: a.verifyJwsSignature }),
-    admin ? h('button', { type: 'submit', class: 'primary' }, 'Save settings') : null);
+    admin ? h('button', { type: 'submit', class: 'primary' }, 'Save settings') : null,
+  );
   settings.addEventListener('submit', async (event) => {
     event.preventDefault();
     const body = {
@@ -121,80 +195,187 @@ export async function apiDetailPage({ session, params, navigate }) {
     await act(event.submitter, msg, () => api('PUT', `${PUBLISHER}/apis/${enc(a.id)}`, { json: body }), 'Settings saved.');
   });
 
-  const operations = table('Operations', [
-    { label: 'Operation', cell: (o) => h('code', null, `${o.verb} ${o.target}`) },
-    { label: 'OAuth flows', cell: (o) => o.flows.join(', ') || 'none' },
-    { label: 'Scopes', cell: (o) => o.scopes.join(', ') || '—' },
-    { label: 'Idempotency', cell: (o) => (o.idempotency ? 'required' : '—') },
-    { label: 'JWS signature', cell: (o) => (o.jwsSignature ? 'required' : '—') },
-    { label: 'Limit', cell: (o) => (o.throttlingLimit ? `${o.throttlingLimit.requestCount} per ${o.throttlingLimit.unitTime ?? 1} ${o.throttlingLimit.timeUnit}` : 'plan') },
-  ], a.operations);
+  const operations = table(
+    'Operations',
+    [
+      { label: 'Operation', cell: (o) => h('code', null, `${o.verb} ${o.target}`) },
+      { label: 'OAuth flows', cell: (o) => o.flows.join(', ') || 'none' },
+      { label: 'Scopes', cell: (o) => o.scopes.join(', ') || '—' },
+      { label: 'Idempotency', cell: (o) => (o.idempotency ? 'required' : '—') },
+      { label: 'JWS signature', cell: (o) => (o.jwsSignature ? 'required' : '—') },
+      {
+        label: 'Limit',
+        cell: (o) => (o.throttlingLimit ? `${o.throttlingLimit.requestCount} per ${o.throttlingLimit.unitTime ?? 1} ${o.throttlingLimit.timeUnit}` : 'plan'),
+      },
+    ],
+    a.operations,
+  );
 
   const subsEl = h('div');
-  const drawSubs = (list) => fill(subsEl, table('Subscriptions', [
-    // Only a resident client (a registration) has an application page; an external key manager's is its client id.
-    { label: 'Application', cell: (s) => (s.keyManager === 'Resident Key Manager' ? link(`/admin/applications/${enc(s.applicationId)}`, s.applicationId) : h('code', null, s.applicationId)) },
-    { label: 'Key manager', cell: (s) => s.keyManager },
-    { label: 'Plan', cell: (s) => s.throttlingPolicy },
-    { label: 'State', cell: (s) => h('span', { class: s.status === 'BLOCKED' ? 'badge bad' : 'badge ok' }, s.status) },
-    { label: 'Since', cell: (s) => when(s.createdTime) },
-    { label: 'Action', cell: (s) => (admin ? button(s.status === 'BLOCKED' ? 'Unblock' : 'Block', async (event) => {
-      const which = s.status === 'BLOCKED' ? 'unblock-subscription' : 'block-subscription';
-      const r = await act(event.currentTarget, msg, () => api('POST', `${PUBLISHER}/subscriptions/${which}`, { query: { subscriptionId: s.subscriptionId } }), `Subscription ${s.status === 'BLOCKED' ? 'unblocked' : 'blocked'}.`);
-      if (r) drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: a.id } })).list);
-    }, { kind: s.status === 'BLOCKED' ? 'secondary' : 'danger' }) : '—') },
-  ], list, { empty: 'No application is subscribed to this API.' }));
+  const drawSubs = (list) =>
+    fill(
+      subsEl,
+      table(
+        'Subscriptions',
+        [
+          // Only a resident client (a registration) has an application page; an external key manager's is its client id.
+          {
+            label: 'Application',
+            cell: (s) =>
+              s.keyManager === 'Resident Key Manager' ? link(`/admin/applications/${enc(s.applicationId)}`, s.applicationId) : h('code', null, s.applicationId),
+          },
+          { label: 'Key manager', cell: (s) => s.keyManager },
+          { label: 'Plan', cell: (s) => s.throttlingPolicy },
+          { label: 'State', cell: (s) => h('span', { class: s.status === 'BLOCKED' ? 'badge bad' : 'badge ok' }, s.status) },
+          { label: 'Since', cell: (s) => when(s.createdTime) },
+          {
+            label: 'Action',
+            cell: (s) =>
+              admin
+                ? button(
+                    s.status === 'BLOCKED' ? 'Unblock' : 'Block',
+                    async (event) => {
+                      const which = s.status === 'BLOCKED' ? 'unblock-subscription' : 'block-subscription';
+                      const r = await act(
+                        event.currentTarget,
+                        msg,
+                        () => api('POST', `${PUBLISHER}/subscriptions/${which}`, { query: { subscriptionId: s.subscriptionId } }),
+                        `Subscription ${s.status === 'BLOCKED' ? 'unblocked' : 'blocked'}.`,
+                      );
+                      if (r) drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: a.id } })).list);
+                    },
+                    { kind: s.status === 'BLOCKED' ? 'secondary' : 'danger' },
+                  )
+                : '—',
+          },
+        ],
+        list,
+        { empty: 'No application is subscribed to this API.' },
+      ),
+    );
   drawSubs(subs.list);
 
   let reimport = null;
   if (admin) {
     const file = field('New version of the document', 'file', { kind: 'file', required: true, accept: '.json,.yaml,.yml,application/json,application/yaml' });
     const preview = h('div', { class: 'preview', 'aria-live': 'polite' });
-    const apply = button('Apply the new version', async (event) => {
-      const input = file.querySelector('input');
-      const done = await act(event.currentTarget, msg, () => api('PUT', `${PUBLISHER}/apis/${enc(a.id)}/swagger`, { form: multipart(reimportForm, 'apiDefinition', input) }), 'The new version is applied.');
-      if (done) navigate(`/apis/${enc(a.id)}`, { replace: true });
-    }, { kind: 'primary' });
+    const apply = button(
+      'Apply the new version',
+      async (event) => {
+        const input = file.querySelector('input');
+        const done = await act(
+          event.currentTarget,
+          msg,
+          () => api('PUT', `${PUBLISHER}/apis/${enc(a.id)}/swagger`, { form: multipart(reimportForm, 'apiDefinition', input) }),
+          'The new version is applied.',
+        );
+        if (done) navigate(`/apis/${enc(a.id)}`, { replace: true });
+      },
+      { kind: 'primary' },
+    );
     apply.hidden = true;
-    const reimportForm = h('form', { class: 'stack', 'aria-label': 'Re-import' }, file, h('button', { type: 'submit', class: 'secondary' }, 'Show what changes'), preview, apply);
+    const reimportForm = h(
+      'form',
+      { class: 'stack', 'aria-label': 'Re-import' },
+      file,
+      h('button', { type: 'submit', class: 'secondary' }, 'Show what changes'),
+      preview,
+      apply,
+    );
     reimportForm.addEventListener('submit', async (event) => {
       event.preventDefault();
       const input = file.querySelector('input');
-      const p = await act(event.submitter, msg, () => api('POST', `${PUBLISHER}/apis/${enc(a.id)}/swagger/preview`, { form: multipart(reimportForm, 'apiDefinition', input) }));
+      const p = await act(event.submitter, msg, () =>
+        api('POST', `${PUBLISHER}/apis/${enc(a.id)}/swagger/preview`, { form: multipart(reimportForm, 'apiDefinition', input) }),
+      );
       if (!p) return;
       msg.clear();
       const ops = p.operations;
-      fill(preview,
+      fill(
+        preview,
         h('h3', null, 'What the new version changes'),
         facts([
           ['Document version', `${p.documentVersion.before ?? '—'} → ${p.documentVersion.after}`],
-          ['Operations added', ops.added.length ? h('ul', { class: 'plain' }, ops.added.map((o) => h('li', null, h('code', null, o)))) : 'none'],
-          ['Operations removed', ops.removed.length ? h('ul', { class: 'plain' }, ops.removed.map((o) => h('li', null, h('code', null, o)))) : 'none'],
-          ['Operations changed', ops.changed.length ? h('ul', { class: 'plain' }, ops.changed.map((c) => h('li', null, h('code', null, c.operation)))) : 'none'],
+          [
+            'Operations added',
+            ops.added.length
+              ? h(
+                  'ul',
+                  { class: 'plain' },
+                  ops.added.map((o) => h('li', null, h('code', null, o))),
+                )
+              : 'none',
+          ],
+          [
+            'Operations removed',
+            ops.removed.length
+              ? h(
+                  'ul',
+                  { class: 'plain' },
+                  ops.removed.map((o) => h('li', null, h('code', null, o))),
+                )
+              : 'none',
+          ],
+          [
+            'Operations changed',
+            ops.changed.length
+              ? h(
+                  'ul',
+                  { class: 'plain' },
+                  ops.changed.map((c) => h('li', null, h('code', null, c.operation))),
+                )
+              : 'none',
+          ],
           ['Operations unchanged', String(ops.unchanged)],
           ['Required roles', `${p.requiredRoles.before.join(', ') || 'none'} → ${p.requiredRoles.after.join(', ') || 'none'}`],
-        ]));
+        ]),
+      );
       apply.hidden = false;
     });
-    reimport = section('Re-import a new version', h('p', { class: 'hint' }, 'Nothing changes until you apply it; the routes are replaced in one write.'), reimportForm);
+    reimport = section(
+      'Re-import a new version',
+      h('p', { class: 'hint' }, 'Nothing changes until you apply it; the routes are replaced in one write.'),
+      reimportForm,
+    );
   }
 
-  const remove = admin ? button('Delete this API', async (event) => {
-    if (!(await confirmAction(`Delete ${a.name} ${a.version}?`, 'Its routes stop at once and its subscriptions are deleted. This cannot be undone.', 'Delete the API'))) return;
-    const done = await act(event.currentTarget, msg, () => api('DELETE', `${PUBLISHER}/apis/${enc(a.id)}`));
-    if (done) navigate('/apis');
-  }, { kind: 'danger' }) : null;
+  const remove = admin
+    ? button(
+        'Delete this API',
+        async (event) => {
+          if (
+            !(await confirmAction(
+              `Delete ${a.name} ${a.version}?`,
+              'Its routes stop at once and its subscriptions are deleted. This cannot be undone.',
+              'Delete the API',
+            ))
+          )
+            return;
+          const done = await act(event.currentTarget, msg, () => api('DELETE', `${PUBLISHER}/apis/${enc(a.id)}`));
+          if (done) navigate('/apis');
+        },
+        { kind: 'danger' },
+      )
+    : null;
 
   return [
     h('p', { class: 'crumbs' }, link('/admin/apis', 'APIs'), ' / ', a.name),
     h('h1', null, `${a.name} ${a.version}`),
     readOnlyNote(session),
     msg.el,
-    section('Overview', facts([
-      ['Context', h('code', null, a.context)], ['State', stateEl], ['Plans', a.policies.join(', ')],
-      ['Required roles', a.requiredRoles.join(', ') || 'none'], ['Backend', h('code', null, a.endpointConfig.production_endpoints.url)],
-      ['Imported', when(a.createdTime)], ['Changed', when(a.lastUpdatedTime)],
-    ]), admin ? lifecycle : null),
+    section(
+      'Overview',
+      facts([
+        ['Context', h('code', null, a.context)],
+        ['State', stateEl],
+        ['Plans', a.policies.join(', ')],
+        ['Required roles', a.requiredRoles.join(', ') || 'none'],
+        ['Backend', h('code', null, a.endpointConfig.production_endpoints.url)],
+        ['Imported', when(a.createdTime)],
+        ['Changed', when(a.lastUpdatedTime)],
+      ]),
+      admin ? lifecycle : null,
+    ),
     section('Operations', operations),
     section('Settings', settings),
     section('Subscriptions', subsEl),

@@ -20,13 +20,18 @@ function buckets(sinceIso, seconds, count) {
 /** A chart with its data as a table too (for screen readers, and anyone who would rather read). */
 function chartFigure(title, description, config, rows) {
   const canvas = h('canvas', { role: 'img', 'aria-label': `${title}: ${description}` });
-  const figure = h('figure', { class: 'chart' },
+  const figure = h(
+    'figure',
+    { class: 'chart' },
     h('figcaption', null, h('strong', null, title), ' ', h('span', { class: 'hint' }, description)),
     h('div', { class: 'chart-box' }, canvas),
-    h('details', null, h('summary', null, `${title}: the numbers`), rows));
+    h('details', null, h('summary', null, `${title}: the numbers`), rows),
+  );
   if (window.Chart) {
     // Drawn once the page is in the document (Chart.js sizes the canvas from its container).
-    setTimeout(() => { if (canvas.isConnected) charts.add(new window.Chart(canvas, config)); }, 0);
+    setTimeout(() => {
+      if (canvas.isConnected) charts.add(new window.Chart(canvas, config));
+    }, 0);
   } else {
     canvas.replaceWith(h('p', { class: 'note' }, 'The chart library did not load; the numbers are below.'));
   }
@@ -35,13 +40,19 @@ function chartFigure(title, description, config, rows) {
 
 function datasets(labels, rowsByKey) {
   return [...rowsByKey.entries()].map(([key, counts], i) => ({
-    label: key, data: labels.map((l) => counts.get(l) ?? 0),
-    backgroundColor: COLOURS[i % COLOURS.length], borderColor: COLOURS[i % COLOURS.length], borderWidth: 2, pointRadius: 0,
+    label: key,
+    data: labels.map((l) => counts.get(l) ?? 0),
+    backgroundColor: COLOURS[i % COLOURS.length],
+    borderColor: COLOURS[i % COLOURS.length],
+    borderWidth: 2,
+    pointRadius: 0,
   }));
 }
 
 const baseOptions = (stacked) => ({
-  responsive: true, maintainAspectRatio: false, animation: false,
+  responsive: true,
+  maintainAspectRatio: false,
+  animation: false,
   interaction: { mode: 'index', intersect: false },
   scales: { x: { stacked, ticks: { autoSkip: true, maxRotation: 0 } }, y: { stacked, beginAtZero: true, ticks: { precision: 0 } } },
   plugins: { legend: { position: 'bottom' } },
@@ -56,12 +67,24 @@ function registrationsChart(reg) {
     const at = new Date(r.at).toISOString();
     byKey.get(key).set(at, (byKey.get(key).get(at) ?? 0) + r.count);
   }
-  const rows = table('Registrations per hour', [
-    { label: 'Hour', cell: (r) => when(r.at) }, { label: 'Outcome', cell: (r) => r.event },
-    { label: 'Reason code', cell: (r) => r.code ?? '—' }, { label: 'Meaning', cell: (r) => r.meaning ?? '—' }, { label: 'Count', cell: (r) => r.count },
-  ], reg.rows, { empty: 'No registration requests in the last 24 hours.' });
-  return chartFigure('Registrations per hour', 'created, updated, deleted, and rejections by reason code, last 24 hours',
-    { type: 'bar', data: { labels: labels.map(hourLabel), datasets: datasets(labels, byKey) }, options: baseOptions(true) }, rows);
+  const rows = table(
+    'Registrations per hour',
+    [
+      { label: 'Hour', cell: (r) => when(r.at) },
+      { label: 'Outcome', cell: (r) => r.event },
+      { label: 'Reason code', cell: (r) => r.code ?? '—' },
+      { label: 'Meaning', cell: (r) => r.meaning ?? '—' },
+      { label: 'Count', cell: (r) => r.count },
+    ],
+    reg.rows,
+    { empty: 'No registration requests in the last 24 hours.' },
+  );
+  return chartFigure(
+    'Registrations per hour',
+    'created, updated, deleted, and rejections by reason code, last 24 hours',
+    { type: 'bar', data: { labels: labels.map(hourLabel), datasets: datasets(labels, byKey) }, options: baseOptions(true) },
+    rows,
+  );
 }
 
 function perMinute(series, title, description, empty) {
@@ -71,8 +94,22 @@ function perMinute(series, title, description, empty) {
     if (!byKey.has(r.key)) byKey.set(r.key, new Map());
     byKey.get(r.key).set(new Date(r.at).toISOString(), r.count);
   }
-  const rows = table(title, [{ label: 'Minute', cell: (r) => when(r.at) }, { label: 'Grant type', cell: (r) => r.key }, { label: 'Tokens', cell: (r) => r.count }], series.rows, { empty });
-  return chartFigure(title, description, { type: 'line', data: { labels: labels.map(hourLabel), datasets: datasets(labels, byKey) }, options: baseOptions(false) }, rows);
+  const rows = table(
+    title,
+    [
+      { label: 'Minute', cell: (r) => when(r.at) },
+      { label: 'Grant type', cell: (r) => r.key },
+      { label: 'Tokens', cell: (r) => r.count },
+    ],
+    series.rows,
+    { empty },
+  );
+  return chartFigure(
+    title,
+    description,
+    { type: 'line', data: { labels: labels.map(hourLabel), datasets: datasets(labels, byKey) }, options: baseOptions(false) },
+    rows,
+  );
 }
 
 function gatewayChart(gw) {
@@ -84,26 +121,79 @@ function gatewayChart(gw) {
     totals.set(r.key, t);
   }
   const list = [...totals.values()].sort((a, b) => b.calls - a.calls);
-  const rows = table('Gateway calls per API', [{ label: 'API', cell: (r) => r.api }, { label: 'Calls', cell: (r) => r.calls }, { label: '429 (throttled)', cell: (r) => r.throttled }],
-    list, { empty: 'No gateway calls in the last hour.' });
-  return chartFigure('Gateway calls per API', 'calls and 429 answers, last hour', {
-    type: 'bar',
-    data: { labels: list.map((r) => r.api), datasets: [
-      { label: 'calls', data: list.map((r) => r.calls), backgroundColor: COLOURS[0] },
-      { label: '429 throttled', data: list.map((r) => r.throttled), backgroundColor: COLOURS[1] },
-    ] },
-    options: { ...baseOptions(false), indexAxis: 'y' },
-  }, rows);
+  const rows = table(
+    'Gateway calls per API',
+    [
+      { label: 'API', cell: (r) => r.api },
+      { label: 'Calls', cell: (r) => r.calls },
+      { label: '429 (throttled)', cell: (r) => r.throttled },
+    ],
+    list,
+    { empty: 'No gateway calls in the last hour.' },
+  );
+  return chartFigure(
+    'Gateway calls per API',
+    'calls and 429 answers, last hour',
+    {
+      type: 'bar',
+      data: {
+        labels: list.map((r) => r.api),
+        datasets: [
+          { label: 'calls', data: list.map((r) => r.calls), backgroundColor: COLOURS[0] },
+          { label: '429 throttled', data: list.map((r) => r.throttled), backgroundColor: COLOURS[1] },
+        ],
+      },
+      options: { ...baseOptions(false), indexAxis: 'y' },
+    },
+    rows,
+  );
 }
 
 function health(status) {
   const state = (ok) => h('span', { class: ok ? 'badge ok' : 'badge bad' }, ok ? 'up' : 'down');
-  return h('div', { class: 'cards' },
-    h('div', { class: 'card' }, h('h3', null, 'Storage'), facts([['Kind', status.storage.kind], ['State', state(status.storage.ok)]])),
-    h('div', { class: 'card' }, h('h3', null, 'Shared state'), facts([['Kind', status.sharedState.kind], ['State', state(status.sharedState.ok)]])),
-    h('div', { class: 'card' }, h('h3', null, 'Server'), facts([['Mode', status.mode], ['Roles', status.roles.join(', ')]])),
-    h('div', { class: 'card' }, h('h3', null, 'Signing keys'), status.signingKeys.length === 0 ? h('p', null, 'none active')
-      : h('ul', { class: 'plain' }, status.signingKeys.map((k) => h('li', null, h('code', null, k.kid), ` ${k.alg}, since ${when(k.createdAt)}`)))));
+  return h(
+    'div',
+    { class: 'cards' },
+    h(
+      'div',
+      { class: 'card' },
+      h('h3', null, 'Storage'),
+      facts([
+        ['Kind', status.storage.kind],
+        ['State', state(status.storage.ok)],
+      ]),
+    ),
+    h(
+      'div',
+      { class: 'card' },
+      h('h3', null, 'Shared state'),
+      facts([
+        ['Kind', status.sharedState.kind],
+        ['State', state(status.sharedState.ok)],
+      ]),
+    ),
+    h(
+      'div',
+      { class: 'card' },
+      h('h3', null, 'Server'),
+      facts([
+        ['Mode', status.mode],
+        ['Roles', status.roles.join(', ')],
+      ]),
+    ),
+    h(
+      'div',
+      { class: 'card' },
+      h('h3', null, 'Signing keys'),
+      status.signingKeys.length === 0
+        ? h('p', null, 'none active')
+        : h(
+            'ul',
+            { class: 'plain' },
+            status.signingKeys.map((k) => h('li', null, h('code', null, k.kid), ` ${k.alg}, since ${when(k.createdAt)}`)),
+          ),
+    ),
+  );
 }
 
 export async function dashboardPage() {
@@ -115,23 +205,44 @@ export async function dashboardPage() {
   const draw = (u) => {
     for (const c of charts) c.destroy();
     charts.clear();
-    fill(chartsEl,
+    fill(
+      chartsEl,
       registrationsChart(u.registrations),
       perMinute(u.tokens, 'Tokens per minute', 'tokens issued by grant type, last hour', 'No tokens issued in the last hour.'),
-      gatewayChart(u.gateway));
+      gatewayChart(u.gateway),
+    );
   };
-  const refresh = button('Refresh', async (event) => {
-    await act(event.currentTarget, msg, async () => draw(await api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })), 'Charts refreshed.');
-  }, { kind: 'secondary' });
+  const refresh = button(
+    'Refresh',
+    async (event) => {
+      await act(
+        event.currentTarget,
+        msg,
+        async () => draw(await api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })),
+        'Charts refreshed.',
+      );
+    },
+    { kind: 'secondary' },
+  );
   const page = [
     h('h1', null, 'Dashboard'),
     section('Health', health(status)),
-    section('Remote key sets', h('p', { class: 'hint' }, 'Key sets this server process has fetched (directory, software and key manager JWKS).'),
-      table('Remote key sets', [
-        { label: 'URL', cell: (k) => h('code', null, k.url) }, { label: 'Keys', cell: (k) => k.keys },
-        { label: 'Last fetch', cell: (k) => when(k.fetchedAt) }, { label: 'Fetches', cell: (k) => k.fetches },
-        { label: 'Last error', cell: (k) => (k.lastError ? `${when(k.lastError.at)}: ${k.lastError.message}` : '—') },
-      ], status.keySets, { empty: 'No remote key set fetched yet.' })),
+    section(
+      'Remote key sets',
+      h('p', { class: 'hint' }, 'Key sets this server process has fetched (directory, software and key manager JWKS).'),
+      table(
+        'Remote key sets',
+        [
+          { label: 'URL', cell: (k) => h('code', null, k.url) },
+          { label: 'Keys', cell: (k) => k.keys },
+          { label: 'Last fetch', cell: (k) => when(k.fetchedAt) },
+          { label: 'Fetches', cell: (k) => k.fetches },
+          { label: 'Last error', cell: (k) => (k.lastError ? `${when(k.lastError.at)}: ${k.lastError.message}` : '—') },
+        ],
+        status.keySets,
+        { empty: 'No remote key set fetched yet.' },
+      ),
+    ),
     section('Activity', h('div', { class: 'toolbar' }, refresh), msg.el, chartsEl),
   ];
   draw(usage);

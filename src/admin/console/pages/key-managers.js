@@ -10,23 +10,60 @@ const stateBadge = (enabled) => h('span', { class: enabled ? 'badge ok' : 'badge
 /** The key manager form; `km` fills it for an edit. */
 function keyManagerForm(km, onSubmit) {
   const handling = km?.tokenValidation?.[0];
-  const form = h('form', { class: 'stack', 'aria-label': km ? 'Edit the key manager' : 'Add a key manager' },
-    h('div', { class: 'grid2' },
+  const form = h(
+    'form',
+    { class: 'stack', 'aria-label': km ? 'Edit the key manager' : 'Add a key manager' },
+    h(
+      'div',
+      { class: 'grid2' },
       km ? null : field('Name', 'name', { required: true, hint: 'Unique; used in the API' }),
       field('Display name', 'displayName', { value: km?.displayName }),
-      field('Discovery URL', 'wellKnownEndpoint', { kind: 'url', required: true, value: km?.wellKnownEndpoint ?? '', placeholder: 'https://idp.example.com/.well-known/openid-configuration', hint: 'Fetched when you save: issuer, key set and endpoints are read from it' }),
+      field('Discovery URL', 'wellKnownEndpoint', {
+        kind: 'url',
+        required: true,
+        value: km?.wellKnownEndpoint ?? '',
+        placeholder: 'https://idp.example.com/.well-known/openid-configuration',
+        hint: 'Fetched when you save: issuer, key set and endpoints are read from it',
+      }),
       field('Issuer (if it differs from the discovery document)', 'issuer', { value: km?.issuer ?? '' }),
       field('Expected audience (aud)', 'audience', { value: km?.additionalProperties?.audience ?? '', hint: 'Empty: not checked' }),
-      field('Token validation', 'validation', { kind: 'select', options: [['jwt', 'self-contained JWT (signature by the key set)'], ['introspection', 'introspection (RFC 7662)']], value: km && !km.enableSelfValidationJWT ? 'introspection' : 'jwt' }),
-      field('Introspection client ID', 'introspection_client_id', { value: km?.additionalProperties?.introspection_client_id ?? '', hint: 'Only for introspection' }),
-      field('Introspection client secret', 'introspection_client_secret', { kind: 'password', autocomplete: 'new-password', hint: km ? 'Never shown; enter it again to keep introspection' : 'Only for introspection' }),
-      field('Token handling: which tokens it owns', 'handlingType', { kind: 'select', options: [['', 'all tokens of its issuer'], ['JWT', 'JWTs whose claim matches'], ['REFERENCE', 'opaque tokens matching a pattern']], value: handling?.type ?? '' }),
-      field('Token handling: claim or pattern', 'handlingValue', { value: handling?.value ?? '', hint: 'e.g. iss=https://idp.example.com, or a regular expression for opaque tokens' }),
+      field('Token validation', 'validation', {
+        kind: 'select',
+        options: [
+          ['jwt', 'self-contained JWT (signature by the key set)'],
+          ['introspection', 'introspection (RFC 7662)'],
+        ],
+        value: km && !km.enableSelfValidationJWT ? 'introspection' : 'jwt',
+      }),
+      field('Introspection client ID', 'introspection_client_id', {
+        value: km?.additionalProperties?.introspection_client_id ?? '',
+        hint: 'Only for introspection',
+      }),
+      field('Introspection client secret', 'introspection_client_secret', {
+        kind: 'password',
+        autocomplete: 'new-password',
+        hint: km ? 'Never shown; enter it again to keep introspection' : 'Only for introspection',
+      }),
+      field('Token handling: which tokens it owns', 'handlingType', {
+        kind: 'select',
+        options: [
+          ['', 'all tokens of its issuer'],
+          ['JWT', 'JWTs whose claim matches'],
+          ['REFERENCE', 'opaque tokens matching a pattern'],
+        ],
+        value: handling?.type ?? '',
+      }),
+      field('Token handling: claim or pattern', 'handlingValue', {
+        value: handling?.value ?? '',
+        hint: 'e.g. iss=https://idp.example.com, or a regular expression for opaque tokens',
+      }),
       field('Claim carrying the client ID', 'consumerKeyClaim', { value: km?.consumerKeyClaim ?? '', placeholder: 'azp' }),
       field('Claim carrying the scopes', 'scopesClaim', { value: km?.scopesClaim ?? '', placeholder: 'scope' }),
-      field('Claim carrying the TPP roles', 'roles_claim', { value: km?.additionalProperties?.roles_claim ?? '' })),
+      field('Claim carrying the TPP roles', 'roles_claim', { value: km?.additionalProperties?.roles_claim ?? '' }),
+    ),
     field('Enabled', 'enabled', { kind: 'checkbox', value: km?.enabled ?? true }),
-    h('button', { type: 'submit', class: 'primary' }, km ? 'Validate and save' : 'Validate and add'));
+    h('button', { type: 'submit', class: 'primary' }, km ? 'Validate and save' : 'Validate and add'),
+  );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const d = new FormData(form);
@@ -34,7 +71,9 @@ function keyManagerForm(km, onSubmit) {
     const extra = {
       ...(t('audience') ? { audience: t('audience') } : {}),
       ...(t('roles_claim') ? { roles_claim: t('roles_claim') } : {}),
-      ...(t('introspection_client_id') || t('introspection_client_secret') ? { introspection_client_id: t('introspection_client_id'), introspection_client_secret: t('introspection_client_secret') } : {}),
+      ...(t('introspection_client_id') || t('introspection_client_secret')
+        ? { introspection_client_id: t('introspection_client_id'), introspection_client_secret: t('introspection_client_secret') }
+        : {}),
     };
     const body = {
       name: km ? km.name : t('name'),
@@ -63,7 +102,10 @@ function discovered(km) {
     ['Revocation', km.endpoints.revoke ? h('code', null, km.endpoints.revoke) : '—'],
     ['Validation', km.enableSelfValidationJWT ? 'self-contained JWT' : 'introspection'],
     ['Token handling', km.tokenValidation.length ? km.tokenValidation.map((r) => `${r.type}: ${r.value}`).join('; ') : 'all tokens of its issuer'],
-    ['Claims', `client ID: ${km.consumerKeyClaim}, scopes: ${km.scopesClaim}${km.additionalProperties.roles_claim ? `, roles: ${km.additionalProperties.roles_claim}` : ''}`],
+    [
+      'Claims',
+      `client ID: ${km.consumerKeyClaim}, scopes: ${km.scopesClaim}${km.additionalProperties.roles_claim ? `, roles: ${km.additionalProperties.roles_claim}` : ''}`,
+    ],
     ['Audience', km.additionalProperties.audience ?? 'not checked'],
   ]);
 }
@@ -71,17 +113,23 @@ function discovered(km) {
 export async function keyManagersPage({ session, navigate }) {
   const kms = await api('GET', KEY_MANAGERS);
   const msg = messages();
-  const list = table('Key managers', [
-    { label: 'Name', cell: (k) => link(`/admin/key-managers/${enc(k.name)}`, k.displayName || k.name) },
-    { label: 'Type', cell: (k) => (k.type === 'default' ? 'resident (this server)' : 'external OpenID provider') },
-    { label: 'Issuer', cell: (k) => h('code', null, k.issuer) },
-    { label: 'State', cell: (k) => stateBadge(k.enabled) },
-    { label: 'Changed', cell: (k) => when(k.lastUpdatedTime) },
-  ], kms.list);
-  const add = canChange(session) ? keyManagerForm(null, async (body, submit) => {
-    const created = await act(submit, msg, () => api('POST', KEY_MANAGERS, { json: body }));
-    if (created) navigate(`/key-managers/${enc(created.name)}`);
-  }) : null;
+  const list = table(
+    'Key managers',
+    [
+      { label: 'Name', cell: (k) => link(`/admin/key-managers/${enc(k.name)}`, k.displayName || k.name) },
+      { label: 'Type', cell: (k) => (k.type === 'default' ? 'resident (this server)' : 'external OpenID provider') },
+      { label: 'Issuer', cell: (k) => h('code', null, k.issuer) },
+      { label: 'State', cell: (k) => stateBadge(k.enabled) },
+      { label: 'Changed', cell: (k) => when(k.lastUpdatedTime) },
+    ],
+    kms.list,
+  );
+  const add = canChange(session)
+    ? keyManagerForm(null, async (body, submit) => {
+        const created = await act(submit, msg, () => api('POST', KEY_MANAGERS, { json: body }));
+        if (created) navigate(`/key-managers/${enc(created.name)}`);
+      })
+    : null;
   return [h('h1', null, 'Key managers'), readOnlyNote(session), section('Key managers', list), add ? section('Add a key manager', msg.el, add) : null];
 }
 
@@ -90,19 +138,35 @@ export async function keyManagerDetailPage({ session, params, navigate }) {
   const admin = canChange(session);
   const msg = messages();
   const resident = km.type === 'default';
-  const toggle = admin ? button(km.enabled ? 'Disable' : 'Enable', async (event) => {
-    const r = await act(event.currentTarget, msg, () => api('PUT', `${KEY_MANAGERS}/${enc(km.name)}`, { json: { enabled: !km.enabled } }));
-    if (r) navigate(`/key-managers/${enc(km.name)}`, { replace: true });
-  }, { kind: km.enabled ? 'danger' : 'primary' }) : null;
-  const edit = admin && !resident ? keyManagerForm(km, async (body, submit) => {
-    const saved = await act(submit, msg, () => api('PUT', `${KEY_MANAGERS}/${enc(km.name)}`, { json: body }));
-    if (saved) navigate(`/key-managers/${enc(km.name)}`, { replace: true });
-  }) : null;
-  const remove = admin && !resident ? button('Remove this key manager', async (event) => {
-    if (!(await confirmAction(`Remove ${km.displayName || km.name}?`, 'The gateway no longer accepts its tokens, on every host.', 'Remove'))) return;
-    const done = await act(event.currentTarget, msg, () => api('DELETE', `${KEY_MANAGERS}/${enc(km.name)}`));
-    if (done) navigate('/key-managers');
-  }, { kind: 'danger' }) : null;
+  const toggle = admin
+    ? button(
+        km.enabled ? 'Disable' : 'Enable',
+        async (event) => {
+          const r = await act(event.currentTarget, msg, () => api('PUT', `${KEY_MANAGERS}/${enc(km.name)}`, { json: { enabled: !km.enabled } }));
+          if (r) navigate(`/key-managers/${enc(km.name)}`, { replace: true });
+        },
+        { kind: km.enabled ? 'danger' : 'primary' },
+      )
+    : null;
+  const edit =
+    admin && !resident
+      ? keyManagerForm(km, async (body, submit) => {
+          const saved = await act(submit, msg, () => api('PUT', `${KEY_MANAGERS}/${enc(km.name)}`, { json: body }));
+          if (saved) navigate(`/key-managers/${enc(km.name)}`, { replace: true });
+        })
+      : null;
+  const remove =
+    admin && !resident
+      ? button(
+          'Remove this key manager',
+          async (event) => {
+            if (!(await confirmAction(`Remove ${km.displayName || km.name}?`, 'The gateway no longer accepts its tokens, on every host.', 'Remove'))) return;
+            const done = await act(event.currentTarget, msg, () => api('DELETE', `${KEY_MANAGERS}/${enc(km.name)}`));
+            if (done) navigate('/key-managers');
+          },
+          { kind: 'danger' },
+        )
+      : null;
   return [
     h('p', { class: 'crumbs' }, link('/admin/key-managers', 'Key managers'), ' / ', km.name),
     h('h1', null, km.displayName || km.name),

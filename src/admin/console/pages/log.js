@@ -4,22 +4,34 @@
 import { act, api, enc, field, fill, h, link, messages, section, table, when } from '../lib.js';
 
 const OPS = '/api/opendcr/v1';
-const EVENTS = [['', 'every outcome'], ['created', 'created'], ['updated', 'updated'], ['deleted', 'deleted'], ['rejected', 'rejected']];
+const EVENTS = [
+  ['', 'every outcome'],
+  ['created', 'created'],
+  ['updated', 'updated'],
+  ['deleted', 'deleted'],
+  ['rejected', 'rejected'],
+];
 
 export async function logPage() {
   const msg = messages();
   const results = h('div', { 'aria-live': 'polite' });
   const counts = h('div');
   const params = new URLSearchParams(location.search);
-  const filters = h('form', { class: 'stack', role: 'search', 'aria-label': 'Filter the registration log' },
-    h('div', { class: 'grid3' },
+  const filters = h(
+    'form',
+    { class: 'stack', role: 'search', 'aria-label': 'Filter the registration log' },
+    h(
+      'div',
+      { class: 'grid3' },
       field('Outcome', 'event', { kind: 'select', options: EVENTS, value: params.get('event') ?? '' }),
       field('Reason code', 'code', { value: params.get('code') ?? '', placeholder: 'e.g. SSA_SIGNATURE_INVALID' }),
       field('Software ID', 'software_id', { value: params.get('software_id') ?? '' }),
       field('Client ID', 'client_id', { value: params.get('client_id') ?? '' }),
       field('Since (your local time)', 'since', { kind: 'datetime-local', value: params.get('since') ?? '' }),
-      field('At most', 'limit', { kind: 'number', value: params.get('limit') ?? '100', hint: '1 to 1000 rows, newest first' })),
-    h('button', { type: 'submit', class: 'primary' }, 'Show'));
+      field('At most', 'limit', { kind: 'number', value: params.get('limit') ?? '100', hint: '1 to 1000 rows, newest first' }),
+    ),
+    h('button', { type: 'submit', class: 'primary' }, 'Show'),
+  );
 
   const load = async (control) => {
     const d = new FormData(filters);
@@ -35,21 +47,39 @@ export async function logPage() {
     ]);
     if (!events) return;
     msg.clear();
-    fill(results, table('Registration events', [
-      { label: 'When', cell: (e) => when(e.at) },
-      { label: 'Outcome', cell: (e) => h('span', { class: e.event === 'rejected' ? 'badge bad' : 'badge ok' }, e.event) },
-      { label: 'Request', cell: (e) => `${e.method ?? ''} ${e.version ?? ''}`.trim() || '—' },
-      { label: 'Software ID', cell: (e) => (e.softwareId ? h('code', null, e.softwareId) : '—') },
-      { label: 'Client ID', cell: (e) => (e.clientId ? link(`/admin/applications/${enc(e.clientId)}`, e.clientId) : '—') },
-      { label: 'Reason code', cell: (e) => (e.code ? h('code', null, e.code) : '—') },
-      { label: 'What it means', cell: (e) => e.meaning ?? '—' },
-      { label: 'Reason sent to the TPP', cell: (e) => e.reason ?? '—' },
-    ], events.list, { empty: 'No registration event matches.' }));
-    fill(counts, rejections ? table('Rejections by reason code', [
-      { label: 'Reason code', cell: (r) => h('code', null, r.code ?? 'none') },
-      { label: 'Count', cell: (r) => r.count },
-      { label: 'What it means', cell: (r) => r.meaning ?? '—' },
-    ], rejections.list, { empty: 'No rejection in this period.' }) : null);
+    fill(
+      results,
+      table(
+        'Registration events',
+        [
+          { label: 'When', cell: (e) => when(e.at) },
+          { label: 'Outcome', cell: (e) => h('span', { class: e.event === 'rejected' ? 'badge bad' : 'badge ok' }, e.event) },
+          { label: 'Request', cell: (e) => `${e.method ?? ''} ${e.version ?? ''}`.trim() || '—' },
+          { label: 'Software ID', cell: (e) => (e.softwareId ? h('code', null, e.softwareId) : '—') },
+          { label: 'Client ID', cell: (e) => (e.clientId ? link(`/admin/applications/${enc(e.clientId)}`, e.clientId) : '—') },
+          { label: 'Reason code', cell: (e) => (e.code ? h('code', null, e.code) : '—') },
+          { label: 'What it means', cell: (e) => e.meaning ?? '—' },
+          { label: 'Reason sent to the TPP', cell: (e) => e.reason ?? '—' },
+        ],
+        events.list,
+        { empty: 'No registration event matches.' },
+      ),
+    );
+    fill(
+      counts,
+      rejections
+        ? table(
+            'Rejections by reason code',
+            [
+              { label: 'Reason code', cell: (r) => h('code', null, r.code ?? 'none') },
+              { label: 'Count', cell: (r) => r.count },
+              { label: 'What it means', cell: (r) => r.meaning ?? '—' },
+            ],
+            rejections.list,
+            { empty: 'No rejection in this period.' },
+          )
+        : null,
+    );
   };
   filters.addEventListener('submit', (event) => {
     event.preventDefault();
