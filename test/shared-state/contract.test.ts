@@ -31,6 +31,8 @@ async function eventually(check: () => boolean, what: string): Promise<void> {
 
 interface Backend {
   open(): Promise<SharedState>;
+  /** The time in seconds by the clock the instances use (the wall clock where the backend keeps time itself). */
+  now(): number;
   /** Advances the clock the instances use; false when the backend keeps time itself (Redis). */
   advance(seconds: number): boolean;
 }
@@ -41,7 +43,8 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     await a.close();
     await b.close();
   });
-  const t0 = Math.floor(Date.now() / 1000);
+  // Read from the instances' own clock: a second that ticks between two wall-clock reads would shift every expiry below.
+  const t0 = backend.now();
   const run = randomBytes(4).toString('hex');
 
   await t.test('remember: first true, replay false on either instance, per namespace', async () => {
@@ -152,6 +155,7 @@ test('embedded shared state (SQLite file shared by processes) passes the contrac
   let clock = Math.floor(Date.now() / 1000);
   await runContract(t, {
     open: async () => createEmbeddedSharedState({ path: join(dir, 'shared-state.db'), busyTimeoutMs: 5000, pollMs: 50, now: () => clock }),
+    now: () => clock,
     advance: (s) => {
       clock += s;
       return true;
@@ -178,6 +182,7 @@ test('PostgreSQL shared state passes the contract', async (t) => {
   let clock = Math.floor(Date.now() / 1000);
   await runContract(t, {
     open: () => createPostgresSharedState({ url: PG_URL, poolSize: 3, schema, now: () => clock }),
+    now: () => clock,
     advance: (s) => {
       clock += s;
       return true;
@@ -205,6 +210,7 @@ test('Redis shared state passes the contract', async (t) => {
   });
   await runContract(t, {
     open: () => createRedisSharedState({ url: REDIS_URL, keyPrefix: prefix }),
+    now: () => Math.floor(Date.now() / 1000),
     advance: () => false,
   });
 });
