@@ -1,6 +1,6 @@
 // The console shell: login, navigation, and the router that draws the page the path names.
 // Every page is built on the same REST APIs scripts use (no second code path).
-import { api, ApiError, fill, h, link, messages, setSession, field } from './lib.js';
+import { api, ApiError, fill, find, h, link, messages, setSession, field } from './lib.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { apisPage, apiDetailPage } from './pages/apis.js';
 import { plansPage, planDetailPage } from './pages/plans.js';
@@ -9,10 +9,12 @@ import { logPage } from './pages/log.js';
 import { keyManagersPage, keyManagerDetailPage } from './pages/key-managers.js';
 import { securityPage } from './pages/security.js';
 import { sandboxPage } from './pages/sandbox.js';
+/** @import { Child, Page, Session } from './lib.js' */
 
 const BASE = '/admin';
 const sandbox = document.querySelector('meta[name="opendcr-sandbox"]')?.getAttribute('content') === 'true';
 
+/** @type {[string, string][]} */
 const NAV = [
   ['/', 'Dashboard'],
   ['/apis', 'APIs'],
@@ -21,9 +23,10 @@ const NAV = [
   ['/log', 'Registration log'],
   ['/key-managers', 'Key managers'],
   ['/security', 'Trust, keys and scopes'],
-  ...(sandbox ? [['/sandbox', 'Sandbox']] : []),
+  ...(sandbox ? /** @satisfies {[string, string][]} */ ([['/sandbox', 'Sandbox']]) : []),
 ];
 
+/** @type {[RegExp, Page, string][]} */
 const ROUTES = [
   [/^\/$/, dashboardPage, 'Dashboard'],
   [/^\/apis$/, apisPage, 'APIs'],
@@ -36,10 +39,11 @@ const ROUTES = [
   [/^\/key-managers$/, keyManagersPage, 'Key managers'],
   [/^\/key-managers\/([^/]+)$/, keyManagerDetailPage, 'Key manager'],
   [/^\/security$/, securityPage, 'Trust, keys and scopes'],
-  ...(sandbox ? [[/^\/sandbox$/, sandboxPage, 'Sandbox']] : []),
+  ...(sandbox ? /** @satisfies {[RegExp, Page, string][]} */ ([[/^\/sandbox$/, sandboxPage, 'Sandbox']]) : []),
 ];
 
-const root = document.getElementById('app');
+const root = find(document, '#app', HTMLElement);
+/** @type {Session | null} */
 let session = null;
 
 function localPath() {
@@ -47,6 +51,10 @@ function localPath() {
   return p === '' ? '/' : p;
 }
 
+/**
+ * @param {string} path within the console ('/apis')
+ * @param {{ replace?: boolean }} [opts] replace: the move replaces the history entry
+ */
 export function navigate(path, { replace = false } = {}) {
   const url = `${BASE}${path === '/' ? '/' : path}`;
   if (replace) history.replaceState(null, '', url);
@@ -68,7 +76,8 @@ window.addEventListener('popstate', () => {
 });
 
 async function loadSession() {
-  const who = await api('GET', '/admin/api/session');
+  // Nobody signed in: user and role null.
+  const who = /** @type {Session | { user: null, role: null }} */ (await api('GET', '/admin/api/session'));
   session = who.user ? who : null;
   setSession(session ? session.csrfToken : null, lost);
 }
@@ -94,14 +103,16 @@ function loginView() {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    const submit = form.querySelector('button[type="submit"]');
+    const submit = find(form, 'button[type="submit"]', HTMLButtonElement);
     submit.disabled = true;
     try {
-      session = await api('POST', '/admin/api/session', { json: { username: String(data.get('username')), password: String(data.get('password')) } });
+      session = /** @type {Session} */ (
+        await api('POST', '/admin/api/session', { json: { username: String(data.get('username')), password: String(data.get('password')) } })
+      );
       setSession(session.csrfToken, lost);
       await render();
     } catch (err) {
-      msg.error(err.status === 401 ? new ApiError(401, 'ADMIN_UNAUTHORIZED', 'the user name or password is wrong') : err);
+      msg.error(err instanceof ApiError && err.status === 401 ? new ApiError(401, 'ADMIN_UNAUTHORIZED', 'the user name or password is wrong') : err);
     } finally {
       submit.disabled = false;
     }
@@ -109,7 +120,13 @@ function loginView() {
   return h('main', { id: 'main', class: 'login-main', tabindex: '-1' }, form);
 }
 
-function shell(content, current) {
+/**
+ * The page around a page's content: header, navigation, main.
+ * @param {Child} content
+ * @param {string} current the console path shown
+ * @param {Session} who the signed-in user
+ */
+function shell(content, current, who) {
   const nav = h(
     'nav',
     { class: 'nav', 'aria-label': 'Console sections' },
@@ -123,6 +140,7 @@ function shell(content, current) {
     ),
   );
   // Sign out ends this session; sign out everywhere ends every session of this user, on every host.
+  /** @type {(path: string, label: string) => HTMLButtonElement} */
   const signOut = (path, label) =>
     h(
       'button',
@@ -144,12 +162,24 @@ function shell(content, current) {
       'header',
       { class: 'top' },
       h('a', { href: `${BASE}/`, class: 'brand', dataset: { nav: '' } }, 'OpenDCR'),
-      h('span', { class: 'who' }, `${session.user} (${session.role === 'admin' ? 'administrator' : 'auditor, read only'})`),
+      h('span', { class: 'who' }, `${who.user} (${who.role === 'admin' ? 'administrator' : 'auditor, read only'})`),
       signOut('/admin/api/session', 'Sign out'),
       signOut('/admin/api/sessions', 'Sign out everywhere'),
     ),
     h('div', { class: 'layout' }, nav, h('main', { id: 'main', tabindex: '-1' }, content)),
   ];
+}
+
+/**
+ * The first route whose expression matches the path, with its match.
+ * @param {string} path
+ */
+function routeOf(path) {
+  for (const [re, page, title] of ROUTES) {
+    const m = re.exec(path);
+    if (m) return { m, page, title };
+  }
+  return undefined;
 }
 
 let renderCount = 0;
@@ -166,15 +196,16 @@ async function render() {
     return;
   }
   const path = localPath();
-  const route = ROUTES.map(([re, page, title]) => [re.exec(path), page, title]).find(([m]) => m);
+  const route = routeOf(path);
   const holder = h('div', { class: 'page', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading…'));
-  fill(root, shell(holder, path));
+  fill(root, shell(holder, path, session));
+  /** @type {Child} */
   let content;
   if (!route) {
     document.title = 'Not found · OpenDCR console';
     content = [h('h1', null, 'Not found'), h('p', null, 'There is no such page in the console. '), link(`${BASE}/`, 'Go to the dashboard')];
   } else {
-    const [m, page, title] = route;
+    const { m, page, title } = route;
     document.title = `${title} · OpenDCR console`;
     try {
       content = await page({ session, params: m.slice(1).map(decodeURIComponent), navigate, refresh: render, sandbox });
@@ -197,5 +228,8 @@ async function render() {
 }
 
 void render().catch((err) => {
-  fill(root, h('main', { id: 'main' }, h('h1', null, 'The console could not start'), h('p', { role: 'alert' }, err.message ?? String(err))));
+  fill(
+    root,
+    h('main', { id: 'main' }, h('h1', null, 'The console could not start'), h('p', { role: 'alert' }, err instanceof Error ? err.message : String(err))),
+  );
 });

@@ -13,18 +13,82 @@ import {
   facts,
   field,
   fill,
+  find,
   h,
   link,
   messages,
+  pathParam,
   readOnlyNote,
   section,
+  submitter,
   table,
   when,
 } from '../lib.js';
+/** @import { List, PageContext } from '../lib.js' */
+/** @import { Plan, RateLimit } from './plans.js' */
+
+/** @typedef {'CREATED' | 'PUBLISHED' | 'DEPRECATED' | 'RETIRED' | 'BLOCKED'} ApiState */
+
+/**
+ * An operation of an API (apiDto in src/apim/admin-routes.ts).
+ * @typedef {object} Operation
+ * @property {string} target the path template (`/accounts/{AccountId}`)
+ * @property {string} verb
+ * @property {string | null} operationId
+ * @property {'Application' | 'None'} authType
+ * @property {string[]} scopes
+ * @property {string[]} flows
+ * @property {boolean} idempotency
+ * @property {boolean} jwsSignature
+ * @property {RateLimit | null} throttlingLimit
+ * @property {string[]} headers
+ * @property {string[] | null} requestBody
+ */
+
+/**
+ * An API, as the Publisher answers one (apiDto in src/apim/admin-routes.ts).
+ * @typedef {object} Api
+ * @property {string} id
+ * @property {string} name
+ * @property {string} context
+ * @property {string} version
+ * @property {ApiState} lifeCycleStatus
+ * @property {string[]} policies the plans offered, the default first
+ * @property {{ endpoint_type: string, production_endpoints: { url: string } }} endpointConfig
+ * @property {string[]} requiredRoles
+ * @property {boolean} verifyJwsSignature
+ * @property {Operation[]} operations
+ * @property {string} documentHash
+ * @property {string} createdTime
+ * @property {string} lastUpdatedTime
+ */
+
+/**
+ * An application's subscription to an API (subscriptionDto in src/apim/admin-routes.ts); the
+ * application is `applicationId` at `keyManager`.
+ * @typedef {object} Subscription
+ * @property {string} subscriptionId
+ * @property {string} applicationId
+ * @property {string} keyManager
+ * @property {string} apiId
+ * @property {string} throttlingPolicy
+ * @property {'UNBLOCKED' | 'BLOCKED'} status
+ * @property {string} createdTime
+ */
+
+/**
+ * What re-importing a document would change (ReimportPreview in src/apim/catalogue.ts); an
+ * operation is named `METHOD /path`.
+ * @typedef {object} ReimportPreview
+ * @property {{ before: string | null, after: string }} documentVersion
+ * @property {{ added: string[], removed: string[], changed: { operation: string }[], unchanged: number }} operations
+ * @property {{ before: string[], after: string[] }} requiredRoles
+ */
 
 const PUBLISHER = '/api/am/publisher/v4';
 const DEVPORTAL = '/api/am/devportal/v3';
 const POLICIES = '/api/am/admin/v4/throttling/policies/subscription';
+/** @type {[string, string][]} */
 const ROLES = [
   ['AISP', 'AISP'],
   ['PISP', 'PISP'],
@@ -32,7 +96,10 @@ const ROLES = [
   ['ASPSP', 'ASPSP'],
 ];
 
-/** Which lifecycle actions each state allows (the server checks it again). */
+/**
+ * Which lifecycle actions each state allows (the server checks it again).
+ * @type {Record<string, string[]>}
+ */
 const ACTIONS = {
   CREATED: ['Publish'],
   PUBLISHED: ['Deprecate', 'Block', 'Demote to Created'],
@@ -41,12 +108,18 @@ const ACTIONS = {
   RETIRED: [],
 };
 
+/** @param {string} state */
 const stateBadge = (state) => h('span', { class: `badge state-${state.toLowerCase()}` }, state);
 
-/** The additionalProperties part of an import, from the form's fields (empty ones left to the document). */
+/**
+ * The additionalProperties part of an import, from the form's fields (empty ones left to the document).
+ * @param {HTMLFormElement} form
+ */
 function importProperties(form) {
   const data = new FormData(form);
+  /** @param {string} name */
   const text = (name) => String(data.get(name) ?? '').trim();
+  /** @type {{ name?: string, context?: string, version?: string, endpointConfig?: Api['endpointConfig'], policies?: string[], roles?: string[] }} */
   const props = {};
   if (text('name')) props.name = text('name');
   if (text('context')) props.context = text('context');
@@ -59,6 +132,12 @@ function importProperties(form) {
   return props;
 }
 
+/**
+ * An import's multipart body: the chosen file under `fileField`, and the form's settings.
+ * @param {HTMLFormElement} form
+ * @param {string} fileField
+ * @param {HTMLInputElement} fileInput
+ */
 function multipart(form, fileField, fileInput) {
   const body = new FormData();
   const file = fileInput.files?.[0];
@@ -67,8 +146,12 @@ function multipart(form, fileField, fileInput) {
   return body;
 }
 
+/** @param {PageContext} ctx */
 export async function apisPage({ session, navigate }) {
-  const [apis, plans] = await Promise.all([api('GET', `${PUBLISHER}/apis`), api('GET', POLICIES)]);
+  const [apis, plans] = await Promise.all([
+    /** @type {Promise<List<Api>>} */ (api('GET', `${PUBLISHER}/apis`)),
+    /** @type {Promise<List<Plan>>} */ (api('GET', POLICIES)),
+  ]);
   const msg = messages();
   const list = table(
     'APIs',
@@ -84,6 +167,7 @@ export async function apisPage({ session, navigate }) {
     { empty: 'No API yet: import an OpenAPI or Swagger file below.' },
   );
 
+  /** @type {HTMLFormElement | null} */
   let importForm = null;
   if (canChange(session)) {
     const file = field('OpenAPI or Swagger file (JSON or YAML)', 'file', {
@@ -91,7 +175,7 @@ export async function apisPage({ session, navigate }) {
       required: true,
       accept: '.json,.yaml,.yml,application/json,application/yaml',
     });
-    importForm = h(
+    const form = h(
       'form',
       { class: 'stack', 'aria-label': 'Import an API' },
       file,
@@ -117,14 +201,20 @@ export async function apisPage({ session, navigate }) {
       checkboxes("Required TPP roles (default: from the operations' scopes)", 'roles', ROLES),
       h('button', { type: 'submit', class: 'primary' }, 'Import'),
     );
-    importForm.addEventListener('submit', async (event) => {
+    form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const submit = importForm.querySelector('button[type="submit"]');
-      const created = await act(submit, msg, () =>
-        api('POST', `${PUBLISHER}/apis/import-openapi`, { form: multipart(importForm, 'file', file.querySelector('input')) }),
+      const submit = find(form, 'button[type="submit"]', HTMLButtonElement);
+      const created = await act(
+        submit,
+        msg,
+        () =>
+          /** @type {Promise<Api>} */ (
+            api('POST', `${PUBLISHER}/apis/import-openapi`, { form: multipart(form, 'file', find(file, 'input', HTMLInputElement)) })
+          ),
       );
       if (created) navigate(`/apis/${enc(created.id)}`);
     });
+    importForm = form;
   }
   return [
     h('h1', null, 'APIs'),
@@ -141,12 +231,13 @@ export async function apisPage({ session, navigate }) {
   ];
 }
 
+/** @param {PageContext} ctx */
 export async function apiDetailPage({ session, params, navigate }) {
-  const [id] = params;
+  const id = pathParam(params);
   const [a, plans, subs] = await Promise.all([
-    api('GET', `${PUBLISHER}/apis/${enc(id)}`),
-    api('GET', POLICIES),
-    api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: id } }),
+    /** @type {Promise<Api>} */ (api('GET', `${PUBLISHER}/apis/${enc(id)}`)),
+    /** @type {Promise<List<Plan>>} */ (api('GET', POLICIES)),
+    /** @type {Promise<List<Subscription>>} */ (api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: id } })),
   ]);
   const admin = canChange(session);
   const msg = messages();
@@ -190,9 +281,9 @@ export async function apiDetailPage({ session, params, navigate }) {
       endpointConfig: { endpoint_type: 'http', production_endpoints: { url: String(new FormData(settings).get('backend')).trim() } },
       policies: checkedValues(settings, 'plans'),
       requiredRoles: checkedValues(settings, 'roles'),
-      verifyJwsSignature: settings.querySelector('input[name="verifyJws"]').checked,
+      verifyJwsSignature: find(settings, 'input[name="verifyJws"]', HTMLInputElement).checked,
     };
-    await act(event.submitter, msg, () => api('PUT', `${PUBLISHER}/apis/${enc(a.id)}`, { json: body }), 'Settings saved.');
+    await act(submitter(event), msg, () => api('PUT', `${PUBLISHER}/apis/${enc(a.id)}`, { json: body }), 'Settings saved.');
   });
 
   const operations = table(
@@ -212,6 +303,7 @@ export async function apiDetailPage({ session, params, navigate }) {
   );
 
   const subsEl = h('div');
+  /** @param {Subscription[]} list */
   const drawSubs = (list) =>
     fill(
       subsEl,
@@ -242,7 +334,7 @@ export async function apiDetailPage({ session, params, navigate }) {
                         () => api('POST', `${PUBLISHER}/subscriptions/${which}`, { query: { subscriptionId: s.subscriptionId } }),
                         `Subscription ${s.status === 'BLOCKED' ? 'unblocked' : 'blocked'}.`,
                       );
-                      if (r) drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: a.id } })).list);
+                      if (r) drawSubs(/** @type {List<Subscription>} */ (await api('GET', `${DEVPORTAL}/subscriptions`, { query: { apiId: a.id } })).list);
                     },
                     { kind: s.status === 'BLOCKED' ? 'secondary' : 'danger' },
                   )
@@ -262,7 +354,7 @@ export async function apiDetailPage({ session, params, navigate }) {
     const apply = button(
       'Apply the new version',
       async (event) => {
-        const input = file.querySelector('input');
+        const input = find(file, 'input', HTMLInputElement);
         const done = await act(
           event.currentTarget,
           msg,
@@ -284,9 +376,14 @@ export async function apiDetailPage({ session, params, navigate }) {
     );
     reimportForm.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const input = file.querySelector('input');
-      const p = await act(event.submitter, msg, () =>
-        api('POST', `${PUBLISHER}/apis/${enc(a.id)}/swagger/preview`, { form: multipart(reimportForm, 'apiDefinition', input) }),
+      const input = find(file, 'input', HTMLInputElement);
+      const p = await act(
+        submitter(event),
+        msg,
+        () =>
+          /** @type {Promise<ReimportPreview>} */ (
+            api('POST', `${PUBLISHER}/apis/${enc(a.id)}/swagger/preview`, { form: multipart(reimportForm, 'apiDefinition', input) })
+          ),
       );
       if (!p) return;
       msg.clear();

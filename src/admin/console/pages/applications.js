@@ -3,7 +3,71 @@
 // set and its last fetch, the subscriptions and the tokens issued; block a subscription, change
 // its plan, delete the registration. An application is its key manager and client id together: an
 // external key manager's client with the same client id is another application, never shown here.
-import { act, api, button, canChange, confirmAction, enc, facts, field, fill, h, link, messages, pretty, readOnlyNote, section, table, when } from '../lib.js';
+import {
+  act,
+  api,
+  button,
+  canChange,
+  confirmAction,
+  enc,
+  facts,
+  field,
+  fill,
+  find,
+  h,
+  link,
+  messages,
+  pathParam,
+  pretty,
+  readOnlyNote,
+  section,
+  submitter,
+  table,
+  when,
+} from '../lib.js';
+/** @import { List, PageContext } from '../lib.js' */
+/** @import { Api, Subscription } from './apis.js' */
+
+/**
+ * A registration as an application of the resident key manager (applicationDto in
+ * src/apim/admin-routes.ts).
+ * @typedef {object} Application
+ * @property {string} applicationId the client id
+ * @property {string} keyManager
+ * @property {string} name
+ * @property {string} throttlingPolicy
+ * @property {string} status
+ * @property {string} owner
+ * @property {{ software_id: string, org_id: string, software_roles: string, software_environment: string, dcr_version: string }} attributes
+ * @property {string} createdTime
+ * @property {string} lastUpdatedTime
+ */
+
+/**
+ * A remote key set as this server process holds it: never fetched yet, fetchedAt null and keys null.
+ * @typedef {{ url: string, fetchedAt: string | null, fetches: number, keys: number | null, lastError: { at: string | null, message: string } | null }} KeySetState
+ */
+
+/**
+ * One registration in full (GET /api/opendcr/v1/registrations/{clientId}, src/admin/console-api.ts):
+ * the software statement decoded (null if it cannot be), the client metadata without secrets.
+ * @typedef {object} Registration
+ * @property {string} clientId
+ * @property {string} softwareId
+ * @property {string} orgId
+ * @property {string[]} roles
+ * @property {string} environment
+ * @property {string} dcrVersion
+ * @property {string} createdAt
+ * @property {string} updatedAt
+ * @property {string | null} softwareName
+ * @property {string | null} orgName
+ * @property {{ header: { alg?: string, kid?: string, [name: string]: unknown }, claims: Record<string, unknown> } | null} ssa
+ * @property {{ token_endpoint_auth_method?: string, redirect_uris?: string[], [name: string]: unknown }} metadata
+ * @property {string | null} certificateSubject
+ * @property {KeySetState | null} keySet
+ * @property {number} tokensIssued
+ */
 
 const DEVPORTAL = '/api/am/devportal/v3';
 const PUBLISHER = '/api/am/publisher/v4';
@@ -11,6 +75,7 @@ const OPS = '/api/opendcr/v1';
 const RESIDENT = 'Resident Key Manager';
 const PAGE = 50;
 
+/** @param {PageContext} ctx */
 export async function applicationsPage({ session }) {
   const msg = messages();
   const results = h('div', { 'aria-live': 'polite' });
@@ -21,9 +86,14 @@ export async function applicationsPage({ session }) {
     h('button', { type: 'submit', class: 'primary' }, 'Search'),
   );
   let offset = 0;
+  /** @param {HTMLButtonElement} control */
   const load = async (control) => {
     const query = String(new FormData(search).get('query') ?? '').trim();
-    const page = await act(control, msg, () => api('GET', `${DEVPORTAL}/applications`, { query: { query, limit: PAGE, offset } }));
+    const page = await act(
+      control,
+      msg,
+      () => /** @type {Promise<List<Application>>} */ (api('GET', `${DEVPORTAL}/applications`, { query: { query, limit: PAGE, offset } })),
+    );
     if (!page) return;
     msg.clear();
     const { total } = page.pagination;
@@ -74,27 +144,29 @@ export async function applicationsPage({ session }) {
   search.addEventListener('submit', (event) => {
     event.preventDefault();
     offset = 0;
-    void load(event.submitter);
+    void load(submitter(event));
   });
   const page = [h('h1', null, 'Applications'), readOnlyNote(session), section('Search', search, msg.el, results)];
-  await load(search.querySelector('button'));
+  await load(find(search, 'button', HTMLButtonElement));
   return page;
 }
 
+/** @param {PageContext} ctx */
 export async function applicationDetailPage({ session, params, navigate }) {
-  const [clientId] = params;
+  const clientId = pathParam(params);
   // A registration is the resident key manager's client: only its subscriptions are this application's.
   const mine = { applicationId: clientId, keyManager: RESIDENT };
   const [reg, subs, apis] = await Promise.all([
-    api('GET', `${OPS}/registrations/${enc(clientId)}`),
-    api('GET', `${DEVPORTAL}/subscriptions`, { query: mine }),
-    api('GET', `${PUBLISHER}/apis`),
+    /** @type {Promise<Registration>} */ (api('GET', `${OPS}/registrations/${enc(clientId)}`)),
+    /** @type {Promise<List<Subscription>>} */ (api('GET', `${DEVPORTAL}/subscriptions`, { query: mine })),
+    /** @type {Promise<List<Api>>} */ (api('GET', `${PUBLISHER}/apis`)),
   ]);
   const admin = canChange(session);
   const msg = messages();
   const apiById = new Map(apis.list.map((a) => [a.id, a]));
 
   const subsEl = h('div');
+  /** @param {Subscription[]} list */
   const drawSubs = (list) =>
     fill(
       subsEl,
@@ -124,7 +196,7 @@ export async function applicationDetailPage({ session, params, navigate }) {
                 event.preventDefault();
                 const plan = String(new FormData(f).get('plan'));
                 await act(
-                  event.submitter,
+                  submitter(event),
                   msg,
                   () => api('PUT', `${DEVPORTAL}/subscriptions/${enc(s.subscriptionId)}`, { json: { throttlingPolicy: plan } }),
                   `Plan changed to ${plan}.`,
@@ -159,41 +231,43 @@ export async function applicationDetailPage({ session, params, navigate }) {
       ),
     );
   drawSubs(subs.list);
-  const reloadSubs = async () => drawSubs((await api('GET', `${DEVPORTAL}/subscriptions`, { query: mine })).list);
+  const reloadSubs = async () => drawSubs(/** @type {List<Subscription>} */ (await api('GET', `${DEVPORTAL}/subscriptions`, { query: mine })).list);
 
   // Subscribe by hand to a published API the registration did not get (e.g. published later without --subscribe-existing).
+  /** @type {HTMLFormElement | null} */
   let subscribe = null;
   const published = apis.list.filter((a) => a.lifeCycleStatus === 'PUBLISHED');
   if (admin && published.length) {
     const apiField = field('API', 'apiId', { kind: 'select', options: published.map((a) => [a.id, `${a.name} ${a.version}`]) });
     const planField = field('Plan', 'plan', { kind: 'select', options: [] });
     const fillPlans = () => {
-      const chosen = published.find((a) => a.id === apiField.querySelector('select').value);
+      const chosen = published.find((a) => a.id === find(apiField, 'select', HTMLSelectElement).value);
       fill(
-        planField.querySelector('select'),
+        find(planField, 'select', HTMLSelectElement),
         (chosen?.policies ?? []).map((p) => h('option', { value: p }, p)),
       );
     };
-    apiField.querySelector('select').addEventListener('change', fillPlans);
+    find(apiField, 'select', HTMLSelectElement).addEventListener('change', fillPlans);
     fillPlans();
-    subscribe = h(
+    const form = h(
       'form',
       { class: 'inline', 'aria-label': 'Subscribe to an API' },
       apiField,
       planField,
       h('button', { type: 'submit', class: 'secondary' }, 'Subscribe'),
     );
-    subscribe.addEventListener('submit', async (event) => {
+    form.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const d = new FormData(subscribe);
+      const d = new FormData(form);
       const done = await act(
-        event.submitter,
+        submitter(event),
         msg,
         () => api('POST', `${DEVPORTAL}/subscriptions`, { json: { ...mine, apiId: String(d.get('apiId')), throttlingPolicy: String(d.get('plan')) } }),
         'Subscribed.',
       );
       if (done) await reloadSubs();
     });
+    subscribe = form;
   }
 
   const claims = reg.ssa?.claims ?? {};

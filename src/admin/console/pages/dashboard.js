@@ -1,23 +1,74 @@
 // Dashboard: health of storage, shared state and remote key sets, the signing keys, and charts
 // over time from the server's own data (the audit trail and the usage counts).
 import { api, facts, fill, h, section, table, when, button, messages, act } from '../lib.js';
+/** @import { Chart, ChartConfiguration, ChartDataset, ChartOptions } from 'chart.js' */
+/** @import { Child } from '../lib.js' */
+/** @import { KeySetState } from './applications.js' */
+
+/**
+ * The server's state (GET /api/opendcr/v1/status, src/admin/console-api.ts): this process's
+ * remote key sets and the active signing keys.
+ * @typedef {object} Status
+ * @property {'sandbox' | 'production'} mode
+ * @property {string[]} roles what this host does: key_manager, gateway
+ * @property {{ kind: string, ok: boolean }} storage
+ * @property {{ kind: string, ok: boolean }} sharedState
+ * @property {(KeySetState & { keys: number })[]} keySets
+ * @property {{ kid: string, alg: string, createdAt: string }[]} signingKeys
+ */
+
+/**
+ * A usage series: counts per bucket (`at`, its first second) and key (a grant type, an API).
+ * @typedef {{ at: string, key: string, count: number }} UsageRow
+ */
+
+/**
+ * The dashboard's series (GET /api/opendcr/v1/usage, src/admin/console-api.ts): registrations
+ * per hour by outcome and reason code, tokens and gateway calls per minute.
+ * @typedef {object} Usage
+ * @property {{ bucketSeconds: number, since: string, rows: { at: string, event: string, code: string | null, meaning: string | null, count: number }[] }} registrations
+ * @property {{ bucketSeconds: number, since: string, rows: UsageRow[] }} tokens
+ * @property {{ bucketSeconds: number, since: string, calls: UsageRow[], throttled: UsageRow[] }} gateway
+ */
 
 // Colour-blind-safe palette (Okabe–Ito), dark enough for lines on white.
 const COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#8C564B', '#7F7F7F', '#BCBD22'];
 
+/** @type {Set<Chart>} */
 const charts = new Set();
 
+/**
+ * The chart library's constructor, which vendor/chart.umd.min.js defines as window.Chart;
+ * undefined if it did not load.
+ * @returns {typeof Chart | undefined}
+ */
+function chartLibrary() {
+  return 'Chart' in window && window.Chart ? /** @type {typeof Chart} */ (window.Chart) : undefined;
+}
+
+/** @param {string} iso */
 function hourLabel(iso) {
   return new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
-/** Every bucket of a window, so quiet hours or minutes show as zero rather than vanish. */
+/**
+ * Every bucket of a window, so quiet hours or minutes show as zero rather than vanish.
+ * @param {string} sinceIso
+ * @param {number} seconds
+ * @param {number} count
+ */
 function buckets(sinceIso, seconds, count) {
   const start = Date.parse(sinceIso);
   return Array.from({ length: count }, (_, i) => new Date(start + i * seconds * 1000).toISOString());
 }
 
-/** A chart with its data as a table too (for screen readers, and anyone who would rather read). */
+/**
+ * A chart with its data as a table too (for screen readers, and anyone who would rather read).
+ * @param {string} title
+ * @param {string} description
+ * @param {ChartConfiguration<'bar' | 'line'>} config
+ * @param {Child} rows
+ */
 function chartFigure(title, description, config, rows) {
   const canvas = h('canvas', { role: 'img', 'aria-label': `${title}: ${description}` });
   const figure = h(
@@ -27,10 +78,11 @@ function chartFigure(title, description, config, rows) {
     h('div', { class: 'chart-box' }, canvas),
     h('details', null, h('summary', null, `${title}: the numbers`), rows),
   );
-  if (window.Chart) {
+  const ChartJs = chartLibrary();
+  if (ChartJs) {
     // Drawn once the page is in the document (Chart.js sizes the canvas from its container).
     setTimeout(() => {
-      if (canvas.isConnected) charts.add(new window.Chart(canvas, config));
+      if (canvas.isConnected) charts.add(new ChartJs(canvas, config));
     }, 0);
   } else {
     canvas.replaceWith(h('p', { class: 'note' }, 'The chart library did not load; the numbers are below.'));
@@ -38,6 +90,12 @@ function chartFigure(title, description, config, rows) {
   return figure;
 }
 
+/**
+ * One dataset per key, a count for each label (0 where there is none).
+ * @param {string[]} labels
+ * @param {Map<string, Map<string, number>>} rowsByKey
+ * @returns {ChartDataset<'bar' | 'line'>[]}
+ */
 function datasets(labels, rowsByKey) {
   return [...rowsByKey.entries()].map(([key, counts], i) => ({
     label: key,
@@ -49,6 +107,10 @@ function datasets(labels, rowsByKey) {
   }));
 }
 
+/**
+ * @param {boolean} stacked
+ * @returns {ChartOptions<'bar' | 'line'>}
+ */
 const baseOptions = (stacked) => ({
   responsive: true,
   maintainAspectRatio: false,
@@ -58,14 +120,17 @@ const baseOptions = (stacked) => ({
   plugins: { legend: { position: 'bottom' } },
 });
 
+/** @param {Usage['registrations']} reg */
 function registrationsChart(reg) {
   const labels = buckets(reg.since, 3600, 24);
+  /** @type {Map<string, Map<string, number>>} */
   const byKey = new Map();
   for (const r of reg.rows) {
     const key = r.event === 'rejected' ? `rejected: ${r.code ?? 'no code'}` : r.event;
-    if (!byKey.has(key)) byKey.set(key, new Map());
+    const counts = byKey.get(key) ?? new Map();
+    byKey.set(key, counts);
     const at = new Date(r.at).toISOString();
-    byKey.get(key).set(at, (byKey.get(key).get(at) ?? 0) + r.count);
+    counts.set(at, (counts.get(at) ?? 0) + r.count);
   }
   const rows = table(
     'Registrations per hour',
@@ -87,12 +152,20 @@ function registrationsChart(reg) {
   );
 }
 
+/**
+ * @param {Usage['tokens']} series
+ * @param {string} title
+ * @param {string} description
+ * @param {string} empty
+ */
 function perMinute(series, title, description, empty) {
   const labels = buckets(series.since, 60, 60);
+  /** @type {Map<string, Map<string, number>>} */
   const byKey = new Map();
   for (const r of series.rows) {
-    if (!byKey.has(r.key)) byKey.set(r.key, new Map());
-    byKey.get(r.key).set(new Date(r.at).toISOString(), r.count);
+    const counts = byKey.get(r.key) ?? new Map();
+    byKey.set(r.key, counts);
+    counts.set(new Date(r.at).toISOString(), r.count);
   }
   const rows = table(
     title,
@@ -112,7 +185,9 @@ function perMinute(series, title, description, empty) {
   );
 }
 
+/** @param {Usage['gateway']} gw */
 function gatewayChart(gw) {
+  /** @type {Map<string, { api: string, calls: number, throttled: number }>} */
   const totals = new Map();
   for (const r of gw.calls) totals.set(r.key, { api: r.key, calls: (totals.get(r.key)?.calls ?? 0) + r.count, throttled: totals.get(r.key)?.throttled ?? 0 });
   for (const r of gw.throttled) {
@@ -149,7 +224,9 @@ function gatewayChart(gw) {
   );
 }
 
+/** @param {Status} status */
 function health(status) {
+  /** @param {boolean} ok */
   const state = (ok) => h('span', { class: ok ? 'badge ok' : 'badge bad' }, ok ? 'up' : 'down');
   return h(
     'div',
@@ -199,9 +276,13 @@ function health(status) {
 export async function dashboardPage() {
   for (const c of charts) c.destroy();
   charts.clear();
-  const [status, usage] = await Promise.all([api('GET', '/api/opendcr/v1/status'), api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })]);
+  const [status, usage] = await Promise.all([
+    /** @type {Promise<Status>} */ (api('GET', '/api/opendcr/v1/status')),
+    /** @type {Promise<Usage>} */ (api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })),
+  ]);
   const msg = messages();
   const chartsEl = h('div', { class: 'charts' });
+  /** @param {Usage} u */
   const draw = (u) => {
     for (const c of charts) c.destroy();
     charts.clear();
@@ -218,7 +299,7 @@ export async function dashboardPage() {
       await act(
         event.currentTarget,
         msg,
-        async () => draw(await api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })),
+        async () => draw(/** @type {Usage} */ (await api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } }))),
         'Charts refreshed.',
       );
     },

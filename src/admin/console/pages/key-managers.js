@@ -1,13 +1,61 @@
 // Key managers: the resident one (this server) and external OpenID providers added by their
 // discovery URL (validated when saved: the server fetches the document and key set, and the page
 // shows what it discovered), with token handling, claim mappings, enable and disable.
-import { act, api, button, canChange, confirmAction, enc, facts, field, h, link, messages, readOnlyNote, section, table, when } from '../lib.js';
+import {
+  act,
+  api,
+  button,
+  canChange,
+  confirmAction,
+  enc,
+  facts,
+  field,
+  find,
+  h,
+  link,
+  messages,
+  pathParam,
+  readOnlyNote,
+  section,
+  submitter,
+  table,
+  when,
+} from '../lib.js';
+/** @import { List, PageContext } from '../lib.js' */
+
+/**
+ * A key manager, as the admin API answers one (keyManagerDto in src/apim/admin-routes.ts): type
+ * `default` is the resident one (this server), `custom` an external OpenID provider. The
+ * introspection client's secret is never sent.
+ * @typedef {object} KeyManager
+ * @property {string} id
+ * @property {string} name
+ * @property {string} displayName
+ * @property {'default' | 'custom'} type
+ * @property {boolean} enabled
+ * @property {string} issuer
+ * @property {string | null} wellKnownEndpoint
+ * @property {{ jwks: string | null, introspection: string | null, token: string | null, revoke: string | null }} endpoints
+ * @property {{ type: string, value: string } | null} certificates
+ * @property {boolean} enableSelfValidationJWT false: tokens are introspected
+ * @property {{ type: 'REFERENCE' | 'JWT' | 'CUSTOM', value: string }[]} tokenValidation which tokens it owns (none: all of its issuer)
+ * @property {string} consumerKeyClaim
+ * @property {string} scopesClaim
+ * @property {{ introspection_client_id?: string, audience?: string, roles_claim?: string }} additionalProperties
+ * @property {string} createdTime
+ * @property {string} lastUpdatedTime
+ */
 
 const KEY_MANAGERS = '/api/am/admin/v4/key-managers';
 
+/** @param {boolean} enabled */
 const stateBadge = (enabled) => h('span', { class: enabled ? 'badge ok' : 'badge bad' }, enabled ? 'enabled' : 'disabled');
 
-/** The key manager form; `km` fills it for an edit. */
+/**
+ * The key manager form; `km` fills it for an edit.
+ * @param {KeyManager | null} km
+ * @param {(body: object, submit: HTMLButtonElement) => Promise<void>} onSubmit
+ */
 function keyManagerForm(km, onSubmit) {
   const handling = km?.tokenValidation?.[0];
   const form = h(
@@ -67,6 +115,7 @@ function keyManagerForm(km, onSubmit) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const d = new FormData(form);
+    /** @param {string} n */
     const t = (n) => String(d.get(n) ?? '').trim();
     const extra = {
       ...(t('audience') ? { audience: t('audience') } : {}),
@@ -80,18 +129,19 @@ function keyManagerForm(km, onSubmit) {
       ...(t('displayName') ? { displayName: t('displayName') } : {}),
       wellKnownEndpoint: t('wellKnownEndpoint'),
       ...(t('issuer') ? { issuer: t('issuer') } : {}),
-      enabled: form.querySelector('input[name="enabled"]').checked,
+      enabled: find(form, 'input[name="enabled"]', HTMLInputElement).checked,
       enableSelfValidationJWT: t('validation') !== 'introspection',
       ...(t('handlingType') && t('handlingValue') ? { tokenValidation: [{ type: t('handlingType'), value: t('handlingValue') }] } : {}),
       ...(t('consumerKeyClaim') ? { consumerKeyClaim: t('consumerKeyClaim') } : {}),
       ...(t('scopesClaim') ? { scopesClaim: t('scopesClaim') } : {}),
       ...(Object.keys(extra).length ? { additionalProperties: extra } : {}),
     };
-    void onSubmit(body, event.submitter);
+    void onSubmit(body, submitter(event));
   });
   return form;
 }
 
+/** @param {KeyManager} km */
 function discovered(km) {
   return facts([
     ['Issuer', h('code', null, km.issuer)],
@@ -110,8 +160,9 @@ function discovered(km) {
   ]);
 }
 
+/** @param {PageContext} ctx */
 export async function keyManagersPage({ session, navigate }) {
-  const kms = await api('GET', KEY_MANAGERS);
+  const kms = /** @type {List<KeyManager>} */ (await api('GET', KEY_MANAGERS));
   const msg = messages();
   const list = table(
     'Key managers',
@@ -126,15 +177,16 @@ export async function keyManagersPage({ session, navigate }) {
   );
   const add = canChange(session)
     ? keyManagerForm(null, async (body, submit) => {
-        const created = await act(submit, msg, () => api('POST', KEY_MANAGERS, { json: body }));
+        const created = await act(submit, msg, () => /** @type {Promise<KeyManager>} */ (api('POST', KEY_MANAGERS, { json: body })));
         if (created) navigate(`/key-managers/${enc(created.name)}`);
       })
     : null;
   return [h('h1', null, 'Key managers'), readOnlyNote(session), section('Key managers', list), add ? section('Add a key manager', msg.el, add) : null];
 }
 
+/** @param {PageContext} ctx */
 export async function keyManagerDetailPage({ session, params, navigate }) {
-  const km = await api('GET', `${KEY_MANAGERS}/${enc(params[0])}`);
+  const km = /** @type {KeyManager} */ (await api('GET', `${KEY_MANAGERS}/${enc(pathParam(params))}`));
   const admin = canChange(session);
   const msg = messages();
   const resident = km.type === 'default';

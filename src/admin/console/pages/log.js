@@ -1,9 +1,32 @@
 // The registration log: the audit trail of every registration request with filters (outcome,
 // reason code, software, client, time). Each rejection shows its code and what the code means,
 // the answer to "why was my SSA rejected" without a shell.
-import { act, api, enc, field, fill, h, link, messages, section, table, when } from '../lib.js';
+import { act, api, enc, field, fill, find, h, link, messages, section, submitter, table, when } from '../lib.js';
+
+/**
+ * One registration request as the audit trail keeps it (GET /api/opendcr/v1/registrations/audit,
+ * src/admin/operations-routes.ts); a rejection has its reason code and what the code means.
+ * @typedef {object} AuditEvent
+ * @property {number} id
+ * @property {string} at
+ * @property {'created' | 'updated' | 'deleted' | 'rejected'} event
+ * @property {string | null} softwareId
+ * @property {string | null} orgId
+ * @property {string | null} clientId
+ * @property {string | null} version the DCR version
+ * @property {string | null} method the HTTP method
+ * @property {string | null} code
+ * @property {string | null} reason the error sent to the TPP
+ * @property {string | null} meaning
+ */
+
+/**
+ * Rejections counted by reason code (GET /api/opendcr/v1/registrations/rejections).
+ * @typedef {{ code: string | null, count: number, meaning: string | null }} RejectionCount
+ */
 
 const OPS = '/api/opendcr/v1';
+/** @type {[string, string][]} */
 const EVENTS = [
   ['', 'every outcome'],
   ['created', 'created'],
@@ -33,6 +56,7 @@ export async function logPage() {
     h('button', { type: 'submit', class: 'primary' }, 'Show'),
   );
 
+  /** @param {HTMLButtonElement} control */
   const load = async (control) => {
     const d = new FormData(filters);
     const q = Object.fromEntries(['event', 'code', 'software_id', 'client_id', 'limit'].map((k) => [k, String(d.get(k) ?? '').trim()]));
@@ -42,8 +66,10 @@ export async function logPage() {
     const shown = new URLSearchParams(Object.entries({ ...q, since: sinceLocal }).filter(([, v]) => v !== ''));
     history.replaceState(null, '', `/admin/log${shown.size ? `?${shown}` : ''}`);
     const [events, rejections] = await Promise.all([
-      act(control, msg, () => api('GET', `${OPS}/registrations/audit`, { query: q })),
-      api('GET', `${OPS}/registrations/rejections`, { query: { since: q.since, software_id: q.software_id } }).catch(() => null),
+      act(control, msg, () => /** @type {Promise<{ count: number, list: AuditEvent[] }>} */ (api('GET', `${OPS}/registrations/audit`, { query: q }))),
+      /** @type {Promise<{ list: RejectionCount[] }>} */ (
+        api('GET', `${OPS}/registrations/rejections`, { query: { since: q.since, software_id: q.software_id } })
+      ).catch(() => null),
     ]);
     if (!events) return;
     msg.clear();
@@ -83,9 +109,9 @@ export async function logPage() {
   };
   filters.addEventListener('submit', (event) => {
     event.preventDefault();
-    void load(event.submitter);
+    void load(submitter(event));
   });
   const page = [h('h1', null, 'Registration log'), section('Filters', filters, msg.el), section('Events', results), section('Rejections by reason', counts)];
-  await load(filters.querySelector('button'));
+  await load(find(filters, 'button', HTMLButtonElement));
   return page;
 }

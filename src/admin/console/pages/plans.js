@@ -1,8 +1,49 @@
 // Business plans (subscription throttling policies): list, add, edit, remove. A plan in use
 // cannot be removed; the server's answer says which APIs and how many subscriptions use it.
-import { act, api, button, canChange, confirmAction, enc, facts, field, h, link, messages, readOnlyNote, section, table } from '../lib.js';
+import {
+  act,
+  api,
+  button,
+  canChange,
+  confirmAction,
+  enc,
+  facts,
+  field,
+  find,
+  h,
+  link,
+  messages,
+  pathParam,
+  readOnlyNote,
+  section,
+  submitter,
+  table,
+} from '../lib.js';
+/** @import { List, PageContext } from '../lib.js' */
+
+/**
+ * A request limit: requestCount per unitTime × timeUnit.
+ * @typedef {{ requestCount: number, unitTime: number, timeUnit: 'sec' | 'min' | 'hour' | 'day' }} RateLimit
+ */
+
+/**
+ * A business plan, as the admin API answers one (policyDto in src/apim/admin-routes.ts); a
+ * requestCount of null is unlimited, a rateLimitCount of 0 no burst control.
+ * @typedef {object} Plan
+ * @property {string} policyId
+ * @property {string} policyName
+ * @property {string} displayName
+ * @property {string} description
+ * @property {boolean} isDeployed
+ * @property {boolean} builtIn
+ * @property {{ type: string, requestCount: RateLimit | null }} defaultLimit
+ * @property {number} rateLimitCount
+ * @property {'sec' | 'min'} [rateLimitTimeUnit]
+ * @property {boolean} stopOnQuotaReach
+ */
 
 const POLICIES = '/api/am/admin/v4/throttling/policies/subscription';
+/** @type {[string, string][]} */
 const UNITS = [
   ['sec', 'second'],
   ['min', 'minute'],
@@ -10,13 +51,19 @@ const UNITS = [
   ['day', 'day'],
 ];
 
+/** @param {Plan} p */
 const limitText = (p) =>
   p.defaultLimit?.requestCount
     ? `${p.defaultLimit.requestCount.requestCount} per ${p.defaultLimit.requestCount.unitTime} ${p.defaultLimit.requestCount.timeUnit}`
     : 'unlimited';
+/** @param {Plan} p */
 const burstText = (p) => (p.rateLimitCount > 0 ? `${p.rateLimitCount} per ${p.rateLimitTimeUnit}` : '—');
 
-/** The plan form; `plan` fills it for an edit (its name then fixed). */
+/**
+ * The plan form; `plan` fills it for an edit (its name then fixed).
+ * @param {Plan | null} plan
+ * @param {(body: object, submit: HTMLButtonElement) => Promise<void>} onSubmit
+ */
 function planForm(plan, onSubmit) {
   const limit = plan?.defaultLimit?.requestCount;
   const form = h(
@@ -47,6 +94,7 @@ function planForm(plan, onSubmit) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const d = new FormData(form);
+    /** @param {string} n */
     const num = (n) => (String(d.get(n) ?? '').trim() === '' ? undefined : Number(d.get(n)));
     const requestCount = num('requestCount');
     const burst = num('rateLimitCount') ?? 0;
@@ -59,15 +107,16 @@ function planForm(plan, onSubmit) {
         : { defaultLimit: { type: 'REQUESTCOUNTLIMIT', requestCount: { requestCount, unitTime: num('unitTime') ?? 1, timeUnit: String(d.get('timeUnit')) } } }),
       rateLimitCount: burst,
       ...(burst > 0 ? { rateLimitTimeUnit: String(d.get('rateLimitTimeUnit')) } : {}),
-      stopOnQuotaReach: form.querySelector('input[name="stopOnQuotaReach"]').checked,
+      stopOnQuotaReach: find(form, 'input[name="stopOnQuotaReach"]', HTMLInputElement).checked,
     };
-    void onSubmit(body, event.submitter);
+    void onSubmit(body, submitter(event));
   });
   return form;
 }
 
+/** @param {PageContext} ctx */
 export async function plansPage({ session, navigate }) {
-  const plans = await api('GET', POLICIES);
+  const plans = /** @type {List<Plan>} */ (await api('GET', POLICIES));
   const msg = messages();
   const list = table(
     'Business plans',
@@ -82,15 +131,16 @@ export async function plansPage({ session, navigate }) {
   );
   const add = canChange(session)
     ? planForm(null, async (body, submit) => {
-        const created = await act(submit, msg, () => api('POST', POLICIES, { json: body }));
+        const created = await act(submit, msg, () => /** @type {Promise<Plan>} */ (api('POST', POLICIES, { json: body })));
         if (created) navigate(`/plans/${enc(created.policyName)}`);
       })
     : null;
   return [h('h1', null, 'Business plans'), readOnlyNote(session), section('Plans', list), add ? section('Add a plan', msg.el, add) : null];
 }
 
+/** @param {PageContext} ctx */
 export async function planDetailPage({ session, params, navigate }) {
-  const plan = await api('GET', `${POLICIES}/${enc(params[0])}`);
+  const plan = /** @type {Plan} */ (await api('GET', `${POLICIES}/${enc(pathParam(params))}`));
   const msg = messages();
   // Built-in plans (Unlimited, Gold, Silver, Bronze) are neither edited nor removed.
   const admin = canChange(session) && !plan.builtIn;

@@ -1,10 +1,48 @@
 // Sandbox (sandbox mode only): the sandbox directory this server publishes, test TPPs with their
 // roles and redirect URIs, and each TPP's bundle (transport certificate and key, signing key,
 // SSA, key set) as a zip, so a TPP developer can start without the command line.
-import { act, api, canChange, checkboxes, checkedValues, enc, facts, field, fill, h, messages, readOnlyNote, section, table } from '../lib.js';
+import {
+  act,
+  api,
+  button,
+  canChange,
+  checkboxes,
+  checkedValues,
+  enc,
+  facts,
+  field,
+  fill,
+  h,
+  messages,
+  readOnlyNote,
+  section,
+  submitter,
+  table,
+} from '../lib.js';
+/** @import { PageContext } from '../lib.js' */
+
+/**
+ * A test TPP (tppDto in src/admin/sandbox-api.ts).
+ * @typedef {object} SandboxTpp
+ * @property {string} softwareId
+ * @property {string} orgId
+ * @property {string} name
+ * @property {string[]} roles
+ * @property {string[]} redirectUris
+ * @property {'sandbox' | 'production'} environment
+ * @property {string} signingKid
+ * @property {string} softwareJwksEndpoint
+ */
+
+/**
+ * The sandbox (GET /api/opendcr/v1/sandbox): no directory until it is initialised.
+ * @typedef {{ initialised: false, directory: null, tpps: SandboxTpp[] }
+ *   | { initialised: true, directory: { issuer: string, kid: string, jwksUrl: string }, tpps: SandboxTpp[] }} Sandbox
+ */
 
 const SANDBOX = '/api/opendcr/v1/sandbox';
 
+/** @param {PageContext} ctx */
 export async function sandboxPage({ session }) {
   const admin = canChange(session);
   const msg = messages();
@@ -13,7 +51,7 @@ export async function sandboxPage({ session }) {
   const formHolder = h('div');
 
   const load = async () => {
-    const s = await api('GET', SANDBOX);
+    const s = /** @type {Sandbox} */ (await api('GET', SANDBOX));
     if (!s.initialised) {
       fill(
         statusEl,
@@ -23,16 +61,12 @@ export async function sandboxPage({ session }) {
           "There is no sandbox directory yet. It issues the test TPPs' certificates and signs their software statements; this server trusts it at once.",
         ),
         admin
-          ? h(
-              'button',
-              {
-                type: 'button',
-                class: 'primary',
-                onclick: async (event) => {
-                  if (await act(event.currentTarget, msg, () => api('POST', `${SANDBOX}/init`), 'The sandbox directory is ready.')) await load();
-                },
-              },
+          ? button(
               'Create the sandbox directory',
+              async (event) => {
+                if (await act(event.currentTarget, msg, () => api('POST', `${SANDBOX}/init`), 'The sandbox directory is ready.')) await load();
+              },
+              { kind: 'primary' },
             )
           : null,
       );
@@ -124,9 +158,9 @@ export async function sandboxPage({ session }) {
         environment: String(d.get('environment')),
       };
       const created = await act(
-        event.submitter,
+        submitter(event),
         msg,
-        () => api('POST', `${SANDBOX}/tpps`, { json: body }),
+        () => /** @type {Promise<SandboxTpp>} */ (api('POST', `${SANDBOX}/tpps`, { json: body })),
         (t) => `${t.name} is enrolled (software_id ${t.softwareId}); download its bundle below.`,
       );
       if (created) await load();

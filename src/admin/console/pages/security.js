@@ -1,15 +1,42 @@
 // Trust store (CA certificates trusted for transport certificates), signing keys (state, dates,
 // rotation) and OAuth scopes. Every change applies on every worker and host within a notice.
-import { act, api, button, canChange, confirmAction, enc, field, fill, h, messages, readOnlyNote, section, table, when } from '../lib.js';
+import { act, api, button, canChange, confirmAction, enc, field, fill, find, h, messages, readOnlyNote, section, submitter, table, when } from '../lib.js';
+/** @import { PageContext } from '../lib.js' */
+
+/**
+ * A trusted CA certificate (GET /api/opendcr/v1/truststore, src/admin/operations-routes.ts):
+ * from the database (every host) or this host's folder. Adding one answers `added` too (false:
+ * it was trusted already).
+ * @typedef {{ name: string, source: string, subject: string, issuer: string, notAfter: string, fingerprint256: string }} TrustAnchor
+ */
+
+/**
+ * A signing key (GET /api/opendcr/v1/keys): a retired key stays published until publishedUntil.
+ * @typedef {{ kid: string, alg: string, state: 'active' | 'retired', createdAt: string, retiredAt: string | null, publishedUntil: string | null }} SigningKey
+ */
+
+/**
+ * An OAuth scope (src/admin/scopes.ts).
+ * @typedef {{ name: string, displayName: string, description: string, bindings: string[] }} Scope
+ */
+
+/**
+ * A part of the page: its section, and how to (re)load its list.
+ * @typedef {{ el: HTMLElement, load: () => Promise<void> }} Part
+ */
 
 const OPS = '/api/opendcr/v1';
 const SCOPES = '/api/identity/oauth2/v1.0/scopes';
 
+/**
+ * @param {boolean} admin
+ * @returns {Part}
+ */
 function trustStore(admin) {
   const msg = messages();
   const listEl = h('div');
   const load = async () => {
-    const anchors = await api('GET', `${OPS}/truststore`);
+    const anchors = /** @type {{ list: TrustAnchor[] }} */ (await api('GET', `${OPS}/truststore`));
     fill(
       listEl,
       table(
@@ -56,11 +83,12 @@ function trustStore(admin) {
       ),
     );
   };
+  /** @type {HTMLFormElement | null} */
   let form = null;
   if (admin) {
     const file = field('CA certificate file (PEM)', 'file', { kind: 'file', accept: '.pem,.crt,.cer,application/x-pem-file' });
     const pem = field('…or paste the PEM', 'pem', { kind: 'textarea', rows: 6, placeholder: '-----BEGIN CERTIFICATE-----' });
-    form = h(
+    const add = h(
       'form',
       { class: 'stack', 'aria-label': 'Add a CA certificate' },
       file,
@@ -68,22 +96,26 @@ function trustStore(admin) {
       field('Name (optional)', 'name', { hint: 'Default: from the certificate subject' }),
       h('button', { type: 'submit', class: 'primary' }, 'Trust this CA'),
     );
-    form.addEventListener('submit', async (event) => {
+    add.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const chosen = file.querySelector('input').files?.[0];
-      const text = chosen ? await chosen.text() : String(new FormData(form).get('pem') ?? '');
-      const name = String(new FormData(form).get('name') ?? '').trim();
+      const chosen = find(file, 'input', HTMLInputElement).files?.[0];
+      const text = chosen ? await chosen.text() : String(new FormData(add).get('pem') ?? '');
+      const name = String(new FormData(add).get('name') ?? '').trim();
       const added = await act(
-        event.submitter,
+        submitter(event),
         msg,
-        () => api('POST', `${OPS}/truststore`, { json: { pem: text.trim(), ...(name ? { name } : {}) } }),
+        () =>
+          /** @type {Promise<TrustAnchor & { added: boolean }>} */ (
+            api('POST', `${OPS}/truststore`, { json: { pem: text.trim(), ...(name ? { name } : {}) } })
+          ),
         (c) => (c.added ? `${c.name} is trusted (fingerprint ${c.fingerprint256}).` : `${c.name} was trusted already.`),
       );
       if (added) {
-        form.reset();
+        add.reset();
         await load();
       }
     });
+    form = add;
   }
   return {
     el: section(
@@ -98,11 +130,15 @@ function trustStore(admin) {
   };
 }
 
+/**
+ * @param {boolean} admin
+ * @returns {Part}
+ */
 function signingKeys(admin) {
   const msg = messages();
   const listEl = h('div');
   const load = async () => {
-    const keys = await api('GET', `${OPS}/keys`);
+    const keys = /** @type {{ list: SigningKey[] }} */ (await api('GET', `${OPS}/keys`));
     fill(
       listEl,
       table(
@@ -135,7 +171,8 @@ function signingKeys(admin) {
             await act(
               event.currentTarget,
               msg,
-              () => api('POST', `${OPS}/keys/rotate`),
+              // The key ids that sign from now on.
+              () => /** @type {Promise<{ active: string[] }>} */ (api('POST', `${OPS}/keys/rotate`)),
               (r) => `Rotated: ${r.active.length} new active key(s).`,
             )
           )
@@ -156,11 +193,15 @@ function signingKeys(admin) {
   };
 }
 
+/**
+ * @param {boolean} admin
+ * @returns {Part}
+ */
 function scopes(admin) {
   const msg = messages();
   const listEl = h('div');
   const load = async () => {
-    const list = await api('GET', SCOPES);
+    const list = /** @type {Scope[]} */ (await api('GET', SCOPES));
     fill(
       listEl,
       table(
@@ -189,9 +230,10 @@ function scopes(admin) {
       ),
     );
   };
+  /** @type {HTMLFormElement | null} */
   let form = null;
   if (admin) {
-    form = h(
+    const add = h(
       'form',
       { class: 'inline', 'aria-label': 'Add a scope' },
       field('Scope', 'name', { required: true, placeholder: 'e.g. fundsconfirmations' }),
@@ -199,32 +241,37 @@ function scopes(admin) {
       field('Description', 'description'),
       h('button', { type: 'submit', class: 'primary' }, 'Add the scope'),
     );
-    form.addEventListener('submit', async (event) => {
+    add.addEventListener('submit', async (event) => {
       event.preventDefault();
-      const d = new FormData(form);
+      const d = new FormData(add);
+      /** @param {string} n */
       const t = (n) => String(d.get(n) ?? '').trim();
       const added = await act(
-        event.submitter,
+        submitter(event),
         msg,
         () =>
-          api('POST', SCOPES, {
-            json: {
-              name: t('name'),
-              ...(t('displayName') ? { displayName: t('displayName') } : {}),
-              ...(t('description') ? { description: t('description') } : {}),
-            },
-          }),
+          /** @type {Promise<Scope>} */ (
+            api('POST', SCOPES, {
+              json: {
+                name: t('name'),
+                ...(t('displayName') ? { displayName: t('displayName') } : {}),
+                ...(t('description') ? { description: t('description') } : {}),
+              },
+            })
+          ),
         (s) => `${s.name} added.`,
       );
       if (added) {
-        form.reset();
+        add.reset();
         await load();
       }
     });
+    form = add;
   }
   return { el: section('Scopes', msg.el, listEl, form), load };
 }
 
+/** @param {PageContext} ctx */
 export async function securityPage({ session }) {
   const admin = canChange(session);
   const parts = [trustStore(admin), signingKeys(admin), scopes(admin)];
