@@ -293,7 +293,7 @@ export async function buildApp(
   await fastify.register(
     scopeRoutes({
       storage,
-      requireAdmin: requireAdmin as never,
+      requireAdmin,
       onChange: async () => {
         await keyManager.refresh(true);
         await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
@@ -315,9 +315,7 @@ export async function buildApp(
     await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
   }
   if (deps.anchors && deps.announce) {
-    await fastify.register(
-      operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin: requireAdmin as never, announce: deps.announce }),
-    );
+    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
   }
   if (deps.keySets && deps.clients && deps.usage) {
     await fastify.register(
@@ -330,12 +328,12 @@ export async function buildApp(
         clients: deps.clients,
         dcr: deps.dcr,
         usage: deps.usage,
-        requireAdmin: requireAdmin as never,
+        requireAdmin,
       }),
     );
   }
   if (deps.sandbox && config.server.mode === 'sandbox') {
-    await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin: requireAdmin as never }));
+    await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin }));
   }
   if (config.admin.console) await fastify.register(consoleRoutes({ sandbox: deps.sandbox !== undefined && config.server.mode === 'sandbox' }));
   if (deps.catalogue && deps.keyManagerAdmin) {
@@ -343,7 +341,7 @@ export async function buildApp(
       gatewayAdminRoutes({
         catalogue: deps.catalogue,
         keyManagers: deps.keyManagerAdmin,
-        requireAdmin: requireAdmin as never,
+        requireAdmin,
         baseUrl: config.derived.baseUrl,
       }),
     );

@@ -19,6 +19,7 @@ import { USAGE_KINDS, type UsageRecorder } from '../observability/usage.ts';
 import type { Config } from '../config/schema.ts';
 import type { ConsoleSession } from './sessions.ts';
 import { iso, OPERATIONS_API } from './operations-routes.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 const isoMs = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -49,11 +50,11 @@ export function consoleApiRoutes(deps: {
   clients: ClientService;
   dcr: DcrService;
   usage: UsageRecorder;
-  requireAdmin: (req: never) => Promise<void>;
+  requireAdmin: RouteGuard;
 }) {
   const { storage } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.addHook('onRequest', deps.requireAdmin as never);
+    app.addHook('onRequest', deps.requireAdmin);
     app.setErrorHandler(errorHandler('admin'));
     app.addHook('onSend', async (_req, reply) => {
       reply.header('cache-control', 'no-store');

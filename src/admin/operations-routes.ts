@@ -16,6 +16,7 @@ import type { TrustAnchors } from '../tls/trust-anchors.ts';
 import { TruststoreError } from '../tls/truststore.ts';
 import type { KeyManager } from '../crypto/keys.ts';
 import { ConflictError } from '../storage/ports.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 export const OPERATIONS_API = '/api/opendcr/v1';
 
@@ -42,13 +43,13 @@ export function operationsRoutes(deps: {
   storage: Storage;
   anchors: TrustAnchors;
   keys: KeyManager;
-  requireAdmin: (req: never) => Promise<void>;
+  requireAdmin: RouteGuard;
   /** Tells every worker and host (trust store reload, key manager rebuild). */
   announce: (what: 'trust' | 'keys') => Promise<void>;
 }) {
   const { storage, anchors } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.addHook('onRequest', deps.requireAdmin as never);
+    app.addHook('onRequest', deps.requireAdmin);
     app.setErrorHandler(errorHandler('admin'));
 
     // The registration audit trail: every outcome, each rejection with its code and what it means.

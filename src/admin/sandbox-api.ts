@@ -17,6 +17,7 @@ import { SANDBOX_PREFIX } from '../sandbox/routes.ts';
 import { parseBody } from '../http/parse-body.ts';
 import { OPERATIONS_API } from './operations-routes.ts';
 import type { ConsoleSession } from './sessions.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 const SANDBOX_API = `${OPERATIONS_API}/sandbox`;
 
@@ -61,7 +62,7 @@ export function sandboxApiRoutes(deps: {
   store: SandboxStore;
   /** PEM of the CA of this server's TLS certificate, for the TPP to trust. */
   serverCaPem: string | undefined;
-  requireAdmin: (req: never) => Promise<void>;
+  requireAdmin: RouteGuard;
 }) {
   const { config, store } = deps;
   const base = config.derived.baseUrl;
@@ -74,7 +75,7 @@ export function sandboxApiRoutes(deps: {
   };
 
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.addHook('onRequest', deps.requireAdmin as never);
+    app.addHook('onRequest', deps.requireAdmin);
     app.setErrorHandler(errorHandler('admin'));
     app.addHook('onSend', async (_req, reply) => {
       reply.header('cache-control', 'no-store');

@@ -12,6 +12,7 @@ import { fail } from '../errors/app-error.ts';
 import { setScopeRetired } from '../oauth/state.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { parseBody } from '../http/parse-body.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 export const SCOPES_PATH = '/api/identity/oauth2/v1.0/scopes';
 
@@ -36,7 +37,7 @@ const updateBody = z.strictObject({
 /** Scopes the key manager cannot work without. */
 const PROTECTED = new Set(['openid']);
 
-export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never) => Promise<void>; onChange: () => Promise<unknown> }) {
+export function scopeRoutes(deps: { storage: Storage; requireAdmin: RouteGuard; onChange: () => Promise<unknown> }) {
   const { storage } = deps;
   const changed = async () => {
     await storage.meta.increment(PROVIDER_VERSION_KEY);
@@ -44,7 +45,7 @@ export function scopeRoutes(deps: { storage: Storage; requireAdmin: (req: never)
   };
 
   return async function plugin(app: FastifyInstance): Promise<void> {
-    app.addHook('onRequest', deps.requireAdmin as never);
+    app.addHook('onRequest', deps.requireAdmin);
     // The admin APIs answer errors in our JSON: { code, message, traceId }.
     app.setErrorHandler(errorHandler('admin'));
 

@@ -12,17 +12,17 @@ import { AppError, fail, adminUnauthorized } from '../errors/app-error.ts';
 import { errorHandler } from '../http/error-handler.ts';
 import { parseBody } from '../http/parse-body.ts';
 import { authenticate, type Account } from './accounts.ts';
-import type { createAdminGuard } from './admin-auth.ts';
 import { refuseCrossSite } from './cross-site.ts';
 import type { PasswordThrottle } from './password-throttle.ts';
 import type { ConsoleSession, Sessions } from './sessions.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 export const SESSION_PATH = '/admin/api/session';
 /** Every session of the signed-in user. */
 export const SESSIONS_PATH = '/admin/api/sessions';
 const loginBody = z.strictObject({ username: z.string().min(1).max(100), password: z.string().min(1).max(1024) });
 
-export function sessionRoutes(deps: { config: Config; sessions: Sessions; throttle: PasswordThrottle; requireAdmin: ReturnType<typeof createAdminGuard> }) {
+export function sessionRoutes(deps: { config: Config; sessions: Sessions; throttle: PasswordThrottle; requireAdmin: RouteGuard }) {
   const { config, sessions } = deps;
 
   return async function plugin(app: FastifyInstance): Promise<void> {
@@ -60,13 +60,13 @@ export function sessionRoutes(deps: { config: Config; sessions: Sessions; thrott
       return describe(sessionOf(req));
     });
 
-    app.delete(SESSION_PATH, { onRequest: deps.requireAdmin as never }, async (req, reply) => {
+    app.delete(SESSION_PATH, { onRequest: deps.requireAdmin }, async (req, reply) => {
       await sessions.revoke(sessionOf(req));
       return reply.code(200).header('set-cookie', sessions.setCookie('')).send({ loggedOut: true });
     });
 
     // Sign out everywhere: every session of this user, on every host; with HTTP Basic, [super_admin]'s.
-    app.delete(SESSIONS_PATH, { onRequest: deps.requireAdmin as never }, async (req, reply) => {
+    app.delete(SESSIONS_PATH, { onRequest: deps.requireAdmin }, async (req, reply) => {
       const session = (req as FastifyRequest & { consoleSession?: ConsoleSession }).consoleSession;
       await sessions.revokeAll(session?.user ?? config.super_admin.username);
       return reply.code(200).header('set-cookie', sessions.setCookie('')).send({ loggedOut: true, everywhere: true });

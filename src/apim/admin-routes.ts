@@ -21,6 +21,7 @@ import { TPP_ROLES } from '../ob/roles.ts';
 import { gatewayAdminOpenApi } from './admin-openapi.ts';
 
 import { ADMIN, DEVPORTAL, PUBLISHER } from './admin-paths.ts';
+import type { RouteGuard } from '../http/guard.ts';
 
 const additionalProperties = z.strictObject({
   name: z.string().min(1).max(200).optional(),
@@ -291,11 +292,11 @@ const settingsOf = (p: z.infer<typeof additionalProperties>): Partial<ApiSetting
   ...(p.verifyJwsSignature === undefined ? {} : { verifyJwsSignature: p.verifyJwsSignature }),
 });
 
-export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: KeyManagerAdmin; requireAdmin: (req: never) => Promise<void>; baseUrl: string }) {
+export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: KeyManagerAdmin; requireAdmin: RouteGuard; baseUrl: string }) {
   const { catalogue, keyManagers } = deps;
   return async function plugin(app: FastifyInstance): Promise<void> {
     await app.register(multipart, { limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 4, fieldSize: 64 * 1024, parts: 6 }, throwFileSizeLimit: true });
-    app.addHook('onRequest', deps.requireAdmin as never);
+    app.addHook('onRequest', deps.requireAdmin);
     app.setErrorHandler(errorHandler('admin'));
 
     app.get('/api/am/openapi.json', async () => gatewayAdminOpenApi(deps.baseUrl));
