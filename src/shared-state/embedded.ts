@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { createWriteQueue } from '../sqlite/write-queue.ts';
 import { SharedStateUnavailableError, checkExpiry, checkKey, checkWindow, windowStart, LIMITS, type SharedState } from './ports.ts';
+import { rowsOf } from '../sqlite/rows.ts';
 
 export interface EmbeddedOptions {
   /** Absolute file path, or ':memory:' (one process only: tests). */
@@ -83,7 +84,9 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
     RETURNING count`);
   const publish = db.prepare('INSERT INTO notices (channel, message, at) VALUES (?, ?, ?)');
   const latest = db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM notices');
-  const since = db.prepare('SELECT seq, channel, message FROM notices WHERE seq > ? ORDER BY seq LIMIT 1000');
+  const since = rowsOf<{ seq: number; channel: string; message: string }>(
+    db.prepare('SELECT seq, channel, message FROM notices WHERE seq > ? ORDER BY seq LIMIT 1000'),
+  );
   const purge = [
     db.prepare('DELETE FROM marks WHERE expires_at <= ?'),
     db.prepare('DELETE FROM counters WHERE expires_at <= ?'),
@@ -113,7 +116,7 @@ export function createEmbeddedSharedState(opts: EmbeddedOptions): SharedState {
   const poll = () => {
     let rows: Array<{ seq: number; channel: string; message: string }>;
     try {
-      rows = since.all(lastSeq) as unknown as typeof rows;
+      rows = since.all(lastSeq);
     } catch {
       return; // locked or gone for a moment: the next poll catches up
     }

@@ -12,6 +12,7 @@ import {
 import type { AuditStore } from '../ports.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
+import { rowsOf } from '../../sqlite/rows.ts';
 
 /** Registration audit trail. */
 export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): AuditStore {
@@ -20,8 +21,10 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
   // At most 32 filter combinations (and 4 counts), each prepared on first use.
   const statements = new Map<string, StatementSync>();
   // at - at % n: % works on integers whatever type the parameter was bound as (a JS number binds as REAL).
-  const histogram = db.prepare(`SELECT at - (at % ?) AS bucket, event, code, count(*) AS count FROM audit_events
-    WHERE at >= ? GROUP BY 1, 2, 3 ORDER BY 1`);
+  const histogram = rowsOf<HistogramRow>(
+    db.prepare(`SELECT at - (at % ?) AS bucket, event, code, count(*) AS count FROM audit_events
+    WHERE at >= ? GROUP BY 1, 2, 3 ORDER BY 1`),
+  );
   const prepared = (q: AuditListQuery): StatementSync => {
     let stmt = statements.get(q.key);
     if (stmt === undefined) {
@@ -38,9 +41,9 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
     list: async (filter) => {
       const q = buildAuditList(filter, () => '?'); // throws RangeError on a bad limit: a caller bug
       return guard('audit.list', () =>
-        prepared(q)
+        rowsOf<AuditRow>(prepared(q))
           .all(...q.values)
-          .map((r) => toEvent(r as unknown as AuditRow)),
+          .map(toEvent),
       );
     },
     countRejections: async (filter) => {
@@ -51,7 +54,6 @@ export function createSqliteAuditStore(db: DatabaseSync, write: Write = guard): 
           .map((r) => ({ code: (r as { code: string | null }).code, count: Number((r as { count: number }).count) })),
       );
     },
-    histogram: async ({ since, bucketSeconds }) =>
-      guard('audit.histogram', () => histogram.all(bucketSeconds, since).map((r) => toBucket(r as unknown as HistogramRow))),
+    histogram: async ({ since, bucketSeconds }) => guard('audit.histogram', () => histogram.all(bucketSeconds, since).map(toBucket)),
   };
 }

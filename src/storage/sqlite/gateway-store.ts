@@ -10,6 +10,7 @@ import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, Subsc
 import { RESIDENT_KEY_MANAGER } from '../catalogue-records.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
+import { rowsOf } from '../../sqlite/rows.ts';
 
 interface SubscriptionRow {
   id: string;
@@ -54,11 +55,15 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
   const planApis = db.prepare(`SELECT DISTINCT a.id FROM gateway_apis a, json_each(a.record, '$.plans') p
     WHERE p.value = ? ORDER BY a.id`);
   const planSubscriptions = db.prepare('SELECT count(*) AS n FROM gateway_subscriptions WHERE plan = ?');
-  const subList = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
+  const subList = rowsOf<SubscriptionRow>(
+    db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions
     WHERE (?1 IS NULL OR key_manager = ?1) AND (?2 IS NULL OR client_id = ?2) AND (?3 IS NULL OR api_id = ?3)
-    ORDER BY created_at, id LIMIT ?4`);
-  const subFind = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE key_manager = ? AND client_id = ? AND api_id = ?`);
-  const subGet = db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = ?`);
+    ORDER BY created_at, id LIMIT ?4`),
+  );
+  const subFind = rowsOf<SubscriptionRow>(
+    db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE key_manager = ? AND client_id = ? AND api_id = ?`),
+  );
+  const subGet = rowsOf<SubscriptionRow>(db.prepare(`SELECT ${SUBSCRIPTION_COLUMNS} FROM gateway_subscriptions WHERE id = ?`));
   const subInsert = db.prepare(`INSERT INTO gateway_subscriptions (${SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (key_manager, client_id, api_id) DO NOTHING`);
   const subUpdate = db.prepare(`UPDATE gateway_subscriptions SET plan = coalesce(?, plan), state = coalesce(?, state), updated_at = ?
@@ -132,18 +137,16 @@ export function createSqliteGatewayStore(db: DatabaseSync, write: Write = guard)
         return Number(planDelete.run(name).changes) > 0 ? ('deleted' as const) : ('absent' as const);
       }),
     listSubscriptions: ({ keyManager, clientId, apiId, limit }) =>
-      guard('gateway.listSubscriptions', () =>
-        subList.all(keyManager ?? null, clientId ?? null, apiId ?? null, limit).map((r) => toSubscription(r as unknown as SubscriptionRow)),
-      ),
+      guard('gateway.listSubscriptions', () => subList.all(keyManager ?? null, clientId ?? null, apiId ?? null, limit).map(toSubscription)),
     findSubscription: (keyManager, clientId, apiId) =>
       guard('gateway.findSubscription', () => {
         const row = subFind.get(keyManager, clientId, apiId);
-        return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
+        return row === undefined ? undefined : toSubscription(row);
       }),
     getSubscription: (id) =>
       guard('gateway.getSubscription', () => {
         const row = subGet.get(id);
-        return row === undefined ? undefined : toSubscription(row as unknown as SubscriptionRow);
+        return row === undefined ? undefined : toSubscription(row);
       }),
     addSubscription: (s) =>
       write('gateway.addSubscription', () =>

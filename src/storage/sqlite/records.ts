@@ -4,6 +4,7 @@ import { ConflictError } from '../ports.ts';
 import type { KeyStore, MetaStore, ScopeRecord, ScopeStore, SigningKeyRecord, TrustAnchorStore } from '../ports.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
+import { rowsOf } from '../../sqlite/rows.ts';
 
 interface KeyRow {
   kid: string;
@@ -38,14 +39,16 @@ const toScope = (r: ScopeRow): ScopeRecord => ({
 
 /** Signing keys, newest first; kid breaks ties so the order is stable. */
 export function createSqliteKeyStore(db: DatabaseSync, write: Write = guard): KeyStore {
-  const list = db.prepare(`SELECT kid, alg, private_jwk, created_at, retired_at, remove_after FROM signing_keys
-    WHERE remove_after IS NULL OR remove_after > ? ORDER BY created_at DESC, kid DESC`);
+  const list = rowsOf<KeyRow>(
+    db.prepare(`SELECT kid, alg, private_jwk, created_at, retired_at, remove_after FROM signing_keys
+    WHERE remove_after IS NULL OR remove_after > ? ORDER BY created_at DESC, kid DESC`),
+  );
   const add = db.prepare(`INSERT INTO signing_keys (kid, alg, private_jwk, created_at, retired_at, remove_after)
     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`);
   const retire = db.prepare(`UPDATE signing_keys SET retired_at = ?, remove_after = ?
     WHERE alg = ? AND kid <> ? AND retired_at IS NULL`);
   return {
-    list: (now) => guard('keys.list', () => list.all(now).map((r) => toKey(r as unknown as KeyRow))),
+    list: (now) => guard('keys.list', () => list.all(now).map(toKey)),
     add: (k) =>
       write('keys.add', () => {
         const { changes } = add.run(k.kid, k.alg, JSON.stringify(k.privateJwk), k.createdAt, k.retiredAt, k.removeAfter);
@@ -57,18 +60,18 @@ export function createSqliteKeyStore(db: DatabaseSync, write: Write = guard): Ke
 
 /** Scope definitions managed through the admin API. */
 export function createSqliteScopeStore(db: DatabaseSync, write: Write = guard): ScopeStore {
-  const list = db.prepare('SELECT name, display_name, description, bindings FROM scopes ORDER BY name');
-  const get = db.prepare('SELECT name, display_name, description, bindings FROM scopes WHERE name = ?');
+  const list = rowsOf<ScopeRow>(db.prepare('SELECT name, display_name, description, bindings FROM scopes ORDER BY name'));
+  const get = rowsOf<ScopeRow>(db.prepare('SELECT name, display_name, description, bindings FROM scopes WHERE name = ?'));
   const create = db.prepare(`INSERT INTO scopes (name, display_name, description, bindings) VALUES (?, ?, ?, ?)
     ON CONFLICT (name) DO NOTHING`);
   const update = db.prepare('UPDATE scopes SET display_name = ?, description = ?, bindings = ? WHERE name = ?');
   const remove = db.prepare('DELETE FROM scopes WHERE name = ?');
   return {
-    list: () => guard('scopes.list', () => list.all().map((r) => toScope(r as unknown as ScopeRow))),
+    list: () => guard('scopes.list', () => list.all().map(toScope)),
     get: (name) =>
       guard('scopes.get', () => {
         const row = get.get(name);
-        return row === undefined ? undefined : toScope(row as unknown as ScopeRow);
+        return row === undefined ? undefined : toScope(row);
       }),
     create: (s) =>
       write('scopes.create', () => {
@@ -117,17 +120,14 @@ interface AnchorRow {
 
 /** Trust anchors (CA certificates for client certificates), oldest first. */
 export function createSqliteTrustAnchorStore(db: DatabaseSync, write: Write = guard): TrustAnchorStore {
-  const list = db.prepare('SELECT name, fingerprint, pem, added_at FROM trust_anchors ORDER BY added_at, name');
+  const list = rowsOf<AnchorRow>(db.prepare('SELECT name, fingerprint, pem, added_at FROM trust_anchors ORDER BY added_at, name'));
   const byFingerprint = db.prepare('SELECT name FROM trust_anchors WHERE fingerprint = ?');
   const insert = db.prepare('INSERT INTO trust_anchors (name, fingerprint, pem, added_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
   const remove = db.prepare("DELETE FROM trust_anchors WHERE name = ? OR name = ? OR replace(lower(fingerprint), ':', '') = ?");
   return {
     list: () =>
       guard('trustAnchors.list', () =>
-        list.all().map((r) => {
-          const row = r as unknown as AnchorRow;
-          return { name: row.name, fingerprint256: row.fingerprint, pem: row.pem, addedAt: Number(row.added_at) };
-        }),
+        list.all().map((row) => ({ name: row.name, fingerprint256: row.fingerprint, pem: row.pem, addedAt: Number(row.added_at) })),
       ),
     add: (a) =>
       write('trustAnchors.add', () => {

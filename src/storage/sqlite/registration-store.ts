@@ -8,6 +8,7 @@ import { ConflictError } from '../ports.ts';
 import type { RegistrationRecord, RegistrationStore } from '../ports.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
+import { rowsOf } from '../../sqlite/rows.ts';
 
 interface RegistrationRow {
   client_id: string;
@@ -42,15 +43,19 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
   const insert = db.prepare(`INSERT INTO registrations (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (client_id) DO NOTHING`);
   const softwareTaken = db.prepare('SELECT 1 FROM registrations WHERE software_id = ? LIMIT 1');
-  const get = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE client_id = ?`);
+  const get = rowsOf<RegistrationRow>(db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE client_id = ?`));
   // created_at is set once, at create; an update never moves it.
   const update = db.prepare(`UPDATE registrations SET software_id = ?, org_id = ?, environment = ?, roles = ?,
     version = ?, software_statement = ?, certificate_subject = ?, updated_at = ? WHERE client_id = ?`);
   const remove = db.prepare('DELETE FROM registrations WHERE client_id = ?');
-  const listBySoftware = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE software_id = ?
-    ORDER BY created_at, client_id`);
+  const listBySoftware = rowsOf<RegistrationRow>(
+    db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE software_id = ?
+    ORDER BY created_at, client_id`),
+  );
   const MATCH = '(?1 IS NULL OR client_id = ?1 OR software_id = ?1 OR org_id = ?1)';
-  const page = db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE ${MATCH} ORDER BY created_at DESC, client_id LIMIT ?2 OFFSET ?3`);
+  const page = rowsOf<RegistrationRow>(
+    db.prepare(`SELECT ${COLUMNS} FROM registrations WHERE ${MATCH} ORDER BY created_at DESC, client_id LIMIT ?2 OFFSET ?3`),
+  );
   const total = db.prepare(`SELECT count(*) AS n FROM registrations WHERE ${MATCH}`);
 
   const insertRow = (r: RegistrationRecord): void => {
@@ -96,14 +101,14 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
     get: (clientId) =>
       guard('registrations.get', () => {
         const row = get.get(clientId);
-        return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+        return row === undefined ? undefined : toRegistration(row);
       }),
     // A unit of work holds the file's write lock from its first statement to its commit: the
     // row is as locked as it can be; outside one this is a plain read.
     lock: (clientId) =>
       guard('registrations.lock', () => {
         const row = get.get(clientId);
-        return row === undefined ? undefined : toRegistration(row as unknown as RegistrationRow);
+        return row === undefined ? undefined : toRegistration(row);
       }),
     update: (r) =>
       write(
@@ -124,12 +129,11 @@ export function createSqliteRegistrationStore(db: DatabaseSync, write: Write = g
           ) > 0,
       ),
     delete: (clientId) => write('registrations.delete', () => Number(remove.run(clientId).changes) > 0),
-    listBySoftware: (softwareId) =>
-      guard('registrations.listBySoftware', () => listBySoftware.all(softwareId).map((r) => toRegistration(r as unknown as RegistrationRow))),
+    listBySoftware: (softwareId) => guard('registrations.listBySoftware', () => listBySoftware.all(softwareId).map(toRegistration)),
     list: ({ search, limit, offset }) =>
       guard('registrations.list', () => ({
         total: Number((total.get(search ?? null) as { n: number }).n),
-        items: page.all(search ?? null, limit, offset).map((r) => toRegistration(r as unknown as RegistrationRow)),
+        items: page.all(search ?? null, limit, offset).map(toRegistration),
       })),
   };
 }
