@@ -1,5 +1,5 @@
 /**
- * `node_modules/.bin/node bench/cluster.ts`: the cluster figures (issue 10), in one run on this
+ * `node_modules/.bin/node bench/cluster.ts`: the cluster figures, in one run on this
  * machine, with PostgreSQL (a fresh database, dropped at the end) and the local Redis:
  *
  * - token rate, two hosts against one: the same 50-connection token load (private_key_jwt PS256,

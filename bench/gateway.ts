@@ -1,5 +1,5 @@
 /**
- * `npm run bench:gateway` (node bench/gateway.ts [--profile]): the gateway pass-through of issue 11,
+ * `npm run bench:gateway` (node bench/gateway.ts [--profile]): the gateway pass-through,
  * side by side on the same cores, in one run (see bench/README.md, "Gateway pass-through"):
  *
  * - direct: a tiny Node HTTP/1.1 backend (its own process, keep-alive) answering every GET with a

@@ -288,7 +288,7 @@ export async function startServer(opts: { config: Config; logger?: Logger }): Pr
           requestCert: true,
           rejectUnauthorized: false,
           keepAlive: true,
-          // Bounded waits (issue 8: idle and trickling connections stayed open for minutes):
+          // Bounded waits (idle and trickling connections once stayed open for minutes):
           // handshake, headers (an idle new connection included), the whole request, idle keep-alive.
           handshakeTimeout: config.server.tls_handshake_timeout * 1000,
           headersTimeout: config.server.headers_timeout * 1000,

@@ -1,5 +1,5 @@
 /**
- * The operations API's console views (issue 12), beside operations-routes.ts: the server's status
+ * The operations API's console views, beside operations-routes.ts: the server's status
  * (storage, shared state, remote key sets, signing keys), the usage series the dashboard charts,
  * and one registration in full (SSA claims decoded, certificate subject, key set and its last
  * fetch, tokens issued) with its removal by an administrator. Admin credentials required.

@@ -1,5 +1,5 @@
 /**
- * The admin console (issue 12): a single page under /admin built on the REST APIs, every asset
+ * The admin console: a single page under /admin built on the REST APIs, every asset
  * served by this server. Assets live under /admin/assets/<content hash>/ with a year's immutable
  * caching (a new release has a new hash); the page itself is never cached. Every response carries
  * a strict Content-Security-Policy (no inline script or style, nothing from another origin).

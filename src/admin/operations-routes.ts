@@ -1,6 +1,6 @@
 /**
- * The operator's REST APIs behind the admin console (issue 12: "built on the REST APIs, no second
- * code path") and what the CLI does by hand: the registration audit trail with its reason codes,
+ * The operator's REST APIs behind the admin console (the console has no second code path: it
+ * calls these) and what the CLI does by hand: the registration audit trail with its reason codes,
  * the trust store (CA certificates for transport certificates), and the signing keys with their
  * rotation. Admin credentials required; errors are `{code, message, traceId}`. Changes are
  * announced, so every worker and host applies them within a notice.

@@ -1,5 +1,5 @@
 /**
- * The sandbox through the operations API (sandbox mode only; issue 12 page 8): initialise the
+ * The sandbox through the operations API (sandbox mode only; the console's Sandbox page): initialise the
  * sandbox directory, enrol test TPPs, and download a TPP's bundle (transport certificate and key,
  * signing key, SSA, key set, server CA) as a zip, so a TPP developer can start without the CLI.
  * The same operations as `opendcr sandbox` (src/sandbox/service.ts); nothing here in production.

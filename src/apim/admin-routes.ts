@@ -1,6 +1,6 @@
 /**
  * The gateway catalogue over REST, in the WSO2 API Manager shapes a migrating bank's scripts
- * already use (gateway.md §3): Publisher (import-openapi, change-lifecycle, apis), Admin
+ * already use (docs/gateway.md#rest-apis): Publisher (import-openapi, change-lifecycle, apis), Admin
  * (throttling policies, key managers), Devportal (apis, subscriptions), plus subscription blocking and the
  * OpenAPI description of these routes. Admin credentials are required; errors are
  * `{code, message, traceId}`. Each change is made by the catalogue service, so CLI and REST behave

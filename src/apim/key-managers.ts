@@ -1,14 +1,14 @@
 /**
- * Key managers (gateway.md §1, WSO2's Admin portal): the resident one (this server's own key
- * manager) and external OAuth/OIDC servers added by their discovery URL. Saving one validates it
- * first (gateway.md §4: "validate a key manager when it is saved"): the discovery document is
- * fetched and read (issuer, jwks_uri, introspection, token and revocation endpoints), its issuer
- * must match, the key set must hold keys when tokens are self-validated and the introspection
- * endpoint must exist when they are introspected. Every endpoint it names must be one the outbound
- * allow-list lets the gateway reach (else it would fail only at use). A key manager is one token
- * issuer: neither its issuer nor its key set may be this server's (the resident key manager's or
- * the gateway's own keys) or another key manager's, and its token handling may not claim their
- * tokens. Nothing is saved when a check fails.
+ * Key managers (docs/gateway.md#key-managers, WSO2's Admin portal): the resident one (this server's
+ * own key manager) and external OAuth/OIDC servers added by their discovery URL. Saving one
+ * validates it first, so a bad one fails at once with its reason rather than at the first call: the
+ * discovery document is fetched and read (issuer, jwks_uri, introspection, token and revocation
+ * endpoints), its issuer must match, the key set must hold keys when tokens are self-validated and
+ * the introspection endpoint must exist when they are introspected. Every endpoint it names must be
+ * one the outbound allow-list lets the gateway reach (else it would fail only at use). A key
+ * manager is one token issuer: neither its issuer nor its key set may be this server's (the
+ * resident key manager's or the gateway's own keys) or another key manager's, and its token
+ * handling may not claim their tokens. Nothing is saved when a check fails.
  */
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { fail } from '../errors/app-error.ts';

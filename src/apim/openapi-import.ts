@@ -1,6 +1,6 @@
 /**
  * Imports an API document (OpenAPI 3.0/3.1 or Swagger 2.0, JSON or YAML) into the gateway's
- * catalogue model (design: ../shared/design/gateway.md §1): name, version, context, and each
+ * catalogue model (docs/gateway.md#the-catalogue): name, version, context, and each
  * operation's token flow + scopes, OB request headers and optional limit.
  *
  * A bad document is rejected whole with an ApiImportError listing its first problems, each naming

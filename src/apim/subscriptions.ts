@@ -1,10 +1,10 @@
 /**
- * Automatic subscriptions (gateway.md §1): every DCR registration is an application of the
- * resident key manager, subscribed to each published API whose required roles intersect its
- * software statement's software_roles, on the API's default plan (an external key manager's
- * client with the same client id is another application, never touched here). Runs inside the
- * registration's unit of work, so the registration and its subscriptions commit together or not
- * at all (WSO2 does this in eight REST calls with compensating deletes).
+ * Automatic subscriptions (docs/gateway.md#applications-and-subscriptions): every DCR registration
+ * is an application of the resident key manager, subscribed to each published API whose required
+ * roles intersect its software statement's software_roles, on the API's default plan (an external
+ * key manager's client with the same client id is another application, never touched here). Runs
+ * inside the registration's unit of work, so the registration and its subscriptions commit together
+ * or not at all (WSO2 does this in eight REST calls with compensating deletes).
  */
 import { randomUUID } from 'node:crypto';
 import type { GatewayStore } from '../storage/ports.ts';

@@ -284,7 +284,7 @@ export const oauthSchema = z
 
 export const DCR_VERSIONS = ['v3.1', 'v3.2', 'v3.3'] as const;
 
-/** The OB Directory's sandbox keystore (OB DCR digest §3.3). */
+/** The OB Directory's sandbox keystore (docs/dcr.md#directory-key-sets). */
 export const OB_SANDBOX_JWKS = 'https://keystore.openbankingtest.org.uk/keystore/openbanking.jwks';
 
 export const dcrSchema = z

@@ -2,11 +2,11 @@
  * Remote key sets (directory JWKS, software JWKS, client jwks_uri) over jose's
  * `createRemoteJWKSet`, with every request going through the allow-listed outbound fetch.
  *
- * jose does the fetching, key selection and the unknown-kid refetch with its cooldown. This
- * wrapper adds what jose leaves out: the host's `Cache-Control: max-age` decides freshness, and a
- * failed refresh keeps serving the keys already held until `staleFor` has passed (OB DCR v3.3
- * digest §3.3: "a cache with TTL + refresh-on-unknown-kid"), so a short outage at a TPP's key
- * host does not stop registrations that it has already signed with known keys.
+ * jose does the fetching, key selection and the unknown-kid refetch with its cooldown. This wrapper
+ * adds what jose leaves out: the host's `Cache-Control: max-age` decides freshness, and a failed
+ * refresh keeps serving the keys already held until `staleFor` has passed
+ * (docs/dcr.md#directory-key-sets, docs/architecture.md#in-memory-caches), so a short outage at a
+ * TPP's key host does not stop registrations that it has already signed with known keys.
  */
 import { createRemoteJWKSet, customFetch, errors } from 'jose';
 import type { JSONWebKeySet, JWTVerifyGetKey, RemoteJWKSet } from 'jose';

@@ -1,7 +1,7 @@
 /**
  * The time claims (iat, nbf, exp) of a JWT a client or a directory signed, checked one way for
  * every JWT the server accepts: client assertions, request objects, jwt-bearer assertions, DCR
- * request JWTs and software statements. Issue 17: a future iat stretched a client assertion's
+ * request JWTs and software statements. Before this, a future iat stretched a client assertion's
  * life, and one ten years ahead made its replay record outlive what the shared state keeps (a 500).
  *
  * A time is a NumericDate (RFC 7519 §2): a finite JSON number of seconds since 1970, fractions

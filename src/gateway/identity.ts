@@ -1,11 +1,11 @@
 /**
- * The caller's identity as the backend receives it (gateway.md §2 step 9): a short ES256 JWT in one
- * header, so the backend never re-validates the token. The key is generated once per deployment and
- * kept in the database (first writer wins, so every host signs with the same key); its public half
- * is published at /gateway/jwks.json. One JWT is reused per (token, API) until half its lifetime
- * has passed: an ES256 signature per call would cost more than the rest of the checks. The
- * application is `key_manager` and `client_id` together: the same client id at two key managers
- * is two applications, so a backend keys what it keeps per application by both.
+ * The caller's identity as the backend receives it (docs/gateway.md#the-identity-header): a short
+ * ES256 JWT in one header, so the backend never re-validates the token. The key is generated once
+ * per deployment and kept in the database (first writer wins, so every host signs with the same
+ * key); its public half is published at /gateway/jwks.json. One JWT is reused per (token, API)
+ * until half its lifetime has passed: an ES256 signature per call would cost more than the rest of
+ * the checks. The application is `key_manager` and `client_id` together: the same client id at two
+ * key managers is two applications, so a backend keys what it keeps per application by both.
  */
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';

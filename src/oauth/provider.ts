@@ -313,7 +313,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       }
     }
     // TPPs pick their token endpoint auth method from discovery, so it lists only what a TPP can
-    // register (OB DCR digest §1.5); the secret methods stay available to bank-internal clients.
+    // register (docs/dcr.md#discovery); the secret methods stay available to bank-internal clients.
     if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>)['token_endpoint_auth_methods_supported'] = [...obAuthMethods];
     }

@@ -1,5 +1,5 @@
 /**
- * Usage counts the admin console charts (issue 12): tokens issued per minute by grant type (and
+ * Usage counts the admin console charts: tokens issued per minute by grant type (and
  * in all per client), gateway calls and 429s per minute by API. Metrics are counters of one
  * process since it started; these are durable series over every worker and host. Each process
  * counts in memory and adds its counts to storage every `flushMs` (and when it stops), so a

@@ -1,7 +1,8 @@
 /**
  * A stand-in for the Open Banking Directory: a root and an issuing CA (transport certificates
  * chain to them), and a PS256 signing key whose certificate's SHA-1 thumbprint is its kid, as
- * the OB directory publishes it (OB DCR v3.3 digest §3.1: SSA `kid` = the signing cert's `x5t`).
+ * the OB directory publishes it (an SSA's `kid` is the signing certificate's `x5t`:
+ * docs/dcr.md#software-statements).
  */
 import { createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';

@@ -1,7 +1,7 @@
 /**
  * Serves the sandbox directory's key sets the way the OB Directory's keystore does: the
  * directory JWKS, and per organisation the org and software JWKS and their revoked lists.
- * The routes are a pure function so the main server can mount the same paths (issue 4).
+ * The routes are a pure function so the main server can mount the same paths.
  */
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';

@@ -2,7 +2,7 @@
  * A sandbox TPP enrolled in a {@link SandboxDirectory}: organisation and software ids, an OB
  * transport certificate, a PS256 request-signing key, its software JWKS (and revoked list), and
  * software statements (SSAs) signed by the directory with every OB Directory claim
- * (OB DCR v3.3 digest §3.2).
+ * (docs/dcr.md#software-statement-claims).
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';

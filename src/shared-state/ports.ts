@@ -1,9 +1,9 @@
 /**
- * Shared state: what every worker process and every host must agree on at once, but which needs
- * no fsync per write (platform.md §4): one-time identifiers (client assertion and jwt-bearer
- * `jti`s), revocation marks, fixed-window counters (the gateway's throttling), and change notices
- * (keys, scopes, trust anchors) published to every worker and host. Durable data stays in the
- * Storage ports.
+ * Shared state: what every worker process and every host must agree on at once, but which needs no
+ * fsync per write (docs/architecture.md#shared-state): one-time identifiers (client assertion and
+ * jwt-bearer `jti`s), revocation marks, fixed-window counters (the gateway's throttling), and
+ * change notices (keys, scopes, trust anchors) published to every worker and host. Durable data
+ * stays in the Storage ports.
  *
  * Three implementations pass one contract suite (test/shared-state/contract.test.ts):
  * - embedded (SQLite file beside the database, WAL with synchronous=NORMAL: no fsync per write,

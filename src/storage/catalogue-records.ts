@@ -1,5 +1,5 @@
 /**
- * The gateway's catalogue model (design: ../shared/design/gateway.md §1): APIs imported from their
+ * The gateway's catalogue model (docs/gateway.md#the-catalogue): APIs imported from their
  * OpenAPI/Swagger documents, their operations, business plans and subscriptions. Plain data: the
  * stores persist it, the runtime compiles it into a route snapshot.
  */
@@ -184,7 +184,7 @@ export interface TokenHandlingRule {
 
 /**
  * Who issues and checks tokens: the built-in key manager (`resident`) or an external OAuth/OIDC
- * server added by its discovery URL (gateway.md §1).
+ * server added by its discovery URL (docs/gateway.md#key-managers).
  */
 export interface KeyManagerRecord {
   /** Unique; also the id in the admin API. */

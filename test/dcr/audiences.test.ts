@@ -1,6 +1,6 @@
 /**
- * Issue 17: a TPP registering through the gateway's own listener ([gateway] listeners "own") and
- * naming that listener in `aud` was refused with REQUEST_AUD_NOT_ALLOWED. The registration request's
+ * A TPP registering through the gateway's own listener ([gateway] listeners "own") and naming
+ * that listener in `aud` was once refused with REQUEST_AUD_NOT_ALLOWED. The registration request's
  * aud may name any listener that serves the DCR API (the main one and the gateway's own, each as
  * its origin or a registration endpoint of any version), whichever listener the request comes in
  * on; any other origin, port or scheme is still refused.

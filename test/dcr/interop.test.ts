@@ -1,5 +1,5 @@
 /**
- * What an independent DCR conformance client found (issue 8, items 9–12): client_secret_basic
+ * What an independent DCR conformance client found: client_secret_basic
  * registrations when a deployment enables them, discovery and DCR agreeing on algorithms, the
  * expected subject DN in a tls_client_auth mismatch, and JSON integer types at DCR and the token
  * endpoint (with an empty scope= accepted).
@@ -30,7 +30,10 @@ const ALG_LISTS = [
   'authorization_signing_alg_values_supported',
 ];
 
-/** Each advertised algorithm list holds exactly `algs`; request objects list PS256 first (OB DCR digest §8.10). */
+/**
+ * Each advertised algorithm list holds exactly `algs`; request objects list PS256 first
+ * (docs/dcr.md#discovery).
+ */
 function assertAlgorithms(d: Record<string, unknown>, algs: string[]): void {
   for (const list of ALG_LISTS) assert.deepEqual([...(d[list] as string[])].sort(), [...algs].sort(), list);
   // Lists only present with features this server does not enable must agree too when they are there.

@@ -1,5 +1,5 @@
 /**
- * GET / PUT / DELETE /open-banking/v3.3/register/{ClientId} (OB DCR digest §1.1, §1.3, §1.4, §7):
+ * GET / PUT / DELETE /open-banking/v3.3/register/{ClientId} (docs/dcr.md#management):
  * authorised by a client_credentials access token of that client bound to its transport
  * certificate (JWT and opaque tokens), or by the registration access token when
  * append_registration_attributes_in_response is on. Every failure is a 401 with a Bearer
@@ -265,7 +265,7 @@ for (const tokenType of ['jwt', 'opaque'] as const) {
       assert.equal(put['scope'], 'openid accounts');
       assert.deepEqual(put['redirect_uris'], [...r.tpp.redirectUris]);
       assert.equal(put['software_statement'], ssa);
-      // OB DCR §1.1: an update must not invalidate the tokens already issued.
+      // The OB specification: an update must not invalidate the tokens already issued.
       assert.deepEqual(await jsonBody(await env.manage('GET', r.clientId, { token, cert: r.tpp.transport }), 200), put);
       const [record] = await env.ts.server.storage.registrations.listBySoftware(r.tpp.softwareId).then((all) => all.filter((x) => x.clientId === r.clientId));
       assert.equal(record?.softwareStatement, ssa);

@@ -1,8 +1,9 @@
 /**
- * POST /open-banking/{version}/register, one test per rule (OB DCR digest §1.2, §2.2, §3.4, §3.5,
- * §6.2). Every rejection asserts the status and the whole error body, and that it changed
- * nothing: no registration or client record, a `rejected` audit event carrying the same reason,
- * and the request's jti still unused — the corrected request with that jti is accepted.
+ * POST /open-banking/{version}/register, one test per rule of docs/dcr.md (media types, software
+ * statements, the request JWT, metadata, transport certificate binding). Every rejection asserts
+ * the status and the whole error body, and that it changed nothing: no registration or client
+ * record, a `rejected` audit event carrying the same reason, and the request's jti still unused —
+ * the corrected request with that jti is accepted.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -143,7 +144,7 @@ describe('transport certificate', () => {
     await rejects(withClaims({}, { cert: rogueExpired }), required);
   });
 
-  // Issue 17: these got the trusted-CA text above, as if the CA were unknown.
+  // These once got the trusted-CA text above, as if the CA were unknown.
   test('an expired or a not yet valid certificate of the TPP from the trusted CA → 401 saying which', async () => {
     const subject = tpp.transport.x509.subject.split('\n').join(', ');
     const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');

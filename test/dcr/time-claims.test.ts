@@ -1,5 +1,5 @@
 /**
- * Issue 17, item 8, for DCR: every time claim (iat, nbf, exp) of the registration request JWT and
+ * For DCR: every time claim (iat, nbf, exp) of the registration request JWT and
  * of the software statement inside it, with the whole table of test/helpers/time-claims.ts, at
  * POST /register and PUT /register/{ClientId} of every version (v3.1, v3.2, v3.3 and the seed's
  * v3.3.0), on the embedded database and on PostgreSQL (the request's jti is recorded in the
@@ -30,7 +30,8 @@ interface Target {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-// Issue 17 concerned the stored jti (embedded SQLite or PostgreSQL); the Redis shared state holds no DCR state.
+// What failed was the stored jti (embedded SQLite or PostgreSQL); the Redis shared state holds no
+// DCR state.
 for (const backend of stateBackends().filter((b) => b.name !== 'redis')) {
   describe(`on the ${backend.name} database`, () => {
     let env: DcrEnvironment;

@@ -16,7 +16,7 @@ import { fetchVia } from '../helpers/ob-client.ts';
 import { jsonBody, startDcrEnvironment, tlsOf, type DcrEnvironment, type PathVersion } from '../helpers/dcr.ts';
 
 const VERSIONS: readonly PathVersion[] = ['v3.1', 'v3.2', 'v3.3', 'v3.3.0'];
-/** Request-JWT claims that must not come back (digest §4.1). */
+/** Request-JWT claims that must not come back (docs/dcr.md#the-response). */
 const NOT_ECHOED = ['iss', 'iat', 'exp', 'aud', 'jti'];
 
 let env: DcrEnvironment;
@@ -45,7 +45,7 @@ async function requestClaims(version: PathVersion, tpp: SandboxTpp, auth: 'priva
   return env.validRequestClaims(tpp, { ...(v31 && scope === undefined ? { scope: ['openid', 'accounts', 'payments'] } : {}), ...claims });
 }
 
-/** The response checks every version shares (digest §4.1). */
+/** The response checks every version shares (docs/dcr.md#the-response). */
 function checkRegistration(body: Record<string, unknown>, sent: Record<string, unknown>, tpp: SandboxTpp): void {
   assert.equal(typeof body['client_id'], 'string');
   assert.ok(String(body['client_id']).length <= 36, 'client_id is at most 36 characters');

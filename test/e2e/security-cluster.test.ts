@@ -1,5 +1,5 @@
 /**
- * The holes the first-contact attack found (issue 8, security items), each tried at the HTTP
+ * The holes the first attack on the server found, each tried at the HTTP
  * level against the server as `npm start` runs it: a primary and two worker processes sharing
  * the listener and the SQLite file, over real TLS with mutual authentication. Tables are read
  * afterwards through a separate connection to the same database.

@@ -1,5 +1,5 @@
 /**
- * A TPP onboarding end to end with the command line only, as issue 4 describes it: a server
+ * A TPP onboarding end to end with the command line only: a server
  * started as a child process (`node src/main.ts`, sandbox mode), and `opendcr sandbox …` /
  * `opendcr tpp …` run as child processes sharing its data_dir. Over real HTTPS and mTLS:
  * register → token → get → update → delete → get refused, with private_key_jwt and

@@ -1,6 +1,6 @@
 /**
- * The gateway's memories are bounded and forget what they must (gateway.md §4: "memory grows on
- * idle clusters: bounded caches"): the verified-token cache by size, token expiry, catalogue
+ * The gateway's memories are bounded and forget what they must (docs/architecture.md#in-memory-caches):
+ * the verified-token cache by size, token expiry, catalogue
  * version and client; the identity JWTs by size and half-life.
  */
 import assert from 'node:assert/strict';

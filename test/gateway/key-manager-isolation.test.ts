@@ -1,12 +1,13 @@
 /**
- * An application is a key manager and a client id together (issue 17 item 2): a token validated
- * by key manager K only ever maps to K's applications, whatever client id it names. Two real
- * external OpenID providers (one self-validated, one introspected) beside the resident key
- * manager, a recording backend behind the gateway: every cross-key-manager combination
- * (resident ↔ external, external ↔ external, one client_id string at three key managers) is
- * refused or counted apart, roles come only from the certificate, the registration or the key
- * manager's own roles mapping, the resident revocation mark is the resident client's only, and a
- * key manager that would be this server or another key manager is refused when saved.
+ * An application is a key manager and a client id together
+ * (docs/gateway.md#applications-and-subscriptions): a token validated by key manager K only ever
+ * maps to K's applications, whatever client id it names. Two real external OpenID providers (one
+ * self-validated, one introspected) beside the resident key manager, a recording backend behind the
+ * gateway: every cross-key-manager combination (resident ↔ external, external ↔ external, one
+ * client_id string at three key managers) is refused or counted apart, roles come only from the
+ * certificate, the registration or the key manager's own roles mapping, the resident revocation
+ * mark is the resident client's only, and a key manager that would be this server or another key
+ * manager is refused when saved.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

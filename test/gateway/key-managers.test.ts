@@ -1,9 +1,9 @@
 /**
- * External key managers (gateway.md §1, §2 step 4): a real OIDC server (oidc-provider, started by
- * the test) added by its discovery URL, validated on save; its certificate-bound tokens accepted by
- * self-validation (JWT, keys by kid from its JWKS) and by introspection (opaque, cached by the
- * hash of the whole token); which key manager owns a token decided by the token handling options;
- * a disabled key manager owns no tokens (the resident one included).
+ * External key managers (docs/gateway.md#key-managers, #tokens): a real OIDC server (oidc-provider,
+ * started by the test) added by its discovery URL, validated on save; its certificate-bound tokens
+ * accepted by self-validation (JWT, keys by kid from its JWKS) and by introspection (opaque, cached
+ * by the hash of the whole token); which key manager owns a token decided by the token handling
+ * options; a disabled key manager owns no tokens (the resident one included).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

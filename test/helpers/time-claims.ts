@@ -1,7 +1,7 @@
 /**
- * The table of time claim values every JWT the server accepts is tried with (issue 17): absent,
+ * The table of time claim values every JWT the server accepts is tried with: absent,
  * wrong JSON types, negative, zero, fractional, huge (1e300, Number.MAX_SAFE_INTEGER + 2, exponent
- * forms, 1e309 which JSON.parse reads as Infinity), past and future, and the issue's own
+ * forms, 1e309 which JSON.parse reads as Infinity), past and future, and the reported case
  * "iat a day (or ten years) ahead with exp just after it". Values are raw JSON text, so forms
  * JSON.stringify cannot produce (9007199254740993, 1E+20, -0, 1e309) reach the server as written;
  * payloads and headers are signed as raw bytes for the same reason.
@@ -76,7 +76,7 @@ export const TIME_CASES: readonly TimeCase[] = [
   // .3 has no exact binary form: stores that keep whole seconds (PostgreSQL BIGINT, Redis PX) must be handed one.
   { name: 'fractional and valid', claims: only((now, claim) => (claim === 'exp' ? `${now + 60}.3` : `${now - 1}.3`)), accepted: () => true },
   { name: 'exponent form and valid', claims: only((now, claim) => exponentForm(claim === 'exp' ? now + 120 : now - 10)), accepted: () => true },
-  // Issue 17: iat (or nbf) ahead, with exp consistent with it.
+  // The reported case: iat (or nbf) ahead, with exp consistent with it.
   {
     name: 'a day ahead, exp 30 minutes later',
     claims: (now, claim) => (claim === 'exp' ? { exp: String(now + 86400 + 1800) } : { [claim]: String(now + 86400), exp: String(now + 86400 + 1800) }),

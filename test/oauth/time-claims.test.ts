@@ -1,10 +1,10 @@
 /**
- * Issue 17, item 8: every time claim (iat, nbf, exp) of every JWT the key manager accepts, tried
+ * Every time claim (iat, nbf, exp) of every JWT the key manager accepts, tried
  * with the whole table of test/helpers/time-claims.ts: private_key_jwt client assertions at the
  * token, PAR, introspection and revocation endpoints; signed request objects at the authorization
  * endpoint and at PAR; jwt-bearer grant assertions. Each case gets the endpoint's spec-shaped
  * answer (never a 5xx), a valid one is accepted, and the same JWT sent again gets a 4xx (a
- * one-time JWT) or the same answer (request objects, which are not one-time). The issue's own
+ * one-time JWT) or the same answer (request objects, which are not one-time). The reported
  * case was an assertion with iat a day ahead (accepted), or ten years ahead (500 server_error,
  * its replay record past what the shared state keeps).
  */
@@ -230,7 +230,7 @@ for (const backend of stateBackends()) {
         }
       }
 
-      test("the issue's assertions: iat a day (accepted before) or ten years (500 before) ahead, exp 30 minutes after it; and their replays", async () => {
+      test('the reported assertions: iat a day (accepted before) or ten years (500 before) ahead, exp 30 minutes after it; and their replays', async () => {
         for (const ahead of [86400, 10 * 365 * 86400]) {
           const t = now();
           const jwt = await clientAssertion({ iat: String(t + ahead), exp: String(t + ahead + 1800) }, t);

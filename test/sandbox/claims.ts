@@ -1,4 +1,4 @@
-/** Every claim of an OB Directory SSA (OB DCR v3.3 digest §3.2), as the sandbox mints them. */
+/** Every claim of an OB Directory SSA, as the sandbox mints them (docs/dcr.md#software-statement-claims). */
 export const SSA_CLAIMS = [
   'iss',
   'iat',
