@@ -53,7 +53,7 @@ export interface AppDeps {
   keyManager: KeyManagerService;
   dcr: DcrService;
   /** Present in sandbox mode only: the sandbox directory this server publishes. */
-  sandbox?: SandboxStore | undefined;
+  sandbox: SandboxStore | undefined;
   /** The transport certificate of a request (TLS, or a trusted proxy's header). */
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   /** Checks requests for oidc-provider's paths before the provider sees them. */
@@ -61,32 +61,32 @@ export interface AppDeps {
   /** The PSU login and consent pages (src/oauth/interactions), built where the provider is known. */
   interactions: (app: FastifyInstance) => Promise<void>;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
-  isAccepting?: () => boolean;
+  isAccepting: () => boolean;
   /** This process's metrics; undefined when [metrics] enabled is false. */
-  metrics?: Metrics | undefined;
+  metrics: Metrics | undefined;
   /** The exposition text of the whole server (aggregated across workers), for GET /metrics. */
-  metricsText?: () => Promise<string>;
+  metricsText: () => Promise<string>;
   /** The shared state (readiness; change notices for the scope API; the administrator password throttle). */
   shared: SharedState;
   /** The gateway (gateway role): it takes the paths of served APIs on the listeners [gateway] listeners names. */
-  gateway?: Gateway | undefined;
+  gateway: Gateway | undefined;
   /** The gateway catalogue and key managers, for their admin REST APIs. */
-  catalogue?: Catalogue | undefined;
-  keyManagerAdmin?: KeyManagerAdmin | undefined;
+  catalogue: Catalogue;
+  keyManagerAdmin: KeyManagerAdmin;
   /** The trust anchors (database and folder), for the operations API. */
-  anchors?: TrustAnchors | undefined;
+  anchors: TrustAnchors;
   /** Admin console sessions (cookie, CSRF, logout). */
-  sessions?: Sessions | undefined;
+  sessions: Sessions;
   /** Applies a trust store or signing key change in this worker and tells the others (operations API). */
-  announce?: ((what: 'trust' | 'keys') => Promise<void>) | undefined;
+  announce: (what: 'trust' | 'keys') => Promise<void>;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
-  identityJwks?: { keys: unknown[] } | undefined;
+  identityJwks: { keys: unknown[] };
   /** For the console's views (status, usage, registration detail): remote key sets, clients, usage counts. */
-  keySets?: JwksCache | undefined;
-  clients?: ClientService | undefined;
-  usage?: UsageRecorder | undefined;
+  keySets: JwksCache;
+  clients: ClientService;
+  usage: UsageRecorder;
   /** PEM of the CA of the server certificate (sandbox mode), put in sandbox TPP bundles. */
-  serverCaPem?: string | undefined;
+  serverCaPem: string | undefined;
 }
 
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'];
@@ -118,7 +118,7 @@ export async function buildApp(
   // throttle for Basic and the console's login, on every listener.
   const throttle = createPasswordThrottle({ config, shared: deps.shared, logger: deps.logger.child({ component: 'admin-auth' }) });
   const requireAdmin = createAdminGuard({ config, sessions: deps.sessions, throttle });
-  const isAccepting = deps.isAccepting ?? (() => true);
+  const { isAccepting } = deps;
   const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
   /** What every request on every listener goes through first; false when it was answered. */
@@ -267,14 +267,12 @@ export async function buildApp(
         () => true,
         () => false,
       ),
-      deps.shared
-        ? deps.shared.ping().then(
-            () => true,
-            () => false,
-          )
-        : Promise.resolve(true),
+      deps.shared.ping().then(
+        () => true,
+        () => false,
+      ),
     ]);
-    const body = { status: db && sharedOk ? 'ready' : 'unavailable', storage: storage.kind, ...(deps.shared ? { shared_state: deps.shared.kind } : {}) };
+    const body = { status: db && sharedOk ? 'ready' : 'unavailable', storage: storage.kind, shared_state: deps.shared.kind };
     if (!db || !sharedOk) {
       return reply.code(503).send({ ...body, unavailable: [...(db ? [] : ['storage']), ...(sharedOk ? [] : ['shared_state'])] });
     }
@@ -284,7 +282,7 @@ export async function buildApp(
   fastify.get('/health/live', live);
   fastify.get('/ready', ready);
   fastify.get('/health/ready', ready);
-  if (deps.metricsText && config.metrics.enabled && config.metrics.port === undefined) {
+  if (config.metrics.enabled && config.metrics.port === undefined) {
     await fastify.register(metricsRoutes({ config, text: deps.metricsText }));
   }
 
@@ -296,7 +294,7 @@ export async function buildApp(
       requireAdmin,
       onChange: async () => {
         await keyManager.refresh(true);
-        await deps.shared?.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
+        await deps.shared.publish(CHANNELS.keyManager, 'scopes').catch((err: unknown) => deps.logger.warn({ err }, 'could not announce the scope change'));
       },
     }),
   );
@@ -311,45 +309,28 @@ export async function buildApp(
       }),
     );
   }
-  if (deps.sessions) {
-    await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
-  }
-  if (deps.anchors && deps.announce) {
-    await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
-  }
-  if (deps.keySets && deps.clients && deps.usage) {
-    await fastify.register(
-      consoleApiRoutes({
-        config,
-        storage,
-        shared: deps.shared,
-        keySets: deps.keySets,
-        keys: keyManager.keys,
-        clients: deps.clients,
-        dcr: deps.dcr,
-        usage: deps.usage,
-        requireAdmin,
-      }),
-    );
-  }
+  await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
+  await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
+  await fastify.register(
+    consoleApiRoutes({
+      config,
+      storage,
+      shared: deps.shared,
+      keySets: deps.keySets,
+      keys: keyManager.keys,
+      clients: deps.clients,
+      dcr: deps.dcr,
+      usage: deps.usage,
+      requireAdmin,
+    }),
+  );
   if (deps.sandbox && config.server.mode === 'sandbox') {
     await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin }));
   }
   if (config.admin.console) await fastify.register(consoleRoutes({ sandbox: deps.sandbox !== undefined && config.server.mode === 'sandbox' }));
-  if (deps.catalogue && deps.keyManagerAdmin) {
-    await fastify.register(
-      gatewayAdminRoutes({
-        catalogue: deps.catalogue,
-        keyManagers: deps.keyManagerAdmin,
-        requireAdmin,
-        baseUrl: config.derived.baseUrl,
-      }),
-    );
-  }
-  if (deps.identityJwks) {
-    const jwks = deps.identityJwks;
-    fastify.get(IDENTITY_JWKS_PATH, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks));
-  }
+  await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin, baseUrl: config.derived.baseUrl }));
+  const jwks = deps.identityJwks;
+  fastify.get(IDENTITY_JWKS_PATH, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks));
   if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
   await fastify.ready();
   if (opts.managementServerFactory) {

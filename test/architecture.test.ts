@@ -44,6 +44,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['admin'], // the console and the operations APIs
   ['runtime-file.ts', 'prepare.ts', 'compile-cache.ts'],
   ['app.ts'],
+  ['compose'], // the parts of one process, each built with how to close it
   ['server.ts'], // the composition root of one process
   ['cluster.ts'],
   ['preflight.ts'],

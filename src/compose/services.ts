@@ -1,0 +1,132 @@
+/**
+ * The key manager and what it serves: outbound fetches through the allow-list, the cache of
+ * remote key sets, the key manager itself (oidc-provider inside), the client service, DCR, the
+ * sandbox directory (sandbox mode), the expiry sweeper, the console's sessions and the usage
+ * counts behind its charts. Every host builds these; which routes they serve is the host's roles'.
+ */
+import type { Sessions } from '../admin/sessions.ts';
+import { createSessions } from '../admin/sessions.ts';
+import type { Config } from '../config/schema.ts';
+import { createJwksCache, type JwksCache } from '../crypto/jwks.ts';
+import { createDirectoryTrust } from '../dcr/directory-trust.ts';
+import { createDcrService, type DcrService } from '../dcr/service.ts';
+import { createClientCertificatePolicy } from '../dcr/transport-certificate.ts';
+import { createOutboundFetch, type OutboundFetch } from '../http/outbound.ts';
+import type { Logger } from '../logger.ts';
+import { type ClientService, createClientService } from '../oauth/clients.ts';
+import { interactionRoutes } from '../oauth/interactions/routes.ts';
+import { createRequestGuard, type RequestGuard } from '../oauth/request-guard.ts';
+import { createKeyManagerService, type KeyManagerService } from '../oauth/service.ts';
+import { createUsageRecorder, type UsageRecorder } from '../observability/usage.ts';
+import { createSandboxStore, type SandboxStore } from '../sandbox/store.ts';
+import { CHANNELS } from '../shared-state/index.ts';
+import { startExpirySweeper } from '../storage/sweeper.ts';
+import { CLIENT_NOTICE } from '../gateway/live-catalogue.ts';
+import type { Scope } from './scope.ts';
+import type { State } from './state.ts';
+import type { Trust } from './trust.ts';
+
+/** Usage counts (console charts): written every 10 s, per-minute rows kept 7 days. */
+const USAGE_FLUSH_MS = 10_000;
+const USAGE_RETENTION = 7 * 86_400;
+
+export interface Services {
+  /** Outbound requests (key manager discovery, client key sets) through the allow-list. */
+  readonly fetch: OutboundFetch;
+  /** Remote key sets (directory, software, trusted issuers), with the DCR limits on time and size. */
+  readonly keySets: JwksCache;
+  readonly usage: UsageRecorder;
+  readonly keyManager: KeyManagerService;
+  readonly clients: ClientService;
+  readonly dcr: DcrService;
+  /** Checks requests for oidc-provider's paths before the provider sees them. */
+  readonly providerGuard: RequestGuard;
+  /** Present in sandbox mode only: this server is also the sandbox directory's keystore. */
+  readonly sandbox: SandboxStore | undefined;
+  readonly sessions: Sessions;
+  /** The PSU login and consent pages, built here where the provider is known. */
+  readonly interactions: ReturnType<typeof interactionRoutes>;
+}
+
+export async function openServices(deps: {
+  config: Config;
+  logger: Logger;
+  state: State;
+  trust: Trust;
+  serverCaPem: string | undefined;
+  scope: Scope;
+}): Promise<Services> {
+  const { config, logger, trust, scope } = deps;
+  const { storage, shared, metrics } = deps.state;
+  const extraCaPems = deps.serverCaPem ? [deps.serverCaPem] : [];
+  const fetch = createOutboundFetch({ allowedHosts: config.derived.outboundHosts, extraCaPems });
+  scope.defer('outbound fetch', () => fetch.close());
+  const cacheCfg = config.open_banking.dcr.jwks_cache;
+  const keySetFetch = createOutboundFetch({
+    allowedHosts: config.derived.outboundHosts,
+    extraCaPems,
+    timeoutMs: cacheCfg.timeout,
+    maxBytes: cacheCfg.max_bytes,
+  });
+  scope.defer('key set fetch', () => keySetFetch.close());
+  const keySets = createJwksCache({
+    fetch: keySetFetch,
+    maxAge: cacheCfg.max_age,
+    staleFor: cacheCfg.stale_for,
+    cooldown: cacheCfg.cooldown,
+    timeoutMs: cacheCfg.timeout,
+    ...(metrics ? { onResult: metrics.keySet } : {}),
+  });
+  // Durable per-minute counts for the console's charts (metrics are this process's counters only).
+  const usage = createUsageRecorder({ store: storage.usage, logger, flushMs: USAGE_FLUSH_MS, retentionSeconds: USAGE_RETENTION });
+  scope.defer('usage counts', () => usage.close().catch((err: unknown) => logger.warn({ err }, 'could not write the last usage counts')));
+  const keyManager = await createKeyManagerService({
+    config,
+    logger,
+    storage,
+    shared,
+    clientCert: trust.clientCert,
+    fetch,
+    keySets,
+    onTokenIssued: (grant, method, clientId) => {
+      metrics?.tokenIssued(grant, method);
+      usage.token(grant, clientId);
+    },
+  });
+  scope.defer('key manager', () => keyManager.close());
+  const clients = createClientService({ keyManager, storage, shared, config });
+  const sandbox =
+    config.server.mode === 'sandbox'
+      ? createSandboxStore(config.derived.dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
+      : undefined;
+  const dcr = createDcrService({
+    config,
+    logger,
+    storage,
+    keyManager,
+    clients,
+    keySets,
+    trust: createDirectoryTrust(config, sandbox),
+    subscriptionsChanged: (clientId) => shared.publish(CHANNELS.gateway, `${CLIENT_NOTICE}${clientId}`),
+    ...(metrics ? { observe: metrics.dcr } : {}),
+  });
+  const sweeper = startExpirySweeper(storage, {
+    intervalMs: 60_000,
+    now: () => Math.floor(Date.now() / 1000),
+    onError: (err) => logger.warn({ err }, 'expiry clean-up failed'),
+  });
+  scope.defer('expiry sweeper', () => sweeper.stop());
+  // Registered clients authenticate only over a certificate their software owns (as at registration).
+  const providerGuard = createRequestGuard({
+    findClient: clients.find,
+    certificatePolicy: createClientCertificatePolicy({ config, keySets }),
+    clientCert: trust.clientCert,
+  });
+  const sessions = await createSessions({
+    storage,
+    shared,
+    idleSeconds: config.admin.session_idle_timeout,
+    lifetimeSeconds: config.admin.session_lifetime,
+  });
+  return { fetch, keySets, usage, keyManager, clients, dcr, providerGuard, sandbox, sessions, interactions: interactionRoutes(keyManager, config) };
+}
