@@ -140,7 +140,8 @@ export function createDcrService(deps: DcrDeps): DcrService {
     }
   }
 
-  const requireCertificate = (req: DcrRequest): ClientCertificate => requireTrustedCertificate(req.certificate);
+  // Validity is judged by the service's clock (milliseconds there), like every other time it checks.
+  const requireCertificate = (req: DcrRequest): ClientCertificate => requireTrustedCertificate(req.certificate, now() * 1000);
   /** The transport certificate's subject as the console shows it (RFC 4514); null if it cannot be read. */
   const subjectOf = (cert: ClientCertificate): string | null => {
     try {
