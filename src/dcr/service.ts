@@ -20,7 +20,7 @@ import { validateSoftwareStatement, type VerifiedSsa } from './ssa.ts';
 import { validateRequestJwt } from './request-jwt.ts';
 import { replayExpiry } from '../crypto/time-claims.ts';
 import { registrationAudiences } from './audiences.ts';
-import { validateMetadata, toClientMetadata } from './metadata.ts';
+import { validateMetadata, toClientMetadata } from './metadata/interpreter.ts';
 import { checkTransportBinding } from './binding.ts';
 import { requireTrustedCertificate } from './transport-certificate.ts';
 import { authorizeManagement } from './management-auth.ts';
