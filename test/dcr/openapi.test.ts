@@ -315,6 +315,27 @@ describe('dcrOpenApi version differences', () => {
     assert.ok(!props('v3.2').includes('tls_client_auth_dn'));
   });
 
+  it("documents the metadata rules' required claims and WHEN conditions, by each version's claim names", () => {
+    const request = (v: DcrVersion) => ((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json;
+    const always = ['token_endpoint_auth_method', 'grant_types', 'application_type', 'id_token_signed_response_alg', 'request_object_signing_alg'];
+    const whenMethod = (method: string, then: Json) => ({
+      if: { properties: { token_endpoint_auth_method: { const: method } }, required: ['token_endpoint_auth_method'] },
+      then,
+    });
+    for (const v of DCR_VERSIONS) {
+      assert.deepEqual(request(v).required, ['iss', 'iat', 'exp', 'aud', 'jti', 'software_statement', ...always]);
+      assert.deepEqual((request(v).allOf as Json[]).slice(0, 2), [
+        whenMethod('private_key_jwt', { required: ['token_endpoint_auth_signing_alg'] }),
+        whenMethod(
+          'tls_client_auth',
+          v === 'v3.1'
+            ? { anyOf: [{ required: ['tls_client_auth_dn'] }, { required: ['tls_client_auth_subject_dn'] }] }
+            : { required: ['tls_client_auth_subject_dn'] },
+        ),
+      ]);
+    }
+  });
+
   it('rejects unknown versions', () => {
     assert.throws(() => dcrOpenApi('v3.4' as DcrVersion, 'https://x.test'), TypeError);
   });
