@@ -9,7 +9,7 @@ type Json = Record<string, unknown>;
 const SSA = 'eyJhbGciOiJQUzI1NiIsImtpZCI6ImFiYyJ9.eyJpc3MiOiJPcGVuQmFua2luZyBMdGQifQ.c2lnbmF0dXJl';
 const SOFTWARE_ID: Record<DcrVersion, string> = { 'v3.1': 'Qeyb9TC0IzLympA9mK', 'v3.2': 'Qeyb9TC0IzLympA9mKoSQ0', 'v3.3': 'Qeyb9TC0IzLympA9mKoSQ0' };
 
-/** Digest §4.2 plus flattened SSA claims. */
+/** A 201 body as this server sends it: the registered metadata plus the flattened SSA claims. */
 function successBody(version: DcrVersion): Json {
   return {
     client_id: '4b9cc1d0-4d5a-4f44-9d0e-6a2a3f8d8d11',
@@ -88,7 +88,7 @@ for (const version of DCR_VERSIONS) {
       }
     });
 
-    it('declares the status codes of digest §1.4', () => {
+    it('declares the status codes each operation answers with (OB DCR, RFC 6750, RFC 7591, RFC 7592)', () => {
       const paths = doc.paths as Record<string, Record<string, Json>>;
       const codes = (p: string, m: string) => Object.keys(paths[p]![m]!.responses as Json).sort();
       assert.deepEqual(codes('/register', 'post'), ['201', '400', '401', '403', '415', '500']);
