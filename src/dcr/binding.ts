@@ -1,5 +1,6 @@
 /**
- * Does the transport certificate belong to the software in the SSA? (OB DCR digest §6.2.)
+ * Does the transport certificate belong to the software in the SSA? The OB Directory asks the
+ * ASPSP to check that the TPP that opened the TLS session is the one the SSA names.
  * Either it is published as a `use: tls` key in the software JWKS (exact certificate match), or
  * its subject names the organisation and software: legacy OB certificates carry OU = org_id and
  * CN = software_id; OBWAC / eIDAS certificates carry the org in organizationIdentifier or CN.

@@ -14,7 +14,14 @@
  *
  * The document is self-contained (no runtime dependency on the official files) and uses
  * JSON Schema 2020-12 (the OpenAPI 3.1 default dialect), so components.schemas compile with ajv's Ajv2020.
+ * What the server enforces comes from its own tables: the required claims, the WHEN conditions
+ * and the response types from the metadata rules (metadata/rules.ts), the claim names, grant
+ * types and application types from the version profiles (versions/). The descriptions, the
+ * data-dictionary lengths and patterns, and the CIBA claims (documented per the standard, refused
+ * by this server) are written here.
  */
+import { claimNames, type FieldRule, METADATA_RULES, RESPONSE_TYPES } from './metadata/rules.ts';
+import { versionFromPath, type DcrVersionProfile } from './versions/index.ts';
 
 export type DcrVersion = 'v3.1' | 'v3.2' | 'v3.3';
 
@@ -65,6 +72,30 @@ function softwareIdSchema(version: DcrVersion): Record<string, unknown> {
   };
 }
 
+const fieldRules = METADATA_RULES.filter((r): r is FieldRule => 'field' in r);
+
+/** The metadata claims the rules always require, by the version's names. */
+const requiredClaims = (profile: DcrVersionProfile): string[] =>
+  fieldRules.filter((r) => r.required && !r.required.when).map((r) => claimNames(r, profile)[0]!);
+
+/**
+ * The rules' "required WHEN field is value" conditions as JSON Schema if/then. `names` gives the
+ * claim names a rule may be sent (or returned) under; one of them must be present.
+ */
+function requiredWhen(names: (rule: FieldRule) => readonly string[]): unknown[] {
+  return fieldRules.flatMap((r) => {
+    const when = r.required?.when;
+    if (!when) return [];
+    const claims = names(r);
+    return [
+      {
+        if: { properties: { [when.field]: { const: when.is } }, required: [when.field] },
+        then: claims.length > 1 ? { anyOf: claims.map((c) => ({ required: [c] })) } : { required: [claims[0]!] },
+      },
+    ];
+  });
+}
+
 /** What this deployment accepts, so the served description matches the server (and discovery). */
 export interface DcrOpenApiOptions {
   /** Request JWT, token_endpoint_auth_signing_alg, id_token / request object algorithms ([open_banking.dcr] signing_algorithms). */
@@ -74,10 +105,11 @@ export interface DcrOpenApiOptions {
 }
 
 function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, unknown> {
+  const profile = versionFromPath(version)!;
   const v31 = version === 'v3.1';
   const v33 = version === 'v3.3';
   const n = idLength(version);
-  const dnClaim = v31 ? 'tls_client_auth_dn' : 'tls_client_auth_subject_dn';
+  const [dnClaim, ...dnAliases] = claimNames(fieldRules.find((r) => r.field === 'tls_client_auth_subject_dn')!, profile);
 
   const dnSchema = {
     description:
@@ -139,7 +171,7 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       uniqueItems: true,
       items: {
         type: 'string',
-        enum: v33 ? ['client_credentials', 'authorization_code', 'refresh_token', CIBA_GRANT] : ['client_credentials', 'authorization_code', 'refresh_token'],
+        enum: [...profile.grantTypes],
       },
       ...(v33
         ? { description: `${CIBA_GRANT} is defined by v3.3 (with the backchannel_* claims); a server without CIBA rejects it with invalid_client_metadata.` }
@@ -165,14 +197,10 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     application_type: ref('ApplicationType'),
     id_token_signed_response_alg: ref('SigningAlgorithm'),
     request_object_signing_alg: ref('SigningAlgorithm'),
-    [dnClaim]: { ...dnSchema, maxLength: 128 },
+    [dnClaim!]: { ...dnSchema, maxLength: 128 },
   };
-  if (v31) {
-    requestProperties.tls_client_auth_subject_dn = {
-      ...dnSchema,
-      maxLength: 128,
-      description: 'Accepted as an alias of tls_client_auth_dn (RFC 8705 name, used from v3.2).',
-    };
+  for (const alias of dnAliases) {
+    requestProperties[alias] = { ...dnSchema, maxLength: 128, description: `Accepted as an alias of ${dnClaim} (RFC 8705 name, used from v3.2).` };
   }
   if (v33) {
     requestProperties.backchannel_token_delivery_mode = {
@@ -198,18 +226,7 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     };
   }
 
-  const requestConditions: unknown[] = [
-    {
-      if: { properties: { token_endpoint_auth_method: { const: 'private_key_jwt' } }, required: ['token_endpoint_auth_method'] },
-      then: { required: ['token_endpoint_auth_signing_alg'] },
-    },
-    {
-      if: { properties: { token_endpoint_auth_method: { const: 'tls_client_auth' } }, required: ['token_endpoint_auth_method'] },
-      then: v31
-        ? { anyOf: [{ required: ['tls_client_auth_dn'] }, { required: ['tls_client_auth_subject_dn'] }] }
-        : { required: ['tls_client_auth_subject_dn'] },
-    },
-  ];
+  const requestConditions = requiredWhen((rule) => claimNames(rule, profile));
   if (v33) {
     const hasCiba = { properties: { grant_types: { type: 'array', contains: { const: CIBA_GRANT } } }, required: ['grant_types'] };
     requestConditions.push(
@@ -241,19 +258,7 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       "Documented for reference: the body on the wire is the JWS string, signed (PS256/ES256) with a key from the SSA's software_jwks_endpoint. " +
       'PUT carries all claims, not a delta. Unknown claims are ignored.',
     type: 'object',
-    required: [
-      'iss',
-      'iat',
-      'exp',
-      'aud',
-      'jti',
-      'software_statement',
-      'token_endpoint_auth_method',
-      'grant_types',
-      'application_type',
-      'id_token_signed_response_alg',
-      'request_object_signing_alg',
-    ],
+    required: ['iss', 'iat', 'exp', 'aud', 'jti', 'software_statement', ...requiredClaims(profile)],
     properties: requestProperties,
     allOf: requestConditions,
   };
@@ -341,18 +346,8 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
     ],
     properties: responseProperties,
     dependentRequired: { client_secret: ['client_secret_expires_at'] },
-    allOf: [
-      {
-        if: { properties: { token_endpoint_auth_method: { const: 'private_key_jwt' } }, required: ['token_endpoint_auth_method'] },
-        then: { required: ['token_endpoint_auth_signing_alg'] },
-      },
-      {
-        if: { properties: { token_endpoint_auth_method: { const: 'tls_client_auth' } }, required: ['token_endpoint_auth_method'] },
-        then: v31
-          ? { anyOf: [{ required: ['tls_client_auth_subject_dn'] }, { required: ['tls_client_auth_dn'] }] }
-          : { required: ['tls_client_auth_subject_dn'] },
-      },
-    ],
+    // Returned under the registered name (a v3.1 client may also find its own name).
+    allOf: requiredWhen((rule) => [rule.field, ...claimNames(rule, profile).filter((c) => c !== rule.field)]),
     not: {
       description: 'must not echo the request JWT claims iss, iat, exp, aud or jti',
       anyOf: REQUEST_ONLY_CLAIMS.map((claim) => ({ required: [claim] })),
@@ -378,12 +373,12 @@ function schemas(version: DcrVersion, opts: DcrOpenApiOptions): Record<string, u
       enum: [...(opts.signingAlgorithms ?? ['PS256', 'ES256'])],
     },
     TokenEndpointAuthMethod: { type: 'string', enum: [...(opts.authMethods ?? TOKEN_ENDPOINT_AUTH_METHODS)] },
-    ApplicationType: { type: 'string', enum: ['web', 'mobile'] },
+    ApplicationType: { type: 'string', enum: [...profile.applicationTypes] },
     ResponseTypes: {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { type: 'string', enum: ['code', 'code id_token'] },
+      items: { type: 'string', enum: [...RESPONSE_TYPES] },
     },
     RedirectUris: {
       type: 'array',

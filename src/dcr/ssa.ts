@@ -1,5 +1,8 @@
 /**
- * Software statement (SSA) validation, OB DCR digest §3.4, in its order; the first failure wins.
+ * Software statement (SSA) validation: the checks an ASPSP makes of a directory-signed SSA before
+ * trusting any of its claims, in the order below; the first failure wins. Cheap checks that need
+ * no key (form, algorithm, issuer, environment, kid) come before the signature, and no claim is
+ * read as true until the signature holds.
  */
 import { compactVerify } from 'jose';
 import type { Config } from '../config/schema.ts';
@@ -137,6 +140,6 @@ export async function validateSoftwareStatement(input: unknown, deps: SsaDeps): 
     throw fail('SSA_ORG_NOT_ACTIVE', `the organisation's status in the directory is "${String(c['org_status']).slice(0, 40)}", not Active`);
   }
 
-  // 9. The SSA jti is deliberately not single-use: TPPs re-register with the same SSA (digest §3.4.9).
+  // 9. The SSA jti is deliberately not single-use: TPPs re-register with the same SSA.
   return { raw: ssa.raw, claims: c as SsaClaims };
 }

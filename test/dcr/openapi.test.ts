@@ -9,7 +9,7 @@ type Json = Record<string, unknown>;
 const SSA = 'eyJhbGciOiJQUzI1NiIsImtpZCI6ImFiYyJ9.eyJpc3MiOiJPcGVuQmFua2luZyBMdGQifQ.c2lnbmF0dXJl';
 const SOFTWARE_ID: Record<DcrVersion, string> = { 'v3.1': 'Qeyb9TC0IzLympA9mK', 'v3.2': 'Qeyb9TC0IzLympA9mKoSQ0', 'v3.3': 'Qeyb9TC0IzLympA9mKoSQ0' };
 
-/** A 201 body as docs/dcr.md#the-response describes it, with flattened SSA claims. */
+/** A 201 body as this server sends it: the registered metadata plus the flattened SSA claims. */
 function successBody(version: DcrVersion): Json {
   return {
     client_id: '4b9cc1d0-4d5a-4f44-9d0e-6a2a3f8d8d11',
@@ -313,6 +313,27 @@ describe('dcrOpenApi version differences', () => {
     assert.ok(!props('v3.2').includes('backchannel_token_delivery_mode'));
     assert.ok(props('v3.1').includes('tls_client_auth_dn'));
     assert.ok(!props('v3.2').includes('tls_client_auth_dn'));
+  });
+
+  it("documents the metadata rules' required claims and WHEN conditions, by each version's claim names", () => {
+    const request = (v: DcrVersion) => ((dcrOpenApi(v, 'https://x.test').components as Json).schemas as Json).OBClientRegistrationRequest as Json;
+    const always = ['token_endpoint_auth_method', 'grant_types', 'application_type', 'id_token_signed_response_alg', 'request_object_signing_alg'];
+    const whenMethod = (method: string, then: Json) => ({
+      if: { properties: { token_endpoint_auth_method: { const: method } }, required: ['token_endpoint_auth_method'] },
+      then,
+    });
+    for (const v of DCR_VERSIONS) {
+      assert.deepEqual(request(v).required, ['iss', 'iat', 'exp', 'aud', 'jti', 'software_statement', ...always]);
+      assert.deepEqual((request(v).allOf as Json[]).slice(0, 2), [
+        whenMethod('private_key_jwt', { required: ['token_endpoint_auth_signing_alg'] }),
+        whenMethod(
+          'tls_client_auth',
+          v === 'v3.1'
+            ? { anyOf: [{ required: ['tls_client_auth_dn'] }, { required: ['tls_client_auth_subject_dn'] }] }
+            : { required: ['tls_client_auth_subject_dn'] },
+        ),
+      ]);
+    }
   });
 
   it('rejects unknown versions', () => {
