@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
 import type { Config } from '../config/schema.ts';
-import { AppError, fail } from '../errors/app-error.ts';
+import { AppError, bearerError, fail } from '../errors/app-error.ts';
 import { ERRORS } from '../errors/codes.ts';
 import { sendError, toAppError } from '../errors/to-response.ts';
 import { requestContext } from '../http/front.ts';
@@ -16,7 +16,7 @@ import { clientCertificateError, type ClientCertificate } from '../http/client-c
 import type { SharedState } from '../shared-state/ports.ts';
 import type { VerifiedToken } from '../oauth/token-verifier.ts';
 import type { TokenResolver } from './token-resolver.ts';
-import { x5tS256 } from '../crypto/thumbprint.ts';
+import { boundTo, x5tS256 } from '../crypto/thumbprint.ts';
 import { psd2Roles } from '../crypto/psd2-roles.ts';
 import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from '../storage/catalogue-records.ts';
 import { RESIDENT_KEY_MANAGER, TIME_UNIT_SECONDS } from '../storage/catalogue-records.ts';
@@ -34,7 +34,6 @@ import type { JwksCache } from '../crypto/jwks.ts';
 import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
 import { createTokenCache } from './token-cache.ts';
 import { canonicalPath, checkedQuery } from './path.ts';
-import { isClientRevoked } from '../oauth/revocation.ts';
 
 /** The API name of a call under a served context that matched no operation (metrics label). */
 export const UNMATCHED_API = '(unmatched)';
@@ -45,7 +44,8 @@ export interface GatewayDeps {
   live: LiveCatalogue;
   /** Finds the key manager that owns a token and has it checked (resident: the key manager's verifier). */
   resolver: TokenResolver;
-  shared: Pick<SharedState, 'count' | 'has'>;
+  /** Throttling counters (the revocation marks are the resident key manager's, read through the resolver). */
+  shared: Pick<SharedState, 'count'>;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   proxy: BackendProxy;
   identity: IdentitySigner;
@@ -126,9 +126,9 @@ function sendObError(res: ServerResponse, err: unknown, interactionId: string): 
     return e.code;
   }
   const headers: Record<string, string | number> = { ...e.headers, 'cache-control': 'no-store' };
-  // RFC 6750 §3.1 / OB: 401 carries a challenge and no body.
+  // RFC 6750 §3.1 / OB: 401 carries a challenge and no body; a refused token's own challenge says why.
   if (e.status === 401) {
-    res.writeHead(401, { ...headers, 'www-authenticate': 'Bearer realm="opendcr", error="invalid_token"', 'content-length': 0 });
+    res.writeHead(401, { 'www-authenticate': DEFAULT_CHALLENGE, ...headers, 'content-length': 0 });
     res.end();
     return e.code;
   }
@@ -145,7 +145,8 @@ function sendOAuthError(res: ServerResponse, err: unknown): string {
   return e instanceof AppError ? e.code : 'PROVIDER_ERROR';
 }
 
-const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
+/** The challenge of a 401 whose error carries none (a client certificate refused). */
+const DEFAULT_CHALLENGE = 'Bearer realm="opendcr", error="invalid_token"';
 
 /**
  * Whose x-idempotency-keys a call uses: the application, a key manager and a client id together
@@ -217,32 +218,38 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return cert!;
   }
 
-  // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not
-  // revoked). A JWT verified before is taken from the cache; its binding and the client's
-  // revocation mark are checked on every call all the same.
+  // Step 4: the token, checked by the key manager that owns it (the resolver) or taken from the
+  // cache of tokens verified before; what may change meanwhile is asked on every call all the same:
+  // the key manager's recheck (the resident client's revocation mark) and the binding, checked
+  // here alone for every token. Each refusal's challenge says which check failed.
   async function authenticate(req: IncomingMessage, cert: ClientCertificate): Promise<Caller> {
     const header = req.headers.authorization;
-    const m = header === undefined ? null : BEARER.exec(header);
-    if (!m) throw rejectToken('a Bearer access token is required');
+    if (header === undefined) throw bearerError('GATEWAY_TOKEN_MISSING', 'a Bearer access token is required');
+    const m = BEARER.exec(header);
+    if (!m) throw bearerError('GATEWAY_TOKEN_MALFORMED', 'the Authorization header is not Bearer and an access token');
     const raw = m[1]!;
     const nowMs = Date.now();
     const version = live.current().version;
     let token = tokens.get(raw, nowMs, version);
-    if (token) {
-      // The revocation mark is a resident client's: an external client with the same id is another application.
-      if (token.keyManager === RESIDENT_KEY_MANAGER && (await isClientRevoked(deps.shared, token.clientId))) {
-        tokens.forgetClient(token.clientId);
-        throw rejectToken('the client this token was issued to no longer exists');
-      }
-    } else {
-      const result = await deps.resolver.resolve(raw, cert);
-      if (!result.valid) throw rejectToken(result.description);
-      token = result.token;
+    if (token === undefined) {
+      token = await deps.resolver.resolve(raw);
       if (token.format === 'jwt') tokens.set(raw, token, nowMs, version);
+    } else {
+      const pending = deps.resolver.recheck(token);
+      const refused = pending && (await pending);
+      if (refused) {
+        tokens.forgetClient(token.clientId);
+        throw refused;
+      }
     }
-    // FAPI: every OB access token is bound to the certificate; an unbound one is refused too.
-    if (token.certificateThumbprint === undefined || token.certificateThumbprint !== x5tS256(cert.x509)) {
-      throw rejectToken('the access token is not bound to the presented certificate');
+    // FAPI: every OB access token is bound to the certificate (RFC 8705 cnf x5t#S256); an unbound one is refused too.
+    if (!boundTo(token.certificateThumbprint, cert.x509)) {
+      throw bearerError(
+        'GATEWAY_TOKEN_CERT_MISMATCH',
+        token.certificateThumbprint === undefined
+          ? 'the access token is not bound to a client certificate'
+          : 'the access token is bound to another client certificate than the one presented',
+      );
     }
     return { token, raw, roles: psd2Roles(cert.x509) ?? token.roles };
   }
