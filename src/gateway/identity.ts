@@ -1,5 +1,5 @@
 /**
- * The caller's identity as the backend receives it (gateway.md §2 step 9): a short ES256 JWT in one
+ * The caller's identity as the backend receives it (the forward step): a short ES256 JWT in one
  * header, so the backend never re-validates the token. The key is generated once per deployment and
  * kept in the database (first writer wins, so every host signs with the same key); its public half
  * is published at /gateway/jwks.json. One JWT is reused per (token, API) until half its lifetime

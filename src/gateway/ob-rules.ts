@@ -1,5 +1,5 @@
 /**
- * The OB request rules that need the whole request body (gateway.md §2 step 8): replay of the first
+ * The OB request rules that need the whole request body (the forward step's): replay of the first
  * response to a repeated `x-idempotency-key`, and the detached `x-jws-signature` of a payment
  * request (JWS with an unencoded payload, RFC 7797: PS256, b64 false, OB's critical claims iss,
  * iat and tan), checked against a key of the software's own key set; its iat neither in the

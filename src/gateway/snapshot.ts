@@ -2,7 +2,7 @@
  * The gateway's route table: one immutable snapshot of the served catalogue (APIs in PUBLISHED,
  * DEPRECATED or BLOCKED state, and the plans), compiled into a find-my-way router. A catalogue
  * change builds a new snapshot and swaps it in one assignment, so a request sees either the old
- * routes or the new ones, never a mix (gateway.md §4: routes are versioned snapshots).
+ * routes or the new ones, never a mix.
  */
 import FindMyWay from 'find-my-way';
 import type { ApiRecord, KeyManagerRecord, OperationDef, PlanRecord } from '../storage/catalogue-records.ts';

@@ -1,7 +1,7 @@
 /**
- * The gateway's memories are bounded and forget what they must (gateway.md §4: "memory grows on
- * idle clusters: bounded caches"): the verified-token cache by size, token expiry, catalogue
- * version and client; the identity JWTs by size and half-life.
+ * The gateway's memories are bounded, so that an idle cluster's memory does not grow, and forget
+ * what they must: the verified-token cache by size, token expiry, catalogue version and client;
+ * the identity JWTs by size and half-life.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

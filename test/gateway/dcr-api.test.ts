@@ -1,5 +1,5 @@
 /**
- * The DCR API as a published API (gateway.md §3, as in the seed): imported from the official
+ * The DCR API as a published API (as the seed publishes it): imported from the official
  * swagger with the built-in DCR service as its backend (`internal:dcr`, served in process, no HTTP
  * hop), it keeps its RFC 7591 answers and gains the gateway's certificate check and its plan's
  * throttling, per transport certificate.

@@ -1,5 +1,5 @@
 /**
- * An application is a key manager and a client id together (issue 17 item 2): a token validated
+ * An application is a key manager and a client id together: a token validated
  * by key manager K only ever maps to K's applications, whatever client id it names. Two real
  * external OpenID providers (one self-validated, one introspected) beside the resident key
  * manager, a recording backend behind the gateway: every cross-key-manager combination
