@@ -82,9 +82,13 @@ if (process.argv.includes('--list')) {
   const e2e = all.map((p) => relative(ROOT, p)).filter((p) => !unit.includes(p));
   process.stdout.write(`unit (${unit.length}):\n${unit.map((p) => `  ${p}\n`).join('')}the rest (${e2e.length}):\n${e2e.map((p) => `  ${p}\n`).join('')}`);
 } else {
-  const child = spawn(process.execPath, ['--import', join(ROOT, 'test/helpers/unit-guard.ts'), '--test', '--test-concurrency=2', '--test-reporter=spec', ...unit], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', join(ROOT, 'test/helpers/unit-guard.ts'), '--test', '--test-concurrency=2', '--test-reporter=spec', ...unit],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

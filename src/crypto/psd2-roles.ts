@@ -6,6 +6,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
+import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loaded first
 import * as x509 from '@peculiar/x509';
 import type { TppRole } from '../ob/roles.ts';
 

@@ -13,3 +13,10 @@ export function x5tS256(cert: X509Certificate): string {
   }
   return t;
 }
+
+/**
+ * RFC 8705 §3: whether a token bound to `thumbprint` (its `cnf.x5t#S256`) may be used over `cert`.
+ * An unbound token (no thumbprint) or a call without a certificate is bound to nothing.
+ */
+export const boundTo = (thumbprint: string | undefined, cert: X509Certificate | undefined): boolean =>
+  thumbprint !== undefined && cert !== undefined && x5tS256(cert) === thumbprint;

@@ -4,8 +4,8 @@
  * listener's own URL (https://{hostname}:{port}, which differs from the base URL behind a load
  * balancer), and the gateway's own listener ([gateway] listeners "own", port 8243 by default),
  * which serves the DCR API once it is published through the gateway. Each as the origin (with or
- * without a trailing slash) and as the registration endpoint of every version. Issue 17: a TPP
- * registering through the gateway's own listener named that listener and was refused.
+ * without a trailing slash) and as the registration endpoint of every version. A TPP registering
+ * through the gateway's own listener once named that listener and was refused.
  */
 import type { Config } from '../config/schema.ts';
 import { DCR_VERSION_PROFILES } from './versions/index.ts';

@@ -1,5 +1,5 @@
 /**
- * Who may read, update or delete a registration (OB DCR §1.1, RFC 7592): the client itself,
+ * Who may read, update or delete a registration (docs/dcr.md#management, RFC 7592): the client itself,
  * with an access token from its own client_credentials grant bound to the same transport
  * certificate (RFC 8705 §3), or with its registration access token. The token is checked by the
  * key manager's verifier. Every failure is 401 with a Bearer challenge and the same description

@@ -14,7 +14,7 @@ export interface DecodedJws {
   claims: Record<string, unknown>;
 }
 
-/** OB DCR §1.2: accept application/jose and application/jwt, ignore parameters; anything else is a 400. */
+/** docs/dcr.md#media-types: accept application/jose and application/jwt, ignore parameters; anything else is a 400. */
 export function checkMediaType(contentType: string | undefined): void {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (!ACCEPTED_MEDIA_TYPES.has(type)) {

@@ -1,5 +1,5 @@
 /**
- * Registration request JWT validation, OB DCR digest §3.5 steps 2–4 (after the SSA passed): the
+ * Registration request JWT validation, in the order of docs/dcr.md#the-request-jwt (after the SSA passed): the
  * TPP proves it holds a key of the software by signing with a key from the SSA's
  * software_jwks_endpoint — never a key named in the request itself (jwk, x5c, jku, x5u).
  */
@@ -32,7 +32,7 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
     throw fail('REQUEST_ALG_NOT_ALLOWED', `the registration request must be signed with ${dcr.signing_algorithms.join(' or ')}, not ${String(req.header.alg)}`);
   }
 
-  // OB DCR §2.1: the header names the signing key by kid; without one no key is selected at all
+  // The header names the signing key by kid (docs/dcr.md#the-request-jwt); without one no key is selected at all
   // (a key set's only key would otherwise be taken, and a revoked list only names kids).
   const kid = req.header.kid;
   if (typeof kid !== 'string' || kid.length === 0) {
@@ -42,7 +42,7 @@ export async function validateRequestJwt(req: DecodedJws, ssa: VerifiedSsa, deps
     );
   }
 
-  // The key is selected by kid, must not be revoked, and only then used (digest §3.5.3): a revoked
+  // The key is selected by kid, must not be revoked, and only then used: a revoked
   // key gets unapproved_software_statement whether or not it still verifies. The revoked lists
   // are read first and the one resolver below both selects and checks, so no path verifies with
   // a key that was not checked.

@@ -1,5 +1,5 @@
 /**
- * The OB registration response (digest §4): the registered metadata, the SSA as sent, and the
+ * The OB registration response (docs/dcr.md#the-response): the registered metadata, the SSA as sent, and the
  * SSA's own claims flattened to the top level — except those that would collide with the request
  * JWT's (iss, iat, exp, jti, aud) or with registered values.
  */

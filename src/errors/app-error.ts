@@ -37,15 +37,21 @@ export function fail(code: ErrorCode, description: string, opts?: { cause?: unkn
   return new AppError(code, description, opts);
 }
 
+/** The codes answered with a Bearer challenge: the server's own resources' and the gateway's. */
+export type BearerErrorCode = Extract<ErrorCode, `TOKEN_${string}` | `GATEWAY_TOKEN_${string}`>;
+
+/** RFC 6750 §3: error_description holds %x20-21 / %x23-5B / %x5D-7E only. */
+const NOT_IN_CHALLENGE = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g;
+
 /**
  * RFC 6750 §3.1: 401 with a Bearer challenge. With no credentials at all the challenge carries no
- * error code; with bad ones it says invalid_token.
+ * error code; with bad ones it says invalid_token, and the description says why.
  */
-export function bearerError(code: Extract<ErrorCode, `TOKEN_${string}`>, description: string): AppError {
+export function bearerError(code: BearerErrorCode, description: string): AppError {
   const challenge =
-    code === 'TOKEN_MISSING'
+    code === 'TOKEN_MISSING' || code === 'GATEWAY_TOKEN_MISSING'
       ? 'Bearer realm="opendcr"'
-      : `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`;
+      : `Bearer realm="opendcr", error="invalid_token", error_description="${description.replace(NOT_IN_CHALLENGE, '')}"`;
   return new AppError(code, description, { headers: { 'www-authenticate': challenge } });
 }
 

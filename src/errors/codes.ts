@@ -122,7 +122,7 @@ export const ERRORS = {
     'whether the certificate belongs to the software could not be checked (its key set could not be fetched)',
   ),
 
-  // Bearer tokens (DCR management, later the gateway).
+  // Bearer tokens at the server's own resources (DCR management); the gateway answers GATEWAY_TOKEN_* instead.
   TOKEN_MISSING: e(401, 'invalid_token', 'no access token (Authorization: Bearer <token>)'),
   TOKEN_MALFORMED: e(401, 'invalid_token', 'the Authorization header is not "Bearer <token>"'),
   TOKEN_INVALID: e(401, 'invalid_token', 'the access token is not valid for this resource (for another client, or of a kind the resource does not take)'),
@@ -172,7 +172,45 @@ export const ERRORS = {
   GATEWAY_TOKEN_REJECTED: g(
     401,
     'UK.OBIE.Reauthenticate',
-    'the access token is missing, expired, revoked, not bound to the presented certificate, or not one a key manager of this gateway issued (401 with no body; the log has the token code)',
+    'no longer answered: the GATEWAY_TOKEN_* codes below say which check refused the token; kept so that counts recorded under it keep their meaning',
+  ),
+  // The token step: 401 with no body; the Bearer challenge's error_description says why (RFC 6750 §3).
+  GATEWAY_TOKEN_MISSING: g(401, 'UK.OBIE.Reauthenticate', 'no Authorization header: the challenge then carries no error code (RFC 6750 §3.1)'),
+  GATEWAY_TOKEN_MALFORMED: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    'the Authorization header is not "Bearer <token>", or the token has the shape of a JWT and cannot be read as one',
+  ),
+  GATEWAY_TOKEN_NO_KEY_MANAGER: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    "no enabled key manager owns the token: no external one's token handling rules match it and it is not the resident one's (its issuer, or opaque), or the key manager that would own it is disabled",
+  ),
+  GATEWAY_TOKEN_UNKNOWN: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    'the key manager that owns the token does not know it: no such opaque token, or a JWT whose signature does not verify with its keys (tampered, forged, or signed with a kid not in its key set)',
+  ),
+  GATEWAY_TOKEN_INACTIVE: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    "the external key manager's introspection answer says the token is not active (unknown to it, expired or revoked there)",
+  ),
+  GATEWAY_TOKEN_EXPIRED: g(401, 'UK.OBIE.Reauthenticate', 'the token has expired (exp, with [oauth] clock_tolerance)'),
+  GATEWAY_TOKEN_CLAIMS_INVALID: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    "the token verifies but is not an access token for this gateway: its typ, iss, aud or nbf is wrong, a required claim is missing, or it lacks the claim its key manager's claim mapping names for the client id (error_description names the claim)",
+  ),
+  GATEWAY_TOKEN_REVOKED: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    'the resident client the token was issued to was deleted (its registration gone, or its revocation mark set), also for a token the gateway verified before',
+  ),
+  GATEWAY_TOKEN_CERT_MISMATCH: g(
+    401,
+    'UK.OBIE.Reauthenticate',
+    'the token is bound to another certificate than the one presented, or to none (every Open Banking token must carry cnf x5t#S256, RFC 8705)',
   ),
   GATEWAY_SCOPE_MISSING: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the access token lacks a scope the operation requires'),
   GATEWAY_FLOW_MISMATCH: g(

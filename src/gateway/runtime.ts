@@ -1,43 +1,39 @@
 /**
- * The gateway's runtime path for one API call (gateway.md §2; first failure wins): client
- * certificate, route, lifecycle, token, scopes and flow, TPP roles, subscription, throttling, OB
- * request rules, then the backend. Each step is a small named function that passes or throws a coded
- * error; errors leave in the OB shape (OBErrorResponse1), 401 with no body. Nothing here writes
- * durable state: a refused call changes nothing but its throttling counters.
+ * The gateway's runtime path for one API call: the steps of src/gateway/steps/, in order, the
+ * first failure answering (README.md "Gateway" lists them and docs/errors.md their codes). Each
+ * step passes, adds to the call, or throws a coded error; src/gateway/answer.ts turns the error
+ * into the OB shape (401 with no body and a Bearer challenge). This file only wires the steps'
+ * dependencies once and runs them. Nothing here writes durable state: a refused call changes
+ * nothing but its throttling counters.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../logger.ts';
 import type { Config } from '../config/schema.ts';
-import { AppError, fail } from '../errors/app-error.ts';
-import { ERRORS } from '../errors/codes.ts';
-import { sendError, toAppError } from '../errors/to-response.ts';
-import { requestContext } from '../http/front.ts';
-import { clientCertificateError, type ClientCertificate } from '../http/client-cert.ts';
-import type { SharedState } from '../shared-state/ports.ts';
-import type { VerifiedToken } from '../oauth/token-verifier.ts';
-import type { TokenResolver } from './token-resolver.ts';
-import { x5tS256 } from '../crypto/thumbprint.ts';
-import { psd2Roles } from '../crypto/psd2-roles.ts';
-import type { ApiRecord, OperationDef, PlanRecord, RateLimit, SubscriptionRecord } from '../storage/catalogue-records.ts';
-import { RESIDENT_KEY_MANAGER, TIME_UNIT_SECONDS } from '../storage/catalogue-records.ts';
-import type { LiveCatalogue } from './live-catalogue.ts';
-import type { RouteMatch } from './snapshot.ts';
-import { mayHaveReachedBackend, type BackendProxy, type ForwardTarget } from './proxy.ts';
-import { allowedHeaders, backendHeaders } from './backend-headers.ts';
-import { mediaEssence } from '../http/media-type.ts';
-import { jsonTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
-import type { IdentitySigner } from './identity.ts';
-import { INTERNAL_DCR_BACKEND } from '../storage/catalogue-records.ts';
-import { backendHostAllowed } from './backend-hosts.ts';
-import type { GatewayStore } from '../storage/ports.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
-import { readBody, requestFingerprint, storedResponse, verifyJwsSignature, type JwsCheck, type StoredResponse } from './ob-rules.ts';
+import { AppError, fail } from '../errors/app-error.ts';
+import type { ClientCertificate } from '../http/client-cert.ts';
+import { requestContext } from '../http/front.ts';
+import type { Logger } from '../logger.ts';
+import type { SharedState } from '../shared-state/ports.ts';
+import type { GatewayStore } from '../storage/ports.ts';
+import { afterRequestBody, sendOAuthError, sendObError } from './answer.ts';
+import { backendHostAllowed } from './backend-hosts.ts';
+import type { IdentitySigner } from './identity.ts';
+import type { LiveCatalogue } from './live-catalogue.ts';
+import type { BackendProxy } from './proxy.ts';
 import { createTokenCache } from './token-cache.ts';
-import { canonicalPath, checkedQuery } from './path.ts';
-import { isClientRevoked } from '../oauth/revocation.ts';
+import type { TokenResolver } from './token-resolver.ts';
+import { authenticate } from './steps/authenticate.ts';
+import { authorize } from './steps/authorize.ts';
+import { type Call, newCall, UNMATCHED_API } from './steps/call.ts';
+import { certificate } from './steps/certificate.ts';
+import { type ForwardDeps, forward, gatewaySetHeaders } from './steps/forward.ts';
+import { internalDcr } from './steps/internal-dcr.ts';
+import { requestRules } from './steps/request-rules.ts';
+import { route } from './steps/route.ts';
+import { subscription } from './steps/subscription.ts';
+import { throttle } from './steps/throttle.ts';
 
-/** The API name of a call under a served context that matched no operation (metrics label). */
-export const UNMATCHED_API = '(unmatched)';
+export { UNMATCHED_API };
 
 export interface GatewayDeps {
   config: Config;
@@ -45,7 +41,8 @@ export interface GatewayDeps {
   live: LiveCatalogue;
   /** Finds the key manager that owns a token and has it checked (resident: the key manager's verifier). */
   resolver: TokenResolver;
-  shared: Pick<SharedState, 'count' | 'has'>;
+  /** Throttling counters (the revocation marks are the resident key manager's, read through the resolver). */
+  shared: Pick<SharedState, 'count'>;
   clientCert: (req: IncomingMessage) => ClientCertificate | undefined;
   proxy: BackendProxy;
   identity: IdentitySigner;
@@ -58,430 +55,84 @@ export interface GatewayDeps {
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
 }
 
+type Next = (req: IncomingMessage, res: ServerResponse) => void;
+
 export interface Gateway {
   /**
    * Takes the request when its path lies under a served API's context and returns true; false
    * leaves it to the rest of the server. `next` serves an operation whose backend is in process
    * (the built-in DCR API) once the gateway's checks have passed.
    */
-  handle(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): boolean;
+  handle(req: IncomingMessage, res: ServerResponse, next: Next): boolean;
   /** The OB 404 for a path no served API owns (the gateway's own listener). */
   notFound(res: ServerResponse): void;
   /**
    * For a request about to be answered 404: catches up with the catalogue (an API just published
    * through another worker or host) and takes the request if its path is now served.
    */
-  handleLate(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void): Promise<boolean>;
-}
-
-/**
- * One call as it goes through the steps. `path` is the raw path until the route step makes it
- * canonical; `body` is what the request rules found: none, JSON (read whole and bounded), other.
- */
-interface Call {
-  path: string;
-  query: string;
-  interactionId: string;
-  api: string;
-  dcr?: boolean;
-  body?: 'none' | 'json' | 'other';
-}
-
-/**
- * Who is calling, once the token has been checked: the application is the token's key manager and
- * client id together. `roles` are the TPP's: the PSD2 roles of its certificate (eIDAS QWAC, OBWAC)
- * when it carries them, else a resident client's software statement roles (from its
- * registration, never a token claim) or an external client's roles claim (only through its own
- * key manager's claim mapping).
- */
-interface Caller {
-  token: VerifiedToken;
-  raw: string;
-  roles: readonly string[];
-}
-
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,40}$/;
-/** Methods that take a JSON body on an API imported before request bodies were read from its definition. */
-const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
-const JSON_BODY = { types: ['application/json'] };
-const isJsonType = (essence: string) => essence === 'application/json' || (essence.startsWith('application/') && essence.endsWith('+json'));
-
-/** The OBErrorResponse1 body (OB Read/Write API): our code, the interaction id, the OB error code. */
-export function obErrorBody(err: AppError, interactionId: string): string {
-  const ob = ERRORS[err.code].ob ?? 'UK.OBIE.UnexpectedError';
-  return JSON.stringify({
-    Code: err.code,
-    Id: interactionId,
-    Message: err.description,
-    Errors: [{ ErrorCode: ob, Message: err.description }],
-  });
-}
-
-function sendObError(res: ServerResponse, err: unknown, interactionId: string): string {
-  const mapped = toAppError(err);
-  const e = mapped instanceof AppError ? mapped : fail('SERVER_ERROR', 'the gateway could not process the request');
-  if (res.headersSent) {
-    res.destroy();
-    return e.code;
-  }
-  const headers: Record<string, string | number> = { ...e.headers, 'cache-control': 'no-store' };
-  // RFC 6750 §3.1 / OB: 401 carries a challenge and no body.
-  if (e.status === 401) {
-    res.writeHead(401, { ...headers, 'www-authenticate': 'Bearer realm="opendcr", error="invalid_token"', 'content-length': 0 });
-    res.end();
-    return e.code;
-  }
-  const body = obErrorBody(e, interactionId);
-  res.writeHead(e.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-  return e.code;
-}
-
-/** An error on the DCR API, in its own RFC 7591 shape. */
-function sendOAuthError(res: ServerResponse, err: unknown): string {
-  sendError(res, err);
-  const e = toAppError(err);
-  return e instanceof AppError ? e.code : 'PROVIDER_ERROR';
-}
-
-const rejectToken = (description: string) => fail('GATEWAY_TOKEN_REJECTED', description);
-
-/**
- * Whose x-idempotency-keys a call uses: the application, a key manager and a client id together
- * (a resident client by its id alone, as before key managers were told apart: its ids are
- * generated and never hold a newline, which no key manager's name holds either).
- */
-const idempotencyOwner = (t: VerifiedToken): string => (t.keyManager === RESIDENT_KEY_MANAGER ? t.clientId : `${t.keyManager}\n${t.clientId}`);
-
-/**
- * Runs `answer` once the caller has sent its whole request: a refusal sent mid-upload would reach
- * most clients as a cut connection. The rest of the body is read and dropped (never kept); the
- * server's request_timeout bounds how long that may take.
- */
-function afterRequestBody(req: IncomingMessage, answer: () => void): void {
-  if (req.complete || req.destroyed) {
-    answer();
-    return;
-  }
-  let done = false;
-  const once = () => {
-    if (!done) {
-      done = true;
-      answer();
-    }
-  };
-  req.once('end', once);
-  req.once('close', once);
-  req.resume();
+  handleLate(req: IncomingMessage, res: ServerResponse, next: Next): Promise<boolean>;
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, live } = deps;
   const cfg = config.gateway;
-  // Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend.
-  const gatewaySet: ReadonlySet<string> = new Set([
-    cfg.identity_header.toLowerCase(),
-    'x-fapi-interaction-id',
-    'x-forwarded-for',
-    'x-forwarded-proto',
-    'x-forwarded-host',
-    ...(config.apimgt.mutual_ssl.client_certificate_header ? [config.apimgt.mutual_ssl.client_certificate_header.toLowerCase()] : []),
-  ]);
-  const publicHost = new URL(config.derived.baseUrl).host;
-  const allowedBackend = backendHostAllowed(config);
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+
+  // Each step's dependencies, made once.
   const tokens = createTokenCache({ maxEntries: 50_000, maxAgeMs: 60_000 });
   live.onClientChanged((clientId) => tokens.forgetClient(clientId));
-  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
-  // A claimed key is held while its call may still be running, then freed for a retry.
-  const leaseSeconds = Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10;
+  const certificates = { clientCert: deps.clientCert };
+  const tokenCheck = { resolver: deps.resolver, tokens };
+  const subscriptions = { live };
+  const limits = { shared: deps.shared };
+  const dcrApi = { shared: deps.shared, clientCert: deps.clientCert };
+  const backend: ForwardDeps = {
+    proxy: deps.proxy,
+    identity: deps.identity,
+    keySets: deps.keySets,
+    allowedBackend: backendHostAllowed(config),
+    identityHeader: cfg.identity_header,
+    gatewaySet: gatewaySetHeaders(config),
+    publicHost: new URL(config.derived.baseUrl).host,
+    maxRequestBody: cfg.max_request_body,
+    jwsTrustAnchor: cfg.jws_trust_anchor,
+    clockTolerance: config.oauth.clock_tolerance,
+    now,
+    idempotency: {
+      store: deps.idempotency,
+      proxy: deps.proxy,
+      logger: deps.logger,
+      now,
+      // A claimed key is held while its call may still be running, then freed for a retry.
+      leaseSeconds: Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10,
+      window: cfg.idempotency_window,
+    },
+  };
 
-  // Step 2/3: route and lifecycle, on the canonical path (src/gateway/path.ts).
-  function route(method: string, path: string): RouteMatch {
-    const found = live.current().lookup(method, path);
-    if (found.kind === 'method') {
-      throw fail('GATEWAY_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${found.allow.join(', ')}`, { headers: { allow: found.allow.join(', ') } });
-    }
-    if (found.kind === 'none') throw fail('GATEWAY_ROUTE_NOT_FOUND', 'no API operation matches this method and path');
-    if (found.match.api.state === 'BLOCKED') throw fail('GATEWAY_API_BLOCKED', 'this API is blocked; try again later');
-    return found.match;
-  }
-
-  // Step 1: the transport certificate, chained to the trust store (checked first for every API
-  // but the DCR API, whose service checks it itself).
-  function certificate(req: IncomingMessage): ClientCertificate {
-    const cert = deps.clientCert(req);
-    // Missing, untrusted, expired or not yet valid: each says which.
-    const refused = clientCertificateError(cert);
-    if (refused) throw refused;
-    return cert!;
-  }
-
-  // Step 4: the token (key manager's verifier: signature, iss, aud, exp, cnf, client exists, not
-  // revoked). A JWT verified before is taken from the cache; its binding and the client's
-  // revocation mark are checked on every call all the same.
-  async function authenticate(req: IncomingMessage, cert: ClientCertificate): Promise<Caller> {
-    const header = req.headers.authorization;
-    const m = header === undefined ? null : BEARER.exec(header);
-    if (!m) throw rejectToken('a Bearer access token is required');
-    const raw = m[1]!;
-    const nowMs = Date.now();
-    const version = live.current().version;
-    let token = tokens.get(raw, nowMs, version);
-    if (token) {
-      // The revocation mark is a resident client's: an external client with the same id is another application.
-      if (token.keyManager === RESIDENT_KEY_MANAGER && (await isClientRevoked(deps.shared, token.clientId))) {
-        tokens.forgetClient(token.clientId);
-        throw rejectToken('the client this token was issued to no longer exists');
-      }
-    } else {
-      const result = await deps.resolver.resolve(raw, cert);
-      if (!result.valid) throw rejectToken(result.description);
-      token = result.token;
-      if (token.format === 'jwt') tokens.set(raw, token, nowMs, version);
-    }
-    // FAPI: every OB access token is bound to the certificate; an unbound one is refused too.
-    if (token.certificateThumbprint === undefined || token.certificateThumbprint !== x5tS256(cert.x509)) {
-      throw rejectToken('the access token is not bound to the presented certificate');
-    }
-    return { token, raw, roles: psd2Roles(cert.x509) ?? token.roles };
-  }
-
-  // Step 5: scopes and flow, then roles.
-  function authorize(op: OperationDef, api: ApiRecord, { token, roles }: Caller): void {
-    const flow = token.grant === 'client_credentials' ? 'client_credentials' : token.grant === 'psu' ? 'authorization_code' : undefined;
-    const sameFlow = op.security.filter((alt) => alt.flow === flow);
-    if (sameFlow.length === 0) {
-      throw fail(
-        'GATEWAY_FLOW_MISMATCH',
-        op.security.some((a) => a.flow === 'authorization_code')
-          ? 'this operation needs a token a PSU authorised (authorization code grant)'
-          : 'this operation needs a client credentials token',
-      );
-    }
-    const granted = new Set(token.scopes);
-    if (!sameFlow.some((alt) => alt.scopes.every((s) => granted.has(s)))) {
-      const missing = sameFlow[0]!.scopes.filter((s) => !granted.has(s));
-      throw fail('GATEWAY_SCOPE_MISSING', `the access token lacks the scope ${missing.join(' ')}`);
-    }
-    if (api.requiredRoles.length > 0 && !api.requiredRoles.some((r) => roles.includes(r))) {
-      throw fail('GATEWAY_ROLE_MISSING', `this API needs one of the roles ${api.requiredRoles.join(', ')}`);
-    }
-  }
-
-  // Step 6: the application's subscription: of this client at the key manager that validated the token, never another's.
-  async function subscribed(api: ApiRecord, token: VerifiedToken): Promise<SubscriptionRecord> {
-    const sub = await live.subscription(token.keyManager, token.clientId, api.id);
-    if (!sub) throw fail('GATEWAY_NOT_SUBSCRIBED', 'the application is not subscribed to this API');
-    if (sub.state !== 'ACTIVE') throw fail('GATEWAY_SUBSCRIPTION_BLOCKED', "the application's subscription to this API is blocked");
-    return sub;
-  }
-
-  // Step 7: every limit that applies, counted in the shared state (all workers and hosts); the tightest decides.
-  async function throttle(limits: Array<{ key: string; limit: RateLimit; stop: boolean }>): Promise<void> {
-    if (limits.length === 0) return;
-    const counts = await Promise.all(limits.map((l) => deps.shared.count(l.key, l.limit.unitTime * TIME_UNIT_SECONDS[l.limit.timeUnit])));
-    const now = Date.now() / 1000;
-    let retryAfter = 0;
-    counts.forEach((c, i) => {
-      const l = limits[i]!;
-      if (l.stop && c.count > l.limit.requestCount) retryAfter = Math.max(retryAfter, Math.ceil(c.resetAt - now));
-    });
-    if (retryAfter > 0) {
-      throw fail('GATEWAY_THROTTLED', 'the request limit is reached; retry after the time in Retry-After', {
-        headers: { 'retry-after': String(Math.max(1, retryAfter)) },
-      });
-    }
-  }
-
-  function limitsFor(match: RouteMatch, plan: PlanRecord | undefined, throttleKey: string) {
-    const out: Array<{ key: string; limit: RateLimit; stop: boolean }> = [];
-    if (plan?.limit) out.push({ key: `gw:p:${throttleKey}`, limit: plan.limit, stop: plan.stopOnQuotaReach });
-    if (plan?.burst)
-      out.push({ key: `gw:b:${throttleKey}`, limit: { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, stop: true });
-    if (match.operation.limit)
-      out.push({ key: `gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, limit: match.operation.limit, stop: true });
-    return out;
-  }
-
-  // Step 8: OB request rules. A body only where the definition declares one, as one of its media
-  // types, not compressed (it could not be checked); the answer says what the forward step reads.
-  function requestRules(req: IncomingMessage, op: OperationDef): Call['body'] {
-    const method = req.method ?? 'GET';
-    const declared = op.body === undefined ? (WITH_BODY.has(method) ? JSON_BODY : null) : op.body;
-    const length = req.headers['content-length'];
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-    let body: Call['body'] = 'none';
-    if (hasBody) {
-      if (declared === null) throw fail('GATEWAY_BODY_NOT_ALLOWED', `${method} on this operation takes no request body`);
-      const encoding = req.headers['content-encoding'];
-      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')
-        throw fail('GATEWAY_CONTENT_TYPE', 'the request body must not be compressed (Content-Encoding)');
-      const type = req.headers['content-type'];
-      const essence = type === undefined ? undefined : mediaEssence(type);
-      const types = declared.types.length > 0 ? declared.types : JSON_BODY.types;
-      if (essence === undefined || !types.includes(essence)) throw fail('GATEWAY_CONTENT_TYPE', `the request body must be sent as ${types.join(' or ')}`);
-      body = isJsonType(essence) ? 'json' : 'other';
-    }
-    const accept = req.headers.accept;
-    if (accept !== undefined && accept !== '' && !/(^|,)\s*(application\/json|application\/\*|\*\/\*)\s*(;|,|$)/i.test(accept)) {
-      throw fail('GATEWAY_NOT_ACCEPTABLE', 'the API answers with application/json, which Accept does not allow');
-    }
-    if (op.idempotency) {
-      const key = req.headers['x-idempotency-key'];
-      if (key === undefined) throw fail('GATEWAY_HEADER_MISSING', 'the x-idempotency-key header is required');
-      if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))
-        throw fail('GATEWAY_HEADER_INVALID', 'x-idempotency-key must be 1 to 40 visible ASCII characters');
-    }
-    return body;
-  }
-
-  async function target(req: IncomingMessage, match: RouteMatch, caller: Caller, query: string, interactionId: string): Promise<ForwardTarget> {
-    const { api } = match;
-    const base = new URL(api.backendUrl);
-    if (!allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
-    const t = caller.token;
-    const identity = await deps.identity.sign(
-      {
-        keyManager: t.keyManager,
-        clientId: t.clientId,
-        softwareId: t.softwareId,
-        orgId: t.orgId,
-        roles: caller.roles,
-        scopes: t.scopes,
-        psu: t.grant === 'psu' ? t.subject : undefined,
-        consentId: t.consentId,
-      },
-      base.origin,
-      caller.raw,
-    );
-    const headers = backendHeaders(req.headers, allowedHeaders(match.operation, gatewaySet), gatewaySet);
-    headers[cfg.identity_header] = identity;
-    headers['x-fapi-interaction-id'] = interactionId;
-    // X-Forwarded-For from the client survives only from a trusted load balancer (src/app.ts admit).
-    const peer = req.socket.remoteAddress;
-    if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
-    headers['x-forwarded-proto'] = 'https';
-    headers['x-forwarded-host'] = publicHost;
-    return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${query}`, headers };
-  }
-
-  function send(res: ServerResponse, r: StoredResponse): void {
-    const body = Buffer.from(r.body, 'base64');
-    res.writeHead(r.status, { ...r.headers, 'content-length': body.length });
-    res.end(body);
-  }
-
-  /**
-   * x-idempotency-key, at most once: the first call with a key runs; a repeat with the same body
-   * gets its stored answer, whatever its status (a backend's 5xx too). While the first call may
-   * still run, a repeat gets 409 IN_PROGRESS with Retry-After; once its outcome is lost (the
-   * backend too slow, the connection cut, this process killed and its lease over), 409
-   * OUTCOME_UNKNOWN until the key expires: the gateway never runs it again, because it cannot know
-   * whether the backend did. The key is freed only when the call certainly did nothing: it never
-   * left (no connection to the backend) or the backend says so (NOT_EXECUTED_HEADER).
-   */
-  async function idempotent(req: IncomingMessage, res: ServerResponse, to: ForwardTarget, clientId: string, path: string, body: Buffer): Promise<void> {
-    const key = String(req.headers['x-idempotency-key']);
-    const method = req.method ?? 'POST';
-    const fingerprint = requestFingerprint(method, path, body);
-    const t = now();
-    const claim = await deps.idempotency.claimIdempotency(clientId, key, fingerprint, t + leaseSeconds, t + cfg.idempotency_window, t);
-    if (claim !== 'claimed') {
-      if (claim.fingerprint !== fingerprint)
-        throw fail('GATEWAY_IDEMPOTENCY_MISMATCH', 'this x-idempotency-key was used with another request in the last 24 hours');
-      if (claim.response !== null) {
-        send(res, JSON.parse(claim.response) as StoredResponse);
-        return;
-      }
-      if (claim.leaseUntil > t) {
-        throw fail('GATEWAY_IDEMPOTENCY_IN_PROGRESS', 'a request with this x-idempotency-key is still being processed; retry after the time in Retry-After', {
-          headers: { 'retry-after': String(claim.leaseUntil - t) },
-        });
-      }
-      throw fail(
-        'GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN',
-        'the outcome of the first request with this x-idempotency-key is unknown and it is not run again; check the resource before sending a new request with a new key',
-      );
-    }
-    const settle = (what: 'release' | 'abandon') =>
-      (what === 'release' ? deps.idempotency.releaseIdempotency(clientId, key) : deps.idempotency.abandonIdempotency(clientId, key)).catch((e: unknown) =>
-        deps.logger.warn({ err: e, what }, 'could not settle an idempotency key; its lease will run out and its outcome be unknown'),
-      );
-    let answer;
-    try {
-      answer = await deps.proxy.exchange(method, to, body);
-    } catch (err) {
-      await settle(mayHaveReachedBackend(err) ? 'abandon' : 'release');
-      throw err;
-    }
-    const stored = storedResponse(answer.status, answer.headers, answer.body);
-    if (answer.notExecuted) {
-      await settle('release');
-    } else {
-      // The backend has answered: its answer goes to the caller even if it cannot be kept (the
-      // lease then runs out and a repeat is told the outcome is unknown, never run twice).
-      await deps.idempotency
-        .completeIdempotency(clientId, key, JSON.stringify(stored), now() + cfg.idempotency_window)
-        .catch((e: unknown) => deps.logger.error({ err: e }, 'could not keep the answer of an idempotent call; a repeat will be told its outcome is unknown'));
-    }
-    send(res, stored);
-  }
-
-  async function forward(req: IncomingMessage, res: ServerResponse, match: RouteMatch, caller: Caller, call: Call): Promise<void> {
-    const { api, operation: op } = match;
-    const checkJws = api.verifyJwsSignature && op.jwsSignature;
-    const to = await target(req, match, caller, call.query, call.interactionId);
-    // Streamed through unless the body must be seen whole: a signature, a replayable answer, JSON's nesting bound.
-    if (!checkJws && !op.idempotency && call.body !== 'json') return deps.proxy.forward(req, res, to);
-    const body = call.body === 'none' ? Buffer.alloc(0) : await readBody(req, cfg.max_request_body);
-    if (call.body === 'json' && jsonTooDeep(body.toString('utf8'))) {
-      throw fail('GATEWAY_JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`);
-    }
-    if (checkJws) {
-      const t = caller.token;
-      if (!t.keySetUrl || !t.orgId || !t.softwareId)
-        throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
-      await verifyJwsSignature(req.headers['x-jws-signature'], body, {
-        issuer: `${t.orgId}/${t.softwareId}`,
-        trustAnchor: cfg.jws_trust_anchor, // jose's remote key set resolves flattened JWS as it does compact ones (its types say compact only).
-        keySet: deps.keySets.keySet(t.keySetUrl) as unknown as JwsCheck['keySet'],
-        now: now(),
-        clockTolerance: config.oauth.clock_tolerance,
-      });
-    }
-    if (op.idempotency) return idempotent(req, res, to, idempotencyOwner(caller.token), call.path, body);
-    return deps.proxy.forward(req, res, to, body);
-  }
-
-  async function run(req: IncomingMessage, res: ServerResponse, next: (req: IncomingMessage, res: ServerResponse) => void, call: Call): Promise<void> {
-    const ctx = requestContext(res);
-    // Decoded once and checked before anything else is read; the raw text goes no further.
-    call.path = canonicalPath(call.path);
-    call.query = checkedQuery(call.query);
-    const match = route(req.method ?? 'GET', call.path);
-    call.api = match.api.name;
-    if (ctx) ctx.route = `${match.api.context}${match.operation.path}`;
-    const plans = live.current().plans;
-    if (match.api.backendUrl === INTERNAL_DCR_BACKEND) {
-      // The built-in DCR API keeps RFC 7591: the DCR service checks the certificate, the software
-      // statement and the registration token itself, with its own errors; the gateway adds the
-      // API plan's throttling, per transport certificate.
-      call.dcr = true;
-      const presented = deps.clientCert(req);
-      await throttle(limitsFor(match, plans.get(match.api.plans[0]!), `${match.api.id}:${presented ? x5tS256(presented.x509) : 'no-certificate'}`));
-      req.url = `${match.api.context}${match.rest}${call.query}`;
-      next(req, res);
+  // The steps, in order. A plain sequence rather than an array of middleware: a step that needs
+  // no wait is called without one, so a call costs no more awaits than its I/O needs.
+  async function run(call: Call, next: Next): Promise<void> {
+    const routed = route(call); // path checked once; operation; lifecycle: 400/404/405/503
+    if (routed.dcr) {
+      await internalDcr(dcrApi, routed, next); // the plan's throttling, then the DCR service's own checks (RFC 7591)
       return;
     }
-    const cert = certificate(req);
-    const caller = await authenticate(req, cert);
-    if (ctx) ctx.clientId = caller.token.clientId;
-    authorize(match.operation, match.api, caller);
-    const sub = await subscribed(match.api, caller.token);
-    await throttle(limitsFor(match, plans.get(sub.plan), sub.id));
-    call.body = requestRules(req, match.operation);
-    await forward(req, res, match, caller, call);
+    const certified = certificate(certificates, routed); // transport certificate: 401
+    const caller = await authenticate(tokenCheck, certified); // token, its key manager, its binding: 401
+    authorize(caller); // flow, scopes, roles: 403
+    const subscribed = await subscription(subscriptions, caller); // the application's subscription: 403
+    await throttle(limits, subscribed); // plan, burst and operation limits: 429
+    const checked = requestRules(subscribed); // OB request rules: 400/406/415
+    await forward(backend, checked); // the backend's answer; 400/413 on the body, 502/504
+  }
+
+  function refused(call: Call, err: unknown): void {
+    afterRequestBody(call.req, () => {
+      const code = call.dcr ? sendOAuthError(call.res, err) : sendObError(call.res, err, call.interactionId);
+      if (call.ctx) call.ctx.code = code;
+      if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
+      deps.observe?.(call.api, 'rejected', code);
+    });
   }
 
   return {
@@ -489,19 +140,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
-      if (!live.current().owns(path)) return false;
-      const ctx = requestContext(res);
-      const call: Call = { path, query: q === -1 ? '' : url.slice(q), interactionId: ctx?.interactionId ?? '', api: UNMATCHED_API };
-      run(req, res, next, call)
+      const snapshot = live.current();
+      if (!snapshot.owns(path)) return false;
+      const call = newCall(req, res, requestContext(res), snapshot, path, q === -1 ? '' : url.slice(q));
+      run(call, next)
         .then(() => deps.observe?.(call.api, 'ok', null))
-        .catch((err: unknown) =>
-          afterRequestBody(req, () => {
-            const code = call.dcr ? sendOAuthError(res, err) : sendObError(res, err, call.interactionId);
-            if (ctx) ctx.code = code;
-            if (!(err instanceof AppError) || err.status >= 500) deps.logger.warn({ err, code }, 'gateway call failed');
-            deps.observe?.(call.api, 'rejected', code);
-          }),
-        );
+        .catch((err: unknown) => refused(call, err));
       return true;
     },
     async handleLate(req, res, next) {
@@ -515,11 +159,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     notFound(res) {
       const ctx = requestContext(res);
+      const err = fail('GATEWAY_ROUTE_NOT_FOUND', 'no API is published under this path');
       if (ctx) {
         ctx.route = '(gateway: no API)';
-        ctx.code = sendObError(res, fail('GATEWAY_ROUTE_NOT_FOUND', 'no API is published under this path'), ctx.interactionId);
+        ctx.code = sendObError(res, err, ctx.interactionId);
       } else {
-        sendObError(res, fail('GATEWAY_ROUTE_NOT_FOUND', 'no API is published under this path'), '');
+        sendObError(res, err, '');
       }
     },
   };

@@ -1,11 +1,12 @@
 /**
  * The gateway's memory of tokens it has verified (WSO2's gateway token cache), keyed by the whole
- * token, signature included, so a tampered token never matches a cached one (gateway.md §4). An
- * entry lives until the token expires or a short bound, whichever is first; what can change
- * during that time is checked on every call anyway (the certificate binding, the client's
- * revocation mark), the entries of a client are dropped when its registration changes or is
- * deleted (a change notice), and an entry made under another catalogue version (a key manager
- * disabled, removed or changed since) is not used. Bounded: the oldest entry goes first.
+ * token, signature included, so a tampered token never matches a cached one. An entry lives until
+ * the token expires or a short bound, whichever is first; what can change during that time is
+ * checked on every call anyway by the token step (src/gateway/steps/authenticate.ts: the
+ * certificate binding, and the key manager's recheck, the resident client's revocation mark), the
+ * entries of a client are dropped when its registration changes or is deleted (a change notice),
+ * and an entry made under another catalogue version (a key manager disabled, removed or changed
+ * since) is not used. Bounded: the oldest entry goes first.
  */
 import type { VerifiedToken } from '../oauth/token-verifier.ts';
 

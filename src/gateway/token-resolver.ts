@@ -1,27 +1,38 @@
 /**
- * Which key manager owns a token, and what it says (gateway.md §2 step 4). The token handling
- * options of each enabled external key manager decide first (REFERENCE: a regular expression of
- * an opaque token; JWT: its `iss`; CUSTOM: `claim=value` of a JWT); the resident key manager owns
- * its own JWTs and the opaque tokens nobody else claims. A disabled key manager owns nothing.
- * External JWTs are self-validated (signature by `kid` from the key manager's key set, refetched
- * on an unknown kid with a cooldown and served from memory while the host is down; iss, aud,
- * exp/nbf with the configured skew); opaque ones are introspected (RFC 7662), the answer cached
- * by the SHA-256 of the whole token for at most its lifetime and a minute.
+ * Which key manager owns a token, and what it says. The token handling options of each enabled
+ * external key manager decide first (REFERENCE: a regular expression of an opaque token; JWT: its
+ * `iss`; CUSTOM: `claim=value` of a JWT); the resident key manager owns its own JWTs and the opaque
+ * tokens nobody else claims. A disabled key manager owns nothing. External JWTs are self-validated
+ * (signature by `kid` from the key manager's key set, refetched on an unknown kid with a cooldown
+ * and served from memory while the host is down; iss, aud, exp/nbf with the configured skew);
+ * opaque ones are introspected (RFC 7662), the answer cached by the SHA-256 of the whole token for
+ * at most its lifetime and a minute. A refusal is a coded 401 (GATEWAY_TOKEN_*) whose Bearer
+ * challenge says which check failed: the resident verifier's own reason, or the external check's.
  */
 import { createHash } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../config/schema.ts';
-import { fail } from '../errors/app-error.ts';
-import type { ClientCertificate } from '../http/client-cert.ts';
+import { type AppError, type BearerErrorCode, bearerError, fail } from '../errors/app-error.ts';
 import type { OutboundFetch } from '../http/outbound.ts';
-import type { JwksCache } from '../crypto/jwks.ts';
-import type { TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
-import type { KeyManagerRecord } from '../storage/catalogue-records.ts';
-
-export type Resolution = { valid: true; token: VerifiedToken } | { valid: false; description: string };
+import { KeySetError, type JwksCache } from '../crypto/jwks.ts';
+import type { TokenFailure, TokenRefusal, TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
+import { type KeyManagerRecord, RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 
 export interface TokenResolver {
-  resolve(token: string, certificate: ClientCertificate): Promise<Resolution>;
+  /**
+   * The token as the key manager that owns it validated it. Throws a coded 401 with its Bearer
+   * challenge (GATEWAY_TOKEN_*, saying which check refused it), or 503
+   * GATEWAY_KEY_MANAGER_UNAVAILABLE when the owner could not be asked. The certificate binding is
+   * not checked here: the gateway's token step checks it, for every token, cached ones too.
+   */
+  resolve(token: string): Promise<VerifiedToken>;
+  /**
+   * For a token resolved before and kept in the gateway's token cache: what its key manager says
+   * has changed since, as the coded refusal (the resident one: its client's revocation mark), or
+   * undefined once it says nothing has. No promise at all when its key manager has nothing to ask
+   * (an external one's token), so that a cached external token costs no wait.
+   */
+  recheck(token: VerifiedToken): Promise<AppError | undefined> | undefined;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -31,7 +42,18 @@ const MAX_CACHED = 50_000;
 /** Longest opaque token a REFERENCE pattern is tried on (opaque tokens are tens of characters). */
 const MAX_REFERENCE_LENGTH = 512;
 const noop = async () => undefined;
-const invalid = (description: string): Resolution => ({ valid: false, description });
+
+/** The gateway's code for each reason the resident key manager's verifier gives. */
+export const RESIDENT_REFUSALS = {
+  TOKEN_UNKNOWN: 'GATEWAY_TOKEN_UNKNOWN',
+  TOKEN_EXPIRED: 'GATEWAY_TOKEN_EXPIRED',
+  TOKEN_CLAIMS_INVALID: 'GATEWAY_TOKEN_CLAIMS_INVALID',
+  TOKEN_REVOKED: 'GATEWAY_TOKEN_REVOKED',
+  TOKEN_CERT_MISMATCH: 'GATEWAY_TOKEN_CERT_MISMATCH',
+} as const satisfies Record<TokenFailure, BearerErrorCode>;
+
+const residentRefusal = (r: TokenRefusal): AppError => bearerError(RESIDENT_REFUSALS[r.code], r.description);
+const keptRefusal = (r: TokenRefusal | undefined): AppError | undefined => (r === undefined ? undefined : residentRefusal(r));
 
 /** Scopes from a claim: a space-separated string (RFC 9068) or an array (scp, Okta, Azure AD). */
 function scopesOf(value: unknown): string[] {
@@ -112,26 +134,36 @@ export function createTokenResolver(deps: {
     return resident;
   }
 
-  async function selfValidate(km: KeyManagerRecord, token: string): Promise<Resolution> {
+  async function selfValidate(km: KeyManagerRecord, token: string): Promise<VerifiedToken> {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, deps.keySets.keySet(km.jwksUri!), {
+      ({ payload } = await jwtVerify(token, deps.keySets.keySet(km.jwksUri!), {
         issuer: km.issuer,
         ...(km.audience ? { audience: km.audience } : {}),
         algorithms: ['PS256', 'ES256'],
         clockTolerance: deps.config.oauth.clock_tolerance,
         requiredClaims: ['exp'],
         currentDate: new Date(now() * 1000),
-      });
-      const t = externalToken(km, payload, 'jwt');
-      return t ? { valid: true, token: t } : invalid(`the access token has no ${km.claimMapping.clientId} claim`);
+      }));
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) return invalid('the access token has expired');
-      if (err instanceof joseErrors.JOSEError) return invalid("the access token does not verify with its key manager's keys");
+      if (err instanceof joseErrors.JWTExpired) throw bearerError('GATEWAY_TOKEN_EXPIRED', 'the access token has expired');
+      // The claim's name is jose's (iss, aud, nbf, exp), never the token's text.
+      if (err instanceof joseErrors.JWTClaimValidationFailed)
+        throw bearerError('GATEWAY_TOKEN_CLAIMS_INVALID', `the access token's ${err.claim} claim is not valid here`);
+      // A kid the key set lacks, even after a refetch: a token the key manager did not sign, not an outage.
+      if (err instanceof KeySetError && err.code === 'no_matching_key') {
+        throw bearerError('GATEWAY_TOKEN_UNKNOWN', "the access token names no key of its key manager's key set");
+      }
+      if (err instanceof joseErrors.JOSEError)
+        throw bearerError('GATEWAY_TOKEN_UNKNOWN', "the access token's signature does not verify with its key manager's keys");
       throw fail('GATEWAY_KEY_MANAGER_UNAVAILABLE', `the key set of key manager ${km.name} could not be fetched`, { cause: err });
     }
+    const t = externalToken(km, payload, 'jwt');
+    if (!t) throw bearerError('GATEWAY_TOKEN_CLAIMS_INVALID', `the access token has no ${km.claimMapping.clientId} claim`);
+    return t;
   }
 
-  async function introspect(km: KeyManagerRecord, token: string): Promise<Resolution> {
+  async function introspect(km: KeyManagerRecord, token: string): Promise<VerifiedToken> {
     const key = createHash('sha256').update(token).digest('base64url');
     const t = now();
     let hit = introspected.get(key);
@@ -160,28 +192,32 @@ export function createTokenResolver(deps: {
       if (introspected.size >= MAX_CACHED) introspected.delete(introspected.keys().next().value!);
       introspected.set(key, hit);
     }
-    if (!hit.claims) return invalid('the key manager says the access token is not active');
+    if (!hit.claims) throw bearerError('GATEWAY_TOKEN_INACTIVE', 'the key manager says the access token is not active');
     const v = externalToken(km, hit.claims, 'opaque');
-    return v ? { valid: true, token: v } : invalid(`the introspection answer has no ${km.claimMapping.clientId}`);
+    if (!v) throw bearerError('GATEWAY_TOKEN_CLAIMS_INVALID', `the introspection answer has no ${km.claimMapping.clientId} claim`);
+    return v;
   }
 
   return {
-    async resolve(token, certificate) {
+    async resolve(token) {
       let jwt: JWTPayload | undefined;
       if (JWT_SHAPE.test(token)) {
         try {
           jwt = decodeJwt(token);
         } catch {
-          return invalid('the access token is not a readable JWT');
+          throw bearerError('GATEWAY_TOKEN_MALFORMED', 'the access token is not a readable JWT');
         }
       }
       const km = owner(token, jwt);
-      if (!km) return invalid('no enabled key manager owns this access token');
+      if (!km) throw bearerError('GATEWAY_TOKEN_NO_KEY_MANAGER', 'no enabled key manager owns this access token');
       if (km.type === 'resident') {
-        const r = await deps.verifier.verify(token, certificate);
-        return r.valid ? { valid: true, token: r.token } : invalid(r.description);
+        // The binding is the token step's to check, for this token and every cached one alike.
+        const r = await deps.verifier.verify(token, undefined, { checkCertificate: false });
+        if (!r.valid) throw residentRefusal(r);
+        return r.token;
       }
       return km.validation === 'jwt' ? selfValidate(km, token) : introspect(km, token);
     },
+    recheck: (token) => (token.keyManager === RESIDENT_KEY_MANAGER ? deps.verifier.recheck(token).then(keptRefusal) : undefined),
   };
 }

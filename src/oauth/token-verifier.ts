@@ -5,7 +5,8 @@
  * tokens as well. JWT access tokens are verified here (signature by kid against the keys the
  * server publishes, current and recently retired; typ, iss, aud, exp; cnf against the presented
  * certificate); opaque ones are looked up. Either way the client must still exist and carry no
- * revocation mark, so a deleted client's self-contained tokens stop working at once.
+ * revocation mark, so a deleted client's self-contained tokens stop working at once. The mark is
+ * read here alone: `recheck` reads it again for a token a cache kept (the gateway's).
  */
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
@@ -13,7 +14,7 @@ import type { Config } from '../config/schema.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
 import type { Storage } from '../storage/ports.ts';
 import type { SharedState } from '../shared-state/ports.ts';
-import { x5tS256 } from '../crypto/thumbprint.ts';
+import { boundTo } from '../crypto/thumbprint.ts';
 import { isClientRevoked } from './revocation.ts';
 import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 
@@ -68,6 +69,9 @@ export type TokenVerification =
       readonly revoke?: () => Promise<void>;
     };
 
+/** Why a token is not valid. */
+export type TokenRefusal = Extract<TokenVerification, { readonly valid: false }>;
+
 export interface VerifyOptions {
   /** Also accept RFC 7592 registration access tokens (DCR management). */
   readonly registrationTokens?: boolean;
@@ -80,6 +84,12 @@ export interface VerifyOptions {
 
 export interface TokenVerifier {
   verify(token: string, certificate: ClientCertificate | undefined, opts?: VerifyOptions): Promise<TokenVerification>;
+  /**
+   * For a JWT access token `verify` passed before and a cache kept: what may have changed since,
+   * its client's revocation mark (a change to the registration reaches the cache as a notice).
+   * Undefined while the token still stands.
+   */
+  recheck(token: VerifiedToken): Promise<TokenRefusal | undefined>;
 }
 
 export interface TokenVerifierDeps {
@@ -117,6 +127,11 @@ interface OpaqueModel {
 
 const fail = (code: TokenFailure, description: string): TokenVerification => ({ valid: false, code, description });
 const noop = async () => undefined;
+
+const REVOKED = 'the client this token was issued to no longer exists';
+/** A kept token is a JWT: no record of it to delete. */
+const REVOKED_KEPT: TokenRefusal = Object.freeze({ valid: false, code: 'TOKEN_REVOKED', description: REVOKED });
+const keptStanding = (revoked: boolean): TokenRefusal | undefined => (revoked ? REVOKED_KEPT : undefined);
 
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const { config } = deps;
@@ -223,17 +238,15 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         };
       }
 
-      if (opts.checkCertificate !== false && found.certificateThumbprint !== undefined) {
-        if (!certificate || x5tS256(certificate.x509) !== found.certificateThumbprint) {
-          return fail('TOKEN_CERT_MISMATCH', 'the access token is bound to another client certificate');
-        }
+      if (opts.checkCertificate !== false && found.certificateThumbprint !== undefined && !boundTo(found.certificateThumbprint, certificate?.x509)) {
+        return fail('TOKEN_CERT_MISMATCH', 'the access token is bound to another client certificate');
       }
       // A deleted client's tokens: its record is gone and (for JWTs, which no store holds) a
       // revocation mark stands until the last of them has expired.
       const [client, revoked] = await Promise.all([deps.storage.oidc.find('Client', found.clientId), isClientRevoked(deps.shared, found.clientId)]);
       const isStatic = config.oauth.internal_clients.some((c) => c.client_id === found.clientId);
       if (revoked || (!client && !isStatic)) {
-        return { valid: false, code: 'TOKEN_REVOKED', description: 'the client this token was issued to no longer exists', revoke: found.revoke };
+        return { valid: false, code: 'TOKEN_REVOKED', description: REVOKED, revoke: found.revoke };
       }
       const meta = client?.payload ?? {};
       return {
@@ -248,6 +261,8 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
         },
       };
     },
+
+    recheck: (token) => isClientRevoked(deps.shared, token.clientId).then(keptStanding),
   };
 }
 

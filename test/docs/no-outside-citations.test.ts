@@ -125,34 +125,6 @@ function findCitations(file: string, text: string): Finding[] {
   return out.sort((a, b) => a.line - b.line);
 }
 
-/**
- * Citations that may stay for now, each by file and the text cited. Being rewritten on another
- * branch: these files are another change's, which will word their comments after docs/ (the
- * replacement of each is in docs/architecture.md, docs/gateway.md and docs/dcr.md). Empty this
- * list when those branches merge; an entry whose citation is gone fails the last test below.
- */
-const ALLOWED: ReadonlyArray<{ readonly file: string; readonly cites: string }> = [
-  // Being rewritten on another branch (the gateway's steps).
-  { file: 'src/gateway/runtime.ts', cites: 'gateway.md' },
-  { file: 'src/gateway/token-resolver.ts', cites: 'gateway.md' },
-  { file: 'src/gateway/token-cache.ts', cites: 'gateway.md' },
-  // Being rewritten on another branch (DCR as named steps).
-  { file: 'src/dcr/audiences.ts', cites: 'Issue 17' },
-  { file: 'src/dcr/binding.ts', cites: 'DCR digest' },
-  { file: 'src/dcr/management-auth.ts', cites: 'OB DCR §1.1' },
-  { file: 'src/dcr/metadata.ts', cites: 'DCR digest' },
-  { file: 'src/dcr/parse-request.ts', cites: 'OB DCR §1.2' },
-  { file: 'src/dcr/request-jwt.ts', cites: 'DCR digest' },
-  { file: 'src/dcr/request-jwt.ts', cites: 'OB DCR §2.1' },
-  { file: 'src/dcr/request-jwt.ts', cites: 'digest §' },
-  { file: 'src/dcr/response.ts', cites: 'digest §' },
-  { file: 'src/dcr/service.ts', cites: 'digest §' },
-  { file: 'src/dcr/ssa.ts', cites: 'DCR digest' },
-  { file: 'src/dcr/ssa.ts', cites: 'digest §' },
-  { file: 'src/dcr/versions/types.ts', cites: 'digest §' },
-];
-
-const allowed = (f: Finding) => ALLOWED.some((a) => a.file === f.file && a.cites === f.cites);
 const findings = files.flatMap((f) => findCitations(f.path, f.text));
 
 test('the checks tell a citation of an outside document from text that only looks like one', () => {
@@ -178,17 +150,11 @@ test('the checks tell a citation of an outside document from text that only look
 
 test('no file of src/, test/, bench/ or docs/ (nor the README) cites a document outside the repository', () => {
   assert.ok(files.length > 300, `${files.length} files read`);
-  const refused = findings.filter((f) => !allowed(f));
   assert.deepEqual(
-    refused.map((f) => `${f.file}:${f.line}: "${f.cites}" (${f.rule})`),
+    findings.map((f) => `${f.file}:${f.line}: "${f.cites}" (${f.rule})`),
     [],
     'write the fact in docs/ and point there, or cite the public standard by name',
   );
-});
-
-test('every entry of the allow-list still names a citation (remove those that are gone)', () => {
-  const stale = ALLOWED.filter((a) => !findings.some((f) => f.file === a.file && f.cites === a.cites));
-  assert.deepEqual(stale, []);
 });
 
 /** The links of a markdown document: inline `[text](target)` and references `[label]: target`, outside code. */

@@ -3,7 +3,8 @@
  * started by the test) added by its discovery URL, validated on save; its certificate-bound tokens
  * accepted by self-validation (JWT, keys by kid from its JWKS) and by introspection (opaque, cached
  * by the hash of the whole token); which key manager owns a token decided by the token handling
- * options; a disabled key manager owns no tokens (the resident one included).
+ * options; a disabled key manager owns no tokens (the resident one included). Each refusal's Bearer
+ * challenge says which check failed.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +14,7 @@ import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../he
 import { freePort, readSandboxCa } from '../helpers/server.ts';
 import { INTROSPECTOR, JWT_RESOURCE, OPAQUE_RESOURCE, EXTERNAL_TPP, startExternalOidc, type ExternalOidc } from '../helpers/external-oidc.ts';
 import { startTestBackend, type TestBackend } from './backend.ts';
-import { adminCall, jsonOf, OB_FILES, publishApi, type ServerFetch } from './support.ts';
+import { adminCall, assertTokenRefused, jsonOf, OB_FILES, publishApi, type ServerFetch } from './support.ts';
 
 const KEY_MANAGERS = '/api/am/admin/v4/key-managers';
 let env: DcrEnvironment;
@@ -129,14 +130,25 @@ test('self-validated JWTs of an external key manager: accepted when bound to the
   assert.deepEqual(identity['roles'], ['CBPII']);
 
   // Bound to the TPP's certificate: with another one it is refused.
-  assert.equal((await fundsCall(token, tlsOf(env.aispPisp.transport))).status, 401);
+  const otherCert = 'the access token is bound to another client certificate than the one presented';
+  await assertTokenRefused(await fundsCall(token, tlsOf(env.aispPisp.transport)), otherCert);
   // Tampered: refused (the cache is keyed by the whole token).
-  assert.equal((await fundsCall(`${token.slice(0, -3)}AAA`)).status, 401);
+  await assertTokenRefused(await fundsCall(`${token.slice(0, -3)}AAA`), "the access token's signature does not verify with its key manager's keys");
+  // Signed by a key the key manager's key set does not hold (a kid it never published).
+  const [header, payload] = token.split('.');
+  const otherKid = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header!, 'base64url').toString()), kid: 'not-in-the-key-set' })).toString(
+    'base64url',
+  );
+  await assertTokenRefused(await fundsCall(`${otherKid}.${payload}.${token.split('.')[2]}`), "the access token names no key of its key manager's key set");
 
   await jsonOf(await adminJson(`${KEY_MANAGERS}/External%20IdP`, 'PUT', { enabled: false }), 200);
-  assert.equal((await fundsCall(token)).status, 401, 'a disabled key manager owns no tokens, not even one verified before');
-  const refused = await fundsCall(await ext.token(tlsOf(env.cbpii.transport), 'fundsconfirmations'));
-  assert.equal(refused.status, 401, 'a disabled key manager owns no tokens');
+  const noOwner = 'no enabled key manager owns this access token';
+  await assertTokenRefused(await fundsCall(token), noOwner, 'a disabled key manager owns no tokens, not even one verified before');
+  await assertTokenRefused(
+    await fundsCall(await ext.token(tlsOf(env.cbpii.transport), 'fundsconfirmations')),
+    noOwner,
+    'a disabled key manager owns no tokens',
+  );
   await jsonOf(await adminJson(`${KEY_MANAGERS}/External%20IdP`, 'PUT', { enabled: true }), 200);
 });
 
@@ -163,8 +175,12 @@ test('opaque tokens of an external key manager are introspected; an inactive one
   const ok = await fundsCall(opaque);
   assert.equal(ok.status, 200, await ok.clone().text());
   assert.equal((await fundsCall(opaque)).status, 200, 'served from the introspection cache as well');
-  assert.equal((await fundsCall(opaque, tlsOf(env.aispPisp.transport))).status, 401, 'bound to the certificate (cnf in the introspection answer)');
-  assert.equal((await fundsCall('A'.repeat(43))).status, 401, 'unknown to the key manager: not active');
+  await assertTokenRefused(
+    await fundsCall(opaque, tlsOf(env.aispPisp.transport)),
+    'the access token is bound to another client certificate than the one presented',
+    'bound to the certificate (cnf in the introspection answer)',
+  );
+  await assertTokenRefused(await fundsCall('A'.repeat(43)), 'the key manager says the access token is not active', 'unknown to the key manager: not active');
 });
 
 test('the resident key manager can be disabled, not removed; its tokens stop while it is disabled', async () => {
@@ -175,8 +191,12 @@ test('the resident key manager can be disabled, not removed; its tokens stop whi
   assert.equal(removal['code'], 'KEY_MANAGER_RESIDENT');
   await jsonOf(await adminJson(`${KEY_MANAGERS}/Resident%20Key%20Manager`, 'PUT', { enabled: false }), 200);
   try {
-    assert.equal((await fundsCall(token)).status, 401, 'not even a token verified before');
-    assert.equal((await fundsCall(await env.ccToken(env.cbpii, String(reg['client_id']), 'private_key_jwt', { scope: 'fundsconfirmations' }))).status, 401);
+    const noOwner = 'no enabled key manager owns this access token';
+    await assertTokenRefused(await fundsCall(token), noOwner, 'not even a token verified before');
+    await assertTokenRefused(
+      await fundsCall(await env.ccToken(env.cbpii, String(reg['client_id']), 'private_key_jwt', { scope: 'fundsconfirmations' })),
+      noOwner,
+    );
   } finally {
     await jsonOf(await adminJson(`${KEY_MANAGERS}/Resident%20Key%20Manager`, 'PUT', { enabled: true }), 200);
   }

@@ -12,6 +12,7 @@ import { FormData } from 'undici';
 import { startDcrEnvironment, tlsOf, jsonBody, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from './backend.ts';
 import { passHeaders } from '../../src/gateway/proxy.ts';
+import { assertTokenRefused, gatewayRefusals } from './support.ts';
 
 const ACCOUNTS_FILE = new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url);
 const ADMIN = `Basic ${Buffer.from('admin:admin').toString('base64')}`;
@@ -169,7 +170,7 @@ test('each step refuses with its status and OB body, and nothing reaches the bac
     const res = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', cert: null, body: '{}', headers: { 'content-type': 'application/json' } });
     assert.equal(res.status, 401);
     assert.equal(await res.text(), '');
-    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="opendcr", error="invalid_token"');
   });
   await t.test('unknown path under the API: 404', async () => {
     await obError(await call(`${CONTEXT}/no-such-resource`), 404, 'GATEWAY_ROUTE_NOT_FOUND', 'UK.OBIE.Resource.NotFound');
@@ -192,22 +193,42 @@ test('each step refuses with its status and OB body, and nothing reaches the bac
     assert.equal(res.headers.get('allow'), 'POST');
     await obError(res, 405, 'GATEWAY_METHOD_NOT_ALLOWED', 'UK.OBIE.UnexpectedError');
   });
-  await t.test('no token, a bad token, a tampered token: 401, no body', async () => {
-    for (const t of [null, 'not-a-token', `${token.slice(0, -4)}AAAA`]) {
-      const res = await call(`${CONTEXT}/account-access-consents`, { method: 'POST', token: t, body: '{}', headers: { 'content-type': 'application/json' } });
-      assert.equal(res.status, 401);
-      assert.equal(await res.text(), '');
-    }
+  await t.test('no token, a malformed header, an unknown or tampered token: 401, no body, the challenge says why and the metrics count the code', async () => {
+    const metrics = (path: string) => env.ts.fetch(path);
+    const codes = ['GATEWAY_TOKEN_MISSING', 'GATEWAY_TOKEN_MALFORMED', 'GATEWAY_TOKEN_UNKNOWN'];
+    const before = await Promise.all(codes.map((c) => gatewayRefusals(metrics, c)));
+    const send = (authorization: string | undefined) =>
+      env.ts.fetch(`${CONTEXT}/account-access-consents`, {
+        method: 'POST',
+        cert: tlsOf(env.aispPisp.transport),
+        body: '{}',
+        headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+      });
+    await assertTokenRefused(await send(undefined), null, 'RFC 6750 §3.1: no credentials, no error code');
+    await assertTokenRefused(await send(`Basic ${token}`), 'the Authorization header is not Bearer and an access token');
+    await assertTokenRefused(await send('Bearer not-a-token'), 'the access token is unknown or has expired', 'an opaque token the resident key manager lacks');
+    await assertTokenRefused(await send(`Bearer ${token.slice(0, -4)}AAAA`), 'the access token is not one this server issued', 'a tampered signature');
+    const after = await Promise.all(codes.map((c) => gatewayRefusals(metrics, c)));
+    assert.deepEqual(
+      after.map((n, i) => n - before[i]!),
+      [1, 1, 2],
+      codes.join(', '),
+    );
   });
-  await t.test('a token bound to another certificate: 401', async () => {
+  await t.test('a token bound to another certificate: 401 GATEWAY_TOKEN_CERT_MISMATCH, also once the token is cached', async () => {
     const other = await env.ts.issueClientCert('CN=other');
-    const res = await env.ts.fetch(`${CONTEXT}/account-access-consents`, {
-      method: 'POST',
-      cert: tlsOf(other),
-      body: '{}',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
-    assert.equal(res.status, 401);
+    const before = await gatewayRefusals((path) => env.ts.fetch(path), 'GATEWAY_TOKEN_CERT_MISMATCH');
+    const fresh = await env.ccToken(env.aispPisp, clientId, 'private_key_jwt', { scope: 'accounts' });
+    for (const t of [fresh, fresh, token]) {
+      const res = await env.ts.fetch(`${CONTEXT}/account-access-consents`, {
+        method: 'POST',
+        cert: tlsOf(other),
+        body: '{}',
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+      });
+      await assertTokenRefused(res, 'the access token is bound to another client certificate than the one presented');
+    }
+    assert.equal(await gatewayRefusals((path) => env.ts.fetch(path), 'GATEWAY_TOKEN_CERT_MISMATCH'), before + 3);
   });
   await t.test('a PSU operation with a client-credentials token: 403', async () => {
     await obError(await call(`${CONTEXT}/accounts`), 403, 'GATEWAY_FLOW_MISMATCH', 'UK.OBIE.Resource.ConsentMismatch');

@@ -128,3 +128,25 @@ export async function psuAccessToken(
   const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state });
   return tokens.access_token;
 }
+
+/**
+ * A gateway 401 for a token: no body, and a Bearer challenge (RFC 6750 §3) that says why in its
+ * error_description; `null` for no token at all, whose challenge carries no error.
+ */
+export async function assertTokenRefused(res: Response, description: string | null, what?: string): Promise<void> {
+  assert.equal(res.status, 401, what);
+  assert.equal(await res.text(), '', what);
+  assert.equal(
+    res.headers.get('www-authenticate'),
+    description === null ? 'Bearer realm="opendcr"' : `Bearer realm="opendcr", error="invalid_token", error_description="${description}"`,
+    what,
+  );
+}
+
+/** Gateway calls refused with `code`, counted in `opendcr_gateway_requests_total` (every API). */
+export async function gatewayRefusals(fetch: ServerFetch, code: string): Promise<number> {
+  const text = await (await fetch('/metrics')).text();
+  let n = 0;
+  for (const m of text.matchAll(/^opendcr_gateway_requests_total\{([^}]*)\} (\d+)$/gm)) if (m[1]!.includes(`code="${code}"`)) n += Number(m[2]);
+  return n;
+}

@@ -1,4 +1,4 @@
-/** What differs between OB DCR versions (digest §2.3). One file per version sets these. */
+/** What differs between OB DCR versions (docs/dcr.md#versions). One file per version sets these. */
 export interface DcrVersionProfile {
   readonly id: 'v3.1' | 'v3.2' | 'v3.3';
   /** Claim names carrying the tls_client_auth subject DN, preferred first. */

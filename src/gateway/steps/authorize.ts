@@ -1,0 +1,31 @@
+/**
+ * The authorization step: the token's flow and scopes against the operation's security (one of
+ * its alternatives with the same flow must have every scope it lists), then the TPP's roles
+ * against the API's required roles; 403 with the OB ConsentMismatch code otherwise.
+ */
+import { fail } from '../../errors/app-error.ts';
+import type { Authenticated } from './call.ts';
+
+/** Passes when the caller may call the operation. */
+export function authorize(call: Authenticated): void {
+  const { operation: op, api } = call.match;
+  const { token, roles } = call.caller;
+  const flow = token.grant === 'client_credentials' ? 'client_credentials' : token.grant === 'psu' ? 'authorization_code' : undefined;
+  const sameFlow = op.security.filter((alt) => alt.flow === flow);
+  if (sameFlow.length === 0) {
+    throw fail(
+      'GATEWAY_FLOW_MISMATCH',
+      op.security.some((a) => a.flow === 'authorization_code')
+        ? 'this operation needs a token a PSU authorised (authorization code grant)'
+        : 'this operation needs a client credentials token',
+    );
+  }
+  const granted = new Set(token.scopes);
+  if (!sameFlow.some((alt) => alt.scopes.every((s) => granted.has(s)))) {
+    const missing = sameFlow[0]!.scopes.filter((s) => !granted.has(s));
+    throw fail('GATEWAY_SCOPE_MISSING', `the access token lacks the scope ${missing.join(' ')}`);
+  }
+  if (api.requiredRoles.length > 0 && !api.requiredRoles.some((r) => roles.includes(r))) {
+    throw fail('GATEWAY_ROLE_MISSING', `this API needs one of the roles ${api.requiredRoles.join(', ')}`);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The forward step: the backend request (the API's backend URL at an allowed host, the path built
+ * from the route, only the allowed headers, the caller's identity JWT instead of its token), then
+ * the call itself. Streamed through unless the body must be seen whole: its JSON nesting bound,
+ * an x-jws-signature to verify, or an at-most-once idempotent exchange (./idempotent.ts).
+ */
+import type { Config } from '../../config/schema.ts';
+import type { JwksCache } from '../../crypto/jwks.ts';
+import { fail } from '../../errors/app-error.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../../http/json-limits.ts';
+import { allowedHeaders, backendHeaders } from '../backend-headers.ts';
+import type { IdentitySigner } from '../identity.ts';
+import { type JwsCheck, readBody, verifyJwsSignature } from '../ob-rules.ts';
+import type { BackendProxy, ForwardTarget } from '../proxy.ts';
+import type { Checked } from './call.ts';
+import { exchangeOnce, type IdempotencyDeps } from './idempotent.ts';
+
+export interface ForwardDeps {
+  readonly proxy: Pick<BackendProxy, 'forward'>;
+  readonly identity: Pick<IdentitySigner, 'sign'>;
+  /** Software key sets, for x-jws-signature. */
+  readonly keySets: Pick<JwksCache, 'keySet'>;
+  /** [gateway] allowed_backend_hosts, checked on every call (the setting may have changed since the import). */
+  readonly allowedBackend: (url: URL) => boolean;
+  /** [gateway] identity_header. */
+  readonly identityHeader: string;
+  /** Headers the gateway sets itself or never passes ({@link gatewaySetHeaders}). */
+  readonly gatewaySet: ReadonlySet<string>;
+  /** The public host, sent as X-Forwarded-Host. */
+  readonly publicHost: string;
+  readonly maxRequestBody: number;
+  readonly jwsTrustAnchor: string;
+  readonly clockTolerance: number;
+  /** Epoch seconds. */
+  readonly now: () => number;
+  readonly idempotency: IdempotencyDeps;
+}
+
+/** Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend. */
+export function gatewaySetHeaders(config: Config): ReadonlySet<string> {
+  const certHeader = config.apimgt.mutual_ssl.client_certificate_header;
+  return new Set([
+    config.gateway.identity_header.toLowerCase(),
+    'x-fapi-interaction-id',
+    'x-forwarded-for',
+    'x-forwarded-proto',
+    'x-forwarded-host',
+    ...(certHeader ? [certHeader.toLowerCase()] : []),
+  ]);
+}
+
+/** Where and how the backend is called for this call. */
+export async function target(deps: ForwardDeps, call: Checked): Promise<ForwardTarget> {
+  const { req, match, caller } = call;
+  const base = new URL(match.api.backendUrl);
+  if (!deps.allowedBackend(base)) throw fail('GATEWAY_BACKEND_UNREACHABLE', 'the API backend is not at an allowed host');
+  const t = caller.token;
+  const identity = await deps.identity.sign(
+    {
+      keyManager: t.keyManager,
+      clientId: t.clientId,
+      softwareId: t.softwareId,
+      orgId: t.orgId,
+      roles: caller.roles,
+      scopes: t.scopes,
+      psu: t.grant === 'psu' ? t.subject : undefined,
+      consentId: t.consentId,
+    },
+    base.origin,
+    caller.raw,
+  );
+  const headers = backendHeaders(req.headers, allowedHeaders(match.operation, deps.gatewaySet), deps.gatewaySet);
+  headers[deps.identityHeader] = identity;
+  headers['x-fapi-interaction-id'] = call.interactionId;
+  // X-Forwarded-For from the client survives only from a trusted load balancer (src/app.ts admit).
+  const peer = req.socket.remoteAddress;
+  if (peer) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
+  headers['x-forwarded-proto'] = 'https';
+  headers['x-forwarded-host'] = deps.publicHost;
+  return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${call.query}`, headers };
+}
+
+/** Sends the call to the backend and its answer to the caller. */
+export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
+  const { req, res, match, body: kind } = call;
+  const op = match.operation;
+  const checkJws = match.api.verifyJwsSignature && op.jwsSignature;
+  const to = await target(deps, call);
+  if (!checkJws && !op.idempotency && kind !== 'json') return deps.proxy.forward(req, res, to);
+  const body = kind === 'none' ? Buffer.alloc(0) : await readBody(req, deps.maxRequestBody);
+  if (kind === 'json' && jsonTooDeep(body.toString('utf8'))) {
+    throw fail('GATEWAY_JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`);
+  }
+  if (checkJws) {
+    const t = call.caller.token;
+    if (!t.keySetUrl || !t.orgId || !t.softwareId)
+      throw fail('GATEWAY_SIGNATURE_INVALID', 'the application has no software key set to check x-jws-signature against');
+    await verifyJwsSignature(req.headers['x-jws-signature'], body, {
+      issuer: `${t.orgId}/${t.softwareId}`,
+      trustAnchor: deps.jwsTrustAnchor,
+      // jose's remote key set resolves flattened JWS as it does compact ones (its types say compact only).
+      keySet: deps.keySets.keySet(t.keySetUrl) as unknown as JwsCheck['keySet'],
+      now: deps.now(),
+      clockTolerance: deps.clockTolerance,
+    });
+  }
+  if (op.idempotency) return exchangeOnce(deps.idempotency, call, to, body);
+  return deps.proxy.forward(req, res, to, body);
+}
