@@ -8,13 +8,13 @@ import type { Logger } from '../logger.ts';
 
 export interface Scope {
   /** Registers how to close what was just built. */
-  defer(name: string, close: () => void | Promise<unknown>): void;
+  defer(name: string, close: () => unknown): void;
   /** Runs every registered step, last registered first; the same promise on every call. */
   close(): Promise<void>;
 }
 
 export function createScope(logger: Logger): Scope {
-  const steps: Array<{ name: string; close: () => void | Promise<unknown> }> = [];
+  const steps: Array<{ name: string; close: () => unknown }> = [];
   let closing: Promise<void> | undefined;
   return {
     defer(name, close) {
