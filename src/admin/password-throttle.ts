@@ -2,7 +2,7 @@
  * One throttle for every way an administrator password is presented (the console's login form,
  * HTTP Basic on any admin API, on the main and the management listener): failed passwords are
  * counted per account and per client address in the shared state, so every worker and host sees
- * the same counts. Past `[admin] login_attempts` failures in a 5-minute window, either count
+ * the same counts. Past `[admin] login_attempts` failures in one `[admin] login_window`, either count
  * locks: 429 with Retry-After, and the right password is refused too until the window ends.
  *
  * The password is checked first and counted after (a failure adds one, a success adds nothing),
@@ -20,9 +20,6 @@ import type { Logger } from '../logger.ts';
 import { fail } from '../errors/app-error.ts';
 import type { SharedState, WindowCount } from '../shared-state/ports.ts';
 import { createPeerMatcher, normalisePeer } from '../http/trusted-peer.ts';
-
-/** Seconds of one counting window. */
-export const PASSWORD_WINDOW = 300;
 
 export type PasswordVia = 'form' | 'basic';
 
@@ -70,8 +67,9 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 
 export function createPasswordThrottle(deps: { config: Config; shared: Pick<SharedState, 'count'>; logger: Pick<Logger, 'warn'> }): PasswordThrottle {
   const limit = deps.config.admin.login_attempts;
+  const windowSeconds = deps.config.admin.login_window;
   const clientAddress = createClientAddress(deps.config);
-  const counts = (keys: string[], by: 0 | 1) => Promise.all(keys.map((k) => deps.shared.count(k, PASSWORD_WINDOW, by)));
+  const counts = (keys: string[], by: 0 | 1) => Promise.all(keys.map((k) => deps.shared.count(k, windowSeconds, by)));
 
   // Locked: `limit` failures in the window (this attempt, when it fails, among them).
   function refuseIfLocked(counted: WindowCount[], pending: 0 | 1): void {
@@ -94,8 +92,7 @@ export function createPasswordThrottle(deps: { config: Config; shared: Pick<Shar
       const after = await counts(keys, ok ? 0 : 1);
       if (!ok) {
         deps.logger.warn({ ...audit, failures: Math.max(...after.map((c) => c.count)) }, 'administrator password refused');
-        if (after.some((c) => c.count === limit))
-          deps.logger.warn({ ...audit, limit, windowSeconds: PASSWORD_WINDOW }, 'administrator password attempts locked');
+        if (after.some((c) => c.count === limit)) deps.logger.warn({ ...audit, limit, windowSeconds }, 'administrator password attempts locked');
       }
       // A right password counts as the attempt after the failures so far: refused once they reach the limit.
       refuseIfLocked(after, ok ? 1 : 0);

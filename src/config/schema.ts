@@ -146,8 +146,15 @@ export const adminSchema = z
       .max(1000)
       .default(10)
       .describe(
-        'Failed administrator passwords allowed per account and per client address in 5 minutes, console logins and HTTP Basic together, on every listener, worker and host; past them, 429 until the window ends, even for the right password',
+        'Failed administrator passwords allowed per account and per client address in a window of [admin] login_window, console logins and HTTP Basic together, on every listener, worker and host; past them, 429 until the window ends, even for the right password',
       ),
+    login_window: z
+      .number()
+      .int()
+      .min(60)
+      .max(86400)
+      .default(300)
+      .describe('The window [admin] login_attempts are counted in (seconds): fixed windows of this length, so a lock lasts until the current one ends'),
     console: z.boolean().default(true).describe('Serve the admin console (web pages) under /admin; the admin REST APIs are served either way'),
     port: z
       .number()

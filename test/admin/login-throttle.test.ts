@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { hashPassword } from '../../src/admin/passwords.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { awayFromWindowEdge } from './throttle-support.ts';
+import { awayFromWindowEdge, TEST_LOGIN_WINDOW } from './throttle-support.ts';
 
 let ts: TestServer;
 const USERS = { ops: 'ops-password-123', ops2: 'ops2-password-123', ops3: 'ops3-password-123' } as const;
@@ -18,6 +18,7 @@ before(async () => {
     admin: {
       users: await Promise.all(Object.entries(USERS).map(async ([username, p]) => ({ username, password_hash: await hashPassword(p), role: 'admin' }))),
       login_attempts: 3,
+      login_window: TEST_LOGIN_WINDOW,
     },
     // The test client connects from 127.0.0.1, which plays the load balancer here.
     apimgt: { mutual_ssl: { trusted_proxies: ['127.0.0.1'] } },

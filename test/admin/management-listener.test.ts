@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { ADMIN } from '../gateway/support.ts';
-import { awayFromWindowEdge } from './throttle-support.ts';
+import { awayFromWindowEdge, TEST_LOGIN_WINDOW } from './throttle-support.ts';
 import { browserMissing, launch, openPage, screenshot, signIn } from '../console/browser.ts';
 
 let ts: TestServer;
 let management: string;
 
 before(async () => {
-  ts = await startTestServer({ admin: { port: 0 } });
+  ts = await startTestServer({ admin: { port: 0, login_window: TEST_LOGIN_WINDOW } });
   assert.ok(ts.server.managementPort);
   management = `https://localhost:${ts.server.managementPort}`;
 });
