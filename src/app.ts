@@ -13,6 +13,7 @@ import type { Storage } from './storage/ports.ts';
 import type { KeyManagerService } from './oauth/service.ts';
 import { sendError, toErrorResponse, writeClientError } from './errors/to-response.ts';
 import { createFront, interactionIdOf, requestContext } from './http/front.ts';
+import { isManagementPath, within } from './http/surfaces.ts';
 import { errorHandler } from './http/error-handler.ts';
 import type { Metrics } from './observability/metrics.ts';
 import { CHANNELS, type SharedState } from './shared-state/ports.ts';
@@ -93,13 +94,6 @@ const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', '
 
 /** Passes the raw Node listener that should serve all requests to whoever creates the server. */
 export type ServerFactory = (listener: (req: IncomingMessage, res: ServerResponse) => void) => import('node:net').Server;
-
-/** Paths of the console and the admin REST APIs: on the management listener when [admin] port is set. */
-export function isManagementPath(path: string): boolean {
-  return (
-    path === '/admin' || path.startsWith('/admin/') || path.startsWith('/api/am/') || path.startsWith('/api/opendcr/') || path.startsWith('/api/identity/')
-  );
-}
 
 const pathOf = (url: string | undefined): string => {
   const u = url ?? '/';
@@ -278,17 +272,21 @@ export async function buildApp(
     }
     return body;
   };
-  fastify.get('/health', live);
-  fastify.get('/health/live', live);
-  fastify.get('/ready', ready);
-  fastify.get('/health/ready', ready);
+  // The route table (src/http/surfaces.ts): each surface's routes, registered within its paths.
+  await within(fastify, 'health', async (app) => {
+    app.get('/health', live);
+    app.get('/health/live', live);
+    app.get('/ready', ready);
+    app.get('/health/ready', ready);
+  });
   if (config.metrics.enabled && config.metrics.port === undefined) {
-    await fastify.register(metricsRoutes({ config, text: deps.metricsText }));
+    await within(fastify, 'metrics', metricsRoutes({ config, text: deps.metricsText }));
   }
-
-  if (isKeyManager) await fastify.register(deps.interactions);
+  if (isKeyManager) await within(fastify, 'interactions', deps.interactions);
   // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
-  await fastify.register(
+  await within(
+    fastify,
+    'scopes',
     scopeRoutes({
       storage,
       requireAdmin,
@@ -300,7 +298,9 @@ export async function buildApp(
   );
   if (isKeyManager && config.open_banking.dcr.enabled) {
     const dcr = config.open_banking.dcr;
-    await fastify.register(
+    await within(
+      fastify,
+      'dcr',
       dcrRoutes({
         dcr: deps.dcr,
         clientCert: deps.clientCert,
@@ -309,9 +309,11 @@ export async function buildApp(
       }),
     );
   }
-  await fastify.register(sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
-  await fastify.register(operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
-  await fastify.register(
+  await within(fastify, 'sessions', sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
+  await within(fastify, 'operations', operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
+  await within(
+    fastify,
+    'consoleApi',
     consoleApiRoutes({
       config,
       storage,
@@ -324,14 +326,21 @@ export async function buildApp(
       requireAdmin,
     }),
   );
-  if (deps.sandbox && config.server.mode === 'sandbox') {
-    await fastify.register(sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin }));
+  const sandboxMode = deps.sandbox !== undefined && config.server.mode === 'sandbox';
+  if (deps.sandbox && sandboxMode) {
+    await within(fastify, 'sandboxApi', sandboxApiRoutes({ config, store: deps.sandbox, serverCaPem: deps.serverCaPem, requireAdmin }));
   }
-  if (config.admin.console) await fastify.register(consoleRoutes({ sandbox: deps.sandbox !== undefined && config.server.mode === 'sandbox' }));
-  await fastify.register(gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin, baseUrl: config.derived.baseUrl }));
+  if (config.admin.console) await within(fastify, 'console', consoleRoutes({ sandbox: sandboxMode }));
+  await within(
+    fastify,
+    'apiManager',
+    gatewayAdminRoutes({ catalogue: deps.catalogue, keyManagers: deps.keyManagerAdmin, requireAdmin, baseUrl: config.derived.baseUrl }),
+  );
   const jwks = deps.identityJwks;
-  fastify.get(IDENTITY_JWKS_PATH, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks));
-  if (deps.sandbox && config.server.mode === 'sandbox') await fastify.register(sandboxRoutes(deps.sandbox));
+  await within(fastify, 'identityKeys', async (app) => {
+    app.get(IDENTITY_JWKS_PATH, async (_req, reply) => reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks));
+  });
+  if (deps.sandbox && sandboxMode) await within(fastify, 'sandboxDirectory', sandboxRoutes(deps.sandbox));
   await fastify.ready();
   if (opts.managementServerFactory) {
     const server = opts.managementServerFactory(managementFront());
