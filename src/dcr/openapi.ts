@@ -22,13 +22,14 @@
  */
 import { claimNames, type FieldRule, METADATA_RULES, RESPONSE_TYPES } from './metadata/rules.ts';
 import { versionFromPath, type DcrVersionProfile } from './versions/index.ts';
+import { COMPACT_JWS_PATTERN } from '../crypto/jws-shape.ts';
+import { DCR_VERSIONS } from '../config/schema.ts';
 
-export type DcrVersion = 'v3.1' | 'v3.2' | 'v3.3';
+export type DcrVersion = (typeof DCR_VERSIONS)[number];
 
-export const DCR_VERSIONS: readonly DcrVersion[] = ['v3.1', 'v3.2', 'v3.3'];
+export { COMPACT_JWS_PATTERN, DCR_VERSIONS };
 
 /** Three base64url segments; the payload segment may not be empty, the signature may (JWS only, no JWE). */
-export const COMPACT_JWS_PATTERN = '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$';
 
 /** RFC 6749 §3.3 scope: space-delimited scope-tokens of %x21 / %x23-5B / %x5D-7E. */
 export const SCOPE_STRING_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$';

@@ -5,6 +5,7 @@
 import { decodeJwt, decodeProtectedHeader, type JWSHeaderParameters } from 'jose';
 import { fail } from '../errors/app-error.ts';
 import { joseTooDeep, MAX_JSON_DEPTH } from '../http/json-limits.ts';
+import { COMPACT_JWS } from '../crypto/jws-shape.ts';
 
 export const ACCEPTED_MEDIA_TYPES = new Set(['application/jose', 'application/jwt']);
 
@@ -21,8 +22,6 @@ export function checkMediaType(contentType: string | undefined): void {
     throw fail('DCR_MEDIA_TYPE', `Content-Type must be application/jose or application/jwt (a signed JWT), not ${type ? `"${type.slice(0, 64)}"` : 'missing'}`);
   }
 }
-
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Decodes header and claims without verifying anything; verification comes later, once the

@@ -17,6 +17,7 @@ import type { OutboundFetch } from '../http/outbound.ts';
 import { KeySetError, type JwksCache } from '../crypto/jwks.ts';
 import type { TokenFailure, TokenRefusal, TokenVerifier, VerifiedToken } from '../oauth/token-verifier.ts';
 import { type KeyManagerRecord, RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
+import { COMPACT_JWT } from '../crypto/jws-shape.ts';
 
 export interface TokenResolver {
   /**
@@ -35,7 +36,6 @@ export interface TokenResolver {
   recheck(token: VerifiedToken): Promise<AppError | undefined> | undefined;
 }
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const INTROSPECTION_MAX_AGE = 60;
 const INTROSPECTION_NEGATIVE_AGE = 10;
 const MAX_CACHED = 50_000;
@@ -201,7 +201,7 @@ export function createTokenResolver(deps: {
   return {
     async resolve(token) {
       let jwt: JWTPayload | undefined;
-      if (JWT_SHAPE.test(token)) {
+      if (COMPACT_JWT.test(token)) {
         try {
           jwt = decodeJwt(token);
         } catch {

@@ -14,6 +14,7 @@ import type { AccountService } from './accounts.ts';
 import { OAUTH_ROUTES, INTERACTION_PREFIX } from './routes.ts';
 import { requestContext } from '../http/front.ts';
 import { checkTimeClaims } from '../crypto/time-claims.ts';
+import { COMPACT_JWT } from '../crypto/jws-shape.ts';
 
 /** Client metadata that only Open Banking (DCR-registered) clients carry. */
 export const OB_CLIENT_METADATA = [
@@ -63,8 +64,6 @@ export function isOpenBankingClient(client: { [k: string]: unknown } | undefined
 const FAPI_REQUEST_OBJECT_LIFETIME = 3600;
 
 const epochNow = () => Math.floor(Date.now() / 1000);
-
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 // Scopes that only name OpenID Connect claims or refresh tokens, never an API (see `claims` below).
 const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
@@ -305,7 +304,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       const token = ctx.oidc.params?.['token'];
       const caller = (ctx.oidc as { client?: Record<string, unknown> & { clientId: string } }).client;
       const unanswered = (ctx.status === 200 && body?.active === false) || (ctx.status === 400 && body?.error === 'unsupported_token_type');
-      if (unanswered && typeof token === 'string' && caller && JWT_SHAPE.test(token)) {
+      if (unanswered && typeof token === 'string' && caller && COMPACT_JWT.test(token)) {
         const claims = await deps.introspectJwt(token, { clientId: caller.clientId, isOpenBanking: isOpenBankingClient(caller) });
         ctx.status = 200;
         ctx.body = claims ? { active: true, ...claims } : { active: false };

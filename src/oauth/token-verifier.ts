@@ -17,6 +17,7 @@ import type { SharedState } from '../shared-state/ports.ts';
 import { boundTo } from '../crypto/thumbprint.ts';
 import { isClientRevoked } from './revocation.ts';
 import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
+import { COMPACT_JWT } from '../crypto/jws-shape.ts';
 
 /** Why a token is not valid: codes of the error catalog (src/errors/codes.ts). */
 export type TokenFailure = 'TOKEN_UNKNOWN' | 'TOKEN_EXPIRED' | 'TOKEN_CLAIMS_INVALID' | 'TOKEN_REVOKED' | 'TOKEN_CERT_MISMATCH';
@@ -110,8 +111,6 @@ export interface TokenVerifierDeps {
   now?: () => number;
 }
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
 /** An opaque token model as oidc-provider finds it. */
 interface OpaqueModel {
   clientId: string;
@@ -195,7 +194,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   return {
     async verify(token, certificate, opts = {}) {
       let found: Omit<VerifiedToken, 'keyManager' | 'softwareId' | 'orgId' | 'roles' | 'keySetUrl'>;
-      if (JWT_SHAPE.test(token)) {
+      if (COMPACT_JWT.test(token)) {
         const result = await verifyJwt(token);
         if ('valid' in result) return result;
         const p = result.payload;

@@ -14,6 +14,7 @@ import { createSandboxTpp, type SandboxTpp, type SandboxTppOptions } from '../..
 import { startSandboxHost, type SandboxHost } from '../../src/sandbox/host.ts';
 import type { SignOptions } from '../../src/sandbox/jws.ts';
 import { GATEWAY, startTestCluster, startTestServer, type ClientTls, type ClusterTestServer, type TestServer, type TestServerBase } from './server.ts';
+import { ROLE_SCOPES, THIRD_PARTY_ROLES } from '../../src/ob/roles.ts';
 
 type Table = Record<string, unknown>;
 
@@ -86,11 +87,9 @@ export interface DcrEnvironment<S extends TestServerBase = TestServer> {
   close(): Promise<void>;
 }
 
-const ROLE_SCOPES: Readonly<Record<string, string>> = { AISP: 'accounts', PISP: 'payments', CBPII: 'fundsconfirmations' };
-
 /** The scope a TPP's roles allow: "openid accounts payments" for an AISP + PISP. */
 export function scopeFor(tpp: SandboxTpp): string {
-  return ['openid', ...['AISP', 'PISP', 'CBPII'].filter((r) => tpp.roles.includes(r as never)).map((r) => ROLE_SCOPES[r])].join(' ');
+  return ['openid', ...THIRD_PARTY_ROLES.filter((r) => tpp.roles.includes(r)).map((r) => ROLE_SCOPES[r])].join(' ');
 }
 
 /** The certificate and key presented over mutual TLS: the leaf plus its issuing CA, so the server can build the chain. */
