@@ -200,242 +200,247 @@ describe('against a running server', () => {
     assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 0, 'nothing was imported');
   });
 
-  test('plan add and list (built-ins and the new one), human and --json', async () => {
-    const added = json(
-      await cli(
-        'plan',
-        'add',
-        'CliPartner',
-        '--requests',
-        '300',
-        '--per',
-        'min',
-        '--burst',
-        '10',
-        '--burst-per',
-        'sec',
-        '--description',
-        'For partners',
-        '--json',
-      ),
-    );
-    assert.equal(added['policyName'], 'CliPartner');
-    assert.deepEqual(added['defaultLimit'], { type: 'REQUESTCOUNTLIMIT', requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 300 } });
-    assert.equal(added['rateLimitCount'], 10);
-    assert.equal(added['stopOnQuotaReach'], true);
-    const soft = await cli('plan', 'add', 'CliSoft', '--requests', '50', '--per', 'hour', '--unit-time', '2', '--no-stop-on-quota');
-    assert.equal(soft.code, 0, soft.stderr);
-    assert.equal(soft.stdout, 'Added business plan CliSoft: 50/2hour, over quota counted only\n');
-    failed(
-      await cli('plan', 'add', 'CliSoft', '--requests', '1', '--per', 'sec'),
-      1,
-      /^opendcr: the server rejected the plan \(HTTP 409\): PLAN_EXISTS: a business plan named "CliSoft" exists\n$/,
-    );
-    failed(
-      await cli('plan', 'add', 'CliHuge', '--requests', '1', '--per', 'sec', '--unit-time', '5000'),
-      1,
-      /^opendcr: the server rejected the plan \(HTTP 400\): PLAN_INVALID: /,
-    );
-    const listed = json<{ list: Array<Record<string, unknown>> }>(await cli('plan', 'list', '--json'));
-    assert.deepEqual(
-      listed.list.map((p) => p['policyName']),
-      ['Bronze', 'CliPartner', 'CliSoft', 'Gold', 'Silver', 'Unlimited'],
-    );
-    const table = await cli('plan', 'list');
-    assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^NAME +LIMIT +BURST +OVER QUOTA +KIND +DESCRIPTION\n/);
-    assert.match(table.stdout, /^CliPartner +300\/min +10\/sec +stop +custom +For partners$/m);
-    assert.match(table.stdout, /^CliSoft +50\/2hour +- +count only +custom$/m);
-    assert.match(table.stdout, /^Unlimited +unlimited +- +stop +built-in +Allows unlimited requests$/m);
-  });
+  // One operator's session, step by step: each step starts from where the one before left the
+  // server (a plan to import with, an API to publish, then to subscribe to, then to remove),
+  // so the steps are one case; run alone, it runs whole.
+  test('an operator at work: plans, import, lifecycle, subscriptions, removal, in that order', async (t) => {
+    await t.test('plan add and list (built-ins and the new one), human and --json', async () => {
+      const added = json(
+        await cli(
+          'plan',
+          'add',
+          'CliPartner',
+          '--requests',
+          '300',
+          '--per',
+          'min',
+          '--burst',
+          '10',
+          '--burst-per',
+          'sec',
+          '--description',
+          'For partners',
+          '--json',
+        ),
+      );
+      assert.equal(added['policyName'], 'CliPartner');
+      assert.deepEqual(added['defaultLimit'], { type: 'REQUESTCOUNTLIMIT', requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 300 } });
+      assert.equal(added['rateLimitCount'], 10);
+      assert.equal(added['stopOnQuotaReach'], true);
+      const soft = await cli('plan', 'add', 'CliSoft', '--requests', '50', '--per', 'hour', '--unit-time', '2', '--no-stop-on-quota');
+      assert.equal(soft.code, 0, soft.stderr);
+      assert.equal(soft.stdout, 'Added business plan CliSoft: 50/2hour, over quota counted only\n');
+      failed(
+        await cli('plan', 'add', 'CliSoft', '--requests', '1', '--per', 'sec'),
+        1,
+        /^opendcr: the server rejected the plan \(HTTP 409\): PLAN_EXISTS: a business plan named "CliSoft" exists\n$/,
+      );
+      failed(
+        await cli('plan', 'add', 'CliHuge', '--requests', '1', '--per', 'sec', '--unit-time', '5000'),
+        1,
+        /^opendcr: the server rejected the plan \(HTTP 400\): PLAN_INVALID: /,
+      );
+      const listed = json<{ list: Array<Record<string, unknown>> }>(await cli('plan', 'list', '--json'));
+      assert.deepEqual(
+        listed.list.map((p) => p['policyName']),
+        ['Bronze', 'CliPartner', 'CliSoft', 'Gold', 'Silver', 'Unlimited'],
+      );
+      const table = await cli('plan', 'list');
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^NAME +LIMIT +BURST +OVER QUOTA +KIND +DESCRIPTION\n/);
+      assert.match(table.stdout, /^CliPartner +300\/min +10\/sec +stop +custom +For partners$/m);
+      assert.match(table.stdout, /^CliSoft +50\/2hour +- +count only +custom$/m);
+      assert.match(table.stdout, /^Unlimited +unlimited +- +stop +built-in +Allows unlimited requests$/m);
+    });
 
-  test('api import (OB accounts, and a small payments API on internal:dcr), list and show', async () => {
-    // As a user runs it.
-    const accounts = json(await child('api', 'import', ACCOUNTS, '--backend', BACKEND, '--plans', 'Unlimited,CliPartner', '--json'));
-    accountsId = String(accounts['id']);
-    assert.equal(accounts['lifeCycleStatus'], 'CREATED');
-    assert.equal(accounts['context'], '/open-banking/v3.1/aisp');
-    assert.equal((accounts['operations'] as unknown[]).length, 29);
-    assert.deepEqual(accounts['policies'], ['Unlimited', 'CliPartner']);
-    assert.deepEqual(accounts['requiredRoles'], ['AISP']);
+    await t.test('api import (OB accounts, and a small payments API on internal:dcr), list and show', async () => {
+      // As a user runs it.
+      const accounts = json(await child('api', 'import', ACCOUNTS, '--backend', BACKEND, '--plans', 'Unlimited,CliPartner', '--json'));
+      accountsId = String(accounts['id']);
+      assert.equal(accounts['lifeCycleStatus'], 'CREATED');
+      assert.equal(accounts['context'], '/open-banking/v3.1/aisp');
+      assert.equal((accounts['operations'] as unknown[]).length, 29);
+      assert.deepEqual(accounts['policies'], ['Unlimited', 'CliPartner']);
+      assert.deepEqual(accounts['requiredRoles'], ['AISP']);
 
-    const payments = await cli(
-      'api',
-      'import',
-      join(cfg.dir, 'payments.json'),
-      '--backend',
-      'internal:dcr',
-      '--context',
-      '/cli/pay',
-      '--name',
-      'Pay',
-      '--version',
-      '2',
-      '--roles',
-      'pisp',
-      '--verify-jws',
-    );
-    assert.equal(payments.code, 0, payments.stderr);
-    paymentsId = /^Imported Pay 2 \(([0-9a-f-]{36})\)$/m.exec(payments.stdout)?.[1] ?? '';
-    assert.ok(paymentsId, payments.stdout);
-    for (const line of [
-      '  state       CREATED',
-      '  context     /cli/pay',
-      '  backend     internal:dcr',
-      '  plans       Unlimited',
-      '  roles       PISP',
-      '  verify JWS  yes',
-      '  operations  1',
-      `Publish it with: opendcr api publish ${paymentsId}`,
-    ]) {
-      assert.ok(payments.stdout.includes(`${line}\n`), `${line} in:\n${payments.stdout}`);
-    }
+      const payments = await cli(
+        'api',
+        'import',
+        join(cfg.dir, 'payments.json'),
+        '--backend',
+        'internal:dcr',
+        '--context',
+        '/cli/pay',
+        '--name',
+        'Pay',
+        '--version',
+        '2',
+        '--roles',
+        'pisp',
+        '--verify-jws',
+      );
+      assert.equal(payments.code, 0, payments.stderr);
+      paymentsId = /^Imported Pay 2 \(([0-9a-f-]{36})\)$/m.exec(payments.stdout)?.[1] ?? '';
+      assert.ok(paymentsId, payments.stdout);
+      for (const line of [
+        '  state       CREATED',
+        '  context     /cli/pay',
+        '  backend     internal:dcr',
+        '  plans       Unlimited',
+        '  roles       PISP',
+        '  verify JWS  yes',
+        '  operations  1',
+        `Publish it with: opendcr api publish ${paymentsId}`,
+      ]) {
+        assert.ok(payments.stdout.includes(`${line}\n`), `${line} in:\n${payments.stdout}`);
+      }
 
-    const list = await cli('api', 'list');
-    assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^ID +STATE +VERSION +CONTEXT +OPS +PLANS +ROLES +NAME\n/);
-    assert.match(
-      list.stdout,
-      new RegExp(
-        `^${accountsId} +CREATED +3\\.1\\.11 +/open-banking/v3\\.1/aisp +29 +Unlimited,CliPartner +AISP +Account and Transaction API Specification$`,
-        'm',
-      ),
-    );
-    assert.match(list.stdout, new RegExp(`^${paymentsId} +CREATED +2 +/cli/pay +1 +Unlimited +PISP +Pay$`, 'm'));
-    assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 2);
+      const list = await cli('api', 'list');
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^ID +STATE +VERSION +CONTEXT +OPS +PLANS +ROLES +NAME\n/);
+      assert.match(
+        list.stdout,
+        new RegExp(
+          `^${accountsId} +CREATED +3\\.1\\.11 +/open-banking/v3\\.1/aisp +29 +Unlimited,CliPartner +AISP +Account and Transaction API Specification$`,
+          'm',
+        ),
+      );
+      assert.match(list.stdout, new RegExp(`^${paymentsId} +CREATED +2 +/cli/pay +1 +Unlimited +PISP +Pay$`, 'm'));
+      assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 2);
 
-    const show = await cli('api', 'show', accountsId);
-    assert.equal(show.code, 0, show.stderr);
-    assert.match(show.stdout, /^METHOD +PATH +FLOWS +SCOPES +FLAGS$/m);
-    assert.match(show.stdout, /^POST +\/account-access-consents +client_credentials +accounts +-$/m);
-    assert.match(show.stdout, /^GET +\/accounts\/\{AccountId\}\/balances +authorization_code +accounts +-$/m);
-    const pay = await cli('api', 'show', paymentsId);
-    assert.match(pay.stdout, /^POST +\/domestic-payment-consents +client_credentials +payments +idempotency,jws,limit 5\/sec$/m);
-    const shown = json(await cli('api', 'show', paymentsId, '--json'));
-    assert.equal(shown['verifyJwsSignature'], true);
-    assert.deepEqual(
-      (shown['operations'] as Array<Record<string, unknown>>).map((o) => [o['idempotency'], o['jwsSignature']]),
-      [[true, true]],
-    );
-  });
+      const show = await cli('api', 'show', accountsId);
+      assert.equal(show.code, 0, show.stderr);
+      assert.match(show.stdout, /^METHOD +PATH +FLOWS +SCOPES +FLAGS$/m);
+      assert.match(show.stdout, /^POST +\/account-access-consents +client_credentials +accounts +-$/m);
+      assert.match(show.stdout, /^GET +\/accounts\/\{AccountId\}\/balances +authorization_code +accounts +-$/m);
+      const pay = await cli('api', 'show', paymentsId);
+      assert.match(pay.stdout, /^POST +\/domestic-payment-consents +client_credentials +payments +idempotency,jws,limit 5\/sec$/m);
+      const shown = json(await cli('api', 'show', paymentsId, '--json'));
+      assert.equal(shown['verifyJwsSignature'], true);
+      assert.deepEqual(
+        (shown['operations'] as Array<Record<string, unknown>>).map((o) => [o['idempotency'], o['jwsSignature']]),
+        [[true, true]],
+      );
+    });
 
-  test('an invalid document is refused with API_DOCUMENT_INVALID and its problems, on import and re-import', async () => {
-    const r = await cli('api', 'import', join(cfg.dir, 'invalid.yaml'), '--backend', BACKEND);
-    failed(
-      r,
-      1,
-      /^opendcr: the server rejected the import \(HTTP 400\): API_DOCUMENT_INVALID: the document is invalid, nothing was changed:\n(opendcr: {3}\S.*\n)+$/,
-    );
-    const asJson = await cli('api', 'reimport', accountsId, join(cfg.dir, 'invalid.yaml'), '--json');
-    assert.equal(asJson.code, 1);
-    const body = JSON.parse(asJson.stdout) as Record<string, unknown>;
-    assert.equal(body['code'], 'API_DOCUMENT_INVALID');
-    assert.match(String(body['message']), /nothing was changed/);
-    assert.equal((json(await cli('api', 'show', accountsId, '--json'))['operations'] as unknown[]).length, 29, 'unchanged');
-    failed(
-      await cli('api', 'import', ACCOUNTS, '--backend', 'ftp://bank'),
-      1,
-      /^opendcr: the server rejected the import \(HTTP 400\): API_INVALID: backend URL must be http\(s\):\/\/host/,
-    );
-  });
+    await t.test('an invalid document is refused with API_DOCUMENT_INVALID and its problems, on import and re-import', async () => {
+      const r = await cli('api', 'import', join(cfg.dir, 'invalid.yaml'), '--backend', BACKEND);
+      failed(
+        r,
+        1,
+        /^opendcr: the server rejected the import \(HTTP 400\): API_DOCUMENT_INVALID: the document is invalid, nothing was changed:\n(opendcr: {3}\S.*\n)+$/,
+      );
+      const asJson = await cli('api', 'reimport', accountsId, join(cfg.dir, 'invalid.yaml'), '--json');
+      assert.equal(asJson.code, 1);
+      const body = JSON.parse(asJson.stdout) as Record<string, unknown>;
+      assert.equal(body['code'], 'API_DOCUMENT_INVALID');
+      assert.match(String(body['message']), /nothing was changed/);
+      assert.equal((json(await cli('api', 'show', accountsId, '--json'))['operations'] as unknown[]).length, 29, 'unchanged');
+      failed(
+        await cli('api', 'import', ACCOUNTS, '--backend', 'ftp://bank'),
+        1,
+        /^opendcr: the server rejected the import \(HTTP 400\): API_INVALID: backend URL must be http\(s\):\/\/host/,
+      );
+    });
 
-  test("lifecycle: publish, deprecate, block, republish; a wrong move is refused with the server's code", async () => {
-    const publish = await cli('api', 'publish', accountsId, '--subscribe-existing');
-    assert.equal(publish.code, 0, publish.stderr);
-    assert.equal(publish.stdout, `API ${accountsId} is now PUBLISHED; subscribed 0 registration(s)\n`);
-    const again = await cli('api', 'publish', accountsId, '--json');
-    failed(
-      again,
-      1,
-      /^opendcr: the server rejected Publish \(HTTP 409\): API_LIFECYCLE_INVALID: Publish is not allowed from PUBLISHED \(only from CREATED\)\n$/,
-    );
-    assert.equal(JSON.parse(again.stdout)['code'], 'API_LIFECYCLE_INVALID');
-    for (const [action, state] of [
-      ['deprecate', 'DEPRECATED'],
-      ['block', 'BLOCKED'],
-      ['republish', 'PUBLISHED'],
-    ] as const) {
-      const answer = json<{ lifecycleState: { state: string } }>(await cli('api', action, accountsId, '--json'));
-      assert.equal(answer.lifecycleState.state, state, action);
-    }
-    failed(await cli('api', 'retire', accountsId), 1, /API_LIFECYCLE_INVALID: Retire is not allowed from PUBLISHED/);
-    failed(await cli('api', 'publish', UNKNOWN), 1, /^opendcr: the server rejected Publish \(HTTP 404\): API_NOT_FOUND: no API with that id\n$/);
-  });
+    await t.test("lifecycle: publish, deprecate, block, republish; a wrong move is refused with the server's code", async () => {
+      const publish = await cli('api', 'publish', accountsId, '--subscribe-existing');
+      assert.equal(publish.code, 0, publish.stderr);
+      assert.equal(publish.stdout, `API ${accountsId} is now PUBLISHED; subscribed 0 registration(s)\n`);
+      const again = await cli('api', 'publish', accountsId, '--json');
+      failed(
+        again,
+        1,
+        /^opendcr: the server rejected Publish \(HTTP 409\): API_LIFECYCLE_INVALID: Publish is not allowed from PUBLISHED \(only from CREATED\)\n$/,
+      );
+      assert.equal(JSON.parse(again.stdout)['code'], 'API_LIFECYCLE_INVALID');
+      for (const [action, state] of [
+        ['deprecate', 'DEPRECATED'],
+        ['block', 'BLOCKED'],
+        ['republish', 'PUBLISHED'],
+      ] as const) {
+        const answer = json<{ lifecycleState: { state: string } }>(await cli('api', action, accountsId, '--json'));
+        assert.equal(answer.lifecycleState.state, state, action);
+      }
+      failed(await cli('api', 'retire', accountsId), 1, /API_LIFECYCLE_INVALID: Retire is not allowed from PUBLISHED/);
+      failed(await cli('api', 'publish', UNKNOWN), 1, /^opendcr: the server rejected Publish \(HTTP 404\): API_NOT_FOUND: no API with that id\n$/);
+    });
 
-  test('subscriptions: an empty list; block, unblock and set-plan of an unknown id are SUBSCRIPTION_NOT_FOUND', async () => {
-    const [list, listJson, filtered, setPlan, block, unblock] = await inTurn(cli, [
-      ['subscription', 'list'],
-      ['subscription', 'list', '--json'],
-      ['subscription', 'list', '--client', 'some-client', '--api', accountsId, '--json'],
-      ['subscription', 'set-plan', UNKNOWN, 'Gold'],
-      ['subscription', 'block', UNKNOWN, '--json'],
-      ['subscription', 'unblock', UNKNOWN],
-    ]);
-    assert.equal(list!.code, 0, list!.stderr);
-    assert.equal(list!.stdout, 'No subscriptions match.\n');
-    assert.deepEqual(json(listJson!)['list'], []);
-    assert.equal(json(filtered!)['count'], 0);
-    failed(setPlan!, 1, /^opendcr: the server rejected the plan change \(HTTP 404\): SUBSCRIPTION_NOT_FOUND: no subscription with that id\n$/);
-    failed(block!, 1, /SUBSCRIPTION_NOT_FOUND/);
-    assert.equal(JSON.parse(block!.stdout)['code'], 'SUBSCRIPTION_NOT_FOUND');
-    failed(unblock!, 1, /SUBSCRIPTION_NOT_FOUND/);
-  });
+    await t.test('subscriptions: an empty list; block, unblock and set-plan of an unknown id are SUBSCRIPTION_NOT_FOUND', async () => {
+      const [list, listJson, filtered, setPlan, block, unblock] = await inTurn(cli, [
+        ['subscription', 'list'],
+        ['subscription', 'list', '--json'],
+        ['subscription', 'list', '--client', 'some-client', '--api', accountsId, '--json'],
+        ['subscription', 'set-plan', UNKNOWN, 'Gold'],
+        ['subscription', 'block', UNKNOWN, '--json'],
+        ['subscription', 'unblock', UNKNOWN],
+      ]);
+      assert.equal(list!.code, 0, list!.stderr);
+      assert.equal(list!.stdout, 'No subscriptions match.\n');
+      assert.deepEqual(json(listJson!)['list'], []);
+      assert.equal(json(filtered!)['count'], 0);
+      failed(setPlan!, 1, /^opendcr: the server rejected the plan change \(HTTP 404\): SUBSCRIPTION_NOT_FOUND: no subscription with that id\n$/);
+      failed(block!, 1, /SUBSCRIPTION_NOT_FOUND/);
+      assert.equal(JSON.parse(block!.stdout)['code'], 'SUBSCRIPTION_NOT_FOUND');
+      failed(unblock!, 1, /SUBSCRIPTION_NOT_FOUND/);
+    });
 
-  test('subscription add names its key manager (the resident one by default); an unknown one is SUBSCRIPTION_INVALID', async () => {
-    const added = await cli('subscription', 'add', 'cli-dcr-client', accountsId);
-    assert.equal(added.code, 0, added.stderr);
-    assert.match(
-      added.stdout,
-      new RegExp(`^subscription \\S+: client cli-dcr-client of Resident Key Manager, API ${accountsId}, plan Unlimited, UNBLOCKED\\n$`),
-    );
-    failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId), 1, /SUBSCRIPTION_EXISTS/);
-    failed(
-      await cli('subscription', 'add', 'cli-dcr-client', accountsId, '--key-manager', 'Partner IdP', '--plan', 'Unlimited'),
-      1,
-      /^opendcr: the server rejected the subscription \(HTTP 400\): SUBSCRIPTION_INVALID: no key manager named "Partner IdP"; see keymanager list\n$/,
-    );
-    const list = await cli('subscription', 'list', '--key-manager', 'Resident Key Manager');
-    assert.equal(list.code, 0, list.stderr);
-    assert.match(
-      list.stdout,
-      /^ID\s+STATUS\s+PLAN\s+API_ID\s+CREATED\s+KEY_MANAGER\s+CLIENT_ID\n\S+\s+UNBLOCKED\s+Unlimited\s+\S+\s+\S+\s+Resident Key Manager\s+cli-dcr-client\n$/,
-    );
-    assert.equal(json(await cli('subscription', 'list', '--client', 'cli-dcr-client', '--key-manager', 'Partner IdP', '--json'))['count'], 0);
-  });
+    await t.test('subscription add names its key manager (the resident one by default); an unknown one is SUBSCRIPTION_INVALID', async () => {
+      const added = await cli('subscription', 'add', 'cli-dcr-client', accountsId);
+      assert.equal(added.code, 0, added.stderr);
+      assert.match(
+        added.stdout,
+        new RegExp(`^subscription \\S+: client cli-dcr-client of Resident Key Manager, API ${accountsId}, plan Unlimited, UNBLOCKED\\n$`),
+      );
+      failed(await cli('subscription', 'add', 'cli-dcr-client', accountsId), 1, /SUBSCRIPTION_EXISTS/);
+      failed(
+        await cli('subscription', 'add', 'cli-dcr-client', accountsId, '--key-manager', 'Partner IdP', '--plan', 'Unlimited'),
+        1,
+        /^opendcr: the server rejected the subscription \(HTTP 400\): SUBSCRIPTION_INVALID: no key manager named "Partner IdP"; see keymanager list\n$/,
+      );
+      const list = await cli('subscription', 'list', '--key-manager', 'Resident Key Manager');
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(
+        list.stdout,
+        /^ID\s+STATUS\s+PLAN\s+API_ID\s+CREATED\s+KEY_MANAGER\s+CLIENT_ID\n\S+\s+UNBLOCKED\s+Unlimited\s+\S+\s+\S+\s+Resident Key Manager\s+cli-dcr-client\n$/,
+      );
+      assert.equal(json(await cli('subscription', 'list', '--client', 'cli-dcr-client', '--key-manager', 'Partner IdP', '--json'))['count'], 0);
+    });
 
-  test('a plan in use is refused with PLAN_IN_USE; once re-imported without it, it is removed', async () => {
-    failed(
-      await cli('plan', 'remove', 'CliPartner'),
-      1,
-      new RegExp(
-        `^opendcr: the server rejected the removal \\(HTTP 409\\): PLAN_IN_USE: business plan "CliPartner" is offered by API\\(s\\) [^;]+ \\(${accountsId}\\); change those first\\n$`,
-      ),
-    );
-    failed(await cli('plan', 'remove', 'Gold'), 1, /PLAN_BUILT_IN/);
-    const dry = await cli('api', 'reimport', accountsId, join(cfg.dir, 'payments.json'), '--dry-run');
-    assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /^Document version 3\.1\.11 -> 1\.0; roles AISP -> PISP\n {2}\+ POST \/domestic-payment-consents\n/);
-    assert.match(dry.stdout, /^ {2}- GET \/accounts$/m);
-    assert.match(dry.stdout, /1 added, 29 removed, 0 changed, 0 unchanged; nothing was changed/);
-    assert.equal(json(await cli('api', 'show', accountsId, '--json'))['version'], '3.1.11', 'the dry run changed nothing');
-    const reimported = json(await cli('api', 'reimport', accountsId, ACCOUNTS, '--plans', 'Unlimited', '--json'));
-    assert.deepEqual(reimported['policies'], ['Unlimited']);
-    assert.equal(reimported['lifeCycleStatus'], 'PUBLISHED');
-    assert.equal((reimported['endpointConfig'] as { production_endpoints: { url: string } }).production_endpoints.url, BACKEND, 'kept');
-    const removed = await cli('plan', 'remove', 'CliPartner');
-    assert.equal(removed.code, 0, removed.stderr);
-    assert.equal(removed.stdout, 'Removed business plan CliPartner\n');
-    assert.deepEqual(json(await cli('plan', 'remove', 'CliSoft', '--json')), { policyName: 'CliSoft', removed: true });
-  });
+    await t.test('a plan in use is refused with PLAN_IN_USE; once re-imported without it, it is removed', async () => {
+      failed(
+        await cli('plan', 'remove', 'CliPartner'),
+        1,
+        new RegExp(
+          `^opendcr: the server rejected the removal \\(HTTP 409\\): PLAN_IN_USE: business plan "CliPartner" is offered by API\\(s\\) [^;]+ \\(${accountsId}\\); change those first\\n$`,
+        ),
+      );
+      failed(await cli('plan', 'remove', 'Gold'), 1, /PLAN_BUILT_IN/);
+      const dry = await cli('api', 'reimport', accountsId, join(cfg.dir, 'payments.json'), '--dry-run');
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /^Document version 3\.1\.11 -> 1\.0; roles AISP -> PISP\n {2}\+ POST \/domestic-payment-consents\n/);
+      assert.match(dry.stdout, /^ {2}- GET \/accounts$/m);
+      assert.match(dry.stdout, /1 added, 29 removed, 0 changed, 0 unchanged; nothing was changed/);
+      assert.equal(json(await cli('api', 'show', accountsId, '--json'))['version'], '3.1.11', 'the dry run changed nothing');
+      const reimported = json(await cli('api', 'reimport', accountsId, ACCOUNTS, '--plans', 'Unlimited', '--json'));
+      assert.deepEqual(reimported['policies'], ['Unlimited']);
+      assert.equal(reimported['lifeCycleStatus'], 'PUBLISHED');
+      assert.equal((reimported['endpointConfig'] as { production_endpoints: { url: string } }).production_endpoints.url, BACKEND, 'kept');
+      const removed = await cli('plan', 'remove', 'CliPartner');
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal(removed.stdout, 'Removed business plan CliPartner\n');
+      assert.deepEqual(json(await cli('plan', 'remove', 'CliSoft', '--json')), { policyName: 'CliSoft', removed: true });
+    });
 
-  test('deprecate, retire and delete; a deleted API is API_NOT_FOUND', async () => {
-    assert.equal((await cli('api', 'deprecate', accountsId)).stdout, `API ${accountsId} is now DEPRECATED\n`);
-    assert.equal((await cli('api', 'retire', accountsId)).stdout, `API ${accountsId} is now RETIRED\n`);
-    const deleted = await cli('api', 'delete', accountsId);
-    assert.equal(deleted.stdout, `Deleted API ${accountsId}\n`);
-    assert.deepEqual(json(await cli('api', 'delete', paymentsId, '--json')), { id: paymentsId, deleted: true });
-    failed(await cli('api', 'show', accountsId), 1, /^opendcr: the server rejected the request \(HTTP 404\): API_NOT_FOUND: no API with that id\n$/);
-    assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 0);
+    await t.test('deprecate, retire and delete; a deleted API is API_NOT_FOUND', async () => {
+      assert.equal((await cli('api', 'deprecate', accountsId)).stdout, `API ${accountsId} is now DEPRECATED\n`);
+      assert.equal((await cli('api', 'retire', accountsId)).stdout, `API ${accountsId} is now RETIRED\n`);
+      const deleted = await cli('api', 'delete', accountsId);
+      assert.equal(deleted.stdout, `Deleted API ${accountsId}\n`);
+      assert.deepEqual(json(await cli('api', 'delete', paymentsId, '--json')), { id: paymentsId, deleted: true });
+      failed(await cli('api', 'show', accountsId), 1, /^opendcr: the server rejected the request \(HTTP 404\): API_NOT_FOUND: no API with that id\n$/);
+      assert.equal(json<{ count: number }>(await cli('api', 'list', '--json')).count, 0);
+    });
   });
 
   test('keymanager: the resident one listed, shown, disabled and enabled, never removed; an add that fails validation saves nothing', async () => {
