@@ -4,16 +4,9 @@
  * written to the audit log. A rejected request changes nothing: the writes, the request jti
  * included, are the last steps, in one unit of work.
  */
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../logger.ts';
-import type { Storage } from '../storage/ports.ts';
-import type { KeyManagerService } from '../oauth/service.ts';
-import type { ClientService } from '../oauth/clients.ts';
-import type { JwksCache } from '../crypto/jwks.ts';
 import { AppError } from '../errors/app-error.ts';
 import { toAppError } from '../errors/to-response.ts';
-import type { DirectoryTrust } from './directory-trust.ts';
-import { createDcrSteps, type DcrMethod, type DcrRequest, type DcrResult, type Operation, type Step } from './steps.ts';
+import { createDcrSteps, type DcrMethod, type DcrRequest, type DcrResult, type DcrStepDeps, type Operation, type Step } from './steps.ts';
 
 export type { DcrRequest, DcrResult } from './steps.ts';
 
@@ -30,14 +23,8 @@ export interface DcrService {
   removeAsAdministrator(clientId: string, by: string): Promise<boolean>;
 }
 
-export interface DcrDeps {
-  config: Config;
-  logger: Logger;
-  storage: Storage;
-  keyManager: KeyManagerService;
-  clients: ClientService;
-  keySets: JwksCache;
-  trust: DirectoryTrust;
+/** What the steps take (src/dcr/steps.ts), with the clock optional and the announcement made by the service. */
+export interface DcrDeps extends Omit<DcrStepDeps, 'now' | 'announce'> {
   /** Epoch seconds; default the system clock. */
   now?: () => number;
   /** Told after a registration changed or was deleted (gateways drop what they cached for the client: subscriptions, verified tokens). */
