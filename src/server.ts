@@ -44,13 +44,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(opts: { config: Config; logger?: Logger }): Promise<RunningServer> {
+/**
+ * `now`: the clock of every part of the server, in epoch seconds (default the system clock);
+ * handed to each part that reads the time, so a test can run a whole server at another time.
+ */
+export async function startServer(opts: { config: Config; logger?: Logger; now?: () => number }): Promise<RunningServer> {
   const started = performance.now();
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.log.level, undefined, currentRequestLogFields);
   const scope = createScope(logger);
   try {
-    const state = await openState(config, logger, scope);
+    const state = await openState(config, logger, scope, opts.now ?? (() => Math.floor(Date.now() / 1000)));
     const { storage, shared, metrics } = state;
     const tls = await serverTls(config, logger, storage);
     const trust = await openTrust({ config, logger, storage, shared, tls, scope });

@@ -40,9 +40,9 @@ export async function openApiManager(deps: {
   scope: Scope;
 }): Promise<ApiManager> {
   const { config, logger, trust, services, scope } = deps;
-  const { storage, shared, metrics } = deps.state;
+  const { storage, shared, metrics, now } = deps.state;
   await seedPlans(storage);
-  await storage.gateway.ensureKeyManagers([residentKeyManager(config.derived.issuer, Math.floor(Date.now() / 1000))]);
+  await storage.gateway.ensureKeyManagers([residentKeyManager(config.derived.issuer, now())]);
   const live = await openLiveCatalogue({
     storage,
     shared,
@@ -59,11 +59,12 @@ export async function openApiManager(deps: {
       .publish(CHANNELS.gateway, 'catalogue')
       .catch((err: unknown) => logger.warn({ err }, 'could not announce the gateway catalogue change; other hosts see it at their next check'));
   };
-  const catalogue = createCatalogue({ storage, allowBackend: backendHostAllowed(config), notify: notifyCatalogue });
+  const catalogue = createCatalogue({ storage, allowBackend: backendHostAllowed(config), notify: notifyCatalogue, now });
   const identity = await createIdentitySigner({
     storage,
     issuer: `${config.derived.issuer.replace(/\/$/, '')}/gateway`,
     lifetime: config.gateway.identity_lifetime,
+    now,
   });
   const keyManagerAdmin = createKeyManagerAdmin({
     storage,
@@ -75,6 +76,7 @@ export async function openApiManager(deps: {
     self: { issuer: config.derived.issuer, baseUrl: config.derived.baseUrl },
     allowedUrl: (url) => isAllowedUrl(url, { allowedHosts: config.derived.outboundHosts }),
     ownKeys: () => [...services.keyManager.publicJwks().keys, ...identity.jwks.keys],
+    now,
   });
   const proxy = createBackendProxy({
     connectTimeoutMs: config.gateway.backend_connect_timeout,
@@ -97,12 +99,14 @@ export async function openApiManager(deps: {
           identity,
           idempotency: storage.gateway,
           keySets: services.keySets,
+          now,
           resolver: createTokenResolver({
             config,
             verifier: services.keyManager.tokens,
             keySets: services.keySets,
             fetch: services.fetch,
             keyManagers: () => live.current().keyManagers,
+            now,
           }),
           observe: (api, outcome, code) => {
             metrics?.gateway(api, outcome, code);

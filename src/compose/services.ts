@@ -57,7 +57,7 @@ export async function openServices(deps: {
   scope: Scope;
 }): Promise<Services> {
   const { config, logger, trust, scope } = deps;
-  const { storage, shared, metrics } = deps.state;
+  const { storage, shared, metrics, now } = deps.state;
   const extraCaPems = deps.serverCaPem ? [deps.serverCaPem] : [];
   const fetch = createOutboundFetch({ allowedHosts: config.derived.outboundHosts, extraCaPems });
   scope.defer('outbound fetch', () => fetch.close());
@@ -88,13 +88,14 @@ export async function openServices(deps: {
     clientCert: trust.clientCert,
     fetch,
     keySets,
+    now,
     onTokenIssued: (grant, method, clientId) => {
       metrics?.tokenIssued(grant, method);
       usage.token(grant, clientId);
     },
   });
   scope.defer('key manager', () => keyManager.close());
-  const clients = createClientService({ keyManager, storage, shared, config });
+  const clients = createClientService({ keyManager, storage, shared, config, now });
   const sandbox =
     config.server.mode === 'sandbox'
       ? createSandboxStore(config.derived.dataDir, { onInvalid: (path) => logger.warn({ path }, 'unreadable sandbox TPP skipped') })
@@ -107,12 +108,13 @@ export async function openServices(deps: {
     clients,
     keySets,
     trust: createDirectoryTrust(config, sandbox),
+    now,
     subscriptionsChanged: (clientId) => shared.publish(CHANNELS.gateway, `${CLIENT_NOTICE}${clientId}`),
     ...(metrics ? { observe: metrics.dcr } : {}),
   });
   const sweeper = startExpirySweeper(storage, {
     intervalMs: 60_000,
-    now: () => Math.floor(Date.now() / 1000),
+    now,
     onError: (err) => logger.warn({ err }, 'expiry clean-up failed'),
   });
   scope.defer('expiry sweeper', () => sweeper.stop());
@@ -127,6 +129,7 @@ export async function openServices(deps: {
     shared,
     idleSeconds: config.admin.session_idle_timeout,
     lifetimeSeconds: config.admin.session_lifetime,
+    now,
   });
   return { fetch, keySets, usage, keyManager, clients, dcr, providerGuard, sandbox, sessions, interactions: interactionRoutes(keyManager, config) };
 }

@@ -19,17 +19,19 @@ export interface State {
   readonly shared: SharedState;
   /** This process's metrics; undefined when [metrics] enabled is false. */
   readonly metrics: Metrics | undefined;
+  /** The clock every part reads, in epoch seconds (the system clock unless the root is handed one). */
+  readonly now: () => number;
 }
 
-export async function openState(config: Config, logger: Logger, scope: Scope): Promise<State> {
+export async function openState(config: Config, logger: Logger, scope: Scope, now: () => number): Promise<State> {
   mkdirSync(config.derived.dataDir, { recursive: true, mode: 0o700 });
   const metrics = config.metrics.enabled ? processMetrics() : undefined;
   const rawStorage = await openStorage({ url: config.derived.databaseUrl, poolSize: config.database.pool_size, busyTimeoutMs: config.database.busy_timeout });
   scope.defer('storage', () => rawStorage.close());
   // Every storage operation timed and every replayed id counted, without the backends knowing.
   const storage = metrics ? instrumentStorage(rawStorage, metrics) : rawStorage;
-  const opened = await openSharedState(config);
+  const opened = await openSharedState(config, { now });
   scope.defer('shared state', () => opened.close());
   const watched = watchSharedState(opened, logger, describeSharedState(config));
-  return { storage, shared: metrics ? instrumentSharedState(watched, metrics) : watched, metrics };
+  return { storage, shared: metrics ? instrumentSharedState(watched, metrics) : watched, metrics, now };
 }
