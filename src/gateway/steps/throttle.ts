@@ -20,21 +20,27 @@ export interface Limit {
   readonly stop: boolean;
 }
 
-/** The limits of a call on `match` under `plan`, counted per `throttleKey` (a subscription, or the DCR API's certificate). */
+/** A limit's window, in seconds. */
+const windowOf = (limit: RateLimit): number => limit.unitTime * TIME_UNIT_SECONDS[limit.timeUnit];
+
+/**
+ * The limits of a call on `match` under `plan`, counted per `throttleKey` (a subscription, or the
+ * DCR API's certificate). A counter's key ends with its window: a subscription moved from a
+ * per-minute plan to a per-hour one starts a new count, even in the minute both windows begin.
+ */
 export function limitsFor(match: RouteMatch, plan: PlanRecord | undefined, throttleKey: string): Limit[] {
   const out: Limit[] = [];
-  if (plan?.limit) out.push({ key: `gw:p:${throttleKey}`, limit: plan.limit, stop: plan.stopOnQuotaReach });
-  if (plan?.burst)
-    out.push({ key: `gw:b:${throttleKey}`, limit: { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, stop: true });
-  if (match.operation.limit)
-    out.push({ key: `gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, limit: match.operation.limit, stop: true });
+  const counter = (key: string, limit: RateLimit, stop: boolean) => out.push({ key: `${key}:${windowOf(limit)}`, limit, stop });
+  if (plan?.limit) counter(`gw:p:${throttleKey}`, plan.limit, plan.stopOnQuotaReach);
+  if (plan?.burst) counter(`gw:b:${throttleKey}`, { requestCount: plan.burst.requestCount, unitTime: 1, timeUnit: plan.burst.timeUnit }, true);
+  if (match.operation.limit) counter(`gw:o:${match.api.id}:${match.operation.method}:${match.operation.path}`, match.operation.limit, true);
   return out;
 }
 
 /** Counts the call against every limit; throws 429 when a stopping one is passed, Retry-After its window's end. */
 export async function checkLimits(deps: ThrottleDeps, limits: readonly Limit[]): Promise<void> {
   if (limits.length === 0) return;
-  const counts = await Promise.all(limits.map((l) => deps.shared.count(l.key, l.limit.unitTime * TIME_UNIT_SECONDS[l.limit.timeUnit])));
+  const counts = await Promise.all(limits.map((l) => deps.shared.count(l.key, windowOf(l.limit))));
   const now = Date.now() / 1000;
   let retryAfter = 0;
   counts.forEach((c, i) => {

@@ -49,7 +49,7 @@ test("counted on the API's default plan per transport certificate, then passed t
   const d = deps(cert, 1);
   const call = routed('?a=1');
   await internalDcr(d.deps, call, (req) => d.passed.push(req));
-  assert.deepEqual(d.counted, [`gw:p:dcr:${x5tS256(cert.x509)}`]);
+  assert.deepEqual(d.counted, [`gw:p:dcr:${x5tS256(cert.x509)}:60`]);
   assert.deepEqual(d.passed, [call.req]);
   assert.equal(call.req.url, '/open-banking/v3.3/register?a=1');
 });
@@ -57,7 +57,7 @@ test("counted on the API's default plan per transport certificate, then passed t
 test('without a certificate (the DCR service refuses it itself): counted together', async () => {
   const d = deps(undefined, 1);
   await internalDcr(d.deps, routed(), (req) => d.passed.push(req));
-  assert.deepEqual(d.counted, ['gw:p:dcr:no-certificate']);
+  assert.deepEqual(d.counted, ['gw:p:dcr:no-certificate:60']);
   assert.equal(d.passed.length, 1);
 });
 

@@ -28,9 +28,9 @@ function counters(answer: (key: string) => WindowCount) {
 test('the limits of a call: the plan per subscription (stopping or counting), its burst, the operation for everyone', () => {
   const gold = plan({ limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' }, burst: { requestCount: 50, timeUnit: 'sec' }, stopOnQuotaReach: false });
   assert.deepEqual(limitsFor(match, gold, 'sub-1'), [
-    { key: 'gw:p:sub-1', limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' }, stop: false },
-    { key: 'gw:b:sub-1', limit: { requestCount: 50, unitTime: 1, timeUnit: 'sec' }, stop: true },
-    { key: 'gw:o:api-1:POST:/payments', limit: { requestCount: 10, unitTime: 1, timeUnit: 'hour' }, stop: true },
+    { key: 'gw:p:sub-1:60', limit: { requestCount: 5000, unitTime: 1, timeUnit: 'min' }, stop: false },
+    { key: 'gw:b:sub-1:1', limit: { requestCount: 50, unitTime: 1, timeUnit: 'sec' }, stop: true },
+    { key: 'gw:o:api-1:POST:/payments:3600', limit: { requestCount: 10, unitTime: 1, timeUnit: 'hour' }, stop: true },
   ]);
   assert.deepEqual(limitsFor({ ...match, operation: operation() }, plan(), 'sub-1'), [], 'Unlimited, no operation limit');
   assert.deepEqual(limitsFor({ ...match, operation: operation() }, undefined, 'sub-1'), [], 'a plan gone from the catalogue');
@@ -88,7 +88,31 @@ test("the step counts the subscription's plan from the call's catalogue snapshot
   const { shared, counted } = counters(() => ({ count: 1, resetAt: Date.now() / 1000 + 60 }));
   await throttle({ shared }, call);
   assert.deepEqual(counted, [
-    ['gw:p:sub-9', 60],
-    ['gw:o:api-1:POST:/payments', 3600],
+    ['gw:p:sub-9:60', 60],
+    ['gw:o:api-1:POST:/payments:3600', 3600],
   ]);
+});
+
+test('a subscription moved to a plan with another window starts a new count, even in the minute both windows begin', async () => {
+  // The embedded shared state (a file, no socket), its clock at the first second of an hour: a
+  // per-minute and a per-hour window then start at the same second.
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createEmbeddedSharedState } = await import('../../../src/shared-state/embedded.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'opendcr-throttle-'));
+  const hour = Math.floor(Date.now() / 3_600_000) * 3600;
+  const shared = await createEmbeddedSharedState({ path: join(dir, 'shared.db'), busyTimeoutMs: 1000, pollMs: 1000, now: () => hour + 5 });
+  try {
+    const perMinute = plan({ name: 'Minute', limit: { requestCount: 100, unitTime: 1, timeUnit: 'min' } });
+    const perHour = plan({ name: 'Hour', limit: { requestCount: 3, unitTime: 1, timeUnit: 'hour' } });
+    const plain = { ...match, operation: operation() };
+    for (let i = 0; i < 10; i++) await checkLimits({ shared }, limitsFor(plain, perMinute, 'sub-1'));
+    // Moved to three calls an hour: the ten calls made under the other plan are not its count.
+    for (let i = 0; i < 3; i++) await checkLimits({ shared }, limitsFor(plain, perHour, 'sub-1'));
+    await assertRefused(() => checkLimits({ shared }, limitsFor(plain, perHour, 'sub-1')), 'GATEWAY_THROTTLED');
+  } finally {
+    await shared.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
