@@ -527,6 +527,10 @@ export const gatewaySchema = z
       .default('openbanking.org.uk')
       .describe('Expected "http://openbanking.org.uk/tan" of x-jws-signature headers (the trust anchor that issued the TPP\'s signing certificate)'),
     idempotency_window: seconds(86400, 'How long the first response to an x-idempotency-key is replayed to its repeats (OB: 24 hours)'),
+    idempotency_lease_margin: seconds(
+      10,
+      "How long past the backend connect and response timeouts a call holds its x-idempotency-key; a repeat within that lease gets 409 with Retry-After, one after it learns the first call's outcome or that it is unknown",
+    ),
     check_interval: seconds(10, 'How often each worker checks the database for catalogue changes it missed a notice of'),
     subscription_cache_ttl: z
       .number()

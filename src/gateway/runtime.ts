@@ -104,7 +104,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       logger: deps.logger,
       now,
       // A claimed key is held while its call may still be running, then freed for a retry.
-      leaseSeconds: Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + 10,
+      leaseSeconds: Math.ceil((cfg.backend_connect_timeout + cfg.backend_timeout) / 1000) + cfg.idempotency_lease_margin,
       window: cfg.idempotency_window,
     },
   };

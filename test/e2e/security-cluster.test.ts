@@ -286,29 +286,35 @@ describe('every error in our shape', () => {
 
 describe('connections are bounded', () => {
   test('an idle connection, trickled headers and a trickled body are closed by the server', async () => {
-    const idle = await openTls(tlsOf(env.aispPisp.transport));
-    assert.ok(idle.ok);
-    const idleRaw = await untilClosed(idle.socket);
-    if (idleRaw !== '') errorBody(idleRaw, 408);
-
-    const headers = await openTls(tlsOf(env.aispPisp.transport));
-    const headersClosed = untilClosed(headers.socket);
-    const slowHeaders = `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'a'.repeat(200)}`;
-    let i = 0;
-    const trickleHeaders = setInterval(() => {
-      if (!headers.socket.destroyed) headers.socket.write(slowHeaders[i++ % slowHeaders.length]!);
-    }, 200);
-    const headersRaw = await headersClosed.finally(() => clearInterval(trickleHeaders));
-    assert.deepEqual(errorBody(headersRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
-
-    const body = await openTls(tlsOf(env.aispPisp.transport));
-    const bodyClosed = untilClosed(body.socket);
-    body.socket.write('POST /open-banking/v3.3/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose\r\nContent-Length: 5000\r\n\r\n');
-    const trickleBody = setInterval(() => {
-      if (!body.socket.destroyed) body.socket.write('a');
-    }, 200);
-    const bodyRaw = await bodyClosed.finally(() => clearInterval(trickleBody));
-    assert.deepEqual(errorBody(bodyRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
+    // The three at once: each waits out a timeout of its own.
+    const idleCase = async () => {
+      const idle = await openTls(tlsOf(env.aispPisp.transport));
+      assert.ok(idle.ok);
+      const idleRaw = await untilClosed(idle.socket);
+      if (idleRaw !== '') errorBody(idleRaw, 408);
+    };
+    const headersCase = async () => {
+      const headers = await openTls(tlsOf(env.aispPisp.transport));
+      const headersClosed = untilClosed(headers.socket);
+      const slowHeaders = `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'a'.repeat(200)}`;
+      let i = 0;
+      const trickleHeaders = setInterval(() => {
+        if (!headers.socket.destroyed) headers.socket.write(slowHeaders[i++ % slowHeaders.length]!);
+      }, 200);
+      const headersRaw = await headersClosed.finally(() => clearInterval(trickleHeaders));
+      assert.deepEqual(errorBody(headersRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
+    };
+    const bodyCase = async () => {
+      const body = await openTls(tlsOf(env.aispPisp.transport));
+      const bodyClosed = untilClosed(body.socket);
+      body.socket.write('POST /open-banking/v3.3/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose\r\nContent-Length: 5000\r\n\r\n');
+      const trickleBody = setInterval(() => {
+        if (!body.socket.destroyed) body.socket.write('a');
+      }, 200);
+      const bodyRaw = await bodyClosed.finally(() => clearInterval(trickleBody));
+      assert.deepEqual(errorBody(bodyRaw, 408), { error: 'invalid_request', error_description: 'the request was not received in time' });
+    };
+    await Promise.all([idleCase(), headersCase(), bodyCase()]);
   });
 
   test('connections from one address beyond the cap are refused before the handshake; the server serves again once they close', async () => {

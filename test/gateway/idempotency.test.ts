@@ -239,8 +239,8 @@ describe('two workers, kill -9 of the workers and of the primary mid-load', () =
 
   before(async () => {
     backend = await startTestBackend();
-    // A lease is connect + backend timeouts + 10 s: 12 s here.
-    env = await startDcrEnvironment({ gateway: { backend_timeout: 1000, backend_connect_timeout: 1000 } }, { workers: 2 });
+    // A lease is connect + backend timeouts + the margin: 4 s here.
+    env = await startDcrEnvironment({ gateway: { backend_timeout: 1000, backend_connect_timeout: 1000, idempotency_lease_margin: 2 } }, { workers: 2 });
     ({ token } = await setup(env, backend));
   });
   after(async () => {
