@@ -38,7 +38,7 @@ function timed<S extends object>(store: S, name: string, metrics: Metrics): S {
   return out as S;
 }
 
-const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors', 'gateway', 'usage'] as const;
+const STORES = ['oidc', 'replay', 'keys', 'scopes', 'meta', 'registrations', 'audit', 'trustAnchors', 'gateway', 'usage', 'consents'] as const;
 
 export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
   const unit = (tx: UnitOfWork): UnitOfWork => ({
@@ -47,6 +47,7 @@ export function instrumentStorage(storage: Storage, metrics: Metrics): Storage {
     registrations: timed(tx.registrations, 'registrations', metrics),
     audit: timed(tx.audit, 'audit', metrics),
     gateway: timed(tx.gateway, 'gateway', metrics),
+    consents: timed(tx.consents, 'consents', metrics),
   });
   const wrapped = Object.fromEntries(STORES.map((name) => [name, timed(storage[name], name, metrics)])) as Pick<Storage, (typeof STORES)[number]>;
   return {

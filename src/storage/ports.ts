@@ -4,6 +4,7 @@
  * Times are epoch seconds unless a name says otherwise.
  */
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from './catalogue-records.ts';
+import type { ConsentChange, ConsentEvent, ConsentQuery, ConsentRecord } from './consent-records.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -315,6 +316,27 @@ export interface GatewayStore {
   deleteKeyManager(name: string): Promise<boolean>;
 }
 
+/**
+ * Open Banking consents and their history (src/storage/consent-records.ts). A change is a
+ * compare-and-set on the version read, so a revoke racing an authorisation or a payment cannot
+ * both win, across processes and hosts; every change writes its history row in the same
+ * transaction.
+ */
+export interface ConsentStore {
+  /** Stores a new consent (version 1) with its creation event. ConflictError when the id is taken. */
+  create(record: ConsentRecord, event: ConsentEvent): Promise<void>;
+  /** The consent, deleted ones included (the caller decides what a deleted one means); undefined when unknown. */
+  get(id: string): Promise<ConsentRecord | undefined>;
+  /**
+   * Applies `change` when the stored version is still `version`; returns the consent as changed,
+   * or undefined when it changed since (or is unknown): the caller reads it again and decides.
+   */
+  transition(id: string, version: number, change: ConsentChange, event: ConsentEvent): Promise<ConsentRecord | undefined>;
+  /** Its history, oldest first. */
+  history(id: string): Promise<ConsentEvent[]>;
+  list(query: ConsentQuery): Promise<ConsentRecord[]>;
+}
+
 /** The stores one unit of work may change together (see Storage.transaction). */
 export interface UnitOfWork {
   readonly oidc: OidcModelStore;
@@ -322,6 +344,7 @@ export interface UnitOfWork {
   readonly registrations: RegistrationStore;
   readonly audit: AuditStore;
   readonly gateway: GatewayStore;
+  readonly consents: ConsentStore;
 }
 
 export interface Storage {
@@ -336,6 +359,7 @@ export interface Storage {
   readonly trustAnchors: TrustAnchorStore;
   readonly gateway: GatewayStore;
   readonly usage: UsageStore;
+  readonly consents: ConsentStore;
   /**
    * Runs `work` as one transaction: every write it makes through `tx` commits together, or none
    * does when it throws (its error then reaches the caller as it is). Concurrent units that

@@ -36,6 +36,7 @@ export async function runUnitOfWork<T>(
     registrations: scopeStore(stores.registrations, 'registrations', isOpen),
     audit: scopeStore(stores.audit, 'audit', isOpen),
     gateway: scopeStore(stores.gateway, 'gateway', isOpen),
+    consents: scopeStore(stores.consents, 'consents', isOpen),
   };
   const close = () => {
     open = false;

@@ -22,6 +22,7 @@ import { indexColumnsOf } from '../../src/storage/oidc-fields.ts';
 import { startExpirySweeper } from '../../src/storage/sweeper.ts';
 import { BUILT_IN_PLANS, RESIDENT_KEY_MANAGER } from '../../src/storage/catalogue-records.ts';
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord } from '../../src/storage/catalogue-records.ts';
+import type { ConsentActor, ConsentEvent, ConsentRecord, ConsentStatus } from '../../src/storage/consent-records.ts';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const T0 = 1_800_000_000;
@@ -110,6 +111,38 @@ const keyManager = (name: string): KeyManagerRecord => ({
   createdAt: T0,
   updatedAt: T0,
 });
+
+/** Consents keep epoch milliseconds. */
+const T0_MS = T0 * 1000;
+
+const consent = (id: string, extra: Partial<ConsentRecord> = {}): ConsentRecord => ({
+  id,
+  kind: 'account-access',
+  apiVersion: 'v4.0',
+  keyManager: RESIDENT_KEY_MANAGER,
+  clientId: 'tpp-1',
+  status: 'AWAU',
+  data: { Permissions: ['ReadAccountsBasic', 'ReadBalances'], ExpirationDateTime: '2027-01-15T10:00:00+00:00' },
+  risk: null,
+  psu: null,
+  accounts: [],
+  grantId: null,
+  createdAt: T0_MS,
+  statusUpdatedAt: T0_MS,
+  expiresAt: null,
+  deletedAt: null,
+  version: 1,
+  ...extra,
+});
+
+const consentEvent = (
+  consentId: string,
+  at: number,
+  from: ConsentStatus | null,
+  to: ConsentStatus,
+  actor: ConsentActor = 'tpp',
+  extra: Partial<ConsentEvent> = {},
+): ConsentEvent => ({ consentId, at, from, to, actor, actorId: actor === 'tpp' ? 'tpp-1' : null, reason: null, ...extra });
 
 async function runContract(t: TestContext, backend: Backend): Promise<void> {
   // Opened together on an empty database: both race to migrate (PostgreSQL serializes on its
@@ -931,6 +964,199 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     }
   });
 
+  await t.test('consents: create and get keep every field; a taken id is ConflictError and changes nothing', async () => {
+    const full = consent('c-full', {
+      kind: 'domestic-payment',
+      apiVersion: 'v3.1',
+      keyManager: 'ext-km',
+      clientId: 'tpp-full',
+      status: 'AUTH',
+      // Non-ASCII, a NUL and a lone surrogate: the TPP's JSON comes back as it was sent.
+      data: {
+        Initiation: {
+          InstructionIdentification: 'Zahlung für Ünïcødé 💷',
+          InstructedAmount: { Amount: '10.50', Currency: 'GBP' },
+          RemittanceInformation: { Unstructured: 'nul \u0000 and lone \ud800' },
+        },
+        Nested: [1, 2.5, true, null, { deep: ['x'] }],
+      },
+      risk: { PaymentContextCode: 'EcommerceGoods', MerchantCategoryCode: '5967', DeliveryAddress: { TownName: 'Łódź' } },
+      psu: 'psu-ünï',
+      accounts: ['acc-1', 'acc-2'],
+      grantId: 'grant-1',
+      createdAt: T0_MS + 123,
+      statusUpdatedAt: T0_MS + 456,
+      expiresAt: T0_MS + 86_400_000,
+    });
+    const bare = consent('c-bare', { clientId: 'tpp-full' });
+    const created = consentEvent('c-full', T0_MS + 123, null, 'AUTH', 'tpp', { reason: 'créé' });
+    await a.consents.create(full, created);
+    await a.consents.create(bare, consentEvent('c-bare', T0_MS, null, 'AWAU', 'system'));
+    assert.deepEqual(await b.consents.get('c-full'), full);
+    assert.deepEqual(await b.consents.get('c-bare'), bare, 'null risk, psu, grantId, expiresAt and deletedAt, no accounts');
+    assert.equal(await b.consents.get('absent'), undefined);
+    assert.deepEqual(await b.consents.history('c-full'), [created], 'the creation event');
+    assert.deepEqual(await b.consents.history('absent'), []);
+
+    await assert.rejects(b.consents.create({ ...bare, id: 'c-full' }, consentEvent('c-full', T0_MS + 999, null, 'AWAU')), ConflictError);
+    assert.deepEqual(await a.consents.get('c-full'), full, 'the consent is untouched');
+    assert.deepEqual(await a.consents.history('c-full'), [created], 'and no second creation event');
+  });
+
+  await t.test('consents: a transition from the version read applies, bumps it and writes its event; from a stale one nothing changes', async () => {
+    const id = 'c-tr';
+    const start = consent(id, { clientId: 'tpp-tr' });
+    const created = consentEvent(id, T0_MS, null, 'AWAU');
+    await a.consents.create(start, created);
+
+    const authorised = consentEvent(id, T0_MS + 1000, 'AWAU', 'AUTH', 'psu', { actorId: 'psu-9' });
+    const auth = await b.consents.transition(id, 1, { status: 'AUTH', psu: 'psu-9', accounts: ['acc-9'], grantId: 'g-9', at: T0_MS + 1000 }, authorised);
+    const afterAuth = { ...start, status: 'AUTH', psu: 'psu-9', accounts: ['acc-9'], grantId: 'g-9', statusUpdatedAt: T0_MS + 1000, version: 2 } as const;
+    assert.deepEqual(auth, afterAuth, 'the consent as changed');
+    assert.deepEqual(await a.consents.get(id), afterAuth);
+
+    // Stale: someone changed it since version 1 was read.
+    const stale = consentEvent(id, T0_MS + 1100, 'AWAU', 'RJCT', 'psu');
+    assert.equal(await a.consents.transition(id, 1, { status: 'RJCT', psu: null, at: T0_MS + 1100 }, stale), undefined);
+    assert.equal(await a.consents.transition(id, 3, { status: 'RJCT', at: T0_MS + 1100 }, stale), undefined, 'nor a version not reached yet');
+    assert.equal(await a.consents.transition('absent', 1, { status: 'RJCT', at: T0_MS }, consentEvent('absent', T0_MS, 'AWAU', 'RJCT')), undefined);
+    assert.deepEqual(await b.consents.get(id), afterAuth, 'nothing changed');
+    assert.deepEqual(await b.consents.history('absent'), [], 'no event of an unknown consent');
+    await assert.rejects(a.consents.transition(id, 1.5, { status: 'RJCT', at: T0_MS }, stale), RangeError);
+
+    // What a change leaves out stays; what it sets to null is cleared.
+    const revoked = consentEvent(id, T0_MS + 2000, 'AUTH', 'CANC', 'staff', { actorId: 'alice', reason: 'U036' });
+    const canc = await b.consents.transition(id, 2, { status: 'CANC', grantId: null, at: T0_MS + 2000 }, revoked);
+    assert.deepEqual(canc, { ...afterAuth, status: 'CANC', grantId: null, statusUpdatedAt: T0_MS + 2000, version: 3 });
+    // A host whose clock lags: the history is in the order of the changes, whatever their clocks said.
+    const deleted = consentEvent(id, T0_MS + 1500, 'CANC', 'CANC', 'tpp', { reason: 'deleted' });
+    const gone = await a.consents.transition(id, 3, { status: 'CANC', deletedAt: T0_MS + 1500, accounts: [], at: T0_MS + 1500 }, deleted);
+    assert.deepEqual(gone, { ...afterAuth, status: 'CANC', grantId: null, accounts: [], deletedAt: T0_MS + 1500, statusUpdatedAt: T0_MS + 1500, version: 4 });
+    assert.deepEqual(await b.consents.get(id), gone, 'a deleted consent is still there');
+    assert.deepEqual(await b.consents.history(id), [created, authorised, revoked, deleted], 'oldest first, one event per change, none for the stale ones');
+  });
+
+  await t.test('consents: list filters, newest first, pages with before, leaves deleted ones out unless asked, bounds limit', async () => {
+    const l1 = consent('cl-1', { clientId: 'tpp-list', createdAt: T0_MS + 1 });
+    const l2 = consent('cl-2', { clientId: 'tpp-list', createdAt: T0_MS + 2, status: 'AUTH', psu: 'psu-list', kind: 'domestic-payment' });
+    const l3 = consent('cl-3', { clientId: 'tpp-list', createdAt: T0_MS + 2, status: 'AUTH', psu: 'psu-list' }); // same millisecond as cl-2
+    const l4 = consent('cl-4', { clientId: 'tpp-list', createdAt: T0_MS + 3 });
+    const l5 = consent('cl-5', { clientId: 'tpp-list', keyManager: 'km-list', createdAt: T0_MS + 4, kind: 'funds-confirmation', psu: 'psu-list' });
+    const l6 = consent('cl-6', { clientId: 'tpp-list-other', createdAt: T0_MS + 5, status: 'AUTH', psu: 'psu-list' });
+    // Created out of time order.
+    for (const c of [l3, l6, l1, l5, l2, l4]) await a.consents.create(c, consentEvent(c.id, c.createdAt, null, c.status));
+    const l4Deleted = await a.consents.transition(
+      'cl-4',
+      1,
+      { status: 'CANC', deletedAt: T0_MS + 10, at: T0_MS + 10 },
+      consentEvent('cl-4', T0_MS + 10, 'AWAU', 'CANC'),
+    );
+    assert.ok(l4Deleted);
+    const ids = (list: ConsentRecord[]) => list.map((c) => c.id);
+
+    assert.deepEqual(await b.consents.list({ clientId: 'tpp-list', limit: 10 }), [l5, l3, l2, l1], 'newest first, id breaks ties; deleted left out');
+    assert.deepEqual(await b.consents.list({ clientId: 'tpp-list', deleted: true, limit: 10 }), [l5, l4Deleted, l3, l2, l1]);
+    assert.deepEqual(ids(await b.consents.list({ keyManager: 'km-list', limit: 10 })), ['cl-5']);
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', keyManager: RESIDENT_KEY_MANAGER, limit: 10 })), ['cl-3', 'cl-2', 'cl-1']);
+    assert.deepEqual(ids(await b.consents.list({ psu: 'psu-list', limit: 10 })), ['cl-6', 'cl-5', 'cl-3', 'cl-2']);
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', status: 'AUTH', limit: 10 })), ['cl-3', 'cl-2']);
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', status: 'CANC', limit: 10 })), [], 'the only CANC one is deleted');
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', status: 'CANC', deleted: true, limit: 10 })), ['cl-4']);
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', kind: 'account-access', limit: 10 })), ['cl-3', 'cl-1']);
+    assert.deepEqual(
+      ids(
+        await b.consents.list({ clientId: 'tpp-list', keyManager: RESIDENT_KEY_MANAGER, psu: 'psu-list', status: 'AUTH', kind: 'domestic-payment', limit: 10 }),
+      ),
+      ['cl-2'],
+    );
+    assert.deepEqual(await b.consents.list({ clientId: 'absent', limit: 10 }), []);
+
+    // Keyset pages: each starts below the last one of the page before.
+    const page1 = await b.consents.list({ clientId: 'tpp-list', limit: 2 });
+    assert.deepEqual(ids(page1), ['cl-5', 'cl-3']);
+    const last = page1[1]!;
+    const page2 = await b.consents.list({ clientId: 'tpp-list', limit: 2, before: { createdAt: last.createdAt, id: last.id } });
+    assert.deepEqual(ids(page2), ['cl-2', 'cl-1'], 'the same millisecond continues by id');
+    assert.deepEqual(await b.consents.list({ clientId: 'tpp-list', limit: 2, before: { createdAt: l1.createdAt, id: l1.id } }), []);
+    assert.deepEqual(ids(await b.consents.list({ clientId: 'tpp-list', deleted: true, limit: 2, before: { createdAt: l5.createdAt, id: l5.id } })), [
+      'cl-4',
+      'cl-3',
+    ]);
+    assert.deepEqual(ids(await b.consents.list({ psu: 'psu-list', limit: 10, before: { createdAt: l3.createdAt, id: 'cl-2z' } })), ['cl-2']);
+
+    assert.ok((await a.consents.list({ limit: 1000 })).length >= 5, 'the largest page');
+    assert.equal((await a.consents.list({ limit: 1 })).length, 1);
+    for (const limit of [0, 1001, 1.5, -1, Number.NaN]) await assert.rejects(a.consents.list({ limit }), RangeError, String(limit));
+    await assert.rejects(a.consents.list({ limit: 1, before: { createdAt: 1.5, id: 'x' } }), RangeError);
+  });
+
+  await t.test('consents: racing transitions of one consent from two instances, exactly one wins each round', async () => {
+    const id = 'c-race';
+    await a.consents.create(consent(id, { clientId: 'tpp-race' }), consentEvent(id, T0_MS, null, 'AWAU'));
+    const winners: string[] = [];
+    for (let round = 0; round < 20; round += 1) {
+      // Both read at the same moment, then each tries (twice) to change the version it read.
+      const [readA, readB] = await Promise.all([a.consents.get(id), b.consents.get(id)]);
+      assert.equal(readA?.version, readB?.version);
+      const to: ConsentStatus = round % 2 === 0 ? 'AUTH' : 'AWAU';
+      const attempts = [a, b, a, b].map((s, i) => {
+        const read = s === a ? readA! : readB!;
+        const actorId = `r${round}-${i}`;
+        return s.consents.transition(
+          id,
+          read.version,
+          { status: to, psu: actorId, at: T0_MS + round },
+          consentEvent(id, T0_MS + round, read.status, to, 'psu', { actorId }),
+        );
+      });
+      const results = await Promise.all(attempts);
+      const won = results.filter((r) => r !== undefined);
+      assert.equal(won.length, 1, `round ${round}: ${JSON.stringify(results.map((r) => r?.version))}`);
+      assert.equal(won[0]!.version, readA!.version + 1);
+      winners.push(won[0]!.psu!);
+    }
+    const history = await b.consents.history(id);
+    assert.equal(history.length, 1 + winners.length, 'one event per won transition, and the creation');
+    assert.deepEqual(
+      history.slice(1).map((e) => e.actorId),
+      winners,
+      'the events are the winners',
+    );
+    assert.equal((await a.consents.get(id))?.version, 1 + winners.length);
+    assert.equal((await b.consents.get(id))?.version, 21);
+  });
+
+  await t.test('consents: a transition in a unit of work commits with it, and is undone when it throws', async () => {
+    const id = 'c-uow';
+    await a.consents.create(consent(id, { clientId: 'tpp-uow' }), consentEvent(id, T0_MS, null, 'AWAU'));
+    class Refused extends Error {}
+    const refused = new Refused('no');
+    await assert.rejects(
+      b.transaction('test.consent.rollback', async (tx) => {
+        const changed = await tx.consents.transition(id, 1, { status: 'AUTH', psu: 'psu-u', at: T0_MS + 1 }, consentEvent(id, T0_MS + 1, 'AWAU', 'AUTH'));
+        assert.equal(changed?.version, 2);
+        assert.equal((await tx.consents.get(id))?.status, 'AUTH', 'the unit reads its own writes');
+        await tx.consents.create(consent('c-uow-2'), consentEvent('c-uow-2', T0_MS, null, 'AWAU'));
+        throw refused;
+      }),
+      (err: unknown) => err === refused,
+    );
+    assert.deepEqual(await a.consents.get(id), consent(id, { clientId: 'tpp-uow' }), 'the transition was undone');
+    assert.equal((await a.consents.history(id)).length, 1, 'and its event');
+    assert.equal(await a.consents.get('c-uow-2'), undefined);
+    assert.deepEqual(await a.consents.history('c-uow-2'), []);
+
+    const committed = await a.transaction('test.consent.commit', async (tx) => {
+      const current = await tx.consents.get(id);
+      return tx.consents.transition(id, current!.version, { status: 'AUTH', at: T0_MS + 2 }, consentEvent(id, T0_MS + 2, 'AWAU', 'AUTH'));
+    });
+    assert.equal(committed?.version, 2);
+    assert.deepEqual(
+      (await b.consents.history(id)).map((e) => e.to),
+      ['AWAU', 'AUTH'],
+    );
+  });
+
   await t.test('migrating a previous-version database lifts client_id out of stored payloads', async () => {
     clock = T0;
     const legacy = await backend.legacy(LEGACY_VERSION, [
@@ -957,6 +1183,7 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
       await second.registrations.create(registration('old-reg', 'sw-old', T0), { exclusive: true });
       await second.audit.append(audit(T0, 'created', 'sw-old', 'old-reg'));
       assert.equal((await first.audit.list({ limit: 5 })).length, 1, 'new tables exist and start empty');
+      assert.deepEqual(await first.consents.list({ deleted: true, limit: 5 }), []);
     } finally {
       await first.close();
       await second.close();

@@ -16,6 +16,7 @@ import { createPostgresKeyStore, createPostgresMetaStore, createPostgresScopeSto
 import { createPostgresRegistrationStore } from './registration-store.ts';
 import { createPostgresGatewayStore } from './gateway-store.ts';
 import { createPostgresUsageStore } from './usage-store.ts';
+import { createPostgresConsentStore } from './consent-store.ts';
 
 export interface PostgresStorageOptions {
   /** postgres:// or postgresql:// connection URL. */
@@ -83,6 +84,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
     trustAnchors: createPostgresTrustAnchorStore(run),
     gateway: createPostgresGatewayStore(run),
     usage: createPostgresUsageStore(run),
+    consents: createPostgresConsentStore(run),
     transaction: (op, work) =>
       inTransaction(
         pool,
@@ -96,6 +98,7 @@ export async function createPostgresStorage(opts: PostgresStorageOptions): Promi
               registrations: createPostgresRegistrationStore(txRun, transact),
               audit: createPostgresAuditStore(txRun),
               gateway: createPostgresGatewayStore(txRun),
+              consents: createPostgresConsentStore(txRun),
             },
             work,
             (scoped) => scoped(),

@@ -16,6 +16,7 @@ import { createSqliteKeyStore, createSqliteMetaStore, createSqliteScopeStore, cr
 import { createSqliteRegistrationStore } from './registration-store.ts';
 import { createSqliteGatewayStore } from './gateway-store.ts';
 import { createSqliteUsageStore } from './usage-store.ts';
+import { createSqliteConsentStore } from './consent-store.ts';
 import { createWriteQueue } from '../../sqlite/write-queue.ts';
 import { runUnitOfWork } from '../unit-of-work.ts';
 
@@ -70,6 +71,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     registrations: createSqliteRegistrationStore(db, guard),
     audit: createSqliteAuditStore(db, guard),
     gateway: createSqliteGatewayStore(db, guard),
+    consents: createSqliteConsentStore(db, guard),
   };
   return {
     kind: 'sqlite',
@@ -83,6 +85,7 @@ export async function createSqliteStorage(opts: SqliteStorageOptions): Promise<S
     trustAnchors: createSqliteTrustAnchorStore(db, write),
     gateway: createSqliteGatewayStore(db, write),
     usage: createSqliteUsageStore(db, write),
+    consents: createSqliteConsentStore(db, write),
     transaction: (op, work) => runUnitOfWork(unitStores, work, (scoped, close) => write.transaction(op, scoped, close)),
     ping: () =>
       guard('ping', () => {

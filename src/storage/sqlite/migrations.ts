@@ -242,6 +242,51 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE gateway_idempotency SET lease_until = expires_at, expires_at = expires_at + 86400 WHERE response IS NULL;
     `,
   },
+  {
+    version: 10,
+    name: 'consents and their history',
+    // Open Banking consents (src/storage/consent-records.ts): data and risk are the TPP's JSON as
+    // sent, accounts a JSON array; times in epoch milliseconds. A deleted consent stays (deleted_at)
+    // for its history. version is bumped by every change, which names the version it read. An
+    // event's seq is the version its change produced (1: the creation), so a consent has exactly
+    // one event per version. Listings are newest first per client, PSU or status, paged by
+    // (created_at, id).
+    sql: `
+      CREATE TABLE consents (
+        id                TEXT    NOT NULL PRIMARY KEY,
+        kind              TEXT    NOT NULL,
+        api_version       TEXT    NOT NULL,
+        key_manager       TEXT    NOT NULL,
+        client_id         TEXT    NOT NULL,
+        status            TEXT    NOT NULL CHECK (status IN ('AWAU', 'AUTH', 'RJCT', 'CANC', 'EXPD', 'COND')),
+        data              TEXT    NOT NULL,
+        risk              TEXT,
+        psu               TEXT,
+        accounts          TEXT    NOT NULL,
+        grant_id          TEXT,
+        created_at        INTEGER NOT NULL,
+        status_updated_at INTEGER NOT NULL,
+        expires_at        INTEGER,
+        deleted_at        INTEGER,
+        version           INTEGER NOT NULL
+      );
+      CREATE INDEX consents_client_id ON consents (client_id, created_at, id);
+      CREATE INDEX consents_psu ON consents (psu, created_at, id);
+      CREATE INDEX consents_status ON consents (status, created_at, id);
+      CREATE INDEX consents_created_at ON consents (created_at, id);
+      CREATE TABLE consent_events (
+        consent_id  TEXT    NOT NULL REFERENCES consents (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        at          INTEGER NOT NULL,
+        from_status TEXT    CHECK (from_status IN ('AWAU', 'AUTH', 'RJCT', 'CANC', 'EXPD', 'COND')),
+        to_status   TEXT    NOT NULL CHECK (to_status IN ('AWAU', 'AUTH', 'RJCT', 'CANC', 'EXPD', 'COND')),
+        actor       TEXT    NOT NULL,
+        actor_id    TEXT,
+        reason      TEXT,
+        PRIMARY KEY (consent_id, seq)
+      );
+    `,
+  },
 ];
 
 /**

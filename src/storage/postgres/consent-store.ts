@@ -1,0 +1,221 @@
+/**
+ * PostgreSQL ConsentStore. A consent is one row (the TPP's Data and Risk as JSON text beside the
+ * columns a listing filters on), its history rows in consent_events. Every write is a single
+ * statement: a create inserts the consent and its creation event, a transition is a
+ * compare-and-set on the version whose event is inserted from the updated row, so both commit
+ * together or not at all, and of racing transitions from one version exactly one applies (the
+ * others wait for its row lock, then find the version moved on).
+ */
+import { ConflictError } from '../ports.ts';
+import type { ConsentStore } from '../ports.ts';
+import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus } from '../consent-records.ts';
+import type { Run } from './errors.ts';
+
+/** Largest page ConsentStore.list returns. */
+const LIST_MAX = 1000;
+
+// BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch milliseconds do).
+interface ConsentRow {
+  id: string;
+  kind: string;
+  api_version: string;
+  key_manager: string;
+  client_id: string;
+  status: string;
+  data: string;
+  risk: string | null;
+  psu: string | null;
+  accounts: string[];
+  grant_id: string | null;
+  created_at: string;
+  status_updated_at: string;
+  expires_at: string | null;
+  deleted_at: string | null;
+  version: number;
+}
+
+interface EventRow {
+  consent_id: string;
+  at: string;
+  from_status: string | null;
+  to_status: string;
+  actor: string;
+  actor_id: string | null;
+  reason: string | null;
+}
+
+const COLUMNS = `id, kind, api_version, key_manager, client_id, status, data, risk, psu, accounts, grant_id,
+  created_at, status_updated_at, expires_at, deleted_at, version`;
+
+const EVENT_COLUMNS = 'consent_id, seq, at, from_status, to_status, actor, actor_id, reason';
+
+const SQL = {
+  // The event is inserted only when the consent was (a taken id inserts neither).
+  create: `WITH created AS (
+      INSERT INTO consents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, 1)
+      ON CONFLICT (id) DO NOTHING RETURNING id
+    )
+    INSERT INTO consent_events (${EVENT_COLUMNS})
+    SELECT id, 1, $16::bigint, $17::text, $18::text, $19::text, $20::text, $21::text FROM created`,
+  get: `SELECT ${COLUMNS} FROM consents WHERE id = $1`,
+  // Each optional field of the change comes with a flag: true sets it (null included), false keeps it.
+  transition: `WITH changed AS (
+      UPDATE consents SET status = $3,
+        psu = CASE WHEN $4::boolean THEN $5::text ELSE psu END,
+        accounts = CASE WHEN $6::boolean THEN $7::jsonb ELSE accounts END,
+        grant_id = CASE WHEN $8::boolean THEN $9::text ELSE grant_id END,
+        deleted_at = CASE WHEN $10::boolean THEN $11::bigint ELSE deleted_at END,
+        status_updated_at = $12, version = version + 1
+      WHERE id = $1 AND version = $2
+      RETURNING ${COLUMNS}
+    ), event AS (
+      INSERT INTO consent_events (${EVENT_COLUMNS})
+      SELECT id, version, $13::bigint, $14::text, $15::text, $16::text, $17::text, $18::text FROM changed
+    )
+    SELECT ${COLUMNS} FROM changed`,
+  history: `SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
+    WHERE consent_id = $1 ORDER BY seq`,
+} as const;
+
+const num = (v: string | null): number | null => (v === null ? null : Number(v));
+
+const toConsent = (r: ConsentRow): ConsentRecord => ({
+  id: r.id,
+  kind: r.kind as ConsentKind,
+  apiVersion: r.api_version,
+  keyManager: r.key_manager,
+  clientId: r.client_id,
+  status: r.status as ConsentStatus,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+  risk: r.risk === null ? null : (JSON.parse(r.risk) as Record<string, unknown>),
+  psu: r.psu,
+  accounts: r.accounts,
+  grantId: r.grant_id,
+  createdAt: Number(r.created_at),
+  statusUpdatedAt: Number(r.status_updated_at),
+  expiresAt: num(r.expires_at),
+  deletedAt: num(r.deleted_at),
+  version: Number(r.version),
+});
+
+const toEvent = (r: EventRow): ConsentEvent => ({
+  consentId: r.consent_id,
+  at: Number(r.at),
+  from: r.from_status as ConsentStatus | null,
+  to: r.to_status as ConsentStatus,
+  actor: r.actor as ConsentActor,
+  actorId: r.actor_id,
+  reason: r.reason,
+});
+
+const eventValues = (e: ConsentEvent): unknown[] => [e.at, e.from, e.to, e.actor, e.actorId, e.reason];
+
+/**
+ * The listing for `query`: only present filters become predicates, so each combination has its
+ * own named statement, able to use the (column, created_at, id) indexes. Throws RangeError on a
+ * limit outside 1..LIST_MAX or a non-integer page boundary (caller bugs, not storage failures).
+ */
+function listQuery(query: ConsentQuery): { key: string; text: string; values: Array<string | number> } {
+  const { limit, before } = query;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
+    throw new RangeError(`limit must be an integer from 1 to ${LIST_MAX}, got ${limit}`);
+  }
+  if (before !== undefined && !Number.isSafeInteger(before.createdAt)) {
+    throw new RangeError(`before.createdAt must be an integer (epoch milliseconds), got ${before.createdAt}`);
+  }
+  const where: string[] = [];
+  const values: Array<string | number> = [];
+  let key = '';
+  const add = (flag: string, column: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(`${column} = $${values.length}`);
+    key += flag;
+  };
+  add('c', 'client_id', query.clientId);
+  add('k', 'key_manager', query.keyManager);
+  add('p', 'psu', query.psu);
+  add('s', 'status', query.status);
+  add('t', 'kind', query.kind);
+  if (query.deleted !== true) {
+    where.push('deleted_at IS NULL');
+    key += 'l';
+  }
+  if (before !== undefined) {
+    values.push(before.createdAt, before.id);
+    where.push(`(created_at, id) < ($${values.length - 1}::bigint, $${values.length}::text)`);
+    key += 'b';
+  }
+  values.push(limit);
+  const text = `SELECT ${COLUMNS} FROM consents ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
+    ORDER BY created_at DESC, id DESC LIMIT $${values.length}`;
+  return { key, text, values };
+}
+
+/** Open Banking consents and their history, keyed by consent id. */
+export function createPostgresConsentStore(run: Run): ConsentStore {
+  return {
+    async create(r, event) {
+      const res = await run('consents.create', {
+        name: 'consents_create',
+        text: SQL.create,
+        values: [
+          r.id,
+          r.kind,
+          r.apiVersion,
+          r.keyManager,
+          r.clientId,
+          r.status,
+          JSON.stringify(r.data),
+          r.risk === null ? null : JSON.stringify(r.risk),
+          r.psu,
+          JSON.stringify(r.accounts),
+          r.grantId,
+          r.createdAt,
+          r.statusUpdatedAt,
+          r.expiresAt,
+          r.deletedAt,
+          ...eventValues(event),
+        ],
+      });
+      if (res.rowCount === 0) throw new ConflictError(`consent "${r.id}" already exists`);
+    },
+    async get(id) {
+      const { rows } = await run<ConsentRow>('consents.get', { name: 'consents_get', text: SQL.get, values: [id] });
+      return rows[0] === undefined ? undefined : toConsent(rows[0]);
+    },
+    async transition(id, version, change, event) {
+      if (!Number.isSafeInteger(version)) throw new RangeError(`version must be an integer, got ${version}`);
+      const { rows } = await run<ConsentRow>('consents.transition', {
+        name: 'consents_transition',
+        text: SQL.transition,
+        values: [
+          id,
+          version,
+          change.status,
+          change.psu !== undefined,
+          change.psu ?? null,
+          change.accounts !== undefined,
+          change.accounts === undefined ? null : JSON.stringify(change.accounts),
+          change.grantId !== undefined,
+          change.grantId ?? null,
+          change.deletedAt !== undefined,
+          change.deletedAt ?? null,
+          change.at,
+          ...eventValues(event),
+        ],
+      });
+      return rows[0] === undefined ? undefined : toConsent(rows[0]);
+    },
+    async history(id) {
+      const { rows } = await run<EventRow>('consents.history', { name: 'consents_history', text: SQL.history, values: [id] });
+      return rows.map(toEvent);
+    },
+    async list(query) {
+      const q = listQuery(query); // throws RangeError on a bad limit: a caller bug
+      // One name per filter combination (at most 128), so each is planned once per connection.
+      const { rows } = await run<ConsentRow>('consents.list', { name: `consents_list_${q.key}`, text: q.text, values: q.values });
+      return rows.map(toConsent);
+    },
+  };
+}
