@@ -36,6 +36,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['crypto'],
   ['tls'],
   ['sandbox'], // the sandbox directory, its TPPs and the service every surface calls
+  ['consent'], // Open Banking consents: the intent resources, their statuses and rules
   ['oauth'], // the key manager (oidc-provider inside)
   ['gateway'], // the runtime: routes, tokens, checks, proxy
   ['apim'], // the API-manager control plane: catalogue, key managers, subscriptions, their REST API

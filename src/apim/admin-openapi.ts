@@ -32,7 +32,7 @@ const importBody = (field: string) => ({
           additionalProperties: {
             type: 'string',
             description:
-              'JSON: name, context, version, endpointConfig.production_endpoints.url (the backend, or internal:dcr), policies (plan names, first = default), roles, verifyJwsSignature',
+              'JSON: name, context, version, endpointConfig.production_endpoints.url (the backend, or internal:dcr), policies (plan names, first = default), roles, verifyJwsSignature, serveConsents (the OB consent resources served here)',
           },
         },
       },
@@ -73,6 +73,7 @@ export function gatewayAdminOpenApi(baseUrl: string) {
                 policies: { type: 'array', items: { type: 'string' } },
                 requiredRoles: { type: 'array', items: { type: 'string' } },
                 verifyJwsSignature: { type: 'boolean' },
+                serveConsents: { type: 'boolean', description: 'serve the OB consent resources of this API here; every other operation at the backend' },
                 operations: {
                   type: 'array',
                   items: {
@@ -310,6 +311,7 @@ export function gatewayAdminOpenApi(baseUrl: string) {
             },
             requiredRoles: { type: 'array', items: { type: 'string', enum: [...TPP_ROLES] } },
             verifyJwsSignature: { type: 'boolean' },
+            serveConsents: { type: 'boolean', description: 'serve the OB consent resources of this API here; every other operation at the backend' },
             operations: {
               type: 'array',
               items: {

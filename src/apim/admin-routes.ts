@@ -39,6 +39,7 @@ const additionalProperties = z.strictObject({
     .max(4)
     .optional(),
   verifyJwsSignature: z.boolean().optional(),
+  serveConsents: z.boolean().optional(),
 });
 
 const timeUnit = z.enum(['sec', 'min', 'hour', 'day']);
@@ -51,6 +52,7 @@ const apiChangeBody = z.strictObject({
     .max(4)
     .optional(),
   verifyJwsSignature: z.boolean().optional(),
+  serveConsents: z.boolean().optional(),
   operations: z
     .array(z.strictObject({ target: z.string().min(1).max(500), verb: z.string().min(1).max(10), throttlingLimit: limitBody.nullable() }))
     .max(500)
@@ -170,6 +172,7 @@ export function apiDto(api: ApiRecord) {
     endpointConfig: { endpoint_type: 'http', production_endpoints: { url: api.backendUrl } },
     requiredRoles: api.requiredRoles,
     verifyJwsSignature: api.verifyJwsSignature,
+    serveConsents: api.serveConsents ?? false,
     operations: api.operations.map((o) => ({
       target: o.path,
       verb: o.method,
@@ -290,6 +293,7 @@ const settingsOf = (p: z.infer<typeof additionalProperties>): Partial<ApiSetting
   ...(p.policies ? { plans: p.policies } : {}),
   ...(p.roles ? { roles: p.roles as ApiSettings['roles'] } : {}),
   ...(p.verifyJwsSignature === undefined ? {} : { verifyJwsSignature: p.verifyJwsSignature }),
+  ...(p.serveConsents === undefined ? {} : { serveConsents: p.serveConsents }),
 });
 
 export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: KeyManagerAdmin; requireAdmin: RouteGuard; baseUrl: string }) {
@@ -320,6 +324,7 @@ export function gatewayAdminRoutes(deps: { catalogue: Catalogue; keyManagers: Ke
           plans: b.policies,
           roles: b.requiredRoles as ApiSettings['roles'],
           verifyJwsSignature: b.verifyJwsSignature,
+          serveConsents: b.serveConsents,
           operationLimits: b.operations?.map((o) => ({
             method: o.verb,
             path: o.target,

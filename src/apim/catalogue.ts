@@ -46,6 +46,8 @@ export interface ApiSettings {
   /** Required TPP roles; default: from the operations' scopes. */
   roles?: TppRole[] | undefined;
   verifyJwsSignature?: boolean | undefined;
+  /** Serve the API's OB consent resources here (src/consent), the rest at the backend. */
+  serveConsents?: boolean | undefined;
 }
 
 /** An operation as a preview names it: `GET /accounts/{AccountId}`. */
@@ -83,6 +85,8 @@ export interface ApiChange {
   plans?: string[] | undefined;
   roles?: TppRole[] | undefined;
   verifyJwsSignature?: boolean | undefined;
+  /** Serve the API's OB consent resources here (src/consent), the rest at the backend. */
+  serveConsents?: boolean | undefined;
   /** Per-operation limits set by the publisher (null removes one), by method and path template. */
   operationLimits?: Array<{ method: string; path: string; limit: RateLimit | null }> | undefined;
 }
@@ -318,6 +322,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         requiredRoles: imported.requiredRoles,
         operations: imported.operations,
         verifyJwsSignature: settings.verifyJwsSignature ?? false,
+        ...(settings.serveConsents ? { serveConsents: true } : {}),
         documentHash: createHash('sha256').update(text).digest('hex'),
         createdAt: t,
         updatedAt: t,
@@ -371,6 +376,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         requiredRoles: roles ?? imported.requiredRoles,
         operations: imported.operations,
         verifyJwsSignature: settings.verifyJwsSignature ?? current.verifyJwsSignature,
+        serveConsents: settings.serveConsents ?? current.serveConsents ?? false,
         documentHash: createHash('sha256').update(text).digest('hex'),
         updatedAt: now(),
       };
@@ -397,6 +403,7 @@ export function createCatalogue(deps: CatalogueDeps): Catalogue {
         plans: change.plans === undefined ? current.plans : await checkPlans(change.plans),
         requiredRoles: change.roles === undefined ? current.requiredRoles : checkRoles(change.roles),
         verifyJwsSignature: change.verifyJwsSignature ?? current.verifyJwsSignature,
+        serveConsents: change.serveConsents ?? current.serveConsents ?? false,
         operations,
         updatedAt: now(),
       };

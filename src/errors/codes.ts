@@ -48,6 +48,9 @@ export type ObErrorCode =
   | 'UK.OBIE.Signature.InvalidClaim'
   | 'UK.OBIE.Signature.MissingClaim'
   | 'UK.OBIE.Reauthenticate'
+  | 'UK.OBIE.Resource.InvalidConsentStatus'
+  | 'UK.OBIE.Field.InvalidDate'
+  | 'UK.OBIE.Field.Expected'
   | 'UK.OBIE.UnexpectedError';
 
 const e = (status: number, error: WireError, summary: string): ErrorSpec => ({ status, error, summary });
@@ -221,6 +224,11 @@ export const ERRORS = {
   GATEWAY_ROLE_MISSING: g(403, 'UK.OBIE.Resource.ConsentMismatch', "the TPP's roles (certificate or software statement) do not include one the API requires"),
   GATEWAY_NOT_SUBSCRIBED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application (client) is not subscribed to the API'),
   GATEWAY_SUBSCRIPTION_BLOCKED: g(403, 'UK.OBIE.Resource.ConsentMismatch', "the application's subscription to the API is blocked by the bank"),
+  // The consent (intent) resources served by OpenDCR (src/consent).
+  CONSENT_INVALID: g(400, 'UK.OBIE.Field.Invalid', 'the consent request does not follow its API definition or the consent rules; Errors[] name each field'),
+  CONSENT_NOT_FOUND: g(400, 'UK.OBIE.Resource.NotFound', "no consent with this id exists for this application (unknown, deleted, or another application's)"),
+  CONSENT_METHOD_UNSUPPORTED: g(405, 'UK.OBIE.UnexpectedError', 'the consent resource does not offer this operation here'),
+  CONSENT_DEFINITION_UNREADABLE: g(500, 'UK.OBIE.UnexpectedError', "the API's stored definition could not be read to check the consent request"),
   GATEWAY_THROTTLED: g(429, 'UK.OBIE.UnexpectedError', "the plan's or the operation's request limit is reached; Retry-After says when the window ends"),
   GATEWAY_CONTENT_TYPE: g(
     415,

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
+import type { ConsentService } from '../consent/service.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { AppError, fail } from '../errors/app-error.ts';
 import type { ClientCertificate } from '../http/client-cert.ts';
@@ -50,6 +51,8 @@ export interface GatewayDeps {
   idempotency: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency' | 'abandonIdempotency'>;
   /** Software key sets, for x-jws-signature. */
   keySets: Pick<JwksCache, 'keySet'>;
+  /** The consent resources of APIs that serve their consents here. */
+  consents: Pick<ConsentService, 'serve'>;
   now?: () => number;
   /** Told each call's API, outcome and status (metrics). */
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
@@ -98,9 +101,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     jwsTrustAnchor: cfg.jws_trust_anchor,
     clockTolerance: config.oauth.clock_tolerance,
     now,
+    consents: deps.consents,
     idempotency: {
       store: deps.idempotency,
-      proxy: deps.proxy,
       logger: deps.logger,
       now,
       // A claimed key is held while its call may still be running, then freed for a retry.

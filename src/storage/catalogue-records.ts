@@ -104,6 +104,11 @@ export interface ApiRecord {
   operations: OperationDef[];
   /** Verify `x-jws-signature` on the operations that declare it (off by default). */
   verifyJwsSignature: boolean;
+  /**
+   * Serve the OB consent resources of this API here (src/consent: account-access-consents,
+   * domestic-payment-consents, …), every other operation at the backend. Off when absent.
+   */
+  serveConsents?: boolean;
   /** SHA-256 (hex) of the imported document, which is stored beside the record (GatewayStore.getDocument). */
   documentHash: string;
   createdAt: number;

@@ -41,6 +41,7 @@ interface ApiDto {
   endpointConfig: { production_endpoints: { url: string } };
   requiredRoles: string[];
   verifyJwsSignature: boolean;
+  serveConsents?: boolean;
   operations: OperationDto[];
   documentHash: string;
   createdTime: string;
@@ -55,6 +56,7 @@ interface ImportOptions extends AdminOptions {
   plans?: string;
   roles?: string;
   verifyJws?: boolean;
+  serveConsents?: boolean;
 }
 
 const out = (text: string): void => {
@@ -92,6 +94,7 @@ function importProps(opts: ImportOptions): Record<string, unknown> {
     ...(opts.plans === undefined ? {} : { policies: list(opts.plans, '--plans') }),
     ...(roles === undefined ? {} : { roles }),
     ...(opts.verifyJws === undefined ? {} : { verifyJwsSignature: opts.verifyJws }),
+    ...(opts.serveConsents === undefined ? {} : { serveConsents: opts.serveConsents }),
   };
 }
 
@@ -107,8 +110,10 @@ function documentOptions(cmd: Command, reimport: boolean): Command {
     .option('--name <name>', `API name (default: ${keep || "the document's info.title"})`)
     .option('--plans <names>', `business plans offered, comma-separated, the first the default (default: ${keep || 'Unlimited'}; see plan list)`)
     .option('--roles <roles>', `required TPP roles, comma-separated, among ${TPP_ROLES.join(', ')} (default: from the operations' scopes)`)
-    .option('--verify-jws', 'verify x-jws-signature on the operations that declare it');
-  if (reimport) cmd.option('--no-verify-jws', 'stop verifying x-jws-signature');
+    .option('--verify-jws', 'verify x-jws-signature on the operations that declare it')
+    .option('--serve-consents', 'serve the OB consent resources (account-access-consents, domestic-payment-consents, …) here, the rest at the backend');
+  if (reimport)
+    cmd.option('--no-verify-jws', 'stop verifying x-jws-signature').option('--no-serve-consents', 'send the consent resources to the backend again');
   return cmd;
 }
 
@@ -124,6 +129,7 @@ function summary(api: ApiDto): string {
     row('plans', dash(api.policies)) +
     row('roles', dash(api.requiredRoles)) +
     row('verify JWS', api.verifyJwsSignature ? 'yes' : 'no') +
+    row('consents', api.serveConsents ? 'served here' : 'at the backend') +
     row('operations', String(api.operations.length)) +
     row('document', `sha256 ${api.documentHash}`) +
     row('created', api.createdTime) +

@@ -6,17 +6,19 @@
  */
 import type { Config } from '../../config/schema.ts';
 import type { JwksCache } from '../../crypto/jwks.ts';
+import { consentOperation, type ConsentOperation } from '../../consent/kinds.ts';
+import type { ConsentService } from '../../consent/service.ts';
 import { fail } from '../../errors/app-error.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../../http/json-limits.ts';
 import { allowedHeaders, backendHeaders } from '../backend-headers.ts';
 import type { IdentitySigner } from '../identity.ts';
 import { type JwsCheck, readBody, verifyJwsSignature } from '../ob-rules.ts';
-import type { BackendProxy, ForwardTarget } from '../proxy.ts';
+import type { BackendProxy, BufferedAnswer, ForwardTarget } from '../proxy.ts';
 import type { Checked } from './call.ts';
 import { exchangeOnce, type IdempotencyDeps } from './idempotent.ts';
 
 export interface ForwardDeps {
-  readonly proxy: Pick<BackendProxy, 'forward'>;
+  readonly proxy: Pick<BackendProxy, 'forward' | 'exchange'>;
   readonly identity: Pick<IdentitySigner, 'sign'>;
   /** Software key sets, for x-jws-signature. */
   readonly keySets: Pick<JwksCache, 'keySet'>;
@@ -34,6 +36,8 @@ export interface ForwardDeps {
   /** Epoch seconds. */
   readonly now: () => number;
   readonly idempotency: IdempotencyDeps;
+  /** The consent resources, served in process for an API that serves its consents here. */
+  readonly consents: Pick<ConsentService, 'serve'>;
 }
 
 /** Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend. */
@@ -80,13 +84,45 @@ export async function target(deps: ForwardDeps, call: Checked): Promise<ForwardT
   return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${call.query}`, headers };
 }
 
-/** Sends the call to the backend and its answer to the caller. */
+/** The consent operation this call is, when its API serves its consents here (the rest go to the backend). */
+export const servedConsent = (call: Checked): ConsentOperation | undefined =>
+  call.match.api.serveConsents ? consentOperation(call.match.operation.method, call.match.operation.path) : undefined;
+
+/** The ConsentId of `/…-consents/{ConsentId}` in the path the route built (its value checked by the route step). */
+function consentIdOf(call: Checked): string | undefined {
+  const m = /\/([^/]+)$/.exec(call.match.rest);
+  return m && call.match.operation.path.endsWith('/{ConsentId}') ? decodeURIComponent(m[1]!) : undefined;
+}
+
+/** The consent service's answer to the call, as a backend's. */
+async function consentAnswer(deps: ForwardDeps, call: Checked, operation: ConsentOperation, body: Buffer): Promise<BufferedAnswer> {
+  const { api } = call.match;
+  const consentId = consentIdOf(call);
+  const answer = await deps.consents.serve({
+    operation,
+    api: { id: api.id, context: api.context, version: api.version, documentHash: api.documentHash },
+    ...(consentId === undefined ? {} : { consentId }),
+    body,
+    keyManager: call.caller.token.keyManager,
+    clientId: call.caller.token.clientId,
+    interactionId: call.interactionId,
+  });
+  return { status: answer.status, headers: { ...answer.headers, 'x-fapi-interaction-id': call.interactionId }, body: answer.body, notExecuted: false };
+}
+
+function sendAnswer(res: Checked['res'], a: BufferedAnswer): void {
+  res.writeHead(a.status, { ...a.headers, 'content-length': a.body.length });
+  res.end(a.body);
+}
+
+/** Sends the call to the backend (or the consent service) and its answer to the caller. */
 export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
   const { req, res, match, body: kind } = call;
   const op = match.operation;
   const checkJws = match.api.verifyJwsSignature && op.jwsSignature;
-  const to = await target(deps, call);
-  if (!checkJws && !op.idempotency && kind !== 'json') return deps.proxy.forward(req, res, to);
+  const consent = servedConsent(call);
+  const to = consent ? undefined : await target(deps, call);
+  if (to && !checkJws && !op.idempotency && kind !== 'json') return deps.proxy.forward(req, res, to);
   const body = kind === 'none' ? Buffer.alloc(0) : await readBody(req, deps.maxRequestBody);
   if (kind === 'json' && jsonTooDeep(body.toString('utf8'))) {
     throw fail('GATEWAY_JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`);
@@ -104,6 +140,9 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
       clockTolerance: deps.clockTolerance,
     });
   }
-  if (op.idempotency) return exchangeOnce(deps.idempotency, call, to, body);
-  return deps.proxy.forward(req, res, to, body);
+  const method = req.method ?? 'POST';
+  const exchange = () => (consent ? consentAnswer(deps, call, consent, body) : deps.proxy.exchange(method, to!, body));
+  if (op.idempotency) return exchangeOnce(deps.idempotency, call, body, exchange);
+  if (consent) return sendAnswer(res, await exchange());
+  return deps.proxy.forward(req, res, to!, body);
 }

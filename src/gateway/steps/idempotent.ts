@@ -15,13 +15,12 @@ import type { VerifiedToken } from '../../oauth/token-verifier.ts';
 import { RESIDENT_KEY_MANAGER } from '../../storage/catalogue-records.ts';
 import type { GatewayStore } from '../../storage/ports.ts';
 import { requestFingerprint, type StoredResponse, storedResponse } from '../ob-rules.ts';
-import { type BackendProxy, type ForwardTarget, mayHaveReachedBackend } from '../proxy.ts';
+import { type BufferedAnswer, mayHaveReachedBackend } from '../proxy.ts';
 import type { Checked } from './call.ts';
 
 export interface IdempotencyDeps {
   /** Where keys and first answers are kept (the database: every host sees them). */
   readonly store: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency' | 'abandonIdempotency'>;
-  readonly proxy: Pick<BackendProxy, 'exchange'>;
   readonly logger: Pick<Logger, 'warn' | 'error'>;
   /** Epoch seconds. */
   readonly now: () => number;
@@ -44,8 +43,11 @@ function send(res: ServerResponse, r: StoredResponse): void {
   res.end(body);
 }
 
-/** Sends the call (its body read whole) to the backend at most once per key, and answers with the first answer. */
-export async function exchangeOnce(deps: IdempotencyDeps, call: Checked, to: ForwardTarget, body: Buffer): Promise<void> {
+/**
+ * Runs `exchange` (the call, its body read whole, sent to its backend: over HTTP, or a service in
+ * process) at most once per key, and answers with the first answer.
+ */
+export async function exchangeOnce(deps: IdempotencyDeps, call: Checked, body: Buffer, exchange: () => Promise<BufferedAnswer>): Promise<void> {
   const { req, res } = call;
   const owner = idempotencyOwner(call.caller.token);
   const key = String(req.headers['x-idempotency-key']);
@@ -76,7 +78,7 @@ export async function exchangeOnce(deps: IdempotencyDeps, call: Checked, to: For
     );
   let answer;
   try {
-    answer = await deps.proxy.exchange(method, to, body);
+    answer = await exchange();
   } catch (err) {
     await settle(mayHaveReachedBackend(err) ? 'abandon' : 'release');
     throw err;

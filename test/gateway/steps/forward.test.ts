@@ -26,7 +26,9 @@ function fakeDeps(over: Partial<ForwardDeps> = {}) {
         forwarded.push({ to, body });
         res.end();
       },
+      exchange: async () => assert.fail('not an idempotent operation'),
     },
+    consents: { serve: async () => assert.fail('the API serves no consents here') },
     identity: {
       sign: async (who, audience, cacheKey) => {
         signed.push({ who, audience, cacheKey });
@@ -54,7 +56,6 @@ function fakeDeps(over: Partial<ForwardDeps> = {}) {
         releaseIdempotency: async () => undefined,
         abandonIdempotency: async () => undefined,
       },
-      proxy: { exchange: async () => assert.fail('not an idempotent operation') },
       logger: { warn: () => undefined, error: () => undefined },
       now: () => 2_000_000_000,
       leaseSeconds: 70,

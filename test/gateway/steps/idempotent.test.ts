@@ -51,19 +51,18 @@ function fakeDeps(claim: 'claimed' | IdempotencyRecord, answer: BufferedAnswer |
       releaseIdempotency: async (owner, key) => void store.push(`release ${owner} ${key}`),
       abandonIdempotency: async (owner, key) => void store.push(`abandon ${owner} ${key}`),
     },
-    proxy: {
-      exchange: async (method, to, body) => {
-        store.push(`exchange ${method} ${to.path} ${body.toString()}`);
-        if (answer instanceof Error) throw answer;
-        return answer;
-      },
-    },
     logger: { warn: () => undefined, error: () => undefined },
     now: () => NOW,
     leaseSeconds: 70,
     window: 86400,
   };
-  return { deps, store, kept };
+  // The backend call, as the forward step hands it over (its method, target and body bound).
+  const exchange = async () => {
+    store.push(`exchange POST ${TO.path} ${BODY.toString()}`);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  };
+  return { deps, store, kept, exchange };
 }
 
 const created: BufferedAnswer = {
@@ -79,9 +78,9 @@ test("an application's keys: a resident client's by its id, an external key mana
 });
 
 test('the first call with a key runs once, its answer is kept for the window and sent', async () => {
-  const { deps, store, kept } = fakeDeps('claimed', created);
+  const { deps, store, kept, exchange } = fakeDeps('claimed', created);
   const { call: c, res } = call();
-  await exchangeOnce(deps, c, TO, BODY);
+  await exchangeOnce(deps, c, BODY, exchange);
   assert.deepEqual(store, ['claim client-1 key-1 true 70 86400', 'exchange POST /pisp/domestic-payments {"Data":{}}', 'complete client-1 key-1 86400']);
   assert.deepEqual(JSON.parse(kept[0]!), {
     status: 201,
@@ -96,9 +95,9 @@ test('the first call with a key runs once, its answer is kept for the window and
 test('a repeat with the same request replays the kept answer without calling the backend', async () => {
   const fingerprint = requestFingerprint('POST', '/open-banking/v3.1/pisp/domestic-payments', BODY);
   const response = JSON.stringify({ status: 500, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"e":1}').toString('base64') });
-  const { deps, store } = fakeDeps({ fingerprint, response, expiresAt: NOW + 100, leaseUntil: NOW - 1 }, new Error('not called'));
+  const { deps, store, exchange } = fakeDeps({ fingerprint, response, expiresAt: NOW + 100, leaseUntil: NOW - 1 }, new Error('not called'));
   const { call: c, res } = call('External IdP');
-  await exchangeOnce(deps, c, TO, BODY);
+  await exchangeOnce(deps, c, BODY, exchange);
   assert.deepEqual(store, ['claim External IdP\nclient-1 key-1 true 70 86400'], 'the backend is not called');
   assert.equal(res.status, 500, "whatever its status (a backend's 5xx too)");
   assert.equal(res.body?.toString(), '{"e":1}');
@@ -107,32 +106,34 @@ test('a repeat with the same request replays the kept answer without calling the
 test('a repeat with another request: 400 MISMATCH; while the first may run: 409 IN_PROGRESS with Retry-After; after: 409 OUTCOME_UNKNOWN', async () => {
   const fingerprint = requestFingerprint('POST', '/open-banking/v3.1/pisp/domestic-payments', BODY);
   const other = fakeDeps({ fingerprint: 'another', response: null, expiresAt: NOW + 100, leaseUntil: NOW + 30 }, new Error('not called'));
-  await assertRefused(() => exchangeOnce(other.deps, call().call, TO, BODY), 'GATEWAY_IDEMPOTENCY_MISMATCH');
+  await assertRefused(() => exchangeOnce(other.deps, call().call, BODY, other.exchange), 'GATEWAY_IDEMPOTENCY_MISMATCH');
   const running = fakeDeps({ fingerprint, response: null, expiresAt: NOW + 100, leaseUntil: NOW + 30 }, new Error('not called'));
-  await assertRefused(() => exchangeOnce(running.deps, call().call, TO, BODY), 'GATEWAY_IDEMPOTENCY_IN_PROGRESS', undefined, { 'retry-after': '30' });
+  await assertRefused(() => exchangeOnce(running.deps, call().call, BODY, running.exchange), 'GATEWAY_IDEMPOTENCY_IN_PROGRESS', undefined, {
+    'retry-after': '30',
+  });
   const lost = fakeDeps({ fingerprint, response: null, expiresAt: NOW + 100, leaseUntil: NOW }, new Error('not called'));
-  await assertRefused(() => exchangeOnce(lost.deps, call().call, TO, BODY), 'GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN');
+  await assertRefused(() => exchangeOnce(lost.deps, call().call, BODY, lost.exchange), 'GATEWAY_IDEMPOTENCY_OUTCOME_UNKNOWN');
   for (const d of [other, running, lost]) assert.equal(d.store.length, 1, 'only the claim');
 });
 
 test('a call that never left frees its key; one that may have reached the backend abandons it; a backend that did nothing frees it', async () => {
   const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
   const neverLeft = fakeDeps('claimed', refused);
-  await assert.rejects(exchangeOnce(neverLeft.deps, call().call, TO, BODY), refused);
+  await assert.rejects(exchangeOnce(neverLeft.deps, call().call, BODY, neverLeft.exchange), refused);
   assert.equal(neverLeft.store.at(-1), 'release client-1 key-1');
   const cut = new Error('other side closed');
   const mayHave = fakeDeps('claimed', cut);
-  await assert.rejects(exchangeOnce(mayHave.deps, call().call, TO, BODY), cut);
+  await assert.rejects(exchangeOnce(mayHave.deps, call().call, BODY, mayHave.exchange), cut);
   assert.equal(mayHave.store.at(-1), 'abandon client-1 key-1');
   const notExecuted = fakeDeps('claimed', { ...created, status: 503, notExecuted: true });
   const { call: c, res } = call();
-  await exchangeOnce(notExecuted.deps, c, TO, BODY);
+  await exchangeOnce(notExecuted.deps, c, BODY, notExecuted.exchange);
   assert.equal(notExecuted.store.at(-1), 'release client-1 key-1');
   assert.equal(res.status, 503, 'the answer still goes to the caller');
 });
 
 test('an answer the store cannot keep still reaches the caller', async () => {
-  const { deps } = fakeDeps('claimed', created);
+  const { deps, exchange } = fakeDeps('claimed', created);
   const errors: string[] = [];
   const failing: IdempotencyDeps = {
     ...deps,
@@ -140,7 +141,7 @@ test('an answer the store cannot keep still reaches the caller', async () => {
     logger: { warn: () => undefined, error: (_o: unknown, msg?: string) => void errors.push(String(msg)) },
   };
   const { call: c, res } = call();
-  await exchangeOnce(failing, c, TO, BODY);
+  await exchangeOnce(failing, c, BODY, exchange);
   assert.equal(res.status, 201);
   assert.deepEqual(errors, ['could not keep the answer of an idempotent call; a repeat will be told its outcome is unknown']);
 });

@@ -1,0 +1,212 @@
+/**
+ * The consent resources served by OpenDCR (docs/consents.md): create a consent from a TPP's
+ * request, read it, delete it. The caller (the gateway) has checked the token, its scope, the TPP's
+ * role, its subscription, the plan, the idempotency key and the request signature; this service
+ * holds the consent to its definition and its rules, keeps it, and answers in the OB shape.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ConsentEvent, ConsentRecord, ConsentStatus } from '../storage/consent-records.ts';
+import type { ConsentStore } from '../storage/ports.ts';
+import { type ConsentKindDef, type ConsentOperation, kindDef } from './kinds.ts';
+import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
+import { at, ruleProblems, timeOf } from './rules.ts';
+import { problemsOf, type DocumentSchemas } from './schemas.ts';
+import { nextStatus, wireStatus } from './status.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The API a consent call came through. */
+export interface ConsentApi {
+  readonly id: string;
+  readonly context: string;
+  /** Its definition's version (`v3.1.11`, `4.0.0`): v4 and later answer with v4 codes and statuses. */
+  readonly version: string;
+  readonly documentHash: string;
+}
+
+/** One call of a consent operation. */
+export interface ConsentCall {
+  readonly operation: ConsentOperation;
+  readonly api: ConsentApi;
+  /** The ConsentId of the path (get, delete). */
+  readonly consentId?: string;
+  /** The request body as sent (create). */
+  readonly body: Buffer;
+  /** The application: the key manager that validated the token, and the client id. */
+  readonly keyManager: string;
+  readonly clientId: string;
+  readonly interactionId: string;
+}
+
+export interface ConsentAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+}
+
+export interface ConsentServiceDeps {
+  readonly store: ConsentStore;
+  /** The request validators of an API's current definition. */
+  readonly schemas: (api: ConsentApi) => Promise<DocumentSchemas>;
+  /** The public base URL (`https://bank.example`), for Links.Self. */
+  readonly baseUrl: string;
+  /** Epoch milliseconds. */
+  readonly now: () => number;
+  readonly newId?: () => string;
+}
+
+/** `v3.1` or `v4.0` from the definition's version or the API's context. */
+export function apiFamily(api: Pick<ConsentApi, 'version' | 'context'>): string {
+  const m = /^v?(\d+)\./.exec(api.version) ?? /\/v(\d+)\.\d+(?:\/|$)/.exec(api.context);
+  return m && Number(m[1]) >= 4 ? 'v4.0' : 'v3.1';
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+export interface ConsentService {
+  serve(call: ConsentCall): Promise<ConsentAnswer>;
+  /** Reads a consent as the clock says it is now: an AUTH past its end is EXPD, an AWAU past its wait RJCT (stored so). */
+  current(id: string): Promise<ConsentRecord | undefined>;
+}
+
+export function createConsentService(deps: ConsentServiceDeps): ConsentService {
+  const newId = deps.newId ?? randomUUID;
+
+  /** Applies what time has done to the consent (expiry, an abandoned authorisation), stored with its history. */
+  async function current(id: string): Promise<ConsentRecord | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const c = await deps.store.get(id);
+      if (!c || c.deletedAt !== null) return c;
+      const now = deps.now();
+      const def = kindDef(c.kind);
+      let to: ConsentStatus | undefined;
+      let reason: string | undefined;
+      if (c.status === 'AUTH' && c.expiresAt !== null && now >= c.expiresAt) {
+        to = nextStatus(c.kind, c.status, 'expire');
+        reason = 'TKXP';
+      } else if (c.status === 'AWAU' && now >= c.createdAt + def.awaitingLifetime * 1000) {
+        to = nextStatus(c.kind, c.status, 'reject');
+        reason = 'U036';
+      }
+      if (!to) return c;
+      const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to, actor: 'system', actorId: null, reason: reason ?? null };
+      const changed = await deps.store.transition(c.id, c.version, { status: to, at: now }, event);
+      if (changed) return changed;
+      // Another change won: read it again.
+    }
+    return deps.store.get(id);
+  }
+
+  function representation(c: ConsentRecord, api: ConsentApi, def: ConsentKindDef): Json {
+    const family = apiFamily(api);
+    return {
+      Data: {
+        ConsentId: c.id,
+        CreationDateTime: iso(c.createdAt),
+        Status: wireStatus(c.kind, c.status, family),
+        StatusUpdateDateTime: iso(c.statusUpdatedAt),
+        ...c.data,
+      },
+      ...(def.risk ? { Risk: c.risk ?? {} } : {}),
+      Links: { Self: `${deps.baseUrl}${api.context}${def.resource}/${encodeURIComponent(c.id)}` },
+      Meta: { TotalPages: 1 },
+    };
+  }
+
+  const json = (status: number, value: Json): ConsentAnswer => ({
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: Buffer.from(JSON.stringify(value)),
+  });
+
+  /** The caller's own, live consent of this kind; another application's, a deleted or an unknown one are all "not found". */
+  async function owned(call: ConsentCall, def: ConsentKindDef): Promise<ConsentRecord> {
+    const id = call.consentId ?? '';
+    const c = id.length > 0 && id.length <= 128 ? await current(id) : undefined;
+    if (!c || c.deletedAt !== null || c.kind !== def.kind || c.keyManager !== call.keyManager || c.clientId !== call.clientId) {
+      throw new ConsentRefusal('CONSENT_NOT_FOUND', 'no consent with this ConsentId exists for this application');
+    }
+    return c;
+  }
+
+  async function create(call: ConsentCall, def: ConsentKindDef): Promise<ConsentAnswer> {
+    let body: unknown;
+    try {
+      body = JSON.parse(call.body.toString('utf8'));
+    } catch {
+      throw new ConsentRefusal('CONSENT_INVALID', 'the request body is not JSON', [
+        { name: 'UK.OBIE.Resource.InvalidFormat', message: 'the request body is not JSON' },
+      ]);
+    }
+    let schemas: DocumentSchemas;
+    try {
+      schemas = await deps.schemas(call.api);
+    } catch (err) {
+      throw new ConsentRefusal('CONSENT_DEFINITION_UNREADABLE', "the API's definition could not be read", undefined, err);
+    }
+    const validate = schemas.requestValidator('POST', def.resource);
+    if (!validate) throw new ConsentRefusal('CONSENT_METHOD_UNSUPPORTED', 'this API definition declares no request body for the consent');
+    const problems = problemsOf(validate, body);
+    const now = deps.now();
+    if (problems.length === 0 && isObject(body) && isObject(body['Data'])) problems.push(...ruleProblems(def.kind, body['Data'] as Json, now));
+    if (problems.length > 0 || !isObject(body) || !isObject(body['Data'])) {
+      throw new ConsentRefusal('CONSENT_INVALID', 'the consent request is not valid', problems);
+    }
+    const data = body['Data'] as Json;
+    const expiry = def.expiry ? timeOf(at(data, def.expiry)) : undefined;
+    const record: ConsentRecord = {
+      id: newId(),
+      kind: def.kind,
+      apiVersion: apiFamily(call.api),
+      keyManager: call.keyManager,
+      clientId: call.clientId,
+      status: 'AWAU',
+      data,
+      risk: def.risk && isObject(body['Risk']) ? (body['Risk'] as Json) : null,
+      psu: null,
+      accounts: [],
+      grantId: null,
+      createdAt: now,
+      statusUpdatedAt: now,
+      expiresAt: expiry ?? null,
+      deletedAt: null,
+      version: 1,
+    };
+    await deps.store.create(record, { consentId: record.id, at: now, from: null, to: 'AWAU', actor: 'tpp', actorId: call.clientId, reason: null });
+    return json(201, representation(record, call.api, def));
+  }
+
+  async function remove(call: ConsentCall, def: ConsentKindDef): Promise<ConsentAnswer> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const c = await owned(call, def);
+      const now = deps.now();
+      const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to: c.status, actor: 'tpp', actorId: call.clientId, reason: 'deleted' };
+      if (await deps.store.transition(c.id, c.version, { status: c.status, deletedAt: now, at: c.statusUpdatedAt }, event)) {
+        return { status: 204, headers: {}, body: Buffer.alloc(0) };
+      }
+    }
+    throw new ConsentRefusal('CONSENT_NOT_FOUND', 'no consent with this ConsentId exists for this application');
+  }
+
+  return {
+    current,
+    async serve(call) {
+      const family = apiFamily(call.api);
+      const { def } = call.operation;
+      try {
+        switch (call.operation.action) {
+          case 'create':
+            return await create(call, def);
+          case 'get':
+            return json(200, representation(await owned(call, def), call.api, def));
+          case 'delete':
+            return await remove(call, def);
+        }
+      } catch (err) {
+        if (!(err instanceof ConsentRefusal)) throw err;
+        return json(err.status, obErrorResponse(err, family, call.interactionId));
+      }
+    },
+  };
+}
