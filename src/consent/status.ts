@@ -7,15 +7,9 @@ import type { ConsentActor, ConsentKind, ConsentStatus } from '../storage/consen
 /** What happens to a consent. */
 export type ConsentEventName = 'authorise' | 'reject' | 'revoke' | 'expire' | 'consume' | 'delete';
 
-const PAYMENT_KINDS: ReadonlySet<ConsentKind> = new Set([
-  'domestic-payment',
-  'domestic-scheduled-payment',
-  'domestic-standing-order',
-  'international-payment',
-  'international-scheduled-payment',
-  'international-standing-order',
-]);
-export const isPaymentKind = (kind: ConsentKind): boolean => PAYMENT_KINDS.has(kind);
+/** The long-lived consents; every other kind is a payment consent, used once by its order. */
+const LONG_LIVED: ReadonlySet<ConsentKind> = new Set(['account-access', 'funds-confirmation', 'domestic-vrp']);
+export const isPaymentKind = (kind: ConsentKind): boolean => !LONG_LIVED.has(kind);
 
 /**
  * The next status, or undefined when the event is not allowed from `from`. Rejected and deleted
