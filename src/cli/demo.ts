@@ -173,23 +173,23 @@ async function runSteps(
 
     await gatewaySteps(config, session, clientId, { begin, write, file, showCurl, curl });
 
-    begin(`10. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
+    begin(`11. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
     const read = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, read, curlBearer(curl, read, tokenFile));
     expectStatus(read, 200, 'the read request');
 
-    begin(`11. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
+    begin(`12. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
     const upd = await updateClient(session, clientId, accessToken, { auth: 'private_key_jwt', scope: 'openid accounts' });
     write(section('Update request claims (a fresh SSA, jti and signature; client_id added):', pretty(abbreviateJwts(upd.request.claims))));
     showExchange(write, showCurl, upd.exchange, curlJose(curl, upd.exchange, file('update-request.jwt', upd.request.jwt), tokenFile));
     expectStatus(upd.exchange, 200, 'the update');
 
-    begin(`12. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
+    begin(`13. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
     const del = await deleteClient(session, clientId, accessToken);
     showExchange(write, showCurl, del, curlBearer(curl, del, tokenFile));
     expectStatus(del, 204, 'the deletion');
 
-    begin('13. Read it again with the same token: refused with 401');
+    begin('14. Read it again with the same token: refused with 401');
     const gone = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, gone, curlBearer(curl, gone, tokenFile));
     if (gone.status !== 401) throw new CliError(`expected 401 after the deletion, got ${gone.status}`);
@@ -218,7 +218,7 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
   const aspsp = await startSampleAspsp(config.gateway.identity_header);
   try {
     t.begin(
-      `5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --plans DemoFive; opendcr api publish ID --subscribe-existing)`,
+      `5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --serve-consents --plans DemoFive; opendcr api publish ID --subscribe-existing)`,
     );
     await withAdmin(config, {}, async (s) => {
       const plan = {
@@ -227,7 +227,11 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
         defaultLimit: { requestCount: { timeUnit: 'min', unitTime: 1, requestCount: 5 } },
       };
       expectAnswer({}, await adminCall(s, 'POST', `${ADMIN}/throttling/policies/subscription`, { json: plan }), 201, 'the plan');
-      const form = documentForm(ACCOUNTS_API, 'file', { endpointConfig: { production_endpoints: { url: aspsp.url } }, policies: ['DemoFive'] });
+      const form = documentForm(ACCOUNTS_API, 'file', {
+        endpointConfig: { production_endpoints: { url: aspsp.url } },
+        policies: ['DemoFive'],
+        serveConsents: true,
+      });
       const imported = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/import-openapi`, { form }), 201, 'the import') as {
         id: string;
         name: string;
@@ -257,16 +261,43 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
       );
     });
 
-    t.begin('6. The PSU consents (sandbox user "psu" signs in and allows "accounts"); the TPP exchanges the code for a PSU token');
+    t.begin(
+      `6. The TPP asks for an account access consent (POST ${CONTEXT}/account-access-consents, served by OpenDCR), with a client credentials token for "accounts"`,
+    );
+    const accountsToken = await requestToken(session, { clientId, auth: 'private_key_jwt', scope: 'accounts' });
+    expectStatus(accountsToken.exchange, 200, 'the token request');
+    const intent = await send(session, 'POST', `${session.server}${CONTEXT}/account-access-consents`, {
+      headers: { authorization: `Bearer ${accountsToken.accessToken!}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+      body: JSON.stringify({
+        Data: {
+          Permissions: ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits'],
+          ExpirationDateTime: new Date(Date.now() + 90 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, '+00:00'),
+        },
+        Risk: {},
+      }),
+    });
+    t.write(formatExchange(intent));
+    expectStatus(intent, 201, 'the consent request');
+    const consentId = String((intent.body as { Data?: { ConsentId?: unknown } }).Data?.ConsentId);
+
+    t.begin('7. The PSU authorises it (sandbox user "psu" signs in, chooses two of three accounts, allows); the TPP exchanges the code for a PSU token');
     const psu = config.sandbox.users[0]!;
-    const consent = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid accounts');
+    const consent = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid accounts', consentId, (offered) =>
+      offered.slice(0, 2),
+    );
     t.write(`Authorization request: ${consent.authorizationUrl.origin}${consent.authorizationUrl.pathname}?client_id=…&request=<signed request object>\n`);
     t.write(formatExchange(consent.exchange));
     const psuClaims = jwtClaims(consent.accessToken);
     if (psuClaims) t.write(section('PSU access token claims:', pretty(psuClaims)));
     const psuTokenFile = t.file('psu-access-token.txt', consent.accessToken);
 
-    t.begin(`7. Read the PSU's accounts through the gateway: GET ${CONTEXT}/accounts`);
+    const read = await send(session, 'GET', `${session.server}${CONTEXT}/account-access-consents/${encodeURIComponent(consentId)}`, {
+      headers: { authorization: `Bearer ${accountsToken.accessToken!}`, 'x-fapi-interaction-id': randomUUID() },
+    });
+    expectStatus(read, 200, 'reading the consent');
+    t.write(`The consent is now ${String((read.body as { Data?: { Status?: unknown } }).Data?.Status)}.\n`);
+
+    t.begin(`8. Read the PSU's accounts through the gateway: GET ${CONTEXT}/accounts`);
     const accounts = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, {
       headers: { authorization: `Bearer ${consent.accessToken}`, 'x-fapi-interaction-id': randomUUID() },
     });
@@ -282,7 +313,7 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
       );
     t.showCurl(curlBearer(t.curl, accounts, psuTokenFile));
 
-    t.begin('8. A token without the scope an operation needs: 403 (a client credentials token for "payments" creating an account access consent)');
+    t.begin('9. A token without the scope an operation needs: 403 (a client credentials token for "payments" creating an account access consent)');
     const payments = await requestToken(session, { clientId, auth: 'private_key_jwt', scope: 'payments' });
     expectStatus(payments.exchange, 200, 'the token request');
     const refused = await send(session, 'POST', `${session.server}${CONTEXT}/account-access-consents`, {
@@ -292,7 +323,7 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     t.write(formatExchange(refused));
     if (refused.status !== 403) throw new CliError(`expected 403 for the missing scope, got ${refused.status}`);
 
-    t.begin('9. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After');
+    t.begin('10. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After');
     let last = accounts;
     let calls = 1;
     while (last.status === 200 && calls < 10) {

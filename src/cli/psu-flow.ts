@@ -30,12 +30,75 @@ function keepCookies(jar: Map<string, string>, res: Response): void {
   }
 }
 
+/** An account the consent page offers: the form field, the AccountId, and how the page names it. */
+export interface OfferedAccount {
+  readonly field: string;
+  readonly accountId: string;
+  readonly label: string;
+  readonly kind: 'checkbox' | 'radio' | 'hidden';
+}
+
+/** Which of the offered accounts the PSU chooses; by default every checkbox, else the first radio. */
+export type AccountChoice = (offered: readonly OfferedAccount[]) => readonly OfferedAccount[];
+
+const everyAccount: AccountChoice = (offered) => {
+  const boxes = offered.filter((o) => o.kind === 'checkbox');
+  return boxes.length > 0 ? boxes : offered.slice(0, 1);
+};
+
+const unescapeHtml = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+
+/** The accounts in the consent form of `html` (the inputs named account… and their labels). */
+export function offeredAccounts(html: string): OfferedAccount[] {
+  const form = /<form method="post" action="[^"]+\/confirm">([\s\S]*?)<\/form>/.exec(html)?.[1] ?? '';
+  const out: OfferedAccount[] = [];
+  for (const m of form.matchAll(/<input type="(checkbox|radio|hidden)"(?: id="([^"]+)")? name="([^"]+)" value="([^"]*)"[^>]*>/g)) {
+    const id = m[2];
+    const label = id ? (new RegExp(`<label for="${id}">([^<]*)</label>`).exec(form)?.[1] ?? '') : '';
+    out.push({ kind: m[1] as OfferedAccount['kind'], field: unescapeHtml(m[3]!), accountId: unescapeHtml(m[4]!), label: unescapeHtml(label) });
+  }
+  return out;
+}
+
+/** The consent page as the walker found it. */
+export interface ConsentPage {
+  readonly url: URL;
+  readonly html: string;
+  /** Where its Allow and Deny forms post. */
+  readonly confirm: URL;
+  readonly deny: URL | undefined;
+  readonly offered: readonly OfferedAccount[];
+}
+
+/** What the PSU does on the consent page: the form to post, and where. */
+export interface PageStep {
+  readonly post: URL;
+  readonly form: URLSearchParams;
+}
+
+/** Allow, with the accounts `choose` picks (and any the page fixes). */
+export function allow(page: ConsentPage, choose: AccountChoice = everyAccount): PageStep {
+  const form = new URLSearchParams();
+  for (const o of page.offered.filter((a) => a.kind === 'hidden')) form.set(o.field, o.accountId);
+  for (const o of choose(page.offered.filter((a) => a.kind !== 'hidden'))) form.set(o.field, o.accountId);
+  return { post: page.confirm, form };
+}
+
 /**
- * Walks the login and consent pages from `start`: signs `psu` in when the login page shows,
- * allows on the consent page, and returns the first URL outside `origin` (the TPP's callback).
- * Throws on any unexpected page. `jar` may be shared between runs to keep the PSU's session.
+ * Walks the login and consent pages from `start`: signs `psu` in when the login page shows, does
+ * on the consent page what `onConsent` says (default: allow with `choose`), and returns the first
+ * URL outside `origin` (the TPP's callback). Throws on any unexpected page. `jar` may be shared
+ * between runs to keep the PSU's session.
  */
-export async function walkConsentPages(fetch: PageFetch, start: URL, origin: string, psu: Psu, jar = new Map<string, string>()): Promise<URL> {
+export async function walkConsentPages(
+  fetch: PageFetch,
+  start: URL,
+  origin: string,
+  psu: Psu,
+  jar = new Map<string, string>(),
+  choose: AccountChoice = everyAccount,
+  onConsent: (page: ConsentPage) => PageStep | Promise<PageStep> = (page) => allow(page, choose),
+): Promise<URL> {
   let url = start;
   let form: URLSearchParams | undefined;
   // Bounded: login and consent are at most a dozen hops.
@@ -58,8 +121,16 @@ export async function walkConsentPages(fetch: PageFetch, start: URL, origin: str
       url = new URL(login[1]!, url);
       form = new URLSearchParams({ username: psu.username, password: psu.password });
     } else if (confirm) {
-      url = new URL(confirm[1]!, url);
-      form = new URLSearchParams();
+      const deny = /action="([^"]+\/deny)"/.exec(html);
+      const step = await onConsent({
+        url,
+        html,
+        confirm: new URL(confirm[1]!, url),
+        deny: deny ? new URL(deny[1]!, url) : undefined,
+        offered: offeredAccounts(html),
+      });
+      url = step.post;
+      form = step.form;
     } else {
       throw new Error(`unexpected page at ${url.pathname}: ${html.slice(0, 500)}`);
     }
@@ -75,8 +146,24 @@ export interface PsuToken {
   readonly accessToken: string;
 }
 
-/** The authorization code flow for `scope` (openid plus API scopes) as the sandbox PSU; the PSU-authorised access token. */
-export async function authorizeAsPsu(session: TppSession, clientId: string, psu: Psu, scope: string): Promise<PsuToken> {
+/** The OB claims parameter naming the consent an authorization request is for (the id_token and userinfo members). */
+export function intentClaims(consentId: string): Record<string, unknown> {
+  const intent = { openbanking_intent_id: { value: consentId, essential: true } };
+  return { id_token: { ...intent, acr: { essential: true, values: ['urn:openbanking:psd2:sca', 'urn:openbanking:psd2:ca'] } }, userinfo: intent };
+}
+
+/**
+ * The authorization code flow for `scope` (openid plus the consent's API scope) and the consent
+ * `consentId`, as the sandbox PSU choosing accounts with `choose`; the PSU-authorised tokens.
+ */
+export async function authorizeAsPsu(
+  session: TppSession,
+  clientId: string,
+  psu: Psu,
+  scope: string,
+  consentId: string,
+  choose?: AccountChoice,
+): Promise<PsuToken> {
   const discovery = await send(session, 'GET', `${session.server}/.well-known/openid-configuration`);
   expectStatus(discovery, 200, 'the discovery request');
   const { issuer, authorization_endpoint: authorize } = discovery.body as { issuer: string; authorization_endpoint: string };
@@ -97,6 +184,7 @@ export async function authorizeAsPsu(session: TppSession, clientId: string, psu:
     exp: now + 300,
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
+    claims: intentClaims(consentId),
   });
   const authorizationUrl = new URL(authorize);
   authorizationUrl.search = new URLSearchParams({ client_id: clientId, response_type: 'code id_token', scope, request }).toString();
@@ -106,6 +194,8 @@ export async function authorizeAsPsu(session: TppSession, clientId: string, psu:
     authorizationUrl,
     origin,
     psu,
+    new Map(),
+    choose,
   );
   // code id_token answers in the fragment (OIDC Core §3.3.2.5).
   const answer = new URLSearchParams(callback.hash.slice(1));

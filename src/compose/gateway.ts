@@ -7,8 +7,6 @@
 import { type Catalogue, createCatalogue, seedPlans } from '../apim/catalogue.ts';
 import { createKeyManagerAdmin, type KeyManagerAdmin, residentKeyManager } from '../apim/key-managers.ts';
 import type { Config } from '../config/schema.ts';
-import { definitionSchemas } from '../consent/definitions.ts';
-import { createConsentService } from '../consent/service.ts';
 import { backendHostAllowed } from '../gateway/backend-hosts.ts';
 import { createIdentitySigner } from '../gateway/identity.ts';
 import { openLiveCatalogue } from '../gateway/live-catalogue.ts';
@@ -101,12 +99,7 @@ export async function openApiManager(deps: {
           identity,
           idempotency: storage.gateway,
           keySets: services.keySets,
-          consents: createConsentService({
-            store: storage.consents,
-            schemas: definitionSchemas(storage.gateway),
-            baseUrl: config.derived.baseUrl.replace(/\/$/, ''),
-            now: () => now() * 1000,
-          }),
+          consents: services.consents,
           now,
           resolver: createTokenResolver({
             config,

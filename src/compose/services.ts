@@ -22,6 +22,9 @@ import { createSandboxStore, type SandboxStore } from '../sandbox/store.ts';
 import { CHANNELS } from '../shared-state/index.ts';
 import { startExpirySweeper } from '../storage/sweeper.ts';
 import { CLIENT_NOTICE } from '../gateway/live-catalogue.ts';
+import { definitionSchemas } from '../consent/definitions.ts';
+import { createConsentService, type ConsentService } from '../consent/service.ts';
+import { sandboxAccountSource, type PsuAccountSource } from '../consent/psu-accounts.ts';
 import type { Scope } from './scope.ts';
 import type { State } from './state.ts';
 import type { Trust } from './trust.ts';
@@ -37,6 +40,10 @@ export interface Services {
   readonly keySets: JwksCache;
   readonly usage: UsageRecorder;
   readonly keyManager: KeyManagerService;
+  /** Open Banking consents: the resources the gateway serves, the authorisation the key manager binds. */
+  readonly consents: ConsentService;
+  /** The accounts a PSU may choose on the consent page. */
+  readonly psuAccounts: PsuAccountSource;
   readonly clients: ClientService;
   readonly dcr: DcrService;
   /** Checks requests for oidc-provider's paths before the provider sees them. */
@@ -80,7 +87,20 @@ export async function openServices(deps: {
   // Durable per-minute counts for the console's charts (metrics are this process's counters only).
   const usage = createUsageRecorder({ store: storage.usage, logger, flushMs: USAGE_FLUSH_MS, retentionSeconds: USAGE_RETENTION });
   scope.defer('usage counts', () => usage.close().catch((err: unknown) => logger.warn({ err }, 'could not write the last usage counts')));
-  const keyManager = await createKeyManagerService({
+  // The consent service tells the key manager when a consent stops standing; built first, as the key manager reads consents.
+  let keyManager!: Awaited<ReturnType<typeof createKeyManagerService>>;
+  const consents = createConsentService({
+    store: storage.consents,
+    schemas: definitionSchemas(storage.gateway),
+    baseUrl: config.derived.baseUrl.replace(/\/$/, ''),
+    now: () => now() * 1000,
+    onEnded: (consent) =>
+      keyManager.endConsent(consent).catch((err: unknown) => {
+        // Every token check reads the consent's status too: nothing it revokes stays usable.
+        logger.warn({ err, consentId: consent.id }, "could not revoke an ended consent's tokens; its status already refuses them");
+      }),
+  });
+  keyManager = await createKeyManagerService({
     config,
     logger,
     storage,
@@ -89,6 +109,7 @@ export async function openServices(deps: {
     fetch,
     keySets,
     now,
+    consents,
     onTokenIssued: (grant, method, clientId) => {
       metrics?.tokenIssued(grant, method);
       usage.token(grant, clientId);
@@ -131,5 +152,19 @@ export async function openServices(deps: {
     lifetimeSeconds: config.admin.session_lifetime,
     now,
   });
-  return { fetch, keySets, usage, keyManager, clients, dcr, providerGuard, sandbox, sessions, interactions: interactionRoutes(keyManager, config) };
+  const psuAccounts = sandboxAccountSource(config);
+  return {
+    fetch,
+    keySets,
+    usage,
+    keyManager,
+    consents,
+    psuAccounts,
+    clients,
+    dcr,
+    providerGuard,
+    sandbox,
+    sessions,
+    interactions: interactionRoutes(keyManager, config, { consents, accounts: psuAccounts, now: () => now() * 1000 }),
+  };
 }

@@ -393,14 +393,46 @@ const demoUserSchema = z.strictObject({
   password: z.string().min(1).describe('Password'),
   name: z.string().default('').describe('Display name, returned as the name claim'),
   email: z.string().default('').describe('E-mail address claim'),
+  accounts: z
+    .array(
+      z.strictObject({
+        account_id: z
+          .string()
+          .regex(/^[A-Za-z0-9._~-]{1,40}$/, 'must be 1 to 40 letters, digits or . _ ~ -')
+          .describe('The public AccountId the TPP sees (OB Max40Text; unique across users)'),
+        nickname: z.string().min(1).max(70).describe('The name the customer knows the account by'),
+        currency: z
+          .string()
+          .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code')
+          .default('GBP')
+          .describe('ISO 4217 currency of the account'),
+        scheme: z.string().min(1).max(40).default('UK.OBIE.SortCodeAccountNumber').describe('OB account scheme name of the identification'),
+        identification: z.string().min(1).max(256).describe('The account identification in that scheme (sort code and account number: 14 digits)'),
+      }),
+    )
+    .max(50)
+    .default([])
+    .describe('The bank accounts this demo user may choose on the consent page; none given: three accounts derived from the user name'),
 });
 
 export const sandboxSchema = z
   .strictObject({
     users: z
       .array(demoUserSchema)
-      .default([{ username: 'psu', password: 'psu', name: 'Sandbox PSU', email: 'psu@example.com' }])
+      .default([{ username: 'psu', password: 'psu', name: 'Sandbox PSU', email: 'psu@example.com', accounts: [] }])
       .describe('Demo PSU users for the login page (sandbox mode only)'),
+  })
+  .superRefine((sandbox, ctx) => {
+    // An AccountId names one account of one customer: a consent's selection must never reach another's.
+    const seen = new Set<string>();
+    for (const [u, user] of sandbox.users.entries()) {
+      for (const [a, account] of user.accounts.entries()) {
+        if (seen.has(account.account_id)) {
+          ctx.addIssue({ code: 'custom', message: 'account_id must be unique across every user', path: ['users', u, 'accounts', a, 'account_id'] });
+        }
+        seen.add(account.account_id);
+      }
+    }
   })
   .prefault({});
 

@@ -54,6 +54,23 @@ export interface ConsentServiceDeps {
   /** Epoch milliseconds. */
   readonly now: () => number;
   readonly newId?: () => string;
+  /**
+   * Told when an authorised consent stops standing (revoked, expired, consumed, rejected, deleted):
+   * its tokens are revoked there. Its status is stored first, and every token check reads it, so a
+   * failure here leaves no token usable; it must not throw.
+   */
+  readonly onEnded?: (consent: ConsentRecord) => Promise<void>;
+}
+
+/** The PSU's decision on a consent, taken on the bank's consent page. */
+export interface PsuDecision {
+  readonly psu: string;
+  /** Approval: the accounts the PSU selected (AIS) or the account to pay from or check (the others). */
+  readonly accounts?: readonly string[];
+  /** Approval: the OAuth grant the authorisation creates. */
+  readonly grantId?: string;
+  /** Refusal: why (an OBExternalStatusReason1Code or a short word). */
+  readonly reason?: string;
 }
 
 /** `v3.1` or `v4.0` from the definition's version or the API's context. */
@@ -68,6 +85,13 @@ export interface ConsentService {
   serve(call: ConsentCall): Promise<ConsentAnswer>;
   /** Reads a consent as the clock says it is now: an AUTH past its end is EXPD, an AWAU past its wait RJCT (stored so). */
   current(id: string): Promise<ConsentRecord | undefined>;
+  /**
+   * AWAU → AUTH with the PSU, the accounts and the grant, if `consent` (as read) is still that
+   * version: of two approvals racing, one wins; the other gets undefined and must drop its grant.
+   */
+  authorise(consent: ConsentRecord, decision: PsuDecision): Promise<ConsentRecord | undefined>;
+  /** AWAU → RJCT by the PSU (or the bank's rules), if still that version; undefined when another change won. */
+  reject(consent: ConsentRecord, decision: PsuDecision, actor?: 'psu' | 'bank'): Promise<ConsentRecord | undefined>;
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
@@ -92,10 +116,18 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       if (!to) return c;
       const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to, actor: 'system', actorId: null, reason: reason ?? null };
       const changed = await deps.store.transition(c.id, c.version, { status: to, at: now }, event);
-      if (changed) return changed;
+      if (changed) {
+        await ended(changed);
+        return changed;
+      }
       // Another change won: read it again.
     }
     return deps.store.get(id);
+  }
+
+  /** Revokes the tokens of a consent that was authorised and no longer stands. */
+  async function ended(c: ConsentRecord): Promise<void> {
+    if (c.grantId !== null && (c.status !== 'AUTH' || c.deletedAt !== null)) await deps.onEnded?.(c);
   }
 
   function representation(c: ConsentRecord, api: ConsentApi, def: ConsentKindDef): Json {
@@ -182,15 +214,39 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       const c = await owned(call, def);
       const now = deps.now();
       const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to: c.status, actor: 'tpp', actorId: call.clientId, reason: 'deleted' };
-      if (await deps.store.transition(c.id, c.version, { status: c.status, deletedAt: now, at: c.statusUpdatedAt }, event)) {
+      const changed = await deps.store.transition(c.id, c.version, { status: c.status, deletedAt: now, at: c.statusUpdatedAt }, event);
+      if (changed) {
+        await ended(changed);
         return { status: 204, headers: {}, body: Buffer.alloc(0) };
       }
     }
     throw new ConsentRefusal('CONSENT_NOT_FOUND', 'no consent with this ConsentId exists for this application');
   }
 
+  async function decide(consent: ConsentRecord, to: 'authorise' | 'reject', decision: PsuDecision, actor: 'psu' | 'bank'): Promise<ConsentRecord | undefined> {
+    const status = consent.status === 'AWAU' ? nextStatus(consent.kind, consent.status, to) : undefined;
+    if (!status || consent.deletedAt !== null) return undefined;
+    const now = deps.now();
+    const event: ConsentEvent = {
+      consentId: consent.id,
+      at: now,
+      from: consent.status,
+      to: status,
+      actor,
+      actorId: decision.psu,
+      reason: decision.reason ?? null,
+    };
+    const change =
+      to === 'authorise'
+        ? { status, at: now, psu: decision.psu, accounts: [...(decision.accounts ?? [])], grantId: decision.grantId ?? null }
+        : { status, at: now, psu: decision.psu };
+    return deps.store.transition(consent.id, consent.version, change, event);
+  }
+
   return {
     current,
+    authorise: (consent, decision) => decide(consent, 'authorise', decision, 'psu'),
+    reject: (consent, decision, actor = 'psu') => decide(consent, 'reject', decision, actor),
     async serve(call) {
       const family = apiFamily(call.api);
       const { def } = call.operation;

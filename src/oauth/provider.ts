@@ -15,6 +15,14 @@ import { OAUTH_ROUTES, INTERACTION_PREFIX } from './routes.ts';
 import { requestContext } from '../http/front.ts';
 import { checkTimeClaims } from '../crypto/time-claims.ts';
 import { COMPACT_JWT } from '../crypto/jws-shape.ts';
+import { INTENT_CLAIM } from '../consent/authorisation.ts';
+import { consentOf, type ConsentBinding } from './consent-binding.ts';
+
+/** The OB security profile's acr values: strong customer authentication, or an exemption applied. */
+export const OB_ACR_VALUES = ['urn:openbanking:psd2:sca', 'urn:openbanking:psd2:ca'] as const;
+
+/** The token response member OB adds when a refresh token with an end is issued (NumericDate). */
+const REFRESH_TOKEN_EXPIRES_AT = 'http://openbanking.org.uk/refresh_token_expires_at';
 
 /** Client metadata that only Open Banking (DCR-registered) clients carry. */
 export const OB_CLIENT_METADATA = [
@@ -53,6 +61,8 @@ export interface ProviderDeps {
    * when the token is valid and the caller may see it, else undefined (active: false stands).
    */
   introspectJwt?: ((token: string, caller: { clientId: string; isOpenBanking: boolean }) => Promise<Record<string, unknown> | undefined>) | undefined;
+  /** Open Banking consent around the protocol (consent-binding.ts). */
+  consents: ConsentBinding;
 }
 
 /** A client is an Open Banking client when it was registered with a software statement. */
@@ -117,7 +127,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       token_endpoint_auth_method: c.token_endpoint_auth_method,
     })),
     scopes: [...new Set([...scopeList, ...(deps.retiredScopes ?? [])])],
-    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    // openbanking_intent_id stands alone (no scope names it): a TPP asks for it in the claims parameter.
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'], [INTENT_CLAIM]: null },
+    acrValues: [...OB_ACR_VALUES],
     routes: OAUTH_ROUTES,
     discovery: {
       claim_types_supported: ['normal'],
@@ -160,24 +172,40 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // PKCE (S256) for every authorization_code flow, FAPI or not.
     pkce: { required: () => true },
     rotateRefreshToken: config.oauth.token_renewal.renew_refresh_token,
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) => client.grantTypeAllowed('refresh_token'),
+    issueRefreshToken: async (ctx: unknown, client: { grantTypeAllowed(g: string): boolean }) =>
+      client.grantTypeAllowed('refresh_token') && deps.consents.refreshTokenAllowed(ctx),
+    extraTokenClaims: async (ctx: unknown, token: never) => deps.consents.extraTokenClaims(ctx, token),
+    loadExistingGrant: (ctx: never) => deps.consents.loadExistingGrant(ctx),
     ttl: {
       AccessToken: ttl.access_token,
       ClientCredentials: ttl.client_credentials_token,
       AuthorizationCode: ttl.authorization_code,
       IdToken: ttl.id_token,
-      RefreshToken: ttl.refresh_token,
+      // A consent's refresh token lives until the consent ends (OB RW profile); others as configured.
+      RefreshToken: (ctx: unknown) => deps.consents.refreshTokenTtl(ctx),
       Session: ttl.session,
       Interaction: ttl.interaction,
       Grant: ttl.grant,
       PushedAuthorizationRequest: 60,
     },
-    findAccount: async (_ctx: unknown, sub: string) => accounts.find(sub),
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PREFIX}${interaction.uid}` },
+    // Runs first when a code or refresh token is used: its consent must still stand (consent-binding.ts).
+    findAccount: async (ctx: unknown, sub: string, token: never) => {
+      await deps.consents.checkToken(ctx, sub, token);
+      const account = accounts.find(sub);
+      const consent = consentOf(ctx);
+      if (!account || !consent) return account;
+      return { ...account, claims: async () => ({ ...account.claims(), [INTENT_CLAIM]: consent.id }) };
+    },
+    interactions: {
+      policy: deps.consents.policy(),
+      url: (_ctx: unknown, interaction: { uid: string }) => `${INTERACTION_PREFIX}${interaction.uid}`,
+    },
     fetch: ((url: string | URL, options: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) =>
       deps.fetch(url, options)) as never,
     features: {
       devInteractions: { enabled: false },
+      // OB names the consent in the request object's claims parameter (openbanking_intent_id).
+      claimsParameter: { enabled: true },
       // Open Banking binds tokens with mTLS (cnf.x5t#S256); DPoP is not part of the profile.
       dPoP: { enabled: false },
       registration: { enabled: false },
@@ -313,6 +341,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
     }
     // TPPs pick their token endpoint auth method from discovery, so it lists only what a TPP can
     // register (docs/dcr.md#discovery); the secret methods stay available to bank-internal clients.
+    // OB RW profile: a refresh token with an end is announced with that end.
+    if (ctx.oidc?.route === 'token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && 'refresh_token' in ctx.body) {
+      // Saved in this request: its lifetime (computed once, at the save) counts from now.
+      const rt = ctx.oidc.entities.RefreshToken as { exp?: number; expiration?: number } | undefined;
+      const exp = rt?.exp ?? (typeof rt?.expiration === 'number' ? epochNow() + rt.expiration : undefined);
+      if (exp !== undefined) (ctx.body as Record<string, unknown>)[REFRESH_TOKEN_EXPIRES_AT] = exp;
+    }
     if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>)['token_endpoint_auth_methods_supported'] = [...obAuthMethods];
     }

@@ -4,7 +4,8 @@
  * expired, and the token verifier refuses every token of a marked client. The marks live in the
  * shared state (every worker and host); the verifier also checks that the client still exists
  * in the database, so a mark lost with the shared state (a power loss on one host) lets nothing
- * through.
+ * through. A consent that stops standing (revoked, expired, consumed, deleted) is marked the same
+ * way, and the verifier reads the consent itself for a token it has not kept.
  */
 import type { Config } from '../config/schema.ts';
 import type { SharedState } from '../shared-state/ports.ts';
@@ -24,3 +25,13 @@ export function markClientRevoked(shared: Pick<SharedState, 'mark'>, config: Con
 }
 
 export const isClientRevoked = (shared: Pick<SharedState, 'has'>, clientId: string): Promise<boolean> => shared.has(REVOKED_CLIENTS, clientId);
+
+/** Namespace of the marks of consents that no longer stand (their self-contained tokens stop at once). */
+export const ENDED_CONSENTS = 'ended-consent';
+
+/** Marks every token of a consent revoked until the last one has expired. */
+export function markConsentEnded(shared: Pick<SharedState, 'mark'>, config: Config, consentId: string, now: number): Promise<void> {
+  return shared.mark(ENDED_CONSENTS, consentId, tokenHorizon(config, now));
+}
+
+export const isConsentEnded = (shared: Pick<SharedState, 'has'>, consentId: string): Promise<boolean> => shared.has(ENDED_CONSENTS, consentId);

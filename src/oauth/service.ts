@@ -24,6 +24,9 @@ import { useSharedReplayDetection } from './replay.ts';
 import { withClientRecords } from './request-clients.ts';
 import { createAccountService, type AccountService } from './accounts.ts';
 import { createTrustedIssuers, registerJwtBearerGrant } from './grants/jwt-bearer.ts';
+import { createConsentBinding, type ConsentLookup } from './consent-binding.ts';
+import { markConsentEnded } from './revocation.ts';
+import type { ConsentRecord } from '../storage/consent-records.ts';
 
 /**
  * The key manager as the rest of the server sees it. oidc-provider itself stays inside src/oauth
@@ -43,6 +46,11 @@ export interface KeyManagerService {
   publicJwks(): { keys: JWK[] };
   /** Checks access tokens for resources (DCR management, the gateway, introspection of JWTs). */
   readonly tokens: TokenVerifier;
+  /**
+   * Stops every token of a consent that no longer stands, on every host: its grant's codes and
+   * tokens deleted, the grant destroyed, and a mark for its self-contained access tokens.
+   */
+  endConsent(consent: ConsentRecord): Promise<void>;
   close(): void;
 }
 
@@ -64,6 +72,8 @@ export interface KeyManagerDeps {
   onTokenIssued?: (grantType: string, authMethod: string, clientId: string | undefined) => void;
   /** One-time ids, revocation marks and change notices, shared by every worker and host. */
   shared: SharedState;
+  /** Open Banking consents, read with their expiry applied (the consent service). */
+  consents: ConsentLookup;
 }
 
 export async function createKeyManagerService(deps: KeyManagerDeps): Promise<KeyManagerInternals> {
@@ -75,6 +85,11 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
   const clientSecrets = createClientSecrets(clientSecretKey);
   const adapter = createOidcAdapter(storage.oidc, now, { readClient: clientSecrets.expose });
   const issuers = createTrustedIssuers(config, deps.keySets);
+  const consentBinding = createConsentBinding({
+    consents: deps.consents,
+    now: () => now() * 1000,
+    refreshTokenLifetime: config.oauth.token_validity.refresh_token,
+  });
 
   let provider!: Provider;
   let callback!: (req: IncomingMessage, res: ServerResponse) => void;
@@ -101,6 +116,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
       fetch: deps.fetch,
       onTokenIssued: deps.onTokenIssued,
       introspectJwt: (token, caller) => introspectJwt(tokens, token, caller),
+      consents: consentBinding,
     });
     useSharedReplayDetection(next, deps.shared);
     registerJwtBearerGrant(next, { config, issuers, replay: deps.shared, scopes, clientCert: deps.clientCert });
@@ -129,6 +145,7 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     now,
     // Rebuilt from the database when a token names a key this process has not loaded yet.
     reloadKeys: () => service.refresh(true),
+    consents: deps.consents,
   });
   const service: KeyManagerInternals = {
     get provider() {
@@ -149,6 +166,13 @@ export async function createKeyManagerService(deps: KeyManagerDeps): Promise<Key
     },
     scopes: () => scopeNames,
     publicJwks: () => publicKeys,
+    async endConsent(consent) {
+      await markConsentEnded(deps.shared, config, consent.id, now());
+      if (consent.grantId !== null) {
+        await storage.oidc.revokeByGrantId(consent.grantId);
+        await storage.oidc.destroy('Grant', consent.grantId);
+      }
+    },
     close() {
       clearInterval(timer);
       unsubscribe();

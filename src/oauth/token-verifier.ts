@@ -15,7 +15,9 @@ import type { ClientCertificate } from '../http/client-cert.ts';
 import type { Storage } from '../storage/ports.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import { boundTo } from '../crypto/thumbprint.ts';
-import { isClientRevoked } from './revocation.ts';
+import { isClientRevoked, isConsentEnded } from './revocation.ts';
+import { INTENT_CLAIM, tokenRefusal } from '../consent/authorisation.ts';
+import type { ConsentLookup } from './consent-binding.ts';
 import { RESIDENT_KEY_MANAGER } from '../storage/catalogue-records.ts';
 import { COMPACT_JWT } from '../crypto/jws-shape.ts';
 
@@ -109,6 +111,8 @@ export interface TokenVerifierDeps {
    */
   reloadKeys?: () => Promise<unknown>;
   now?: () => number;
+  /** A PSU token names its consent: it stands only while the consent does (read with its expiry applied). */
+  consents?: ConsentLookup;
 }
 
 /** An opaque token model as oidc-provider finds it. */
@@ -121,6 +125,8 @@ interface OpaqueModel {
   jti: string;
   aud?: string | string[];
   'x5t#S256'?: string;
+  /** extraTokenClaims of an opaque token (the consent id of a PSU token). */
+  extra?: Record<string, unknown>;
   destroy(): Promise<void>;
 }
 
@@ -130,7 +136,8 @@ const noop = async () => undefined;
 const REVOKED = 'the client this token was issued to no longer exists';
 /** A kept token is a JWT: no record of it to delete. */
 const REVOKED_KEPT: TokenRefusal = Object.freeze({ valid: false, code: 'TOKEN_REVOKED', description: REVOKED });
-const keptStanding = (revoked: boolean): TokenRefusal | undefined => (revoked ? REVOKED_KEPT : undefined);
+const CONSENT_ENDED = 'the consent this token was issued for no longer stands';
+const CONSENT_ENDED_KEPT: TokenRefusal = Object.freeze({ valid: false, code: 'TOKEN_REVOKED', description: CONSENT_ENDED });
 
 export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
   const { config } = deps;
@@ -213,7 +220,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           expiresAt: p.exp,
           jti: p.jti,
           audience: p.aud,
-          consentId: typeof p['openbanking_intent_id'] === 'string' ? p['openbanking_intent_id'] : undefined,
+          consentId: typeof p[INTENT_CLAIM] === 'string' ? p[INTENT_CLAIM] : undefined,
           revoke: noop,
         };
       } else {
@@ -232,7 +239,7 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
           expiresAt: m.exp,
           jti: m.jti,
           audience: m.aud,
-          consentId: undefined,
+          consentId: typeof m.extra?.[INTENT_CLAIM] === 'string' ? m.extra[INTENT_CLAIM] : undefined,
           revoke: () => m.destroy(),
         };
       }
@@ -246,6 +253,14 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       const isStatic = config.oauth.internal_clients.some((c) => c.client_id === found.clientId);
       if (revoked || (!client && !isStatic)) {
         return { valid: false, code: 'TOKEN_REVOKED', description: REVOKED, revoke: found.revoke };
+      }
+      // A PSU token stands only while its consent does: read from the database (expiry applied now),
+      // so a revocation mark lost with the shared state lets nothing through.
+      if (found.consentId !== undefined && found.grant === 'psu') {
+        const consent = deps.consents ? await deps.consents.current(found.consentId) : undefined;
+        if (tokenRefusal(consent, { clientId: found.clientId, subject: found.subject }) !== undefined) {
+          return { valid: false, code: 'TOKEN_REVOKED', description: CONSENT_ENDED, revoke: found.revoke };
+        }
       }
       const meta = client?.payload ?? {};
       return {
@@ -261,7 +276,13 @@ export function createTokenVerifier(deps: TokenVerifierDeps): TokenVerifier {
       };
     },
 
-    recheck: (token) => isClientRevoked(deps.shared, token.clientId).then(keptStanding),
+    recheck: async (token) => {
+      const [client, consent] = await Promise.all([
+        isClientRevoked(deps.shared, token.clientId),
+        token.consentId === undefined ? false : isConsentEnded(deps.shared, token.consentId),
+      ]);
+      return client ? REVOKED_KEPT : consent ? CONSENT_ENDED_KEPT : undefined;
+    },
   };
 }
 

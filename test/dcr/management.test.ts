@@ -16,6 +16,8 @@ import { x5tS256 } from '../../src/crypto/thumbprint.ts';
 import { assertErrorResponse } from '../helpers/assert-error.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
 import { fetchVia } from '../helpers/ob-client.ts';
+import { seedConsent } from '../helpers/consents.ts';
+import { intentClaims } from '../../src/cli/psu-flow.ts';
 import { jsonBody, startDcrEnvironment, tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
 
 const PSU = { username: 'psu', password: 'psu' };
@@ -67,6 +69,7 @@ async function refreshTokenFor(env: DcrEnvironment, r: Registered): Promise<stri
       state,
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
+      claims: JSON.stringify(intentClaims(await seedConsent(env.ts.storage, r.clientId))),
     },
     signingKey,
   );

@@ -20,14 +20,15 @@ const STEPS = [
   '3. Register (opendcr tpp register --tpp ',
   '4. Obtain a client_credentials access token (opendcr tpp token --tpp ',
   '5. Publish the Account and Transaction API in front of a sample ASPSP',
-  '6. The PSU consents (sandbox user "psu" signs in and allows "accounts")',
-  "7. Read the PSU's accounts through the gateway: GET /open-banking/v3.1/aisp/accounts",
-  '8. A token without the scope an operation needs: 403',
-  '9. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
-  '10. Read the registration (opendcr tpp get --tpp ',
-  '11. Update it, narrowing the scope to "openid accounts"',
-  '12. Delete it (opendcr tpp delete --tpp ',
-  '13. Read it again with the same token: refused with 401',
+  '6. The TPP asks for an account access consent (POST /open-banking/v3.1/aisp/account-access-consents, served by OpenDCR)',
+  '7. The PSU authorises it (sandbox user "psu" signs in, chooses two of three accounts, allows)',
+  "8. Read the PSU's accounts through the gateway: GET /open-banking/v3.1/aisp/accounts",
+  '9. A token without the scope an operation needs: 403',
+  '10. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
+  '11. Read the registration (opendcr tpp get --tpp ',
+  '12. Update it, narrowing the scope to "openid accounts"',
+  '13. Delete it (opendcr tpp delete --tpp ',
+  '14. Read it again with the same token: refused with 401',
 ];
 
 test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing left behind', async () => {
@@ -55,6 +56,10 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
     /What the ASPSP was told[^\n]*\n {2}\{\n {4}"client_id": "[0-9a-f-]{36}",\n {4}"key_manager": "Resident Key Manager",\n {4}"software_id": /,
   );
   assert.match(r.stdout, /"psu": "psu"/);
+  // The consent, created by the TPP and authorised by the PSU, is named by the PSU's token.
+  assert.match(r.stdout, /account-access-consents → 201 Created\n\{\n {2}"Data": \{\n {4}"ConsentId": "[0-9a-f-]{36}"/);
+  assert.match(r.stdout, /^The consent is now Authorised\.$/m);
+  assert.match(r.stdout, /"openbanking_intent_id": "[0-9a-f-]{36}"/);
   assert.match(r.stdout, /account-access-consents → 403 Forbidden\n\{\n {2}"Code": "GATEWAY_SCOPE_MISSING"/);
   assert.match(r.stdout, /\/accounts → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);
   assert.match(r.stdout, /^Retry-After: \d+ s/m);
@@ -85,9 +90,9 @@ test('npm run demo -- --keep: the folder stays, and a printed curl line replays 
     assert.ok(existsSync(configFile));
     const port = Number(/^port = (\d+)$/m.exec(readFileSync(configFile, 'utf8'))?.[1]);
     // Step 13's curl line: GET with the token of the deleted client, run where the demo says, in a shell.
-    const step13 = r.stdout.slice(r.stdout.indexOf('13. Read it again with the same token'));
-    const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step13);
-    assert.ok(block, step13);
+    const step14 = r.stdout.slice(r.stdout.indexOf('14. Read it again with the same token'));
+    const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step14);
+    assert.ok(block, step14);
     const [, cwd, text] = block;
     const curl = text!
       .split('\n')

@@ -13,6 +13,8 @@ import { SignJWT, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSON
 import { GATEWAY, startTestServer, type TestServer } from '../helpers/server.ts';
 import { fetchVia, newSigningKey, registerObClient, relyingParty, REDIRECT_URI, type ObClient } from '../helpers/ob-client.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
+import { seedConsent } from '../helpers/consents.ts';
+import { intentClaims } from '../../src/cli/psu-flow.ts';
 import { assertAdminError, assertErrorResponse, isOAuthError } from '../helpers/assert-error.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -61,7 +63,7 @@ async function verifyAccessToken(token: string) {
 }
 
 /** A FAPI 1.0 Final authorization: JAR (PS256), code id_token, PKCE S256, through the PSU's browser. */
-async function authorize(config: client.Configuration, c: ObClient, scope: string) {
+async function authorize(config: client.Configuration, c: ObClient, scope: string, consentId?: string) {
   const verifier = client.randomPKCECodeVerifier();
   const nonce = client.randomNonce();
   const state = client.randomState();
@@ -74,6 +76,7 @@ async function authorize(config: client.Configuration, c: ObClient, scope: strin
       state,
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
+      ...(consentId === undefined ? {} : { claims: JSON.stringify(intentClaims(consentId)) }),
     },
     c.signingKey,
   );
@@ -159,7 +162,8 @@ test('client_credentials with tls_client_auth (subject DN registered in another 
 test('authorization_code (FAPI 1.0 Final): JAR, code id_token, PKCE, consent, then refresh rotation', async () => {
   const hybrid = await relyingParty(ts, tpp, client.PrivateKeyJwt(tpp.signingKey));
   client.useCodeIdTokenResponseType(hybrid);
-  const tokens = await authorize(hybrid, tpp, 'openid accounts payments');
+  const consentId = await seedConsent(ts.storage, tpp.clientId);
+  const tokens = await authorize(hybrid, tpp, 'openid accounts', consentId);
 
   // ID token: signature, nonce, c_hash/s_hash already checked by openid-client.
   assert.equal(decodeProtectedHeader(tokens.id_token!).alg, 'PS256');
@@ -167,13 +171,15 @@ test('authorization_code (FAPI 1.0 Final): JAR, code id_token, PKCE, consent, th
   assert.equal(idToken.iss, ts.url);
   assert.equal(idToken.sub, 'psu');
   assert.equal(idToken.aud, tpp.clientId);
+  assert.equal(idToken['openbanking_intent_id'], consentId);
 
-  // The access token is for the Open Banking APIs, bound to the TPP's transport certificate.
-  assert.equal(tokens.scope, 'accounts payments');
+  // The access token is for the Open Banking APIs, bound to the TPP's transport certificate, and names the consent.
+  assert.equal(tokens.scope, 'accounts');
   const { payload } = await verifyAccessToken(tokens.access_token);
   assert.equal(payload.sub, 'psu');
   assert.equal(payload['client_id'], tpp.clientId);
-  assert.equal(payload['scope'], 'accounts payments');
+  assert.equal(payload['scope'], 'accounts');
+  assert.equal(payload['openbanking_intent_id'], consentId);
   assert.deepEqual(payload['cnf'], { 'x5t#S256': x5tS256(tpp) });
 
   const first = tokens.refresh_token!;
@@ -182,7 +188,8 @@ test('authorization_code (FAPI 1.0 Final): JAR, code id_token, PKCE, consent, th
   assert.ok(refreshed.refresh_token && refreshed.refresh_token !== first, 'a new refresh token is issued');
   const again = await verifyAccessToken(refreshed.access_token);
   assert.equal(again.payload.sub, 'psu');
-  assert.equal(again.payload['scope'], 'accounts payments');
+  assert.equal(again.payload['scope'], 'accounts');
+  assert.equal(again.payload['openbanking_intent_id'], consentId);
   assert.deepEqual(again.payload['cnf'], { 'x5t#S256': x5tS256(tpp) });
 
   // renew_refresh_token = true: the used refresh token is dead.

@@ -22,12 +22,16 @@ import { freePort } from '../helpers/server.ts';
 import { nginxBinary, startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { startTestBackend, type TestBackend, type ReceivedCall } from './backend.ts';
 import { OB_FILES, publishApi, jsonOf, ADMIN, psuAccessToken } from './support.ts';
+import { seedConsent } from '../helpers/consents.ts';
+import { sandboxAccountSource } from '../../src/consent/psu-accounts.ts';
 
 const NGINX = nginxBinary();
 const SKIP = NGINX === undefined && process.env['CI'] !== 'true' ? 'nginx is not installed (apt-get install nginx)' : false;
 
 /** Each API behind its own location of the nginx tier, as `/<service>/` → `/<service>-service/`. */
 const SERVICES = { accounts: 'aisp', payments: 'pisp', funds: 'cbpii', vrp: 'vrp' } as const;
+/** The scope of each API's PSU token (VRP's payments are PIS). */
+const PSU_SCOPE = { accounts: 'accounts', payments: 'payments', funds: 'fundsconfirmations', vrp: 'payments' } as const;
 
 // ---------------------------------------------------------------------------------------------
 // The corpus: what goes into one path parameter, as raw request-target text.
@@ -138,7 +142,7 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
   let nginx: RunningNginx | undefined;
   let tpp: SandboxTpp;
   let ccToken: string;
-  let psuToken: string;
+  const psuTokens: Record<string, string> = {};
   const operations: Operation[] = [];
 
   before(async () => {
@@ -178,7 +182,16 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
     const reg = await jsonBody(await env.register(tpp, await env.validRequestClaims(tpp)), 201);
     const clientId = String(reg['client_id']);
     ccToken = await env.ccToken(tpp, clientId, 'private_key_jwt', { scope: 'accounts payments fundsconfirmations' });
-    psuToken = await psuAccessToken(env, tpp, clientId, 'openid accounts payments fundsconfirmations');
+    // A PSU token names one consent, of one type: one token per scope.
+    const [account] = await sandboxAccountSource(env.ts.server.config).list('psu');
+    const debtor = { DebtorAccount: { SchemeName: account!.scheme, Identification: account!.identification } };
+    for (const [scope, kind, data] of [
+      ['accounts', 'account-access', undefined],
+      ['payments', 'domestic-payment', undefined],
+      ['fundsconfirmations', 'funds-confirmation', debtor],
+    ] as const) {
+      psuTokens[scope] = await psuAccessToken(env, tpp, clientId, `openid ${scope}`, await seedConsent(env.ts.storage, clientId, kind, data));
+    }
   });
 
   after(async () => {
@@ -207,7 +220,7 @@ describe('path forms against a real nginx tier behind the gateway', { skip: SKIP
       const id = randomUUID();
       const body = op.requestBody ? '{}' : undefined;
       const headers: Record<string, string> = {
-        authorization: `Bearer ${op.flows.includes('client_credentials') ? ccToken : psuToken}`,
+        authorization: `Bearer ${op.flows.includes('client_credentials') ? ccToken : psuTokens[PSU_SCOPE[op.api]]}`,
         'x-fapi-interaction-id': id,
         ...(body ? { 'content-type': op.requestBody!.includes('application/json') ? 'application/json' : op.requestBody![0]! } : {}),
         ...(op.idempotency ? { 'x-idempotency-key': randomUUID() } : {}),

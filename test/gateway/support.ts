@@ -6,6 +6,7 @@ import * as oidc from 'openid-client';
 import { importPKCS8 } from 'jose';
 import type { SandboxTpp } from '../../src/sandbox/tpp.ts';
 import { authorizeInBrowser } from '../helpers/browser.ts';
+import { intentClaims } from '../../src/cli/psu-flow.ts';
 import { fetchVia } from '../helpers/ob-client.ts';
 import { tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
 
@@ -93,14 +94,16 @@ export async function subscriptionsOf(fetch: ServerFetch, clientId: string, admi
 }
 
 /**
- * A PSU-authorised access token for a registered client: a FAPI authorization (JAR, code id_token,
- * PKCE) walked by the PSU's scripted browser, exchanged with openid-client over the TPP's mTLS.
+ * A PSU-authorised access token for a registered client and its consent `consentId`: a FAPI
+ * authorization (JAR naming the consent, code id_token, PKCE) walked by the PSU's scripted browser
+ * (every offered account chosen), exchanged with openid-client over the TPP's mTLS.
  */
 export async function psuAccessToken(
   env: DcrEnvironment,
   tpp: SandboxTpp,
   clientId: string,
   scope: string,
+  consentId: string,
   psu = { username: 'psu', password: 'psu' },
 ): Promise<string> {
   const key = await importPKCS8(tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256');
@@ -121,6 +124,7 @@ export async function psuAccessToken(
       state,
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
+      claims: JSON.stringify(intentClaims(consentId)),
     },
     signingKey,
   );

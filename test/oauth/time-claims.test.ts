@@ -14,6 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { newSigningKey, registerObClient, REDIRECT_URI, type ObClient } from '../helpers/ob-client.ts';
 import { stateBackends } from '../helpers/state-backends.ts';
+import { seedConsent } from '../helpers/consents.ts';
+import { intentClaims } from '../../src/cli/psu-flow.ts';
 import { TIME_CASES, rawJson, signRawJwt, type TimeClaim, type TimeCase } from '../helpers/time-claims.ts';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -25,6 +27,7 @@ const CLAIMS: readonly TimeClaim[] = ['iat', 'nbf', 'exp'];
 
 let ts: TestServer;
 let tpp: ObClient;
+let consentId: string;
 let idp: Awaited<ReturnType<typeof newSigningKey>>;
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -54,6 +57,8 @@ function requestObject(overrides: Record<string, string | undefined> = {}, t = n
         nonce: randomUUID(),
         code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
         code_challenge_method: 'S256',
+        // The consent it is for: a valid request goes on to the PSU's sign-in.
+        claims: intentClaims(consentId),
         jti: randomUUID(),
         iat: t,
         nbf: t,
@@ -100,6 +105,8 @@ interface Endpoint {
   /** The refusal, exactly. */
   readonly refused: { status: number; body?: unknown; check?: (a: { status: number; body: unknown }) => void };
   readonly acceptedStatus: number;
+  /** What else an accepted answer shows. */
+  readonly acceptedCheck?: (a: { status: number; body: unknown }) => void;
   /** A one-time JWT: the replay of an accepted one is refused. */
   readonly oneTime: boolean;
 }
@@ -155,6 +162,8 @@ const requestObjectEndpoints: readonly Endpoint[] = [
       }),
     refused: { status: 303, check: redirectedError },
     acceptedStatus: 303,
+    // On to the PSU's sign-in: the request (and the consent it names) passed every check.
+    acceptedCheck: (a) => assert.match(new URL(String(a.body), ts.url).pathname, /^\/oauth2\/interaction\/[^/]+$/, String(a.body)),
     oneTime: false,
   },
   {
@@ -191,6 +200,7 @@ async function runCase(
     if (accept) {
       assert.equal(a.status, endpoint.acceptedStatus, `${label} (${which}) is accepted: ${JSON.stringify(a.body)}`);
       if (endpoint.refused.check && a.status === endpoint.refused.status) assert.throws(() => endpoint.refused.check!(a), `${label} (${which}) is accepted`);
+      endpoint.acceptedCheck?.(a);
     } else {
       assert.equal(a.status, endpoint.refused.status, `${label} (${which}) is refused: ${JSON.stringify(a.body)}`);
       if (endpoint.refused.body !== undefined) assert.deepEqual(a.body, endpoint.refused.body, `${label} (${which})`);
@@ -215,6 +225,7 @@ for (const backend of stateBackends()) {
         },
       });
       tpp = await registerObClient(ts, 'private_key_jwt', { grant_types: ['client_credentials', 'authorization_code', 'refresh_token', JWT_BEARER] });
+      consentId = await seedConsent(ts.storage, tpp.clientId);
     });
     after(async () => {
       await ts?.close();
