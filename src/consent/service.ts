@@ -92,6 +92,11 @@ export interface ConsentService {
   authorise(consent: ConsentRecord, decision: PsuDecision): Promise<ConsentRecord | undefined>;
   /** AWAU → RJCT by the PSU (or the bank's rules), if still that version; undefined when another change won. */
   reject(consent: ConsentRecord, decision: PsuDecision, actor?: 'psu' | 'bank'): Promise<ConsentRecord | undefined>;
+  /**
+   * AUTH → COND: the payment consent's order was accepted (by the TPP `clientId`). Undefined when
+   * the consent is no longer authorised (another order consumed it, or it ended).
+   */
+  consume(id: string, clientId: string): Promise<ConsentRecord | undefined>;
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
@@ -243,8 +248,29 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
     return deps.store.transition(consent.id, consent.version, change, event);
   }
 
+  async function consume(id: string, clientId: string): Promise<ConsentRecord | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const c = await current(id);
+      const to = c && c.deletedAt === null ? nextStatus(c.kind, c.status, 'consume') : undefined;
+      if (!c || !to) return undefined;
+      const now = deps.now();
+      const changed = await deps.store.transition(
+        c.id,
+        c.version,
+        { status: to, at: now },
+        { consentId: c.id, at: now, from: c.status, to, actor: 'tpp', actorId: clientId, reason: 'order' },
+      );
+      if (changed) {
+        await ended(changed);
+        return changed;
+      }
+    }
+    return undefined;
+  }
+
   return {
     current,
+    consume,
     authorise: (consent, decision) => decide(consent, 'authorise', decision, 'psu'),
     reject: (consent, decision, actor = 'psu') => decide(consent, 'reject', decision, actor),
     async serve(call) {

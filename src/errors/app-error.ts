@@ -16,14 +16,17 @@ export class AppError extends Error {
   readonly error: WireError;
   /** Extra response headers (e.g. WWW-Authenticate). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The request field at fault, as a JSON path (`Data.Initiation.InstructedAmount`), for answers that name one (OB's `Path`). */
+  readonly field: string | undefined;
 
-  constructor(code: ErrorCode, description: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(code: ErrorCode, description: string, opts: { cause?: unknown; headers?: Record<string, string>; field?: string } = {}) {
     super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
     const spec = ERRORS[code];
     this.code = code;
     this.status = spec.status;
     this.error = spec.error;
     this.headers = opts.headers ?? {};
+    this.field = opts.field;
   }
 
   /** The error_description sent to the caller: always safe, written for the person fixing the request. */
@@ -33,7 +36,7 @@ export class AppError extends Error {
 }
 
 /** `throw fail('REQUEST_KID_MISSING', 'the registration request JWS header must carry …')`. */
-export function fail(code: ErrorCode, description: string, opts?: { cause?: unknown; headers?: Record<string, string> }): AppError {
+export function fail(code: ErrorCode, description: string, opts?: { cause?: unknown; headers?: Record<string, string>; field?: string }): AppError {
   return new AppError(code, description, opts);
 }
 

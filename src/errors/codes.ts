@@ -222,6 +222,32 @@ export const ERRORS = {
     'the operation needs a PSU-authorised token and got a client-credentials one, or the reverse',
   ),
   GATEWAY_ROLE_MISSING: g(403, 'UK.OBIE.Resource.ConsentMismatch', "the TPP's roles (certificate or software statement) do not include one the API requires"),
+  GATEWAY_CONSENT_MISMATCH: g(
+    403,
+    'UK.OBIE.Resource.ConsentMismatch',
+    "the PSU token's consent does not open this operation: another consent type, another consent's resource, or an operation no consent opens",
+  ),
+  GATEWAY_CONSENT_PERMISSION: g(
+    403,
+    'UK.OBIE.Resource.ConsentMismatch',
+    "the account access consent does not grant the permission this endpoint needs (docs/consents.md's map)",
+  ),
+  GATEWAY_CONSENT_ACCOUNT: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the path names an account the PSU did not choose for this consent'),
+  GATEWAY_CONSENT_BODY_MISMATCH: g(
+    400,
+    'UK.OBIE.Resource.ConsentMismatch',
+    "the body does not name the token's consent (Data.ConsentId), or the order does not repeat its consent's Initiation and Risk exactly; Path names the first field that differs",
+  ),
+  GATEWAY_CONSENT_STATUS: g(
+    400,
+    'UK.OBIE.Resource.InvalidConsentStatus',
+    'the consent cannot be used for this order: already consumed, or used by another order still running',
+  ),
+  GATEWAY_CONSENT_UNSUPPORTED: g(
+    403,
+    'UK.OBIE.Resource.ConsentMismatch',
+    "the consent type's use is not offered yet (VRP payments: the control-parameter ledger is still to come); nothing is forwarded",
+  ),
   GATEWAY_NOT_SUBSCRIBED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application (client) is not subscribed to the API'),
   GATEWAY_SUBSCRIPTION_BLOCKED: g(403, 'UK.OBIE.Resource.ConsentMismatch', "the application's subscription to the API is blocked by the bank"),
   // The consent (intent) resources served by OpenDCR (src/consent).

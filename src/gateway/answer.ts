@@ -19,7 +19,7 @@ export function obErrorBody(err: AppError, interactionId: string): string {
     Code: err.code,
     Id: interactionId,
     Message: err.description,
-    Errors: [{ ErrorCode: ob, Message: err.description }],
+    Errors: [{ ErrorCode: ob, Message: err.description, ...(err.field === undefined ? {} : { Path: err.field }) }],
   });
 }
 

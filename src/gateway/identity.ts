@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import type { Storage } from '../storage/ports.ts';
+import type { ConsentSnapshot } from '../consent/access.ts';
 
 export const IDENTITY_KEY_META = 'gateway.identity_key';
 export const IDENTITY_JWKS_PATH = '/gateway/jwks.json';
@@ -25,6 +26,8 @@ export interface CallerIdentity {
   /** The PSU, for a PSU-authorised token. */
   psu: string | undefined;
   consentId: string | undefined;
+  /** The PSU token's consent as it stands (an API that serves its consents here): the backend never looks it up. */
+  consent?: ConsentSnapshot | undefined;
 }
 
 export interface IdentitySigner {
@@ -61,6 +64,7 @@ export async function createIdentitySigner(opts: { storage: Storage; issuer: str
         scope: who.scopes.join(' '),
         ...(who.psu ? { psu: who.psu } : {}),
         ...(who.consentId ? { consent_id: who.consentId } : {}),
+        ...(who.consent ? { consent: who.consent } : {}),
       })
         .setProtectedHeader({ alg: 'ES256', kid, typ: 'opendcr-identity+jwt' })
         .setIssuer(opts.issuer)

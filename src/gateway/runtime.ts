@@ -27,6 +27,7 @@ import { authenticate } from './steps/authenticate.ts';
 import { authorize } from './steps/authorize.ts';
 import { type Call, newCall, UNMATCHED_API } from './steps/call.ts';
 import { certificate } from './steps/certificate.ts';
+import { consent, createConsentCache } from './steps/consent.ts';
 import { type ForwardDeps, forward, gatewaySetHeaders } from './steps/forward.ts';
 import { internalDcr } from './steps/internal-dcr.ts';
 import { requestRules } from './steps/request-rules.ts';
@@ -51,8 +52,8 @@ export interface GatewayDeps {
   idempotency: Pick<GatewayStore, 'claimIdempotency' | 'completeIdempotency' | 'releaseIdempotency' | 'abandonIdempotency'>;
   /** Software key sets, for x-jws-signature. */
   keySets: Pick<JwksCache, 'keySet'>;
-  /** The consent resources of APIs that serve their consents here. */
-  consents: Pick<ConsentService, 'serve'>;
+  /** The consent resources of APIs that serve their consents here, and the consents PSU tokens are held to. */
+  consents: Pick<ConsentService, 'serve' | 'current' | 'consume'>;
   now?: () => number;
   /** Told each call's API, outcome and status (metrics). */
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
@@ -89,6 +90,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const subscriptions = { live };
   const limits = { shared: deps.shared };
   const dcrApi = { shared: deps.shared, clientCert: deps.clientCert };
+  const consents = { consents: deps.consents, cache: createConsentCache({ maxEntries: 50_000, maxAgeMs: 60_000 }), now: () => now() * 1000 };
   const backend: ForwardDeps = {
     proxy: deps.proxy,
     identity: deps.identity,
@@ -126,7 +128,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const subscribed = await subscription(subscriptions, caller); // the application's subscription: 403
     await throttle(limits, subscribed); // plan, burst and operation limits: 429
     const checked = requestRules(subscribed); // OB request rules: 400/406/415
-    await forward(backend, checked); // the backend's answer; 400/413 on the body, 502/504
+    await consent(consents, checked); // a PSU token's consent: type, permission, account: 401/403
+    await forward(backend, checked); // the backend's answer; 400/413 on the body (a body that must repeat its consent), 502/504
   }
 
   function refused(call: Call, err: unknown): void {

@@ -10,6 +10,8 @@ import type { RequestContext } from '../../http/front.ts';
 import type { VerifiedToken } from '../../oauth/token-verifier.ts';
 import type { SubscriptionRecord } from '../../storage/catalogue-records.ts';
 import type { RouteMatch, RouteSnapshot } from '../snapshot.ts';
+import type { ConsentNeed } from '../../consent/access.ts';
+import type { ConsentRecord } from '../../storage/consent-records.ts';
 
 /** What the request rules found for the forward step: no body, JSON (read whole and bounded), other. */
 export type RequestBody = 'none' | 'json' | 'other';
@@ -49,6 +51,8 @@ export interface Call {
   caller: Caller | undefined;
   subscription: SubscriptionRecord | undefined;
   body: RequestBody | undefined;
+  /** A PSU token's consent and what the operation needs of it (the consent step), when its API serves its consents here. */
+  consent: { readonly record: ConsentRecord; readonly need: ConsentNeed } | undefined;
 }
 
 /** After the route step. */
@@ -89,5 +93,6 @@ export function newCall(
     caller: undefined,
     subscription: undefined,
     body: undefined,
+    consent: undefined,
   };
 }

@@ -15,7 +15,9 @@ import type { IdentitySigner } from '../identity.ts';
 import { type JwsCheck, readBody, verifyJwsSignature } from '../ob-rules.ts';
 import type { BackendProxy, BufferedAnswer, ForwardTarget } from '../proxy.ts';
 import type { Checked } from './call.ts';
-import { exchangeOnce, type IdempotencyDeps } from './idempotent.ts';
+import { exchangeOnce, idempotencyOwner, type IdempotencyDeps } from './idempotent.ts';
+import { bodyRefusal, consentSnapshot } from '../../consent/access.ts';
+import { consumingOrder } from './consume.ts';
 
 export interface ForwardDeps {
   readonly proxy: Pick<BackendProxy, 'forward' | 'exchange'>;
@@ -36,8 +38,8 @@ export interface ForwardDeps {
   /** Epoch seconds. */
   readonly now: () => number;
   readonly idempotency: IdempotencyDeps;
-  /** The consent resources, served in process for an API that serves its consents here. */
-  readonly consents: Pick<ConsentService, 'serve'>;
+  /** The consent resources, served in process for an API that serves its consents here; payment orders consume theirs. */
+  readonly consents: Pick<ConsentService, 'serve' | 'consume'>;
 }
 
 /** Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend. */
@@ -69,6 +71,7 @@ export async function target(deps: ForwardDeps, call: Checked): Promise<ForwardT
       scopes: t.scopes,
       psu: t.grant === 'psu' ? t.subject : undefined,
       consentId: t.consentId,
+      consent: call.consent ? consentSnapshot(call.consent.record) : undefined,
     },
     base.origin,
     caller.raw,
@@ -122,7 +125,9 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
   const checkJws = match.api.verifyJwsSignature && op.jwsSignature;
   const consent = servedConsent(call);
   const to = consent ? undefined : await target(deps, call);
-  if (to && !checkJws && !op.idempotency && kind !== 'json') return deps.proxy.forward(req, res, to);
+  const held = call.consent;
+  const bodyNamesConsent = held !== undefined && (held.need.use === 'order' || held.need.use === 'confirm-funds');
+  if (to && !checkJws && !op.idempotency && kind !== 'json' && !bodyNamesConsent) return deps.proxy.forward(req, res, to);
   const body = kind === 'none' ? Buffer.alloc(0) : await readBody(req, deps.maxRequestBody);
   if (kind === 'json' && jsonTooDeep(body.toString('utf8'))) {
     throw fail('GATEWAY_JSON_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep`);
@@ -140,8 +145,21 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
       clockTolerance: deps.clockTolerance,
     });
   }
+  if (held && bodyNamesConsent) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const refused = bodyRefusal(held.record, held.need, parsed);
+    if (refused) throw fail(refused.code, refused.description, refused.path === undefined ? {} : { field: refused.path });
+  }
   const method = req.method ?? 'POST';
-  const exchange = () => (consent ? consentAnswer(deps, call, consent, body) : deps.proxy.exchange(method, to!, body));
+  const send = () => (consent ? consentAnswer(deps, call, consent, body) : deps.proxy.exchange(method, to!, body));
+  // A payment order holds its consent while it runs and consumes it once accepted (./consume.ts).
+  const exchange =
+    held?.need.use === 'order' ? () => consumingOrder(deps, idempotencyOwner(call.caller.token), held.record, call.caller.token.clientId, send) : send;
   if (op.idempotency) return exchangeOnce(deps.idempotency, call, body, exchange);
   if (consent) return sendAnswer(res, await exchange());
   return deps.proxy.forward(req, res, to!, body);

@@ -28,7 +28,7 @@ function fakeDeps(over: Partial<ForwardDeps> = {}) {
       },
       exchange: async () => assert.fail('not an idempotent operation'),
     },
-    consents: { serve: async () => assert.fail('the API serves no consents here') },
+    consents: { serve: async () => assert.fail('the API serves no consents here'), consume: async () => assert.fail('no payment order here') },
     identity: {
       sign: async (who, audience, cacheKey) => {
         signed.push({ who, audience, cacheKey });
@@ -129,6 +129,8 @@ test('the backend request: its base path and the routed path and query, the allo
         scopes: ['accounts'],
         psu: 'psu-1',
         consentId: 'c-9',
+        // The consent step held no consent (this API's consents are elsewhere): no snapshot.
+        consent: undefined,
       },
       audience: 'https://bank.example',
       cacheKey: 'raw-token',

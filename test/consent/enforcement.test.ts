@@ -1,0 +1,289 @@
+/**
+ * The gateway holds every PSU call to its consent, over real HTTPS with a recording backend: the
+ * account access permission of each data endpoint of the official file (the whole map, both ways),
+ * the accounts the PSU chose (every other account refused, nothing forwarded), the consent as the
+ * backend is told it, and payment orders that must repeat their consent exactly and use it once,
+ * also when many arrive at once; the consent's rows and history checked afterwards.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { decodeJwt } from 'jose';
+import { startDcrEnvironment, jsonBody, tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
+import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
+import {
+  accountAccessBody,
+  authorizeConsent,
+  consentCall,
+  createConsent,
+  domesticPaymentBody,
+  domesticVrpBody,
+  publishConsentApis,
+  type ConsentTpp,
+} from '../helpers/consents.ts';
+import { sandboxAccountSource, type PsuAccount } from '../../src/consent/psu-accounts.ts';
+
+let env: DcrEnvironment;
+let backend: TestBackend;
+let aisp: ConsentTpp;
+let accounts: readonly PsuAccount[];
+
+const AIS = '/open-banking/v3.1/aisp';
+const PIS = '/open-banking/v3.1/pisp';
+
+before(async () => {
+  backend = await startTestBackend();
+  env = await startDcrEnvironment();
+  await publishConsentApis(env, backend.url, ['accounts', 'payments', 'vrp']);
+  const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
+  aisp = { tpp: env.aispPisp, clientId: String(reg['client_id']) };
+  accounts = await sandboxAccountSource(env.ts.server.config).list('psu');
+});
+after(async () => {
+  await env?.close();
+  await backend?.close();
+});
+
+/** A PSU token for a new consent of `api` with `body`, the PSU choosing `choose` of the offered accounts. */
+async function psuToken(
+  api: 'accounts' | 'payments' | 'vrp',
+  resource: string,
+  body: unknown,
+  chosen?: readonly string[],
+): Promise<{ id: string; token: string }> {
+  const id = await createConsent(env, aisp, api, resource, body);
+  const out = await authorizeConsent(env, aisp, id, api, chosen ? { choose: (offered) => offered.filter((o) => chosen.includes(o.accountId)) } : {});
+  const tokens = await out.exchange();
+  return { id, token: tokens.access_token };
+}
+
+function call(token: string, path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  return env.ts.fetch(path, {
+    method: init.method ?? 'GET',
+    cert: tlsOf(aisp.tpp.transport),
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fapi-interaction-id': randomUUID(),
+      ...(init.body === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'x-idempotency-key': randomUUID(), 'x-jws-signature': 'not-checked-unless-the-api-says-so' }),
+      ...init.headers,
+    },
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
+}
+
+/** A refusal in the OB shape with `code`, and nothing reaching the backend. */
+async function refused(res: Response, status: number, code: string, calls: number, path?: string): Promise<void> {
+  const body = await jsonBody(res, status);
+  assert.equal(body['Code'], code, JSON.stringify(body));
+  if (path !== undefined) assert.equal((body['Errors'] as Array<Record<string, string>>)[0]!['Path'], path);
+  assert.equal(backend.calls.length, calls, 'nothing was forwarded');
+}
+
+const identityOf = (c: { headers: Record<string, unknown> }) => decodeJwt(String(c.headers[env.ts.server.config.gateway.identity_header.toLowerCase()]));
+
+describe('account access', () => {
+  // Every data endpoint of the official file with the permissions that open it (docs/consents.md).
+  const ENDPOINTS: Array<[string, string[]]> = [
+    ['/accounts', ['ReadAccountsBasic', 'ReadAccountsDetail']],
+    ['/accounts/{A}', ['ReadAccountsBasic', 'ReadAccountsDetail']],
+    ['/balances', ['ReadBalances']],
+    ['/accounts/{A}/balances', ['ReadBalances']],
+    ['/beneficiaries', ['ReadBeneficiariesBasic', 'ReadBeneficiariesDetail']],
+    ['/accounts/{A}/beneficiaries', ['ReadBeneficiariesBasic', 'ReadBeneficiariesDetail']],
+    ['/direct-debits', ['ReadDirectDebits']],
+    ['/accounts/{A}/direct-debits', ['ReadDirectDebits']],
+    ['/standing-orders', ['ReadStandingOrdersBasic', 'ReadStandingOrdersDetail']],
+    ['/accounts/{A}/standing-orders', ['ReadStandingOrdersBasic', 'ReadStandingOrdersDetail']],
+    ['/transactions', ['ReadTransactionsBasic', 'ReadTransactionsDetail']],
+    ['/accounts/{A}/transactions', ['ReadTransactionsBasic', 'ReadTransactionsDetail']],
+    ['/accounts/{A}/statements/s1/transactions', ['ReadTransactionsBasic', 'ReadTransactionsDetail']],
+    ['/statements', ['ReadStatementsBasic', 'ReadStatementsDetail']],
+    ['/accounts/{A}/statements', ['ReadStatementsBasic', 'ReadStatementsDetail']],
+    ['/accounts/{A}/statements/s1', ['ReadStatementsBasic', 'ReadStatementsDetail']],
+    ['/accounts/{A}/statements/s1/file', ['ReadStatementsDetail']],
+    ['/products', ['ReadProducts']],
+    ['/accounts/{A}/product', ['ReadProducts']],
+    ['/offers', ['ReadOffers']],
+    ['/accounts/{A}/offers', ['ReadOffers']],
+    ['/accounts/{A}/party', ['ReadParty']],
+    ['/accounts/{A}/parties', ['ReadParty']],
+    ['/party', ['ReadPartyPSU']],
+    ['/scheduled-payments', ['ReadScheduledPaymentsBasic', 'ReadScheduledPaymentsDetail']],
+    ['/accounts/{A}/scheduled-payments', ['ReadScheduledPaymentsBasic', 'ReadScheduledPaymentsDetail']],
+  ];
+  // Two consents whose permissions split every endpoint between them: each endpoint open to exactly one.
+  const FIRST = ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadStatementsBasic', 'ReadParty', 'ReadOffers'];
+  const SECOND = [
+    'ReadAccountsBasic',
+    'ReadBeneficiariesBasic',
+    'ReadDirectDebits',
+    'ReadStandingOrdersDetail',
+    'ReadProducts',
+    'ReadPartyPSU',
+    'ReadScheduledPaymentsBasic',
+  ];
+
+  test('each data endpoint passes exactly when the consent grants one of its permissions; the backend is told the consent', async () => {
+    const chosen = accounts.slice(0, 2).map((a) => a.accountId);
+    for (const permissions of [FIRST, SECOND]) {
+      const { id, token } = await psuToken('accounts', '/account-access-consents', accountAccessBody({ Permissions: permissions }), chosen);
+      for (const [template, opening] of ENDPOINTS) {
+        const path = `${AIS}${template.replace('{A}', chosen[1]!)}`;
+        const before = backend.calls.length;
+        const res = await call(token, path);
+        const open = opening.some((p) => permissions.includes(p));
+        if (open) {
+          assert.equal(res.status, 200, `${template} with ${permissions.join(',')}: ${await res.text()}`);
+          const got = backend.calls.at(-1)!;
+          const consent = identityOf(got)['consent'] as Record<string, unknown>;
+          assert.deepEqual(consent['id'], id);
+          assert.deepEqual(consent['accounts'], chosen);
+          assert.deepEqual(consent['permissions'], permissions);
+          assert.equal(consent['status'], 'AUTH');
+          assert.equal(consent['type'], 'account-access');
+        } else {
+          await refused(res, 403, 'GATEWAY_CONSENT_PERMISSION', before);
+        }
+      }
+    }
+  });
+
+  test('an account the PSU did not choose is refused on every account path, in every spelling; nothing reaches the backend', async () => {
+    const chosen = [accounts[0]!.accountId];
+    const { token } = await psuToken('accounts', '/account-access-consents', accountAccessBody(), chosen);
+    const stranger = (
+      await sandboxAccountSource({ ...env.ts.server.config, sandbox: { users: [{ username: 'x', password: 'x', name: '', email: '', accounts: [] }] } }).list(
+        'x',
+      )
+    )[0]!.accountId;
+    const others = [accounts[1]!.accountId, accounts[2]!.accountId, stranger, chosen[0]!.toUpperCase(), `${chosen[0]}x`, chosen[0]!.slice(0, -1), 'p1', '0'];
+    for (const other of others) {
+      for (const template of ['/accounts/{A}', '/accounts/{A}/balances', '/accounts/{A}/transactions', '/accounts/{A}/statements/s1/transactions']) {
+        const before = backend.calls.length;
+        await refused(await call(token, `${AIS}${template.replace('{A}', encodeURIComponent(other))}`), 403, 'GATEWAY_CONSENT_ACCOUNT', before);
+      }
+    }
+    assert.equal((await call(token, `${AIS}/accounts/${chosen[0]}/balances`)).status, 200);
+  });
+
+  test('a deleted consent stops its token at once; an AIS token opens no payment operation', async () => {
+    const { id, token } = await psuToken('accounts', '/account-access-consents', accountAccessBody());
+    assert.equal((await call(token, `${AIS}/accounts`)).status, 200);
+    const pay = await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: domesticPaymentBody() });
+    assert.equal(pay.status, 403);
+    assert.equal(((await pay.json()) as { Code: string }).Code, 'GATEWAY_SCOPE_MISSING');
+    assert.equal((await consentCall(env, aisp, 'accounts', 'DELETE', `/account-access-consents/${id}`)).status, 204);
+    const before = backend.calls.length;
+    const after = await call(token, `${AIS}/accounts`);
+    assert.equal(after.status, 401);
+    assert.equal(backend.calls.length, before);
+  });
+});
+
+describe('payment orders', () => {
+  const order = (id: string, over: (b: ReturnType<typeof domesticPaymentBody>) => unknown = (b) => b) => {
+    const b = domesticPaymentBody();
+    return over({ ...b, Data: { ConsentId: id, ...b.Data } } as never);
+  };
+
+  test('an order that does not repeat its consent exactly is refused with the first field that differs; the consent stays usable', async () => {
+    const { id, token } = await psuToken('payments', '/domestic-payment-consents', domesticPaymentBody());
+    type Body = { Data: Record<string, unknown> & { Initiation: Record<string, unknown> }; Risk: Record<string, unknown> };
+    const cases: Array<[(b: Body) => unknown, string]> = [
+      [(b) => ({ ...b, Data: { ...b.Data, ConsentId: randomUUID() } }), 'Data.ConsentId'],
+      [(b) => ({ ...b, Data: { ...b.Data, ConsentId: undefined } }), 'Data.ConsentId'],
+      [
+        (b) => ({ ...b, Data: { ...b.Data, Initiation: { ...b.Data.Initiation, InstructedAmount: { Amount: '165.89', Currency: 'GBP' } } } }),
+        'Data.Initiation.InstructedAmount.Amount',
+      ],
+      [
+        (b) => ({ ...b, Data: { ...b.Data, Initiation: { ...b.Data.Initiation, InstructedAmount: { Amount: '165.88', Currency: 'EUR' } } } }),
+        'Data.Initiation.InstructedAmount.Currency',
+      ],
+      [
+        (b) => ({
+          ...b,
+          Data: {
+            ...b.Data,
+            Initiation: {
+              ...b.Data.Initiation,
+              CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '08080021325699', Name: 'ACME Inc' },
+            },
+          },
+        }),
+        'Data.Initiation.CreditorAccount.Identification',
+      ],
+      [
+        (b) => ({
+          ...b,
+          Data: { ...b.Data, Initiation: { ...b.Data.Initiation, DebtorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '1' } } },
+        }),
+        'Data.Initiation.DebtorAccount',
+      ],
+      [(b) => ({ ...b, Data: { ...b.Data, Initiation: { ...b.Data.Initiation, RemittanceInformation: undefined } } }), 'Data.Initiation.RemittanceInformation'],
+      [(b) => ({ ...b, Risk: { PaymentContextCode: 'BillPayment' } }), 'Risk.PaymentContextCode'],
+      [(b) => ({ ...b, Risk: {} }), 'Risk.PaymentContextCode'],
+    ];
+    for (const [change, path] of cases) {
+      const before = backend.calls.length;
+      await refused(
+        await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id, change as never) }),
+        400,
+        'GATEWAY_CONSENT_BODY_MISMATCH',
+        before,
+        path,
+      );
+    }
+    assert.equal((await env.ts.storage.consents.get(id))!.status, 'AUTH');
+    // Refused by the backend (4xx): the consent may be used again.
+    backend.behave({ status: 400 });
+    try {
+      assert.equal((await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id) })).status, 400);
+    } finally {
+      backend.behave({ status: 200 });
+    }
+    assert.equal((await env.ts.storage.consents.get(id))!.status, 'AUTH');
+    const accepted = await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id) });
+    assert.equal(accepted.status, 200, await accepted.text());
+    const forwarded = identityOf(backend.calls.at(-1)!)['consent'] as Record<string, unknown>;
+    assert.equal(forwarded['type'], 'domestic-payment');
+    assert.equal((await env.ts.storage.consents.get(id))!.status, 'COND');
+  });
+
+  test('orders of one consent at once (each with its own idempotency key): exactly one reaches the backend; the consent is consumed once', async () => {
+    const { id, token } = await psuToken('payments', '/domestic-payment-consents', domesticPaymentBody());
+    const before = backend.calls.length;
+    backend.behave({ delayMs: 200 });
+    let answers: Response[];
+    try {
+      answers = await Promise.all(Array.from({ length: 12 }, () => call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id) })));
+    } finally {
+      backend.behave({ delayMs: 0 });
+    }
+    const statuses = answers.map((a) => a.status);
+    assert.equal(statuses.filter((s) => s === 200).length, 1, statuses.join(' '));
+    for (const a of answers.filter((x) => x.status !== 200)) {
+      const body = a.status === 401 ? undefined : ((await a.json()) as { Code: string });
+      assert.ok(a.status === 401 || body?.Code === 'GATEWAY_CONSENT_STATUS', `${a.status} ${JSON.stringify(body)}`);
+    }
+    assert.equal(backend.calls.length - before, 1, 'one order reached the backend');
+    assert.equal((await env.ts.storage.consents.get(id))!.status, 'COND');
+    assert.equal((await env.ts.storage.consents.history(id)).filter((e) => e.to === 'COND').length, 1);
+    // The token of a consumed consent is stopped.
+    const again = await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id) });
+    assert.equal(again.status, 401);
+  });
+
+  test('a VRP payment is not forwarded until its control parameters can be counted', async () => {
+    const { token } = await psuToken('vrp', '/domestic-vrp-consents', domesticVrpBody());
+    const before = backend.calls.length;
+    const res = await call(token, '/open-banking/v3.1/vrp/domestic-vrps', { method: 'POST', body: { Data: {}, Risk: {} } });
+    // The VRP file marks the payment for client credentials; a PSU token is refused before its consent is read.
+    assert.ok(res.status === 403, String(res.status));
+    const code = ((await res.json()) as { Code: string }).Code;
+    assert.ok(['GATEWAY_CONSENT_UNSUPPORTED', 'GATEWAY_FLOW_MISMATCH'].includes(code), code);
+    assert.equal(backend.calls.length, before);
+  });
+});
