@@ -29,6 +29,7 @@ import { relative } from 'node:path';
 import { ADMIN, DEVPORTAL, PUBLISHER, adminCall, documentForm, expectAnswer, withAdmin } from './admin-client.ts';
 import { authorizeAsPsu } from './psu-flow.ts';
 import { startSampleAspsp } from './sample-aspsp.ts';
+import { sandboxAccountSource } from '../consent/psu-accounts.ts';
 import type { TppSession } from './tpp-client.ts';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
@@ -173,23 +174,23 @@ async function runSteps(
 
     await gatewaySteps(config, session, clientId, { begin, write, file, showCurl, curl });
 
-    begin(`11. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
+    begin(`13. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
     const read = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, read, curlBearer(curl, read, tokenFile));
     expectStatus(read, 200, 'the read request');
 
-    begin(`12. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
+    begin(`14. Update it, narrowing the scope to "openid accounts" (opendcr tpp update --tpp ${tpp.softwareId} --scope "openid accounts")`);
     const upd = await updateClient(session, clientId, accessToken, { auth: 'private_key_jwt', scope: 'openid accounts' });
     write(section('Update request claims (a fresh SSA, jti and signature; client_id added):', pretty(abbreviateJwts(upd.request.claims))));
     showExchange(write, showCurl, upd.exchange, curlJose(curl, upd.exchange, file('update-request.jwt', upd.request.jwt), tokenFile));
     expectStatus(upd.exchange, 200, 'the update');
 
-    begin(`13. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
+    begin(`15. Delete it (opendcr tpp delete --tpp ${tpp.softwareId})`);
     const del = await deleteClient(session, clientId, accessToken);
     showExchange(write, showCurl, del, curlBearer(curl, del, tokenFile));
     expectStatus(del, 204, 'the deletion');
 
-    begin('14. Read it again with the same token: refused with 401');
+    begin('16. Read it again with the same token: refused with 401');
     const gone = await readClient(session, clientId, accessToken);
     showExchange(write, showCurl, gone, curlBearer(curl, gone, tokenFile));
     if (gone.status !== 401) throw new CliError(`expected 401 after the deletion, got ${gone.status}`);
@@ -208,17 +209,23 @@ interface StepTools {
 
 const ACCOUNTS_API = fileURLToPath(new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url));
 const CONTEXT = '/open-banking/v3.1/aisp';
+const PAYMENTS_API = fileURLToPath(new URL('../../specs/ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', import.meta.url));
+const PAYMENTS = '/open-banking/v3.1/pisp';
 
 /**
- * The gateway part: the OB Account and Transaction API published from its official OpenAPI file
- * in front of a sample ASPSP backend, on a plan of 5 calls a minute; a PSU's consent; the accounts
- * read through the gateway; a 403 for a scope the token lacks and a 429 past the plan.
+ * The gateway part: the OB Account and Transaction API and the Payment Initiation API published
+ * from their official OpenAPI files in front of a sample ASPSP backend, their consents served
+ * here, the accounts API on a plan of 5 calls a minute; an account access consent the PSU
+ * authorises for two of three accounts; exactly those read through the gateway; a 403 for a scope
+ * the token lacks; the consent deleted and its token refused; a payment consent used by one order
+ * and the second refused; a 429 past the plan.
  */
 async function gatewaySteps(config: Config, session: TppSession, clientId: string, t: StepTools): Promise<void> {
-  const aspsp = await startSampleAspsp(config.gateway.identity_header);
+  const psuAccounts = sandboxAccountSource(config);
+  const aspsp = await startSampleAspsp(config.gateway.identity_header, (psu) => psuAccounts.list(psu));
   try {
     t.begin(
-      `5. Publish the Account and Transaction API in front of a sample ASPSP (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --serve-consents --plans DemoFive; opendcr api publish ID --subscribe-existing)`,
+      `5. Publish the Account and Transaction and Payment Initiation APIs in front of a sample ASPSP, their consents served here (opendcr plan add DemoFive --requests 5 --per min; opendcr api import ${relative(process.cwd(), ACCOUNTS_API)} --backend ${aspsp.url} --serve-consents --plans DemoFive; opendcr api import ${relative(process.cwd(), PAYMENTS_API)} --backend ${aspsp.paymentsUrl} --serve-consents; opendcr api publish ID --subscribe-existing)`,
     );
     await withAdmin(config, {}, async (s) => {
       const plan = {
@@ -245,6 +252,18 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
         200,
         'publishing',
       ) as { subscribed: number };
+      // The payments API beside it, on the default plan, its consents served here too.
+      const payForm = documentForm(PAYMENTS_API, 'file', { endpointConfig: { production_endpoints: { url: aspsp.paymentsUrl } }, serveConsents: true });
+      const pay = expectAnswer({}, await adminCall(s, 'POST', `${PUBLISHER}/apis/import-openapi`, { form: payForm }), 201, 'the payments import') as {
+        id: string;
+        name: string;
+      };
+      expectAnswer(
+        {},
+        await adminCall(s, 'POST', `${PUBLISHER}/apis/change-lifecycle?action=Publish&subscribeExisting=true&apiId=${pay.id}`),
+        200,
+        'publishing',
+      );
       const subs = expectAnswer(
         {},
         await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions?applicationId=${encodeURIComponent(clientId)}`),
@@ -255,6 +274,7 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
         [
           `"${imported.name}" imported: context ${imported.context}, ${imported.operations.length} operations, roles ${imported.requiredRoles.join(', ')}, backend ${aspsp.url}`,
           `Published; registered TPPs holding a required role subscribed: ${published.subscribed}`,
+          `"${pay.name}" imported and published beside it: context ${PAYMENTS}, backend ${aspsp.paymentsUrl}`,
           `Our TPP's subscription: plan ${subs.list[0]?.throttlingPolicy ?? '-'}, ${subs.list[0]?.status ?? 'none'}`,
           '',
         ].join('\n'),
@@ -303,6 +323,9 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     });
     t.write(formatExchange(accounts));
     expectStatus(accounts, 200, 'the accounts call');
+    const listed = ((accounts.body as { Data?: { Account?: unknown[] } }).Data?.Account ?? []).length;
+    if (listed !== 2) throw new CliError(`expected the two accounts the PSU chose, got ${listed}`);
+    t.write('The backend listed exactly the two accounts the PSU chose: the gateway told it the consent.\n');
     const identity = aspsp.lastIdentity();
     if (identity)
       t.write(
@@ -323,16 +346,69 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     t.write(formatExchange(refused));
     if (refused.status !== 403) throw new CliError(`expected 403 for the missing scope, got ${refused.status}`);
 
-    t.begin('10. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After');
-    let last = accounts;
-    let calls = 1;
-    while (last.status === 200 && calls < 10) {
-      last = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, { headers: { authorization: `Bearer ${consent.accessToken}` } });
+    t.begin(`10. The TPP deletes the consent (DELETE ${CONTEXT}/account-access-consents/{ConsentId}); the PSU's token is refused at once`);
+    const deleted = await send(session, 'DELETE', `${session.server}${CONTEXT}/account-access-consents/${encodeURIComponent(consentId)}`, {
+      headers: { authorization: `Bearer ${accountsToken.accessToken!}`, 'x-fapi-interaction-id': randomUUID() },
+    });
+    t.write(formatExchange(deleted));
+    expectStatus(deleted, 204, 'deleting the consent');
+    const afterDelete = await send(session, 'GET', `${session.server}${CONTEXT}/accounts`, {
+      headers: { authorization: `Bearer ${consent.accessToken}`, 'x-fapi-interaction-id': randomUUID() },
+    });
+    t.write(formatExchange(afterDelete));
+    if (afterDelete.status !== 401) throw new CliError(`expected 401 for the deleted consent's token, got ${afterDelete.status}`);
+
+    t.begin(
+      `11. A domestic payment: the TPP's consent (POST ${PAYMENTS}/domestic-payment-consents), the PSU's authorisation, one order accepted, a second refused`,
+    );
+    const paymentBody = {
+      Initiation: {
+        InstructionIdentification: 'DEMO-1',
+        EndToEndIdentification: 'DEMO-E2E-1',
+        InstructedAmount: { Amount: '25.00', Currency: 'GBP' },
+        CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '08080021325698', Name: 'ACME Inc' },
+        RemittanceInformation: { Reference: 'DEMO-INVOICE-1' },
+      },
+    };
+    const risk = { PaymentContextCode: 'EcommerceGoods' };
+    const payHeaders = (token: string) => ({
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      'x-fapi-interaction-id': randomUUID(),
+      'x-idempotency-key': randomUUID(),
+      'x-jws-signature': 'not-verified-by-this-api',
+    });
+    const paymentConsent = await send(session, 'POST', `${session.server}${PAYMENTS}/domestic-payment-consents`, {
+      headers: payHeaders(payments.accessToken!),
+      body: JSON.stringify({ Data: paymentBody, Risk: risk }),
+    });
+    t.write(formatExchange(paymentConsent));
+    expectStatus(paymentConsent, 201, 'the payment consent');
+    const paymentConsentId = String((paymentConsent.body as { Data?: { ConsentId?: unknown } }).Data?.ConsentId);
+    const payer = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid payments', paymentConsentId);
+    t.write('The PSU chose the account to pay from and allowed; the TPP holds a PSU token for this one payment (no refresh token).\n');
+    const orderBody = JSON.stringify({ Data: { ConsentId: paymentConsentId, ...paymentBody }, Risk: risk });
+    const first = await send(session, 'POST', `${session.server}${PAYMENTS}/domestic-payments`, { headers: payHeaders(payer.accessToken), body: orderBody });
+    t.write(formatExchange(first));
+    expectStatus(first, 201, 'the payment order');
+    const second = await send(session, 'POST', `${session.server}${PAYMENTS}/domestic-payments`, { headers: payHeaders(payer.accessToken), body: orderBody });
+    t.write(formatExchange(second));
+    if (second.status !== 401) throw new CliError(`expected the second order on a consumed consent to be refused (401), got ${second.status}`);
+    t.write('The consent is consumed by its order: its token stopped, and no second payment reached the bank.\n');
+
+    t.begin('12. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After');
+    let last: Exchange | undefined;
+    let calls = 4;
+    while ((last === undefined || last.status !== 429) && calls < 10) {
+      last = await send(session, 'POST', `${session.server}${CONTEXT}/account-access-consents`, {
+        headers: { authorization: `Bearer ${accountsToken.accessToken!}`, 'content-type': 'application/json', 'x-fapi-interaction-id': randomUUID() },
+        body: JSON.stringify({ Data: { Permissions: ['ReadAccountsBasic'] }, Risk: {} }),
+      });
       calls += 1;
       t.write(`call ${calls}: ${last.status}\n`);
     }
-    t.write(formatExchange(last));
-    if (last.status !== 429) throw new CliError(`expected 429 past the plan, got ${last.status} after ${calls} calls`);
+    t.write(formatExchange(last!));
+    if (last?.status !== 429) throw new CliError(`expected 429 past the plan, got ${last?.status} after ${calls} calls`);
     t.write(`Retry-After: ${String(last.headers?.['retry-after'] ?? '?')} s (the plan's window is counted across every worker and host)\n`);
   } finally {
     await aspsp.close();

@@ -19,16 +19,18 @@ const STEPS = [
   '2. Enrol a TPP (opendcr sandbox tpp create --name "Demo TPP" --roles AISP,PISP --redirect-uri https://tpp.example.com/callback)',
   '3. Register (opendcr tpp register --tpp ',
   '4. Obtain a client_credentials access token (opendcr tpp token --tpp ',
-  '5. Publish the Account and Transaction API in front of a sample ASPSP',
+  '5. Publish the Account and Transaction and Payment Initiation APIs in front of a sample ASPSP',
   '6. The TPP asks for an account access consent (POST /open-banking/v3.1/aisp/account-access-consents, served by OpenDCR)',
   '7. The PSU authorises it (sandbox user "psu" signs in, chooses two of three accounts, allows)',
   "8. Read the PSU's accounts through the gateway: GET /open-banking/v3.1/aisp/accounts",
   '9. A token without the scope an operation needs: 403',
-  '10. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
-  '11. Read the registration (opendcr tpp get --tpp ',
-  '12. Update it, narrowing the scope to "openid accounts"',
-  '13. Delete it (opendcr tpp delete --tpp ',
-  '14. Read it again with the same token: refused with 401',
+  '10. The TPP deletes the consent',
+  '11. A domestic payment',
+  '12. Past the plan (DemoFive: 5 calls a minute): 429 with Retry-After',
+  '13. Read the registration (opendcr tpp get --tpp ',
+  '14. Update it, narrowing the scope to "openid accounts"',
+  '15. Delete it (opendcr tpp delete --tpp ',
+  '16. Read it again with the same token: refused with 401',
 ];
 
 test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing left behind', async () => {
@@ -61,7 +63,10 @@ test('npm run demo: every step, decoded claims, curl lines, exit 0 and nothing l
   assert.match(r.stdout, /^The consent is now Authorised\.$/m);
   assert.match(r.stdout, /"openbanking_intent_id": "[0-9a-f-]{36}"/);
   assert.match(r.stdout, /account-access-consents → 403 Forbidden\n\{\n {2}"Code": "GATEWAY_SCOPE_MISSING"/);
-  assert.match(r.stdout, /\/accounts → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);
+  assert.match(r.stdout, /account-access-consents → 429 Too Many Requests\n\{\n {2}"Code": "GATEWAY_THROTTLED"/);
+  assert.match(r.stdout, /^The backend listed exactly the two accounts the PSU chose/m);
+  assert.match(r.stdout, /account-access-consents\/[0-9a-f-]{36} → 204 No Content/);
+  assert.match(r.stdout, /domestic-payments → 201 Created\n[\s\S]*domestic-payments → 401 Unauthorized/);
   assert.match(r.stdout, /^Retry-After: \d+ s/m);
   assert.match(r.stdout, /PUT \S+ → 200 OK\n[\s\S]*"scope": "openid accounts"/);
   assert.match(r.stdout, /DELETE \S+ → 204 No Content/);
@@ -90,7 +95,7 @@ test('npm run demo -- --keep: the folder stays, and a printed curl line replays 
     assert.ok(existsSync(configFile));
     const port = Number(/^port = (\d+)$/m.exec(readFileSync(configFile, 'utf8'))?.[1]);
     // Step 13's curl line: GET with the token of the deleted client, run where the demo says, in a shell.
-    const step14 = r.stdout.slice(r.stdout.indexOf('14. Read it again with the same token'));
+    const step14 = r.stdout.slice(r.stdout.indexOf('16. Read it again with the same token'));
     const block = /Equivalent curl \(in (\S+)\):\n((?: {2}.*\n)+)/.exec(step14);
     assert.ok(block, step14);
     const [, cwd, text] = block;
