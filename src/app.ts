@@ -37,6 +37,8 @@ import type { KeyManagerAdmin } from './apim/key-managers.ts';
 import { gatewayAdminRoutes } from './apim/admin-routes.ts';
 import { IDENTITY_JWKS_PATH } from './gateway/identity.ts';
 import { operationsRoutes } from './admin/operations-routes.ts';
+import { consentRoutes } from './admin/consent-routes.ts';
+import type { ConsentService } from './consent/service.ts';
 import { sessionRoutes } from './admin/session-routes.ts';
 import type { Sessions } from './admin/sessions.ts';
 import type { TrustAnchors } from './tls/trust-anchors.ts';
@@ -61,6 +63,8 @@ export interface AppDeps {
   providerGuard: RequestGuard;
   /** The PSU login and consent pages (src/oauth/interactions), built where the provider is known. */
   interactions: (app: FastifyInstance) => Promise<void>;
+  /** Open Banking consents, for the operations API. */
+  consents: ConsentService;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
   isAccepting: () => boolean;
   /** This process's metrics; undefined when [metrics] enabled is false. */
@@ -311,6 +315,7 @@ export async function buildApp(
   }
   await within(fastify, 'sessions', sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
   await within(fastify, 'operations', operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
+  await within(fastify, 'consents', consentRoutes({ consents: deps.consents, requireAdmin }));
   await within(
     fastify,
     'consoleApi',

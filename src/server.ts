@@ -90,6 +90,7 @@ export async function startServer(opts: { config: Config; logger?: Logger; now?:
         clientCert: trust.clientCert,
         anchors: trust.anchors,
         interactions: services.interactions,
+        consents: services.consents,
         isAccepting: () => accepting,
         gateway: apim.gateway,
         catalogue: apim.catalogue,

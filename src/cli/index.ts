@@ -23,6 +23,7 @@ import { truststoreCommand } from './commands/truststore.ts';
 import { auditCommand } from './commands/audit.ts';
 import { sandboxCommand } from './commands/sandbox.ts';
 import { tppCommand } from './commands/tpp.ts';
+import { consentCommand } from './commands/consent.ts';
 import { demoCommand } from './commands/demo.ts';
 import { apiCommand } from './commands/api.ts';
 import { planCommand } from './commands/plan.ts';
@@ -81,6 +82,7 @@ export function buildCli(): Command {
   program.addCommand(apiCommand(getConfig));
   program.addCommand(planCommand(getConfig));
   program.addCommand(subscriptionCommand(getConfig));
+  program.addCommand(consentCommand(getConfig));
   program.addCommand(keyManagerCommand(getConfig));
   program.addCommand(adminCommand());
   program.addCommand(demoCommand());

@@ -94,6 +94,21 @@ export async function openServices(deps: {
     schemas: definitionSchemas(storage.gateway),
     baseUrl: config.derived.baseUrl.replace(/\/$/, ''),
     now: () => now() * 1000,
+    // The audit line of every change: ids and statuses only (the consent's data stays in the database).
+    onChanged: (event, consent) =>
+      logger.info(
+        {
+          consentId: event.consentId,
+          type: consent.kind,
+          clientId: consent.clientId,
+          from: event.from,
+          to: event.to,
+          actor: event.actor,
+          actorId: event.actorId,
+          reason: event.reason,
+        },
+        'consent changed',
+      ),
     onEnded: (consent) =>
       keyManager.endConsent(consent).catch((err: unknown) => {
         // Every token check reads the consent's status too: nothing it revokes stays usable.

@@ -5,7 +5,7 @@
  * holds the consent to its definition and its rules, keeps it, and answers in the OB shape.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConsentEvent, ConsentRecord, ConsentStatus } from '../storage/consent-records.ts';
+import type { ConsentEvent, ConsentQuery, ConsentRecord, ConsentStatus } from '../storage/consent-records.ts';
 import type { ConsentStore } from '../storage/ports.ts';
 import { type ConsentKindDef, type ConsentOperation, kindDef } from './kinds.ts';
 import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
@@ -60,6 +60,8 @@ export interface ConsentServiceDeps {
    * failure here leaves no token usable; it must not throw.
    */
   readonly onEnded?: (consent: ConsentRecord) => Promise<void>;
+  /** Told every change that was stored (the audit log line). Must not throw. */
+  readonly onChanged?: (event: ConsentEvent, consent: ConsentRecord) => void;
 }
 
 /** The PSU's decision on a consent, taken on the bank's consent page. */
@@ -97,10 +99,25 @@ export interface ConsentService {
    * the consent is no longer authorised (another order consumed it, or it ended).
    */
   consume(id: string, clientId: string): Promise<ConsentRecord | undefined>;
+  /**
+   * Bank staff stop a consent: an authorised long-lived one is revoked (CANC), one awaiting
+   * authorisation rejected (RJCT). `refused` when its status allows neither (a payment consent
+   * once authorised, or one already final or deleted); undefined when there is no such consent.
+   */
+  stopByStaff(id: string, staff: string, reason: string | undefined): Promise<ConsentRecord | { refused: string } | undefined>;
+  /** Consents as the listing filters say (newest first), each as it is now. */
+  list(query: ConsentQuery): Promise<ConsentRecord[]>;
+  history(id: string): Promise<ConsentEvent[]>;
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   const newId = deps.newId ?? randomUUID;
+  /** Every change goes through here: stored with its event, then told (the audit line). */
+  const transition = async (c: ConsentRecord, change: Parameters<ConsentServiceDeps['store']['transition']>[2], event: ConsentEvent) => {
+    const changed = await deps.store.transition(c.id, c.version, change, event);
+    if (changed) deps.onChanged?.(event, changed);
+    return changed;
+  };
 
   /** Applies what time has done to the consent (expiry, an abandoned authorisation), stored with its history. */
   async function current(id: string): Promise<ConsentRecord | undefined> {
@@ -120,7 +137,7 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       }
       if (!to) return c;
       const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to, actor: 'system', actorId: null, reason: reason ?? null };
-      const changed = await deps.store.transition(c.id, c.version, { status: to, at: now }, event);
+      const changed = await transition(c, { status: to, at: now }, event);
       if (changed) {
         await ended(changed);
         return changed;
@@ -210,7 +227,9 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       deletedAt: null,
       version: 1,
     };
-    await deps.store.create(record, { consentId: record.id, at: now, from: null, to: 'AWAU', actor: 'tpp', actorId: call.clientId, reason: null });
+    const created: ConsentEvent = { consentId: record.id, at: now, from: null, to: 'AWAU', actor: 'tpp', actorId: call.clientId, reason: null };
+    await deps.store.create(record, created);
+    deps.onChanged?.(created, record);
     return json(201, representation(record, call.api, def));
   }
 
@@ -219,7 +238,7 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       const c = await owned(call, def);
       const now = deps.now();
       const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to: c.status, actor: 'tpp', actorId: call.clientId, reason: 'deleted' };
-      const changed = await deps.store.transition(c.id, c.version, { status: c.status, deletedAt: now, at: c.statusUpdatedAt }, event);
+      const changed = await transition(c, { status: c.status, deletedAt: now, at: c.statusUpdatedAt }, event);
       if (changed) {
         await ended(changed);
         return { status: 204, headers: {}, body: Buffer.alloc(0) };
@@ -245,7 +264,7 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       to === 'authorise'
         ? { status, at: now, psu: decision.psu, accounts: [...(decision.accounts ?? [])], grantId: decision.grantId ?? null }
         : { status, at: now, psu: decision.psu };
-    return deps.store.transition(consent.id, consent.version, change, event);
+    return transition(consent, change, event);
   }
 
   async function consume(id: string, clientId: string): Promise<ConsentRecord | undefined> {
@@ -254,9 +273,8 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       const to = c && c.deletedAt === null ? nextStatus(c.kind, c.status, 'consume') : undefined;
       if (!c || !to) return undefined;
       const now = deps.now();
-      const changed = await deps.store.transition(
-        c.id,
-        c.version,
+      const changed = await transition(
+        c,
         { status: to, at: now },
         { consentId: c.id, at: now, from: c.status, to, actor: 'tpp', actorId: clientId, reason: 'order' },
       );
@@ -268,9 +286,35 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
     return undefined;
   }
 
+  async function stopByStaff(id: string, staff: string, reason: string | undefined): Promise<ConsentRecord | { refused: string } | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const c = await current(id);
+      if (!c) return undefined;
+      const event = c.status === 'AWAU' ? 'reject' : 'revoke';
+      const to = c.deletedAt === null ? nextStatus(c.kind, c.status, event) : undefined;
+      if (!to) {
+        return { refused: c.deletedAt !== null ? 'the TPP has deleted this consent' : `a ${c.kind} consent in status ${c.status} cannot be stopped` };
+      }
+      const now = deps.now();
+      const changed = await transition(
+        c,
+        { status: to, at: now },
+        { consentId: c.id, at: now, from: c.status, to, actor: 'staff', actorId: staff, reason: reason ?? null },
+      );
+      if (changed) {
+        await ended(changed);
+        return changed;
+      }
+    }
+    return { refused: 'the consent kept changing; try again' };
+  }
+
   return {
     current,
     consume,
+    stopByStaff,
+    list: async (query) => Promise.all((await deps.store.list(query)).map(async (c) => (await current(c.id)) ?? c)),
+    history: (id) => deps.store.history(id),
     authorise: (consent, decision) => decide(consent, 'authorise', decision, 'psu'),
     reject: (consent, decision, actor = 'psu') => decide(consent, 'reject', decision, actor),
     async serve(call) {

@@ -41,7 +41,7 @@ export function nextStatus(kind: ConsentKind, from: ConsentStatus, event: Consen
 /** Who may cause each event. */
 export const EVENT_ACTORS: Readonly<Record<ConsentEventName, readonly ConsentActor[]>> = {
   authorise: ['psu'],
-  reject: ['psu', 'bank', 'system'],
+  reject: ['psu', 'bank', 'system', 'staff'],
   revoke: ['psu', 'staff', 'bank'],
   expire: ['system'],
   consume: ['tpp'],

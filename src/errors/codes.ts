@@ -161,6 +161,12 @@ export const ERRORS = {
   METRICS_FORBIDDEN: e(403, 'access_denied', 'metrics are served only to [metrics] allowed_networks (and with the [metrics] token, when one is set)'),
   SCOPE_EXISTS: e(409, 'conflict', 'a scope of that name exists'),
   SCOPE_NOT_FOUND: e(404, 'not_found', 'no scope of that name'),
+  CONSENT_UNKNOWN: e(404, 'not_found', 'no consent with that id (the operations API: deleted consents are kept and found)'),
+  CONSENT_NOT_STOPPABLE: e(
+    409,
+    'invalid_request',
+    'the consent cannot be stopped in its status: a payment consent once authorised, one already rejected, revoked, expired or consumed, or one the TPP deleted',
+  ),
   SCOPE_PROTECTED: e(400, 'invalid_request', 'the scope is required by OpenID Connect and cannot be deleted'),
 
   // The gateway: one code per step of the runtime path (docs: README "Gateway").

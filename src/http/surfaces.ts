@@ -63,6 +63,7 @@ export const SURFACES = {
   scopes: { name: 'scope management (WSO2 Identity Server shape)', paths: ['/api/identity/'], listener: 'management', guard: ADMIN },
   operations: { name: 'operations: audit, trust store, signing keys', paths: ['/api/opendcr/'], listener: 'management', guard: ADMIN },
   consoleApi: { name: "the console's views: status, usage, registrations", paths: ['/api/opendcr/'], listener: 'management', guard: ADMIN },
+  consents: { name: 'Open Banking consents: listing, detail with history, stopped by staff', paths: ['/api/opendcr/'], listener: 'management', guard: ADMIN },
   sandboxApi: { name: 'sandbox administration (sandbox mode)', paths: ['/api/opendcr/'], listener: 'management', guard: ADMIN },
   apiManager: { name: 'API manager: Publisher, Admin and Devportal (WSO2 API Manager shape)', paths: ['/api/am/'], listener: 'management', guard: ADMIN },
 } as const satisfies Record<string, Surface>;

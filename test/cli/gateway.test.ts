@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startChildServer, type ChildServer } from '../helpers/child-server.ts';
 import { freePort } from '../helpers/server.ts';
-import { runCli as runCliInProcess } from '../../src/cli/index.ts';
-import { CLI, json, runCli, runNode, STACK_LINE, tempConfig, type CliRun } from './run-cli.ts';
+import { CLI, inProcess, json, runCli, runNode, STACK_LINE, tempConfig, type CliRun } from './run-cli.ts';
 
 const ACCOUNTS = new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url).pathname;
 const BACKEND = 'http://127.0.0.1:9/bank';
@@ -39,36 +38,6 @@ const PAYMENTS = {
     },
   },
 };
-
-/**
- * `opendcr …args` in this process: OPENDCR_* variables are dropped (plus `env`), and the string
- * writes to stdout and stderr are captured (the test runner reports through stdout in Buffers).
- * Runs one at a time.
- */
-async function inProcess(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('OPENDCR_'));
-  for (const [k] of saved) delete process.env[k];
-  Object.assign(process.env, env);
-  const out = { stdout: '', stderr: '' };
-  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
-  for (const stream of ['stdout', 'stderr'] as const) {
-    const original = writes[stream];
-    process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(process[stream], chunk, ...rest);
-      out[stream] += chunk;
-      return true;
-    }) as typeof original;
-  }
-  try {
-    const code = await runCliInProcess(args);
-    return { code, ...out };
-  } finally {
-    process.stdout.write = writes.stdout;
-    process.stderr.write = writes.stderr;
-    for (const k of Object.keys(env)) delete process.env[k];
-    for (const [k, v] of saved) process.env[k] = v;
-  }
-}
 
 /** A run that must fail with `code` and one-or-more `opendcr: …` lines, never a stack trace. */
 function failed(r: CliRun, code: number, pattern: RegExp): void {

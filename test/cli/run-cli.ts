@@ -1,12 +1,14 @@
 /**
- * Runs `opendcr …` (src/cli/index.ts) as a child process, the way a user does, and collects
- * its exit status and output. The caller's OPENDCR_* variables are dropped so only the given
+ * Runs `opendcr …` (src/cli/index.ts) as a child process, the way a user does, or in this
+ * process through its own runCli (same parsing, output and exit codes), and collects its exit
+ * status and output. The caller's OPENDCR_* variables are dropped so only the given
  * --config file decides.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli as runCliInProcess } from '../../src/cli/index.ts';
 
 export const CLI = new URL('../../src/cli/index.ts', import.meta.url).pathname;
 
@@ -57,3 +59,33 @@ export function tempConfig(prefix: string, port: number, extra = ''): { dir: str
 
 /** A stack trace line: the CLI must never print one. */
 export const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$/m;
+
+/**
+ * `opendcr …args` in this process: OPENDCR_* variables are dropped (plus `env`), and the string
+ * writes to stdout and stderr are captured (the test runner reports through stdout in Buffers).
+ * Runs one at a time.
+ */
+export async function inProcess(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('OPENDCR_'));
+  for (const [k] of saved) delete process.env[k];
+  Object.assign(process.env, env);
+  const out = { stdout: '', stderr: '' };
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const original = writes[stream];
+    process[stream].write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (typeof chunk !== 'string') return (original as (...a: unknown[]) => boolean).call(process[stream], chunk, ...rest);
+      out[stream] += chunk;
+      return true;
+    }) as typeof original;
+  }
+  try {
+    const code = await runCliInProcess(args);
+    return { code, ...out };
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+    for (const k of Object.keys(env)) delete process.env[k];
+    for (const [k, v] of saved) process.env[k] = v;
+  }
+}
