@@ -91,6 +91,7 @@ export async function openServices(deps: {
   let keyManager!: Awaited<ReturnType<typeof createKeyManagerService>>;
   const consents = createConsentService({
     store: storage.consents,
+    transaction: (op, work) => storage.transaction(op, work),
     schemas: definitionSchemas(storage.gateway),
     baseUrl: config.derived.baseUrl.replace(/\/$/, ''),
     now: () => now() * 1000,

@@ -63,7 +63,7 @@ export type ConsentNeed =
   | { readonly use: 'funds-check'; readonly kind: ConsentKind }
   /** A funds confirmation (CBPII): the funds confirmation consent named in the body. */
   | { readonly use: 'confirm-funds'; readonly kind: 'funds-confirmation' }
-  /** A VRP payment: held to the consent's control parameters, counted across hosts (not yet: refused). */
+  /** A VRP payment: the consent repeated, held to its control parameters, counted across hosts (./vrp.ts). */
   | { readonly use: 'vrp-payment'; readonly kind: 'domestic-vrp' };
 
 const FUNDS_CHECK = /^\/([a-z-]+)-consents\/\{ConsentId\}\/funds-confirmation$/;
@@ -114,10 +114,6 @@ export function accessRefusal(consent: ConsentRecord, use: ConsentUse): AccessRe
     if (need.account && !consent.accounts.includes(use.params['AccountId'] ?? '')) {
       return { code: 'GATEWAY_CONSENT_ACCOUNT', description: 'the account is not one the PSU chose for this consent' };
     }
-  }
-  if (need.use === 'vrp-payment') {
-    // Without the periodic-limit ledger a payment could pass every limit: none is forwarded until it exists.
-    return { code: 'GATEWAY_CONSENT_UNSUPPORTED', description: 'VRP payments are not accepted yet: their control parameters cannot be counted' };
   }
   if (need.use === 'funds-check' && use.params['ConsentId'] !== consent.id) {
     return { code: 'GATEWAY_CONSENT_MISMATCH', description: "the path names another consent than the token's" };

@@ -12,6 +12,8 @@ import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
 import { at, ruleProblems, timeOf } from './rules.ts';
 import { problemsOf, type DocumentSchemas } from './schemas.ts';
 import { nextStatus, wireStatus } from './status.ts';
+import type { AccessRefusal } from './access.ts';
+import { LEDGER_HORIZON, vrpLimitRefusal, type VrpInstruction } from './vrp.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,6 +64,8 @@ export interface ConsentServiceDeps {
   readonly onEnded?: (consent: ConsentRecord) => Promise<void>;
   /** Told every change that was stored (the audit log line). Must not throw. */
   readonly onChanged?: (event: ConsentEvent, consent: ConsentRecord) => void;
+  /** Runs `work` as one transaction of the store (a VRP payment's limits checked and the payment counted together). */
+  readonly transaction: <T>(op: string, work: (tx: { readonly consents: ConsentStore }) => Promise<T>) => Promise<T>;
 }
 
 /** The PSU's decision on a consent, taken on the bank's consent page. */
@@ -108,6 +112,14 @@ export interface ConsentService {
   /** Consents as the listing filters say (newest first), each as it is now. */
   list(query: ConsentQuery): Promise<ConsentRecord[]>;
   history(id: string): Promise<ConsentEvent[]>;
+  /**
+   * Counts a VRP payment of `instruction` against the consent's control parameters, in one
+   * transaction with the check (the consent's row locked): the payment's id when it fits, else
+   * the refusal. Of payments racing on one consent, on any host, no two fit where one does.
+   */
+  reserveVrpPayment(consent: ConsentRecord, instruction: VrpInstruction): Promise<{ paymentId: string } | AccessRefusal>;
+  /** Stops counting a payment the backend refused. */
+  releaseVrpPayment(consentId: string, paymentId: string): Promise<void>;
 }
 
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
@@ -309,10 +321,26 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
     return { refused: 'the consent kept changing; try again' };
   }
 
+  async function reserveVrpPayment(consent: ConsentRecord, instruction: VrpInstruction): Promise<{ paymentId: string } | AccessRefusal> {
+    const paymentId = newId();
+    return deps.transaction('consents.reserveVrpPayment', async (tx) => {
+      const now = deps.now();
+      const past = await tx.consents.vrpPayments(consent.id, now - LEDGER_HORIZON, true);
+      const refused = vrpLimitRefusal(consent, instruction, now, past);
+      if (refused) return refused;
+      await tx.consents.addVrpPayment({ consentId: consent.id, paymentId, units: String(instruction.amount), currency: String(instruction.currency), at: now });
+      return { paymentId };
+    });
+  }
+
   return {
     current,
     consume,
     stopByStaff,
+    reserveVrpPayment,
+    releaseVrpPayment: async (consentId, paymentId) => {
+      await deps.store.removeVrpPayment(consentId, paymentId);
+    },
     list: async (query) => Promise.all((await deps.store.list(query)).map(async (c) => (await current(c.id)) ?? c)),
     history: (id) => deps.store.history(id),
     authorise: (consent, decision) => decide(consent, 'authorise', decision, 'psu'),

@@ -51,6 +51,7 @@ export type ObErrorCode =
   | 'UK.OBIE.Resource.InvalidConsentStatus'
   | 'UK.OBIE.Field.InvalidDate'
   | 'UK.OBIE.Field.Expected'
+  | 'UK.OBIE.Rules.FailsControlParameters'
   | 'UK.OBIE.UnexpectedError';
 
 const e = (status: number, error: WireError, summary: string): ErrorSpec => ({ status, error, summary });
@@ -249,10 +250,10 @@ export const ERRORS = {
     'UK.OBIE.Resource.InvalidConsentStatus',
     'the consent cannot be used for this order: already consumed, or used by another order still running',
   ),
-  GATEWAY_CONSENT_UNSUPPORTED: g(
-    403,
-    'UK.OBIE.Resource.ConsentMismatch',
-    "the consent type's use is not offered yet (VRP payments: the control-parameter ledger is still to come); nothing is forwarded",
+  GATEWAY_VRP_LIMIT: g(
+    400,
+    'UK.OBIE.Rules.FailsControlParameters',
+    "the VRP payment breaks its consent's control parameters (dates, largest single payment, a periodic limit, currency, authentication method, VRP type); Path names which",
   ),
   GATEWAY_NOT_SUBSCRIBED: g(403, 'UK.OBIE.Resource.ConsentMismatch', 'the application (client) is not subscribed to the API'),
   GATEWAY_SUBSCRIPTION_BLOCKED: g(403, 'UK.OBIE.Resource.ConsentMismatch', "the application's subscription to the API is blocked by the bank"),

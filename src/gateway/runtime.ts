@@ -53,7 +53,7 @@ export interface GatewayDeps {
   /** Software key sets, for x-jws-signature. */
   keySets: Pick<JwksCache, 'keySet'>;
   /** The consent resources of APIs that serve their consents here, and the consents PSU tokens are held to. */
-  consents: Pick<ConsentService, 'serve' | 'current' | 'consume'>;
+  consents: Pick<ConsentService, 'serve' | 'current' | 'consume' | 'reserveVrpPayment' | 'releaseVrpPayment'>;
   now?: () => number;
   /** Told each call's API, outcome and status (metrics). */
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;

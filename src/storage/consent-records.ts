@@ -112,3 +112,15 @@ export interface ConsentQuery {
   /** Only consents created before this one (by createdAt, then id): the next page. */
   before?: { createdAt: number; id: string };
 }
+
+/** A VRP payment counted against its consent's periodic limits (the ledger). */
+export interface VrpPayment {
+  consentId: string;
+  /** The gateway's id of the payment (one per accepted call). */
+  paymentId: string;
+  /** The amount in units of 10^-5 of its currency, as a decimal integer string (no float ever). */
+  units: string;
+  currency: string;
+  /** Epoch milliseconds: when it was counted. */
+  at: number;
+}

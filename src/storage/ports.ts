@@ -4,7 +4,7 @@
  * Times are epoch seconds unless a name says otherwise.
  */
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from './catalogue-records.ts';
-import type { ConsentChange, ConsentEvent, ConsentQuery, ConsentRecord } from './consent-records.ts';
+import type { ConsentChange, ConsentEvent, ConsentQuery, ConsentRecord, VrpPayment } from './consent-records.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -335,6 +335,16 @@ export interface ConsentStore {
   /** Its history, oldest first. */
   history(id: string): Promise<ConsentEvent[]>;
   list(query: ConsentQuery): Promise<ConsentRecord[]>;
+  /**
+   * The VRP payments of a consent counted at or after `since` (epoch ms), oldest first. With
+   * `lock` (in a unit of work) the consent's row is locked first, so units counting one consent's
+   * payments take turns on every host (SQLite's units of work take turns anyway).
+   */
+  vrpPayments(consentId: string, since: number, lock?: boolean): Promise<VrpPayment[]>;
+  /** Counts a payment; ConflictError when its id is taken. */
+  addVrpPayment(payment: VrpPayment): Promise<void>;
+  /** Stops counting a payment (its backend refused it); false when it was not counted. */
+  removeVrpPayment(consentId: string, paymentId: string): Promise<boolean>;
 }
 
 /** The stores one unit of work may change together (see Storage.transaction). */

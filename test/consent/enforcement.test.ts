@@ -2,8 +2,9 @@
  * The gateway holds every PSU call to its consent, over real HTTPS with a recording backend: the
  * account access permission of each data endpoint of the official file (the whole map, both ways),
  * the accounts the PSU chose (every other account refused, nothing forwarded), the consent as the
- * backend is told it, and payment orders that must repeat their consent exactly and use it once,
- * also when many arrive at once; the consent's rows and history checked afterwards.
+ * backend is told it, payment orders that must repeat their consent exactly and use it once, also
+ * when many arrive at once, and VRP payments within their limits to the penny, 100 at once; the
+ * consent's rows, history and ledger checked afterwards.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -275,15 +276,117 @@ describe('payment orders', () => {
     const again = await call(token, `${PIS}/domestic-payments`, { method: 'POST', body: order(id) });
     assert.equal(again.status, 401);
   });
+});
 
-  test('a VRP payment is not forwarded until its control parameters can be counted', async () => {
-    const { token } = await psuToken('vrp', '/domestic-vrp-consents', domesticVrpBody());
+describe('VRP payments', () => {
+  // 10.00 a payment, 100.00 a month from the consent's creation day (a period the test cannot leave).
+  const consentBody = () => {
+    const b = domesticVrpBody();
+    return {
+      ...b,
+      Data: {
+        ...b.Data,
+        ControlParameters: {
+          ...b.Data.ControlParameters,
+          MaximumIndividualAmount: { Amount: '10.00', Currency: 'GBP' },
+          PeriodicLimits: [{ Amount: '100.00', Currency: 'GBP', PeriodAlignment: 'Consent', PeriodType: 'Month' }],
+        },
+      },
+    };
+  };
+  const VRP = '/open-banking/v3.1/vrp/domestic-vrps';
+  const payment = (id: string, amount: string, over: Record<string, unknown> = {}) => {
+    const c = consentBody();
+    return {
+      Data: {
+        ConsentId: id,
+        PSUAuthenticationMethod: 'UK.OBIE.SCA',
+        VRPType: 'UK.OBIE.VRPType.Sweeping',
+        Initiation: c.Data.Initiation,
+        Instruction: {
+          InstructionIdentification: 'SWEEP-1',
+          EndToEndIdentification: 'SWEEP-E2E-1',
+          InstructedAmount: { Amount: amount, Currency: 'GBP' },
+          CreditorAccount: c.Data.Initiation.CreditorAccount,
+        },
+        ...over,
+      },
+      Risk: c.Risk,
+    };
+  };
+  const ledger = async (id: string) => (await env.ts.storage.consents.vrpPayments(id, 0)).reduce((sum, p) => sum + BigInt(p.units), 0n);
+
+  test('each payment is held to the consent: its body, the largest single payment; a refused one is not counted; a client credentials token is refused', async () => {
+    const { id, token } = await psuToken('vrp', '/domestic-vrp-consents', consentBody());
     const before = backend.calls.length;
-    const res = await call(token, '/open-banking/v3.1/vrp/domestic-vrps', { method: 'POST', body: { Data: {}, Risk: {} } });
-    // The VRP file marks the payment for client credentials; a PSU token is refused before its consent is read.
-    assert.ok(res.status === 403, String(res.status));
-    const code = ((await res.json()) as { Code: string }).Code;
-    assert.ok(['GATEWAY_CONSENT_UNSUPPORTED', 'GATEWAY_FLOW_MISMATCH'].includes(code), code);
-    assert.equal(backend.calls.length, before);
+    await refused(
+      await call(token, VRP, { method: 'POST', body: payment(id, '10.01') }),
+      400,
+      'GATEWAY_VRP_LIMIT',
+      before,
+      'Data.Instruction.InstructedAmount.Amount',
+    );
+    await refused(
+      await call(token, VRP, { method: 'POST', body: payment(id, '1.00', { VRPType: 'UK.OBIE.VRPType.Other' }) }),
+      400,
+      'GATEWAY_VRP_LIMIT',
+      before,
+      'Data.VRPType',
+    );
+    await refused(
+      await call(token, VRP, { method: 'POST', body: payment(id, '1.00', { Initiation: {} }) }),
+      400,
+      'GATEWAY_CONSENT_BODY_MISMATCH',
+      before,
+      'Data.Initiation',
+    );
+    await refused(
+      await call(token, VRP, { method: 'POST', body: payment(randomUUID(), '1.00') }),
+      400,
+      'GATEWAY_CONSENT_BODY_MISMATCH',
+      before,
+      'Data.ConsentId',
+    );
+    // The file marks the payment for client credentials; a consent opens it to the PSU's token only.
+    const cc = await env.ccToken(aisp.tpp, aisp.clientId, 'private_key_jwt', { scope: 'payments' });
+    await refused(await call(cc, VRP, { method: 'POST', body: payment(id, '1.00') }), 403, 'GATEWAY_FLOW_MISMATCH', before);
+    assert.equal(await ledger(id), 0n, 'nothing counted');
+    // Refused by the backend: not counted; accepted: counted, and the backend told the consent.
+    backend.behave({ status: 422 });
+    try {
+      assert.equal((await call(token, VRP, { method: 'POST', body: payment(id, '5.00') })).status, 422);
+    } finally {
+      backend.behave({ status: 200 });
+    }
+    assert.equal(await ledger(id), 0n);
+    assert.equal((await call(token, VRP, { method: 'POST', body: payment(id, '5.00') })).status, 200);
+    assert.equal(await ledger(id), 500_000n);
+    assert.equal((identityOf(backend.calls.at(-1)!)['consent'] as Record<string, unknown>)['type'], 'domestic-vrp');
+    // The same payment repeated with its idempotency key is answered again, not counted twice.
+    const key = randomUUID();
+    const first = await call(token, VRP, { method: 'POST', body: payment(id, '2.00'), headers: { 'x-idempotency-key': key } });
+    const again = await call(token, VRP, { method: 'POST', body: payment(id, '2.00'), headers: { 'x-idempotency-key': key } });
+    assert.deepEqual([first.status, again.status], [200, 200]);
+    assert.equal(await ledger(id), 700_000n);
+  });
+
+  test('100 payments at once against a limit: exactly those that fit pass, never a penny over', async () => {
+    const { id, token } = await psuToken('vrp', '/domestic-vrp-consents', consentBody());
+    const before = backend.calls.length;
+    // 100 × 1.01 against 100.00: 99 fit (99.99), the hundredth would be 101.00.
+    const answers = await Promise.all(Array.from({ length: 100 }, () => call(token, VRP, { method: 'POST', body: payment(id, '1.01') })));
+    const statuses = answers.map((a) => a.status);
+    assert.equal(statuses.filter((s) => s === 200).length, 99, statuses.join(' '));
+    const over = answers.find((a) => a.status !== 200)!;
+    const body = (await over.json()) as { Code: string; Errors: Array<{ Path: string; Message: string }> };
+    assert.equal(body.Code, 'GATEWAY_VRP_LIMIT');
+    assert.equal(body.Errors[0]!.Path, 'Data.ControlParameters.PeriodicLimits[0]');
+    assert.match(body.Errors[0]!.Message, /0\.01 GBP left/);
+    assert.equal(backend.calls.length - before, 99, '99 payments reached the bank');
+    assert.equal(await ledger(id), 9_999_000n, 'the ledger holds 99.99');
+    // The last penny still fits, the next does not.
+    assert.equal((await call(token, VRP, { method: 'POST', body: payment(id, '0.01') })).status, 200);
+    assert.equal((await call(token, VRP, { method: 'POST', body: payment(id, '0.01') })).status, 400);
+    assert.equal(await ledger(id), 10_000_000n);
   });
 });

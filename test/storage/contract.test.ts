@@ -1157,6 +1157,49 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     );
   });
 
+  await t.test('consents: the VRP ledger counts, lists from a time, refuses a taken id, forgets a payment, goes with its consent', async () => {
+    const id = 'c-vrp';
+    await a.consents.create(consent(id, { kind: 'domestic-vrp' }), consentEvent(id, T0_MS, null, 'AWAU'));
+    const p = (paymentId: string, at: number, units = '1000000') => ({ consentId: id, paymentId, units, currency: 'GBP', at });
+    await a.consents.addVrpPayment(p('p2', T0_MS + 20));
+    await a.consents.addVrpPayment(p('p1', T0_MS + 10, '99999999999999999999'));
+    await a.consents.addVrpPayment(p('p3', T0_MS + 30));
+    assert.deepEqual(
+      await b.consents.vrpPayments(id, T0_MS),
+      [p('p1', T0_MS + 10, '99999999999999999999'), p('p2', T0_MS + 20), p('p3', T0_MS + 30)],
+      'oldest first, units exact',
+    );
+    assert.deepEqual(
+      (await b.consents.vrpPayments(id, T0_MS + 20)).map((x) => x.paymentId),
+      ['p2', 'p3'],
+      'from a time on',
+    );
+    await assert.rejects(b.consents.addVrpPayment(p('p2', T0_MS + 99, '1')), ConflictError);
+    assert.equal((await a.consents.vrpPayments(id, 0)).find((x) => x.paymentId === 'p2')?.units, '1000000', 'the counted one is untouched');
+    assert.equal(await b.consents.removeVrpPayment(id, 'p2'), true);
+    assert.equal(await b.consents.removeVrpPayment(id, 'p2'), false);
+    assert.deepEqual(await a.consents.vrpPayments('absent', 0), []);
+  });
+
+  await t.test('consents: VRP payments counted in racing units of work on two instances never pass a limit', async () => {
+    const id = 'c-vrp-race';
+    await a.consents.create(consent(id, { kind: 'domestic-vrp' }), consentEvent(id, T0_MS, null, 'AWAU'));
+    const LIMIT = 10;
+    // 40 units of work, half on each instance, each counting one payment if fewer than LIMIT are counted.
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? a : b).transaction('test.vrp.reserve', async (tx) => {
+          const past = await tx.consents.vrpPayments(id, 0, true);
+          if (past.length >= LIMIT) return false;
+          await tx.consents.addVrpPayment({ consentId: id, paymentId: `r${i}`, units: '1', currency: 'GBP', at: T0_MS + i });
+          return true;
+        }),
+      ),
+    );
+    assert.equal(outcomes.filter(Boolean).length, LIMIT);
+    assert.equal((await a.consents.vrpPayments(id, 0)).length, LIMIT);
+  });
+
   await t.test('migrating a previous-version database lifts client_id out of stored payloads', async () => {
     clock = T0;
     const legacy = await backend.legacy(LEGACY_VERSION, [

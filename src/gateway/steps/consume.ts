@@ -11,12 +11,42 @@
 import type { ConsentService } from '../../consent/service.ts';
 import { fail } from '../../errors/app-error.ts';
 import type { ConsentRecord } from '../../storage/consent-records.ts';
+import type { VrpInstruction } from '../../consent/vrp.ts';
 import { type BufferedAnswer, mayHaveReachedBackend } from '../proxy.ts';
 import type { IdempotencyDeps } from './idempotent.ts';
 
 export interface ConsumeDeps {
   readonly idempotency: IdempotencyDeps;
-  readonly consents: Pick<ConsentService, 'consume'>;
+  readonly consents: Pick<ConsentService, 'consume' | 'reserveVrpPayment' | 'releaseVrpPayment'>;
+}
+
+/**
+ * A VRP payment: counted against its consent's limits before it goes (in one transaction with the
+ * check, so racing payments of one consent never both fit where one does), and no longer counted
+ * when the backend refuses it (4xx) or it never left. Accepted or lost, it stays counted: the
+ * limits then err on the customer's side.
+ */
+export async function countedVrpPayment(
+  deps: ConsumeDeps,
+  consent: ConsentRecord,
+  instruction: VrpInstruction,
+  exchange: () => Promise<BufferedAnswer>,
+): Promise<BufferedAnswer> {
+  const counted = await deps.consents.reserveVrpPayment(consent, instruction);
+  if (!('paymentId' in counted)) throw fail(counted.code, counted.description, counted.path === undefined ? {} : { field: counted.path });
+  const release = () =>
+    deps.consents
+      .releaseVrpPayment(consent.id, counted.paymentId)
+      .catch((e: unknown) => deps.idempotency.logger.warn({ err: e, consentId: consent.id }, 'a refused VRP payment is still counted against its limits'));
+  let answer: BufferedAnswer;
+  try {
+    answer = await exchange();
+  } catch (err) {
+    if (!mayHaveReachedBackend(err)) await release();
+    throw err;
+  }
+  if (answer.notExecuted || (answer.status >= 400 && answer.status < 500)) await release();
+  return answer;
 }
 
 /** The claim's key: an order of this consent (63 characters; a TPP's keys have at most 40). */

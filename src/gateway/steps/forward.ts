@@ -17,7 +17,8 @@ import type { BackendProxy, BufferedAnswer, ForwardTarget } from '../proxy.ts';
 import type { Checked } from './call.ts';
 import { exchangeOnce, idempotencyOwner, type IdempotencyDeps } from './idempotent.ts';
 import { bodyRefusal, consentSnapshot } from '../../consent/access.ts';
-import { consumingOrder } from './consume.ts';
+import { consumingOrder, countedVrpPayment } from './consume.ts';
+import { instructionOf, vrpBodyRefusal } from '../../consent/vrp.ts';
 
 export interface ForwardDeps {
   readonly proxy: Pick<BackendProxy, 'forward' | 'exchange'>;
@@ -39,7 +40,7 @@ export interface ForwardDeps {
   readonly now: () => number;
   readonly idempotency: IdempotencyDeps;
   /** The consent resources, served in process for an API that serves its consents here; payment orders consume theirs. */
-  readonly consents: Pick<ConsentService, 'serve' | 'consume'>;
+  readonly consents: Pick<ConsentService, 'serve' | 'consume' | 'reserveVrpPayment' | 'releaseVrpPayment'>;
 }
 
 /** Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend. */
@@ -126,7 +127,7 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
   const consent = servedConsent(call);
   const to = consent ? undefined : await target(deps, call);
   const held = call.consent;
-  const bodyNamesConsent = held !== undefined && (held.need.use === 'order' || held.need.use === 'confirm-funds');
+  const bodyNamesConsent = held !== undefined && (held.need.use === 'order' || held.need.use === 'confirm-funds' || held.need.use === 'vrp-payment');
   if (to && !checkJws && !op.idempotency && kind !== 'json' && !bodyNamesConsent) return deps.proxy.forward(req, res, to);
   const body = kind === 'none' ? Buffer.alloc(0) : await readBody(req, deps.maxRequestBody);
   if (kind === 'json' && jsonTooDeep(body.toString('utf8'))) {
@@ -145,21 +146,26 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
       clockTolerance: deps.clockTolerance,
     });
   }
+  let parsed: unknown;
   if (held && bodyNamesConsent) {
-    let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
       parsed = undefined;
     }
-    const refused = bodyRefusal(held.record, held.need, parsed);
+    const refused = held.need.use === 'vrp-payment' ? vrpBodyRefusal(held.record, parsed) : bodyRefusal(held.record, held.need, parsed);
     if (refused) throw fail(refused.code, refused.description, refused.path === undefined ? {} : { field: refused.path });
   }
   const method = req.method ?? 'POST';
   const send = () => (consent ? consentAnswer(deps, call, consent, body) : deps.proxy.exchange(method, to!, body));
   // A payment order holds its consent while it runs and consumes it once accepted (./consume.ts).
+  // A VRP payment is counted against its consent's limits while it runs (./consume.ts).
   const exchange =
-    held?.need.use === 'order' ? () => consumingOrder(deps, idempotencyOwner(call.caller.token), held.record, call.caller.token.clientId, send) : send;
+    held?.need.use === 'order'
+      ? () => consumingOrder(deps, idempotencyOwner(call.caller.token), held.record, call.caller.token.clientId, send)
+      : held?.need.use === 'vrp-payment'
+        ? () => countedVrpPayment(deps, held.record, instructionOf(parsed), send)
+        : send;
   if (op.idempotency) return exchangeOnce(deps.idempotency, call, body, exchange);
   if (consent) return sendAnswer(res, await exchange());
   return deps.proxy.forward(req, res, to!, body);

@@ -8,7 +8,7 @@
  */
 import { ConflictError } from '../ports.ts';
 import type { ConsentStore } from '../ports.ts';
-import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus } from '../consent-records.ts';
+import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus, VrpPayment } from '../consent-records.ts';
 import type { Run } from './errors.ts';
 
 /** Largest page ConsentStore.list returns. */
@@ -75,6 +75,12 @@ const SQL = {
     SELECT ${COLUMNS} FROM changed`,
   history: `SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
     WHERE consent_id = $1 ORDER BY seq`,
+  lock: 'SELECT id FROM consents WHERE id = $1 FOR UPDATE',
+  payments: `SELECT consent_id, payment_id, units, currency, at FROM consent_vrp_payments
+    WHERE consent_id = $1 AND at >= $2 ORDER BY at, payment_id`,
+  addPayment: `INSERT INTO consent_vrp_payments (consent_id, payment_id, units, currency, at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (consent_id, payment_id) DO NOTHING`,
+  removePayment: 'DELETE FROM consent_vrp_payments WHERE consent_id = $1 AND payment_id = $2',
 } as const;
 
 const num = (v: string | null): number | null => (v === null ? null : Number(v));
@@ -210,6 +216,28 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
     async history(id) {
       const { rows } = await run<EventRow>('consents.history', { name: 'consents_history', text: SQL.history, values: [id] });
       return rows.map(toEvent);
+    },
+    async vrpPayments(consentId, since, lock = false) {
+      // In a unit of work the row lock is held until it commits: counting one consent takes turns.
+      if (lock) await run('consents.lock', { name: 'consents_lock', text: SQL.lock, values: [consentId] });
+      const { rows } = await run<{ consent_id: string; payment_id: string; units: string; currency: string; at: string }>('consents.vrpPayments', {
+        name: 'consents_vrp_payments',
+        text: SQL.payments,
+        values: [consentId, since],
+      });
+      return rows.map((r): VrpPayment => ({ consentId: r.consent_id, paymentId: r.payment_id, units: r.units, currency: r.currency, at: Number(r.at) }));
+    },
+    async addVrpPayment(p) {
+      const res = await run('consents.addVrpPayment', {
+        name: 'consents_add_vrp_payment',
+        text: SQL.addPayment,
+        values: [p.consentId, p.paymentId, p.units, p.currency, p.at],
+      });
+      if (res.rowCount === 0) throw new ConflictError(`VRP payment "${p.paymentId}" is already counted`);
+    },
+    async removeVrpPayment(consentId, paymentId) {
+      const res = await run('consents.removeVrpPayment', { name: 'consents_remove_vrp_payment', text: SQL.removePayment, values: [consentId, paymentId] });
+      return (res.rowCount ?? 0) > 0;
     },
     async list(query) {
       const q = listQuery(query); // throws RangeError on a bad limit: a caller bug

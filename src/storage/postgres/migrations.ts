@@ -274,6 +274,25 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 11,
+    name: 'the VRP payment ledger',
+    // The payments counted against a VRP consent's periodic limits: amounts as decimal integers of
+    // 10^-5 (text: no float ever touches money), times in epoch milliseconds. A payment is counted
+    // in the same unit of work that checked the limits, with the consent's row locked, so two
+    // payments of one consent never both fit where only one does.
+    sql: `
+      CREATE TABLE consent_vrp_payments (
+        consent_id TEXT    NOT NULL REFERENCES consents (id) ON DELETE CASCADE,
+        payment_id TEXT    NOT NULL,
+        units      TEXT    NOT NULL,
+        currency   TEXT    NOT NULL,
+        at         BIGINT NOT NULL,
+        PRIMARY KEY (consent_id, payment_id)
+      );
+      CREATE INDEX consent_vrp_payments_at ON consent_vrp_payments (consent_id, at);
+    `,
+  },
 ];
 
 // One fixed key for the whole database: migrations of different schemas merely queue, which is

@@ -7,7 +7,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { ConsentStore } from '../ports.ts';
-import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus } from '../consent-records.ts';
+import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus, VrpPayment } from '../consent-records.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
 import { rowsOf } from '../../sqlite/rows.ts';
@@ -142,6 +142,12 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
     db.prepare(`SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
     WHERE consent_id = ? ORDER BY seq`),
   );
+  const payments = rowsOf<{ consent_id: string; payment_id: string; units: string; currency: string; at: number }>(
+    db.prepare('SELECT consent_id, payment_id, units, currency, at FROM consent_vrp_payments WHERE consent_id = ? AND at >= ? ORDER BY at, payment_id'),
+  );
+  const insertPayment = db.prepare(`INSERT INTO consent_vrp_payments (consent_id, payment_id, units, currency, at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (consent_id, payment_id) DO NOTHING`);
+  const deletePayment = db.prepare('DELETE FROM consent_vrp_payments WHERE consent_id = ? AND payment_id = ?');
   // At most 128 filter combinations, each prepared on first use.
   const listings = new Map<string, StatementSync>();
 
@@ -220,6 +226,19 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
       );
     },
     history: (id) => guard('consents.history', () => history.all(id).map(toEvent)),
+    // A unit of work runs in the write queue's transaction: units take turns, no row lock needed.
+    vrpPayments: (consentId, since) =>
+      guard('consents.vrpPayments', () =>
+        payments
+          .all(consentId, since)
+          .map((r): VrpPayment => ({ consentId: r.consent_id, paymentId: r.payment_id, units: r.units, currency: r.currency, at: Number(r.at) })),
+      ),
+    addVrpPayment: (p) =>
+      write('consents.addVrpPayment', () => {
+        const { changes } = insertPayment.run(p.consentId, p.paymentId, p.units, p.currency, p.at);
+        if (Number(changes) === 0) throw new ConflictError(`VRP payment "${p.paymentId}" is already counted`);
+      }),
+    removeVrpPayment: (consentId, paymentId) => write('consents.removeVrpPayment', () => Number(deletePayment.run(consentId, paymentId).changes) > 0),
     list: async (query) => {
       const q = listQuery(query); // throws RangeError on a bad limit: a caller bug
       return guard('consents.list', () => {

@@ -28,7 +28,12 @@ function fakeDeps(over: Partial<ForwardDeps> = {}) {
       },
       exchange: async () => assert.fail('not an idempotent operation'),
     },
-    consents: { serve: async () => assert.fail('the API serves no consents here'), consume: async () => assert.fail('no payment order here') },
+    consents: {
+      serve: async () => assert.fail('the API serves no consents here'),
+      consume: async () => assert.fail('no payment order here'),
+      reserveVrpPayment: async () => assert.fail('no VRP payment here'),
+      releaseVrpPayment: async () => assert.fail('no VRP payment here'),
+    },
     identity: {
       sign: async (who, audience, cacheKey) => {
         signed.push({ who, audience, cacheKey });
