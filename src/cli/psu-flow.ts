@@ -2,13 +2,15 @@
  * A PSU's consent, as a TPP's app drives it (FAPI 1.0 Advanced, OB): a request object signed by
  * the TPP (PS256; response_type "code id_token", nonce, state, PKCE), the server's login and
  * consent pages walked like a browser (cookies kept, redirects followed by hand, forms submitted),
- * then the code exchanged at the token endpoint over mutual TLS with a private_key_jwt assertion.
- * The demo's gateway part uses it; so do the tests, through the page walker.
+ * then the code exchanged at the token endpoint over mutual TLS. Each step stands alone, so a
+ * request can be built and its code exchanged later (`opendcr tpp authorize --print-url`, then
+ * `opendcr tpp token --code`). The demo's gateway part and `opendcr tpp authorize` use it; so do
+ * the tests, through the page walker.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
 import { CliError } from './shared.ts';
-import { expectStatus, send, tokenEndpoint, type Exchange, type TppSession } from './tpp-client.ts';
+import { clientAuthForm, expectStatus, send, tokenEndpoint, type AuthMethod, type Exchange, type TppSession } from './tpp-client.ts';
 
 export interface Psu {
   username: string;
@@ -84,6 +86,29 @@ export function allow(page: ConsentPage, choose: AccountChoice = everyAccount): 
   return { post: page.confirm, form };
 }
 
+/** The text of a page's error paragraph (the login and consent pages' alert, the error page's message), unescaped. */
+function pageProblem(html: string): string | undefined {
+  const p = /<p class="error"[^>]*>([^<]*)<\/p>/.exec(html) ?? /<main><h1>[^<]*<\/h1><p>([^<]*)<\/p>/.exec(html);
+  return p ? unescapeHtml(p[1]!).trim() : undefined;
+}
+
+/** A page the walker did not expect: its status, where, and what it said (`problem`) when it says it plainly. */
+export class ConsentPageError extends Error {
+  override readonly name = 'ConsentPageError';
+  readonly status: number;
+  readonly url: URL;
+  readonly problem: string | undefined;
+  /** The sign-in page, shown again (a wrong user name or password). */
+  readonly atLogin: boolean;
+  constructor(status: number, url: URL, html: string) {
+    super(`unexpected ${status === 200 ? 'page' : status} at ${url.pathname}: ${html.slice(0, 500)}`);
+    this.status = status;
+    this.url = url;
+    this.problem = pageProblem(html);
+    this.atLogin = /action="[^"]+\/login"/.test(html);
+  }
+}
+
 /**
  * Walks the login and consent pages from `start`: signs `psu` in when the login page shows, does
  * on the consent page what `onConsent` says (default: allow with `choose`), and returns the first
@@ -114,7 +139,7 @@ export async function walkConsentPages(
       continue;
     }
     const html = await res.text();
-    if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url.pathname}: ${html.slice(0, 500)}`);
+    if (res.status !== 200) throw new ConsentPageError(res.status, url, html);
     const login = /action="([^"]+\/login)"/.exec(html);
     const confirm = /action="([^"]+\/confirm)"/.exec(html);
     if (login) {
@@ -132,7 +157,7 @@ export async function walkConsentPages(
       url = step.post;
       form = step.form;
     } else {
-      throw new Error(`unexpected page at ${url.pathname}: ${html.slice(0, 500)}`);
+      throw new ConsentPageError(res.status, url, html);
     }
   }
   throw new Error('too many redirects');
@@ -144,6 +169,8 @@ export interface PsuToken {
   /** The code exchange. */
   readonly exchange: Exchange;
   readonly accessToken: string;
+  /** The AccountIds the PSU allowed with (those chosen and any the page fixed). */
+  readonly accounts: readonly string[];
 }
 
 /** The OB claims parameter naming the consent an authorization request is for (the id_token and userinfo members). */
@@ -152,24 +179,34 @@ export function intentClaims(consentId: string): Record<string, unknown> {
   return { id_token: { ...intent, acr: { essential: true, values: ['urn:openbanking:psd2:sca', 'urn:openbanking:psd2:ca'] } }, userinfo: intent };
 }
 
+/** An authorization request naming a consent, and what the TPP keeps to finish it: state, nonce, the PKCE verifier. */
+export interface AuthorizationRequest {
+  /** The authorization endpoint with client_id, response_type, scope and the signed request object. */
+  readonly url: URL;
+  readonly clientId: string;
+  readonly consentId: string;
+  readonly scope: string;
+  readonly redirectUri: string;
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  /** When the signed request object stops being accepted (its exp, epoch seconds). */
+  readonly expiresAt: number;
+}
+
 /**
- * The authorization code flow for `scope` (openid plus the consent's API scope) and the consent
- * `consentId`, as the sandbox PSU choosing accounts with `choose`; the PSU-authorised tokens.
+ * Builds the FAPI authorization request for `scope` (openid plus the consent's API scope) and the
+ * consent `consentId`: a request object signed PS256 by the TPP, valid five minutes, for the
+ * TPP's first redirect URI, with a fresh state, nonce and PKCE (S256) verifier.
  */
-export async function authorizeAsPsu(
-  session: TppSession,
-  clientId: string,
-  psu: Psu,
-  scope: string,
-  consentId: string,
-  choose?: AccountChoice,
-): Promise<PsuToken> {
+export async function buildAuthorizationRequest(session: TppSession, clientId: string, scope: string, consentId: string): Promise<AuthorizationRequest> {
   const discovery = await send(session, 'GET', `${session.server}/.well-known/openid-configuration`);
   expectStatus(discovery, 200, 'the discovery request');
   const { issuer, authorization_endpoint: authorize } = discovery.body as { issuer: string; authorization_endpoint: string };
   const redirectUri = session.tpp.redirectUris[0]!;
-  const verifier = randomBytes(32).toString('base64url');
+  const codeVerifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
+  const nonce = randomBytes(16).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
   const request = await session.tpp.signRequest({
     iss: clientId,
@@ -179,43 +216,87 @@ export async function authorizeAsPsu(
     redirect_uri: redirectUri,
     scope,
     state,
-    nonce: randomBytes(16).toString('base64url'),
+    nonce,
     nbf: now,
     exp: now + 300,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge: createHash('sha256').update(codeVerifier).digest('base64url'),
     code_challenge_method: 'S256',
     claims: intentClaims(consentId),
   });
-  const authorizationUrl = new URL(authorize);
-  authorizationUrl.search = new URLSearchParams({ client_id: clientId, response_type: 'code id_token', scope, request }).toString();
-  const origin = new URL(session.server).origin;
-  const callback = await walkConsentPages(
-    (url, init) => undiciFetch(url, { ...init, redirect: 'manual', dispatcher: session.agent }) as unknown as Promise<Response>,
-    authorizationUrl,
-    origin,
-    psu,
-    new Map(),
-    choose,
-  );
-  // code id_token answers in the fragment (OIDC Core §3.3.2.5).
+  const url = new URL(authorize);
+  url.search = new URLSearchParams({ client_id: clientId, response_type: 'code id_token', scope, request }).toString();
+  return { url, clientId, consentId, scope, redirectUri, state, nonce, codeVerifier, expiresAt: now + 300 };
+}
+
+/**
+ * The code of the authorization answer at the TPP's callback (`code id_token` answers in the
+ * fragment, OIDC Core §3.3.2.5; an error may come in the query); CliError for a refusal, a missing
+ * code or another state.
+ */
+export function codeOfCallback(callback: URL, state: string): string {
   const answer = new URLSearchParams(callback.hash.slice(1));
+  if (!answer.has('code') && !answer.has('error')) for (const [k, v] of callback.searchParams) answer.set(k, v);
   if (answer.get('error')) throw new CliError(`the authorization was refused: ${answer.get('error')}: ${answer.get('error_description') ?? ''}`);
   if (answer.get('state') !== state || !answer.get('code')) throw new CliError('the authorization answer has no code, or another state');
+  return answer.get('code')!;
+}
+
+/** The code exchange (authorization_code with the PKCE verifier) over mutual TLS; CliError unless 200 with an access token. */
+export async function exchangeCode(
+  session: TppSession,
+  request: Pick<AuthorizationRequest, 'clientId' | 'redirectUri' | 'codeVerifier'>,
+  code: string,
+  auth: AuthMethod = 'private_key_jwt',
+): Promise<{ exchange: Exchange; accessToken: string }> {
   const endpoint = await tokenEndpoint(session);
-  const assertion = await session.tpp.signRequest({ iss: clientId, sub: clientId, aud: endpoint });
+  const form = {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: request.redirectUri,
+    code_verifier: request.codeVerifier,
+    ...(await clientAuthForm(session, request.clientId, auth, endpoint)),
+  };
   const exchange = await send(session, 'POST', endpoint, {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: answer.get('code')!,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }).toString(),
+    body: new URLSearchParams(form).toString(),
   });
   expectStatus(exchange, 200, 'the code exchange');
   const token = (exchange.body as { access_token?: unknown }).access_token;
   if (typeof token !== 'string') throw new CliError('the code exchange answered without an access_token');
-  return { authorizationUrl, exchange, accessToken: token };
+  return { exchange, accessToken: token };
+}
+
+/**
+ * The authorization code flow for `scope` (openid plus the consent's API scope) and the consent
+ * `consentId`, as the sandbox PSU choosing accounts with `choose`; the PSU-authorised tokens. The
+ * code is exchanged with `auth` (default private_key_jwt).
+ */
+export async function authorizeAsPsu(
+  session: TppSession,
+  clientId: string,
+  psu: Psu,
+  scope: string,
+  consentId: string,
+  choose?: AccountChoice,
+  auth: AuthMethod = 'private_key_jwt',
+): Promise<PsuToken> {
+  const request = await buildAuthorizationRequest(session, clientId, scope, consentId);
+  const origin = new URL(session.server).origin;
+  let accounts: string[] = [];
+  const callback = await walkConsentPages(
+    (url, init) => undiciFetch(url, { ...init, redirect: 'manual', dispatcher: session.agent }) as unknown as Promise<Response>,
+    request.url,
+    origin,
+    psu,
+    new Map(),
+    choose,
+    (page) => {
+      const step = allow(page, choose);
+      accounts = [...step.form.values()];
+      return step;
+    },
+  );
+  const code = codeOfCallback(callback, request.state);
+  const { exchange, accessToken } = await exchangeCode(session, request, code, auth);
+  return { authorizationUrl: request.url, exchange, accessToken, accounts };
 }

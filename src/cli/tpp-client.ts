@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { decodeJwt } from 'jose';
+import { decodeJwt, FlattenedSign } from 'jose';
 import { Agent, request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import { DCR_VERSIONS } from '../config/schema.ts';
@@ -84,6 +84,16 @@ export interface TppSession {
   /** From discovery, once asked for. */
   tokenEndpoint?: string;
   close(): Promise<void>;
+}
+
+/** Runs `fn` with a session opened for `opts` (see {@link openSession}), closing it afterwards. */
+export async function withSession<T>(config: Config, opts: SessionOptions, fn: (s: TppSession) => Promise<T>): Promise<T> {
+  const session = openSession(config, opts);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
 }
 
 /** Opens a session for a sandbox TPP; CliError for an unknown TPP, a missing CA file or a bad option. */
@@ -344,27 +354,53 @@ export function defaultTokenScope(session: TppSession): string | undefined {
 }
 
 /**
+ * The form fields that authenticate the client at `endpoint` (the token endpoint): a fresh
+ * private_key_jwt assertion (RFC 7523, PS256, the signing kid), or tls_client_auth's client_id
+ * (RFC 8705 §2; the certificate does the rest).
+ */
+export async function clientAuthForm(session: TppSession, clientId: string, auth: AuthMethod, endpoint: string): Promise<Record<string, string>> {
+  if (auth !== 'private_key_jwt') return { client_id: clientId };
+  // signRequest fills iat, exp (+5 min) and a fresh jti.
+  const assertion = await session.tpp.signRequest({ iss: clientId, sub: clientId, aud: endpoint });
+  return { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion };
+}
+
+/**
  * client_credentials grant over mTLS: private_key_jwt (RFC 7523 client assertion, PS256, the
  * signing kid, aud = token endpoint) or tls_client_auth (RFC 8705 §2, client_id in the form).
  */
 export async function requestToken(session: TppSession, opts: { clientId: string; auth: AuthMethod; scope?: string }): Promise<TokenResult> {
   const endpoint = await tokenEndpoint(session);
   const scope = opts.scope ?? defaultTokenScope(session);
-  const form: Record<string, string> = { grant_type: 'client_credentials', ...(scope ? { scope } : {}) };
-  let assertion: string | undefined;
-  if (opts.auth === 'private_key_jwt') {
-    // signRequest fills iat, exp (+5 min) and a fresh jti.
-    assertion = await session.tpp.signRequest({ iss: opts.clientId, sub: opts.clientId, aud: endpoint });
-    Object.assign(form, { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
-  } else {
-    form['client_id'] = opts.clientId;
-  }
+  const form: Record<string, string> = {
+    grant_type: 'client_credentials',
+    ...(scope ? { scope } : {}),
+    ...(await clientAuthForm(session, opts.clientId, opts.auth, endpoint)),
+  };
+  const assertion = form['client_assertion'];
   const exchange = await send(session, 'POST', endpoint, {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(form).toString(),
   });
   const token = (exchange.body as { access_token?: unknown } | undefined)?.access_token;
   return { exchange, form, ...(assertion ? { assertion } : {}), ...(typeof token === 'string' ? { accessToken: token } : {}) };
+}
+
+const OB = 'http://openbanking.org.uk';
+
+/**
+ * OB's `x-jws-signature` for a request body: a detached JWS with an unencoded payload (RFC 7797,
+ * `b64: false`) signed PS256 with the TPP's signing key, its protected header naming the key and
+ * carrying OB's critical claims `iat`, `iss` (`{org_id}/{software_id}`) and `tan` (the trust
+ * anchor that issued the TPP's signing certificate). `body` is signed exactly as it is sent.
+ */
+export async function detachedJws(session: TppSession, body: string, trustAnchor: string): Promise<string> {
+  const { tpp } = session;
+  const claims = { [`${OB}/iat`]: Math.floor(Date.now() / 1000), [`${OB}/iss`]: `${tpp.orgId}/${tpp.softwareId}`, [`${OB}/tan`]: trustAnchor };
+  const jws = await new FlattenedSign(new TextEncoder().encode(body))
+    .setProtectedHeader({ alg: 'PS256', kid: tpp.signingKey.kid, b64: false, crit: ['b64', ...Object.keys(claims)], ...claims })
+    .sign(tpp.signingKey.key, { crit: Object.fromEntries(Object.keys(claims).map((k) => [k, true])) });
+  return `${jws.protected}..${jws.signature}`;
 }
 
 export const clientUrl = (session: TppSession, clientId: string): string => `${registerUrl(session)}/${encodeURIComponent(clientId)}`;

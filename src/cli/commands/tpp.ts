@@ -1,8 +1,9 @@
 /**
  * `opendcr tpp register | token | get | update | delete`: the TPP side of the Open Banking DCR
- * API for a sandbox TPP, over mutual TLS with its transport certificate. Readable output by
- * default (decoded SSA, request claims, response bodies); `--json` prints only the server's JSON.
- * A rejected request exits 1 with the server's error and error_description.
+ * API for a sandbox TPP, over mutual TLS with its transport certificate; `tpp consent …` and
+ * `tpp authorize` (./tpp-consent.ts) add the consent journey. Readable output by default (decoded
+ * SSA, request claims, response bodies); `--json` prints only the server's JSON. A rejected
+ * request exits 1 with the server's error and error_description.
  */
 import { Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
@@ -12,16 +13,17 @@ import {
   clientIdOf,
   deleteClient,
   expectStatus,
-  openSession,
   prepareKeySets,
   readClient,
   register,
   requestToken,
   updateClient,
+  withSession,
 } from '../tpp-client.ts';
 import type { AuthMethod, Exchange, RegistrationRequest, TppSession } from '../tpp-client.ts';
 import { abbreviateJwts, formatExchange, jwtClaims, pretty, section } from '../tpp-output.ts';
-import { printJson } from '../shared.ts';
+import { CliError, printJson } from '../shared.ts';
+import { addConsentCommands, authOf, finishAuthorization } from './tpp-consent.ts';
 import { requireSandboxMode } from '../../sandbox/service.ts';
 
 interface CommonOptions {
@@ -61,23 +63,12 @@ function common(cmd: Command): Command {
 
 const managing = (cmd: Command): Command => common(cmd).option('--client-id <id>', "client_id to manage (default: the one in the TPP's registration.json)");
 
-async function withSession<T>(config: Config, opts: CommonOptions, fn: (s: TppSession) => Promise<T>): Promise<T> {
-  const session = openSession(config, opts);
-  try {
-    return await fn(session);
-  } finally {
-    await session.close();
-  }
-}
-
 /** register and update mint a software statement from the sandbox directory: never in production mode. */
 function mintingConfig(getConfig: () => Config, sub: string): Config {
   const config = getConfig();
   requireSandboxMode(config, `\`opendcr tpp ${sub}\` (it mints a sandbox software statement)`);
   return config;
 }
-
-const authOf = (s: TppSession, opts: CommonOptions): AuthMethod => opts.auth ?? s.registration?.token_endpoint_auth_method ?? 'private_key_jwt';
 
 /** Prints the response (JSON mode) and throws the server's error unless the status is `expected`. */
 function finish(opts: CommonOptions, ex: Exchange, expected: number, what: string): void {
@@ -103,7 +94,9 @@ async function managementToken(s: TppSession, opts: ManageOptions, clientId: str
 }
 
 export function tppCommand(getConfig: () => Config): Command {
-  const cmd = new Command('tpp').description('Act as a sandbox TPP against the DCR API: register, get a token, read, update, delete (over mTLS)');
+  const cmd = new Command('tpp').description(
+    'Act as a sandbox TPP (over mTLS): register with the DCR API, get a token, read, update, delete; create, authorise and delete consents',
+  );
 
   common(cmd.command('register'))
     .description('Register the TPP: a signed registration request with a fresh SSA, POSTed over mTLS; saves registration.json on 201')
@@ -122,8 +115,17 @@ export function tppCommand(getConfig: () => Config): Command {
   managing(cmd.command('token'))
     .description('Obtain a client_credentials access token for the registered client (private_key_jwt or tls_client_auth, over mTLS)')
     .option('--scope <scope>', 'requested scope (default: the registered scopes except openid)')
-    .action((opts: ManageOptions) =>
+    .option(
+      '--code <code-or-url>',
+      'exchange the code of the authorization `tpp authorize --print-url` started (the code, or the whole callback URL); saves psu-access-token.txt',
+    )
+    .action((opts: ManageOptions & { code?: string }) =>
       withSession(getConfig(), opts, async (s) => {
+        if (opts.code !== undefined) {
+          if (opts.scope !== undefined || opts.clientId !== undefined)
+            throw new CliError('--code finishes the waiting authorization, whose scope and client are set: leave out --scope and --client-id', 2);
+          return finishAuthorization(s, opts.code, authOf(s, opts), opts.json);
+        }
         const clientId = clientIdOf(s, opts.clientId);
         const t = await requestToken(s, { clientId, auth: authOf(s, opts), ...(opts.scope ? { scope: opts.scope } : {}) });
         finish(opts, t.exchange, 200, 'the token request');
@@ -131,6 +133,7 @@ export function tppCommand(getConfig: () => Config): Command {
         out(formatExchange(t.exchange));
         const claims = t.accessToken ? jwtClaims(t.accessToken) : undefined;
         out(claims ? section('Access token claims:', pretty(claims)) : 'The access token is opaque (no claims to show).\n');
+        return undefined;
       }),
     );
 
@@ -176,5 +179,6 @@ export function tppCommand(getConfig: () => Config): Command {
         return undefined;
       }),
     );
+  addConsentCommands(cmd, getConfig);
   return cmd;
 }
