@@ -12,6 +12,12 @@
  *   that plan), and its certificate-bound PS256 JWT access token sent on every call of
  *   `GET …/account-access-consents/{ConsentId}` (client credentials, scope accounts).
  *
+ * - ours with a consent: the same file published again (its own context) with its consents served
+ *   here, a PSU's token for an account access consent the sandbox PSU authorised (bench/lib/psu.ts),
+ *   sent on every call of `GET …/accounts/{AccountId}/balances`: the consent step on top of the
+ *   rest (the consent read from its cache, its type, permission and account checked, the consent
+ *   put in the identity JWT).
+ *
  * Every variant gets the same requests from the same load generator (bench/lib/loadgen.ts, 50
  * keep-alive connections; mutual TLS with the TPP's transport certificate for nginx and ours),
  * interleaved: direct, then nginx and ours BENCH_ROUNDS times, each with its own warm-up. Any
@@ -42,6 +48,7 @@ import { ensureNginx, startNginx } from './lib/nginx.ts';
 import { createReport, loadRow, rate, ratio } from './lib/report.ts';
 import { runBenchmark } from './lib/harness.ts';
 import { REPO, createCleanup, httpsCall, knob, prepareOurs, serverCa, serverTlsMaterial, startOurs, type OurSetup, type RunningChild } from './lib/setup.ts';
+import { psuGrant } from './lib/psu.ts';
 
 const SECONDS = knob('BENCH_SECONDS', 10);
 const WARMUP = knob('BENCH_WARMUP', 3);
@@ -57,6 +64,8 @@ const CONTEXT = '/open-banking/v3.1/aisp';
 /** TPPOAuth2Security: client credentials, scope accounts. */
 const CALL_PATH = `${CONTEXT}/account-access-consents/bench-consent-1`;
 const ACCOUNTS_FILE = join(REPO, 'specs', 'ob-read-write-openapi', 'v3.1.11', 'account-info-openapi.yaml');
+/** The same file again, its consents served here, for the PSU token's calls. */
+const CONSENT_CONTEXT = '/open-banking/v3.1/aisc';
 /** A custom plan: a limit, so every call counts in the shared state (the built-in Unlimited plan counts nothing). */
 const PLAN = {
   policyName: 'BenchHuge',
@@ -80,11 +89,12 @@ const head: string[] = [];
 /** The --profile section, added after the table. */
 const profile: string[] = [];
 
-type Variant = 'direct' | 'nginx' | 'ours';
+type Variant = 'direct' | 'nginx' | 'ours' | 'consent';
 const VARIANT_LABEL: Record<Variant, string> = {
   direct: 'direct: backend, plain HTTP',
   nginx: 'nginx: mTLS reverse proxy',
   ours: 'ours: gateway (token, plan, counter)',
+  consent: 'ours: gateway, PSU token held to its consent (AIS balances)',
 };
 
 async function admin(
@@ -116,18 +126,20 @@ function importForm(document: string, props: Record<string, unknown>): { body: s
   return { body, type: `multipart/form-data; boundary=${b}` };
 }
 
-/** The plan, the API (imported with the backend's URL, the plan first) and its publication. */
-async function publishApi(t: { port: number; ca: string }, backendPort: number): Promise<string> {
-  await admin(t, 'POST', '/api/am/admin/v4/throttling/policies/subscription', 201, JSON.stringify(PLAN), { 'content-type': 'application/json' });
+/** The plan (once), the API (imported with the backend's URL, the plan first) and its publication. */
+async function publishApi(t: { port: number; ca: string }, backendPort: number, consents = false): Promise<string> {
+  if (!consents) await admin(t, 'POST', '/api/am/admin/v4/throttling/policies/subscription', 201, JSON.stringify(PLAN), { 'content-type': 'application/json' });
   const form = importForm(readFileSync(ACCOUNTS_FILE, 'utf8'), {
     endpointConfig: { production_endpoints: { url: `http://127.0.0.1:${backendPort}/bank/aisp` } },
     policies: [PLAN.policyName, 'Unlimited'],
+    ...(consents ? { serveConsents: true, context: CONSENT_CONTEXT, name: 'Accounts, consents served here' } : {}),
   });
   const api = await admin(t, 'POST', '/api/am/publisher/v4/apis/import-openapi', 201, form.body, {
     'content-type': form.type,
     'content-length': String(Buffer.byteLength(form.body)),
   });
-  if (api['context'] !== CONTEXT) throw new Error(`the API was imported under ${String(api['context'])}, not ${CONTEXT}`);
+  const context = consents ? CONSENT_CONTEXT : CONTEXT;
+  if (api['context'] !== context) throw new Error(`the API was imported under ${String(api['context'])}, not ${context}`);
   const apiId = String(api['id']);
   await admin(t, 'POST', `/api/am/publisher/v4/apis/change-lifecycle?action=Publish&apiId=${apiId}`, 200);
   return apiId;
@@ -176,7 +188,10 @@ interface Targets {
   direct: number;
   nginx: number;
   ours: number;
+  consent: number;
   pids: Record<Variant, number>;
+  /** The call of the consent variant: its path and the PSU's token. */
+  psu: { path: string; token: string };
 }
 
 function job(variant: Variant, t: Targets, setup: OurSetup, ca: string, token: string, label: string, connections = CONNECTIONS, seconds = SECONDS): LoadJob {
@@ -187,9 +202,9 @@ function job(variant: Variant, t: Targets, setup: OurSetup, ca: string, token: s
     tls: setup.tppTls,
     plain: variant === 'direct',
     method: 'GET',
-    path: CALL_PATH,
-    // The same request bytes everywhere; only ours reads the token.
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    path: variant === 'consent' ? t.psu.path : CALL_PATH,
+    // The same request bytes everywhere but for the consent variant; only ours reads the token.
+    headers: { authorization: `Bearer ${variant === 'consent' ? t.psu.token : token}`, accept: 'application/json' },
     connections,
     warmupSeconds: WARMUP,
     seconds,
@@ -330,13 +345,21 @@ async function main(): Promise<void> {
   const ca = serverCa(setup);
   const t0 = { port: setup.port, ca };
   const apiId = await publishApi(t0, backend.port);
-  // DCR subscribes the application to the published API on the API's first plan.
-  const clientId = await registerTpp(setup, ca);
+  const consentApiId = await publishApi(t0, backend.port, true);
+  // DCR subscribes the application to the published APIs on each API's first plan.
+  const clientId = await registerTpp(setup, ca, true);
   const subs = await admin(t0, 'GET', `/api/am/devportal/v3/subscriptions?applicationId=${clientId}`, 200);
   const sub = (subs['list'] as Array<Record<string, unknown>>).find((s) => s['apiId'] === apiId);
   if (sub?.['throttlingPolicy'] !== PLAN.policyName)
     throw new Error(`the registration did not subscribe to the API on ${PLAN.policyName}: ${JSON.stringify(subs)}`);
+  if (!(subs['list'] as Array<Record<string, unknown>>).some((s) => s['apiId'] === consentApiId && s['throttlingPolicy'] === PLAN.policyName))
+    throw new Error(`the registration did not subscribe to the consent-serving API: ${JSON.stringify(subs)}`);
   const token = await accessToken(setup, ca, clientId);
+  const grant = await psuGrant(setup, ca, clientId, token, CONSENT_CONTEXT);
+  const psu = { path: `${CONSENT_CONTEXT}/accounts/${grant.accounts[0]!}/balances`, token: grant.accessToken };
+  extra.push(
+    `PSU token: consent ${grant.consentId} (ReadAccountsDetail, ReadBalances), accounts ${grant.accounts.join(', ')}, ${grant.accessToken.length} bytes`,
+  );
 
   step('nginx: start');
   const nginxDir = cleanup.dir('opendcr-gateway-nginx-');
@@ -361,19 +384,27 @@ async function main(): Promise<void> {
 
   // One call each through nginx and ours: 200 and the backend's 1 KiB.
   const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
-  for (const [name, port] of [
-    ['nginx', nginx.port],
-    ['ours', setup.port],
+  for (const [name, port, path, headers] of [
+    ['nginx', nginx.port, CALL_PATH, auth],
+    ['ours', setup.port, CALL_PATH, auth],
+    ['ours with a consent', setup.port, psu.path, { ...auth, authorization: `Bearer ${psu.token}` }],
   ] as const) {
-    const r = await httpsCall({ port, path: CALL_PATH, headers: auth, ca, tls: setup.tppTls });
+    const r = await httpsCall({ port, path, headers, ca, tls: setup.tppTls });
     if (r.status !== 200 || Buffer.byteLength(r.body) !== BODY_BYTES)
       throw new Error(`${name} probe: HTTP ${r.status}, ${Buffer.byteLength(r.body)} bytes: ${r.body.slice(0, 300)}`);
   }
   head.push(`- TLS as the load generator gets it: nginx ${await tlsOf(nginx.port, ca, setup)}, ours ${await tlsOf(setup.port, ca, setup)}`);
 
-  const t: Targets = { direct: backend.port, nginx: nginx.port, ours: setup.port, pids: { direct: backend.pid, nginx: nginx.pid, ours: ours.pid } };
-  const results: Record<Variant, LoadResult[]> = { direct: [], nginx: [], ours: [] };
-  const order: Variant[] = ['direct', ...Array.from({ length: ROUNDS }, () => ['nginx', 'ours'] as Variant[]).flat()];
+  const t: Targets = {
+    direct: backend.port,
+    nginx: nginx.port,
+    ours: setup.port,
+    consent: setup.port,
+    pids: { direct: backend.pid, nginx: nginx.pid, ours: ours.pid, consent: ours.pid },
+    psu,
+  };
+  const results: Record<Variant, LoadResult[]> = { direct: [], nginx: [], ours: [], consent: [] };
+  const order: Variant[] = ['direct', ...Array.from({ length: ROUNDS }, () => ['nginx', 'ours', 'consent'] as Variant[]).flat()];
   let n = 0;
   for (const v of order) {
     n += 1;
@@ -385,7 +416,7 @@ async function main(): Promise<void> {
 
   // Unloaded latency: one connection, so p50 is one call's time through each path, no queueing.
   const single: Partial<Record<Variant, LoadResult>> = {};
-  for (const v of ['direct', 'nginx', 'ours'] as const) {
+  for (const v of ['direct', 'nginx', 'ours', 'consent'] as const) {
     n += 1;
     const r = await load(job(v, t, setup, ca, token, `${v} 1c`, 1, LATENCY_SECONDS));
     single[v] = r;
@@ -394,11 +425,13 @@ async function main(): Promise<void> {
 
   // Medians over the rounds (the mean of two with the default 2 rounds).
   const med = (v: Variant, f: (r: LoadResult) => number) => median(results[v].map(f));
-  const rps = { direct: med('direct', (r) => r.rps), nginx: med('nginx', (r) => r.rps), ours: med('ours', (r) => r.rps) };
-  const p50 = { direct: med('direct', (r) => r.p50), nginx: med('nginx', (r) => r.p50), ours: med('ours', (r) => r.p50) };
-  const p99 = { direct: med('direct', (r) => r.p99), nginx: med('nginx', (r) => r.p99), ours: med('ours', (r) => r.p99) };
+  const all = ['direct', 'nginx', 'ours', 'consent'] as const;
+  const per = (f: (r: LoadResult) => number) => Object.fromEntries(all.map((v) => [v, med(v, f)])) as Record<Variant, number>;
+  const rps = per((r) => r.rps);
+  const p50 = per((r) => r.p50);
+  const p99 = per((r) => r.p99);
   const failed = completed.reduce((s, r) => s + r.failed, 0);
-  for (const v of ['direct', 'nginx', 'ours'] as const) {
+  for (const v of all) {
     report.add({
       item: 'M',
       what: `${VARIANT_LABEL[v]}, median of ${results[v].length}`,
@@ -425,6 +458,14 @@ async function main(): Promise<void> {
     result: `${added1.toFixed(2)} ms (nginx ${(single.nginx!.p50 - single.direct!.p50).toFixed(2)} ms)`,
     target: '< 1 ms',
     pass: added1 < 1,
+  });
+  const consentCost = med('consent', cpuMs) / med('ours', cpuMs);
+  report.add({
+    item: 'R',
+    what: 'server CPU per call: PSU token held to its consent / token only',
+    result: `${consentCost.toFixed(2)}× (${med('consent', cpuMs).toFixed(3)} vs ${med('ours', cpuMs).toFixed(3)} ms)`,
+    target: '≤ 1.10×',
+    pass: consentCost <= 1.1,
   });
   report.add({ item: 'R', what: 'errors and non-2xx answers, all phases', result: String(failed), target: '0', pass: failed === 0 });
   report.add({
@@ -470,7 +511,7 @@ function header(): string[] {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
     `- commit: ${commit}; ours: ${WORKERS} worker processes, log level info (one access-log line per call); nginx: ${WORKERS} workers, access_log off; backend: one Node process, ${BODY_BYTES} B JSON`,
-    `- load: bench/lib/loadgen.ts, ${CONNECTIONS} keep-alive connections, closed loop, ${WARMUP} s warm-up + ${SECONDS} s per phase, order: direct, then (nginx, ours) × ${ROUNDS}, then each at 1 connection for ${LATENCY_SECONDS} s (after its own ${WARMUP} s warm-up); \`GET ${CALL_PATH}\` with the bearer token and accept: application/json`,
+    `- load: bench/lib/loadgen.ts, ${CONNECTIONS} keep-alive connections, closed loop, ${WARMUP} s warm-up + ${SECONDS} s per phase, order: direct, then (nginx, ours, ours with a consent) × ${ROUNDS}, then each at 1 connection for ${LATENCY_SECONDS} s (after its own ${WARMUP} s warm-up); \`GET ${CALL_PATH}\` with the bearer token and accept: application/json (ours with a consent: \`GET ${CONSENT_CONTEXT}/accounts/{AccountId}/balances\` with the PSU's token)`,
     '- "CPU each": CPU time (user + system, all threads, /proc) of the process under test per answered call in the timed phase: the backend for direct, the proxy alone for nginx and ours',
   ];
 }

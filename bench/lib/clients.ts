@@ -16,8 +16,11 @@ import { httpsCall, type OurSetup } from './setup.ts';
 export const DCR_PATH = '/open-banking/v3.3/register';
 export const SCOPE = 'accounts';
 
-/** The registration request claims (OB DCR v3.3) for a client_credentials, private_key_jwt client. */
-export function registrationClaims(setup: OurSetup, ssa: string): Record<string, unknown> {
+/**
+ * The registration request claims (OB DCR v3.3) for a client_credentials, private_key_jwt client;
+ * with `psu`, one that may also ask a PSU (authorization code, code id_token) for `openid accounts`.
+ */
+export function registrationClaims(setup: OurSetup, ssa: string, psu = false): Record<string, unknown> {
   return {
     aud: `${setup.baseUrl}${DCR_PATH}`,
     software_id: setup.tpp.softwareId,
@@ -25,8 +28,9 @@ export function registrationClaims(setup: OurSetup, ssa: string): Record<string,
     redirect_uris: [setup.tpp.redirectUris[0]],
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_signing_alg: 'PS256',
-    grant_types: ['client_credentials'],
-    scope: SCOPE,
+    grant_types: psu ? ['client_credentials', 'authorization_code', 'refresh_token'] : ['client_credentials'],
+    ...(psu ? { response_types: ['code id_token'] } : {}),
+    scope: psu ? `openid ${SCOPE}` : SCOPE,
     application_type: 'web',
     id_token_signed_response_alg: 'PS256',
     request_object_signing_alg: 'PS256',
@@ -49,9 +53,9 @@ export function privateJwk(tpp: SandboxTpp): JsonWebKey {
   return tpp.signingKey.key.export({ format: 'jwk' });
 }
 
-/** Registers the bench TPP over mutual TLS; returns its client_id. */
-export async function registerTpp(setup: OurSetup, ca: string): Promise<string> {
-  const body = await setup.tpp.signRequest(registrationClaims(setup, await setup.tpp.mintSsa()));
+/** Registers the bench TPP over mutual TLS (`psu`: for PSU tokens too); returns its client_id. */
+export async function registerTpp(setup: OurSetup, ca: string, psu = false): Promise<string> {
+  const body = await setup.tpp.signRequest(registrationClaims(setup, await setup.tpp.mintSsa(), psu));
   const res = await httpsCall({
     port: setup.port,
     method: 'POST',

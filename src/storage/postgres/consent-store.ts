@@ -8,44 +8,18 @@
  */
 import { ConflictError } from '../ports.ts';
 import type { ConsentStore } from '../ports.ts';
-import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus, VrpPayment } from '../consent-records.ts';
+import type { ConsentEvent } from '../consent-records.ts';
+import {
+  buildConsentList,
+  CONSENT_COLUMNS as COLUMNS,
+  toConsent,
+  toConsentEvent as toEvent,
+  toVrpPayment,
+  type ConsentEventRow as EventRow,
+  type ConsentRow,
+  type VrpPaymentRow,
+} from '../consent-query.ts';
 import type { Run } from './errors.ts';
-
-/** Largest page ConsentStore.list returns. */
-const LIST_MAX = 1000;
-
-// BIGINT columns arrive as strings (pg cannot know they fit a JS number; epoch milliseconds do).
-interface ConsentRow {
-  id: string;
-  kind: string;
-  api_version: string;
-  key_manager: string;
-  client_id: string;
-  status: string;
-  data: string;
-  risk: string | null;
-  psu: string | null;
-  accounts: string[];
-  grant_id: string | null;
-  created_at: string;
-  status_updated_at: string;
-  expires_at: string | null;
-  deleted_at: string | null;
-  version: number;
-}
-
-interface EventRow {
-  consent_id: string;
-  at: string;
-  from_status: string | null;
-  to_status: string;
-  actor: string;
-  actor_id: string | null;
-  reason: string | null;
-}
-
-const COLUMNS = `id, kind, api_version, key_manager, client_id, status, data, risk, psu, accounts, grant_id,
-  created_at, status_updated_at, expires_at, deleted_at, version`;
 
 const EVENT_COLUMNS = 'consent_id, seq, at, from_status, to_status, actor, actor_id, reason';
 
@@ -83,80 +57,7 @@ const SQL = {
   removePayment: 'DELETE FROM consent_vrp_payments WHERE consent_id = $1 AND payment_id = $2',
 } as const;
 
-const num = (v: string | null): number | null => (v === null ? null : Number(v));
-
-const toConsent = (r: ConsentRow): ConsentRecord => ({
-  id: r.id,
-  kind: r.kind as ConsentKind,
-  apiVersion: r.api_version,
-  keyManager: r.key_manager,
-  clientId: r.client_id,
-  status: r.status as ConsentStatus,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-  risk: r.risk === null ? null : (JSON.parse(r.risk) as Record<string, unknown>),
-  psu: r.psu,
-  accounts: r.accounts,
-  grantId: r.grant_id,
-  createdAt: Number(r.created_at),
-  statusUpdatedAt: Number(r.status_updated_at),
-  expiresAt: num(r.expires_at),
-  deletedAt: num(r.deleted_at),
-  version: Number(r.version),
-});
-
-const toEvent = (r: EventRow): ConsentEvent => ({
-  consentId: r.consent_id,
-  at: Number(r.at),
-  from: r.from_status as ConsentStatus | null,
-  to: r.to_status as ConsentStatus,
-  actor: r.actor as ConsentActor,
-  actorId: r.actor_id,
-  reason: r.reason,
-});
-
 const eventValues = (e: ConsentEvent): unknown[] => [e.at, e.from, e.to, e.actor, e.actorId, e.reason];
-
-/**
- * The listing for `query`: only present filters become predicates, so each combination has its
- * own named statement, able to use the (column, created_at, id) indexes. Throws RangeError on a
- * limit outside 1..LIST_MAX or a non-integer page boundary (caller bugs, not storage failures).
- */
-function listQuery(query: ConsentQuery): { key: string; text: string; values: Array<string | number> } {
-  const { limit, before } = query;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
-    throw new RangeError(`limit must be an integer from 1 to ${LIST_MAX}, got ${limit}`);
-  }
-  if (before !== undefined && !Number.isSafeInteger(before.createdAt)) {
-    throw new RangeError(`before.createdAt must be an integer (epoch milliseconds), got ${before.createdAt}`);
-  }
-  const where: string[] = [];
-  const values: Array<string | number> = [];
-  let key = '';
-  const add = (flag: string, column: string, value: string | undefined): void => {
-    if (value === undefined) return;
-    values.push(value);
-    where.push(`${column} = $${values.length}`);
-    key += flag;
-  };
-  add('c', 'client_id', query.clientId);
-  add('k', 'key_manager', query.keyManager);
-  add('p', 'psu', query.psu);
-  add('s', 'status', query.status);
-  add('t', 'kind', query.kind);
-  if (query.deleted !== true) {
-    where.push('deleted_at IS NULL');
-    key += 'l';
-  }
-  if (before !== undefined) {
-    values.push(before.createdAt, before.id);
-    where.push(`(created_at, id) < ($${values.length - 1}::bigint, $${values.length}::text)`);
-    key += 'b';
-  }
-  values.push(limit);
-  const text = `SELECT ${COLUMNS} FROM consents ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-    ORDER BY created_at DESC, id DESC LIMIT $${values.length}`;
-  return { key, text, values };
-}
 
 /** Open Banking consents and their history, keyed by consent id. */
 export function createPostgresConsentStore(run: Run): ConsentStore {
@@ -220,12 +121,12 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
     async vrpPayments(consentId, since, lock = false) {
       // In a unit of work the row lock is held until it commits: counting one consent takes turns.
       if (lock) await run('consents.lock', { name: 'consents_lock', text: SQL.lock, values: [consentId] });
-      const { rows } = await run<{ consent_id: string; payment_id: string; units: string; currency: string; at: string }>('consents.vrpPayments', {
+      const { rows } = await run<VrpPaymentRow>('consents.vrpPayments', {
         name: 'consents_vrp_payments',
         text: SQL.payments,
         values: [consentId, since],
       });
-      return rows.map((r): VrpPayment => ({ consentId: r.consent_id, paymentId: r.payment_id, units: r.units, currency: r.currency, at: Number(r.at) }));
+      return rows.map(toVrpPayment);
     },
     async addVrpPayment(p) {
       const res = await run('consents.addVrpPayment', {
@@ -240,7 +141,7 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
       return (res.rowCount ?? 0) > 0;
     },
     async list(query) {
-      const q = listQuery(query); // throws RangeError on a bad limit: a caller bug
+      const q = buildConsentList(query, (n, type) => (type ? `$${n}::${type}` : `$${n}`)); // throws RangeError on a bad limit: a caller bug
       // One name per filter combination (at most 128), so each is planned once per connection.
       const { rows } = await run<ConsentRow>('consents.list', { name: `consents_list_${q.key}`, text: q.text, values: q.values });
       return rows.map(toConsent);

@@ -7,118 +7,20 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ConflictError } from '../ports.ts';
 import type { ConsentStore } from '../ports.ts';
-import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus, VrpPayment } from '../consent-records.ts';
+import type { ConsentEvent } from '../consent-records.ts';
+import {
+  buildConsentList,
+  CONSENT_COLUMNS as COLUMNS,
+  toConsent,
+  toConsentEvent as toEvent,
+  toVrpPayment,
+  type ConsentEventRow as EventRow,
+  type ConsentRow,
+  type VrpPaymentRow,
+} from '../consent-query.ts';
 import { guard } from '../../sqlite/errors.ts';
 import type { Write } from '../../sqlite/write-queue.ts';
 import { rowsOf } from '../../sqlite/rows.ts';
-
-/** Largest page ConsentStore.list returns. */
-const LIST_MAX = 1000;
-
-interface ConsentRow {
-  id: string;
-  kind: string;
-  api_version: string;
-  key_manager: string;
-  client_id: string;
-  status: string;
-  data: string;
-  risk: string | null;
-  psu: string | null;
-  accounts: string;
-  grant_id: string | null;
-  created_at: number;
-  status_updated_at: number;
-  expires_at: number | null;
-  deleted_at: number | null;
-  version: number;
-}
-
-interface EventRow {
-  consent_id: string;
-  at: number;
-  from_status: string | null;
-  to_status: string;
-  actor: string;
-  actor_id: string | null;
-  reason: string | null;
-}
-
-const COLUMNS = `id, kind, api_version, key_manager, client_id, status, data, risk, psu, accounts, grant_id,
-  created_at, status_updated_at, expires_at, deleted_at, version`;
-
-const num = (v: number | null): number | null => (v === null ? null : Number(v));
-
-const toConsent = (r: ConsentRow): ConsentRecord => ({
-  id: r.id,
-  kind: r.kind as ConsentKind,
-  apiVersion: r.api_version,
-  keyManager: r.key_manager,
-  clientId: r.client_id,
-  status: r.status as ConsentStatus,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-  risk: r.risk === null ? null : (JSON.parse(r.risk) as Record<string, unknown>),
-  psu: r.psu,
-  accounts: JSON.parse(r.accounts) as string[],
-  grantId: r.grant_id,
-  createdAt: Number(r.created_at),
-  statusUpdatedAt: Number(r.status_updated_at),
-  expiresAt: num(r.expires_at),
-  deletedAt: num(r.deleted_at),
-  version: Number(r.version),
-});
-
-const toEvent = (r: EventRow): ConsentEvent => ({
-  consentId: r.consent_id,
-  at: Number(r.at),
-  from: r.from_status as ConsentStatus | null,
-  to: r.to_status as ConsentStatus,
-  actor: r.actor as ConsentActor,
-  actorId: r.actor_id,
-  reason: r.reason,
-});
-
-/**
- * The listing for `query`: only present filters become predicates, so each combination has its
- * own statement, able to use the (column, created_at, id) indexes. Throws RangeError on a limit
- * outside 1..LIST_MAX or a non-integer page boundary (caller bugs, not storage failures).
- */
-function listQuery(query: ConsentQuery): { key: string; text: string; values: Array<string | number> } {
-  const { limit, before } = query;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_MAX) {
-    throw new RangeError(`limit must be an integer from 1 to ${LIST_MAX}, got ${limit}`);
-  }
-  if (before !== undefined && !Number.isSafeInteger(before.createdAt)) {
-    throw new RangeError(`before.createdAt must be an integer (epoch milliseconds), got ${before.createdAt}`);
-  }
-  const where: string[] = [];
-  const values: Array<string | number> = [];
-  let key = '';
-  const add = (flag: string, column: string, value: string | undefined): void => {
-    if (value === undefined) return;
-    values.push(value);
-    where.push(`${column} = ?`);
-    key += flag;
-  };
-  add('c', 'client_id', query.clientId);
-  add('k', 'key_manager', query.keyManager);
-  add('p', 'psu', query.psu);
-  add('s', 'status', query.status);
-  add('t', 'kind', query.kind);
-  if (query.deleted !== true) {
-    where.push('deleted_at IS NULL');
-    key += 'l';
-  }
-  if (before !== undefined) {
-    values.push(before.createdAt, before.id);
-    where.push('(created_at, id) < (?, ?)');
-    key += 'b';
-  }
-  values.push(limit);
-  const text = `SELECT ${COLUMNS} FROM consents ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-    ORDER BY created_at DESC, id DESC LIMIT ?`;
-  return { key, text, values };
-}
 
 /** Open Banking consents and their history, keyed by consent id. */
 export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard): ConsentStore {
@@ -142,7 +44,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
     db.prepare(`SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
     WHERE consent_id = ? ORDER BY seq`),
   );
-  const payments = rowsOf<{ consent_id: string; payment_id: string; units: string; currency: string; at: number }>(
+  const payments = rowsOf<VrpPaymentRow>(
     db.prepare('SELECT consent_id, payment_id, units, currency, at FROM consent_vrp_payments WHERE consent_id = ? AND at >= ? ORDER BY at, payment_id'),
   );
   const insertPayment = db.prepare(`INSERT INTO consent_vrp_payments (consent_id, payment_id, units, currency, at) VALUES (?, ?, ?, ?, ?)
@@ -227,12 +129,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
     },
     history: (id) => guard('consents.history', () => history.all(id).map(toEvent)),
     // A unit of work runs in the write queue's transaction: units take turns, no row lock needed.
-    vrpPayments: (consentId, since) =>
-      guard('consents.vrpPayments', () =>
-        payments
-          .all(consentId, since)
-          .map((r): VrpPayment => ({ consentId: r.consent_id, paymentId: r.payment_id, units: r.units, currency: r.currency, at: Number(r.at) })),
-      ),
+    vrpPayments: (consentId, since) => guard('consents.vrpPayments', () => payments.all(consentId, since).map(toVrpPayment)),
     addVrpPayment: (p) =>
       write('consents.addVrpPayment', () => {
         const { changes } = insertPayment.run(p.consentId, p.paymentId, p.units, p.currency, p.at);
@@ -240,7 +137,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
       }),
     removeVrpPayment: (consentId, paymentId) => write('consents.removeVrpPayment', () => Number(deletePayment.run(consentId, paymentId).changes) > 0),
     list: async (query) => {
-      const q = listQuery(query); // throws RangeError on a bad limit: a caller bug
+      const q = buildConsentList(query, () => '?'); // throws RangeError on a bad limit: a caller bug
       return guard('consents.list', () => {
         let stmt = listings.get(q.key);
         if (stmt === undefined) {
