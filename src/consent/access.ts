@@ -56,7 +56,14 @@ const ORDERS: ReadonlyMap<string, ConsentKind> = new Map([
 /** What a PSU token's call of an operation needs of its consent. */
 export type ConsentNeed =
   /** An account information endpoint: one of these permissions; `account`: the path names an account. */
-  | { readonly use: 'read'; readonly kind: 'account-access'; readonly permissions: readonly string[]; readonly account: boolean }
+  | {
+      readonly use: 'read';
+      readonly kind: 'account-access';
+      readonly permissions: readonly string[];
+      readonly account: boolean;
+      /** Transactions: the query's booking dates are held to the consent's transaction window. */
+      readonly transactions: boolean;
+    }
   /** A payment order (or a VRP payment): the consent of its type, repeated exactly in the body. */
   | { readonly use: 'order'; readonly kind: ConsentKind }
   /** A consent's own funds confirmation (`/…-consents/{ConsentId}/funds-confirmation`): that consent, by path. */
@@ -71,7 +78,9 @@ const FUNDS_CHECK = /^\/([a-z-]+)-consents\/\{ConsentId\}\/funds-confirmation$/;
 /** What the operation `method template` needs of a PSU's consent; undefined: no PSU token may call it. */
 export function consentNeed(method: string, template: string): ConsentNeed | undefined {
   const permissions = AIS.get(template);
-  if (permissions && method === 'GET') return { use: 'read', kind: 'account-access', permissions, account: template.includes('{AccountId}') };
+  if (permissions && method === 'GET') {
+    return { use: 'read', kind: 'account-access', permissions, account: template.includes('{AccountId}'), transactions: template.endsWith('/transactions') };
+  }
   const order = ORDERS.get(template);
   if (order && method === 'POST') return { use: 'order', kind: order };
   if (template === '/domestic-vrps' && method === 'POST') return { use: 'vrp-payment', kind: 'domestic-vrp' };
@@ -119,6 +128,41 @@ export function accessRefusal(consent: ConsentRecord, use: ConsentUse): AccessRe
     return { code: 'GATEWAY_CONSENT_MISMATCH', description: "the path names another consent than the token's" };
   }
   return undefined;
+}
+
+/** OB's query date-times: ISO 8601 without a zone (`2026-12-07T10:43:07`); a zone sent is ignored, as OB says. */
+const QUERY_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?$/;
+const queryTime = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+
+/**
+ * The query of a transactions call held to the consent's `TransactionFromDateTime` and
+ * `TransactionToDateTime`: each booking-date filter the TPP sent intersected with the window (a
+ * date outside it is valid and gives the remaining period, never an error), the window's bound
+ * put in where the TPP sent none. The query unchanged when the consent has no window; a refusal
+ * when a filter is not an OB date-time.
+ */
+export function transactionQuery(consent: ConsentRecord, query: string): string | AccessRefusal {
+  const bound = (name: string) => (typeof consent.data[name] === 'string' ? Date.parse(consent.data[name]) : undefined);
+  const from = bound('TransactionFromDateTime');
+  const to = bound('TransactionToDateTime');
+  if (from === undefined && to === undefined) return query;
+  const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+  const sent = (name: string): number | undefined | AccessRefusal => {
+    const v = params.get(name);
+    if (v === null) return undefined;
+    const m = QUERY_TIME.exec(v);
+    const t = m ? Date.parse(`${m[1]}Z`) : Number.NaN;
+    return Number.isFinite(t) ? t : { code: 'GATEWAY_QUERY_INVALID', description: `${name} is not an ISO 8601 date-time`, path: name };
+  };
+  const askedFrom = sent('fromBookingDateTime');
+  const askedTo = sent('toBookingDateTime');
+  if (typeof askedFrom === 'object') return askedFrom;
+  if (typeof askedTo === 'object') return askedTo;
+  const lo = [from, askedFrom].filter((t): t is number => t !== undefined);
+  const hi = [to, askedTo].filter((t): t is number => t !== undefined);
+  if (lo.length) params.set('fromBookingDateTime', queryTime(Math.max(...lo)));
+  if (hi.length) params.set('toBookingDateTime', queryTime(Math.min(...hi)));
+  return `?${params.toString()}`;
 }
 
 /** The first place where `sent` differs from `kept`, as a JSON path below `at` (`Data.Initiation.InstructedAmount.Amount`). */

@@ -250,6 +250,11 @@ export const ERRORS = {
     'UK.OBIE.Resource.InvalidConsentStatus',
     'the consent cannot be used for this order: already consumed, or used by another order still running',
   ),
+  GATEWAY_QUERY_INVALID: g(
+    400,
+    'UK.OBIE.Field.InvalidDate',
+    'a query parameter the consent bounds (fromBookingDateTime, toBookingDateTime) is not an ISO 8601 date-time',
+  ),
   GATEWAY_VRP_LIMIT: g(
     400,
     'UK.OBIE.Rules.FailsControlParameters',

@@ -169,6 +169,50 @@ describe('account access', () => {
     assert.equal((await call(token, `${AIS}/accounts/${chosen[0]}/balances`)).status, 200);
   });
 
+  test("transactions only within the consent's window: the booking-date filters the backend gets are the intersection", async () => {
+    const window = { TransactionFromDateTime: '2026-01-01T00:00:00+00:00', TransactionToDateTime: '2026-06-30T12:00:00+01:00' };
+    const { token } = await psuToken('accounts', '/account-access-consents', accountAccessBody(window), [accounts[0]!.accountId]);
+    const path = `${AIS}/accounts/${accounts[0]!.accountId}/transactions`;
+    const sentQuery = async (query: string) => {
+      const res = await call(token, `${path}${query}`);
+      assert.equal(res.status, 200, await res.text());
+      return Object.fromEntries(new URL(backend.calls.at(-1)!.url, 'http://backend').searchParams);
+    };
+    const FROM = '2026-01-01T00:00:00';
+    const TO = '2026-06-30T11:00:00';
+    assert.deepEqual(await sentQuery(''), { fromBookingDateTime: FROM, toBookingDateTime: TO });
+    assert.deepEqual(await sentQuery('?fromBookingDateTime=2025-01-01T00:00:00&toBookingDateTime=2027-01-01T00:00:00'), {
+      fromBookingDateTime: FROM,
+      toBookingDateTime: TO,
+    });
+    assert.deepEqual(await sentQuery('?fromBookingDateTime=2026-03-01T00:00:00&toBookingDateTime=2026-04-01T00:00:00'), {
+      fromBookingDateTime: '2026-03-01T00:00:00',
+      toBookingDateTime: '2026-04-01T00:00:00',
+    });
+    // A zone sent is ignored (OB); an empty result (to before from) is the backend's to give.
+    assert.deepEqual(await sentQuery('?fromBookingDateTime=2026-03-01T00:00:00%2B05:00'), {
+      fromBookingDateTime: '2026-03-01T00:00:00',
+      toBookingDateTime: TO,
+    });
+    assert.deepEqual(await sentQuery('?toBookingDateTime=2025-01-01T00:00:00'), { fromBookingDateTime: FROM, toBookingDateTime: '2025-01-01T00:00:00' });
+    // Also on the bulk endpoint, and nothing but the booking dates changes.
+    const bulk = await call(token, `${AIS}/transactions?page=2`);
+    assert.equal(bulk.status, 200);
+    assert.deepEqual(Object.fromEntries(new URL(backend.calls.at(-1)!.url, 'http://backend').searchParams), {
+      page: '2',
+      fromBookingDateTime: FROM,
+      toBookingDateTime: TO,
+    });
+    for (const bad of ['yesterday', '2026-13-01T00:00:00', '2026-01-01', '2026-01-01T00:00', '<b>']) {
+      const before = backend.calls.length;
+      await refused(await call(token, `${path}?fromBookingDateTime=${encodeURIComponent(bad)}`), 400, 'GATEWAY_QUERY_INVALID', before, 'fromBookingDateTime');
+    }
+    // A consent without a window: the query goes as sent.
+    const open = await psuToken('accounts', '/account-access-consents', accountAccessBody(), [accounts[0]!.accountId]);
+    assert.equal((await call(open.token, `${path}?fromBookingDateTime=yesterday`)).status, 200);
+    assert.equal(new URL(backend.calls.at(-1)!.url, 'http://backend').search, '?fromBookingDateTime=yesterday');
+  });
+
   test('a deleted consent stops its token at once; an AIS token opens no payment operation', async () => {
     const { id, token } = await psuToken('accounts', '/account-access-consents', accountAccessBody());
     assert.equal((await call(token, `${AIS}/accounts`)).status, 200);

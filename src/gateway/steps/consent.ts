@@ -10,7 +10,7 @@
  * token step's revocation marks); the cache only saves a database read per call.
  */
 import { tokenRefusal } from '../../consent/authorisation.ts';
-import { accessRefusal, consentNeed } from '../../consent/access.ts';
+import { accessRefusal, consentNeed, transactionQuery } from '../../consent/access.ts';
 import type { ConsentService } from '../../consent/service.ts';
 import { bearerError, fail } from '../../errors/app-error.ts';
 import type { ConsentRecord } from '../../storage/consent-records.ts';
@@ -81,5 +81,11 @@ export async function consent(deps: ConsentStepDeps, call: Checked): Promise<voi
   const need = consentNeed(match.operation.method, match.operation.path);
   const refused = accessRefusal(c, { need, params: pathParams(match.operation.path, match.rest) });
   if (refused) throw fail(refused.code, refused.description);
+  // Transactions only within the consent's window: the query the backend gets says so.
+  if (need?.use === 'read' && need.transactions) {
+    const q = transactionQuery(c, call.query);
+    if (typeof q !== 'string') throw fail(q.code, q.description, q.path === undefined ? {} : { field: q.path });
+    call.query = q;
+  }
   call.consent = { record: c, need: need! };
 }
