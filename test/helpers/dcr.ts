@@ -104,7 +104,8 @@ export function tlsOf(cert: IssuedCertificate | ClientTls): ClientTls {
  */
 export async function startDcrEnvironment(overrides?: Table): Promise<DcrEnvironment<TestServer>>;
 export async function startDcrEnvironment(overrides: Table, opts: { workers: number }): Promise<DcrEnvironment<ClusterTestServer>>;
-export async function startDcrEnvironment(overrides: Table = {}, opts: { workers?: number } = {}): Promise<DcrEnvironment<TestServerBase>> {
+export async function startDcrEnvironment(overrides: Table, opts: { now: () => number }): Promise<DcrEnvironment<TestServer>>;
+export async function startDcrEnvironment(overrides: Table = {}, opts: { workers?: number; now?: () => number } = {}): Promise<DcrEnvironment<TestServerBase>> {
   const directory = await createSandboxDirectory();
   const tpps: SandboxTpp[] = [];
   let host: SandboxHost | undefined;
@@ -115,6 +116,7 @@ export async function startDcrEnvironment(overrides: Table = {}, opts: { workers
       : (o: Table, hooks: Parameters<typeof startTestServer>[1]) => startTestCluster(o, { ...hooks, workers: opts.workers! });
   try {
     ts = await start(overrides, {
+      ...(opts.now ? { now: opts.now } : {}),
       async prepare({ truststoreDir, sandboxCa }) {
         // The server's outbound fetch trusts its own sandbox CA, so the key set host uses a certificate from it.
         const serverCert = await issueServerCertificate(sandboxCa, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 2 });

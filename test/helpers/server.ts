@@ -121,6 +121,8 @@ export interface TestServerHooks {
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: a prepare step that only starts something returns nothing at all
   prepare?: (ctx: PrepareContext) => Promise<Table | void>;
+  /** The server's one clock (epoch seconds), for a test that moves time (in-process servers only). */
+  now?: () => number;
 }
 
 interface PreparedFiles {
@@ -185,7 +187,7 @@ export async function startTestServer(overrides: string | Table = {}, hooks: Tes
   let jwks: JwksHost | undefined;
   try {
     const { file, jwksPort } = await prepareFiles(overrides, hooks, dir);
-    server = await startServer({ config: loadConfig({ path: file, env: {} }) });
+    server = await startServer({ config: loadConfig({ path: file, env: {} }), ...(hooks.now ? { now: hooks.now } : {}) });
     const ca = readSandboxCa(server.config.derived.dataDir);
     jwks = await startJwksHost(jwksPort, await issueServerCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 }));
 
