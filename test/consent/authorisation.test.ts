@@ -20,6 +20,7 @@ import {
   domesticPaymentBody,
   domesticVrpBody,
   publishConsentApis,
+  registerConsentTpp,
   type ConsentTpp,
 } from '../helpers/consents.ts';
 import { allow, type PageStep } from '../../src/cli/psu-flow.ts';
@@ -35,13 +36,8 @@ before(async () => {
   backend = await startTestBackend();
   env = await startDcrEnvironment();
   await publishConsentApis(env, backend.url);
-  for (const [t, set] of [
-    [env.aispPisp, (c: ConsentTpp) => (aisp = c)],
-    [await env.addTpp({ name: 'Other Accounts Ltd', roles: ['AISP', 'PISP'] }), (c: ConsentTpp) => (other = c)],
-  ] as const) {
-    const reg = await jsonBody(await env.register(t, await env.validRequestClaims(t)), 201);
-    set({ tpp: t, clientId: String(reg['client_id']) });
-  }
+  aisp = await registerConsentTpp(env, env.aispPisp);
+  other = await registerConsentTpp(env, await env.addTpp({ name: 'Other Accounts Ltd', roles: ['AISP', 'PISP'] }));
   psuAccounts = await sandboxAccountSource(env.ts.server.config).list('psu');
   assert.equal(psuAccounts.length, 3);
 });
@@ -377,8 +373,7 @@ describe('payment, VRP and funds confirmation consents', () => {
         ExpirationDateTime: new Date(Date.now() + 86_400_000).toISOString(),
       },
     };
-    const reg = await jsonBody(await env.register(env.cbpii, await env.validRequestClaims(env.cbpii)), 201);
-    const cbpii = { tpp: env.cbpii, clientId: String(reg['client_id']) };
+    const cbpii = await registerConsentTpp(env, env.cbpii);
     const id = await createConsent(env, cbpii, 'funds', '/funds-confirmation-consents', body);
     const out = await authorizeConsent(env, cbpii, id, 'funds');
     assert.ok(out.answer.get('code'), out.answer.toString());

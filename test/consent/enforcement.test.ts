@@ -20,6 +20,7 @@ import {
   domesticPaymentBody,
   domesticVrpBody,
   publishConsentApis,
+  registerConsentTpp,
   type ConsentTpp,
 } from '../helpers/consents.ts';
 import { sandboxAccountSource, type PsuAccount } from '../../src/consent/psu-accounts.ts';
@@ -36,8 +37,7 @@ before(async () => {
   backend = await startTestBackend();
   env = await startDcrEnvironment();
   await publishConsentApis(env, backend.url, ['accounts', 'payments', 'vrp']);
-  const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
-  aisp = { tpp: env.aispPisp, clientId: String(reg['client_id']) };
+  aisp = await registerConsentTpp(env, env.aispPisp);
   accounts = await sandboxAccountSource(env.ts.server.config).list('psu');
 });
 after(async () => {

@@ -10,7 +10,15 @@ import { after, before, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { startDcrEnvironment, jsonBody, tlsOf, type DcrEnvironment } from '../helpers/dcr.ts';
 import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
-import { accountAccessBody, authorizeConsent, consentCall, createConsent, publishConsentApis, type ConsentTpp } from '../helpers/consents.ts';
+import {
+  accountAccessBody,
+  authorizeConsent,
+  consentCall,
+  createConsent,
+  publishConsentApis,
+  registerConsentTpp,
+  type ConsentTpp,
+} from '../helpers/consents.ts';
 
 let offset = 0;
 /** The server's clock: the system's, moved by the test. */
@@ -23,8 +31,7 @@ before(async () => {
   backend = await startTestBackend();
   env = await startDcrEnvironment({}, { now });
   await publishConsentApis(env, backend.url, ['accounts']);
-  const reg = await jsonBody(await env.register(env.aispPisp, await env.validRequestClaims(env.aispPisp)), 201);
-  aisp = { tpp: env.aispPisp, clientId: String(reg['client_id']) };
+  aisp = await registerConsentTpp(env, env.aispPisp);
 });
 after(async () => {
   await env?.close();

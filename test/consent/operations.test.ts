@@ -19,6 +19,7 @@ import {
   createConsent,
   domesticPaymentBody,
   publishConsentApis,
+  registerConsentTpp,
   type ConsentTpp,
 } from '../helpers/consents.ts';
 import { allow } from '../../src/cli/psu-flow.ts';
@@ -36,13 +37,8 @@ before(async () => {
   backend = await startTestBackend();
   env = await startDcrEnvironment();
   await publishConsentApis(env, backend.url, ['accounts', 'payments']);
-  for (const [t, set] of [
-    [env.aispPisp, (c: ConsentTpp) => (aisp = c)],
-    [await env.addTpp({ name: 'Staff Test Other Ltd', roles: ['AISP'] }), (c: ConsentTpp) => (other = c)],
-  ] as const) {
-    const reg = await jsonBody(await env.register(t, await env.validRequestClaims(t)), 201);
-    set({ tpp: t, clientId: String(reg['client_id']) });
-  }
+  aisp = await registerConsentTpp(env, env.aispPisp);
+  other = await registerConsentTpp(env, await env.addTpp({ name: 'Staff Test Other Ltd', roles: ['AISP'] }));
 });
 after(async () => {
   await env?.close();

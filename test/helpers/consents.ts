@@ -95,6 +95,14 @@ export interface ConsentTpp {
   readonly clientId: string;
 }
 
+/** Registers `tpp` through DCR (its default request claims): its application. */
+export async function registerConsentTpp(env: DcrEnvironment, tpp: SandboxTpp): Promise<ConsentTpp> {
+  const res = await env.register(tpp, await env.validRequestClaims(tpp));
+  const text = await res.text();
+  assert.equal(res.status, 201, text);
+  return { tpp, clientId: String((JSON.parse(text) as { client_id: string }).client_id) };
+}
+
 const tokens = new WeakMap<SandboxTpp, Map<string, string>>();
 
 /** A client-credentials token of `who` for `scope`, kept per TPP and scope. */
