@@ -269,13 +269,14 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
         await adminCall(s, 'GET', `${DEVPORTAL}/subscriptions?applicationId=${encodeURIComponent(clientId)}`),
         200,
         'the subscriptions',
-      ) as { list: Array<{ throttlingPolicy: string; status: string }> };
+      ) as { list: Array<{ apiId: string; throttlingPolicy: string; status: string }> };
+      const accountsSub = subs.list.find((x) => x.apiId === imported.id);
       t.write(
         [
           `"${imported.name}" imported: context ${imported.context}, ${imported.operations.length} operations, roles ${imported.requiredRoles.join(', ')}, backend ${aspsp.url}`,
           `Published; registered TPPs holding a required role subscribed: ${published.subscribed}`,
           `"${pay.name}" imported and published beside it: context ${PAYMENTS}, backend ${aspsp.paymentsUrl}`,
-          `Our TPP's subscription: plan ${subs.list[0]?.throttlingPolicy ?? '-'}, ${subs.list[0]?.status ?? 'none'}`,
+          `Our TPP's subscription: plan ${accountsSub?.throttlingPolicy ?? '-'}, ${accountsSub?.status ?? 'none'}`,
           '',
         ].join('\n'),
       );

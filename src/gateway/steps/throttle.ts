@@ -43,11 +43,15 @@ export async function checkLimits(deps: ThrottleDeps, limits: readonly Limit[]):
   const counts = await Promise.all(limits.map((l) => deps.shared.count(l.key, windowOf(l.limit))));
   const now = Date.now() / 1000;
   let retryAfter = 0;
+  let over = false;
   counts.forEach((c, i) => {
     const l = limits[i]!;
-    if (l.stop && c.count > l.limit.requestCount) retryAfter = Math.max(retryAfter, Math.ceil(c.resetAt - now));
+    if (!l.stop || c.count <= l.limit.requestCount) return;
+    // Counted past the limit: refused, even when its window ends while this call is answered (Retry-After: 1).
+    over = true;
+    retryAfter = Math.max(retryAfter, Math.ceil(c.resetAt - now));
   });
-  if (retryAfter > 0) {
+  if (over) {
     throw fail('GATEWAY_THROTTLED', 'the request limit is reached; retry after the time in Retry-After', {
       headers: { 'retry-after': String(Math.max(1, retryAfter)) },
     });
