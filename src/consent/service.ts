@@ -132,23 +132,29 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   };
 
   /** Applies what time has done to the consent (expiry, an abandoned authorisation), stored with its history. */
+  /** What the clock has done to `c` by `now`: its end passed (EXPD, TKXP) or its wait (RJCT, U036), else nothing. */
+  function dueChange(c: ConsentRecord, now: number): { to: ConsentStatus; reason: string } | undefined {
+    if (c.deletedAt !== null) return undefined;
+    if (c.status === 'AUTH' && c.expiresAt !== null && now >= c.expiresAt) {
+      const to = nextStatus(c.kind, c.status, 'expire');
+      return to ? { to, reason: 'TKXP' } : undefined;
+    }
+    if (c.status === 'AWAU' && now >= c.createdAt + kindDef(c.kind).awaitingLifetime * 1000) {
+      const to = nextStatus(c.kind, c.status, 'reject');
+      return to ? { to, reason: 'U036' } : undefined;
+    }
+    return undefined;
+  }
+
   async function current(id: string): Promise<ConsentRecord | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const c = await deps.store.get(id);
-      if (!c || c.deletedAt !== null) return c;
+      if (!c) return c;
       const now = deps.now();
-      const def = kindDef(c.kind);
-      let to: ConsentStatus | undefined;
-      let reason: string | undefined;
-      if (c.status === 'AUTH' && c.expiresAt !== null && now >= c.expiresAt) {
-        to = nextStatus(c.kind, c.status, 'expire');
-        reason = 'TKXP';
-      } else if (c.status === 'AWAU' && now >= c.createdAt + def.awaitingLifetime * 1000) {
-        to = nextStatus(c.kind, c.status, 'reject');
-        reason = 'U036';
-      }
-      if (!to) return c;
-      const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to, actor: 'system', actorId: null, reason: reason ?? null };
+      const due = dueChange(c, now);
+      if (!due) return c;
+      const { to, reason } = due;
+      const event: ConsentEvent = { consentId: c.id, at: now, from: c.status, to, actor: 'system', actorId: null, reason };
       const changed = await transition(c, { status: to, at: now }, event);
       if (changed) {
         await ended(changed);
@@ -341,7 +347,8 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
     releaseVrpPayment: async (consentId, paymentId) => {
       await deps.store.removeVrpPayment(consentId, paymentId);
     },
-    list: async (query) => Promise.all((await deps.store.list(query)).map(async (c) => (await current(c.id)) ?? c)),
+    // Only a consent the clock has changed is read again (and stored so); the rest are as listed.
+    list: async (query) => Promise.all((await deps.store.list(query)).map(async (c) => (dueChange(c, deps.now()) ? ((await current(c.id)) ?? c) : c))),
     history: (id) => deps.store.history(id),
     authorise: (consent, decision) => decide(consent, 'authorise', decision, 'psu'),
     reject: (consent, decision, actor = 'psu') => decide(consent, 'reject', decision, actor),

@@ -139,3 +139,22 @@ export const toVrpPayment = (r: VrpPaymentRow): VrpPayment => ({
   currency: r.currency,
   at: Number(r.at),
 });
+
+/** A record's values in CONSENT_COLUMNS order, without the version (a new consent is version 1). */
+export const consentValues = (r: ConsentRecord): Array<string | number | null> => [
+  r.id,
+  r.kind,
+  r.apiVersion,
+  r.keyManager,
+  r.clientId,
+  r.status,
+  JSON.stringify(r.data),
+  r.risk === null ? null : JSON.stringify(r.risk),
+  r.psu,
+  JSON.stringify(r.accounts),
+  r.grantId,
+  r.createdAt,
+  r.statusUpdatedAt,
+  r.expiresAt,
+  r.deletedAt,
+];

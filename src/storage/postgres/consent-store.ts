@@ -11,6 +11,7 @@ import type { ConsentStore } from '../ports.ts';
 import type { ConsentEvent } from '../consent-records.ts';
 import {
   buildConsentList,
+  consentValues,
   CONSENT_COLUMNS as COLUMNS,
   toConsent,
   toConsentEvent as toEvent,
@@ -66,24 +67,7 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
       const res = await run('consents.create', {
         name: 'consents_create',
         text: SQL.create,
-        values: [
-          r.id,
-          r.kind,
-          r.apiVersion,
-          r.keyManager,
-          r.clientId,
-          r.status,
-          JSON.stringify(r.data),
-          r.risk === null ? null : JSON.stringify(r.risk),
-          r.psu,
-          JSON.stringify(r.accounts),
-          r.grantId,
-          r.createdAt,
-          r.statusUpdatedAt,
-          r.expiresAt,
-          r.deletedAt,
-          ...eventValues(event),
-        ],
+        values: [...consentValues(r), ...eventValues(event)],
       });
       if (res.rowCount === 0) throw new ConflictError(`consent "${r.id}" already exists`);
     },

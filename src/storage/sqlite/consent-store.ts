@@ -10,6 +10,7 @@ import type { ConsentStore } from '../ports.ts';
 import type { ConsentEvent } from '../consent-records.ts';
 import {
   buildConsentList,
+  consentValues,
   CONSENT_COLUMNS as COLUMNS,
   toConsent,
   toConsentEvent as toEvent,
@@ -76,23 +77,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
     create: (r, event) =>
       write('consents.create', () =>
         atomically(() => {
-          const { changes } = insert.run(
-            r.id,
-            r.kind,
-            r.apiVersion,
-            r.keyManager,
-            r.clientId,
-            r.status,
-            JSON.stringify(r.data),
-            r.risk === null ? null : JSON.stringify(r.risk),
-            r.psu,
-            JSON.stringify(r.accounts),
-            r.grantId,
-            r.createdAt,
-            r.statusUpdatedAt,
-            r.expiresAt,
-            r.deletedAt,
-          );
+          const { changes } = insert.run(...consentValues(r));
           if (Number(changes) === 0) throw new ConflictError(`consent "${r.id}" already exists`);
           addEvent(r.id, 1, event);
         }),
