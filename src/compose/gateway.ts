@@ -100,6 +100,7 @@ export async function openApiManager(deps: {
           idempotency: storage.gateway,
           keySets: services.keySets,
           consents: services.consents,
+          events: services.events,
           now,
           resolver: createTokenResolver({
             config,

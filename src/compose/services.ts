@@ -24,6 +24,8 @@ import { startExpirySweeper } from '../storage/sweeper.ts';
 import { CLIENT_NOTICE } from '../gateway/live-catalogue.ts';
 import { definitionSchemas } from '../consent/definitions.ts';
 import { createConsentService, type ConsentService } from '../consent/service.ts';
+import { createEventPolling, type EventPolling } from '../consent/events.ts';
+import { createSetSigner } from '../crypto/set-signer.ts';
 import { sandboxAccountSource, type PsuAccountSource } from '../consent/psu-accounts.ts';
 import type { Scope } from './scope.ts';
 import type { State } from './state.ts';
@@ -42,6 +44,8 @@ export interface Services {
   readonly keyManager: KeyManagerService;
   /** Open Banking consents: the resources the gateway serves, the authorisation the key manager binds. */
   readonly consents: ConsentService;
+  /** The Events API's aggregated polling: the notices of revoked consents, for their TPPs. */
+  readonly events: EventPolling;
   /** The accounts a PSU may choose on the consent page. */
   readonly psuAccounts: PsuAccountSource;
   readonly clients: ClientService;
@@ -89,11 +93,13 @@ export async function openServices(deps: {
   scope.defer('usage counts', () => usage.close().catch((err: unknown) => logger.warn({ err }, 'could not write the last usage counts')));
   // The consent service tells the key manager when a consent stops standing; built first, as the key manager reads consents.
   let keyManager!: Awaited<ReturnType<typeof createKeyManagerService>>;
+  const schemas = definitionSchemas(storage.gateway);
   const consents = createConsentService({
     store: storage.consents,
     transaction: (op, work) => storage.transaction(op, work),
-    schemas: definitionSchemas(storage.gateway),
+    schemas,
     baseUrl: config.derived.baseUrl.replace(/\/$/, ''),
+    issuer: config.derived.issuer,
     now: () => now() * 1000,
     // The audit line of every change: ids and statuses only (the consent's data stays in the database).
     onChanged: (event, consent) =>
@@ -169,12 +175,21 @@ export async function openServices(deps: {
     now,
   });
   const psuAccounts = sandboxAccountSource(config);
+  const events = createEventPolling({
+    store: storage.consents,
+    schemas,
+    sign: createSetSigner(keyManager.keys),
+    now: () => now() * 1000,
+    // A TPP could not use a notice it was sent: its jti and error code (never its description).
+    onSetError: (clientId, jti, err) => logger.warn({ clientId, jti, err: err ?? 'other' }, 'a TPP reported an event notice it could not use'),
+  });
   return {
     fetch,
     keySets,
     usage,
     keyManager,
     consents,
+    events,
     psuAccounts,
     clients,
     dcr,

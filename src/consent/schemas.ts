@@ -25,6 +25,21 @@ export function obPath(instancePath: string, extra?: string): string {
   return parts.reduce((out, p) => (/^\d+$/.test(p) ? `${out}[${p}]` : out ? `${out}.${p}` : p), '');
 }
 
+/**
+ * `e` with the key under each of `maps` (instance paths of objects keyed by the client, such as
+ * `/setErrs` keyed by jti) written as `*`: a problem's Path never quotes what the client sent.
+ */
+function masked(e: ErrorObject, maps: readonly string[]): ErrorObject {
+  for (const m of maps) {
+    if (e.instancePath.startsWith(`${m}/`)) {
+      const rest = e.instancePath.slice(m.length + 1);
+      const slash = rest.indexOf('/');
+      return { ...e, instancePath: `${m}/*${slash === -1 ? '' : rest.slice(slash)}` };
+    }
+  }
+  return e;
+}
+
 /** One Ajv finding as an OB problem. */
 function problemOf(e: ErrorObject): ObProblem {
   switch (e.keyword) {
@@ -53,15 +68,15 @@ function problemOf(e: ErrorObject): ObProblem {
   }
 }
 
-/** The problems of `body` against `validate`, most specific first, without repeats. */
-export function problemsOf(validate: ValidateFunction, body: unknown): ObProblem[] {
+/** The problems of `body` against `validate`, most specific first, without repeats; `maps` as {@link masked} says. */
+export function problemsOf(validate: ValidateFunction, body: unknown, maps: readonly string[] = []): ObProblem[] {
   if (validate(body)) return [];
   const seen = new Set<string>();
   const out: ObProblem[] = [];
   for (const e of validate.errors ?? []) {
     // `oneOf`/`anyOf` summaries repeat what their branches said.
     if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
-    const p = problemOf(e);
+    const p = problemOf(masked(e, maps));
     const key = `${p.name} ${p.path}`;
     if (!seen.has(key)) {
       seen.add(key);

@@ -5,7 +5,7 @@
  * holds the consent to its definition and its rules, keeps it, and answers in the OB shape.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConsentEvent, ConsentQuery, ConsentRecord, ConsentStatus } from '../storage/consent-records.ts';
+import type { ConsentDayCount, ConsentEvent, ConsentQuery, ConsentRecord, ConsentStatus, EventNotice } from '../storage/consent-records.ts';
 import type { ConsentStore } from '../storage/ports.ts';
 import { type ConsentKindDef, type ConsentOperation, kindDef } from './kinds.ts';
 import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
@@ -13,19 +13,14 @@ import { at, ruleProblems, timeOf } from './rules.ts';
 import { problemsOf, type DocumentSchemas } from './schemas.ts';
 import { nextStatus, wireStatus } from './status.ts';
 import type { AccessRefusal } from './access.ts';
+import { apiFamily, type ConsentAnswer, type ConsentApi } from './api.ts';
+
+export { apiFamily, type ConsentAnswer, type ConsentApi };
+import { revocationNotice } from './notices.ts';
 import { LEDGER_HORIZON, vrpLimitRefusal, type VrpInstruction } from './vrp.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The API a consent call came through. */
-export interface ConsentApi {
-  readonly id: string;
-  readonly context: string;
-  /** Its definition's version (`v3.1.11`, `4.0.0`): v4 and later answer with v4 codes and statuses. */
-  readonly version: string;
-  readonly documentHash: string;
-}
 
 /** One call of a consent operation. */
 export interface ConsentCall {
@@ -41,18 +36,14 @@ export interface ConsentCall {
   readonly interactionId: string;
 }
 
-export interface ConsentAnswer {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Buffer;
-}
-
 export interface ConsentServiceDeps {
   readonly store: ConsentStore;
   /** The request validators of an API's current definition. */
   readonly schemas: (api: ConsentApi) => Promise<DocumentSchemas>;
   /** The public base URL (`https://bank.example`), for Links.Self. */
   readonly baseUrl: string;
+  /** The issuer of the event notices (the key manager's issuer). */
+  readonly issuer: string;
   /** Epoch milliseconds. */
   readonly now: () => number;
   readonly newId?: () => string;
@@ -79,12 +70,6 @@ export interface PsuDecision {
   readonly reason?: string;
 }
 
-/** `v3.1` or `v4.0` from the definition's version or the API's context. */
-export function apiFamily(api: Pick<ConsentApi, 'version' | 'context'>): string {
-  const m = /^v?(\d+)\./.exec(api.version) ?? /\/v(\d+)\.\d+(?:\/|$)/.exec(api.context);
-  return m && Number(m[1]) >= 4 ? 'v4.0' : 'v3.1';
-}
-
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
 
 export interface ConsentService {
@@ -109,8 +94,16 @@ export interface ConsentService {
    * once authorised, or one already final or deleted); undefined when there is no such consent.
    */
   stopByStaff(id: string, staff: string, reason: string | undefined): Promise<ConsentRecord | { refused: string } | undefined>;
+  /**
+   * The PSU `psu` stops sharing: their own authorised long-lived consent is revoked (CANC) and its
+   * TPP told by an event notice stored with the change. `refused` when it is not theirs to stop
+   * (another PSU's and an unknown one are both undefined: a PSU learns nothing of others' consents).
+   */
+  revokeByPsu(id: string, psu: string): Promise<ConsentRecord | { refused: string } | undefined>;
   /** Consents as the listing filters say (newest first), each as it is now. */
   list(query: ConsentQuery): Promise<ConsentRecord[]>;
+  /** History rows since `since` (epoch ms) counted by UTC day, change and actor. */
+  dayCounts(since: number): Promise<ConsentDayCount[]>;
   history(id: string): Promise<ConsentEvent[]>;
   /**
    * Counts a VRP payment of `instruction` against the consent's control parameters, in one
@@ -125,8 +118,8 @@ export interface ConsentService {
 export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   const newId = deps.newId ?? randomUUID;
   /** Every change goes through here: stored with its event, then told (the audit line). */
-  const transition = async (c: ConsentRecord, change: Parameters<ConsentServiceDeps['store']['transition']>[2], event: ConsentEvent) => {
-    const changed = await deps.store.transition(c.id, c.version, change, event);
+  const transition = async (c: ConsentRecord, change: Parameters<ConsentServiceDeps['store']['transition']>[2], event: ConsentEvent, notice?: EventNotice) => {
+    const changed = await deps.store.transition(c.id, c.version, change, event, notice);
     if (changed) deps.onChanged?.(event, changed);
     return changed;
   };
@@ -243,6 +236,7 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
       statusUpdatedAt: now,
       expiresAt: expiry ?? null,
       deletedAt: null,
+      apiContext: call.api.context,
       version: 1,
     };
     const created: ConsentEvent = { consentId: record.id, at: now, from: null, to: 'AWAU', actor: 'tpp', actorId: call.clientId, reason: null };
@@ -304,20 +298,30 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
     return undefined;
   }
 
-  async function stopByStaff(id: string, staff: string, reason: string | undefined): Promise<ConsentRecord | { refused: string } | undefined> {
+  /**
+   * Stops `c` for `actor` (staff or the PSU): an authorised long-lived consent is revoked (CANC)
+   * with a notice for its TPP in the same write, one awaiting authorisation (staff only) rejected.
+   */
+  async function stop(
+    id: string,
+    actor: { kind: 'staff' | 'psu'; id: string; reason: string | null },
+    mine: (c: ConsentRecord) => boolean,
+  ): Promise<ConsentRecord | { refused: string } | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const c = await current(id);
-      if (!c) return undefined;
-      const event = c.status === 'AWAU' ? 'reject' : 'revoke';
-      const to = c.deletedAt === null ? nextStatus(c.kind, c.status, event) : undefined;
+      if (!c || !mine(c)) return undefined;
+      const event = c.status === 'AWAU' && actor.kind === 'staff' ? 'reject' : 'revoke';
+      const to = c.deletedAt === null && (c.status === 'AUTH' || actor.kind === 'staff') ? nextStatus(c.kind, c.status, event) : undefined;
       if (!to) {
         return { refused: c.deletedAt !== null ? 'the TPP has deleted this consent' : `a ${c.kind} consent in status ${c.status} cannot be stopped` };
       }
       const now = deps.now();
+      const notice = to === 'CANC' ? revocationNotice(c, { issuer: deps.issuer, baseUrl: deps.baseUrl, at: now, jti: newId() }) : undefined;
       const changed = await transition(
         c,
         { status: to, at: now },
-        { consentId: c.id, at: now, from: c.status, to, actor: 'staff', actorId: staff, reason: reason ?? null },
+        { consentId: c.id, at: now, from: c.status, to, actor: actor.kind, actorId: actor.id, reason: actor.reason },
+        notice,
       );
       if (changed) {
         await ended(changed);
@@ -342,7 +346,9 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   return {
     current,
     consume,
-    stopByStaff,
+    stopByStaff: (id, staff, reason) => stop(id, { kind: 'staff', id: staff, reason: reason ?? null }, () => true),
+    revokeByPsu: (id, psu) => stop(id, { kind: 'psu', id: psu, reason: 'psu' }, (c) => c.psu === psu && c.deletedAt === null),
+    dayCounts: (since) => deps.store.dayCounts(since),
     reserveVrpPayment,
     releaseVrpPayment: async (consentId, paymentId) => {
       await deps.store.removeVrpPayment(consentId, paymentId);

@@ -149,6 +149,7 @@ export const ERRORS = {
   ),
   ADMIN_CSRF: e(403, 'access_denied', "a console request that changes something lacks the session's x-csrf-token"),
   ADMIN_READ_ONLY: e(403, 'access_denied', 'the console user is an auditor: reading only'),
+  ADMIN_ROLE_FORBIDDEN: e(403, 'access_denied', "the console user's role does not reach this part of the admin API (customer care reaches the consents only)"),
   ADMIN_LOGIN_THROTTLED: e(
     429,
     'invalid_request',
@@ -266,6 +267,8 @@ export const ERRORS = {
   CONSENT_INVALID: g(400, 'UK.OBIE.Field.Invalid', 'the consent request does not follow its API definition or the consent rules; Errors[] name each field'),
   CONSENT_NOT_FOUND: g(400, 'UK.OBIE.Resource.NotFound', "no consent with this id exists for this application (unknown, deleted, or another application's)"),
   CONSENT_METHOD_UNSUPPORTED: g(405, 'UK.OBIE.UnexpectedError', 'the consent resource does not offer this operation here'),
+  EVENTS_POLL_INVALID: g(400, 'UK.OBIE.Field.Invalid', 'the event polling request (POST /events) does not follow OBEventPolling1; Errors[] name each field'),
+  EVENTS_PUSH_UNSUPPORTED: g(405, 'UK.OBIE.UnexpectedError', 'event subscriptions (real-time push) are not offered: poll POST /events for event notifications'),
   CONSENT_DEFINITION_UNREADABLE: g(500, 'UK.OBIE.UnexpectedError', "the API's stored definition could not be read to check the consent request"),
   GATEWAY_THROTTLED: g(429, 'UK.OBIE.UnexpectedError', "the plan's or the operation's request limit is reached; Retry-After says when the window ends"),
   GATEWAY_CONTENT_TYPE: g(

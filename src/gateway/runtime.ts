@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/schema.ts';
+import type { EventPolling } from '../consent/events.ts';
 import type { ConsentService } from '../consent/service.ts';
 import type { JwksCache } from '../crypto/jwks.ts';
 import { AppError, fail } from '../errors/app-error.ts';
@@ -54,6 +55,8 @@ export interface GatewayDeps {
   keySets: Pick<JwksCache, 'keySet'>;
   /** The consent resources of APIs that serve their consents here, and the consents PSU tokens are held to. */
   consents: Pick<ConsentService, 'serve' | 'current' | 'consume' | 'reserveVrpPayment' | 'releaseVrpPayment'>;
+  /** The Events API's aggregated polling of those APIs. */
+  events: Pick<EventPolling, 'poll'>;
   now?: () => number;
   /** Told each call's API, outcome and status (metrics). */
   observe?: (api: string, outcome: 'ok' | 'rejected', code: string | null) => void;
@@ -104,6 +107,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     clockTolerance: config.oauth.clock_tolerance,
     now,
     consents: deps.consents,
+    events: deps.events,
     idempotency: {
       store: deps.idempotency,
       logger: deps.logger,

@@ -3,13 +3,25 @@
  * and event mapping, so sqlite/ and postgres/ accept the same filters and read the same records,
  * differing only in placeholder syntax and how each driver hands over BIGINT and JSON columns.
  */
-import type { ConsentActor, ConsentEvent, ConsentKind, ConsentQuery, ConsentRecord, ConsentStatus, VrpPayment } from './consent-records.ts';
+import type {
+  ConsentActor,
+  ConsentDayCount,
+  ConsentEvent,
+  EventNotice,
+  ConsentKind,
+  ConsentQuery,
+  ConsentRecord,
+  ConsentStatus,
+  VrpPayment,
+} from './consent-records.ts';
 
 /** Largest page ConsentStore.list returns. */
 export const CONSENT_LIST_MAX = 1000;
+/** Most client ids one listing may name. */
+export const CONSENT_CLIENT_IDS_MAX = 200;
 
 export const CONSENT_COLUMNS = `id, kind, api_version, key_manager, client_id, status, data, risk, psu, accounts, grant_id,
-  created_at, status_updated_at, expires_at, deleted_at, version`;
+  created_at, status_updated_at, expires_at, deleted_at, version, api_context`;
 
 /** A list query for one combination of filters. */
 export interface ConsentListQuery {
@@ -33,6 +45,15 @@ export function buildConsentList(query: ConsentQuery, placeholder: (n: number, t
   if (before !== undefined && !Number.isSafeInteger(before.createdAt)) {
     throw new RangeError(`before.createdAt must be an integer (epoch milliseconds), got ${before.createdAt}`);
   }
+  for (const [name, v] of [
+    ['createdFrom', query.createdFrom],
+    ['createdTo', query.createdTo],
+  ] as const) {
+    if (v !== undefined && !Number.isSafeInteger(v)) throw new RangeError(`${name} must be an integer (epoch milliseconds), got ${v}`);
+  }
+  if (query.clientIds !== undefined && query.clientIds.length > CONSENT_CLIENT_IDS_MAX) {
+    throw new RangeError(`clientIds holds at most ${CONSENT_CLIENT_IDS_MAX} ids, got ${query.clientIds.length}`);
+  }
   const where: string[] = [];
   const values: Array<string | number> = [];
   let key = '';
@@ -42,7 +63,27 @@ export function buildConsentList(query: ConsentQuery, placeholder: (n: number, t
     where.push(`${column} = ${placeholder(values.length)}`);
     key += flag;
   };
+  add('i', 'id', query.id);
   add('c', 'client_id', query.clientId);
+  if (query.clientIds !== undefined) {
+    if (query.clientIds.length === 0) where.push('1 = 0');
+    else {
+      const first = values.length + 1;
+      values.push(...query.clientIds);
+      where.push(`client_id IN (${query.clientIds.map((_, i) => placeholder(first + i, 'text')).join(', ')})`);
+    }
+    key += `C${query.clientIds.length}`;
+  }
+  if (query.createdFrom !== undefined) {
+    values.push(query.createdFrom);
+    where.push(`created_at >= ${placeholder(values.length, 'bigint')}`);
+    key += 'f';
+  }
+  if (query.createdTo !== undefined) {
+    values.push(query.createdTo);
+    where.push(`created_at < ${placeholder(values.length, 'bigint')}`);
+    key += 'u';
+  }
   add('k', 'key_manager', query.keyManager);
   add('p', 'psu', query.psu);
   add('s', 'status', query.status);
@@ -62,6 +103,58 @@ export function buildConsentList(query: ConsentQuery, placeholder: (n: number, t
   return { key, text, values };
 }
 
+export const NOTICE_COLUMNS = 'jti, key_manager, client_id, type, consent_id, at, body';
+
+/** An event notice row as either driver returns it. */
+export interface EventNoticeRow {
+  jti: string;
+  key_manager: string;
+  client_id: string;
+  type: string;
+  consent_id: string;
+  at: number | string;
+  body: string;
+}
+
+export const noticeValues = (n: EventNotice): Array<string | number> => [n.jti, n.keyManager, n.clientId, n.type, n.consentId, n.at, JSON.stringify(n.claims)];
+
+export const toEventNotice = (r: EventNoticeRow): EventNotice => ({
+  jti: r.jti,
+  keyManager: r.key_manager,
+  clientId: r.client_id,
+  type: r.type,
+  consentId: r.consent_id,
+  at: Number(r.at),
+  claims: JSON.parse(r.body) as Record<string, unknown>,
+});
+
+/** Most notices one read or removal handles. */
+export const NOTICES_MAX = 1000;
+
+/** A day's count of history rows as either driver returns it. */
+export interface ConsentDayCountRow {
+  day: number | string;
+  from_status: string | null;
+  to_status: string;
+  actor: string;
+  n: number | string;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The figures' query: history rows at or after $1, by UTC day, change and actor (integer division is the same in both dialects). */
+export const consentDayCountsSql = (p1: string) => `SELECT (at / ${DAY_MS}) * ${DAY_MS} AS day, from_status, to_status, actor, count(*) AS n
+  FROM consent_events WHERE at >= ${p1}
+  GROUP BY (at / ${DAY_MS}) * ${DAY_MS}, from_status, to_status, actor ORDER BY day`;
+
+export const toConsentDayCount = (r: ConsentDayCountRow): ConsentDayCount => ({
+  day: Number(r.day),
+  from: r.from_status as ConsentStatus | null,
+  to: r.to_status as ConsentStatus,
+  actor: r.actor as ConsentActor,
+  count: Number(r.n),
+});
+
 /** A consents row as either driver returns it: BIGINTs as numbers or strings, accounts as JSON text or parsed. */
 export interface ConsentRow {
   id: string;
@@ -80,6 +173,7 @@ export interface ConsentRow {
   expires_at: number | string | null;
   deleted_at: number | string | null;
   version: number;
+  api_context: string | null;
 }
 
 export interface ConsentEventRow {
@@ -120,6 +214,7 @@ export const toConsent = (r: ConsentRow): ConsentRecord => ({
   expiresAt: num(r.expires_at),
   deletedAt: num(r.deleted_at),
   version: Number(r.version),
+  apiContext: r.api_context,
 });
 
 export const toConsentEvent = (r: ConsentEventRow): ConsentEvent => ({
@@ -157,4 +252,5 @@ export const consentValues = (r: ConsentRecord): Array<string | number | null> =
   r.statusUpdatedAt,
   r.expiresAt,
   r.deletedAt,
+  r.apiContext,
 ];

@@ -70,6 +70,8 @@ export interface ConsentRecord {
   deletedAt: number | null;
   /** Bumped by every change; a transition names the version it read (compare-and-set). */
   version: number;
+  /** The context of the API it was created through (`/open-banking/v4.0/aisp`); null for consents stored before it was kept. */
+  apiContext: string | null;
 }
 
 /** One row of a consent's history. */
@@ -100,17 +102,54 @@ export interface ConsentChange {
 
 /** Filters of a listing; all optional, combined with AND. Newest first. */
 export interface ConsentQuery {
+  /** This one consent (with the other filters, it must match them too). */
+  id?: string;
   clientId?: string;
+  /** Any of these client ids (at most CONSENT_CLIENT_IDS_MAX; an empty list matches nothing). */
+  clientIds?: readonly string[];
   keyManager?: string;
   psu?: string;
   status?: ConsentStatus;
   kind?: ConsentKind;
+  /** Created at or after (epoch milliseconds). */
+  createdFrom?: number;
+  /** Created before (epoch milliseconds). */
+  createdTo?: number;
   /** Include deleted consents (default false). */
   deleted?: boolean;
   /** At most this many (1–1000). */
   limit: number;
   /** Only consents created before this one (by createdAt, then id): the next page. */
   before?: { createdAt: number; id: string };
+}
+
+/**
+ * An event notice for a TPP (OB Event Notification API): a security event token's claims, kept
+ * from the change that caused it until the TPP acknowledges it.
+ */
+export interface EventNotice {
+  /** The SET's jti: unique, at most 128 characters. */
+  jti: string;
+  /** The application told: the key manager and client id of the consent's TPP. */
+  keyManager: string;
+  clientId: string;
+  /** The event type URN (`urn:uk:org:openbanking:events:consent-authorization-revoked`). */
+  type: string;
+  consentId: string;
+  /** Epoch milliseconds: the time of the event. */
+  at: number;
+  /** The SET's claims but `iat` (set when it is signed for delivery). */
+  claims: Record<string, unknown>;
+}
+
+/** Consent history rows of one day (UTC), one status change and actor, counted (the dashboard's figures). */
+export interface ConsentDayCount {
+  /** The UTC day, as epoch milliseconds of its midnight. */
+  day: number;
+  from: ConsentStatus | null;
+  to: ConsentStatus;
+  actor: ConsentActor;
+  count: number;
 }
 
 /** A VRP payment counted against its consent's periodic limits (the ledger). */

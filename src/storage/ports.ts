@@ -4,7 +4,7 @@
  * Times are epoch seconds unless a name says otherwise.
  */
 import type { ApiRecord, KeyManagerRecord, PlanRecord, SubscriptionRecord, SubscriptionState } from './catalogue-records.ts';
-import type { ConsentChange, ConsentEvent, ConsentQuery, ConsentRecord, VrpPayment } from './consent-records.ts';
+import type { ConsentChange, ConsentDayCount, ConsentEvent, EventNotice, ConsentQuery, ConsentRecord, VrpPayment } from './consent-records.ts';
 
 /** A stored oidc-provider model instance (Client, AccessToken, AuthorizationCode, Session, ...). */
 export interface OidcRecord {
@@ -330,11 +330,18 @@ export interface ConsentStore {
   /**
    * Applies `change` when the stored version is still `version`; returns the consent as changed,
    * or undefined when it changed since (or is unknown): the caller reads it again and decides.
+   * A `notice` is stored with the change, in the same write, or not at all.
    */
-  transition(id: string, version: number, change: ConsentChange, event: ConsentEvent): Promise<ConsentRecord | undefined>;
+  transition(id: string, version: number, change: ConsentChange, event: ConsentEvent, notice?: EventNotice): Promise<ConsentRecord | undefined>;
   /** Its history, oldest first. */
   history(id: string): Promise<ConsentEvent[]>;
   list(query: ConsentQuery): Promise<ConsentRecord[]>;
+  /** The application's notices not yet acknowledged, oldest first, at most `limit` (1–1000). */
+  notices(keyManager: string, clientId: string, limit: number): Promise<EventNotice[]>;
+  /** Forgets the application's notices of these jtis (acknowledged); how many there were. Another application's are untouched. */
+  removeNotices(keyManager: string, clientId: string, jtis: readonly string[]): Promise<number>;
+  /** History rows at or after `since` (epoch ms), counted by UTC day, change and actor, oldest day first. */
+  dayCounts(since: number): Promise<ConsentDayCount[]>;
   /**
    * The VRP payments of a consent counted at or after `since` (epoch ms), oldest first. With
    * `lock` (in a unit of work) the consent's row is locked first, so units counting one consent's

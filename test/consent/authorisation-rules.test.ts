@@ -51,6 +51,7 @@ function consent(over: Partial<ConsentRecord> = {}): ConsentRecord {
     expiresAt: NOW + 86_400_000,
     deletedAt: null,
     version: 1,
+    apiContext: null,
     ...over,
   };
 }

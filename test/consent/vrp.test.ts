@@ -99,6 +99,7 @@ function vrpConsent(control: Record<string, unknown> = {}): ConsentRecord {
     expiresAt: T('2027-06-01T00:00:00Z'),
     deletedAt: null,
     version: 2,
+    apiContext: '/open-banking/v4.0/pisp',
   };
 }
 const pay = (amount: string, at: string, currency = 'GBP'): VrpPayment => ({

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { reservedOverlap } from '../../src/gateway/reserved-paths.ts';
+import { DCR_VERSIONS } from '../../src/config/schema.ts';
 import { OAUTH_ROUTES, DISCOVERY_PATH } from '../../src/oauth/routes.ts';
 import { startDcrEnvironment, type DcrEnvironment } from '../helpers/dcr.ts';
 import { ADMIN, importForm, jsonOf, OB_FILES, SPEC, publishApi } from './support.ts';
@@ -33,15 +34,19 @@ const fetchAdmin = (path: string, init?: { method?: string; body?: unknown; head
 
 /** Each reserved path, equal, under and above it, in several casings. */
 const RESERVED = ['/oauth2', '/.well-known', '/admin', '/api', '/api-docs', '/health', '/ready', '/live', '/metrics', '/sandbox', '/gateway'];
-/** Above the DCR paths, or on or under them (`/open-banking/{version}/register`). */
+/** Above the DCR paths, or on or under them (`/open-banking/{version}/register` of each version DCR serves, and its `.0` form). */
 const DCR = [
   '/open-banking',
   '/Open-Banking',
   '/OPEN-BANKING/v3.3',
   '/open-banking/v3.3',
+  '/open-banking/v3.2',
+  '/open-banking/V3.1',
+  '/open-banking/v3.3.0',
+  '/open-banking/v3.2.0/register',
   '/open-banking/v3.1/register',
   '/open-banking/v3.1/REGISTER',
-  '/open-banking/x/register/abc',
+  '/open-banking/v3.3/register/abc',
   '/open-banking/v3.3/register/x/y',
 ];
 const variants = (p: string) => [p, p.toUpperCase(), p.replace(/\/(\w)/g, (_m, c: string) => `/${c.toUpperCase()}`), `${p}/x`, `${p}/x/y`];
@@ -72,6 +77,10 @@ const ALLOWED = [
   '/x/admin',
   '/open-banking/v3.1/pisp/register',
   '/open-banking/x/y',
+  // Another version family: DCR serves nothing there (the OB Events API's context is /open-banking/v4.0).
+  '/open-banking/v4.0',
+  '/open-banking/v4.0/events',
+  '/open-banking/v3.4',
 ];
 
 before(async () => {
@@ -88,7 +97,9 @@ test("the list covers every route the server registers, and the provider's and g
     .map((line) => /^[├└]── (\/\S*)/.exec(line)?.[1])
     .filter((p): p is string => p !== undefined);
   assert.ok(top.length >= 10, top.join(' '));
-  for (const path of [...top, ...Object.values(OAUTH_ROUTES), DISCOVERY_PATH, '/sandbox/x', '/admin/api/session']) {
+  // DCR's route takes any version segment, and serves the versions it knows (any other is its 404, which an API may shadow).
+  const served = (path: string) => (path.includes('/:version/') ? DCR_VERSIONS.flatMap((v) => [v, `${v}.0`]).map((v) => path.replace(':version', v)) : [path]);
+  for (const path of [...top, ...Object.values(OAUTH_ROUTES), DISCOVERY_PATH, '/sandbox/x', '/admin/api/session'].flatMap(served)) {
     assert.ok(reservedOverlap(path, false) !== undefined, `${path} is served by the server and must be reserved`);
   }
 });

@@ -22,6 +22,7 @@ export const CONSENT_FILES = {
   payments: new URL('ob-read-write-openapi/v3.1.11/payment-initiation-openapi.yaml', SPEC),
   vrp: new URL('ob-read-write-openapi/v3.1.11/vrp-openapi.yaml', SPEC),
   funds: new URL('ob-read-write-openapi/v3.1.11/confirmation-funds-openapi.yaml', SPEC),
+  events: new URL('ob-read-write-openapi/v4.0.x/events-openapi.yaml', SPEC),
 } as const;
 
 /** Where each file's consents are (its context and the scope of its tokens). */
@@ -30,10 +31,11 @@ export const CONSENT_APIS = {
   payments: { context: '/open-banking/v3.1/pisp', scope: 'payments' },
   vrp: { context: '/open-banking/v3.1/vrp', scope: 'payments' },
   funds: { context: '/open-banking/v3.1/cbpii', scope: 'fundsconfirmations' },
+  events: { context: '/open-banking/v4.0', scope: 'accounts' },
 } as const;
 export type ConsentApi = keyof typeof CONSENT_APIS;
 
-/** Publishes the four OB files with their consents served here, in front of `backend`. */
+/** Publishes the OB files (default the four consent APIs) with their consents (and event polling) served here, in front of `backend`. */
 export async function publishConsentApis(
   env: DcrEnvironment,
   backend: string,
@@ -242,6 +244,7 @@ export async function seedConsent(storage: Storage, clientId: string, kind: Cons
     expiresAt: typeof data['ExpirationDateTime'] === 'string' ? Date.parse(data['ExpirationDateTime']) : null,
     deletedAt: null,
     version: 1,
+    apiContext: '/open-banking/v3.1/aisp',
   };
   await storage.consents.create(record, { consentId: record.id, at: now, from: null, to: 'AWAU', actor: 'tpp', actorId: clientId, reason: null });
   return record.id;

@@ -87,7 +87,7 @@ interface AuthorizationRequest {
   readonly verifier: string;
 }
 
-const CONSENTS: Record<ConsentApi, { resource: string; body: () => unknown; scope: string }> = {
+const CONSENTS: Record<Exclude<ConsentApi, 'events'>, { resource: string; body: () => unknown; scope: string }> = {
   accounts: { resource: '/account-access-consents', body: () => accountAccessBody(), scope: 'openid accounts' },
   payments: { resource: '/domestic-payment-consents', body: () => domesticPaymentBody(), scope: 'openid payments' },
   vrp: { resource: '/domestic-vrp-consents', body: () => domesticVrpBody(), scope: 'openid payments' },
@@ -102,7 +102,7 @@ async function authorizationRequest(
   rp: client.Configuration,
   responseType: ResponseType,
   redirectUri = callback(),
-  api: ConsentApi = 'accounts',
+  api: Exclude<ConsentApi, 'events'> = 'accounts',
 ): Promise<AuthorizationRequest> {
   const { issuer, authorization_endpoint: endpoint } = rp.serverMetadata();
   const kind = CONSENTS[api];

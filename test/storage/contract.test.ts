@@ -132,6 +132,7 @@ const consent = (id: string, extra: Partial<ConsentRecord> = {}): ConsentRecord 
   expiresAt: null,
   deletedAt: null,
   version: 1,
+  apiContext: '/open-banking/v4.0/aisp',
   ...extra,
 });
 
@@ -1088,6 +1089,117 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal((await a.consents.list({ limit: 1 })).length, 1);
     for (const limit of [0, 1001, 1.5, -1, Number.NaN]) await assert.rejects(a.consents.list({ limit }), RangeError, String(limit));
     await assert.rejects(a.consents.list({ limit: 1, before: { createdAt: 1.5, id: 'x' } }), RangeError);
+  });
+
+  await t.test('consents: list by id, by a list of client ids and by creation time; bounds them', async () => {
+    const m1 = consent('cm-1', { clientId: 'tpp-m1', createdAt: T0_MS + 100 });
+    const m2 = consent('cm-2', { clientId: 'tpp-m2', createdAt: T0_MS + 200 });
+    const m3 = consent('cm-3', { clientId: 'tpp-m3', createdAt: T0_MS + 300 });
+    for (const c of [m1, m2, m3]) await a.consents.create(c, consentEvent(c.id, c.createdAt, null, c.status));
+    const ids = (list: ConsentRecord[]) => list.map((c) => c.id);
+    assert.deepEqual(await b.consents.list({ id: 'cm-2', limit: 10 }), [m2]);
+    assert.deepEqual(await b.consents.list({ id: 'cm-2', clientId: 'tpp-m1', limit: 10 }), [], 'the other filters hold too');
+    assert.deepEqual(ids(await b.consents.list({ clientIds: ['tpp-m1', 'tpp-m3', 'tpp-absent'], limit: 10 })), ['cm-3', 'cm-1']);
+    assert.deepEqual(await b.consents.list({ clientIds: [], limit: 10 }), [], 'an empty list matches nothing');
+    assert.deepEqual(ids(await b.consents.list({ clientIds: ['tpp-m1', 'tpp-m2', 'tpp-m3'], createdFrom: T0_MS + 200, limit: 10 })), ['cm-3', 'cm-2']);
+    assert.deepEqual(ids(await b.consents.list({ clientIds: ['tpp-m1', 'tpp-m2', 'tpp-m3'], createdTo: T0_MS + 200, limit: 10 })), ['cm-1'], 'to is exclusive');
+    assert.deepEqual(ids(await b.consents.list({ clientIds: ['tpp-m1', 'tpp-m2', 'tpp-m3'], createdFrom: T0_MS + 150, createdTo: T0_MS + 250, limit: 10 })), [
+      'cm-2',
+    ]);
+    await assert.rejects(a.consents.list({ clientIds: Array.from({ length: 201 }, (_, i) => `c${i}`), limit: 10 }), RangeError);
+    await assert.rejects(a.consents.list({ createdFrom: 1.5, limit: 10 }), RangeError);
+    await assert.rejects(a.consents.list({ createdTo: Number.NaN, limit: 10 }), RangeError);
+  });
+
+  await t.test('consents: a notice is stored with its transition and only then; notices are per application, oldest first, removed by jti', async () => {
+    const id = 'c-notice';
+    const start = consent(id, { clientId: 'tpp-notice', status: 'AUTH', psu: 'psu-n', grantId: 'g-n' });
+    await a.consents.create(start, consentEvent(id, T0_MS, null, 'AUTH'));
+    const notice = (jti: string, at: number, clientId = 'tpp-notice') => ({
+      jti,
+      keyManager: RESIDENT_KEY_MANAGER,
+      clientId,
+      type: 'urn:uk:org:openbanking:events:consent-authorization-revoked',
+      consentId: id,
+      at,
+      claims: { jti, aud: clientId, toe: Math.floor(at / 1000), events: { x: { 'http://openbanking.org.uk/rid': id } } },
+    });
+    // A stale transition stores neither the change nor its notice.
+    assert.equal(
+      await b.consents.transition(id, 7, { status: 'CANC', at: T0_MS + 10 }, consentEvent(id, T0_MS + 10, 'AUTH', 'CANC'), notice('n-stale', T0_MS + 10)),
+      undefined,
+    );
+    assert.deepEqual(await a.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice', 10), []);
+    const n1 = notice('n-1', T0_MS + 20);
+    assert.ok(await b.consents.transition(id, 1, { status: 'CANC', at: T0_MS + 20 }, consentEvent(id, T0_MS + 20, 'AUTH', 'CANC', 'staff'), n1));
+    const n0 = notice('n-0', T0_MS + 5);
+    const other = notice('n-other', T0_MS + 1, 'tpp-notice-other');
+    assert.ok(await a.consents.transition(id, 2, { status: 'CANC', at: T0_MS + 30 }, consentEvent(id, T0_MS + 30, 'CANC', 'CANC'), n0));
+    assert.ok(await a.consents.transition(id, 3, { status: 'CANC', at: T0_MS + 40 }, consentEvent(id, T0_MS + 40, 'CANC', 'CANC'), other));
+    assert.deepEqual(await b.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice', 10), [n0, n1], 'oldest first, only this application');
+    assert.deepEqual(await b.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice', 1), [n0]);
+    assert.deepEqual(await b.consents.notices('km-other', 'tpp-notice', 10), [], 'another key manager has its own');
+    assert.equal(await a.consents.removeNotices(RESIDENT_KEY_MANAGER, 'tpp-notice', ['n-other', 'n-absent']), 0, "another application's jti removes nothing");
+    assert.deepEqual(await b.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice-other', 10), [other]);
+    assert.equal(await a.consents.removeNotices(RESIDENT_KEY_MANAGER, 'tpp-notice', ['n-0', 'n-1']), 2);
+    assert.deepEqual(await b.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice', 10), []);
+    assert.equal(await a.consents.removeNotices(RESIDENT_KEY_MANAGER, 'tpp-notice', []), 0);
+    for (const limit of [0, 1001, 1.5]) await assert.rejects(a.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-notice', limit), RangeError, String(limit));
+    await assert.rejects(
+      a.consents.removeNotices(
+        RESIDENT_KEY_MANAGER,
+        'tpp-notice',
+        Array.from({ length: 1001 }, (_, i) => `j${i}`),
+      ),
+      RangeError,
+    );
+  });
+
+  await t.test('consents: racing revocations from two instances store exactly one notice', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const id = `c-notice-race-${round}`;
+      const clientId = `tpp-notice-race-${round}`;
+      await a.consents.create(consent(id, { clientId, status: 'AUTH' }), consentEvent(id, T0_MS, null, 'AUTH'));
+      const results = await Promise.all(
+        [a, b, a, b].map((s, i) =>
+          s.consents.transition(id, 1, { status: 'CANC', at: T0_MS + 1 }, consentEvent(id, T0_MS + 1, 'AUTH', 'CANC', 'psu'), {
+            jti: `${id}-${i}`,
+            keyManager: RESIDENT_KEY_MANAGER,
+            clientId,
+            type: 'revoked',
+            consentId: id,
+            at: T0_MS + 1,
+            claims: {},
+          }),
+        ),
+      );
+      assert.equal(results.filter(Boolean).length, 1, 'one transition wins');
+      assert.equal((await a.consents.notices(RESIDENT_KEY_MANAGER, clientId, 10)).length, 1, 'and only its notice is stored');
+      assert.equal((await b.consents.history(id)).length, 2);
+    }
+  });
+
+  await t.test('consents: history rows counted by UTC day, change and actor', async () => {
+    const day = 86_400_000;
+    const base = Math.floor((T0_MS + 400 * day) / day) * day; // a day no other case writes
+    const id = 'c-days';
+    await a.consents.create(consent(id, { clientId: 'tpp-days', createdAt: base + 5 }), consentEvent(id, base + 5, null, 'AWAU'));
+    const id2 = 'c-days-2';
+    await a.consents.create(consent(id2, { clientId: 'tpp-days', createdAt: base + day - 1 }), consentEvent(id2, base + day - 1, null, 'AWAU'));
+    await b.consents.transition(id, 1, { status: 'AUTH', at: base + day + 7 }, consentEvent(id, base + day + 7, 'AWAU', 'AUTH', 'psu'));
+    await b.consents.transition(id2, 1, { status: 'RJCT', at: base + day + 8 }, consentEvent(id2, base + day + 8, 'AWAU', 'RJCT', 'psu'));
+    await b.consents.transition(id, 2, { status: 'CANC', at: base + 2 * day }, consentEvent(id, base + 2 * day, 'AUTH', 'CANC', 'staff'));
+    const counts = await a.consents.dayCounts(base);
+    assert.deepEqual(
+      counts.map((c) => [c.day - base, c.from, c.to, c.actor, c.count]).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
+      [
+        [0, null, 'AWAU', 'tpp', 2],
+        [2 * day, 'AUTH', 'CANC', 'staff', 1],
+        [day, 'AWAU', 'AUTH', 'psu', 1],
+        [day, 'AWAU', 'RJCT', 'psu', 1],
+      ].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))),
+    );
+    assert.deepEqual(await a.consents.dayCounts(base + 3 * day), [], 'nothing since');
   });
 
   await t.test('consents: racing transitions of one consent from two instances, exactly one wins each round', async () => {

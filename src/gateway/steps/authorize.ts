@@ -4,6 +4,7 @@
  * against the API's required roles; 403 with the OB ConsentMismatch code otherwise.
  */
 import { consentNeed } from '../../consent/access.ts';
+import { eventOperation } from '../../consent/events.ts';
 import { fail } from '../../errors/app-error.ts';
 import type { OperationDef } from '../../storage/catalogue-records.ts';
 import type { Authenticated } from './call.ts';
@@ -15,6 +16,9 @@ import type { Authenticated } from './call.ts';
  * authorises it). Every other operation keeps the security its file declares.
  */
 function securityOf(op: OperationDef, servesConsents: boolean): OperationDef['security'] {
+  // The Events API lists accounts, payments and fundsconfirmations for its operations: any one of them will do (a TPP of one role has one).
+  if (servesConsents && eventOperation(op.method, op.path))
+    return op.security.flatMap((alt) => alt.scopes.map((scope) => ({ flow: alt.flow, scopes: [scope] })));
   if (!servesConsents || !consentNeed(op.method, op.path)) return op.security;
   const scopes = [...new Set(op.security.flatMap((alt) => alt.scopes))].sort();
   return [{ flow: 'authorization_code', scopes }];

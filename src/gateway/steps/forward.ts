@@ -19,6 +19,8 @@ import { exchangeOnce, idempotencyOwner, type IdempotencyDeps } from './idempote
 import { bodyRefusal, consentSnapshot } from '../../consent/access.ts';
 import { consumingOrder, countedVrpPayment } from './consume.ts';
 import { instructionOf, vrpBodyRefusal } from '../../consent/vrp.ts';
+import { eventOperation, pushUnsupported, type EventPolling } from '../../consent/events.ts';
+import type { ConsentAnswer } from '../../consent/api.ts';
 
 export interface ForwardDeps {
   readonly proxy: Pick<BackendProxy, 'forward' | 'exchange'>;
@@ -41,6 +43,8 @@ export interface ForwardDeps {
   readonly idempotency: IdempotencyDeps;
   /** The consent resources, served in process for an API that serves its consents here; payment orders consume theirs. */
   readonly consents: Pick<ConsentService, 'serve' | 'consume' | 'reserveVrpPayment' | 'releaseVrpPayment'>;
+  /** The Events API's aggregated polling, served in process for an API that serves its consents here. */
+  readonly events: Pick<EventPolling, 'poll'>;
 }
 
 /** Headers the gateway sets itself (or must never pass): a client's value under these names never reaches a backend. */
@@ -88,9 +92,48 @@ export async function target(deps: ForwardDeps, call: Checked): Promise<ForwardT
   return { origin: base.origin, path: `${base.pathname.replace(/\/$/, '')}${match.rest}${call.query}`, headers };
 }
 
-/** The consent operation this call is, when its API serves its consents here (the rest go to the backend). */
-export const servedConsent = (call: Checked): ConsentOperation | undefined =>
-  call.match.api.serveConsents ? consentOperation(call.match.operation.method, call.match.operation.path) : undefined;
+/** An answer made here, from the request body. */
+type ServedHere = (body: Buffer) => Promise<BufferedAnswer>;
+
+/**
+ * How this call is answered here when its API serves its consents here (docs/consents.md): the
+ * consent resources by the consent service, the Events API's polling by the event notices (its
+ * subscriptions 405); undefined for every other operation, which goes to the backend.
+ */
+export function servedHere(deps: Pick<ForwardDeps, 'consents' | 'events'>, call: Checked): ServedHere | undefined {
+  const { api, operation } = call.match;
+  if (!api.serveConsents) return undefined;
+  const consent = consentOperation(operation.method, operation.path);
+  if (consent) return (body) => consentAnswer(deps, call, consent, body);
+  const events = eventOperation(operation.method, operation.path);
+  if (events === 'poll') {
+    return async (body) =>
+      asBackend(
+        call,
+        await deps.events.poll({
+          api: apiOf(call),
+          body,
+          keyManager: call.caller.token.keyManager,
+          clientId: call.caller.token.clientId,
+          interactionId: call.interactionId,
+        }),
+      );
+  }
+  if (events === 'subscription') return async () => asBackend(call, pushUnsupported(apiOf(call), call.interactionId));
+  return undefined;
+}
+
+const apiOf = (call: Checked) => {
+  const { api } = call.match;
+  return { id: api.id, context: api.context, version: api.version, documentHash: api.documentHash };
+};
+
+const asBackend = (call: Checked, answer: ConsentAnswer): BufferedAnswer => ({
+  status: answer.status,
+  headers: { ...answer.headers, 'x-fapi-interaction-id': call.interactionId },
+  body: answer.body,
+  notExecuted: false,
+});
 
 /** The ConsentId of `/…-consents/{ConsentId}` in the path the route built (its value checked by the route step). */
 function consentIdOf(call: Checked): string | undefined {
@@ -99,19 +142,18 @@ function consentIdOf(call: Checked): string | undefined {
 }
 
 /** The consent service's answer to the call, as a backend's. */
-async function consentAnswer(deps: ForwardDeps, call: Checked, operation: ConsentOperation, body: Buffer): Promise<BufferedAnswer> {
-  const { api } = call.match;
+async function consentAnswer(deps: Pick<ForwardDeps, 'consents'>, call: Checked, operation: ConsentOperation, body: Buffer): Promise<BufferedAnswer> {
   const consentId = consentIdOf(call);
   const answer = await deps.consents.serve({
     operation,
-    api: { id: api.id, context: api.context, version: api.version, documentHash: api.documentHash },
+    api: apiOf(call),
     ...(consentId === undefined ? {} : { consentId }),
     body,
     keyManager: call.caller.token.keyManager,
     clientId: call.caller.token.clientId,
     interactionId: call.interactionId,
   });
-  return { status: answer.status, headers: { ...answer.headers, 'x-fapi-interaction-id': call.interactionId }, body: answer.body, notExecuted: false };
+  return asBackend(call, answer);
 }
 
 function sendAnswer(res: Checked['res'], a: BufferedAnswer): void {
@@ -124,8 +166,8 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
   const { req, res, match, body: kind } = call;
   const op = match.operation;
   const checkJws = match.api.verifyJwsSignature && op.jwsSignature;
-  const consent = servedConsent(call);
-  const to = consent ? undefined : await target(deps, call);
+  const here = servedHere(deps, call);
+  const to = here ? undefined : await target(deps, call);
   const held = call.consent;
   const bodyNamesConsent = held !== undefined && (held.need.use === 'order' || held.need.use === 'confirm-funds' || held.need.use === 'vrp-payment');
   if (to && !checkJws && !op.idempotency && kind !== 'json' && !bodyNamesConsent) return deps.proxy.forward(req, res, to);
@@ -157,7 +199,7 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
     if (refused) throw fail(refused.code, refused.description, refused.path === undefined ? {} : { field: refused.path });
   }
   const method = req.method ?? 'POST';
-  const send = () => (consent ? consentAnswer(deps, call, consent, body) : deps.proxy.exchange(method, to!, body));
+  const send = () => (here ? here(body) : deps.proxy.exchange(method, to!, body));
   // A payment order holds its consent while it runs and consumes it once accepted (./consume.ts).
   // A VRP payment is counted against its consent's limits while it runs (./consume.ts).
   const exchange =
@@ -167,6 +209,6 @@ export async function forward(deps: ForwardDeps, call: Checked): Promise<void> {
         ? () => countedVrpPayment(deps, held.record, instructionOf(parsed), send)
         : send;
   if (op.idempotency) return exchangeOnce(deps.idempotency, call, body, exchange);
-  if (consent) return sendAnswer(res, await exchange());
+  if (here) return sendAnswer(res, await exchange());
   return deps.proxy.forward(req, res, to!, body);
 }

@@ -11,11 +11,19 @@ import type { ConsentStore } from '../ports.ts';
 import type { ConsentEvent } from '../consent-records.ts';
 import {
   buildConsentList,
+  consentDayCountsSql,
+  NOTICE_COLUMNS,
+  NOTICES_MAX,
+  noticeValues,
+  toEventNotice,
+  type EventNoticeRow,
   consentValues,
   CONSENT_COLUMNS as COLUMNS,
   toConsent,
+  toConsentDayCount,
   toConsentEvent as toEvent,
   toVrpPayment,
+  type ConsentDayCountRow,
   type ConsentEventRow as EventRow,
   type ConsentRow,
   type VrpPaymentRow,
@@ -24,17 +32,8 @@ import type { Run } from './errors.ts';
 
 const EVENT_COLUMNS = 'consent_id, seq, at, from_status, to_status, actor, actor_id, reason';
 
-const SQL = {
-  // The event is inserted only when the consent was (a taken id inserts neither).
-  create: `WITH created AS (
-      INSERT INTO consents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, 1)
-      ON CONFLICT (id) DO NOTHING RETURNING id
-    )
-    INSERT INTO consent_events (${EVENT_COLUMNS})
-    SELECT id, 1, $16::bigint, $17::text, $18::text, $19::text, $20::text, $21::text FROM created`,
-  get: `SELECT ${COLUMNS} FROM consents WHERE id = $1`,
-  // Each optional field of the change comes with a flag: true sets it (null included), false keeps it.
-  transition: `WITH changed AS (
+function transitionSql(withNotice: boolean): string {
+  return `WITH changed AS (
       UPDATE consents SET status = $3,
         psu = CASE WHEN $4::boolean THEN $5::text ELSE psu END,
         accounts = CASE WHEN $6::boolean THEN $7::jsonb ELSE accounts END,
@@ -46,8 +45,32 @@ const SQL = {
     ), event AS (
       INSERT INTO consent_events (${EVENT_COLUMNS})
       SELECT id, version, $13::bigint, $14::text, $15::text, $16::text, $17::text, $18::text FROM changed
+    )${
+      withNotice
+        ? `, notice AS (
+      INSERT INTO event_notices (${NOTICE_COLUMNS})
+      SELECT $19::text, $20::text, $21::text, $22::text, $23::text, $24::bigint, $25::text FROM changed
+    )`
+        : ''
+    }
+    SELECT ${COLUMNS} FROM changed`;
+}
+
+const SQL = {
+  // The event is inserted only when the consent was (a taken id inserts neither).
+  create: `WITH created AS (
+      INSERT INTO consents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, 1, $16)
+      ON CONFLICT (id) DO NOTHING RETURNING id
     )
-    SELECT ${COLUMNS} FROM changed`,
+    INSERT INTO consent_events (${EVENT_COLUMNS})
+    SELECT id, 1, $17::bigint, $18::text, $19::text, $20::text, $21::text, $22::text FROM created`,
+  get: `SELECT ${COLUMNS} FROM consents WHERE id = $1`,
+  // Each optional field of the change comes with a flag: true sets it (null included), false keeps
+  // it; the event (and a notice, when there is one) is inserted only when the consent changed.
+  transition: transitionSql(false),
+  transitionWithNotice: transitionSql(true),
+  notices: `SELECT ${NOTICE_COLUMNS} FROM event_notices WHERE key_manager = $1 AND client_id = $2 ORDER BY at, jti LIMIT $3`,
+  removeNotices: 'DELETE FROM event_notices WHERE key_manager = $1 AND client_id = $2 AND jti = ANY($3::text[])',
   history: `SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
     WHERE consent_id = $1 ORDER BY seq`,
   lock: 'SELECT id FROM consents WHERE id = $1 FOR UPDATE',
@@ -75,11 +98,11 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
       const { rows } = await run<ConsentRow>('consents.get', { name: 'consents_get', text: SQL.get, values: [id] });
       return rows[0] === undefined ? undefined : toConsent(rows[0]);
     },
-    async transition(id, version, change, event) {
+    async transition(id, version, change, event, notice) {
       if (!Number.isSafeInteger(version)) throw new RangeError(`version must be an integer, got ${version}`);
       const { rows } = await run<ConsentRow>('consents.transition', {
-        name: 'consents_transition',
-        text: SQL.transition,
+        name: notice ? 'consents_transition_notice' : 'consents_transition',
+        text: notice ? SQL.transitionWithNotice : SQL.transition,
         values: [
           id,
           version,
@@ -94,6 +117,7 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
           change.deletedAt ?? null,
           change.at,
           ...eventValues(event),
+          ...(notice ? noticeValues(notice) : []),
         ],
       });
       return rows[0] === undefined ? undefined : toConsent(rows[0]);
@@ -124,9 +148,29 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
       const res = await run('consents.removeVrpPayment', { name: 'consents_remove_vrp_payment', text: SQL.removePayment, values: [consentId, paymentId] });
       return (res.rowCount ?? 0) > 0;
     },
+    async notices(keyManager, clientId, limit) {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > NOTICES_MAX)
+        throw new RangeError(`limit must be an integer from 1 to ${NOTICES_MAX}, got ${limit}`);
+      const { rows } = await run<EventNoticeRow>('consents.notices', { name: 'consents_notices', text: SQL.notices, values: [keyManager, clientId, limit] });
+      return rows.map(toEventNotice);
+    },
+    async removeNotices(keyManager, clientId, jtis) {
+      if (jtis.length > NOTICES_MAX) throw new RangeError(`at most ${NOTICES_MAX} jtis, got ${jtis.length}`);
+      if (jtis.length === 0) return 0;
+      const res = await run('consents.removeNotices', { name: 'consents_remove_notices', text: SQL.removeNotices, values: [keyManager, clientId, [...jtis]] });
+      return res.rowCount ?? 0;
+    },
+    async dayCounts(since) {
+      const { rows } = await run<ConsentDayCountRow>('consents.dayCounts', {
+        name: 'consents_day_counts',
+        text: consentDayCountsSql('$1::bigint'),
+        values: [since],
+      });
+      return rows.map(toConsentDayCount);
+    },
     async list(query) {
       const q = buildConsentList(query, (n, type) => (type ? `$${n}::${type}` : `$${n}`)); // throws RangeError on a bad limit: a caller bug
-      // One name per filter combination (at most 128), so each is planned once per connection.
+      // One name per filter combination (and length of a client id list), so each is planned once per connection.
       const { rows } = await run<ConsentRow>('consents.list', { name: `consents_list_${q.key}`, text: q.text, values: q.values });
       return rows.map(toConsent);
     },

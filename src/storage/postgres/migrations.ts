@@ -293,6 +293,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX consent_vrp_payments_at ON consent_vrp_payments (consent_id, at);
     `,
   },
+  {
+    version: 12,
+    name: 'event notices for TPPs, the API a consent came through, history by time',
+    // A TPP learns that a PSU or the bank revoked its consent from an event notice, written in the
+    // same transaction as the revocation and kept until the TPP acknowledges it (aggregated
+    // polling, docs/events.md). The consent keeps the context of the API it was created through,
+    // so the notice links to it; history rows are counted by time for the dashboard's figures.
+    sql: `
+      ALTER TABLE consents ADD COLUMN api_context TEXT;
+      CREATE INDEX consent_events_at ON consent_events (at);
+      CREATE TABLE event_notices (
+        jti         TEXT    NOT NULL PRIMARY KEY,
+        key_manager TEXT    NOT NULL,
+        client_id   TEXT    NOT NULL,
+        type        TEXT    NOT NULL,
+        consent_id  TEXT    NOT NULL,
+        at          BIGINT  NOT NULL,
+        body        TEXT    NOT NULL
+      );
+      CREATE INDEX event_notices_client ON event_notices (key_manager, client_id, at, jti);
+    `,
+  },
 ];
 
 // One fixed key for the whole database: migrations of different schemas merely queue, which is

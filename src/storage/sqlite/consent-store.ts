@@ -10,11 +10,19 @@ import type { ConsentStore } from '../ports.ts';
 import type { ConsentEvent } from '../consent-records.ts';
 import {
   buildConsentList,
+  consentDayCountsSql,
+  NOTICE_COLUMNS,
+  NOTICES_MAX,
+  noticeValues,
+  toEventNotice,
+  type EventNoticeRow,
   consentValues,
   CONSENT_COLUMNS as COLUMNS,
   toConsent,
+  toConsentDayCount,
   toConsentEvent as toEvent,
   toVrpPayment,
+  type ConsentDayCountRow,
   type ConsentEventRow as EventRow,
   type ConsentRow,
   type VrpPaymentRow,
@@ -25,7 +33,7 @@ import { rowsOf } from '../../sqlite/rows.ts';
 
 /** Open Banking consents and their history, keyed by consent id. */
 export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard): ConsentStore {
-  const insert = db.prepare(`INSERT INTO consents (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+  const insert = db.prepare(`INSERT INTO consents (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
     ON CONFLICT (id) DO NOTHING`);
   const insertEvent = db.prepare(`INSERT INTO consent_events (consent_id, seq, at, from_status, to_status, actor, actor_id, reason)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -51,7 +59,13 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
   const insertPayment = db.prepare(`INSERT INTO consent_vrp_payments (consent_id, payment_id, units, currency, at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (consent_id, payment_id) DO NOTHING`);
   const deletePayment = db.prepare('DELETE FROM consent_vrp_payments WHERE consent_id = ? AND payment_id = ?');
-  // At most 128 filter combinations, each prepared on first use.
+  const insertNotice = db.prepare(`INSERT INTO event_notices (${NOTICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  const notices = rowsOf<EventNoticeRow>(
+    db.prepare(`SELECT ${NOTICE_COLUMNS} FROM event_notices WHERE key_manager = ? AND client_id = ? ORDER BY at, jti LIMIT ?`),
+  );
+  const removeNotice = db.prepare('DELETE FROM event_notices WHERE key_manager = ? AND client_id = ? AND jti = ?');
+  const dayCounts = rowsOf<ConsentDayCountRow>(db.prepare(consentDayCountsSql('?')));
+  // One statement per filter combination (and length of a client id list), prepared on first use.
   const listings = new Map<string, StatementSync>();
 
   // The write queue and a unit of work run inside a transaction already; a store built over
@@ -87,7 +101,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
         const row = get.get(id);
         return row === undefined ? undefined : toConsent(row);
       }),
-    transition: async (id, version, change, event) => {
+    transition: async (id, version, change, event, notice) => {
       if (!Number.isSafeInteger(version)) throw new RangeError(`version must be an integer, got ${version}`);
       return write('consents.transition', () =>
         atomically(() => {
@@ -108,11 +122,25 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
           if (row === undefined) return undefined;
           const changed = toConsent(row);
           addEvent(id, changed.version, event);
+          if (notice) insertNotice.run(...noticeValues(notice));
           return changed;
         }),
       );
     },
     history: (id) => guard('consents.history', () => history.all(id).map(toEvent)),
+    notices: async (keyManager, clientId, limit) => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > NOTICES_MAX)
+        throw new RangeError(`limit must be an integer from 1 to ${NOTICES_MAX}, got ${limit}`);
+      return guard('consents.notices', () => notices.all(keyManager, clientId, limit).map(toEventNotice));
+    },
+    removeNotices: async (keyManager, clientId, jtis) => {
+      if (jtis.length > NOTICES_MAX) throw new RangeError(`at most ${NOTICES_MAX} jtis, got ${jtis.length}`);
+      if (jtis.length === 0) return 0;
+      return write('consents.removeNotices', () =>
+        atomically(() => jtis.reduce((n, jti) => n + Number(removeNotice.run(keyManager, clientId, jti).changes), 0)),
+      );
+    },
+    dayCounts: (since) => guard('consents.dayCounts', () => dayCounts.all(since).map(toConsentDayCount)),
     // A unit of work runs in the write queue's transaction: units take turns, no row lock needed.
     vrpPayments: (consentId, since) => guard('consents.vrpPayments', () => payments.all(consentId, since).map(toVrpPayment)),
     addVrpPayment: (p) =>

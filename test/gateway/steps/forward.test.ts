@@ -34,6 +34,7 @@ function fakeDeps(over: Partial<ForwardDeps> = {}) {
       reserveVrpPayment: async () => assert.fail('no VRP payment here'),
       releaseVrpPayment: async () => assert.fail('no VRP payment here'),
     },
+    events: { poll: async () => assert.fail('the API serves no events here') },
     identity: {
       sign: async (who, audience, cacheKey) => {
         signed.push({ who, audience, cacheKey });
