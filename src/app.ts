@@ -23,7 +23,8 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from './http/json-limits.ts';
 import { fail } from './errors/app-error.ts';
 import { providerPathFor, providerRouteTemplate } from './oauth/routes.ts';
 import { scopeRoutes } from './admin/scopes.ts';
-import { createAdminGuard } from './admin/admin-auth.ts';
+import { CONSENT_ACCESS, SELF_ACCESS, createAdminGuard } from './admin/admin-auth.ts';
+import { createTppLookup } from './admin/tpp-lookup.ts';
 import { createPasswordThrottle } from './admin/password-throttle.ts';
 import { createPeerMatcher } from './http/trusted-peer.ts';
 import type { ClientCertificate } from './http/client-cert.ts';
@@ -86,6 +87,8 @@ export interface AppDeps {
   announce: (what: 'trust' | 'keys') => Promise<void>;
   /** Public key set of the gateway's identity JWTs, published at /gateway/jwks.json. */
   identityJwks: { keys: unknown[] };
+  /** The server's one clock, in epoch seconds. */
+  now: () => number;
   /** For the console's views (status, usage, registration detail): remote key sets, clients, usage counts. */
   keySets: JwksCache;
   clients: ClientService;
@@ -115,7 +118,11 @@ export async function buildApp(
   // HTTP Basic as [super_admin] (scripts, the command line) or a console session; one password
   // throttle for Basic and the console's login, on every listener.
   const throttle = createPasswordThrottle({ config, shared: deps.shared, logger: deps.logger.child({ component: 'admin-auth' }) });
-  const requireAdmin = createAdminGuard({ config, sessions: deps.sessions, throttle });
+  const guardDeps = { config, sessions: deps.sessions, throttle };
+  const requireAdmin = createAdminGuard(guardDeps);
+  // Customer care reaches the consents and its own session only.
+  const requireConsentStaff = createAdminGuard(guardDeps, CONSENT_ACCESS);
+  const requireSelf = createAdminGuard(guardDeps, SELF_ACCESS);
   const { isAccepting } = deps;
   const isProxy = createPeerMatcher(config.apimgt.mutual_ssl.trusted_proxies);
 
@@ -313,9 +320,19 @@ export async function buildApp(
       }),
     );
   }
-  await within(fastify, 'sessions', sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin }));
+  await within(fastify, 'sessions', sessionRoutes({ config, sessions: deps.sessions, throttle, requireAdmin: requireSelf }));
   await within(fastify, 'operations', operationsRoutes({ storage, anchors: deps.anchors, keys: keyManager.keys, requireAdmin, announce: deps.announce }));
-  await within(fastify, 'consents', consentRoutes({ consents: deps.consents, requireAdmin }));
+  await within(
+    fastify,
+    'consents',
+    consentRoutes({
+      consents: deps.consents,
+      tpps: createTppLookup(storage.registrations),
+      oidc: storage.oidc,
+      now: () => deps.now() * 1000,
+      requireAdmin: requireConsentStaff,
+    }),
+  );
   await within(
     fastify,
     'consoleApi',

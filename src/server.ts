@@ -91,6 +91,7 @@ export async function startServer(opts: { config: Config; logger?: Logger; now?:
         anchors: trust.anchors,
         interactions: services.interactions,
         consents: services.consents,
+        now: state.now,
         isAccepting: () => accepting,
         gateway: apim.gateway,
         catalogue: apim.catalogue,

@@ -3,9 +3,13 @@
  * and scripts; compared in constant time, under the password throttle shared with the console's
  * login), or a console user by session cookie (src/admin/sessions.ts): the session must still
  * match the user's configured record, every state change then needs the session's x-csrf-token,
- * an auditor may only read, and the session slides its idle timeout on each request. Before any
- * credential is looked at, a change a page of another origin could have made is refused
- * (src/admin/cross-site.ts).
+ * the session's role must be one this part of the API lets read (and, for a change, change), and
+ * the session slides its idle timeout on each request. Before any credential is looked at, a
+ * change a page of another origin could have made is refused (src/admin/cross-site.ts).
+ *
+ * Roles: `admin` changes everything; `auditor` reads everything and changes nothing;
+ * `customer_care` reads and stops Open Banking consents and uses nothing else
+ * (docs/consents.md#customer-care). [super_admin] by HTTP Basic is an admin.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
@@ -13,7 +17,7 @@ import { adminUnauthorized, fail } from '../errors/app-error.ts';
 import { accountsNamed, superAdminMatches } from './accounts.ts';
 import { mayChallenge, refuseCrossSite } from './cross-site.ts';
 import type { PasswordThrottle } from './password-throttle.ts';
-import { SESSION_COOKIE, type ConsoleSession, type Sessions } from './sessions.ts';
+import { SESSION_COOKIE, type AdminRole, type ConsoleSession, type Sessions } from './sessions.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -28,7 +32,20 @@ export function sessionCookie(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-export function createAdminGuard(deps: { config: Config; sessions?: Sessions | undefined; throttle: PasswordThrottle }) {
+/** Which console roles may read a part of the admin API, and which may change it. */
+export interface AdminAccess {
+  readonly read: readonly AdminRole[];
+  readonly change: readonly AdminRole[];
+}
+
+/** Every admin API but the consents': the administrator changes, the auditor reads. */
+export const OPERATOR_ACCESS: AdminAccess = { read: ['admin', 'auditor'], change: ['admin'] };
+/** The consents' API: customer care reads and stops consents too. */
+export const CONSENT_ACCESS: AdminAccess = { read: ['admin', 'auditor', 'customer_care'], change: ['admin', 'customer_care'] };
+/** A console user's own session (who am I, sign out): every role. */
+export const SELF_ACCESS: AdminAccess = { read: ['admin', 'auditor', 'customer_care'], change: ['admin', 'auditor', 'customer_care'] };
+
+export function createAdminGuard(deps: { config: Config; sessions?: Sessions | undefined; throttle: PasswordThrottle }, access: AdminAccess = OPERATOR_ACCESS) {
   const { config, sessions, throttle } = deps;
   return async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     refuseCrossSite(req, config.derived.baseUrl);
@@ -52,10 +69,15 @@ export function createAdminGuard(deps: { config: Config; sessions?: Sessions | u
     if (!session || !sessions.boundTo(session, current) || (await sessions.revoked(session))) {
       throw fail('ADMIN_SESSION_INVALID', 'log in to the console again');
     }
+    if (!access.read.includes(session.role)) throw fail('ADMIN_ROLE_FORBIDDEN', `the ${session.role} role may not use this part of the console`);
     if (!SAFE.has(req.method)) {
       if (!sessions.checkCsrf(session, req.headers['x-csrf-token'] as string | undefined))
         throw fail('ADMIN_CSRF', "send the session's x-csrf-token with every change");
-      if (session.role !== 'admin') throw fail('ADMIN_READ_ONLY', 'an auditor may read, not change');
+      if (!access.change.includes(session.role)) {
+        throw session.role === 'auditor'
+          ? fail('ADMIN_READ_ONLY', 'an auditor may read, not change')
+          : fail('ADMIN_ROLE_FORBIDDEN', `the ${session.role} role may not change this`);
+      }
     }
     (req as FastifyRequest & { consoleSession?: ConsoleSession }).consoleSession = session;
     reply.header('set-cookie', sessions.setCookie(sessions.touch(session)));

@@ -16,7 +16,8 @@ import { safeEqual } from '../crypto/compare.ts';
 import type { SharedState } from '../shared-state/ports.ts';
 import type { Storage } from '../storage/ports.ts';
 
-export type AdminRole = 'admin' | 'auditor';
+/** The console roles (src/admin/admin-auth.ts says what each may do). */
+export type AdminRole = 'admin' | 'auditor' | 'customer_care';
 
 export interface ConsoleSession {
   readonly id: string;

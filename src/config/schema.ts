@@ -121,7 +121,10 @@ const adminUserSchema = z.strictObject({
     .string()
     .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{40,}$/, 'must be a hash made by `opendcr admin hash-password` (scrypt$N$r$p$salt$hash)')
     .describe('scrypt hash of the password (`opendcr admin hash-password`); plain passwords are never configured for console users'),
-  role: z.enum(['admin', 'auditor']).default('admin').describe('"admin" may change everything; "auditor" may read only'),
+  role: z
+    .enum(['admin', 'auditor', 'customer_care'])
+    .default('admin')
+    .describe('"admin" may change everything; "auditor" may read only; "customer_care" may find and revoke Open Banking consents and nothing else'),
 });
 
 export const adminSchema = z

@@ -26,6 +26,11 @@ export interface OidcModelStore {
   destroy(model: string, id: string): Promise<void>;
   /** Deletes every record of every model that carries this grantId. */
   revokeByGrantId(grantId: string): Promise<void>;
+  /**
+   * What is live under a grant (the Grant itself, its refresh tokens, codes, opaque access tokens), at most
+   * 100, newest expiry last: the model and times only, never an id (an opaque token's id is the token).
+   */
+  grantRecords(grantId: string): Promise<GrantRecord[]>;
   /** Removes records whose expiry is at or before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
   /** Ids of non-expired records of a model (for admin listings; bounded by limit). */
@@ -35,6 +40,15 @@ export interface OidcModelStore {
    * clientId equals it; not the Client record itself). Returns how many.
    */
   revokeByClientId(clientId: string): Promise<number>;
+}
+
+/** A live record under a grant, as staff may see it. */
+export interface GrantRecord {
+  model: string;
+  /** Epoch seconds; null: no expiry. */
+  expiresAt: number | null;
+  /** Epoch seconds, from the payload's iat when it has one. */
+  issuedAt: number | null;
 }
 
 /** An Open Banking registration (the DCR view of a client; the client itself is an oidc record). */

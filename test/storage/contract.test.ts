@@ -375,6 +375,19 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await a.oidc.find('Session', 'sw-old'), undefined);
   });
 
+  await t.test('oidc: grantRecords lists what lives under a grant (models and times, no ids), expired ones left out', async () => {
+    clock = T0;
+    await a.oidc.upsert('Grant', 'g-gr', { jti: 'g-gr', iat: T0 - 5 }, clock + 300); // a Grant's id is the grant id
+    await a.oidc.upsert('RefreshToken', 'gr-rt', { grantId: 'g-gr', iat: T0 - 1 }, clock + 200);
+    await a.oidc.upsert('AccessToken', 'gr-old', { grantId: 'g-gr', iat: T0 - 100 }, clock - 1);
+    await a.oidc.upsert('AccessToken', 'gr-other', { grantId: 'g-gr-other', iat: T0 }, clock + 60);
+    assert.deepEqual(await b.oidc.grantRecords('g-gr'), [
+      { model: 'RefreshToken', expiresAt: T0 + 200, issuedAt: T0 - 1 },
+      { model: 'Grant', expiresAt: T0 + 300, issuedAt: T0 - 5 },
+    ]);
+    assert.deepEqual(await b.oidc.grantRecords('g-absent'), []);
+  });
+
   await t.test('oidc: revokeByClientId deletes what was issued to one client, not the client', async () => {
     clock = T0;
     const issued = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'Grant'];

@@ -9,6 +9,7 @@ import { logPage } from './pages/log.js';
 import { keyManagersPage, keyManagerDetailPage } from './pages/key-managers.js';
 import { securityPage } from './pages/security.js';
 import { sandboxPage } from './pages/sandbox.js';
+import { consentsPage, consentDetailPage } from './pages/consents.js';
 /** @import { Child, Page, Session } from './lib.js' */
 
 const BASE = '/admin';
@@ -17,6 +18,7 @@ const sandbox = document.querySelector('meta[name="opendcr-sandbox"]')?.getAttri
 /** @type {[string, string][]} */
 const NAV = [
   ['/', 'Dashboard'],
+  ['/consents', 'Consents'],
   ['/apis', 'APIs'],
   ['/plans', 'Business plans'],
   ['/applications', 'Applications'],
@@ -29,6 +31,8 @@ const NAV = [
 /** @type {[RegExp, Page, string][]} */
 const ROUTES = [
   [/^\/$/, dashboardPage, 'Dashboard'],
+  [/^\/consents$/, consentsPage, 'Consents'],
+  [/^\/consents\/([^/]+)$/, consentDetailPage, 'Consent'],
   [/^\/apis$/, apisPage, 'APIs'],
   [/^\/apis\/([^/]+)$/, apiDetailPage, 'API'],
   [/^\/plans$/, plansPage, 'Business plans'],
@@ -41,6 +45,13 @@ const ROUTES = [
   [/^\/security$/, securityPage, 'Trust, keys and scopes'],
   ...(sandbox ? /** @satisfies {[RegExp, Page, string][]} */ ([[/^\/sandbox$/, sandboxPage, 'Sandbox']]) : []),
 ];
+
+/** Customer care sees the consents and nothing else (the server refuses the rest too). */
+const CARE_PAGES = new Set(['/consents']);
+/** @param {Session} who */
+const navOf = (who) => (who.role === 'customer_care' ? NAV.filter(([p]) => CARE_PAGES.has(p)) : NAV);
+/** @type {Record<Session['role'], string>} */
+const ROLE_NAMES = { admin: 'administrator', auditor: 'auditor, read only', customer_care: 'customer care' };
 
 const root = find(document, '#app', HTMLElement);
 /** @type {Session | null} */
@@ -133,7 +144,7 @@ function shell(content, current, who) {
     h(
       'ul',
       null,
-      NAV.map(([path, label]) => {
+      navOf(who).map(([path, label]) => {
         const active = path === '/' ? current === '/' : current === path || current.startsWith(`${path}/`);
         return h('li', null, link(`${BASE}${path === '/' ? '/' : path}`, label, active ? { 'aria-current': 'page' } : {}));
       }),
@@ -162,7 +173,7 @@ function shell(content, current, who) {
       'header',
       { class: 'top' },
       h('a', { href: `${BASE}/`, class: 'brand', dataset: { nav: '' } }, 'OpenDCR'),
-      h('span', { class: 'who' }, `${who.user} (${who.role === 'admin' ? 'administrator' : 'auditor, read only'})`),
+      h('span', { class: 'who' }, `${who.user} (${ROLE_NAMES[who.role]})`),
       signOut('/admin/api/session', 'Sign out'),
       signOut('/admin/api/sessions', 'Sign out everywhere'),
     ),
@@ -196,6 +207,11 @@ async function render() {
     return;
   }
   const path = localPath();
+  // Customer care starts at the consents and reaches no other page.
+  if (session.role === 'customer_care' && !path.startsWith('/consents')) {
+    history.replaceState(null, '', `${BASE}/consents`);
+    return render();
+  }
   const route = routeOf(path);
   const holder = h('div', { class: 'page', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading…'));
   fill(root, shell(holder, path, session));

@@ -17,7 +17,7 @@
  * @typedef {{ [name: string]: unknown, dataset?: Record<string, string>, onclick?: (event: MouseEvent) => unknown }} Props
  */
 
-/** @typedef {'admin' | 'auditor'} Role */
+/** @typedef {'admin' | 'auditor' | 'customer_care'} Role */
 
 /**
  * A signed-in console user, as POST and GET /admin/api/session answer (src/admin/session-routes.ts).

@@ -29,6 +29,8 @@ const SQL = {
     WHERE model = $2 AND id = $3`,
   destroy: 'DELETE FROM oidc_models WHERE model = $1 AND id = $2',
   revoke: 'DELETE FROM oidc_models WHERE grant_id = $1',
+  grantRecords: `SELECT model, expires_at, payload->>'iat' AS iat FROM oidc_models
+    WHERE (grant_id = $1 OR (model = 'Grant' AND id = $1)) AND (expires_at IS NULL OR expires_at > $2) ORDER BY expires_at, model LIMIT 100`,
   // The Client record carries client_id, not clientId, so its column is NULL anyway; the model
   // check keeps that true even if a future payload starts carrying clientId.
   revokeClient: "DELETE FROM oidc_models WHERE client_id = $1 AND model <> 'Client'",
@@ -78,6 +80,18 @@ export function createPostgresOidcStore(run: Run, now: () => number): OidcModelS
     },
     async revokeByGrantId(grantId) {
       await run('oidc.revokeByGrantId', { name: 'oidc_revoke', text: SQL.revoke, values: [grantId] });
+    },
+    async grantRecords(grantId) {
+      const { rows } = await run<{ model: string; expires_at: string | number | null; iat: string | null }>('oidc.grantRecords', {
+        name: 'oidc_grant_records',
+        text: SQL.grantRecords,
+        values: [grantId, now()],
+      });
+      return rows.map((r) => ({
+        model: r.model,
+        expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+        issuedAt: r.iat !== null && /^\d+$/.test(r.iat) ? Number(r.iat) : null,
+      }));
     },
     async revokeByClientId(clientId) {
       const res = await run('oidc.revokeByClientId', { name: 'oidc_revoke_client', text: SQL.revokeClient, values: [clientId] });

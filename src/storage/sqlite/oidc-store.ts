@@ -35,6 +35,9 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number, write
   // check keeps that true even if a future payload starts carrying clientId.
   const revokeClient = db.prepare("DELETE FROM oidc_models WHERE client_id = ? AND model <> 'Client'");
   const deleteExpired = db.prepare('DELETE FROM oidc_models WHERE expires_at <= ?');
+  const grantRecords = db.prepare(
+    `SELECT model, expires_at, json_extract(payload, '$.iat') AS iat FROM oidc_models WHERE (grant_id = ?1 OR (model = 'Grant' AND id = ?1)) AND (expires_at IS NULL OR expires_at > ?2) ORDER BY expires_at, model LIMIT 100`,
+  );
   const listIds = db.prepare(`SELECT id FROM oidc_models WHERE model = ? AND ${LIVE} ORDER BY id LIMIT ?`);
 
   const toRecord = (row: unknown): OidcRecord | undefined => {
@@ -64,6 +67,17 @@ export function createSqliteOidcStore(db: DatabaseSync, now: () => number, write
       write('oidc.revokeByGrantId', () => {
         revoke.run(grantId);
       }),
+    grantRecords: (grantId) =>
+      guard('oidc.grantRecords', () =>
+        grantRecords.all(grantId, now()).map((r) => {
+          const row = r as { model: string; expires_at: number | null; iat: number | null };
+          return {
+            model: row.model,
+            expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+            issuedAt: typeof row.iat === 'number' ? row.iat : null,
+          };
+        }),
+      ),
     revokeByClientId: (clientId) => write('oidc.revokeByClientId', () => Number(revokeClient.run(clientId).changes)),
     deleteExpired: (at) => write('oidc.deleteExpired', () => Number(deleteExpired.run(at).changes)),
     listIds: async (model, limit) => {

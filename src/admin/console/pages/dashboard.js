@@ -1,6 +1,7 @@
 // Dashboard: health of storage, shared state and remote key sets, the signing keys, and charts
 // over time from the server's own data (the audit trail and the usage counts).
 import { api, facts, fill, h, section, table, when, button, messages, act } from '../lib.js';
+import { consentFigures } from './consents.js';
 /** @import { Chart, ChartConfiguration, ChartDataset, ChartOptions } from 'chart.js' */
 /** @import { Child } from '../lib.js' */
 /** @import { KeySetState } from './applications.js' */
@@ -276,9 +277,10 @@ function health(status) {
 export async function dashboardPage() {
   for (const c of charts) c.destroy();
   charts.clear();
-  const [status, usage] = await Promise.all([
+  const [status, usage, consents] = await Promise.all([
     /** @type {Promise<Status>} */ (api('GET', '/api/opendcr/v1/status')),
     /** @type {Promise<Usage>} */ (api('GET', '/api/opendcr/v1/usage', { query: { hours: 24, minutes: 60 } })),
+    consentFigures(),
   ]);
   const msg = messages();
   const chartsEl = h('div', { class: 'charts' });
@@ -325,6 +327,7 @@ export async function dashboardPage() {
       ),
     ),
     section('Activity', h('div', { class: 'toolbar' }, refresh), msg.el, chartsEl),
+    section('Consents', consents),
   ];
   draw(usage);
   return page;
