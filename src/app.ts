@@ -64,6 +64,8 @@ export interface AppDeps {
   providerGuard: RequestGuard;
   /** The PSU login and consent pages (src/oauth/interactions), built where the provider is known. */
   interactions: (app: FastifyInstance) => Promise<void>;
+  /** The customer's access dashboard (src/oauth/access). */
+  access: (app: FastifyInstance) => Promise<void>;
   /** Open Banking consents, for the operations API. */
   consents: ConsentService;
   /** Set to false while shutting down so /ready tells the load balancer to stop sending. */
@@ -293,7 +295,10 @@ export async function buildApp(
   if (config.metrics.enabled && config.metrics.port === undefined) {
     await within(fastify, 'metrics', metricsRoutes({ config, text: deps.metricsText }));
   }
-  if (isKeyManager) await within(fastify, 'interactions', deps.interactions);
+  if (isKeyManager) {
+    await within(fastify, 'interactions', deps.interactions);
+    await within(fastify, 'psuAccess', deps.access);
+  }
   // A scope change rebuilds this worker's key manager at once and tells every other worker and host.
   await within(
     fastify,

@@ -90,6 +90,7 @@ export async function startServer(opts: { config: Config; logger?: Logger; now?:
         clientCert: trust.clientCert,
         anchors: trust.anchors,
         interactions: services.interactions,
+        access: services.access,
         consents: services.consents,
         now: state.now,
         isAccepting: () => accepting,

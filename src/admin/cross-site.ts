@@ -14,6 +14,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { fail } from '../errors/app-error.ts';
+import { fromOtherOrigin, header } from '../http/origins.ts';
 
 /** Sent by the command line and accepted from any script: marks a change as not a browser's form post. */
 export const CLIENT_HEADER = 'x-requested-with';
@@ -27,34 +28,16 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** The only methods an HTML form or a no-cors fetch can send (Fetch: CORS-safelisted methods). */
 const SIMPLE = new Set(['GET', 'HEAD', 'POST']);
 
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
-};
-
 /** Content-Type is application/json (parameters such as charset aside): something no cross-site form or no-cors fetch can send. */
 export function isJsonRequest(req: FastifyRequest): boolean {
   const type = header(req, 'content-type');
   return type !== undefined && type.split(';')[0]!.trim().toLowerCase() === 'application/json';
 }
 
-/** The origins this request may come from: its own (Host, or the trusted proxy's X-Forwarded-Host) and the configured base URL's. */
-function ownOrigins(req: FastifyRequest, baseUrl: string): Set<string> {
-  const origins = new Set([new URL(baseUrl).origin]);
-  const host = header(req, 'host');
-  if (host) origins.add(`https://${host.toLowerCase()}`);
-  // X-Forwarded-* survive only from a trusted proxy (app.ts strips them from anyone else).
-  const forwardedHost = header(req, 'x-forwarded-host')?.split(',')[0]?.trim();
-  if (forwardedHost) origins.add(`${header(req, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() ?? 'https'}://${forwardedHost.toLowerCase()}`);
-  return origins;
-}
-
 /** Refuses (403 ADMIN_CROSS_SITE) a change that a page on another origin could have made a browser send. */
 export function refuseCrossSite(req: FastifyRequest, baseUrl: string): void {
   if (SAFE.has(req.method)) return;
-  const site = header(req, 'sec-fetch-site');
-  const origin = header(req, 'origin');
-  if ((site !== undefined && site !== 'same-origin') || (origin !== undefined && !ownOrigins(req, baseUrl).has(origin.toLowerCase()))) {
+  if (fromOtherOrigin(req, baseUrl)) {
     throw fail('ADMIN_CROSS_SITE', "a change to the admin APIs must come from this server's own pages or from a script, not from a page of another origin");
   }
   if (SIMPLE.has(req.method) && !isJsonRequest(req) && !CUSTOM_HEADERS.some((h) => header(req, h))) {

@@ -26,6 +26,9 @@ import { definitionSchemas } from '../consent/definitions.ts';
 import { createConsentService, type ConsentService } from '../consent/service.ts';
 import { createEventPolling, type EventPolling } from '../consent/events.ts';
 import { createSetSigner } from '../crypto/set-signer.ts';
+import { accessRoutes } from '../oauth/access/routes.ts';
+import { clientName } from '../oauth/client-name.ts';
+import { createPsuSessions } from '../oauth/access/sessions.ts';
 import { sandboxAccountSource, type PsuAccountSource } from '../consent/psu-accounts.ts';
 import type { Scope } from './scope.ts';
 import type { State } from './state.ts';
@@ -57,6 +60,8 @@ export interface Services {
   readonly sessions: Sessions;
   /** The PSU login and consent pages, built here where the provider is known. */
   readonly interactions: ReturnType<typeof interactionRoutes>;
+  /** The customer's access dashboard. */
+  readonly access: ReturnType<typeof accessRoutes>;
 }
 
 export async function openServices(deps: {
@@ -175,6 +180,13 @@ export async function openServices(deps: {
     now,
   });
   const psuAccounts = sandboxAccountSource(config);
+  const psuSessions = await createPsuSessions({
+    storage,
+    shared,
+    idleSeconds: config.psu.session_idle_timeout,
+    lifetimeSeconds: config.psu.session_lifetime,
+    now,
+  });
   const events = createEventPolling({
     store: storage.consents,
     schemas,
@@ -197,5 +209,15 @@ export async function openServices(deps: {
     sandbox,
     sessions,
     interactions: interactionRoutes(keyManager, config, { consents, accounts: psuAccounts, now: () => now() * 1000 }),
+    access: accessRoutes({
+      consents,
+      accounts: psuAccounts,
+      sessions: psuSessions,
+      signIn: { kind: 'form', check: (username, password) => keyManager.accounts.authenticate(username, password) },
+      tppName: (clientId) => clientName(keyManager, clientId),
+      displayName: (psu) => keyManager.accounts.displayName(psu),
+      baseUrl: config.derived.baseUrl,
+      sandbox: config.server.mode === 'sandbox',
+    }),
   };
 }

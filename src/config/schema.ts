@@ -439,6 +439,25 @@ export const sandboxSchema = z
   })
   .prefault({});
 
+export const psuSchema = z
+  .strictObject({
+    session_idle_timeout: z
+      .number()
+      .int()
+      .min(60)
+      .max(3600)
+      .default(300)
+      .describe("A customer's session on the access dashboard ends after this long without a request (seconds)"),
+    session_lifetime: z
+      .number()
+      .int()
+      .min(300)
+      .max(43200)
+      .default(1800)
+      .describe("A customer's session on the access dashboard ends this long after sign-in (seconds)"),
+  })
+  .prefault({});
+
 export const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; also OPENDCR_LOG_LEVEL'),
@@ -588,6 +607,7 @@ export const configSchema = z.strictObject({
   oauth: oauthSchema,
   open_banking: z.strictObject({ dcr: dcrSchema }).prefault({}),
   sandbox: sandboxSchema,
+  psu: psuSchema,
   log: logSchema,
   metrics: metricsSchema,
   redis: redisSchema,

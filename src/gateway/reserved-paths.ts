@@ -24,6 +24,7 @@ const SERVER_PATHS: readonly string[] = [
   '/metrics',
   '/sandbox',
   '/gateway',
+  '/psu',
 ];
 /** The OB DCR endpoints (`/open-banking/{version}/register[/{ClientId}]`) of each version DCR serves, in both its path forms. */
 const DCR_PATHS: readonly string[] = DCR_VERSIONS.flatMap((v) => [`/open-banking/${v}/register`, `/open-banking/${v}.0/register`]);

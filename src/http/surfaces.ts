@@ -46,6 +46,12 @@ export const SURFACES = {
     listener: 'main',
     guard: 'the DCR service: a trusted transport certificate; for management, the client its token names',
   },
+  psuAccess: {
+    name: "the customer's access dashboard and the bank's sign-in for customers",
+    paths: ['/psu'],
+    listener: 'main',
+    guard: "the customer's dashboard session (the bank's sign-in), and its CSRF token for every change",
+  },
   identityKeys: { name: "the key set of the gateway's identity JWTs", paths: ['/gateway/jwks.json'], listener: 'main', guard: 'none' },
   sandboxDirectory: { name: "the sandbox directory's key sets (sandbox mode)", paths: ['/sandbox/'], listener: 'main', guard: 'none' },
   sessions: {

@@ -17,11 +17,16 @@ legend{font-weight:600}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}
 dt{font-weight:600}
 dd{margin:0}
+.notice{border-left:4px solid #1b6e2c;padding-left:.5rem}
+section.consent{border-top:1px solid #767676;margin-top:1.5rem}
+a{color:#0b57d0}
 `;
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** HTML-escapes text for an element or a quoted attribute. */
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function layout(title: string, body: string): string {
+/** A whole page around `body`, with the one stylesheet. */
+export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -12,6 +12,7 @@ import type { KeyManagerInternals } from '../service.ts';
 import { loginPage, consentPage, intentConsentPage } from './pages.ts';
 import { interactionCsp, originSource } from './csp.ts';
 import { OB_ACR_VALUES } from '../provider.ts';
+import { nameOfClient } from '../client-name.ts';
 import { RESIDENT_KEY_MANAGER } from '../../storage/catalogue-records.ts';
 import type { ConsentRecord } from '../../storage/consent-records.ts';
 import type { ConsentService } from '../../consent/service.ts';
@@ -51,8 +52,7 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config, deps:
    */
   async function page(reply: FastifyReply, status: number, d: Details, render: (clientName: string) => string) {
     const client = await km.provider.Client.find(String(d.params['client_id']));
-    const meta = client as unknown as Record<string, unknown> | undefined;
-    const name = String(meta?.['clientName'] ?? meta?.['software_client_name'] ?? d.params['client_id']);
+    const name = nameOfClient(client) ?? String(d.params['client_id']);
     const redirectUri = d.params['redirect_uri'];
     const returnTo = client && typeof redirectUri === 'string' && client.redirectUriAllowed(redirectUri) ? originSource(redirectUri) : undefined;
     return reply

@@ -1,0 +1,195 @@
+/**
+ * The customer's access dashboard (`/psu/access`, docs/consents.md#the-customers-access-dashboard):
+ * once signed in with the bank's own sign-in, the customer sees every consent they authorised,
+ * what each lets its TPP see or do, the accounts, when it was granted and ends, its status and
+ * history, and stops one ("stop sharing", after a page that says what the TPP loses): the consent
+ * is revoked at once (its tokens stop on every host) and its TPP told (docs/events.md). Only the
+ * customer's own consents, ever: another customer's id is "not found", as an unknown one.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsentService } from '../../consent/service.ts';
+import { describeConsent } from '../../consent/describe.ts';
+import type { PsuAccountSource } from '../../consent/psu-accounts.ts';
+import { isPaymentKind } from '../../consent/status.ts';
+import type { ConsentEvent, ConsentRecord } from '../../storage/consent-records.ts';
+import { PAGE_STYLE, accountLabel } from '../interactions/pages.ts';
+import { accessDashboardPage, accessMessagePage, accessSignInPage, accessStopPage, type AccessItem } from './pages.ts';
+import { ACCESS_PATH, psuCookie, type PsuSession, type PsuSessions } from './sessions.ts';
+import { createHash } from 'node:crypto';
+import { fromOtherOrigin } from '../../http/origins.ts';
+
+/** How the customer signs in here: the sandbox's form, or the bank's own sign-in (a redirect). */
+export type AccessSignIn =
+  | { readonly kind: 'form'; check(username: string, password: string): string | undefined }
+  | { readonly kind: 'redirect'; begin(req: FastifyRequest, reply: FastifyReply, returnTo: string): Promise<FastifyReply> };
+
+export interface AccessDeps {
+  readonly consents: Pick<ConsentService, 'list' | 'history' | 'current' | 'revokeByPsu'>;
+  readonly accounts: PsuAccountSource;
+  readonly sessions: PsuSessions;
+  readonly signIn: AccessSignIn;
+  /** The TPP's name for a client id (its registration's), else undefined. */
+  readonly tppName: (clientId: string) => Promise<string | undefined>;
+  /** How the customer is named on the page. */
+  readonly displayName: (psu: string) => string;
+  /** The public base URL: a change posted from another origin is refused. */
+  readonly baseUrl: string;
+  readonly sandbox: boolean;
+}
+
+const STYLE = `'sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}'`;
+/** The dashboard's policy: its own style, its own forms, nothing else, never framed. */
+export const ACCESS_CSP = ["default-src 'none'", `style-src ${STYLE}`, "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"].join('; ');
+
+/** Most consents the dashboard lists (newest first). */
+const LISTED = 500;
+
+const when = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? undefined : `${new Date(ms).toLocaleString('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' })} UTC`;
+
+const STATUS_WORDS: Record<string, string> = {
+  AUTH: 'Active',
+  CANC: 'Stopped',
+  EXPD: 'Ended (expired)',
+  RJCT: 'Refused',
+  COND: 'Used (the payment was made)',
+  AWAU: 'Waiting for your approval',
+};
+const ACTOR_WORDS: Record<string, string> = { tpp: 'by the app', psu: 'by you', bank: 'by the bank', system: 'automatically', staff: 'by the bank' };
+
+function historyLine(e: ConsentEvent): string {
+  const at = when(e.at) ?? '';
+  if (e.from === null) return `${at}: requested by the app`;
+  if (e.from === e.to) return `${at}: deleted ${ACTOR_WORDS[e.actor] ?? ''}`;
+  return `${at}: ${(STATUS_WORDS[e.to] ?? e.to).toLowerCase()} ${ACTOR_WORDS[e.actor] ?? ''}`.trim();
+}
+
+export function accessRoutes(deps: AccessDeps) {
+  const { sessions } = deps;
+
+  function send(reply: FastifyReply, status: number, html: string) {
+    return reply
+      .code(status)
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', ACCESS_CSP)
+      .header('referrer-policy', 'same-origin')
+      .header('x-content-type-options', 'nosniff')
+      .type('text/html; charset=utf-8')
+      .send(html);
+  }
+
+  /** The signed-in customer's live session, or undefined. */
+  async function sessionOf(req: FastifyRequest): Promise<PsuSession | undefined> {
+    const s = sessions.read(psuCookie(req.headers.cookie));
+    return s && !(await sessions.ended(s)) ? s : undefined;
+  }
+
+  /** A change must come from the bank's own pages: another site's form never signs in, stops or signs out. */
+  const crossSite = (req: FastifyRequest) => fromOtherOrigin(req, deps.baseUrl);
+
+  async function item(c: ConsentRecord, psu: string): Promise<AccessItem> {
+    const [name, history, mine] = await Promise.all([deps.tppName(c.clientId), deps.consents.history(c.id), deps.accounts.list(psu)]);
+    const tppName = name ?? 'An app';
+    // The consent page's words ("asks to see"), said of what was granted.
+    const asked = describeConsent(c, tppName);
+    const description = { ...asked, summary: asked.summary.replace(' asks to ', ' may ') };
+    const granted = history.find((e) => e.to === 'AUTH' && e.from === 'AWAU');
+    const active = c.status === 'AUTH' && c.deletedAt === null;
+    return {
+      id: c.id,
+      tppName,
+      description,
+      accounts: c.accounts.map((id) => {
+        const a = mine.find((x) => x.accountId === id);
+        return a ? accountLabel(a) : 'an account no longer listed';
+      }),
+      status: c.deletedAt !== null && c.status === 'AUTH' ? 'Stopped by the app' : (STATUS_WORDS[c.status] ?? c.status),
+      active,
+      stoppable: active && description.revocable && !isPaymentKind(c.kind),
+      grantedAt: when(granted?.at),
+      history: history.map(historyLine),
+    };
+  }
+
+  /** The customer's own consent `id` as it is now; undefined for another's, an unknown or a malformed id. */
+  async function own(id: string, psu: string): Promise<ConsentRecord | undefined> {
+    const c = id.length > 0 && id.length <= 128 ? await deps.consents.current(id) : undefined;
+    return c && c.psu === psu ? c : undefined;
+  }
+
+  async function dashboard(reply: FastifyReply, session: PsuSession, notice?: string) {
+    const list = await deps.consents.list({ psu: session.psu, deleted: true, limit: LISTED });
+    // Only what the customer authorised or refused: one still waiting has no customer yet.
+    const items = await Promise.all(list.filter((c) => c.psu === session.psu).map((c) => item(c, session.psu)));
+    reply.header('set-cookie', sessions.setCookie(sessions.touch(session)));
+    return send(
+      reply,
+      200,
+      accessDashboardPage({ user: deps.displayName(session.psu), items, csrf: sessions.csrfToken(session), ...(notice === undefined ? {} : { notice }) }),
+    );
+  }
+
+  const signInPage = (reply: FastifyReply, status: number, error?: string, username?: string) =>
+    send(
+      reply,
+      status,
+      accessSignInPage({
+        redirect: deps.signIn.kind === 'redirect',
+        sandbox: deps.sandbox,
+        ...(error === undefined ? {} : { error }),
+        ...(username === undefined ? {} : { username }),
+      }),
+    );
+
+  return async function plugin(app: FastifyInstance): Promise<void> {
+    app.get(ACCESS_PATH, async (req, reply) => {
+      const session = await sessionOf(req);
+      return session ? dashboard(reply, session) : signInPage(reply, 200);
+    });
+
+    app.post<{ Body: Record<string, string> | undefined }>(`${ACCESS_PATH}/sign-in`, async (req, reply) => {
+      if (crossSite(req)) return send(reply, 403, accessMessagePage('Not allowed', 'Sign in from the bank’s own page.'));
+      if (deps.signIn.kind === 'redirect') return deps.signIn.begin(req, reply, ACCESS_PATH);
+      const body = req.body ?? {};
+      const username = typeof body['username'] === 'string' ? body['username'].slice(0, 200) : '';
+      const psu = deps.signIn.check(username, typeof body['password'] === 'string' ? body['password'] : '');
+      if (!psu) return signInPage(reply, 401, 'The user name or password is not right.', username);
+      const { cookie } = sessions.issue(psu);
+      return reply.code(303).header('set-cookie', sessions.setCookie(cookie)).header('cache-control', 'no-store').header('location', ACCESS_PATH).send();
+    });
+
+    app.get<{ Params: { id: string } }>(`${ACCESS_PATH}/consents/:id/stop`, async (req, reply) => {
+      const session = await sessionOf(req);
+      if (!session) return signInPage(reply, 401, 'Please sign in first.');
+      const c = await own(req.params.id, session.psu);
+      if (!c) return send(reply, 404, accessMessagePage('Not found', 'There is no such connection among yours.'));
+      const it = await item(c, session.psu);
+      if (!it.stoppable) return send(reply, 409, accessMessagePage('Already ended', `${it.tppName} has no access to stop.`));
+      return send(reply, 200, accessStopPage({ item: it, csrf: sessions.csrfToken(session) }));
+    });
+
+    app.post<{ Params: { id: string }; Body: Record<string, string> | undefined }>(`${ACCESS_PATH}/consents/:id/stop`, async (req, reply) => {
+      const session = await sessionOf(req);
+      if (!session) return signInPage(reply, 401, 'Please sign in first.');
+      if (crossSite(req) || !sessions.checkCsrf(session, req.body?.['csrf'])) {
+        return send(reply, 403, accessMessagePage('Not allowed', 'This form has expired: go back to your connected apps and try again.'));
+      }
+      const c = await own(req.params.id, session.psu);
+      if (!c) return send(reply, 404, accessMessagePage('Not found', 'There is no such connection among yours.'));
+      const name = (await deps.tppName(c.clientId)) ?? 'The app';
+      const result = await deps.consents.revokeByPsu(c.id, session.psu);
+      if (!result) return send(reply, 404, accessMessagePage('Not found', 'There is no such connection among yours.'));
+      if ('refused' in result) return send(reply, 409, accessMessagePage('Already ended', `${name} has no access to stop.`));
+      return dashboard(reply, session, `You stopped sharing with ${name}. It can no longer use this access.`);
+    });
+
+    app.post<{ Body: Record<string, string> | undefined }>(`${ACCESS_PATH}/sign-out`, async (req, reply) => {
+      const session = await sessionOf(req);
+      if (session && !crossSite(req) && sessions.checkCsrf(session, req.body?.['csrf'])) {
+        await sessions.end(session);
+        reply.header('set-cookie', sessions.setCookie(''));
+      }
+      return signInPage(reply, 200);
+    });
+  };
+}
