@@ -14,6 +14,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import { adminUnauthorized, fail } from '../errors/app-error.ts';
+import { cookieNamed } from '../http/cookies.ts';
 import { accountsNamed, superAdminMatches } from './accounts.ts';
 import { mayChallenge, refuseCrossSite } from './cross-site.ts';
 import type { PasswordThrottle } from './password-throttle.ts';
@@ -22,15 +23,7 @@ import { SESSION_COOKIE, type AdminRole, type ConsoleSession, type Sessions } fr
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The console session cookie of a request, if any. */
-export function sessionCookie(req: FastifyRequest): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
-  }
-  return undefined;
-}
+export const sessionCookie = (req: FastifyRequest): string | undefined => cookieNamed(req.headers.cookie, SESSION_COOKIE);
 
 /** Which console roles may read a part of the admin API, and which may change it. */
 export interface AdminAccess {

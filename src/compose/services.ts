@@ -28,6 +28,7 @@ import { createEventPolling, type EventPolling } from '../consent/events.ts';
 import { createSetSigner } from '../crypto/set-signer.ts';
 import { accessRoutes } from '../oauth/access/routes.ts';
 import { clientName } from '../oauth/client-name.ts';
+import { createBankSignIn } from '../oauth/bank-sign-in.ts';
 import { createPsuSessions } from '../oauth/access/sessions.ts';
 import { sandboxAccountSource, type PsuAccountSource } from '../consent/psu-accounts.ts';
 import type { Scope } from './scope.ts';
@@ -187,6 +188,8 @@ export async function openServices(deps: {
     lifetimeSeconds: config.psu.session_lifetime,
     now,
   });
+  // The bank's own sign-in for customers, when configured: for the consent pages and the access dashboard.
+  const bank = config.psu.identity_provider ? createBankSignIn({ config, fetch, mac: psuSessions.mac, now }) : undefined;
   const events = createEventPolling({
     store: storage.consents,
     schemas,
@@ -208,12 +211,14 @@ export async function openServices(deps: {
     providerGuard,
     sandbox,
     sessions,
-    interactions: interactionRoutes(keyManager, config, { consents, accounts: psuAccounts, now: () => now() * 1000 }),
+    interactions: interactionRoutes(keyManager, config, { bank, consents, accounts: psuAccounts, now: () => now() * 1000 }),
     access: accessRoutes({
       consents,
       accounts: psuAccounts,
       sessions: psuSessions,
-      signIn: { kind: 'form', check: (username, password) => keyManager.accounts.authenticate(username, password) },
+      signIn: bank ? { kind: 'bank', bank } : { kind: 'form', check: (username, password) => keyManager.accounts.authenticate(username, password) },
+      // The reason names the check that failed (issuer, nonce, acr, …), never a token or a code.
+      onSignInFailure: (failure, reason) => logger.warn({ failure, reason }, "a customer's sign-in at the bank did not complete"),
       tppName: (clientId) => clientName(keyManager, clientId),
       displayName: (psu) => keyManager.accounts.displayName(psu),
       baseUrl: config.derived.baseUrl,

@@ -2,6 +2,7 @@
  * Reads the TOML file and the environment once, validates with the zod schema and returns a
  * frozen Config. Only this module reads process.env.
  */
+import { isAllowedUrl } from '../http/outbound.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
@@ -276,8 +277,25 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     ]),
   ];
 
+  const idp = c.psu.identity_provider;
+  if (idp && !isAllowedUrl(new URL(idp.issuer), { allowedHosts: outboundHosts })) {
+    problems.push(`${label}: key "psu.identity_provider.issuer": its host must be in [oauth] allowed_outbound_hosts`);
+  }
+
   const config: Config = {
     ...c,
+    psu: {
+      ...c.psu,
+      ...(idp
+        ? {
+            identity_provider: {
+              ...idp,
+              ...(idp.client_secret_file ? { client_secret_file: abs(idp.client_secret_file) } : {}),
+              ...(idp.private_key_file ? { private_key_file: abs(idp.private_key_file) } : {}),
+            },
+          }
+        : {}),
+    },
     keystore: {
       tls: {
         cert_file: c.keystore.tls.cert_file && abs(c.keystore.tls.cert_file),

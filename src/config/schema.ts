@@ -439,8 +439,53 @@ export const sandboxSchema = z
   })
   .prefault({});
 
+const identityProviderSchema = z
+  .strictObject({
+    issuer: z
+      .string()
+      .url()
+      .refine((u) => u.startsWith('https://'), 'must be an https:// URL')
+      .describe(
+        "The bank's OpenID provider: its issuer identifier, whose /.well-known/openid-configuration is read (its host must be in [oauth] allowed_outbound_hosts)",
+      ),
+    client_id: z
+      .string()
+      .min(1)
+      .max(255)
+      .describe("OpenDCR's client id at the bank's provider (a confidential client; its redirect URI is {base_url}/psu/sign-in/callback)"),
+    client_secret_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional()
+      .describe('The environment variable holding the client secret (client_secret_basic)'),
+    client_secret_file: z.string().min(1).optional().describe('A file holding the client secret (client_secret_basic)'),
+    private_key_file: z.string().min(1).optional().describe('A PKCS#8 PEM private key file for private_key_jwt client authentication, instead of a secret'),
+    private_key_alg: z.enum(['PS256', 'ES256']).default('PS256').describe('The algorithm of private_key_file'),
+    id_token_signed_response_alg: z
+      .enum(['PS256', 'ES256', 'RS256'])
+      .default('PS256')
+      .describe('The algorithm the provider signs its ID tokens with (any other is refused)'),
+    subject_claim: z.string().min(1).max(100).default('sub').describe("The ID token claim that is the customer's identifier at OpenDCR"),
+    scope: z.string().min(1).max(500).default('openid').describe('The scope asked of the provider (openid is required)'),
+    acr_values: z
+      .array(z.string().min(1).max(255))
+      .max(10)
+      .default([])
+      .describe("Authentication context classes asked for, one of which the ID token's acr must be (the bank's strong customer authentication); empty: any"),
+  })
+  .superRefine((idp, ctx) => {
+    const ways = [idp.client_secret_env, idp.client_secret_file, idp.private_key_file].filter((v) => v !== undefined).length;
+    if (ways !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of client_secret_env, client_secret_file and private_key_file', path: [] });
+    if (!idp.scope.split(' ').includes('openid')) ctx.addIssue({ code: 'custom', message: 'must include openid', path: ['scope'] });
+  });
+
 export const psuSchema = z
   .strictObject({
+    identity_provider: identityProviderSchema
+      .optional()
+      .describe(
+        "The bank's own sign-in for customers (OpenID Connect): the consent pages and the access dashboard send the customer there; unset in sandbox mode: the demo users' form",
+      ),
     session_idle_timeout: z
       .number()
       .int()

@@ -164,14 +164,20 @@ export interface AuthorizationOutcome {
   readonly rp: oidc.Configuration;
 }
 
-/** A FAPI authorization (JAR PS256, code id_token, PKCE S256) naming `consentId`, walked by the PSU's scripted browser. */
-export async function authorizeConsent(
+/** A FAPI authorization request (JAR PS256, code id_token, PKCE S256) naming `consentId`, and the exchange of its callback. */
+export interface ConsentAuthorization {
+  readonly url: URL;
+  readonly rp: oidc.Configuration;
+  exchange(callback: URL): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>;
+}
+
+export async function consentAuthorization(
   env: DcrEnvironment,
   who: ConsentTpp,
   consentId: string,
   api: ConsentApi,
-  opts: AuthorizationOptions = {},
-): Promise<AuthorizationOutcome> {
+  opts: Pick<AuthorizationOptions, 'scope' | 'claims' | 'query'> = {},
+): Promise<ConsentAuthorization> {
   const key = await importPKCS8(who.tpp.signingKey.key.export({ type: 'pkcs8', format: 'pem' }).toString(), 'PS256');
   const signingKey = { key, kid: who.tpp.signingKey.kid };
   const rp = await oidc.discovery(new URL(env.url), who.clientId, { id_token_signed_response_alg: 'PS256' }, oidc.PrivateKeyJwt(signingKey), {
@@ -196,9 +202,25 @@ export async function authorizeConsent(
     signingKey,
   );
   for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+  return {
+    url,
+    rp,
+    exchange: (callback) => oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state }),
+  };
+}
+
+/** A FAPI authorization (JAR PS256, code id_token, PKCE S256) naming `consentId`, walked by the PSU's scripted browser. */
+export async function authorizeConsent(
+  env: DcrEnvironment,
+  who: ConsentTpp,
+  consentId: string,
+  api: ConsentApi,
+  opts: AuthorizationOptions = {},
+): Promise<AuthorizationOutcome> {
+  const request = await consentAuthorization(env, who, consentId, api, opts);
   const callback = await walkConsentPages(
     (u, init) => env.ts.fetch(u.pathname + u.search, init),
-    url,
+    request.url,
     new URL(env.url).origin,
     opts.psu ?? { username: 'psu', password: 'psu' },
     opts.jar ?? new Map(),
@@ -206,12 +228,7 @@ export async function authorizeConsent(
     opts.onConsent,
   );
   const answer = new URLSearchParams(callback.hash.slice(1));
-  return {
-    callback,
-    answer,
-    rp,
-    exchange: () => oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state }),
-  };
+  return { callback, answer, rp: request.rp, exchange: () => request.exchange(callback) };
 }
 
 const SEED_DATA: Partial<Record<ConsentKind, () => Record<string, unknown>>> = {

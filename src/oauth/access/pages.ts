@@ -26,8 +26,9 @@ export interface AccessItem {
 const idOf = (id: string) => `c-${id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
 export function accessSignInPage(opts: { error?: string; username?: string; redirect: boolean; sandbox: boolean }): string {
+  // A link, not a form: the way to the bank's provider is a navigation (a form's redirect there would meet form-action 'self').
   const form = opts.redirect
-    ? `<form method="post" action="${ACCESS_PATH}/sign-in"><button type="submit">Sign in with your bank</button></form>`
+    ? `<p><a href="${ACCESS_PATH}/sign-in">Sign in with your bank</a></p>`
     : `<form method="post" action="${ACCESS_PATH}/sign-in" autocomplete="off">
 <label for="username">User name</label>
 <input id="username" name="username" type="text" required autofocus value="${esc(opts.username ?? '')}">
@@ -105,4 +106,25 @@ ${item.accounts.length ? `<p>From: ${esc(item.accounts.join('; '))}</p>` : ''}
 
 export function accessMessagePage(title: string, message: string): string {
   return layout(title, `<h1>${esc(title)}</h1>\n<p>${esc(message)}</p>\n<p><a href="${ACCESS_PATH}">Back to your connected apps</a></p>`);
+}
+
+/** After the bank's sign-in: this site's own page leads on to the dashboard (at once, and by its link). */
+export function signedInPage(): string {
+  return layout('Signed in', `<h1>Signed in</h1>\n<p><a href="${ACCESS_PATH}">Continue to your connected apps</a></p>`).replace(
+    '<meta charset="utf-8">',
+    `<meta charset="utf-8">\n<meta http-equiv="refresh" content="0;url=${ACCESS_PATH}">`,
+  );
+}
+
+/** An authorization's sign-in at the bank failed a check or could not reach it: nothing is authorised; try again or cancel. */
+export function signInFailedPage(uid: string, failure: 'invalid' | 'unavailable'): string {
+  const u = encodeURIComponent(uid);
+  const why = failure === 'unavailable' ? 'The bank’s sign-in is not available right now.' : 'The sign-in could not be completed.';
+  return layout(
+    'Sign-in did not complete',
+    `<h1>Sign-in did not complete</h1>
+<p role="alert">${esc(why)} Nothing has been shared.</p>
+<p><a href="/oauth2/interaction/${u}">Try again</a></p>
+<form method="post" action="/oauth2/interaction/${u}/abort"><button type="submit">Cancel and go back</button></form>`,
+  );
 }

@@ -13,15 +13,17 @@ import type { PsuAccountSource } from '../../consent/psu-accounts.ts';
 import { isPaymentKind } from '../../consent/status.ts';
 import type { ConsentEvent, ConsentRecord } from '../../storage/consent-records.ts';
 import { PAGE_STYLE, accountLabel } from '../interactions/pages.ts';
-import { accessDashboardPage, accessMessagePage, accessSignInPage, accessStopPage, type AccessItem } from './pages.ts';
+import { accessDashboardPage, accessMessagePage, accessSignInPage, accessStopPage, signedInPage, signInFailedPage, type AccessItem } from './pages.ts';
 import { ACCESS_PATH, psuCookie, type PsuSession, type PsuSessions } from './sessions.ts';
 import { createHash } from 'node:crypto';
 import { fromOtherOrigin } from '../../http/origins.ts';
+import { cookieNamed } from '../../http/cookies.ts';
+import { CALLBACK_PATH, SIGN_IN_COOKIE, resultCookie, signInCookie, type BankSignIn } from '../bank-sign-in.ts';
 
-/** How the customer signs in here: the sandbox's form, or the bank's own sign-in (a redirect). */
+/** How the customer signs in here: the sandbox's form, or the bank's own sign-in (docs/consents.md#the-banks-sign-in). */
 export type AccessSignIn =
   | { readonly kind: 'form'; check(username: string, password: string): string | undefined }
-  | { readonly kind: 'redirect'; begin(req: FastifyRequest, reply: FastifyReply, returnTo: string): Promise<FastifyReply> };
+  | { readonly kind: 'bank'; readonly bank: BankSignIn };
 
 export interface AccessDeps {
   readonly consents: Pick<ConsentService, 'list' | 'history' | 'current' | 'revokeByPsu'>;
@@ -32,6 +34,8 @@ export interface AccessDeps {
   readonly tppName: (clientId: string) => Promise<string | undefined>;
   /** How the customer is named on the page. */
   readonly displayName: (psu: string) => string;
+  /** Told of a bank sign-in that failed a check or could not reach the provider (the log line). Must not throw. */
+  readonly onSignInFailure?: (failure: 'refused' | 'invalid' | 'unavailable', reason: string) => void;
   /** The public base URL: a change posted from another origin is refused. */
   readonly baseUrl: string;
   readonly sandbox: boolean;
@@ -40,6 +44,13 @@ export interface AccessDeps {
 const STYLE = `'sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}'`;
 /** The dashboard's policy: its own style, its own forms, nothing else, never framed. */
 export const ACCESS_CSP = ["default-src 'none'", `style-src ${STYLE}`, "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"].join('; ');
+
+const UNAVAILABLE = 'The bank’s sign-in is not available right now. Nothing was shared; please try again later.';
+const FAILURE_WORDS = {
+  refused: 'You cancelled the sign-in.',
+  invalid: 'The sign-in could not be completed. Nothing was shared; please sign in again.',
+  unavailable: UNAVAILABLE,
+} as const;
 
 /** Most consents the dashboard lists (newest first). */
 const LISTED = 500;
@@ -134,14 +145,63 @@ export function accessRoutes(deps: AccessDeps) {
       reply,
       status,
       accessSignInPage({
-        redirect: deps.signIn.kind === 'redirect',
+        redirect: deps.signIn.kind === 'bank',
         sandbox: deps.sandbox,
         ...(error === undefined ? {} : { error }),
         ...(username === undefined ? {} : { username }),
       }),
     );
 
+  /** Sends the customer to the bank's provider, or says it cannot be reached. */
+  async function bankSignIn(reply: FastifyReply, bank: BankSignIn) {
+    let started: Awaited<ReturnType<BankSignIn['begin']>>;
+    try {
+      started = await bank.begin({ kind: 'access' });
+    } catch (err) {
+      deps.onSignInFailure?.('unavailable', err instanceof Error ? err.message : 'the provider could not be read');
+      return signInPage(reply, 503, UNAVAILABLE);
+    }
+    return reply.code(303).header('set-cookie', signInCookie(started.cookie)).header('cache-control', 'no-store').header('location', started.url.href).send();
+  }
+
   return async function plugin(app: FastifyInstance): Promise<void> {
+    // With the bank's sign-in, the dashboard's link starts one.
+    app.get(`${ACCESS_PATH}/sign-in`, async (_req, reply) =>
+      deps.signIn.kind === 'bank' ? bankSignIn(reply, deps.signIn.bank) : reply.code(303).header('location', ACCESS_PATH).send(),
+    );
+
+    // The bank's provider sends the customer back here, for the dashboard or for an authorization's login.
+    app.get(CALLBACK_PATH, async (req, reply) => {
+      if (deps.signIn.kind !== 'bank') return send(reply, 404, accessMessagePage('Not found', 'There is no such page.'));
+      const result = await deps.signIn.bank.finish(new URL(req.url, deps.baseUrl), cookieNamed(req.headers.cookie, SIGN_IN_COOKIE));
+      reply.header('set-cookie', signInCookie(''));
+      const purpose = result.purpose;
+      if (purpose?.kind === 'interaction') {
+        const uid = purpose.uid;
+        // Refused, or signed in: the interaction's own page takes it over. An answer that failed a check signs nobody in.
+        if (result.ok || result.failure === 'refused') {
+          const handed = deps.signIn.bank.handOver(uid, result.ok ? { psu: result.psu, acr: result.acr, amr: result.amr } : { refused: true });
+          reply.header('set-cookie', [signInCookie(''), resultCookie(uid, handed)]);
+          return reply
+            .code(303)
+            .header('cache-control', 'no-store')
+            .header('location', `/oauth2/interaction/${encodeURIComponent(uid)}/bank`)
+            .send();
+        }
+        deps.onSignInFailure?.(result.failure, result.reason);
+        return send(reply, result.failure === 'unavailable' ? 503 : 400, signInFailedPage(uid, result.failure));
+      }
+      if (!result.ok) {
+        deps.onSignInFailure?.(result.failure, result.reason);
+        return signInPage(reply, result.failure === 'unavailable' ? 503 : result.failure === 'refused' ? 200 : 400, FAILURE_WORDS[result.failure]);
+      }
+      const { cookie } = sessions.issue(result.psu);
+      reply.header('set-cookie', [signInCookie(''), sessions.setCookie(cookie)]);
+      // A page of this site leads on, so the dashboard's SameSite=Strict cookie goes with the next request
+      // (a redirect chain that began at the provider's site would leave it behind).
+      return send(reply, 200, signedInPage());
+    });
+
     app.get(ACCESS_PATH, async (req, reply) => {
       const session = await sessionOf(req);
       return session ? dashboard(reply, session) : signInPage(reply, 200);
@@ -149,7 +209,7 @@ export function accessRoutes(deps: AccessDeps) {
 
     app.post<{ Body: Record<string, string> | undefined }>(`${ACCESS_PATH}/sign-in`, async (req, reply) => {
       if (crossSite(req)) return send(reply, 403, accessMessagePage('Not allowed', 'Sign in from the bank’s own page.'));
-      if (deps.signIn.kind === 'redirect') return deps.signIn.begin(req, reply, ACCESS_PATH);
+      if (deps.signIn.kind === 'bank') return bankSignIn(reply, deps.signIn.bank);
       const body = req.body ?? {};
       const username = typeof body['username'] === 'string' ? body['username'].slice(0, 200) : '';
       const psu = deps.signIn.check(username, typeof body['password'] === 'string' ? body['password'] : '');

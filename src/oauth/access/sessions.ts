@@ -7,6 +7,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { safeEqual } from '../../crypto/compare.ts';
+import { cookieNamed } from '../../http/cookies.ts';
 import type { SharedState } from '../../shared-state/ports.ts';
 import type { Storage } from '../../storage/ports.ts';
 
@@ -86,11 +87,4 @@ export async function createPsuSessions(opts: {
 }
 
 /** The PSU cookie of a Cookie header. */
-export function psuCookie(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === PSU_COOKIE) return part.slice(i + 1).trim();
-  }
-  return undefined;
-}
+export const psuCookie = (header: string | undefined): string | undefined => cookieNamed(header, PSU_COOKIE);

@@ -13,6 +13,9 @@ import { loginPage, consentPage, intentConsentPage } from './pages.ts';
 import { interactionCsp, originSource } from './csp.ts';
 import { OB_ACR_VALUES } from '../provider.ts';
 import { nameOfClient } from '../client-name.ts';
+import { RESULT_COOKIE, resultCookie, signInCookie, type BankSignIn } from '../bank-sign-in.ts';
+import { cookieNamed } from '../../http/cookies.ts';
+import { signInFailedPage } from '../access/pages.ts';
 import { RESIDENT_KEY_MANAGER } from '../../storage/catalogue-records.ts';
 import type { ConsentRecord } from '../../storage/consent-records.ts';
 import type { ConsentService } from '../../consent/service.ts';
@@ -29,6 +32,8 @@ interface Details {
 }
 
 export interface InteractionDeps {
+  /** The bank's own sign-in for customers, when configured: the login is there, never a password form here. */
+  readonly bank?: BankSignIn | undefined;
   readonly consents: Pick<ConsentService, 'current' | 'authorise' | 'reject'>;
   readonly accounts: PsuAccountSource;
   /** Epoch milliseconds (the server's one clock). */
@@ -137,6 +142,21 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config, deps:
   return async function plugin(app: FastifyInstance): Promise<void> {
     app.get<{ Params: { uid: string } }>('/oauth2/interaction/:uid', async (req, reply) => {
       const d = await details(req, reply);
+      if (d.prompt.name === 'login' && deps.bank) {
+        // The customer signs in at the bank, at once: no page of ours in between.
+        let started: Awaited<ReturnType<BankSignIn['begin']>>;
+        try {
+          started = await deps.bank.begin({ kind: 'interaction', uid: d.uid });
+        } catch {
+          return page(reply, 503, d, () => signInFailedPage(d.uid, 'unavailable'));
+        }
+        return reply
+          .code(303)
+          .header('set-cookie', signInCookie(started.cookie))
+          .header('cache-control', 'no-store')
+          .header('location', started.url.href)
+          .send();
+      }
       if (d.prompt.name === 'login') return page(reply, 200, d, (clientName) => loginPage({ uid: d.uid, clientName, sandbox }));
       const bound = await consentOfInteraction(d);
       if (bound) {
@@ -156,8 +176,21 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config, deps:
       return page(reply, 200, d, (clientName) => consentPage({ uid: d.uid, clientName, user, scopes: [...new Set(scopes)] }));
     });
 
+    // Back from the bank's sign-in (/psu/sign-in/callback sealed its outcome for this interaction's path).
+    app.get<{ Params: { uid: string } }>('/oauth2/interaction/:uid/bank', async (req, reply) => {
+      const d = await details(req, reply);
+      const outcome = deps.bank?.takeOver(d.uid, cookieNamed(req.headers.cookie, RESULT_COOKIE));
+      reply.header('set-cookie', resultCookie(d.uid, ''));
+      if (!outcome || d.prompt.name !== 'login') return page(reply, 400, d, () => signInFailedPage(d.uid, 'invalid'));
+      if ('refused' in outcome) return denied(req, reply, 'the user did not sign in');
+      // The bank's sign-in met its strong customer authentication when the acr it asked for came back (bank-sign-in.ts).
+      const sca = (config.psu.identity_provider?.acr_values.length ?? 0) > 0;
+      return finish(req, reply, { login: { accountId: outcome.psu, acr: OB_ACR_VALUES[sca ? 0 : 1], amr: [...outcome.amr] } }, false);
+    });
+
     app.post<{ Params: { uid: string }; Body: Record<string, string> }>('/oauth2/interaction/:uid/login', async (req, reply) => {
       const d = await details(req, reply);
+      if (deps.bank) return page(reply, 400, d, () => signInFailedPage(d.uid, 'invalid'));
       if (d.prompt.name !== 'login') return signInAgain(reply, 400, d, 'This sign-in step is not expected now.');
       const body = req.body ?? {};
       const accountId = km.accounts.authenticate(String(body['username'] ?? ''), String(body['password'] ?? ''));
