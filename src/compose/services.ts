@@ -31,6 +31,8 @@ import { clientName } from '../oauth/client-name.ts';
 import { createBankSignIn } from '../oauth/bank-sign-in.ts';
 import { createPsuSessions } from '../oauth/access/sessions.ts';
 import { sandboxAccountSource, type PsuAccountSource } from '../consent/psu-accounts.ts';
+import { bankAccountSource } from '../consent/bank-accounts.ts';
+import { readFileSync } from 'node:fs';
 import type { Scope } from './scope.ts';
 import type { State } from './state.ts';
 import type { Trust } from './trust.ts';
@@ -63,6 +65,29 @@ export interface Services {
   readonly interactions: ReturnType<typeof interactionRoutes>;
   /** The customer's access dashboard. */
   readonly access: ReturnType<typeof accessRoutes>;
+}
+
+/** The accounts customers choose from: the bank's account system when configured, else the sandbox users'. */
+function accountSource(config: Config, extraCaPems: readonly string[], nowMs: () => number, scope: Scope): PsuAccountSource {
+  const source = config.psu.account_source;
+  if (!source) return sandboxAccountSource(config);
+  const fetch = createOutboundFetch({
+    allowedHosts: config.derived.outboundHosts,
+    extraCaPems,
+    timeoutMs: source.timeout * 1000,
+    maxBytes: source.max_bytes,
+    ...(source.client_cert_file && source.client_key_file
+      ? { clientCertificate: { certPem: readFileSync(source.client_cert_file, 'utf8'), keyPem: readFileSync(source.client_key_file, 'utf8') } }
+      : {}),
+  });
+  scope.defer('account source fetch', () => fetch.close());
+  return bankAccountSource({
+    url: source.url,
+    fetch,
+    authorization: source.authorization_env ? process.env[source.authorization_env] : undefined,
+    cacheSeconds: source.cache_ttl,
+    now: nowMs,
+  });
 }
 
 export async function openServices(deps: {
@@ -180,7 +205,7 @@ export async function openServices(deps: {
     lifetimeSeconds: config.admin.session_lifetime,
     now,
   });
-  const psuAccounts = sandboxAccountSource(config);
+  const psuAccounts = accountSource(config, extraCaPems, () => now() * 1000, scope);
   const psuSessions = await createPsuSessions({
     storage,
     shared,
@@ -211,7 +236,13 @@ export async function openServices(deps: {
     providerGuard,
     sandbox,
     sessions,
-    interactions: interactionRoutes(keyManager, config, { bank, consents, accounts: psuAccounts, now: () => now() * 1000 }),
+    interactions: interactionRoutes(keyManager, config, {
+      bank,
+      consents,
+      accounts: psuAccounts,
+      onAccountSourceFailure: (reason) => logger.warn({ reason }, "the bank's account system could not list a customer's accounts"),
+      now: () => now() * 1000,
+    }),
     access: accessRoutes({
       consents,
       accounts: psuAccounts,

@@ -277,6 +277,10 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     ]),
   ];
 
+  const accountSource = c.psu.account_source;
+  if (accountSource && !isAllowedUrl(new URL(accountSource.url.replace('{psu}', 'x')), { allowedHosts: outboundHosts })) {
+    problems.push(`${label}: key "psu.account_source.url": its host must be in [oauth] allowed_outbound_hosts`);
+  }
   const idp = c.psu.identity_provider;
   if (idp && !isAllowedUrl(new URL(idp.issuer), { allowedHosts: outboundHosts })) {
     problems.push(`${label}: key "psu.identity_provider.issuer": its host must be in [oauth] allowed_outbound_hosts`);
@@ -286,6 +290,15 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     ...c,
     psu: {
       ...c.psu,
+      ...(accountSource
+        ? {
+            account_source: {
+              ...accountSource,
+              ...(accountSource.client_cert_file ? { client_cert_file: abs(accountSource.client_cert_file) } : {}),
+              ...(accountSource.client_key_file ? { client_key_file: abs(accountSource.client_key_file) } : {}),
+            },
+          }
+        : {}),
       ...(idp
         ? {
             identity_provider: {

@@ -479,8 +479,38 @@ const identityProviderSchema = z
     if (!idp.scope.split(' ').includes('openid')) ctx.addIssue({ code: 'custom', message: 'must include openid', path: ['scope'] });
   });
 
+const accountSourceSchema = z.strictObject({
+  url: z
+    .string()
+    .url()
+    .refine((u) => u.startsWith('https://') && u.includes('{psu}'), 'must be an https:// URL with {psu} in it')
+    .describe(
+      "The bank's endpoint that lists a customer's accounts: {psu} is replaced by the customer's id (URL-encoded); its host must be in [oauth] allowed_outbound_hosts",
+    ),
+  client_cert_file: z.string().min(1).optional().describe('PEM client certificate (chain) for mutual TLS to the endpoint'),
+  client_key_file: z.string().min(1).optional().describe('PEM private key of client_cert_file'),
+  authorization_env: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/)
+    .optional()
+    .describe('An environment variable whose value is sent as the Authorization header (e.g. "Bearer …")'),
+  timeout: z.number().int().min(1).max(30).default(5).describe('How long one request may take (seconds)'),
+  max_bytes: z.number().int().min(1024).max(4_194_304).default(262_144).describe('Largest answer read (bytes)'),
+  cache_ttl: z
+    .number()
+    .int()
+    .min(0)
+    .max(600)
+    .default(60)
+    .describe("How long a customer's accounts are kept for the consent pages (seconds; 0: read every time)"),
+});
+
 export const psuSchema = z
   .strictObject({
+    account_source: accountSourceSchema
+      .refine((a) => (a.client_cert_file === undefined) === (a.client_key_file === undefined), 'client_cert_file and client_key_file go together')
+      .optional()
+      .describe("The bank's account system, asked for the accounts a customer may choose on the consent page; unset: the sandbox users' accounts"),
     identity_provider: identityProviderSchema
       .optional()
       .describe(

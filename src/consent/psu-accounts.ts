@@ -15,11 +15,21 @@ export interface PsuAccount {
   /** OB SchemeName and Identification, as a payment's DebtorAccount names the account. */
   readonly scheme: string;
   readonly identification: string;
+  /** OB AccountType (`Personal`, `Business`), when the bank says. */
+  readonly type?: string;
 }
 
 export interface PsuAccountSource {
-  /** The accounts of `psu` (the subject the PSU signed in as), in the order the bank shows them. */
+  /**
+   * The accounts of `psu` (the subject the PSU signed in as), in the order the bank shows them.
+   * Throws AccountSourceUnavailable when the bank's account system cannot say now.
+   */
   list(psu: string): Promise<readonly PsuAccount[]>;
+}
+
+/** The bank's account system did not answer, or not in the agreed shape: nothing may be decided from it. */
+export class AccountSourceUnavailable extends Error {
+  override readonly name = 'AccountSourceUnavailable';
 }
 
 const DERIVED = [

@@ -50,6 +50,8 @@ export interface OutboundOptions {
   allowHttp?: boolean;
   timeoutMs?: number;
   maxBytes?: number;
+  /** A client certificate for mutual TLS (PEM chain and key). */
+  clientCertificate?: { certPem: string; keyPem: string };
 }
 
 export type OutboundFetch = (
@@ -86,7 +88,11 @@ export function createOutboundFetch(opts: OutboundOptions): OutboundFetch & { cl
   const dispatcher = new Agent({
     // What Node trusts by default (its bundled roots, NODE_EXTRA_CA_CERTS, the system store when
     // --use-system-ca is on), plus the sandbox CA.
-    connect: { ca: [...getCACertificates('default'), ...(opts.extraCaPems ?? [])], timeout: timeoutMs },
+    connect: {
+      ca: [...getCACertificates('default'), ...(opts.extraCaPems ?? [])],
+      timeout: timeoutMs,
+      ...(opts.clientCertificate ? { cert: opts.clientCertificate.certPem, key: opts.clientCertificate.keyPem } : {}),
+    },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });

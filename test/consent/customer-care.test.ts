@@ -4,7 +4,9 @@
  * refused everywhere else; an auditor reads and never revokes. The search finds consents by TPP
  * name (any part, any case), software id, client id, consent id, customer and creation date; a
  * consent's detail names its TPP and the tokens its grant holds; the day figures count what the
- * history says. Bad search input is 400, nothing echoed.
+ * history says. Bad search input is 400, nothing echoed. In Chromium: customer care signs in to
+ * the console, sees the Consents page only, finds a customer's consent, reads it and revokes it
+ * with a reason after the question; axe-core on both pages.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +15,10 @@ import { startDcrEnvironment, jsonBody, type DcrEnvironment } from '../helpers/d
 import { startTestBackend, type TestBackend } from '../gateway/backend.ts';
 import { accountAccessBody, authorizeConsent, createConsent, publishConsentApis, registerConsentTpp, type ConsentTpp } from '../helpers/consents.ts';
 import { ADMIN } from '../gateway/support.ts';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Browser, Page } from 'playwright-core';
+import { browserMissing, launch, openPage, screenshot } from '../console/browser.ts';
 
 const API = '/api/opendcr/v1/consents';
 const CARE = { username: 'carol', password: 'carol-password-1' };
@@ -160,6 +166,81 @@ describe('customer care', () => {
       const text = await res.text();
       assert.equal(res.status, 400, `${q}: ${text}`);
       assert.ok(!text.includes(probe), 'nothing echoed');
+    }
+  });
+});
+
+describe('customer care in the console, in Chromium', { skip: browserMissing() }, () => {
+  let browser: Browser;
+  const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  before(async () => {
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  async function axe(p: Page, where: string) {
+    await p.addScriptTag({ content: AXE });
+    const violations = (await p.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+      .then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')))`)) as string[];
+    assert.deepEqual(violations, [], where);
+  }
+
+  test('find a customer’s consent, read it, revoke it with a reason; nothing else in reach', async () => {
+    const id = await consentOf(zed);
+    await authorizeConsent(env, zed, id, 'accounts', { psu: { username: 'mia', password: 'mia' } });
+    // axe-core is injected as a script, which the console's CSP forbids: this context bypasses it.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 800 } });
+    const w = await openPage(browser, env.url);
+    try {
+      for (const p of [w.page, await context.newPage()]) {
+        p.setDefaultTimeout(15_000);
+        await p.goto(`${env.url}/admin/`);
+        await p.getByLabel('User name').fill(CARE.username);
+        await p.getByLabel('Password').fill(CARE.password);
+        await p.getByLabel('Password').press('Enter');
+        await p.getByRole('heading', { level: 1, name: 'Consents' }).waitFor();
+      }
+      const p = w.page;
+      const nav = await p.getByRole('navigation', { name: 'Console sections' }).getByRole('link').allTextContents();
+      assert.deepEqual(nav, ['Consents'], 'customer care sees the Consents page only');
+      await p.goto(`${env.url}/admin/apis`);
+      await p.getByRole('heading', { level: 1, name: 'Consents' }).waitFor();
+      assert.ok(p.url().endsWith('/admin/consents'), 'another page leads back to the consents');
+
+      await p.getByLabel('Customer (PSU id)').fill('mia');
+      await p.getByLabel('TPP').fill('zed accounts');
+      await p.getByRole('button', { name: 'Find' }).click();
+      const row = p.getByRole('row').filter({ hasText: 'Zed Accounts plc' }).first();
+      await row.waitFor();
+      await row.getByRole('link').click();
+      await p.getByRole('heading', { level: 1, name: `Consent ${id}` }).waitFor();
+      await p.getByText('authorised').first().waitFor();
+      await screenshot(p, 'customer-care-consent');
+
+      await p.getByLabel('Reason').fill('customer phoned: does not know this app');
+      await p.getByRole('button', { name: 'Revoke consent' }).click();
+      const dialog = p.getByRole('dialog', { name: 'Revoke this consent?' });
+      await dialog.waitFor();
+      assert.match((await dialog.textContent()) ?? '', /Zed Accounts plc loses access at once/);
+      await dialog.getByRole('button', { name: 'Revoke' }).click();
+      await p.getByRole('cell', { name: 'customer phoned: does not know this app' }).waitFor();
+      const last = (await env.ts.storage.consents.history(id)).at(-1)!;
+      assert.deepEqual([last.to, last.actor, last.actorId, last.reason], ['CANC', 'staff', CARE.username, 'customer phoned: does not know this app']);
+      assert.deepEqual(w.problems, []);
+
+      // The same pages, checked by axe-core.
+      const q = context.pages()[0]!;
+      await q.goto(`${env.url}/admin/consents?psu=mia`);
+      await q.getByRole('heading', { level: 1, name: 'Consents' }).waitFor();
+      await q.getByRole('row').filter({ hasText: 'Zed Accounts plc' }).first().waitFor();
+      await axe(q, 'the consents list');
+      await q.goto(`${env.url}/admin/consents/${id}`);
+      await q.getByRole('heading', { level: 1, name: `Consent ${id}` }).waitFor();
+      await axe(q, 'a consent');
+    } finally {
+      await w.context.close();
+      await context.close();
     }
   });
 });

@@ -53,6 +53,7 @@ async function consolePages(): Promise<Array<[string, string | RegExp]>> {
   const apis = await jsonBody(await env.ts.fetch('/api/am/publisher/v4/apis', { headers: { authorization: ADMIN } }), 200);
   return [
     ['/', 'Dashboard'],
+    ['/consents', 'Consents'],
     ['/apis', 'APIs'],
     [`/apis/${String((apis['list'] as Array<Record<string, unknown>>)[0]!['id'])}`, /Account and Transaction API/],
     ['/plans', 'Business plans'],

@@ -123,7 +123,19 @@ export function signInFailedPage(uid: string, failure: 'invalid' | 'unavailable'
   return layout(
     'Sign-in did not complete',
     `<h1>Sign-in did not complete</h1>
-<p role="alert">${esc(why)} Nothing has been shared.</p>
+<p class="error" role="alert">${esc(why)} Nothing has been shared.</p>
+<p><a href="/oauth2/interaction/${u}">Try again</a></p>
+<form method="post" action="/oauth2/interaction/${u}/abort"><button type="submit">Cancel and go back</button></form>`,
+  );
+}
+
+/** The bank's account system could not list the customer's accounts for a consent: nothing decided; try again or cancel. */
+export function accountsUnavailablePage(uid: string): string {
+  const u = encodeURIComponent(uid);
+  return layout(
+    'Your accounts cannot be shown',
+    `<h1>Your accounts cannot be shown right now</h1>
+<p class="error" role="alert">The bank could not list your accounts just now. Nothing has been shared or refused.</p>
 <p><a href="/oauth2/interaction/${u}">Try again</a></p>
 <form method="post" action="/oauth2/interaction/${u}/abort"><button type="submit">Cancel and go back</button></form>`,
   );

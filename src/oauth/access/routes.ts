@@ -99,7 +99,8 @@ export function accessRoutes(deps: AccessDeps) {
   const crossSite = (req: FastifyRequest) => fromOtherOrigin(req, deps.baseUrl);
 
   async function item(c: ConsentRecord, psu: string): Promise<AccessItem> {
-    const [name, history, mine] = await Promise.all([deps.tppName(c.clientId), deps.consents.history(c.id), deps.accounts.list(psu)]);
+    // Without the bank's account system, the accounts are named as "an account no longer listed" rather than the page failing.
+    const [name, history, mine] = await Promise.all([deps.tppName(c.clientId), deps.consents.history(c.id), deps.accounts.list(psu).catch(() => [])]);
     const tppName = name ?? 'An app';
     // The consent page's words ("asks to see"), said of what was granted.
     const asked = describeConsent(c, tppName);

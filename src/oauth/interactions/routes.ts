@@ -15,13 +15,13 @@ import { OB_ACR_VALUES } from '../provider.ts';
 import { nameOfClient } from '../client-name.ts';
 import { RESULT_COOKIE, resultCookie, signInCookie, type BankSignIn } from '../bank-sign-in.ts';
 import { cookieNamed } from '../../http/cookies.ts';
-import { signInFailedPage } from '../access/pages.ts';
+import { accountsUnavailablePage, signInFailedPage } from '../access/pages.ts';
 import { RESIDENT_KEY_MANAGER } from '../../storage/catalogue-records.ts';
 import type { ConsentRecord } from '../../storage/consent-records.ts';
 import type { ConsentService } from '../../consent/service.ts';
 import { CONSENT_SCOPES, authorisationRefusal, intentOfClaims } from '../../consent/authorisation.ts';
 import { debtorAccountOf, describeConsent } from '../../consent/describe.ts';
-import { namesAccount, type PsuAccount, type PsuAccountSource } from '../../consent/psu-accounts.ts';
+import { AccountSourceUnavailable, namesAccount, type PsuAccount, type PsuAccountSource } from '../../consent/psu-accounts.ts';
 
 interface Details {
   uid: string;
@@ -36,6 +36,8 @@ export interface InteractionDeps {
   readonly bank?: BankSignIn | undefined;
   readonly consents: Pick<ConsentService, 'current' | 'authorise' | 'reject'>;
   readonly accounts: PsuAccountSource;
+  /** Told when the bank's account system could not answer (the log line). Must not throw. */
+  readonly onAccountSourceFailure?: (reason: string) => void;
   /** Epoch milliseconds (the server's one clock). */
   readonly now: () => number;
 }
@@ -97,7 +99,7 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config, deps:
 
   /** The accounts of `psu` the page offers for `consent`; refused when the consent names an account that is not theirs. */
   async function offer(consent: ConsentRecord, psu: string): Promise<Offer> {
-    const mine = await deps.accounts.list(psu);
+    const mine = await deps.accounts.list(psu); // AccountSourceUnavailable: see accountsUnavailable
     const named = debtorAccountOf(consent);
     if (named !== undefined) {
       const account = mine.find((a) => namesAccount(named, a));
@@ -139,7 +141,16 @@ export function interactionRoutes(km: KeyManagerInternals, config: Config, deps:
   const grantLifetime = (consent: ConsentRecord) =>
     consent.expiresAt === null ? config.oauth.token_validity.grant : Math.max(1, Math.ceil((consent.expiresAt - deps.now()) / 1000));
 
+  /** The bank's account system cannot say now: a clear page, the consent left as it is, the PSU may try again. */
+  const accountsUnavailable = (reply: FastifyReply, d: Details) => page(reply, 503, d, () => accountsUnavailablePage(d.uid));
+
   return async function plugin(app: FastifyInstance): Promise<void> {
+    app.setErrorHandler(async (err, req, reply) => {
+      if (!(err instanceof AccountSourceUnavailable)) throw err;
+      deps.onAccountSourceFailure?.(err.message);
+      const d = await details(req, reply);
+      return accountsUnavailable(reply, d);
+    });
     app.get<{ Params: { uid: string } }>('/oauth2/interaction/:uid', async (req, reply) => {
       const d = await details(req, reply);
       if (d.prompt.name === 'login' && deps.bank) {

@@ -246,7 +246,8 @@ export async function consentDetailPage(ctx) {
         ['Status', [statusBadge(c.status), c.deletedAt ? ` (deleted by the TPP ${when(c.deletedAt)})` : '']],
         ['Type', c.type.replaceAll('-', ' ')],
         ['TPP', c.tpp ? [c.tpp.name ?? 'unnamed', ' — software ', h('code', null, c.tpp.softwareId)] : 'not registered here'],
-        ['Client ID', link(`/admin/applications/${enc(c.clientId)}`, c.clientId)],
+        // Customer care reaches no application page: the id is shown, not linked.
+        ['Client ID', ctx.session.role === 'customer_care' ? h('code', null, c.clientId) : link(`/admin/applications/${enc(c.clientId)}`, c.clientId)],
         ['Customer', c.psu ? h('code', null, c.psu) : 'not yet authorised'],
         [
           'Accounts',
