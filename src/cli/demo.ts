@@ -7,7 +7,7 @@
  * equivalent curl command. Exits 0 when every step did what it should.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,10 +24,11 @@ import type { Exchange } from './tpp-client.ts';
 import { abbreviateJwts, curlBearer, curlJose, curlToken, formatExchange, jwtClaims, pretty, section } from './tpp-output.ts';
 import type { CurlContext } from './tpp-output.ts';
 import { CliError } from './shared.ts';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { relative } from 'node:path';
 import { ADMIN, DEVPORTAL, PUBLISHER, adminCall, documentForm, expectAnswer, withAdmin } from './admin-client.ts';
 import { authorizeAsPsu } from './psu-flow.ts';
+import { DEMO_IDP_SCA, startDemoIdp, type DemoIdp } from '../oauth/demo-idp.ts';
 import { startSampleAspsp } from './sample-aspsp.ts';
 import { sandboxAccountSource } from '../consent/psu-accounts.ts';
 import type { TppSession } from './tpp-client.ts';
@@ -40,7 +41,14 @@ export interface DemoOptions {
   readonly write?: (text: string) => void;
   /** Keep the temporary folder (configuration, data, TPP files) so the curl lines can be replayed. */
   readonly keep?: boolean;
+  /**
+   * The PSU signs in at a bank's own identity provider ([psu.identity_provider]), here a
+   * throw-away OpenID provider the demo starts, instead of the sandbox's form.
+   */
+  readonly productionPsu?: boolean;
 }
+
+const DEMO_IDP_CLIENT = { client_id: 'opendcr-demo', client_secret: randomBytes(24).toString('base64url') };
 
 /** Runs the demo; resolves with the exit code (0 ok, 1 a step failed). Never throws. */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
@@ -50,18 +58,66 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   let step = 'start the server';
   let tppFolder: string | undefined;
   let tppId: string | undefined;
+  let idp: DemoIdp | undefined;
   try {
     const port = await freePort();
+    const idpPort = opts.productionPsu ? await freePort() : undefined;
     const configFile = join(dir, 'opendcr.toml');
+    const secretFile = join(dir, 'idp-client-secret');
+    if (idpPort) writeFileSync(secretFile, DEMO_IDP_CLIENT.client_secret, { mode: 0o600 });
     writeFileSync(
       configFile,
-      ['[server]', 'mode = "sandbox"', `port = ${port}`, `data_dir = ${JSON.stringify(join(dir, 'data'))}`, '', '[log]', 'level = "warn"', ''].join('\n'),
+      [
+        '[server]',
+        'mode = "sandbox"',
+        `port = ${port}`,
+        `data_dir = ${JSON.stringify(join(dir, 'data'))}`,
+        '',
+        '[log]',
+        'level = "warn"',
+        '',
+        ...(idpPort
+          ? [
+              '[oauth]',
+              `allowed_outbound_hosts = ["localhost:${idpPort}"]`,
+              '',
+              "# The bank's own sign-in for its customers (here a throw-away OpenID provider).",
+              '[psu.identity_provider]',
+              `issuer = "https://localhost:${idpPort}"`,
+              `client_id = "${DEMO_IDP_CLIENT.client_id}"`,
+              `client_secret_file = ${JSON.stringify(secretFile)}`,
+              `acr_values = ["${DEMO_IDP_SCA}"]`,
+              '',
+            ]
+          : []),
+      ].join('\n'),
     );
-    write(heading('0. Start a server (sandbox mode) in a temporary folder'));
+    write(heading(`0. Start a server (sandbox mode${idpPort ? ", customers signing in at the bank's identity provider" : ''}) in a temporary folder`));
     server = await startDemoServer(configFile, port);
     // No environment overrides: the demo's file alone decides, whatever the caller's shell has set.
     const config = loadConfig({ path: configFile, env: {} });
     write(`Server ready at ${config.derived.baseUrl} (data in ${config.derived.dataDir}, config ${configFile})\n`);
+    if (idpPort) {
+      // The provider serves the server's own sandbox certificate (localhost), which the server's outbound fetch trusts.
+      const pki = join(config.derived.dataDir, 'pki');
+      const psu = config.sandbox.users[0]!;
+      idp = await startDemoIdp({
+        port: idpPort,
+        certPem: readFileSync(join(pki, 'server.pem'), 'utf8'),
+        keyPem: readFileSync(join(pki, 'server-key.pem'), 'utf8'),
+        opendcr: config.derived.baseUrl,
+        client: DEMO_IDP_CLIENT,
+        users: { [psu.username]: psu.password },
+      });
+      write(
+        [
+          `The bank's identity provider (a throw-away OpenID provider) is at ${idp.issuer}: OpenDCR is its client "${DEMO_IDP_CLIENT.client_id}",`,
+          `redirect URI ${config.derived.baseUrl}/psu/sign-in/callback; the customer "${psu.username}" signs in there (acr ${DEMO_IDP_SCA}).`,
+          'A bank connects its own the same way: [psu.identity_provider] in the configuration (README, docs/consents.md).',
+          '',
+        ].join('\n'),
+      );
+    }
     await runSteps(
       config,
       write,
@@ -72,6 +128,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         tppId = id;
         tppFolder = folder;
       },
+      idp ? [idp.issuer] : [],
+      () => idp?.signIns.length,
     );
     write(`\n${'='.repeat(72)}\nDemo complete: every step succeeded.\n`);
     if (opts.keep) {
@@ -98,6 +156,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     if (opts.keep) process.stderr.write(`opendcr demo: kept ${dir}\n`);
     return 1;
   } finally {
+    await idp?.close();
     await server?.stop();
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
   }
@@ -110,6 +169,9 @@ async function runSteps(
   write: (t: string) => void,
   at: (step: string) => void,
   enrolled: (softwareId: string, folder: string) => void,
+  /** Origins the PSU's sign-in also goes through (the bank's identity provider), and its count of sign-ins. */
+  signInOrigins: readonly string[],
+  bankSignIns: () => number | undefined,
 ): Promise<void> {
   const begin = (title: string) => {
     at(title);
@@ -172,7 +234,7 @@ async function runSteps(
     showCurl(curlToken(curl, token.exchange, token.form, token.assertion ? file('client-assertion.jwt', token.assertion) : undefined));
     const tokenFile = file('access-token.txt', accessToken);
 
-    await gatewaySteps(config, session, clientId, { begin, write, file, showCurl, curl });
+    await gatewaySteps(config, session, clientId, { begin, write, file, showCurl, curl, signInOrigins, bankSignIns });
 
     begin(`13. Read the registration (opendcr tpp get --tpp ${tpp.softwareId})`);
     const read = await readClient(session, clientId, accessToken);
@@ -205,6 +267,10 @@ interface StepTools {
   file(name: string, content: string): string;
   showCurl(text: string): void;
   curl: CurlContext;
+  /** Origins the PSU's sign-in also goes through (the bank's identity provider), none with the sandbox's form. */
+  signInOrigins: readonly string[];
+  /** How many times a customer has signed in at the bank's identity provider (undefined without one). */
+  bankSignIns: () => number | undefined;
 }
 
 const ACCOUNTS_API = fileURLToPath(new URL('../../specs/ob-read-write-openapi/v3.1.11/account-info-openapi.yaml', import.meta.url));
@@ -301,12 +367,24 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     expectStatus(intent, 201, 'the consent request');
     const consentId = String((intent.body as { Data?: { ConsentId?: unknown } }).Data?.ConsentId);
 
-    t.begin('7. The PSU authorises it (sandbox user "psu" signs in, chooses two of three accounts, allows); the TPP exchanges the code for a PSU token');
+    t.begin(
+      `7. The PSU authorises it (${t.signInOrigins.length ? 'the customer "psu" signs in at the bank\'s identity provider' : 'sandbox user "psu" signs in'}, chooses two of three accounts, allows); the TPP exchanges the code for a PSU token`,
+    );
     const psu = config.sandbox.users[0]!;
-    const consent = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid accounts', consentId, (offered) =>
-      offered.slice(0, 2),
+    const consent = await authorizeAsPsu(
+      session,
+      clientId,
+      { username: psu.username, password: psu.password },
+      'openid accounts',
+      consentId,
+      (offered) => offered.slice(0, 2),
+      'private_key_jwt',
+      t.signInOrigins,
     );
     t.write(`Authorization request: ${consent.authorizationUrl.origin}${consent.authorizationUrl.pathname}?client_id=…&request=<signed request object>\n`);
+    const atBank = t.bankSignIns();
+    if (atBank !== undefined)
+      t.write(`The customer signed in at the bank's identity provider (sign-ins there so far: ${atBank}); no password reached OpenDCR.\n`);
     t.write(formatExchange(consent.exchange));
     const psuClaims = jwtClaims(consent.accessToken);
     if (psuClaims) t.write(section('PSU access token claims:', pretty(psuClaims)));
@@ -386,7 +464,16 @@ async function gatewaySteps(config: Config, session: TppSession, clientId: strin
     t.write(formatExchange(paymentConsent));
     expectStatus(paymentConsent, 201, 'the payment consent');
     const paymentConsentId = String((paymentConsent.body as { Data?: { ConsentId?: unknown } }).Data?.ConsentId);
-    const payer = await authorizeAsPsu(session, clientId, { username: psu.username, password: psu.password }, 'openid payments', paymentConsentId);
+    const payer = await authorizeAsPsu(
+      session,
+      clientId,
+      { username: psu.username, password: psu.password },
+      'openid payments',
+      paymentConsentId,
+      undefined,
+      'private_key_jwt',
+      t.signInOrigins,
+    );
     t.write('The PSU chose the account to pay from and allowed; the TPP holds a PSU token for this one payment (no refresh token).\n');
     const orderBody = JSON.stringify({ Data: { ConsentId: paymentConsentId, ...paymentBody }, Risk: risk });
     const first = await send(session, 'POST', `${session.server}${PAYMENTS}/domestic-payments`, { headers: payHeaders(payer.accessToken), body: orderBody });
@@ -479,13 +566,18 @@ function ready(port: number): Promise<boolean> {
   });
 }
 
-/** `npm run demo -- [--keep]`: the demo's own arguments; a usage error exits 2. */
-export function parseDemoArgs(argv: string[]): { keep: boolean } | { usage: string } {
+/** `npm run demo -- [--keep] [--production-psu]`: the demo's own arguments; a usage error exits 2. */
+export function parseDemoArgs(argv: string[]): { keep: boolean; productionPsu: boolean } | { usage: string } {
   try {
-    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { keep: { type: 'boolean' } } });
-    return { keep: values.keep === true };
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { keep: { type: 'boolean' }, 'production-psu': { type: 'boolean' } },
+    });
+    return { keep: values.keep === true, productionPsu: values['production-psu'] === true };
   } catch (err) {
-    return { usage: `${(err as Error).message.split('\n')[0]}; usage: npm run demo -- [--keep]` };
+    return { usage: `${(err as Error).message.split('\n')[0]}; usage: npm run demo -- [--keep] [--production-psu]` };
   }
 }
 
@@ -495,6 +587,6 @@ if (import.meta.main) {
     process.stderr.write(`opendcr demo: ${args.usage}\n`);
     process.exitCode = 2;
   } else {
-    process.exitCode = await runDemo({ keep: args.keep });
+    process.exitCode = await runDemo({ keep: args.keep, productionPsu: args.productionPsu });
   }
 }

@@ -20,17 +20,29 @@ export interface Psu {
 /** What a page walker asks of the network: a request to the server, without following redirects. */
 export type PageFetch = (url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }) => Promise<Response>;
 
-/** Applies Set-Cookie headers to the jar (an expired cookie is removed). Paths are ignored. */
-function keepCookies(jar: Map<string, string>, res: Response): void {
+/** A cookie's key in the jar: its origin and name (the server and the bank's provider may both set `_session`). */
+const jarKey = (origin: string, name: string) => `${origin} ${name}`;
+
+/** Applies Set-Cookie headers of an answer from `origin` to the jar (an expired cookie is removed). Paths are ignored. */
+function keepCookies(jar: Map<string, string>, origin: string, res: Response): void {
   for (const line of res.headers.getSetCookie()) {
     const [pair, ...attrs] = line.split(';');
     const i = pair!.indexOf('=');
     const name = pair!.slice(0, i).trim();
-    const expires = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('expires='));
-    if (expires && Date.parse(expires.slice('expires='.length)) <= Date.now()) jar.delete(name);
-    else jar.set(name, pair!.slice(i + 1).trim());
+    const gone = attrs
+      .map((a) => a.trim().toLowerCase())
+      .some((a) => (a.startsWith('expires=') && Date.parse(a.slice('expires='.length)) <= Date.now()) || a === 'max-age=0');
+    if (gone) jar.delete(jarKey(origin, name));
+    else jar.set(jarKey(origin, name), pair!.slice(i + 1).trim());
   }
 }
+
+/** The Cookie header of a walker's jar for a request to `origin`. */
+export const cookiesFor = (jar: Map<string, string>, origin: string) =>
+  [...jar]
+    .filter(([k]) => k.startsWith(`${origin} `))
+    .map(([k, v]) => `${k.slice(origin.length + 1)}=${v}`)
+    .join('; ');
 
 /** An account the consent page offers: the form field, the AccountId, and how the page names it. */
 export interface OfferedAccount {
@@ -110,15 +122,17 @@ export class ConsentPageError extends Error {
 }
 
 /**
- * Walks the login and consent pages from `start`: signs `psu` in when the login page shows, does
- * on the consent page what `onConsent` says (default: allow with `choose`), and returns the first
- * URL outside `origin` (the TPP's callback). Throws on any unexpected page. `jar` may be shared
- * between runs to keep the PSU's session.
+ * Walks the login and consent pages from `start`: signs `psu` in when a login page shows (the
+ * sandbox's, or the bank's provider's: a form posting to …/login with username and password),
+ * does on the consent page what `onConsent` says (default: allow with `choose`), and returns the
+ * first URL outside `origin` (the server's origin, and the bank provider's when there is one: the
+ * TPP's callback). Throws on any unexpected page. `jar` may be shared between runs to keep the
+ * PSU's session.
  */
 export async function walkConsentPages(
   fetch: PageFetch,
   start: URL,
-  origin: string,
+  origin: string | readonly string[],
   psu: Psu,
   jar = new Map<string, string>(),
   choose: AccountChoice = everyAccount,
@@ -126,13 +140,14 @@ export async function walkConsentPages(
 ): Promise<URL> {
   let url = start;
   let form: URLSearchParams | undefined;
-  // Bounded: login and consent are at most a dozen hops.
-  for (let hop = 0; hop < 20; hop++) {
-    if (url.origin !== origin) return url;
-    const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+  const walked = typeof origin === 'string' ? [origin] : origin;
+  // Bounded: login (at the bank's provider too) and consent are at most two dozen hops.
+  for (let hop = 0; hop < 30; hop++) {
+    if (!walked.includes(url.origin)) return url;
+    const headers: Record<string, string> = { cookie: cookiesFor(jar, url.origin) };
     if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
     const res = await fetch(url, { method: form ? 'POST' : 'GET', headers, ...(form ? { body: form.toString() } : {}) });
-    keepCookies(jar, res);
+    keepCookies(jar, url.origin, res);
     form = undefined;
     if (res.status === 302 || res.status === 303) {
       url = new URL(res.headers.get('location')!, url);
@@ -279,9 +294,11 @@ export async function authorizeAsPsu(
   consentId: string,
   choose?: AccountChoice,
   auth: AuthMethod = 'private_key_jwt',
+  /** Origins the sign-in also goes through (the bank's identity provider). */
+  signInOrigins: readonly string[] = [],
 ): Promise<PsuToken> {
   const request = await buildAuthorizationRequest(session, clientId, scope, consentId);
-  const origin = new URL(session.server).origin;
+  const origin = [new URL(session.server).origin, ...signInOrigins];
   let accounts: string[] = [];
   const callback = await walkConsentPages(
     (url, init) => undiciFetch(url, { ...init, redirect: 'manual', dispatcher: session.agent }) as unknown as Promise<Response>,

@@ -6,6 +6,7 @@
  * grant (two approvals at once authorise it once), the tokens naming the consent, refresh tokens
  * ending with the consent and refused once it is gone, and the stored rows and history.
  */
+import { cookiesFor } from '../../src/cli/psu-flow.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
@@ -191,7 +192,7 @@ describe('an account access consent authorised by the PSU', () => {
         for (const form of forms) {
           const res = await env.ts.fetch(p.confirm.pathname, {
             method: 'POST',
-            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiesFor(jar, new URL(env.url).origin) },
             body: new URLSearchParams(form).toString(),
           });
           const html = await res.text();
