@@ -29,6 +29,8 @@ export interface DemoIdpOptions {
   /** OpenDCR's base URL: its callback is the client's redirect URI. */
   readonly opendcr: string;
   readonly client: { readonly client_id: string; readonly client_secret: string };
+  /** Another client for OpenDCR that authenticates with private_key_jwt (PS256), by its public keys. */
+  readonly keyClient?: { readonly client_id: string; readonly jwks: { readonly keys: readonly JWK[] } } | undefined;
   /** Customer number → passcode. */
   readonly users: Readonly<Record<string, string>>;
   /** Rewrites a token response's body before it leaves (the tests' tampered ID tokens); its signing key is given. */
@@ -113,6 +115,20 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: 'PS256',
       },
+      ...(opts.keyClient
+        ? [
+            {
+              client_id: opts.keyClient.client_id,
+              jwks: opts.keyClient.jwks,
+              redirect_uris: [`${opts.opendcr.replace(/\/$/, '')}/psu/sign-in/callback`],
+              response_types: ['code'],
+              grant_types: ['authorization_code'],
+              token_endpoint_auth_method: 'private_key_jwt',
+              token_endpoint_auth_signing_alg: 'PS256',
+              id_token_signed_response_alg: 'PS256',
+            },
+          ]
+        : []),
     ],
     jwks: { keys: [jwk] },
     acrValues: [DEMO_IDP_SCA],
@@ -154,7 +170,7 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
           return;
         }
         signIns.push(username);
-        const grant = new provider.Grant({ accountId: username, clientId: opts.client.client_id });
+        const grant = new provider.Grant({ accountId: username, clientId: String(details.params['client_id']) });
         grant.addOIDCScope('openid');
         const grantId = await grant.save();
         await provider.interactionFinished(

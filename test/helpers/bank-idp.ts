@@ -22,6 +22,7 @@ export async function startBankIdp(opts: {
   readonly serverTls: ClientTls;
   readonly opendcr: string;
   readonly users: Readonly<Record<string, string>>;
+  readonly keyClient?: { readonly client_id: string; readonly jwks: { readonly keys: readonly import('jose').JWK[] } };
 }): Promise<BankIdp> {
   let tampering: Record<string, unknown> | null = null;
   const idp = await startDemoIdp({
@@ -31,6 +32,7 @@ export async function startBankIdp(opts: {
     opendcr: opts.opendcr,
     client: BANK_IDP_CLIENT,
     users: opts.users,
+    keyClient: opts.keyClient,
     rewriteToken: async (body, sign) => {
       const json = JSON.parse(body) as { id_token?: string };
       if (!json.id_token || !tampering) return body;
