@@ -11,7 +11,7 @@ import type { ConsentStore } from '../storage/ports.ts';
 import { NOTICES_MAX } from '../storage/consent-query.ts';
 import { apiFamily, type ConsentAnswer, type ConsentApi } from './api.ts';
 import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
-import { problemsOf, type DocumentSchemas } from './schemas.ts';
+import { problemsOf, requestAndSchemas, type DocumentSchemas } from './schemas.ts';
 
 /** Most SETs one poll returns (a TPP's maxEvents above it gets this many, and moreAvailable). */
 export const EVENTS_PER_POLL = 100;
@@ -64,20 +64,7 @@ const json = (status: number, value: Json): ConsentAnswer => ({
 
 export function createEventPolling(deps: EventPollingDeps): EventPolling {
   async function request(call: EventPollCall): Promise<Json> {
-    let body: unknown;
-    try {
-      body = call.body.length === 0 ? {} : JSON.parse(call.body.toString('utf8'));
-    } catch {
-      throw new ConsentRefusal('EVENTS_POLL_INVALID', 'the request body is not JSON', [
-        { name: 'UK.OBIE.Resource.InvalidFormat', message: 'the request body is not JSON' },
-      ]);
-    }
-    let schemas: DocumentSchemas;
-    try {
-      schemas = await deps.schemas(call.api);
-    } catch (err) {
-      throw new ConsentRefusal('CONSENT_DEFINITION_UNREADABLE', "the API's definition could not be read", undefined, err);
-    }
+    const { body, schemas } = await requestAndSchemas(call.body, 'EVENTS_POLL_INVALID', () => deps.schemas(call.api), {});
     const validate = schemas.requestValidator('POST', '/events');
     const problems = validate ? problemsOf(validate, body, ['/setErrs']) : [];
     if (problems.length > 0 || !isObject(body)) throw new ConsentRefusal('EVENTS_POLL_INVALID', 'the polling request is not valid', problems);

@@ -7,7 +7,8 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import type { ObProblem } from './ob-errors.ts';
+import { ConsentRefusal, type ObProblem } from './ob-errors.ts';
+import type { ErrorCode } from '../errors/codes.ts';
 
 // ajv-formats is CommonJS: its default export is the plugin.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -84,6 +85,30 @@ export function problemsOf(validate: ValidateFunction, body: unknown, maps: read
     }
   }
   return out.length > 0 ? out : [{ name: 'UK.OBIE.Field.Invalid', message: 'the request does not follow its definition', path: '$' }];
+}
+
+/**
+ * A request body as JSON and the validators of the API's definition, or the refusal: `code` for a
+ * body that is not JSON (an empty one is `{}` when `emptyIs` says so), CONSENT_DEFINITION_UNREADABLE
+ * when the stored definition cannot be read.
+ */
+export async function requestAndSchemas(
+  body: Buffer,
+  code: ErrorCode,
+  schemas: () => Promise<DocumentSchemas>,
+  emptyIs?: Record<string, unknown>,
+): Promise<{ body: unknown; schemas: DocumentSchemas }> {
+  let parsed: unknown;
+  try {
+    parsed = body.length === 0 && emptyIs !== undefined ? emptyIs : JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ConsentRefusal(code, 'the request body is not JSON', [{ name: 'UK.OBIE.Resource.InvalidFormat', message: 'the request body is not JSON' }]);
+  }
+  try {
+    return { body: parsed, schemas: await schemas() };
+  } catch (err) {
+    throw new ConsentRefusal('CONSENT_DEFINITION_UNREADABLE', "the API's definition could not be read", undefined, err);
+  }
 }
 
 /** Request validators of one document, by `METHOD template`. */

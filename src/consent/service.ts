@@ -10,7 +10,7 @@ import type { ConsentStore } from '../storage/ports.ts';
 import { type ConsentKindDef, type ConsentOperation, kindDef } from './kinds.ts';
 import { ConsentRefusal, obErrorResponse } from './ob-errors.ts';
 import { at, ruleProblems, timeOf } from './rules.ts';
-import { problemsOf, type DocumentSchemas } from './schemas.ts';
+import { problemsOf, requestAndSchemas, type DocumentSchemas } from './schemas.ts';
 import { nextStatus, wireStatus } from './status.ts';
 import type { AccessRefusal } from './access.ts';
 import { apiFamily, type ConsentAnswer, type ConsentApi } from './api.ts';
@@ -196,20 +196,7 @@ export function createConsentService(deps: ConsentServiceDeps): ConsentService {
   }
 
   async function create(call: ConsentCall, def: ConsentKindDef): Promise<ConsentAnswer> {
-    let body: unknown;
-    try {
-      body = JSON.parse(call.body.toString('utf8'));
-    } catch {
-      throw new ConsentRefusal('CONSENT_INVALID', 'the request body is not JSON', [
-        { name: 'UK.OBIE.Resource.InvalidFormat', message: 'the request body is not JSON' },
-      ]);
-    }
-    let schemas: DocumentSchemas;
-    try {
-      schemas = await deps.schemas(call.api);
-    } catch (err) {
-      throw new ConsentRefusal('CONSENT_DEFINITION_UNREADABLE', "the API's definition could not be read", undefined, err);
-    }
+    const { body, schemas } = await requestAndSchemas(call.body, 'CONSENT_INVALID', () => deps.schemas(call.api));
     const validate = schemas.requestValidator('POST', def.resource);
     if (!validate) throw new ConsentRefusal('CONSENT_METHOD_UNSUPPORTED', 'this API definition declares no request body for the consent');
     const problems = problemsOf(validate, body);
