@@ -189,6 +189,7 @@ export async function openServices(deps: {
   const sweeper = startExpirySweeper(storage, {
     intervalMs: 60_000,
     now,
+    noticeRetention: config.open_banking.events.notice_retention,
     onError: (err) => logger.warn({ err }, 'expiry clean-up failed'),
   });
   scope.defer('expiry sweeper', () => sweeper.stop());

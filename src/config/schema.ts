@@ -505,6 +505,18 @@ const accountSourceSchema = z.strictObject({
     .describe("How long a customer's accounts are kept for the consent pages (seconds; 0: read every time)"),
 });
 
+export const eventsSchema = z
+  .strictObject({
+    notice_retention: z
+      .number()
+      .int()
+      .min(86_400)
+      .max(400 * 86_400)
+      .default(30 * 86_400)
+      .describe('How long an event notice a TPP has not acknowledged is kept for it to poll (seconds); older ones are swept'),
+  })
+  .prefault({});
+
 export const psuSchema = z
   .strictObject({
     account_source: accountSourceSchema
@@ -680,7 +692,7 @@ export const configSchema = z.strictObject({
   super_admin: superAdminSchema,
   admin: adminSchema,
   oauth: oauthSchema,
-  open_banking: z.strictObject({ dcr: dcrSchema }).prefault({}),
+  open_banking: z.strictObject({ dcr: dcrSchema, events: eventsSchema }).prefault({}),
   sandbox: sandboxSchema,
   psu: psuSchema,
   log: logSchema,

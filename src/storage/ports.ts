@@ -354,6 +354,8 @@ export interface ConsentStore {
   notices(keyManager: string, clientId: string, limit: number): Promise<EventNotice[]>;
   /** Forgets the application's notices of these jtis (acknowledged); how many there were. Another application's are untouched. */
   removeNotices(keyManager: string, clientId: string, jtis: readonly string[]): Promise<number>;
+  /** Forgets every notice of an event before `at` (epoch ms: past its retention); how many. */
+  deleteNoticesBefore(at: number): Promise<number>;
   /** History rows at or after `since` (epoch ms), counted by UTC day, change and actor, oldest day first. */
   dayCounts(since: number): Promise<ConsentDayCount[]>;
   /**

@@ -350,16 +350,31 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     assert.equal(await b.meta.get('counter'), '50');
   });
 
-  await t.test('sweeper deletes expired oidc records, replay ids and idempotency records', async (st) => {
+  await t.test('sweeper deletes expired oidc records, replay ids, idempotency records and event notices past their retention', async (st) => {
+    await a.consents.create(consent('c-sw', { clientId: 'tpp-sw', status: 'AUTH' }), consentEvent('c-sw', T0_MS, null, 'AUTH'));
+    const notice = (jti: string, at: number) => ({ jti, keyManager: RESIDENT_KEY_MANAGER, clientId: 'tpp-sw', type: 't', consentId: 'c-sw', at, claims: {} });
+    assert.ok(
+      await a.consents.transition(
+        'c-sw',
+        1,
+        { status: 'CANC', at: T0_MS },
+        consentEvent('c-sw', T0_MS, 'AUTH', 'CANC'),
+        notice('sw-old', (T0 - 86_401) * 1000),
+      ),
+    );
+    assert.ok(
+      await a.consents.transition('c-sw', 2, { status: 'CANC', at: T0_MS }, consentEvent('c-sw', T0_MS, 'CANC', 'CANC'), notice('sw-new', (T0 - 10) * 1000)),
+    );
     await a.oidc.upsert('Session', 'sw-old', {}, T0 - 1);
     await a.replay.remember('sw', 'old', T0 - 1);
     assert.equal(await a.gateway.claimIdempotency('sw', 'old', 'fp', T0 - 1, T0 - 1, T0 - 2), 'claimed');
     st.mock.timers.enable({ apis: ['setInterval'] });
     const errors: unknown[] = [];
-    const swept = new Promise<{ oidc: number; replay: number; idempotency: number }>((resolve) => {
+    const swept = new Promise<{ oidc: number; replay: number; idempotency: number; notices: number }>((resolve) => {
       const sweeper = startExpirySweeper(a, {
         intervalMs: 1000,
         now: () => T0,
+        noticeRetention: 86_400,
         onError: (err) => errors.push(err),
         onSweep: (removed) => {
           sweeper.stop();
@@ -370,6 +385,11 @@ async function runContract(t: TestContext, backend: Backend): Promise<void> {
     });
     const removed = await swept;
     assert.ok(removed.oidc >= 1 && removed.replay >= 1 && removed.idempotency >= 1, JSON.stringify(removed));
+    assert.equal(removed.notices, 1, 'the notice past its retention');
+    assert.deepEqual(
+      (await b.consents.notices(RESIDENT_KEY_MANAGER, 'tpp-sw', 10)).map((n) => n.jti),
+      ['sw-new'],
+    );
     assert.deepEqual(errors, []);
     clock = T0 - 100;
     assert.equal(await a.oidc.find('Session', 'sw-old'), undefined);

@@ -71,6 +71,7 @@ const SQL = {
   transitionWithNotice: transitionSql(true),
   notices: `SELECT ${NOTICE_COLUMNS} FROM event_notices WHERE key_manager = $1 AND client_id = $2 ORDER BY at, jti LIMIT $3`,
   removeNotices: 'DELETE FROM event_notices WHERE key_manager = $1 AND client_id = $2 AND jti = ANY($3::text[])',
+  noticesBefore: 'DELETE FROM event_notices WHERE at < $1',
   history: `SELECT consent_id, at, from_status, to_status, actor, actor_id, reason FROM consent_events
     WHERE consent_id = $1 ORDER BY seq`,
   lock: 'SELECT id FROM consents WHERE id = $1 FOR UPDATE',
@@ -158,6 +159,10 @@ export function createPostgresConsentStore(run: Run): ConsentStore {
       if (jtis.length > NOTICES_MAX) throw new RangeError(`at most ${NOTICES_MAX} jtis, got ${jtis.length}`);
       if (jtis.length === 0) return 0;
       const res = await run('consents.removeNotices', { name: 'consents_remove_notices', text: SQL.removeNotices, values: [keyManager, clientId, [...jtis]] });
+      return res.rowCount ?? 0;
+    },
+    async deleteNoticesBefore(at) {
+      const res = await run('consents.deleteNoticesBefore', { name: 'consents_notices_before', text: SQL.noticesBefore, values: [at] });
       return res.rowCount ?? 0;
     },
     async dayCounts(since) {

@@ -64,6 +64,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
     db.prepare(`SELECT ${NOTICE_COLUMNS} FROM event_notices WHERE key_manager = ? AND client_id = ? ORDER BY at, jti LIMIT ?`),
   );
   const removeNotice = db.prepare('DELETE FROM event_notices WHERE key_manager = ? AND client_id = ? AND jti = ?');
+  const noticesBefore = db.prepare('DELETE FROM event_notices WHERE at < ?');
   const dayCounts = rowsOf<ConsentDayCountRow>(db.prepare(consentDayCountsSql('?')));
   // One statement per filter combination (and length of a client id list), prepared on first use.
   const listings = new Map<string, StatementSync>();
@@ -140,6 +141,7 @@ export function createSqliteConsentStore(db: DatabaseSync, write: Write = guard)
         atomically(() => jtis.reduce((n, jti) => n + Number(removeNotice.run(keyManager, clientId, jti).changes), 0)),
       );
     },
+    deleteNoticesBefore: (at) => write('consents.deleteNoticesBefore', () => Number(noticesBefore.run(at).changes)),
     dayCounts: (since) => guard('consents.dayCounts', () => dayCounts.all(since).map(toConsentDayCount)),
     // A unit of work runs in the write queue's transaction: units take turns, no row lock needed.
     vrpPayments: (consentId, since) => guard('consents.vrpPayments', () => payments.all(consentId, since).map(toVrpPayment)),
