@@ -6,6 +6,8 @@
  *   fixed 1 KiB JSON body, called over plain HTTP: the floor;
  * - nginx: Debian's nginx as a plain mutual-TLS reverse proxy to that backend (TLS with our
  *   server certificate, client certificate required, upstream keep-alive pool);
+ * - node: a bare Node.js mutual-TLS reverse proxy (bench/lib/node-proxy.ts: node:https, undici
+ *   Pool, the same workers, no checks at all): how much of the gap to nginx is Node itself;
  * - ours: our server as `npm start` runs it, the OB Account and Transaction API imported with the
  *   backend's URL and published, offering first a custom plan with a huge limit (so the throttle
  *   counter is counted on every call), the bench TPP registered through DCR (which subscribes it on
@@ -20,7 +22,7 @@
  *
  * Every variant gets the same requests from the same load generator (bench/lib/loadgen.ts, 50
  * keep-alive connections; mutual TLS with the TPP's transport certificate for nginx and ours),
- * interleaved: direct, then nginx and ours BENCH_ROUNDS times, each with its own warm-up. Any
+ * interleaved: direct, then nginx, node and ours BENCH_ROUNDS times, each with its own warm-up. Any
  * unexpected status or transport error stops the run. `--profile` then runs ours once more with
  * --cpu-prof under the same load and prints where its workers' time goes.
  *
@@ -45,6 +47,7 @@ import { stageShares, type Stage } from './lib/cpuprofile-stages.ts';
 import { runLoad, type LoadJob, type LoadResult } from './lib/loadgen.ts';
 import { watchOtherLoad } from './lib/machine.ts';
 import { ensureNginx, startNginx } from './lib/nginx.ts';
+import { startNodeProxy } from './lib/node-proxy.ts';
 import { createReport, loadRow, rate, ratio } from './lib/report.ts';
 import { runBenchmark } from './lib/harness.ts';
 import { REPO, createCleanup, httpsCall, knob, prepareOurs, serverCa, serverTlsMaterial, startOurs, type OurSetup, type RunningChild } from './lib/setup.ts';
@@ -89,10 +92,11 @@ const head: string[] = [];
 /** The --profile section, added after the table. */
 const profile: string[] = [];
 
-type Variant = 'direct' | 'nginx' | 'ours' | 'consent';
+type Variant = 'direct' | 'nginx' | 'node' | 'ours' | 'consent';
 const VARIANT_LABEL: Record<Variant, string> = {
   direct: 'direct: backend, plain HTTP',
   nginx: 'nginx: mTLS reverse proxy',
+  node: 'node: bare Node.js mTLS reverse proxy (undici, no checks)',
   ours: 'ours: gateway (token, plan, counter)',
   consent: 'ours: gateway, PSU token held to its consent (AIS balances)',
 };
@@ -187,6 +191,7 @@ function tlsOf(port: number, ca: string, setup: OurSetup): Promise<string> {
 interface Targets {
   direct: number;
   nginx: number;
+  node: number;
   ours: number;
   consent: number;
   pids: Record<Variant, number>;
@@ -382,10 +387,26 @@ async function main(): Promise<void> {
     cleanup,
   );
 
-  // One call each through nginx and ours: 200 and the backend's 1 KiB.
+  step('node proxy: start');
+  const nodeProxy = await startNodeProxy(
+    {
+      backendPort: backend.port,
+      certFile: join(nginxDir, 'server.pem'),
+      keyFile: join(nginxDir, 'server-key.pem'),
+      clientCaFile: join(nginxDir, 'client-ca.pem'),
+      workers: WORKERS,
+      ca,
+      tls: setup.tppTls,
+      probePath: CALL_PATH,
+    },
+    cleanup,
+  );
+
+  // One call each through nginx, the node proxy and ours: 200 and the backend's 1 KiB.
   const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };
   for (const [name, port, path, headers] of [
     ['nginx', nginx.port, CALL_PATH, auth],
+    ['node', nodeProxy.port, CALL_PATH, auth],
     ['ours', setup.port, CALL_PATH, auth],
     ['ours with a consent', setup.port, psu.path, { ...auth, authorization: `Bearer ${psu.token}` }],
   ] as const) {
@@ -393,18 +414,21 @@ async function main(): Promise<void> {
     if (r.status !== 200 || Buffer.byteLength(r.body) !== BODY_BYTES)
       throw new Error(`${name} probe: HTTP ${r.status}, ${Buffer.byteLength(r.body)} bytes: ${r.body.slice(0, 300)}`);
   }
-  head.push(`- TLS as the load generator gets it: nginx ${await tlsOf(nginx.port, ca, setup)}, ours ${await tlsOf(setup.port, ca, setup)}`);
+  head.push(
+    `- TLS as the load generator gets it: nginx ${await tlsOf(nginx.port, ca, setup)}, node ${await tlsOf(nodeProxy.port, ca, setup)}, ours ${await tlsOf(setup.port, ca, setup)}`,
+  );
 
   const t: Targets = {
     direct: backend.port,
     nginx: nginx.port,
+    node: nodeProxy.port,
     ours: setup.port,
     consent: setup.port,
-    pids: { direct: backend.pid, nginx: nginx.pid, ours: ours.pid, consent: ours.pid },
+    pids: { direct: backend.pid, nginx: nginx.pid, node: nodeProxy.pid, ours: ours.pid, consent: ours.pid },
     psu,
   };
-  const results: Record<Variant, LoadResult[]> = { direct: [], nginx: [], ours: [], consent: [] };
-  const order: Variant[] = ['direct', ...Array.from({ length: ROUNDS }, () => ['nginx', 'ours', 'consent'] as Variant[]).flat()];
+  const results: Record<Variant, LoadResult[]> = { direct: [], nginx: [], node: [], ours: [], consent: [] };
+  const order: Variant[] = ['direct', ...Array.from({ length: ROUNDS }, () => ['nginx', 'node', 'ours', 'consent'] as Variant[]).flat()];
   let n = 0;
   for (const v of order) {
     n += 1;
@@ -416,7 +440,7 @@ async function main(): Promise<void> {
 
   // Unloaded latency: one connection, so p50 is one call's time through each path, no queueing.
   const single: Partial<Record<Variant, LoadResult>> = {};
-  for (const v of ['direct', 'nginx', 'ours', 'consent'] as const) {
+  for (const v of ['direct', 'nginx', 'node', 'ours', 'consent'] as const) {
     n += 1;
     const r = await load(job(v, t, setup, ca, token, `${v} 1c`, 1, LATENCY_SECONDS));
     single[v] = r;
@@ -425,7 +449,7 @@ async function main(): Promise<void> {
 
   // Medians over the rounds (the mean of two with the default 2 rounds).
   const med = (v: Variant, f: (r: LoadResult) => number) => median(results[v].map(f));
-  const all = ['direct', 'nginx', 'ours', 'consent'] as const;
+  const all = ['direct', 'nginx', 'node', 'ours', 'consent'] as const;
   const per = (f: (r: LoadResult) => number) => Object.fromEntries(all.map((v) => [v, med(v, f)])) as Record<Variant, number>;
   const rps = per((r) => r.rps);
   const p50 = per((r) => r.p50);
@@ -435,7 +459,7 @@ async function main(): Promise<void> {
     report.add({
       item: 'M',
       what: `${VARIANT_LABEL[v]}, median of ${results[v].length}`,
-      result: `${rate(rps[v])} req/s, ${med(v, cpuMs).toFixed(3)} ms CPU each (${v === 'direct' ? 'backend' : v === 'nginx' ? 'nginx master + workers' : 'our primary + workers'})`,
+      result: `${rate(rps[v])} req/s, ${med(v, cpuMs).toFixed(3)} ms CPU each (${v === 'direct' ? 'backend' : v === 'nginx' ? 'nginx master + workers' : v === 'node' ? 'node primary + workers' : 'our primary + workers'})`,
       p50: p50[v],
       p99: p99[v],
       failed: results[v].reduce((s, r) => s + r.failed, 0),
@@ -443,6 +467,12 @@ async function main(): Promise<void> {
   }
   const added = p50.ours - p50.direct;
   report.add({ item: 'R', what: 'ours / nginx', result: ratio(rps.ours, rps.nginx), target: '≥ 0.5× nginx', pass: rps.ours >= 0.5 * rps.nginx });
+  report.add({
+    item: 'R',
+    what: 'node (bare Node.js proxy) / nginx: the part of the gap that is Node itself',
+    result: ratio(rps.node, rps.nginx),
+    ratio: `ours / node ${ratio(rps.ours, rps.node)}; CPU per call ours / node ${(med('ours', cpuMs) / med('node', cpuMs)).toFixed(2)}×`,
+  });
   report.add({ item: 'R', what: 'ours / direct', result: ratio(rps.ours, rps.direct), ratio: `nginx / direct ${ratio(rps.nginx, rps.direct)}` });
   report.add({
     item: 'R',
@@ -489,6 +519,7 @@ async function main(): Promise<void> {
   if (PROFILE) {
     step('profile of ours');
     await nginx.stop();
+    await nodeProxy.stop();
     await ours.stop();
     profile.push(...(await profileOurs(setup, root, t, ca, token)));
   }
@@ -511,8 +542,8 @@ function header(): string[] {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
     `- commit: ${commit}; ours: ${WORKERS} worker processes, log level info (one access-log line per call); nginx: ${WORKERS} workers, access_log off; backend: one Node process, ${BODY_BYTES} B JSON`,
-    `- load: bench/lib/loadgen.ts, ${CONNECTIONS} keep-alive connections, closed loop, ${WARMUP} s warm-up + ${SECONDS} s per phase, order: direct, then (nginx, ours, ours with a consent) × ${ROUNDS}, then each at 1 connection for ${LATENCY_SECONDS} s (after its own ${WARMUP} s warm-up); \`GET ${CALL_PATH}\` with the bearer token and accept: application/json (ours with a consent: \`GET ${CONSENT_CONTEXT}/accounts/{AccountId}/balances\` with the PSU's token)`,
-    '- "CPU each": CPU time (user + system, all threads, /proc) of the process under test per answered call in the timed phase: the backend for direct, the proxy alone for nginx and ours',
+    `- load: bench/lib/loadgen.ts, ${CONNECTIONS} keep-alive connections, closed loop, ${WARMUP} s warm-up + ${SECONDS} s per phase, order: direct, then (nginx, node, ours, ours with a consent) × ${ROUNDS}, then each at 1 connection for ${LATENCY_SECONDS} s (after its own ${WARMUP} s warm-up); \`GET ${CALL_PATH}\` with the bearer token and accept: application/json (ours with a consent: \`GET ${CONSENT_CONTEXT}/accounts/{AccountId}/balances\` with the PSU's token)`,
+    '- "CPU each": CPU time (user + system, all threads, /proc) of the process under test per answered call in the timed phase: the backend for direct, the proxy alone for nginx, node and ours',
   ];
 }
 
