@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compactVerify, createLocalJWKSet, decodeJwt } from 'jose';
 import { freePort } from '../helpers/server.ts';
-import { CLI, json, runCli, runNode, STACK_LINE, tempConfig } from './run-cli.ts';
+import { CLI, inProcess, json, runNode, STACK_LINE, tempConfig } from './run-cli.ts';
+
+/** `opendcr --config FILE …` in this process (the CLI's own parsing, output and exit codes). */
+const runCli = (config: string, ...args: string[]) => inProcess(['--config', config, ...args]);
 
 const HELP = [
   [],
