@@ -372,35 +372,20 @@ async function main(): Promise<void> {
   writeFileSync(join(nginxDir, 'server.pem'), tls.cert);
   writeFileSync(join(nginxDir, 'server-key.pem'), tls.key, { mode: 0o600 });
   writeFileSync(join(nginxDir, 'client-ca.pem'), `${setup.directory.rootCa.certPem.trim()}\n${setup.directory.issuingCa.certPem.trim()}\n`);
-  const nginx = await startNginx(
-    {
-      bin: nginxBin.bin,
-      dir: nginxDir,
-      backendPort: backend.port,
-      certFile: join(nginxDir, 'server.pem'),
-      keyFile: join(nginxDir, 'server-key.pem'),
-      clientCaFile: join(nginxDir, 'client-ca.pem'),
-      workers: WORKERS,
-      ca,
-      tls: setup.tppTls,
-    },
-    cleanup,
-  );
+  // Both proxies: our server's certificate, the directory's CAs for client certificates, the same backend and workers.
+  const proxied = {
+    backendPort: backend.port,
+    certFile: join(nginxDir, 'server.pem'),
+    keyFile: join(nginxDir, 'server-key.pem'),
+    clientCaFile: join(nginxDir, 'client-ca.pem'),
+    workers: WORKERS,
+    ca,
+    tls: setup.tppTls,
+  };
+  const nginx = await startNginx({ ...proxied, bin: nginxBin.bin, dir: nginxDir }, cleanup);
 
   step('node proxy: start');
-  const nodeProxy = await startNodeProxy(
-    {
-      backendPort: backend.port,
-      certFile: join(nginxDir, 'server.pem'),
-      keyFile: join(nginxDir, 'server-key.pem'),
-      clientCaFile: join(nginxDir, 'client-ca.pem'),
-      workers: WORKERS,
-      ca,
-      tls: setup.tppTls,
-      probePath: CALL_PATH,
-    },
-    cleanup,
-  );
+  const nodeProxy = await startNodeProxy({ ...proxied, probePath: CALL_PATH }, cleanup);
 
   // One call each through nginx, the node proxy and ours: 200 and the backend's 1 KiB.
   const auth = { authorization: `Bearer ${token}`, accept: 'application/json' };

@@ -3,12 +3,10 @@
  * never shares an event loop with what calls it), keep-alive, answering every request with the
  * same 1 KiB JSON body. `startBackend` spawns this file; run directly, it serves on argv[2].
  */
-import { spawn } from 'node:child_process';
 import { request, createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup, RunningChild } from './setup.ts';
-import { freePort, stopChild } from './setup.ts';
+import { freePort, spawnReady } from './setup.ts';
 
 export const BODY_BYTES = 1024;
 
@@ -46,26 +44,14 @@ export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{
 /** Spawns the backend on a free port and waits until it answers. */
 export async function startBackend(cleanup: Cleanup): Promise<RunningChild & { port: number }> {
   const port = await freePort();
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.child(child);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-5000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`backend exited: ${out}`);
-    if (performance.now() - t0 > 15_000) throw new Error(`backend not ready after 15 s: ${out}`);
-    try {
-      if ((await httpGet(port, '/ready')).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(10);
-  }
-  return { child, pid: child.pid!, port, readyMs: performance.now() - t0, output: () => out, stop: () => stopChild(child, 5000) };
+  const running = await spawnReady(
+    'backend',
+    process.execPath,
+    [fileURLToPath(import.meta.url), String(port)],
+    async () => (await httpGet(port, '/ready')).status === 200 || 'not ready',
+    cleanup,
+  );
+  return { ...running, port };
 }
 
 if (import.meta.main) {

@@ -8,9 +8,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup, RunningChild, TlsIdentity } from './setup.ts';
-import { freePort, httpsCall, stopChild } from './setup.ts';
+import { freePort, httpsCall, spawnReady } from './setup.ts';
 
 function onPath(cmd: string): string | undefined {
   try {
@@ -108,29 +107,17 @@ export async function startNginx(o: NginxOptions, cleanup: Cleanup): Promise<Run
   mkdirSync(join(o.dir, 'tmp'), { recursive: true });
   const conf = join(o.dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(o, port));
-  const t0 = performance.now();
   // -e: the error log from the first line on (not the package's /var/log/nginx); -p: the prefix.
-  const child = spawn(o.bin, ['-e', join(o.dir, 'error.log'), '-p', o.dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.child(child);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-5000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let last = '';
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nginx exited (${child.exitCode ?? child.signalCode}): ${out}`);
-    if (performance.now() - t0 > 15_000) throw new Error(`nginx not ready after 15 s (${last}): ${out}`);
-    try {
-      const r = await httpsCall({ port, path: '/ready', ca: o.ca, tls: o.tls, timeoutMs: 1000 });
-      if (r.status === 200) break;
-      last = `HTTP ${r.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(20);
-  }
   // SIGTERM is nginx's fast shutdown: the master stops its workers and exits.
-  return { child, pid: child.pid!, port, readyMs: performance.now() - t0, output: () => out, stop: () => stopChild(child, 5000) };
+  const running = await spawnReady(
+    'nginx',
+    o.bin,
+    ['-e', join(o.dir, 'error.log'), '-p', o.dir, '-c', conf],
+    async () => {
+      const r = await httpsCall({ port, path: '/ready', ca: o.ca, tls: o.tls, timeoutMs: 1000 });
+      return r.status === 200 || `HTTP ${r.status}`;
+    },
+    cleanup,
+  );
+  return { ...running, port };
 }

@@ -6,16 +6,14 @@
  * worker (keep-alive, as our proxy does) and streaming its answer back. No token, no plan, no log
  * line, no metrics. `startNodeProxy` spawns this file; run directly, it takes its settings as JSON in argv[2].
  */
-import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 import type { Cleanup, RunningChild } from './setup.ts';
-import { freePort, httpsCall, stopChild } from './setup.ts';
+import { freePort, httpsCall, spawnReady } from './setup.ts';
 
 interface Settings {
   readonly port: number;
@@ -42,26 +40,17 @@ export async function startNodeProxy(
     clientCaFile: opts.clientCaFile,
     workers: opts.workers,
   };
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanup.child(child);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-5000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`node proxy exited: ${out}`);
-    if (performance.now() - t0 > 15_000) throw new Error(`node proxy not ready after 15 s: ${out}`);
-    try {
-      if ((await httpsCall({ port, path: opts.probePath, ca: opts.ca, tls: opts.tls })).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(20);
-  }
-  return { child, pid: child.pid!, port, readyMs: performance.now() - t0, output: () => out, stop: () => stopChild(child, 5000) };
+  const running = await spawnReady(
+    'node proxy',
+    process.execPath,
+    [fileURLToPath(import.meta.url), JSON.stringify(settings)],
+    async () => {
+      const r = await httpsCall({ port, path: opts.probePath, ca: opts.ca, tls: opts.tls });
+      return r.status === 200 || `HTTP ${r.status}`;
+    },
+    cleanup,
+  );
+  return { ...running, port };
 }
 
 if (import.meta.main) {

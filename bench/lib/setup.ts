@@ -153,6 +153,37 @@ export async function waitForOk(child: ChildProcess, port: number, path: string,
   throw new Error(`server not ready after ${timeoutMs} ms:\n${output()}`);
 }
 
+/**
+ * Spawns a helper process of a benchmark (the backend, nginx, the bare Node proxy), keeps the
+ * last 5,000 characters of its output, and polls `ready` (true: ready; a string: why not yet)
+ * until it is, the process exits, or 15 s pass.
+ */
+export async function spawnReady(name: string, command: string, args: string[], ready: () => Promise<true | string>, cleanup: Cleanup): Promise<RunningChild> {
+  const t0 = performance.now();
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.child(child);
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-5000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let last = '';
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}): ${out}`);
+    if (performance.now() - t0 > 15_000) throw new Error(`${name} not ready after 15 s (${last}): ${out}`);
+    try {
+      const r = await ready();
+      if (r === true) break;
+      last = r;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(20);
+  }
+  return { child, pid: child.pid!, readyMs: performance.now() - t0, output: () => out, stop: () => stopChild(child, 5000) };
+}
+
 /** Our test bed: a data folder with a sandbox directory and one TPP, and the opendcr.toml pointing at it. */
 export interface OurSetup {
   port: number;
